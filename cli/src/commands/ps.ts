@@ -1,0 +1,28 @@
+/** `trainfleet ps`: one parameter-server shard. */
+import { runShard } from "@trainfleet/paramserver";
+import type { Command } from "../command.js";
+import { requireNumber, requireString } from "../command.js";
+import { commonFlags, coordinatorAddressFlag } from "../common-flags.js";
+
+export const psCommand: Command = {
+  name: "ps",
+  usage: "trainfleet ps --coordinator HOST:PORT --shard-index N [flags]",
+  summary: "Runs one parameter-server shard: it registers with the coordinator, serves its range of the parameters over gRPC, and exits 0 when the job ends.",
+  flags: {
+    ...coordinatorAddressFlag,
+    "shard-index": { kind: "integer", env: "TRAINFLEET_SHARD_INDEX", help: "Which shard this process serves (0-based, required)." },
+    listen: { kind: "string", default: "127.0.0.1:0", env: "TRAINFLEET_LISTEN", help: "host:port to serve on; port 0 picks a free one. Workers dial this address, so use a reachable host." },
+    ...commonFlags,
+  },
+  async run({ values, logger, signal }) {
+    await runShard({
+      coordinator: requireString(values, "coordinator"),
+      listen: values.listen as string,
+      shardIndex: requireNumber(values, "shard-index"),
+      host: values.host as string,
+      logger,
+      signal,
+    });
+    return 0;
+  },
+};

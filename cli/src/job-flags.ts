@@ -1,0 +1,86 @@
+/**
+ * The flags that describe a job, shared by `run` and `coordinator`. A JobSpec file (proto
+ * JSON) may give the base; flags given on the command line override it; whatever is left
+ * unset takes the defaults of resolveJobSpec.
+ */
+import { readFile } from "node:fs/promises";
+import { create, fromJson } from "@bufbuild/protobuf";
+import type { JsonValue } from "@bufbuild/protobuf";
+import { Code, JobSpecSchema, ModelSpecSchema, OptimizerSpecSchema, ParameterServersSpecSchema, TrainfleetError, TrainingSpecSchema, WorkersSpecSchema } from "@trainfleet/proto";
+import type { JobSpec } from "@trainfleet/proto";
+import { resolveJobSpec } from "@trainfleet/coordinator";
+import type { FlagTable, FlagValue } from "./flags.js";
+
+export const jobFlags: FlagTable = {
+  spec: { kind: "string", help: "A JobSpec in protobuf JSON (see proto/proto/trainfleet/v1/job.proto); the flags below override it.", env: "TRAINFLEET_SPEC" },
+  "job-id": { kind: "string", help: "Job name: a DNS label. Default fashion-mnist." },
+  model: { kind: "string", choices: ["mlp", "cnn"], help: "Model architecture. Default mlp." },
+  hidden: { kind: "list", help: "MLP hidden layer widths, comma-separated. Default 256." },
+  "conv-filters": { kind: "list", help: "CNN filters per conv layer (3x3 conv + ReLU + 2x2 max-pool each). Default 8,16." },
+  "dense-units": { kind: "integer", help: "CNN dense layer width before the output (0: none). Default 0." },
+  workers: { kind: "integer", help: "Number of workers (data-parallel ranks). Default 2." },
+  shards: { kind: "integer", help: "Number of parameter-server shards. Default 2." },
+  epochs: { kind: "integer", help: "Passes over the training set. Default 3." },
+  "batch-size": { kind: "integer", help: "Samples per worker per step; the global batch is workers times this. Default 32." },
+  "max-steps": { kind: "integer", help: "Stop after this many steps (0: run all epochs). Default 0." },
+  optimizer: { kind: "string", choices: ["adam", "sgd"], help: "Optimizer applied by the parameter server. Default adam." },
+  lr: { kind: "number", help: "Learning rate. Default 0.001 for adam, 0.05 for sgd." },
+  momentum: { kind: "number", help: "SGD momentum. Default 0.9." },
+  seed: { kind: "integer", help: "Seeds the initial parameters and the per-epoch sample order. Default 1." },
+  "eval-samples": { kind: "integer", help: "Test samples evaluated at the end (0: all 10000). Default 0." },
+  "chunk-bytes": { kind: "integer", help: "Size of the gradient and parameter chunks on the wire. Default 1048576." },
+};
+
+export async function jobSpecFromFlags(values: Record<string, FlagValue>): Promise<JobSpec> {
+  const spec = typeof values.spec === "string" ? await readSpecFile(values.spec) : create(JobSpecSchema);
+  const number = (name: string) => values[name] as number | undefined;
+  const list = (name: string) => values[name] as number[] | undefined;
+  if (values["job-id"] !== undefined) spec.jobId = values["job-id"] as string;
+  const model = (values.model as string | undefined) ?? (list("conv-filters") !== undefined ? "cnn" : undefined);
+  if (model === "mlp" || list("hidden") !== undefined) {
+    spec.model = create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: list("hidden") ?? [256] } } });
+  } else if (model === "cnn") {
+    spec.model = create(ModelSpecSchema, {
+      kind: { case: "cnn", value: { convFilters: list("conv-filters") ?? [8, 16], kernelSize: 3, denseUnits: number("dense-units") ?? 0 } },
+    });
+  }
+  spec.training ??= create(TrainingSpecSchema);
+  const training = spec.training!;
+  training.epochs = number("epochs") ?? training.epochs;
+  training.batchSizePerWorker = number("batch-size") ?? training.batchSizePerWorker;
+  training.maxSteps = number("max-steps") ?? training.maxSteps;
+  training.seed = number("seed") ?? training.seed;
+  training.evalSamples = number("eval-samples") ?? training.evalSamples;
+  const optimizer = (values.optimizer as string | undefined) ?? (values.momentum !== undefined ? "sgd" : undefined);
+  if (optimizer === "sgd") {
+    training.optimizer = create(OptimizerSpecSchema, {
+      kind: { case: "sgd", value: { learningRate: number("lr") ?? 0.05, momentum: number("momentum") ?? 0.9 } },
+    });
+  } else if (optimizer === "adam" || (values.lr !== undefined && training.optimizer === undefined)) {
+    training.optimizer = create(OptimizerSpecSchema, {
+      kind: { case: "adam", value: { learningRate: number("lr") ?? 0.001 } },
+    });
+  } else if (values.lr !== undefined && training.optimizer !== undefined && training.optimizer.kind.case !== undefined) {
+    training.optimizer.kind.value.learningRate = number("lr")!;
+  }
+  spec.workers ??= create(WorkersSpecSchema);
+  spec.workers!.replicas = number("workers") ?? spec.workers!.replicas;
+  spec.parameterServers ??= create(ParameterServersSpecSchema);
+  spec.parameterServers!.shards = number("shards") ?? spec.parameterServers!.shards;
+  spec.parameterServers!.chunkBytes = number("chunk-bytes") ?? spec.parameterServers!.chunkBytes;
+  return resolveJobSpec(spec);
+}
+
+async function readSpecFile(path: string): Promise<JobSpec> {
+  let json: JsonValue;
+  try {
+    json = JSON.parse(await readFile(path, "utf8")) as JsonValue;
+  } catch (error) {
+    throw new TrainfleetError(Code.INVALID_ARGUMENT, `--spec ${path}: cannot read it as JSON: ${String(error)}`, { field: "spec", cause: error });
+  }
+  try {
+    return fromJson(JobSpecSchema, json);
+  } catch (error) {
+    throw new TrainfleetError(Code.INVALID_ARGUMENT, `--spec ${path}: not a JobSpec: ${error instanceof Error ? error.message : String(error)}`, { field: "spec", cause: error });
+  }
+}

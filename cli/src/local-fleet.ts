@@ -1,0 +1,90 @@
+/**
+ * The OS processes of a local fleet. Each child runs one role of this same binary with its
+ * log in the job folder (which outlives it). The fleet notices a child that exits before
+ * it is told to, and stops the rest with SIGTERM, then SIGKILL after a grace period.
+ */
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { closeSync, openSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const mainScript = fileURLToPath(new URL("./main.js", import.meta.url));
+
+export interface ChildExit {
+  name: string;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface FleetChild {
+  readonly name: string;
+  readonly process: ChildProcess;
+  readonly logPath: string;
+  readonly exited: Promise<ChildExit>;
+}
+
+export class LocalFleet {
+  readonly #children: FleetChild[] = [];
+  readonly #folder: string;
+  readonly #env: NodeJS.ProcessEnv;
+  /** Resolves with the first child to exit, whatever its code. */
+  readonly firstExit: Promise<ChildExit>;
+  #reportExit!: (exit: ChildExit) => void;
+
+  constructor(folder: string, env: NodeJS.ProcessEnv) {
+    this.#folder = folder;
+    this.#env = env;
+    this.firstExit = new Promise((resolve) => (this.#reportExit = resolve));
+  }
+
+  spawn(name: string, args: string[], options: { ipc?: boolean } = {}): FleetChild {
+    const logPath = join(this.#folder, `${name}.log`);
+    const log = openSync(logPath, "a");
+    const child = spawn(process.execPath, [mainScript, ...args], {
+      stdio: ["ignore", log, log, ...(options.ipc ? (["ipc"] as const) : [])],
+      env: this.#env,
+    });
+    closeSync(log);
+    const exited = once(child, "exit").then(([code, signal]) => ({ name, code: code as number | null, signal: signal as NodeJS.Signals | null }));
+    void exited.then((exit) => this.#reportExit(exit));
+    const entry = { name, process: child, logPath, exited };
+    this.#children.push(entry);
+    return entry;
+  }
+
+  get children(): readonly FleetChild[] {
+    return this.#children;
+  }
+
+  /** Waits for every child; those still running after `graceMs` get SIGTERM, then SIGKILL. */
+  async waitAll(graceMs: number): Promise<ChildExit[]> {
+    const all = Promise.all(this.#children.map((c) => c.exited));
+    const timer = setTimeout(() => this.stop(graceMs), graceMs);
+    try {
+      return await all;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** SIGTERM to every running child, SIGKILL to those still running after `graceMs`. */
+  stop(graceMs: number): void {
+    const running = this.#children.filter((c) => c.process.exitCode === null && c.process.signalCode === null);
+    for (const child of running) child.process.kill("SIGTERM");
+    const timer = setTimeout(() => {
+      for (const child of running) if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill("SIGKILL");
+    }, graceMs);
+    timer.unref();
+  }
+}
+
+/** The last lines of a child's log, to show next to an error. */
+export function logTail(path: string, lines = 8): string {
+  try {
+    return readFileSync(path, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}

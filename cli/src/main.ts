@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+/**
+ * The `trainfleet` binary: one subcommand per role, plus `run` for a whole local fleet.
+ * Config is parsed and validated here, once; the logger is created here, once.
+ */
+import { TrainfleetError, codeName } from "@trainfleet/proto";
+import type { Command } from "./command.js";
+import { coordinatorCommand } from "./commands/coordinator.js";
+import { psCommand } from "./commands/ps.js";
+import { runCommand } from "./commands/run.js";
+import { workerCommand } from "./commands/worker.js";
+import { helpText, parseFlags } from "./flags.js";
+import { createLogger } from "./logger.js";
+
+const commands: Command[] = [runCommand, coordinatorCommand, psCommand, workerCommand];
+
+const usage = `Usage: trainfleet <command> [flags]
+
+Commands:
+${commands.map((c) => `  ${c.name.padEnd(12)} ${c.summary.split(". ")[0]}.`).join("\n")}
+
+Run \`trainfleet <command> --help\` for its flags.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "help") {
+    process.stdout.write(usage);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (command === undefined) {
+    process.stderr.write(`trainfleet: unknown command "${name}"\n\n${usage}`);
+    return 2;
+  }
+  if (rest.includes("--help")) {
+    process.stdout.write(helpText(`Usage: ${command.usage}`, command.summary, command.flags));
+    return 0;
+  }
+  const values = parseFlags(command.flags, rest, process.env);
+  const logger = createLogger(values["log-level"] as string, { role: command.name });
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    // A second signal means "now": do not wait for a graceful stop.
+    if (++signals > 1) process.exit(130);
+    logger.info({ signal }, "stopping");
+    controller.abort(new TrainfleetError(1, `received ${signal}`));
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  const code = await command.run({ values, logger, signal: controller.signal, env: process.env });
+  if (controller.signal.aborted) return 143;
+  return code;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const failure = TrainfleetError.from(error);
+    process.stderr.write(`trainfleet: ${failure.message}${failure.code === 3 ? "" : ` (${codeName(failure.code)})`}\n`);
+    process.exitCode = 1;
+  },
+);

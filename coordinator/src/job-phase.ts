@@ -1,0 +1,24 @@
+/**
+ * The job's state machine. Transitions are explicit: an event that is not allowed in the
+ * current phase is a bug in the caller and throws, instead of silently drifting.
+ */
+import { JobPhase } from "@trainfleet/proto";
+
+export type JobEvent = "start" | "trainingDone" | "evaluationDone" | "fail";
+
+const transitions: Record<JobEvent, { from: JobPhase[]; to: JobPhase }> = {
+  start: { from: [JobPhase.PENDING], to: JobPhase.RUNNING },
+  trainingDone: { from: [JobPhase.RUNNING], to: JobPhase.EVALUATING },
+  evaluationDone: { from: [JobPhase.EVALUATING], to: JobPhase.SUCCEEDED },
+  fail: { from: [JobPhase.PENDING, JobPhase.RUNNING, JobPhase.EVALUATING], to: JobPhase.FAILED },
+};
+
+export function transition(phase: JobPhase, event: JobEvent): JobPhase {
+  const rule = transitions[event];
+  if (!rule.from.includes(phase)) throw new Error(`job phase ${JobPhase[phase]} does not allow "${event}"`);
+  return rule.to;
+}
+
+export function isFinished(phase: JobPhase): boolean {
+  return phase === JobPhase.SUCCEEDED || phase === JobPhase.FAILED;
+}

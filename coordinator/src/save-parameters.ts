@@ -1,0 +1,42 @@
+/**
+ * Writes the trained parameters out of the shards into a folder: `parameters.f32` (the
+ * flattened vector, little-endian float32) and `parameters.json` (the layout to read it
+ * with, the version and the spec). Each file is written whole (temp file, fsync, rename).
+ */
+import { open, rename } from "node:fs/promises";
+import { join } from "node:path";
+import { toJson } from "@bufbuild/protobuf";
+import { JobSpecSchema, createParameterClient, float32Bytes } from "@trainfleet/proto";
+import type { TrainedJob } from "./coordinator.js";
+
+export async function saveParameters(folder: string, job: TrainedJob): Promise<void> {
+  const parameters = new Float32Array(job.layout.parameterCount);
+  const shards = job.shards.map((s) => ({ index: s.index ?? 0, address: s.address ?? "", begin: Number(s.begin ?? 0), end: Number(s.end ?? 0) }));
+  const client = createParameterClient(job.spec.jobId, shards, job.spec.parameterServers!.chunkBytes);
+  try {
+    const version = await client.pull(job.version, parameters, { timeoutMs: 60_000 });
+    await writeAtomically(join(folder, "parameters.f32"), float32Bytes(parameters));
+    const description = {
+      jobId: job.spec.jobId,
+      version,
+      parameterCount: job.layout.parameterCount,
+      tensors: job.layout.tensors.map(({ name, shape, offset }) => ({ name, shape, offset })),
+      spec: toJson(JobSpecSchema, job.spec),
+    };
+    await writeAtomically(join(folder, "parameters.json"), new TextEncoder().encode(`${JSON.stringify(description, null, 2)}\n`));
+  } finally {
+    client.close();
+  }
+}
+
+export async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
+  const temporary = `${path}.tmp-${process.pid}`;
+  const file = await open(temporary, "w");
+  try {
+    await file.writeFile(bytes);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await rename(temporary, path);
+}

@@ -1,0 +1,201 @@
+/**
+ * One parameter-server shard: its slice of the parameters and optimizer state, the
+ * per-step barrier over ranks, and versions that only go up. No I/O here: the gRPC
+ * server (shard-server.ts) feeds it messages.
+ *
+ * A step's contributions land in one buffer per rank. A chunk is reduced (in rank order)
+ * and the optimizer applied to it as soon as every rank has committed it; when every
+ * chunk is applied the version goes up by one and waiting pulls are released.
+ */
+import { Code, TrainfleetError, chunkRanges, initialParameters, invalidField } from "@trainfleet/proto";
+import type { PushRequest, Range } from "@trainfleet/proto";
+import { averageInRankOrder } from "./aggregate.js";
+import { createOptimizer } from "./optimizer.js";
+import type { Optimizer } from "./optimizer.js";
+import { checkChunkLength, checkFinite, checkPushHeader, chunkIndexOf } from "./push-validation.js";
+import type { ShardConfig } from "./shard-config.js";
+
+export interface PushResult {
+  chunksAccepted: number;
+  chunksDuplicate: number;
+  version: number;
+}
+
+/** One push stream: staged chunks become visible only on commit, so a bad push changes nothing. */
+export interface PushTransaction {
+  add(request: PushRequest): void;
+  commit(): PushResult;
+}
+
+export interface ShardStats {
+  bytesIn: number;
+  bytesOut: number;
+  aggregationMs: number;
+}
+
+export class ParameterShard {
+  #config: ShardConfig | undefined;
+  #params: Float32Array = new Float32Array(0);
+  #optimizer: Optimizer | undefined;
+  #chunks: Range[] = [];
+  #version = 0;
+  #contributions: Float32Array[] = [];
+  #average: Float32Array = new Float32Array(0);
+  /** committed[rank * chunkCount + chunk] = 1 once that rank's chunk is in for this step. */
+  #committed = new Uint8Array(0);
+  #ranksPerChunk: number[] = [];
+  #appliedChunks = 0;
+  #changed: Array<() => void> = [];
+  readonly stats: ShardStats = { bytesIn: 0, bytesOut: 0, aggregationMs: 0 };
+
+  get version(): number {
+    return this.#version;
+  }
+
+  get config(): ShardConfig | undefined {
+    return this.#config;
+  }
+
+  /** Takes the coordinator's assignment. Idempotent; a new generation resets the barrier only. */
+  configure(config: ShardConfig): void {
+    const current = this.#config;
+    if (current !== undefined) {
+      if (current.jobId !== config.jobId || current.range.begin !== config.range.begin || current.range.end !== config.range.end) {
+        throw new TrainfleetError(Code.FAILED_PRECONDITION, `shard already serves job "${current.jobId}" range [${current.range.begin}, ${current.range.end}); start a new shard process for another job or range`);
+      }
+    } else {
+      const size = config.range.end - config.range.begin;
+      this.#params = initialParameters(config.layout, config.seed, config.range.begin, config.range.end);
+      this.#optimizer = createOptimizer(config.optimizer, size);
+      this.#average = new Float32Array(size);
+      this.#chunks = chunkRanges({ begin: 0, end: size }, config.chunkElements);
+    }
+    this.#config = config;
+    this.#contributions = Array.from({ length: config.worldSize }, (_, rank) => this.#contributions[rank] ?? new Float32Array(this.#params.length));
+    this.#resetBarrier();
+    this.#notify();
+  }
+
+  /** Parameters of the current version, shard-local indexing (a live view: copy before awaiting). */
+  get parameters(): Float32Array {
+    return this.#params;
+  }
+
+  get chunks(): readonly Range[] {
+    return this.#chunks;
+  }
+
+  beginPush(): PushTransaction {
+    let header: { rank: number; step: number } | undefined;
+    const staged = new Set<number>();
+    let duplicates = 0;
+    return {
+      add: (request) => {
+        const config = this.#requireConfig();
+        const state = checkPushHeader(config, this.#version, request);
+        if (header === undefined) header = { rank: request.rank, step: request.step };
+        else if (header.rank !== request.rank || header.step !== request.step) {
+          throw invalidField("step", `one push carries one (step, rank): began with (${header.step}, ${header.rank}), got (${request.step}, ${request.rank})`);
+        }
+        const offset = Number(request.offset);
+        const index = chunkIndexOf(config, offset, this.#chunks.length);
+        const chunk = this.#chunks[index]!;
+        checkChunkLength(offset, chunk.end - chunk.begin, request.data.byteLength);
+        this.stats.bytesIn += request.data.byteLength;
+        if (state === "applied" || staged.has(index) || this.#isCommitted(request.rank, index)) {
+          duplicates++;
+          return;
+        }
+        const target = this.#contributions[request.rank]!;
+        new Uint8Array(target.buffer, chunk.begin * 4, request.data.byteLength).set(request.data);
+        checkFinite(target, chunk.begin, chunk.end, offset, config.layout, request);
+        staged.add(index);
+      },
+      commit: () => {
+        let accepted = 0;
+        if (header !== undefined && staged.size > 0) {
+          // Re-check: another stream may have moved the step on while this one was open.
+          const config = this.#requireConfig();
+          if (header.step !== this.#version) duplicates += staged.size;
+          else {
+            for (const index of staged) {
+              if (this.#isCommitted(header.rank, index)) duplicates++;
+              else {
+                this.#commit(config.worldSize, header.rank, index);
+                accepted++;
+              }
+            }
+          }
+        }
+        return { chunksAccepted: accepted, chunksDuplicate: duplicates, version: this.#version };
+      },
+    };
+  }
+
+  /** Resolves with the version once the shard is configured for `jobId` and at least at `minVersion`. */
+  async waitForVersion(jobId: string, minVersion: number, signal: AbortSignal): Promise<number> {
+    for (;;) {
+      const config = this.#config;
+      if (config !== undefined && config.jobId !== jobId) {
+        throw new TrainfleetError(Code.FAILED_PRECONDITION, `job_id: this shard serves job "${config.jobId}", not "${jobId}"`, { field: "job_id" });
+      }
+      if (config !== undefined && this.#version >= minVersion) return this.#version;
+      await this.#nextChange(signal);
+    }
+  }
+
+  #requireConfig(): ShardConfig {
+    if (this.#config === undefined) throw new TrainfleetError(Code.UNAVAILABLE, "this shard has not been configured by the coordinator yet; retry shortly");
+    return this.#config;
+  }
+
+  #isCommitted(rank: number, chunk: number): boolean {
+    return this.#committed[rank * this.#chunks.length + chunk] === 1;
+  }
+
+  #commit(worldSize: number, rank: number, index: number): void {
+    this.#committed[rank * this.#chunks.length + index] = 1;
+    const ranks = (this.#ranksPerChunk[index] ?? 0) + 1;
+    this.#ranksPerChunk[index] = ranks;
+    if (ranks < worldSize) return;
+    const started = performance.now();
+    const chunk = this.#chunks[index]!;
+    averageInRankOrder(this.#contributions, chunk.begin, chunk.end, this.#average);
+    this.#optimizer!.apply(this.#params, this.#average, chunk.begin, chunk.end, this.#version + 1);
+    this.stats.aggregationMs += performance.now() - started;
+    if (++this.#appliedChunks === this.#chunks.length) {
+      this.#version++;
+      this.#resetBarrier();
+      this.#notify();
+    }
+  }
+
+  #resetBarrier(): void {
+    const worldSize = this.#config?.worldSize ?? 0;
+    this.#committed = new Uint8Array(worldSize * this.#chunks.length);
+    this.#ranksPerChunk = new Array<number>(this.#chunks.length).fill(0);
+    this.#appliedChunks = 0;
+  }
+
+  #notify(): void {
+    const waiters = this.#changed;
+    this.#changed = [];
+    for (const wake of waiters) wake();
+  }
+
+  #nextChange(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(TrainfleetError.from(signal.reason, Code.CANCELLED));
+      const onAbort = () => {
+        this.#changed = this.#changed.filter((w) => w !== wake);
+        reject(new TrainfleetError(Code.CANCELLED, "pull cancelled", { cause: signal.reason }));
+      };
+      const wake = () => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#changed.push(wake);
+    });
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The checks a pushed gradient chunk must pass before it may touch a shard's buffers.
+ * Each failure names the field and says what the caller should do instead.
+ */
+import { Code, TrainfleetError, invalidField } from "@trainfleet/proto";
+import type { ParameterLayout, PushRequest } from "@trainfleet/proto";
+import type { ShardConfig } from "./shard-config.js";
+
+export function checkPushHeader(config: ShardConfig, version: number, request: PushRequest): "current" | "applied" {
+  if (request.jobId !== config.jobId) {
+    throw new TrainfleetError(Code.FAILED_PRECONDITION, `job_id: this shard serves job "${config.jobId}", not "${request.jobId}"`, { field: "job_id" });
+  }
+  if (request.generation !== config.generation) {
+    throw new TrainfleetError(
+      Code.FAILED_PRECONDITION,
+      `generation: this shard is at generation ${config.generation}, the push is for ${request.generation}; follow the coordinator's latest assignment`,
+      { field: "generation" },
+    );
+  }
+  if (request.rank >= config.worldSize) {
+    throw invalidField("rank", `rank ${request.rank} is not in generation ${config.generation}, which has ranks 0..${config.worldSize - 1}`);
+  }
+  if (request.step === version) return "current";
+  // The step just applied: every rank's chunks were in, so this is a retry. Safe to ack.
+  if (request.step + 1 === version) return "applied";
+  const which = request.step < version ? "stale" : "from the future";
+  throw new TrainfleetError(
+    Code.FAILED_PRECONDITION,
+    `step: step ${request.step} is ${which}; the shard is at version ${version}, so pull the parameters and push the gradient for step ${version}`,
+    { field: "step" },
+  );
+}
+
+/** The chunk index that `offset` is the key of, or an error naming the valid keys. */
+export function chunkIndexOf(config: ShardConfig, offset: number, chunkCount: number): number {
+  const local = offset - config.range.begin;
+  const index = local / config.chunkElements;
+  if (!Number.isInteger(index) || index < 0 || index >= chunkCount) {
+    throw invalidField(
+      "offset",
+      `offset ${offset} is not a chunk key of this shard: keys are ${config.range.begin} + k*${config.chunkElements} for k in 0..${chunkCount - 1}, below ${config.range.end}`,
+    );
+  }
+  return index;
+}
+
+export function checkChunkLength(offset: number, expectedElements: number, byteLength: number): void {
+  if (byteLength !== expectedElements * 4) {
+    throw invalidField("data", `the chunk at offset ${offset} must hold ${expectedElements} float32 values (${expectedElements * 4} bytes), got ${byteLength} bytes`);
+  }
+}
+
+/** Throws if values[from, to) holds a NaN or an infinity, naming the parameter tensor. */
+export function checkFinite(values: Float32Array, from: number, to: number, globalOffset: number, layout: ParameterLayout, request: PushRequest): void {
+  let probe = 0;
+  for (let i = from; i < to; i++) probe += values[i]! * 0;
+  if (probe === 0) return;
+  let i = from;
+  while (Number.isFinite(values[i]!)) i++;
+  const element = globalOffset + (i - from);
+  const tensor = layout.tensors.find((t) => element >= t.offset && element < t.offset + t.size);
+  throw invalidField(
+    "data",
+    `the gradient of rank ${request.rank} for step ${request.step} holds ${values[i]} at element ${element} (${tensor?.name ?? "?"}); nothing was applied. The worker's loss diverged: lower the learning rate or check its input`,
+  );
+}

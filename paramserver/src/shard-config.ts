@@ -1,0 +1,31 @@
+/** What a parameter-server shard is told by the coordinator: the job, its range, the generation. */
+import { datasetShape, parameterLayout } from "@trainfleet/proto";
+import type { OptimizerSpec, ParameterLayout, Range, ShardAssignment } from "@trainfleet/proto";
+
+export interface ShardConfig {
+  jobId: string;
+  generation: number;
+  worldSize: number;
+  /** Element offsets into the flattened parameters that this shard owns. */
+  range: Range;
+  chunkElements: number;
+  optimizer: OptimizerSpec;
+  layout: ParameterLayout;
+  seed: number;
+}
+
+/** The shard's config from the coordinator's assignment (whose spec is already validated). */
+export function shardConfigFrom(assignment: ShardAssignment): ShardConfig {
+  const spec = assignment.spec!;
+  const range = assignment.range!;
+  return {
+    jobId: spec.jobId,
+    generation: assignment.generation,
+    worldSize: assignment.worldSize,
+    range: { begin: Number(range.begin), end: Number(range.end) },
+    chunkElements: Math.floor(spec.parameterServers!.chunkBytes / 4),
+    optimizer: spec.training!.optimizer!,
+    layout: parameterLayout(spec.model!, datasetShape(spec.dataset!.name)),
+    seed: spec.training!.seed,
+  };
+}

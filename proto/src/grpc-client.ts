@@ -1,0 +1,111 @@
+/**
+ * Typed grpc-js clients from protobuf-es service descriptors: unary calls return
+ * promises, server streams are async iterables, client streams take an iterable of
+ * messages. Every call takes an optional AbortSignal and deadline; errors arrive as
+ * TrainfleetError (see grpc-errors.ts).
+ */
+import { once } from "node:events";
+import * as grpc from "@grpc/grpc-js";
+import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import { fromGrpcError } from "./grpc-errors.js";
+import { deserializer, methodPath, serializer } from "./grpc-service.js";
+import { channelOptions } from "./limits.js";
+
+export interface CallOptions {
+  signal?: AbortSignal | undefined;
+  /** Milliseconds from now. */
+  timeoutMs?: number | undefined;
+}
+
+type OutShape<M> = M extends { output: infer O extends DescMessage } ? MessageShape<O> : never;
+type InInit<M> = M extends { input: infer I extends DescMessage } ? MessageInitShape<I> : never;
+
+export type ServiceClient<S extends GenServiceMethods> = {
+  [K in keyof S]: S[K]["methodKind"] extends "unary"
+    ? (request: InInit<S[K]>, options?: CallOptions) => Promise<OutShape<S[K]>>
+    : S[K]["methodKind"] extends "server_streaming"
+      ? (request: InInit<S[K]>, options?: CallOptions) => AsyncIterable<OutShape<S[K]>>
+      : S[K]["methodKind"] extends "client_streaming"
+        ? (requests: AsyncIterable<InInit<S[K]>> | Iterable<InInit<S[K]>>, options?: CallOptions) => Promise<OutShape<S[K]>>
+        : never;
+} & { close(): void };
+
+/** The client type of a generated service constant: `ClientOf<typeof FooService>`. */
+export type ClientOf<T> = T extends GenService<infer S> ? ServiceClient<S> : never;
+
+export function createClient<S extends GenServiceMethods>(service: GenService<S>, address: string): ServiceClient<S> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure(), channelOptions);
+  const methods: Record<string, unknown> = { close: () => client.close() };
+  for (const method of service.methods) methods[method.localName] = bind(client, method);
+  return methods as ServiceClient<S>;
+}
+
+function callOptions(options: CallOptions | undefined): grpc.CallOptions {
+  return options?.timeoutMs === undefined ? {} : { deadline: Date.now() + options.timeoutMs };
+}
+
+/** Cancels `call` when `signal` aborts; returns the clean-up. */
+function linkSignal(call: grpc.Call, signal: AbortSignal | undefined): () => void {
+  if (signal === undefined) return () => {};
+  const cancel = () => call.cancel();
+  if (signal.aborted) cancel();
+  signal.addEventListener("abort", cancel);
+  return () => signal.removeEventListener("abort", cancel);
+}
+
+function bind(client: grpc.Client, method: DescMethod): unknown {
+  const path = methodPath(method);
+  const serialize = serializer(method.input);
+  const deserialize = deserializer(method.output);
+  switch (method.methodKind) {
+    case "unary":
+      return (request: object, options?: CallOptions) =>
+        new Promise((resolve, reject) => {
+          const call = client.makeUnaryRequest(path, serialize, deserialize, request, callOptions(options), (error, response) => {
+            unlink();
+            if (error) reject(fromGrpcError(error));
+            else resolve(response);
+          });
+          const unlink = linkSignal(call, options?.signal);
+        });
+    case "server_streaming":
+      return (request: object, options?: CallOptions) => ({
+        async *[Symbol.asyncIterator]() {
+          const call = client.makeServerStreamRequest(path, serialize, deserialize, request, callOptions(options));
+          const unlink = linkSignal(call, options?.signal);
+          try {
+            for await (const response of call) yield response;
+          } catch (error) {
+            throw fromGrpcError(error);
+          } finally {
+            unlink();
+            call.cancel();
+          }
+        },
+      });
+    case "client_streaming":
+      return (requests: AsyncIterable<object> | Iterable<object>, options?: CallOptions) =>
+        new Promise((resolve, reject) => {
+          const call = client.makeClientStreamRequest(path, serialize, deserialize, callOptions(options), (error, response) => {
+            unlink();
+            if (error) reject(fromGrpcError(error));
+            else resolve(response);
+          });
+          const unlink = linkSignal(call, options?.signal);
+          void (async () => {
+            try {
+              for await (const request of requests) {
+                if (!call.write(request)) await once(call, "drain");
+              }
+              call.end();
+            } catch (error) {
+              call.cancel();
+              reject(fromGrpcError(error));
+            }
+          })();
+        });
+    default:
+      throw new Error(`${path}: ${method.methodKind} methods are not supported`);
+  }
+}

@@ -1,0 +1,43 @@
+/** A grpc-js server on host:port (port 0 picks a free one) with a graceful close. */
+import * as grpc from "@grpc/grpc-js";
+import { channelOptions } from "./limits.js";
+
+export interface RunningServer {
+  /** host:port that clients dial, with the real port when 0 was asked for. */
+  readonly address: string;
+  readonly port: number;
+  /** Aborted when close() gives up waiting, so that long-lived calls (streams, long polls) end. */
+  readonly signal: AbortSignal;
+  /** Stops accepting calls, lets open ones finish for up to `graceMs`, then cancels them. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function startServer(listen: string, register: (server: grpc.Server, signal: AbortSignal) => void): Promise<RunningServer> {
+  const server = new grpc.Server(channelOptions);
+  const controller = new AbortController();
+  register(server, controller.signal);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
+  });
+  const host = listen.slice(0, listen.lastIndexOf(":"));
+  let closing: Promise<void> | undefined;
+  return {
+    address: `${host}:${port}`,
+    port,
+    signal: controller.signal,
+    close(graceMs = 2_000) {
+      closing ??= new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          controller.abort(new Error("server closing"));
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,138 @@
+/**
+ * grpc-js service definitions derived from protobuf-es descriptors, so that no wire type
+ * or method path is written twice. Handlers are async functions (unary, client
+ * streaming) or async generators (server streaming); each gets an AbortSignal that fires
+ * when the caller cancels or the server shuts down.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import { toGrpcStatus } from "./grpc-errors.js";
+
+export interface CallContext {
+  readonly signal: AbortSignal;
+  /** The caller's address, for logs. */
+  readonly peer: string;
+}
+
+type In<M> = M extends { input: infer I extends DescMessage } ? MessageShape<I> : never;
+type OutInit<M> = M extends { output: infer O extends DescMessage } ? MessageInitShape<O> : never;
+
+export type ServiceHandlers<S extends GenServiceMethods> = {
+  [K in keyof S]: S[K]["methodKind"] extends "unary"
+    ? (request: In<S[K]>, context: CallContext) => Promise<OutInit<S[K]>>
+    : S[K]["methodKind"] extends "server_streaming"
+      ? (request: In<S[K]>, context: CallContext) => AsyncIterable<OutInit<S[K]>>
+      : S[K]["methodKind"] extends "client_streaming"
+        ? (requests: AsyncIterable<In<S[K]>>, context: CallContext) => Promise<OutInit<S[K]>>
+        : never;
+};
+
+export function methodPath(method: DescMethod): string {
+  return `/${method.parent.typeName}/${method.name}`;
+}
+
+export function serializer(schema: DescMessage): (value: object) => Buffer {
+  return (value) => {
+    const bytes = toBinary(schema, create(schema, value as MessageInitShape<DescMessage>));
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+}
+
+export function deserializer(schema: DescMessage): (bytes: Buffer) => object {
+  return (bytes) => fromBinary(schema, bytes);
+}
+
+export function grpcServiceDefinition(service: GenService<GenServiceMethods>): grpc.ServiceDefinition {
+  const definition: Record<string, grpc.MethodDefinition<object, object>> = {};
+  for (const method of service.methods) {
+    definition[method.localName] = {
+      path: methodPath(method),
+      originalName: method.name,
+      requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
+      responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
+      requestSerialize: serializer(method.input),
+      requestDeserialize: deserializer(method.input),
+      responseSerialize: serializer(method.output),
+      responseDeserialize: deserializer(method.output),
+    };
+  }
+  return definition;
+}
+
+/** Adds `service` to a grpc-js server with typed handlers. */
+export function addService<S extends GenServiceMethods>(
+  server: grpc.Server,
+  service: GenService<S>,
+  handlers: ServiceHandlers<S>,
+  serverSignal: AbortSignal,
+): void {
+  const implementation: grpc.UntypedServiceImplementation = {};
+  for (const method of service.methods) {
+    const handler = handlers[method.localName as keyof S] as unknown as (...args: unknown[]) => unknown;
+    implementation[method.localName] = adapt(method, handler.bind(handlers), serverSignal);
+  }
+  server.addService(grpcServiceDefinition(service as GenService<GenServiceMethods>), implementation);
+}
+
+type AnyCall = grpc.ServerUnaryCall<object, object> & grpc.ServerReadableStream<object, object> & grpc.ServerWritableStream<object, object>;
+
+function adapt(method: DescMethod, handler: (...args: unknown[]) => unknown, serverSignal: AbortSignal): grpc.UntypedHandleCall {
+  const contextOf = (call: AnyCall): { context: CallContext; done: () => void } => {
+    const controller = new AbortController();
+    const abort = () => controller.abort(new Error("call cancelled"));
+    call.on("cancelled", abort);
+    serverSignal.addEventListener("abort", abort);
+    return {
+      context: { signal: controller.signal, peer: call.getPeer() },
+      done: () => {
+        call.off("cancelled", abort);
+        serverSignal.removeEventListener("abort", abort);
+      },
+    };
+  };
+  switch (method.methodKind) {
+    case "unary":
+    case "client_streaming":
+      return ((call: AnyCall, callback: grpc.sendUnaryData<object>) => {
+        const { context, done } = contextOf(call);
+        const input = method.methodKind === "unary" ? call.request : call;
+        (handler(input, context) as Promise<object>).then(
+          (response) => callback(null, response),
+          (error: unknown) => callback(toGrpcStatus(error)),
+        ).finally(done);
+      }) as grpc.UntypedHandleCall;
+    case "server_streaming":
+      return ((call: AnyCall) => {
+        const { context, done } = contextOf(call);
+        void (async () => {
+          try {
+            for await (const response of handler(call.request, context) as AsyncIterable<object>) {
+              if (context.signal.aborted) break;
+              if (!call.write(response)) await drainOrAbort(call, context.signal);
+            }
+            call.end();
+          } catch (error) {
+            call.emit("error", toGrpcStatus(error));
+          } finally {
+            done();
+          }
+        })();
+      }) as grpc.UntypedHandleCall;
+    default:
+      throw new Error(`${methodPath(method)}: ${method.methodKind} methods are not supported`);
+  }
+}
+
+function drainOrAbort(call: grpc.ServerWritableStream<object, object>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const finish = () => {
+      call.off("drain", finish);
+      signal.removeEventListener("abort", finish);
+      resolve();
+    };
+    call.on("drain", finish);
+    signal.addEventListener("abort", finish);
+  });
+}

@@ -1,0 +1,80 @@
+/**
+ * How a worker or a parameter-server shard joins a job: register with the coordinator
+ * (retrying while it is unreachable), keep the lease alive by heartbeat, and read the
+ * assignment stream. Shared by both roles so that membership behaves the same for each.
+ */
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { CoordinatorService } from "./gen/trainfleet/v1/coordinator_pb.js";
+import type { AssignmentsResponse, RegisterRequestSchema } from "./gen/trainfleet/v1/coordinator_pb.js";
+import { createClient } from "./grpc-client.js";
+import type { ClientOf } from "./grpc-client.js";
+import { Code, TrainfleetError } from "./errors.js";
+import type { Logger } from "./logger.js";
+import { abortableDelay } from "./abortable-delay.js";
+
+export interface JoinOptions {
+  coordinator: string;
+  register: MessageInitShape<typeof RegisterRequestSchema>;
+  logger: Logger;
+  signal: AbortSignal;
+  /** Give up registering after this long (the coordinator may still be starting). */
+  connectTimeoutMs?: number;
+}
+
+export interface MemberSession {
+  readonly memberId: string;
+  readonly jobId: string;
+  readonly coordinator: ClientOf<typeof CoordinatorService>;
+  assignments(): AsyncIterable<AssignmentsResponse>;
+  close(): void;
+}
+
+const retryable = new Set<number>([Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED]);
+
+export async function joinJob(options: JoinOptions): Promise<MemberSession> {
+  const { logger, signal } = options;
+  const coordinator = createClient(CoordinatorService, options.coordinator);
+  const deadline = Date.now() + (options.connectTimeoutMs ?? 60_000);
+  let backoffMs = 100;
+  for (;;) {
+    try {
+      const registered = await coordinator.register(options.register, { signal, timeoutMs: 5_000 });
+      logger.info({ memberId: registered.memberId, jobId: registered.jobId }, "registered with the coordinator");
+      return session(coordinator, registered.memberId, registered.jobId, registered.leaseMs, logger, signal);
+    } catch (error) {
+      const failure = TrainfleetError.from(error);
+      if (!retryable.has(failure.code) || Date.now() + backoffMs > deadline || signal.aborted) {
+        coordinator.close();
+        throw new TrainfleetError(failure.code, `could not register with the coordinator at ${options.coordinator}: ${failure.message}`, { cause: failure });
+      }
+      logger.debug({ err: failure.message, backoffMs }, "coordinator not reachable yet; retrying");
+      await abortableDelay(backoffMs, signal);
+      backoffMs = Math.min(backoffMs * 2, 2_000);
+    }
+  }
+}
+
+function session(
+  coordinator: ClientOf<typeof CoordinatorService>,
+  memberId: string,
+  jobId: string,
+  leaseMs: number,
+  logger: Logger,
+  signal: AbortSignal,
+): MemberSession {
+  const heartbeat = setInterval(() => {
+    coordinator.heartbeat({ memberId }, { signal, timeoutMs: leaseMs }).catch((error: unknown) => {
+      logger.warn({ err: TrainfleetError.from(error).message }, "heartbeat failed");
+    });
+  }, Math.max(50, Math.floor(leaseMs / 3)));
+  return {
+    memberId,
+    jobId,
+    coordinator,
+    assignments: () => coordinator.assignments({ memberId }, { signal }),
+    close() {
+      clearInterval(heartbeat);
+      coordinator.close();
+    },
+  };
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Makes the Fashion-MNIST files available without root and prints the folder holding them.
+# Order: $TRAINFLEET_DATA_DIR, the installed Debian package, the user cache, and finally the
+# Debian package fetched as a normal user (apt-get download + dpkg-deb -x need no root).
+# The worker searches the same folders in the same order (worker/src/dataset/fashion-mnist.ts).
+set -euo pipefail
+
+quiet=0
+for arg in "$@"; do
+  case "$arg" in
+    --quiet) quiet=1 ;;
+    -h | --help)
+      echo "usage: $0 [--quiet]   (prints the folder holding the Fashion-MNIST files)"
+      exit 0 ;;
+    *) echo "fetch-data: unknown argument '$arg' (usage: $0 [--quiet])" >&2; exit 2 ;;
+  esac
+done
+
+say() { if [ "$quiet" = 0 ]; then echo "fetch-data: $*" >&2; fi; }
+
+files=(train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz)
+# sha256 of the files in dataset-fashion-mnist 0.0~git20200523.55506a9-1 (Debian 12); the
+# cache is only trusted when it matches, so a truncated or tampered copy is replaced.
+checksums="b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7  train-images-idx3-ubyte.gz
+0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056  train-labels-idx1-ubyte.gz
+cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa  t10k-images-idx3-ubyte.gz
+8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05  t10k-labels-idx1-ubyte.gz"
+package=dataset-fashion-mnist
+system_dir=/usr/share/datasets/fashion-mnist
+
+complete() { # all 4 files present and non-empty
+  local f
+  for f in "${files[@]}"; do [ -s "$1/$f" ] || return 1; done
+}
+verified() { complete "$1" && (cd "$1" && sha256sum --quiet --check --status <<<"$checksums"); }
+
+fail() {
+  cat >&2 <<EOF
+fetch-data: $1
+Fashion-MNIST is needed for training. Fix it with one of:
+  - sudo apt-get install $package      (files land in $system_dir)
+  - download the 4 files (${files[*]})
+    from the Fashion-MNIST project (zalandoresearch/fashion-mnist on GitHub) into a folder,
+    then set TRAINFLEET_DATA_DIR=<folder> or pass --data-dir <folder>
+EOF
+  exit 1
+}
+
+if [ -n "${TRAINFLEET_DATA_DIR:-}" ]; then
+  if complete "$TRAINFLEET_DATA_DIR"; then echo "$TRAINFLEET_DATA_DIR"; exit 0; fi
+  say "TRAINFLEET_DATA_DIR=$TRAINFLEET_DATA_DIR lacks some of ${files[*]}; trying the other folders"
+fi
+if complete "$system_dir"; then echo "$system_dir"; exit 0; fi
+
+cache_home="${XDG_CACHE_HOME:-}"
+if [ -z "$cache_home" ]; then
+  [ -n "${HOME:-}" ] || fail "neither XDG_CACHE_HOME nor HOME is set, so there is no cache folder"
+  cache_home="$HOME/.cache"
+fi
+cache_dir="$cache_home/trainfleet/fashion-mnist"
+if verified "$cache_dir"; then echo "$cache_dir"; exit 0; fi
+if [ -e "$cache_dir" ]; then say "$cache_dir is incomplete or corrupt; fetching it again"; fi
+
+command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
+  fail "apt-get/dpkg-deb not found, so the $package package cannot be fetched"
+
+mkdir -p "$(dirname "$cache_dir")"
+# Work next to the cache so the final mv is a rename on one filesystem (atomic).
+work="$(mktemp -d "$(dirname "$cache_dir")/.fetch.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+log="$work/apt.log"
+
+# 1) With the system's package lists (apt-get download works as any user when lists exist).
+# 2) Else with private lists: a fresh machine may never have run apt-get update, and a normal
+#    user cannot write /var/lib/apt, so point apt's state and cache into $work instead.
+#    TRAINFLEET_FETCH_PRIVATE_APT=1 skips step 1 (used to test step 2).
+download() { (cd "$work" && apt-get "$@" download "$package") >>"$log" 2>&1; }
+private=(-o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o Debug::NoLocking=1)
+say "downloading the $package package with apt (no root needed)..."
+if [ "${TRAINFLEET_FETCH_PRIVATE_APT:-0}" = 1 ] || ! download; then
+  say "no $package in the system package lists; running apt-get update into a private folder..."
+  mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
+  # update may warn about unrelated sources; only the download below decides success
+  apt-get "${private[@]}" update >>"$log" 2>&1 || true
+  if ! download "${private[@]}"; then
+    tail -n 15 "$log" >&2
+    fail "could not download the $package package with apt (log above)"
+  fi
+fi
+
+debs=("$work"/"$package"_*.deb)
+dpkg-deb -x "${debs[0]}" "$work/root" >>"$log" 2>&1 || fail "could not unpack ${debs[0]}"
+mkdir "$work/out"
+for f in "${files[@]}"; do
+  cp "$work/root$system_dir/$f" "$work/out/$f" || fail "the $package package has no $f"
+done
+verified "$work/out" || fail "the files of the downloaded $package do not match the expected sha256 checksums"
+
+rm -rf "$cache_dir"
+# mv -T refuses to move into an existing folder; if a concurrent run won, accept its copy.
+mv -T "$work/out" "$cache_dir" 2>/dev/null || verified "$cache_dir" || fail "could not write $cache_dir"
+say "Fashion-MNIST is ready in $cache_dir"
+echo "$cache_dir"

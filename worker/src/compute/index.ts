@@ -1,0 +1,3 @@
+export * from "./backend.js";
+export * from "./host-batch.js";
+export * from "./model.js";

@@ -1,0 +1,98 @@
+/**
+ * One worker's part of one generation: a model replica that pulls parameters, computes
+ * the gradient of its slice of each global batch, pushes it, and evaluates at the end.
+ * It holds nothing durable; the parameter-server shards hold the state.
+ */
+import { createParameterClient } from "@trainfleet/proto";
+import type { EvaluateAssignment, Logger, ParameterClient, StepAssignment, WorkerAssignment } from "@trainfleet/proto";
+import { datasetShape, parameterLayout } from "@trainfleet/proto";
+import type { ClientOf, CoordinatorService } from "@trainfleet/proto";
+import { createModel, makeBatch } from "./compute/index.js";
+import type { Model } from "./compute/index.js";
+import type { ImageDataset } from "./dataset/fashion-mnist.js";
+import { scaleGradient } from "./gradient-scale.js";
+
+/** Test-set samples evaluated per forward pass. */
+const evaluationBatch = 1000;
+
+export class Trainer {
+  readonly #assignment: WorkerAssignment;
+  readonly #memberId: string;
+  readonly #dataset: ImageDataset;
+  readonly #coordinator: ClientOf<typeof CoordinatorService>;
+  readonly #logger: Logger;
+  readonly #model: Model;
+  readonly #parameters: ParameterClient;
+  readonly #params: Float32Array;
+  readonly #gradient: Float32Array;
+  /** The parameter version held in #params; -1 before the first pull. */
+  #version = -1;
+
+  constructor(assignment: WorkerAssignment, memberId: string, dataset: ImageDataset, coordinator: ClientOf<typeof CoordinatorService>, logger: Logger) {
+    const spec = assignment.spec!;
+    const layout = parameterLayout(spec.model!, datasetShape(spec.dataset!.name));
+    this.#assignment = assignment;
+    this.#memberId = memberId;
+    this.#dataset = dataset;
+    this.#coordinator = coordinator;
+    this.#logger = logger.child({ rank: assignment.rank, generation: assignment.generation });
+    this.#model = createModel(layout);
+    const shards = assignment.shards.map((s) => ({ index: s.index, address: s.address, begin: Number(s.begin), end: Number(s.end) }));
+    this.#parameters = createParameterClient(spec.jobId, shards, spec.parameterServers!.chunkBytes);
+    this.#params = new Float32Array(layout.parameterCount);
+    this.#gradient = new Float32Array(layout.parameterCount);
+  }
+
+  async step(step: StepAssignment, signal: AbortSignal): Promise<void> {
+    const { generation, rank, worldSize } = this.#assignment;
+    const started = performance.now();
+    await this.#ensureVersion(step.step, signal);
+    const pulled = performance.now();
+    const batch = makeBatch(this.#dataset.train, step.sampleIndices);
+    let loss = 0;
+    if (batch.count === 0) this.#gradient.fill(0);
+    else {
+      loss = this.#model.lossAndGradient(this.#params, batch, this.#gradient);
+      scaleGradient(this.#gradient, batch.count, worldSize, step.globalBatchSize);
+    }
+    const computed = performance.now();
+    await this.#parameters.push({ generation, step: step.step, rank }, this.#gradient, { signal });
+    this.#version = await this.#parameters.pull(step.step + 1, this.#params, { signal });
+    const finished = performance.now();
+    this.#logger.debug({ step: step.step, loss }, "step done");
+    this.#coordinator
+      .reportProgress({
+        memberId: this.#memberId,
+        generation,
+        step: step.step,
+        loss,
+        samples: batch.count,
+        computeMs: computed - pulled,
+        communicateMs: pulled - started + (finished - computed),
+      })
+      .catch((error: unknown) => this.#logger.warn({ err: String(error) }, "progress report failed"));
+  }
+
+  async evaluate(evaluation: EvaluateAssignment, signal: AbortSignal): Promise<void> {
+    await this.#ensureVersion(evaluation.version, signal);
+    let correct = 0;
+    let lossSum = 0;
+    for (let begin = evaluation.begin; begin < evaluation.end; begin += evaluationBatch) {
+      const indices = Array.from({ length: Math.min(evaluationBatch, evaluation.end - begin) }, (_, i) => begin + i);
+      const result = this.#model.evaluate(this.#params, makeBatch(this.#dataset.test, indices));
+      correct += result.correct;
+      lossSum += result.lossSum;
+    }
+    const samples = evaluation.end - evaluation.begin;
+    this.#logger.info({ samples, correct, version: this.#version }, "evaluated");
+    await this.#coordinator.reportEvaluation({ memberId: this.#memberId, generation: evaluation.generation, samples, correct, lossSum }, { signal });
+  }
+
+  close(): void {
+    this.#parameters.close();
+  }
+
+  async #ensureVersion(version: number, signal: AbortSignal): Promise<void> {
+    if (this.#version !== version) this.#version = await this.#parameters.pull(version, this.#params, { signal });
+  }
+}
