@@ -1,0 +1,40 @@
+/**
+ * Runs `trainfleet run` as a real child process (which starts the coordinator, the shards
+ * and the workers as processes of their own) and returns what it wrote: the output, the
+ * job folder and the trained parameters.
+ */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const cliMain = fileURLToPath(new URL("../../cli/dist/main.js", import.meta.url));
+
+export interface FleetResult {
+  code: number | null;
+  output: string;
+  folder: string;
+  parameters: Float32Array;
+  description: { version: number; parameterCount: number };
+}
+
+export async function runFleet(flags: string[], timeoutMs = 120_000): Promise<FleetResult> {
+  const jobsDir = mkdtempSync(join(tmpdir(), "trainfleet-test-"));
+  const child = spawn(process.execPath, [cliMain, "run", "--jobs-dir", jobsDir, ...flags], { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const [code] = (await once(child, "exit")) as [number | null];
+  clearTimeout(timer);
+  const folders = readdirSync(jobsDir);
+  if (folders.length !== 1) throw new Error(`expected one job folder in ${jobsDir}, found ${folders.length}; output:\n${output}`);
+  const folder = join(jobsDir, folders[0]!);
+  if (code !== 0) return { code, output, folder, parameters: new Float32Array(0), description: { version: -1, parameterCount: 0 } };
+  const bytes = readFileSync(join(folder, "parameters.f32"));
+  const parameters = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const description = JSON.parse(readFileSync(join(folder, "parameters.json"), "utf8")) as FleetResult["description"];
+  return { code, output, folder, parameters, description };
+}
