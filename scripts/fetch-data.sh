@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes the Fashion-MNIST files available without root and prints the folder holding them.
-# Order: $TRAINFLEET_DATA_DIR, the installed Debian package, the user cache, and finally the
-# Debian package fetched as a normal user (apt-get download + dpkg-deb -x need no root).
+# An explicit $TRAINFLEET_DATA_DIR is the only folder used when set. Otherwise: the installed
+# Debian package, the user cache, and finally the Debian package fetched as a normal user
+# into the cache (apt-get download + dpkg-deb -x need no root).
 # The worker searches the same folders in the same order (worker/src/dataset/fashion-mnist.ts).
 set -euo pipefail
 
@@ -48,7 +49,7 @@ EOF
 
 if [ -n "${TRAINFLEET_DATA_DIR:-}" ]; then
   if complete "$TRAINFLEET_DATA_DIR"; then echo "$TRAINFLEET_DATA_DIR"; exit 0; fi
-  say "TRAINFLEET_DATA_DIR=$TRAINFLEET_DATA_DIR lacks some of ${files[*]}; trying the other folders"
+  fail "TRAINFLEET_DATA_DIR=$TRAINFLEET_DATA_DIR lacks some of ${files[*]}; put them there, or unset it to use the cache"
 fi
 if complete "$system_dir"; then echo "$system_dir"; exit 0; fi
 

@@ -14,6 +14,8 @@ export interface FlagSpec {
   default?: string;
   /** Accepted values, for string flags. */
   choices?: readonly string[];
+  /** Smallest accepted value, for integer flags (default 0). */
+  min?: number;
 }
 
 export type FlagTable = Record<string, FlagSpec>;
@@ -60,7 +62,8 @@ function convert(spec: FlagSpec, text: string, source: string): FlagValue {
       return text;
     case "integer": {
       const value = Number(text);
-      if (!Number.isSafeInteger(value) || value < 0) throw new UsageError(`${source}: expected a non-negative integer, got "${text}"`);
+      const min = spec.min ?? 0;
+      if (!Number.isSafeInteger(value) || value < min) throw new UsageError(`${source}: expected an integer of at least ${min}, got "${text}"`);
       return value;
     }
     case "number": {

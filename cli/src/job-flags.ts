@@ -18,17 +18,17 @@ export const jobFlags: FlagTable = {
   hidden: { kind: "list", help: "MLP hidden layer widths, comma-separated. Default 256." },
   "conv-filters": { kind: "list", help: "CNN filters per conv layer (3x3 conv + ReLU + 2x2 max-pool each). Default 8,16." },
   "dense-units": { kind: "integer", help: "CNN dense layer width before the output (0: none). Default 0." },
-  workers: { kind: "integer", help: "Number of workers (data-parallel ranks). Default 2." },
-  shards: { kind: "integer", help: "Number of parameter-server shards. Default 2." },
-  epochs: { kind: "integer", help: "Passes over the training set. Default 3." },
-  "batch-size": { kind: "integer", help: "Samples per worker per step; the global batch is workers times this. Default 32." },
+  workers: { kind: "integer", min: 1, help: "Number of workers (data-parallel ranks). Default 2." },
+  shards: { kind: "integer", min: 1, help: "Number of parameter-server shards. Default 2." },
+  epochs: { kind: "integer", min: 1, help: "Passes over the training set. Default 3." },
+  "batch-size": { kind: "integer", min: 1, help: "Samples per worker per step; the global batch is workers times this. Default 32." },
   "max-steps": { kind: "integer", help: "Stop after this many steps (0: run all epochs). Default 0." },
   optimizer: { kind: "string", choices: ["adam", "sgd"], help: "Optimizer applied by the parameter server. Default adam." },
   lr: { kind: "number", help: "Learning rate. Default 0.001 for adam, 0.05 for sgd." },
   momentum: { kind: "number", help: "SGD momentum. Default 0.9." },
   seed: { kind: "integer", help: "Seeds the initial parameters and the per-epoch sample order. Default 1." },
   "eval-samples": { kind: "integer", help: "Test samples evaluated at the end (0: all 10000). Default 0." },
-  "chunk-bytes": { kind: "integer", help: "Size of the gradient and parameter chunks on the wire. Default 1048576." },
+  "chunk-bytes": { kind: "integer", min: 4, help: "Size of the gradient and parameter chunks on the wire. Default 1048576." },
 };
 
 export async function jobSpecFromFlags(values: Record<string, FlagValue>): Promise<JobSpec> {

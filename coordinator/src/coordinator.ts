@@ -314,7 +314,8 @@ export class Coordinator {
 
   #lose(member: Member, why: string): void {
     member.state = WorkerState.LOST;
-    const role = member.role === MemberRole.WORKER ? `worker ${member.id} (rank ${member.rank})` : `parameter-server shard ${member.shardIndex}`;
+    const rank = member.rank >= 0 ? ` (rank ${member.rank})` : "";
+    const role = member.role === MemberRole.WORKER ? `worker ${member.id}${rank}` : `parameter-server shard ${member.shardIndex}`;
     this.fail("MemberLost", `${role} was lost: ${why}. Without elastic recovery the job stops here rather than hang; rerun it`);
   }
 

@@ -59,7 +59,7 @@ export class Trainer {
     await this.#parameters.push({ generation, step: step.step, rank }, this.#gradient, { signal });
     this.#version = await this.#parameters.pull(step.step + 1, this.#params, { signal });
     const finished = performance.now();
-    this.#logger.debug({ step: step.step, loss }, "step done");
+    this.#logger.debug({ step: step.step, loss, computeMs: computed - pulled, pushPullMs: finished - computed }, "step done");
     this.#coordinator
       .reportProgress({
         memberId: this.#memberId,

@@ -67,8 +67,9 @@ describe("parseIdx", () => {
 });
 
 describe("defaultDataDirs", () => {
-  it("orders explicit dir, system dir, cache dir", () => {
-    expect(defaultDataDirs({ dataDir: "/d", cacheHome: "/c", home: "/h" })).toEqual(["/d", SYSTEM_DATA_DIR, "/c/trainfleet/fashion-mnist"]);
+  it("uses an explicit dir alone, else the system dir then the cache dir", () => {
+    expect(defaultDataDirs({ dataDir: "/d", cacheHome: "/c", home: "/h" })).toEqual(["/d"]);
+    expect(defaultDataDirs({ cacheHome: "/c", home: "/h" })).toEqual([SYSTEM_DATA_DIR, "/c/trainfleet/fashion-mnist"]);
     expect(defaultDataDirs({ home: "/h" })).toEqual([SYSTEM_DATA_DIR, "/h/.cache/trainfleet/fashion-mnist"]);
     expect(defaultDataDirs({ dataDir: "", cacheHome: "", home: "/h" })).toEqual([SYSTEM_DATA_DIR, "/h/.cache/trainfleet/fashion-mnist"]);
   });

@@ -23,7 +23,7 @@ const require = createRequire(import.meta.url);
 const NATIVE_PACKAGES = ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"] as const;
 const TFJS_VERSION = tf.version_core;
 
-export async function selectBackend(choice: BackendChoice, logger: Logger): Promise<Selected> {
+export async function selectBackend(choice: BackendChoice, logger: Logger): Promise<{ name: string; detail: string }> {
   const selected = await pick(choice, logger);
   // From here on tf.js's console.warn banners ("install tfjs-node...") would only be noise next
   // to our own log; it stays on until now so that a backend's init failure still prints its cause.

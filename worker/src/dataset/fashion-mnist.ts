@@ -35,11 +35,14 @@ const SPLITS = {
 } as const;
 const FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"];
 
-/** Candidate folders: explicit dir, the Debian package's dir, then the fetch-data cache. */
+/**
+ * Candidate folders: an explicit dir alone (a user who names a folder means that one, and a
+ * fallback would hide their mistake); otherwise the Debian package's dir, then the
+ * fetch-data cache.
+ */
 export function defaultDataDirs(env: { dataDir?: string | undefined; cacheHome?: string | undefined; home?: string | undefined }): string[] {
-  const dirs: string[] = [];
-  if (env.dataDir) dirs.push(env.dataDir);
-  dirs.push(SYSTEM_DATA_DIR);
+  if (env.dataDir) return [env.dataDir];
+  const dirs: string[] = [SYSTEM_DATA_DIR];
   // Same rule as the script's ${XDG_CACHE_HOME:-$HOME/.cache}: an empty value counts as unset.
   const cacheHome = env.cacheHome || (env.home ? join(env.home, ".cache") : undefined);
   if (cacheHome) dirs.push(join(cacheHome, "trainfleet", "fashion-mnist"));

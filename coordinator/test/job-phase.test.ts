@@ -1,0 +1,23 @@
+import { describe, expect, it } from "vitest";
+import { JobPhase } from "@trainfleet/proto";
+import { isFinished, transition } from "../src/job-phase.js";
+
+describe("the job's state machine", () => {
+  it("runs pending -> running -> evaluating -> succeeded", () => {
+    let phase: JobPhase = JobPhase.PENDING;
+    phase = transition(phase, "start");
+    expect(phase).toBe(JobPhase.RUNNING);
+    phase = transition(phase, "trainingDone");
+    expect(phase).toBe(JobPhase.EVALUATING);
+    phase = transition(phase, "evaluationDone");
+    expect(phase).toBe(JobPhase.SUCCEEDED);
+    expect(isFinished(phase)).toBe(true);
+  });
+
+  it("can fail from any unfinished phase, and nothing leaves a finished one", () => {
+    for (const phase of [JobPhase.PENDING, JobPhase.RUNNING, JobPhase.EVALUATING]) expect(transition(phase, "fail")).toBe(JobPhase.FAILED);
+    expect(() => transition(JobPhase.SUCCEEDED, "fail")).toThrow(/does not allow "fail"/);
+    expect(() => transition(JobPhase.FAILED, "start")).toThrow(/does not allow "start"/);
+    expect(() => transition(JobPhase.PENDING, "trainingDone")).toThrow();
+  });
+});

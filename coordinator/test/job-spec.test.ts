@@ -1,0 +1,46 @@
+import { create } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { Code, JobSpecSchema, TrainfleetError } from "@trainfleet/proto";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { resolveJobSpec } from "../src/job-spec.js";
+
+function resolveError(init: MessageInitShape<typeof JobSpecSchema>): TrainfleetError {
+  try {
+    resolveJobSpec(create(JobSpecSchema, init));
+  } catch (error) {
+    expect(error).toBeInstanceOf(TrainfleetError);
+    return error as TrainfleetError;
+  }
+  throw new Error("expected the spec to be rejected");
+}
+
+describe("JobSpec", () => {
+  it("fills unset fields with defaults", () => {
+    const spec = resolveJobSpec(create(JobSpecSchema, { training: { epochs: 1 } }));
+    expect(spec.jobId).toBe("fashion-mnist");
+    expect(spec.model?.kind).toEqual({ case: "mlp", value: expect.objectContaining({ hiddenUnits: [256] }) });
+    expect(spec.training).toMatchObject({ epochs: 1, batchSizePerWorker: 32, seed: 1 });
+    expect(spec.training?.optimizer?.kind.case).toBe("adam");
+    expect(spec.workers?.replicas).toBe(2);
+    expect(spec.parameterServers).toMatchObject({ shards: 2, chunkBytes: 1048576 });
+  });
+
+  it.each([
+    [{ jobId: "Bad_Name" }, "spec.jobId", /must be a DNS label/],
+    [{ model: { kind: { case: "mlp", value: { hiddenUnits: [64, 0] } } } }, "spec.model.mlp.hiddenUnits[1]", /0 must be between 1 and 65536/],
+    [{ model: { kind: { case: "cnn", value: { convFilters: [8], kernelSize: 4 } } } }, "spec.model.cnn.kernelSize", /must be odd/],
+    [{ dataset: { name: "imagenet" } }, "spec.dataset.name", /unknown dataset "imagenet"; known: fashion-mnist/],
+    [{ training: { optimizer: { kind: { case: "sgd", value: { learningRate: -1 } } } } }, "spec.training.optimizer.sgd.learningRate", /must be in \(0, 10\]/],
+    [{ training: { optimizer: { kind: { case: "sgd", value: { learningRate: 0.1, momentum: 1 } } } } }, "spec.training.optimizer.sgd.momentum", /must be in \[0, 1\)/],
+    [{ training: { optimizer: { kind: { case: "adam", value: { learningRate: Number.NaN } } } } }, "spec.training.optimizer.adam.learningRate", /NaN must be in/],
+    [{ training: { epochs: 20000 } }, "spec.training.epochs", /between 1 and 10000/],
+    [{ workers: { replicas: 5000 } }, "spec.workers.replicas", /between 1 and 1024/],
+    [{ parameterServers: { chunkBytes: 1001 } }, "spec.parameterServers.chunkBytes", /multiple of 4/],
+    [{ parameterServers: { shards: 300 } }, "spec.parameterServers.shards", /between 1 and 256/],
+  ] as Array<[MessageInitShape<typeof JobSpecSchema>, string, RegExp]>)("rejects %j naming %s", (init, field, message) => {
+    const error = resolveError(init);
+    expect(error.code).toBe(Code.INVALID_ARGUMENT);
+    expect(error.field).toBe(field);
+    expect(error.message).toMatch(message);
+  });
+});

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Fails when proto/src/gen differs from what buf + protoc-gen-es generate from the .proto
+# files: the generated code is committed, and must never drift from its sources.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+(cd proto && npx buf lint && npx buf generate)
+if ! git diff --quiet -- proto/src/gen || [ -n "$(git ls-files --others --exclude-standard proto/src/gen)" ]; then
+  echo "proto/src/gen is out of date: run \`npm run generate\` and commit the result." >&2
+  git status --short proto/src/gen >&2
+  exit 1
+fi
+echo "generated protobuf code is up to date"

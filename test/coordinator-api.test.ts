@@ -1,0 +1,89 @@
+/**
+ * The coordinator's gRPC API over a real server on 127.0.0.1: job submission with
+ * validation, membership errors, and the lease that turns a silent member into a failed
+ * job instead of a hang.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { Code, CoordinatorService, JobPhase, JobService, MemberRole, TrainfleetError, createClient, silentLogger } from "@trainfleet/proto";
+import type { RunningServer } from "@trainfleet/proto";
+import { Coordinator, startCoordinatorServer } from "@trainfleet/coordinator";
+
+let server: RunningServer | undefined;
+const clients: Array<{ close(): void }> = [];
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.close();
+  await server?.close(500);
+});
+
+async function start(now: () => number = Date.now) {
+  const coordinator = new Coordinator({ leaseMs: 1_000, logger: silentLogger, now });
+  server = await startCoordinatorServer(coordinator, "127.0.0.1:0");
+  const jobs = createClient(JobService, server.address);
+  const members = createClient(CoordinatorService, server.address);
+  clients.push(jobs, members);
+  return { coordinator, jobs, members };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<TrainfleetError> {
+  const error = await promise.then(() => undefined, (e: unknown) => e);
+  expect(error).toBeInstanceOf(TrainfleetError);
+  return error as TrainfleetError;
+}
+
+describe("JobService.SubmitJob", () => {
+  it("rejects a malformed JobSpec with INVALID_ARGUMENT naming the field, and stays without a job", async () => {
+    const { jobs } = await start();
+    const error = await rejection(jobs.submitJob({ spec: { training: { batchSizePerWorker: 20_000 } } }));
+    expect(error.code).toBe(Code.INVALID_ARGUMENT);
+    expect(error.field).toBe("spec.training.batchSizePerWorker");
+    expect(error.message).toBe("spec.training.batchSizePerWorker: 20000 must be between 1 and 10000");
+    const missing = await rejection(jobs.submitJob({}));
+    expect(missing.field).toBe("spec");
+    const { status } = await jobs.getJob({});
+    expect(status).toMatchObject({ jobId: "", phase: JobPhase.PENDING, reason: "WaitingForJob" });
+  });
+
+  it("accepts a good spec with defaults filled in, then refuses a second job", async () => {
+    const { jobs } = await start();
+    const accepted = await jobs.submitJob({ spec: { jobId: "first", workers: { replicas: 1 }, parameterServers: { shards: 1 } } });
+    expect(accepted.spec?.training?.batchSizePerWorker).toBe(32);
+    expect(accepted.status).toMatchObject({ jobId: "first", phase: JobPhase.PENDING, reason: "WaitingForMembers" });
+    expect(accepted.status?.message).toBe("waiting for members: 0/1 parameter-server shards, 0/1 workers registered");
+    const again = await rejection(jobs.submitJob({ spec: { jobId: "second" } }));
+    expect(again.code).toBe(Code.ALREADY_EXISTS);
+  });
+});
+
+describe("membership", () => {
+  it("names the field when a registration or a heartbeat is wrong", async () => {
+    const { jobs, members } = await start();
+    await jobs.submitJob({ spec: { parameterServers: { shards: 2 } } });
+    const role = await rejection(members.register({ host: "h" }));
+    expect([role.code, role.field]).toEqual([Code.INVALID_ARGUMENT, "role"]);
+    const shard = await rejection(members.register({ role: MemberRole.PARAMETER_SERVER, address: "127.0.0.1:1", shardIndex: 2 }));
+    expect([shard.code, shard.field, shard.message]).toEqual([Code.INVALID_ARGUMENT, "shard_index", "shard_index: shard 2 does not exist: the job has shards 0..1"]);
+    await members.register({ role: MemberRole.PARAMETER_SERVER, address: "127.0.0.1:1", shardIndex: 0 });
+    const twice = await rejection(members.register({ role: MemberRole.PARAMETER_SERVER, address: "127.0.0.1:2", shardIndex: 0 }));
+    expect(twice.code).toBe(Code.ALREADY_EXISTS);
+    const unknown = await rejection(members.heartbeat({ memberId: "worker-99" }));
+    expect([unknown.code, unknown.field]).toEqual([Code.NOT_FOUND, "member_id"]);
+  });
+
+  it("fails the job with a reason when a member misses its lease, instead of hanging", async () => {
+    let now = 1_000_000;
+    const { coordinator, jobs, members } = await start(() => now);
+    await jobs.submitJob({ spec: { workers: { replicas: 2 }, parameterServers: { shards: 1 } } });
+    const worker = await members.register({ role: MemberRole.WORKER, host: "h", backend: "cpu" });
+    now += 600;
+    await members.heartbeat({ memberId: worker.memberId });
+    now += 600;
+    coordinator.checkLeases();
+    expect(coordinator.status().phase).toBe(JobPhase.PENDING);
+    now += 500;
+    coordinator.checkLeases();
+    const status = await coordinator.done();
+    expect(status.phase).toBe(JobPhase.FAILED);
+    expect(status.reason).toBe("MemberLost");
+    expect(status.message).toMatch(/worker worker-0 was lost: it missed its lease of 1000 ms/);
+  });
+});

@@ -1,0 +1,64 @@
+/**
+ * A real parameter-server shard on 127.0.0.1 (gRPC server on port 0), configured directly
+ * as the coordinator would, with a real gRPC client: for tests of the shard's contract.
+ */
+import { create } from "@bufbuild/protobuf";
+import { ParameterServerService, ModelSpecSchema, OptimizerSpecSchema, createClient, datasetShape, parameterLayout, silentLogger } from "@trainfleet/proto";
+import type { ClientOf, RunningServer } from "@trainfleet/proto";
+import { ParameterShard, startShardServer } from "@trainfleet/paramserver";
+import type { ShardConfig } from "@trainfleet/paramserver";
+
+export interface ShardHarness {
+  shard: ParameterShard;
+  server: RunningServer;
+  client: ClientOf<typeof ParameterServerService>;
+  config: ShardConfig;
+  close(): Promise<void>;
+}
+
+export async function startShardHarness(overrides: Partial<ShardConfig> = {}): Promise<ShardHarness> {
+  const layout = parameterLayout(create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }), datasetShape("fashion-mnist"));
+  const config: ShardConfig = {
+    jobId: "job-a",
+    generation: 1,
+    worldSize: 2,
+    range: { begin: 1000, end: 2000 },
+    chunkElements: 256,
+    optimizer: create(OptimizerSpecSchema, { kind: { case: "sgd", value: { learningRate: 0.1, momentum: 0.9 } } }),
+    layout,
+    seed: 3,
+    ...overrides,
+  };
+  const shard = new ParameterShard();
+  shard.configure(config);
+  const server = await startShardServer(shard, "127.0.0.1:0", silentLogger);
+  const client = createClient(ParameterServerService, server.address);
+  return {
+    shard,
+    server,
+    client,
+    config,
+    async close() {
+      client.close();
+      await server.close(1_000);
+    },
+  };
+}
+
+/** The push messages of a whole gradient for the harness shard's range, in chunks. */
+export function gradientChunks(config: ShardConfig, tag: { step: number; rank: number; generation?: number; jobId?: string }, fill: (i: number) => number) {
+  const messages = [];
+  for (let begin = config.range.begin; begin < config.range.end; begin += config.chunkElements) {
+    const end = Math.min(config.range.end, begin + config.chunkElements);
+    const values = Float32Array.from({ length: end - begin }, (_, i) => fill(begin + i));
+    messages.push({
+      jobId: tag.jobId ?? config.jobId,
+      generation: tag.generation ?? config.generation,
+      step: tag.step,
+      rank: tag.rank,
+      offset: BigInt(begin),
+      data: new Uint8Array(values.buffer),
+    });
+  }
+  return messages;
+}
