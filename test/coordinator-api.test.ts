@@ -46,7 +46,7 @@ describe("JobService.SubmitJob", () => {
   it("accepts a good spec with defaults filled in, then refuses a second job", async () => {
     const { jobs } = await start();
     const accepted = await jobs.submitJob({ spec: { jobId: "first", workers: { replicas: 1 }, parameterServers: { shards: 1 } } });
-    expect(accepted.spec?.training?.batchSizePerWorker).toBe(32);
+    expect(accepted.spec?.training?.batchSizePerWorker).toBe(64);
     expect(accepted.status).toMatchObject({ jobId: "first", phase: JobPhase.PENDING, reason: "WaitingForMembers" });
     expect(accepted.status?.message).toBe("waiting for members: 0/1 parameter-server shards, 0/1 workers registered");
     const again = await rejection(jobs.submitJob({ spec: { jobId: "second" } }));

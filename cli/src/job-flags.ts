@@ -21,7 +21,7 @@ export const jobFlags: FlagTable = {
   workers: { kind: "integer", min: 1, help: "Number of workers (data-parallel ranks). Default 2." },
   shards: { kind: "integer", min: 1, help: "Number of parameter-server shards. Default 2." },
   epochs: { kind: "integer", min: 1, help: "Passes over the training set. Default 3." },
-  "batch-size": { kind: "integer", min: 1, help: "Samples per worker per step; the global batch is workers times this. Default 32." },
+  "batch-size": { kind: "integer", min: 1, help: "Samples per worker per step; the global batch is workers times this. Default 64." },
   "max-steps": { kind: "integer", help: "Stop after this many steps (0: run all epochs). Default 0." },
   optimizer: { kind: "string", choices: ["adam", "sgd"], help: "Optimizer applied by the parameter server. Default adam." },
   lr: { kind: "number", help: "Learning rate. Default 0.001 for adam, 0.05 for sgd." },

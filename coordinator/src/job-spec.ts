@@ -14,7 +14,7 @@ export const defaultJobSpec: MessageInitShape<typeof JobSpecSchema> = {
   dataset: { name: "fashion-mnist" },
   training: {
     epochs: 3,
-    batchSizePerWorker: 32,
+    batchSizePerWorker: 64,
     seed: 1,
     optimizer: { kind: { case: "adam", value: { learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } } },
   },

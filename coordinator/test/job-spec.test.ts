@@ -19,7 +19,7 @@ describe("JobSpec", () => {
     const spec = resolveJobSpec(create(JobSpecSchema, { training: { epochs: 1 } }));
     expect(spec.jobId).toBe("fashion-mnist");
     expect(spec.model?.kind).toEqual({ case: "mlp", value: expect.objectContaining({ hiddenUnits: [256] }) });
-    expect(spec.training).toMatchObject({ epochs: 1, batchSizePerWorker: 32, seed: 1 });
+    expect(spec.training).toMatchObject({ epochs: 1, batchSizePerWorker: 64, seed: 1 });
     expect(spec.training?.optimizer?.kind.case).toBe("adam");
     expect(spec.workers?.replicas).toBe(2);
     expect(spec.parameterServers).toMatchObject({ shards: 2, chunkBytes: 1048576 });
