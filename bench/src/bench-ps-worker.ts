@@ -20,4 +20,4 @@ for (let step = 0; step < rounds; step++) {
   times.push(performance.now() - started);
 }
 client.close();
-process.send!({ times, rssBytes: process.memoryUsage().rss }, () => process.disconnect());
+process.send!({ times, rssBytes: process.resourceUsage().maxRSS * 1024 }, () => process.disconnect());

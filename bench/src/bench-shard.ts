@@ -29,5 +29,5 @@ shard.configure({
 const server = await startShardServer(shard, "127.0.0.1:0", silentLogger);
 process.send!({ address: server.address });
 process.on("message", () => {
-  process.send!({ rssBytes: process.memoryUsage().rss }, () => void server.close(100).then(() => process.exit(0)));
+  process.send!({ rssBytes: process.resourceUsage().maxRSS * 1024 }, () => void server.close(100).then(() => process.exit(0)));
 });

@@ -60,7 +60,7 @@ async function tcpSitting(bytes: number): Promise<number[]> {
 const rate = (bytes: number, ms: number) => (2 * bytes) / mb / (ms / 1000);
 
 console.log(`trainfleet data plane: ${workers} workers, ${shards} shards, chunks of ${chunkBytes / 1024} KiB, ${sittings} sittings, node ${process.version}`);
-console.log("| gradient | PS push+pull round | PS MB/s | raw TCP echo round | TCP MB/s | PS / TCP | shard RSS | worker RSS |");
+console.log("| gradient | PS push+pull round | PS MB/s | raw TCP echo round | TCP MB/s | PS / TCP | shard peak RSS | worker peak RSS |");
 console.log("|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const sizeMb of sizesMb) {
   const bytes = sizeMb * mb;

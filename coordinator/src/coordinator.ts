@@ -4,26 +4,18 @@
  * server (coordinator-server.ts) only translates calls into these methods.
  */
 import { create } from "@bufbuild/protobuf";
-import {
-  Code,
-  JobPhase,
-  JobStatusSchema,
-  MemberRole,
-  TrainfleetError,
-  WorkerState,
-  datasetShape,
-  parameterLayout,
-  shardRanges,
-} from "@trainfleet/proto";
-import type { InputShape, JobSpec, JobStatus, Logger, ParameterLayout, RegisterRequest, ReportEvaluationRequest, ReportProgressRequest } from "@trainfleet/proto";
+import { Code, JobPhase, JobStatusSchema, MemberRole, TrainfleetError, WorkerState } from "@trainfleet/proto";
+import type { JobSpec, JobStatus, Logger, ParameterLayout, RegisterRequest, ReportEvaluationRequest, ReportProgressRequest } from "@trainfleet/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ShardRangeSchema } from "@trainfleet/proto";
 import { isFinished, transition } from "./job-phase.js";
 import type { JobEvent } from "./job-phase.js";
-import { epochPermutation, planStep, stepsPerEpoch } from "./ledger.js";
+import { epochPermutation, planStep } from "./ledger.js";
 import type { LedgerPosition } from "./ledger.js";
 import { Members } from "./members.js";
 import type { AssignmentInit, Member } from "./members.js";
+import { planJob } from "./plan.js";
+import type { JobPlan } from "./plan.js";
 import { StepTracker } from "./step-tracker.js";
 
 export interface CoordinatorOptions {
@@ -45,13 +37,9 @@ export interface TrainedJob {
   shards: Array<MessageInitShape<typeof ShardRangeSchema>>;
 }
 
-interface Plan {
+interface Plan extends JobPlan {
   spec: JobSpec;
-  input: InputShape;
-  layout: ParameterLayout;
-  shardRanges: Array<MessageInitShape<typeof ShardRangeSchema>>;
   workers: Member[];
-  totalSteps: number;
   tracker: StepTracker;
 }
 
@@ -164,7 +152,7 @@ export class Coordinator {
     const plan = this.#plan;
     const tracker = plan?.tracker;
     const completed = tracker?.completed ?? 0;
-    const perEpoch = plan === undefined ? 1 : stepsPerEpoch(plan.input.trainSamples, plan.workers.length * plan.spec.training!.batchSizePerWorker);
+    const perEpoch = plan?.stepsPerEpoch ?? 1;
     return create(JobStatusSchema, {
       jobId: this.#spec?.jobId ?? "",
       phase: this.#phase,
@@ -238,22 +226,12 @@ export class Coordinator {
   #maybeStart(): void {
     const spec = this.#spec;
     if (spec === undefined || this.#phase !== JobPhase.PENDING) return;
-    const shards = this.#members.shards();
+    // Shards that registered before the spec arrived may have indices the job does not have.
+    const shards = this.#members.shards().filter((s) => s.shardIndex < spec.parameterServers!.shards);
     const workers = this.#members.workers();
     if (shards.length < spec.parameterServers!.shards || workers.length < spec.workers!.replicas) return;
-    const input = datasetShape(spec.dataset!.name);
-    const layout = parameterLayout(spec.model!, input);
-    const ranges = shardRanges(layout.parameterCount, shards.length).map((range, index) => ({
-      index,
-      address: shards[index]!.address,
-      begin: BigInt(range.begin),
-      end: BigInt(range.end),
-    }));
-    const training = spec.training!;
-    const worldSize = workers.length;
-    const fullSteps = training.epochs * stepsPerEpoch(input.trainSamples, worldSize * training.batchSizePerWorker);
-    const totalSteps = training.maxSteps > 0 ? Math.min(training.maxSteps, fullSteps) : fullSteps;
-    const plan: Plan = { spec, input, layout, shardRanges: ranges, workers, totalSteps, tracker: new StepTracker(worldSize, this.#now) };
+    const plan: Plan = { ...planJob(spec, shards.map((s) => s.address), workers.length), spec, workers, tracker: new StepTracker(workers.length, this.#now) };
+    const { layout, shardRanges: ranges, worldSize, totalSteps } = plan;
     this.#plan = plan;
     this.#startedAt = this.#now();
     for (const shard of shards) {

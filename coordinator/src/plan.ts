@@ -1,0 +1,34 @@
+/**
+ * The plan of a job for one generation, as a pure function: the parameter layout, which
+ * shard owns which range, how many steps the job takes. Ranks are the workers' order.
+ */
+import { datasetShape, parameterLayout, shardRanges } from "@trainfleet/proto";
+import type { InputShape, JobSpec, ParameterLayout, ShardRangeSchema } from "@trainfleet/proto";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { stepsPerEpoch } from "./ledger.js";
+
+export interface JobPlan {
+  input: InputShape;
+  layout: ParameterLayout;
+  shardRanges: Array<MessageInitShape<typeof ShardRangeSchema>>;
+  worldSize: number;
+  stepsPerEpoch: number;
+  totalSteps: number;
+}
+
+/** `shardAddresses[i]` is where shard i listens. */
+export function planJob(spec: JobSpec, shardAddresses: readonly string[], worldSize: number): JobPlan {
+  const input = datasetShape(spec.dataset!.name);
+  const layout = parameterLayout(spec.model!, input);
+  const ranges = shardRanges(layout.parameterCount, shardAddresses.length).map((range, index) => ({
+    index,
+    address: shardAddresses[index]!,
+    begin: BigInt(range.begin),
+    end: BigInt(range.end),
+  }));
+  const training = spec.training!;
+  const perEpoch = stepsPerEpoch(input.trainSamples, worldSize * training.batchSizePerWorker);
+  const fullSteps = training.epochs * perEpoch;
+  const totalSteps = training.maxSteps > 0 ? Math.min(training.maxSteps, fullSteps) : fullSteps;
+  return { input, layout, shardRanges: ranges, worldSize, stepsPerEpoch: perEpoch, totalSteps };
+}

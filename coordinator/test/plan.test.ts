@@ -1,0 +1,30 @@
+import { create } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { JobSpecSchema } from "@trainfleet/proto";
+import { resolveJobSpec } from "../src/job-spec.js";
+import { planJob } from "../src/plan.js";
+
+const spec = (training: object) => resolveJobSpec(create(JobSpecSchema, { model: { kind: { case: "mlp", value: { hiddenUnits: [10] } } }, training }));
+
+describe("planJob", () => {
+  it("gives each shard a contiguous range and covers every parameter once", () => {
+    const plan = planJob(spec({}), ["a:1", "b:2", "c:3"], 2);
+    // 784*10 + 10 + 10*10 + 10 parameters.
+    expect(plan.layout.parameterCount).toBe(7960);
+    expect(plan.shardRanges).toEqual([
+      { index: 0, address: "a:1", begin: 0n, end: 2653n },
+      { index: 1, address: "b:2", begin: 2653n, end: 5306n },
+      { index: 2, address: "c:3", begin: 5306n, end: 7960n },
+    ]);
+  });
+
+  it.each([
+    [{ epochs: 3, batchSizePerWorker: 64 }, 2, 469, 1407],
+    [{ epochs: 1, batchSizePerWorker: 100 }, 3, 200, 200],
+    [{ epochs: 2, batchSizePerWorker: 7 }, 3, 2858, 5716],
+    [{ epochs: 5, batchSizePerWorker: 64, maxSteps: 20 }, 2, 469, 20],
+  ])("counts steps for %j on %i workers: %i per epoch, %i in all", (training, workers, perEpoch, total) => {
+    const plan = planJob(spec(training), ["a:1"], workers);
+    expect([plan.stepsPerEpoch, plan.totalSteps]).toEqual([perEpoch, total]);
+  });
+});
