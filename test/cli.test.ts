@@ -56,6 +56,18 @@ describe("bad input", () => {
     expect(readdirSync(jobsDir)).toEqual([]);
   });
 
+  it.each([
+    ['{"training": {"epochs": 2,}}', /--spec .*spec\.json: cannot read it as JSON/],
+    ['{"training": {"epocs": 2}}', /--spec .*spec\.json: not a JobSpec: .*epocs/],
+    ['{"training": {"optimizer": {"adam": {"learningRate": 50}}}}', /spec\.training\.optimizer\.adam\.learningRate: 50 must be in \(0, 10\]/],
+  ])("a JobSpec file %s is refused with the reason", (json, message) => {
+    const specPath = join(emptyDir(), "spec.json");
+    writeFileSync(specPath, json);
+    const { code, stderr } = trainfleet(["run", "--spec", specPath, "--jobs-dir", emptyDir()]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(message);
+  });
+
   it("an environment variable with a bad value is named as such", () => {
     const { code, stderr } = trainfleet(["worker", "--coordinator", "127.0.0.1:1"], { ...process.env, TRAINFLEET_BACKEND: "tpu" });
     expect(code).toBe(1);
@@ -125,10 +137,10 @@ describe("interrupting a local fleet", () => {
   });
 });
 
-it("creates a job folder per run with the resolved spec next to the logs", () => {
+it("creates a job folder per run (here training the CNN) with the resolved spec next to the logs", () => {
   const jobsDir = emptyDir();
   mkdirSync(join(jobsDir, "unrelated"));
-  const { code, stdout } = trainfleet(["run", "--jobs-dir", jobsDir, "--max-steps", "3", "--eval-samples", "100", "--workers", "1", "--shards", "1", "--backend", "cpu", "--job-id", "tiny"]);
+  const { code, stdout } = trainfleet(["run", "--jobs-dir", jobsDir, "--max-steps", "3", "--eval-samples", "100", "--workers", "1", "--shards", "1", "--model", "cnn", "--job-id", "tiny"]);
   expect(code).toBe(0);
   const folder = readdirSync(jobsDir).find((f) => f.startsWith("tiny-"))!;
   expect(readdirSync(join(jobsDir, folder)).sort()).toEqual(["coordinator.log", "parameters.f32", "parameters.json", "ps-0.log", "spec.json", "worker-0.log"]);

@@ -114,6 +114,15 @@ describe("pulls", () => {
     ]);
   });
 
+  it("for another job get an error naming job_id, over the stream", async () => {
+    const error = await rejection(
+      (async () => {
+        for await (const _ of harness.client.pull({ jobId: "job-b", minVersion: 0 })) void _;
+      })(),
+    );
+    expect([error.code, error.field, error.message]).toEqual([Code.FAILED_PRECONDITION, "job_id", 'job_id: this shard serves job "job-a", not "job-b"']);
+  });
+
   it("give up when the caller's deadline passes", async () => {
     const error = await rejection(
       (async () => {

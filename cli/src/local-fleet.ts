@@ -1,7 +1,7 @@
 /**
  * The OS processes of a local fleet. Each child runs one role of this same binary with its
- * log in the job folder (which outlives it). The fleet notices a child that exits before
- * it is told to, and stops the rest with SIGTERM, then SIGKILL after a grace period.
+ * log in the job folder (which outlives it). The fleet notices a child that fails, and
+ * stops the rest with SIGTERM, then SIGKILL after a grace period.
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
@@ -29,14 +29,14 @@ export class LocalFleet {
   readonly #children: FleetChild[] = [];
   readonly #folder: string;
   readonly #env: NodeJS.ProcessEnv;
-  /** Resolves with the first child to exit, whatever its code. */
-  readonly firstExit: Promise<ChildExit>;
-  #reportExit!: (exit: ChildExit) => void;
+  /** Resolves with the first child that exits with a non-zero code or by a signal. */
+  readonly firstFailure: Promise<ChildExit>;
+  #reportFailure!: (exit: ChildExit) => void;
 
   constructor(folder: string, env: NodeJS.ProcessEnv) {
     this.#folder = folder;
     this.#env = env;
-    this.firstExit = new Promise((resolve) => (this.#reportExit = resolve));
+    this.firstFailure = new Promise((resolve) => (this.#reportFailure = resolve));
   }
 
   spawn(name: string, args: string[], options: { ipc?: boolean } = {}): FleetChild {
@@ -48,7 +48,8 @@ export class LocalFleet {
     });
     closeSync(log);
     const exited = once(child, "exit").then(([code, signal]) => ({ name, code: code as number | null, signal: signal as NodeJS.Signals | null }));
-    void exited.then((exit) => this.#reportExit(exit));
+    // Exiting 0 is how a member ends after Stop, which may come before the last status does.
+    void exited.then((exit) => exit.code !== 0 && this.#reportFailure(exit));
     const entry = { name, process: child, logPath, exited };
     this.#children.push(entry);
     return entry;

@@ -52,7 +52,7 @@ export const runCommand: Command = {
       const coordinator = fleet.spawn("coordinator", ["coordinator", "--listen", "127.0.0.1:0", "--spec", specPath, "--output-dir", folder, "--lease-ms", String(values["lease-ms"])], { ipc: true });
       const address = await Promise.race([
         new Promise<string>((resolveAddress) => coordinator.process.on("message", (m: { type?: string; address?: string }) => m.type === "listening" && resolveAddress(m.address!))),
-        fleet.firstExit.then((exit) => Promise.reject(childFailed(exit, fleet))),
+        fleet.firstFailure.then((exit) => Promise.reject(childFailed(exit, fleet))),
       ]);
       for (let shard = 0; shard < spec.parameterServers!.shards; shard++) {
         fleet.spawn(`ps-${shard}`, ["ps", "--coordinator", address, "--shard-index", String(shard), "--listen", "127.0.0.1:0"]);
@@ -62,8 +62,8 @@ export const runCommand: Command = {
       }
       const final = await Promise.race([
         watch(address, createProgressView(out), signal),
-        // A process that exits before the job has ended has failed; its log says why.
-        fleet.firstExit.then((exit) => (exit.name === "coordinator" && exit.code === 0 ? new Promise<never>(() => {}) : Promise.reject(childFailed(exit, fleet)))),
+        // A process that fails before the job has ended stops the run; its log says why.
+        fleet.firstFailure.then((exit) => Promise.reject(childFailed(exit, fleet))),
       ]);
       const exits = await fleet.waitAll(30_000);
       const failed = exits.filter((exit) => exit.code !== 0 && final.phase === JobPhase.SUCCEEDED);
