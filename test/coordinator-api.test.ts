@@ -3,8 +3,9 @@
  * validation, membership errors, and the lease that turns a silent member into a failed
  * job instead of a hang.
  */
+import { rejection } from "./src/rejection.js";
 import { afterEach, describe, expect, it } from "vitest";
-import { Code, CoordinatorService, JobPhase, JobService, MemberRole, TrainfleetError, createClient, silentLogger } from "@trainfleet/proto";
+import { Code, CoordinatorService, JobPhase, JobService, MemberRole, createClient, silentLogger } from "@trainfleet/proto";
 import type { RunningServer } from "@trainfleet/proto";
 import { Coordinator, startCoordinatorServer } from "@trainfleet/coordinator";
 
@@ -24,11 +25,6 @@ async function start(now: () => number = Date.now) {
   return { coordinator, jobs, members };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<TrainfleetError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
-  expect(error).toBeInstanceOf(TrainfleetError);
-  return error as TrainfleetError;
-}
 
 describe("JobService.SubmitJob", () => {
   it("rejects a malformed JobSpec with INVALID_ARGUMENT naming the field, and stays without a job", async () => {

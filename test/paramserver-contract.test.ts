@@ -3,8 +3,9 @@
  * pushes get a clear error naming the field and change nothing; pushes are idempotent;
  * a step is applied once every rank is in, and versions only go up.
  */
+import { rejection } from "./src/rejection.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Code, TrainfleetError } from "@trainfleet/proto";
+import { Code } from "@trainfleet/proto";
 import { gradientChunks, startShardHarness } from "./src/shard-harness.js";
 import type { ShardHarness } from "./src/shard-harness.js";
 
@@ -16,14 +17,6 @@ function snapshot(h: ShardHarness) {
   return { version: h.shard.version, parameters: Float32Array.from(h.shard.parameters) };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<TrainfleetError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(TrainfleetError);
-  return error as TrainfleetError;
-}
 
 describe("a bad push gets a clear error naming the field, and the shard is unchanged", () => {
   const cases: Array<[string, (h: ShardHarness) => ReturnType<typeof gradientChunks>, Code, string, RegExp]> = [
