@@ -1,6 +1,6 @@
 /**
- * The correctness test everything rests on: N worker processes through K=2 shards over
- * real gRPC end with (a) exactly the parameters of a single-process reference that sums
+ * The correctness test everything rests on: N worker processes through K=2 shards (real
+ * processes, the TCP data channel or gRPC streams on 127.0.0.1) end with (a) exactly the parameters of a single-process reference that sums
  * the same slice gradients in rank order, and (b) the parameters of plain single-process
  * training with batch N*b, to float tolerance.
  */
@@ -44,9 +44,13 @@ const optimizers = [
   ["adam", ["--optimizer", "adam", "--lr", "0.001"]],
 ] as const;
 
-describe.each([2, 3])("%i worker processes, 2 shards, real gRPC", (workers) => {
+// Every data plane that keeps float32 on the wire must be exact.
+const dataPlanes = ["tcp", "grpc"] as const;
+
+describe.each(dataPlanes.flatMap((plane) => [2, 3].map((workers) => [workers, plane] as const)))("%i worker processes, 2 shards, %s data plane", (workers, plane) => {
   it.each(optimizers)(`${steps} steps with %s: bitwise equal to the per-rank reference, allclose to batch N*b training`, async (_name, optimizerFlags) => {
     const fleet = await runFleet([
+      "--data-plane", plane,
       "--workers", String(workers), "--shards", "2", "--hidden", "64", "--batch-size", String(batch),
       "--max-steps", String(steps), "--eval-samples", "200", "--backend", "cpu", "--seed", "7",
       // Small chunks so that every shard's range is several chunks: the keyed path is exercised.

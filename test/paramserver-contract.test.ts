@@ -1,5 +1,6 @@
 /**
- * The parameter-server shard's gRPC contract, over a real server on 127.0.0.1: bad
+ * The parameter-server shard's contract, over its real gRPC service and its real TCP data
+ * channel on 127.0.0.1: bad
  * pushes get a clear error naming the field and change nothing; pushes are idempotent;
  * a step is applied once every rank is in, and versions only go up.
  */
@@ -7,6 +8,7 @@ import { rejection } from "./src/rejection.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Code } from "@trainfleet/proto";
 import { gradientChunks, startShardHarness } from "./src/shard-harness.js";
+import { rawTcpPush } from "./src/raw-data-channel.js";
 import type { ShardHarness } from "./src/shard-harness.js";
 
 let harness: ShardHarness;
@@ -18,75 +20,85 @@ function snapshot(h: ShardHarness) {
 }
 
 
-describe("a bad push gets a clear error naming the field, and the shard is unchanged", () => {
-  const cases: Array<[string, (h: ShardHarness) => ReturnType<typeof gradientChunks>, Code, string, RegExp]> = [
-    ["a gradient chunk of the wrong length", (h) => gradientChunks(h.config, { step: 0, rank: 0 }, () => 1).map((m, i) => (i === 1 ? { ...m, data: m.data.subarray(0, 12) } : m)), Code.INVALID_ARGUMENT, "data", /must hold 256 float32 values \(1024 bytes\), got 12 bytes/],
-    ["a NaN in the gradient", (h) => gradientChunks(h.config, { step: 0, rank: 1 }, (i) => (i === 1700 ? Number.NaN : 1)), Code.INVALID_ARGUMENT, "data", /holds NaN at element 1700 \(.+\); nothing was applied/],
-    ["an infinity in the gradient", (h) => gradientChunks(h.config, { step: 0, rank: 1 }, (i) => (i === 1999 ? Number.POSITIVE_INFINITY : 1)), Code.INVALID_ARGUMENT, "data", /holds Infinity at element 1999/],
-    ["an unknown rank", (h) => gradientChunks(h.config, { step: 0, rank: 2 }, () => 1), Code.INVALID_ARGUMENT, "rank", /rank 2 is not in generation 1, which has ranks 0\.\.1/],
-    ["a stale step", (h) => gradientChunks(h.config, { step: 0, rank: 0 }, () => 1), Code.FAILED_PRECONDITION, "step", /step 0 is stale; the shard is at version 2, so pull the parameters and push the gradient for step 2/],
-    ["a step from the future", (h) => gradientChunks(h.config, { step: 5, rank: 0 }, () => 1), Code.FAILED_PRECONDITION, "step", /step 5 is from the future/],
-    ["an offset that is not a chunk key", (h) => gradientChunks(h.config, { step: 0, rank: 0 }, () => 1).map((m, i) => (i === 0 ? { ...m, offset: 1001n } : m)), Code.INVALID_ARGUMENT, "offset", /offset 1001 is not a chunk key of this shard/],
-    ["another job's gradient", (h) => gradientChunks(h.config, { step: 0, rank: 0, jobId: "job-b" }, () => 1), Code.FAILED_PRECONDITION, "job_id", /serves job "job-a", not "job-b"/],
-    ["another generation's gradient", (h) => gradientChunks(h.config, { step: 0, rank: 0, generation: 7 }, () => 1), Code.FAILED_PRECONDITION, "generation", /at generation 1, the push is for 7/],
-  ];
+type Push = (h: ShardHarness, messages: ReturnType<typeof gradientChunks>) => Promise<{ chunksAccepted: number; chunksDuplicate: number; version: number }>;
 
-  it.each(cases)("%s", async (name, messages, code, field, message) => {
-    if (name === "a stale step") {
-      // Move the shard to version 2 first, so that step 0 is two versions behind.
-      for (const step of [0, 1]) for (const rank of [0, 1]) await harness.client.push(gradientChunks(harness.config, { step, rank }, () => 0.5));
-      expect(harness.shard.version).toBe(2);
-    }
-    // Rank 0's good gradient is already in for this step: a bad push must not disturb it.
-    if (name !== "a stale step") await harness.client.push(gradientChunks(harness.config, { step: 0, rank: 0 }, () => 0.25));
-    const before = snapshot(harness);
-    const error = await rejection(harness.client.push(messages(harness)));
-    expect(error.code).toBe(code);
-    expect(error.field).toBe(field);
-    expect(error.message).toMatch(message);
-    expect(error.message.startsWith(`${field}: `)).toBe(true);
-    expect(snapshot(harness)).toEqual(before);
-    if (name === "a stale step") return;
-    // The shard still works: the missing rank's good push completes the step exactly as if the bad one never came.
-    await harness.client.push(gradientChunks(harness.config, { step: 0, rank: 1 }, () => 0.75));
-    expect(harness.shard.version).toBe(1);
-    const expected = Float32Array.from(before.parameters, (p) => p - 0.1 * 0.5);
-    expect(harness.shard.parameters).toEqual(expected);
-  });
-});
+// The same contract over both data planes: gRPC streams and the raw TCP channel.
+const transports: Array<[string, Push]> = [
+  ["gRPC", (h, messages) => h.client.push(messages)],
+  ["the TCP data channel", (h, messages) => rawTcpPush(h.data.address, messages)],
+];
 
-describe("pushes", () => {
-  it("are idempotent on (step, rank, offset): a retried push is acknowledged and counted once", async () => {
-    const first = await harness.client.push(gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1));
-    expect(first).toMatchObject({ chunksAccepted: 4, chunksDuplicate: 0, version: 0 });
-    const retry = await harness.client.push(gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1000));
-    expect(retry).toMatchObject({ chunksAccepted: 0, chunksDuplicate: 4, version: 0 });
-    const before = Float32Array.from(harness.shard.parameters);
-    await harness.client.push(gradientChunks(harness.config, { step: 0, rank: 1 }, () => 3));
-    // The average is (1 + 3) / 2 = 2, not influenced by the retry's 1000.
-    expect(harness.shard.parameters).toEqual(Float32Array.from(before, (p) => p - 0.1 * 2));
-    // A retry of the step just applied (the reply was lost) is also safe.
-    const late = await harness.client.push(gradientChunks(harness.config, { step: 0, rank: 1 }, () => 3));
-    expect(late).toMatchObject({ chunksAccepted: 0, chunksDuplicate: 4, version: 1 });
+describe.each(transports)("over %s", (_transport, push) => {
+  describe("a bad push gets a clear error naming the field, and the shard is unchanged", () => {
+    const cases: Array<[string, (h: ShardHarness) => ReturnType<typeof gradientChunks>, Code, string, RegExp]> = [
+      ["a gradient chunk of the wrong length", (h) => gradientChunks(h.config, { step: 0, rank: 0 }, () => 1).map((m, i) => (i === 1 ? { ...m, data: m.data.subarray(0, 12) } : m)), Code.INVALID_ARGUMENT, "data", /must hold 256 float32 values \(1024 bytes\), got 12 bytes/],
+      ["a NaN in the gradient", (h) => gradientChunks(h.config, { step: 0, rank: 1 }, (i) => (i === 1700 ? Number.NaN : 1)), Code.INVALID_ARGUMENT, "data", /holds NaN at element 1700 \(.+\); nothing was applied/],
+      ["an infinity in the gradient", (h) => gradientChunks(h.config, { step: 0, rank: 1 }, (i) => (i === 1999 ? Number.POSITIVE_INFINITY : 1)), Code.INVALID_ARGUMENT, "data", /holds Infinity at element 1999/],
+      ["an unknown rank", (h) => gradientChunks(h.config, { step: 0, rank: 2 }, () => 1), Code.INVALID_ARGUMENT, "rank", /rank 2 is not in generation 1, which has ranks 0\.\.1/],
+      ["a stale step", (h) => gradientChunks(h.config, { step: 0, rank: 0 }, () => 1), Code.FAILED_PRECONDITION, "step", /step 0 is stale; the shard is at version 2, so pull the parameters and push the gradient for step 2/],
+      ["a step from the future", (h) => gradientChunks(h.config, { step: 5, rank: 0 }, () => 1), Code.FAILED_PRECONDITION, "step", /step 5 is from the future/],
+      ["an offset that is not a chunk key", (h) => gradientChunks(h.config, { step: 0, rank: 0 }, () => 1).map((m, i) => (i === 0 ? { ...m, offset: 1001n } : m)), Code.INVALID_ARGUMENT, "offset", /offset 1001 is not a chunk key of this shard/],
+      ["another job's gradient", (h) => gradientChunks(h.config, { step: 0, rank: 0, jobId: "job-b" }, () => 1), Code.FAILED_PRECONDITION, "job_id", /serves job "job-a", not "job-b"/],
+      ["another generation's gradient", (h) => gradientChunks(h.config, { step: 0, rank: 0, generation: 7 }, () => 1), Code.FAILED_PRECONDITION, "generation", /at generation 1, the push is for 7/],
+    ];
+
+    it.each(cases)("%s", async (name, messages, code, field, message) => {
+      if (name === "a stale step") {
+        // Move the shard to version 2 first, so that step 0 is two versions behind.
+        for (const step of [0, 1]) for (const rank of [0, 1]) await push(harness, gradientChunks(harness.config, { step, rank }, () => 0.5));
+        expect(harness.shard.version).toBe(2);
+      }
+      // Rank 0's good gradient is already in for this step: a bad push must not disturb it.
+      if (name !== "a stale step") await push(harness, gradientChunks(harness.config, { step: 0, rank: 0 }, () => 0.25));
+      const before = snapshot(harness);
+      const error = await rejection(push(harness, messages(harness)));
+      expect(error.code).toBe(code);
+      expect(error.field).toBe(field);
+      expect(error.message).toMatch(message);
+      expect(error.message.startsWith(`${field}: `)).toBe(true);
+      expect(snapshot(harness)).toEqual(before);
+      if (name === "a stale step") return;
+      // The shard still works: the missing rank's good push completes the step exactly as if the bad one never came.
+      await push(harness, gradientChunks(harness.config, { step: 0, rank: 1 }, () => 0.75));
+      expect(harness.shard.version).toBe(1);
+      const expected = Float32Array.from(before.parameters, (p) => p - 0.1 * 0.5);
+      expect(harness.shard.parameters).toEqual(expected);
+    });
   });
 
-  it("apply a step only when every rank is in, and each step raises the version by one", async () => {
-    const versions: number[] = [];
-    for (let step = 0; step < 3; step++) {
-      await harness.client.push(gradientChunks(harness.config, { step, rank: 1 }, () => 1));
-      versions.push(harness.shard.version);
-      await harness.client.push(gradientChunks(harness.config, { step, rank: 0 }, () => 1));
-      versions.push(harness.shard.version);
-    }
-    expect(versions).toEqual([0, 1, 1, 2, 2, 3]);
-  });
+  describe("pushes", () => {
+    it("are idempotent on (step, rank, offset): a retried push is acknowledged and counted once", async () => {
+      const first = await push(harness, gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1));
+      expect(first).toMatchObject({ chunksAccepted: 4, chunksDuplicate: 0, version: 0 });
+      const retry = await push(harness, gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1000));
+      expect(retry).toMatchObject({ chunksAccepted: 0, chunksDuplicate: 4, version: 0 });
+      const before = Float32Array.from(harness.shard.parameters);
+      await push(harness, gradientChunks(harness.config, { step: 0, rank: 1 }, () => 3));
+      // The average is (1 + 3) / 2 = 2, not influenced by the retry's 1000.
+      expect(harness.shard.parameters).toEqual(Float32Array.from(before, (p) => p - 0.1 * 2));
+      // A retry of the step just applied (the reply was lost) is also safe.
+      const late = await push(harness, gradientChunks(harness.config, { step: 0, rank: 1 }, () => 3));
+      expect(late).toMatchObject({ chunksAccepted: 0, chunksDuplicate: 4, version: 1 });
+    });
 
-  it("can arrive in pieces: chunks of one rank over several streams", async () => {
-    const chunks = gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1);
-    await harness.client.push(chunks.slice(0, 2));
-    await harness.client.push(chunks.slice(2));
-    await harness.client.push(gradientChunks(harness.config, { step: 0, rank: 1 }, () => 1));
-    expect(harness.shard.version).toBe(1);
+    it("apply a step only when every rank is in, and each step raises the version by one", async () => {
+      const versions: number[] = [];
+      for (let step = 0; step < 3; step++) {
+        await push(harness, gradientChunks(harness.config, { step, rank: 1 }, () => 1));
+        versions.push(harness.shard.version);
+        await push(harness, gradientChunks(harness.config, { step, rank: 0 }, () => 1));
+        versions.push(harness.shard.version);
+      }
+      expect(versions).toEqual([0, 1, 1, 2, 2, 3]);
+    });
+
+    it("can arrive in pieces: chunks of one rank over several streams", async () => {
+      const chunks = gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1);
+      await push(harness, chunks.slice(0, 2));
+      await push(harness, chunks.slice(2));
+      await push(harness, gradientChunks(harness.config, { step: 0, rank: 1 }, () => 1));
+      expect(harness.shard.version).toBe(1);
+    });
   });
 });
 

@@ -230,7 +230,7 @@ export class Coordinator {
     const shards = this.#members.shards().filter((s) => s.shardIndex < spec.parameterServers!.shards);
     const workers = this.#members.workers();
     if (shards.length < spec.parameterServers!.shards || workers.length < spec.workers!.replicas) return;
-    const plan: Plan = { ...planJob(spec, shards.map((s) => s.address), workers.length), spec, workers, tracker: new StepTracker(workers.length, this.#now) };
+    const plan: Plan = { ...planJob(spec, shards, workers.length), spec, workers, tracker: new StepTracker(workers.length, this.#now) };
     const { layout, shardRanges: ranges, worldSize, totalSteps } = plan;
     this.#plan = plan;
     this.#startedAt = this.#now();

@@ -15,6 +15,7 @@ export interface Member {
   readonly role: MemberRole;
   readonly host: string;
   readonly address: string;
+  readonly dataAddress: string;
   readonly shardIndex: number;
   readonly backend: string;
   readonly outbox: AsyncQueue<AssignmentInit>;
@@ -55,6 +56,7 @@ export class Members {
       role: request.role,
       host: request.host,
       address: request.address,
+      dataAddress: request.dataAddress,
       shardIndex: request.shardIndex,
       backend: request.backend,
       outbox: new AsyncQueue(),

@@ -16,13 +16,19 @@ export interface JobPlan {
   totalSteps: number;
 }
 
-/** `shardAddresses[i]` is where shard i listens. */
-export function planJob(spec: JobSpec, shardAddresses: readonly string[], worldSize: number): JobPlan {
+export interface ShardAddresses {
+  address: string;
+  dataAddress: string;
+}
+
+/** `shards[i]` is where shard i listens. */
+export function planJob(spec: JobSpec, shards: readonly ShardAddresses[], worldSize: number): JobPlan {
   const input = datasetShape(spec.dataset!.name);
   const layout = parameterLayout(spec.model!, input);
-  const ranges = shardRanges(layout.parameterCount, shardAddresses.length).map((range, index) => ({
+  const ranges = shardRanges(layout.parameterCount, shards.length).map((range, index) => ({
     index,
-    address: shardAddresses[index]!,
+    address: shards[index]!.address,
+    dataAddress: shards[index]!.dataAddress,
     begin: BigInt(range.begin),
     end: BigInt(range.end),
   }));

@@ -11,8 +11,9 @@ import type { TrainedJob } from "./coordinator.js";
 
 export async function saveParameters(folder: string, job: TrainedJob): Promise<void> {
   const parameters = new Float32Array(job.layout.parameterCount);
-  const shards = job.shards.map((s) => ({ index: s.index ?? 0, address: s.address ?? "", begin: Number(s.begin ?? 0), end: Number(s.end ?? 0) }));
-  const client = createParameterClient(job.spec.jobId, shards, job.spec.parameterServers!.chunkBytes);
+  const shards = job.shards.map((s) => ({ index: s.index ?? 0, address: s.address ?? "", dataAddress: s.dataAddress, begin: Number(s.begin ?? 0), end: Number(s.end ?? 0) }));
+  const { chunkBytes, dataPlane } = job.spec.parameterServers!;
+  const client = createParameterClient(job.spec.jobId, shards, chunkBytes, dataPlane);
   try {
     const version = await client.pull(job.version, parameters, { timeoutMs: 60_000 });
     await writeAtomically(join(folder, "parameters.f32"), float32Bytes(parameters));

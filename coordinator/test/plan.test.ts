@@ -8,13 +8,13 @@ const spec = (training: object) => resolveJobSpec(create(JobSpecSchema, { model:
 
 describe("planJob", () => {
   it("gives each shard a contiguous range and covers every parameter once", () => {
-    const plan = planJob(spec({}), ["a:1", "b:2", "c:3"], 2);
+    const plan = planJob(spec({}), ["a:1", "b:2", "c:3"].map((address, i) => ({ address, dataAddress: `d:${i}` })), 2);
     // 784*10 + 10 + 10*10 + 10 parameters.
     expect(plan.layout.parameterCount).toBe(7960);
     expect(plan.shardRanges).toEqual([
-      { index: 0, address: "a:1", begin: 0n, end: 2653n },
-      { index: 1, address: "b:2", begin: 2653n, end: 5306n },
-      { index: 2, address: "c:3", begin: 5306n, end: 7960n },
+      { index: 0, address: "a:1", dataAddress: "d:0", begin: 0n, end: 2653n },
+      { index: 1, address: "b:2", dataAddress: "d:1", begin: 2653n, end: 5306n },
+      { index: 2, address: "c:3", dataAddress: "d:2", begin: 5306n, end: 7960n },
     ]);
   });
 
@@ -24,7 +24,7 @@ describe("planJob", () => {
     [{ epochs: 2, batchSizePerWorker: 7 }, 3, 2858, 5716],
     [{ epochs: 5, batchSizePerWorker: 64, maxSteps: 20 }, 2, 469, 20],
   ])("counts steps for %j on %i workers: %i per epoch, %i in all", (training, workers, perEpoch, total) => {
-    const plan = planJob(spec(training), ["a:1"], workers);
+    const plan = planJob(spec(training), [{ address: "a:1", dataAddress: "" }], workers);
     expect([plan.stepsPerEpoch, plan.totalSteps]).toEqual([perEpoch, total]);
   });
 });

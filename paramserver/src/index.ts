@@ -4,3 +4,4 @@ export * from "./parameter-shard.js";
 export * from "./shard-config.js";
 export * from "./shard-server.js";
 export * from "./run-shard.js";
+export * from "./tcp-data-server.js";

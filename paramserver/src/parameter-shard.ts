@@ -21,8 +21,26 @@ export interface PushResult {
   version: number;
 }
 
-/** One push stream: staged chunks become visible only on commit, so a bad push changes nothing. */
+/** What identifies one pushed chunk: the fields of a PushRequest but its data. */
+export interface ChunkHeader {
+  jobId: string;
+  generation: number;
+  step: number;
+  rank: number;
+  offset: number;
+  byteLength: number;
+}
+
+/**
+ * One push: staged chunks become visible only on commit, so a bad push changes nothing.
+ * A chunk arrives in two halves so that a transport can receive its bytes in place:
+ * `reserve` checks the header and says where the bytes go, `received` checks and stages
+ * them once they are there.
+ */
 export interface PushTransaction {
+  reserve(header: ChunkHeader): Uint8Array;
+  received(header: ChunkHeader): void;
+  /** reserve + copy + received, for transports that hand over whole messages. */
   add(request: PushRequest): void;
   commit(): PushResult;
 }
@@ -89,32 +107,50 @@ export class ParameterShard {
     let header: { rank: number; step: number } | undefined;
     const staged = new Set<number>();
     let duplicates = 0;
-    return {
-      add: (request) => {
-        const config = this.#requireConfig();
-        const state = checkPushHeader(config, this.#version, request);
-        if (header === undefined) header = { rank: request.rank, step: request.step };
-        else if (header.rank !== request.rank || header.step !== request.step) {
-          throw invalidField("step", `one push carries one (step, rank): began with (${header.step}, ${header.rank}), got (${request.step}, ${request.rank})`);
+    /** Where the bytes of duplicate chunks go: read, then dropped. */
+    let discard: Uint8Array | undefined;
+    const classify = (chunk: ChunkHeader): { index: number; duplicate: boolean } => {
+      const config = this.#requireConfig();
+      const state = checkPushHeader(config, this.#version, chunk);
+      if (header === undefined) header = { rank: chunk.rank, step: chunk.step };
+      else if (header.rank !== chunk.rank || header.step !== chunk.step) {
+        throw invalidField("step", `one push carries one (step, rank): began with (${header.step}, ${header.rank}), got (${chunk.step}, ${chunk.rank})`);
+      }
+      const index = chunkIndexOf(config, chunk.offset, this.#chunks.length);
+      const range = this.#chunks[index]!;
+      checkChunkLength(chunk.offset, range.end - range.begin, chunk.byteLength);
+      return { index, duplicate: state === "applied" || staged.has(index) || this.#isCommitted(chunk.rank, index) };
+    };
+    const transaction: PushTransaction = {
+      reserve: (chunk) => {
+        const { index, duplicate } = classify(chunk);
+        this.stats.bytesIn += chunk.byteLength;
+        if (duplicate) {
+          if (discard === undefined || discard.byteLength < chunk.byteLength) discard = new Uint8Array(chunk.byteLength);
+          return discard.subarray(0, chunk.byteLength);
         }
-        const offset = Number(request.offset);
-        const index = chunkIndexOf(config, offset, this.#chunks.length);
-        const chunk = this.#chunks[index]!;
-        checkChunkLength(offset, chunk.end - chunk.begin, request.data.byteLength);
-        this.stats.bytesIn += request.data.byteLength;
-        if (state === "applied" || staged.has(index) || this.#isCommitted(request.rank, index)) {
+        const target = this.#contributions[chunk.rank]!;
+        return new Uint8Array(target.buffer, this.#chunks[index]!.begin * 4, chunk.byteLength);
+      },
+      received: (chunk) => {
+        const { index, duplicate } = classify(chunk);
+        if (duplicate) {
           duplicates++;
           return;
         }
-        const target = this.#contributions[request.rank]!;
-        new Uint8Array(target.buffer, chunk.begin * 4, request.data.byteLength).set(request.data);
-        checkFinite(target, chunk.begin, chunk.end, offset, config.layout, request);
+        const range = this.#chunks[index]!;
+        checkFinite(this.#contributions[chunk.rank]!, range.begin, range.end, chunk.offset, this.#config!.layout, chunk);
         staged.add(index);
+      },
+      add: (request) => {
+        const chunk = { ...request, offset: Number(request.offset), byteLength: request.data.byteLength };
+        transaction.reserve(chunk).set(request.data);
+        transaction.received(chunk);
       },
       commit: () => {
         let accepted = 0;
         if (header !== undefined && staged.size > 0) {
-          // Re-check: another stream may have moved the step on while this one was open.
+          // Re-check: another push may have moved the step on while this one was open.
           const config = this.#requireConfig();
           if (header.step !== this.#version) duplicates += staged.size;
           else {
@@ -130,6 +166,7 @@ export class ParameterShard {
         return { chunksAccepted: accepted, chunksDuplicate: duplicates, version: this.#version };
       },
     };
+    return transaction;
   }
 
   /** Resolves with the version once the shard is configured for `jobId` and at least at `minVersion`. */

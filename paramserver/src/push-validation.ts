@@ -3,10 +3,18 @@
  * Each failure names the field and says what the caller should do instead.
  */
 import { Code, TrainfleetError, invalidField } from "@trainfleet/proto";
-import type { ParameterLayout, PushRequest } from "@trainfleet/proto";
+import type { ParameterLayout } from "@trainfleet/proto";
+
+/** The fields of a push that say whose gradient it is and for which step. */
+export interface PushHeader {
+  jobId: string;
+  generation: number;
+  step: number;
+  rank: number;
+}
 import type { ShardConfig } from "./shard-config.js";
 
-export function checkPushHeader(config: ShardConfig, version: number, request: PushRequest): "current" | "applied" {
+export function checkPushHeader(config: ShardConfig, version: number, request: PushHeader): "current" | "applied" {
   if (request.jobId !== config.jobId) {
     throw new TrainfleetError(Code.FAILED_PRECONDITION, `job_id: this shard serves job "${config.jobId}", not "${request.jobId}"`, { field: "job_id" });
   }
@@ -51,7 +59,7 @@ export function checkChunkLength(offset: number, expectedElements: number, byteL
 }
 
 /** Throws if values[from, to) holds a NaN or an infinity, naming the parameter tensor. */
-export function checkFinite(values: Float32Array, from: number, to: number, globalOffset: number, layout: ParameterLayout, request: PushRequest): void {
+export function checkFinite(values: Float32Array, from: number, to: number, globalOffset: number, layout: ParameterLayout, request: PushHeader): void {
   let probe = 0;
   for (let i = from; i < to; i++) probe += values[i]! * 0;
   if (probe === 0) return;

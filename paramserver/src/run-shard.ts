@@ -4,6 +4,7 @@ import type { Logger } from "@trainfleet/proto";
 import { ParameterShard } from "./parameter-shard.js";
 import { shardConfigFrom } from "./shard-config.js";
 import { startShardServer } from "./shard-server.js";
+import { startDataServer } from "./tcp-data-server.js";
 
 export interface ShardOptions {
   coordinator: string;
@@ -19,11 +20,13 @@ export async function runShard(options: ShardOptions): Promise<void> {
   const logger = options.logger.child({ psShard: options.shardIndex });
   const shard = new ParameterShard();
   const server = await startShardServer(shard, options.listen, logger);
-  logger.info({ address: server.address }, "parameter-server shard listening");
+  // The data channel listens on the same host as the gRPC service, on a port of its own.
+  const data = await startDataServer(shard, server.address.slice(0, server.address.lastIndexOf(":")), logger);
+  logger.info({ address: server.address, dataAddress: data.address }, "parameter-server shard listening");
   try {
     const session = await joinJob({
       coordinator: options.coordinator,
-      register: { role: MemberRole.PARAMETER_SERVER, address: server.address, shardIndex: options.shardIndex, host: options.host },
+      register: { role: MemberRole.PARAMETER_SERVER, address: server.address, dataAddress: data.address, shardIndex: options.shardIndex, host: options.host },
       logger,
       signal: options.signal,
     });
@@ -42,6 +45,6 @@ export async function runShard(options: ShardOptions): Promise<void> {
       session.close();
     }
   } finally {
-    await server.close();
+    await Promise.all([server.close(), data.close()]);
   }
 }

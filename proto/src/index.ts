@@ -15,3 +15,6 @@ export * from "./gen/trainfleet/v1/paramserver_pb.js";
 export * from "./abortable-delay.js";
 export * from "./member-session.js";
 export * from "./async-queue.js";
+export * from "./data-channel/frames.js";
+export * from "./data-channel/frame-parser.js";
+export * from "./data-channel/frame-writer.js";

@@ -1,7 +1,8 @@
 /**
  * A client of every parameter-server shard of a job: pushes a whole gradient and pulls
- * the whole parameter vector, each shard's part in parallel and in chunks. Used by
- * workers, by the coordinator (final parameters) and by benchmarks.
+ * the whole parameter vector, each shard's part in parallel and in chunks, over the TCP
+ * data channel or the gRPC service. Used by workers, by the coordinator (final
+ * parameters) and by benchmarks.
  */
 import { ParameterServerService } from "./gen/trainfleet/v1/paramserver_pb.js";
 import type { PushRequestSchema } from "./gen/trainfleet/v1/paramserver_pb.js";
@@ -12,10 +13,14 @@ import { chunkRanges } from "./partition.js";
 import type { Range } from "./partition.js";
 import { decodeFloat32Into, float32Bytes } from "./tensor-codec.js";
 import { Code, TrainfleetError } from "./errors.js";
+import { ShardConnection } from "./data-channel/shard-connection.js";
+import { DataPlane } from "./gen/trainfleet/v1/job_pb.js";
 
 export interface ShardEndpoint extends Range {
   index: number;
   address: string;
+  /** The shard's TCP data channel; the gRPC service is used where it is absent. */
+  dataAddress?: string | undefined;
 }
 
 export interface PushTag {
@@ -32,17 +37,51 @@ export interface ParameterClient {
   close(): void;
 }
 
-export function createParameterClient(jobId: string, shards: readonly ShardEndpoint[], chunkBytes: number): ParameterClient {
+/** Uses every shard's TCP data channel when `dataPlane` is TCP, else the gRPC service. */
+export function createParameterClient(jobId: string, shards: readonly ShardEndpoint[], chunkBytes: number, dataPlane: DataPlane = DataPlane.GRPC): ParameterClient {
+  const useTcp = dataPlane !== DataPlane.GRPC && shards.every((shard) => shard.dataAddress);
+  return useTcp ? createTcpParameterClient(jobId, shards, chunkBytes) : createGrpcParameterClient(jobId, shards, chunkBytes);
+}
+
+function createTcpParameterClient(jobId: string, shards: readonly ShardEndpoint[], chunkBytes: number): ParameterClient {
+  const chunkElements = Math.max(1, Math.floor(chunkBytes / 4));
+  const connections = shards.map((shard) => ({ shard, chunks: chunkRanges(shard, chunkElements), connection: new ShardConnection(shard.dataAddress!, jobId, shard) }));
+  return {
+    async pull(minVersion, into, options) {
+      const signal = callSignal(options);
+      const versions = await Promise.all(connections.map(({ connection }) => connection.pull(minVersion, into, signal)));
+      return sameVersion(versions, minVersion);
+    },
+    async push(tag, gradient, options) {
+      const signal = callSignal(options);
+      await Promise.all(connections.map(({ connection, chunks }) => connection.push(tag, gradient, chunks, signal)));
+    },
+    close() {
+      for (const { connection } of connections) connection.close();
+    },
+  };
+}
+
+function callSignal(options: CallOptions | undefined): AbortSignal | undefined {
+  const signals = [options?.signal, options?.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs)].filter((s) => s !== undefined);
+  return signals.length === 0 ? undefined : AbortSignal.any(signals);
+}
+
+function sameVersion(versions: number[], fallback: number): number {
+  const version = versions[0] ?? fallback;
+  if (versions.some((v) => v !== version)) {
+    throw new TrainfleetError(Code.ABORTED, `shards answered different versions (${versions.join(", ")}); pull again`);
+  }
+  return version;
+}
+
+function createGrpcParameterClient(jobId: string, shards: readonly ShardEndpoint[], chunkBytes: number): ParameterClient {
   const chunkElements = Math.max(1, Math.floor(chunkBytes / 4));
   const clients = shards.map((shard) => ({ shard, client: createClient(ParameterServerService, shard.address) }));
   return {
     async pull(minVersion, into, options) {
       const versions = await Promise.all(clients.map(({ shard, client }) => pullShard(client, jobId, shard, minVersion, into, options)));
-      const version = versions[0] ?? minVersion;
-      if (versions.some((v) => v !== version)) {
-        throw new TrainfleetError(Code.ABORTED, `shards answered different versions (${versions.join(", ")}); pull again`);
-      }
-      return version;
+      return sameVersion(versions, minVersion);
     },
     async push(tag, gradient, options) {
       await Promise.all(

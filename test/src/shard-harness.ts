@@ -1,16 +1,18 @@
 /**
- * A real parameter-server shard on 127.0.0.1 (gRPC server on port 0), configured directly
- * as the coordinator would, with a real gRPC client: for tests of the shard's contract.
+ * A real parameter-server shard on 127.0.0.1 (its gRPC service and its TCP data channel,
+ * on free ports), configured directly as the coordinator would, with a real gRPC client:
+ * for tests of the shard's contract.
  */
 import { create } from "@bufbuild/protobuf";
 import { ParameterServerService, ModelSpecSchema, OptimizerSpecSchema, createClient, datasetShape, parameterLayout, silentLogger } from "@trainfleet/proto";
 import type { ClientOf, RunningServer } from "@trainfleet/proto";
-import { ParameterShard, startShardServer } from "@trainfleet/paramserver";
-import type { ShardConfig } from "@trainfleet/paramserver";
+import { ParameterShard, startDataServer, startShardServer } from "@trainfleet/paramserver";
+import type { DataServer, ShardConfig } from "@trainfleet/paramserver";
 
 export interface ShardHarness {
   shard: ParameterShard;
   server: RunningServer;
+  data: DataServer;
   client: ClientOf<typeof ParameterServerService>;
   config: ShardConfig;
   close(): Promise<void>;
@@ -32,15 +34,17 @@ export async function startShardHarness(overrides: Partial<ShardConfig> = {}): P
   const shard = new ParameterShard();
   shard.configure(config);
   const server = await startShardServer(shard, "127.0.0.1:0", silentLogger);
+  const data = await startDataServer(shard, "127.0.0.1", silentLogger);
   const client = createClient(ParameterServerService, server.address);
   return {
     shard,
     server,
+    data,
     client,
     config,
     async close() {
       client.close();
-      await server.close(1_000);
+      await Promise.all([server.close(1_000), data.close()]);
     },
   };
 }

@@ -37,8 +37,9 @@ export class Trainer {
     this.#coordinator = coordinator;
     this.#logger = logger.child({ rank: assignment.rank, generation: assignment.generation });
     this.#model = createModel(layout);
-    const shards = assignment.shards.map((s) => ({ index: s.index, address: s.address, begin: Number(s.begin), end: Number(s.end) }));
-    this.#parameters = createParameterClient(spec.jobId, shards, spec.parameterServers!.chunkBytes);
+    const shards = assignment.shards.map((s) => ({ index: s.index, address: s.address, dataAddress: s.dataAddress, begin: Number(s.begin), end: Number(s.end) }));
+    const { chunkBytes, dataPlane } = spec.parameterServers!;
+    this.#parameters = createParameterClient(spec.jobId, shards, chunkBytes, dataPlane);
     this.#params = new Float32Array(layout.parameterCount);
     this.#gradient = new Float32Array(layout.parameterCount);
   }

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trainfleet/v1/job.proto.
  */
 export const file_trainfleet_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("Chd0cmFpbmZsZWV0L3YxL2pvYi5wcm90bxINdHJhaW5mbGVldC52MSKLAgoHSm9iU3BlYxIOCgZqb2JfaWQYASABKAkSJwoFbW9kZWwYAiABKAsyGC50cmFpbmZsZWV0LnYxLk1vZGVsU3BlYxIrCgdkYXRhc2V0GAMgASgLMhoudHJhaW5mbGVldC52MS5EYXRhc2V0U3BlYxItCgh0cmFpbmluZxgEIAEoCzIbLnRyYWluZmxlZXQudjEuVHJhaW5pbmdTcGVjEisKB3dvcmtlcnMYBSABKAsyGi50cmFpbmZsZWV0LnYxLldvcmtlcnNTcGVjEj4KEXBhcmFtZXRlcl9zZXJ2ZXJzGAYgASgLMiMudHJhaW5mbGVldC52MS5QYXJhbWV0ZXJTZXJ2ZXJzU3BlYyJhCglNb2RlbFNwZWMSJQoDbWxwGAEgASgLMhYudHJhaW5mbGVldC52MS5NbHBTcGVjSAASJQoDY25uGAIgASgLMhYudHJhaW5mbGVldC52MS5Dbm5TcGVjSABCBgoEa2luZCIfCgdNbHBTcGVjEhQKDGhpZGRlbl91bml0cxgBIAMoDSJJCgdDbm5TcGVjEhQKDGNvbnZfZmlsdGVycxgBIAMoDRITCgtrZXJuZWxfc2l6ZRgCIAEoDRITCgtkZW5zZV91bml0cxgDIAEoDSIbCgtEYXRhc2V0U3BlYxIMCgRuYW1lGAEgASgJIqUBCgxUcmFpbmluZ1NwZWMSDgoGZXBvY2hzGAEgASgNEh0KFWJhdGNoX3NpemVfcGVyX3dvcmtlchgCIAEoDRIRCgltYXhfc3RlcHMYAyABKA0SDAoEc2VlZBgEIAEoDRIvCglvcHRpbWl6ZXIYBSABKAsyHC50cmFpbmZsZWV0LnYxLk9wdGltaXplclNwZWMSFAoMZXZhbF9zYW1wbGVzGAYgASgNImcKDU9wdGltaXplclNwZWMSJQoDc2dkGAEgASgLMhYudHJhaW5mbGVldC52MS5TZ2RTcGVjSAASJwoEYWRhbRgCIAEoCzIXLnRyYWluZmxlZXQudjEuQWRhbVNwZWNIAEIGCgRraW5kIjIKB1NnZFNwZWMSFQoNbGVhcm5pbmdfcmF0ZRgBIAEoARIQCghtb21lbnR1bRgCIAEoASJQCghBZGFtU3BlYxIVCg1sZWFybmluZ19yYXRlGAEgASgBEg0KBWJldGExGAIgASgBEg0KBWJldGEyGAMgASgBEg8KB2Vwc2lsb24YBCABKAEiHwoLV29ya2Vyc1NwZWMSEAoIcmVwbGljYXMYASABKA0iOwoUUGFyYW1ldGVyU2VydmVyc1NwZWMSDgoGc2hhcmRzGAEgASgNEhMKC2NodW5rX2J5dGVzGAIgASgNIqwBCgxXb3JrZXJTdGF0dXMSEQoJd29ya2VyX2lkGAEgASgJEgwKBHJhbmsYAiABKA0SDAoEaG9zdBgDIAEoCRIpCgVzdGF0ZRgEIAEoDjIaLnRyYWluZmxlZXQudjEuV29ya2VyU3RhdGUSHgoWbGFzdF9oZWFydGJlYXRfdW5peF9tcxgFIAEoAxIPCgdiYWNrZW5kGAYgASgJEhEKCWxhc3Rfc3RlcBgHIAEoDSJICgpTaGFyZFJhbmdlEg0KBWluZGV4GAEgASgNEg8KB2FkZHJlc3MYAiABKAkSDQoFYmVnaW4YAyABKAQSCwoDZW5kGAQgASgEIt0DCglKb2JTdGF0dXMSDgoGam9iX2lkGAEgASgJEiYKBXBoYXNlGAIgASgOMhcudHJhaW5mbGVldC52MS5Kb2JQaGFzZRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCRISCgpnZW5lcmF0aW9uGAUgASgNEg0KBWVwb2NoGAYgASgNEg4KBmVwb2NocxgHIAEoDRIMCgRzdGVwGAggASgNEhMKC3RvdGFsX3N0ZXBzGAkgASgNEgwKBGxvc3MYCiABKAESGgoSc2FtcGxlc19wZXJfc2Vjb25kGAsgASgBEiwKB3dvcmtlcnMYDCADKAsyGy50cmFpbmZsZWV0LnYxLldvcmtlclN0YXR1cxIpCgZzaGFyZHMYDSADKAsyGS50cmFpbmZsZWV0LnYxLlNoYXJkUmFuZ2USGgoNdGVzdF9hY2N1cmFjeRgOIAEoAUgAiAEBEhYKCXRlc3RfbG9zcxgPIAEoAUgBiAEBEhcKD3N0YXJ0ZWRfdW5peF9tcxgQIAEoAxIYChBmaW5pc2hlZF91bml4X21zGBEgASgDEhcKD3BhcmFtZXRlcl9jb3VudBgSIAEoBEIQCg5fdGVzdF9hY2N1cmFjeUIMCgpfdGVzdF9sb3NzKpwBCghKb2JQaGFzZRIZChVKT0JfUEhBU0VfVU5TUEVDSUZJRUQQABIVChFKT0JfUEhBU0VfUEVORElORxABEhUKEUpPQl9QSEFTRV9SVU5OSU5HEAISGAoUSk9CX1BIQVNFX0VWQUxVQVRJTkcQAxIXChNKT0JfUEhBU0VfU1VDQ0VFREVEEAQSFAoQSk9CX1BIQVNFX0ZBSUxFRBAFKrEBCgtXb3JrZXJTdGF0ZRIcChhXT1JLRVJfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdXT1JLRVJfU1RBVEVfUkVHSVNURVJFRBABEhkKFVdPUktFUl9TVEFURV9UUkFJTklORxACEhsKF1dPUktFUl9TVEFURV9FVkFMVUFUSU5HEAMSGAoUV09SS0VSX1NUQVRFX1NUT1BQRUQQBBIVChFXT1JLRVJfU1RBVEVfTE9TVBAFYgZwcm90bzM");
+  fileDesc("Chd0cmFpbmZsZWV0L3YxL2pvYi5wcm90bxINdHJhaW5mbGVldC52MSKLAgoHSm9iU3BlYxIOCgZqb2JfaWQYASABKAkSJwoFbW9kZWwYAiABKAsyGC50cmFpbmZsZWV0LnYxLk1vZGVsU3BlYxIrCgdkYXRhc2V0GAMgASgLMhoudHJhaW5mbGVldC52MS5EYXRhc2V0U3BlYxItCgh0cmFpbmluZxgEIAEoCzIbLnRyYWluZmxlZXQudjEuVHJhaW5pbmdTcGVjEisKB3dvcmtlcnMYBSABKAsyGi50cmFpbmZsZWV0LnYxLldvcmtlcnNTcGVjEj4KEXBhcmFtZXRlcl9zZXJ2ZXJzGAYgASgLMiMudHJhaW5mbGVldC52MS5QYXJhbWV0ZXJTZXJ2ZXJzU3BlYyJhCglNb2RlbFNwZWMSJQoDbWxwGAEgASgLMhYudHJhaW5mbGVldC52MS5NbHBTcGVjSAASJQoDY25uGAIgASgLMhYudHJhaW5mbGVldC52MS5Dbm5TcGVjSABCBgoEa2luZCIfCgdNbHBTcGVjEhQKDGhpZGRlbl91bml0cxgBIAMoDSJJCgdDbm5TcGVjEhQKDGNvbnZfZmlsdGVycxgBIAMoDRITCgtrZXJuZWxfc2l6ZRgCIAEoDRITCgtkZW5zZV91bml0cxgDIAEoDSIbCgtEYXRhc2V0U3BlYxIMCgRuYW1lGAEgASgJIqUBCgxUcmFpbmluZ1NwZWMSDgoGZXBvY2hzGAEgASgNEh0KFWJhdGNoX3NpemVfcGVyX3dvcmtlchgCIAEoDRIRCgltYXhfc3RlcHMYAyABKA0SDAoEc2VlZBgEIAEoDRIvCglvcHRpbWl6ZXIYBSABKAsyHC50cmFpbmZsZWV0LnYxLk9wdGltaXplclNwZWMSFAoMZXZhbF9zYW1wbGVzGAYgASgNImcKDU9wdGltaXplclNwZWMSJQoDc2dkGAEgASgLMhYudHJhaW5mbGVldC52MS5TZ2RTcGVjSAASJwoEYWRhbRgCIAEoCzIXLnRyYWluZmxlZXQudjEuQWRhbVNwZWNIAEIGCgRraW5kIjIKB1NnZFNwZWMSFQoNbGVhcm5pbmdfcmF0ZRgBIAEoARIQCghtb21lbnR1bRgCIAEoASJQCghBZGFtU3BlYxIVCg1sZWFybmluZ19yYXRlGAEgASgBEg0KBWJldGExGAIgASgBEg0KBWJldGEyGAMgASgBEg8KB2Vwc2lsb24YBCABKAEiHwoLV29ya2Vyc1NwZWMSEAoIcmVwbGljYXMYASABKA0iaQoUUGFyYW1ldGVyU2VydmVyc1NwZWMSDgoGc2hhcmRzGAEgASgNEhMKC2NodW5rX2J5dGVzGAIgASgNEiwKCmRhdGFfcGxhbmUYAyABKA4yGC50cmFpbmZsZWV0LnYxLkRhdGFQbGFuZSKsAQoMV29ya2VyU3RhdHVzEhEKCXdvcmtlcl9pZBgBIAEoCRIMCgRyYW5rGAIgASgNEgwKBGhvc3QYAyABKAkSKQoFc3RhdGUYBCABKA4yGi50cmFpbmZsZWV0LnYxLldvcmtlclN0YXRlEh4KFmxhc3RfaGVhcnRiZWF0X3VuaXhfbXMYBSABKAMSDwoHYmFja2VuZBgGIAEoCRIRCglsYXN0X3N0ZXAYByABKA0iXgoKU2hhcmRSYW5nZRINCgVpbmRleBgBIAEoDRIPCgdhZGRyZXNzGAIgASgJEg0KBWJlZ2luGAMgASgEEgsKA2VuZBgEIAEoBBIUCgxkYXRhX2FkZHJlc3MYBSABKAki3QMKCUpvYlN0YXR1cxIOCgZqb2JfaWQYASABKAkSJgoFcGhhc2UYAiABKA4yFy50cmFpbmZsZWV0LnYxLkpvYlBoYXNlEg4KBnJlYXNvbhgDIAEoCRIPCgdtZXNzYWdlGAQgASgJEhIKCmdlbmVyYXRpb24YBSABKA0SDQoFZXBvY2gYBiABKA0SDgoGZXBvY2hzGAcgASgNEgwKBHN0ZXAYCCABKA0SEwoLdG90YWxfc3RlcHMYCSABKA0SDAoEbG9zcxgKIAEoARIaChJzYW1wbGVzX3Blcl9zZWNvbmQYCyABKAESLAoHd29ya2VycxgMIAMoCzIbLnRyYWluZmxlZXQudjEuV29ya2VyU3RhdHVzEikKBnNoYXJkcxgNIAMoCzIZLnRyYWluZmxlZXQudjEuU2hhcmRSYW5nZRIaCg10ZXN0X2FjY3VyYWN5GA4gASgBSACIAQESFgoJdGVzdF9sb3NzGA8gASgBSAGIAQESFwoPc3RhcnRlZF91bml4X21zGBAgASgDEhgKEGZpbmlzaGVkX3VuaXhfbXMYESABKAMSFwoPcGFyYW1ldGVyX2NvdW50GBIgASgEQhAKDl90ZXN0X2FjY3VyYWN5QgwKCl90ZXN0X2xvc3MqUAoJRGF0YVBsYW5lEhoKFkRBVEFfUExBTkVfVU5TUEVDSUZJRUQQABITCg9EQVRBX1BMQU5FX0dSUEMQARISCg5EQVRBX1BMQU5FX1RDUBACKpwBCghKb2JQaGFzZRIZChVKT0JfUEhBU0VfVU5TUEVDSUZJRUQQABIVChFKT0JfUEhBU0VfUEVORElORxABEhUKEUpPQl9QSEFTRV9SVU5OSU5HEAISGAoUSk9CX1BIQVNFX0VWQUxVQVRJTkcQAxIXChNKT0JfUEhBU0VfU1VDQ0VFREVEEAQSFAoQSk9CX1BIQVNFX0ZBSUxFRBAFKrEBCgtXb3JrZXJTdGF0ZRIcChhXT1JLRVJfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdXT1JLRVJfU1RBVEVfUkVHSVNURVJFRBABEhkKFVdPUktFUl9TVEFURV9UUkFJTklORxACEhsKF1dPUktFUl9TVEFURV9FVkFMVUFUSU5HEAMSGAoUV09SS0VSX1NUQVRFX1NUT1BQRUQQBBIVChFXT1JLRVJfU1RBVEVfTE9TVBAFYgZwcm90bzM");
 
 /**
  * What a user asks for: one training job. Validated once by the coordinator
@@ -327,6 +327,13 @@ export type ParameterServersSpec = Message<"trainfleet.v1.ParameterServersSpec">
    * @generated from field: uint32 chunk_bytes = 2;
    */
   chunkBytes: number;
+
+  /**
+   * How gradients and parameters travel; gRPC stays the control plane either way.
+   *
+   * @generated from field: trainfleet.v1.DataPlane data_plane = 3;
+   */
+  dataPlane: DataPlane;
 };
 
 /**
@@ -412,6 +419,13 @@ export type ShardRange = Message<"trainfleet.v1.ShardRange"> & {
    * @generated from field: uint64 end = 4;
    */
   end: bigint;
+
+  /**
+   * host:port of the shard's TCP data channel.
+   *
+   * @generated from field: string data_address = 5;
+   */
+  dataAddress: string;
 };
 
 /**
@@ -530,6 +544,39 @@ export const JobStatusSchema: GenMessage<JobStatus> = /*@__PURE__*/
   messageDesc(file_trainfleet_v1_job, 13);
 
 /**
+ * @generated from enum trainfleet.v1.DataPlane
+ */
+export enum DataPlane {
+  /**
+   * The default: TCP.
+   *
+   * @generated from enum value: DATA_PLANE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Pushes and pulls as gRPC streams: slower, works wherever gRPC does.
+   *
+   * @generated from enum value: DATA_PLANE_GRPC = 1;
+   */
+  GRPC = 1,
+
+  /**
+   * A raw TCP connection per shard with 32-byte frame headers, negotiated over gRPC
+   * (each shard registers its data address): received in place, no HTTP/2 framing.
+   *
+   * @generated from enum value: DATA_PLANE_TCP = 2;
+   */
+  TCP = 2,
+}
+
+/**
+ * Describes the enum trainfleet.v1.DataPlane.
+ */
+export const DataPlaneSchema: GenEnum<DataPlane> = /*@__PURE__*/
+  enumDesc(file_trainfleet_v1_job, 0);
+
+/**
  * @generated from enum trainfleet.v1.JobPhase
  */
 export enum JobPhase {
@@ -572,7 +619,7 @@ export enum JobPhase {
  * Describes the enum trainfleet.v1.JobPhase.
  */
 export const JobPhaseSchema: GenEnum<JobPhase> = /*@__PURE__*/
-  enumDesc(file_trainfleet_v1_job, 0);
+  enumDesc(file_trainfleet_v1_job, 1);
 
 /**
  * @generated from enum trainfleet.v1.WorkerState
@@ -613,5 +660,5 @@ export enum WorkerState {
  * Describes the enum trainfleet.v1.WorkerState.
  */
 export const WorkerStateSchema: GenEnum<WorkerState> = /*@__PURE__*/
-  enumDesc(file_trainfleet_v1_job, 1);
+  enumDesc(file_trainfleet_v1_job, 2);
 

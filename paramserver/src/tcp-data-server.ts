@@ -1,0 +1,138 @@
+/**
+ * The shard's TCP data channel: the same push and pull as the gRPC service, in the frames
+ * of proto/src/data-channel/frames.ts. A pushed chunk's bytes are copied once, from the
+ * socket's buffer straight into the rank's contribution buffer; parameters are written to
+ * the socket from the shard's own memory, without building messages.
+ */
+import { createServer } from "node:net";
+import type { Socket } from "node:net";
+import { FrameParser, FrameType, errorFrame, frame, headerBytes, maxChunkBytes } from "@trainfleet/proto";
+import type { FrameHeader, Logger } from "@trainfleet/proto";
+import { Code, TrainfleetError } from "@trainfleet/proto";
+import type { ParameterShard, PushTransaction } from "./parameter-shard.js";
+
+export interface DataServer {
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+export async function startDataServer(shard: ParameterShard, host: string, logger: Logger): Promise<DataServer> {
+  const sockets = new Set<Socket>();
+  const closing = new AbortController();
+  const server = createServer({ noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    serveConnection(shard, socket, logger, closing.signal);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : 0;
+  return {
+    address: `${host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        closing.abort();
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function serveConnection(shard: ParameterShard, socket: Socket, logger: Logger, closing: AbortSignal): void {
+  let jobId: string | undefined;
+  let push: PushTransaction | undefined;
+  let pushError: TrainfleetError | undefined;
+  let discard = new Uint8Array(0);
+  const fail = (error: unknown) => {
+    logger.warn({ err: TrainfleetError.from(error).message }, "data channel request failed");
+    socket.write(errorFrame(error));
+  };
+  const chunkOf = (header: FrameHeader) => ({ jobId: jobId ?? "", generation: header.generation, step: header.step, rank: header.rank, offset: header.offset, byteLength: header.payloadBytes });
+  const scratch = (bytes: number) => {
+    if (discard.byteLength < bytes) discard = new Uint8Array(bytes);
+    return discard.subarray(0, bytes);
+  };
+  const parser = new FrameParser(
+    {
+      payloadTarget(header) {
+        if (header.type !== FrameType.PUSH_CHUNK || pushError !== undefined || jobId === undefined) return scratch(header.payloadBytes);
+        push ??= shard.beginPush();
+        try {
+          return push.reserve(chunkOf(header));
+        } catch (error) {
+          pushError = TrainfleetError.from(error);
+          return scratch(header.payloadBytes);
+        }
+      },
+      frame(header, payload) {
+        switch (header.type) {
+          case FrameType.HELLO: {
+            jobId = Buffer.from(payload).toString("utf8");
+            const served = shard.config?.jobId;
+            if (served !== undefined && served !== jobId) {
+              fail(new TrainfleetError(Code.FAILED_PRECONDITION, `job_id: this shard serves job "${served}", not "${jobId}"`, { field: "job_id" }));
+              jobId = undefined;
+            } else socket.write(frame({ type: FrameType.HELLO_OK }));
+            return;
+          }
+          case FrameType.PUSH_CHUNK:
+            if (jobId === undefined) pushError ??= new TrainfleetError(Code.FAILED_PRECONDITION, "send HELLO with the job id first");
+            if (pushError !== undefined || push === undefined) return;
+            try {
+              push.received(chunkOf(header));
+            } catch (error) {
+              pushError = TrainfleetError.from(error);
+            }
+            return;
+          case FrameType.PUSH_END: {
+            const transaction = push;
+            const error = pushError;
+            push = undefined;
+            pushError = undefined;
+            if (error !== undefined) return fail(error);
+            const result = transaction?.commit() ?? { chunksAccepted: 0, chunksDuplicate: 0, version: shard.version };
+            const ack = Buffer.allocUnsafe(headerBytes + 8);
+            frame({ type: FrameType.PUSH_ACK, step: result.version, payloadBytes: 8 }).copy(ack);
+            ack.writeUInt32LE(result.chunksAccepted, headerBytes);
+            ack.writeUInt32LE(result.chunksDuplicate, headerBytes + 4);
+            socket.write(ack);
+            return;
+          }
+          case FrameType.PULL:
+            void sendParameters(shard, socket, jobId, header.step, closing).catch(fail);
+            return;
+          default:
+            fail(new TrainfleetError(Code.INVALID_ARGUMENT, `unexpected frame type ${header.type} on a shard's data channel`));
+        }
+      },
+    },
+    maxChunkBytes,
+  );
+  socket.on("data", (chunk) => {
+    try {
+      parser.feed(chunk);
+    } catch (error) {
+      fail(error);
+      socket.destroy();
+    }
+  });
+  socket.on("error", (error) => logger.debug({ err: error.message }, "data channel connection error"));
+}
+
+async function sendParameters(shard: ParameterShard, socket: Socket, jobId: string | undefined, minVersion: number, closing: AbortSignal): Promise<void> {
+  if (jobId === undefined) throw new TrainfleetError(Code.FAILED_PRECONDITION, "send HELLO with the job id first");
+  const version = await shard.waitForVersion(jobId, minVersion, closing);
+  const begin = shard.config!.range.begin;
+  for (const chunk of shard.chunks) {
+    const bytes = (chunk.end - chunk.begin) * 4;
+    socket.write(frame({ type: FrameType.PARAMS, step: version, offset: begin + chunk.begin, payloadBytes: bytes }));
+    // In sync mode the parameters cannot change before this pull's reader has them all
+    // (the next step needs its push), so the socket may send from the shard's memory.
+    socket.write(new Uint8Array(shard.parameters.buffer, shard.parameters.byteOffset + chunk.begin * 4, bytes));
+    shard.stats.bytesOut += bytes;
+  }
+  socket.write(frame({ type: FrameType.PULL_END, step: version }));
+}

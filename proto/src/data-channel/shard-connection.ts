@@ -1,0 +1,165 @@
+/**
+ * A worker's TCP connection to one shard's data channel. Requests go one at a time;
+ * pulled parameters are read by the kernel straight into the caller's vector (the
+ * socket's `onread` buffer is the place each PARAMS payload belongs).
+ */
+import { connect } from "node:net";
+import type { Socket } from "node:net";
+import { Code, TrainfleetError } from "../errors.js";
+import { maxChunkBytes } from "../limits.js";
+import type { Range } from "../partition.js";
+import { float32Bytes } from "../tensor-codec.js";
+import { FrameParser } from "./frame-parser.js";
+import { errorFromFrame, frame } from "./frame-writer.js";
+import { FrameType } from "./frames.js";
+import type { FrameHeader } from "./frames.js";
+
+interface Pending {
+  resolve(value: number): void;
+  reject(error: TrainfleetError): void;
+  /** The whole parameter vector, for a pull. */
+  into?: Float32Array;
+  received: number;
+}
+
+export class ShardConnection {
+  readonly #address: string;
+  readonly #jobId: string;
+  readonly #range: Range;
+  #socket: Socket | undefined;
+  #pending: Pending | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  readonly #small = new Uint8Array(4096);
+
+  constructor(address: string, jobId: string, range: Range) {
+    this.#address = address;
+    this.#jobId = jobId;
+    this.#range = range;
+  }
+
+  /** Pushes the chunks of `gradient` in this shard's range; resolves when the shard has acked. */
+  push(tag: { generation: number; step: number; rank: number }, gradient: Float32Array, chunks: readonly Range[], signal?: AbortSignal): Promise<void> {
+    return this.#request(signal, (socket) => {
+      for (const chunk of chunks) {
+        const bytes = (chunk.end - chunk.begin) * 4;
+        socket.write(frame({ type: FrameType.PUSH_CHUNK, ...tag, offset: chunk.begin, payloadBytes: bytes }));
+        socket.write(float32Bytes(gradient.subarray(chunk.begin, chunk.end)));
+      }
+      socket.write(frame({ type: FrameType.PUSH_END, ...tag }));
+      return undefined;
+    }).then(() => undefined);
+  }
+
+  /** Pulls version >= minVersion of this shard's range into `into` (the whole vector); returns the version. */
+  pull(minVersion: number, into: Float32Array, signal?: AbortSignal): Promise<number> {
+    return this.#request(signal, (socket) => {
+      socket.write(frame({ type: FrameType.PULL, step: minVersion }));
+      return into;
+    });
+  }
+
+  close(): void {
+    this.#socket?.destroy();
+    this.#socket = undefined;
+  }
+
+  #request(signal: AbortSignal | undefined, send: (socket: Socket) => Float32Array | undefined): Promise<number> {
+    const run = async () => {
+      const socket = await this.#connected();
+      return new Promise<number>((resolve, reject) => {
+        const onAbort = () => {
+          this.close();
+          reject(new TrainfleetError(Code.CANCELLED, "data channel request cancelled"));
+        };
+        if (signal?.aborted) return onAbort();
+        signal?.addEventListener("abort", onAbort, { once: true });
+        const done = () => signal?.removeEventListener("abort", onAbort);
+        this.#pending = { resolve: (v) => (done(), resolve(v)), reject: (e) => (done(), reject(e)), received: 0 };
+        const into = send(socket);
+        if (into !== undefined) this.#pending.into = into;
+      });
+    };
+    const result = this.#queue.then(run, run);
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
+  async #connected(): Promise<Socket> {
+    if (this.#socket !== undefined && !this.#socket.destroyed) return this.#socket;
+    const [host, port] = [this.#address.slice(0, this.#address.lastIndexOf(":")), Number(this.#address.slice(this.#address.lastIndexOf(":") + 1))];
+    const parser = new FrameParser({ payloadTarget: (h) => this.#target(h), frame: (h, p) => this.#frame(h, p) }, maxChunkBytes);
+    const socket = connect({
+      host,
+      port,
+      noDelay: true,
+      onread: {
+        buffer: () => parser.nextBuffer(),
+        callback: (count) => {
+          try {
+            parser.advance(count);
+          } catch (error) {
+            this.#fail(TrainfleetError.from(error, Code.DATA_LOSS));
+          }
+          return true;
+        },
+      },
+    });
+    this.#socket = socket;
+    // Events of a socket that has since been replaced must not touch its successor.
+    socket.on("error", (error) => socket === this.#socket && this.#fail(new TrainfleetError(Code.UNAVAILABLE, `data channel to ${this.#address}: ${error.message}`, { cause: error })));
+    socket.on("close", () => socket === this.#socket && this.#fail(new TrainfleetError(Code.UNAVAILABLE, `data channel to ${this.#address} closed`)));
+    await new Promise<void>((resolve, reject) => {
+      this.#pending = { resolve: () => resolve(), reject, received: 0 };
+      const hello = Buffer.from(this.#jobId);
+      socket.write(frame({ type: FrameType.HELLO, payloadBytes: hello.byteLength }));
+      socket.write(hello);
+    });
+    return socket;
+  }
+
+  #target(header: FrameHeader): Uint8Array {
+    const into = this.#pending?.into;
+    if (header.type !== FrameType.PARAMS) {
+      return header.payloadBytes <= this.#small.byteLength ? this.#small.subarray(0, header.payloadBytes) : new Uint8Array(header.payloadBytes);
+    }
+    const elements = header.payloadBytes / 4;
+    if (into === undefined || header.offset < this.#range.begin || header.offset + elements > this.#range.end || !Number.isInteger(elements)) {
+      throw new TrainfleetError(Code.DATA_LOSS, `shard at ${this.#address} sent parameters at offset ${header.offset} outside its range [${this.#range.begin}, ${this.#range.end})`);
+    }
+    return new Uint8Array(into.buffer, into.byteOffset + header.offset * 4, header.payloadBytes);
+  }
+
+  #frame(header: FrameHeader, payload: Uint8Array): void {
+    const pending = this.#pending;
+    if (pending === undefined) return;
+    switch (header.type) {
+      case FrameType.PARAMS:
+        pending.received += header.payloadBytes / 4;
+        return;
+      case FrameType.HELLO_OK:
+      case FrameType.PUSH_ACK:
+        this.#pending = undefined;
+        return pending.resolve(header.step);
+      case FrameType.PULL_END: {
+        this.#pending = undefined;
+        const expected = this.#range.end - this.#range.begin;
+        if (pending.received !== expected) return pending.reject(new TrainfleetError(Code.DATA_LOSS, `shard at ${this.#address} sent ${pending.received} of ${expected} parameters`));
+        return pending.resolve(header.step);
+      }
+      case FrameType.ERROR:
+        this.#pending = undefined;
+        return pending.reject(errorFromFrame(header, payload));
+      default:
+        this.#fail(new TrainfleetError(Code.DATA_LOSS, `unexpected frame type ${header.type} from the shard at ${this.#address}`));
+    }
+  }
+
+  #fail(error: TrainfleetError): void {
+    const pending = this.#pending;
+    this.#pending = undefined;
+    this.#socket?.destroy();
+    this.#socket = undefined;
+    pending?.reject(error);
+  }
+}
+
