@@ -1,14 +1,25 @@
 /**
  * Benchmark child: one worker's data plane only. Each round pushes a whole gradient to
  * every shard and pulls the next version back; the shards' barrier keeps the workers in
- * step. argv: parameterCount rank rounds chunkBytes address0,address1,...
+ * step. With `colocated`, this process also hosts shard `rank` and reaches it through
+ * memory. argv: parameterCount rank rounds chunkBytes plane(grpc|tcp|colocated) worldSize.
+ * IPC: sends {dataAddress?}, receives {shards}, sends {times, rssBytes}, receives "stop".
  */
-import { createParameterClient, shardRanges } from "@trainfleet/proto";
+import { once } from "node:events";
+import { DataPlane, createParameterClient } from "@trainfleet/proto";
+import type { ShardEndpoint } from "@trainfleet/proto";
+import { createLocalShardLink } from "@trainfleet/paramserver";
+import { benchJobId, peakRssBytes, startBenchShard } from "./bench-shard-setup.js";
 
 const [count, rank, rounds, chunkBytes] = process.argv.slice(2, 6).map(Number) as [number, number, number, number];
-const addresses = process.argv[6]!.split(",");
-const ranges = shardRanges(count, addresses.length);
-const client = createParameterClient("bench", addresses.map((address, index) => ({ index, address, ...ranges[index]! })), chunkBytes);
+const plane = process.argv[6] as "grpc" | "tcp" | "colocated";
+const worldSize = Number(process.argv[7]);
+
+const own = plane === "colocated" ? await startBenchShard(count, rank, worldSize, worldSize, chunkBytes) : undefined;
+process.send!({ dataAddress: own?.data.address });
+const [{ shards }] = (await once(process, "message")) as [{ shards: ShardEndpoint[] }];
+const local = new Map(own === undefined ? [] : [[rank, createLocalShardLink(own.shard, benchJobId)]]);
+const client = createParameterClient(benchJobId, shards, chunkBytes, plane === "grpc" ? DataPlane.GRPC : DataPlane.TCP, local);
 const gradient = new Float32Array(count).fill(1e-3);
 const parameters = new Float32Array(count);
 await client.pull(0, parameters);
@@ -19,5 +30,9 @@ for (let step = 0; step < rounds; step++) {
   await client.pull(step + 1, parameters);
   times.push(performance.now() - started);
 }
+process.send!({ times, rssBytes: peakRssBytes() });
+// A colocated shard serves the other workers until every one of them is done.
+await once(process, "message");
 client.close();
-process.send!({ times, rssBytes: process.resourceUsage().maxRSS * 1024 }, () => process.disconnect());
+await own?.close();
+process.disconnect();

@@ -1,14 +1,15 @@
 /**
- * `npm run bench`: the parameter server's push+pull round against a raw TCP echo of the
- * same bytes between Node processes, side by side in one run. For each gradient size,
- * N worker processes push their whole gradient to K shard processes and pull the next
- * version back; the baseline has N client processes echo the same bytes through one
- * server process. Each worker moves 2 x size bytes per round in both, so MB/s (2 x size /
- * round time) and the ratio compare like with like. Medians over sittings of several
- * rounds each, after a warm-up round.
+ * `npm run bench`: the parameter server's push+pull round, over gRPC streams and over the
+ * TCP data channel, against a raw TCP echo of the same bytes between Node processes, side
+ * by side in one run. For each gradient size, N worker processes push their whole
+ * gradient to K shard processes and pull the next version back; the baseline has N client
+ * processes echo the same bytes through one server process. Each worker moves 2 x size
+ * bytes per round in all three, so MB/s (2 x size / round time) and the ratios compare
+ * like with like. Medians over sittings of several rounds each, after a warm-up round.
  */
 import { parseArgs } from "node:util";
 import { finish, median, message, start } from "./child.js";
+import { psSitting } from "./ps-round.js";
 
 const { values } = parseArgs({
   options: {
@@ -26,28 +27,11 @@ const chunkBytes = Number(values["chunk-bytes"]);
 const sizesMb = values.sizes.split(",").map(Number);
 const mb = 1024 * 1024;
 
-function roundsFor(bytes: number): number {
+export function roundsFor(bytes: number): number {
   return Math.max(3, Math.min(20, Math.round((64 * mb) / bytes)));
 }
 
-/** One sitting of PS rounds; returns the per-round time (slowest worker) of each measured round. */
-async function psSitting(bytes: number): Promise<{ times: number[]; shardRss: number; workerRss: number }> {
-  const count = bytes / 4;
-  const shardProcesses = Array.from({ length: shards }, (_, index) => start("./bench-shard.js", [count, index, shards, workers, chunkBytes]));
-  const addresses = (await Promise.all(shardProcesses.map((child) => message<{ address: string }>(child)))).map((m) => m.address);
-  const rounds = roundsFor(bytes) + 1;
-  const workerProcesses = Array.from({ length: workers }, (_, rank) => start("./bench-ps-worker.js", [count, rank, rounds, chunkBytes, addresses.join(",")]));
-  const reports = await Promise.all(workerProcesses.map((child) => message<{ times: number[]; rssBytes: number }>(child)));
-  const shardReports = await Promise.all(shardProcesses.map((child) => finish<{ rssBytes: number }>(child)));
-  const times = reports[0]!.times.map((_, round) => Math.max(...reports.map((r) => r.times[round]!))).slice(1);
-  return {
-    times,
-    shardRss: Math.max(...shardReports.map((r) => r.rssBytes)),
-    workerRss: Math.max(...reports.map((r) => r.rssBytes)),
-  };
-}
-
-async function tcpSitting(bytes: number): Promise<number[]> {
+async function echoSitting(bytes: number): Promise<number[]> {
   const server = start("./bench-tcp-echo.js", ["server"]);
   const { port } = await message<{ port: number }>(server);
   const rounds = roundsFor(bytes) + 1;
@@ -57,28 +41,30 @@ async function tcpSitting(bytes: number): Promise<number[]> {
   return reports[0]!.times.map((_, round) => Math.max(...reports.map((r) => r.times[round]!))).slice(1);
 }
 
-const rate = (bytes: number, ms: number) => (2 * bytes) / mb / (ms / 1000);
+const rate = (bytes: number, ms: number) => ((2 * bytes) / mb / (ms / 1000)).toFixed(0);
 
 console.log(`trainfleet data plane: ${workers} workers, ${shards} shards, chunks of ${chunkBytes / 1024} KiB, ${sittings} sittings, node ${process.version}`);
-console.log("| gradient | PS push+pull round | PS MB/s | raw TCP echo round | TCP MB/s | PS / TCP | shard peak RSS | worker peak RSS |");
-console.log("|---:|---:|---:|---:|---:|---:|---:|---:|");
+console.log("| gradient | PS over gRPC | MB/s | PS over TCP channel | MB/s | raw TCP echo | MB/s | TCP channel / echo | gRPC / echo | shard peak RSS | worker peak RSS |");
+console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const sizeMb of sizesMb) {
   const bytes = sizeMb * mb;
-  const ps: number[] = [];
-  const tcp: number[] = [];
+  const medians = { grpc: [] as number[], tcp: [] as number[], echo: [] as number[] };
   let shardRss = 0;
   let workerRss = 0;
-  // Alternate the two so that machine noise falls on both alike.
+  // Interleave the three so that machine noise falls on all alike.
   for (let sitting = 0; sitting < sittings; sitting++) {
-    const result = await psSitting(bytes);
-    ps.push(median(result.times));
-    shardRss = Math.max(shardRss, result.shardRss);
-    workerRss = Math.max(workerRss, result.workerRss);
-    tcp.push(median(await tcpSitting(bytes)));
+    for (const placement of ["grpc", "tcp"] as const) {
+      const result = await psSitting({ bytes, workers, shards, placement, chunkBytes, rounds: roundsFor(bytes) });
+      medians[placement].push(median(result.times));
+      if (placement === "tcp") {
+        shardRss = Math.max(shardRss, result.shardRssBytes);
+        workerRss = Math.max(workerRss, result.workerRssBytes);
+      }
+    }
+    medians.echo.push(median(await echoSitting(bytes)));
   }
-  const psMs = median(ps);
-  const tcpMs = median(tcp);
+  const [grpc, tcp, echo] = [median(medians.grpc), median(medians.tcp), median(medians.echo)];
   console.log(
-    `| ${sizeMb} MiB | ${psMs.toFixed(1)} ms | ${rate(bytes, psMs).toFixed(0)} | ${tcpMs.toFixed(1)} ms | ${rate(bytes, tcpMs).toFixed(0)} | ${(tcpMs / psMs).toFixed(2)}x | ${(shardRss / mb).toFixed(0)} MiB | ${(workerRss / mb).toFixed(0)} MiB |`,
+    `| ${sizeMb} MiB | ${grpc.toFixed(1)} ms | ${rate(bytes, grpc)} | ${tcp.toFixed(1)} ms | ${rate(bytes, tcp)} | ${echo.toFixed(1)} ms | ${rate(bytes, echo)} | ${(echo / tcp).toFixed(2)}x | ${(echo / grpc).toFixed(2)}x | ${(shardRss / mb).toFixed(0)} MiB | ${(workerRss / mb).toFixed(0)} MiB |`,
   );
 }

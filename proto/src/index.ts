@@ -18,3 +18,4 @@ export * from "./async-queue.js";
 export * from "./data-channel/frames.js";
 export * from "./data-channel/frame-parser.js";
 export * from "./data-channel/frame-writer.js";
+export * from "./data-channel/shard-link.js";

@@ -14,6 +14,7 @@ import type { Range } from "./partition.js";
 import { decodeFloat32Into, float32Bytes } from "./tensor-codec.js";
 import { Code, TrainfleetError } from "./errors.js";
 import { ShardConnection } from "./data-channel/shard-connection.js";
+import type { PushTag, ShardLink } from "./data-channel/shard-link.js";
 import { DataPlane } from "./gen/trainfleet/v1/job_pb.js";
 
 export interface ShardEndpoint extends Range {
@@ -21,12 +22,6 @@ export interface ShardEndpoint extends Range {
   address: string;
   /** The shard's TCP data channel; the gRPC service is used where it is absent. */
   dataAddress?: string | undefined;
-}
-
-export interface PushTag {
-  generation: number;
-  step: number;
-  rank: number;
 }
 
 export interface ParameterClient {
@@ -37,15 +32,29 @@ export interface ParameterClient {
   close(): void;
 }
 
-/** Uses every shard's TCP data channel when `dataPlane` is TCP, else the gRPC service. */
-export function createParameterClient(jobId: string, shards: readonly ShardEndpoint[], chunkBytes: number, dataPlane: DataPlane = DataPlane.GRPC): ParameterClient {
-  const useTcp = dataPlane !== DataPlane.GRPC && shards.every((shard) => shard.dataAddress);
-  return useTcp ? createTcpParameterClient(jobId, shards, chunkBytes) : createGrpcParameterClient(jobId, shards, chunkBytes);
+/**
+ * Uses every shard's TCP data channel when `dataPlane` is TCP, else the gRPC service.
+ * `local` maps shard indices to shards in this very process (colocated placement), which
+ * are reached through memory.
+ */
+export function createParameterClient(
+  jobId: string,
+  shards: readonly ShardEndpoint[],
+  chunkBytes: number,
+  dataPlane: DataPlane = DataPlane.GRPC,
+  local: ReadonlyMap<number, ShardLink> = new Map(),
+): ParameterClient {
+  const useTcp = dataPlane !== DataPlane.GRPC && shards.every((shard) => shard.dataAddress || local.has(shard.index));
+  return useTcp ? createLinkedParameterClient(jobId, shards, chunkBytes, local) : createGrpcParameterClient(jobId, shards, chunkBytes);
 }
 
-function createTcpParameterClient(jobId: string, shards: readonly ShardEndpoint[], chunkBytes: number): ParameterClient {
+function createLinkedParameterClient(jobId: string, shards: readonly ShardEndpoint[], chunkBytes: number, local: ReadonlyMap<number, ShardLink>): ParameterClient {
   const chunkElements = Math.max(1, Math.floor(chunkBytes / 4));
-  const connections = shards.map((shard) => ({ shard, chunks: chunkRanges(shard, chunkElements), connection: new ShardConnection(shard.dataAddress!, jobId, shard) }));
+  const connections = shards.map((shard) => ({
+    shard,
+    chunks: chunkRanges(shard, chunkElements),
+    connection: local.get(shard.index) ?? new ShardConnection(shard.dataAddress!, jobId, shard),
+  }));
   return {
     async pull(minVersion, into, options) {
       const signal = callSignal(options);

@@ -12,6 +12,7 @@ import { float32Bytes } from "../tensor-codec.js";
 import { FrameParser } from "./frame-parser.js";
 import { errorFromFrame, frame } from "./frame-writer.js";
 import { FrameType } from "./frames.js";
+import type { PushTag, ShardLink } from "./shard-link.js";
 import type { FrameHeader } from "./frames.js";
 
 interface Pending {
@@ -22,7 +23,7 @@ interface Pending {
   received: number;
 }
 
-export class ShardConnection {
+export class ShardConnection implements ShardLink {
   readonly #address: string;
   readonly #jobId: string;
   readonly #range: Range;
@@ -38,7 +39,7 @@ export class ShardConnection {
   }
 
   /** Pushes the chunks of `gradient` in this shard's range; resolves when the shard has acked. */
-  push(tag: { generation: number; step: number; rank: number }, gradient: Float32Array, chunks: readonly Range[], signal?: AbortSignal): Promise<void> {
+  push(tag: PushTag, gradient: Float32Array, chunks: readonly Range[], signal?: AbortSignal): Promise<void> {
     return this.#request(signal, (socket) => {
       for (const chunk of chunks) {
         const bytes = (chunk.end - chunk.begin) * 4;

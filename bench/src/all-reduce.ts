@@ -1,0 +1,63 @@
+/**
+ * `npm run bench:all-reduce`: the parameter server as an all-reduce, in the style of
+ * nccl-tests, beside torch's gloo all_reduce on the same sizes in the same run. A PS round
+ * (every worker pushes its gradient and pulls the result) does what one all_reduce does.
+ * algbw = bytes / time; busbw = algbw x 2(N-1)/N, the bandwidth a ring would need, which
+ * makes different N comparable. Medians of the per-sitting medians, after a warm-up.
+ */
+import { parseArgs } from "node:util";
+import { median } from "./child.js";
+import { glooAvailable, glooSittings } from "./gloo.js";
+import { psSitting } from "./ps-round.js";
+import type { Placement } from "./ps-round.js";
+
+const { values } = parseArgs({
+  options: {
+    workers: { type: "string", default: "2,4" },
+    // Dedicated shard counts over the TCP channel, plus "colocated" (one shard per worker).
+    placements: { type: "string", default: "1,2,4,colocated" },
+    sizes: { type: "string", default: "1,16,64,256" },
+    sittings: { type: "string", default: "5" },
+    "chunk-bytes": { type: "string", default: String(1024 * 1024) },
+  },
+});
+const mb = 1024 * 1024;
+const sittings = Number(values.sittings);
+const chunkBytes = Number(values["chunk-bytes"]);
+const sizes = values.sizes.split(",").map((s) => Number(s) * mb);
+const placements = values.placements.split(",");
+
+/** Enough rounds for a steady median, few enough for 256 MiB to finish. */
+const roundsFor = (bytes: number) => Math.max(3, Math.min(20, Math.round((128 * mb) / bytes)));
+
+const gloo = glooAvailable();
+console.log(`trainfleet all-reduce: ${sittings} sittings, chunks of ${chunkBytes / 1024} KiB, node ${process.version}; ${gloo.ok ? `torch ${gloo.version} gloo` : `gloo: ${gloo.why}`}`);
+console.log("| N | size | placement | time | algbw GB/s | busbw GB/s | gloo time | gloo busbw GB/s | PS / gloo | shard peak RSS | worker peak RSS |");
+console.log("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+for (const workers of values.workers.split(",").map(Number)) {
+  const glooTimes = gloo.ok ? await glooSittings(workers, sizes, sittings, sizes.map(roundsFor)) : new Map<number, number[]>();
+  const busFactor = (2 * (workers - 1)) / workers;
+  for (const bytes of sizes) {
+    const glooMs = glooTimes.has(bytes) ? median(glooTimes.get(bytes)!) : undefined;
+    for (const placement of placements) {
+      const colocated = placement === "colocated";
+      const shards = colocated ? workers : Number(placement);
+      const times: number[] = [];
+      let shardRss = 0;
+      let workerRss = 0;
+      for (let sitting = 0; sitting < sittings; sitting++) {
+        const result = await psSitting({ bytes, workers, shards, placement: (colocated ? "colocated" : "tcp") satisfies Placement, chunkBytes, rounds: roundsFor(bytes) });
+        times.push(median(result.times));
+        shardRss = Math.max(shardRss, result.shardRssBytes);
+        workerRss = Math.max(workerRss, result.workerRssBytes);
+      }
+      const ms = median(times);
+      const algbw = bytes / (ms / 1000) / 1e9;
+      const glooCells = glooMs === undefined ? "- | - | -" : `${glooMs.toFixed(1)} ms | ${((bytes / (glooMs / 1000) / 1e9) * busFactor).toFixed(2)} | ${(glooMs / ms).toFixed(2)}x`;
+      const label = colocated ? "colocated" : `${shards} dedicated`;
+      console.log(
+        `| ${workers} | ${bytes / mb} MiB | ${label} | ${ms.toFixed(1)} ms | ${algbw.toFixed(2)} | ${(algbw * busFactor).toFixed(2)} | ${glooCells} | ${colocated ? "(in worker)" : `${(shardRss / mb).toFixed(0)} MiB`} | ${(workerRss / mb).toFixed(0)} MiB |`,
+      );
+    }
+  }
+}

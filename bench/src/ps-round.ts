@@ -1,0 +1,58 @@
+/**
+ * One sitting of parameter-server rounds with real processes: N workers push a whole
+ * gradient and pull the next version, through K dedicated shard processes or through
+ * shards colocated in the workers. Returns each measured round's time (the slowest
+ * worker's; the first round is a warm-up and dropped) and the peak RSS seen.
+ */
+import { once } from "node:events";
+import { shardRanges } from "@trainfleet/proto";
+import type { ShardEndpoint } from "@trainfleet/proto";
+import { finish, message, start } from "./child.js";
+
+export type Placement = "grpc" | "tcp" | "colocated";
+
+export interface PsSitting {
+  bytes: number;
+  workers: number;
+  /** Dedicated shards; colocated placement has one per worker. */
+  shards: number;
+  placement: Placement;
+  chunkBytes: number;
+  rounds: number;
+}
+
+export interface PsSittingResult {
+  times: number[];
+  shardRssBytes: number;
+  workerRssBytes: number;
+}
+
+export async function psSitting(config: PsSitting): Promise<PsSittingResult> {
+  const count = config.bytes / 4;
+  const colocated = config.placement === "colocated";
+  const shardCount = colocated ? config.workers : config.shards;
+  const shardProcesses = colocated ? [] : Array.from({ length: shardCount }, (_, index) => start("./bench-shard.js", [count, index, shardCount, config.workers, config.chunkBytes]));
+  const shardAddresses = await Promise.all(shardProcesses.map((child) => message<{ address: string; dataAddress: string }>(child)));
+  const workers = Array.from({ length: config.workers }, (_, rank) =>
+    start("./bench-ps-worker.js", [count, rank, config.rounds + 1, config.chunkBytes, config.placement, config.workers]),
+  );
+  const workerAddresses = await Promise.all(workers.map((child) => message<{ dataAddress?: string }>(child)));
+  const ranges = shardRanges(count, shardCount);
+  const shards: ShardEndpoint[] = ranges.map((range, index) => ({
+    index,
+    ...range,
+    address: shardAddresses[index]?.address ?? "",
+    dataAddress: colocated ? workerAddresses[index]!.dataAddress : shardAddresses[index]!.dataAddress,
+  }));
+  const results = workers.map((child) => message<{ times: number[]; rssBytes: number }>(child));
+  for (const child of workers) child.send({ shards });
+  const reports = await Promise.all(results);
+  for (const child of workers) child.send("stop");
+  await Promise.all(workers.map((child) => (child.exitCode === null ? once(child, "exit") : undefined)));
+  const shardReports = await Promise.all(shardProcesses.map((child) => finish<{ rssBytes: number }>(child)));
+  return {
+    times: reports[0]!.times.map((_, round) => Math.max(...reports.map((r) => r.times[round]!))).slice(1),
+    shardRssBytes: Math.max(0, ...shardReports.map((r) => r.rssBytes)),
+    workerRssBytes: Math.max(...reports.map((r) => r.rssBytes)),
+  };
+}

@@ -1,0 +1,19 @@
+/**
+ * One shard as a parameter client sees it: push this shard's chunks of a gradient, pull
+ * this shard's range into the whole vector. A ShardConnection is one over TCP; a shard
+ * living in the same process (colocated placement) is reached through memory instead.
+ */
+import type { Range } from "../partition.js";
+
+export interface PushTag {
+  generation: number;
+  step: number;
+  rank: number;
+}
+
+export interface ShardLink {
+  push(tag: PushTag, gradient: Float32Array, chunks: readonly Range[], signal?: AbortSignal): Promise<void>;
+  /** Fills this shard's range of `into`; resolves with the version. */
+  pull(minVersion: number, into: Float32Array, signal?: AbortSignal): Promise<number>;
+  close(): void;
+}
