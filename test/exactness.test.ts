@@ -1,6 +1,7 @@
 /**
- * The correctness test everything rests on: N worker processes through K=2 shards (real
- * processes, the TCP data channel or gRPC streams on 127.0.0.1) end with (a) exactly the parameters of a single-process reference that sums
+ * The correctness test everything rests on: N worker processes through sharded parameter
+ * servers (real processes on 127.0.0.1; dedicated shards over the TCP data channel or
+ * gRPC, or shards colocated in the workers) end with (a) exactly the parameters of a single-process reference that sums
  * the same slice gradients in rank order, and (b) the parameters of plain single-process
  * training with batch N*b, to float tolerance.
  */
@@ -44,14 +45,18 @@ const optimizers = [
   ["adam", ["--optimizer", "adam", "--lr", "0.001"]],
 ] as const;
 
-// Every data plane that keeps float32 on the wire must be exact.
-const dataPlanes = ["tcp", "grpc"] as const;
+// Every data-plane option that keeps float32 on the wire must be exact.
+const dataPlanes = {
+  "2 dedicated shards over the TCP channel": ["--data-plane", "tcp", "--shards", "2"],
+  "2 dedicated shards over gRPC": ["--data-plane", "grpc", "--shards", "2"],
+  "shards colocated in the workers": ["--placement", "colocated"],
+};
 
-describe.each(dataPlanes.flatMap((plane) => [2, 3].map((workers) => [workers, plane] as const)))("%i worker processes, 2 shards, %s data plane", (workers, plane) => {
+describe.each(Object.entries(dataPlanes).flatMap(([name, flags]) => [2, 3].map((workers) => [workers, name, flags] as const)))("%i worker processes, %s", (workers, _name, planeFlags) => {
   it.each(optimizers)(`${steps} steps with %s: bitwise equal to the per-rank reference, allclose to batch N*b training`, async (_name, optimizerFlags) => {
     const fleet = await runFleet([
-      "--data-plane", plane,
-      "--workers", String(workers), "--shards", "2", "--hidden", "64", "--batch-size", String(batch),
+      ...planeFlags,
+      "--workers", String(workers), "--hidden", "64", "--batch-size", String(batch),
       "--max-steps", String(steps), "--eval-samples", "200", "--backend", "cpu", "--seed", "7",
       // Small chunks so that every shard's range is several chunks: the keyed path is exercised.
       "--chunk-bytes", "65536",

@@ -4,8 +4,14 @@ import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 
+/** Set BENCH_CPU_PROF=DIR to have every benchmark child write a V8 CPU profile there. */
+const profileDir = process.env.BENCH_CPU_PROF;
+
 export function start(script: string, args: Array<string | number>): ChildProcess {
-  return fork(fileURLToPath(new URL(script, import.meta.url)), args.map(String), { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  return fork(fileURLToPath(new URL(script, import.meta.url)), args.map(String), {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+    execArgv: profileDir ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [],
+  });
 }
 
 export async function message<T>(child: ChildProcess): Promise<T> {

@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { create, fromJson } from "@bufbuild/protobuf";
 import type { JsonValue } from "@bufbuild/protobuf";
-import { Code, DataPlane, JobSpecSchema, ModelSpecSchema, OptimizerSpecSchema, ParameterServersSpecSchema, TrainfleetError, TrainingSpecSchema, WorkersSpecSchema } from "@trainfleet/proto";
+import { Code, DataPlane, JobSpecSchema, Placement, ModelSpecSchema, OptimizerSpecSchema, ParameterServersSpecSchema, TrainfleetError, TrainingSpecSchema, WorkersSpecSchema } from "@trainfleet/proto";
 import type { JobSpec } from "@trainfleet/proto";
 import { resolveJobSpec } from "@trainfleet/coordinator";
 import type { FlagTable, FlagValue } from "./flags.js";
@@ -28,6 +28,7 @@ export const jobFlags: FlagTable = {
   momentum: { kind: "number", help: "SGD momentum. Default 0.9." },
   seed: { kind: "integer", help: "Seeds the initial parameters and the per-epoch sample order. Default 1." },
   "eval-samples": { kind: "integer", help: "Test samples evaluated at the end (0: all 10000). Default 0." },
+  placement: { kind: "string", choices: ["dedicated", "colocated"], help: "Where the shards run: processes of their own, or one inside each worker (then --shards is the worker count). Default dedicated." },
   "data-plane": { kind: "string", choices: ["tcp", "grpc"], help: "How gradients and parameters travel: a raw TCP channel per shard, or gRPC streams. Default tcp." },
   "chunk-bytes": { kind: "integer", min: 4, help: "Size of the gradient and parameter chunks on the wire. Default 1048576." },
 };
@@ -69,6 +70,7 @@ export async function jobSpecFromFlags(values: Record<string, FlagValue>): Promi
   spec.parameterServers ??= create(ParameterServersSpecSchema);
   spec.parameterServers!.shards = number("shards") ?? spec.parameterServers!.shards;
   spec.parameterServers!.chunkBytes = number("chunk-bytes") ?? spec.parameterServers!.chunkBytes;
+  if (values.placement !== undefined) spec.parameterServers!.placement = values.placement === "colocated" ? Placement.COLOCATED : Placement.DEDICATED;
   if (values["data-plane"] !== undefined) spec.parameterServers!.dataPlane = values["data-plane"] === "grpc" ? DataPlane.GRPC : DataPlane.TCP;
   return resolveJobSpec(spec);
 }

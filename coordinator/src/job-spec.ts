@@ -4,7 +4,7 @@
  * spelling, as a user writes it) and say what would be accepted.
  */
 import { clone, create } from "@bufbuild/protobuf";
-import { DataPlane, JobSpecSchema, datasetShape, invalidField, maxChunkBytes, parameterLayout } from "@trainfleet/proto";
+import { DataPlane, JobSpecSchema, Placement, datasetShape, invalidField, maxChunkBytes, parameterLayout } from "@trainfleet/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { JobSpec } from "@trainfleet/proto";
 
@@ -19,7 +19,7 @@ export const defaultJobSpec: MessageInitShape<typeof JobSpecSchema> = {
     optimizer: { kind: { case: "adam", value: { learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } } },
   },
   workers: { replicas: 2 },
-  parameterServers: { shards: 2, chunkBytes: 1024 * 1024, dataPlane: DataPlane.TCP },
+  parameterServers: { shards: 2, chunkBytes: 1024 * 1024, dataPlane: DataPlane.TCP, placement: Placement.DEDICATED },
 };
 
 /** Fills unset fields (zero, empty or absent in proto3) from the defaults, then validates. */
@@ -45,6 +45,9 @@ export function resolveJobSpec(input: JobSpec): JobSpec {
   spec.workers ??= defaults.workers;
   spec.workers!.replicas ||= defaults.workers!.replicas;
   spec.parameterServers ??= defaults.parameterServers;
+  spec.parameterServers!.placement ||= defaults.parameterServers!.placement;
+  // Colocated: one shard in each worker.
+  if (spec.parameterServers!.placement === Placement.COLOCATED) spec.parameterServers!.shards ||= spec.workers!.replicas;
   spec.parameterServers!.shards ||= defaults.parameterServers!.shards;
   spec.parameterServers!.chunkBytes ||= defaults.parameterServers!.chunkBytes;
   spec.parameterServers!.dataPlane ||= defaults.parameterServers!.dataPlane;
@@ -94,6 +97,11 @@ export function validateJobSpec(spec: JobSpec): void {
   check(inRange(spec.workers!.replicas, 1, 1024), "workers.replicas", `${spec.workers!.replicas} must be between 1 and 1024`);
   const ps = spec.parameterServers!;
   check(inRange(ps.shards, 1, 256), "parameterServers.shards", `${ps.shards} must be between 1 and 256`);
+  check(ps.placement === Placement.DEDICATED || ps.placement === Placement.COLOCATED, "parameterServers.placement", `${ps.placement} must be PLACEMENT_DEDICATED or PLACEMENT_COLOCATED`);
+  if (ps.placement === Placement.COLOCATED) {
+    check(ps.shards === spec.workers!.replicas, "parameterServers.shards", `${ps.shards} shards with colocated placement: it has one shard per worker, so leave it unset or make it ${spec.workers!.replicas}`);
+    check(ps.dataPlane === DataPlane.TCP, "parameterServers.dataPlane", "colocated placement reaches the other workers' shards over the TCP data channel: use DATA_PLANE_TCP");
+  }
   check(ps.dataPlane === DataPlane.TCP || ps.dataPlane === DataPlane.GRPC, "parameterServers.dataPlane", `${ps.dataPlane} must be DATA_PLANE_TCP or DATA_PLANE_GRPC`);
   check(ps.chunkBytes % 4 === 0 && inRange(ps.chunkBytes, 4, maxChunkBytes), "parameterServers.chunkBytes", `${ps.chunkBytes} must be a multiple of 4 between 4 and ${maxChunkBytes}`);
   const parameters = parameterLayout(spec.model!, datasetShape(spec.dataset!.name)).parameterCount;

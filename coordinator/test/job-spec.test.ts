@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { Code, JobSpecSchema, TrainfleetError } from "@trainfleet/proto";
+import { Code, DataPlane, JobSpecSchema, Placement, TrainfleetError } from "@trainfleet/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { resolveJobSpec } from "../src/job-spec.js";
 
@@ -22,7 +22,12 @@ describe("JobSpec", () => {
     expect(spec.training).toMatchObject({ epochs: 1, batchSizePerWorker: 64, seed: 1 });
     expect(spec.training?.optimizer?.kind.case).toBe("adam");
     expect(spec.workers?.replicas).toBe(2);
-    expect(spec.parameterServers).toMatchObject({ shards: 2, chunkBytes: 1048576 });
+    expect(spec.parameterServers).toMatchObject({ shards: 2, chunkBytes: 1048576, dataPlane: DataPlane.TCP, placement: Placement.DEDICATED });
+  });
+
+  it("gives colocated placement one shard per worker", () => {
+    const spec = resolveJobSpec(create(JobSpecSchema, { workers: { replicas: 3 }, parameterServers: { placement: Placement.COLOCATED } }));
+    expect(spec.parameterServers).toMatchObject({ shards: 3, placement: Placement.COLOCATED, dataPlane: DataPlane.TCP });
   });
 
   it.each([
@@ -37,6 +42,9 @@ describe("JobSpec", () => {
     [{ workers: { replicas: 5000 } }, "spec.workers.replicas", /between 1 and 1024/],
     [{ parameterServers: { chunkBytes: 1001 } }, "spec.parameterServers.chunkBytes", /multiple of 4/],
     [{ parameterServers: { shards: 300 } }, "spec.parameterServers.shards", /between 1 and 256/],
+    [{ workers: { replicas: 3 }, parameterServers: { placement: 2, shards: 2 } }, "spec.parameterServers.shards", /2 shards with colocated placement: it has one shard per worker, so leave it unset or make it 3/],
+    [{ parameterServers: { placement: 2, dataPlane: 1 } }, "spec.parameterServers.dataPlane", /colocated placement reaches the other workers' shards over the TCP data channel/],
+    [{ parameterServers: { dataPlane: 7 } }, "spec.parameterServers.dataPlane", /7 must be DATA_PLANE_TCP or DATA_PLANE_GRPC/],
   ] as Array<[MessageInitShape<typeof JobSpecSchema>, string, RegExp]>)("rejects %j naming %s", (init, field, message) => {
     const error = resolveError(init);
     expect(error.code).toBe(Code.INVALID_ARGUMENT);

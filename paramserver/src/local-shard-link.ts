@@ -12,10 +12,15 @@ export function createLocalShardLink(shard: ParameterShard, jobId: string): Shar
   return {
     async push(tag: PushTag, gradient: Float32Array, chunks: readonly Range[]) {
       const transaction = shard.beginPush();
-      for (const chunk of chunks) {
-        const header = { jobId, ...tag, offset: chunk.begin, byteLength: (chunk.end - chunk.begin) * 4 };
-        transaction.reserve(header).set(float32Bytes(gradient.subarray(chunk.begin, chunk.end)));
-        transaction.received(header);
+      try {
+        for (const chunk of chunks) {
+          const header = { jobId, ...tag, offset: chunk.begin, byteLength: (chunk.end - chunk.begin) * 4 };
+          transaction.reserve(header).set(float32Bytes(gradient.subarray(chunk.begin, chunk.end)));
+          transaction.received(header);
+        }
+      } catch (error) {
+        transaction.abort();
+        throw error;
       }
       transaction.commit();
     },

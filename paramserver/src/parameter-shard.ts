@@ -4,8 +4,8 @@
  * server (shard-server.ts) feeds it messages.
  *
  * A step's contributions land in one buffer per rank. A chunk is reduced (in rank order)
- * and the optimizer applied to it as soon as every rank has committed it; when every
- * chunk is applied the version goes up by one and waiting pulls are released.
+ * as soon as every rank has committed it; when every chunk is reduced the optimizer is
+ * applied, the version goes up by one and waiting pulls are released.
  */
 import { Code, TrainfleetError, chunkRanges, initialParameters, invalidField } from "@trainfleet/proto";
 import type { PushRequest, Range } from "@trainfleet/proto";
@@ -32,17 +32,21 @@ export interface ChunkHeader {
 }
 
 /**
- * One push: staged chunks become visible only on commit, so a bad push changes nothing.
+ * One push, accepted whole or not at all: a transport calls `abort` when any chunk is
+ * rejected, and the chunks already taken are rolled back, so a bad push changes nothing.
  * A chunk arrives in two halves so that a transport can receive its bytes in place:
- * `reserve` checks the header and says where the bytes go, `received` checks and stages
- * them once they are there.
+ * `reserve` checks the header and says where the bytes go, `received` checks the bytes
+ * once they are there and takes the chunk (it is reduced as soon as every rank has it).
  */
 export interface PushTransaction {
   reserve(header: ChunkHeader): Uint8Array;
   received(header: ChunkHeader): void;
   /** reserve + copy + received, for transports that hand over whole messages. */
   add(request: PushRequest): void;
+  /** The push ended well: what it contributed. */
   commit(): PushResult;
+  /** The push failed: forget every chunk it gave. */
+  abort(): void;
 }
 
 export interface ShardStats {
@@ -62,7 +66,7 @@ export class ParameterShard {
   /** committed[rank * chunkCount + chunk] = 1 once that rank's chunk is in for this step. */
   #committed = new Uint8Array(0);
   #ranksPerChunk: number[] = [];
-  #appliedChunks = 0;
+  #reducedChunks = 0;
   #changed: Array<() => void> = [];
   readonly stats: ShardStats = { bytesIn: 0, bytesOut: 0, aggregationMs: 0 };
 
@@ -105,7 +109,9 @@ export class ParameterShard {
 
   beginPush(): PushTransaction {
     let header: { rank: number; step: number } | undefined;
-    const staged = new Set<number>();
+    const version = this.#version;
+    /** Chunks this push committed, to roll back if a later one is rejected. */
+    const committed: number[] = [];
     let duplicates = 0;
     /** Where the bytes of duplicate chunks go: read, then dropped. */
     let discard: Uint8Array | undefined;
@@ -119,7 +125,7 @@ export class ParameterShard {
       const index = chunkIndexOf(config, chunk.offset, this.#chunks.length);
       const range = this.#chunks[index]!;
       checkChunkLength(chunk.offset, range.end - range.begin, chunk.byteLength);
-      return { index, duplicate: state === "applied" || staged.has(index) || this.#isCommitted(chunk.rank, index) };
+      return { index, duplicate: state === "applied" || this.#isCommitted(chunk.rank, index) };
     };
     const transaction: PushTransaction = {
       reserve: (chunk) => {
@@ -140,30 +146,21 @@ export class ParameterShard {
         }
         const range = this.#chunks[index]!;
         checkFinite(this.#contributions[chunk.rank]!, range.begin, range.end, chunk.offset, this.#config!.layout, chunk);
-        staged.add(index);
+        // Committed at once, so that the chunk is reduced while the rest is in flight.
+        this.#commit(this.#config!.worldSize, chunk.rank, index);
+        committed.push(index);
       },
       add: (request) => {
         const chunk = { ...request, offset: Number(request.offset), byteLength: request.data.byteLength };
         transaction.reserve(chunk).set(request.data);
         transaction.received(chunk);
       },
-      commit: () => {
-        let accepted = 0;
-        if (header !== undefined && staged.size > 0) {
-          // Re-check: another push may have moved the step on while this one was open.
-          const config = this.#requireConfig();
-          if (header.step !== this.#version) duplicates += staged.size;
-          else {
-            for (const index of staged) {
-              if (this.#isCommitted(header.rank, index)) duplicates++;
-              else {
-                this.#commit(config.worldSize, header.rank, index);
-                accepted++;
-              }
-            }
-          }
-        }
-        return { chunksAccepted: accepted, chunksDuplicate: duplicates, version: this.#version };
+      commit: () => ({ chunksAccepted: committed.length, chunksDuplicate: duplicates, version: this.#version }),
+      abort: () => {
+        // The rejected chunk is missing, so the step this push began in cannot have
+        // completed: its committed chunks are only reduced, never applied, and can go.
+        if (header !== undefined && this.#version === version) for (const index of committed) this.#uncommit(header.rank, index);
+        committed.length = 0;
       },
     };
     return transaction;
@@ -195,23 +192,35 @@ export class ParameterShard {
     const ranks = (this.#ranksPerChunk[index] ?? 0) + 1;
     this.#ranksPerChunk[index] = ranks;
     if (ranks < worldSize) return;
+    // Reduce each chunk as soon as every rank has it, overlapping with the transfer of
+    // the rest. The optimizer waits until every chunk is reduced: until then nothing a
+    // reader can see, and nothing a later generation would have to undo, has changed.
     const started = performance.now();
     const chunk = this.#chunks[index]!;
     averageInRankOrder(this.#contributions, chunk.begin, chunk.end, this.#average);
-    this.#optimizer!.apply(this.#params, this.#average, chunk.begin, chunk.end, this.#version + 1);
-    this.stats.aggregationMs += performance.now() - started;
-    if (++this.#appliedChunks === this.#chunks.length) {
+    if (++this.#reducedChunks === this.#chunks.length) {
+      this.#optimizer!.apply(this.#params, this.#average, 0, this.#params.length, this.#version + 1);
       this.#version++;
       this.#resetBarrier();
       this.#notify();
     }
+    this.stats.aggregationMs += performance.now() - started;
+  }
+
+  #uncommit(rank: number, index: number): void {
+    const slot = rank * this.#chunks.length + index;
+    if (this.#committed[slot] !== 1) return;
+    this.#committed[slot] = 0;
+    const ranks = this.#ranksPerChunk[index]!;
+    if (ranks === this.#config!.worldSize) this.#reducedChunks--;
+    this.#ranksPerChunk[index] = ranks - 1;
   }
 
   #resetBarrier(): void {
     const worldSize = this.#config?.worldSize ?? 0;
     this.#committed = new Uint8Array(worldSize * this.#chunks.length);
     this.#ranksPerChunk = new Array<number>(this.#chunks.length).fill(0);
-    this.#appliedChunks = 0;
+    this.#reducedChunks = 0;
   }
 
   #notify(): void {

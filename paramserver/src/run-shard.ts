@@ -14,11 +14,13 @@ export interface ShardOptions {
   host: string;
   logger: Logger;
   signal: AbortSignal;
+  /** The shard to serve; colocated placement passes one that its worker also reaches in memory. */
+  shard?: ParameterShard;
 }
 
 export async function runShard(options: ShardOptions): Promise<void> {
   const logger = options.logger.child({ psShard: options.shardIndex });
-  const shard = new ParameterShard();
+  const shard = options.shard ?? new ParameterShard();
   const server = await startShardServer(shard, options.listen, logger);
   // The data channel listens on the same host as the gRPC service, on a port of its own.
   const data = await startDataServer(shard, server.address.slice(0, server.address.lastIndexOf(":")), logger);

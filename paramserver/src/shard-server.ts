@@ -14,6 +14,7 @@ export async function startShardServer(shard: ParameterShard, listen: string, lo
           try {
             for await (const request of requests) transaction.add(request);
           } catch (error) {
+            transaction.abort();
             const failure = TrainfleetError.from(error);
             logger.warn({ code: failure.code, field: failure.field, err: failure.message }, "push rejected");
             throw failure;

@@ -64,6 +64,7 @@ function serveConnection(shard: ParameterShard, socket: Socket, logger: Logger, 
           return push.reserve(chunkOf(header));
         } catch (error) {
           pushError = TrainfleetError.from(error);
+          push.abort();
           return scratch(header.payloadBytes);
         }
       },
@@ -85,6 +86,7 @@ function serveConnection(shard: ParameterShard, socket: Socket, logger: Logger, 
               push.received(chunkOf(header));
             } catch (error) {
               pushError = TrainfleetError.from(error);
+              push.abort();
             }
             return;
           case FrameType.PUSH_END: {

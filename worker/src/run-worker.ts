@@ -8,8 +8,8 @@ import type { AssignmentsResponse, Logger } from "@trainfleet/proto";
 import { selectBackend } from "./compute/index.js";
 import type { BackendChoice } from "./compute/index.js";
 import { loadFashionMnist } from "./dataset/fashion-mnist.js";
-import type { ImageDataset } from "./dataset/fashion-mnist.js";
 import { Trainer } from "./trainer.js";
+import type { ColocatedShard, TrainerContext } from "./trainer.js";
 
 export interface WorkerOptions {
   coordinator: string;
@@ -19,6 +19,8 @@ export interface WorkerOptions {
   dataDirs: string[];
   logger: Logger;
   signal: AbortSignal;
+  /** Colocated placement: the shard in this process, reached through memory. */
+  colocatedShard?: ColocatedShard | undefined;
 }
 
 export async function runWorker(options: WorkerOptions): Promise<void> {
@@ -58,7 +60,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   let trainer: Trainer | undefined;
   try {
     for await (const assignment of todo.read(stop.signal)) {
-      trainer = await follow(assignment, trainer, session.memberId, dataset, session.coordinator, log, stop.signal);
+      trainer = await follow(assignment, trainer, { memberId: session.memberId, dataset, coordinator: session.coordinator, logger: log, colocatedShard: options.colocatedShard }, stop.signal);
     }
   } catch (error) {
     if (!stop.signal.aborted) throw error;
@@ -72,21 +74,13 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   if (!stopped) throw new TrainfleetError(Code.UNAVAILABLE, "the coordinator went away before telling this worker to stop");
 }
 
-async function follow(
-  assignment: AssignmentsResponse,
-  trainer: Trainer | undefined,
-  memberId: string,
-  dataset: ImageDataset,
-  coordinator: ConstructorParameters<typeof Trainer>[3],
-  logger: Logger,
-  signal: AbortSignal,
-): Promise<Trainer | undefined> {
+async function follow(assignment: AssignmentsResponse, trainer: Trainer | undefined, context: TrainerContext, signal: AbortSignal): Promise<Trainer | undefined> {
   switch (assignment.kind.case) {
     case "worker": {
       trainer?.close();
       const { rank, worldSize, generation } = assignment.kind.value;
-      logger.info({ rank, worldSize, generation }, "assigned a rank");
-      return new Trainer(assignment.kind.value, memberId, dataset, coordinator, logger);
+      context.logger.info({ rank, worldSize, generation }, "assigned a rank");
+      return new Trainer(assignment.kind.value, context);
     }
     case "step":
       await requireTrainer(trainer).step(assignment.kind.value, signal);

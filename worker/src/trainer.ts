@@ -6,7 +6,7 @@
 import { createParameterClient } from "@trainfleet/proto";
 import type { EvaluateAssignment, Logger, ParameterClient, StepAssignment, WorkerAssignment } from "@trainfleet/proto";
 import { datasetShape, parameterLayout } from "@trainfleet/proto";
-import type { ClientOf, CoordinatorService } from "@trainfleet/proto";
+import type { ClientOf, CoordinatorService, ShardLink } from "@trainfleet/proto";
 import { createModel, makeBatch } from "./compute/index.js";
 import type { Model } from "./compute/index.js";
 import type { ImageDataset } from "./dataset/fashion-mnist.js";
@@ -14,6 +14,21 @@ import { scaleGradient } from "./gradient-scale.js";
 
 /** Test-set samples evaluated per forward pass. */
 const evaluationBatch = 1000;
+
+/** A shard in this worker's process (colocated placement) and how to reach it in memory. */
+export interface ColocatedShard {
+  index: number;
+  link(jobId: string): ShardLink;
+}
+
+/** What a trainer needs from the worker around it. */
+export interface TrainerContext {
+  memberId: string;
+  dataset: ImageDataset;
+  coordinator: ClientOf<typeof CoordinatorService>;
+  logger: Logger;
+  colocatedShard?: ColocatedShard | undefined;
+}
 
 export class Trainer {
   readonly #assignment: WorkerAssignment;
@@ -28,18 +43,20 @@ export class Trainer {
   /** The parameter version held in #params; -1 before the first pull. */
   #version = -1;
 
-  constructor(assignment: WorkerAssignment, memberId: string, dataset: ImageDataset, coordinator: ClientOf<typeof CoordinatorService>, logger: Logger) {
+  constructor(assignment: WorkerAssignment, context: TrainerContext) {
     const spec = assignment.spec!;
     const layout = parameterLayout(spec.model!, datasetShape(spec.dataset!.name));
     this.#assignment = assignment;
-    this.#memberId = memberId;
-    this.#dataset = dataset;
-    this.#coordinator = coordinator;
-    this.#logger = logger.child({ rank: assignment.rank, generation: assignment.generation });
+    this.#memberId = context.memberId;
+    this.#dataset = context.dataset;
+    this.#coordinator = context.coordinator;
+    this.#logger = context.logger.child({ rank: assignment.rank, generation: assignment.generation });
     this.#model = createModel(layout);
     const shards = assignment.shards.map((s) => ({ index: s.index, address: s.address, dataAddress: s.dataAddress, begin: Number(s.begin), end: Number(s.end) }));
     const { chunkBytes, dataPlane } = spec.parameterServers!;
-    this.#parameters = createParameterClient(spec.jobId, shards, chunkBytes, dataPlane);
+    const colocated = context.colocatedShard;
+    const local = new Map(colocated === undefined ? [] : [[colocated.index, colocated.link(spec.jobId)]]);
+    this.#parameters = createParameterClient(spec.jobId, shards, chunkBytes, dataPlane, local);
     this.#params = new Float32Array(layout.parameterCount);
     this.#gradient = new Float32Array(layout.parameterCount);
   }

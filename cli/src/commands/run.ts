@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { toJson } from "@bufbuild/protobuf";
-import { Code, JobPhase, JobSpecSchema, JobService, TrainfleetError, createClient, datasetShape, parameterLayout } from "@trainfleet/proto";
+import { Code, JobPhase, JobSpecSchema, JobService, Placement, TrainfleetError, createClient, datasetShape, parameterLayout } from "@trainfleet/proto";
 import type { JobSpec, JobStatus } from "@trainfleet/proto";
 import { locateFashionMnist } from "@trainfleet/worker";
 import type { Command } from "../command.js";
@@ -54,11 +54,13 @@ export const runCommand: Command = {
         new Promise<string>((resolveAddress) => coordinator.process.on("message", (m: { type?: string; address?: string }) => m.type === "listening" && resolveAddress(m.address!))),
         fleet.firstFailure.then((exit) => Promise.reject(childFailed(exit, fleet))),
       ]);
-      for (let shard = 0; shard < spec.parameterServers!.shards; shard++) {
+      const colocated = spec.parameterServers!.placement === Placement.COLOCATED;
+      for (let shard = 0; !colocated && shard < spec.parameterServers!.shards; shard++) {
         fleet.spawn(`ps-${shard}`, ["ps", "--coordinator", address, "--shard-index", String(shard), "--listen", "127.0.0.1:0"]);
       }
       for (let worker = 0; worker < spec.workers!.replicas; worker++) {
-        fleet.spawn(`worker-${worker}`, ["worker", "--coordinator", address, "--backend", values.backend as string, "--data-dir", dataDir]);
+        const shard = colocated ? ["--colocated-shard-index", String(worker), "--listen", "127.0.0.1:0"] : [];
+        fleet.spawn(`worker-${worker}`, ["worker", "--coordinator", address, "--backend", values.backend as string, "--data-dir", dataDir, ...shard]);
       }
       const final = await Promise.race([
         watch(address, createProgressView(out), signal),
@@ -116,7 +118,7 @@ function describe(spec: JobSpec): string {
   const training = spec.training!;
   return (
     `trainfleet run: job ${spec.jobId}: ${shape} (${layout.parameterCount.toLocaleString("en-US")} parameters), ` +
-    `${spec.workers!.replicas} workers x batch ${training.batchSizePerWorker}, ${spec.parameterServers!.shards} parameter-server shards, ` +
+    `${spec.workers!.replicas} workers x batch ${training.batchSizePerWorker}, ${spec.parameterServers!.shards} parameter-server shards${spec.parameterServers!.placement === Placement.COLOCATED ? " (colocated)" : ""}, ` +
     `${training.optimizer!.kind.case} lr ${training.optimizer!.kind.value?.learningRate}, ${training.epochs} epochs`
   );
 }

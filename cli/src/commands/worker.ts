@@ -1,4 +1,5 @@
 /** `trainfleet worker`: one data-parallel worker. */
+import { ParameterShard, createLocalShardLink, runShard } from "@trainfleet/paramserver";
 import { defaultDataDirs, runWorker } from "@trainfleet/worker";
 import type { BackendChoice } from "@trainfleet/worker";
 import type { Command } from "../command.js";
@@ -27,16 +28,45 @@ export const workerCommand: Command = {
   name: "worker",
   usage: "trainfleet worker --coordinator HOST:PORT [flags]",
   summary: "Runs one worker: it registers with the coordinator, computes the gradient of its slice of every global batch with TensorFlow.js, pushes it to the parameter-server shards, and exits 0 when the job ends.",
-  flags: { ...coordinatorAddressFlag, ...backendFlag, ...dataDirFlag, ...commonFlags },
+  flags: {
+    ...coordinatorAddressFlag,
+    ...backendFlag,
+    ...dataDirFlag,
+    "colocated-shard-index": {
+      kind: "integer",
+      env: "TRAINFLEET_COLOCATED_SHARD_INDEX",
+      help: "Colocated placement: also serve this parameter-server shard from this process (the worker reaches it in memory, the others over TCP).",
+    },
+    listen: { kind: "string", default: "127.0.0.1:0", env: "TRAINFLEET_LISTEN", help: "With --colocated-shard-index: host:port for the shard's gRPC service; other workers dial this host." },
+    ...commonFlags,
+  },
   async run({ values, logger, signal, env }) {
-    await runWorker({
-      coordinator: requireString(values, "coordinator"),
-      host: values.host as string,
-      backend: values.backend as BackendChoice,
-      dataDirs: dataDirs(values["data-dir"] as string | undefined, env),
-      logger,
-      signal,
-    });
+    const coordinator = requireString(values, "coordinator");
+    const host = values.host as string;
+    const shardIndex = values["colocated-shard-index"] as number | undefined;
+    const worker = (colocatedShard: Parameters<typeof runWorker>[0]["colocatedShard"], workerSignal: AbortSignal) =>
+      runWorker({ coordinator, host, backend: values.backend as BackendChoice, dataDirs: dataDirs(values["data-dir"] as string | undefined, env), logger, signal: workerSignal, colocatedShard });
+    if (shardIndex === undefined) {
+      await worker(undefined, signal);
+      return 0;
+    }
+    // Colocated: a shard and a worker in one process, each a member of the job. If either
+    // fails, the other is stopped too, so the process never lingers half alive.
+    const shard = new ParameterShard();
+    const both = new AbortController();
+    const onAbort = () => both.abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    const stopOther = (error: unknown) => {
+      both.abort(error);
+      throw error;
+    };
+    const results = await Promise.allSettled([
+      runShard({ coordinator, listen: values.listen as string, shardIndex, host, logger, signal: both.signal, shard }).catch(stopOther),
+      worker({ index: shardIndex, link: (jobId) => createLocalShardLink(shard, jobId) }, both.signal).catch(stopOther),
+    ]);
+    signal.removeEventListener("abort", onAbort);
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed !== undefined) throw failed.reason;
     return 0;
   },
 };
