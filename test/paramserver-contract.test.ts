@@ -6,7 +6,7 @@
  */
 import { rejection } from "./src/rejection.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Code } from "@trainfleet/proto";
+import { Code, WireDtype, encodeBfloat16 } from "@trainfleet/proto";
 import { gradientChunks, startShardHarness } from "./src/shard-harness.js";
 import { rawTcpPush } from "./src/raw-data-channel.js";
 import type { ShardHarness } from "./src/shard-harness.js";
@@ -99,6 +99,41 @@ describe.each(transports)("over %s", (_transport, push) => {
       await push(harness, gradientChunks(harness.config, { step: 0, rank: 1 }, () => 1));
       expect(harness.shard.version).toBe(1);
     });
+  });
+});
+
+describe("16-bit values on the TCP data channel", () => {
+  function bfloat16Chunks(fill: (i: number) => number, rank: number) {
+    return gradientChunks(harness.config, { step: 0, rank }, fill).map((m) => {
+      const values = new Float32Array(m.data.buffer.slice(m.data.byteOffset, m.data.byteOffset + m.data.byteLength));
+      const wire = new Uint16Array(values.length);
+      encodeBfloat16(values, 0, values.length, wire);
+      return { ...m, data: new Uint8Array(wire.buffer), dtype: WireDtype.BFLOAT16 };
+    });
+  }
+
+  it("are decoded into float32 before they are reduced", async () => {
+    const before = Float32Array.from(harness.shard.parameters);
+    // 1 + 2^-10 is not a bfloat16: it travels as 1.
+    await rawTcpPush(harness.data.address, bfloat16Chunks(() => 1 + 2 ** -10, 0));
+    await rawTcpPush(harness.data.address, bfloat16Chunks(() => 3, 1));
+    expect(harness.shard.version).toBe(1);
+    expect(harness.shard.parameters).toEqual(Float32Array.from(before, (p) => p - 0.1 * 2));
+  });
+
+  it("are checked like float32: a NaN is rejected naming data, and nothing changes", async () => {
+    const before = snapshot(harness);
+    const error = await rejection(rawTcpPush(harness.data.address, bfloat16Chunks((i) => (i === 1500 ? Number.NaN : 1), 0)));
+    expect([error.code, error.field]).toEqual([Code.INVALID_ARGUMENT, "data"]);
+    expect(error.message).toMatch(/holds NaN at element 1500/);
+    expect(snapshot(harness)).toEqual(before);
+  });
+
+  it("in an unknown format are refused naming dtype", async () => {
+    const chunks = gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1).map((m) => ({ ...m, dtype: 9 }));
+    const error = await rejection(rawTcpPush(harness.data.address, chunks));
+    expect([error.code, error.field]).toEqual([Code.INVALID_ARGUMENT, "dtype"]);
+    expect(error.message).toBe("dtype: 9 is not a wire dtype: use 1 (float32), 2 (bfloat16) or 3 (float16)");
   });
 });
 

@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { create, fromJson } from "@bufbuild/protobuf";
 import type { JsonValue } from "@bufbuild/protobuf";
-import { Code, DataPlane, JobSpecSchema, Placement, ModelSpecSchema, OptimizerSpecSchema, ParameterServersSpecSchema, TrainfleetError, TrainingSpecSchema, WorkersSpecSchema } from "@trainfleet/proto";
+import { Code, DataPlane, JobSpecSchema, Placement, WireDtype, ModelSpecSchema, OptimizerSpecSchema, ParameterServersSpecSchema, TrainfleetError, TrainingSpecSchema, WorkersSpecSchema } from "@trainfleet/proto";
 import type { JobSpec } from "@trainfleet/proto";
 import { resolveJobSpec } from "@trainfleet/coordinator";
 import type { FlagTable, FlagValue } from "./flags.js";
@@ -29,6 +29,7 @@ export const jobFlags: FlagTable = {
   seed: { kind: "integer", help: "Seeds the initial parameters and the per-epoch sample order. Default 1." },
   "eval-samples": { kind: "integer", help: "Test samples evaluated at the end (0: all 10000). Default 0." },
   placement: { kind: "string", choices: ["dedicated", "colocated"], help: "Where the shards run: processes of their own, or one inside each worker (then --shards is the worker count). Default dedicated." },
+  "wire-dtype": { kind: "string", choices: ["float32", "bfloat16", "float16"], help: "Number format of gradients and parameters on the TCP data channel (shards keep float32). Default float32, the only exact one." },
   "data-plane": { kind: "string", choices: ["tcp", "grpc"], help: "How gradients and parameters travel: a raw TCP channel per shard, or gRPC streams. Default tcp." },
   "chunk-bytes": { kind: "integer", min: 4, help: "Size of the gradient and parameter chunks on the wire. Default 1048576." },
 };
@@ -71,6 +72,8 @@ export async function jobSpecFromFlags(values: Record<string, FlagValue>): Promi
   spec.parameterServers!.shards = number("shards") ?? spec.parameterServers!.shards;
   spec.parameterServers!.chunkBytes = number("chunk-bytes") ?? spec.parameterServers!.chunkBytes;
   if (values.placement !== undefined) spec.parameterServers!.placement = values.placement === "colocated" ? Placement.COLOCATED : Placement.DEDICATED;
+  const wire = { float32: WireDtype.FLOAT32, bfloat16: WireDtype.BFLOAT16, float16: WireDtype.FLOAT16 }[values["wire-dtype"] as string];
+  if (wire !== undefined) spec.parameterServers!.wireDtype = wire;
   if (values["data-plane"] !== undefined) spec.parameterServers!.dataPlane = values["data-plane"] === "grpc" ? DataPlane.GRPC : DataPlane.TCP;
   return resolveJobSpec(spec);
 }

@@ -4,7 +4,7 @@
  * spelling, as a user writes it) and say what would be accepted.
  */
 import { clone, create } from "@bufbuild/protobuf";
-import { DataPlane, JobSpecSchema, Placement, datasetShape, invalidField, maxChunkBytes, parameterLayout } from "@trainfleet/proto";
+import { DataPlane, JobSpecSchema, Placement, WireDtype, datasetShape, invalidField, maxChunkBytes, parameterLayout } from "@trainfleet/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { JobSpec } from "@trainfleet/proto";
 
@@ -19,7 +19,7 @@ export const defaultJobSpec: MessageInitShape<typeof JobSpecSchema> = {
     optimizer: { kind: { case: "adam", value: { learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } } },
   },
   workers: { replicas: 2 },
-  parameterServers: { shards: 2, chunkBytes: 1024 * 1024, dataPlane: DataPlane.TCP, placement: Placement.DEDICATED },
+  parameterServers: { shards: 2, chunkBytes: 1024 * 1024, dataPlane: DataPlane.TCP, placement: Placement.DEDICATED, wireDtype: WireDtype.FLOAT32 },
 };
 
 /** Fills unset fields (zero, empty or absent in proto3) from the defaults, then validates. */
@@ -51,6 +51,7 @@ export function resolveJobSpec(input: JobSpec): JobSpec {
   spec.parameterServers!.shards ||= defaults.parameterServers!.shards;
   spec.parameterServers!.chunkBytes ||= defaults.parameterServers!.chunkBytes;
   spec.parameterServers!.dataPlane ||= defaults.parameterServers!.dataPlane;
+  spec.parameterServers!.wireDtype ||= defaults.parameterServers!.wireDtype;
   validateJobSpec(spec);
   return spec;
 }
@@ -102,6 +103,8 @@ export function validateJobSpec(spec: JobSpec): void {
     check(ps.shards === spec.workers!.replicas, "parameterServers.shards", `${ps.shards} shards with colocated placement: it has one shard per worker, so leave it unset or make it ${spec.workers!.replicas}`);
     check(ps.dataPlane === DataPlane.TCP, "parameterServers.dataPlane", "colocated placement reaches the other workers' shards over the TCP data channel: use DATA_PLANE_TCP");
   }
+  check([WireDtype.FLOAT32, WireDtype.BFLOAT16, WireDtype.FLOAT16].includes(ps.wireDtype), "parameterServers.wireDtype", `${ps.wireDtype} must be WIRE_DTYPE_FLOAT32, WIRE_DTYPE_BFLOAT16 or WIRE_DTYPE_FLOAT16`);
+  check(ps.wireDtype === WireDtype.FLOAT32 || ps.dataPlane === DataPlane.TCP, "parameterServers.wireDtype", "16-bit values travel on the TCP data channel only: use DATA_PLANE_TCP");
   check(ps.dataPlane === DataPlane.TCP || ps.dataPlane === DataPlane.GRPC, "parameterServers.dataPlane", `${ps.dataPlane} must be DATA_PLANE_TCP or DATA_PLANE_GRPC`);
   check(ps.chunkBytes % 4 === 0 && inRange(ps.chunkBytes, 4, maxChunkBytes), "parameterServers.chunkBytes", `${ps.chunkBytes} must be a multiple of 4 between 4 and ${maxChunkBytes}`);
   const parameters = parameterLayout(spec.model!, datasetShape(spec.dataset!.name)).parameterCount;

@@ -45,6 +45,8 @@ describe("JobSpec", () => {
     [{ workers: { replicas: 3 }, parameterServers: { placement: 2, shards: 2 } }, "spec.parameterServers.shards", /2 shards with colocated placement: it has one shard per worker, so leave it unset or make it 3/],
     [{ parameterServers: { placement: 2, dataPlane: 1 } }, "spec.parameterServers.dataPlane", /colocated placement reaches the other workers' shards over the TCP data channel/],
     [{ parameterServers: { dataPlane: 7 } }, "spec.parameterServers.dataPlane", /7 must be DATA_PLANE_TCP or DATA_PLANE_GRPC/],
+    [{ parameterServers: { dataPlane: 1, wireDtype: 2 } }, "spec.parameterServers.wireDtype", /16-bit values travel on the TCP data channel only/],
+    [{ parameterServers: { wireDtype: 9 } }, "spec.parameterServers.wireDtype", /9 must be WIRE_DTYPE_FLOAT32, WIRE_DTYPE_BFLOAT16 or WIRE_DTYPE_FLOAT16/],
   ] as Array<[MessageInitShape<typeof JobSpecSchema>, string, RegExp]>)("rejects %j naming %s", (init, field, message) => {
     const error = resolveError(init);
     expect(error.code).toBe(Code.INVALID_ARGUMENT);

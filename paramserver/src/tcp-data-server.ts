@@ -6,7 +6,7 @@
  */
 import { createServer } from "node:net";
 import type { Socket } from "node:net";
-import { FrameParser, FrameType, errorFrame, frame, headerBytes, maxChunkBytes } from "@trainfleet/proto";
+import { FrameParser, FrameType, errorFrame, frame, headerBytes, maxChunkBytes, wireCodec } from "@trainfleet/proto";
 import type { FrameHeader, Logger } from "@trainfleet/proto";
 import { Code, TrainfleetError } from "@trainfleet/proto";
 import type { ParameterShard, PushTransaction } from "./parameter-shard.js";
@@ -19,10 +19,12 @@ export interface DataServer {
 export async function startDataServer(shard: ParameterShard, host: string, logger: Logger): Promise<DataServer> {
   const sockets = new Set<Socket>();
   const closing = new AbortController();
+  // Shared by every connection: each version is encoded once, whoever pulls it.
+  const encodedCache: EncodedParameters = { version: -1, dtype: 0, values: new Uint16Array(0) };
   const server = createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
-    serveConnection(shard, socket, logger, closing.signal);
+    serveConnection(shard, socket, logger, closing.signal, encodedCache);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -41,7 +43,7 @@ export async function startDataServer(shard: ParameterShard, host: string, logge
   };
 }
 
-function serveConnection(shard: ParameterShard, socket: Socket, logger: Logger, closing: AbortSignal): void {
+function serveConnection(shard: ParameterShard, socket: Socket, logger: Logger, closing: AbortSignal, encodedCache: EncodedParameters): void {
   let jobId: string | undefined;
   let push: PushTransaction | undefined;
   let pushError: TrainfleetError | undefined;
@@ -50,7 +52,17 @@ function serveConnection(shard: ParameterShard, socket: Socket, logger: Logger, 
     logger.warn({ err: TrainfleetError.from(error).message }, "data channel request failed");
     socket.write(errorFrame(error));
   };
-  const chunkOf = (header: FrameHeader) => ({ jobId: jobId ?? "", generation: header.generation, step: header.step, rank: header.rank, offset: header.offset, byteLength: header.payloadBytes });
+  /** Where a compressed chunk's float32 values go once decoded. */
+  let decodeTarget: Uint8Array | undefined;
+  // The chunk as the shard sees it: float32 values, whatever the wire carried.
+  const chunkOf = (header: FrameHeader) => ({
+    jobId: jobId ?? "",
+    generation: header.generation,
+    step: header.step,
+    rank: header.rank,
+    offset: header.offset,
+    byteLength: (header.payloadBytes / wireCodec(header.dtype).bytesPerValue) * 4,
+  });
   const scratch = (bytes: number) => {
     if (discard.byteLength < bytes) discard = new Uint8Array(bytes);
     return discard.subarray(0, bytes);
@@ -61,7 +73,10 @@ function serveConnection(shard: ParameterShard, socket: Socket, logger: Logger, 
         if (header.type !== FrameType.PUSH_CHUNK || pushError !== undefined || jobId === undefined) return scratch(header.payloadBytes);
         push ??= shard.beginPush();
         try {
-          return push.reserve(chunkOf(header));
+          const target = push.reserve(chunkOf(header));
+          if (wireCodec(header.dtype).bytesPerValue === 4) return target;
+          decodeTarget = target;
+          return scratch(header.payloadBytes);
         } catch (error) {
           pushError = TrainfleetError.from(error);
           push.abort();
@@ -83,6 +98,13 @@ function serveConnection(shard: ParameterShard, socket: Socket, logger: Logger, 
             if (jobId === undefined) pushError ??= new TrainfleetError(Code.FAILED_PRECONDITION, "send HELLO with the job id first");
             if (pushError !== undefined || push === undefined) return;
             try {
+              const codec = wireCodec(header.dtype);
+              if (codec.bytesPerValue === 2) {
+                const target = decodeTarget!;
+                decodeTarget = undefined;
+                const values = new Float32Array(target.buffer, target.byteOffset, target.byteLength / 4);
+                codec.decode(new Uint16Array(payload.buffer, payload.byteOffset, payload.byteLength / 2), values, 0);
+              }
               push.received(chunkOf(header));
             } catch (error) {
               pushError = TrainfleetError.from(error);
@@ -104,7 +126,7 @@ function serveConnection(shard: ParameterShard, socket: Socket, logger: Logger, 
             return;
           }
           case FrameType.PULL:
-            void sendParameters(shard, socket, jobId, header.step, closing).catch(fail);
+            void sendParameters(shard, socket, jobId, header, closing, encodedCache).catch(fail);
             return;
           default:
             fail(new TrainfleetError(Code.INVALID_ARGUMENT, `unexpected frame type ${header.type} on a shard's data channel`));
@@ -124,16 +146,32 @@ function serveConnection(shard: ParameterShard, socket: Socket, logger: Logger, 
   socket.on("error", (error) => logger.debug({ err: error.message }, "data channel connection error"));
 }
 
-async function sendParameters(shard: ParameterShard, socket: Socket, jobId: string | undefined, minVersion: number, closing: AbortSignal): Promise<void> {
+/** The shard's parameters in a 16-bit wire dtype, encoded once per version. */
+interface EncodedParameters {
+  version: number;
+  dtype: number;
+  values: Uint16Array;
+}
+
+async function sendParameters(shard: ParameterShard, socket: Socket, jobId: string | undefined, request: FrameHeader, closing: AbortSignal, cache: EncodedParameters): Promise<void> {
   if (jobId === undefined) throw new TrainfleetError(Code.FAILED_PRECONDITION, "send HELLO with the job id first");
-  const version = await shard.waitForVersion(jobId, minVersion, closing);
+  const codec = wireCodec(request.dtype);
+  const version = await shard.waitForVersion(jobId, request.step, closing);
   const begin = shard.config!.range.begin;
+  const parameters = shard.parameters;
+  if (codec.bytesPerValue === 2 && (cache.version !== version || cache.dtype !== request.dtype)) {
+    if (cache.values.length !== parameters.length) cache.values = new Uint16Array(parameters.length);
+    codec.encode(parameters, 0, parameters.length, cache.values);
+    cache.version = version;
+    cache.dtype = request.dtype;
+  }
   for (const chunk of shard.chunks) {
-    const bytes = (chunk.end - chunk.begin) * 4;
-    socket.write(frame({ type: FrameType.PARAMS, step: version, offset: begin + chunk.begin, payloadBytes: bytes }));
+    const bytes = (chunk.end - chunk.begin) * codec.bytesPerValue;
+    socket.write(frame({ type: FrameType.PARAMS, dtype: request.dtype, step: version, offset: begin + chunk.begin, payloadBytes: bytes }));
     // In sync mode the parameters cannot change before this pull's reader has them all
-    // (the next step needs its push), so the socket may send from the shard's memory.
-    socket.write(new Uint8Array(shard.parameters.buffer, shard.parameters.byteOffset + chunk.begin * 4, bytes));
+    // (the next step needs its push), so the socket may send from memory without a copy.
+    const source = codec.bytesPerValue === 4 ? parameters : cache.values;
+    socket.write(new Uint8Array(source.buffer, source.byteOffset + chunk.begin * codec.bytesPerValue, bytes));
     shard.stats.bytesOut += bytes;
   }
   socket.write(frame({ type: FrameType.PULL_END, step: version }));

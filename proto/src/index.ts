@@ -19,3 +19,5 @@ export * from "./data-channel/frames.js";
 export * from "./data-channel/frame-parser.js";
 export * from "./data-channel/frame-writer.js";
 export * from "./data-channel/shard-link.js";
+export * from "./data-channel/half-precision.js";
+export * from "./data-channel/wire-codec.js";

@@ -15,7 +15,7 @@ import { decodeFloat32Into, float32Bytes } from "./tensor-codec.js";
 import { Code, TrainfleetError } from "./errors.js";
 import { ShardConnection } from "./data-channel/shard-connection.js";
 import type { PushTag, ShardLink } from "./data-channel/shard-link.js";
-import { DataPlane } from "./gen/trainfleet/v1/job_pb.js";
+import { DataPlane, WireDtype } from "./gen/trainfleet/v1/job_pb.js";
 
 export interface ShardEndpoint extends Range {
   index: number;
@@ -43,17 +43,18 @@ export function createParameterClient(
   chunkBytes: number,
   dataPlane: DataPlane = DataPlane.GRPC,
   local: ReadonlyMap<number, ShardLink> = new Map(),
+  wireDtype: WireDtype = WireDtype.FLOAT32,
 ): ParameterClient {
   const useTcp = dataPlane !== DataPlane.GRPC && shards.every((shard) => shard.dataAddress || local.has(shard.index));
-  return useTcp ? createLinkedParameterClient(jobId, shards, chunkBytes, local) : createGrpcParameterClient(jobId, shards, chunkBytes);
+  return useTcp ? createLinkedParameterClient(jobId, shards, chunkBytes, local, wireDtype) : createGrpcParameterClient(jobId, shards, chunkBytes);
 }
 
-function createLinkedParameterClient(jobId: string, shards: readonly ShardEndpoint[], chunkBytes: number, local: ReadonlyMap<number, ShardLink>): ParameterClient {
+function createLinkedParameterClient(jobId: string, shards: readonly ShardEndpoint[], chunkBytes: number, local: ReadonlyMap<number, ShardLink>, wireDtype: WireDtype): ParameterClient {
   const chunkElements = Math.max(1, Math.floor(chunkBytes / 4));
   const connections = shards.map((shard) => ({
     shard,
     chunks: chunkRanges(shard, chunkElements),
-    connection: local.get(shard.index) ?? new ShardConnection(shard.dataAddress!, jobId, shard),
+    connection: local.get(shard.index) ?? new ShardConnection(shard.dataAddress!, jobId, shard, wireDtype),
   }));
   return {
     async pull(minVersion, into, options) {

@@ -14,6 +14,8 @@ export interface RawChunk {
   rank: number;
   offset: bigint;
   data: Uint8Array;
+  /** The WireDtype of `data`; float32 when absent. */
+  dtype?: number;
 }
 
 /** Sends HELLO for the first chunk's job, the chunks and PUSH_END; resolves with the ack or rejects with the error. */
@@ -45,7 +47,7 @@ export async function rawTcpPush(address: string, chunks: RawChunk[]): Promise<{
     const hello = await next();
     if (hello.header.type === FrameType.ERROR) throw errorFromFrame(hello.header, hello.payload);
     for (const chunk of chunks) {
-      socket.write(frame({ type: FrameType.PUSH_CHUNK, generation: chunk.generation, step: chunk.step, rank: chunk.rank, offset: Number(chunk.offset), payloadBytes: chunk.data.byteLength }));
+      socket.write(frame({ type: FrameType.PUSH_CHUNK, dtype: chunk.dtype ?? 0, generation: chunk.generation, step: chunk.step, rank: chunk.rank, offset: Number(chunk.offset), payloadBytes: chunk.data.byteLength }));
       socket.write(chunk.data);
     }
     const last = chunks[chunks.length - 1];

@@ -53,10 +53,10 @@ export class Trainer {
     this.#logger = context.logger.child({ rank: assignment.rank, generation: assignment.generation });
     this.#model = createModel(layout);
     const shards = assignment.shards.map((s) => ({ index: s.index, address: s.address, dataAddress: s.dataAddress, begin: Number(s.begin), end: Number(s.end) }));
-    const { chunkBytes, dataPlane } = spec.parameterServers!;
+    const { chunkBytes, dataPlane, wireDtype } = spec.parameterServers!;
     const colocated = context.colocatedShard;
     const local = new Map(colocated === undefined ? [] : [[colocated.index, colocated.link(spec.jobId)]]);
-    this.#parameters = createParameterClient(spec.jobId, shards, chunkBytes, dataPlane, local);
+    this.#parameters = createParameterClient(spec.jobId, shards, chunkBytes, dataPlane, local, wireDtype);
     this.#params = new Float32Array(layout.parameterCount);
     this.#gradient = new Float32Array(layout.parameterCount);
   }

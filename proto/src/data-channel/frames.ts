@@ -3,7 +3,7 @@
  * payload. Every request gets exactly one reply (a pull's reply is its PARAMS frames and
  * PULL_END), so a connection carries one request at a time and needs no request ids.
  *
- *   0 u8 type   1 u8 dtype (0: float32)   2 u16 reserved   4 u32 rank
+ *   0 u8 type   1 u8 dtype (a WireDtype: 1 float32, 2 bfloat16, 3 float16)   2 u16 reserved   4 u32 rank
  *   8 u32 generation   12 u32 step (push) / version (params, ack) / min version (pull)
  *   16 f64 element offset   24 u32 payload bytes   28 u32 error code
  */
@@ -29,6 +29,8 @@ export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
 export interface FrameHeader {
   type: FrameType;
+  /** For PUSH_CHUNK, PULL and PARAMS: the WireDtype of the values (0 counts as float32). */
+  dtype: number;
   rank: number;
   generation: number;
   /** The push's step, the version of parameters or an ack, or a pull's minimum version. */
@@ -41,7 +43,7 @@ export interface FrameHeader {
 export function encodeHeader(header: Partial<FrameHeader> & { type: FrameType }, target = new Uint8Array(headerBytes)): Uint8Array {
   const view = new DataView(target.buffer, target.byteOffset, headerBytes);
   view.setUint8(0, header.type);
-  view.setUint8(1, 0);
+  view.setUint8(1, header.dtype ?? 0);
   view.setUint16(2, 0, true);
   view.setUint32(4, header.rank ?? 0, true);
   view.setUint32(8, header.generation ?? 0, true);
@@ -56,6 +58,7 @@ export function decodeHeader(bytes: Uint8Array): FrameHeader {
   const view = new DataView(bytes.buffer, bytes.byteOffset, headerBytes);
   return {
     type: view.getUint8(0) as FrameType,
+    dtype: view.getUint8(1),
     rank: view.getUint32(4, true),
     generation: view.getUint32(8, true),
     step: view.getUint32(12, true),

@@ -13,6 +13,9 @@ import { FrameParser } from "./frame-parser.js";
 import { errorFromFrame, frame } from "./frame-writer.js";
 import { FrameType } from "./frames.js";
 import type { PushTag, ShardLink } from "./shard-link.js";
+import { wireCodec } from "./wire-codec.js";
+import type { WireCodec } from "./wire-codec.js";
+import { WireDtype } from "../gen/trainfleet/v1/job_pb.js";
 import type { FrameHeader } from "./frames.js";
 
 interface Pending {
@@ -27,24 +30,38 @@ export class ShardConnection implements ShardLink {
   readonly #address: string;
   readonly #jobId: string;
   readonly #range: Range;
+  readonly #dtype: number;
+  readonly #codec: WireCodec;
+  /** 16-bit staging for a compressed wire: the whole range, since writes are queued, not copied. */
+  #encoded: Uint16Array | undefined;
+  #decodeScratch = new Uint16Array(0);
   #socket: Socket | undefined;
   #pending: Pending | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #small = new Uint8Array(4096);
 
-  constructor(address: string, jobId: string, range: Range) {
+  constructor(address: string, jobId: string, range: Range, dtype: number = WireDtype.FLOAT32) {
     this.#address = address;
     this.#jobId = jobId;
     this.#range = range;
+    this.#dtype = dtype;
+    this.#codec = wireCodec(dtype);
   }
 
   /** Pushes the chunks of `gradient` in this shard's range; resolves when the shard has acked. */
   push(tag: PushTag, gradient: Float32Array, chunks: readonly Range[], signal?: AbortSignal): Promise<void> {
     return this.#request(signal, (socket) => {
+      const codec = this.#codec;
+      if (codec.bytesPerValue === 2) this.#encoded ??= new Uint16Array(this.#range.end - this.#range.begin);
       for (const chunk of chunks) {
-        const bytes = (chunk.end - chunk.begin) * 4;
-        socket.write(frame({ type: FrameType.PUSH_CHUNK, ...tag, offset: chunk.begin, payloadBytes: bytes }));
-        socket.write(float32Bytes(gradient.subarray(chunk.begin, chunk.end)));
+        const bytes = (chunk.end - chunk.begin) * codec.bytesPerValue;
+        socket.write(frame({ type: FrameType.PUSH_CHUNK, dtype: this.#dtype, ...tag, offset: chunk.begin, payloadBytes: bytes }));
+        if (codec.bytesPerValue === 4) socket.write(float32Bytes(gradient.subarray(chunk.begin, chunk.end)));
+        else {
+          const staged = this.#encoded!.subarray(chunk.begin - this.#range.begin, chunk.end - this.#range.begin);
+          codec.encode(gradient, chunk.begin, chunk.end, staged);
+          socket.write(new Uint8Array(staged.buffer, staged.byteOffset, staged.byteLength));
+        }
       }
       socket.write(frame({ type: FrameType.PUSH_END, ...tag }));
       return undefined;
@@ -54,7 +71,7 @@ export class ShardConnection implements ShardLink {
   /** Pulls version >= minVersion of this shard's range into `into` (the whole vector); returns the version. */
   pull(minVersion: number, into: Float32Array, signal?: AbortSignal): Promise<number> {
     return this.#request(signal, (socket) => {
-      socket.write(frame({ type: FrameType.PULL, step: minVersion }));
+      socket.write(frame({ type: FrameType.PULL, dtype: this.#dtype, step: minVersion }));
       return into;
     });
   }
@@ -123,20 +140,28 @@ export class ShardConnection implements ShardLink {
     if (header.type !== FrameType.PARAMS) {
       return header.payloadBytes <= this.#small.byteLength ? this.#small.subarray(0, header.payloadBytes) : new Uint8Array(header.payloadBytes);
     }
-    const elements = header.payloadBytes / 4;
+    const codec = wireCodec(header.dtype);
+    const elements = header.payloadBytes / codec.bytesPerValue;
     if (into === undefined || header.offset < this.#range.begin || header.offset + elements > this.#range.end || !Number.isInteger(elements)) {
       throw new TrainfleetError(Code.DATA_LOSS, `shard at ${this.#address} sent parameters at offset ${header.offset} outside its range [${this.#range.begin}, ${this.#range.end})`);
     }
-    return new Uint8Array(into.buffer, into.byteOffset + header.offset * 4, header.payloadBytes);
+    // float32 lands in place; 16-bit values are staged, then decoded in frame().
+    if (codec.bytesPerValue === 4) return new Uint8Array(into.buffer, into.byteOffset + header.offset * 4, header.payloadBytes);
+    if (this.#decodeScratch.length < elements) this.#decodeScratch = new Uint16Array(elements);
+    return new Uint8Array(this.#decodeScratch.buffer, 0, header.payloadBytes);
   }
 
   #frame(header: FrameHeader, payload: Uint8Array): void {
     const pending = this.#pending;
     if (pending === undefined) return;
     switch (header.type) {
-      case FrameType.PARAMS:
-        pending.received += header.payloadBytes / 4;
+      case FrameType.PARAMS: {
+        const codec = wireCodec(header.dtype);
+        const elements = header.payloadBytes / codec.bytesPerValue;
+        if (codec.bytesPerValue === 2) codec.decode(new Uint16Array(payload.buffer, payload.byteOffset, elements), pending.into!, header.offset);
+        pending.received += elements;
         return;
+      }
       case FrameType.HELLO_OK:
       case FrameType.PUSH_ACK:
         this.#pending = undefined;

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trainfleet/v1/job.proto.
  */
 export const file_trainfleet_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("Chd0cmFpbmZsZWV0L3YxL2pvYi5wcm90bxINdHJhaW5mbGVldC52MSKLAgoHSm9iU3BlYxIOCgZqb2JfaWQYASABKAkSJwoFbW9kZWwYAiABKAsyGC50cmFpbmZsZWV0LnYxLk1vZGVsU3BlYxIrCgdkYXRhc2V0GAMgASgLMhoudHJhaW5mbGVldC52MS5EYXRhc2V0U3BlYxItCgh0cmFpbmluZxgEIAEoCzIbLnRyYWluZmxlZXQudjEuVHJhaW5pbmdTcGVjEisKB3dvcmtlcnMYBSABKAsyGi50cmFpbmZsZWV0LnYxLldvcmtlcnNTcGVjEj4KEXBhcmFtZXRlcl9zZXJ2ZXJzGAYgASgLMiMudHJhaW5mbGVldC52MS5QYXJhbWV0ZXJTZXJ2ZXJzU3BlYyJhCglNb2RlbFNwZWMSJQoDbWxwGAEgASgLMhYudHJhaW5mbGVldC52MS5NbHBTcGVjSAASJQoDY25uGAIgASgLMhYudHJhaW5mbGVldC52MS5Dbm5TcGVjSABCBgoEa2luZCIfCgdNbHBTcGVjEhQKDGhpZGRlbl91bml0cxgBIAMoDSJJCgdDbm5TcGVjEhQKDGNvbnZfZmlsdGVycxgBIAMoDRITCgtrZXJuZWxfc2l6ZRgCIAEoDRITCgtkZW5zZV91bml0cxgDIAEoDSIbCgtEYXRhc2V0U3BlYxIMCgRuYW1lGAEgASgJIqUBCgxUcmFpbmluZ1NwZWMSDgoGZXBvY2hzGAEgASgNEh0KFWJhdGNoX3NpemVfcGVyX3dvcmtlchgCIAEoDRIRCgltYXhfc3RlcHMYAyABKA0SDAoEc2VlZBgEIAEoDRIvCglvcHRpbWl6ZXIYBSABKAsyHC50cmFpbmZsZWV0LnYxLk9wdGltaXplclNwZWMSFAoMZXZhbF9zYW1wbGVzGAYgASgNImcKDU9wdGltaXplclNwZWMSJQoDc2dkGAEgASgLMhYudHJhaW5mbGVldC52MS5TZ2RTcGVjSAASJwoEYWRhbRgCIAEoCzIXLnRyYWluZmxlZXQudjEuQWRhbVNwZWNIAEIGCgRraW5kIjIKB1NnZFNwZWMSFQoNbGVhcm5pbmdfcmF0ZRgBIAEoARIQCghtb21lbnR1bRgCIAEoASJQCghBZGFtU3BlYxIVCg1sZWFybmluZ19yYXRlGAEgASgBEg0KBWJldGExGAIgASgBEg0KBWJldGEyGAMgASgBEg8KB2Vwc2lsb24YBCABKAEiHwoLV29ya2Vyc1NwZWMSEAoIcmVwbGljYXMYASABKA0ilgEKFFBhcmFtZXRlclNlcnZlcnNTcGVjEg4KBnNoYXJkcxgBIAEoDRITCgtjaHVua19ieXRlcxgCIAEoDRIsCgpkYXRhX3BsYW5lGAMgASgOMhgudHJhaW5mbGVldC52MS5EYXRhUGxhbmUSKwoJcGxhY2VtZW50GAQgASgOMhgudHJhaW5mbGVldC52MS5QbGFjZW1lbnQirAEKDFdvcmtlclN0YXR1cxIRCgl3b3JrZXJfaWQYASABKAkSDAoEcmFuaxgCIAEoDRIMCgRob3N0GAMgASgJEikKBXN0YXRlGAQgASgOMhoudHJhaW5mbGVldC52MS5Xb3JrZXJTdGF0ZRIeChZsYXN0X2hlYXJ0YmVhdF91bml4X21zGAUgASgDEg8KB2JhY2tlbmQYBiABKAkSEQoJbGFzdF9zdGVwGAcgASgNIl4KClNoYXJkUmFuZ2USDQoFaW5kZXgYASABKA0SDwoHYWRkcmVzcxgCIAEoCRINCgViZWdpbhgDIAEoBBILCgNlbmQYBCABKAQSFAoMZGF0YV9hZGRyZXNzGAUgASgJIt0DCglKb2JTdGF0dXMSDgoGam9iX2lkGAEgASgJEiYKBXBoYXNlGAIgASgOMhcudHJhaW5mbGVldC52MS5Kb2JQaGFzZRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCRISCgpnZW5lcmF0aW9uGAUgASgNEg0KBWVwb2NoGAYgASgNEg4KBmVwb2NocxgHIAEoDRIMCgRzdGVwGAggASgNEhMKC3RvdGFsX3N0ZXBzGAkgASgNEgwKBGxvc3MYCiABKAESGgoSc2FtcGxlc19wZXJfc2Vjb25kGAsgASgBEiwKB3dvcmtlcnMYDCADKAsyGy50cmFpbmZsZWV0LnYxLldvcmtlclN0YXR1cxIpCgZzaGFyZHMYDSADKAsyGS50cmFpbmZsZWV0LnYxLlNoYXJkUmFuZ2USGgoNdGVzdF9hY2N1cmFjeRgOIAEoAUgAiAEBEhYKCXRlc3RfbG9zcxgPIAEoAUgBiAEBEhcKD3N0YXJ0ZWRfdW5peF9tcxgQIAEoAxIYChBmaW5pc2hlZF91bml4X21zGBEgASgDEhcKD3BhcmFtZXRlcl9jb3VudBgSIAEoBEIQCg5fdGVzdF9hY2N1cmFjeUIMCgpfdGVzdF9sb3NzKlgKCVBsYWNlbWVudBIZChVQTEFDRU1FTlRfVU5TUEVDSUZJRUQQABIXChNQTEFDRU1FTlRfREVESUNBVEVEEAESFwoTUExBQ0VNRU5UX0NPTE9DQVRFRBACKlAKCURhdGFQbGFuZRIaChZEQVRBX1BMQU5FX1VOU1BFQ0lGSUVEEAASEwoPREFUQV9QTEFORV9HUlBDEAESEgoOREFUQV9QTEFORV9UQ1AQAiqcAQoISm9iUGhhc2USGQoVSk9CX1BIQVNFX1VOU1BFQ0lGSUVEEAASFQoRSk9CX1BIQVNFX1BFTkRJTkcQARIVChFKT0JfUEhBU0VfUlVOTklORxACEhgKFEpPQl9QSEFTRV9FVkFMVUFUSU5HEAMSFwoTSk9CX1BIQVNFX1NVQ0NFRURFRBAEEhQKEEpPQl9QSEFTRV9GQUlMRUQQBSqxAQoLV29ya2VyU3RhdGUSHAoYV09SS0VSX1NUQVRFX1VOU1BFQ0lGSUVEEAASGwoXV09SS0VSX1NUQVRFX1JFR0lTVEVSRUQQARIZChVXT1JLRVJfU1RBVEVfVFJBSU5JTkcQAhIbChdXT1JLRVJfU1RBVEVfRVZBTFVBVElORxADEhgKFFdPUktFUl9TVEFURV9TVE9QUEVEEAQSFQoRV09SS0VSX1NUQVRFX0xPU1QQBWIGcHJvdG8z");
+  fileDesc("Chd0cmFpbmZsZWV0L3YxL2pvYi5wcm90bxINdHJhaW5mbGVldC52MSKLAgoHSm9iU3BlYxIOCgZqb2JfaWQYASABKAkSJwoFbW9kZWwYAiABKAsyGC50cmFpbmZsZWV0LnYxLk1vZGVsU3BlYxIrCgdkYXRhc2V0GAMgASgLMhoudHJhaW5mbGVldC52MS5EYXRhc2V0U3BlYxItCgh0cmFpbmluZxgEIAEoCzIbLnRyYWluZmxlZXQudjEuVHJhaW5pbmdTcGVjEisKB3dvcmtlcnMYBSABKAsyGi50cmFpbmZsZWV0LnYxLldvcmtlcnNTcGVjEj4KEXBhcmFtZXRlcl9zZXJ2ZXJzGAYgASgLMiMudHJhaW5mbGVldC52MS5QYXJhbWV0ZXJTZXJ2ZXJzU3BlYyJhCglNb2RlbFNwZWMSJQoDbWxwGAEgASgLMhYudHJhaW5mbGVldC52MS5NbHBTcGVjSAASJQoDY25uGAIgASgLMhYudHJhaW5mbGVldC52MS5Dbm5TcGVjSABCBgoEa2luZCIfCgdNbHBTcGVjEhQKDGhpZGRlbl91bml0cxgBIAMoDSJJCgdDbm5TcGVjEhQKDGNvbnZfZmlsdGVycxgBIAMoDRITCgtrZXJuZWxfc2l6ZRgCIAEoDRITCgtkZW5zZV91bml0cxgDIAEoDSIbCgtEYXRhc2V0U3BlYxIMCgRuYW1lGAEgASgJIqUBCgxUcmFpbmluZ1NwZWMSDgoGZXBvY2hzGAEgASgNEh0KFWJhdGNoX3NpemVfcGVyX3dvcmtlchgCIAEoDRIRCgltYXhfc3RlcHMYAyABKA0SDAoEc2VlZBgEIAEoDRIvCglvcHRpbWl6ZXIYBSABKAsyHC50cmFpbmZsZWV0LnYxLk9wdGltaXplclNwZWMSFAoMZXZhbF9zYW1wbGVzGAYgASgNImcKDU9wdGltaXplclNwZWMSJQoDc2dkGAEgASgLMhYudHJhaW5mbGVldC52MS5TZ2RTcGVjSAASJwoEYWRhbRgCIAEoCzIXLnRyYWluZmxlZXQudjEuQWRhbVNwZWNIAEIGCgRraW5kIjIKB1NnZFNwZWMSFQoNbGVhcm5pbmdfcmF0ZRgBIAEoARIQCghtb21lbnR1bRgCIAEoASJQCghBZGFtU3BlYxIVCg1sZWFybmluZ19yYXRlGAEgASgBEg0KBWJldGExGAIgASgBEg0KBWJldGEyGAMgASgBEg8KB2Vwc2lsb24YBCABKAEiHwoLV29ya2Vyc1NwZWMSEAoIcmVwbGljYXMYASABKA0ixAEKFFBhcmFtZXRlclNlcnZlcnNTcGVjEg4KBnNoYXJkcxgBIAEoDRITCgtjaHVua19ieXRlcxgCIAEoDRIsCgpkYXRhX3BsYW5lGAMgASgOMhgudHJhaW5mbGVldC52MS5EYXRhUGxhbmUSKwoJcGxhY2VtZW50GAQgASgOMhgudHJhaW5mbGVldC52MS5QbGFjZW1lbnQSLAoKd2lyZV9kdHlwZRgFIAEoDjIYLnRyYWluZmxlZXQudjEuV2lyZUR0eXBlIqwBCgxXb3JrZXJTdGF0dXMSEQoJd29ya2VyX2lkGAEgASgJEgwKBHJhbmsYAiABKA0SDAoEaG9zdBgDIAEoCRIpCgVzdGF0ZRgEIAEoDjIaLnRyYWluZmxlZXQudjEuV29ya2VyU3RhdGUSHgoWbGFzdF9oZWFydGJlYXRfdW5peF9tcxgFIAEoAxIPCgdiYWNrZW5kGAYgASgJEhEKCWxhc3Rfc3RlcBgHIAEoDSJeCgpTaGFyZFJhbmdlEg0KBWluZGV4GAEgASgNEg8KB2FkZHJlc3MYAiABKAkSDQoFYmVnaW4YAyABKAQSCwoDZW5kGAQgASgEEhQKDGRhdGFfYWRkcmVzcxgFIAEoCSLdAwoJSm9iU3RhdHVzEg4KBmpvYl9pZBgBIAEoCRImCgVwaGFzZRgCIAEoDjIXLnRyYWluZmxlZXQudjEuSm9iUGhhc2USDgoGcmVhc29uGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSEgoKZ2VuZXJhdGlvbhgFIAEoDRINCgVlcG9jaBgGIAEoDRIOCgZlcG9jaHMYByABKA0SDAoEc3RlcBgIIAEoDRITCgt0b3RhbF9zdGVwcxgJIAEoDRIMCgRsb3NzGAogASgBEhoKEnNhbXBsZXNfcGVyX3NlY29uZBgLIAEoARIsCgd3b3JrZXJzGAwgAygLMhsudHJhaW5mbGVldC52MS5Xb3JrZXJTdGF0dXMSKQoGc2hhcmRzGA0gAygLMhkudHJhaW5mbGVldC52MS5TaGFyZFJhbmdlEhoKDXRlc3RfYWNjdXJhY3kYDiABKAFIAIgBARIWCgl0ZXN0X2xvc3MYDyABKAFIAYgBARIXCg9zdGFydGVkX3VuaXhfbXMYECABKAMSGAoQZmluaXNoZWRfdW5peF9tcxgRIAEoAxIXCg9wYXJhbWV0ZXJfY291bnQYEiABKARCEAoOX3Rlc3RfYWNjdXJhY3lCDAoKX3Rlc3RfbG9zcypwCglXaXJlRHR5cGUSGgoWV0lSRV9EVFlQRV9VTlNQRUNJRklFRBAAEhYKEldJUkVfRFRZUEVfRkxPQVQzMhABEhcKE1dJUkVfRFRZUEVfQkZMT0FUMTYQAhIWChJXSVJFX0RUWVBFX0ZMT0FUMTYQAypYCglQbGFjZW1lbnQSGQoVUExBQ0VNRU5UX1VOU1BFQ0lGSUVEEAASFwoTUExBQ0VNRU5UX0RFRElDQVRFRBABEhcKE1BMQUNFTUVOVF9DT0xPQ0FURUQQAipQCglEYXRhUGxhbmUSGgoWREFUQV9QTEFORV9VTlNQRUNJRklFRBAAEhMKD0RBVEFfUExBTkVfR1JQQxABEhIKDkRBVEFfUExBTkVfVENQEAIqnAEKCEpvYlBoYXNlEhkKFUpPQl9QSEFTRV9VTlNQRUNJRklFRBAAEhUKEUpPQl9QSEFTRV9QRU5ESU5HEAESFQoRSk9CX1BIQVNFX1JVTk5JTkcQAhIYChRKT0JfUEhBU0VfRVZBTFVBVElORxADEhcKE0pPQl9QSEFTRV9TVUNDRUVERUQQBBIUChBKT0JfUEhBU0VfRkFJTEVEEAUqsQEKC1dvcmtlclN0YXRlEhwKGFdPUktFUl9TVEFURV9VTlNQRUNJRklFRBAAEhsKF1dPUktFUl9TVEFURV9SRUdJU1RFUkVEEAESGQoVV09SS0VSX1NUQVRFX1RSQUlOSU5HEAISGwoXV09SS0VSX1NUQVRFX0VWQUxVQVRJTkcQAxIYChRXT1JLRVJfU1RBVEVfU1RPUFBFRBAEEhUKEVdPUktFUl9TVEFURV9MT1NUEAViBnByb3RvMw");
 
 /**
  * What a user asks for: one training job. Validated once by the coordinator
@@ -341,6 +341,14 @@ export type ParameterServersSpec = Message<"trainfleet.v1.ParameterServersSpec">
    * @generated from field: trainfleet.v1.Placement placement = 4;
    */
   placement: Placement;
+
+  /**
+   * The number format of gradients and parameters on the TCP data channel. Shards keep
+   * float32 parameters and optimizer state whatever travels.
+   *
+   * @generated from field: trainfleet.v1.WireDtype wire_dtype = 5;
+   */
+  wireDtype: WireDtype;
 };
 
 /**
@@ -551,6 +559,46 @@ export const JobStatusSchema: GenMessage<JobStatus> = /*@__PURE__*/
   messageDesc(file_trainfleet_v1_job, 13);
 
 /**
+ * @generated from enum trainfleet.v1.WireDtype
+ */
+export enum WireDtype {
+  /**
+   * The default: float32.
+   *
+   * @generated from enum value: WIRE_DTYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Exact: training equals single-process training bit for bit (see the exactness test).
+   *
+   * @generated from enum value: WIRE_DTYPE_FLOAT32 = 1;
+   */
+  FLOAT32 = 1,
+
+  /**
+   * bfloat16 (float32's range, 8 bits of mantissa), rounded to nearest even: half the bytes.
+   *
+   * @generated from enum value: WIRE_DTYPE_BFLOAT16 = 2;
+   */
+  BFLOAT16 = 2,
+
+  /**
+   * IEEE float16 (5-bit exponent, 11 bits of precision), rounded to nearest even: half the
+   * bytes; values beyond 65504 become infinity and are rejected as non-finite.
+   *
+   * @generated from enum value: WIRE_DTYPE_FLOAT16 = 3;
+   */
+  FLOAT16 = 3,
+}
+
+/**
+ * Describes the enum trainfleet.v1.WireDtype.
+ */
+export const WireDtypeSchema: GenEnum<WireDtype> = /*@__PURE__*/
+  enumDesc(file_trainfleet_v1_job, 0);
+
+/**
  * @generated from enum trainfleet.v1.Placement
  */
 export enum Placement {
@@ -581,7 +629,7 @@ export enum Placement {
  * Describes the enum trainfleet.v1.Placement.
  */
 export const PlacementSchema: GenEnum<Placement> = /*@__PURE__*/
-  enumDesc(file_trainfleet_v1_job, 0);
+  enumDesc(file_trainfleet_v1_job, 1);
 
 /**
  * @generated from enum trainfleet.v1.DataPlane
@@ -614,7 +662,7 @@ export enum DataPlane {
  * Describes the enum trainfleet.v1.DataPlane.
  */
 export const DataPlaneSchema: GenEnum<DataPlane> = /*@__PURE__*/
-  enumDesc(file_trainfleet_v1_job, 1);
+  enumDesc(file_trainfleet_v1_job, 2);
 
 /**
  * @generated from enum trainfleet.v1.JobPhase
@@ -659,7 +707,7 @@ export enum JobPhase {
  * Describes the enum trainfleet.v1.JobPhase.
  */
 export const JobPhaseSchema: GenEnum<JobPhase> = /*@__PURE__*/
-  enumDesc(file_trainfleet_v1_job, 2);
+  enumDesc(file_trainfleet_v1_job, 3);
 
 /**
  * @generated from enum trainfleet.v1.WorkerState
@@ -700,5 +748,5 @@ export enum WorkerState {
  * Describes the enum trainfleet.v1.WorkerState.
  */
 export const WorkerStateSchema: GenEnum<WorkerState> = /*@__PURE__*/
-  enumDesc(file_trainfleet_v1_job, 3);
+  enumDesc(file_trainfleet_v1_job, 4);
 
