@@ -6,6 +6,7 @@
  * makes different N comparable. Medians of the per-sitting medians, after a warm-up.
  */
 import { parseArgs } from "node:util";
+import { WireDtype } from "@trainfleet/proto";
 import { median } from "./child.js";
 import { glooAvailable, glooSittings } from "./gloo.js";
 import { psSitting } from "./ps-round.js";
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     // Dedicated shard counts over the TCP channel, plus "colocated" (one shard per worker).
     placements: { type: "string", default: "1,2,4,colocated" },
     sizes: { type: "string", default: "1,16,64,256" },
+    wire: { type: "string", default: "float32,bfloat16,float16" },
     sittings: { type: "string", default: "5" },
     "chunk-bytes": { type: "string", default: String(1024 * 1024) },
   },
@@ -26,27 +28,37 @@ const sittings = Number(values.sittings);
 const chunkBytes = Number(values["chunk-bytes"]);
 const sizes = values.sizes.split(",").map((s) => Number(s) * mb);
 const placements = values.placements.split(",");
+const wireDtypes = { float32: WireDtype.FLOAT32, bfloat16: WireDtype.BFLOAT16, float16: WireDtype.FLOAT16 } as const;
+const wires = values.wire.split(",") as Array<keyof typeof wireDtypes>;
 
 /** Enough rounds for a steady median, few enough for 256 MiB to finish. */
 const roundsFor = (bytes: number) => Math.max(3, Math.min(20, Math.round((128 * mb) / bytes)));
 
 const gloo = glooAvailable();
 console.log(`trainfleet all-reduce: ${sittings} sittings, chunks of ${chunkBytes / 1024} KiB, node ${process.version}; ${gloo.ok ? `torch ${gloo.version} gloo` : `gloo: ${gloo.why}`}`);
-console.log("| N | size | placement | time | algbw GB/s | busbw GB/s | gloo time | gloo busbw GB/s | PS / gloo | shard peak RSS | worker peak RSS |");
-console.log("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+console.log("| N | size | placement | wire | time | algbw GB/s | busbw GB/s | gloo time | gloo busbw GB/s | PS / gloo | shard peak RSS | worker peak RSS |");
+console.log("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const workers of values.workers.split(",").map(Number)) {
   const glooTimes = gloo.ok ? await glooSittings(workers, sizes, sittings, sizes.map(roundsFor)) : new Map<number, number[]>();
   const busFactor = (2 * (workers - 1)) / workers;
   for (const bytes of sizes) {
     const glooMs = glooTimes.has(bytes) ? median(glooTimes.get(bytes)!) : undefined;
-    for (const placement of placements) {
+    for (const [placement, wire] of placements.flatMap((p) => wires.map((w) => [p, w] as const))) {
       const colocated = placement === "colocated";
       const shards = colocated ? workers : Number(placement);
       const times: number[] = [];
       let shardRss = 0;
       let workerRss = 0;
       for (let sitting = 0; sitting < sittings; sitting++) {
-        const result = await psSitting({ bytes, workers, shards, placement: (colocated ? "colocated" : "tcp") satisfies Placement, chunkBytes, rounds: roundsFor(bytes) });
+        const result = await psSitting({
+          bytes,
+          workers,
+          shards,
+          placement: (colocated ? "colocated" : "tcp") satisfies Placement,
+          chunkBytes,
+          rounds: roundsFor(bytes),
+          wireDtype: wireDtypes[wire],
+        });
         times.push(median(result.times));
         shardRss = Math.max(shardRss, result.shardRssBytes);
         workerRss = Math.max(workerRss, result.workerRssBytes);
@@ -56,7 +68,7 @@ for (const workers of values.workers.split(",").map(Number)) {
       const glooCells = glooMs === undefined ? "- | - | -" : `${glooMs.toFixed(1)} ms | ${((bytes / (glooMs / 1000) / 1e9) * busFactor).toFixed(2)} | ${(glooMs / ms).toFixed(2)}x`;
       const label = colocated ? "colocated" : `${shards} dedicated`;
       console.log(
-        `| ${workers} | ${bytes / mb} MiB | ${label} | ${ms.toFixed(1)} ms | ${algbw.toFixed(2)} | ${(algbw * busFactor).toFixed(2)} | ${glooCells} | ${colocated ? "(in worker)" : `${(shardRss / mb).toFixed(0)} MiB`} | ${(workerRss / mb).toFixed(0)} MiB |`,
+        `| ${workers} | ${bytes / mb} MiB | ${label} | ${wire} | ${ms.toFixed(1)} ms | ${algbw.toFixed(2)} | ${(algbw * busFactor).toFixed(2)} | ${glooCells} | ${colocated ? "(in worker)" : `${(shardRss / mb).toFixed(0)} MiB`} | ${(workerRss / mb).toFixed(0)} MiB |`,
       );
     }
   }

@@ -2,7 +2,7 @@
  * Benchmark child: one worker's data plane only. Each round pushes a whole gradient to
  * every shard and pulls the next version back; the shards' barrier keeps the workers in
  * step. With `colocated`, this process also hosts shard `rank` and reaches it through
- * memory. argv: parameterCount rank rounds chunkBytes plane(grpc|tcp|colocated) worldSize.
+ * memory. argv: parameterCount rank rounds chunkBytes plane(grpc|tcp|colocated) worldSize wireDtype.
  * IPC: sends {dataAddress?}, receives {shards}, sends {times, rssBytes}, receives "stop".
  */
 import { once } from "node:events";
@@ -14,12 +14,13 @@ import { benchJobId, peakRssBytes, startBenchShard } from "./bench-shard-setup.j
 const [count, rank, rounds, chunkBytes] = process.argv.slice(2, 6).map(Number) as [number, number, number, number];
 const plane = process.argv[6] as "grpc" | "tcp" | "colocated";
 const worldSize = Number(process.argv[7]);
+const wireDtype = Number(process.argv[8]);
 
 const own = plane === "colocated" ? await startBenchShard(count, rank, worldSize, worldSize, chunkBytes) : undefined;
 process.send!({ dataAddress: own?.data.address });
 const [{ shards }] = (await once(process, "message")) as [{ shards: ShardEndpoint[] }];
 const local = new Map(own === undefined ? [] : [[rank, createLocalShardLink(own.shard, benchJobId)]]);
-const client = createParameterClient(benchJobId, shards, chunkBytes, plane === "grpc" ? DataPlane.GRPC : DataPlane.TCP, local);
+const client = createParameterClient(benchJobId, shards, chunkBytes, plane === "grpc" ? DataPlane.GRPC : DataPlane.TCP, local, wireDtype);
 const gradient = new Float32Array(count).fill(1e-3);
 const parameters = new Float32Array(count);
 await client.pull(0, parameters);

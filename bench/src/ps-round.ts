@@ -5,7 +5,7 @@
  * worker's; the first round is a warm-up and dropped) and the peak RSS seen.
  */
 import { once } from "node:events";
-import { shardRanges } from "@trainfleet/proto";
+import { WireDtype, shardRanges } from "@trainfleet/proto";
 import type { ShardEndpoint } from "@trainfleet/proto";
 import { finish, message, start } from "./child.js";
 
@@ -19,6 +19,8 @@ export interface PsSitting {
   placement: Placement;
   chunkBytes: number;
   rounds: number;
+  /** A WireDtype (TCP channel only); float32 when absent. */
+  wireDtype?: number;
 }
 
 export interface PsSittingResult {
@@ -34,7 +36,7 @@ export async function psSitting(config: PsSitting): Promise<PsSittingResult> {
   const shardProcesses = colocated ? [] : Array.from({ length: shardCount }, (_, index) => start("./bench-shard.js", [count, index, shardCount, config.workers, config.chunkBytes]));
   const shardAddresses = await Promise.all(shardProcesses.map((child) => message<{ address: string; dataAddress: string }>(child)));
   const workers = Array.from({ length: config.workers }, (_, rank) =>
-    start("./bench-ps-worker.js", [count, rank, config.rounds + 1, config.chunkBytes, config.placement, config.workers]),
+    start("./bench-ps-worker.js", [count, rank, config.rounds + 1, config.chunkBytes, config.placement, config.workers, config.wireDtype ?? WireDtype.FLOAT32]),
   );
   const workerAddresses = await Promise.all(workers.map((child) => message<{ dataAddress?: string }>(child)));
   const ranges = shardRanges(count, shardCount);
