@@ -27,8 +27,7 @@ await client.pull(0, parameters);
 const times: number[] = [];
 for (let step = 0; step < rounds; step++) {
   const started = performance.now();
-  await client.push({ generation: 1, step, rank }, gradient);
-  await client.pull(step + 1, parameters);
+  await client.pushThenPull({ generation: 1, step, rank }, gradient, parameters);
   times.push(performance.now() - started);
 }
 process.send!({ times, rssBytes: peakRssBytes() });

@@ -5,13 +5,19 @@
  * reference that sums the same way.
  */
 export function averageInRankOrder(contributions: readonly Float32Array[], from: number, to: number, out: Float32Array): void {
-  const first = contributions[0];
-  if (first === undefined) throw new Error("averageInRankOrder: no contributions");
-  out.set(first.subarray(from, to), from);
-  for (let rank = 1; rank < contributions.length; rank++) {
-    const next = contributions[rank]!;
-    for (let i = from; i < to; i++) out[i] = out[i]! + next[i]!;
-  }
   const n = contributions.length;
-  if (n > 1) for (let i = from; i < to; i++) out[i] = out[i]! / n;
+  const [a, b, c] = contributions;
+  if (a === undefined) throw new Error("averageInRankOrder: no contributions");
+  // One pass over memory. Math.fround after each addition is what float32 addition is,
+  // and keeps the sum's order fixed: ((a + b) + c) + ...
+  if (n === 1) out.set(a.subarray(from, to), from);
+  else if (n === 2) for (let i = from; i < to; i++) out[i] = Math.fround(a[i]! + b![i]!) / 2;
+  else if (n === 3) for (let i = from; i < to; i++) out[i] = Math.fround(Math.fround(a[i]! + b![i]!) + c![i]!) / 3;
+  else {
+    for (let i = from; i < to; i++) {
+      let sum = a[i]!;
+      for (let rank = 1; rank < n; rank++) sum = Math.fround(sum + contributions[rank]![i]!);
+      out[i] = sum / n;
+    }
+  }
 }

@@ -28,16 +28,20 @@ export function createOptimizer(spec: OptimizerSpec | undefined, size: number): 
 }
 
 function sgd(learningRate: number, momentum: number, size: number): Optimizer {
-  const velocity = momentum === 0 ? undefined : new Float32Array(size);
+  if (momentum === 0) {
+    return {
+      apply(params, gradient, from, to) {
+        for (let i = from; i < to; i++) params[i] = params[i]! - learningRate * gradient[i]!;
+      },
+    };
+  }
+  const velocity = new Float32Array(size);
   return {
     apply(params, gradient, from, to) {
       for (let i = from; i < to; i++) {
-        let step = gradient[i]!;
-        if (velocity !== undefined) {
-          velocity[i] = momentum * velocity[i]! + step;
-          step = velocity[i]!;
-        }
-        params[i] = params[i]! - learningRate * step;
+        // Stored as float32 first, then used: the update reads the rounded velocity.
+        const v = (velocity[i] = momentum * velocity[i]! + gradient[i]!);
+        params[i] = params[i]! - learningRate * Math.fround(v);
       }
     },
   };

@@ -29,6 +29,11 @@ export interface ParameterClient {
   pull(minVersion: number, into: Float32Array, options?: CallOptions): Promise<number>;
   /** Sends `gradient` (the whole vector) to the shards, each its own range. */
   push(tag: PushTag, gradient: Float32Array, options?: CallOptions): Promise<void>;
+  /**
+   * push, and the pull of the version it leads to, sent back to back without waiting for
+   * the push's ack: one round trip less per step. Returns the version pulled.
+   */
+  pushThenPull(tag: PushTag, gradient: Float32Array, into: Float32Array, options?: CallOptions): Promise<number>;
   close(): void;
 }
 
@@ -56,7 +61,7 @@ function createLinkedParameterClient(jobId: string, shards: readonly ShardEndpoi
     chunks: chunkRanges(shard, chunkElements),
     connection: local.get(shard.index) ?? new ShardConnection(shard.dataAddress!, jobId, shard, wireDtype),
   }));
-  return {
+  const client: Omit<ParameterClient, "pushThenPull"> = {
     async pull(minVersion, into, options) {
       const signal = callSignal(options);
       const versions = await Promise.all(connections.map(({ connection }) => connection.pull(minVersion, into, signal)));
@@ -69,6 +74,23 @@ function createLinkedParameterClient(jobId: string, shards: readonly ShardEndpoi
     close() {
       for (const { connection } of connections) connection.close();
     },
+  };
+  return { ...client, pushThenPull: pushThenPull(client) };
+}
+
+/** pushThenPull for any client: the pull is cancelled if the push fails, since its version would never come. */
+function pushThenPull(client: Pick<ParameterClient, "push" | "pull">): ParameterClient["pushThenPull"] {
+  return async (tag, gradient, into, options) => {
+    const pull = new AbortController();
+    const signal = options?.signal === undefined ? pull.signal : AbortSignal.any([options.signal, pull.signal]);
+    const [, version] = await Promise.all([
+      client.push(tag, gradient, options).catch((error: unknown) => {
+        pull.abort(error);
+        throw error;
+      }),
+      client.pull(tag.step + 1, into, { ...options, signal }),
+    ]);
+    return version;
   };
 }
 
@@ -88,7 +110,7 @@ function sameVersion(versions: number[], fallback: number): number {
 function createGrpcParameterClient(jobId: string, shards: readonly ShardEndpoint[], chunkBytes: number): ParameterClient {
   const chunkElements = Math.max(1, Math.floor(chunkBytes / 4));
   const clients = shards.map((shard) => ({ shard, client: createClient(ParameterServerService, shard.address) }));
-  return {
+  const client: Omit<ParameterClient, "pushThenPull"> = {
     async pull(minVersion, into, options) {
       const versions = await Promise.all(clients.map(({ shard, client }) => pullShard(client, jobId, shard, minVersion, into, options)));
       return sameVersion(versions, minVersion);
@@ -102,6 +124,7 @@ function createGrpcParameterClient(jobId: string, shards: readonly ShardEndpoint
       for (const { client } of clients) client.close();
     },
   };
+  return { ...client, pushThenPull: pushThenPull(client) };
 }
 
 function* chunkMessages(

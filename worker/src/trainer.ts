@@ -74,8 +74,7 @@ export class Trainer {
       scaleGradient(this.#gradient, batch.count, worldSize, step.globalBatchSize);
     }
     const computed = performance.now();
-    await this.#parameters.push({ generation, step: step.step, rank }, this.#gradient, { signal });
-    this.#version = await this.#parameters.pull(step.step + 1, this.#params, { signal });
+    this.#version = await this.#parameters.pushThenPull({ generation, step: step.step, rank }, this.#gradient, this.#params, { signal });
     const finished = performance.now();
     this.#logger.debug({ step: step.step, loss, computeMs: computed - pulled, pushPullMs: finished - computed }, "step done");
     this.#coordinator

@@ -1,5 +1,6 @@
 /**
- * A worker's TCP connection to one shard's data channel. Requests go one at a time;
+ * A worker's TCP connection to one shard's data channel. Requests are pipelined (a pull
+ * may be sent right behind a push, before its ack) and the shard answers them in order;
  * pulled parameters are read by the kernel straight into the caller's vector (the
  * socket's `onread` buffer is the place each PARAMS payload belongs).
  */
@@ -36,8 +37,9 @@ export class ShardConnection implements ShardLink {
   #encoded: Uint16Array | undefined;
   #decodeScratch = new Uint16Array(0);
   #socket: Socket | undefined;
-  #pending: Pending | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
+  #connecting: Promise<Socket> | undefined;
+  /** Requests sent and not yet answered, oldest first: replies come in that order. */
+  #pending: Pending[] = [];
   readonly #small = new Uint8Array(4096);
 
   constructor(address: string, jobId: string, range: Range, dtype: number = WireDtype.FLOAT32) {
@@ -77,33 +79,31 @@ export class ShardConnection implements ShardLink {
   }
 
   close(): void {
-    this.#socket?.destroy();
-    this.#socket = undefined;
+    this.#fail(new TrainfleetError(Code.CANCELLED, `data channel to ${this.#address} closed`));
   }
 
-  #request(signal: AbortSignal | undefined, send: (socket: Socket) => Float32Array | undefined): Promise<number> {
-    const run = async () => {
-      const socket = await this.#connected();
-      return new Promise<number>((resolve, reject) => {
-        const onAbort = () => {
-          this.close();
-          reject(new TrainfleetError(Code.CANCELLED, "data channel request cancelled"));
-        };
-        if (signal?.aborted) return onAbort();
-        signal?.addEventListener("abort", onAbort, { once: true });
-        const done = () => signal?.removeEventListener("abort", onAbort);
-        this.#pending = { resolve: (v) => (done(), resolve(v)), reject: (e) => (done(), reject(e)), received: 0 };
-        const into = send(socket);
-        if (into !== undefined) this.#pending.into = into;
-      });
-    };
-    const result = this.#queue.then(run, run);
-    this.#queue = result.catch(() => undefined);
-    return result;
+  async #request(signal: AbortSignal | undefined, send: (socket: Socket) => Float32Array | undefined): Promise<number> {
+    const socket = await this.#connected();
+    return new Promise<number>((resolve, reject) => {
+      const onAbort = () => this.#fail(new TrainfleetError(Code.CANCELLED, "data channel request cancelled"));
+      const done = () => signal?.removeEventListener("abort", onAbort);
+      const pending: Pending = { resolve: (v) => (done(), resolve(v)), reject: (e) => (done(), reject(e)), received: 0 };
+      this.#pending.push(pending);
+      const into = send(socket);
+      if (into !== undefined) pending.into = into;
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener("abort", onAbort, { once: true });
+    });
   }
 
-  async #connected(): Promise<Socket> {
-    if (this.#socket !== undefined && !this.#socket.destroyed) return this.#socket;
+  #connected(): Promise<Socket> {
+    if (this.#socket !== undefined && !this.#socket.destroyed) return Promise.resolve(this.#socket);
+    // Concurrent callers share one connection attempt.
+    this.#connecting ??= this.#connect().finally(() => (this.#connecting = undefined));
+    return this.#connecting;
+  }
+
+  async #connect(): Promise<Socket> {
     const [host, port] = [this.#address.slice(0, this.#address.lastIndexOf(":")), Number(this.#address.slice(this.#address.lastIndexOf(":") + 1))];
     const parser = new FrameParser({ payloadTarget: (h) => this.#target(h), frame: (h, p) => this.#frame(h, p) }, maxChunkBytes);
     const socket = connect({
@@ -126,8 +126,8 @@ export class ShardConnection implements ShardLink {
     // Events of a socket that has since been replaced must not touch its successor.
     socket.on("error", (error) => socket === this.#socket && this.#fail(new TrainfleetError(Code.UNAVAILABLE, `data channel to ${this.#address}: ${error.message}`, { cause: error })));
     socket.on("close", () => socket === this.#socket && this.#fail(new TrainfleetError(Code.UNAVAILABLE, `data channel to ${this.#address} closed`)));
-    await new Promise<void>((resolve, reject) => {
-      this.#pending = { resolve: () => resolve(), reject, received: 0 };
+    await new Promise<number>((resolve, reject) => {
+      this.#pending.push({ resolve, reject, received: 0 });
       const hello = Buffer.from(this.#jobId);
       socket.write(frame({ type: FrameType.HELLO, payloadBytes: hello.byteLength }));
       socket.write(hello);
@@ -136,7 +136,7 @@ export class ShardConnection implements ShardLink {
   }
 
   #target(header: FrameHeader): Uint8Array {
-    const into = this.#pending?.into;
+    const into = this.#pending[0]?.into;
     if (header.type !== FrameType.PARAMS) {
       return header.payloadBytes <= this.#small.byteLength ? this.#small.subarray(0, header.payloadBytes) : new Uint8Array(header.payloadBytes);
     }
@@ -152,8 +152,8 @@ export class ShardConnection implements ShardLink {
   }
 
   #frame(header: FrameHeader, payload: Uint8Array): void {
-    const pending = this.#pending;
-    if (pending === undefined) return;
+    const pending = this.#pending[0];
+    if (pending === undefined) return this.#fail(new TrainfleetError(Code.DATA_LOSS, `the shard at ${this.#address} answered a request that was not made`));
     switch (header.type) {
       case FrameType.PARAMS: {
         const codec = wireCodec(header.dtype);
@@ -164,28 +164,30 @@ export class ShardConnection implements ShardLink {
       }
       case FrameType.HELLO_OK:
       case FrameType.PUSH_ACK:
-        this.#pending = undefined;
+        this.#pending.shift();
         return pending.resolve(header.step);
       case FrameType.PULL_END: {
-        this.#pending = undefined;
+        this.#pending.shift();
         const expected = this.#range.end - this.#range.begin;
         if (pending.received !== expected) return pending.reject(new TrainfleetError(Code.DATA_LOSS, `shard at ${this.#address} sent ${pending.received} of ${expected} parameters`));
         return pending.resolve(header.step);
       }
       case FrameType.ERROR:
-        this.#pending = undefined;
+        this.#pending.shift();
         return pending.reject(errorFromFrame(header, payload));
       default:
         this.#fail(new TrainfleetError(Code.DATA_LOSS, `unexpected frame type ${header.type} from the shard at ${this.#address}`));
     }
   }
 
+  /** Ends the connection and every request on it; the next request reconnects. */
   #fail(error: TrainfleetError): void {
     const pending = this.#pending;
-    this.#pending = undefined;
-    this.#socket?.destroy();
+    this.#pending = [];
+    const socket = this.#socket;
     this.#socket = undefined;
-    pending?.reject(error);
+    socket?.destroy();
+    for (const request of pending) request.reject(error);
   }
 }
 
