@@ -48,6 +48,12 @@ function serveConnection(shard: ParameterShard, socket: Socket, logger: Logger, 
   let push: PushTransaction | undefined;
   let pushError: TrainfleetError | undefined;
   let discard = new Uint8Array(0);
+  // Requests may be pipelined (a pull right behind a push); replies leave in request order,
+  // even when an earlier one (a pull waiting for its version) takes longer.
+  let replies: Promise<void> = Promise.resolve();
+  const reply = (send: () => Promise<void> | void) => {
+    replies = replies.then(send).catch((error: unknown) => fail(error));
+  };
   const fail = (error: unknown) => {
     logger.warn({ err: TrainfleetError.from(error).message }, "data channel request failed");
     socket.write(errorFrame(error));
@@ -89,10 +95,11 @@ function serveConnection(shard: ParameterShard, socket: Socket, logger: Logger, 
             jobId = Buffer.from(payload).toString("utf8");
             const served = shard.config?.jobId;
             if (served !== undefined && served !== jobId) {
-              fail(new TrainfleetError(Code.FAILED_PRECONDITION, `job_id: this shard serves job "${served}", not "${jobId}"`, { field: "job_id" }));
+              const wrongJob = new TrainfleetError(Code.FAILED_PRECONDITION, `job_id: this shard serves job "${served}", not "${jobId}"`, { field: "job_id" });
               jobId = undefined;
-            } else socket.write(frame({ type: FrameType.HELLO_OK }));
-            return;
+              return reply(() => fail(wrongJob));
+            }
+            return reply(() => void socket.write(frame({ type: FrameType.HELLO_OK })));
           }
           case FrameType.PUSH_CHUNK:
             if (jobId === undefined) pushError ??= new TrainfleetError(Code.FAILED_PRECONDITION, "send HELLO with the job id first");
@@ -116,20 +123,20 @@ function serveConnection(shard: ParameterShard, socket: Socket, logger: Logger, 
             const error = pushError;
             push = undefined;
             pushError = undefined;
-            if (error !== undefined) return fail(error);
+            if (error !== undefined) return reply(() => fail(error));
             const result = transaction?.commit() ?? { chunksAccepted: 0, chunksDuplicate: 0, version: shard.version };
             const ack = Buffer.allocUnsafe(headerBytes + 8);
             frame({ type: FrameType.PUSH_ACK, step: result.version, payloadBytes: 8 }).copy(ack);
             ack.writeUInt32LE(result.chunksAccepted, headerBytes);
             ack.writeUInt32LE(result.chunksDuplicate, headerBytes + 4);
-            socket.write(ack);
-            return;
+            return reply(() => void socket.write(ack));
           }
-          case FrameType.PULL:
-            void sendParameters(shard, socket, jobId, header, closing, encodedCache).catch(fail);
-            return;
+          case FrameType.PULL: {
+            const pullJob = jobId;
+            return reply(() => sendParameters(shard, socket, pullJob, header, closing, encodedCache));
+          }
           default:
-            fail(new TrainfleetError(Code.INVALID_ARGUMENT, `unexpected frame type ${header.type} on a shard's data channel`));
+            return reply(() => fail(new TrainfleetError(Code.INVALID_ARGUMENT, `unexpected frame type ${header.type} on a shard's data channel`)));
         }
       },
     },

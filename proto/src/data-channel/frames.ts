@@ -1,7 +1,8 @@
 /**
  * The TCP data channel's frames: a 32-byte little-endian header, then `payloadBytes` of
  * payload. Every request gets exactly one reply (a pull's reply is its PARAMS frames and
- * PULL_END), so a connection carries one request at a time and needs no request ids.
+ * PULL_END) and replies come in request order, so requests may be pipelined on a
+ * connection without request ids.
  *
  *   0 u8 type   1 u8 dtype (a WireDtype: 1 float32, 2 bfloat16, 3 float16)   2 u16 reserved   4 u32 rank
  *   8 u32 generation   12 u32 step (push) / version (params, ack) / min version (pull)
