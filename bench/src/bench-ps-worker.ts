@@ -20,7 +20,7 @@ const own = plane === "colocated" ? await startBenchShard(count, rank, worldSize
 process.send!({ dataAddress: own?.data.address });
 const [{ shards }] = (await once(process, "message")) as [{ shards: ShardEndpoint[] }];
 const local = new Map(own === undefined ? [] : [[rank, createLocalShardLink(own.shard, benchJobId)]]);
-const client = createParameterClient(benchJobId, shards, chunkBytes, plane === "grpc" ? DataPlane.GRPC : DataPlane.TCP, local, wireDtype);
+const client = createParameterClient({ jobId: benchJobId, shards, chunkBytes, dataPlane: plane === "grpc" ? DataPlane.GRPC : DataPlane.TCP, local, wireDtype });
 const gradient = new Float32Array(count).fill(1e-3);
 const parameters = new Float32Array(count);
 await client.pull(0, parameters);

@@ -6,14 +6,15 @@
 import { open, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { toJson } from "@bufbuild/protobuf";
-import { JobSpecSchema, createParameterClient, float32Bytes } from "@trainfleet/proto";
+import { JobSpecSchema, createParameterClient, float32Bytes, shardEndpoint } from "@trainfleet/proto";
 import type { TrainedJob } from "./coordinator.js";
 
 export async function saveParameters(folder: string, job: TrainedJob): Promise<void> {
   const parameters = new Float32Array(job.layout.parameterCount);
-  const shards = job.shards.map((s) => ({ index: s.index ?? 0, address: s.address ?? "", dataAddress: s.dataAddress, begin: Number(s.begin ?? 0), end: Number(s.end ?? 0) }));
+  const shards = job.shards.map(shardEndpoint);
   const { chunkBytes, dataPlane } = job.spec.parameterServers!;
-  const client = createParameterClient(job.spec.jobId, shards, chunkBytes, dataPlane);
+  // float32 whatever the job's wire format: the saved parameters are the shards' own.
+  const client = createParameterClient({ jobId: job.spec.jobId, shards, chunkBytes, dataPlane });
   try {
     const version = await client.pull(job.version, parameters, { timeoutMs: 60_000 });
     await writeAtomically(join(folder, "parameters.f32"), float32Bytes(parameters));

@@ -7,6 +7,7 @@
 import { ParameterServerService } from "./gen/trainfleet/v1/paramserver_pb.js";
 import type { PushRequestSchema } from "./gen/trainfleet/v1/paramserver_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { ShardRangeSchema } from "./gen/trainfleet/v1/job_pb.js";
 import { createClient } from "./grpc-client.js";
 import type { CallOptions, ClientOf } from "./grpc-client.js";
 import { chunkRanges } from "./partition.js";
@@ -24,6 +25,11 @@ export interface ShardEndpoint extends Range {
   dataAddress?: string | undefined;
 }
 
+/** A shard's place in the plan (a ShardRange message, or its init shape) as a client needs it. */
+export function shardEndpoint(range: MessageInitShape<typeof ShardRangeSchema>): ShardEndpoint {
+  return { index: range.index ?? 0, address: range.address ?? "", dataAddress: range.dataAddress, begin: Number(range.begin ?? 0), end: Number(range.end ?? 0) };
+}
+
 export interface ParameterClient {
   /** Fills `into` (the whole vector) with version >= minVersion of every shard; returns the version. */
   pull(minVersion: number, into: Float32Array, options?: CallOptions): Promise<number>;
@@ -37,19 +43,20 @@ export interface ParameterClient {
   close(): void;
 }
 
-/**
- * Uses every shard's TCP data channel when `dataPlane` is TCP, else the gRPC service.
- * `local` maps shard indices to shards in this very process (colocated placement), which
- * are reached through memory.
- */
-export function createParameterClient(
-  jobId: string,
-  shards: readonly ShardEndpoint[],
-  chunkBytes: number,
-  dataPlane: DataPlane = DataPlane.GRPC,
-  local: ReadonlyMap<number, ShardLink> = new Map(),
-  wireDtype: WireDtype = WireDtype.FLOAT32,
-): ParameterClient {
+export interface ParameterClientOptions {
+  jobId: string;
+  shards: readonly ShardEndpoint[];
+  chunkBytes: number;
+  /** TCP uses every shard's data channel; gRPC (the default) the gRPC service. */
+  dataPlane?: DataPlane;
+  /** Shards in this very process (colocated placement), by index, reached through memory. */
+  local?: ReadonlyMap<number, ShardLink>;
+  /** The number format on the TCP channel; float32 by default. */
+  wireDtype?: WireDtype;
+}
+
+export function createParameterClient(options: ParameterClientOptions): ParameterClient {
+  const { jobId, shards, chunkBytes, dataPlane = DataPlane.GRPC, local = new Map<number, ShardLink>(), wireDtype = WireDtype.FLOAT32 } = options;
   const useTcp = dataPlane !== DataPlane.GRPC && shards.every((shard) => shard.dataAddress || local.has(shard.index));
   return useTcp ? createLinkedParameterClient(jobId, shards, chunkBytes, local, wireDtype) : createGrpcParameterClient(jobId, shards, chunkBytes);
 }

@@ -5,18 +5,10 @@
 import { connect } from "node:net";
 import { once } from "node:events";
 import { FrameParser, FrameType, errorFromFrame, frame, maxChunkBytes } from "@trainfleet/proto";
-import type { FrameHeader } from "@trainfleet/proto";
+import type { FrameHeader, PushRequest } from "@trainfleet/proto";
 
-export interface RawChunk {
-  jobId: string;
-  generation: number;
-  step: number;
-  rank: number;
-  offset: bigint;
-  data: Uint8Array;
-  /** The WireDtype of `data`; float32 when absent. */
-  dtype?: number;
-}
+/** A push chunk as the gRPC message has it, plus the WireDtype of `data` (float32 when absent). */
+export type RawChunk = Pick<PushRequest, "jobId" | "generation" | "step" | "rank" | "offset" | "data"> & { dtype?: number };
 
 /** Sends HELLO for the first chunk's job, the chunks and PUSH_END; resolves with the ack or rejects with the error. */
 export async function rawTcpPush(address: string, chunks: RawChunk[]): Promise<{ chunksAccepted: number; chunksDuplicate: number; version: number }> {

@@ -3,7 +3,7 @@
  * the gradient of its slice of each global batch, pushes it, and evaluates at the end.
  * It holds nothing durable; the parameter-server shards hold the state.
  */
-import { createParameterClient } from "@trainfleet/proto";
+import { createParameterClient, shardEndpoint } from "@trainfleet/proto";
 import type { EvaluateAssignment, Logger, ParameterClient, StepAssignment, WorkerAssignment } from "@trainfleet/proto";
 import { datasetShape, parameterLayout } from "@trainfleet/proto";
 import type { ClientOf, CoordinatorService, ShardLink } from "@trainfleet/proto";
@@ -52,11 +52,11 @@ export class Trainer {
     this.#coordinator = context.coordinator;
     this.#logger = context.logger.child({ rank: assignment.rank, generation: assignment.generation });
     this.#model = createModel(layout);
-    const shards = assignment.shards.map((s) => ({ index: s.index, address: s.address, dataAddress: s.dataAddress, begin: Number(s.begin), end: Number(s.end) }));
+    const shards = assignment.shards.map(shardEndpoint);
     const { chunkBytes, dataPlane, wireDtype } = spec.parameterServers!;
     const colocated = context.colocatedShard;
     const local = new Map(colocated === undefined ? [] : [[colocated.index, colocated.link(spec.jobId)]]);
-    this.#parameters = createParameterClient(spec.jobId, shards, chunkBytes, dataPlane, local, wireDtype);
+    this.#parameters = createParameterClient({ jobId: spec.jobId, shards, chunkBytes, dataPlane, local, wireDtype });
     this.#params = new Float32Array(layout.parameterCount);
     this.#gradient = new Float32Array(layout.parameterCount);
   }
