@@ -6,7 +6,7 @@
  */
 import { rejection } from "./src/rejection.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Code, WireDtype, encodeBfloat16 } from "@trainfleet/proto";
+import { Code, DataPlane, WireDtype, createParameterClient, encodeBfloat16 } from "@trainfleet/proto";
 import { gradientChunks, startShardHarness } from "./src/shard-harness.js";
 import { rawTcpPush } from "./src/raw-data-channel.js";
 import type { ShardHarness } from "./src/shard-harness.js";
@@ -134,6 +134,36 @@ describe("16-bit values on the TCP data channel", () => {
     const error = await rejection(rawTcpPush(harness.data.address, chunks));
     expect([error.code, error.field]).toEqual([Code.INVALID_ARGUMENT, "dtype"]);
     expect(error.message).toBe("dtype: 9 is not a wire dtype: use 1 (float32), 2 (bfloat16) or 3 (float16)");
+  });
+});
+
+/** Resolves once `condition` holds, checking after each turn of the event loop (bounded). */
+async function until(condition: () => boolean): Promise<void> {
+  for (let turns = 0; !condition(); turns++) {
+    if (turns > 100_000) throw new Error("condition never held");
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+describe("pipelined requests on the TCP channel", () => {
+  it("a pull sent right behind a push waits for the step; the ack and the parameters come back in order", async () => {
+    const shards = [{ index: 0, address: harness.server.address, dataAddress: harness.data.address, ...harness.config.range }];
+    const client = createParameterClient({ jobId: "job-a", shards, chunkBytes: harness.config.chunkElements * 4, dataPlane: DataPlane.TCP });
+    try {
+      const before = Float32Array.from(harness.shard.parameters);
+      // The client addresses the whole vector; this shard owns [1000, 2000) of it.
+      const gradient = new Float32Array(2000).fill(1);
+      const into = new Float32Array(2000);
+      let settled = false;
+      const rank0 = client.pushThenPull({ generation: 1, step: 0, rank: 0 }, gradient, into).finally(() => (settled = true));
+      await until(() => harness.shard.stats.bytesIn >= 4000);
+      expect(settled).toBe(false);
+      await harness.client.push(gradientChunks(harness.config, { step: 0, rank: 1 }, () => 3));
+      expect(await rank0).toBe(1);
+      expect(into.subarray(1000, 2000)).toEqual(Float32Array.from(before, (p) => p - 0.1 * 2));
+    } finally {
+      client.close();
+    }
   });
 });
 

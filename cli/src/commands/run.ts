@@ -45,7 +45,7 @@ export const runCommand: Command = {
     out.write(`${describe(spec)}\nlogs and results: ${folder}\n`);
 
     const logLevel = values["log-level"] as string;
-    const fleet = new LocalFleet(folder, { ...process.env, TRAINFLEET_LOG_LEVEL: logLevel });
+    const fleet = new LocalFleet(folder, { ...env, TRAINFLEET_LOG_LEVEL: logLevel });
     const onAbort = () => fleet.stop(5_000);
     signal.addEventListener("abort", onAbort, { once: true });
     try {
