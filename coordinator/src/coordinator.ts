@@ -10,8 +10,8 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ShardRangeSchema } from "@trainfleet/proto";
 import { isFinished, transition } from "./job-phase.js";
 import type { JobEvent } from "./job-phase.js";
-import { epochPermutation, planStep } from "./ledger.js";
-import type { LedgerPosition } from "./ledger.js";
+import { ChangeNotifier } from "./change-notifier.js";
+import { SampleCursor } from "./sample-cursor.js";
 import { Members } from "./members.js";
 import type { AssignmentInit, Member } from "./members.js";
 import { planJob } from "./plan.js";
@@ -41,6 +41,7 @@ interface Plan extends JobPlan {
   spec: JobSpec;
   workers: Member[];
   tracker: StepTracker;
+  samples: SampleCursor;
 }
 
 export class Coordinator {
@@ -52,16 +53,12 @@ export class Coordinator {
   #reason = "WaitingForJob";
   #message = "";
   #plan: Plan | undefined;
-  #ledger: LedgerPosition = { epoch: 0, offset: 0 };
-  #permutation: { epoch: number; order: Uint32Array } | undefined;
-  #assignedSteps = 0;
   #evaluation = { reported: new Set<string>(), samples: 0, correct: 0, lossSum: 0 };
   #testAccuracy: number | undefined;
   #testLoss: number | undefined;
   #startedAt = 0;
   #finishedAt = 0;
-  #revision = 0;
-  #changed: Array<() => void> = [];
+  readonly #changes = new ChangeNotifier();
   readonly #done: Promise<JobStatus>;
   #resolveDone!: (status: JobStatus) => void;
 
@@ -79,7 +76,7 @@ export class Coordinator {
   }
 
   get revision(): number {
-    return this.#revision;
+    return this.#changes.revision;
   }
 
   submit(spec: JobSpec): void {
@@ -185,16 +182,7 @@ export class Coordinator {
 
   /** Resolves when the status has changed since `revision`, or on abort. */
   changedSince(revision: number, signal: AbortSignal): Promise<void> {
-    if (this.#revision !== revision || signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = () => {
-        signal.removeEventListener("abort", wake);
-        this.#changed = this.#changed.filter((w) => w !== wake);
-        resolve();
-      };
-      this.#changed.push(wake);
-      signal.addEventListener("abort", wake, { once: true });
-    });
+    return this.#changes.after(revision, signal);
   }
 
   /** Fails the job (for example on SIGTERM) and tells every member to stop. */
@@ -230,7 +218,10 @@ export class Coordinator {
     const shards = this.#members.shards().filter((s) => s.shardIndex < spec.parameterServers!.shards);
     const workers = this.#members.workers();
     if (shards.length < spec.parameterServers!.shards || workers.length < spec.workers!.replicas) return;
-    const plan: Plan = { ...planJob(spec, shards, workers.length), spec, workers, tracker: new StepTracker(workers.length, this.#now) };
+    const { seed, batchSizePerWorker } = spec.training!;
+    const jobPlan = planJob(spec, shards, workers.length);
+    const samples = new SampleCursor(seed, jobPlan.input.trainSamples, batchSizePerWorker);
+    const plan: Plan = { ...jobPlan, spec, workers, tracker: new StepTracker(workers.length, this.#now), samples };
     const { layout, shardRanges: ranges, worldSize, totalSteps } = plan;
     this.#plan = plan;
     this.#startedAt = this.#now();
@@ -247,23 +238,14 @@ export class Coordinator {
     this.#assignSteps(plan);
   }
 
+  /** Hands out steps up to `lookahead` beyond the last completed one, so workers never wait on us. */
   #assignSteps(plan: Plan): void {
-    const { batchSizePerWorker, seed } = plan.spec.training!;
     const limit = Math.min(plan.totalSteps, plan.tracker.completed + (this.#options.lookahead ?? 2));
-    for (; this.#assignedSteps < limit; this.#assignedSteps++) {
-      if (this.#permutation?.epoch !== this.#ledger.epoch) {
-        this.#permutation = { epoch: this.#ledger.epoch, order: epochPermutation(seed, this.#ledger.epoch, plan.input.trainSamples) };
-      }
-      const step = planStep(this.#ledger, this.#permutation.order, plan.workers.length, batchSizePerWorker);
+    while (plan.samples.step < limit) {
+      const { step, epoch, sampleIndices, globalBatchSize } = plan.samples.next(plan.workers.length);
       plan.workers.forEach((worker, rank) => {
-        worker.outbox.push({
-          kind: {
-            case: "step",
-            value: { generation: 1, step: this.#assignedSteps, epoch: step.epoch, sampleIndices: Array.from(step.sampleIndices[rank]!), globalBatchSize: step.globalBatchSize },
-          },
-        });
+        worker.outbox.push({ kind: { case: "step", value: { generation: 1, step, epoch, sampleIndices: Array.from(sampleIndices[rank]!), globalBatchSize } } });
       });
-      this.#ledger = step.next;
     }
   }
 
@@ -320,9 +302,6 @@ export class Coordinator {
   }
 
   #changedNow(): void {
-    this.#revision++;
-    const waiters = this.#changed;
-    this.#changed = [];
-    for (const wake of waiters) wake();
+    this.#changes.changed();
   }
 }

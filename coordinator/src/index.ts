@@ -6,3 +6,4 @@ export * from "./ledger.js";
 export * from "./run-coordinator.js";
 export * from "./save-parameters.js";
 export * from "./step-tracker.js";
+export * from "./sample-cursor.js";

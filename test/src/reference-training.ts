@@ -10,27 +10,17 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { averageInRankOrder, createOptimizer } from "@trainfleet/paramserver";
-import { epochPermutation, planStep } from "@trainfleet/coordinator";
-import type { LedgerPosition, PlannedStep } from "@trainfleet/coordinator";
+import { SampleCursor } from "@trainfleet/coordinator";
+import type { PlannedStep } from "@trainfleet/coordinator";
 import { datasetShape, initialParameters, parameterLayout } from "@trainfleet/proto";
 import type { JobSpec } from "@trainfleet/proto";
 import { createModel, makeBatch, scaleGradient } from "@trainfleet/worker";
 import type { ImageDataset } from "@trainfleet/worker";
 
+/** The same steps a coordinator hands out for this spec and world size. */
 function* ledger(spec: JobSpec, worldSize: number, steps: number, trainSamples: number): Generator<PlannedStep> {
-  const { seed, batchSizePerWorker } = spec.training!;
-  let position: LedgerPosition = { epoch: 0, offset: 0 };
-  let permutationEpoch = 0;
-  let permutation = epochPermutation(seed, 0, trainSamples);
-  for (let step = 0; step < steps; step++) {
-    if (position.epoch !== permutationEpoch) {
-      permutationEpoch = position.epoch;
-      permutation = epochPermutation(seed, permutationEpoch, trainSamples);
-    }
-    const planned = planStep(position, permutation, worldSize, batchSizePerWorker);
-    yield planned;
-    position = planned.next;
-  }
+  const cursor = new SampleCursor(spec.training!.seed, trainSamples, spec.training!.batchSizePerWorker);
+  for (let step = 0; step < steps; step++) yield cursor.next(worldSize);
 }
 
 function setup(spec: JobSpec) {
