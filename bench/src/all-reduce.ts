@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { WireDtype } from "@trainfleet/proto";
 import { median } from "./child.js";
 import { glooAvailable, glooSittings } from "./gloo.js";
-import { psSitting } from "./ps-round.js";
+import { psSitting, roundsFor } from "./ps-round.js";
 import type { Placement } from "./ps-round.js";
 
 const { values } = parseArgs({
@@ -31,8 +31,6 @@ const placements = values.placements.split(",");
 const wireDtypes = { float32: WireDtype.FLOAT32, bfloat16: WireDtype.BFLOAT16, float16: WireDtype.FLOAT16 } as const;
 const wires = values.wire.split(",") as Array<keyof typeof wireDtypes>;
 
-/** Enough rounds for a steady median, few enough for 256 MiB to finish. */
-const roundsFor = (bytes: number) => Math.max(3, Math.min(20, Math.round((128 * mb) / bytes)));
 
 const gloo = glooAvailable();
 console.log(`trainfleet all-reduce: ${sittings} sittings, chunks of ${chunkBytes / 1024} KiB, node ${process.version}; ${gloo.ok ? `torch ${gloo.version} gloo` : `gloo: ${gloo.why}`}`);

@@ -9,7 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { finish, median, message, start } from "./child.js";
-import { psSitting } from "./ps-round.js";
+import { psSitting, roundsFor } from "./ps-round.js";
 
 const { values } = parseArgs({
   options: {
@@ -26,10 +26,6 @@ const sittings = Number(values.sittings);
 const chunkBytes = Number(values["chunk-bytes"]);
 const sizesMb = values.sizes.split(",").map(Number);
 const mb = 1024 * 1024;
-
-export function roundsFor(bytes: number): number {
-  return Math.max(3, Math.min(20, Math.round((64 * mb) / bytes)));
-}
 
 async function echoSitting(bytes: number): Promise<number[]> {
   const server = start("./bench-tcp-echo.js", ["server"]);

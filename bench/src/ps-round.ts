@@ -11,6 +11,11 @@ import { finish, message, start } from "./child.js";
 
 export type Placement = "grpc" | "tcp" | "colocated";
 
+/** Enough rounds for a steady median, few enough for 256 MiB to finish. */
+export function roundsFor(bytes: number): number {
+  return Math.max(3, Math.min(20, Math.round((128 * 1024 * 1024) / bytes)));
+}
+
 export interface PsSitting {
   bytes: number;
   workers: number;

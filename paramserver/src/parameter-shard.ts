@@ -65,7 +65,7 @@ export class ParameterShard {
   #average: Float32Array = new Float32Array(0);
   /** committed[rank * chunkCount + chunk] = 1 once that rank's chunk is in for this step. */
   #committed = new Uint8Array(0);
-  #ranksPerChunk: number[] = [];
+  #ranksPerChunk = new Uint16Array(0);
   #reducedChunks = 0;
   #changed: Array<() => void> = [];
   readonly stats: ShardStats = { bytesIn: 0, bytesOut: 0, aggregationMs: 0 };
@@ -216,10 +216,13 @@ export class ParameterShard {
     this.#ranksPerChunk[index] = ranks - 1;
   }
 
+  /** Clears the per-step bookkeeping; it runs every step, so the arrays are reused when they fit. */
   #resetBarrier(): void {
-    const worldSize = this.#config?.worldSize ?? 0;
-    this.#committed = new Uint8Array(worldSize * this.#chunks.length);
-    this.#ranksPerChunk = new Array<number>(this.#chunks.length).fill(0);
+    const slots = (this.#config?.worldSize ?? 0) * this.#chunks.length;
+    if (this.#committed.length === slots) this.#committed.fill(0);
+    else this.#committed = new Uint8Array(slots);
+    if (this.#ranksPerChunk.length === this.#chunks.length) this.#ranksPerChunk.fill(0);
+    else this.#ranksPerChunk = new Uint16Array(this.#chunks.length);
     this.#reducedChunks = 0;
   }
 
