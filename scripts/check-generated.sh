@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fails when proto/src/gen differs from what buf + protoc-gen-es generate from the .proto
-# files: the generated code is committed, and must never drift from its sources.
+# files, or proto/src/kernels/gen from what wabt compiles from kernels.wat: the generated
+# code is committed, and must never drift from its sources.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 (cd proto && npx buf lint && npx buf generate)
@@ -10,3 +11,10 @@ if ! git diff --quiet -- proto/src/gen || [ -n "$(git ls-files --others --exclud
   exit 1
 fi
 echo "generated protobuf code is up to date"
+npm run --silent generate:kernels
+if ! git diff --quiet -- proto/src/kernels/gen || [ -n "$(git ls-files --others --exclude-standard proto/src/kernels/gen)" ]; then
+  echo "proto/src/kernels/gen is out of date: run \`npm run generate:kernels\` and commit the result." >&2
+  git status --short proto/src/kernels/gen >&2
+  exit 1
+fi
+echo "generated WebAssembly kernels are up to date"

@@ -6,9 +6,9 @@
  */
 import { rejection } from "./src/rejection.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Code, DataPlane, WireDtype, createParameterClient, encodeBfloat16 } from "@trainfleet/proto";
+import { Code, DataPlane, FrameType, WireDtype, createParameterClient, encodeBfloat16, errorFromFrame } from "@trainfleet/proto";
 import { gradientChunks, startShardHarness } from "./src/shard-harness.js";
-import { rawTcpPush } from "./src/raw-data-channel.js";
+import { RawConnection, rawTcpPush } from "./src/raw-data-channel.js";
 import type { ShardHarness } from "./src/shard-harness.js";
 
 let harness: ShardHarness;
@@ -145,8 +145,103 @@ async function until(condition: () => boolean): Promise<void> {
   }
 }
 
+describe("the TCP channel's receive and streaming", () => {
+  it("has the kernel write pushed bytes in place, into the shard's buffers", async () => {
+    await rawTcpPush(harness.data.address, gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1));
+    expect(harness.data.connectionsReadInPlace).toBe(1);
+  });
+
+  it("streams each chunk of the next version as soon as every rank has pushed it, before the step is whole", async () => {
+    const before = Float32Array.from(harness.shard.parameters);
+    const puller = await RawConnection.open(harness.data.address, "job-a");
+    try {
+      puller.pull(1);
+      await rawTcpPush(harness.data.address, gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1));
+      const rank1 = gradientChunks(harness.config, { step: 0, rank: 1 }, () => 3);
+      await rawTcpPush(harness.data.address, rank1.slice(0, 2));
+      const early = [await puller.next(), await puller.next()];
+      // Chunks 0 and 1 came back while the step (and so the shard's version) is not whole.
+      expect(harness.shard.version).toBe(0);
+      expect(harness.shard.parameters).toEqual(before);
+      expect(early.map((f) => [f.header.type, f.header.step, f.header.offset])).toEqual([
+        [FrameType.PARAMS, 1, 1000],
+        [FrameType.PARAMS, 1, 1256],
+      ]);
+      expect(new Float32Array(early[0]!.payload.buffer)).toEqual(Float32Array.from(before.subarray(0, 256), (p) => p - 0.1 * 2));
+      await rawTcpPush(harness.data.address, rank1.slice(2));
+      const rest = [await puller.next(), await puller.next(), await puller.next()];
+      expect(rest.map((f) => [f.header.type, f.header.step, f.header.offset])).toEqual([
+        [FrameType.PARAMS, 1, 1512],
+        [FrameType.PARAMS, 1, 1768],
+        [FrameType.PULL_END, 1, 0],
+      ]);
+      expect(harness.shard.version).toBe(1);
+      expect(harness.shard.parameters).toEqual(Float32Array.from(before, (p) => p - 0.1 * 2));
+    } finally {
+      puller.close();
+    }
+  });
+
+  it("takes back the chunks a push rejected part-way had completed: a pull that had them is aborted, and the step completes as if that push never came", async () => {
+    const before = Float32Array.from(harness.shard.parameters);
+    const puller = await RawConnection.open(harness.data.address, "job-a");
+    try {
+      puller.pull(1);
+      await rawTcpPush(harness.data.address, gradientChunks(harness.config, { step: 0, rank: 0 }, () => 0.25));
+      // Rank 1's chunks 0 and 1 complete the step's first two chunks; chunk 2 holds a NaN.
+      const bad = await rejection(rawTcpPush(harness.data.address, gradientChunks(harness.config, { step: 0, rank: 1 }, (i) => (i === 1700 ? Number.NaN : 1))));
+      expect([bad.code, bad.field]).toEqual([Code.INVALID_ARGUMENT, "data"]);
+      const frames = [await puller.next(), await puller.next(), await puller.next()];
+      expect(frames.map((f) => [f.header.type, f.header.offset])).toEqual([
+        [FrameType.PARAMS, 1000],
+        [FrameType.PARAMS, 1256],
+        [FrameType.ERROR, 0],
+      ]);
+      const aborted = errorFromFrame(frames[2]!.header, frames[2]!.payload);
+      expect(aborted.code).toBe(Code.ABORTED);
+      expect(aborted.message).toMatch(/taken back after it was sent .*pull again/);
+      expect(harness.shard.version).toBe(0);
+      expect(harness.shard.parameters).toEqual(before);
+      await rawTcpPush(harness.data.address, gradientChunks(harness.config, { step: 0, rank: 1 }, () => 0.75));
+      expect(harness.shard.version).toBe(1);
+      expect(harness.shard.parameters).toEqual(Float32Array.from(before, (p) => p - 0.1 * 0.5));
+    } finally {
+      puller.close();
+    }
+  });
+
+  it("ends a pull that waits for a push sent after it on the same connection when that push is rejected; the push's own error follows", async () => {
+    const connection = await RawConnection.open(harness.data.address, "job-a");
+    try {
+      connection.pull(1);
+      connection.push(gradientChunks(harness.config, { step: 0, rank: 1 }, (i) => (i === 1300 ? Number.NaN : 1)));
+      const [pull, push] = [await connection.next(), await connection.next()];
+      expect([pull.header.type, push.header.type]).toEqual([FrameType.ERROR, FrameType.ERROR]);
+      expect(errorFromFrame(pull.header, pull.payload).message).toMatch(/^the push this pull waits for was rejected \(data: .*NaN at element 1300/);
+      expect(errorFromFrame(pull.header, pull.payload).code).toBe(Code.ABORTED);
+      expect(errorFromFrame(push.header, push.payload).code).toBe(Code.INVALID_ARGUMENT);
+    } finally {
+      connection.close();
+    }
+  });
+
+  it("reports a rejected push, not the pull it ended, through the parameter client's pushThenPull", async () => {
+    const shards = [{ index: 0, address: harness.server.address, dataAddress: harness.data.address, ...harness.config.range }];
+    const client = createParameterClient({ jobId: "job-a", shards, chunkBytes: harness.config.chunkElements * 4, dataPlane: DataPlane.TCP });
+    try {
+      const gradient = new Float32Array(2000).fill(1);
+      gradient[1300] = Number.NaN;
+      const error = await rejection(client.pushThenPull({ generation: 1, step: 0, rank: 0 }, gradient, new Float32Array(2000)));
+      expect([error.code, error.field]).toEqual([Code.INVALID_ARGUMENT, "data"]);
+      expect(harness.shard.version).toBe(0);
+    } finally {
+      client.close();
+    }
+  });
+});
+
 describe("pipelined requests on the TCP channel", () => {
-  it("a pull sent right behind a push waits for the step; the ack and the parameters come back in order", async () => {
+  it("a pull sent with a push waits for the step; the parameters and the ack come back in order", async () => {
     const shards = [{ index: 0, address: harness.server.address, dataAddress: harness.data.address, ...harness.config.range }];
     const client = createParameterClient({ jobId: "job-a", shards, chunkBytes: harness.config.chunkElements * 4, dataPlane: DataPlane.TCP });
     try {

@@ -6,7 +6,7 @@
  * IPC: sends {dataAddress?}, receives {shards}, sends {times, rssBytes}, receives "stop".
  */
 import { once } from "node:events";
-import { DataPlane, createParameterClient } from "@trainfleet/proto";
+import { DataPlane, createParameterClient, kernelFloat32Array } from "@trainfleet/proto";
 import type { ShardEndpoint } from "@trainfleet/proto";
 import { createLocalShardLink } from "@trainfleet/paramserver";
 import { benchJobId, peakRssBytes, startBenchShard } from "./bench-shard-setup.js";
@@ -21,8 +21,9 @@ process.send!({ dataAddress: own?.data.address });
 const [{ shards }] = (await once(process, "message")) as [{ shards: ShardEndpoint[] }];
 const local = new Map(own === undefined ? [] : [[rank, createLocalShardLink(own.shard, benchJobId)]]);
 const client = createParameterClient({ jobId: benchJobId, shards, chunkBytes, dataPlane: plane === "grpc" ? DataPlane.GRPC : DataPlane.TCP, local, wireDtype });
-const gradient = new Float32Array(count).fill(1e-3);
-const parameters = new Float32Array(count);
+// Where a trainer keeps them: in the kernel memory.
+const gradient = kernelFloat32Array(count).fill(1e-3);
+const parameters = kernelFloat32Array(count);
 await client.pull(0, parameters);
 const times: number[] = [];
 for (let step = 0; step < rounds; step++) {

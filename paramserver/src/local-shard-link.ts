@@ -9,7 +9,7 @@ import type { ParameterShard } from "./parameter-shard.js";
 
 export function createLocalShardLink(shard: ParameterShard, jobId: string): ShardLink {
   const never = new AbortController().signal;
-  return {
+  const link: ShardLink = {
     async push(tag: PushTag, gradient: Float32Array, chunks: readonly Range[]) {
       const transaction = shard.beginPush();
       try {
@@ -29,6 +29,12 @@ export function createLocalShardLink(shard: ParameterShard, jobId: string): Shar
       into.set(shard.parameters, shard.config!.range.begin);
       return version;
     },
+    // In memory there is nothing to overlap: the push is complete when it returns.
+    async pushThenPull(tag, gradient, chunks, into, signal) {
+      await link.push(tag, gradient, chunks, signal);
+      return link.pull(tag.step + 1, into, signal);
+    },
     close() {},
   };
+  return link;
 }

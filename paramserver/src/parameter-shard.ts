@@ -1,13 +1,17 @@
 /**
  * One parameter-server shard: its slice of the parameters and optimizer state, the
  * per-step barrier over ranks, and versions that only go up. No I/O here: the gRPC
- * server (shard-server.ts) feeds it messages.
+ * server (shard-server.ts) and the TCP data channel (tcp-data-server.ts) feed it.
  *
  * A step's contributions land in one buffer per rank. A chunk is reduced (in rank order)
- * as soon as every rank has committed it; when every chunk is reduced the optimizer is
- * applied, the version goes up by one and waiting pulls are released.
+ * and the optimizer applied to it as soon as every rank has committed it, so that pulls
+ * can stream it back while the rest of the step is still arriving. Until the last chunk
+ * is in, the step's results live in a second buffer (parameters and optimizer state are
+ * double-buffered): version v stays whole for its readers, and a push rejected part-way
+ * is forgotten by clearing flags, not by undoing arithmetic. The last chunk swaps the
+ * buffers and raises the version by one.
  */
-import { Code, TrainfleetError, chunkRanges, initialParameters, invalidField } from "@trainfleet/proto";
+import { Code, TrainfleetError, chunkRanges, initialParameters, invalidField, kernelFloat32Array } from "@trainfleet/proto";
 import type { PushRequest, Range } from "@trainfleet/proto";
 import { averageInRankOrder } from "./aggregate.js";
 import { createOptimizer } from "./optimizer.js";
@@ -58,6 +62,8 @@ export interface ShardStats {
 export class ParameterShard {
   #config: ShardConfig | undefined;
   #params: Float32Array = new Float32Array(0);
+  /** The step in progress writes its applied chunks here; it becomes #params when complete. */
+  #next: Float32Array = new Float32Array(0);
   #optimizer: Optimizer | undefined;
   #chunks: Range[] = [];
   #version = 0;
@@ -66,7 +72,11 @@ export class ParameterShard {
   /** committed[rank * chunkCount + chunk] = 1 once that rank's chunk is in for this step. */
   #committed = new Uint8Array(0);
   #ranksPerChunk = new Uint16Array(0);
-  #reducedChunks = 0;
+  /** appliedChunks[chunk] = 1 once the step in progress has written that chunk into #next. */
+  #appliedChunks = new Uint8Array(0);
+  #appliedCount = 0;
+  /** retractions[chunk] counts how often an applied chunk of a step in progress was taken back. */
+  #retractions = new Uint32Array(0);
   #changed: Array<() => void> = [];
   readonly stats: ShardStats = { bytesIn: 0, bytesOut: 0, aggregationMs: 0 };
 
@@ -87,18 +97,22 @@ export class ParameterShard {
       }
     } else {
       const size = config.range.end - config.range.begin;
-      this.#params = initialParameters(config.layout, config.seed, config.range.begin, config.range.end);
+      // The hot buffers live in the kernel memory, where the WebAssembly kernels work.
+      this.#params = kernelFloat32Array(size);
+      this.#params.set(initialParameters(config.layout, config.seed, config.range.begin, config.range.end));
+      this.#next = kernelFloat32Array(size);
       this.#optimizer = createOptimizer(config.optimizer, size);
-      this.#average = new Float32Array(size);
       this.#chunks = chunkRanges({ begin: 0, end: size }, config.chunkElements);
+      // One chunk's average at a time: it is applied as soon as it is reduced.
+      this.#average = kernelFloat32Array(Math.min(size, config.chunkElements));
     }
     this.#config = config;
-    this.#contributions = Array.from({ length: config.worldSize }, (_, rank) => this.#contributions[rank] ?? new Float32Array(this.#params.length));
+    this.#contributions = Array.from({ length: config.worldSize }, (_, rank) => this.#contributions[rank] ?? kernelFloat32Array(this.#params.length));
     this.#resetBarrier();
     this.#notify();
   }
 
-  /** Parameters of the current version, shard-local indexing (a live view: copy before awaiting). */
+  /** Parameters of the current version, shard-local indexing (a live view: copy before awaiting, and in sync mode only). */
   get parameters(): Float32Array {
     return this.#params;
   }
@@ -136,7 +150,7 @@ export class ParameterShard {
           return discard.subarray(0, chunk.byteLength);
         }
         const target = this.#contributions[chunk.rank]!;
-        return new Uint8Array(target.buffer, this.#chunks[index]!.begin * 4, chunk.byteLength);
+        return new Uint8Array(target.buffer, target.byteOffset + this.#chunks[index]!.begin * 4, chunk.byteLength);
       },
       received: (chunk) => {
         const { index, duplicate } = classify(chunk);
@@ -158,9 +172,10 @@ export class ParameterShard {
       commit: () => ({ chunksAccepted: committed.length, chunksDuplicate: duplicates, version: this.#version }),
       abort: () => {
         // The rejected chunk is missing, so the step this push began in cannot have
-        // completed: its committed chunks are only reduced, never applied, and can go.
+        // completed: what its chunks fed lives only in the step's second buffers, and goes.
         if (header !== undefined && this.#version === version) for (const index of committed) this.#uncommit(header.rank, index);
         committed.length = 0;
+        this.#notify();
       },
     };
     return transaction;
@@ -169,13 +184,63 @@ export class ParameterShard {
   /** Resolves with the version once the shard is configured for `jobId` and at least at `minVersion`. */
   async waitForVersion(jobId: string, minVersion: number, signal: AbortSignal): Promise<number> {
     for (;;) {
-      const config = this.#config;
-      if (config !== undefined && config.jobId !== jobId) {
-        throw new TrainfleetError(Code.FAILED_PRECONDITION, `job_id: this shard serves job "${config.jobId}", not "${jobId}"`, { field: "job_id" });
-      }
-      if (config !== undefined && this.#version >= minVersion) return this.#version;
+      if (this.#servesJob(jobId) && this.#version >= minVersion) return this.#version;
       await this.#nextChange(signal);
     }
+  }
+
+  /**
+   * Hands over the parameters of version >= minVersion chunk by chunk, each as soon as it
+   * is ready: `send(chunk index, version, values)` with `values` the whole slice that
+   * holds that chunk (a live view: in sync mode it holds still until the reader has
+   * pushed again). Chunks of the step that leads to minVersion go as the step applies
+   * them. Resolves with the version of the last chunk sent.
+   */
+  async streamParameters(jobId: string, minVersion: number, signal: AbortSignal, send: (chunk: number, version: number, values: Float32Array) => void): Promise<number> {
+    let sent: Uint8Array | undefined;
+    /** For each chunk sent before its step was whole, its retraction count then. */
+    let sentEarly: Map<number, number> | undefined;
+    let remaining = 0;
+    for (;;) {
+      if (this.#servesJob(jobId)) {
+        if (sent === undefined || sent.length !== this.#chunks.length) {
+          sent = new Uint8Array(this.#chunks.length);
+          remaining = this.#chunks.length;
+        }
+        const whole = this.#version >= minVersion;
+        if (!whole && sentEarly !== undefined) this.#checkNotRetracted(sentEarly);
+        if (whole || this.#version + 1 === minVersion) {
+          const version = whole ? this.#version : this.#version + 1;
+          const values = whole ? this.#params : this.#next;
+          for (let index = 0; index < sent.length; index++) {
+            if (sent[index] === 1 || (!whole && this.#appliedChunks[index] !== 1)) continue;
+            sent[index] = 1;
+            remaining--;
+            if (!whole) (sentEarly ??= new Map()).set(index, this.#retractions[index]!);
+            send(index, version, values);
+          }
+          if (remaining === 0) return version;
+        }
+      }
+      await this.#nextChange(signal);
+    }
+  }
+
+  /** A chunk handed out early was taken back by a push rejected part-way: what the reader has is void. */
+  #checkNotRetracted(sentEarly: ReadonlyMap<number, number>): void {
+    for (const [index, retractions] of sentEarly) {
+      if (this.#retractions[index] !== retractions) {
+        throw new TrainfleetError(Code.ABORTED, `chunk ${index} of the next version was taken back after it was sent (a push was rejected part-way); pull again once the step completes`);
+      }
+    }
+  }
+
+  #servesJob(jobId: string): boolean {
+    const config = this.#config;
+    if (config !== undefined && config.jobId !== jobId) {
+      throw new TrainfleetError(Code.FAILED_PRECONDITION, `job_id: this shard serves job "${config.jobId}", not "${jobId}"`, { field: "job_id" });
+    }
+    return config !== undefined;
   }
 
   #requireConfig(): ShardConfig {
@@ -192,19 +257,21 @@ export class ParameterShard {
     const ranks = (this.#ranksPerChunk[index] ?? 0) + 1;
     this.#ranksPerChunk[index] = ranks;
     if (ranks < worldSize) return;
-    // Reduce each chunk as soon as every rank has it, overlapping with the transfer of
-    // the rest. The optimizer waits until every chunk is reduced: until then nothing a
-    // reader can see, and nothing a later generation would have to undo, has changed.
+    // Reduce and apply each chunk as soon as every rank has it, overlapping with the
+    // transfer of the rest; the results go to the second buffers until the step is whole.
     const started = performance.now();
     const chunk = this.#chunks[index]!;
     averageInRankOrder(this.#contributions, chunk.begin, chunk.end, this.#average);
-    if (++this.#reducedChunks === this.#chunks.length) {
-      this.#optimizer!.apply(this.#params, this.#average, 0, this.#params.length, this.#version + 1);
+    this.#optimizer!.apply(this.#params, this.#average, this.#next, chunk.begin, chunk.end, this.#version + 1);
+    this.#appliedChunks[index] = 1;
+    if (++this.#appliedCount === this.#chunks.length) {
+      [this.#params, this.#next] = [this.#next, this.#params];
+      this.#optimizer!.commit();
       this.#version++;
       this.#resetBarrier();
-      this.#notify();
     }
     this.stats.aggregationMs += performance.now() - started;
+    this.#notify();
   }
 
   #uncommit(rank: number, index: number): void {
@@ -212,7 +279,11 @@ export class ParameterShard {
     if (this.#committed[slot] !== 1) return;
     this.#committed[slot] = 0;
     const ranks = this.#ranksPerChunk[index]!;
-    if (ranks === this.#config!.worldSize) this.#reducedChunks--;
+    if (ranks === this.#config!.worldSize) {
+      this.#appliedChunks[index] = 0;
+      this.#appliedCount--;
+      this.#retractions[index]!++;
+    }
     this.#ranksPerChunk[index] = ranks - 1;
   }
 
@@ -221,9 +292,15 @@ export class ParameterShard {
     const slots = (this.#config?.worldSize ?? 0) * this.#chunks.length;
     if (this.#committed.length === slots) this.#committed.fill(0);
     else this.#committed = new Uint8Array(slots);
-    if (this.#ranksPerChunk.length === this.#chunks.length) this.#ranksPerChunk.fill(0);
-    else this.#ranksPerChunk = new Uint16Array(this.#chunks.length);
-    this.#reducedChunks = 0;
+    if (this.#ranksPerChunk.length === this.#chunks.length) {
+      this.#ranksPerChunk.fill(0);
+      this.#appliedChunks.fill(0);
+    } else {
+      this.#ranksPerChunk = new Uint16Array(this.#chunks.length);
+      this.#appliedChunks = new Uint8Array(this.#chunks.length);
+      this.#retractions = new Uint32Array(this.#chunks.length);
+    }
+    this.#appliedCount = 0;
   }
 
   #notify(): void {
@@ -237,7 +314,7 @@ export class ParameterShard {
       if (signal.aborted) return reject(TrainfleetError.from(signal.reason, Code.CANCELLED));
       const onAbort = () => {
         this.#changed = this.#changed.filter((w) => w !== wake);
-        reject(new TrainfleetError(Code.CANCELLED, "pull cancelled", { cause: signal.reason }));
+        reject(TrainfleetError.from(signal.reason, Code.CANCELLED));
       };
       const wake = () => {
         signal.removeEventListener("abort", onAbort);

@@ -1,30 +1,34 @@
 /**
  * The shard's TCP data channel: the same push and pull as the gRPC service, in the frames
- * of proto/src/data-channel/frames.ts. A pushed chunk's bytes are copied once, from the
- * socket's buffer straight into the rank's contribution buffer; parameters are written to
- * the socket from the shard's own memory, without building messages.
+ * of proto/src/data-channel/frames.ts. The kernel writes a pushed chunk's bytes straight
+ * into the rank's contribution buffer (no copy), and parameters are written to the socket
+ * from the shard's own memory, each chunk as soon as the step has applied it.
  */
-import { createServer } from "node:net";
-import type { Socket } from "node:net";
-import { FrameParser, FrameType, errorFrame, frame, headerBytes, maxChunkBytes, wireCodec } from "@trainfleet/proto";
-import type { FrameHeader, Logger } from "@trainfleet/proto";
+import { Socket, createServer } from "node:net";
+import { FrameParser, FrameType, errorFrame, frame, freeKernelArray, headerBytes, kernelUint16Array, maxChunkBytes, wireCodec } from "@trainfleet/proto";
+import type { FrameHeader, Logger, WireCodec } from "@trainfleet/proto";
 import { Code, TrainfleetError } from "@trainfleet/proto";
 import type { ParameterShard, PushTransaction } from "./parameter-shard.js";
 
 export interface DataServer {
   readonly address: string;
+  /** Connections whose pushed bytes the kernel writes in place (all of them, unless Node hid the socket handle). */
+  readonly connectionsReadInPlace: number;
   close(): Promise<void>;
 }
 
 export async function startDataServer(shard: ParameterShard, host: string, logger: Logger): Promise<DataServer> {
   const sockets = new Set<Socket>();
+  let connectionsReadInPlace = 0;
   const closing = new AbortController();
-  // Shared by every connection: each version is encoded once, whoever pulls it.
-  const encodedCache: EncodedParameters = { version: -1, dtype: 0, values: new Uint16Array(0) };
-  const server = createServer({ noDelay: true }, (socket) => {
+  // Shared by every connection: each chunk of each version is encoded once, whoever pulls it.
+  const encoded = new EncodedParameters();
+  // Paused, so that no byte is read before the connection is moved to a socket that reads in place.
+  const server = createServer({ pauseOnConnect: true }, (accepted) => {
+    const { socket, inPlace } = serveConnection(shard, accepted, logger, closing.signal, encoded);
+    if (inPlace) connectionsReadInPlace++;
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
-    serveConnection(shard, socket, logger, closing.signal, encodedCache);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -34,6 +38,9 @@ export async function startDataServer(shard: ParameterShard, host: string, logge
   const port = typeof address === "object" && address !== null ? address.port : 0;
   return {
     address: `${host}:${port}`,
+    get connectionsReadInPlace() {
+      return connectionsReadInPlace;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         closing.abort();
@@ -43,13 +50,55 @@ export async function startDataServer(shard: ParameterShard, host: string, logge
   };
 }
 
-function serveConnection(shard: ParameterShard, socket: Socket, logger: Logger, closing: AbortSignal, encodedCache: EncodedParameters): void {
+/**
+ * An accepted socket cannot take `onread` (only sockets built with it can), so its handle
+ * moves into a new Socket that has it: the kernel then reads each payload into the place
+ * the parser chose. `_handle` is internal to Node; where it is missing this falls back to
+ * 'data' events and one copy, and the data-channel tests check which path ran.
+ */
+function readInPlace(accepted: Socket, parser: FrameParser, onError: (error: unknown) => void): { socket: Socket; inPlace: boolean } {
+  const holder = accepted as unknown as { _handle: object | null };
+  const handle = holder._handle;
+  if (handle === null || handle === undefined) {
+    accepted.on("data", (chunk: Buffer) => {
+      try {
+        parser.feed(chunk);
+      } catch (error) {
+        onError(error);
+      }
+    });
+    accepted.resume();
+    return { socket: accepted, inPlace: false };
+  }
+  holder._handle = null;
+  const socket = new Socket({
+    handle,
+    onread: {
+      buffer: () => parser.nextBuffer(),
+      callback: (count: number) => {
+        try {
+          parser.advance(count);
+        } catch (error) {
+          onError(error);
+        }
+        return true;
+      },
+    },
+  } as ConstructorParameters<typeof Socket>[0]);
+  // The emptied original only settles the server's connection count; the descriptor lives on in `socket`.
+  accepted.destroy();
+  return { socket, inPlace: true };
+}
+
+function serveConnection(shard: ParameterShard, accepted: Socket, logger: Logger, closing: AbortSignal, encoded: EncodedParameters): { socket: Socket; inPlace: boolean } {
   let jobId: string | undefined;
   let push: PushTransaction | undefined;
   let pushError: TrainfleetError | undefined;
   let discard = new Uint8Array(0);
-  // Requests may be pipelined (a pull right behind a push); replies leave in request order,
-  // even when an earlier one (a pull waiting for its version) takes longer.
+  /** Where 16-bit pushed values land before they are decoded: in the kernel memory, for the SIMD conversion. */
+  let staging: Uint16Array = new Uint16Array(0);
+  // Requests may be pipelined (a pull right before the push it waits for); replies leave
+  // in request order, even when an earlier one (a pull waiting for its chunks) takes longer.
   let replies: Promise<void> = Promise.resolve();
   const reply = (send: () => Promise<void> | void) => {
     replies = replies.then(send).catch((error: unknown) => fail(error));
@@ -57,6 +106,17 @@ function serveConnection(shard: ParameterShard, socket: Socket, logger: Logger, 
   const fail = (error: unknown) => {
     logger.warn({ err: TrainfleetError.from(error).message }, "data channel request failed");
     socket.write(errorFrame(error));
+  };
+  /** Pulls on this connection still waiting for parameters. */
+  const waitingPulls = new Set<AbortController>();
+  const endWaitingPulls = (reason: TrainfleetError) => {
+    for (const pull of waitingPulls) pull.abort(reason);
+  };
+  const rejectPush = (error: unknown) => {
+    pushError = TrainfleetError.from(error);
+    push?.abort();
+    // A pull sent before this push waits for the version the push was to complete: it never comes.
+    endWaitingPulls(new TrainfleetError(Code.ABORTED, `the push this pull waits for was rejected (${pushError.message}); push again, then pull`));
   };
   /** Where a compressed chunk's float32 values go once decoded. */
   let decodeTarget: Uint8Array | undefined;
@@ -82,10 +142,13 @@ function serveConnection(shard: ParameterShard, socket: Socket, logger: Logger, 
           const target = push.reserve(chunkOf(header));
           if (wireCodec(header.dtype).bytesPerValue === 4) return target;
           decodeTarget = target;
-          return scratch(header.payloadBytes);
+          if (staging.byteLength < header.payloadBytes) {
+            freeKernelArray(staging);
+            staging = kernelUint16Array(Math.ceil(header.payloadBytes / 2));
+          }
+          return new Uint8Array(staging.buffer, staging.byteOffset, header.payloadBytes);
         } catch (error) {
-          pushError = TrainfleetError.from(error);
-          push.abort();
+          rejectPush(error);
           return scratch(header.payloadBytes);
         }
       },
@@ -102,7 +165,7 @@ function serveConnection(shard: ParameterShard, socket: Socket, logger: Logger, 
             return reply(() => void socket.write(frame({ type: FrameType.HELLO_OK })));
           }
           case FrameType.PUSH_CHUNK:
-            if (jobId === undefined) pushError ??= new TrainfleetError(Code.FAILED_PRECONDITION, "send HELLO with the job id first");
+            if (jobId === undefined && pushError === undefined) rejectPush(new TrainfleetError(Code.FAILED_PRECONDITION, "send HELLO with the job id first"));
             if (pushError !== undefined || push === undefined) return;
             try {
               const codec = wireCodec(header.dtype);
@@ -114,8 +177,7 @@ function serveConnection(shard: ParameterShard, socket: Socket, logger: Logger, 
               }
               push.received(chunkOf(header));
             } catch (error) {
-              pushError = TrainfleetError.from(error);
-              push.abort();
+              rejectPush(error);
             }
             return;
           case FrameType.PUSH_END: {
@@ -133,7 +195,10 @@ function serveConnection(shard: ParameterShard, socket: Socket, logger: Logger, 
           }
           case FrameType.PULL: {
             const pullJob = jobId;
-            return reply(() => sendParameters(shard, socket, pullJob, header, closing, encodedCache));
+            const pull = new AbortController();
+            waitingPulls.add(pull);
+            const signal = AbortSignal.any([closing, pull.signal]);
+            return reply(() => sendParameters(shard, socket, pullJob, header, signal, encoded).finally(() => waitingPulls.delete(pull)));
           }
           default:
             return reply(() => fail(new TrainfleetError(Code.INVALID_ARGUMENT, `unexpected frame type ${header.type} on a shard's data channel`)));
@@ -142,44 +207,53 @@ function serveConnection(shard: ParameterShard, socket: Socket, logger: Logger, 
     },
     maxChunkBytes,
   );
-  socket.on("data", (chunk) => {
-    try {
-      parser.feed(chunk);
-    } catch (error) {
-      fail(error);
-      socket.destroy();
-    }
+  const { socket, inPlace } = readInPlace(accepted, parser, (error) => {
+    fail(error);
+    socket.destroy();
+  });
+  socket.setNoDelay(true);
+  socket.on("close", () => {
+    endWaitingPulls(new TrainfleetError(Code.CANCELLED, "data channel connection closed"));
+    freeKernelArray(staging);
   });
   socket.on("error", (error) => logger.debug({ err: error.message }, "data channel connection error"));
+  return { socket, inPlace };
 }
 
-/** The shard's parameters in a 16-bit wire dtype, encoded once per version. */
-interface EncodedParameters {
-  version: number;
-  dtype: number;
-  values: Uint16Array;
+/** The shard's parameters in a 16-bit wire dtype, each chunk encoded once per version. */
+class EncodedParameters {
+  #dtype = 0;
+  #values: Uint16Array = new Uint16Array(0);
+  #chunkVersions = new Int32Array(0);
+
+  chunk(codec: WireCodec, dtype: number, shard: ParameterShard, index: number, version: number, values: Float32Array): Uint8Array {
+    const { begin, end } = shard.chunks[index]!;
+    if (this.#dtype !== dtype || this.#values.length !== values.length || this.#chunkVersions.length !== shard.chunks.length) {
+      this.#dtype = dtype;
+      freeKernelArray(this.#values);
+      this.#values = kernelUint16Array(values.length);
+      this.#chunkVersions = new Int32Array(shard.chunks.length).fill(-1);
+    }
+    const target = this.#values.subarray(begin, end);
+    if (this.#chunkVersions[index] !== version) {
+      codec.encode(values, begin, end, target);
+      this.#chunkVersions[index] = version;
+    }
+    return new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
+  }
 }
 
-async function sendParameters(shard: ParameterShard, socket: Socket, jobId: string | undefined, request: FrameHeader, closing: AbortSignal, cache: EncodedParameters): Promise<void> {
+async function sendParameters(shard: ParameterShard, socket: Socket, jobId: string | undefined, request: FrameHeader, signal: AbortSignal, encoded: EncodedParameters): Promise<void> {
   if (jobId === undefined) throw new TrainfleetError(Code.FAILED_PRECONDITION, "send HELLO with the job id first");
   const codec = wireCodec(request.dtype);
-  const version = await shard.waitForVersion(jobId, request.step, closing);
-  const begin = shard.config!.range.begin;
-  const parameters = shard.parameters;
-  if (codec.bytesPerValue === 2 && (cache.version !== version || cache.dtype !== request.dtype)) {
-    if (cache.values.length !== parameters.length) cache.values = new Uint16Array(parameters.length);
-    codec.encode(parameters, 0, parameters.length, cache.values);
-    cache.version = version;
-    cache.dtype = request.dtype;
-  }
-  for (const chunk of shard.chunks) {
-    const bytes = (chunk.end - chunk.begin) * codec.bytesPerValue;
-    socket.write(frame({ type: FrameType.PARAMS, dtype: request.dtype, step: version, offset: begin + chunk.begin, payloadBytes: bytes }));
-    // In sync mode the parameters cannot change before this pull's reader has them all
-    // (the next step needs its push), so the socket may send from memory without a copy.
-    const source = codec.bytesPerValue === 4 ? parameters : cache.values;
-    socket.write(new Uint8Array(source.buffer, source.byteOffset + chunk.begin * codec.bytesPerValue, bytes));
+  const version = await shard.streamParameters(jobId, request.step, signal, (index, version, values) => {
+    const { begin, end } = shard.chunks[index]!;
+    const bytes = (end - begin) * codec.bytesPerValue;
+    socket.write(frame({ type: FrameType.PARAMS, dtype: request.dtype, step: version, offset: shard.config!.range.begin + begin, payloadBytes: bytes }));
+    // In sync mode a chunk cannot change before this pull's reader has it (the step after
+    // next needs the reader's push), so the socket may send it from memory without a copy.
+    socket.write(codec.bytesPerValue === 4 ? new Uint8Array(values.buffer, values.byteOffset + begin * 4, bytes) : encoded.chunk(codec, request.dtype, shard, index, version, values));
     shard.stats.bytesOut += bytes;
-  }
+  });
   socket.write(frame({ type: FrameType.PULL_END, step: version }));
 }

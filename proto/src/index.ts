@@ -21,3 +21,6 @@ export * from "./data-channel/frame-writer.js";
 export * from "./data-channel/shard-link.js";
 export * from "./data-channel/half-precision.js";
 export * from "./data-channel/wire-codec.js";
+export * from "./kernels/kernel-memory.js";
+export * from "./kernels/kernel-path.js";
+export * from "./kernels/wasm-kernels.js";

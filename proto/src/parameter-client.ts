@@ -68,7 +68,7 @@ function createLinkedParameterClient(jobId: string, shards: readonly ShardEndpoi
     chunks: chunkRanges(shard, chunkElements),
     connection: local.get(shard.index) ?? new ShardConnection(shard.dataAddress!, jobId, shard, wireDtype),
   }));
-  const client: Omit<ParameterClient, "pushThenPull"> = {
+  const client: ParameterClient = {
     async pull(minVersion, into, options) {
       const signal = callSignal(options);
       const versions = await Promise.all(connections.map(({ connection }) => connection.pull(minVersion, into, signal)));
@@ -78,11 +78,25 @@ function createLinkedParameterClient(jobId: string, shards: readonly ShardEndpoi
       const signal = callSignal(options);
       await Promise.all(connections.map(({ connection, chunks }) => connection.push(tag, gradient, chunks, signal)));
     },
+    async pushThenPull(tag, gradient, into, options) {
+      // A failure on one shard cancels the others: their versions could not all come.
+      const failed = new AbortController();
+      const signal = AbortSignal.any([callSignal(options), failed.signal].filter((s) => s !== undefined));
+      const versions = await Promise.all(
+        connections.map(({ connection, chunks }) =>
+          connection.pushThenPull(tag, gradient, chunks, into, signal).catch((error: unknown) => {
+            failed.abort(error);
+            throw error;
+          }),
+        ),
+      );
+      return sameVersion(versions, tag.step + 1);
+    },
     close() {
       for (const { connection } of connections) connection.close();
     },
   };
-  return { ...client, pushThenPull: pushThenPull(client) };
+  return client;
 }
 
 /** pushThenPull for any client: the pull is cancelled if the push fails, since its version would never come. */

@@ -43,7 +43,8 @@ export function perRankReference(spec: JobSpec, dataset: ImageDataset, worldSize
       scaleGradient(gradients[rank]!, batch.count, worldSize, planned.globalBatchSize);
     });
     averageInRankOrder(gradients, 0, layout.parameterCount, average);
-    optimizer.apply(params, average, 0, layout.parameterCount, ++t);
+    optimizer.apply(params, average, params, 0, layout.parameterCount, ++t);
+    optimizer.commit();
   }
   return params;
 }

@@ -5,7 +5,7 @@
  */
 import { createParameterClient, shardEndpoint } from "@trainfleet/proto";
 import type { EvaluateAssignment, Logger, ParameterClient, StepAssignment, WorkerAssignment } from "@trainfleet/proto";
-import { datasetShape, parameterLayout } from "@trainfleet/proto";
+import { datasetShape, kernelFloat32Array, parameterLayout } from "@trainfleet/proto";
 import type { ClientOf, CoordinatorService, ShardLink } from "@trainfleet/proto";
 import { createModel, makeBatch } from "./compute/index.js";
 import type { Model } from "./compute/index.js";
@@ -57,8 +57,9 @@ export class Trainer {
     const colocated = context.colocatedShard;
     const local = new Map(colocated === undefined ? [] : [[colocated.index, colocated.link(spec.jobId)]]);
     this.#parameters = createParameterClient({ jobId: spec.jobId, shards, chunkBytes, dataPlane, local, wireDtype });
-    this.#params = new Float32Array(layout.parameterCount);
-    this.#gradient = new Float32Array(layout.parameterCount);
+    // In the kernel memory, where 16-bit wire conversions run as SIMD.
+    this.#params = kernelFloat32Array(layout.parameterCount);
+    this.#gradient = kernelFloat32Array(layout.parameterCount);
   }
 
   async step(step: StepAssignment, signal: AbortSignal): Promise<void> {

@@ -19,7 +19,12 @@ export const FrameType = {
   /** client -> shard: the push is complete; reply PUSH_ACK (payload: u32 accepted, u32 duplicate) or ERROR. */
   PUSH_END: 4,
   PUSH_ACK: 5,
-  /** client -> shard: wait for `step` as minimum version; reply PARAMS frames then PULL_END, or ERROR. */
+  /**
+   * client -> shard: parameters of version >= `step`; reply PARAMS frames (each chunk as
+   * soon as it is ready, so possibly before the step that makes the version is whole)
+   * then PULL_END, or ERROR. A pull may be sent before the push it waits for: if that
+   * push is rejected, the pull ends with ERROR (ABORTED) and the push's ERROR follows.
+   */
   PULL: 6,
   PARAMS: 7,
   PULL_END: 8,

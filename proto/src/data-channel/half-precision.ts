@@ -3,10 +3,76 @@
  * Pure integer arithmetic on the bit patterns: decoding float16 by multiplying by 2^112
  * would feed denormals to the CPU's slow path, and bit operations also keep every
  * platform's result identical.
+ *
+ * When both arrays are in the kernel memory (kernels/kernel-memory.ts) the conversion runs
+ * as WebAssembly SIMD (kernels/kernels.wat), which gives the same bits; the JavaScript
+ * loops below are the specification, the fallback for other arrays, and do the tail of
+ * fewer than 4 elements.
  */
+import { kernelOperandsCompatible, wasmKernels } from "../kernels/wasm-kernels.js";
+import { kernelPointer } from "../kernels/kernel-memory.js";
+import { kernelCalls } from "../kernels/kernel-path.js";
+
+type Kernel = "encodeBfloat16" | "encodeFloat16" | "decodeBfloat16" | "decodeFloat16";
 
 /** Encodes values[from, to) into out[0, to - from). */
 export function encodeBfloat16(values: Float32Array, from: number, to: number, out: Uint16Array): void {
+  const done = encodeInWasm("encodeBfloat16", values, from, to, out);
+  if (done === 0) encodeBfloat16Js(values, from, to, out);
+  else if (from + done < to) encodeBfloat16Js(values, from + done, to, out.subarray(done));
+}
+
+export function decodeBfloat16(input: Uint16Array, out: Float32Array, at: number): void {
+  const done = decodeInWasm("decodeBfloat16", input, out, at);
+  if (done === 0) decodeBfloat16Js(input, out, at);
+  else if (done < input.length) decodeBfloat16Js(input.subarray(done), out, at + done);
+}
+
+export function encodeFloat16(values: Float32Array, from: number, to: number, out: Uint16Array): void {
+  const done = encodeInWasm("encodeFloat16", values, from, to, out);
+  if (done === 0) encodeFloat16Js(values, from, to, out);
+  else if (from + done < to) encodeFloat16Js(values, from + done, to, out.subarray(done));
+}
+
+export function decodeFloat16(input: Uint16Array, out: Float32Array, at: number): void {
+  const done = decodeInWasm("decodeFloat16", input, out, at);
+  if (done === 0) decodeFloat16Js(input, out, at);
+  else if (done < input.length) decodeFloat16Js(input.subarray(done), out, at + done);
+}
+
+/** Runs the WebAssembly kernel on the first multiple of 4 elements when it can; returns how many it did. */
+function encodeInWasm(kernel: Kernel, values: Float32Array, from: number, to: number, out: Uint16Array): number {
+  const src = kernelPointer(values, from, to);
+  const dst = src < 0 ? -1 : kernelPointer(out, 0, to - from);
+  const kernels = dst < 0 ? undefined : wasmKernels();
+  if (kernels === undefined || !kernelOperandsCompatible(src, (to - from) * 4, dst, (to - from) * 2, false)) {
+    kernelCalls[kernel].js++;
+    return 0;
+  }
+  kernelCalls[kernel].wasm++;
+  const count = (to - from) & ~3;
+  if (count > 0) kernels[kernel](src, dst, count);
+  return count;
+}
+
+function decodeInWasm(kernel: Kernel, input: Uint16Array, out: Float32Array, at: number): number {
+  const src = kernelPointer(input, 0, input.length);
+  const dst = src < 0 ? -1 : kernelPointer(out, at, at + input.length);
+  const kernels = dst < 0 ? undefined : wasmKernels();
+  if (kernels === undefined || !kernelOperandsCompatible(src, input.length * 2, dst, input.length * 4, false)) {
+    kernelCalls[kernel].js++;
+    return 0;
+  }
+  kernelCalls[kernel].wasm++;
+  const count = input.length & ~3;
+  if (count > 0) kernels[kernel](src, dst, count);
+  return count;
+}
+
+// The JavaScript loops: the specification of the conversions.
+
+/** Encodes values[from, to) into out[0, to - from). */
+export function encodeBfloat16Js(values: Float32Array, from: number, to: number, out: Uint16Array): void {
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   for (let i = from; i < to; i++) {
     const x = bits[i]!;
@@ -15,17 +81,17 @@ export function encodeBfloat16(values: Float32Array, from: number, to: number, o
   }
 }
 
-export function decodeBfloat16(input: Uint16Array, out: Float32Array, at: number): void {
+export function decodeBfloat16Js(input: Uint16Array, out: Float32Array, at: number): void {
   const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
   for (let i = 0; i < input.length; i++) bits[at + i] = input[i]! << 16;
 }
 
-export function encodeFloat16(values: Float32Array, from: number, to: number, out: Uint16Array): void {
+export function encodeFloat16Js(values: Float32Array, from: number, to: number, out: Uint16Array): void {
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   for (let i = from; i < to; i++) out[i - from] = float32BitsToFloat16(bits[i]!);
 }
 
-export function decodeFloat16(input: Uint16Array, out: Float32Array, at: number): void {
+export function decodeFloat16Js(input: Uint16Array, out: Float32Array, at: number): void {
   const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
   for (let i = 0; i < input.length; i++) bits[at + i] = float16ToFloat32Bits(input[i]!);
 }

@@ -17,6 +17,7 @@ import type { PushTag, ShardLink } from "./shard-link.js";
 import { wireCodec } from "./wire-codec.js";
 import type { WireCodec } from "./wire-codec.js";
 import { WireDtype } from "../gen/trainfleet/v1/job_pb.js";
+import { freeKernelArray, kernelUint16Array } from "../kernels/kernel-memory.js";
 import type { FrameHeader } from "./frames.js";
 
 interface Pending {
@@ -25,6 +26,8 @@ interface Pending {
   /** The whole parameter vector, for a pull. */
   into?: Float32Array;
   received: number;
+  /** The versions of the PARAMS frames received, for a pull. */
+  versions: Set<number>;
 }
 
 export class ShardConnection implements ShardLink {
@@ -33,9 +36,13 @@ export class ShardConnection implements ShardLink {
   readonly #range: Range;
   readonly #dtype: number;
   readonly #codec: WireCodec;
-  /** 16-bit staging for a compressed wire: the whole range, since writes are queued, not copied. */
+  /**
+   * 16-bit staging for a compressed wire: the whole range, since writes are queued, not
+   * copied. Both live in the kernel memory, where the conversions run as SIMD (when the
+   * caller's vectors are there too, as a trainer's are).
+   */
   #encoded: Uint16Array | undefined;
-  #decodeScratch = new Uint16Array(0);
+  #decodeScratch: Uint16Array = new Uint16Array(0);
   #socket: Socket | undefined;
   #connecting: Promise<Socket> | undefined;
   /** Requests sent and not yet answered, oldest first: replies come in that order. */
@@ -54,7 +61,7 @@ export class ShardConnection implements ShardLink {
   push(tag: PushTag, gradient: Float32Array, chunks: readonly Range[], signal?: AbortSignal): Promise<void> {
     return this.#request(signal, (socket) => {
       const codec = this.#codec;
-      if (codec.bytesPerValue === 2) this.#encoded ??= new Uint16Array(this.#range.end - this.#range.begin);
+      if (codec.bytesPerValue === 2) this.#encoded ??= kernelUint16Array(this.#range.end - this.#range.begin);
       for (const chunk of chunks) {
         const bytes = (chunk.end - chunk.begin) * codec.bytesPerValue;
         socket.write(frame({ type: FrameType.PUSH_CHUNK, dtype: this.#dtype, ...tag, offset: chunk.begin, payloadBytes: bytes }));
@@ -78,6 +85,19 @@ export class ShardConnection implements ShardLink {
     });
   }
 
+  /**
+   * The pull goes out before the push it waits for, so that the shard can stream each
+   * chunk of the next version back as soon as every rank has pushed it, while the rest of
+   * this push is still arriving: both directions of the connection work at once.
+   */
+  async pushThenPull(tag: PushTag, gradient: Float32Array, chunks: readonly Range[], into: Float32Array, signal?: AbortSignal): Promise<number> {
+    const [pulled, pushed] = await Promise.allSettled([this.pull(tag.step + 1, into, signal), this.push(tag, gradient, chunks, signal)]);
+    // A rejected push also ends the pull (its version will not come): report the cause.
+    if (pushed.status === "rejected") throw pushed.reason;
+    if (pulled.status === "rejected") throw pulled.reason;
+    return pulled.value;
+  }
+
   close(): void {
     this.#fail(new TrainfleetError(Code.CANCELLED, `data channel to ${this.#address} closed`));
   }
@@ -87,7 +107,7 @@ export class ShardConnection implements ShardLink {
     return new Promise<number>((resolve, reject) => {
       const onAbort = () => this.#fail(new TrainfleetError(Code.CANCELLED, "data channel request cancelled"));
       const done = () => signal?.removeEventListener("abort", onAbort);
-      const pending: Pending = { resolve: (v) => (done(), resolve(v)), reject: (e) => (done(), reject(e)), received: 0 };
+      const pending: Pending = { resolve: (v) => (done(), resolve(v)), reject: (e) => (done(), reject(e)), received: 0, versions: new Set() };
       this.#pending.push(pending);
       const into = send(socket);
       if (into !== undefined) pending.into = into;
@@ -96,10 +116,12 @@ export class ShardConnection implements ShardLink {
     });
   }
 
+  /** Resolves once the connection has said HELLO; callers are resumed in the order they called. */
   #connected(): Promise<Socket> {
+    // Concurrent callers share one connection attempt, and all wait for its HELLO.
+    if (this.#connecting !== undefined) return this.#connecting;
     if (this.#socket !== undefined && !this.#socket.destroyed) return Promise.resolve(this.#socket);
-    // Concurrent callers share one connection attempt.
-    this.#connecting ??= this.#connect().finally(() => (this.#connecting = undefined));
+    this.#connecting = this.#connect().finally(() => (this.#connecting = undefined));
     return this.#connecting;
   }
 
@@ -127,7 +149,7 @@ export class ShardConnection implements ShardLink {
     socket.on("error", (error) => socket === this.#socket && this.#fail(new TrainfleetError(Code.UNAVAILABLE, `data channel to ${this.#address}: ${error.message}`, { cause: error })));
     socket.on("close", () => socket === this.#socket && this.#fail(new TrainfleetError(Code.UNAVAILABLE, `data channel to ${this.#address} closed`)));
     await new Promise<number>((resolve, reject) => {
-      this.#pending.push({ resolve, reject, received: 0 });
+      this.#pending.push({ resolve, reject, received: 0, versions: new Set() });
       const hello = Buffer.from(this.#jobId);
       socket.write(frame({ type: FrameType.HELLO, payloadBytes: hello.byteLength }));
       socket.write(hello);
@@ -147,8 +169,11 @@ export class ShardConnection implements ShardLink {
     }
     // float32 lands in place; 16-bit values are staged, then decoded in frame().
     if (codec.bytesPerValue === 4) return new Uint8Array(into.buffer, into.byteOffset + header.offset * 4, header.payloadBytes);
-    if (this.#decodeScratch.length < elements) this.#decodeScratch = new Uint16Array(elements);
-    return new Uint8Array(this.#decodeScratch.buffer, 0, header.payloadBytes);
+    if (this.#decodeScratch.length < elements) {
+      freeKernelArray(this.#decodeScratch);
+      this.#decodeScratch = kernelUint16Array(elements);
+    }
+    return new Uint8Array(this.#decodeScratch.buffer, this.#decodeScratch.byteOffset, header.payloadBytes);
   }
 
   #frame(header: FrameHeader, payload: Uint8Array): void {
@@ -160,6 +185,7 @@ export class ShardConnection implements ShardLink {
         const elements = header.payloadBytes / codec.bytesPerValue;
         if (codec.bytesPerValue === 2) codec.decode(new Uint16Array(payload.buffer, payload.byteOffset, elements), pending.into!, header.offset);
         pending.received += elements;
+        pending.versions.add(header.step);
         return;
       }
       case FrameType.HELLO_OK:
@@ -170,6 +196,8 @@ export class ShardConnection implements ShardLink {
         this.#pending.shift();
         const expected = this.#range.end - this.#range.begin;
         if (pending.received !== expected) return pending.reject(new TrainfleetError(Code.DATA_LOSS, `shard at ${this.#address} sent ${pending.received} of ${expected} parameters`));
+        // Chunks are sent as each becomes ready; only an asynchronous step could mix versions.
+        if (pending.versions.size > 1) return pending.reject(new TrainfleetError(Code.ABORTED, `shard at ${this.#address} sent chunks of versions ${[...pending.versions].join(", ")}; pull again`));
         return pending.resolve(header.step);
       }
       case FrameType.ERROR:

@@ -15,5 +15,7 @@ export interface ShardLink {
   push(tag: PushTag, gradient: Float32Array, chunks: readonly Range[], signal?: AbortSignal): Promise<void>;
   /** Fills this shard's range of `into`; resolves with the version. */
   pull(minVersion: number, into: Float32Array, signal?: AbortSignal): Promise<number>;
+  /** push, and the pull of the version it leads to; rejects with the push's error if it fails. */
+  pushThenPull(tag: PushTag, gradient: Float32Array, chunks: readonly Range[], into: Float32Array, signal?: AbortSignal): Promise<number>;
   close(): void;
 }
