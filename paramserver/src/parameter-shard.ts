@@ -47,6 +47,13 @@ export interface PushTransaction {
   received(header: ChunkHeader): void;
   /** reserve + copy + received, for transports that hand over whole messages. */
   add(request: PushRequest): void;
+  /**
+   * Takes the chunk from `values` without a copy, for a caller in this process (a
+   * colocated worker): `values` is the rank's whole slice in shard-local indexing, and must
+   * not change until the step's version is published (a trainer's gradient does not: it
+   * waits for that version before computing the next).
+   */
+  lend(header: ChunkHeader, values: Float32Array): void;
   /** The push ended well: what it contributed. */
   commit(): PushResult;
   /** The push failed: forget every chunk it gave. */
@@ -75,6 +82,11 @@ export class ParameterShard {
   /** appliedChunks[chunk] = 1 once the step in progress has written that chunk into #next. */
   #appliedChunks = new Uint8Array(0);
   #appliedCount = 0;
+  /** Slices lent for the step in progress (PushTransaction.lend), by rank, and which chunks came that way. */
+  #lent: Array<Float32Array | undefined> = [];
+  #lentChunks = new Uint8Array(0);
+  /** The per-chunk list of what each rank contributed, reused. */
+  #sources: Float32Array[] = [];
   /** retractions[chunk] counts how often an applied chunk of a step in progress was taken back. */
   #retractions = new Uint32Array(0);
   #changed: Array<() => void> = [];
@@ -169,6 +181,19 @@ export class ParameterShard {
         transaction.reserve(chunk).set(request.data);
         transaction.received(chunk);
       },
+      lend: (chunk, values) => {
+        const { index, duplicate } = classify(chunk);
+        if (duplicate) {
+          duplicates++;
+          return;
+        }
+        const range = this.#chunks[index]!;
+        checkFinite(values, range.begin, range.end, chunk.offset, this.#config!.layout, chunk);
+        this.#lent[chunk.rank] = values;
+        this.#lentChunks[chunk.rank * this.#chunks.length + index] = 1;
+        this.#commit(this.#config!.worldSize, chunk.rank, index);
+        committed.push(index);
+      },
       commit: () => ({ chunksAccepted: committed.length, chunksDuplicate: duplicates, version: this.#version }),
       abort: () => {
         // The rejected chunk is missing, so the step this push began in cannot have
@@ -261,7 +286,12 @@ export class ParameterShard {
     // transfer of the rest; the results go to the second buffers until the step is whole.
     const started = performance.now();
     const chunk = this.#chunks[index]!;
-    averageInRankOrder(this.#contributions, chunk.begin, chunk.end, this.#average);
+    const sources = this.#sources;
+    for (let rank = 0; rank < worldSize; rank++) {
+      sources[rank] = this.#lentChunks[rank * this.#chunks.length + index] === 1 ? this.#lent[rank]! : this.#contributions[rank]!;
+    }
+    sources.length = worldSize;
+    averageInRankOrder(sources, chunk.begin, chunk.end, this.#average);
     this.#optimizer!.apply(this.#params, this.#average, this.#next, chunk.begin, chunk.end, this.#version + 1);
     this.#appliedChunks[index] = 1;
     if (++this.#appliedCount === this.#chunks.length) {
@@ -278,6 +308,7 @@ export class ParameterShard {
     const slot = rank * this.#chunks.length + index;
     if (this.#committed[slot] !== 1) return;
     this.#committed[slot] = 0;
+    this.#lentChunks[slot] = 0;
     const ranks = this.#ranksPerChunk[index]!;
     if (ranks === this.#config!.worldSize) {
       this.#appliedChunks[index] = 0;
@@ -290,8 +321,14 @@ export class ParameterShard {
   /** Clears the per-step bookkeeping; it runs every step, so the arrays are reused when they fit. */
   #resetBarrier(): void {
     const slots = (this.#config?.worldSize ?? 0) * this.#chunks.length;
-    if (this.#committed.length === slots) this.#committed.fill(0);
-    else this.#committed = new Uint8Array(slots);
+    if (this.#committed.length === slots) {
+      this.#committed.fill(0);
+      this.#lentChunks.fill(0);
+    } else {
+      this.#committed = new Uint8Array(slots);
+      this.#lentChunks = new Uint8Array(slots);
+    }
+    this.#lent = [];
     if (this.#ranksPerChunk.length === this.#chunks.length) {
       this.#ranksPerChunk.fill(0);
       this.#appliedChunks.fill(0);

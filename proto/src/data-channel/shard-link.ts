@@ -12,6 +12,11 @@ export interface PushTag {
 }
 
 export interface ShardLink {
+  /**
+   * Neither link copies the gradient (a socket sends from it, a colocated shard reads it
+   * in place): the caller must not change it until it has pulled the version its push
+   * leads to.
+   */
   push(tag: PushTag, gradient: Float32Array, chunks: readonly Range[], signal?: AbortSignal): Promise<void>;
   /** Fills this shard's range of `into`; resolves with the version. */
   pull(minVersion: number, into: Float32Array, signal?: AbortSignal): Promise<number>;
