@@ -6,6 +6,8 @@ const plainSummary: Reporter = {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>) {
     const counts = { passed: 0, failed: 0, skipped: 0 };
     for (const module of testModules) {
+      // A file that fails before its tests run (an import error) has no tests to count: it counts as one failure.
+      if (module.errors().length > 0) counts.failed++;
       for (const test of module.children.allTests()) {
         const state = test.result().state;
         if (state === "passed") counts.passed++;
