@@ -238,15 +238,12 @@ export function kernelPointer(view: KernelView, from: number, to: number): numbe
  * the kernels' JavaScript path serves it) when the kernel memory is unavailable or full.
  */
 export function kernelFloat32Array(length: number): Float32Array {
-  const memory = kernelMemory();
-  if (memory !== undefined) {
-    try {
-      return memory.float32(length);
-    } catch (error) {
-      if (!(error instanceof TrainfleetError && error.code === Code.RESOURCE_EXHAUSTED)) throw error;
-    }
-  }
-  return new Float32Array(length);
+  return inKernelMemory((memory) => memory.float32(length), () => new Float32Array(length));
+}
+
+/** As kernelFloat32Array, for 16-bit wire values. */
+export function kernelUint16Array(length: number): Uint16Array {
+  return inKernelMemory((memory) => memory.uint16(length), () => new Uint16Array(length));
 }
 
 /** Returns a view from kernelFloat32Array or kernelUint16Array to the kernel memory (a heap array is left to the GC). */
@@ -254,15 +251,14 @@ export function freeKernelArray(view: KernelView): void {
   if (processMemory?.owns(view)) processMemory.free(view);
 }
 
-/** As kernelFloat32Array, for 16-bit wire values. */
-export function kernelUint16Array(length: number): Uint16Array {
+function inKernelMemory<T>(allocate: (memory: KernelMemory) => T, onHeap: () => T): T {
   const memory = kernelMemory();
   if (memory !== undefined) {
     try {
-      return memory.uint16(length);
+      return allocate(memory);
     } catch (error) {
       if (!(error instanceof TrainfleetError && error.code === Code.RESOURCE_EXHAUSTED)) throw error;
     }
   }
-  return new Uint16Array(length);
+  return onHeap();
 }
