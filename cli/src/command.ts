@@ -16,6 +16,8 @@ export interface Command {
   usage: string;
   summary: string;
   flags: FlagTable;
+  /** A flag that may also be given as the first argument, without its name (`status URL`). */
+  positional?: string;
   run(context: CommandContext): Promise<number>;
 }
 

@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { create, fromJson } from "@bufbuild/protobuf";
 import type { JsonValue } from "@bufbuild/protobuf";
-import { Code, DataPlane, JobSpecSchema, Placement, WireDtype, ModelSpecSchema, OptimizerSpecSchema, ParameterServersSpecSchema, TrainfleetError, TrainingSpecSchema, WorkersSpecSchema } from "@trainfleet/proto";
+import { CheckpointSpecSchema, Code, DataPlane, JobSpecSchema, Placement, WireDtype, ModelSpecSchema, OptimizerSpecSchema, ParameterServersSpecSchema, TrainfleetError, TrainingSpecSchema, WorkersSpecSchema } from "@trainfleet/proto";
 import type { JobSpec } from "@trainfleet/proto";
 import { resolveJobSpec } from "@trainfleet/coordinator";
 import type { FlagTable, FlagValue } from "./flags.js";
@@ -32,6 +32,10 @@ export const jobFlags: FlagTable = {
   "wire-dtype": { kind: "string", choices: ["float32", "bfloat16", "float16"], help: "Number format of gradients and parameters on the TCP data channel (shards keep float32). Default float32, the only exact one." },
   "data-plane": { kind: "string", choices: ["tcp", "grpc"], help: "How gradients and parameters travel: a raw TCP channel per shard, or gRPC streams. Default tcp." },
   "chunk-bytes": { kind: "integer", min: 4, help: "Size of the gradient and parameter chunks on the wire. Default 1048576." },
+  "checkpoint-every": {
+    kind: "integer",
+    help: "Checkpoint every this many steps (each shard writes its parameters and optimizer state, the coordinator a manifest); 0: only the just-in-time checkpoint when the coordinator gets SIGTERM. Default 0.",
+  },
 };
 
 export async function jobSpecFromFlags(values: Record<string, FlagValue>): Promise<JobSpec> {
@@ -75,10 +79,12 @@ export async function jobSpecFromFlags(values: Record<string, FlagValue>): Promi
   const wire = { float32: WireDtype.FLOAT32, bfloat16: WireDtype.BFLOAT16, float16: WireDtype.FLOAT16 }[values["wire-dtype"] as string];
   if (wire !== undefined) spec.parameterServers!.wireDtype = wire;
   if (values["data-plane"] !== undefined) spec.parameterServers!.dataPlane = values["data-plane"] === "grpc" ? DataPlane.GRPC : DataPlane.TCP;
+  spec.checkpoints ??= create(CheckpointSpecSchema);
+  spec.checkpoints!.everySteps = number("checkpoint-every") ?? spec.checkpoints!.everySteps;
   return resolveJobSpec(spec);
 }
 
-async function readSpecFile(path: string): Promise<JobSpec> {
+export async function readSpecFile(path: string): Promise<JobSpec> {
   let json: JsonValue;
   try {
     json = JSON.parse(await readFile(path, "utf8")) as JsonValue;

@@ -29,22 +29,28 @@ export class LocalFleet {
   readonly #children: FleetChild[] = [];
   readonly #folder: string;
   readonly #env: NodeJS.ProcessEnv;
+  readonly #logSuffix: string;
   /** Resolves with the first child that exits with a non-zero code or by a signal. */
   readonly firstFailure: Promise<ChildExit>;
   #reportFailure!: (exit: ChildExit) => void;
 
-  constructor(folder: string, env: NodeJS.ProcessEnv) {
+  /** `logSuffix` goes between a child's name and `.log` (a resumed run's logs keep the first run's). */
+  constructor(folder: string, env: NodeJS.ProcessEnv, logSuffix = "") {
     this.#folder = folder;
     this.#env = env;
+    this.#logSuffix = logSuffix;
     this.firstFailure = new Promise((resolve) => (this.#reportFailure = resolve));
   }
 
   spawn(name: string, args: string[], options: { ipc?: boolean } = {}): FleetChild {
-    const logPath = join(this.#folder, `${name}.log`);
+    const logPath = join(this.#folder, `${name}${this.#logSuffix}.log`);
     const log = openSync(logPath, "a");
     const child = spawn(process.execPath, [mainScript, ...args], {
       stdio: ["ignore", log, log, ...(options.ipc ? (["ipc"] as const) : [])],
       env: this.#env,
+      // A process group of its own: Ctrl-C in a terminal reaches `trainfleet run` only, which
+      // stops the fleet in order (the coordinator checkpoints, then stops the members).
+      detached: true,
     });
     closeSync(log);
     const exited = once(child, "exit").then(([code, signal]) => ({ name, code: code as number | null, signal: signal as NodeJS.Signals | null }));
@@ -68,6 +74,11 @@ export class LocalFleet {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** SIGKILL to every running child, at once (the children have process groups of their own, so nothing else reaches them). */
+  kill(): void {
+    for (const child of this.#children) if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill("SIGKILL");
   }
 
   /** SIGTERM to every running child, SIGKILL to those still running after `graceMs`. */

@@ -8,11 +8,12 @@ import type { Command } from "./command.js";
 import { coordinatorCommand } from "./commands/coordinator.js";
 import { psCommand } from "./commands/ps.js";
 import { runCommand } from "./commands/run.js";
+import { statusCommand } from "./commands/status.js";
 import { workerCommand } from "./commands/worker.js";
 import { helpText, parseFlags } from "./flags.js";
 import { createLogger } from "./logger.js";
 
-const commands: Command[] = [runCommand, coordinatorCommand, psCommand, workerCommand];
+const commands: Command[] = [runCommand, statusCommand, coordinatorCommand, psCommand, workerCommand];
 
 const usage = `Usage: trainfleet <command> [flags]
 
@@ -37,13 +38,20 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(helpText(`Usage: ${command.usage}`, command.summary, command.flags));
     return 0;
   }
-  const values = parseFlags(command.flags, rest, process.env);
+  const first = rest[0];
+  const args = command.positional !== undefined && first !== undefined && !first.startsWith("--") ? [`--${command.positional}`, first, ...rest.slice(1)] : rest;
+  const values = parseFlags(command.flags, args, process.env);
   const logger = createLogger(values["log-level"] as string, { role: command.name });
   const controller = new AbortController();
-  let signals = 0;
+  let firstSignalAt: number | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     // A second signal means "now": do not wait for a graceful stop.
-    if (++signals > 1) process.exit(130);
+    // (`npm start` forwards the terminal's Ctrl-C, so one press can arrive twice at once: that is still the first.)
+    if (firstSignalAt !== undefined) {
+      if (Date.now() - firstSignalAt > 500) process.exit(130);
+      return;
+    }
+    firstSignalAt = Date.now();
     logger.info({ signal }, "stopping");
     controller.abort(new TrainfleetError(1, `received ${signal}`));
   };

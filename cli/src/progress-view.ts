@@ -22,7 +22,9 @@ export function progressLine(status: JobStatus, width = 24): string {
   const rate = status.samplesPerSecond;
   const remaining = status.totalSteps - status.step;
   const stepsPerSecond = status.step > 0 && status.startedUnixMs > 0n ? (status.step * 1000) / Math.max(1, Date.now() - Number(status.startedUnixMs)) : 0;
-  const eta = stepsPerSecond > 0 ? ` ETA ${formatDuration((remaining / stepsPerSecond) * 1000)}` : "";
+  // The coordinator's estimate (from its recent throughput) when it has one.
+  const etaMs = status.etaSeconds !== undefined ? status.etaSeconds * 1000 : stepsPerSecond > 0 ? (remaining / stepsPerSecond) * 1000 : undefined;
+  const eta = etaMs !== undefined ? ` ETA ${formatDuration(etaMs)}` : "";
   const loss = Number.isFinite(status.loss) ? status.loss.toFixed(4) : "-";
   const phase = status.phase === JobPhase.EVALUATING ? " evaluating" : "";
   return `epoch ${status.epoch + 1}/${status.epochs} step ${status.step}/${status.totalSteps} [${bar}] ${(fraction * 100).toFixed(1)}% loss ${loss} ${Math.round(rate).toLocaleString("en-US")} samples/s${eta}${phase}`;

@@ -3,7 +3,7 @@ import { CoordinatorService, JobService, addService, invalidField, startServer }
 import type { RunningServer } from "@trainfleet/proto";
 import type { Coordinator } from "./coordinator.js";
 import { resolveJobSpec } from "./job-spec.js";
-import { isFinished } from "./job-phase.js";
+import { watchStatus } from "./status-watch.js";
 
 export async function startCoordinatorServer(coordinator: Coordinator, listen: string): Promise<RunningServer> {
   return startServer(listen, (server, serverSignal) => {
@@ -15,7 +15,7 @@ export async function startCoordinatorServer(coordinator: Coordinator, listen: s
           return coordinator.register(request);
         },
         async heartbeat(request) {
-          return { leaseExpiresUnixMs: BigInt(coordinator.heartbeat(request.memberId)) };
+          return { leaseExpiresUnixMs: BigInt(coordinator.heartbeat(request.memberId, request.shardStats)) };
         },
         async *assignments(request, { signal }) {
           const stream = coordinator.assignments(request.memberId, signal);
@@ -31,6 +31,10 @@ export async function startCoordinatorServer(coordinator: Coordinator, listen: s
         },
         async reportEvaluation(request) {
           coordinator.reportEvaluation(request);
+          return {};
+        },
+        async reportCheckpoint(request) {
+          coordinator.reportCheckpoint(request);
           return {};
         },
       },
@@ -50,13 +54,8 @@ export async function startCoordinatorServer(coordinator: Coordinator, listen: s
           return { status: coordinator.status() };
         },
         async *watchJob(_request, { signal }) {
-          for (;;) {
-            const revision = coordinator.revision;
-            const status = coordinator.status();
-            yield { status };
-            if (isFinished(status.phase) || signal.aborted) return;
-            await coordinator.changedSince(revision, signal);
-          }
+          // The same updates as the HTTP event stream (status-watch.ts).
+          for await (const { status } of watchStatus(coordinator, { signal })) yield { status };
         },
       },
       serverSignal,

@@ -5,7 +5,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { Code, JobPhase, JobStatusSchema, MemberRole, TrainfleetError, WorkerState } from "@trainfleet/proto";
-import type { JobSpec, JobStatus, Logger, ParameterLayout, RegisterRequest, ReportEvaluationRequest, ReportProgressRequest } from "@trainfleet/proto";
+import type { JobSpec, JobStatus, Logger, ParameterLayout, ParameterServerStats, RegisterRequest, ReportCheckpointRequest, ReportEvaluationRequest, ReportProgressRequest } from "@trainfleet/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ShardRangeSchema } from "@trainfleet/proto";
 import { isFinished, transition } from "./job-phase.js";
@@ -17,6 +17,16 @@ import type { AssignmentInit, Member } from "./members.js";
 import { planJob } from "./plan.js";
 import type { JobPlan } from "./plan.js";
 import { StepTracker } from "./step-tracker.js";
+import type { CompletedStep } from "./step-tracker.js";
+import { CoordinatorMetrics } from "./coordinator-metrics.js";
+import type { EvictionCause } from "./coordinator-metrics.js";
+import { DownsampledSeries } from "./downsampled-series.js";
+import { parameterServerStatus, recordShardStats, recordTiming, workerStatus } from "./member-status.js";
+import { CheckpointTracker } from "./checkpoint-tracker.js";
+import { writeCheckpoint } from "./checkpoint-store.js";
+import type { LoadedCheckpoint } from "./checkpoint-store.js";
+import { resumePoint } from "./resume-point.js";
+import type { ResumePoint } from "./resume-point.js";
 
 export interface CoordinatorOptions {
   /** A resolved spec (see resolveJobSpec), or none to wait for SubmitJob. */
@@ -28,6 +38,12 @@ export interface CoordinatorOptions {
   lookahead?: number;
   /** Called once training and evaluation are done, before members are told to stop. */
   onTrained?: (job: TrainedJob) => Promise<void>;
+  /** Where checkpoints go (a folder every member reaches); none: no checkpoints, not even on SIGTERM. */
+  checkpointDir?: string | undefined;
+  /** A verified checkpoint to resume from (loadCheckpoint); the spec must be its spec. */
+  resume?: LoadedCheckpoint | undefined;
+  /** How long to wait for the shards' files of a checkpoint on stop (default 60 s). */
+  checkpointWaitMs?: number;
 }
 
 export interface TrainedJob {
@@ -42,6 +58,7 @@ interface Plan extends JobPlan {
   workers: Member[];
   tracker: StepTracker;
   samples: SampleCursor;
+  checkpoints: CheckpointTracker | undefined;
 }
 
 export class Coordinator {
@@ -58,7 +75,13 @@ export class Coordinator {
   #testLoss: number | undefined;
   #startedAt = 0;
   #finishedAt = 0;
+  /** Told to stop (terminate): no more steps are handed out. */
+  #stopping = false;
   readonly #changes = new ChangeNotifier();
+  /** The training loss of every completed step, at most 200 points (see JobStatus.loss_history). */
+  readonly #lossHistory = new DownsampledSeries(200);
+  /** Prometheus metrics, served at /metrics by the status server. */
+  readonly metrics: CoordinatorMetrics;
   readonly #done: Promise<JobStatus>;
   #resolveDone!: (status: JobStatus) => void;
 
@@ -66,6 +89,7 @@ export class Coordinator {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#members = new Members(options.leaseMs, this.#now);
+    this.metrics = new CoordinatorMetrics(() => this.status(), this.#now);
     this.#done = new Promise((resolve) => (this.#resolveDone = resolve));
     if (options.spec !== undefined) this.submit(options.spec);
   }
@@ -81,7 +105,12 @@ export class Coordinator {
 
   submit(spec: JobSpec): void {
     if (this.#spec !== undefined) throw new TrainfleetError(Code.ALREADY_EXISTS, `this coordinator already runs job "${this.#spec.jobId}"; start another coordinator for another job`);
+    const every = spec.checkpoints?.everySteps ?? 0;
+    if (every > 0 && this.#options.checkpointDir === undefined) {
+      throw new TrainfleetError(Code.FAILED_PRECONDITION, `spec.checkpoints.everySteps: ${every}, but this coordinator has no checkpoint folder; start it with --checkpoint-dir`, { field: "spec.checkpoints.everySteps" });
+    }
     this.#spec = spec;
+    this.metrics.jobSubmitted(spec.jobId);
     this.#setReason("WaitingForMembers", this.#waitingMessage());
     this.#options.logger.info({ jobId: spec.jobId }, "job submitted");
     this.#maybeStart();
@@ -98,8 +127,11 @@ export class Coordinator {
     return { memberId: member.id, jobId: this.#spec?.jobId ?? "", leaseMs: this.#options.leaseMs };
   }
 
-  heartbeat(memberId: string): number {
-    return this.#members.renew(memberId);
+  /** Renews a member's lease; a shard's counters, when sent, go into the status. */
+  heartbeat(memberId: string, shardStats?: ParameterServerStats): number {
+    const expires = this.#members.renew(memberId);
+    if (shardStats !== undefined && recordShardStats(this.#members.get(memberId), shardStats)) this.#changedNow();
+    return expires;
   }
 
   assignments(memberId: string, signal: AbortSignal): AsyncIterable<AssignmentInit> {
@@ -109,25 +141,61 @@ export class Coordinator {
   /** A member's assignment stream ended: before the job did, that member is lost. */
   streamClosed(memberId: string): void {
     const member = this.#members.get(memberId);
-    if (!isFinished(this.#phase) && member.state !== WorkerState.STOPPED) this.#lose(member, "its assignment stream closed");
+    if (!isFinished(this.#phase) && member.state !== WorkerState.STOPPED) this.#lose(member, "stream_closed", "its assignment stream closed");
   }
 
   /** Fails the job if a member's lease ran out; call periodically. */
   checkLeases(): void {
     if (isFinished(this.#phase)) return;
-    for (const member of this.#members.expired()) this.#lose(member, `it missed its lease of ${this.#options.leaseMs} ms`);
+    for (const member of this.#members.expired()) this.#lose(member, "lease_expired", `it missed its lease of ${this.#options.leaseMs} ms`);
   }
 
   reportProgress(request: ReportProgressRequest): void {
     const { member, plan } = this.#current(request.memberId, request.generation);
     member.state = WorkerState.TRAINING;
     member.lastStep = Math.max(member.lastStep, request.step);
+    recordTiming(member.timing, request.computeMs, request.communicateMs);
+    this.metrics.progressReported(plan.spec.jobId, member.id, request.computeMs, request.communicateMs);
     const advanced = plan.tracker.report({ rank: member.rank, step: request.step, loss: request.loss, samples: request.samples });
     if (advanced === 0) return;
     this.#options.logger.debug({ step: plan.tracker.completed, loss: plan.tracker.lastLoss }, "step complete");
     if (plan.tracker.completed >= plan.totalSteps) this.#startEvaluation(plan);
     else this.#assignSteps(plan);
     this.#changedNow();
+  }
+
+  /** A shard wrote (or failed to write) its slice of a checkpoint. */
+  reportCheckpoint(request: ReportCheckpointRequest): void {
+    const member = this.#members.get(request.memberId);
+    if (member.role !== MemberRole.PARAMETER_SERVER) throw new TrainfleetError(Code.FAILED_PRECONDITION, `member_id: ${member.id} is not a parameter-server shard`, { field: "member_id" });
+    const checkpoints = this.#plan?.checkpoints;
+    if (checkpoints === undefined) throw new TrainfleetError(Code.FAILED_PRECONDITION, "this job takes no checkpoints (the coordinator has no --checkpoint-dir)");
+    checkpoints.report(member.shardIndex, request);
+    this.#changedNow();
+  }
+
+  /**
+   * SIGTERM: hand out no more steps, let those handed out complete, have every shard write
+   * its slice at that version (a just-in-time checkpoint, waited for at most
+   * checkpointWaitMs), then stop the job with reason Terminated and a message naming the
+   * checkpoint, or saying why there is none.
+   */
+  async terminate(): Promise<void> {
+    const asked = "the coordinator was asked to stop (SIGTERM or SIGINT)";
+    const plan = this.#plan;
+    if (isFinished(this.#phase) || this.#stopping) return;
+    this.#stopping = true;
+    const checkpoints = plan?.checkpoints;
+    if (plan === undefined || checkpoints === undefined) {
+      return this.fail("Terminated", `${asked}; ${plan === undefined ? "training had not started, so there is nothing to checkpoint" : "no checkpoint was taken: the coordinator has no --checkpoint-dir"}`);
+    }
+    const position = plan.samples.position();
+    this.#setReason("Checkpointing", `${asked}: finishing the steps handed out, then checkpointing step ${position.step}`);
+    const ask = (version: number) => {
+      for (const shard of this.#members.shards()) shard.outbox.push({ kind: { case: "checkpoint", value: { version } } });
+    };
+    const outcome = await checkpoints.takeOnStop(position, this.#options.checkpointWaitMs ?? 60_000, ask, this.#done);
+    this.fail("Terminated", `${asked}; ${outcome}`);
   }
 
   reportEvaluation(request: ReportEvaluationRequest): void {
@@ -162,21 +230,18 @@ export class Coordinator {
       totalSteps: plan?.totalSteps ?? 0,
       loss: tracker?.lastLoss ?? Number.NaN,
       samplesPerSecond: tracker?.samplesPerSecond() ?? 0,
-      workers: this.#members.workers().map((w) => ({
-        workerId: w.id,
-        rank: Math.max(w.rank, 0),
-        host: w.host,
-        state: w.state,
-        lastHeartbeatUnixMs: BigInt(w.lastHeartbeat),
-        backend: w.backend,
-        lastStep: w.lastStep,
-      })),
+      workers: this.#members.workers().map(workerStatus),
       shards: plan?.shardRanges ?? [],
       ...(this.#testAccuracy === undefined ? {} : { testAccuracy: this.#testAccuracy }),
       ...(this.#testLoss === undefined ? {} : { testLoss: this.#testLoss }),
       startedUnixMs: BigInt(this.#startedAt),
       finishedUnixMs: BigInt(this.#finishedAt),
       parameterCount: BigInt(plan?.layout.parameterCount ?? 0),
+      lossHistory: this.#lossHistory.points(),
+      accuracyHistory: this.#testAccuracy === undefined || plan === undefined ? [] : [{ step: plan.totalSteps, value: this.#testAccuracy, steps: 1 }],
+      ...this.#eta(plan),
+      parameterServers: this.#members.shards().map(parameterServerStatus),
+      ...this.#lastCheckpoint(plan),
     });
   }
 
@@ -204,6 +269,25 @@ export class Coordinator {
     return { member, plan };
   }
 
+  #stepCompleted(jobId: string, step: CompletedStep): void {
+    this.#lossHistory.add(step.completed, step.loss);
+    this.metrics.stepCompleted(jobId, step.samples, step.at);
+  }
+
+  /** Remaining steps x global batch / samples per second, while training and once a rate is known. */
+  #eta(plan: Plan | undefined): { etaSeconds?: number } {
+    const rate = plan?.tracker.samplesPerSecond() ?? 0;
+    if (plan === undefined || this.#phase !== JobPhase.RUNNING || rate <= 0) return {};
+    const globalBatch = plan.workers.length * plan.spec.training!.batchSizePerWorker;
+    return { etaSeconds: ((plan.totalSteps - plan.tracker.completed) * globalBatch) / rate };
+  }
+
+  /** The newest complete checkpoint (written by this coordinator, or the one it resumed from). */
+  #lastCheckpoint(plan: Plan | undefined): { lastCheckpointVersion?: number; lastCheckpointUnixMs?: bigint } {
+    const last = plan?.checkpoints?.last;
+    return last === undefined ? {} : { lastCheckpointVersion: last.version, lastCheckpointUnixMs: BigInt(last.createdUnixMs) };
+  }
+
   #waitingMessage(): string {
     if (this.#spec === undefined) return "waiting for a JobSpec (SubmitJob)";
     const shards = this.#members.shards().length;
@@ -220,13 +304,45 @@ export class Coordinator {
     if (shards.length < spec.parameterServers!.shards || workers.length < spec.workers!.replicas) return;
     const { seed, batchSizePerWorker } = spec.training!;
     const jobPlan = planJob(spec, shards, workers.length);
-    const samples = new SampleCursor(seed, jobPlan.input.trainSamples, batchSizePerWorker);
-    const plan: Plan = { ...jobPlan, spec, workers, tracker: new StepTracker(workers.length, this.#now), samples };
+    let resume: ResumePoint | undefined;
+    try {
+      const warn = (message: string) => this.#options.logger.warn({}, message);
+      resume = this.#options.resume === undefined ? undefined : resumePoint(this.#options.resume, jobPlan, workers.map((worker) => worker.backend), warn);
+    } catch (error) {
+      return this.fail("ResumeFailed", TrainfleetError.from(error).message);
+    }
+    const start = resume?.version ?? 0;
+    const samples = new SampleCursor(seed, jobPlan.input.trainSamples, batchSizePerWorker, resume?.position);
+    const checkpointDir = this.#options.checkpointDir;
+    const checkpoints =
+      checkpointDir === undefined
+        ? undefined
+        : new CheckpointTracker({
+            folder: checkpointDir,
+            spec,
+            worldSize: workers.length,
+            backends: () => workers.map((worker) => worker.backend),
+            ranges: jobPlan.shardRanges.map((range) => ({ begin: Number(range.begin), end: Number(range.end) })),
+            startVersion: start,
+            ...(resume === undefined ? {} : { last: { version: start, path: this.#options.resume!.path, createdUnixMs: resume.createdUnixMs } }),
+            write: (manifest) => writeCheckpoint(checkpointDir, manifest),
+            logger: this.#options.logger,
+            now: this.#now,
+          });
+    const plan: Plan = { ...jobPlan, spec, workers, tracker: new StepTracker(workers.length, this.#now, start), samples, checkpoints };
     const { layout, shardRanges: ranges, worldSize, totalSteps } = plan;
     this.#plan = plan;
+    plan.tracker.onStepComplete = (step) => this.#stepCompleted(spec.jobId, step);
+    this.metrics.generationChanged(spec.jobId);
     this.#startedAt = this.#now();
     for (const shard of shards) {
-      shard.outbox.push({ kind: { case: "shard", value: { spec, generation: 1, worldSize, range: ranges[shard.shardIndex]!, parameterCount: BigInt(layout.parameterCount) } } });
+      const restore = resume?.restores[shard.shardIndex];
+      shard.outbox.push({
+        kind: {
+          case: "shard",
+          value: { spec, generation: 1, worldSize, range: ranges[shard.shardIndex]!, parameterCount: BigInt(layout.parameterCount), checkpointDir: checkpointDir ?? "", ...(restore === undefined ? {} : { restore }) },
+        },
+      });
     }
     workers.forEach((worker, rank) => {
       worker.rank = rank;
@@ -234,22 +350,28 @@ export class Coordinator {
       worker.outbox.push({ kind: { case: "worker", value: { spec, generation: 1, rank, worldSize, shards: ranges, parameterCount: BigInt(layout.parameterCount) } } });
     });
     this.#apply("start", "Training", `training ${layout.parameterCount} parameters on ${worldSize} workers and ${shards.length} shards for ${totalSteps} steps`);
-    this.#options.logger.info({ jobId: spec.jobId, generation: 1, worldSize, shards: shards.length, totalSteps, parameters: layout.parameterCount }, "job started");
-    this.#assignSteps(plan);
+    const resumed = resume === undefined ? {} : { resumedFrom: this.#options.resume!.path, step: start };
+    this.#options.logger.info({ jobId: spec.jobId, generation: 1, worldSize, shards: shards.length, totalSteps, parameters: layout.parameterCount, ...resumed }, resume === undefined ? "job started" : "job resumed from its checkpoint");
+    if (start >= totalSteps) this.#startEvaluation(plan);
+    else this.#assignSteps(plan);
   }
 
   /** Hands out steps up to `lookahead` beyond the last completed one, so workers never wait on us. */
   #assignSteps(plan: Plan): void {
+    if (this.#stopping) return;
     const limit = Math.min(plan.totalSteps, plan.tracker.completed + (this.#options.lookahead ?? 2));
     while (plan.samples.step < limit) {
       const { step, epoch, sampleIndices, globalBatchSize } = plan.samples.next(plan.workers.length);
       plan.workers.forEach((worker, rank) => {
         worker.outbox.push({ kind: { case: "step", value: { generation: 1, step, epoch, sampleIndices: Array.from(sampleIndices[rank]!), globalBatchSize } } });
       });
+      // Where the ledger stands after this step, in case a checkpoint is due at the version it makes.
+      plan.checkpoints?.cursorAt(plan.samples.position());
     }
   }
 
   #startEvaluation(plan: Plan): void {
+    if (this.#stopping) return;
     this.#apply("trainingDone", "Evaluating", `evaluating version ${plan.totalSteps} on the test set`);
     const total = Math.min(plan.spec.training!.evalSamples || plan.input.testSamples, plan.input.testSamples);
     plan.workers.forEach((worker, rank) => {
@@ -261,19 +383,23 @@ export class Coordinator {
   }
 
   async #finishTraining(plan: Plan): Promise<void> {
+    if (this.#stopping) return;
     try {
       await this.#options.onTrained?.({ spec: plan.spec, layout: plan.layout, version: plan.totalSteps, shards: plan.shardRanges });
     } catch (error) {
       this.fail("ExportFailed", `could not save the trained parameters: ${TrainfleetError.from(error).message}`);
       return;
     }
+    // Periodic checkpoints still being written (the last step's, say) are finished first.
+    await plan.checkpoints?.settle(this.#options.checkpointWaitMs ?? 60_000);
     const accuracy = ((this.#testAccuracy ?? 0) * 100).toFixed(2);
     this.#apply("evaluationDone", "Completed", `trained ${plan.totalSteps} steps; test accuracy ${accuracy}%`);
     this.#finish();
   }
 
-  #lose(member: Member, why: string): void {
+  #lose(member: Member, cause: EvictionCause, why: string): void {
     member.state = WorkerState.LOST;
+    this.metrics.memberEvicted(this.#spec?.jobId ?? "", member.role === MemberRole.WORKER ? "worker" : "parameter_server", cause);
     const rank = member.rank >= 0 ? ` (rank ${member.rank})` : "";
     const role = member.role === MemberRole.WORKER ? `worker ${member.id}${rank}` : `parameter-server shard ${member.shardIndex}`;
     this.fail("MemberLost", `${role} was lost: ${why}. Without elastic recovery the job stops here rather than hang; rerun it`);

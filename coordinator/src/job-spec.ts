@@ -20,6 +20,8 @@ export const defaultJobSpec: MessageInitShape<typeof JobSpecSchema> = {
   },
   workers: { replicas: 2 },
   parameterServers: { shards: 2, chunkBytes: 1024 * 1024, dataPlane: DataPlane.TCP, placement: Placement.DEDICATED, wireDtype: WireDtype.FLOAT32 },
+  // Only the just-in-time checkpoint when the coordinator is told to stop.
+  checkpoints: { everySteps: 0 },
 };
 
 /** Fills unset fields (zero, empty or absent in proto3) from the defaults, then validates. */
@@ -52,6 +54,7 @@ export function resolveJobSpec(input: JobSpec): JobSpec {
   spec.parameterServers!.chunkBytes ||= defaults.parameterServers!.chunkBytes;
   spec.parameterServers!.dataPlane ||= defaults.parameterServers!.dataPlane;
   spec.parameterServers!.wireDtype ||= defaults.parameterServers!.wireDtype;
+  spec.checkpoints ??= defaults.checkpoints;
   validateJobSpec(spec);
   return spec;
 }
@@ -107,6 +110,8 @@ export function validateJobSpec(spec: JobSpec): void {
   check(ps.wireDtype === WireDtype.FLOAT32 || ps.dataPlane === DataPlane.TCP, "parameterServers.wireDtype", "16-bit values travel on the TCP data channel only: use DATA_PLANE_TCP");
   check(ps.dataPlane === DataPlane.TCP || ps.dataPlane === DataPlane.GRPC, "parameterServers.dataPlane", `${ps.dataPlane} must be DATA_PLANE_TCP or DATA_PLANE_GRPC`);
   check(ps.chunkBytes % 4 === 0 && inRange(ps.chunkBytes, 4, maxChunkBytes), "parameterServers.chunkBytes", `${ps.chunkBytes} must be a multiple of 4 between 4 and ${maxChunkBytes}`);
+  const everySteps = spec.checkpoints?.everySteps ?? 0;
+  check(Number.isSafeInteger(everySteps) && inRange(everySteps, 0, 4_294_967_295), "checkpoints.everySteps", `${everySteps} must be 0 (a checkpoint only when the job is stopped) or a step count up to 4294967295`);
   const parameters = parameterLayout(spec.model!, datasetShape(spec.dataset!.name)).parameterCount;
   check(ps.shards <= parameters, "parameterServers.shards", `${ps.shards} shards for ${parameters} parameters: give at most one shard per parameter`);
 }

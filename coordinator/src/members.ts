@@ -3,9 +3,10 @@
  * A member is live while its lease, renewed by heartbeat, has not run out.
  */
 import { AsyncQueue, Code, MemberRole, TrainfleetError, WorkerState, invalidField } from "@trainfleet/proto";
-import type { AssignmentsResponse, RegisterRequest } from "@trainfleet/proto";
+import type { AssignmentsResponse, ParameterServerStats, RegisterRequest } from "@trainfleet/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { AssignmentsResponseSchema } from "@trainfleet/proto";
+import type { StepTiming } from "./member-status.js";
 
 
 export type AssignmentInit = MessageInitShape<typeof AssignmentsResponseSchema> | AssignmentsResponse;
@@ -25,6 +26,10 @@ export interface Member {
   /** Rank in the current generation; -1 when it has none. */
   rank: number;
   lastStep: number;
+  /** Workers: smoothed step timings from their progress reports (see member-status.ts). */
+  timing: StepTiming;
+  /** Parameter-server shards: the counters of their latest heartbeat. */
+  shardStats: ParameterServerStats | undefined;
 }
 
 export class Members {
@@ -65,6 +70,8 @@ export class Members {
       state: WorkerState.REGISTERED,
       rank: -1,
       lastStep: 0,
+      timing: { stepMs: 0, computeMs: 0, communicateMs: 0, reports: 0 },
+      shardStats: undefined,
     };
     this.#members.set(id, member);
     return member;

@@ -1,8 +1,15 @@
-/** A coordinator process: serve gRPC, run one job to its end, then let members read Stop. */
-import type { JobSpec, JobStatus, Logger } from "@trainfleet/proto";
+/**
+ * A coordinator process: serve gRPC (and the HTTP status API), run one job to its end,
+ * then let members read Stop.
+ */
+import { dirname } from "node:path";
+import { Code, TrainfleetError, abortableDelay, statusPaths } from "@trainfleet/proto";
+import type { JobSpec, JobStatus, Logger, RunningServer } from "@trainfleet/proto";
 import { Coordinator } from "./coordinator.js";
 import { startCoordinatorServer } from "./coordinator-server.js";
+import { startStatusHttpServer } from "./status-http-server.js";
 import { saveParameters } from "./save-parameters.js";
+import { loadCheckpoint } from "./checkpoint-store.js";
 
 export interface CoordinatorProcessOptions {
   listen: string;
@@ -12,31 +19,79 @@ export interface CoordinatorProcessOptions {
   /** Where to write the trained parameters; nothing is written when absent. */
   outputDir?: string | undefined;
   logger: Logger;
-  /** Aborting it (SIGTERM) fails the job and stops every member. */
+  /**
+   * Aborting it (SIGTERM) stops the job: with a checkpoint folder, after the steps handed
+   * out and a just-in-time checkpoint; then every member is told to stop.
+   */
   signal: AbortSignal;
-  onListening?: (address: string) => void;
+  /** Where checkpoints go; none: no checkpoints (with `resume`: the checkpoint's folder). */
+  checkpointDir?: string | undefined;
+  /** A checkpoint manifest or folder to resume from; the job is the checkpoint's (give no spec). */
+  resume?: string | undefined;
+  /** host:port of the HTTP status API and /metrics (port 0 picks one); none or "": no HTTP server. */
+  httpListen?: string | undefined;
+  /** After the job ends, keep serving the status APIs this long (SIGTERM cuts it short). */
+  lingerMs?: number | undefined;
+  /** The gRPC address, and the job's status URL when the HTTP server runs. */
+  onListening?: (address: string, statusUrl?: string) => void;
 }
 
 export async function runCoordinator(options: CoordinatorProcessOptions): Promise<JobStatus> {
   const { logger, outputDir } = options;
+  // Every file of the checkpoint is checked before anything listens.
+  const resume = options.resume === undefined ? undefined : await loadCheckpoint(options.resume);
+  if (resume !== undefined && options.spec !== undefined) throw new TrainfleetError(Code.INVALID_ARGUMENT, "give a job spec or a checkpoint to resume, not both: a resumed job is the checkpoint's");
+  if (resume !== undefined) logger.info({ path: resume.path, step: resume.manifest.version, jobId: resume.manifest.jobId }, "resuming from a checkpoint; every file matches its sha256");
+  const spec = resume?.manifest.spec ?? options.spec;
+  const checkpointDir = options.checkpointDir ?? (resume === undefined ? undefined : dirname(resume.path));
   const coordinator = new Coordinator({
-    spec: options.spec,
+    spec,
     leaseMs: options.leaseMs,
     logger,
     ...(outputDir === undefined ? {} : { onTrained: (job) => saveParameters(outputDir, job) }),
+    checkpointDir,
+    resume,
   });
-  const server = await startCoordinatorServer(coordinator, options.listen);
+  // Ready while the gRPC server takes calls; the HTTP server comes first so that a port
+  // it cannot get stops the process before anything else listens.
+  const serving = { grpc: false, closing: false };
+  const http = options.httpListen
+    ? await startStatusHttpServer(coordinator, {
+        listen: options.httpListen,
+        logger,
+        readiness: () =>
+          serving.grpc && !serving.closing ? { ready: true, reason: "ok" } : { ready: false, reason: serving.closing ? "the coordinator is shutting down" : "the gRPC server is not listening yet" },
+      })
+    : undefined;
+  let server: RunningServer;
+  try {
+    server = await startCoordinatorServer(coordinator, options.listen);
+  } catch (error) {
+    await http?.close(0);
+    throw error;
+  }
+  serving.grpc = true;
   logger.info({ address: server.address }, "coordinator listening");
-  options.onListening?.(server.address);
+  const jobId = spec?.jobId;
+  const statusUrl = http === undefined ? undefined : `${http.url}${jobId === undefined ? "" : statusPaths.job(jobId)}`;
+  if (http !== undefined) logger.info({ url: statusUrl, metrics: `${http.url}${statusPaths.metrics}` }, "status API listening");
+  options.onListening?.(server.address, statusUrl);
   const leaseTimer = setInterval(() => coordinator.checkLeases(), Math.max(25, Math.floor(options.leaseMs / 4)));
-  const onAbort = () => coordinator.fail("Terminated", "the coordinator was asked to stop (SIGTERM or SIGINT)");
+  const onAbort = () => void coordinator.terminate();
   options.signal.addEventListener("abort", onAbort, { once: true });
   try {
-    return await coordinator.done();
+    const final = await coordinator.done();
+    const lingerMs = options.lingerMs ?? 0;
+    if (lingerMs > 0 && !options.signal.aborted) {
+      logger.info({ lingerMs }, "the job has ended; serving its final status a while longer");
+      await abortableDelay(lingerMs, options.signal).catch(() => {});
+    }
+    return final;
   } finally {
     clearInterval(leaseTimer);
     options.signal.removeEventListener("abort", onAbort);
+    serving.closing = true;
     // Open assignment and watch streams end once drained, so members read their Stop.
-    await server.close(5_000);
+    await Promise.all([server.close(5_000), http?.close(5_000)]);
   }
 }

@@ -1,12 +1,12 @@
 /**
  * Writes the trained parameters out of the shards into a folder: `parameters.f32` (the
  * flattened vector, little-endian float32) and `parameters.json` (the layout to read it
- * with, the version and the spec). Each file is written whole (temp file, fsync, rename).
+ * with, the version and the spec). Each file is written whole (writeAtomically: temp file,
+ * fsync, rename).
  */
-import { open, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { toJson } from "@bufbuild/protobuf";
-import { JobSpecSchema, createParameterClient, float32Bytes, shardEndpoint } from "@trainfleet/proto";
+import { JobSpecSchema, createParameterClient, float32Bytes, shardEndpoint, writeAtomically } from "@trainfleet/proto";
 import type { TrainedJob } from "./coordinator.js";
 
 export async function saveParameters(folder: string, job: TrainedJob): Promise<void> {
@@ -29,16 +29,4 @@ export async function saveParameters(folder: string, job: TrainedJob): Promise<v
   } finally {
     client.close();
   }
-}
-
-export async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  const temporary = `${path}.tmp-${process.pid}`;
-  const file = await open(temporary, "w");
-  try {
-    await file.writeFile(bytes);
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  await rename(temporary, path);
 }

@@ -10,6 +10,14 @@ export interface StepReport {
   samples: number;
 }
 
+/** A step that just became complete; `completed` is the step count it brought the job to. */
+export interface CompletedStep {
+  completed: number;
+  loss: number;
+  samples: number;
+  at: number;
+}
+
 interface Pending {
   ranks: Set<number>;
   lossTimesSamples: number;
@@ -17,15 +25,21 @@ interface Pending {
 }
 
 export class StepTracker {
-  #completed = 0;
+  #completed: number;
   #pending = new Map<number, Pending>();
   #window: Array<{ at: number; samples: number }> = [];
   lastLoss = Number.NaN;
+  /** Called for every step that becomes complete, in step order (for history and metrics). */
+  onStepComplete: ((step: CompletedStep) => void) | undefined;
 
+  /** `completed`: steps done before this tracker started (a job resumed from a checkpoint). */
   constructor(
     private readonly worldSize: number,
     private readonly now: () => number,
-  ) {}
+    completed = 0,
+  ) {
+    this.#completed = completed;
+  }
 
   /** Steps completed so far (the parameter version the shards have reached). */
   get completed(): number {
@@ -52,6 +66,7 @@ export class StepTracker {
       this.lastLoss = next.samples > 0 ? next.lossTimesSamples / next.samples : Number.NaN;
       this.#window.push({ at: this.now(), samples: next.samples });
       if (this.#window.length > 50) this.#window.shift();
+      this.onStepComplete?.({ completed: this.#completed, loss: this.lastLoss, samples: next.samples, at: this.#window[this.#window.length - 1]!.at });
     }
     return advanced;
   }

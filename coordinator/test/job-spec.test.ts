@@ -23,6 +23,8 @@ describe("JobSpec", () => {
     expect(spec.training?.optimizer?.kind.case).toBe("adam");
     expect(spec.workers?.replicas).toBe(2);
     expect(spec.parameterServers).toMatchObject({ shards: 2, chunkBytes: 1048576, dataPlane: DataPlane.TCP, placement: Placement.DEDICATED });
+    // Only the just-in-time checkpoint on SIGTERM.
+    expect(spec.checkpoints?.everySteps).toBe(0);
   });
 
   it("gives colocated placement one shard per worker", () => {

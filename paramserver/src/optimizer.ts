@@ -13,12 +13,23 @@
  * double-precision operations in the same order, rounded to float32 where the JavaScript
  * stores, hence the same bits. The JavaScript loops are the specification, the fallback
  * for other arrays, and do the tail of fewer than 4 elements.
+ *
+ * A checkpoint holds the state of the current version (`state()`: SGD none, SGD with
+ * momentum the velocity, Adam m then v) and a restore puts it back (`restoreState`). Adam's
+ * update count is not state: it is the version the shard is at.
  */
 import type { OptimizerSpec } from "@trainfleet/proto";
 import { invalidField, kernelCalls, kernelFloat32Array, kernelOperandsCompatible, kernelPointer, wasmKernels } from "@trainfleet/proto";
 import type { WasmKernels } from "@trainfleet/proto";
 
+/** The optimizers by the state they keep, as checkpoints record them. */
+export type OptimizerKind = "sgd" | "sgd-momentum" | "adam";
+
+/** How many state arrays, each of the slice's size, each kind keeps. */
+export const optimizerStateArrays: Readonly<Record<OptimizerKind, number>> = { sgd: 0, "sgd-momentum": 1, adam: 2 };
+
 export interface Optimizer {
+  readonly kind: OptimizerKind;
   /**
    * Writes into out[from, to) the parameters params[from, to) after update number `t` (1
    * for the first step) with the averaged gradient of those elements, which `gradient`
@@ -27,6 +38,25 @@ export interface Optimizer {
   apply(params: Float32Array, gradient: Float32Array, out: Float32Array, from: number, to: number, t: number): void;
   /** Every chunk of the step has been applied: the state it wrote becomes the current one. */
   commit(): void;
+  /**
+   * The state of the current version, optimizerStateArrays[kind] arrays (live views:
+   * copy them before the next step's commit makes their buffers the ones it writes).
+   */
+  state(): Float32Array[];
+  /** Makes `state` (copied, in the order state() gives) the current state. */
+  restoreState(state: readonly Float32Array[]): void;
+}
+
+/** The kind of optimizer a spec makes, by the state it keeps. */
+export function optimizerKind(spec: OptimizerSpec): OptimizerKind {
+  switch (spec.kind.case) {
+    case "sgd":
+      return spec.kind.value.momentum === 0 ? "sgd" : "sgd-momentum";
+    case "adam":
+      return "adam";
+    default:
+      throw invalidField("spec.training.optimizer", "choose an optimizer: sgd or adam");
+  }
 }
 
 export function createOptimizer(spec: OptimizerSpec | undefined, size: number): Optimizer {
@@ -59,6 +89,20 @@ class DoubleBuffered {
   }
 }
 
+/** Copies `state` into the current buffers of `targets`, checking the count and the lengths. */
+function restoreInto(kind: OptimizerKind, targets: readonly DoubleBuffered[], state: readonly Float32Array[]): void {
+  if (state.length !== targets.length) {
+    throw invalidField("state", `${kind} keeps ${targets.length} state arrays, got ${state.length}`);
+  }
+  targets.forEach((target, i) => {
+    const values = state[i]!;
+    if (values.length !== target.current.length) {
+      throw invalidField("state", `${kind} state array ${i} has ${values.length} elements, the slice has ${target.current.length}`);
+    }
+    target.current.set(values);
+  });
+}
+
 /**
  * The kernels and the byte addresses of the chunk in each array, when every array is in
  * the kernel memory; else undefined (the JavaScript path). `arrays` are indexed by
@@ -83,6 +127,7 @@ function sgd(learningRate: number): Optimizer {
     for (let i = from; i < to; i++) out[i] = params[i]! - learningRate * gradient[i - from]!;
   };
   return {
+    kind: "sgd",
     apply(params, gradient, out, from, to) {
       const wasm = wasmOperands([params, out], gradient, from, to);
       if (wasm === undefined) {
@@ -96,6 +141,8 @@ function sgd(learningRate: number): Optimizer {
       js(params, gradient.subarray(count), out, from + count, to);
     },
     commit() {},
+    state: () => [],
+    restoreState: (state) => restoreInto("sgd", [], state),
   };
 }
 
@@ -110,6 +157,7 @@ function sgdMomentum(learningRate: number, momentum: number, size: number): Opti
     }
   };
   return {
+    kind: "sgd-momentum",
     apply(params, gradient, out, from, to) {
       const wasm = wasmOperands([params, out, velocity.current, velocity.next], gradient, from, to);
       if (wasm === undefined) {
@@ -123,6 +171,8 @@ function sgdMomentum(learningRate: number, momentum: number, size: number): Opti
       js(params, gradient.subarray(count), out, from + count, to);
     },
     commit: () => velocity.swap(),
+    state: () => [velocity.current],
+    restoreState: (state) => restoreInto("sgd-momentum", [velocity], state),
   };
 }
 
@@ -139,6 +189,7 @@ function adam(learningRate: number, beta1: number, beta2: number, epsilon: numbe
     }
   };
   return {
+    kind: "adam",
     apply(params, gradient, out, from, to, t) {
       const correction1 = 1 - beta1 ** t;
       const correction2 = 1 - beta2 ** t;
@@ -157,5 +208,7 @@ function adam(learningRate: number, beta1: number, beta2: number, epsilon: numbe
       m.swap();
       v.swap();
     },
+    state: () => [m.current, v.current],
+    restoreState: (state) => restoreInto("adam", [m, v], state),
   };
 }

@@ -10,12 +10,19 @@
  * double-buffered): version v stays whole for its readers, and a push rejected part-way
  * is forgotten by clearing flags, not by undoing arithmetic. The last chunk swaps the
  * buffers and raises the version by one.
+ *
+ * Checkpoints: at the versions its SnapshotSchedule names, the shard copies the version's
+ * slice and optimizer state the moment the version is reached (the step after next
+ * overwrites those buffers) and hands the copy to its snapshot listeners, which write it
+ * out. `restore` starts a freshly configured shard from such a snapshot instead.
  */
 import { Code, TrainfleetError, chunkRanges, initialParameters, invalidField, kernelFloat32Array } from "@trainfleet/proto";
 import type { PushRequest, Range } from "@trainfleet/proto";
 import { averageInRankOrder } from "./aggregate.js";
 import { createOptimizer } from "./optimizer.js";
 import type { Optimizer } from "./optimizer.js";
+import { SnapshotSchedule, snapshotMismatches } from "./shard-snapshot.js";
+import type { ShardSnapshot } from "./shard-snapshot.js";
 import { checkChunkLength, checkFinite, checkPushHeader, chunkIndexOf } from "./push-validation.js";
 import type { ShardConfig } from "./shard-config.js";
 
@@ -90,6 +97,8 @@ export class ParameterShard {
   /** retractions[chunk] counts how often an applied chunk of a step in progress was taken back. */
   #retractions = new Uint32Array(0);
   #changed: Array<() => void> = [];
+  #snapshots = new SnapshotSchedule();
+  readonly #snapshotListeners = new Set<(snapshot: ShardSnapshot) => void>();
   readonly stats: ShardStats = { bytesIn: 0, bytesOut: 0, aggregationMs: 0 };
 
   get version(): number {
@@ -117,11 +126,58 @@ export class ParameterShard {
       this.#chunks = chunkRanges({ begin: 0, end: size }, config.chunkElements);
       // One chunk's average at a time: it is applied as soon as it is reduced.
       this.#average = kernelFloat32Array(Math.min(size, config.chunkElements));
+      this.#snapshots = new SnapshotSchedule(config.checkpointEverySteps ?? 0, 0);
     }
     this.#config = config;
     this.#contributions = Array.from({ length: config.worldSize }, (_, rank) => this.#contributions[rank] ?? kernelFloat32Array(this.#params.length));
     this.#resetBarrier();
     this.#notify();
+  }
+
+  /**
+   * Starts a freshly configured shard (no push taken yet) at a checkpoint's version,
+   * parameters and optimizer state. The caller has checked that the snapshot is this
+   * shard's (readShardCheckpoint); what is checked again here is what would corrupt it.
+   */
+  restore(snapshot: ShardSnapshot): void {
+    const config = this.#requireConfig();
+    const problems = snapshotMismatches(snapshot, { jobId: config.jobId, range: config.range, optimizer: this.#optimizer!.kind });
+    if (this.#version !== 0 || this.#committed.includes(1)) problems.push(`this shard has trained already (version ${this.#version})`);
+    if (problems.length > 0) throw new TrainfleetError(Code.FAILED_PRECONDITION, `cannot restore version ${snapshot.version}: ${problems.join("; ")}`);
+    this.#params.set(snapshot.parameters);
+    this.#optimizer!.restoreState(snapshot.state);
+    this.#version = snapshot.version;
+    this.#snapshots = new SnapshotSchedule(config.checkpointEverySteps ?? 0, snapshot.version);
+    this.#notify();
+  }
+
+  /** A copy of the current version's slice and optimizer state. */
+  snapshot(): ShardSnapshot {
+    const config = this.#requireConfig();
+    const optimizer = this.#optimizer!;
+    return {
+      jobId: config.jobId,
+      version: this.#version,
+      range: { ...config.range },
+      optimizer: optimizer.kind,
+      parameters: this.#params.slice(),
+      state: optimizer.state().map((values) => values.slice()),
+    };
+  }
+
+  /** Calls `listener` with each scheduled snapshot, synchronously as its version is reached; returns the unsubscribe. */
+  onSnapshot(listener: (snapshot: ShardSnapshot) => void): () => void {
+    this.#snapshotListeners.add(listener);
+    return () => this.#snapshotListeners.delete(listener);
+  }
+
+  /** The coordinator asks for a snapshot at `version`: taken now if the shard is there, else when it gets there. */
+  requestSnapshot(version: number): void {
+    this.#requireConfig();
+    if (this.#snapshots.request(version, this.#version)) {
+      this.#snapshots.taken(version);
+      this.#emitSnapshot();
+    }
   }
 
   /** Parameters of the current version, shard-local indexing (a live view: copy before awaiting, and in sync mode only). */
@@ -299,6 +355,7 @@ export class ParameterShard {
       this.#optimizer!.commit();
       this.#version++;
       this.#resetBarrier();
+      if (this.#snapshots.due(this.#version)) this.#emitSnapshot();
     }
     this.stats.aggregationMs += performance.now() - started;
     this.#notify();
@@ -338,6 +395,11 @@ export class ParameterShard {
       this.#retractions = new Uint32Array(this.#chunks.length);
     }
     this.#appliedCount = 0;
+  }
+
+  #emitSnapshot(): void {
+    const snapshot = this.snapshot();
+    for (const listener of this.#snapshotListeners) listener(snapshot);
   }
 
   #notify(): void {

@@ -12,6 +12,8 @@ export interface ShardConfig {
   optimizer: OptimizerSpec;
   layout: ParameterLayout;
   seed: number;
+  /** Snapshot for a checkpoint at every multiple of this version (0 or absent: only when the coordinator asks). */
+  checkpointEverySteps?: number;
 }
 
 /** The shard's config from the coordinator's assignment (whose spec is already validated). */
@@ -27,5 +29,7 @@ export function shardConfigFrom(assignment: ShardAssignment): ShardConfig {
     optimizer: spec.training!.optimizer!,
     layout: parameterLayout(spec.model!, datasetShape(spec.dataset!.name)),
     seed: spec.training!.seed,
+    // Without a folder to write to, no checkpoints (the coordinator then expects none).
+    checkpointEverySteps: assignment.checkpointDir === "" ? 0 : (spec.checkpoints?.everySteps ?? 0),
   };
 }

@@ -6,6 +6,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { CoordinatorService } from "./gen/trainfleet/v1/coordinator_pb.js";
 import type { AssignmentsResponse, RegisterRequestSchema } from "./gen/trainfleet/v1/coordinator_pb.js";
+import type { ParameterServerStatsSchema } from "./gen/trainfleet/v1/job_pb.js";
 import { createClient } from "./grpc-client.js";
 import type { ClientOf } from "./grpc-client.js";
 import { Code, TrainfleetError } from "./errors.js";
@@ -19,6 +20,8 @@ export interface JoinOptions {
   signal: AbortSignal;
   /** Give up registering after this long (the coordinator may still be starting). */
   connectTimeoutMs?: number;
+  /** What each heartbeat carries besides the member id (a shard's counters). */
+  heartbeatFields?: () => { shardStats?: MessageInitShape<typeof ParameterServerStatsSchema> };
 }
 
 export interface MemberSession {
@@ -40,7 +43,7 @@ export async function joinJob(options: JoinOptions): Promise<MemberSession> {
     try {
       const registered = await coordinator.register(options.register, { signal, timeoutMs: 5_000 });
       logger.info({ memberId: registered.memberId, jobId: registered.jobId }, "registered with the coordinator");
-      return session(coordinator, registered.memberId, registered.jobId, registered.leaseMs, logger, signal);
+      return session(coordinator, registered.memberId, registered.jobId, registered.leaseMs, logger, signal, options.heartbeatFields);
     } catch (error) {
       const failure = TrainfleetError.from(error);
       if (!retryable.has(failure.code) || Date.now() + backoffMs > deadline || signal.aborted) {
@@ -61,9 +64,10 @@ function session(
   leaseMs: number,
   logger: Logger,
   signal: AbortSignal,
+  heartbeatFields: JoinOptions["heartbeatFields"],
 ): MemberSession {
   const heartbeat = setInterval(() => {
-    coordinator.heartbeat({ memberId }, { signal, timeoutMs: leaseMs }).catch((error: unknown) => {
+    coordinator.heartbeat({ ...heartbeatFields?.(), memberId }, { signal, timeoutMs: leaseMs }).catch((error: unknown) => {
       logger.warn({ err: TrainfleetError.from(error).message }, "heartbeat failed");
     });
   }, Math.max(50, Math.floor(leaseMs / 3)));

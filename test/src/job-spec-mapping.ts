@@ -44,6 +44,8 @@ export const protoToCrd: ReadonlyArray<readonly [proto: string, crd: string]> = 
   ["parameterServers.dataPlane", "spec.parameterServers.dataPlane"],
   ["parameterServers.placement", "spec.parameterServers.placement"],
   ["parameterServers.wireDtype", "spec.parameterServers.wireDtype"],
+  ["checkpoints", "spec.checkpoints"],
+  ["checkpoints.everySteps", "spec.checkpoints.everySteps"],
 ];
 
 /** The CRD's enum strings and the proto enum values they stand for (UNSPECIFIED has none). */
@@ -55,17 +57,10 @@ export const crdEnums: Readonly<Record<string, Readonly<Record<string, number>>>
 
 /**
  * TrainingJob fields that JobSpec does not have yet, pending the elasticity issue (min/max
- * workers, sync/async mode, checkpoints). Remove each from here when the proto gains it and
- * add it to protoToCrd.
+ * workers, sync/async mode). Remove each from here when the proto gains it and add it to
+ * protoToCrd.
  */
-export const pendingInProto: readonly string[] = [
-  "spec.workers.minWorkers",
-  "spec.workers.maxWorkers",
-  "spec.training.mode",
-  "spec.training.maxStaleness",
-  "spec.checkpoints",
-  "spec.checkpoints.everySteps",
-];
+export const pendingInProto: readonly string[] = ["spec.workers.minWorkers", "spec.workers.maxWorkers", "spec.training.mode", "spec.training.maxStaleness"];
 
 /** TrainingJob fields (with everything under them) about pods, not training: the operator's alone. */
 export const kubernetesOnly: readonly string[] = [

@@ -3,36 +3,72 @@ import { runCoordinator } from "@trainfleet/coordinator";
 import { JobPhase } from "@trainfleet/proto";
 import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";
+import { UsageError } from "../flags.js";
+import type { FlagValue } from "../flags.js";
 import { jobFlags, jobSpecFromFlags } from "../job-flags.js";
 
 export const leaseFlag = {
   "lease-ms": { kind: "integer", default: "10000", env: "TRAINFLEET_LEASE_MS", help: "A member that has not sent a heartbeat for this long is lost." },
 } as const;
 
+/** With --resume the job is the checkpoint's: no job flag may say otherwise. */
+export function refuseJobFlagsWithResume(values: Record<string, FlagValue>): void {
+  const given = Object.keys(jobFlags).filter((name) => values[name] !== undefined);
+  if (given.length > 0) throw new UsageError(`--resume continues the checkpoint's job as it was; drop --${given.join(", --")}`);
+}
+
 export const coordinatorCommand: Command = {
   name: "coordinator",
-  usage: "trainfleet coordinator [--listen HOST:PORT] [job flags]",
+  usage: "trainfleet coordinator [--listen HOST:PORT] [job flags | --resume CHECKPOINT]",
   summary:
-    "Runs the coordinator of one job: it waits for the parameter-server shards and workers to register, plans ranks, shard ranges and every step's samples, evaluates the test set at the end, and exits 0 when the job succeeds (1 when it fails). With --no-job it waits for a JobSpec over gRPC (JobService.SubmitJob).",
+    "Runs the coordinator of one job: it waits for the parameter-server shards and workers to register, plans ranks, shard ranges and every step's samples, evaluates the test set at the end, and exits 0 when the job succeeds (1 when it fails). With --no-job it waits for a JobSpec over gRPC (JobService.SubmitJob). With --checkpoint-dir it checkpoints (every --checkpoint-every steps, and on SIGTERM after the steps handed out); --resume continues a job from a checkpoint exactly.",
   flags: {
     listen: { kind: "string", default: "127.0.0.1:7070", env: "TRAINFLEET_LISTEN", help: "host:port of the gRPC server; port 0 picks a free one." },
+    "http-listen": {
+      kind: "string",
+      default: "127.0.0.1:7080",
+      env: "TRAINFLEET_HTTP_LISTEN",
+      help: 'host:port of the HTTP status API (GET /v1/jobs/JOB, /v1/jobs/JOB/watch, /v1/jobs/JOB/workers, /metrics, /healthz, /readyz); port 0 picks a free one, "" turns it off. The URL is logged.',
+    },
+    "linger-ms": {
+      kind: "integer",
+      default: "0",
+      env: "TRAINFLEET_LINGER_MS",
+      help: "After the job ends, keep serving its final status (HTTP and gRPC) this long before exiting; SIGTERM ends the wait.",
+    },
     "output-dir": { kind: "string", env: "TRAINFLEET_OUTPUT_DIR", help: "Folder to write the trained parameters to (parameters.f32 and parameters.json)." },
     "no-job": { kind: "boolean", help: "Start without a job and wait for JobService.SubmitJob." },
+    "checkpoint-dir": {
+      kind: "string",
+      env: "TRAINFLEET_CHECKPOINT_DIR",
+      help: "Folder for checkpoints, reachable by every shard (shard-<i>-v<step>.ckpt, checkpoint-<step>.json, latest.json; the last 2 are kept). Without it: no checkpoints, not even on SIGTERM; with --resume it defaults to the checkpoint's folder.",
+    },
+    resume: {
+      kind: "string",
+      env: "TRAINFLEET_RESUME",
+      help: "Resume from this checkpoint manifest, or a checkpoint folder's latest.json: every file's sha256 is checked first, and the job continues exactly (its spec is the checkpoint's, so give no job flags).",
+    },
     ...leaseFlag,
     ...jobFlags,
     ...commonFlags,
   },
   async run({ values, logger, signal }) {
-    const spec = values["no-job"] === true ? undefined : await jobSpecFromFlags(values);
+    const resume = values.resume as string | undefined;
+    if (resume !== undefined) refuseJobFlagsWithResume(values);
+    const spec = values["no-job"] === true || resume !== undefined ? undefined : await jobSpecFromFlags(values);
     const status = await runCoordinator({
       listen: values.listen as string,
       spec,
       leaseMs: values["lease-ms"] as number,
       outputDir: values["output-dir"] as string | undefined,
+      checkpointDir: values["checkpoint-dir"] as string | undefined,
+      resume,
+      httpListen: values["http-listen"] as string | undefined,
+      lingerMs: values["linger-ms"] as number,
       logger,
       signal,
-      // `trainfleet run` starts us with an IPC channel and waits for the address.
-      onListening: (address) => process.send?.({ type: "listening", address }),
+      // `trainfleet run` starts us with an IPC channel and waits for the addresses.
+      onListening: (address, statusUrl) => process.send?.({ type: "listening", address, statusUrl }),
     });
     return status.phase === JobPhase.SUCCEEDED ? 0 : 1;
   },

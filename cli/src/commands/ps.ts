@@ -4,6 +4,14 @@ import type { Command } from "../command.js";
 import { requireNumber, requireString } from "../command.js";
 import { commonFlags, coordinatorAddressFlag } from "../common-flags.js";
 
+export const metricsListenFlag = {
+  "metrics-listen": {
+    kind: "string",
+    env: "TRAINFLEET_METRICS_LISTEN",
+    help: "host:port for the shard's Prometheus metrics (GET /metrics) and /healthz; port 0 picks a free one. Off when not given. The URL is logged.",
+  },
+} as const;
+
 export const psCommand: Command = {
   name: "ps",
   usage: "trainfleet ps --coordinator HOST:PORT --shard-index N [flags]",
@@ -12,6 +20,7 @@ export const psCommand: Command = {
     ...coordinatorAddressFlag,
     "shard-index": { kind: "integer", env: "TRAINFLEET_SHARD_INDEX", help: "Which shard this process serves (0-based, required)." },
     listen: { kind: "string", default: "127.0.0.1:0", env: "TRAINFLEET_LISTEN", help: "host:port to serve on; port 0 picks a free one. Workers dial this address, so use a reachable host." },
+    ...metricsListenFlag,
     ...commonFlags,
   },
   async run({ values, logger, signal }) {
@@ -20,6 +29,7 @@ export const psCommand: Command = {
       listen: values.listen as string,
       shardIndex: requireNumber(values, "shard-index"),
       host: values.host as string,
+      metricsListen: values["metrics-listen"] as string | undefined,
       logger,
       signal,
     });

@@ -3,28 +3,40 @@
  * parameter-server shards and the workers as separate processes on 127.0.0.1, shows a
  * live progress line from the coordinator's WatchJob stream, prints the test accuracy
  * and the wall time, and exits 0 when the job succeeded.
+ *
+ * Checkpoints go to `<job folder>/checkpoints`. SIGTERM (or Ctrl-C) goes to the
+ * coordinator first, which finishes the steps handed out, takes a just-in-time checkpoint
+ * and stops the members; `--resume <job folder>` continues that job in its folder.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { toJson } from "@bufbuild/protobuf";
-import { Code, JobPhase, JobSpecSchema, JobService, Placement, TrainfleetError, createClient, datasetShape, parameterLayout } from "@trainfleet/proto";
+import { Code, JobPhase, JobSpecSchema, JobService, Placement, TrainfleetError, createClient, datasetShape, latestCheckpointFileName, parameterLayout } from "@trainfleet/proto";
 import type { JobSpec, JobStatus } from "@trainfleet/proto";
 import { locateFashionMnist } from "@trainfleet/worker";
 import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";
 import { jobFlags, jobSpecFromFlags } from "../job-flags.js";
 import { LocalFleet, logTail } from "../local-fleet.js";
-import type { ChildExit } from "../local-fleet.js";
+import type { ChildExit, FleetChild } from "../local-fleet.js";
 import { createProgressView, formatDuration } from "../progress-view.js";
-import { leaseFlag } from "./coordinator.js";
+import { leaseFlag, refuseJobFlagsWithResume } from "./coordinator.js";
 import { backendFlag, dataDirFlag, dataDirs } from "./worker.js";
+import { resumableJob } from "../resumable-job.js";
+
+/** How long a SIGTERM'd coordinator gets for its just-in-time checkpoint before the rest of the fleet is stopped anyway. */
+const checkpointGraceMs = 75_000;
 
 export const runCommand: Command = {
   name: "run",
-  usage: "trainfleet run [flags]",
+  usage: "trainfleet run [flags] | trainfleet run --resume JOB_FOLDER [flags]",
   summary:
-    "Trains one job on this machine: a coordinator, --shards parameter-server shards and --workers workers, each its own OS process talking gRPC on 127.0.0.1. Logs, the resolved spec and the trained parameters go to a new folder under --jobs-dir.",
+    "Trains one job on this machine: a coordinator, --shards parameter-server shards and --workers workers, each its own OS process talking gRPC on 127.0.0.1. Logs, the resolved spec, checkpoints (checkpoints/) and the trained parameters go to a new folder under --jobs-dir. SIGTERM or Ctrl-C lets the steps handed out finish and writes a checkpoint; --resume JOB_FOLDER continues that job exactly, in the same folder.",
   flags: {
+    resume: {
+      kind: "string",
+      help: "Continue the job of this job folder (from an earlier run) from its newest checkpoint: its spec.json, every checkpoint file's sha256 checked first; the run ends bit for bit as the uninterrupted one would have (given the same --backend). Takes no job flags.",
+    },
     ...jobFlags,
     ...backendFlag,
     ...dataDirFlag,
@@ -34,43 +46,75 @@ export const runCommand: Command = {
   },
   async run({ values, signal, env }) {
     const started = Date.now();
-    const spec = await jobSpecFromFlags(values);
+    const resumeFolder = values.resume as string | undefined;
+    if (resumeFolder !== undefined) refuseJobFlagsWithResume(values);
+    // A resumed job's spec and checkpoint are checked (every file's sha256) before anything starts.
+    const resumed = resumeFolder === undefined ? undefined : await resumableJob(resolve(resumeFolder));
+    const spec = resumed?.spec ?? (await jobSpecFromFlags(values));
     const dirs = dataDirs(values["data-dir"] as string | undefined, env);
     const dataDir = await locateFashionMnist(dirs);
-    const folder = resolve(values["jobs-dir"] as string, `${spec.jobId}-${timestamp(new Date(started))}`);
-    mkdirSync(folder, { recursive: true });
+    const folder = resumed?.folder ?? resolve(values["jobs-dir"] as string, `${spec.jobId}-${timestamp(new Date(started))}`);
     const specPath = join(folder, "spec.json");
-    writeFileSync(specPath, `${JSON.stringify(toJson(JobSpecSchema, spec), null, 2)}\n`);
+    const checkpointDir = join(folder, "checkpoints");
+    if (resumed === undefined) {
+      mkdirSync(folder, { recursive: true });
+      writeFileSync(specPath, `${JSON.stringify(toJson(JobSpecSchema, spec), null, 2)}\n`);
+    }
     const out = process.stdout;
-    out.write(`${describe(spec)}\nlogs and results: ${folder}\n`);
+    out.write(`${describe(spec)}\n${resumed === undefined ? "" : `resuming at step ${resumed.checkpoint.manifest.version} from ${resumed.checkpoint.path}\n`}logs and results: ${folder}\n`);
 
     const logLevel = values["log-level"] as string;
-    const fleet = new LocalFleet(folder, { ...env, TRAINFLEET_LOG_LEVEL: logLevel });
-    const onAbort = () => fleet.stop(5_000);
+    // A resumed run's logs go next to the first run's, under names of their own.
+    const fleet = new LocalFleet(folder, { ...env, TRAINFLEET_LOG_LEVEL: logLevel }, resumed === undefined ? "" : `.resume-${resumeCount(folder)}`);
+    let coordinator: FleetChild | undefined;
+    const onAbort = () => {
+      if (coordinator === undefined) return fleet.stop(5_000);
+      // The coordinator stops the job (after a checkpoint) and with it every member.
+      out.write("\nstopping: the steps already handed out finish and a checkpoint is written first\n");
+      coordinator.process.kill("SIGTERM");
+      // Members stop when the coordinator tells them; if it cannot, they are stopped after the grace.
+      const timer = setTimeout(() => fleet.stop(5_000), checkpointGraceMs);
+      void coordinator.exited.then(() => clearTimeout(timer));
+    };
     signal.addEventListener("abort", onAbort, { once: true });
+    // A second signal ends this process at once (cli main): the fleet goes with it.
+    const killFleet = () => fleet.kill();
+    process.once("exit", killFleet);
+    // The status stream outlives a signal: it carries the job to its end, checkpoint and all.
+    const watching = new AbortController();
     try {
-      const coordinator = fleet.spawn("coordinator", ["coordinator", "--listen", "127.0.0.1:0", "--spec", specPath, "--output-dir", folder, "--lease-ms", String(values["lease-ms"])], { ipc: true });
-      const address = await Promise.race([
-        new Promise<string>((resolveAddress) => coordinator.process.on("message", (m: { type?: string; address?: string }) => m.type === "listening" && resolveAddress(m.address!))),
+      const origin = resumed === undefined ? ["--spec", specPath] : ["--resume", resumed.checkpoint.path];
+      coordinator = fleet.spawn(
+        "coordinator",
+        ["coordinator", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", ...origin, "--output-dir", folder, "--checkpoint-dir", checkpointDir, "--lease-ms", String(values["lease-ms"])],
+        { ipc: true },
+      );
+      if (signal.aborted) onAbort();
+      const spawned = coordinator;
+      const { address, statusUrl } = await Promise.race([
+        new Promise<Listening>((resolveAddress) => spawned.process.on("message", (m: Partial<Listening> & { type?: string }) => m.type === "listening" && resolveAddress({ address: m.address!, statusUrl: m.statusUrl }))),
         fleet.firstFailure.then((exit) => Promise.reject(childFailed(exit, fleet))),
       ]);
+      out.write(`coordinator: ${address} (gRPC; JobService.WatchJob streams the status)\n`);
+      if (statusUrl !== undefined) out.write(`status: ${statusUrl} (trainfleet status ${statusUrl} --watch)\n`);
       const colocated = spec.parameterServers!.placement === Placement.COLOCATED;
       for (let shard = 0; !colocated && shard < spec.parameterServers!.shards; shard++) {
-        fleet.spawn(`ps-${shard}`, ["ps", "--coordinator", address, "--shard-index", String(shard), "--listen", "127.0.0.1:0"]);
+        fleet.spawn(`ps-${shard}`, ["ps", "--coordinator", address, "--shard-index", String(shard), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]);
       }
       for (let worker = 0; worker < spec.workers!.replicas; worker++) {
-        const shard = colocated ? ["--colocated-shard-index", String(worker), "--listen", "127.0.0.1:0"] : [];
+        const shard = colocated ? ["--colocated-shard-index", String(worker), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"] : [];
         fleet.spawn(`worker-${worker}`, ["worker", "--coordinator", address, "--backend", values.backend as string, "--data-dir", dataDir, ...shard]);
       }
       const final = await Promise.race([
-        watch(address, createProgressView(out), signal),
+        watch(address, createProgressView(out), watching.signal),
         // A process that fails before the job has ended stops the run; its log says why.
         fleet.firstFailure.then((exit) => Promise.reject(childFailed(exit, fleet))),
       ]);
       const exits = await fleet.waitAll(30_000);
       const failed = exits.filter((exit) => exit.code !== 0 && final.phase === JobPhase.SUCCEEDED);
-      for (const exit of failed) out.write(`warning: ${exit.name} exited with ${exit.code ?? exit.signal} after the job; see ${join(folder, `${exit.name}.log`)}\n`);
+      for (const exit of failed) out.write(`warning: ${exit.name} exited with ${exit.code ?? exit.signal} after the job; see ${fleet.children.find((c) => c.name === exit.name)?.logPath}\n`);
       out.write(`${summary(final, Date.now() - started)}\nresults: ${folder}\n`);
+      if (final.phase !== JobPhase.SUCCEEDED && existsSync(join(checkpointDir, latestCheckpointFileName))) out.write(`resume with: trainfleet run --resume ${folder}\n`);
       return final.phase === JobPhase.SUCCEEDED ? 0 : 1;
     } catch (error) {
       fleet.stop(5_000);
@@ -78,10 +122,23 @@ export const runCommand: Command = {
       if (signal.aborted) throw new TrainfleetError(Code.CANCELLED, `stopped by signal; logs in ${folder}`);
       throw error;
     } finally {
+      watching.abort();
       signal.removeEventListener("abort", onAbort);
+      process.removeListener("exit", killFleet);
     }
   },
 };
+
+/** What the coordinator child reports once it listens: its gRPC address and the job's status URL. */
+interface Listening {
+  address: string;
+  statusUrl: string | undefined;
+}
+
+/** How many runs have resumed in `folder` before (their coordinator logs), so this one's logs get new names. */
+function resumeCount(folder: string): number {
+  return readdirSync(folder).filter((name) => /^coordinator\.resume-\d+\.log$/.test(name)).length + 1;
+}
 
 async function watch(address: string, view: ReturnType<typeof createProgressView>, signal: AbortSignal): Promise<JobStatus> {
   const jobs = createClient(JobService, address);

@@ -5,6 +5,7 @@ import type { BackendChoice } from "@trainfleet/worker";
 import type { Command } from "../command.js";
 import { requireString } from "../command.js";
 import { commonFlags, coordinatorAddressFlag } from "../common-flags.js";
+import { metricsListenFlag } from "./ps.js";
 
 export const backendFlag = {
   backend: {
@@ -38,6 +39,7 @@ export const workerCommand: Command = {
       help: "Colocated placement: also serve this parameter-server shard from this process (the worker reaches it in memory, the others over TCP).",
     },
     listen: { kind: "string", default: "127.0.0.1:0", env: "TRAINFLEET_LISTEN", help: "With --colocated-shard-index: host:port for the shard's gRPC service; other workers dial this host." },
+    ...metricsListenFlag,
     ...commonFlags,
   },
   async run({ values, logger, signal, env }) {
@@ -61,7 +63,7 @@ export const workerCommand: Command = {
       throw error;
     };
     const results = await Promise.allSettled([
-      runShard({ coordinator, listen: values.listen as string, shardIndex, host, logger, signal: both.signal, shard }).catch(stopOther),
+      runShard({ coordinator, listen: values.listen as string, shardIndex, host, logger, signal: both.signal, shard, metricsListen: values["metrics-listen"] as string | undefined }).catch(stopOther),
       worker({ index: shardIndex, link: (jobId) => createLocalShardLink(shard, jobId) }, both.signal).catch(stopOther),
     ]);
     signal.removeEventListener("abort", onAbort);

@@ -4,7 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { JobSpec, JobStatus, ShardRange } from "./job_pb.js";
+import type { JobSpec, JobStatus, ParameterServerStats, ShardRange } from "./job_pb.js";
 import { file_trainfleet_v1_job } from "./job_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trainfleet/v1/coordinator.proto.
  */
 export const file_trainfleet_v1_coordinator: GenFile = /*@__PURE__*/
-  fileDesc("Ch90cmFpbmZsZWV0L3YxL2Nvb3JkaW5hdG9yLnByb3RvEg10cmFpbmZsZWV0LnYxIpUBCg9SZWdpc3RlclJlcXVlc3QSJwoEcm9sZRgBIAEoDjIZLnRyYWluZmxlZXQudjEuTWVtYmVyUm9sZRIMCgRob3N0GAIgASgJEg8KB2FkZHJlc3MYAyABKAkSEwoLc2hhcmRfaW5kZXgYBCABKA0SDwoHYmFja2VuZBgFIAEoCRIUCgxkYXRhX2FkZHJlc3MYBiABKAkiRwoQUmVnaXN0ZXJSZXNwb25zZRIRCgltZW1iZXJfaWQYASABKAkSDgoGam9iX2lkGAIgASgJEhAKCGxlYXNlX21zGAMgASgNIiUKEEhlYXJ0YmVhdFJlcXVlc3QSEQoJbWVtYmVyX2lkGAEgASgJIjIKEUhlYXJ0YmVhdFJlc3BvbnNlEh0KFWxlYXNlX2V4cGlyZXNfdW5peF9tcxgBIAEoAyInChJBc3NpZ25tZW50c1JlcXVlc3QSEQoJbWVtYmVyX2lkGAEgASgJIpYCChNBc3NpZ25tZW50c1Jlc3BvbnNlEi8KBXNoYXJkGAEgASgLMh4udHJhaW5mbGVldC52MS5TaGFyZEFzc2lnbm1lbnRIABIxCgZ3b3JrZXIYAiABKAsyHy50cmFpbmZsZWV0LnYxLldvcmtlckFzc2lnbm1lbnRIABItCgRzdGVwGAMgASgLMh0udHJhaW5mbGVldC52MS5TdGVwQXNzaWdubWVudEgAEjUKCGV2YWx1YXRlGAQgASgLMiEudHJhaW5mbGVldC52MS5FdmFsdWF0ZUFzc2lnbm1lbnRIABItCgRzdG9wGAUgASgLMh0udHJhaW5mbGVldC52MS5TdG9wQXNzaWdubWVudEgAQgYKBGtpbmQiogEKD1NoYXJkQXNzaWdubWVudBIkCgRzcGVjGAEgASgLMhYudHJhaW5mbGVldC52MS5Kb2JTcGVjEhIKCmdlbmVyYXRpb24YAiABKA0SEgoKd29ybGRfc2l6ZRgDIAEoDRIoCgVyYW5nZRgEIAEoCzIZLnRyYWluZmxlZXQudjEuU2hhcmRSYW5nZRIXCg9wYXJhbWV0ZXJfY291bnQYBSABKAQisgEKEFdvcmtlckFzc2lnbm1lbnQSJAoEc3BlYxgBIAEoCzIWLnRyYWluZmxlZXQudjEuSm9iU3BlYxISCgpnZW5lcmF0aW9uGAIgASgNEgwKBHJhbmsYAyABKA0SEgoKd29ybGRfc2l6ZRgEIAEoDRIpCgZzaGFyZHMYBSADKAsyGS50cmFpbmZsZWV0LnYxLlNoYXJkUmFuZ2USFwoPcGFyYW1ldGVyX2NvdW50GAYgASgEInQKDlN0ZXBBc3NpZ25tZW50EhIKCmdlbmVyYXRpb24YASABKA0SDAoEc3RlcBgCIAEoDRINCgVlcG9jaBgDIAEoDRIWCg5zYW1wbGVfaW5kaWNlcxgEIAMoDRIZChFnbG9iYWxfYmF0Y2hfc2l6ZRgFIAEoDSJVChJFdmFsdWF0ZUFzc2lnbm1lbnQSEgoKZ2VuZXJhdGlvbhgBIAEoDRIPCgd2ZXJzaW9uGAIgASgNEg0KBWJlZ2luGAMgASgNEgsKA2VuZBgEIAEoDSIgCg5TdG9wQXNzaWdubWVudBIOCgZyZWFzb24YASABKAkilwEKFVJlcG9ydFByb2dyZXNzUmVxdWVzdBIRCgltZW1iZXJfaWQYASABKAkSEgoKZ2VuZXJhdGlvbhgCIAEoDRIMCgRzdGVwGAMgASgNEgwKBGxvc3MYBCABKAESDwoHc2FtcGxlcxgFIAEoDRISCgpjb21wdXRlX21zGAYgASgBEhYKDmNvbW11bmljYXRlX21zGAcgASgBIhgKFlJlcG9ydFByb2dyZXNzUmVzcG9uc2UidAoXUmVwb3J0RXZhbHVhdGlvblJlcXVlc3QSEQoJbWVtYmVyX2lkGAEgASgJEhIKCmdlbmVyYXRpb24YAiABKA0SDwoHc2FtcGxlcxgDIAEoDRIPCgdjb3JyZWN0GAQgASgNEhAKCGxvc3Nfc3VtGAUgASgBIhoKGFJlcG9ydEV2YWx1YXRpb25SZXNwb25zZSI4ChBTdWJtaXRKb2JSZXF1ZXN0EiQKBHNwZWMYASABKAsyFi50cmFpbmZsZWV0LnYxLkpvYlNwZWMiYwoRU3VibWl0Sm9iUmVzcG9uc2USJAoEc3BlYxgBIAEoCzIWLnRyYWluZmxlZXQudjEuSm9iU3BlYxIoCgZzdGF0dXMYAiABKAsyGC50cmFpbmZsZWV0LnYxLkpvYlN0YXR1cyIPCg1HZXRKb2JSZXF1ZXN0IjoKDkdldEpvYlJlc3BvbnNlEigKBnN0YXR1cxgBIAEoCzIYLnRyYWluZmxlZXQudjEuSm9iU3RhdHVzIhEKD1dhdGNoSm9iUmVxdWVzdCI8ChBXYXRjaEpvYlJlc3BvbnNlEigKBnN0YXR1cxgBIAEoCzIYLnRyYWluZmxlZXQudjEuSm9iU3RhdHVzKmMKCk1lbWJlclJvbGUSGwoXTUVNQkVSX1JPTEVfVU5TUEVDSUZJRUQQABIWChJNRU1CRVJfUk9MRV9XT1JLRVIQARIgChxNRU1CRVJfUk9MRV9QQVJBTUVURVJfU0VSVkVSEAIyzQMKEkNvb3JkaW5hdG9yU2VydmljZRJLCghSZWdpc3RlchIeLnRyYWluZmxlZXQudjEuUmVnaXN0ZXJSZXF1ZXN0Gh8udHJhaW5mbGVldC52MS5SZWdpc3RlclJlc3BvbnNlEk4KCUhlYXJ0YmVhdBIfLnRyYWluZmxlZXQudjEuSGVhcnRiZWF0UmVxdWVzdBogLnRyYWluZmxlZXQudjEuSGVhcnRiZWF0UmVzcG9uc2USVgoLQXNzaWdubWVudHMSIS50cmFpbmZsZWV0LnYxLkFzc2lnbm1lbnRzUmVxdWVzdBoiLnRyYWluZmxlZXQudjEuQXNzaWdubWVudHNSZXNwb25zZTABEl0KDlJlcG9ydFByb2dyZXNzEiQudHJhaW5mbGVldC52MS5SZXBvcnRQcm9ncmVzc1JlcXVlc3QaJS50cmFpbmZsZWV0LnYxLlJlcG9ydFByb2dyZXNzUmVzcG9uc2USYwoQUmVwb3J0RXZhbHVhdGlvbhImLnRyYWluZmxlZXQudjEuUmVwb3J0RXZhbHVhdGlvblJlcXVlc3QaJy50cmFpbmZsZWV0LnYxLlJlcG9ydEV2YWx1YXRpb25SZXNwb25zZTLyAQoKSm9iU2VydmljZRJOCglTdWJtaXRKb2ISHy50cmFpbmZsZWV0LnYxLlN1Ym1pdEpvYlJlcXVlc3QaIC50cmFpbmZsZWV0LnYxLlN1Ym1pdEpvYlJlc3BvbnNlEkUKBkdldEpvYhIcLnRyYWluZmxlZXQudjEuR2V0Sm9iUmVxdWVzdBodLnRyYWluZmxlZXQudjEuR2V0Sm9iUmVzcG9uc2USTQoIV2F0Y2hKb2ISHi50cmFpbmZsZWV0LnYxLldhdGNoSm9iUmVxdWVzdBofLnRyYWluZmxlZXQudjEuV2F0Y2hKb2JSZXNwb25zZTABYgZwcm90bzM", [file_trainfleet_v1_job]);
+  fileDesc("Ch90cmFpbmZsZWV0L3YxL2Nvb3JkaW5hdG9yLnByb3RvEg10cmFpbmZsZWV0LnYxIpUBCg9SZWdpc3RlclJlcXVlc3QSJwoEcm9sZRgBIAEoDjIZLnRyYWluZmxlZXQudjEuTWVtYmVyUm9sZRIMCgRob3N0GAIgASgJEg8KB2FkZHJlc3MYAyABKAkSEwoLc2hhcmRfaW5kZXgYBCABKA0SDwoHYmFja2VuZBgFIAEoCRIUCgxkYXRhX2FkZHJlc3MYBiABKAkiRwoQUmVnaXN0ZXJSZXNwb25zZRIRCgltZW1iZXJfaWQYASABKAkSDgoGam9iX2lkGAIgASgJEhAKCGxlYXNlX21zGAMgASgNIl8KEEhlYXJ0YmVhdFJlcXVlc3QSEQoJbWVtYmVyX2lkGAEgASgJEjgKC3NoYXJkX3N0YXRzGAIgASgLMiMudHJhaW5mbGVldC52MS5QYXJhbWV0ZXJTZXJ2ZXJTdGF0cyIyChFIZWFydGJlYXRSZXNwb25zZRIdChVsZWFzZV9leHBpcmVzX3VuaXhfbXMYASABKAMiJwoSQXNzaWdubWVudHNSZXF1ZXN0EhEKCW1lbWJlcl9pZBgBIAEoCSLRAgoTQXNzaWdubWVudHNSZXNwb25zZRIvCgVzaGFyZBgBIAEoCzIeLnRyYWluZmxlZXQudjEuU2hhcmRBc3NpZ25tZW50SAASMQoGd29ya2VyGAIgASgLMh8udHJhaW5mbGVldC52MS5Xb3JrZXJBc3NpZ25tZW50SAASLQoEc3RlcBgDIAEoCzIdLnRyYWluZmxlZXQudjEuU3RlcEFzc2lnbm1lbnRIABI1CghldmFsdWF0ZRgEIAEoCzIhLnRyYWluZmxlZXQudjEuRXZhbHVhdGVBc3NpZ25tZW50SAASLQoEc3RvcBgFIAEoCzIdLnRyYWluZmxlZXQudjEuU3RvcEFzc2lnbm1lbnRIABI5CgpjaGVja3BvaW50GAYgASgLMiMudHJhaW5mbGVldC52MS5DaGVja3BvaW50QXNzaWdubWVudEgAQgYKBGtpbmQi6AEKD1NoYXJkQXNzaWdubWVudBIkCgRzcGVjGAEgASgLMhYudHJhaW5mbGVldC52MS5Kb2JTcGVjEhIKCmdlbmVyYXRpb24YAiABKA0SEgoKd29ybGRfc2l6ZRgDIAEoDRIoCgVyYW5nZRgEIAEoCzIZLnRyYWluZmxlZXQudjEuU2hhcmRSYW5nZRIXCg9wYXJhbWV0ZXJfY291bnQYBSABKAQSFgoOY2hlY2twb2ludF9kaXIYBiABKAkSLAoHcmVzdG9yZRgHIAEoCzIbLnRyYWluZmxlZXQudjEuU2hhcmRSZXN0b3JlIj0KDFNoYXJkUmVzdG9yZRIMCgRwYXRoGAEgASgJEg8KB3ZlcnNpb24YAiABKA0SDgoGc2hhMjU2GAMgASgJIicKFENoZWNrcG9pbnRBc3NpZ25tZW50Eg8KB3ZlcnNpb24YASABKA0isgEKEFdvcmtlckFzc2lnbm1lbnQSJAoEc3BlYxgBIAEoCzIWLnRyYWluZmxlZXQudjEuSm9iU3BlYxISCgpnZW5lcmF0aW9uGAIgASgNEgwKBHJhbmsYAyABKA0SEgoKd29ybGRfc2l6ZRgEIAEoDRIpCgZzaGFyZHMYBSADKAsyGS50cmFpbmZsZWV0LnYxLlNoYXJkUmFuZ2USFwoPcGFyYW1ldGVyX2NvdW50GAYgASgEInQKDlN0ZXBBc3NpZ25tZW50EhIKCmdlbmVyYXRpb24YASABKA0SDAoEc3RlcBgCIAEoDRINCgVlcG9jaBgDIAEoDRIWCg5zYW1wbGVfaW5kaWNlcxgEIAMoDRIZChFnbG9iYWxfYmF0Y2hfc2l6ZRgFIAEoDSJVChJFdmFsdWF0ZUFzc2lnbm1lbnQSEgoKZ2VuZXJhdGlvbhgBIAEoDRIPCgd2ZXJzaW9uGAIgASgNEg0KBWJlZ2luGAMgASgNEgsKA2VuZBgEIAEoDSIgCg5TdG9wQXNzaWdubWVudBIOCgZyZWFzb24YASABKAkilwEKFVJlcG9ydFByb2dyZXNzUmVxdWVzdBIRCgltZW1iZXJfaWQYASABKAkSEgoKZ2VuZXJhdGlvbhgCIAEoDRIMCgRzdGVwGAMgASgNEgwKBGxvc3MYBCABKAESDwoHc2FtcGxlcxgFIAEoDRISCgpjb21wdXRlX21zGAYgASgBEhYKDmNvbW11bmljYXRlX21zGAcgASgBIhgKFlJlcG9ydFByb2dyZXNzUmVzcG9uc2UidAoXUmVwb3J0RXZhbHVhdGlvblJlcXVlc3QSEQoJbWVtYmVyX2lkGAEgASgJEhIKCmdlbmVyYXRpb24YAiABKA0SDwoHc2FtcGxlcxgDIAEoDRIPCgdjb3JyZWN0GAQgASgNEhAKCGxvc3Nfc3VtGAUgASgBIhoKGFJlcG9ydEV2YWx1YXRpb25SZXNwb25zZSJ5ChdSZXBvcnRDaGVja3BvaW50UmVxdWVzdBIRCgltZW1iZXJfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoDRIMCgRwYXRoGAMgASgJEg4KBnNoYTI1NhgEIAEoCRINCgVieXRlcxgFIAEoBBINCgVlcnJvchgGIAEoCSIaChhSZXBvcnRDaGVja3BvaW50UmVzcG9uc2UiOAoQU3VibWl0Sm9iUmVxdWVzdBIkCgRzcGVjGAEgASgLMhYudHJhaW5mbGVldC52MS5Kb2JTcGVjImMKEVN1Ym1pdEpvYlJlc3BvbnNlEiQKBHNwZWMYASABKAsyFi50cmFpbmZsZWV0LnYxLkpvYlNwZWMSKAoGc3RhdHVzGAIgASgLMhgudHJhaW5mbGVldC52MS5Kb2JTdGF0dXMiDwoNR2V0Sm9iUmVxdWVzdCI6Cg5HZXRKb2JSZXNwb25zZRIoCgZzdGF0dXMYASABKAsyGC50cmFpbmZsZWV0LnYxLkpvYlN0YXR1cyIRCg9XYXRjaEpvYlJlcXVlc3QiPAoQV2F0Y2hKb2JSZXNwb25zZRIoCgZzdGF0dXMYASABKAsyGC50cmFpbmZsZWV0LnYxLkpvYlN0YXR1cypjCgpNZW1iZXJSb2xlEhsKF01FTUJFUl9ST0xFX1VOU1BFQ0lGSUVEEAASFgoSTUVNQkVSX1JPTEVfV09SS0VSEAESIAocTUVNQkVSX1JPTEVfUEFSQU1FVEVSX1NFUlZFUhACMrIEChJDb29yZGluYXRvclNlcnZpY2USSwoIUmVnaXN0ZXISHi50cmFpbmZsZWV0LnYxLlJlZ2lzdGVyUmVxdWVzdBofLnRyYWluZmxlZXQudjEuUmVnaXN0ZXJSZXNwb25zZRJOCglIZWFydGJlYXQSHy50cmFpbmZsZWV0LnYxLkhlYXJ0YmVhdFJlcXVlc3QaIC50cmFpbmZsZWV0LnYxLkhlYXJ0YmVhdFJlc3BvbnNlElYKC0Fzc2lnbm1lbnRzEiEudHJhaW5mbGVldC52MS5Bc3NpZ25tZW50c1JlcXVlc3QaIi50cmFpbmZsZWV0LnYxLkFzc2lnbm1lbnRzUmVzcG9uc2UwARJdCg5SZXBvcnRQcm9ncmVzcxIkLnRyYWluZmxlZXQudjEuUmVwb3J0UHJvZ3Jlc3NSZXF1ZXN0GiUudHJhaW5mbGVldC52MS5SZXBvcnRQcm9ncmVzc1Jlc3BvbnNlEmMKEFJlcG9ydEV2YWx1YXRpb24SJi50cmFpbmZsZWV0LnYxLlJlcG9ydEV2YWx1YXRpb25SZXF1ZXN0GicudHJhaW5mbGVldC52MS5SZXBvcnRFdmFsdWF0aW9uUmVzcG9uc2USYwoQUmVwb3J0Q2hlY2twb2ludBImLnRyYWluZmxlZXQudjEuUmVwb3J0Q2hlY2twb2ludFJlcXVlc3QaJy50cmFpbmZsZWV0LnYxLlJlcG9ydENoZWNrcG9pbnRSZXNwb25zZTLyAQoKSm9iU2VydmljZRJOCglTdWJtaXRKb2ISHy50cmFpbmZsZWV0LnYxLlN1Ym1pdEpvYlJlcXVlc3QaIC50cmFpbmZsZWV0LnYxLlN1Ym1pdEpvYlJlc3BvbnNlEkUKBkdldEpvYhIcLnRyYWluZmxlZXQudjEuR2V0Sm9iUmVxdWVzdBodLnRyYWluZmxlZXQudjEuR2V0Sm9iUmVzcG9uc2USTQoIV2F0Y2hKb2ISHi50cmFpbmZsZWV0LnYxLldhdGNoSm9iUmVxdWVzdBofLnRyYWluZmxlZXQudjEuV2F0Y2hKb2JSZXNwb25zZTABYgZwcm90bzM", [file_trainfleet_v1_job]);
 
 /**
  * @generated from message trainfleet.v1.RegisterRequest
@@ -101,6 +101,14 @@ export type HeartbeatRequest = Message<"trainfleet.v1.HeartbeatRequest"> & {
    * @generated from field: string member_id = 1;
    */
   memberId: string;
+
+  /**
+   * Parameter-server shards: their counters, for the job status. They ride on the
+   * heartbeat every shard already sends (no extra call, no new timer).
+   *
+   * @generated from field: trainfleet.v1.ParameterServerStats shard_stats = 2;
+   */
+  shardStats?: ParameterServerStats | undefined;
 };
 
 /**
@@ -181,6 +189,12 @@ export type AssignmentsResponse = Message<"trainfleet.v1.AssignmentsResponse"> &
      */
     value: StopAssignment;
     case: "stop";
+  } | {
+    /**
+     * @generated from field: trainfleet.v1.CheckpointAssignment checkpoint = 6;
+     */
+    value: CheckpointAssignment;
+    case: "checkpoint";
   } | { case: undefined; value?: undefined };
 };
 
@@ -221,6 +235,22 @@ export type ShardAssignment = Message<"trainfleet.v1.ShardAssignment"> & {
    * @generated from field: uint64 parameter_count = 5;
    */
   parameterCount: bigint;
+
+  /**
+   * Where the shard writes its checkpoint files (shard-<index>-v<version>.ckpt), a folder
+   * that every member can reach; empty: the job takes no checkpoints.
+   *
+   * @generated from field: string checkpoint_dir = 6;
+   */
+  checkpointDir: string;
+
+  /**
+   * Resume: start from this file's parameters, optimizer state and version, not from the
+   * seeded initial parameters.
+   *
+   * @generated from field: trainfleet.v1.ShardRestore restore = 7;
+   */
+  restore?: ShardRestore | undefined;
 };
 
 /**
@@ -229,6 +259,59 @@ export type ShardAssignment = Message<"trainfleet.v1.ShardAssignment"> & {
  */
 export const ShardAssignmentSchema: GenMessage<ShardAssignment> = /*@__PURE__*/
   messageDesc(file_trainfleet_v1_coordinator, 6);
+
+/**
+ * A shard's checkpoint file to start from. The shard checks the file's sha256 and that
+ * its header (job, version, range, optimizer) matches the assignment.
+ *
+ * @generated from message trainfleet.v1.ShardRestore
+ */
+export type ShardRestore = Message<"trainfleet.v1.ShardRestore"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * @generated from field: uint32 version = 2;
+   */
+  version: number;
+
+  /**
+   * Lower-case hex of the whole file.
+   *
+   * @generated from field: string sha256 = 3;
+   */
+  sha256: string;
+};
+
+/**
+ * Describes the message trainfleet.v1.ShardRestore.
+ * Use `create(ShardRestoreSchema)` to create a new message.
+ */
+export const ShardRestoreSchema: GenMessage<ShardRestore> = /*@__PURE__*/
+  messageDesc(file_trainfleet_v1_coordinator, 7);
+
+/**
+ * To a parameter-server shard: write a checkpoint when your version is exactly `version`
+ * (now, if it is already). The coordinator stops handing out steps first, so the shard
+ * stays there (the just-in-time checkpoint before the coordinator exits).
+ *
+ * @generated from message trainfleet.v1.CheckpointAssignment
+ */
+export type CheckpointAssignment = Message<"trainfleet.v1.CheckpointAssignment"> & {
+  /**
+   * @generated from field: uint32 version = 1;
+   */
+  version: number;
+};
+
+/**
+ * Describes the message trainfleet.v1.CheckpointAssignment.
+ * Use `create(CheckpointAssignmentSchema)` to create a new message.
+ */
+export const CheckpointAssignmentSchema: GenMessage<CheckpointAssignment> = /*@__PURE__*/
+  messageDesc(file_trainfleet_v1_coordinator, 8);
 
 /**
  * To a worker: its rank in this generation and where the shards are.
@@ -272,7 +355,7 @@ export type WorkerAssignment = Message<"trainfleet.v1.WorkerAssignment"> & {
  * Use `create(WorkerAssignmentSchema)` to create a new message.
  */
 export const WorkerAssignmentSchema: GenMessage<WorkerAssignment> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 7);
+  messageDesc(file_trainfleet_v1_coordinator, 9);
 
 /**
  * One step for one rank: the training-set indices of its slice of the global batch.
@@ -315,7 +398,7 @@ export type StepAssignment = Message<"trainfleet.v1.StepAssignment"> & {
  * Use `create(StepAssignmentSchema)` to create a new message.
  */
 export const StepAssignmentSchema: GenMessage<StepAssignment> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 8);
+  messageDesc(file_trainfleet_v1_coordinator, 10);
 
 /**
  * Evaluate the parameters of `version` on test-set samples [begin, end).
@@ -349,7 +432,7 @@ export type EvaluateAssignment = Message<"trainfleet.v1.EvaluateAssignment"> & {
  * Use `create(EvaluateAssignmentSchema)` to create a new message.
  */
 export const EvaluateAssignmentSchema: GenMessage<EvaluateAssignment> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 9);
+  messageDesc(file_trainfleet_v1_coordinator, 11);
 
 /**
  * @generated from message trainfleet.v1.StopAssignment
@@ -366,7 +449,7 @@ export type StopAssignment = Message<"trainfleet.v1.StopAssignment"> & {
  * Use `create(StopAssignmentSchema)` to create a new message.
  */
 export const StopAssignmentSchema: GenMessage<StopAssignment> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 10);
+  messageDesc(file_trainfleet_v1_coordinator, 12);
 
 /**
  * @generated from message trainfleet.v1.ReportProgressRequest
@@ -417,7 +500,7 @@ export type ReportProgressRequest = Message<"trainfleet.v1.ReportProgressRequest
  * Use `create(ReportProgressRequestSchema)` to create a new message.
  */
 export const ReportProgressRequestSchema: GenMessage<ReportProgressRequest> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 11);
+  messageDesc(file_trainfleet_v1_coordinator, 13);
 
 /**
  * @generated from message trainfleet.v1.ReportProgressResponse
@@ -430,7 +513,7 @@ export type ReportProgressResponse = Message<"trainfleet.v1.ReportProgressRespon
  * Use `create(ReportProgressResponseSchema)` to create a new message.
  */
 export const ReportProgressResponseSchema: GenMessage<ReportProgressResponse> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 12);
+  messageDesc(file_trainfleet_v1_coordinator, 14);
 
 /**
  * @generated from message trainfleet.v1.ReportEvaluationRequest
@@ -467,7 +550,7 @@ export type ReportEvaluationRequest = Message<"trainfleet.v1.ReportEvaluationReq
  * Use `create(ReportEvaluationRequestSchema)` to create a new message.
  */
 export const ReportEvaluationRequestSchema: GenMessage<ReportEvaluationRequest> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 13);
+  messageDesc(file_trainfleet_v1_coordinator, 15);
 
 /**
  * @generated from message trainfleet.v1.ReportEvaluationResponse
@@ -480,7 +563,68 @@ export type ReportEvaluationResponse = Message<"trainfleet.v1.ReportEvaluationRe
  * Use `create(ReportEvaluationResponseSchema)` to create a new message.
  */
 export const ReportEvaluationResponseSchema: GenMessage<ReportEvaluationResponse> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 14);
+  messageDesc(file_trainfleet_v1_coordinator, 16);
+
+/**
+ * @generated from message trainfleet.v1.ReportCheckpointRequest
+ */
+export type ReportCheckpointRequest = Message<"trainfleet.v1.ReportCheckpointRequest"> & {
+  /**
+   * @generated from field: string member_id = 1;
+   */
+  memberId: string;
+
+  /**
+   * The parameter version the file holds (the number of steps applied).
+   *
+   * @generated from field: uint32 version = 2;
+   */
+  version: number;
+
+  /**
+   * @generated from field: string path = 3;
+   */
+  path: string;
+
+  /**
+   * Lower-case hex sha256 of the whole file.
+   *
+   * @generated from field: string sha256 = 4;
+   */
+  sha256: string;
+
+  /**
+   * @generated from field: uint64 bytes = 5;
+   */
+  bytes: bigint;
+
+  /**
+   * Non-empty when the shard could not write the file: what went wrong.
+   *
+   * @generated from field: string error = 6;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message trainfleet.v1.ReportCheckpointRequest.
+ * Use `create(ReportCheckpointRequestSchema)` to create a new message.
+ */
+export const ReportCheckpointRequestSchema: GenMessage<ReportCheckpointRequest> = /*@__PURE__*/
+  messageDesc(file_trainfleet_v1_coordinator, 17);
+
+/**
+ * @generated from message trainfleet.v1.ReportCheckpointResponse
+ */
+export type ReportCheckpointResponse = Message<"trainfleet.v1.ReportCheckpointResponse"> & {
+};
+
+/**
+ * Describes the message trainfleet.v1.ReportCheckpointResponse.
+ * Use `create(ReportCheckpointResponseSchema)` to create a new message.
+ */
+export const ReportCheckpointResponseSchema: GenMessage<ReportCheckpointResponse> = /*@__PURE__*/
+  messageDesc(file_trainfleet_v1_coordinator, 18);
 
 /**
  * @generated from message trainfleet.v1.SubmitJobRequest
@@ -497,7 +641,7 @@ export type SubmitJobRequest = Message<"trainfleet.v1.SubmitJobRequest"> & {
  * Use `create(SubmitJobRequestSchema)` to create a new message.
  */
 export const SubmitJobRequestSchema: GenMessage<SubmitJobRequest> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 15);
+  messageDesc(file_trainfleet_v1_coordinator, 19);
 
 /**
  * @generated from message trainfleet.v1.SubmitJobResponse
@@ -521,7 +665,7 @@ export type SubmitJobResponse = Message<"trainfleet.v1.SubmitJobResponse"> & {
  * Use `create(SubmitJobResponseSchema)` to create a new message.
  */
 export const SubmitJobResponseSchema: GenMessage<SubmitJobResponse> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 16);
+  messageDesc(file_trainfleet_v1_coordinator, 20);
 
 /**
  * @generated from message trainfleet.v1.GetJobRequest
@@ -534,7 +678,7 @@ export type GetJobRequest = Message<"trainfleet.v1.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 17);
+  messageDesc(file_trainfleet_v1_coordinator, 21);
 
 /**
  * @generated from message trainfleet.v1.GetJobResponse
@@ -551,7 +695,7 @@ export type GetJobResponse = Message<"trainfleet.v1.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 18);
+  messageDesc(file_trainfleet_v1_coordinator, 22);
 
 /**
  * @generated from message trainfleet.v1.WatchJobRequest
@@ -564,7 +708,7 @@ export type WatchJobRequest = Message<"trainfleet.v1.WatchJobRequest"> & {
  * Use `create(WatchJobRequestSchema)` to create a new message.
  */
 export const WatchJobRequestSchema: GenMessage<WatchJobRequest> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 19);
+  messageDesc(file_trainfleet_v1_coordinator, 23);
 
 /**
  * @generated from message trainfleet.v1.WatchJobResponse
@@ -581,7 +725,7 @@ export type WatchJobResponse = Message<"trainfleet.v1.WatchJobResponse"> & {
  * Use `create(WatchJobResponseSchema)` to create a new message.
  */
 export const WatchJobResponseSchema: GenMessage<WatchJobResponse> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 20);
+  messageDesc(file_trainfleet_v1_coordinator, 24);
 
 /**
  * @generated from enum trainfleet.v1.MemberRole
@@ -657,6 +801,16 @@ export const CoordinatorService: GenService<{
     methodKind: "unary";
     input: typeof ReportEvaluationRequestSchema;
     output: typeof ReportEvaluationResponseSchema;
+  },
+  /**
+   * A parameter-server shard wrote its slice of a checkpoint (or could not: `error`).
+   *
+   * @generated from rpc trainfleet.v1.CoordinatorService.ReportCheckpoint
+   */
+  reportCheckpoint: {
+    methodKind: "unary";
+    input: typeof ReportCheckpointRequestSchema;
+    output: typeof ReportCheckpointResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_trainfleet_v1_coordinator, 0);

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trainfleet/v1/job.proto.
  */
 export const file_trainfleet_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("Chd0cmFpbmZsZWV0L3YxL2pvYi5wcm90bxINdHJhaW5mbGVldC52MSKLAgoHSm9iU3BlYxIOCgZqb2JfaWQYASABKAkSJwoFbW9kZWwYAiABKAsyGC50cmFpbmZsZWV0LnYxLk1vZGVsU3BlYxIrCgdkYXRhc2V0GAMgASgLMhoudHJhaW5mbGVldC52MS5EYXRhc2V0U3BlYxItCgh0cmFpbmluZxgEIAEoCzIbLnRyYWluZmxlZXQudjEuVHJhaW5pbmdTcGVjEisKB3dvcmtlcnMYBSABKAsyGi50cmFpbmZsZWV0LnYxLldvcmtlcnNTcGVjEj4KEXBhcmFtZXRlcl9zZXJ2ZXJzGAYgASgLMiMudHJhaW5mbGVldC52MS5QYXJhbWV0ZXJTZXJ2ZXJzU3BlYyJhCglNb2RlbFNwZWMSJQoDbWxwGAEgASgLMhYudHJhaW5mbGVldC52MS5NbHBTcGVjSAASJQoDY25uGAIgASgLMhYudHJhaW5mbGVldC52MS5Dbm5TcGVjSABCBgoEa2luZCIfCgdNbHBTcGVjEhQKDGhpZGRlbl91bml0cxgBIAMoDSJJCgdDbm5TcGVjEhQKDGNvbnZfZmlsdGVycxgBIAMoDRITCgtrZXJuZWxfc2l6ZRgCIAEoDRITCgtkZW5zZV91bml0cxgDIAEoDSIbCgtEYXRhc2V0U3BlYxIMCgRuYW1lGAEgASgJIqUBCgxUcmFpbmluZ1NwZWMSDgoGZXBvY2hzGAEgASgNEh0KFWJhdGNoX3NpemVfcGVyX3dvcmtlchgCIAEoDRIRCgltYXhfc3RlcHMYAyABKA0SDAoEc2VlZBgEIAEoDRIvCglvcHRpbWl6ZXIYBSABKAsyHC50cmFpbmZsZWV0LnYxLk9wdGltaXplclNwZWMSFAoMZXZhbF9zYW1wbGVzGAYgASgNImcKDU9wdGltaXplclNwZWMSJQoDc2dkGAEgASgLMhYudHJhaW5mbGVldC52MS5TZ2RTcGVjSAASJwoEYWRhbRgCIAEoCzIXLnRyYWluZmxlZXQudjEuQWRhbVNwZWNIAEIGCgRraW5kIjIKB1NnZFNwZWMSFQoNbGVhcm5pbmdfcmF0ZRgBIAEoARIQCghtb21lbnR1bRgCIAEoASJQCghBZGFtU3BlYxIVCg1sZWFybmluZ19yYXRlGAEgASgBEg0KBWJldGExGAIgASgBEg0KBWJldGEyGAMgASgBEg8KB2Vwc2lsb24YBCABKAEiHwoLV29ya2Vyc1NwZWMSEAoIcmVwbGljYXMYASABKA0ixAEKFFBhcmFtZXRlclNlcnZlcnNTcGVjEg4KBnNoYXJkcxgBIAEoDRITCgtjaHVua19ieXRlcxgCIAEoDRIsCgpkYXRhX3BsYW5lGAMgASgOMhgudHJhaW5mbGVldC52MS5EYXRhUGxhbmUSKwoJcGxhY2VtZW50GAQgASgOMhgudHJhaW5mbGVldC52MS5QbGFjZW1lbnQSLAoKd2lyZV9kdHlwZRgFIAEoDjIYLnRyYWluZmxlZXQudjEuV2lyZUR0eXBlIqwBCgxXb3JrZXJTdGF0dXMSEQoJd29ya2VyX2lkGAEgASgJEgwKBHJhbmsYAiABKA0SDAoEaG9zdBgDIAEoCRIpCgVzdGF0ZRgEIAEoDjIaLnRyYWluZmxlZXQudjEuV29ya2VyU3RhdGUSHgoWbGFzdF9oZWFydGJlYXRfdW5peF9tcxgFIAEoAxIPCgdiYWNrZW5kGAYgASgJEhEKCWxhc3Rfc3RlcBgHIAEoDSJeCgpTaGFyZFJhbmdlEg0KBWluZGV4GAEgASgNEg8KB2FkZHJlc3MYAiABKAkSDQoFYmVnaW4YAyABKAQSCwoDZW5kGAQgASgEEhQKDGRhdGFfYWRkcmVzcxgFIAEoCSLdAwoJSm9iU3RhdHVzEg4KBmpvYl9pZBgBIAEoCRImCgVwaGFzZRgCIAEoDjIXLnRyYWluZmxlZXQudjEuSm9iUGhhc2USDgoGcmVhc29uGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSEgoKZ2VuZXJhdGlvbhgFIAEoDRINCgVlcG9jaBgGIAEoDRIOCgZlcG9jaHMYByABKA0SDAoEc3RlcBgIIAEoDRITCgt0b3RhbF9zdGVwcxgJIAEoDRIMCgRsb3NzGAogASgBEhoKEnNhbXBsZXNfcGVyX3NlY29uZBgLIAEoARIsCgd3b3JrZXJzGAwgAygLMhsudHJhaW5mbGVldC52MS5Xb3JrZXJTdGF0dXMSKQoGc2hhcmRzGA0gAygLMhkudHJhaW5mbGVldC52MS5TaGFyZFJhbmdlEhoKDXRlc3RfYWNjdXJhY3kYDiABKAFIAIgBARIWCgl0ZXN0X2xvc3MYDyABKAFIAYgBARIXCg9zdGFydGVkX3VuaXhfbXMYECABKAMSGAoQZmluaXNoZWRfdW5peF9tcxgRIAEoAxIXCg9wYXJhbWV0ZXJfY291bnQYEiABKARCEAoOX3Rlc3RfYWNjdXJhY3lCDAoKX3Rlc3RfbG9zcypwCglXaXJlRHR5cGUSGgoWV0lSRV9EVFlQRV9VTlNQRUNJRklFRBAAEhYKEldJUkVfRFRZUEVfRkxPQVQzMhABEhcKE1dJUkVfRFRZUEVfQkZMT0FUMTYQAhIWChJXSVJFX0RUWVBFX0ZMT0FUMTYQAypYCglQbGFjZW1lbnQSGQoVUExBQ0VNRU5UX1VOU1BFQ0lGSUVEEAASFwoTUExBQ0VNRU5UX0RFRElDQVRFRBABEhcKE1BMQUNFTUVOVF9DT0xPQ0FURUQQAipQCglEYXRhUGxhbmUSGgoWREFUQV9QTEFORV9VTlNQRUNJRklFRBAAEhMKD0RBVEFfUExBTkVfR1JQQxABEhIKDkRBVEFfUExBTkVfVENQEAIqnAEKCEpvYlBoYXNlEhkKFUpPQl9QSEFTRV9VTlNQRUNJRklFRBAAEhUKEUpPQl9QSEFTRV9QRU5ESU5HEAESFQoRSk9CX1BIQVNFX1JVTk5JTkcQAhIYChRKT0JfUEhBU0VfRVZBTFVBVElORxADEhcKE0pPQl9QSEFTRV9TVUNDRUVERUQQBBIUChBKT0JfUEhBU0VfRkFJTEVEEAUqsQEKC1dvcmtlclN0YXRlEhwKGFdPUktFUl9TVEFURV9VTlNQRUNJRklFRBAAEhsKF1dPUktFUl9TVEFURV9SRUdJU1RFUkVEEAESGQoVV09SS0VSX1NUQVRFX1RSQUlOSU5HEAISGwoXV09SS0VSX1NUQVRFX0VWQUxVQVRJTkcQAxIYChRXT1JLRVJfU1RBVEVfU1RPUFBFRBAEEhUKEVdPUktFUl9TVEFURV9MT1NUEAViBnByb3RvMw");
+  fileDesc("Chd0cmFpbmZsZWV0L3YxL2pvYi5wcm90bxINdHJhaW5mbGVldC52MSK/AgoHSm9iU3BlYxIOCgZqb2JfaWQYASABKAkSJwoFbW9kZWwYAiABKAsyGC50cmFpbmZsZWV0LnYxLk1vZGVsU3BlYxIrCgdkYXRhc2V0GAMgASgLMhoudHJhaW5mbGVldC52MS5EYXRhc2V0U3BlYxItCgh0cmFpbmluZxgEIAEoCzIbLnRyYWluZmxlZXQudjEuVHJhaW5pbmdTcGVjEisKB3dvcmtlcnMYBSABKAsyGi50cmFpbmZsZWV0LnYxLldvcmtlcnNTcGVjEj4KEXBhcmFtZXRlcl9zZXJ2ZXJzGAYgASgLMiMudHJhaW5mbGVldC52MS5QYXJhbWV0ZXJTZXJ2ZXJzU3BlYxIyCgtjaGVja3BvaW50cxgHIAEoCzIdLnRyYWluZmxlZXQudjEuQ2hlY2twb2ludFNwZWMiYQoJTW9kZWxTcGVjEiUKA21scBgBIAEoCzIWLnRyYWluZmxlZXQudjEuTWxwU3BlY0gAEiUKA2NubhgCIAEoCzIWLnRyYWluZmxlZXQudjEuQ25uU3BlY0gAQgYKBGtpbmQiHwoHTWxwU3BlYxIUCgxoaWRkZW5fdW5pdHMYASADKA0iSQoHQ25uU3BlYxIUCgxjb252X2ZpbHRlcnMYASADKA0SEwoLa2VybmVsX3NpemUYAiABKA0SEwoLZGVuc2VfdW5pdHMYAyABKA0iGwoLRGF0YXNldFNwZWMSDAoEbmFtZRgBIAEoCSKlAQoMVHJhaW5pbmdTcGVjEg4KBmVwb2NocxgBIAEoDRIdChViYXRjaF9zaXplX3Blcl93b3JrZXIYAiABKA0SEQoJbWF4X3N0ZXBzGAMgASgNEgwKBHNlZWQYBCABKA0SLwoJb3B0aW1pemVyGAUgASgLMhwudHJhaW5mbGVldC52MS5PcHRpbWl6ZXJTcGVjEhQKDGV2YWxfc2FtcGxlcxgGIAEoDSJnCg1PcHRpbWl6ZXJTcGVjEiUKA3NnZBgBIAEoCzIWLnRyYWluZmxlZXQudjEuU2dkU3BlY0gAEicKBGFkYW0YAiABKAsyFy50cmFpbmZsZWV0LnYxLkFkYW1TcGVjSABCBgoEa2luZCIyCgdTZ2RTcGVjEhUKDWxlYXJuaW5nX3JhdGUYASABKAESEAoIbW9tZW50dW0YAiABKAEiUAoIQWRhbVNwZWMSFQoNbGVhcm5pbmdfcmF0ZRgBIAEoARINCgViZXRhMRgCIAEoARINCgViZXRhMhgDIAEoARIPCgdlcHNpbG9uGAQgASgBIh8KC1dvcmtlcnNTcGVjEhAKCHJlcGxpY2FzGAEgASgNIsQBChRQYXJhbWV0ZXJTZXJ2ZXJzU3BlYxIOCgZzaGFyZHMYASABKA0SEwoLY2h1bmtfYnl0ZXMYAiABKA0SLAoKZGF0YV9wbGFuZRgDIAEoDjIYLnRyYWluZmxlZXQudjEuRGF0YVBsYW5lEisKCXBsYWNlbWVudBgEIAEoDjIYLnRyYWluZmxlZXQudjEuUGxhY2VtZW50EiwKCndpcmVfZHR5cGUYBSABKA4yGC50cmFpbmZsZWV0LnYxLldpcmVEdHlwZSIlCg5DaGVja3BvaW50U3BlYxITCgtldmVyeV9zdGVwcxgBIAEoDSLuAQoMV29ya2VyU3RhdHVzEhEKCXdvcmtlcl9pZBgBIAEoCRIMCgRyYW5rGAIgASgNEgwKBGhvc3QYAyABKAkSKQoFc3RhdGUYBCABKA4yGi50cmFpbmZsZWV0LnYxLldvcmtlclN0YXRlEh4KFmxhc3RfaGVhcnRiZWF0X3VuaXhfbXMYBSABKAMSDwoHYmFja2VuZBgGIAEoCRIRCglsYXN0X3N0ZXAYByABKA0SFAoMc3RlcF90aW1lX21zGAggASgBEhIKCmNvbXB1dGVfbXMYCSABKAESFgoOY29tbXVuaWNhdGVfbXMYCiABKAEiXgoKSm9iV29ya2VycxIOCgZqb2JfaWQYASABKAkSEgoKZ2VuZXJhdGlvbhgCIAEoDRIsCgd3b3JrZXJzGAMgAygLMhsudHJhaW5mbGVldC52MS5Xb3JrZXJTdGF0dXMiZAoUUGFyYW1ldGVyU2VydmVyU3RhdHMSEAoIYnl0ZXNfaW4YASABKAQSEQoJYnl0ZXNfb3V0GAIgASgEEhYKDmFnZ3JlZ2F0aW9uX21zGAMgASgBEg8KB3ZlcnNpb24YBCABKA0i1wEKFVBhcmFtZXRlclNlcnZlclN0YXR1cxINCgVpbmRleBgBIAEoDRIRCgltZW1iZXJfaWQYAiABKAkSDAoEaG9zdBgDIAEoCRIPCgdhZGRyZXNzGAQgASgJEikKBXN0YXRlGAUgASgOMhoudHJhaW5mbGVldC52MS5Xb3JrZXJTdGF0ZRIeChZsYXN0X2hlYXJ0YmVhdF91bml4X21zGAYgASgDEjIKBXN0YXRzGAcgASgLMiMudHJhaW5mbGVldC52MS5QYXJhbWV0ZXJTZXJ2ZXJTdGF0cyI5CgtTZXJpZXNQb2ludBIMCgRzdGVwGAEgASgNEg0KBXZhbHVlGAIgASgBEg0KBXN0ZXBzGAMgASgNIl4KClNoYXJkUmFuZ2USDQoFaW5kZXgYASABKA0SDwoHYWRkcmVzcxgCIAEoCRINCgViZWdpbhgDIAEoBBILCgNlbmQYBCABKAQSFAoMZGF0YV9hZGRyZXNzGAUgASgJIpMGCglKb2JTdGF0dXMSDgoGam9iX2lkGAEgASgJEiYKBXBoYXNlGAIgASgOMhcudHJhaW5mbGVldC52MS5Kb2JQaGFzZRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCRISCgpnZW5lcmF0aW9uGAUgASgNEg0KBWVwb2NoGAYgASgNEg4KBmVwb2NocxgHIAEoDRIMCgRzdGVwGAggASgNEhMKC3RvdGFsX3N0ZXBzGAkgASgNEgwKBGxvc3MYCiABKAESGgoSc2FtcGxlc19wZXJfc2Vjb25kGAsgASgBEiwKB3dvcmtlcnMYDCADKAsyGy50cmFpbmZsZWV0LnYxLldvcmtlclN0YXR1cxIpCgZzaGFyZHMYDSADKAsyGS50cmFpbmZsZWV0LnYxLlNoYXJkUmFuZ2USGgoNdGVzdF9hY2N1cmFjeRgOIAEoAUgAiAEBEhYKCXRlc3RfbG9zcxgPIAEoAUgBiAEBEhcKD3N0YXJ0ZWRfdW5peF9tcxgQIAEoAxIYChBmaW5pc2hlZF91bml4X21zGBEgASgDEhcKD3BhcmFtZXRlcl9jb3VudBgSIAEoBBIwCgxsb3NzX2hpc3RvcnkYEyADKAsyGi50cmFpbmZsZWV0LnYxLlNlcmllc1BvaW50EjQKEGFjY3VyYWN5X2hpc3RvcnkYFCADKAsyGi50cmFpbmZsZWV0LnYxLlNlcmllc1BvaW50EhgKC2V0YV9zZWNvbmRzGBUgASgBSAKIAQESPwoRcGFyYW1ldGVyX3NlcnZlcnMYFiADKAsyJC50cmFpbmZsZWV0LnYxLlBhcmFtZXRlclNlcnZlclN0YXR1cxIkChdsYXN0X2NoZWNrcG9pbnRfdmVyc2lvbhgXIAEoDUgDiAEBEh8KF2xhc3RfY2hlY2twb2ludF91bml4X21zGBggASgDQhAKDl90ZXN0X2FjY3VyYWN5QgwKCl90ZXN0X2xvc3NCDgoMX2V0YV9zZWNvbmRzQhoKGF9sYXN0X2NoZWNrcG9pbnRfdmVyc2lvbipwCglXaXJlRHR5cGUSGgoWV0lSRV9EVFlQRV9VTlNQRUNJRklFRBAAEhYKEldJUkVfRFRZUEVfRkxPQVQzMhABEhcKE1dJUkVfRFRZUEVfQkZMT0FUMTYQAhIWChJXSVJFX0RUWVBFX0ZMT0FUMTYQAypYCglQbGFjZW1lbnQSGQoVUExBQ0VNRU5UX1VOU1BFQ0lGSUVEEAASFwoTUExBQ0VNRU5UX0RFRElDQVRFRBABEhcKE1BMQUNFTUVOVF9DT0xPQ0FURUQQAipQCglEYXRhUGxhbmUSGgoWREFUQV9QTEFORV9VTlNQRUNJRklFRBAAEhMKD0RBVEFfUExBTkVfR1JQQxABEhIKDkRBVEFfUExBTkVfVENQEAIqnAEKCEpvYlBoYXNlEhkKFUpPQl9QSEFTRV9VTlNQRUNJRklFRBAAEhUKEUpPQl9QSEFTRV9QRU5ESU5HEAESFQoRSk9CX1BIQVNFX1JVTk5JTkcQAhIYChRKT0JfUEhBU0VfRVZBTFVBVElORxADEhcKE0pPQl9QSEFTRV9TVUNDRUVERUQQBBIUChBKT0JfUEhBU0VfRkFJTEVEEAUqsQEKC1dvcmtlclN0YXRlEhwKGFdPUktFUl9TVEFURV9VTlNQRUNJRklFRBAAEhsKF1dPUktFUl9TVEFURV9SRUdJU1RFUkVEEAESGQoVV09SS0VSX1NUQVRFX1RSQUlOSU5HEAISGwoXV09SS0VSX1NUQVRFX0VWQUxVQVRJTkcQAxIYChRXT1JLRVJfU1RBVEVfU1RPUFBFRBAEEhUKEVdPUktFUl9TVEFURV9MT1NUEAViBnByb3RvMw");
 
 /**
  * What a user asks for: one training job. Validated once by the coordinator
@@ -50,6 +50,11 @@ export type JobSpec = Message<"trainfleet.v1.JobSpec"> & {
    * @generated from field: trainfleet.v1.ParameterServersSpec parameter_servers = 6;
    */
   parameterServers?: ParameterServersSpec | undefined;
+
+  /**
+   * @generated from field: trainfleet.v1.CheckpointSpec checkpoints = 7;
+   */
+  checkpoints?: CheckpointSpec | undefined;
 };
 
 /**
@@ -359,6 +364,31 @@ export const ParameterServersSpecSchema: GenMessage<ParameterServersSpec> = /*@_
   messageDesc(file_trainfleet_v1_job, 10);
 
 /**
+ * When the job is checkpointed. Each parameter-server shard writes its slice of the
+ * parameters and its optimizer state, the coordinator a manifest with the step and the
+ * sample-ledger position; `trainfleet run --resume` continues exactly from the newest.
+ * Where the files go is the coordinator's --checkpoint-dir, not part of the job.
+ *
+ * @generated from message trainfleet.v1.CheckpointSpec
+ */
+export type CheckpointSpec = Message<"trainfleet.v1.CheckpointSpec"> & {
+  /**
+   * Checkpoint every this many global steps (after step K, 2K, ...). 0: only the
+   * just-in-time checkpoint the coordinator takes when it is told to stop (SIGTERM).
+   *
+   * @generated from field: uint32 every_steps = 1;
+   */
+  everySteps: number;
+};
+
+/**
+ * Describes the message trainfleet.v1.CheckpointSpec.
+ * Use `create(CheckpointSpecSchema)` to create a new message.
+ */
+export const CheckpointSpecSchema: GenMessage<CheckpointSpec> = /*@__PURE__*/
+  messageDesc(file_trainfleet_v1_job, 11);
+
+/**
  * @generated from message trainfleet.v1.WorkerStatus
  */
 export type WorkerStatus = Message<"trainfleet.v1.WorkerStatus"> & {
@@ -398,6 +428,29 @@ export type WorkerStatus = Message<"trainfleet.v1.WorkerStatus"> & {
    * @generated from field: uint32 last_step = 7;
    */
   lastStep: number;
+
+  /**
+   * Wall time of the worker's recent steps (pull, compute, push), from its progress
+   * reports: an exponentially weighted mean, weight 0.2 for the newest report; 0 before
+   * the first report. compute_ms + communicate_ms = step_time_ms.
+   *
+   * @generated from field: double step_time_ms = 8;
+   */
+  stepTimeMs: number;
+
+  /**
+   * Of which computing the gradient (and making the batch).
+   *
+   * @generated from field: double compute_ms = 9;
+   */
+  computeMs: number;
+
+  /**
+   * Of which pulling parameters and pushing the gradient.
+   *
+   * @generated from field: double communicate_ms = 10;
+   */
+  communicateMs: number;
 };
 
 /**
@@ -405,7 +458,162 @@ export type WorkerStatus = Message<"trainfleet.v1.WorkerStatus"> & {
  * Use `create(WorkerStatusSchema)` to create a new message.
  */
 export const WorkerStatusSchema: GenMessage<WorkerStatus> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_job, 11);
+  messageDesc(file_trainfleet_v1_job, 12);
+
+/**
+ * The workers of a job: the body of the status API's GET /v1/jobs/{id}/workers.
+ *
+ * @generated from message trainfleet.v1.JobWorkers
+ */
+export type JobWorkers = Message<"trainfleet.v1.JobWorkers"> & {
+  /**
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * @generated from field: uint32 generation = 2;
+   */
+  generation: number;
+
+  /**
+   * @generated from field: repeated trainfleet.v1.WorkerStatus workers = 3;
+   */
+  workers: WorkerStatus[];
+};
+
+/**
+ * Describes the message trainfleet.v1.JobWorkers.
+ * Use `create(JobWorkersSchema)` to create a new message.
+ */
+export const JobWorkersSchema: GenMessage<JobWorkers> = /*@__PURE__*/
+  messageDesc(file_trainfleet_v1_job, 13);
+
+/**
+ * What a parameter-server shard has done since it started. Shards send it with every
+ * heartbeat (every lease/3), so the coordinator's copy is at most that old.
+ *
+ * @generated from message trainfleet.v1.ParameterServerStats
+ */
+export type ParameterServerStats = Message<"trainfleet.v1.ParameterServerStats"> & {
+  /**
+   * Gradient bytes pushed to the shard.
+   *
+   * @generated from field: uint64 bytes_in = 1;
+   */
+  bytesIn: bigint;
+
+  /**
+   * Parameter bytes pulled from the shard.
+   *
+   * @generated from field: uint64 bytes_out = 2;
+   */
+  bytesOut: bigint;
+
+  /**
+   * Time spent summing gradients and applying the optimizer.
+   *
+   * @generated from field: double aggregation_ms = 3;
+   */
+  aggregationMs: number;
+
+  /**
+   * The parameter version the shard holds (optimizer updates applied).
+   *
+   * @generated from field: uint32 version = 4;
+   */
+  version: number;
+};
+
+/**
+ * Describes the message trainfleet.v1.ParameterServerStats.
+ * Use `create(ParameterServerStatsSchema)` to create a new message.
+ */
+export const ParameterServerStatsSchema: GenMessage<ParameterServerStats> = /*@__PURE__*/
+  messageDesc(file_trainfleet_v1_job, 14);
+
+/**
+ * One parameter-server shard as a member of the job.
+ *
+ * @generated from message trainfleet.v1.ParameterServerStatus
+ */
+export type ParameterServerStatus = Message<"trainfleet.v1.ParameterServerStatus"> & {
+  /**
+   * @generated from field: uint32 index = 1;
+   */
+  index: number;
+
+  /**
+   * @generated from field: string member_id = 2;
+   */
+  memberId: string;
+
+  /**
+   * @generated from field: string host = 3;
+   */
+  host: string;
+
+  /**
+   * The gRPC address workers reach the shard at.
+   *
+   * @generated from field: string address = 4;
+   */
+  address: string;
+
+  /**
+   * The member states workers have: REGISTERED, STOPPED at the end, LOST.
+   *
+   * @generated from field: trainfleet.v1.WorkerState state = 5;
+   */
+  state: WorkerState;
+
+  /**
+   * @generated from field: int64 last_heartbeat_unix_ms = 6;
+   */
+  lastHeartbeatUnixMs: bigint;
+
+  /**
+   * @generated from field: trainfleet.v1.ParameterServerStats stats = 7;
+   */
+  stats?: ParameterServerStats | undefined;
+};
+
+/**
+ * Describes the message trainfleet.v1.ParameterServerStatus.
+ * Use `create(ParameterServerStatusSchema)` to create a new message.
+ */
+export const ParameterServerStatusSchema: GenMessage<ParameterServerStatus> = /*@__PURE__*/
+  messageDesc(file_trainfleet_v1_job, 15);
+
+/**
+ * One point of a downsampled series: the mean of the values of `steps` consecutive
+ * steps, the last of which is `step` (counted like JobStatus.step: 1 after the first).
+ *
+ * @generated from message trainfleet.v1.SeriesPoint
+ */
+export type SeriesPoint = Message<"trainfleet.v1.SeriesPoint"> & {
+  /**
+   * @generated from field: uint32 step = 1;
+   */
+  step: number;
+
+  /**
+   * @generated from field: double value = 2;
+   */
+  value: number;
+
+  /**
+   * @generated from field: uint32 steps = 3;
+   */
+  steps: number;
+};
+
+/**
+ * Describes the message trainfleet.v1.SeriesPoint.
+ * Use `create(SeriesPointSchema)` to create a new message.
+ */
+export const SeriesPointSchema: GenMessage<SeriesPoint> = /*@__PURE__*/
+  messageDesc(file_trainfleet_v1_job, 16);
 
 /**
  * One parameter-server shard and the range of the flattened parameters it owns.
@@ -448,7 +656,7 @@ export type ShardRange = Message<"trainfleet.v1.ShardRange"> & {
  * Use `create(ShardRangeSchema)` to create a new message.
  */
 export const ShardRangeSchema: GenMessage<ShardRange> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_job, 12);
+  messageDesc(file_trainfleet_v1_job, 17);
 
 /**
  * The coordinator's view of a job; the same message in every status API.
@@ -549,6 +757,54 @@ export type JobStatus = Message<"trainfleet.v1.JobStatus"> & {
    * @generated from field: uint64 parameter_count = 18;
    */
   parameterCount: bigint;
+
+  /**
+   * The mean training loss of every completed step, downsampled to at most 200 points:
+   * one point per step at first; when 200 are held, neighbouring points are merged
+   * pairwise (the mean of both, weighted by the steps each covers) and each new point
+   * covers twice as many steps. The newest point may cover fewer steps (still filling).
+   *
+   * @generated from field: repeated trainfleet.v1.SeriesPoint loss_history = 19;
+   */
+  lossHistory: SeriesPoint[];
+
+  /**
+   * Test-set accuracy measurements, oldest first (steps = 1). The job evaluates once,
+   * after its last step, so today this holds at most that one point.
+   *
+   * @generated from field: repeated trainfleet.v1.SeriesPoint accuracy_history = 20;
+   */
+  accuracyHistory: SeriesPoint[];
+
+  /**
+   * Seconds until training is done at the current throughput: remaining steps x global
+   * batch / samples_per_second. Unset when unknown (no throughput yet, or not training).
+   *
+   * @generated from field: optional double eta_seconds = 21;
+   */
+  etaSeconds?: number | undefined;
+
+  /**
+   * The parameter-server shards as members: state, heartbeat, traffic and aggregation time.
+   *
+   * @generated from field: repeated trainfleet.v1.ParameterServerStatus parameter_servers = 22;
+   */
+  parameterServers: ParameterServerStatus[];
+
+  /**
+   * The parameter version (steps applied) of the newest complete checkpoint; unset when
+   * there is none.
+   *
+   * @generated from field: optional uint32 last_checkpoint_version = 23;
+   */
+  lastCheckpointVersion?: number | undefined;
+
+  /**
+   * When the newest complete checkpoint was recorded; 0 when there is none.
+   *
+   * @generated from field: int64 last_checkpoint_unix_ms = 24;
+   */
+  lastCheckpointUnixMs: bigint;
 };
 
 /**
@@ -556,7 +812,7 @@ export type JobStatus = Message<"trainfleet.v1.JobStatus"> & {
  * Use `create(JobStatusSchema)` to create a new message.
  */
 export const JobStatusSchema: GenMessage<JobStatus> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_job, 13);
+  messageDesc(file_trainfleet_v1_job, 18);
 
 /**
  * @generated from enum trainfleet.v1.WireDtype

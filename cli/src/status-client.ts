@@ -1,0 +1,104 @@
+/**
+ * A client of the coordinator's HTTP status API, for `trainfleet status`: one GET of the
+ * job's status, or its event stream followed to the end of the job. When the stream's
+ * connection drops, it reconnects with Last-Event-ID, so it resumes with the newest
+ * status instead of starting over. fetch's errors are translated here, and only here.
+ */
+import { Code, TrainfleetError, abortableDelay, codeFromName, jobStatusFromJson, readServerSentEvents, statusPaths } from "@trainfleet/proto";
+import type { JobStatus } from "@trainfleet/proto";
+import type { JsonValue } from "@bufbuild/protobuf";
+import { isFinished } from "@trainfleet/coordinator";
+import { UsageError } from "./flags.js";
+
+export interface StatusTarget {
+  /** http://host:port */
+  origin: string;
+  jobId: string;
+}
+
+export interface StatusReading {
+  status: JobStatus;
+  /** The status as the server sent it (proto JSON). */
+  json: JsonValue;
+}
+
+/**
+ * Where to read: a job URL as `trainfleet run` prints it (http://HOST:PORT/v1/jobs/JOB),
+ * or the coordinator's http://HOST:PORT (or HOST:PORT) and the job id.
+ */
+export function statusTarget(text: string, jobId: string): StatusTarget {
+  let url: URL;
+  try {
+    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`);
+  } catch {
+    throw new UsageError(`--url: "${text}" is not a URL; give http://HOST:PORT/v1/jobs/JOB or http://HOST:PORT`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`--url: "${text}" is not an http(s) URL`);
+  const match = /^\/v1\/jobs\/([^/]+)\/?(?:watch|workers)?$/.exec(url.pathname);
+  if (match !== null) return { origin: url.origin, jobId: decodeURIComponent(match[1]!) };
+  if (url.pathname === "/" || url.pathname === "") return { origin: url.origin, jobId };
+  throw new UsageError(`--url: "${text}" is not a status URL; give http://HOST:PORT/v1/jobs/JOB or http://HOST:PORT`);
+}
+
+export async function getStatus(target: StatusTarget, signal: AbortSignal): Promise<StatusReading> {
+  const url = `${target.origin}${statusPaths.job(target.jobId)}`;
+  const response = await request(url, {}, signal);
+  const json = (await response.json()) as JsonValue;
+  return { status: jobStatusFromJson(json), json };
+}
+
+/** Every status change until the job ends; reconnects up to `retries` times in a row. */
+export async function* followStatus(target: StatusTarget, signal: AbortSignal, retries = 5): AsyncGenerator<StatusReading & { id: string }> {
+  const url = `${target.origin}${statusPaths.watch(target.jobId)}`;
+  let lastId: string | undefined;
+  let failures = 0;
+  for (;;) {
+    try {
+      const headers: Record<string, string> = { accept: "text/event-stream", ...(lastId === undefined ? {} : { "last-event-id": lastId }) };
+      const response = await request(url, headers, signal);
+      if (response.body === null) throw new TrainfleetError(Code.UNAVAILABLE, `${url} answered without a body`);
+      for await (const event of readServerSentEvents(response.body as unknown as AsyncIterable<Uint8Array>)) {
+        if (event.event !== "status") continue;
+        failures = 0;
+        lastId = event.id;
+        const json = JSON.parse(event.data) as JsonValue;
+        const status = jobStatusFromJson(json);
+        yield { id: event.id, status, json };
+        if (isFinished(status.phase)) return;
+      }
+      throw new TrainfleetError(Code.UNAVAILABLE, `the event stream of ${url} ended before the job did`);
+    } catch (error) {
+      const failure = translate(error, url, signal);
+      if (failure.code !== Code.UNAVAILABLE || ++failures > retries) throw failure;
+      await abortableDelay(Math.min(250 * 2 ** failures, 4_000), signal);
+    }
+  }
+}
+
+async function request(url: string, headers: Record<string, string>, signal: AbortSignal): Promise<Response> {
+  let response: Response;
+  try {
+    response = await fetch(url, { headers, signal });
+  } catch (error) {
+    throw translate(error, url, signal);
+  }
+  if (response.ok) return response;
+  const text = await response.text().catch(() => "");
+  let body: { code?: unknown; message?: unknown } = {};
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    // not the API's JSON error: reported with the HTTP status below
+  }
+  const code = response.status === 503 ? Code.UNAVAILABLE : codeFromName(body.code);
+  throw new TrainfleetError(code, typeof body.message === "string" ? body.message : `${url}: HTTP ${response.status} ${text.slice(0, 200)}`);
+}
+
+/** fetch's errors as TrainfleetErrors: a connection that fails or drops is UNAVAILABLE. */
+function translate(error: unknown, url: string, signal: AbortSignal): TrainfleetError {
+  if (error instanceof TrainfleetError) return error;
+  if (signal.aborted) return new TrainfleetError(Code.CANCELLED, "stopped", { cause: error });
+  const cause = error instanceof Error ? (error.cause as { code?: string; message?: string } | undefined) : undefined;
+  const why = cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
+  return new TrainfleetError(Code.UNAVAILABLE, `cannot read the coordinator's status API at ${url}: ${why}`, { cause: error });
+}

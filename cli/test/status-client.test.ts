@@ -1,0 +1,78 @@
+/**
+ * `trainfleet status`'s client: which URLs it takes, and that a dropped event stream is
+ * resumed with Last-Event-ID. The server here is a real HTTP server on 127.0.0.1 that
+ * plays the coordinator's part and drops the first connection on purpose.
+ */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { create } from "@bufbuild/protobuf";
+import { Code, JobPhase, JobStatusSchema, TrainfleetError, formatServerSentEvent, jobStatusToJson } from "@trainfleet/proto";
+import { followStatus, getStatus, statusTarget } from "../src/status-client.js";
+
+const closers: Array<() => void> = [];
+afterEach(() => {
+  for (const close of closers.splice(0)) close();
+});
+
+const event = (id: number, phase: JobPhase) => formatServerSentEvent({ id: String(id), event: "status", data: JSON.stringify(jobStatusToJson(create(JobStatusSchema, { jobId: "j", phase, step: id }))) });
+
+describe("statusTarget", () => {
+  it.each([
+    ["http://127.0.0.1:7080/v1/jobs/fashion-mnist", "http://127.0.0.1:7080", "fashion-mnist"],
+    ["http://127.0.0.1:7080/v1/jobs/a%2Fb/watch", "http://127.0.0.1:7080", "a/b"],
+    ["http://h:1/", "http://h:1", "flag-job"],
+    ["h:1", "http://h:1", "flag-job"],
+  ])("%s is job %s at %s", (url, origin, jobId) => {
+    expect(statusTarget(url, "flag-job")).toEqual({ origin, jobId });
+  });
+
+  it("refuses what is not a status URL, saying what is", () => {
+    expect(() => statusTarget("http://h:1/metrics", "j")).toThrow('--url: "http://h:1/metrics" is not a status URL; give http://HOST:PORT/v1/jobs/JOB or http://HOST:PORT');
+    expect(() => statusTarget("ftp://h/", "j")).toThrow('--url: "ftp://h/" is not an http(s) URL');
+  });
+});
+
+describe("followStatus", () => {
+  it("reconnects with Last-Event-ID when the stream drops before the job ends, and stops at the final status", async () => {
+    const seen: Array<string | undefined> = [];
+    const server = createServer((request, response) => {
+      seen.push(request.headers["last-event-id"] as string | undefined);
+      response.writeHead(200, { "content-type": "text/event-stream; charset=utf-8" });
+      if (seen.length === 1) {
+        response.write(event(1, JobPhase.RUNNING));
+        // The connection closes mid-stream (no final chunk) once the event is on its way.
+        response.socket!.end();
+      } else response.end(event(2, JobPhase.SUCCEEDED));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    closers.push(() => server.close());
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const statuses = [];
+    for await (const { id, status } of followStatus({ origin, jobId: "j" }, new AbortController().signal)) statuses.push([id, status.phase]);
+    expect(statuses).toEqual([
+      ["1", JobPhase.RUNNING],
+      ["2", JobPhase.SUCCEEDED],
+    ]);
+    expect(seen).toEqual([undefined, "1"]);
+  });
+
+  it("gives up with UNAVAILABLE naming the URL when nothing answers, and maps the API's JSON errors to codes", async () => {
+    const server = createServer((_request, response) => {
+      response.writeHead(404, { "content-type": "application/json" });
+      response.end(JSON.stringify({ code: "not_found", message: 'no job "j" here: this coordinator runs job "k"' }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const missing = await getStatus({ origin, jobId: "j" }, new AbortController().signal).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(TrainfleetError);
+    expect([(missing as TrainfleetError).code, (missing as TrainfleetError).message]).toEqual([Code.NOT_FOUND, 'no job "j" here: this coordinator runs job "k"']);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const gone = await (async () => {
+      for await (const _ of followStatus({ origin, jobId: "j" }, new AbortController().signal, 0)) void _;
+    })().catch((e: unknown) => e);
+    expect(gone).toBeInstanceOf(TrainfleetError);
+    expect((gone as TrainfleetError).code).toBe(Code.UNAVAILABLE);
+    expect((gone as TrainfleetError).message).toBe(`cannot read the coordinator's status API at ${origin}/v1/jobs/j/watch: ECONNREFUSED`);
+  });
+});

@@ -1,0 +1,86 @@
+/**
+ * One role of the `trainfleet` binary as a real child process, with its JSON log lines
+ * read as they come, so that a test waits on what the process says (its listening address,
+ * its registration) instead of sleeping.
+ */
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { cliMain } from "./run-fleet.js";
+
+export interface LogLine {
+  msg: string;
+  [field: string]: unknown;
+}
+
+export class FleetProcess {
+  readonly child: ChildProcess;
+  readonly lines: LogLine[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  #stderr = "";
+  #wake: Array<() => void> = [];
+
+  constructor(
+    readonly name: string,
+    args: readonly string[],
+  ) {
+    this.child = spawn(process.execPath, [cliMain, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let pending = "";
+    this.child.stdout!.on("data", (chunk: Buffer) => {
+      pending += chunk.toString();
+      const complete = pending.split("\n");
+      pending = complete.pop()!;
+      for (const line of complete) {
+        try {
+          this.lines.push(JSON.parse(line) as LogLine);
+        } catch {
+          this.lines.push({ msg: line });
+        }
+      }
+      this.#notify();
+    });
+    this.child.stderr!.on("data", (chunk: Buffer) => (this.#stderr += chunk.toString()));
+    this.exited = once(this.child, "exit").then(([code, signal]) => {
+      this.#notify();
+      return { code: code as number | null, signal: signal as NodeJS.Signals | null };
+    });
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** The first log line with this message, as soon as the process writes it; rejects if it exits first. */
+  async log(message: string): Promise<LogLine> {
+    for (;;) {
+      const line = this.lines.find((l) => l.msg === message);
+      if (line !== undefined) return line;
+      if (!this.running) throw new Error(`${this.name} exited before logging "${message}":\n${this.output()}`);
+      await new Promise<void>((resolve) => this.#wake.push(resolve));
+    }
+  }
+
+  /** Its last log lines and stderr, for failure messages. */
+  output(lines = 15): string {
+    return `${this.lines
+      .slice(-lines)
+      .map((l) => JSON.stringify(l))
+      .join("\n")}\n${this.#stderr}`;
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (this.running) this.child.kill(signal);
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = [];
+    for (const resolve of wake) resolve();
+  }
+}
+
+/** SIGKILLs whatever still runs and waits for every exit (cleanup after a failed test). */
+export async function stopAll(processes: readonly FleetProcess[]): Promise<void> {
+  for (const p of processes) p.kill("SIGKILL");
+  await Promise.all(processes.map((p) => p.exited));
+}
