@@ -1,6 +1,7 @@
 export * from "./aggregate.js";
 export * from "./optimizer.js";
 export * from "./parameter-shard.js";
+export * from "./push-transaction.js";
 export * from "./shard-config.js";
 export * from "./shard-server.js";
 export * from "./run-shard.js";

@@ -17,61 +17,16 @@
  * out. `restore` starts a freshly configured shard from such a snapshot instead.
  */
 import { Code, TrainfleetError, chunkRanges, initialParameters, invalidField, kernelFloat32Array } from "@trainfleet/proto";
-import type { PushRequest, Range } from "@trainfleet/proto";
+import type { Range } from "@trainfleet/proto";
 import { averageInRankOrder } from "./aggregate.js";
 import { createOptimizer } from "./optimizer.js";
 import type { Optimizer } from "./optimizer.js";
 import { SnapshotSchedule, snapshotMismatches } from "./shard-snapshot.js";
 import type { ShardSnapshot } from "./shard-snapshot.js";
 import { checkChunkLength, checkFinite, checkPushHeader, chunkIndexOf } from "./push-validation.js";
+import { StepBarrier } from "./step-barrier.js";
+import type { ChunkHeader, PushTransaction, ShardStats } from "./push-transaction.js";
 import type { ShardConfig } from "./shard-config.js";
-
-export interface PushResult {
-  chunksAccepted: number;
-  chunksDuplicate: number;
-  version: number;
-}
-
-/** What identifies one pushed chunk: the fields of a PushRequest but its data. */
-export interface ChunkHeader {
-  jobId: string;
-  generation: number;
-  step: number;
-  rank: number;
-  offset: number;
-  byteLength: number;
-}
-
-/**
- * One push, accepted whole or not at all: a transport calls `abort` when any chunk is
- * rejected, and the chunks already taken are rolled back, so a bad push changes nothing.
- * A chunk arrives in two halves so that a transport can receive its bytes in place:
- * `reserve` checks the header and says where the bytes go, `received` checks the bytes
- * once they are there and takes the chunk (it is reduced as soon as every rank has it).
- */
-export interface PushTransaction {
-  reserve(header: ChunkHeader): Uint8Array;
-  received(header: ChunkHeader): void;
-  /** reserve + copy + received, for transports that hand over whole messages. */
-  add(request: PushRequest): void;
-  /**
-   * Takes the chunk from `values` without a copy, for a caller in this process (a
-   * colocated worker): `values` is the rank's whole slice in shard-local indexing, and must
-   * not change until the step's version is published (a trainer's gradient does not: it
-   * waits for that version before computing the next).
-   */
-  lend(header: ChunkHeader, values: Float32Array): void;
-  /** The push ended well: what it contributed. */
-  commit(): PushResult;
-  /** The push failed: forget every chunk it gave. */
-  abort(): void;
-}
-
-export interface ShardStats {
-  bytesIn: number;
-  bytesOut: number;
-  aggregationMs: number;
-}
 
 export class ParameterShard {
   #config: ShardConfig | undefined;
@@ -83,19 +38,9 @@ export class ParameterShard {
   #version = 0;
   #contributions: Float32Array[] = [];
   #average: Float32Array = new Float32Array(0);
-  /** committed[rank * chunkCount + chunk] = 1 once that rank's chunk is in for this step. */
-  #committed = new Uint8Array(0);
-  #ranksPerChunk = new Uint16Array(0);
-  /** appliedChunks[chunk] = 1 once the step in progress has written that chunk into #next. */
-  #appliedChunks = new Uint8Array(0);
-  #appliedCount = 0;
-  /** Slices lent for the step in progress (PushTransaction.lend), by rank, and which chunks came that way. */
-  #lent: Array<Float32Array | undefined> = [];
-  #lentChunks = new Uint8Array(0);
+  readonly #barrier = new StepBarrier();
   /** The per-chunk list of what each rank contributed, reused. */
   #sources: Float32Array[] = [];
-  /** retractions[chunk] counts how often an applied chunk of a step in progress was taken back. */
-  #retractions = new Uint32Array(0);
   #changed: Array<() => void> = [];
   #snapshots = new SnapshotSchedule();
   readonly #snapshotListeners = new Set<(snapshot: ShardSnapshot) => void>();
@@ -142,7 +87,7 @@ export class ParameterShard {
   restore(snapshot: ShardSnapshot): void {
     const config = this.#requireConfig();
     const problems = snapshotMismatches(snapshot, { jobId: config.jobId, range: config.range, optimizer: this.#optimizer!.kind });
-    if (this.#version !== 0 || this.#committed.includes(1)) problems.push(`this shard has trained already (version ${this.#version})`);
+    if (this.#version !== 0 || this.#barrier.started) problems.push(`this shard has trained already (version ${this.#version})`);
     if (problems.length > 0) throw new TrainfleetError(Code.FAILED_PRECONDITION, `cannot restore version ${snapshot.version}: ${problems.join("; ")}`);
     this.#params.set(snapshot.parameters);
     this.#optimizer!.restoreState(snapshot.state);
@@ -207,7 +152,7 @@ export class ParameterShard {
       const index = chunkIndexOf(config, chunk.offset, this.#chunks.length);
       const range = this.#chunks[index]!;
       checkChunkLength(chunk.offset, range.end - range.begin, chunk.byteLength);
-      return { index, duplicate: state === "applied" || this.#isCommitted(chunk.rank, index) };
+      return { index, duplicate: state === "applied" || this.#barrier.isCommitted(chunk.rank, index) };
     };
     const transaction: PushTransaction = {
       reserve: (chunk) => {
@@ -229,7 +174,7 @@ export class ParameterShard {
         const range = this.#chunks[index]!;
         checkFinite(this.#contributions[chunk.rank]!, range.begin, range.end, chunk.offset, this.#config!.layout, chunk);
         // Committed at once, so that the chunk is reduced while the rest is in flight.
-        this.#commit(this.#config!.worldSize, chunk.rank, index);
+        this.#commit(chunk.rank, index);
         committed.push(index);
       },
       add: (request) => {
@@ -245,16 +190,14 @@ export class ParameterShard {
         }
         const range = this.#chunks[index]!;
         checkFinite(values, range.begin, range.end, chunk.offset, this.#config!.layout, chunk);
-        this.#lent[chunk.rank] = values;
-        this.#lentChunks[chunk.rank * this.#chunks.length + index] = 1;
-        this.#commit(this.#config!.worldSize, chunk.rank, index);
+        this.#commit(chunk.rank, index, values);
         committed.push(index);
       },
       commit: () => ({ chunksAccepted: committed.length, chunksDuplicate: duplicates, version: this.#version }),
       abort: () => {
         // The rejected chunk is missing, so the step this push began in cannot have
         // completed: what its chunks fed lives only in the step's second buffers, and goes.
-        if (header !== undefined && this.#version === version) for (const index of committed) this.#uncommit(header.rank, index);
+        if (header !== undefined && this.#version === version) for (const index of committed) this.#barrier.uncommit(header.rank, index);
         committed.length = 0;
         this.#notify();
       },
@@ -294,10 +237,10 @@ export class ParameterShard {
           const version = whole ? this.#version : this.#version + 1;
           const values = whole ? this.#params : this.#next;
           for (let index = 0; index < sent.length; index++) {
-            if (sent[index] === 1 || (!whole && this.#appliedChunks[index] !== 1)) continue;
+            if (sent[index] === 1 || (!whole && !this.#barrier.isApplied(index))) continue;
             sent[index] = 1;
             remaining--;
-            if (!whole) (sentEarly ??= new Map()).set(index, this.#retractions[index]!);
+            if (!whole) (sentEarly ??= new Map()).set(index, this.#barrier.retractions(index));
             send(index, version, values);
           }
           if (remaining === 0) return version;
@@ -310,7 +253,7 @@ export class ParameterShard {
   /** A chunk handed out early was taken back by a push rejected part-way: what the reader has is void. */
   #checkNotRetracted(sentEarly: ReadonlyMap<number, number>): void {
     for (const [index, retractions] of sentEarly) {
-      if (this.#retractions[index] !== retractions) {
+      if (this.#barrier.retractions(index) !== retractions) {
         throw new TrainfleetError(Code.ABORTED, `chunk ${index} of the next version was taken back after it was sent (a push was rejected part-way); pull again once the step completes`);
       }
     }
@@ -329,28 +272,18 @@ export class ParameterShard {
     return this.#config;
   }
 
-  #isCommitted(rank: number, chunk: number): boolean {
-    return this.#committed[rank * this.#chunks.length + chunk] === 1;
-  }
-
-  #commit(worldSize: number, rank: number, index: number): void {
-    this.#committed[rank * this.#chunks.length + index] = 1;
-    const ranks = (this.#ranksPerChunk[index] ?? 0) + 1;
-    this.#ranksPerChunk[index] = ranks;
-    if (ranks < worldSize) return;
+  #commit(rank: number, index: number, lentSlice?: Float32Array): void {
+    if (!this.#barrier.commit(rank, index, lentSlice)) return;
     // Reduce and apply each chunk as soon as every rank has it, overlapping with the
     // transfer of the rest; the results go to the second buffers until the step is whole.
     const started = performance.now();
     const chunk = this.#chunks[index]!;
     const sources = this.#sources;
-    for (let rank = 0; rank < worldSize; rank++) {
-      sources[rank] = this.#lentChunks[rank * this.#chunks.length + index] === 1 ? this.#lent[rank]! : this.#contributions[rank]!;
-    }
-    sources.length = worldSize;
+    sources.length = this.#contributions.length;
+    for (let r = 0; r < sources.length; r++) sources[r] = this.#barrier.source(r, index, this.#contributions[r]!);
     averageInRankOrder(sources, chunk.begin, chunk.end, this.#average);
     this.#optimizer!.apply(this.#params, this.#average, this.#next, chunk.begin, chunk.end, this.#version + 1);
-    this.#appliedChunks[index] = 1;
-    if (++this.#appliedCount === this.#chunks.length) {
+    if (this.#barrier.markApplied(index)) {
       [this.#params, this.#next] = [this.#next, this.#params];
       this.#optimizer!.commit();
       this.#version++;
@@ -361,40 +294,8 @@ export class ParameterShard {
     this.#notify();
   }
 
-  #uncommit(rank: number, index: number): void {
-    const slot = rank * this.#chunks.length + index;
-    if (this.#committed[slot] !== 1) return;
-    this.#committed[slot] = 0;
-    this.#lentChunks[slot] = 0;
-    const ranks = this.#ranksPerChunk[index]!;
-    if (ranks === this.#config!.worldSize) {
-      this.#appliedChunks[index] = 0;
-      this.#appliedCount--;
-      this.#retractions[index]!++;
-    }
-    this.#ranksPerChunk[index] = ranks - 1;
-  }
-
-  /** Clears the per-step bookkeeping; it runs every step, so the arrays are reused when they fit. */
   #resetBarrier(): void {
-    const slots = (this.#config?.worldSize ?? 0) * this.#chunks.length;
-    if (this.#committed.length === slots) {
-      this.#committed.fill(0);
-      this.#lentChunks.fill(0);
-    } else {
-      this.#committed = new Uint8Array(slots);
-      this.#lentChunks = new Uint8Array(slots);
-    }
-    this.#lent = [];
-    if (this.#ranksPerChunk.length === this.#chunks.length) {
-      this.#ranksPerChunk.fill(0);
-      this.#appliedChunks.fill(0);
-    } else {
-      this.#ranksPerChunk = new Uint16Array(this.#chunks.length);
-      this.#appliedChunks = new Uint8Array(this.#chunks.length);
-      this.#retractions = new Uint32Array(this.#chunks.length);
-    }
-    this.#appliedCount = 0;
+    this.#barrier.reset(this.#config?.worldSize ?? 0, this.#chunks.length);
   }
 
   #emitSnapshot(): void {

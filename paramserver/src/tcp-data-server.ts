@@ -8,7 +8,8 @@ import { Socket, createServer } from "node:net";
 import { FrameParser, FrameType, errorFrame, frame, freeKernelArray, headerBytes, kernelUint16Array, maxChunkBytes, wireCodec } from "@trainfleet/proto";
 import type { FrameHeader, Logger, WireCodec } from "@trainfleet/proto";
 import { Code, TrainfleetError } from "@trainfleet/proto";
-import type { ParameterShard, PushTransaction } from "./parameter-shard.js";
+import type { ParameterShard } from "./parameter-shard.js";
+import type { PushTransaction } from "./push-transaction.js";
 
 export interface DataServer {
   readonly address: string;

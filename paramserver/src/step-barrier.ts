@@ -1,0 +1,98 @@
+/**
+ * The bookkeeping of a shard's step in progress: which rank has pushed which chunk, which
+ * chunks every rank has pushed and are applied, which chunks a rank lent (its own slice,
+ * read in place) instead of sending, and how often an applied chunk was taken back. Flat
+ * typed arrays, reused from step to step: this runs for every pushed chunk.
+ */
+export class StepBarrier {
+  #worldSize = 0;
+  #chunkCount = 0;
+  /** committed[rank * chunkCount + chunk] = 1 once that rank's chunk is in. */
+  #committed = new Uint8Array(0);
+  #lentChunks = new Uint8Array(0);
+  #lent: Array<Float32Array | undefined> = [];
+  #ranksPerChunk = new Uint16Array(0);
+  #applied = new Uint8Array(0);
+  #appliedCount = 0;
+  /** Never reset: a reader compares counts from before and after it waited. */
+  #retractions = new Uint32Array(0);
+
+  /** Starts a step; the arrays are reused when the shape is the same. */
+  reset(worldSize: number, chunkCount: number): void {
+    const slots = worldSize * chunkCount;
+    if (this.#committed.length === slots) {
+      this.#committed.fill(0);
+      this.#lentChunks.fill(0);
+    } else {
+      this.#committed = new Uint8Array(slots);
+      this.#lentChunks = new Uint8Array(slots);
+    }
+    if (this.#chunkCount === chunkCount) {
+      this.#ranksPerChunk.fill(0);
+      this.#applied.fill(0);
+    } else {
+      this.#ranksPerChunk = new Uint16Array(chunkCount);
+      this.#applied = new Uint8Array(chunkCount);
+      this.#retractions = new Uint32Array(chunkCount);
+    }
+    this.#worldSize = worldSize;
+    this.#chunkCount = chunkCount;
+    this.#lent = [];
+    this.#appliedCount = 0;
+  }
+
+  /** Whether any rank has pushed anything in this step. */
+  get started(): boolean {
+    return this.#committed.includes(1);
+  }
+
+  isCommitted(rank: number, chunk: number): boolean {
+    return this.#committed[rank * this.#chunkCount + chunk] === 1;
+  }
+
+  /** Takes rank's chunk (lent from `lentSlice` when given); true when every rank has it now. */
+  commit(rank: number, chunk: number, lentSlice?: Float32Array): boolean {
+    const slot = rank * this.#chunkCount + chunk;
+    this.#committed[slot] = 1;
+    if (lentSlice !== undefined) {
+      this.#lent[rank] = lentSlice;
+      this.#lentChunks[slot] = 1;
+    }
+    const ranks = this.#ranksPerChunk[chunk]! + 1;
+    this.#ranksPerChunk[chunk] = ranks;
+    return ranks === this.#worldSize;
+  }
+
+  /** Forgets rank's chunk; if the chunk was applied it is taken back. */
+  uncommit(rank: number, chunk: number): void {
+    const slot = rank * this.#chunkCount + chunk;
+    if (this.#committed[slot] !== 1) return;
+    this.#committed[slot] = 0;
+    this.#lentChunks[slot] = 0;
+    if (this.#applied[chunk] === 1) {
+      this.#applied[chunk] = 0;
+      this.#appliedCount--;
+      this.#retractions[chunk]!++;
+    }
+    this.#ranksPerChunk[chunk]!--;
+  }
+
+  /** What rank contributed to `chunk`: its lent slice, or `received` (its buffer of pushed chunks). */
+  source(rank: number, chunk: number, received: Float32Array): Float32Array {
+    return this.#lentChunks[rank * this.#chunkCount + chunk] === 1 ? this.#lent[rank]! : received;
+  }
+
+  /** The chunk's results are written; true when that completes the step. */
+  markApplied(chunk: number): boolean {
+    this.#applied[chunk] = 1;
+    return ++this.#appliedCount === this.#chunkCount;
+  }
+
+  isApplied(chunk: number): boolean {
+    return this.#applied[chunk] === 1;
+  }
+
+  retractions(chunk: number): number {
+    return this.#retractions[chunk]!;
+  }
+}
