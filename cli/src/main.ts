@@ -6,6 +6,7 @@
 import { TrainfleetError, codeName } from "@trainfleet/proto";
 import type { Command } from "./command.js";
 import { coordinatorCommand } from "./commands/coordinator.js";
+import { eventsCommand } from "./commands/events.js";
 import { psCommand } from "./commands/ps.js";
 import { runCommand } from "./commands/run.js";
 import { statusCommand } from "./commands/status.js";
@@ -13,7 +14,7 @@ import { workerCommand } from "./commands/worker.js";
 import { helpText, parseFlags } from "./flags.js";
 import { createLogger } from "./logger.js";
 
-const commands: Command[] = [runCommand, statusCommand, coordinatorCommand, psCommand, workerCommand];
+const commands: Command[] = [runCommand, statusCommand, eventsCommand, coordinatorCommand, psCommand, workerCommand];
 
 const usage = `Usage: trainfleet <command> [flags]
 

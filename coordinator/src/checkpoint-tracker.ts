@@ -28,6 +28,8 @@ export interface CheckpointTrackerOptions {
   last?: WrittenCheckpoint;
   /** Writes the manifest (and latest.json); resolves with its path. */
   write(manifest: CheckpointManifest): Promise<string>;
+  /** Called when a checkpoint is complete (its manifest written). */
+  onWritten?: (checkpoint: WrittenCheckpoint) => void;
   logger: Logger;
   now: () => number;
 }
@@ -132,6 +134,7 @@ export class CheckpointTracker {
         this.#pending.delete(version);
         if (this.#last === undefined || version >= this.#last.version) this.#last = { version, path, createdUnixMs: manifest.createdUnixMs };
         this.#options.logger.info({ version, path, reason: manifest.reason }, "checkpoint written");
+        this.#options.onWritten?.({ version, path, createdUnixMs: manifest.createdUnixMs });
         pending.resolve(path);
       } catch (error) {
         this.#fail(version, pending, `writing the manifest failed: ${TrainfleetError.from(error).message}`);

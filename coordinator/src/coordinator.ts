@@ -4,7 +4,7 @@
  * server (coordinator-server.ts) only translates calls into these methods.
  */
 import { create } from "@bufbuild/protobuf";
-import { Code, JobPhase, JobStatusSchema, MemberRole, TrainfleetError, WorkerState } from "@trainfleet/proto";
+import { Code, JobEventKind, JobPhase, JobStatusSchema, MemberRole, TrainfleetError, WorkerState } from "@trainfleet/proto";
 import type { JobSpec, JobStatus, Logger, ParameterLayout, ParameterServerStats, RegisterRequest, ReportCheckpointRequest, ReportEvaluationRequest, ReportProgressRequest } from "@trainfleet/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ShardRangeSchema } from "@trainfleet/proto";
@@ -27,6 +27,9 @@ import { writeCheckpoint } from "./checkpoint-store.js";
 import type { LoadedCheckpoint } from "./checkpoint-store.js";
 import { resumePoint } from "./resume-point.js";
 import type { ResumePoint } from "./resume-point.js";
+import type { EventBus } from "./events/event-bus.js";
+import { JobEventRecorder } from "./events/job-event-recorder.js";
+import type { JobEventInit } from "./events/job-event-recorder.js";
 
 export interface CoordinatorOptions {
   /** A resolved spec (see resolveJobSpec), or none to wait for SubmitJob. */
@@ -44,6 +47,8 @@ export interface CoordinatorOptions {
   resume?: LoadedCheckpoint | undefined;
   /** How long to wait for the shards' files of a checkpoint on stop (default 60 s). */
   checkpointWaitMs?: number;
+  /** Where lifecycle JobEvents and per-step StepMetrics go (hints; the status is the truth). None: not published. */
+  events?: EventBus | undefined;
 }
 
 export interface TrainedJob {
@@ -84,6 +89,7 @@ export class Coordinator {
   readonly metrics: CoordinatorMetrics;
   readonly #done: Promise<JobStatus>;
   #resolveDone!: (status: JobStatus) => void;
+  readonly #events: JobEventRecorder | undefined;
 
   constructor(options: CoordinatorOptions) {
     this.#options = options;
@@ -91,6 +97,7 @@ export class Coordinator {
     this.#members = new Members(options.leaseMs, this.#now);
     this.metrics = new CoordinatorMetrics(() => this.status(), this.#now);
     this.#done = new Promise((resolve) => (this.#resolveDone = resolve));
+    this.#events = options.events === undefined ? undefined : new JobEventRecorder(options.events, options.logger, this.#now);
     if (options.spec !== undefined) this.submit(options.spec);
   }
 
@@ -113,6 +120,7 @@ export class Coordinator {
     this.metrics.jobSubmitted(spec.jobId);
     this.#setReason("WaitingForMembers", this.#waitingMessage());
     this.#options.logger.info({ jobId: spec.jobId }, "job submitted");
+    this.#publish({ kind: JobEventKind.SUBMITTED });
     this.#maybeStart();
   }
 
@@ -123,6 +131,7 @@ export class Coordinator {
     const member = this.#members.add(request, this.#spec?.parameterServers?.shards);
     this.#options.logger.info({ memberId: member.id, memberRole: MemberRole[member.role], host: member.host, address: member.address || undefined }, "member registered");
     this.#setReason(this.#reason, this.#waitingMessage());
+    this.#publish({ kind: JobEventKind.MEMBER_JOINED, ...memberFields(member) });
     this.#maybeStart();
     return { memberId: member.id, jobId: this.#spec?.jobId ?? "", leaseMs: this.#options.leaseMs };
   }
@@ -210,6 +219,7 @@ export class Coordinator {
     this.#testAccuracy = samples > 0 ? correct / samples : 0;
     this.#testLoss = samples > 0 ? lossSum / samples : 0;
     this.#options.logger.info({ testAccuracy: this.#testAccuracy, testLoss: this.#testLoss, samples }, "evaluation complete");
+    this.#publish({ kind: JobEventKind.EVALUATION_DONE, testAccuracy: this.#testAccuracy, testLoss: this.#testLoss });
     void this.#finishTraining(plan);
   }
 
@@ -272,6 +282,11 @@ export class Coordinator {
   #stepCompleted(jobId: string, step: CompletedStep): void {
     this.#lossHistory.add(step.completed, step.loss);
     this.metrics.stepCompleted(jobId, step.samples, step.at);
+    const plan = this.#plan;
+    if (this.#events === undefined || plan === undefined) return;
+    const workers = plan.workers.map((w) => ({ memberId: w.id, rank: w.rank, computeMs: w.timing.computeMs, communicateMs: w.timing.communicateMs }));
+    const epoch = Math.floor((step.completed - 1) / plan.stepsPerEpoch);
+    this.#events.metrics({ jobId, generation: 1, step: step.completed, epoch, loss: step.loss, samples: step.samples, samplesPerSecond: plan.tracker.samplesPerSecond(), workers }, step.at);
   }
 
   /** Remaining steps x global batch / samples per second, while training and once a rate is known. */
@@ -326,6 +341,7 @@ export class Coordinator {
             startVersion: start,
             ...(resume === undefined ? {} : { last: { version: start, path: this.#options.resume!.path, createdUnixMs: resume.createdUnixMs } }),
             write: (manifest) => writeCheckpoint(checkpointDir, manifest),
+            onWritten: (written) => this.#publish({ kind: JobEventKind.CHECKPOINT_WRITTEN, step: written.version, checkpointPath: written.path }),
             logger: this.#options.logger,
             now: this.#now,
           });
@@ -402,11 +418,14 @@ export class Coordinator {
     this.metrics.memberEvicted(this.#spec?.jobId ?? "", member.role === MemberRole.WORKER ? "worker" : "parameter_server", cause);
     const rank = member.rank >= 0 ? ` (rank ${member.rank})` : "";
     const role = member.role === MemberRole.WORKER ? `worker ${member.id}${rank}` : `parameter-server shard ${member.shardIndex}`;
+    this.#publish({ kind: JobEventKind.MEMBER_LOST, ...memberFields(member), message: `${role} was lost: ${why}` });
     this.fail("MemberLost", `${role} was lost: ${why}. Without elastic recovery the job stops here rather than hang; rerun it`);
   }
 
   #finish(): void {
     this.#finishedAt = this.#now();
+    const tested = this.#testAccuracy === undefined ? {} : { testAccuracy: this.#testAccuracy, testLoss: this.#testLoss ?? 0 };
+    this.#publish({ kind: JobEventKind.FINISHED, ...tested });
     for (const member of this.#members.all()) {
       member.outbox.push({ kind: { case: "stop", value: { reason: this.#reason } } });
       member.outbox.close();
@@ -417,8 +436,27 @@ export class Coordinator {
   }
 
   #apply(event: JobEvent, reason: string, message: string): void {
+    const from = this.#phase;
     this.#phase = transition(this.#phase, event);
     this.#setReason(reason, message);
+    // The end is published by #finish (FINISHED), once the job has fully ended.
+    if (from === JobPhase.PENDING && this.#phase === JobPhase.RUNNING) this.#publish({ kind: JobEventKind.STARTED });
+    else if (from !== this.#phase && !isFinished(this.#phase)) this.#publish({ kind: JobEventKind.PHASE_CHANGED });
+  }
+
+  /** A JobEvent with the job's phase, reason, message, generation and step as they are now. */
+  #publish(init: JobEventInit): void {
+    if (this.#events === undefined || this.#spec === undefined) return;
+    const plan = this.#plan;
+    this.#events.event({
+      jobId: this.#spec.jobId,
+      phase: this.#phase,
+      reason: this.#reason,
+      message: this.#message,
+      generation: plan === undefined ? 0 : 1,
+      step: plan?.tracker.completed ?? 0,
+      ...init,
+    });
   }
 
   #setReason(reason: string, message: string): void {
@@ -430,4 +468,9 @@ export class Coordinator {
   #changedNow(): void {
     this.#changes.changed();
   }
+}
+
+/** Which member an event is about. */
+function memberFields(member: Member): JobEventInit {
+  return { memberId: member.id, memberRole: member.role, rank: member.rank, shardIndex: Math.max(0, member.shardIndex) };
 }

@@ -10,6 +10,9 @@ import { startCoordinatorServer } from "./coordinator-server.js";
 import { startStatusHttpServer } from "./status-http-server.js";
 import { saveParameters } from "./save-parameters.js";
 import { loadCheckpoint } from "./checkpoint-store.js";
+import type { EventBus } from "./events/event-bus.js";
+import { InProcessEventBus } from "./events/in-process-event-bus.js";
+import { createNatsEventBus } from "./events/nats-event-bus.js";
 
 export interface CoordinatorProcessOptions {
   listen: string;
@@ -32,6 +35,14 @@ export interface CoordinatorProcessOptions {
   httpListen?: string | undefined;
   /** After the job ends, keep serving the status APIs this long (SIGTERM cuts it short). */
   lingerMs?: number | undefined;
+  /**
+   * NATS server(s) for job events (trainfleet.jobs.<job>.events/.metrics and the
+   * TRAINFLEET_JOBS stream); none: an in-process bus. An unreachable server is logged and
+   * retried; it never stops the job.
+   */
+  natsUrl?: string | undefined;
+  /** An event bus of the caller's (overrides natsUrl); it is closed when the process ends. */
+  events?: EventBus | undefined;
   /** The gRPC address, and the job's status URL when the HTTP server runs. */
   onListening?: (address: string, statusUrl?: string) => void;
 }
@@ -44,7 +55,9 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
   if (resume !== undefined) logger.info({ path: resume.path, step: resume.manifest.version, jobId: resume.manifest.jobId }, "resuming from a checkpoint; every file matches its sha256");
   const spec = resume?.manifest.spec ?? options.spec;
   const checkpointDir = options.checkpointDir ?? (resume === undefined ? undefined : dirname(resume.path));
+  const events = options.events ?? (options.natsUrl ? createNatsEventBus({ url: options.natsUrl, logger, freshJobId: resume === undefined ? spec?.jobId : undefined }) : new InProcessEventBus());
   const coordinator = new Coordinator({
+    events,
     spec,
     leaseMs: options.leaseMs,
     logger,
@@ -61,13 +74,16 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
         logger,
         readiness: () =>
           serving.grpc && !serving.closing ? { ready: true, reason: "ok" } : { ready: false, reason: serving.closing ? "the coordinator is shutting down" : "the gRPC server is not listening yet" },
+      }).catch(async (error: unknown) => {
+        await events.close(0);
+        throw error;
       })
     : undefined;
   let server: RunningServer;
   try {
     server = await startCoordinatorServer(coordinator, options.listen);
   } catch (error) {
-    await http?.close(0);
+    await Promise.all([http?.close(0), events.close(0)]);
     throw error;
   }
   serving.grpc = true;
@@ -92,6 +108,7 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
     options.signal.removeEventListener("abort", onAbort);
     serving.closing = true;
     // Open assignment and watch streams end once drained, so members read their Stop.
-    await Promise.all([server.close(5_000), http?.close(5_000)]);
+    // The bus sends what is queued (the final event included) within the same 5 s.
+    await Promise.all([server.close(5_000), http?.close(5_000), events.close(5_000)]);
   }
 }

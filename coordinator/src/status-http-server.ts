@@ -7,6 +7,7 @@
  *   GET /metrics               Prometheus text format (coordinator-metrics.ts)
  *   GET /healthz               200 while the process serves HTTP
  *   GET /readyz                200 while the coordinator serves its gRPC APIs, else 503
+ *   GET /, /index.html         the dashboard page (dashboard-page.ts)
  *
  * Another job id is a 404 whose JSON error names it; any other path is a 404; any method
  * but GET is a 405.
@@ -14,6 +15,7 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, JobWorkersSchema, jobStatusToJson, jobWorkersToJson, parseJobPath, sendError, sendJson, sendMethodNotAllowed, sendMetrics, sendText, startHttpServer } from "@trainfleet/proto";
 import type { JobStatus, Logger, MetricsSource, RunningHttpServer } from "@trainfleet/proto";
+import { isDashboardPath, sendDashboard } from "./dashboard-page.js";
 import { lastEventIdOf, streamStatusEvents } from "./status-event-stream.js";
 import type { StatusSource } from "./status-watch.js";
 
@@ -31,7 +33,7 @@ export interface StatusHttpOptions {
   keepAliveMs?: number;
 }
 
-const paths = "/v1/jobs/{id}, /v1/jobs/{id}/watch, /v1/jobs/{id}/workers, /metrics, /healthz and /readyz";
+const paths = "/ (the dashboard), /v1/jobs/{id}, /v1/jobs/{id}/watch, /v1/jobs/{id}/workers, /metrics, /healthz and /readyz";
 
 export function startStatusHttpServer(source: StatusApiSource, options: StatusHttpOptions): Promise<RunningHttpServer> {
   const keepAliveMs = options.keepAliveMs ?? 15_000;
@@ -41,7 +43,7 @@ export function startStatusHttpServer(source: StatusApiSource, options: StatusHt
       const url = new URL(request.url ?? "/", "http://localhost");
       const path = url.pathname;
       const job = parseJobPath(path);
-      const fixed = path === "/metrics" || path === "/healthz" || path === "/readyz";
+      const fixed = path === "/metrics" || path === "/healthz" || path === "/readyz" || isDashboardPath(path);
       if (job === undefined && !fixed) return sendError(response, 404, Code.NOT_FOUND, `no such path: ${path}; the status API has ${paths}`);
       if (request.method !== "GET") return sendMethodNotAllowed(response, request.method, path);
       if (path === "/healthz") return sendText(response, 200, "ok\n");
@@ -50,6 +52,7 @@ export function startStatusHttpServer(source: StatusApiSource, options: StatusHt
         return sendText(response, ready ? 200 : 503, `${reason}\n`);
       }
       if (path === "/metrics") return sendMetrics(response, source.metrics);
+      if (isDashboardPath(path)) return sendDashboard(response, path, source.status().jobId);
       const status = source.status();
       const missing = missingJob(status, job!.jobId);
       if (missing !== undefined) return sendError(response, 404, Code.NOT_FOUND, missing);

@@ -73,7 +73,8 @@ describe("the HTTP status API", () => {
     const other = await fetch(`${url}/v1/jobs/other/watch`);
     expect(other.status).toBe(404);
     expect(await other.json()).toEqual({ code: "not_found", message: 'no job "other" here: this coordinator runs job "unit"' });
-    for (const path of ["/", "/v1/jobs", "/v1/jobs/unit/", "/v1/jobs/unit/logs", "/metrics/x"]) {
+    // "/" is the dashboard (test/dashboard.test.ts).
+    for (const path of ["/index.htm", "/v1/jobs", "/v1/jobs/unit/", "/v1/jobs/unit/logs", "/metrics/x"]) {
       const missing = await fetch(`${url}${path}`);
       expect([path, missing.status]).toEqual([path, 404]);
       expect(((await missing.json()) as { message: string }).message).toContain(`no such path: ${path}`);

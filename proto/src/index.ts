@@ -12,6 +12,7 @@ export * from "./parameter-client.js";
 export * from "./gen/trainfleet/v1/job_pb.js";
 export * from "./gen/trainfleet/v1/coordinator_pb.js";
 export * from "./gen/trainfleet/v1/paramserver_pb.js";
+export * from "./gen/trainfleet/v1/events_pb.js";
 export * from "./abortable-delay.js";
 export * from "./atomic-file.js";
 export * from "./checkpoint-names.js";

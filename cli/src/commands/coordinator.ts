@@ -11,6 +11,14 @@ export const leaseFlag = {
   "lease-ms": { kind: "integer", default: "10000", env: "TRAINFLEET_LEASE_MS", help: "A member that has not sent a heartbeat for this long is lost." },
 } as const;
 
+export const natsUrlFlag = {
+  "nats-url": {
+    kind: "string",
+    env: "TRAINFLEET_NATS_URL",
+    help: "NATS server(s) (nats://HOST:PORT, comma-separated) to publish the job's events to: JobEvents on trainfleet.jobs.JOB.events, StepMetrics on trainfleet.jobs.JOB.metrics (protobuf), kept by the JetStream stream TRAINFLEET_JOBS (created or updated: 7 days, 1 GiB). An unreachable server is logged and retried; it never stops the job. Without it the events stay in process.",
+  },
+} as const;
+
 /** With --resume the job is the checkpoint's: no job flag may say otherwise. */
 export function refuseJobFlagsWithResume(values: Record<string, FlagValue>): void {
   const given = Object.keys(jobFlags).filter((name) => values[name] !== undefined);
@@ -48,6 +56,7 @@ export const coordinatorCommand: Command = {
       env: "TRAINFLEET_RESUME",
       help: "Resume from this checkpoint manifest, or a checkpoint folder's latest.json: every file's sha256 is checked first, and the job continues exactly (its spec is the checkpoint's, so give no job flags).",
     },
+    ...natsUrlFlag,
     ...leaseFlag,
     ...jobFlags,
     ...commonFlags,
@@ -65,6 +74,7 @@ export const coordinatorCommand: Command = {
       resume,
       httpListen: values["http-listen"] as string | undefined,
       lingerMs: values["linger-ms"] as number,
+      natsUrl: values["nats-url"] as string | undefined,
       logger,
       signal,
       // `trainfleet run` starts us with an IPC channel and waits for the addresses.

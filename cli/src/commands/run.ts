@@ -20,7 +20,7 @@ import { jobFlags, jobSpecFromFlags } from "../job-flags.js";
 import { LocalFleet, logTail } from "../local-fleet.js";
 import type { ChildExit, FleetChild } from "../local-fleet.js";
 import { createProgressView, formatDuration } from "../progress-view.js";
-import { leaseFlag, refuseJobFlagsWithResume } from "./coordinator.js";
+import { leaseFlag, natsUrlFlag, refuseJobFlagsWithResume } from "./coordinator.js";
 import { backendFlag, dataDirFlag, dataDirs } from "./worker.js";
 import { resumableJob } from "../resumable-job.js";
 
@@ -42,6 +42,7 @@ export const runCommand: Command = {
     ...dataDirFlag,
     "jobs-dir": { kind: "string", default: "jobs", env: "TRAINFLEET_JOBS_DIR", help: "Where each run gets its folder of logs and results." },
     ...leaseFlag,
+    ...natsUrlFlag,
     ...commonFlags,
   },
   async run({ values, signal, env }) {
@@ -84,9 +85,11 @@ export const runCommand: Command = {
     const watching = new AbortController();
     try {
       const origin = resumed === undefined ? ["--spec", specPath] : ["--resume", resumed.checkpoint.path];
+      const natsUrl = values["nats-url"] as string | undefined;
+      const nats = natsUrl === undefined ? [] : ["--nats-url", natsUrl];
       coordinator = fleet.spawn(
         "coordinator",
-        ["coordinator", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", ...origin, "--output-dir", folder, "--checkpoint-dir", checkpointDir, "--lease-ms", String(values["lease-ms"])],
+        ["coordinator", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", ...origin, "--output-dir", folder, "--checkpoint-dir", checkpointDir, "--lease-ms", String(values["lease-ms"]), ...nats],
         { ipc: true },
       );
       if (signal.aborted) onAbort();
@@ -97,6 +100,7 @@ export const runCommand: Command = {
       ]);
       out.write(`coordinator: ${address} (gRPC; JobService.WatchJob streams the status)\n`);
       if (statusUrl !== undefined) out.write(`status: ${statusUrl} (trainfleet status ${statusUrl} --watch)\n`);
+      if (natsUrl !== undefined) out.write(`events: ${natsUrl} trainfleet.jobs.${spec.jobId}.events/.metrics (trainfleet events --nats-url ${natsUrl} --job ${spec.jobId} --from-start)\n`);
       const colocated = spec.parameterServers!.placement === Placement.COLOCATED;
       for (let shard = 0; !colocated && shard < spec.parameterServers!.shards; shard++) {
         fleet.spawn(`ps-${shard}`, ["ps", "--coordinator", address, "--shard-index", String(shard), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]);
