@@ -53,44 +53,20 @@ if [ -n "${TRAINFLEET_DATA_DIR:-}" ]; then
 fi
 if complete "$system_dir"; then echo "$system_dir"; exit 0; fi
 
-cache_home="${XDG_CACHE_HOME:-}"
-if [ -z "$cache_home" ]; then
-  [ -n "${HOME:-}" ] || fail "neither XDG_CACHE_HOME nor HOME is set, so there is no cache folder"
-  cache_home="$HOME/.cache"
-fi
-cache_dir="$cache_home/trainfleet/fashion-mnist"
+# shellcheck source=lib/debian-package.sh
+source "$(dirname "$0")/lib/debian-package.sh"
+cache_dir="$(trainfleet_cache)/fashion-mnist"
 if verified "$cache_dir"; then echo "$cache_dir"; exit 0; fi
 if [ -e "$cache_dir" ]; then say "$cache_dir is incomplete or corrupt; fetching it again"; fi
-
-command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
-  fail "apt-get/dpkg-deb not found, so the $package package cannot be fetched"
 
 mkdir -p "$(dirname "$cache_dir")"
 # Work next to the cache so the final mv is a rename on one filesystem (atomic).
 work="$(mktemp -d "$(dirname "$cache_dir")/.fetch.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 log="$work/apt.log"
-
-# 1) With the system's package lists (apt-get download works as any user when lists exist).
-# 2) Else with private lists: a fresh machine may never have run apt-get update, and a normal
-#    user cannot write /var/lib/apt, so point apt's state and cache into $work instead.
-#    TRAINFLEET_FETCH_PRIVATE_APT=1 skips step 1 (used to test step 2).
-download() { (cd "$work" && apt-get "$@" download "$package") >>"$log" 2>&1; }
-private=(-o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o Debug::NoLocking=1)
 say "downloading the $package package with apt (no root needed)..."
-if [ "${TRAINFLEET_FETCH_PRIVATE_APT:-0}" = 1 ] || ! download; then
-  say "no $package in the system package lists; running apt-get update into a private folder..."
-  mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
-  # update may warn about unrelated sources; only the download below decides success
-  apt-get "${private[@]}" update >>"$log" 2>&1 || true
-  if ! download "${private[@]}"; then
-    tail -n 15 "$log" >&2
-    fail "could not download the $package package with apt (log above)"
-  fi
-fi
-
-debs=("$work"/"$package"_*.deb)
-dpkg-deb -x "${debs[0]}" "$work/root" >>"$log" 2>&1 || fail "could not unpack ${debs[0]}"
+download_deb "$package" "$work" "$log"
+dpkg-deb -x "$deb" "$work/root" >>"$log" 2>&1 || fail "could not unpack $deb"
 mkdir "$work/out"
 for f in "${files[@]}"; do
   cp "$work/root$system_dir/$f" "$work/out/$f" || fail "the $package package has no $f"

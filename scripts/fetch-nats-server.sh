@@ -48,12 +48,9 @@ if on_path="$(command -v nats-server 2>/dev/null)" && runs "$on_path"; then echo
 # Debian's package installs it in /usr/sbin, which a normal user's PATH lacks.
 if [ -x /usr/sbin/nats-server ] && runs /usr/sbin/nats-server; then echo /usr/sbin/nats-server; exit 0; fi
 
-cache_home="${XDG_CACHE_HOME:-}"
-if [ -z "$cache_home" ]; then
-  [ -n "${HOME:-}" ] || fail "neither XDG_CACHE_HOME nor HOME is set, so there is no cache folder"
-  cache_home="$HOME/.cache"
-fi
-cache_dir="$cache_home/trainfleet/nats-server"
+# shellcheck source=lib/debian-package.sh
+source "$(dirname "$0")/lib/debian-package.sh"
+cache_dir="$(trainfleet_cache)/nats-server"
 binary="$cache_dir/nats-server"
 
 if [ -x "$binary" ] && runs "$binary"; then echo "$binary"; exit 0; fi
@@ -62,47 +59,4 @@ if [ "$check" = 1 ]; then
   fail "no nats-server on PATH or in $cache_dir; run: bash scripts/fetch-nats-server.sh"
 fi
 if [ -e "$cache_dir" ]; then say "$cache_dir holds no working nats-server; fetching it again"; fi
-
-command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
-  fail "apt-get/dpkg-deb not found, so the $package package cannot be fetched"
-
-mkdir -p "$(dirname "$cache_dir")" || fail "cannot create $(dirname "$cache_dir")"
-# Work next to the cache so the final mv is a rename on one filesystem (atomic).
-work="$(mktemp -d "$(dirname "$cache_dir")/.fetch-nats-server.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
-log="$work/apt.log"
-
-# 1) With the system's package lists (apt-get download works as any user when lists exist).
-# 2) Else with private lists: a fresh machine may never have run apt-get update, and a normal
-#    user cannot write /var/lib/apt, so point apt's state and cache into $work instead.
-#    TRAINFLEET_FETCH_PRIVATE_APT=1 skips step 1 (used to test step 2).
-download() { (cd "$work" && apt-get "$@" download "$package") >>"$log" 2>&1; }
-private=(-o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o Debug::NoLocking=1)
-say "downloading the $package package with apt (no root needed; only nats-server is kept)..."
-if [ "${TRAINFLEET_FETCH_PRIVATE_APT:-0}" = 1 ] || ! download; then
-  say "no $package in the system package lists; running apt-get update into a private folder..."
-  mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
-  # update may warn about unrelated sources; only the download below decides success
-  apt-get "${private[@]}" update >>"$log" 2>&1 || true
-  if ! download "${private[@]}"; then
-    tail -n 15 "$log" >&2
-    fail "could not download the $package package with apt (log above)"
-  fi
-fi
-
-debs=("$work"/"$package"_*.deb)
-[ -f "${debs[0]}" ] || fail "apt reported success but left no ${package}_*.deb"
-# Only nats-server: dpkg-deb --fsys-tarfile streams the data archive, tar takes one member.
-mkdir "$work/root"
-dpkg-deb --fsys-tarfile "${debs[0]}" 2>>"$log" | tar -x -C "$work/root" ./usr/sbin/nats-server 2>>"$log" ||
-  { tail -n 15 "$log" >&2; fail "the $package package (${debs[0]##*/}) has no usr/sbin/nats-server (log above)"; }
-mkdir "$work/out"
-mv "$work/root/usr/sbin/nats-server" "$work/out/nats-server"
-chmod 755 "$work/out/nats-server"
-"$work/out/nats-server" --version >>"$log" 2>&1 || { tail -n 15 "$log" >&2; fail "the extracted nats-server does not run on this machine ($(uname -sm)) (log above)"; }
-
-rm -rf "$cache_dir"
-# mv -T refuses to move onto an existing folder; if a concurrent run won, accept its copy.
-mv -T "$work/out" "$cache_dir" 2>/dev/null || { [ -x "$binary" ] && runs "$binary"; } || fail "could not write $cache_dir"
-say "nats-server is ready: $binary ($(basename "${debs[0]}"))"
-echo "$binary"
+fetch_binary "$package" ./usr/sbin/nats-server "$cache_dir"
