@@ -3,8 +3,7 @@
  * slices), progress, evaluation and the end of the job. It holds the state; the gRPC
  * server (coordinator-server.ts) only translates calls into these methods.
  */
-import { create } from "@bufbuild/protobuf";
-import { Code, JobEventKind, JobPhase, JobStatusSchema, MemberRole, TrainfleetError, WorkerState } from "@trainfleet/proto";
+import { Code, JobEventKind, JobPhase, MemberRole, TrainfleetError, WorkerState } from "@trainfleet/proto";
 import type { JobSpec, JobStatus, Logger, ParameterLayout, ParameterServerStats, RegisterRequest, ReportCheckpointRequest, ReportEvaluationRequest, ReportProgressRequest } from "@trainfleet/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ShardRangeSchema } from "@trainfleet/proto";
@@ -15,13 +14,14 @@ import { SampleCursor } from "./sample-cursor.js";
 import { Members } from "./members.js";
 import type { AssignmentInit, Member } from "./members.js";
 import { planJob } from "./plan.js";
-import type { JobPlan } from "./plan.js";
 import { StepTracker } from "./step-tracker.js";
 import type { CompletedStep } from "./step-tracker.js";
 import { CoordinatorMetrics } from "./coordinator-metrics.js";
 import type { EvictionCause } from "./coordinator-metrics.js";
 import { DownsampledSeries } from "./downsampled-series.js";
-import { parameterServerStatus, recordShardStats, recordTiming, workerStatus } from "./member-status.js";
+import { recordShardStats, recordTiming } from "./member-status.js";
+import { jobStatus } from "./job-status.js";
+import type { StatusPlan } from "./job-status.js";
 import { CheckpointTracker } from "./checkpoint-tracker.js";
 import { writeCheckpoint } from "./checkpoint-store.js";
 import type { LoadedCheckpoint } from "./checkpoint-store.js";
@@ -58,12 +58,8 @@ export interface TrainedJob {
   shards: Array<MessageInitShape<typeof ShardRangeSchema>>;
 }
 
-interface Plan extends JobPlan {
-  spec: JobSpec;
-  workers: Member[];
-  tracker: StepTracker;
+interface Plan extends StatusPlan {
   samples: SampleCursor;
-  checkpoints: CheckpointTracker | undefined;
 }
 
 export class Coordinator {
@@ -224,34 +220,19 @@ export class Coordinator {
   }
 
   status(): JobStatus {
-    const plan = this.#plan;
-    const tracker = plan?.tracker;
-    const completed = tracker?.completed ?? 0;
-    const perEpoch = plan?.stepsPerEpoch ?? 1;
-    return create(JobStatusSchema, {
-      jobId: this.#spec?.jobId ?? "",
+    return jobStatus({
+      spec: this.#spec,
       phase: this.#phase,
       reason: this.#reason,
       message: this.#message,
-      generation: plan === undefined ? 0 : 1,
-      epoch: Math.min(Math.floor(completed / perEpoch), (this.#spec?.training?.epochs ?? 1) - 1),
-      epochs: this.#spec?.training?.epochs ?? 0,
-      step: completed,
-      totalSteps: plan?.totalSteps ?? 0,
-      loss: tracker?.lastLoss ?? Number.NaN,
-      samplesPerSecond: tracker?.samplesPerSecond() ?? 0,
-      workers: this.#members.workers().map(workerStatus),
-      shards: plan?.shardRanges ?? [],
-      ...(this.#testAccuracy === undefined ? {} : { testAccuracy: this.#testAccuracy }),
-      ...(this.#testLoss === undefined ? {} : { testLoss: this.#testLoss }),
-      startedUnixMs: BigInt(this.#startedAt),
-      finishedUnixMs: BigInt(this.#finishedAt),
-      parameterCount: BigInt(plan?.layout.parameterCount ?? 0),
+      plan: this.#plan,
+      workers: this.#members.workers(),
+      shards: this.#members.shards(),
+      testAccuracy: this.#testAccuracy,
+      testLoss: this.#testLoss,
+      startedAt: this.#startedAt,
+      finishedAt: this.#finishedAt,
       lossHistory: this.#lossHistory.points(),
-      accuracyHistory: this.#testAccuracy === undefined || plan === undefined ? [] : [{ step: plan.totalSteps, value: this.#testAccuracy, steps: 1 }],
-      ...this.#eta(plan),
-      parameterServers: this.#members.shards().map(parameterServerStatus),
-      ...this.#lastCheckpoint(plan),
     });
   }
 
@@ -287,20 +268,6 @@ export class Coordinator {
     const workers = plan.workers.map((w) => ({ memberId: w.id, rank: w.rank, computeMs: w.timing.computeMs, communicateMs: w.timing.communicateMs }));
     const epoch = Math.floor((step.completed - 1) / plan.stepsPerEpoch);
     this.#events.metrics({ jobId, generation: 1, step: step.completed, epoch, loss: step.loss, samples: step.samples, samplesPerSecond: plan.tracker.samplesPerSecond(), workers }, step.at);
-  }
-
-  /** Remaining steps x global batch / samples per second, while training and once a rate is known. */
-  #eta(plan: Plan | undefined): { etaSeconds?: number } {
-    const rate = plan?.tracker.samplesPerSecond() ?? 0;
-    if (plan === undefined || this.#phase !== JobPhase.RUNNING || rate <= 0) return {};
-    const globalBatch = plan.workers.length * plan.spec.training!.batchSizePerWorker;
-    return { etaSeconds: ((plan.totalSteps - plan.tracker.completed) * globalBatch) / rate };
-  }
-
-  /** The newest complete checkpoint (written by this coordinator, or the one it resumed from). */
-  #lastCheckpoint(plan: Plan | undefined): { lastCheckpointVersion?: number; lastCheckpointUnixMs?: bigint } {
-    const last = plan?.checkpoints?.last;
-    return last === undefined ? {} : { lastCheckpointVersion: last.version, lastCheckpointUnixMs: BigInt(last.createdUnixMs) };
   }
 
   #waitingMessage(): string {

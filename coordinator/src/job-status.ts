@@ -1,0 +1,82 @@
+/**
+ * The JobStatus message, assembled from the coordinator's state: one pure function, so
+ * that GetJob, WatchJob, the HTTP API and the dashboard all read the same thing.
+ */
+import { create } from "@bufbuild/protobuf";
+import { JobPhase, JobStatusSchema } from "@trainfleet/proto";
+import type { JobSpec, JobStatus } from "@trainfleet/proto";
+import type { SeriesPointValue } from "./downsampled-series.js";
+import type { JobPlan } from "./plan.js";
+import type { Member } from "./members.js";
+import type { StepTracker } from "./step-tracker.js";
+import type { CheckpointTracker } from "./checkpoint-tracker.js";
+import { parameterServerStatus, workerStatus } from "./member-status.js";
+
+/** A started job's plan as the status needs it. */
+export interface StatusPlan extends JobPlan {
+  spec: JobSpec;
+  workers: Member[];
+  tracker: StepTracker;
+  checkpoints: CheckpointTracker | undefined;
+}
+
+export interface StatusState {
+  spec: JobSpec | undefined;
+  phase: JobPhase;
+  reason: string;
+  message: string;
+  plan: StatusPlan | undefined;
+  workers: readonly Member[];
+  shards: readonly Member[];
+  testAccuracy: number | undefined;
+  testLoss: number | undefined;
+  startedAt: number;
+  finishedAt: number;
+  lossHistory: SeriesPointValue[];
+}
+
+export function jobStatus(state: StatusState): JobStatus {
+  const { spec, plan, testAccuracy, testLoss } = state;
+  const tracker = plan?.tracker;
+  const completed = tracker?.completed ?? 0;
+  const perEpoch = plan?.stepsPerEpoch ?? 1;
+  return create(JobStatusSchema, {
+    jobId: spec?.jobId ?? "",
+    phase: state.phase,
+    reason: state.reason,
+    message: state.message,
+    generation: plan === undefined ? 0 : 1,
+    epoch: Math.min(Math.floor(completed / perEpoch), (spec?.training?.epochs ?? 1) - 1),
+    epochs: spec?.training?.epochs ?? 0,
+    step: completed,
+    totalSteps: plan?.totalSteps ?? 0,
+    loss: tracker?.lastLoss ?? Number.NaN,
+    samplesPerSecond: tracker?.samplesPerSecond() ?? 0,
+    workers: state.workers.map(workerStatus),
+    shards: plan?.shardRanges ?? [],
+    ...(testAccuracy === undefined ? {} : { testAccuracy }),
+    ...(testLoss === undefined ? {} : { testLoss }),
+    startedUnixMs: BigInt(state.startedAt),
+    finishedUnixMs: BigInt(state.finishedAt),
+    parameterCount: BigInt(plan?.layout.parameterCount ?? 0),
+    lossHistory: state.lossHistory,
+    accuracyHistory: testAccuracy === undefined || plan === undefined ? [] : [{ step: plan.totalSteps, value: testAccuracy, steps: 1 }],
+    ...eta(plan, state.phase),
+    parameterServers: state.shards.map(parameterServerStatus),
+    ...lastCheckpoint(plan),
+  });
+}
+
+/** Remaining steps x global batch / samples per second, while training and once a rate is known. */
+function eta(plan: StatusPlan | undefined, phase: JobPhase): { etaSeconds?: number } {
+  const rate = plan?.tracker.samplesPerSecond() ?? 0;
+  if (plan === undefined || phase !== JobPhase.RUNNING || rate <= 0) return {};
+  const globalBatch = plan.workers.length * plan.spec.training!.batchSizePerWorker;
+  return { etaSeconds: ((plan.totalSteps - plan.tracker.completed) * globalBatch) / rate };
+}
+
+/** The newest complete checkpoint (written by this coordinator, or the one it resumed from). */
+function lastCheckpoint(plan: StatusPlan | undefined): { lastCheckpointVersion?: number; lastCheckpointUnixMs?: bigint } {
+  const last = plan?.checkpoints?.last;
+  return last === undefined ? {} : { lastCheckpointVersion: last.version, lastCheckpointUnixMs: BigInt(last.createdUnixMs) };
+}
