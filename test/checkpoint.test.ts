@@ -23,7 +23,7 @@ const every = 100;
 const seed = 5;
 const flags = [
   "--workers", "2", "--shards", "2", "--hidden", "32", "--batch-size", "16", "--max-steps", String(steps), "--eval-samples", "100",
-  "--backend", "cpu", "--seed", String(seed), "--optimizer", "adam", "--lr", "0.001", "--chunk-bytes", "16384", "--checkpoint-every", String(every),
+  "--backend", "cpu", "--seed", String(seed), "--optimizer", "adam", "--lr", "0.001", "--chunk-bytes", "16384", "--checkpoint-every", String(every), "--ledger-audit",
 ];
 
 /** A trainfleet command as a child process, with its output; resolves when it exits. */
@@ -84,6 +84,14 @@ function ledgerAfter(count: number) {
   return cursor.position();
 }
 
+/** The lines of a job folder's ledger audit (--ledger-audit). */
+function ledgerOf(folder: string): Array<{ step: number; epoch: number; generation: number; sampleIndices: number[][] }> {
+  return readFileSync(join(folder, "ledger.jsonl"), "utf8")
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => JSON.parse(line) as { step: number; epoch: number; generation: number; sampleIndices: number[][] });
+}
+
 let uninterrupted: FleetResult | undefined;
 
 describe("checkpoints of a local fleet", () => {
@@ -108,6 +116,14 @@ describe("checkpoints of a local fleet", () => {
     for (const { snapshot } of slices) joined.set(snapshot.parameters, snapshot.range.begin);
     expect(firstDifference(joined, fleet.parameters)).toBe(-1);
     for (const { snapshot } of slices) for (const state of snapshot.state) expect(state.some((v) => v !== 0)).toBe(true);
+    // The ledger audit: every step once, in order, each taking the samples the ledger plans,
+    // and no sample twice within the epoch.
+    const ledger = ledgerOf(fleet.folder);
+    expect(ledger.map((record) => record.step)).toEqual(Array.from({ length: steps }, (_, step) => step));
+    const cursor = new SampleCursor(seed, 60_000, 16);
+    for (const record of ledger) expect(record.sampleIndices).toEqual(cursor.next(2).sampleIndices.map((indices) => Array.from(indices)));
+    const used = ledger.flatMap((record) => record.sampleIndices.flat());
+    expect(new Set(used).size).toBe(steps * 2 * 16);
   }, 150_000);
 
   it("SIGTERM mid-training writes a just-in-time checkpoint; `trainfleet run --resume` of the folder ends bitwise equal to the uninterrupted run", async () => {
@@ -149,7 +165,7 @@ describe("checkpoints of a local fleet", () => {
     expect(version).toBeLessThan(every);
 
     // The same compute backend: tf.js backends differ in the last bits of a gradient.
-    const resumed = await trainfleet(["run", "--resume", folder, "--backend", "cpu"]);
+    const resumed = await trainfleet(["run", "--resume", folder, "--backend", "cpu", "--ledger-audit"]);
     expect(resumed.code, resumed.output).toBe(0);
     expect(resumed.output).toContain(`resuming at step ${version} from ${jit.path}`);
     expect(resumed.output).toMatch(/^SUCCEEDED: test accuracy \d+\.\d\d% .* after 300 steps/m);
@@ -159,8 +175,10 @@ describe("checkpoints of a local fleet", () => {
     for (const shard of [0, 1]) {
       expect(logLines(folder, `ps-${shard}.resume-1.log`).find((line) => line["msg"] === "shard restored from its checkpoint")).toMatchObject({ version, path: jit.files[shard] });
     }
-    // ...and ended exactly where the uninterrupted run did.
+    // ...and ended exactly where the uninterrupted run did, having used exactly its samples:
+    // none repeated or skipped across the stop (the steps handed out before it completed first).
     expect(firstDifference(readParameters(folder), uninterrupted!.parameters)).toBe(-1);
+    expect(ledgerOf(folder)).toEqual(ledgerOf(uninterrupted!.folder));
     expect(JSON.parse(readFileSync(join(folder, "parameters.json"), "utf8"))).toMatchObject({ version: 300 });
     // The first run's logs are still there, next to the resumed run's.
     expect(logLines(folder, "coordinator.log").some((line) => String(line["msg"]).includes("checkpoint of step"))).toBe(true);

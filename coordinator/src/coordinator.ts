@@ -28,6 +28,7 @@ import type { LoadedCheckpoint } from "./checkpoint-store.js";
 import { resumePoint } from "./resume-point.js";
 import type { ResumePoint } from "./resume-point.js";
 import type { EventBus } from "./events/event-bus.js";
+import type { LedgerAudit } from "./ledger-audit.js";
 import { JobEventRecorder } from "./events/job-event-recorder.js";
 import type { JobEventInit } from "./events/job-event-recorder.js";
 
@@ -47,6 +48,8 @@ export interface CoordinatorOptions {
   resume?: LoadedCheckpoint | undefined;
   /** How long to wait for the shards' files of a checkpoint on stop (default 60 s). */
   checkpointWaitMs?: number;
+  /** Records which samples each completed step consumed (--ledger-audit). */
+  ledgerAudit?: LedgerAudit | undefined;
   /** Where lifecycle JobEvents and per-step StepMetrics go (hints; the status is the truth). None: not published. */
   events?: EventBus | undefined;
 }
@@ -261,6 +264,7 @@ export class Coordinator {
   }
 
   #stepCompleted(jobId: string, step: CompletedStep): void {
+    this.#options.ledgerAudit?.completed(step.completed - 1);
     this.#lossHistory.add(step.completed, step.loss);
     this.metrics.stepCompleted(jobId, step.samples, step.at);
     const plan = this.#plan;
@@ -345,6 +349,7 @@ export class Coordinator {
     const limit = Math.min(plan.totalSteps, plan.tracker.completed + (this.#options.lookahead ?? 2));
     while (plan.samples.step < limit) {
       const { step, epoch, sampleIndices, globalBatchSize } = plan.samples.next(plan.workers.length);
+      this.#options.ledgerAudit?.handedOut({ step, epoch, generation: 1, sampleIndices });
       plan.workers.forEach((worker, rank) => {
         worker.outbox.push({ kind: { case: "step", value: { generation: 1, step, epoch, sampleIndices: Array.from(sampleIndices[rank]!), globalBatchSize } } });
       });

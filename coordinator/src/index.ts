@@ -8,6 +8,7 @@ export * from "./status-watch.js";
 export * from "./job-phase.js";
 export * from "./job-spec.js";
 export * from "./ledger.js";
+export * from "./ledger-audit.js";
 export * from "./run-coordinator.js";
 export * from "./save-parameters.js";
 export * from "./step-tracker.js";

@@ -2,6 +2,7 @@
  * A coordinator process: serve gRPC (and the HTTP status API), run one job to its end,
  * then let members read Stop.
  */
+import { ledgerAuditFile } from "./ledger-audit.js";
 import { dirname } from "node:path";
 import { Code, TrainfleetError, abortableDelay, statusPaths } from "@trainfleet/proto";
 import type { JobSpec, JobStatus, Logger, RunningServer } from "@trainfleet/proto";
@@ -41,6 +42,8 @@ export interface CoordinatorProcessOptions {
    * retried; it never stops the job.
    */
   natsUrl?: string | undefined;
+  /** Append a JSON line per completed step with the samples it consumed (a debug option). */
+  ledgerAuditPath?: string | undefined;
   /** An event bus of the caller's (overrides natsUrl); it is closed when the process ends. */
   events?: EventBus | undefined;
   /** The gRPC address, and the job's status URL when the HTTP server runs. */
@@ -64,6 +67,7 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
     ...(outputDir === undefined ? {} : { onTrained: (job) => saveParameters(outputDir, job) }),
     checkpointDir,
     resume,
+    ...(options.ledgerAuditPath === undefined ? {} : { ledgerAudit: ledgerAuditFile(options.ledgerAuditPath) }),
   });
   // Ready while the gRPC server takes calls; the HTTP server comes first so that a port
   // it cannot get stops the process before anything else listens.

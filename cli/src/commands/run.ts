@@ -41,6 +41,10 @@ export const runCommand: Command = {
     ...backendFlag,
     ...dataDirFlag,
     "jobs-dir": { kind: "string", default: "jobs", env: "TRAINFLEET_JOBS_DIR", help: "Where each run gets its folder of logs and results." },
+    "ledger-audit": {
+      kind: "boolean",
+      help: "Record which samples every completed step consumed in ledger.jsonl in the job folder (a resumed run appends to it), to audit that each sample of an epoch is used exactly once.",
+    },
     ...leaseFlag,
     ...natsUrlFlag,
     ...commonFlags,
@@ -87,9 +91,10 @@ export const runCommand: Command = {
       const origin = resumed === undefined ? ["--spec", specPath] : ["--resume", resumed.checkpoint.path];
       const natsUrl = values["nats-url"] as string | undefined;
       const nats = natsUrl === undefined ? [] : ["--nats-url", natsUrl];
+      const audit = values["ledger-audit"] === true ? ["--ledger-audit", join(folder, "ledger.jsonl")] : [];
       coordinator = fleet.spawn(
         "coordinator",
-        ["coordinator", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", ...origin, "--output-dir", folder, "--checkpoint-dir", checkpointDir, "--lease-ms", String(values["lease-ms"]), ...nats],
+        ["coordinator", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", ...origin, "--output-dir", folder, "--checkpoint-dir", checkpointDir, "--lease-ms", String(values["lease-ms"]), ...nats, ...audit],
         { ipc: true },
       );
       if (signal.aborted) onAbort();
