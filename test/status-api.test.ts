@@ -179,6 +179,8 @@ describe("a job that succeeds", () => {
   it("serves /metrics on the coordinator and the shard that pass promtool, with job labels and counters that increase", async () => {
     const job = { job_id: jobId };
     const shardLabels = { job_id: jobId, shard: "0" };
+    // The step-time histogram measures between consecutive completions: it has a sample from the second step on.
+    await events.waitFor("two completed steps", (s) => s.step >= 2);
     const [coordinator1, shard1] = await Promise.all([scrape(fleet.metricsUrl), scrape(shardMetricsUrl)]);
     // Every step assigned after the first scrapes pushes and completes after them.
     const atScrape = jobStatusFromJson((await getJson(fleet.jobUrl)).json).step;
