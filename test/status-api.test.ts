@@ -230,8 +230,10 @@ describe("a job that succeeds", () => {
   });
 
   it("carries the loss history, step times, ETA and the shard's traffic while training", async () => {
-    const { status } = await events.waitFor("the shard's traffic in a heartbeat", (s) => s.phase === JobPhase.RUNNING && Number(s.parameterServers[0]?.stats?.bytesIn ?? 0n) > 0);
+    // A heartbeat from after the shard's first completed step: pushes, pulls and aggregation have all happened by then.
+    const { status } = await events.waitFor("the shard's first step in a heartbeat", (s) => s.phase === JobPhase.RUNNING && (s.parameterServers[0]?.stats?.version ?? 0) > 0);
     const stats = status.parameterServers[0]!.stats!;
+    expect(Number(stats.bytesIn)).toBeGreaterThan(0);
     expect(Number(stats.bytesOut)).toBeGreaterThan(0);
     expect(stats.aggregationMs).toBeGreaterThan(0);
     expect(stats.version).toBeGreaterThan(0);
