@@ -230,8 +230,13 @@ describe("a job that succeeds", () => {
   });
 
   it("carries the loss history, step times, ETA and the shard's traffic while training", async () => {
-    // A heartbeat from after the shard's first completed step: pushes, pulls and aggregation have all happened by then.
-    const { status } = await events.waitFor("the shard's first step in a heartbeat", (s) => s.phase === JobPhase.RUNNING && (s.parameterServers[0]?.stats?.version ?? 0) > 0);
+    // A status from well into training: two steps reported (so a rate exists) and a shard
+    // heartbeat from after its first completed step (pushes, pulls and aggregation done).
+    // Shard heartbeats and worker reports arrive independently, so wait for both.
+    const { status } = await events.waitFor(
+      "two completed steps and the shard's first step in a heartbeat",
+      (s) => s.phase === JobPhase.RUNNING && s.step >= 2 && s.samplesPerSecond > 0 && (s.parameterServers[0]?.stats?.version ?? 0) > 0,
+    );
     const stats = status.parameterServers[0]!.stats!;
     expect(Number(stats.bytesIn)).toBeGreaterThan(0);
     expect(Number(stats.bytesOut)).toBeGreaterThan(0);
