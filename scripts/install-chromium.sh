@@ -9,19 +9,9 @@
 # --check never installs: it prints the path or fails saying how to get it (the test uses it).
 set -euo pipefail
 
-quiet=0
-check=0
-usage="usage: $0 [--quiet] [--check]   (prints the path of chromium; --check never installs)"
-for arg in "$@"; do
-  case "$arg" in
-    --quiet) quiet=1 ;;
-    --check) check=1 ;;
-    -h | --help) echo "$usage"; exit 0 ;;
-    *) echo "install-chromium: unknown argument '$arg' ($usage)" >&2; exit 2 ;;
-  esac
-done
-
-say() { if [ "$quiet" = 0 ]; then echo "install-chromium: $*" >&2; fi; }
+# shellcheck source=lib/tool-args.sh
+source "$(dirname "$0")/lib/tool-args.sh"
+tool_args install-chromium "prints the path of chromium; --check never installs" "$@"
 
 fail() {
   cat >&2 <<EOF

@@ -15,7 +15,7 @@ import { describe, expect, it } from "vitest";
 import { JobService, createClient } from "@trainfleet/proto";
 import { SampleCursor, loadCheckpoint } from "@trainfleet/coordinator";
 import { decodeShardCheckpoint } from "@trainfleet/paramserver";
-import { cliMain, runFleet } from "./src/run-fleet.js";
+import { cliMain, expectAllExited, runFleet, trainfleet } from "./src/run-fleet.js";
 import type { FleetResult } from "./src/run-fleet.js";
 
 const steps = 300;
@@ -25,20 +25,6 @@ const flags = [
   "--workers", "2", "--shards", "2", "--hidden", "32", "--batch-size", "16", "--max-steps", String(steps), "--eval-samples", "100",
   "--backend", "cpu", "--seed", String(seed), "--optimizer", "adam", "--lr", "0.001", "--chunk-bytes", "16384", "--checkpoint-every", String(every), "--ledger-audit",
 ];
-
-/** A trainfleet command as a child process, with its output; resolves when it exits. */
-async function trainfleet(args: string[]): Promise<{ code: number | null; output: string; stderr: string }> {
-  const child = spawn(process.execPath, [cliMain, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-    stderr += chunk.toString();
-  });
-  const [code] = (await once(child, "exit")) as [number | null];
-  return { code, output, stderr };
-}
 
 function bits(values: Float32Array): Uint32Array {
   return new Uint32Array(values.buffer, values.byteOffset, values.length);
@@ -60,21 +46,6 @@ function logLines(folder: string, name: string): Array<Record<string, unknown>> 
     .split("\n")
     .filter((line) => line.startsWith("{"))
     .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
-
-function expectAllExited(folder: string): void {
-  const pids = readdirSync(folder)
-    .filter((name) => name.endsWith(".log"))
-    .map((name) => logLines(folder, name)[0]!["pid"] as number);
-  const alive = pids.filter((pid) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  expect(alive).toEqual([]);
 }
 
 /** Where the sample ledger stands after `count` steps of this job. */

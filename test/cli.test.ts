@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { cliMain } from "./src/run-fleet.js";
+import { cliMain, expectAllExited } from "./src/run-fleet.js";
 
 function trainfleet(args: string[], env: NodeJS.ProcessEnv = process.env) {
   const result = spawnSync(process.execPath, [cliMain, ...args], { encoding: "utf8", env, timeout: 60_000 });
@@ -97,23 +97,6 @@ describe("bad input", () => {
 });
 
 /** Every process of a job folder (pids from its logs) has exited. */
-function expectAllExited(folder: string): void {
-  const pids = readdirSync(folder)
-    .filter((f) => f.endsWith(".log"))
-    .flatMap((f) => readFileSync(join(folder, f), "utf8").split("\n").filter(Boolean).slice(0, 1))
-    .map((line) => (JSON.parse(line) as { pid: number }).pid);
-  expect(pids.length).toBeGreaterThan(0);
-  const alive = pids.filter((pid) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  expect(alive).toEqual([]);
-}
-
 describe("interrupting a local fleet", () => {
   it("SIGTERM to `trainfleet run` stops every process it started and exits non-zero", async () => {
     const jobsDir = emptyDir();

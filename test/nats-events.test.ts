@@ -6,8 +6,6 @@
  * events --from-start`; with NATS unreachable the job still completes and says so in its log.
  * Every wait is on a real signal: a message, a process exit.
  */
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -22,7 +20,7 @@ import type { Logger } from "@trainfleet/proto";
 import { createNatsEventBus, decodeBusMessage, jobsStreamName } from "@trainfleet/coordinator";
 import type { BusMessage } from "@trainfleet/coordinator";
 import { NatsServer } from "./src/nats-server.js";
-import { cliMain, runFleet } from "./src/run-fleet.js";
+import { runFleet, trainfleet } from "./src/run-fleet.js";
 
 let server: NatsServer;
 let client: NatsConnection;
@@ -52,15 +50,6 @@ async function untilFinished(subscription: Subscription): Promise<Array<{ subjec
 
 const label = (m: BusMessage) => (m.kind === "event" ? `event ${m.event.sequence} ${JobEventKind[m.event.kind]}` : `metrics step ${m.metrics.step}`);
 const asJson = (m: BusMessage) => ({ subject: m.subject, ...(m.kind === "event" ? { event: toJson(JobEventSchema, m.event) } : { metrics: toJson(StepMetricsSchema, m.metrics) }) });
-
-function trainfleet(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [cliMain, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return once(child, "exit").then(([code]) => ({ code: code as number | null, stdout, stderr }));
-}
 
 describe("a job published to NATS", () => {
   let live: Array<{ subject: string; data: Uint8Array }>;

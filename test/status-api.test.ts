@@ -6,8 +6,6 @@
  * shard checked by the real promtool; `trainfleet status`. Every wait is on a real signal:
  * a log line, an event, a process exit.
  */
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,7 +15,7 @@ import type { JobStatus } from "@trainfleet/proto";
 import { FleetProcess, stopAll } from "./src/fleet-process.js";
 import { checkMetrics } from "./src/promtool.js";
 import { sampleValue } from "./src/prometheus-text.js";
-import { cliMain, runFleet } from "./src/run-fleet.js";
+import { runFleet, trainfleet } from "./src/run-fleet.js";
 import { StatusEvents } from "./src/status-events.js";
 
 const processes: FleetProcess[] = [];
@@ -64,15 +62,6 @@ async function scrape(url: string): Promise<string> {
   expect(response.status).toBe(200);
   expect(response.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
   return response.text();
-}
-
-function trainfleet(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [cliMain, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return once(child, "exit").then(([code]) => ({ code: code as number | null, stdout, stderr }));
 }
 
 const phases = (events: ReadonlyArray<{ status: JobStatus }>) => events.map((e) => e.status.phase).filter((phase, i, all) => i === 0 || all[i - 1] !== phase);

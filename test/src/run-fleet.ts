@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { expect } from "vitest";
 
 export const cliMain = fileURLToPath(new URL("../../cli/dist/main.js", import.meta.url));
 
@@ -37,4 +38,40 @@ export async function runFleet(flags: string[], timeoutMs = 120_000): Promise<Fl
   const parameters = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const description = JSON.parse(readFileSync(join(folder, "parameters.json"), "utf8")) as FleetResult["description"];
   return { code, output, folder, parameters, description };
+}
+
+/** A trainfleet command as a child process: its exit code, its stdout and stderr, and both as they interleaved. */
+export async function trainfleet(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; output: string }> {
+  const child = spawn(process.execPath, [cliMain, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+    output += chunk.toString();
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+    output += chunk.toString();
+  });
+  const [code] = (await once(child, "exit")) as [number | null];
+  return { code, stdout, stderr, output };
+}
+
+/** Fails unless every process that logged into the job folder (its first log line has its pid) has exited. */
+export function expectAllExited(folder: string): void {
+  const pids = readdirSync(folder)
+    .filter((f) => f.endsWith(".log"))
+    .flatMap((f) => readFileSync(join(folder, f), "utf8").split("\n").filter(Boolean).slice(0, 1))
+    .map((line) => (JSON.parse(line) as { pid: number }).pid);
+  expect(pids.length).toBeGreaterThan(0);
+  const alive = pids.filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  expect(alive).toEqual([]);
 }
