@@ -50,7 +50,7 @@ function logLines(folder: string, name: string): Array<Record<string, unknown>> 
 
 /** Where the sample ledger stands after `count` steps of this job. */
 function ledgerAfter(count: number) {
-  const cursor = new SampleCursor(seed, 60_000, 16);
+  const cursor = new SampleCursor(seed, 60_000, 32);
   for (let i = 0; i < count; i++) cursor.next(2);
   return cursor.position();
 }
@@ -91,7 +91,7 @@ describe("checkpoints of a local fleet", () => {
     // and no sample twice within the epoch.
     const ledger = ledgerOf(fleet.folder);
     expect(ledger.map((record) => record.step)).toEqual(Array.from({ length: steps }, (_, step) => step));
-    const cursor = new SampleCursor(seed, 60_000, 16);
+    const cursor = new SampleCursor(seed, 60_000, 32);
     for (const record of ledger) expect(record.sampleIndices).toEqual(cursor.next(2).sampleIndices.map((indices) => Array.from(indices)));
     const used = ledger.flatMap((record) => record.sampleIndices.flat());
     expect(new Set(used).size).toBe(steps * 2 * 16);

@@ -5,7 +5,7 @@
  */
 import { rejection } from "./src/rejection.js";
 import { afterEach, describe, expect, it } from "vitest";
-import { Code, CoordinatorService, JobPhase, JobService, MemberRole, createClient, silentLogger } from "@trainfleet/proto";
+import { Code, CoordinatorService, JobPhase, JobService, MemberRole, WorkerState, createClient, silentLogger } from "@trainfleet/proto";
 import type { RunningServer } from "@trainfleet/proto";
 import { Coordinator, startCoordinatorServer } from "@trainfleet/coordinator";
 
@@ -65,21 +65,31 @@ describe("membership", () => {
     expect([unknown.code, unknown.field]).toEqual([Code.NOT_FOUND, "member_id"]);
   });
 
-  it("fails the job with a reason when a member misses its lease, instead of hanging", async () => {
+  it("marks a worker that misses its lease lost (it must register again), and fails the job when a shard does, instead of hanging", async () => {
     let now = 1_000_000;
     const { coordinator, jobs, members } = await start(() => now);
     await jobs.submitJob({ spec: { workers: { replicas: 2 }, parameterServers: { shards: 1 } } });
+    const shard = await members.register({ role: MemberRole.PARAMETER_SERVER, address: "127.0.0.1:1", shardIndex: 0 });
     const worker = await members.register({ role: MemberRole.WORKER, host: "h", backend: "cpu" });
     now += 600;
     await members.heartbeat({ memberId: worker.memberId });
+    await members.heartbeat({ memberId: shard.memberId });
     now += 600;
     coordinator.checkLeases();
-    expect(coordinator.status().phase).toBe(JobPhase.PENDING);
+    expect(coordinator.status().workers.map((w) => w.state)).toEqual([WorkerState.REGISTERED]);
     now += 500;
+    await members.heartbeat({ memberId: shard.memberId });
+    coordinator.checkLeases();
+    // The job waits for its workers again, with the lost one not counted.
+    expect(coordinator.status()).toMatchObject({ phase: JobPhase.PENDING, message: "waiting for members: 1/1 parameter-server shards, 0/2 workers registered" });
+    expect(coordinator.status().workers.map((w) => w.state)).toEqual([WorkerState.LOST]);
+    const evicted = await rejection(members.heartbeat({ memberId: worker.memberId }));
+    expect([evicted.code, evicted.field, evicted.message]).toEqual([Code.NOT_FOUND, "member_id", "member_id: worker-0 was marked lost and left the job; register again to rejoin"]);
+    now += 1_100;
     coordinator.checkLeases();
     const status = await coordinator.done();
     expect(status.phase).toBe(JobPhase.FAILED);
     expect(status.reason).toBe("MemberLost");
-    expect(status.message).toMatch(/worker worker-0 was lost: it missed its lease of 1000 ms/);
+    expect(status.message).toMatch(/^parameter-server shard 0 was lost: it missed its lease of 1000 ms\. Its slice of the parameters lived in its memory/);
   });
 });

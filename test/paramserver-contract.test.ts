@@ -66,6 +66,26 @@ describe.each(transports)("over %s", (_transport, push) => {
     });
   });
 
+  describe("generations", () => {
+    it("a shard closed by a new generation's assignment refuses pushes UNAVAILABLE and changes nothing; once open it takes them", async () => {
+      await push(harness, gradientChunks(harness.config, { step: 0, rank: 0 }, () => 0.25));
+      const next = { ...harness.config, generation: 2 };
+      harness.shard.configure(next);
+      const before = snapshot(harness);
+      const error = await rejection(push(harness, gradientChunks(next, { step: 0, rank: 0 }, () => 1)));
+      expect(error.code).toBe(Code.UNAVAILABLE);
+      expect(error.message).toMatch(/changing to generation 2 and takes no push until the coordinator opens it; follow the coordinator's next assignment/);
+      expect(snapshot(harness)).toEqual(before);
+      harness.shard.openGeneration(2, 0);
+      // Generation 1's step in progress (rank 0's 0.25) was dropped: generation 2's ranks push it whole.
+      await push(harness, gradientChunks(next, { step: 0, rank: 0 }, () => 1));
+      expect(harness.shard.version).toBe(0);
+      await push(harness, gradientChunks(next, { step: 0, rank: 1 }, () => 3));
+      expect(harness.shard.version).toBe(1);
+      expect(harness.shard.parameters).toEqual(Float32Array.from(before.parameters, (p) => p - 0.1 * 2));
+    });
+  });
+
   describe("pushes", () => {
     it("are idempotent on (step, rank, offset): a retried push is acknowledged and counted once", async () => {
       const first = await push(harness, gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1));
@@ -295,5 +315,69 @@ describe("pulls", () => {
       })(),
     );
     expect(error.code).toBe(Code.DEADLINE_EXCEEDED);
+  });
+});
+
+describe("pulls across generations", () => {
+  it("over gRPC, waiting since the generation before, are ABORTED when a new one is assigned", async () => {
+    const pulled = rejection(
+      (async () => {
+        for await (const _ of harness.client.pull({ jobId: "job-a", minVersion: 1 })) void _;
+      })(),
+    );
+    await harness.client.push(gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1));
+    harness.shard.configure({ ...harness.config, generation: 2 });
+    const error = await pulled;
+    expect(error.code).toBe(Code.ABORTED);
+    expect(error.message).toMatch(/the job moved to generation 2; pull again after your next assignment/);
+  });
+
+  it("over the TCP channel, part-way through, are ABORTED when a new generation is assigned", async () => {
+    const puller = await RawConnection.open(harness.data.address, "job-a");
+    try {
+      puller.pull(1);
+      await rawTcpPush(harness.data.address, gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1));
+      await rawTcpPush(harness.data.address, gradientChunks(harness.config, { step: 0, rank: 1 }, () => 3).slice(0, 2));
+      const early = [await puller.next(), await puller.next()];
+      expect(early.map((f) => f.header.type)).toEqual([FrameType.PARAMS, FrameType.PARAMS]);
+      harness.shard.configure({ ...harness.config, generation: 2, worldSize: 1 });
+      const ended = await puller.next();
+      expect(ended.header.type).toBe(FrameType.ERROR);
+      const error = errorFromFrame(ended.header, ended.payload);
+      expect([error.code, error.message]).toEqual([Code.ABORTED, "the job moved to generation 2; pull again after your next assignment"]);
+    } finally {
+      puller.close();
+    }
+  });
+
+  it("in 16 bits after the shard went back a version get the version computed again, not the one left", async () => {
+    const puller = await RawConnection.open(harness.data.address, "job-a");
+    const pullBfloat16 = async () => {
+      puller.pull(1, WireDtype.BFLOAT16);
+      const frames = [];
+      for (let f = await puller.next(); f.header.type === FrameType.PARAMS; f = await puller.next()) frames.push(f);
+      return frames.map((f) => Array.from(new Uint16Array(f.payload.buffer, f.payload.byteOffset, f.payload.byteLength / 2)));
+    };
+    const expected = () => {
+      const wire = new Uint16Array(harness.shard.parameters.length);
+      encodeBfloat16(harness.shard.parameters, 0, wire.length, wire);
+      return [0, 256, 512, 768].map((begin) => Array.from(wire.subarray(begin, Math.min(wire.length, begin + 256))));
+    };
+    try {
+      // Version 1, from generation 1: pulled, so each chunk's encoding is cached.
+      for (const rank of [0, 1]) await harness.client.push(gradientChunks(harness.config, { step: 0, rank }, () => 1 + rank));
+      const first = await pullBfloat16();
+      expect(first).toEqual(expected());
+      // The other shard never got there: generation 2 goes back to version 0 and computes 1 again, from other gradients.
+      const next = { ...harness.config, generation: 2 };
+      harness.shard.configure(next);
+      harness.shard.openGeneration(2, 0);
+      for (const rank of [0, 1]) await harness.client.push(gradientChunks(next, { step: 0, rank }, () => 5 + rank));
+      const again = await pullBfloat16();
+      expect(again).toEqual(expected());
+      expect(again).not.toEqual(first);
+    } finally {
+      puller.close();
+    }
   });
 });

@@ -38,11 +38,12 @@ async function watch(url: string, lastEventId?: number): Promise<StatusEvents> {
 }
 
 /** A coordinator for a tiny job (MLP 784-16-10, 2 workers x batch 16, 1 shard) that keeps serving for a minute after the end. */
-async function startCoordinator(jobId: string, maxSteps: number) {
+async function startCoordinator(jobId: string, maxSteps: number, extra: string[] = []) {
   const coordinator = start(`coordinator ${jobId}`, [
     "coordinator",
     ...["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--linger-ms", "60000", "--lease-ms", "4500"],
     ...["--job-id", jobId, "--workers", "2", "--shards", "1", "--hidden", "16", "--batch-size", "16", "--max-steps", String(maxSteps), "--eval-samples", "200"],
+    ...extra,
   ]);
   const address = (await coordinator.log("coordinator listening")).address as string;
   const { url, metrics } = (await coordinator.log("status API listening")) as unknown as { url: string; metrics: string };
@@ -300,14 +301,14 @@ describe("a job that succeeds", () => {
   });
 });
 
-describe("a job whose worker is killed", () => {
+describe("a job whose worker is killed below its minimum", () => {
   const jobId = "status-lost";
   let fleet: Awaited<ReturnType<typeof startCoordinator>>;
   let events: StatusEvents;
   let members: FleetProcess[];
 
   beforeAll(async () => {
-    fleet = await startCoordinator(jobId, 100_000);
+    fleet = await startCoordinator(jobId, 100_000, ["--min-workers", "2", "--pause-timeout", "3"]);
     events = await watch(`${fleet.jobUrl}/watch`);
     members = [startShard(fleet.address), startWorker("worker-0", fleet.address)];
     await events.waitFor("worker-0", (s) => s.workers.length === 1);
@@ -315,19 +316,24 @@ describe("a job whose worker is killed", () => {
     await events.waitFor("training", (s) => s.phase === JobPhase.RUNNING && s.step >= 2);
   });
 
-  it("shows the worker LOST and the job Failed with MemberLost, in the event stream and in GET", async () => {
+  it("shows the worker LOST, the job PAUSED with its reason and deadline, then FAILED with PauseTimeout, in the event stream and in GET", async () => {
     const [shard, worker0, worker1] = members as [FleetProcess, FleetProcess, FleetProcess];
     worker1.kill("SIGKILL");
     expect(await worker1.exited).toEqual({ code: null, signal: "SIGKILL" });
+    const paused = await events.waitFor("paused", (s) => s.phase === JobPhase.PAUSED);
+    expect(paused.status).toMatchObject({ reason: "NotEnoughWorkers", generation: 1 });
+    expect(paused.status.message).toMatch(/^worker worker-1 \(rank 1\) was lost: its assignment stream closed: 1 worker, fewer than workers.minWorkers \(2\); waiting for more until \d{4}-\d\d-\d\dT/);
+    expect(Number(paused.status.pauseDeadlineUnixMs) - Date.now()).toBeGreaterThan(0);
+    expect(Number(paused.status.pauseDeadlineUnixMs) - Date.now()).toBeLessThanOrEqual(3_000);
     await events.ended;
     const final = events.events.at(-1)!;
-    expect(final.status).toMatchObject({ phase: JobPhase.FAILED, reason: "MemberLost" });
-    expect(final.status.message).toMatch(/^worker worker-1 \(rank 1\) was lost: its assignment stream closed\./);
+    expect(final.status).toMatchObject({ phase: JobPhase.FAILED, reason: "PauseTimeout", pauseDeadlineUnixMs: 0n });
+    expect(final.status.message).toMatch(/^fewer than 2 workers \(workers.minWorkers\) for 3 s \(workers.pauseTimeoutSeconds\): worker worker-1 \(rank 1\) was lost/);
     expect(workerStates(final.status)).toEqual([
       ["worker-0", WorkerState.STOPPED],
       ["worker-1", WorkerState.LOST],
     ]);
-    expect(phases(events.events)).toEqual([JobPhase.PENDING, JobPhase.RUNNING, JobPhase.FAILED]);
+    expect(phases(events.events)).toEqual([JobPhase.PENDING, JobPhase.RUNNING, JobPhase.PAUSED, JobPhase.FAILED]);
     expect(await getJson(fleet.jobUrl)).toEqual({ status: 200, json: final.json });
     const listed = jobWorkersFromJson((await getJson(`${fleet.jobUrl}/workers`)).json);
     expect(listed.workers.map((w) => [w.workerId, w.state])).toEqual([
@@ -346,7 +352,7 @@ describe("a job whose worker is killed", () => {
     expect(sampleValue(metrics, "trainfleet_live_workers", job)).toBe(0);
     const watched = await trainfleet(["status", fleet.jobUrl, "--watch"]);
     expect(watched.code).toBe(1);
-    expect(watched.stdout).toContain(`job ${jobId}: FAILED (MemberLost)`);
+    expect(watched.stdout).toContain(`job ${jobId}: FAILED (PauseTimeout)`);
   });
 
   afterAll(async () => {

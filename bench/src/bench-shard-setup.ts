@@ -33,6 +33,7 @@ export async function startBenchShard(parameterCount: number, shardIndex: number
     layout,
     seed: 1,
   });
+  shard.openGeneration(1, 0);
   const server = await startShardServer(shard, "127.0.0.1:0", silentLogger);
   const data = await startDataServer(shard, "127.0.0.1", silentLogger);
   return { shard, server, data, close: async () => void (await Promise.all([server.close(100), data.close()])) };

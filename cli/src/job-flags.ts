@@ -18,10 +18,13 @@ export const jobFlags: FlagTable = {
   hidden: { kind: "list", help: "MLP hidden layer widths, comma-separated. Default 256." },
   "conv-filters": { kind: "list", help: "CNN filters per conv layer (3x3 conv + ReLU + 2x2 max-pool each). Default 8,16." },
   "dense-units": { kind: "integer", help: "CNN dense layer width before the output (0: none). Default 0." },
-  workers: { kind: "integer", min: 1, help: "Number of workers (data-parallel ranks). Default 2." },
+  workers: { kind: "integer", min: 1, help: "Number of workers (data-parallel ranks) the job starts with; the global batch is this times --batch-size, whatever the number of workers later. Default 2." },
+  "min-workers": { kind: "integer", min: 1, help: "The fewest workers the job trains with; below it the job pauses, and fails after --pause-timeout. Default 1 (colocated: --workers)." },
+  "max-workers": { kind: "integer", min: 1, help: "The most workers that train at once; more wait as standbys. Default --workers." },
+  "pause-timeout": { kind: "integer", min: 1, help: "Seconds the job may stay paused below --min-workers before it fails. Default 300." },
   shards: { kind: "integer", min: 1, help: "Number of parameter-server shards. Default 2." },
   epochs: { kind: "integer", min: 1, help: "Passes over the training set. Default 3." },
-  "batch-size": { kind: "integer", min: 1, help: "Samples per worker per step; the global batch is workers times this. Default 64." },
+  "batch-size": { kind: "integer", min: 1, help: "Samples per worker per step at --workers workers; the global batch is --workers times this. Default 64." },
   "max-steps": { kind: "integer", help: "Stop after this many steps (0: run all epochs). Default 0." },
   optimizer: { kind: "string", choices: ["adam", "sgd"], help: "Optimizer applied by the parameter server. Default adam." },
   lr: { kind: "number", help: "Learning rate. Default 0.001 for adam, 0.05 for sgd." },
@@ -72,6 +75,9 @@ export async function jobSpecFromFlags(values: Record<string, FlagValue>): Promi
   }
   spec.workers ??= create(WorkersSpecSchema);
   spec.workers!.replicas = number("workers") ?? spec.workers!.replicas;
+  spec.workers!.minWorkers = number("min-workers") ?? spec.workers!.minWorkers;
+  spec.workers!.maxWorkers = number("max-workers") ?? spec.workers!.maxWorkers;
+  spec.workers!.pauseTimeoutSeconds = number("pause-timeout") ?? spec.workers!.pauseTimeoutSeconds;
   spec.parameterServers ??= create(ParameterServersSpecSchema);
   spec.parameterServers!.shards = number("shards") ?? spec.parameterServers!.shards;
   spec.parameterServers!.chunkBytes = number("chunk-bytes") ?? spec.parameterServers!.chunkBytes;

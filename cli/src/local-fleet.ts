@@ -1,7 +1,10 @@
 /**
  * The OS processes of a local fleet. Each child runs one role of this same binary with its
- * log in the job folder (which outlives it). The fleet notices a child that fails, and
- * stops the rest with SIGTERM, then SIGKILL after a grace period.
+ * log in the job folder (which outlives it). The fleet notices a child that fails while it
+ * is essential, and stops the rest with SIGTERM, then SIGKILL after a grace period. The
+ * coordinator and the shards always are; a worker only until the job has started: after
+ * that, its loss is the coordinator's business (a new generation, or a pause below the
+ * minimum).
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
@@ -30,7 +33,7 @@ export class LocalFleet {
   readonly #folder: string;
   readonly #env: NodeJS.ProcessEnv;
   readonly #logSuffix: string;
-  /** Resolves with the first child that exits with a non-zero code or by a signal. */
+  /** Resolves with the first child that exits with a non-zero code or by a signal while it is essential. */
   readonly firstFailure: Promise<ChildExit>;
   #reportFailure!: (exit: ChildExit) => void;
 
@@ -42,7 +45,8 @@ export class LocalFleet {
     this.firstFailure = new Promise((resolve) => (this.#reportFailure = resolve));
   }
 
-  spawn(name: string, args: string[], options: { ipc?: boolean } = {}): FleetChild {
+  /** `essential`: asked when the child fails, whether that stops the fleet (default: always). */
+  spawn(name: string, args: string[], options: { ipc?: boolean; essential?: () => boolean } = {}): FleetChild {
     const logPath = join(this.#folder, `${name}${this.#logSuffix}.log`);
     const log = openSync(logPath, "a");
     const child = spawn(process.execPath, [mainScript, ...args], {
@@ -55,7 +59,7 @@ export class LocalFleet {
     closeSync(log);
     const exited = once(child, "exit").then(([code, signal]) => ({ name, code: code as number | null, signal: signal as NodeJS.Signals | null }));
     // Exiting 0 is how a member ends after Stop, which may come before the last status does.
-    void exited.then((exit) => exit.code !== 0 && this.#reportFailure(exit));
+    void exited.then((exit) => exit.code !== 0 && (options.essential?.() ?? true) && this.#reportFailure(exit));
     const entry = { name, process: child, logPath, exited };
     this.#children.push(entry);
     return entry;

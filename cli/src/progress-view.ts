@@ -15,6 +15,7 @@ export function formatDuration(ms: number): string {
 
 export function progressLine(status: JobStatus, width = 24): string {
   if (status.phase === JobPhase.PENDING) return `waiting: ${status.message}`;
+  if (status.phase === JobPhase.PAUSED) return `paused: ${status.message}`;
   const total = Math.max(1, status.totalSteps);
   const fraction = Math.min(1, status.step / total);
   const filled = Math.round(fraction * width);
@@ -26,7 +27,7 @@ export function progressLine(status: JobStatus, width = 24): string {
   const etaMs = status.etaSeconds !== undefined ? status.etaSeconds * 1000 : stepsPerSecond > 0 ? (remaining / stepsPerSecond) * 1000 : undefined;
   const eta = etaMs !== undefined ? ` ETA ${formatDuration(etaMs)}` : "";
   const loss = Number.isFinite(status.loss) ? status.loss.toFixed(4) : "-";
-  const phase = status.phase === JobPhase.EVALUATING ? " evaluating" : "";
+  const phase = status.phase === JobPhase.EVALUATING ? " evaluating" : status.reason === "Rescaling" ? " rescaling" : "";
   return `epoch ${status.epoch + 1}/${status.epochs} step ${status.step}/${status.totalSteps} [${bar}] ${(fraction * 100).toFixed(1)}% loss ${loss} ${Math.round(rate).toLocaleString("en-US")} samples/s${eta}${phase}`;
 }
 

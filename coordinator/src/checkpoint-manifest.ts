@@ -43,6 +43,7 @@ export interface ShardFile {
 export interface CheckpointManifest {
   jobId: string;
   version: number;
+  /** The generation and its number of ranks when the checkpoint was taken (any number resumes: the global batch is fixed). */
   generation: number;
   worldSize: number;
   /** Each rank's compute backend: a resume is bitwise exact only on the same ones. */
@@ -136,7 +137,7 @@ export function parseManifest(text: string, file: string): CheckpointManifest {
   if (manifest.ledger.step !== manifest.version) throw bad("ledger.step", `${manifest.ledger.step}, but the checkpoint is of version ${manifest.version}`);
   if (manifest.jobId !== spec.jobId) throw bad("jobId", `"${manifest.jobId}", but the spec's is "${spec.jobId}"`);
   if (shards.length !== spec.parameterServers!.shards) throw bad("shards", `${shards.length} files, but the job has ${spec.parameterServers!.shards} shards`);
-  if (manifest.worldSize !== spec.workers!.replicas) throw bad("worldSize", `${manifest.worldSize}, but the job has ${spec.workers!.replicas} workers`);
+  if (manifest.worldSize < 1 || manifest.worldSize > spec.workers!.maxWorkers) throw bad("worldSize", `${manifest.worldSize}, but the job has 1 to ${spec.workers!.maxWorkers} workers`);
   return manifest;
 }
 

@@ -7,6 +7,10 @@
  *
  * A shard takes its periodic snapshots by the same rule (paramserver/src/shard-snapshot.ts):
  * at every version v > the start version with v % everySteps === 0.
+ *
+ * A membership change that goes on from version v abandons whatever a shard reached past
+ * v in the older generation (a shard that completed the abandoned step goes back): files of
+ * versions above v reported from an older generation are dropped, and late ones ignored.
  */
 import { relative } from "node:path";
 import { Code, TrainfleetError } from "@trainfleet/proto";
@@ -17,7 +21,8 @@ import type { CursorPosition } from "./sample-cursor.js";
 export interface CheckpointTrackerOptions {
   folder: string;
   spec: JobSpec;
-  worldSize: number;
+  /** The current generation and its number of ranks, recorded in the manifest. */
+  generation: () => { generation: number; worldSize: number };
   /** Each rank's compute backend, recorded in the manifest. */
   backends: () => string[];
   /** The shards' ranges, by index. */
@@ -56,6 +61,8 @@ export class CheckpointTracker {
   /** Manifests are written one at a time, in the order their checkpoints complete. */
   #writes: Promise<unknown> = Promise.resolve();
   #last: WrittenCheckpoint | undefined;
+  /** The newest generation opened and the version it went on from. */
+  #opened = { generation: 0, version: 0 };
 
   constructor(options: CheckpointTrackerOptions) {
     this.#options = options;
@@ -100,9 +107,19 @@ export class CheckpointTracker {
     return written;
   }
 
+  /** Generation `generation` goes on from `version`: what shards reached above it before is void. */
+  generationOpened(generation: number, version: number): void {
+    this.#opened = { generation, version };
+    for (const [at, pending] of this.#pending) if (at > version) pending.files.clear();
+  }
+
   /** A shard reported its file (or its failure) for a version. */
   report(shardIndex: number, request: ReportCheckpointRequest): void {
     const { version } = request;
+    if (version > this.#opened.version && request.generation < this.#opened.generation) {
+      this.#options.logger.info({ psShard: shardIndex, version, generation: request.generation }, "a checkpoint slice of an abandoned step was reported; ignored (it is taken again)");
+      return;
+    }
     const pending = this.#pending.get(version);
     if (pending === undefined) {
       this.#options.logger.warn({ psShard: shardIndex, version }, "a checkpoint slice was reported for a version no checkpoint was expected at; ignored");
@@ -119,8 +136,7 @@ export class CheckpointTracker {
     const manifest: CheckpointManifest = {
       jobId: this.#options.spec.jobId,
       version,
-      generation: 1,
-      worldSize: this.#options.worldSize,
+      ...this.#options.generation(),
       backends: this.#options.backends(),
       ledger: pending.ledger,
       reason: pending.reason,

@@ -18,12 +18,13 @@ export const stepDurationBuckets = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 const phaseLabels: ReadonlyArray<[JobPhase, string]> = [
   [JobPhase.PENDING, "pending"],
   [JobPhase.RUNNING, "running"],
+  [JobPhase.PAUSED, "paused"],
   [JobPhase.EVALUATING, "evaluating"],
   [JobPhase.SUCCEEDED, "succeeded"],
   [JobPhase.FAILED, "failed"],
 ];
 
-const live = new Set<WorkerState>([WorkerState.REGISTERED, WorkerState.TRAINING, WorkerState.EVALUATING]);
+const live = new Set<WorkerState>([WorkerState.REGISTERED, WorkerState.TRAINING, WorkerState.EVALUATING, WorkerState.STANDBY]);
 
 export class CoordinatorMetrics {
   readonly #registry = new MetricRegistry();

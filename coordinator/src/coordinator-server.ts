@@ -37,6 +37,10 @@ export async function startCoordinatorServer(coordinator: Coordinator, listen: s
           coordinator.reportCheckpoint(request);
           return {};
         },
+        async reportGeneration(request) {
+          coordinator.reportGeneration(request);
+          return {};
+        },
       },
       serverSignal,
     );

@@ -1,36 +1,39 @@
 /**
- * The coordinator of one job: membership, the plan (ranks, shard map, each step's data
- * slices), progress, evaluation and the end of the job. It holds the state; the gRPC
- * server (coordinator-server.ts) only translates calls into these methods.
+ * The coordinator of one job: membership, generations, the steps each rank runs,
+ * progress, evaluation and the end of the job. It holds the state; the gRPC server
+ * (coordinator-server.ts) only translates calls into these methods.
+ *
+ * Membership is elastic. Each join or loss of a worker makes a new generation: ranks are
+ * renumbered (roster.ts), every shard is told and reports the version it holds
+ * (generation-opening.ts), and the generation goes on from the lowest of them: the step in
+ * flight is abandoned and handed out again over the new ranks, on the same samples (the
+ * global batch is fixed). No process restarts. Below workers.min_workers the job pauses
+ * until enough workers are in again, or fails when the pause deadline passes.
  */
-import { Code, JobEventKind, JobPhase, MemberRole, TrainfleetError, WorkerState } from "@trainfleet/proto";
-import type { JobSpec, JobStatus, Logger, ParameterLayout, ParameterServerStats, RegisterRequest, ReportCheckpointRequest, ReportEvaluationRequest, ReportProgressRequest } from "@trainfleet/proto";
+import { Code, JobEventKind, JobPhase, MemberRole, Placement, TrainfleetError, WorkerState } from "@trainfleet/proto";
+import type { JobSpec, JobStatus, Logger, ParameterLayout, ParameterServerStats, RegisterRequest, ReportCheckpointRequest, ReportEvaluationRequest, ReportGenerationRequest, ReportProgressRequest } from "@trainfleet/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ShardRangeSchema } from "@trainfleet/proto";
 import { isFinished, transition } from "./job-phase.js";
 import type { JobEvent } from "./job-phase.js";
 import { ChangeNotifier } from "./change-notifier.js";
-import { SampleCursor } from "./sample-cursor.js";
 import { Members } from "./members.js";
 import type { AssignmentInit, Member } from "./members.js";
-import { planJob } from "./plan.js";
-import { StepTracker } from "./step-tracker.js";
 import type { CompletedStep } from "./step-tracker.js";
 import { CoordinatorMetrics } from "./coordinator-metrics.js";
 import type { EvictionCause } from "./coordinator-metrics.js";
 import { DownsampledSeries } from "./downsampled-series.js";
 import { recordShardStats, recordTiming } from "./member-status.js";
 import { jobStatus } from "./job-status.js";
-import type { StatusPlan } from "./job-status.js";
-import { CheckpointTracker } from "./checkpoint-tracker.js";
-import { writeCheckpoint } from "./checkpoint-store.js";
 import type { LoadedCheckpoint } from "./checkpoint-store.js";
-import { resumePoint } from "./resume-point.js";
-import type { ResumePoint } from "./resume-point.js";
 import type { EventBus } from "./events/event-bus.js";
 import type { LedgerAudit } from "./ledger-audit.js";
 import { JobEventRecorder } from "./events/job-event-recorder.js";
 import type { JobEventInit } from "./events/job-event-recorder.js";
+import { startJob } from "./job-start.js";
+import type { Plan } from "./job-start.js";
+import { chooseRanks } from "./roster.js";
+import { GenerationOpening } from "./generation-opening.js";
 
 export interface CoordinatorOptions {
   /** A resolved spec (see resolveJobSpec), or none to wait for SubmitJob. */
@@ -61,10 +64,6 @@ export interface TrainedJob {
   shards: Array<MessageInitShape<typeof ShardRangeSchema>>;
 }
 
-interface Plan extends StatusPlan {
-  samples: SampleCursor;
-}
-
 export class Coordinator {
   readonly #options: CoordinatorOptions;
   readonly #now: () => number;
@@ -74,13 +73,17 @@ export class Coordinator {
   #reason = "WaitingForJob";
   #message = "";
   #plan: Plan | undefined;
+  /** The generation whose shards are reporting their versions; none once it is open. */
+  #opening: GenerationOpening | undefined;
+  /** While paused below min_workers: when the job fails. */
+  #pauseDeadline = 0;
   #evaluation = { reported: new Set<string>(), samples: 0, correct: 0, lossSum: 0 };
   #testAccuracy: number | undefined;
   #testLoss: number | undefined;
   #startedAt = 0;
   #finishedAt = 0;
-  /** Told to stop (terminate): no more steps are handed out. */
-  #stopping = false;
+  /** Told to stop (terminate): steps are handed out up to this one only. */
+  #stopAt: number | undefined;
   readonly #changes = new ChangeNotifier();
   /** The training loss of every completed step, at most 200 points (see JobStatus.loss_history). */
   readonly #lossHistory = new DownsampledSeries(200);
@@ -124,14 +127,20 @@ export class Coordinator {
   }
 
   register(request: RegisterRequest): { memberId: string; jobId: string; leaseMs: number } {
-    if (this.#phase !== JobPhase.PENDING) {
-      throw new TrainfleetError(Code.FAILED_PRECONDITION, `the job is ${JobPhase[this.#phase]}; it took its members when it started (elastic joins are not supported yet)`);
+    if (isFinished(this.#phase)) throw new TrainfleetError(Code.FAILED_PRECONDITION, `the job has ended (${JobPhase[this.#phase]}); there is nothing to join`);
+    const started = this.#plan !== undefined;
+    if (started && request.role === MemberRole.WORKER && this.#spec!.parameterServers!.placement === Placement.COLOCATED) {
+      throw new TrainfleetError(Code.FAILED_PRECONDITION, "the job runs with colocated placement, whose membership is fixed (each worker process holds a shard); use dedicated placement to add workers");
     }
     const member = this.#members.add(request, this.#spec?.parameterServers?.shards);
     this.#options.logger.info({ memberId: member.id, memberRole: MemberRole[member.role], host: member.host, address: member.address || undefined }, "member registered");
-    this.#setReason(this.#reason, this.#waitingMessage());
     this.#publish({ kind: JobEventKind.MEMBER_JOINED, ...memberFields(member) });
-    this.#maybeStart();
+    if (!started) {
+      this.#setReason(this.#reason, this.#waitingMessage());
+      this.#maybeStart();
+    } else if (member.role === MemberRole.WORKER) {
+      this.#membershipChanged(`worker ${member.id} joined`);
+    }
     return { memberId: member.id, jobId: this.#spec?.jobId ?? "", leaseMs: this.#options.leaseMs };
   }
 
@@ -152,33 +161,51 @@ export class Coordinator {
     if (!isFinished(this.#phase) && member.state !== WorkerState.STOPPED) this.#lose(member, "stream_closed", "its assignment stream closed");
   }
 
-  /** Fails the job if a member's lease ran out; call periodically. */
+  /** Marks members whose lease ran out as lost, and fails a job paused past its deadline; call periodically. */
   checkLeases(): void {
     if (isFinished(this.#phase)) return;
     for (const member of this.#members.expired()) this.#lose(member, "lease_expired", `it missed its lease of ${this.#options.leaseMs} ms`);
+    this.#opening?.resendIfSilent(this.#now(), this.#options.leaseMs);
+    if (this.#phase === JobPhase.PAUSED && this.#now() > this.#pauseDeadline) {
+      const { minWorkers, pauseTimeoutSeconds } = this.#spec!.workers!;
+      this.fail("PauseTimeout", `fewer than ${minWorkers} workers (workers.minWorkers) for ${pauseTimeoutSeconds} s (workers.pauseTimeoutSeconds): ${this.#message}`);
+    }
+  }
+
+  /** A shard took a generation's assignment (and holds `version`), or could not take or open one. */
+  reportGeneration(request: ReportGenerationRequest): void {
+    const shard = this.#shardMember(request.memberId);
+    if (request.error !== "") {
+      this.fail("ShardFailed", `parameter-server shard ${shard.shardIndex} could not take generation ${request.generation}: ${request.error}`);
+      return;
+    }
+    const opening = this.#opening;
+    // A report for a generation already replaced by a newer one: that one is asked for anew.
+    if (opening === undefined || request.generation !== opening.generation) return;
+    const version = opening.report(shard.shardIndex, request.version);
+    if (version === undefined) return;
+    this.#opening = undefined;
+    this.#open(opening, version);
   }
 
   reportProgress(request: ReportProgressRequest): void {
     const { member, plan } = this.#current(request.memberId, request.generation);
-    member.state = WorkerState.TRAINING;
     member.lastStep = Math.max(member.lastStep, request.step);
     recordTiming(member.timing, request.computeMs, request.communicateMs);
     this.metrics.progressReported(plan.spec.jobId, member.id, request.computeMs, request.communicateMs);
     const advanced = plan.tracker.report({ rank: member.rank, step: request.step, loss: request.loss, samples: request.samples });
     if (advanced === 0) return;
     this.#options.logger.debug({ step: plan.tracker.completed, loss: plan.tracker.lastLoss }, "step complete");
-    if (plan.tracker.completed >= plan.totalSteps) this.#startEvaluation(plan);
-    else this.#assignSteps(plan);
+    this.#afterSteps(plan);
     this.#changedNow();
   }
 
   /** A shard wrote (or failed to write) its slice of a checkpoint. */
   reportCheckpoint(request: ReportCheckpointRequest): void {
-    const member = this.#members.get(request.memberId);
-    if (member.role !== MemberRole.PARAMETER_SERVER) throw new TrainfleetError(Code.FAILED_PRECONDITION, `member_id: ${member.id} is not a parameter-server shard`, { field: "member_id" });
+    const shard = this.#shardMember(request.memberId);
     const checkpoints = this.#plan?.checkpoints;
     if (checkpoints === undefined) throw new TrainfleetError(Code.FAILED_PRECONDITION, "this job takes no checkpoints (the coordinator has no --checkpoint-dir)");
-    checkpoints.report(member.shardIndex, request);
+    checkpoints.report(shard.shardIndex, request);
     this.#changedNow();
   }
 
@@ -191,13 +218,17 @@ export class Coordinator {
   async terminate(): Promise<void> {
     const asked = "the coordinator was asked to stop (SIGTERM or SIGINT)";
     const plan = this.#plan;
-    if (isFinished(this.#phase) || this.#stopping) return;
-    this.#stopping = true;
+    if (isFinished(this.#phase) || this.#stopAt !== undefined) return;
     const checkpoints = plan?.checkpoints;
     if (plan === undefined || checkpoints === undefined) {
       return this.fail("Terminated", `${asked}; ${plan === undefined ? "training had not started, so there is nothing to checkpoint" : "no checkpoint was taken: the coordinator has no --checkpoint-dir"}`);
     }
+    if (this.#opening !== undefined || this.#phase === JobPhase.PAUSED) {
+      const last = checkpoints.last === undefined ? "there is no earlier checkpoint" : `the newest is ${checkpoints.last.path} (step ${checkpoints.last.version})`;
+      return this.fail("Terminated", `${asked} while the job was ${this.#opening === undefined ? "paused" : "changing generation"}, when the shards need not agree on a version: no checkpoint was taken; ${last}`);
+    }
     const position = plan.samples.position();
+    this.#stopAt = position.step;
     this.#setReason("Checkpointing", `${asked}: finishing the steps handed out, then checkpointing step ${position.step}`);
     const ask = (version: number) => {
       for (const shard of this.#members.shards()) shard.outbox.push({ kind: { case: "checkpoint", value: { version } } });
@@ -236,6 +267,7 @@ export class Coordinator {
       startedAt: this.#startedAt,
       finishedAt: this.#finishedAt,
       lossHistory: this.#lossHistory.points(),
+      pauseDeadline: this.#phase === JobPhase.PAUSED ? this.#pauseDeadline : 0,
     });
   }
 
@@ -256,122 +288,196 @@ export class Coordinator {
     const member = this.#members.get(memberId);
     const plan = this.#plan;
     if (plan === undefined) throw new TrainfleetError(Code.FAILED_PRECONDITION, "the job has not started");
-    if (generation !== 1) {
-      throw new TrainfleetError(Code.FAILED_PRECONDITION, `generation: the job is at generation 1, the report is for ${generation}`, { field: "generation" });
+    if (generation !== plan.generation || this.#opening !== undefined) {
+      const now = this.#opening === undefined ? `at generation ${plan.generation}` : `opening generation ${this.#opening.generation}`;
+      throw new TrainfleetError(Code.FAILED_PRECONDITION, `generation: the job is ${now}, the report is for ${generation}; its step is handed out again in the new generation`, { field: "generation" });
     }
-    if (member.rank < 0) throw new TrainfleetError(Code.FAILED_PRECONDITION, `member_id: ${memberId} has no rank in this generation`, { field: "member_id" });
+    if (!plan.workers.includes(member)) throw new TrainfleetError(Code.FAILED_PRECONDITION, `member_id: ${memberId} has no rank in generation ${plan.generation}`, { field: "member_id" });
     return { member, plan };
+  }
+
+  #shardMember(memberId: string): Member {
+    const member = this.#members.get(memberId);
+    if (member.role !== MemberRole.PARAMETER_SERVER) throw new TrainfleetError(Code.FAILED_PRECONDITION, `member_id: ${member.id} is not a parameter-server shard`, { field: "member_id" });
+    return member;
   }
 
   #stepCompleted(jobId: string, step: CompletedStep): void {
     this.#options.ledgerAudit?.completed(step.completed - 1);
-    this.#lossHistory.add(step.completed, step.loss);
+    // A step that a membership change settled before any rank reported it has no loss.
+    if (!Number.isNaN(step.loss)) this.#lossHistory.add(step.completed, step.loss);
     this.metrics.stepCompleted(jobId, step.samples, step.at);
     const plan = this.#plan;
-    if (this.#events === undefined || plan === undefined) return;
+    if (this.#events === undefined || plan === undefined || Number.isNaN(step.loss)) return;
     const workers = plan.workers.map((w) => ({ memberId: w.id, rank: w.rank, computeMs: w.timing.computeMs, communicateMs: w.timing.communicateMs }));
     const epoch = Math.floor((step.completed - 1) / plan.stepsPerEpoch);
-    this.#events.metrics({ jobId, generation: 1, step: step.completed, epoch, loss: step.loss, samples: step.samples, samplesPerSecond: plan.tracker.samplesPerSecond(), workers }, step.at);
+    this.#events.metrics({ jobId, generation: plan.generation, step: step.completed, epoch, loss: step.loss, samples: step.samples, samplesPerSecond: plan.tracker.samplesPerSecond(), workers }, step.at);
   }
 
   #waitingMessage(): string {
     if (this.#spec === undefined) return "waiting for a JobSpec (SubmitJob)";
     const shards = this.#members.shards().length;
-    const workers = this.#members.workers().length;
+    const workers = this.#members.liveWorkers().length;
     return `waiting for members: ${shards}/${this.#spec.parameterServers!.shards} parameter-server shards, ${workers}/${this.#spec.workers!.replicas} workers registered`;
   }
 
+  /** Starts the job once its shards and workers.replicas workers are in. */
   #maybeStart(): void {
     const spec = this.#spec;
-    if (spec === undefined || this.#phase !== JobPhase.PENDING) return;
+    if (spec === undefined || this.#plan !== undefined || isFinished(this.#phase)) return;
     // Shards that registered before the spec arrived may have indices the job does not have.
     const shards = this.#members.shards().filter((s) => s.shardIndex < spec.parameterServers!.shards);
-    const workers = this.#members.workers();
+    const workers = this.#members.liveWorkers();
     if (shards.length < spec.parameterServers!.shards || workers.length < spec.workers!.replicas) return;
-    const { seed, batchSizePerWorker } = spec.training!;
-    const jobPlan = planJob(spec, shards, workers.length);
-    let resume: ResumePoint | undefined;
+    const { ranked } = chooseRanks([], workers, spec.workers!.maxWorkers);
     try {
-      const warn = (message: string) => this.#options.logger.warn({}, message);
-      resume = this.#options.resume === undefined ? undefined : resumePoint(this.#options.resume, jobPlan, workers.map((worker) => worker.backend), warn);
+      this.#plan = startJob({
+        spec,
+        shards,
+        workers: ranked,
+        checkpointDir: this.#options.checkpointDir,
+        resume: this.#options.resume,
+        logger: this.#options.logger,
+        now: this.#now,
+        onCheckpoint: (written) => this.#publish({ kind: JobEventKind.CHECKPOINT_WRITTEN, step: written.version, checkpointPath: written.path }),
+      });
     } catch (error) {
       return this.fail("ResumeFailed", TrainfleetError.from(error).message);
     }
-    const start = resume?.version ?? 0;
-    const samples = new SampleCursor(seed, jobPlan.input.trainSamples, batchSizePerWorker, resume?.position);
-    const checkpointDir = this.#options.checkpointDir;
-    const checkpoints =
-      checkpointDir === undefined
-        ? undefined
-        : new CheckpointTracker({
-            folder: checkpointDir,
-            spec,
-            worldSize: workers.length,
-            backends: () => workers.map((worker) => worker.backend),
-            ranges: jobPlan.shardRanges.map((range) => ({ begin: Number(range.begin), end: Number(range.end) })),
-            startVersion: start,
-            ...(resume === undefined ? {} : { last: { version: start, path: this.#options.resume!.path, createdUnixMs: resume.createdUnixMs } }),
-            write: (manifest) => writeCheckpoint(checkpointDir, manifest),
-            onWritten: (written) => this.#publish({ kind: JobEventKind.CHECKPOINT_WRITTEN, step: written.version, checkpointPath: written.path }),
-            logger: this.#options.logger,
-            now: this.#now,
-          });
-    const plan: Plan = { ...jobPlan, spec, workers, tracker: new StepTracker(workers.length, this.#now, start), samples, checkpoints };
-    const { layout, shardRanges: ranges, worldSize, totalSteps } = plan;
-    this.#plan = plan;
-    plan.tracker.onStepComplete = (step) => this.#stepCompleted(spec.jobId, step);
-    this.metrics.generationChanged(spec.jobId);
+    this.#plan.tracker.onStepComplete = (step) => this.#stepCompleted(spec.jobId, step);
     this.#startedAt = this.#now();
-    for (const shard of shards) {
-      const restore = resume?.restores[shard.shardIndex];
-      shard.outbox.push({
-        kind: {
-          case: "shard",
-          value: { spec, generation: 1, worldSize, range: ranges[shard.shardIndex]!, parameterCount: BigInt(layout.parameterCount), checkpointDir: checkpointDir ?? "", ...(restore === undefined ? {} : { restore }) },
-        },
-      });
+    this.#membershipChanged("the job starts");
+  }
+
+  /**
+   * Workers joined or left: a new generation with the live workers (up to max_workers;
+   * the others are standbys), or a pause when fewer than min_workers are left. A join
+   * while evaluating leaves the evaluation alone: the worker waits as a standby.
+   */
+  #membershipChanged(why: string): void {
+    const plan = this.#plan;
+    // Once evaluated, the job only finishes: nothing a member does changes the result.
+    if (plan === undefined || isFinished(this.#phase) || this.#testAccuracy !== undefined) return;
+    const { minWorkers, maxWorkers } = plan.spec.workers!;
+    const live = this.#members.liveWorkers();
+    const previous = this.#opening?.ranked ?? plan.workers;
+    // The ranks of an open generation all alive: a worker that joined waits as a standby if
+    // the job has max_workers, or is evaluating.
+    const intact = plan.generation > 0 && this.#opening === undefined && this.#phase !== JobPhase.PAUSED && previous.every((worker) => live.includes(worker));
+    const roster = chooseRanks(previous, live, intact && this.#phase === JobPhase.EVALUATING ? previous.length : maxWorkers);
+    for (const member of roster.standby) {
+      member.state = WorkerState.STANDBY;
+      member.rank = -1;
     }
-    workers.forEach((worker, rank) => {
+    if (intact && roster.ranked.length === previous.length) {
+      this.#options.logger.info({ standbys: roster.standby.map((m) => m.id) }, `${why}: it waits as a standby (the job ${this.#phase === JobPhase.EVALUATING ? "is evaluating" : `has workers.maxWorkers = ${maxWorkers} workers`})`);
+      return this.#changedNow();
+    }
+    if (roster.ranked.length < minWorkers) return this.#pause(why, roster.ranked.length);
+    this.#beginGeneration(plan, roster.ranked, why);
+  }
+
+  /** Sends every shard the new generation's assignment; the generation opens once each has said which version it holds. */
+  #beginGeneration(plan: Plan, ranked: Member[], why: string): void {
+    const generation = ++plan.generation;
+    const shards = this.#members.shards();
+    this.#opening = new GenerationOpening(generation, ranked, why, shards.length);
+    this.metrics.generationChanged(plan.spec.jobId);
+    const first = generation === 1;
+    this.#setReason(first ? "Starting" : "Rescaling", `${why}: generation ${generation} of ${ranked.length} worker${ranked.length === 1 ? "" : "s"}; waiting for the shards' versions`);
+    this.#options.logger.info({ generation, worldSize: ranked.length, why }, "generation begins");
+    const { layout, shardRanges: ranges, spec } = plan;
+    const checkpointDir = this.#options.checkpointDir ?? "";
+    for (const shard of shards) {
+      const restore = first ? plan.restores?.[shard.shardIndex] : undefined;
+      const value = { spec, generation, worldSize: ranked.length, range: ranges[shard.shardIndex]!, parameterCount: BigInt(layout.parameterCount), checkpointDir, ...(restore === undefined ? {} : { restore }) };
+      this.#opening.send(shard, { kind: { case: "shard", value } }, this.#now());
+    }
+  }
+
+  /** Every shard has reported: generation `opening` goes on from `version`, with the ranks it was begun with. */
+  #open(opening: GenerationOpening, version: number): void {
+    const plan = this.#plan!;
+    const { generation } = opening;
+    for (const shard of this.#members.shards()) shard.outbox.push({ kind: { case: "openGeneration", value: { generation, version } } });
+    plan.tracker.newGeneration(opening.ranked.length, version);
+    plan.samples.seek(version);
+    plan.checkpoints?.generationOpened(generation, version);
+    plan.workers = [...opening.ranked];
+    const { spec, layout, shardRanges: shards } = plan;
+    plan.workers.forEach((worker, rank) => {
       worker.rank = rank;
       worker.state = WorkerState.TRAINING;
-      worker.outbox.push({ kind: { case: "worker", value: { spec, generation: 1, rank, worldSize, shards: ranges, parameterCount: BigInt(layout.parameterCount) } } });
+      worker.outbox.push({ kind: { case: "worker", value: { spec, generation, rank, worldSize: plan.workers.length, shards, parameterCount: BigInt(layout.parameterCount) } } });
     });
-    this.#apply("start", "Training", `training ${layout.parameterCount} parameters on ${worldSize} workers and ${shards.length} shards for ${totalSteps} steps`);
-    const resumed = resume === undefined ? {} : { resumedFrom: this.#options.resume!.path, step: start };
-    this.#options.logger.info({ jobId: spec.jobId, generation: 1, worldSize, shards: shards.length, totalSteps, parameters: layout.parameterCount, ...resumed }, resume === undefined ? "job started" : "job resumed from its checkpoint");
-    if (start >= totalSteps) this.#startEvaluation(plan);
+    const worldSize = plan.workers.length;
+    const message = `training ${layout.parameterCount} parameters on ${worldSize} worker${worldSize === 1 ? "" : "s"} (generation ${generation}) and ${shards.length} shards for ${plan.totalSteps} steps`;
+    if (this.#phase === JobPhase.PENDING) this.#apply("start", "Training", message);
+    else if (this.#phase === JobPhase.PAUSED) this.#apply("resume", "Training", message);
+    else this.#setReason(this.#phase === JobPhase.EVALUATING ? "Evaluating" : "Training", message);
+    this.#pauseDeadline = 0;
+    const fields = { jobId: spec.jobId, generation, worldSize, version, ranks: plan.workers.map((w) => w.id) };
+    if (generation === 1) {
+      const resumed = plan.restores === undefined ? {} : { resumedFrom: this.#options.resume!.path, step: version };
+      this.#options.logger.info({ ...fields, shards: shards.length, totalSteps: plan.totalSteps, parameters: layout.parameterCount, ...resumed }, plan.restores === undefined ? "job started" : "job resumed from its checkpoint");
+    } else {
+      this.#options.logger.info({ ...fields, why: opening.why }, "generation opened");
+      this.#publish({ kind: JobEventKind.GENERATION_CHANGED, message: `${opening.why}: generation ${generation} of ${worldSize} worker${worldSize === 1 ? "" : "s"} goes on from step ${version}` });
+    }
+    this.#afterSteps(plan);
+  }
+
+  /** Below min_workers: no steps until enough workers are in, and a deadline after which the job fails. */
+  #pause(why: string, workers: number): void {
+    const plan = this.#plan!;
+    this.#opening = undefined;
+    if (this.#phase !== JobPhase.PAUSED) this.#pauseDeadline = this.#now() + plan.spec.workers!.pauseTimeoutSeconds * 1000;
+    const { minWorkers } = plan.spec.workers!;
+    const message = `${why}: ${workers} worker${workers === 1 ? "" : "s"}, fewer than workers.minWorkers (${minWorkers}); waiting for more until ${new Date(this.#pauseDeadline).toISOString()}, then the job fails`;
+    if (this.#phase === JobPhase.PAUSED) this.#setReason("NotEnoughWorkers", message);
+    else this.#apply("pause", "NotEnoughWorkers", message);
+    this.#options.logger.warn({ workers, minWorkers, deadline: new Date(this.#pauseDeadline).toISOString() }, message);
+  }
+
+  /** After steps completed (or a generation opened): hand out more, or evaluate once every step is done. */
+  #afterSteps(plan: Plan): void {
+    if (plan.tracker.completed >= plan.totalSteps) this.#startEvaluation(plan);
     else this.#assignSteps(plan);
   }
 
   /** Hands out steps up to `lookahead` beyond the last completed one, so workers never wait on us. */
   #assignSteps(plan: Plan): void {
-    if (this.#stopping) return;
-    const limit = Math.min(plan.totalSteps, plan.tracker.completed + (this.#options.lookahead ?? 2));
+    const limit = Math.min(plan.totalSteps, this.#stopAt ?? Number.POSITIVE_INFINITY, plan.tracker.completed + (this.#options.lookahead ?? 2));
     while (plan.samples.step < limit) {
       const { step, epoch, sampleIndices, globalBatchSize } = plan.samples.next(plan.workers.length);
-      this.#options.ledgerAudit?.handedOut({ step, epoch, generation: 1, sampleIndices });
+      const generation = plan.generation;
+      this.#options.ledgerAudit?.handedOut({ step, epoch, generation, sampleIndices });
       plan.workers.forEach((worker, rank) => {
-        worker.outbox.push({ kind: { case: "step", value: { generation: 1, step, epoch, sampleIndices: Array.from(sampleIndices[rank]!), globalBatchSize } } });
+        worker.outbox.push({ kind: { case: "step", value: { generation, step, epoch, sampleIndices: Array.from(sampleIndices[rank]!), globalBatchSize } } });
       });
       // Where the ledger stands after this step, in case a checkpoint is due at the version it makes.
       plan.checkpoints?.cursorAt(plan.samples.position());
     }
   }
 
+  /** Every rank of the current generation evaluates its part of the test set (again, if a membership change interrupted it). */
   #startEvaluation(plan: Plan): void {
-    if (this.#stopping) return;
-    this.#apply("trainingDone", "Evaluating", `evaluating version ${plan.totalSteps} on the test set`);
+    if (this.#stopAt !== undefined) return;
+    const message = `evaluating version ${plan.totalSteps} on the test set (generation ${plan.generation})`;
+    if (this.#phase === JobPhase.RUNNING) this.#apply("trainingDone", "Evaluating", message);
+    else this.#setReason("Evaluating", message);
+    this.#evaluation = { reported: new Set(), samples: 0, correct: 0, lossSum: 0 };
     const total = Math.min(plan.spec.training!.evalSamples || plan.input.testSamples, plan.input.testSamples);
     plan.workers.forEach((worker, rank) => {
       worker.state = WorkerState.EVALUATING;
       const begin = Math.floor((total * rank) / plan.workers.length);
       const end = Math.floor((total * (rank + 1)) / plan.workers.length);
-      worker.outbox.push({ kind: { case: "evaluate", value: { generation: 1, version: plan.totalSteps, begin, end } } });
+      worker.outbox.push({ kind: { case: "evaluate", value: { generation: plan.generation, version: plan.totalSteps, begin, end } } });
     });
   }
 
   async #finishTraining(plan: Plan): Promise<void> {
-    if (this.#stopping) return;
+    if (this.#stopAt !== undefined) return;
     try {
       await this.#options.onTrained?.({ spec: plan.spec, layout: plan.layout, version: plan.totalSteps, shards: plan.shardRanges });
     } catch (error) {
@@ -385,23 +491,43 @@ export class Coordinator {
     this.#finish();
   }
 
+  /**
+   * A member is gone (lease, stream). A worker leaves the job: if it had a rank, a new
+   * generation goes on without it; if it is alive after all (a partition), it is told to
+   * register again. A shard's slice lives in its memory: its loss stops the job.
+   */
   #lose(member: Member, cause: EvictionCause, why: string): void {
+    if (member.state === WorkerState.LOST) return;
+    const hadRank = this.#plan?.workers.includes(member) === true || this.#opening?.ranked.includes(member) === true;
     member.state = WorkerState.LOST;
-    this.metrics.memberEvicted(this.#spec?.jobId ?? "", member.role === MemberRole.WORKER ? "worker" : "parameter_server", cause);
-    const rank = member.rank >= 0 ? ` (rank ${member.rank})` : "";
-    const role = member.role === MemberRole.WORKER ? `worker ${member.id}${rank}` : `parameter-server shard ${member.shardIndex}`;
-    this.#publish({ kind: JobEventKind.MEMBER_LOST, ...memberFields(member), message: `${role} was lost: ${why}` });
-    this.fail("MemberLost", `${role} was lost: ${why}. Without elastic recovery the job stops here rather than hang; rerun it`);
+    const isWorker = member.role === MemberRole.WORKER;
+    this.metrics.memberEvicted(this.#spec?.jobId ?? "", isWorker ? "worker" : "parameter_server", cause);
+    const rank = hadRank ? ` (rank ${member.rank})` : "";
+    const role = isWorker ? `worker ${member.id}${rank}` : `parameter-server shard ${member.shardIndex}`;
+    const lost = `${role} was lost: ${why}`;
+    this.#publish({ kind: JobEventKind.MEMBER_LOST, ...memberFields(member), message: lost });
+    member.outbox.push({ kind: { case: "stop", value: { reason: "Evicted", rejoin: isWorker } } });
+    member.outbox.close();
+    if (!isWorker) return this.fail("MemberLost", `${lost}. Its slice of the parameters lived in its memory, so the job stops here rather than hang; resume it from its last checkpoint (trainfleet run --resume)`);
+    if (this.#spec?.parameterServers?.placement === Placement.COLOCATED && this.#plan !== undefined) {
+      return this.fail("MemberLost", `${lost}. With colocated placement its process held a shard, so the job stops here rather than hang; resume it from its last checkpoint (trainfleet run --resume)`);
+    }
+    this.#options.logger.warn({ memberId: member.id, cause }, lost);
+    if (this.#plan === undefined) return this.#setReason(this.#reason, this.#waitingMessage());
+    if (hadRank) this.#membershipChanged(lost);
+    else this.#changedNow();
   }
 
   #finish(): void {
     this.#finishedAt = this.#now();
+    this.#opening = undefined;
     const tested = this.#testAccuracy === undefined ? {} : { testAccuracy: this.#testAccuracy, testLoss: this.#testLoss ?? 0 };
     this.#publish({ kind: JobEventKind.FINISHED, ...tested });
     for (const member of this.#members.all()) {
+      if (member.state === WorkerState.LOST) continue;
       member.outbox.push({ kind: { case: "stop", value: { reason: this.#reason } } });
       member.outbox.close();
-      if (member.state !== WorkerState.LOST) member.state = WorkerState.STOPPED;
+      member.state = WorkerState.STOPPED;
     }
     this.#changedNow();
     this.#resolveDone(this.status());
@@ -425,7 +551,7 @@ export class Coordinator {
       phase: this.#phase,
       reason: this.#reason,
       message: this.#message,
-      generation: plan === undefined ? 0 : 1,
+      generation: plan?.generation ?? 0,
       step: plan?.tracker.completed ?? 0,
       ...init,
     });

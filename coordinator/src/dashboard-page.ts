@@ -23,7 +23,7 @@ section { background: var(--panel); border: 1px solid var(--line); border-radius
 .wide { grid-column: 1 / -1; }
 .phase { display: inline-block; padding: 1px 10px; border-radius: 10px; font-weight: 600; color: #fff; background: var(--muted); }
 .phase-pending { background: var(--amber); } .phase-running { background: var(--blue); } .phase-evaluating { background: var(--violet); }
-.phase-succeeded { background: var(--green); } .phase-failed { background: var(--red); }
+.phase-succeeded { background: var(--green); } .phase-failed { background: var(--red); } .phase-paused { background: var(--amber); }
 .connection { color: var(--muted); } .connection.lost { color: var(--red); }
 #message { color: var(--muted); flex-basis: 100%; margin: 0; }
 dl { display: grid; grid-template-columns: repeat(3, max-content minmax(0, 1fr)); gap: 2px 12px; margin: 0 0 6px; }
@@ -33,7 +33,7 @@ table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nu
 caption { text-align: left; font-weight: 600; color: var(--muted); padding-bottom: 4px; }
 th, td { text-align: left; padding: 3px 6px; border-bottom: 1px solid var(--line); white-space: nowrap; }
 th { font-weight: 600; color: var(--muted); }
-tr.state-lost td { color: var(--red); } tr.state-stopped td { color: var(--muted); }
+tr.state-lost td { color: var(--red); } tr.state-stopped td, tr.state-standby td { color: var(--muted); }
 svg { width: 100%; height: auto; display: block; }
 .plot { fill: #fafbfd; stroke: var(--line); } .grid { stroke: var(--line); }
 .axis { font-size: 11px; fill: var(--muted); } .axis.loss { fill: var(--blue); } .axis.accuracy { fill: var(--green); }

@@ -119,7 +119,7 @@ export const dashboardScript = String.raw`"use strict";
     for (const [id, member] of members(after)) {
       const old = was.get(id);
       if (!old) lines.push(id + " joined" + (member.host ? " from " + member.host : ""));
-      else if (old.state !== member.state && (member.state === "WORKER_STATE_LOST" || member.state === "WORKER_STATE_STOPPED")) lines.push(id + " " + stateOf(member).toLowerCase());
+      else if (old.state !== member.state && (member.state === "WORKER_STATE_LOST" || member.state === "WORKER_STATE_STOPPED" || member.state === "WORKER_STATE_STANDBY")) lines.push(id + " " + stateOf(member).toLowerCase());
     }
     for (const id of was.keys()) if (!members(after).has(id)) lines.push(id + " left");
     if (after.lastCheckpointVersion !== undefined && (before ? before.lastCheckpointVersion : undefined) !== after.lastCheckpointVersion) lines.push("checkpoint at step " + after.lastCheckpointVersion);

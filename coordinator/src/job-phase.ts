@@ -4,13 +4,16 @@
  */
 import { JobPhase } from "@trainfleet/proto";
 
-export type JobEvent = "start" | "trainingDone" | "evaluationDone" | "fail";
+export type JobEvent = "start" | "pause" | "resume" | "trainingDone" | "evaluationDone" | "fail";
 
 const transitions: Record<JobEvent, { from: JobPhase[]; to: JobPhase }> = {
   start: { from: [JobPhase.PENDING], to: JobPhase.RUNNING },
+  // Fewer workers than min_workers, and enough again (evaluation then starts over from RUNNING).
+  pause: { from: [JobPhase.PENDING, JobPhase.RUNNING, JobPhase.EVALUATING], to: JobPhase.PAUSED },
+  resume: { from: [JobPhase.PAUSED], to: JobPhase.RUNNING },
   trainingDone: { from: [JobPhase.RUNNING], to: JobPhase.EVALUATING },
   evaluationDone: { from: [JobPhase.EVALUATING], to: JobPhase.SUCCEEDED },
-  fail: { from: [JobPhase.PENDING, JobPhase.RUNNING, JobPhase.EVALUATING], to: JobPhase.FAILED },
+  fail: { from: [JobPhase.PENDING, JobPhase.RUNNING, JobPhase.PAUSED, JobPhase.EVALUATING], to: JobPhase.FAILED },
 };
 
 export function transition(phase: JobPhase, event: JobEvent): JobPhase {

@@ -54,10 +54,21 @@ export function resolveJobSpec(input: JobSpec): JobSpec {
   spec.parameterServers!.chunkBytes ||= defaults.parameterServers!.chunkBytes;
   spec.parameterServers!.dataPlane ||= defaults.parameterServers!.dataPlane;
   spec.parameterServers!.wireDtype ||= defaults.parameterServers!.wireDtype;
+  // The global batch is fixed, so fewer workers train the same model, only slower: by
+  // default the job goes on with any. Colocated shards live in worker processes, so there
+  // a worker's loss is a shard's loss, and the membership cannot change.
+  const workers = spec.workers!;
+  const colocated = spec.parameterServers!.placement === Placement.COLOCATED;
+  workers.minWorkers ||= colocated ? workers.replicas : 1;
+  workers.maxWorkers ||= workers.replicas;
+  workers.pauseTimeoutSeconds ||= defaultPauseTimeoutSeconds;
   spec.checkpoints ??= defaults.checkpoints;
   validateJobSpec(spec);
   return spec;
 }
+
+/** How long a job waits below workers.min_workers by default. */
+export const defaultPauseTimeoutSeconds = 300;
 
 const jobIdPattern = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
@@ -98,13 +109,19 @@ export function validateJobSpec(spec: JobSpec): void {
     check(inRange(adam.beta2, 0, 0.999999999), "training.optimizer.adam.beta2", `${adam.beta2} must be in [0, 1)`);
     check(adam.epsilon > 0 && inRange(adam.epsilon, 0, 1), "training.optimizer.adam.epsilon", `${adam.epsilon} must be in (0, 1]`);
   }
-  check(inRange(spec.workers!.replicas, 1, 1024), "workers.replicas", `${spec.workers!.replicas} must be between 1 and 1024`);
+  const workers = spec.workers!;
+  check(inRange(workers.replicas, 1, 1024), "workers.replicas", `${workers.replicas} must be between 1 and 1024`);
+  check(inRange(workers.minWorkers, 1, workers.replicas), "workers.minWorkers", `${workers.minWorkers} must be between 1 and workers.replicas (${workers.replicas})`);
+  check(inRange(workers.maxWorkers, workers.replicas, 1024), "workers.maxWorkers", `${workers.maxWorkers} must be between workers.replicas (${workers.replicas}) and 1024`);
+  check(inRange(workers.pauseTimeoutSeconds, 1, 604_800), "workers.pauseTimeoutSeconds", `${workers.pauseTimeoutSeconds} must be between 1 and 604800 (a week)`);
   const ps = spec.parameterServers!;
   check(inRange(ps.shards, 1, 256), "parameterServers.shards", `${ps.shards} must be between 1 and 256`);
   check(ps.placement === Placement.DEDICATED || ps.placement === Placement.COLOCATED, "parameterServers.placement", `${ps.placement} must be PLACEMENT_DEDICATED or PLACEMENT_COLOCATED`);
   if (ps.placement === Placement.COLOCATED) {
     check(ps.shards === spec.workers!.replicas, "parameterServers.shards", `${ps.shards} shards with colocated placement: it has one shard per worker, so leave it unset or make it ${spec.workers!.replicas}`);
     check(ps.dataPlane === DataPlane.TCP, "parameterServers.dataPlane", "colocated placement reaches the other workers' shards over the TCP data channel: use DATA_PLANE_TCP");
+    const fixed = workers.minWorkers === workers.replicas && workers.maxWorkers === workers.replicas;
+    check(fixed, "workers.minWorkers", `colocated placement is not elastic (each worker process holds a shard): leave workers.minWorkers and workers.maxWorkers unset or make both ${workers.replicas}, or use dedicated placement`);
   }
   check([WireDtype.FLOAT32, WireDtype.BFLOAT16, WireDtype.FLOAT16].includes(ps.wireDtype), "parameterServers.wireDtype", `${ps.wireDtype} must be WIRE_DTYPE_FLOAT32, WIRE_DTYPE_BFLOAT16 or WIRE_DTYPE_FLOAT16`);
   check(ps.wireDtype === WireDtype.FLOAT32 || ps.dataPlane === DataPlane.TCP, "parameterServers.wireDtype", "16-bit values travel on the TCP data channel only: use DATA_PLANE_TCP");

@@ -15,6 +15,8 @@ import { parameterServerStatus, workerStatus } from "./member-status.js";
 /** A started job's plan as the status needs it. */
 export interface StatusPlan extends JobPlan {
   spec: JobSpec;
+  /** The current generation (0 before the first opens) and its ranks: workers[r] has rank r. */
+  generation: number;
   workers: Member[];
   tracker: StepTracker;
   checkpoints: CheckpointTracker | undefined;
@@ -33,6 +35,8 @@ export interface StatusState {
   startedAt: number;
   finishedAt: number;
   lossHistory: SeriesPointValue[];
+  /** While paused below min_workers: when the job fails; 0 otherwise. */
+  pauseDeadline: number;
 }
 
 export function jobStatus(state: StatusState): JobStatus {
@@ -45,7 +49,7 @@ export function jobStatus(state: StatusState): JobStatus {
     phase: state.phase,
     reason: state.reason,
     message: state.message,
-    generation: plan === undefined ? 0 : 1,
+    generation: plan?.generation ?? 0,
     epoch: Math.min(Math.floor(completed / perEpoch), (spec?.training?.epochs ?? 1) - 1),
     epochs: spec?.training?.epochs ?? 0,
     step: completed,
@@ -64,6 +68,7 @@ export function jobStatus(state: StatusState): JobStatus {
     ...eta(plan, state.phase),
     parameterServers: state.shards.map(parameterServerStatus),
     ...lastCheckpoint(plan),
+    pauseDeadlineUnixMs: BigInt(state.pauseDeadline),
   });
 }
 
@@ -71,8 +76,7 @@ export function jobStatus(state: StatusState): JobStatus {
 function eta(plan: StatusPlan | undefined, phase: JobPhase): { etaSeconds?: number } {
   const rate = plan?.tracker.samplesPerSecond() ?? 0;
   if (plan === undefined || phase !== JobPhase.RUNNING || rate <= 0) return {};
-  const globalBatch = plan.workers.length * plan.spec.training!.batchSizePerWorker;
-  return { etaSeconds: ((plan.totalSteps - plan.tracker.completed) * globalBatch) / rate };
+  return { etaSeconds: ((plan.totalSteps - plan.tracker.completed) * plan.globalBatchSize) / rate };
 }
 
 /** The newest complete checkpoint (written by this coordinator, or the one it resumed from). */

@@ -1,8 +1,11 @@
 /**
  * The sample ledger: which training samples each step consumes. Every epoch is a seeded
  * permutation of the training set; each step takes the next global batch of it from the
- * ledger position and splits it evenly (contiguously) over the ranks. The last batch of an
- * epoch is short rather than dropped, so every sample of an epoch is used exactly once.
+ * ledger position and splits it evenly (contiguously) over the ranks there are. The global
+ * batch is fixed for the job, so where a step's samples lie does not depend on how many
+ * ranks share them: a step abandoned by a membership change is re-run on the same samples,
+ * split over the new ranks. The last batch of an epoch is short rather than dropped, so
+ * every sample of an epoch is used exactly once.
  */
 
 export interface LedgerPosition {
@@ -37,9 +40,15 @@ export function stepsPerEpoch(datasetSize: number, globalBatchSize: number): num
   return Math.ceil(datasetSize / globalBatchSize);
 }
 
-export function planStep(position: LedgerPosition, permutation: Uint32Array, worldSize: number, batchSizePerWorker: number): PlannedStep {
+/** Where step `step` begins: steps of an epoch are consecutive global batches of its permutation. */
+export function positionOfStep(step: number, datasetSize: number, globalBatchSize: number): LedgerPosition {
+  const perEpoch = stepsPerEpoch(datasetSize, globalBatchSize);
+  return { epoch: Math.floor(step / perEpoch), offset: (step % perEpoch) * globalBatchSize };
+}
+
+export function planStep(position: LedgerPosition, permutation: Uint32Array, worldSize: number, globalBatchSize: number): PlannedStep {
   const begin = position.offset;
-  const end = Math.min(permutation.length, begin + worldSize * batchSizePerWorker);
+  const end = Math.min(permutation.length, begin + globalBatchSize);
   const size = end - begin;
   const sampleIndices: Uint32Array[] = [];
   for (let rank = 0; rank < worldSize; rank++) {

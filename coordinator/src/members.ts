@@ -83,8 +83,12 @@ export class Members {
     return member;
   }
 
+  /** Renews a member's lease; a member marked lost must register again (it has no place in the job any more). */
   renew(memberId: string): number {
     const member = this.get(memberId);
+    if (member.state === WorkerState.LOST) {
+      throw new TrainfleetError(Code.NOT_FOUND, `member_id: ${memberId} was marked lost and left the job; register again to rejoin`, { field: "member_id" });
+    }
     member.lastHeartbeat = this.now();
     member.leaseExpiresAt = member.lastHeartbeat + this.leaseMs;
     return member.leaseExpiresAt;
@@ -98,6 +102,11 @@ export class Members {
 
   workers(): Member[] {
     return [...this.#members.values()].filter((m) => m.role === MemberRole.WORKER);
+  }
+
+  /** Workers neither lost nor stopped, in the order they registered. */
+  liveWorkers(): Member[] {
+    return this.workers().filter((m) => m.state !== WorkerState.LOST && m.state !== WorkerState.STOPPED);
   }
 
   shards(): Member[] {

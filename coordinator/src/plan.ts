@@ -1,6 +1,7 @@
 /**
- * The plan of a job for one generation, as a pure function: the parameter layout, which
- * shard owns which range, how many steps the job takes. Ranks are the workers' order.
+ * The plan of a job, as a pure function: the parameter layout, which shard owns which
+ * range, the global batch and how many steps the job takes. None of it depends on how
+ * many workers there are at a time (the global batch is fixed: see WorkersSpec).
  */
 import { datasetShape, parameterLayout, shardRanges } from "@trainfleet/proto";
 import type { InputShape, JobSpec, ParameterLayout, ShardRangeSchema } from "@trainfleet/proto";
@@ -11,7 +12,8 @@ export interface JobPlan {
   input: InputShape;
   layout: ParameterLayout;
   shardRanges: Array<MessageInitShape<typeof ShardRangeSchema>>;
-  worldSize: number;
+  /** Samples per step, over all ranks: workers.replicas x batch_size_per_worker. */
+  globalBatchSize: number;
   stepsPerEpoch: number;
   totalSteps: number;
 }
@@ -22,7 +24,7 @@ export interface ShardAddresses {
 }
 
 /** `shards[i]` is where shard i listens. */
-export function planJob(spec: JobSpec, shards: readonly ShardAddresses[], worldSize: number): JobPlan {
+export function planJob(spec: JobSpec, shards: readonly ShardAddresses[]): JobPlan {
   const input = datasetShape(spec.dataset!.name);
   const layout = parameterLayout(spec.model!, input);
   const ranges = shardRanges(layout.parameterCount, shards.length).map((range, index) => ({
@@ -33,8 +35,9 @@ export function planJob(spec: JobSpec, shards: readonly ShardAddresses[], worldS
     end: BigInt(range.end),
   }));
   const training = spec.training!;
-  const perEpoch = stepsPerEpoch(input.trainSamples, worldSize * training.batchSizePerWorker);
+  const globalBatchSize = spec.workers!.replicas * training.batchSizePerWorker;
+  const perEpoch = stepsPerEpoch(input.trainSamples, globalBatchSize);
   const fullSteps = training.epochs * perEpoch;
   const totalSteps = training.maxSteps > 0 ? Math.min(training.maxSteps, fullSteps) : fullSteps;
-  return { input, layout, shardRanges: ranges, worldSize, stepsPerEpoch: perEpoch, totalSteps };
+  return { input, layout, shardRanges: ranges, globalBatchSize, stepsPerEpoch: perEpoch, totalSteps };
 }

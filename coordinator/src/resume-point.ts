@@ -20,7 +20,6 @@ export interface ResumePoint {
 export function resumePoint(checkpoint: LoadedCheckpoint, plan: JobPlan, backends: readonly string[], warn: (message: string) => void): ResumePoint {
   const { manifest, path } = checkpoint;
   const mismatch = (problem: string) => new TrainfleetError(Code.FAILED_PRECONDITION, `checkpoint manifest ${path}: ${problem}; resume with the job's own spec and shard layout`);
-  if (manifest.worldSize !== plan.worldSize) throw mismatch(`it was taken with ${manifest.worldSize} workers, the job has ${plan.worldSize}`);
   if (manifest.shards.length !== plan.shardRanges.length) throw mismatch(`it has ${manifest.shards.length} shard files, the job ${plan.shardRanges.length} shards`);
   manifest.shards.forEach((shard, index) => {
     const range = plan.shardRanges[index]!;
@@ -30,7 +29,7 @@ export function resumePoint(checkpoint: LoadedCheckpoint, plan: JobPlan, backend
   });
   if (manifest.version > plan.totalSteps) throw mismatch(`it is of step ${manifest.version}, past the job's ${plan.totalSteps} steps`);
   if (manifest.backends.length > 0 && manifest.backends.join() !== backends.join()) {
-    warn(`the checkpoint was taken with compute backends ${manifest.backends.join(", ")} (by rank), the workers now use ${backends.join(", ")}: training continues exactly from the checkpoint, but its results will not be bitwise those of an uninterrupted run on the first backends (choose them with --backend)`);
+    warn(`the checkpoint was taken with compute backends ${manifest.backends.join(", ")} (by rank), the workers now use ${backends.join(", ")}: training continues exactly from the checkpoint, but its results will not be bitwise those of an uninterrupted run on the first backends (choose them with --backend, and the same number of workers)`);
   }
   return {
     version: manifest.version,

@@ -1,7 +1,8 @@
 /**
  * Which steps are complete. A step is complete when every rank has reported it (a rank
- * reports after pulling the version the step produced). Reports may arrive out of order;
- * completion advances in step order. Also keeps the loss and throughput figures.
+ * reports after pulling the version the step produced), or when a membership change finds
+ * every shard past it (newGeneration). Reports may arrive out of order; completion advances
+ * in step order. Also keeps the loss and throughput figures.
  */
 export interface StepReport {
   rank: number;
@@ -10,7 +11,7 @@ export interface StepReport {
   samples: number;
 }
 
-/** A step that just became complete; `completed` is the step count it brought the job to. */
+/** A step that just became complete; `completed` is the step count it brought the job to; `loss` NaN when no rank reported it. */
 export interface CompletedStep {
   completed: number;
   loss: number;
@@ -34,11 +35,23 @@ export class StepTracker {
 
   /** `completed`: steps done before this tracker started (a job resumed from a checkpoint). */
   constructor(
-    private readonly worldSize: number,
+    private worldSize: number,
     private readonly now: () => number,
     completed = 0,
   ) {
     this.#completed = completed;
+  }
+
+  /**
+   * A new generation of `worldSize` ranks goes on from parameter version `version`: the
+   * steps below it that every shard applied are complete (their loss from the ranks that
+   * reported), and reports of the abandoned steps are forgotten (they are run again).
+   */
+  newGeneration(worldSize: number, version: number): void {
+    if (version < this.#completed) throw new Error(`a generation cannot go on from version ${version}: ${this.#completed} steps are complete`);
+    while (this.#completed < version) this.#complete(this.#pending.get(this.#completed) ?? { ranks: new Set(), lossTimesSamples: 0, samples: 0 });
+    this.#pending.clear();
+    this.worldSize = worldSize;
   }
 
   /** Steps completed so far (the parameter version the shards have reached). */
@@ -60,15 +73,22 @@ export class StepTracker {
     pending.samples += report.samples;
     let advanced = 0;
     for (let next = this.#pending.get(this.#completed); next !== undefined && next.ranks.size === this.worldSize; next = this.#pending.get(this.#completed)) {
-      this.#pending.delete(this.#completed);
-      this.#completed++;
+      this.#complete(next);
       advanced++;
-      this.lastLoss = next.samples > 0 ? next.lossTimesSamples / next.samples : Number.NaN;
-      this.#window.push({ at: this.now(), samples: next.samples });
-      if (this.#window.length > 50) this.#window.shift();
-      this.onStepComplete?.({ completed: this.#completed, loss: this.lastLoss, samples: next.samples, at: this.#window[this.#window.length - 1]!.at });
     }
     return advanced;
+  }
+
+  #complete(step: Pending): void {
+    this.#pending.delete(this.#completed);
+    this.#completed++;
+    // A step settled by a membership change before any rank reported it has no loss.
+    const loss = step.samples > 0 ? step.lossTimesSamples / step.samples : Number.NaN;
+    if (!Number.isNaN(loss)) this.lastLoss = loss;
+    const at = this.now();
+    this.#window.push({ at, samples: step.samples });
+    if (this.#window.length > 50) this.#window.shift();
+    this.onStepComplete?.({ completed: this.#completed, loss, samples: step.samples, at });
   }
 
   /** Samples per second over the last completed steps. */

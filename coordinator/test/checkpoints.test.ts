@@ -36,12 +36,12 @@ function shardFile(dir: string, index: number, version: number, content = `shard
   return create(ReportCheckpointRequestSchema, { memberId: `ps-${index}`, version, path, sha256: sha256Hex(bytes), bytes: BigInt(bytes.byteLength) });
 }
 
-function tracker(dir: string, startVersion = 0) {
+function tracker(dir: string, startVersion = 0, generation = { generation: 1, worldSize: 2 }) {
   const written: CheckpointManifest[] = [];
   const checkpoints = new CheckpointTracker({
     folder: dir,
     spec,
-    worldSize: 2,
+    generation: () => generation,
     backends: () => ["cpu", "wasm"],
     ranges,
     startVersion,
@@ -56,10 +56,31 @@ function tracker(dir: string, startVersion = 0) {
 }
 
 describe("CheckpointTracker", () => {
+  it("drops what shards reported above the version a new generation goes on from, and ignores late reports of the abandoned generation", async () => {
+    const dir = folder();
+    const current = { generation: 1, worldSize: 3 };
+    const { checkpoints, written } = tracker(dir, 0, current);
+    const cursor = new SampleCursor(1, 1000, 14);
+    for (let i = 0; i < 3; i++) cursor.next(3);
+    checkpoints.cursorAt(cursor.position());
+    // Shard 0 reached version 3 in generation 1; shard 1 did not: the generation goes on from 2.
+    checkpoints.report(0, create(ReportCheckpointRequestSchema, { ...shardFile(dir, 0, 3, "abandoned"), generation: 1 }));
+    Object.assign(current, { generation: 2, worldSize: 2 });
+    checkpoints.generationOpened(2, 2);
+    checkpoints.report(1, create(ReportCheckpointRequestSchema, { ...shardFile(dir, 1, 3), generation: 2 }));
+    expect(written).toEqual([]);
+    checkpoints.report(0, create(ReportCheckpointRequestSchema, { ...shardFile(dir, 0, 3, "abandoned, late"), generation: 1 }));
+    expect(written).toEqual([]);
+    checkpoints.report(0, create(ReportCheckpointRequestSchema, { ...shardFile(dir, 0, 3), generation: 2 }));
+    await checkpoints.waitFor(3, 1_000);
+    expect(written[0]).toMatchObject({ version: 3, generation: 2, worldSize: 2 });
+    expect(written[0]!.shards[0]!.sha256).toBe(shardFile(dir, 0, 3).sha256);
+  });
+
   it("expects a checkpoint every everySteps steps, with the ledger position there, and writes it once every shard reported", async () => {
     const dir = folder();
     const { checkpoints, written } = tracker(dir);
-    const cursor = new SampleCursor(1, 1000, 7);
+    const cursor = new SampleCursor(1, 1000, 14);
     const positions = [];
     for (let i = 0; i < 7; i++) {
       cursor.next(2);
@@ -146,7 +167,7 @@ describe("checkpoint folders", () => {
 });
 
 describe("resumePoint", () => {
-  const plan = planJob(spec, [{ address: "a:1", dataAddress: "a:2" }, { address: "b:1", dataAddress: "b:2" }], 2);
+  const plan = planJob(spec, [{ address: "a:1", dataAddress: "a:2" }, { address: "b:1", dataAddress: "b:2" }]);
   const manifest: CheckpointManifest = {
     jobId: "ckpt",
     version: 6,
@@ -178,11 +199,11 @@ describe("resumePoint", () => {
     expect(warnings[0]).toMatch(/^the checkpoint was taken with compute backends cpu, cpu \(by rank\), the workers now use cpu, wasm/);
   });
 
-  it("refuses a checkpoint whose shard ranges or world size are not the plan's", () => {
+  it("refuses a checkpoint whose shard ranges are not the plan's, and takes one of any world size (the global batch is the job's)", () => {
     const moved = { ...checkpoint, manifest: { ...manifest, shards: manifest.shards.map((s, i) => (i === 0 ? { ...s, end: s.end - 1 } : s)) } };
     expect(() => resumePoint(moved, plan, [], () => {})).toThrow(new RegExp(`^checkpoint manifest /c/checkpoint-6\\.json: shard 0 holds \\[0, ${Number(plan.shardRanges[0]!.end) - 1}\\), the plan gives it \\[0, ${plan.shardRanges[0]!.end}\\)`));
-    const wider = { ...checkpoint, manifest: { ...manifest, worldSize: 3 } };
-    expect(() => resumePoint(wider, plan, [], () => {})).toThrow("checkpoint manifest /c/checkpoint-6.json: it was taken with 3 workers, the job has 2; resume with the job's own spec and shard layout");
+    const wider = { ...checkpoint, manifest: { ...manifest, worldSize: 3, backends: ["cpu", "cpu", "cpu"] } };
+    expect(resumePoint(wider, plan, ["cpu", "cpu", "cpu"], () => {}).position).toEqual({ step: 6, epoch: 0, offset: 768 });
   });
 });
 

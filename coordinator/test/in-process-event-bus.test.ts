@@ -5,7 +5,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { JobEventKind, JobEventSchema, JobPhase, JobSpecSchema, MemberRole, RegisterRequestSchema, StepMetricsSchema, silentLogger } from "@trainfleet/proto";
+import { JobEventKind, JobEventSchema, JobPhase, JobSpecSchema, MemberRole, RegisterRequestSchema, ReportGenerationRequestSchema, StepMetricsSchema, silentLogger } from "@trainfleet/proto";
 import type { JobEvent } from "@trainfleet/proto";
 import { Coordinator } from "../src/coordinator.js";
 import { InProcessEventBus } from "../src/events/in-process-event-bus.js";
@@ -114,25 +114,35 @@ describe("the job event recorder", () => {
 });
 
 describe("a coordinator's lifecycle events", () => {
-  it("are published in order with gapless sequence numbers: submitted, members joined, started, member lost, finished", async () => {
+  it("are published in order with gapless sequence numbers: submitted, joined, started, lost, paused, joined, resumed in a new generation, finished", async () => {
     const bus = new InProcessEventBus();
     const spec = resolveJobSpec(create(JobSpecSchema, { jobId: "unit", workers: { replicas: 1 }, parameterServers: { shards: 1 } }));
     const coordinator = new Coordinator({ spec, leaseMs: 60_000, logger: silentLogger, events: bus });
     coordinator.register(create(RegisterRequestSchema, { role: MemberRole.PARAMETER_SERVER, host: "h", address: "127.0.0.1:1" }));
     const { memberId } = coordinator.register(create(RegisterRequestSchema, { role: MemberRole.WORKER, host: "h", backend: "cpu" }));
+    const shardReports = (generation: number) => coordinator.reportGeneration(create(ReportGenerationRequestSchema, { memberId: "ps-0", generation, version: 0 }));
+    shardReports(1);
     coordinator.streamClosed(memberId);
+    const second = coordinator.register(create(RegisterRequestSchema, { role: MemberRole.WORKER, host: "h", backend: "cpu" })).memberId;
+    shardReports(2);
+    coordinator.fail("Terminated", "the test is over");
     const final = await coordinator.done();
     const events: JobEvent[] = bus.history.flatMap((m) => (m.kind === "event" ? [m.event] : []));
-    expect(events.map((e) => [e.sequence, JobEventKind[e.kind], JobPhase[e.phase], e.memberId, e.jobId])).toEqual([
-      [1n, "SUBMITTED", "PENDING", "", "unit"],
-      [2n, "MEMBER_JOINED", "PENDING", "ps-0", "unit"],
-      [3n, "MEMBER_JOINED", "PENDING", memberId, "unit"],
-      [4n, "STARTED", "RUNNING", "", "unit"],
-      [5n, "MEMBER_LOST", "RUNNING", memberId, "unit"],
-      [6n, "FINISHED", "FAILED", "", "unit"],
+    expect(events.map((e) => [e.sequence, JobEventKind[e.kind], JobPhase[e.phase], e.generation, e.memberId, e.jobId])).toEqual([
+      [1n, "SUBMITTED", "PENDING", 0, "", "unit"],
+      [2n, "MEMBER_JOINED", "PENDING", 0, "ps-0", "unit"],
+      [3n, "MEMBER_JOINED", "PENDING", 0, memberId, "unit"],
+      [4n, "STARTED", "RUNNING", 1, "", "unit"],
+      [5n, "MEMBER_LOST", "RUNNING", 1, memberId, "unit"],
+      [6n, "PHASE_CHANGED", "PAUSED", 1, "", "unit"],
+      [7n, "MEMBER_JOINED", "PAUSED", 1, second, "unit"],
+      [8n, "PHASE_CHANGED", "RUNNING", 2, "", "unit"],
+      [9n, "GENERATION_CHANGED", "RUNNING", 2, "", "unit"],
+      [10n, "FINISHED", "FAILED", 2, "", "unit"],
     ]);
     expect(events[4]!.rank).toBe(0);
     expect(events[4]!.message).toBe(`worker ${memberId} (rank 0) was lost: its assignment stream closed`);
-    expect([events[5]!.reason, events[5]!.message]).toEqual([final.reason, final.message]);
+    expect(events[8]!.message).toBe(`worker ${second} joined: generation 2 of 1 worker goes on from step 0`);
+    expect([events[9]!.reason, events[9]!.message]).toEqual([final.reason, final.message]);
   });
 });

@@ -18,7 +18,7 @@ describe("the sample ledger", () => {
     const seen: number[] = [];
     const batches: number[][] = [];
     for (let step = 0; step < stepsPerEpoch(size, 3 * 10); step++) {
-      const planned = planStep(position, permutation, 3, 10);
+      const planned = planStep(position, permutation, 3, 30);
       batches.push(planned.sampleIndices.map((s) => s.length));
       for (const slice of planned.sampleIndices) seen.push(...slice);
       expect(planned.globalBatchSize).toBe(planned.sampleIndices.reduce((n, s) => n + s.length, 0));
@@ -31,7 +31,7 @@ describe("the sample ledger", () => {
 
   it("splits a global batch into contiguous rank slices in rank order", () => {
     const permutation = Uint32Array.from([9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
-    const planned = planStep({ epoch: 2, offset: 2 }, permutation, 2, 3);
+    const planned = planStep({ epoch: 2, offset: 2 }, permutation, 2, 6);
     expect(planned.sampleIndices.map((s) => Array.from(s))).toEqual([[7, 6, 5], [4, 3, 2]]);
     expect(planned).toMatchObject({ epoch: 2, globalBatchSize: 6, next: { epoch: 2, offset: 8 } });
   });

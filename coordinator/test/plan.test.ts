@@ -4,11 +4,11 @@ import { JobSpecSchema } from "@trainfleet/proto";
 import { resolveJobSpec } from "../src/job-spec.js";
 import { planJob } from "../src/plan.js";
 
-const spec = (training: object) => resolveJobSpec(create(JobSpecSchema, { model: { kind: { case: "mlp", value: { hiddenUnits: [10] } } }, training }));
+const spec = (training: object, replicas = 2) => resolveJobSpec(create(JobSpecSchema, { model: { kind: { case: "mlp", value: { hiddenUnits: [10] } } }, training, workers: { replicas } }));
 
 describe("planJob", () => {
   it("gives each shard a contiguous range and covers every parameter once", () => {
-    const plan = planJob(spec({}), ["a:1", "b:2", "c:3"].map((address, i) => ({ address, dataAddress: `d:${i}` })), 2);
+    const plan = planJob(spec({}), ["a:1", "b:2", "c:3"].map((address, i) => ({ address, dataAddress: `d:${i}` })));
     // 784*10 + 10 + 10*10 + 10 parameters.
     expect(plan.layout.parameterCount).toBe(7960);
     expect(plan.shardRanges).toEqual([
@@ -23,8 +23,8 @@ describe("planJob", () => {
     [{ epochs: 1, batchSizePerWorker: 100 }, 3, 200, 200],
     [{ epochs: 2, batchSizePerWorker: 7 }, 3, 2858, 5716],
     [{ epochs: 5, batchSizePerWorker: 64, maxSteps: 20 }, 2, 469, 20],
-  ])("counts steps for %j on %i workers: %i per epoch, %i in all", (training, workers, perEpoch, total) => {
-    const plan = planJob(spec(training), [{ address: "a:1", dataAddress: "" }], workers);
-    expect([plan.stepsPerEpoch, plan.totalSteps]).toEqual([perEpoch, total]);
+  ])("counts steps for %j with workers.replicas %i: %i per epoch, %i in all", (training, workers, perEpoch, total) => {
+    const plan = planJob(spec(training, workers), [{ address: "a:1", dataAddress: "" }]);
+    expect([plan.stepsPerEpoch, plan.totalSteps, plan.globalBatchSize]).toEqual([perEpoch, total, workers * (training as { batchSizePerWorker: number }).batchSizePerWorker]);
   });
 });

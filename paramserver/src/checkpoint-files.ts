@@ -10,11 +10,13 @@ import { Code, TrainfleetError, sha256Hex, shardCheckpointFileName, writeAtomica
 import type { Logger, ShardRestore } from "@trainfleet/proto";
 import { checkShardCheckpoint, decodeShardCheckpoint, encodeShardCheckpoint } from "./checkpoint-format.js";
 import type { ExpectedCheckpoint } from "./checkpoint-format.js";
-import type { ShardSnapshot } from "./shard-snapshot.js";
+import type { ShardSnapshot, ShardState } from "./shard-snapshot.js";
 
 /** A file written, or (error set) one that could not be. */
 export interface CheckpointWritten {
   version: number;
+  /** The generation the shard reached `version` in. */
+  generation: number;
   path: string;
   sha256: string;
   bytes: number;
@@ -41,18 +43,19 @@ export function createCheckpointWriter(options: CheckpointWriterOptions): Checkp
   let queue = Promise.resolve();
   const writeOne = async (snapshot: ShardSnapshot): Promise<void> => {
     const path = join(folder, shardCheckpointFileName(shardIndex, snapshot.version));
+    const { version, generation } = snapshot;
     let written: CheckpointWritten;
     try {
       const started = performance.now();
       const parts = encodeShardCheckpoint(snapshot, shardIndex);
       await mkdir(folder, { recursive: true });
       await writeAtomically(path, parts);
-      written = { version: snapshot.version, path, sha256: sha256Hex(parts), bytes: parts.reduce((sum, part) => sum + part.byteLength, 0), error: "" };
+      written = { version, generation, path, sha256: sha256Hex(parts), bytes: parts.reduce((sum, part) => sum + part.byteLength, 0), error: "" };
       logger.info({ version: snapshot.version, path, bytes: written.bytes, ms: Math.round(performance.now() - started) }, "checkpoint slice written");
     } catch (error) {
       const message = `could not write ${path}: ${TrainfleetError.from(error).message}`;
       logger.error({ version: snapshot.version, path }, message);
-      written = { version: snapshot.version, path, sha256: "", bytes: 0, error: message };
+      written = { version, generation, path, sha256: "", bytes: 0, error: message };
     }
     await options.report(written);
   };
@@ -69,7 +72,7 @@ export function createCheckpointWriter(options: CheckpointWriterOptions): Checkp
  * this shard's: DATA_LOSS for a corrupt file, FAILED_PRECONDITION for another shard's or
  * job's, each naming the file.
  */
-export async function readShardCheckpoint(restore: Pick<ShardRestore, "path" | "version" | "sha256">, expected: Omit<ExpectedCheckpoint, "version">): Promise<ShardSnapshot> {
+export async function readShardCheckpoint(restore: Pick<ShardRestore, "path" | "version" | "sha256">, expected: Omit<ExpectedCheckpoint, "version">): Promise<ShardState> {
   let bytes: Buffer;
   try {
     bytes = await readFile(restore.path);

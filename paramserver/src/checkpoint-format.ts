@@ -26,7 +26,7 @@ import { Code, TrainfleetError } from "@trainfleet/proto";
 import type { Range } from "@trainfleet/proto";
 import { optimizerStateArrays } from "./optimizer.js";
 import type { OptimizerKind } from "./optimizer.js";
-import type { ShardSnapshot } from "./shard-snapshot.js";
+import type { ShardState } from "./shard-snapshot.js";
 
 export const checkpointMagic = "TFSHCKPT";
 export const checkpointFormatVersion = 1;
@@ -46,7 +46,7 @@ export interface CheckpointHeader {
 }
 
 /** The file's bytes, as parts to write one after the other (the arrays are not copied). */
-export function encodeShardCheckpoint(snapshot: ShardSnapshot, shardIndex: number): Uint8Array[] {
+export function encodeShardCheckpoint(snapshot: ShardState, shardIndex: number): Uint8Array[] {
   const jobId = new TextEncoder().encode(snapshot.jobId);
   const headerBytes = Math.ceil((fixedHeaderBytes + jobId.byteLength) / 8) * 8;
   const header = new Uint8Array(headerBytes);
@@ -68,7 +68,7 @@ export function encodeShardCheckpoint(snapshot: ShardSnapshot, shardIndex: numbe
 }
 
 /** Reads a whole file's bytes back; `file` names it in errors (DATA_LOSS: the file is not a checkpoint, or cut short). */
-export function decodeShardCheckpoint(bytes: Uint8Array, file: string): { header: CheckpointHeader; snapshot: ShardSnapshot } {
+export function decodeShardCheckpoint(bytes: Uint8Array, file: string): { header: CheckpointHeader; snapshot: ShardState } {
   const corrupt = (problem: string) => new TrainfleetError(Code.DATA_LOSS, `checkpoint file ${file}: ${problem}`);
   if (bytes.byteLength < fixedHeaderBytes) throw corrupt(`${bytes.byteLength} bytes, too short for a checkpoint header (${fixedHeaderBytes})`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -98,7 +98,7 @@ export function decodeShardCheckpoint(bytes: Uint8Array, file: string): { header
   if (bytes.byteLength !== expected) throw corrupt(`${bytes.byteLength} bytes, the header describes ${expected}`);
   // Copied out, so that the arrays are aligned and do not hold on to the file's buffer.
   const array = (i: number) => new Float32Array(bytes.slice(headerBytes + i * header.elements * 4, headerBytes + (i + 1) * header.elements * 4).buffer);
-  const snapshot: ShardSnapshot = {
+  const snapshot: ShardState = {
     jobId: header.jobId,
     version: header.version,
     range: header.range,

@@ -11,3 +11,4 @@ export * from "./local-shard-link.js";
 export * from "./shard-snapshot.js";
 export * from "./checkpoint-format.js";
 export * from "./checkpoint-files.js";
+export type { ShardPhase } from "./shard-generation.js";

@@ -6,7 +6,10 @@
  * An update reads the parameters and the optimizer state of the current version and
  * writes those of the next elsewhere (`out`, and the state's second buffer), so that a
  * shard can apply a step chunk by chunk and still drop it whole; `commit` makes the
- * written state current. `out` may be `params` itself for an in-place update.
+ * written state current. `out` may be `params` itself for an in-place update. Since
+ * commit is a swap, the state before it stays in the second buffers until the next
+ * apply writes them: `rollback` swaps back (a shard going back one version when a new
+ * generation abandons a step that it completed and another shard did not).
  *
  * The state lives in the kernel memory (kernelMemory() in @trainfleet/proto); when the
  * parameters and the gradient are there too, an update runs as WebAssembly SIMD: the same
@@ -38,6 +41,12 @@ export interface Optimizer {
   apply(params: Float32Array, gradient: Float32Array, out: Float32Array, from: number, to: number, t: number): void;
   /** Every chunk of the step has been applied: the state it wrote becomes the current one. */
   commit(): void;
+  /**
+   * Undoes the last commit(): the state before it becomes the current one again. Only
+   * right while no apply() has run since that commit (apply writes the buffers that hold
+   * it) and once per commit; the caller checks both.
+   */
+  rollback(): void;
   /**
    * The state of the current version, optimizerStateArrays[kind] arrays (live views:
    * copy them before the next step's commit makes their buffers the ones it writes).
@@ -141,6 +150,7 @@ function sgd(learningRate: number): Optimizer {
       js(params, gradient.subarray(count), out, from + count, to);
     },
     commit() {},
+    rollback() {},
     state: () => [],
     restoreState: (state) => restoreInto("sgd", [], state),
   };
@@ -171,6 +181,7 @@ function sgdMomentum(learningRate: number, momentum: number, size: number): Opti
       js(params, gradient.subarray(count), out, from + count, to);
     },
     commit: () => velocity.swap(),
+    rollback: () => velocity.swap(),
     state: () => [velocity.current],
     restoreState: (state) => restoreInto("sgd-momentum", [velocity], state),
   };
@@ -205,6 +216,10 @@ function adam(learningRate: number, beta1: number, beta2: number, epsilon: numbe
       js(params, gradient.subarray(count), out, from + count, to, correction1, correction2);
     },
     commit() {
+      m.swap();
+      v.swap();
+    },
+    rollback() {
       m.swap();
       v.swap();
     },

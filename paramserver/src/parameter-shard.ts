@@ -11,22 +11,42 @@
  * is forgotten by clearing flags, not by undoing arithmetic. The last chunk swaps the
  * buffers and raises the version by one.
  *
+ * Generations (shard-generation.ts): every ShardAssignment of a new generation closes the
+ * shard. The step in progress is dropped (barrier reset), pushes are refused UNAVAILABLE,
+ * pulls wait, and pulls of the old generation end ABORTED. `openGeneration` then names the
+ * version to go on from, the lowest any shard holds. A shard one version ahead (it
+ * completed the abandoned step, another shard did not) goes back: the last step's swap
+ * left the version before in the second buffers, parameters and optimizer state alike, so
+ * swapping back restores it bit for bit, as long as no chunk of a later step has been
+ * applied over it since and no restore came in between. Anything else is refused
+ * FAILED_PRECONDITION and the shard stays closed.
+ *
  * Checkpoints: at the versions its SnapshotSchedule names, the shard copies the version's
  * slice and optimizer state the moment the version is reached (the step after next
- * overwrites those buffers) and hands the copy to its snapshot listeners, which write it
- * out. `restore` starts a freshly configured shard from such a snapshot instead.
+ * overwrites those buffers) and hands the copy, with the generation it was reached in, to
+ * its snapshot listeners, which write it out. Going back a version voids the snapshot of
+ * the version left: it is taken again when the shard gets there again. `restore` starts a
+ * freshly configured shard from such a snapshot instead.
  */
 import { Code, TrainfleetError, chunkRanges, initialParameters, invalidField, kernelFloat32Array } from "@trainfleet/proto";
 import type { Range } from "@trainfleet/proto";
 import { averageInRankOrder } from "./aggregate.js";
 import { createOptimizer } from "./optimizer.js";
 import type { Optimizer } from "./optimizer.js";
+import { ShardGeneration } from "./shard-generation.js";
+import type { ShardPhase } from "./shard-generation.js";
 import { SnapshotSchedule, snapshotMismatches } from "./shard-snapshot.js";
-import type { ShardSnapshot } from "./shard-snapshot.js";
+import type { ShardSnapshot, ShardState } from "./shard-snapshot.js";
 import { checkChunkLength, checkFinite, checkPushHeader, chunkIndexOf } from "./push-validation.js";
 import { StepBarrier } from "./step-barrier.js";
 import type { ChunkHeader, PushTransaction, ShardStats } from "./push-transaction.js";
 import type { ShardConfig } from "./shard-config.js";
+
+/** What a pull serves: a whole version, for the generation the pull belongs to. */
+export interface ServedVersion {
+  version: number;
+  generation: number;
+}
 
 export class ParameterShard {
   #config: ShardConfig | undefined;
@@ -36,9 +56,14 @@ export class ParameterShard {
   #optimizer: Optimizer | undefined;
   #chunks: Range[] = [];
   #version = 0;
+  /** One buffer per rank, kept when the world shrinks (a transport may still be writing into one). */
   #contributions: Float32Array[] = [];
   #average: Float32Array = new Float32Array(0);
   readonly #barrier = new StepBarrier();
+  /** Counts barrier resets, so that a failed push takes back only what it gave to the step still in progress. */
+  #barrierEpoch = 0;
+  readonly #generation = new ShardGeneration();
+  #revision = 0;
   /** The per-chunk list of what each rank contributed, reused. */
   #sources: Float32Array[] = [];
   #changed: Array<() => void> = [];
@@ -54,12 +79,47 @@ export class ParameterShard {
     return this.#config;
   }
 
-  /** Takes the coordinator's assignment. Idempotent; a new generation resets the barrier only. */
+  /** The generation of the latest ShardAssignment (0 before the first). */
+  get generation(): number {
+    return this.#generation.generation;
+  }
+
+  /** "closed" from a new generation's ShardAssignment until openGeneration: no push taken, no pull served. */
+  get phase(): ShardPhase {
+    return this.#generation.phase;
+  }
+
+  /**
+   * Changes whenever values already handed out for some version may be replaced by other
+   * values for the same version (a rollback computes the version again; a push rejected
+   * part-way takes chunks back): caches keyed by version must start again.
+   */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /**
+   * Takes the coordinator's ShardAssignment. The first allocates the shard at version 0
+   * (restore() may then move it). One of a new generation closes the shard: the step in
+   * progress is dropped, pushes are refused and pulls wait until openGeneration(), and
+   * pulls of the generation before end ABORTED. One repeating the current generation
+   * changes nothing.
+   */
   configure(config: ShardConfig): void {
     const current = this.#config;
     if (current !== undefined) {
       if (current.jobId !== config.jobId || current.range.begin !== config.range.begin || current.range.end !== config.range.end) {
         throw new TrainfleetError(Code.FAILED_PRECONDITION, `shard already serves job "${current.jobId}" range [${current.range.begin}, ${current.range.end}); start a new shard process for another job or range`);
+      }
+      if (config.generation === current.generation) {
+        if (config.worldSize !== current.worldSize) {
+          throw new TrainfleetError(
+            Code.FAILED_PRECONDITION,
+            `world_size: generation ${config.generation} has world size ${current.worldSize} on this shard, the assignment says ${config.worldSize}; a new world size comes with a new generation`,
+            { field: "world_size" },
+          );
+        }
+        return;
       }
     } else {
       const size = config.range.end - config.range.begin;
@@ -74,9 +134,34 @@ export class ParameterShard {
       this.#snapshots = new SnapshotSchedule(config.checkpointEverySteps ?? 0, 0);
     }
     this.#config = config;
-    this.#contributions = Array.from({ length: config.worldSize }, (_, rank) => this.#contributions[rank] ?? kernelFloat32Array(this.#params.length));
+    this.#generation.take(config.generation);
+    while (this.#contributions.length < config.worldSize) this.#contributions.push(kernelFloat32Array(this.#params.length));
     this.#resetBarrier();
     this.#notify();
+  }
+
+  /**
+   * The coordinator's open_generation: serve `generation` from `version`, the lowest
+   * version any shard reported. A shard at version + 1 goes back to `version` first. When
+   * it cannot (another difference, or the version before is no longer held), throws
+   * FAILED_PRECONDITION naming both versions, and stays closed. Opening the generation
+   * the shard is open for already changes nothing.
+   */
+  openGeneration(generation: number, version: number): void {
+    if (!this.#generation.opening(generation)) return;
+    if (version !== this.#version) this.#rollBack(version);
+    this.#generation.open();
+    this.#notify();
+  }
+
+  /** Back to version `to`, which the second buffers hold (ShardGeneration checks that they do). */
+  #rollBack(to: number): void {
+    this.#generation.rollBack(this.#version, to);
+    [this.#params, this.#next] = [this.#next, this.#params];
+    this.#optimizer!.rollback();
+    this.#version = to;
+    this.#snapshots.rolledBack(to);
+    this.#revision++;
   }
 
   /**
@@ -84,7 +169,7 @@ export class ParameterShard {
    * parameters and optimizer state. The caller has checked that the snapshot is this
    * shard's (readShardCheckpoint); what is checked again here is what would corrupt it.
    */
-  restore(snapshot: ShardSnapshot): void {
+  restore(snapshot: ShardState): void {
     const config = this.#requireConfig();
     const problems = snapshotMismatches(snapshot, { jobId: config.jobId, range: config.range, optimizer: this.#optimizer!.kind });
     if (this.#version !== 0 || this.#barrier.started) problems.push(`this shard has trained already (version ${this.#version})`);
@@ -92,17 +177,19 @@ export class ParameterShard {
     this.#params.set(snapshot.parameters);
     this.#optimizer!.restoreState(snapshot.state);
     this.#version = snapshot.version;
+    this.#generation.restored();
     this.#snapshots = new SnapshotSchedule(config.checkpointEverySteps ?? 0, snapshot.version);
     this.#notify();
   }
 
-  /** A copy of the current version's slice and optimizer state. */
+  /** A copy of the current version's slice and optimizer state, with the generation it was reached in. */
   snapshot(): ShardSnapshot {
     const config = this.#requireConfig();
     const optimizer = this.#optimizer!;
     return {
       jobId: config.jobId,
       version: this.#version,
+      generation: this.#generation.reachedIn,
       range: { ...config.range },
       optimizer: optimizer.kind,
       parameters: this.#params.slice(),
@@ -136,15 +223,15 @@ export class ParameterShard {
 
   beginPush(): PushTransaction {
     let header: { rank: number; step: number } | undefined;
-    const version = this.#version;
-    /** Chunks this push committed, to roll back if a later one is rejected. */
+    /** Chunks this push committed, to roll back if a later one is rejected, and the barrier they went to. */
     const committed: number[] = [];
+    let epoch: number | undefined;
     let duplicates = 0;
     /** Where the bytes of duplicate chunks go: read, then dropped. */
     let discard: Uint8Array | undefined;
     const classify = (chunk: ChunkHeader): { index: number; duplicate: boolean } => {
       const config = this.#requireConfig();
-      const state = checkPushHeader(config, this.#version, chunk);
+      const state = checkPushHeader(config, this.#version, this.#generation.phase === "open", chunk);
       if (header === undefined) header = { rank: chunk.rank, step: chunk.step };
       else if (header.rank !== chunk.rank || header.step !== chunk.step) {
         throw invalidField("step", `one push carries one (step, rank): began with (${header.step}, ${header.rank}), got (${chunk.step}, ${chunk.rank})`);
@@ -174,6 +261,7 @@ export class ParameterShard {
         const range = this.#chunks[index]!;
         checkFinite(this.#contributions[chunk.rank]!, range.begin, range.end, chunk.offset, this.#config!.layout, chunk);
         // Committed at once, so that the chunk is reduced while the rest is in flight.
+        epoch ??= this.#barrierEpoch;
         this.#commit(chunk.rank, index);
         committed.push(index);
       },
@@ -190,14 +278,18 @@ export class ParameterShard {
         }
         const range = this.#chunks[index]!;
         checkFinite(values, range.begin, range.end, chunk.offset, this.#config!.layout, chunk);
+        epoch ??= this.#barrierEpoch;
         this.#commit(chunk.rank, index, values);
         committed.push(index);
       },
       commit: () => ({ chunksAccepted: committed.length, chunksDuplicate: duplicates, version: this.#version }),
       abort: () => {
-        // The rejected chunk is missing, so the step this push began in cannot have
-        // completed: what its chunks fed lives only in the step's second buffers, and goes.
-        if (header !== undefined && this.#version === version) for (const index of committed) this.#barrier.uncommit(header.rank, index);
+        // Unless the barrier was reset since (the step completed through a retry's chunks,
+        // or a new generation dropped it), the step this push fed has not completed: what
+        // its chunks fed lives only in the step's second buffers, and goes.
+        if (header !== undefined && epoch === this.#barrierEpoch) {
+          for (const index of committed) if (this.#barrier.uncommit(header.rank, index)) this.#revision++;
+        }
         committed.length = 0;
         this.#notify();
       },
@@ -205,11 +297,28 @@ export class ParameterShard {
     return transaction;
   }
 
-  /** Resolves with the version once the shard is configured for `jobId` and at least at `minVersion`. */
-  async waitForVersion(jobId: string, minVersion: number, signal: AbortSignal): Promise<number> {
+  /**
+   * Resolves once the shard serves `jobId`, is open and at least at `minVersion`, with the
+   * version and the generation the pull belongs to: the one the shard was open for when
+   * the pull first found it open. A new generation's assignment before then ends the pull
+   * ABORTED, and so does one during the reading that follows (checkServing).
+   */
+  async waitForVersion(jobId: string, minVersion: number, signal: AbortSignal): Promise<ServedVersion> {
+    let generation: number | undefined;
     for (;;) {
-      if (this.#servesJob(jobId) && this.#version >= minVersion) return this.#version;
+      if (this.#servesJob(jobId)) {
+        generation = this.#generation.pullGeneration(generation);
+        if (generation !== undefined && this.#version >= minVersion) return { version: this.#version, generation };
+      }
       await this.#nextChange(signal);
+    }
+  }
+
+  /** Throws ABORTED when what a pull is reading (from waitForVersion) has changed: a new generation was assigned, or the version moved. */
+  checkServing(served: ServedVersion): void {
+    this.#generation.pullGeneration(served.generation);
+    if (this.#version !== served.version) {
+      throw new TrainfleetError(Code.ABORTED, `version moved from ${served.version} to ${this.#version} during the pull; pull again`);
     }
   }
 
@@ -218,15 +327,19 @@ export class ParameterShard {
    * is ready: `send(chunk index, version, values)` with `values` the whole slice that
    * holds that chunk (a live view: in sync mode it holds still until the reader has
    * pushed again). Chunks of the step that leads to minVersion go as the step applies
-   * them. Resolves with the version of the last chunk sent.
+   * them. Resolves with the version of the last chunk sent. Waits while the shard is
+   * closed; ABORTED when a new generation is assigned after the pull found the shard open
+   * (as in waitForVersion).
    */
   async streamParameters(jobId: string, minVersion: number, signal: AbortSignal, send: (chunk: number, version: number, values: Float32Array) => void): Promise<number> {
     let sent: Uint8Array | undefined;
     /** For each chunk sent before its step was whole, its retraction count then. */
     let sentEarly: Map<number, number> | undefined;
     let remaining = 0;
+    let generation: number | undefined;
     for (;;) {
-      if (this.#servesJob(jobId)) {
+      if (this.#servesJob(jobId)) generation = this.#generation.pullGeneration(generation);
+      if (generation !== undefined) {
         if (sent === undefined || sent.length !== this.#chunks.length) {
           sent = new Uint8Array(this.#chunks.length);
           remaining = this.#chunks.length;
@@ -279,14 +392,16 @@ export class ParameterShard {
     const started = performance.now();
     const chunk = this.#chunks[index]!;
     const sources = this.#sources;
-    sources.length = this.#contributions.length;
+    sources.length = this.#config!.worldSize;
     for (let r = 0; r < sources.length; r++) sources[r] = this.#barrier.source(r, index, this.#contributions[r]!);
     averageInRankOrder(sources, chunk.begin, chunk.end, this.#average);
+    this.#generation.chunkApplied(this.#version);
     this.#optimizer!.apply(this.#params, this.#average, this.#next, chunk.begin, chunk.end, this.#version + 1);
     if (this.#barrier.markApplied(index)) {
       [this.#params, this.#next] = [this.#next, this.#params];
       this.#optimizer!.commit();
       this.#version++;
+      this.#generation.stepCompleted();
       this.#resetBarrier();
       if (this.#snapshots.due(this.#version)) this.#emitSnapshot();
     }
@@ -295,6 +410,7 @@ export class ParameterShard {
   }
 
   #resetBarrier(): void {
+    this.#barrierEpoch++;
     this.#barrier.reset(this.#config?.worldSize ?? 0, this.#chunks.length);
   }
 

@@ -14,7 +14,12 @@ export interface PushHeader {
 }
 import type { ShardConfig } from "./shard-config.js";
 
-export function checkPushHeader(config: ShardConfig, version: number, request: PushHeader): "current" | "applied" {
+/**
+ * Whether the chunk is for the step in progress ("current") or a retry of the step just
+ * applied ("applied"); else an error. `open`: whether the shard has been opened for its
+ * generation (see shard-generation.ts).
+ */
+export function checkPushHeader(config: ShardConfig, version: number, open: boolean, request: PushHeader): "current" | "applied" {
   if (request.jobId !== config.jobId) {
     throw new TrainfleetError(Code.FAILED_PRECONDITION, `job_id: this shard serves job "${config.jobId}", not "${request.jobId}"`, { field: "job_id" });
   }
@@ -23,6 +28,14 @@ export function checkPushHeader(config: ShardConfig, version: number, request: P
       Code.FAILED_PRECONDITION,
       `generation: this shard is at generation ${config.generation}, the push is for ${request.generation}; follow the coordinator's latest assignment`,
       { field: "generation" },
+    );
+  }
+  // Before the step checks: while closed the version may be about to go back, so even a
+  // retry of the step just applied could not be acknowledged.
+  if (!open) {
+    throw new TrainfleetError(
+      Code.UNAVAILABLE,
+      `this shard is changing to generation ${config.generation} and takes no push until the coordinator opens it; follow the coordinator's next assignment`,
     );
   }
   if (request.rank >= config.worldSize) {

@@ -2,6 +2,10 @@
  * A parameter-server shard process: serve gRPC, join the job, follow the coordinator until
  * Stop. With a checkpoint folder in its assignment it writes its checkpoint slices there
  * (and finishes writing them before it exits); with a restore it starts from one.
+ *
+ * Each generation: the ShardAssignment closes the shard, which reports the version it
+ * holds (ReportGeneration); open_generation names the version to go on from, and a shard
+ * that cannot get there reports why and stays closed.
  */
 import { MemberRole, TrainfleetError, joinJob, startMetricsServer } from "@trainfleet/proto";
 import type { Logger, MemberSession, RunningHttpServer, ShardAssignment } from "@trainfleet/proto";
@@ -50,13 +54,35 @@ export async function runShard(options: ShardOptions): Promise<void> {
     });
     let writer: CheckpointWriter | undefined;
     const report = (written: CheckpointWritten) => reportCheckpoint(session, written, options.signal, logger);
+    const tellGeneration = (fields: GenerationReport) => reportGeneration(session, fields, options.signal, logger);
     const unsubscribe = shard.onSnapshot((snapshot) => writer?.write(snapshot));
     try {
       for await (const assignment of session.assignments()) {
         if (assignment.kind.case === "shard") {
           const { checkpointDir } = assignment.kind.value;
           if (checkpointDir !== "") writer ??= createCheckpointWriter({ folder: checkpointDir, shardIndex: options.shardIndex, logger, report });
-          await configure(shard, assignment.kind.value, options.shardIndex, logger);
+          const { generation } = assignment.kind.value;
+          try {
+            // Closed now, unless it repeats the generation it is open for (then nothing changed, nothing to report).
+            if (!(await configure(shard, assignment.kind.value, options.shardIndex, logger))) continue;
+          } catch (error) {
+            const message = TrainfleetError.from(error).message;
+            logger.error({ generation }, message);
+            await tellGeneration({ generation, version: shard.version, error: message });
+            throw error;
+          }
+          await tellGeneration({ generation, version: shard.version });
+        } else if (assignment.kind.case === "openGeneration") {
+          const { generation, version } = assignment.kind.value;
+          try {
+            shard.openGeneration(generation, version);
+            logger.info({ generation, version }, "generation open");
+          } catch (error) {
+            // The shard stays closed; the coordinator decides what comes next.
+            const message = TrainfleetError.from(error).message;
+            logger.error({ generation, version: shard.version }, message);
+            await tellGeneration({ generation, version: shard.version, error: message });
+          }
         } else if (assignment.kind.case === "checkpoint") {
           const { version } = assignment.kind.value;
           try {
@@ -64,7 +90,7 @@ export async function runShard(options: ShardOptions): Promise<void> {
           } catch (error) {
             const message = TrainfleetError.from(error).message;
             logger.error({ version }, message);
-            await report({ version, path: "", sha256: "", bytes: 0, error: message });
+            await report({ version, generation: shard.generation, path: "", sha256: "", bytes: 0, error: message });
           }
         } else if (assignment.kind.case === "stop") {
           logger.info({ reason: assignment.kind.value.reason, version: shard.version, ...shard.stats }, "stopping");
@@ -82,10 +108,15 @@ export async function runShard(options: ShardOptions): Promise<void> {
   }
 }
 
-/** Takes the assignment; a restore is read and checked first, so the shard never serves a version it then replaces. */
-async function configure(shard: ParameterShard, assignment: ShardAssignment, shardIndex: number, logger: Logger): Promise<void> {
+/**
+ * Takes the assignment; true when the shard closed for a new generation (false: it repeats
+ * the one it is open for). A restore is read and checked before the shard is configured,
+ * and applied while it is closed, so the shard never serves a version it then replaces;
+ * only the first assignment restores (later ones find the shard trained and in the job).
+ */
+async function configure(shard: ParameterShard, assignment: ShardAssignment, shardIndex: number, logger: Logger): Promise<boolean> {
   const config = shardConfigFrom(assignment);
-  const restore = assignment.restore;
+  const restore = shard.config === undefined ? assignment.restore : undefined;
   const snapshot =
     restore === undefined ? undefined : await readShardCheckpoint(restore, { shardIndex, jobId: config.jobId, range: config.range, optimizer: optimizerKind(config.optimizer) });
   shard.configure(config);
@@ -93,7 +124,24 @@ async function configure(shard: ParameterShard, assignment: ShardAssignment, sha
     shard.restore(snapshot);
     logger.info({ path: restore!.path, version: snapshot.version }, "shard restored from its checkpoint");
   }
-  logger.info({ jobId: config.jobId, generation: config.generation, worldSize: config.worldSize, begin: config.range.begin, end: config.range.end, version: shard.version }, "shard configured");
+  logger.info({ jobId: config.jobId, generation: config.generation, worldSize: config.worldSize, begin: config.range.begin, end: config.range.end, version: shard.version, phase: shard.phase }, "shard configured");
+  return shard.phase === "closed";
+}
+
+/** ReportGenerationRequest's fields but the member id. */
+interface GenerationReport {
+  generation: number;
+  version: number;
+  error?: string;
+}
+
+/** Tells the coordinator the version the shard holds in a generation, or why it cannot take or open it; a failure to tell is logged. */
+async function reportGeneration(session: MemberSession, report: GenerationReport, signal: AbortSignal, logger: Logger): Promise<void> {
+  try {
+    await session.coordinator.reportGeneration({ memberId: session.memberId, ...report }, { signal, timeoutMs: 10_000 });
+  } catch (error) {
+    logger.warn({ generation: report.generation, err: TrainfleetError.from(error).message }, "could not report the generation to the coordinator");
+  }
 }
 
 /** Tells the coordinator about a checkpoint slice; a failure to tell is logged (the coordinator's wait for it is bounded). */

@@ -1,5 +1,5 @@
 /** The ParameterServerService over gRPC, backed by one ParameterShard. */
-import { Code, ParameterServerService, TrainfleetError, addService, float32Bytes, startServer } from "@trainfleet/proto";
+import { ParameterServerService, TrainfleetError, addService, float32Bytes, startServer } from "@trainfleet/proto";
 import type { Logger, RunningServer } from "@trainfleet/proto";
 import type { ParameterShard } from "./parameter-shard.js";
 
@@ -22,13 +22,13 @@ export async function startShardServer(shard: ParameterShard, listen: string, lo
           return transaction.commit();
         },
         async *pull(request, { signal }) {
-          const version = await shard.waitForVersion(request.jobId, request.minVersion, signal);
+          const served = await shard.waitForVersion(request.jobId, request.minVersion, signal);
+          const { version } = served;
           const begin = shard.config!.range.begin;
           for (const chunk of shard.chunks) {
-            // Sync mode cannot move on mid-pull, but a snapshot must never mix versions.
-            if (shard.version !== version) {
-              throw new TrainfleetError(Code.ABORTED, `version moved from ${version} to ${shard.version} during the pull; pull again`);
-            }
+            // Sync mode cannot move on mid-pull, but a snapshot must never mix versions,
+            // and a new generation (which may take this version back) ends the pull.
+            shard.checkServing(served);
             const data = float32Bytes(shard.parameters.subarray(chunk.begin, chunk.end));
             shard.stats.bytesOut += data.byteLength;
             // The message is serialised (copied) when it is written, before the next await.

@@ -1,14 +1,18 @@
 /**
  * A shard's state at one version, copied out for a checkpoint, and the schedule that says
  * at which versions to take one: every `everySteps` versions (as the coordinator expects,
- * see coordinator/src/checkpoint-tracker.ts) and whenever the coordinator asks.
+ * see coordinator/src/checkpoint-tracker.ts) and whenever the coordinator asks. A shard
+ * that goes back a version (a new generation abandoned the step it completed) voids the
+ * snapshot it took of the version it left: it is taken again when the shard gets there
+ * again, in the new generation.
  */
 import { Code, TrainfleetError } from "@trainfleet/proto";
 import type { Range } from "@trainfleet/proto";
 import { optimizerStateArrays } from "./optimizer.js";
 import type { OptimizerKind } from "./optimizer.js";
 
-export interface ShardSnapshot {
+/** What a checkpoint file holds: a shard's state at one version. */
+export interface ShardState {
   jobId: string;
   /** The parameter version: the number of steps applied. Adam's next update is number version + 1. */
   version: number;
@@ -21,8 +25,14 @@ export interface ShardSnapshot {
   state: Float32Array[];
 }
 
+/** A state copied out of a running shard. */
+export interface ShardSnapshot extends ShardState {
+  /** The generation the shard was in when it reached `version` (not in the file: the coordinator's record keeps it). */
+  generation: number;
+}
+
 /** What keeps `snapshot` from being restored into a shard of `expected`: one phrase per difference. */
-export function snapshotMismatches(snapshot: ShardSnapshot, expected: { jobId: string; range: Range; optimizer: OptimizerKind }): string[] {
+export function snapshotMismatches(snapshot: ShardState, expected: { jobId: string; range: Range; optimizer: OptimizerKind }): string[] {
   const { jobId, range, optimizer } = expected;
   const size = range.end - range.begin;
   return [
@@ -38,7 +48,8 @@ export class SnapshotSchedule {
   /** Periodic snapshots start after this version (the one the shard started or resumed at). */
   #after = 0;
   #requested = new Set<number>();
-  #last = -1;
+  /** Versions whose snapshot was taken, and whether the coordinator had asked for it: the latest two, which a rollback may come back to. */
+  #taken = new Map<number, boolean>();
 
   /** `everySteps` 0: only on request. */
   constructor(everySteps = 0, startVersion = 0) {
@@ -55,7 +66,7 @@ export class SnapshotSchedule {
     if (version < current) {
       throw new TrainfleetError(Code.FAILED_PRECONDITION, `version: a checkpoint of version ${version} was asked for, but this shard is at version ${current} already`, { field: "version" });
     }
-    if (version === current) return this.#last !== version;
+    if (version === current) return !this.#taken.has(version);
     this.#requested.add(version);
     return false;
   }
@@ -64,13 +75,28 @@ export class SnapshotSchedule {
   due(version: number): boolean {
     const requested = this.#requested.delete(version);
     const periodic = this.#everySteps > 0 && version > this.#after && version % this.#everySteps === 0;
-    if ((!requested && !periodic) || this.#last === version) return false;
-    this.#last = version;
+    if ((!requested && !periodic) || this.#taken.has(version)) return false;
+    this.#record(version, requested);
     return true;
   }
 
   /** A snapshot of `version` was taken outside due() (an immediate request). */
   taken(version: number): void {
-    this.#last = version;
+    this.#record(version, true);
+  }
+
+  /** The shard went back to version `to`: snapshots of later versions are void, and those asked for are pending again. */
+  rolledBack(to: number): void {
+    for (const [version, requested] of this.#taken) {
+      if (version <= to) continue;
+      this.#taken.delete(version);
+      if (requested) this.#requested.add(version);
+    }
+  }
+
+  #record(version: number, requested: boolean): void {
+    this.#taken.set(version, requested);
+    // A shard goes back one version at most: older records can never be asked about again.
+    for (const old of this.#taken.keys()) if (old < version - 1) this.#taken.delete(old);
   }
 }

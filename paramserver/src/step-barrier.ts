@@ -63,18 +63,18 @@ export class StepBarrier {
     return ranks === this.#worldSize;
   }
 
-  /** Forgets rank's chunk; if the chunk was applied it is taken back. */
-  uncommit(rank: number, chunk: number): void {
+  /** Forgets rank's chunk; if the chunk was applied it is taken back (and true is returned). */
+  uncommit(rank: number, chunk: number): boolean {
     const slot = rank * this.#chunkCount + chunk;
-    if (this.#committed[slot] !== 1) return;
+    if (this.#committed[slot] !== 1) return false;
     this.#committed[slot] = 0;
     this.#lentChunks[slot] = 0;
-    if (this.#applied[chunk] === 1) {
-      this.#applied[chunk] = 0;
-      this.#appliedCount--;
-      this.#retractions[chunk]!++;
-    }
     this.#ranksPerChunk[chunk]!--;
+    if (this.#applied[chunk] !== 1) return false;
+    this.#applied[chunk] = 0;
+    this.#appliedCount--;
+    this.#retractions[chunk]!++;
+    return true;
   }
 
   /** What rank contributed to `chunk`: its lent slice, or `received` (its buffer of pushed chunks). */

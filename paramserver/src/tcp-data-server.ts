@@ -221,14 +221,22 @@ function serveConnection(shard: ParameterShard, accepted: Socket, logger: Logger
   return { socket, inPlace };
 }
 
-/** The shard's parameters in a 16-bit wire dtype, each chunk encoded once per version. */
+/**
+ * The shard's parameters in a 16-bit wire dtype, each chunk encoded once per version (and
+ * again after the shard's revision changes: a version computed again holds other values).
+ */
 class EncodedParameters {
   #dtype = 0;
+  #revision = -1;
   #values: Uint16Array = new Uint16Array(0);
   #chunkVersions = new Int32Array(0);
 
   chunk(codec: WireCodec, dtype: number, shard: ParameterShard, index: number, version: number, values: Float32Array): Uint8Array {
     const { begin, end } = shard.chunks[index]!;
+    if (this.#revision !== shard.revision) {
+      this.#chunkVersions.fill(-1);
+      this.#revision = shard.revision;
+    }
     if (this.#dtype !== dtype || this.#values.length !== values.length || this.#chunkVersions.length !== shard.chunks.length) {
       this.#dtype = dtype;
       freeKernelArray(this.#values);

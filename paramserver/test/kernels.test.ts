@@ -379,6 +379,7 @@ describe("the shard's hot path", () => {
       const worldSize = 3;
       const shard = new ParameterShard();
       shard.configure({ jobId: "j", generation: 1, worldSize, range: { begin: 0, end: size }, chunkElements: 64, optimizer: spec, layout, seed: 7 });
+      shard.openGeneration(1, 0);
       // The reference: the same arithmetic on ordinary arrays, which takes the JavaScript path.
       const reference = Float32Array.from(shard.parameters);
       const referenceOptimizer = createOptimizer(spec, size);

@@ -28,6 +28,7 @@ function colocatedShard(): ParameterShard {
     layout,
     seed: 1,
   });
+  shard.openGeneration(1, 0);
   return shard;
 }
 

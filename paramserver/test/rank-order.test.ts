@@ -17,6 +17,7 @@ function shardAfter(arrival: number[], gradients: Float32Array[]): Float32Array 
     layout,
     seed: 1,
   });
+  shard.openGeneration(1, 0);
   for (const rank of arrival) {
     const push = shard.beginPush();
     for (const offset of [0, 2]) {

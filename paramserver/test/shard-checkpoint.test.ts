@@ -44,6 +44,7 @@ function config(overrides: Partial<ShardConfig> & { optimizerName?: string } = {
 function shardWith(c: ShardConfig): ParameterShard {
   const shard = new ParameterShard();
   shard.configure(c);
+  shard.openGeneration(c.generation, 0);
   return shard;
 }
 
@@ -242,7 +243,7 @@ describe("the checkpoint file", () => {
     await writer.flush();
     const path = join(folder, "shard-0-v2.ckpt");
     const file = readFileSync(path);
-    expect(reports).toEqual([{ version: 2, path, sha256: sha256Hex(file), bytes: file.byteLength, error: "" }]);
+    expect(reports).toEqual([{ version: 2, generation: 1, path, sha256: sha256Hex(file), bytes: file.byteLength, error: "" }]);
     expect(file.equals(bytes)).toBe(true);
 
     const restored = await readShardCheckpoint({ path, version: 2, sha256: reports[0]!.sha256 }, expected);

@@ -27,7 +27,10 @@ export interface JoinOptions {
 export interface MemberSession {
   readonly memberId: string;
   readonly jobId: string;
+  readonly leaseMs: number;
   readonly coordinator: ClientOf<typeof CoordinatorService>;
+  /** Aborted when a heartbeat says the coordinator marked this member lost: it is out of the job, and may register again. */
+  readonly evicted: AbortSignal;
   assignments(): AsyncIterable<AssignmentsResponse>;
   close(): void;
 }
@@ -66,15 +69,20 @@ function session(
   signal: AbortSignal,
   heartbeatFields: JoinOptions["heartbeatFields"],
 ): MemberSession {
+  const evicted = new AbortController();
   const heartbeat = setInterval(() => {
     coordinator.heartbeat({ ...heartbeatFields?.(), memberId }, { signal, timeoutMs: leaseMs }).catch((error: unknown) => {
-      logger.warn({ err: TrainfleetError.from(error).message }, "heartbeat failed");
+      const failure = TrainfleetError.from(error);
+      logger.warn({ err: failure.message }, "heartbeat failed");
+      if (failure.code === Code.NOT_FOUND) evicted.abort(failure);
     });
   }, Math.max(50, Math.floor(leaseMs / 3)));
   return {
     memberId,
     jobId,
+    leaseMs,
     coordinator,
+    evicted: evicted.signal,
     assignments: () => coordinator.assignments({ memberId }, { signal }),
     close() {
       clearInterval(heartbeat);

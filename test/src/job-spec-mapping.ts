@@ -38,6 +38,9 @@ export const protoToCrd: ReadonlyArray<readonly [proto: string, crd: string]> = 
   ["training.optimizer.adam.epsilon", "spec.training.optimizer.adam.epsilon"],
   ["workers", "spec.workers"],
   ["workers.replicas", "spec.workers.replicas"],
+  ["workers.minWorkers", "spec.workers.minWorkers"],
+  ["workers.maxWorkers", "spec.workers.maxWorkers"],
+  ["workers.pauseTimeoutSeconds", "spec.workers.pauseTimeoutSeconds"],
   ["parameterServers", "spec.parameterServers"],
   ["parameterServers.shards", "spec.parameterServers.replicas"],
   ["parameterServers.chunkBytes", "spec.parameterServers.chunkBytes"],
@@ -56,11 +59,10 @@ export const crdEnums: Readonly<Record<string, Readonly<Record<string, number>>>
 };
 
 /**
- * TrainingJob fields that JobSpec does not have yet, pending the elasticity issue (min/max
- * workers, sync/async mode). Remove each from here when the proto gains it and add it to
- * protoToCrd.
+ * TrainingJob fields that JobSpec does not have yet, pending the elasticity issue (sync/async
+ * mode). Remove each from here when the proto gains it and add it to protoToCrd.
  */
-export const pendingInProto: readonly string[] = ["spec.workers.minWorkers", "spec.workers.maxWorkers", "spec.training.mode", "spec.training.maxStaleness"];
+export const pendingInProto: readonly string[] = ["spec.training.mode", "spec.training.maxStaleness"];
 
 /** TrainingJob fields (with everything under them) about pods, not training: the operator's alone. */
 export const kubernetesOnly: readonly string[] = [

@@ -19,7 +19,7 @@ import type { ImageDataset } from "@trainfleet/worker";
 
 /** The same steps a coordinator hands out for this spec and world size. */
 function* ledger(spec: JobSpec, worldSize: number, steps: number, trainSamples: number): Generator<PlannedStep> {
-  const cursor = new SampleCursor(spec.training!.seed, trainSamples, spec.training!.batchSizePerWorker);
+  const cursor = new SampleCursor(spec.training!.seed, trainSamples, spec.workers!.replicas * spec.training!.batchSizePerWorker);
   for (let step = 0; step < steps; step++) yield cursor.next(worldSize);
 }
 

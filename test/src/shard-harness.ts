@@ -1,7 +1,7 @@
 /**
  * A real parameter-server shard on 127.0.0.1 (its gRPC service and its TCP data channel,
- * on free ports), configured directly as the coordinator would, with a real gRPC client:
- * for tests of the shard's contract.
+ * on free ports), configured and opened directly as the coordinator would, with a real
+ * gRPC client: for tests of the shard's contract.
  */
 import { create } from "@bufbuild/protobuf";
 import { ParameterServerService, ModelSpecSchema, OptimizerSpecSchema, createClient, datasetShape, parameterLayout, silentLogger } from "@trainfleet/proto";
@@ -33,6 +33,7 @@ export async function startShardHarness(overrides: Partial<ShardConfig> = {}): P
   };
   const shard = new ParameterShard();
   shard.configure(config);
+  shard.openGeneration(config.generation, 0);
   const server = await startShardServer(shard, "127.0.0.1:0", silentLogger);
   const data = await startDataServer(shard, "127.0.0.1", silentLogger);
   const client = createClient(ParameterServerService, server.address);

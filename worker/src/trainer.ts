@@ -1,7 +1,8 @@
 /**
- * One worker's part of one generation: a model replica that pulls parameters, computes
- * the gradient of its slice of each global batch, pushes it, and evaluates at the end.
- * It holds nothing durable; the parameter-server shards hold the state.
+ * One worker's part of a job: a model replica that pulls parameters, computes the gradient
+ * of its slice of each global batch, pushes it, and evaluates at the end. A new generation
+ * gives it a new rank (reassign) and nothing else changes. It holds nothing durable; the
+ * parameter-server shards hold the state.
  */
 import { createParameterClient, shardEndpoint } from "@trainfleet/proto";
 import type { EvaluateAssignment, Logger, ParameterClient, StepAssignment, WorkerAssignment } from "@trainfleet/proto";
@@ -31,11 +32,12 @@ export interface TrainerContext {
 }
 
 export class Trainer {
-  readonly #assignment: WorkerAssignment;
+  #assignment: WorkerAssignment;
   readonly #memberId: string;
   readonly #dataset: ImageDataset;
   readonly #coordinator: ClientOf<typeof CoordinatorService>;
-  readonly #logger: Logger;
+  readonly #baseLogger: Logger;
+  #logger: Logger;
   readonly #model: Model;
   readonly #parameters: ParameterClient;
   readonly #params: Float32Array;
@@ -50,6 +52,7 @@ export class Trainer {
     this.#memberId = context.memberId;
     this.#dataset = context.dataset;
     this.#coordinator = context.coordinator;
+    this.#baseLogger = context.logger;
     this.#logger = context.logger.child({ rank: assignment.rank, generation: assignment.generation });
     this.#model = createModel(layout);
     const shards = assignment.shards.map(shardEndpoint);
@@ -60,6 +63,17 @@ export class Trainer {
     // In the kernel memory, where 16-bit wire conversions run as SIMD.
     this.#params = kernelFloat32Array(layout.parameterCount);
     this.#gradient = kernelFloat32Array(layout.parameterCount);
+  }
+
+  servesJob(jobId: string): boolean {
+    return this.#assignment.spec!.jobId === jobId;
+  }
+
+  /** A new generation of the same job: a new rank and world size. The parameters are pulled again (the shards may have gone back a version). */
+  reassign(assignment: WorkerAssignment): void {
+    this.#assignment = assignment;
+    this.#logger = this.#baseLogger.child({ rank: assignment.rank, generation: assignment.generation });
+    this.#version = -1;
   }
 
   async step(step: StepAssignment, signal: AbortSignal): Promise<void> {

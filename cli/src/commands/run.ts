@@ -87,6 +87,8 @@ export const runCommand: Command = {
     process.once("exit", killFleet);
     // The status stream outlives a signal: it carries the job to its end, checkpoint and all.
     const watching = new AbortController();
+    /** Whether the job has started (its status has left PENDING). */
+    let jobStarted = false;
     try {
       const origin = resumed === undefined ? ["--spec", specPath] : ["--resume", resumed.checkpoint.path];
       const natsUrl = values["nats-url"] as string | undefined;
@@ -112,10 +114,20 @@ export const runCommand: Command = {
       }
       for (let worker = 0; worker < spec.workers!.replicas; worker++) {
         const shard = colocated ? ["--colocated-shard-index", String(worker), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"] : [];
-        fleet.spawn(`worker-${worker}`, ["worker", "--coordinator", address, "--backend", values.backend as string, "--data-dir", dataDir, ...shard]);
+        // Once the job runs, a lost worker is the coordinator's to handle; before, nothing would replace it.
+        // A colocated worker holds a shard: its loss always stops the job.
+        fleet.spawn(`worker-${worker}`, ["worker", "--coordinator", address, "--backend", values.backend as string, "--data-dir", dataDir, ...shard], { essential: () => colocated || !jobStarted });
       }
+      const progress = createProgressView(out);
+      const view = {
+        update(status: JobStatus) {
+          jobStarted ||= status.phase !== JobPhase.PENDING;
+          progress.update(status);
+        },
+        end: () => progress.end(),
+      };
       const final = await Promise.race([
-        watch(address, createProgressView(out), watching.signal),
+        watch(address, view, watching.signal),
         // A process that fails before the job has ended stops the run; its log says why.
         fleet.firstFailure.then((exit) => Promise.reject(childFailed(exit, fleet))),
       ]);

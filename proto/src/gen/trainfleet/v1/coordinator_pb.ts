@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trainfleet/v1/coordinator.proto.
  */
 export const file_trainfleet_v1_coordinator: GenFile = /*@__PURE__*/
-  fileDesc("Ch90cmFpbmZsZWV0L3YxL2Nvb3JkaW5hdG9yLnByb3RvEg10cmFpbmZsZWV0LnYxIpUBCg9SZWdpc3RlclJlcXVlc3QSJwoEcm9sZRgBIAEoDjIZLnRyYWluZmxlZXQudjEuTWVtYmVyUm9sZRIMCgRob3N0GAIgASgJEg8KB2FkZHJlc3MYAyABKAkSEwoLc2hhcmRfaW5kZXgYBCABKA0SDwoHYmFja2VuZBgFIAEoCRIUCgxkYXRhX2FkZHJlc3MYBiABKAkiRwoQUmVnaXN0ZXJSZXNwb25zZRIRCgltZW1iZXJfaWQYASABKAkSDgoGam9iX2lkGAIgASgJEhAKCGxlYXNlX21zGAMgASgNIl8KEEhlYXJ0YmVhdFJlcXVlc3QSEQoJbWVtYmVyX2lkGAEgASgJEjgKC3NoYXJkX3N0YXRzGAIgASgLMiMudHJhaW5mbGVldC52MS5QYXJhbWV0ZXJTZXJ2ZXJTdGF0cyIyChFIZWFydGJlYXRSZXNwb25zZRIdChVsZWFzZV9leHBpcmVzX3VuaXhfbXMYASABKAMiJwoSQXNzaWdubWVudHNSZXF1ZXN0EhEKCW1lbWJlcl9pZBgBIAEoCSLRAgoTQXNzaWdubWVudHNSZXNwb25zZRIvCgVzaGFyZBgBIAEoCzIeLnRyYWluZmxlZXQudjEuU2hhcmRBc3NpZ25tZW50SAASMQoGd29ya2VyGAIgASgLMh8udHJhaW5mbGVldC52MS5Xb3JrZXJBc3NpZ25tZW50SAASLQoEc3RlcBgDIAEoCzIdLnRyYWluZmxlZXQudjEuU3RlcEFzc2lnbm1lbnRIABI1CghldmFsdWF0ZRgEIAEoCzIhLnRyYWluZmxlZXQudjEuRXZhbHVhdGVBc3NpZ25tZW50SAASLQoEc3RvcBgFIAEoCzIdLnRyYWluZmxlZXQudjEuU3RvcEFzc2lnbm1lbnRIABI5CgpjaGVja3BvaW50GAYgASgLMiMudHJhaW5mbGVldC52MS5DaGVja3BvaW50QXNzaWdubWVudEgAQgYKBGtpbmQi6AEKD1NoYXJkQXNzaWdubWVudBIkCgRzcGVjGAEgASgLMhYudHJhaW5mbGVldC52MS5Kb2JTcGVjEhIKCmdlbmVyYXRpb24YAiABKA0SEgoKd29ybGRfc2l6ZRgDIAEoDRIoCgVyYW5nZRgEIAEoCzIZLnRyYWluZmxlZXQudjEuU2hhcmRSYW5nZRIXCg9wYXJhbWV0ZXJfY291bnQYBSABKAQSFgoOY2hlY2twb2ludF9kaXIYBiABKAkSLAoHcmVzdG9yZRgHIAEoCzIbLnRyYWluZmxlZXQudjEuU2hhcmRSZXN0b3JlIj0KDFNoYXJkUmVzdG9yZRIMCgRwYXRoGAEgASgJEg8KB3ZlcnNpb24YAiABKA0SDgoGc2hhMjU2GAMgASgJIicKFENoZWNrcG9pbnRBc3NpZ25tZW50Eg8KB3ZlcnNpb24YASABKA0isgEKEFdvcmtlckFzc2lnbm1lbnQSJAoEc3BlYxgBIAEoCzIWLnRyYWluZmxlZXQudjEuSm9iU3BlYxISCgpnZW5lcmF0aW9uGAIgASgNEgwKBHJhbmsYAyABKA0SEgoKd29ybGRfc2l6ZRgEIAEoDRIpCgZzaGFyZHMYBSADKAsyGS50cmFpbmZsZWV0LnYxLlNoYXJkUmFuZ2USFwoPcGFyYW1ldGVyX2NvdW50GAYgASgEInQKDlN0ZXBBc3NpZ25tZW50EhIKCmdlbmVyYXRpb24YASABKA0SDAoEc3RlcBgCIAEoDRINCgVlcG9jaBgDIAEoDRIWCg5zYW1wbGVfaW5kaWNlcxgEIAMoDRIZChFnbG9iYWxfYmF0Y2hfc2l6ZRgFIAEoDSJVChJFdmFsdWF0ZUFzc2lnbm1lbnQSEgoKZ2VuZXJhdGlvbhgBIAEoDRIPCgd2ZXJzaW9uGAIgASgNEg0KBWJlZ2luGAMgASgNEgsKA2VuZBgEIAEoDSIgCg5TdG9wQXNzaWdubWVudBIOCgZyZWFzb24YASABKAkilwEKFVJlcG9ydFByb2dyZXNzUmVxdWVzdBIRCgltZW1iZXJfaWQYASABKAkSEgoKZ2VuZXJhdGlvbhgCIAEoDRIMCgRzdGVwGAMgASgNEgwKBGxvc3MYBCABKAESDwoHc2FtcGxlcxgFIAEoDRISCgpjb21wdXRlX21zGAYgASgBEhYKDmNvbW11bmljYXRlX21zGAcgASgBIhgKFlJlcG9ydFByb2dyZXNzUmVzcG9uc2UidAoXUmVwb3J0RXZhbHVhdGlvblJlcXVlc3QSEQoJbWVtYmVyX2lkGAEgASgJEhIKCmdlbmVyYXRpb24YAiABKA0SDwoHc2FtcGxlcxgDIAEoDRIPCgdjb3JyZWN0GAQgASgNEhAKCGxvc3Nfc3VtGAUgASgBIhoKGFJlcG9ydEV2YWx1YXRpb25SZXNwb25zZSJ5ChdSZXBvcnRDaGVja3BvaW50UmVxdWVzdBIRCgltZW1iZXJfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoDRIMCgRwYXRoGAMgASgJEg4KBnNoYTI1NhgEIAEoCRINCgVieXRlcxgFIAEoBBINCgVlcnJvchgGIAEoCSIaChhSZXBvcnRDaGVja3BvaW50UmVzcG9uc2UiOAoQU3VibWl0Sm9iUmVxdWVzdBIkCgRzcGVjGAEgASgLMhYudHJhaW5mbGVldC52MS5Kb2JTcGVjImMKEVN1Ym1pdEpvYlJlc3BvbnNlEiQKBHNwZWMYASABKAsyFi50cmFpbmZsZWV0LnYxLkpvYlNwZWMSKAoGc3RhdHVzGAIgASgLMhgudHJhaW5mbGVldC52MS5Kb2JTdGF0dXMiDwoNR2V0Sm9iUmVxdWVzdCI6Cg5HZXRKb2JSZXNwb25zZRIoCgZzdGF0dXMYASABKAsyGC50cmFpbmZsZWV0LnYxLkpvYlN0YXR1cyIRCg9XYXRjaEpvYlJlcXVlc3QiPAoQV2F0Y2hKb2JSZXNwb25zZRIoCgZzdGF0dXMYASABKAsyGC50cmFpbmZsZWV0LnYxLkpvYlN0YXR1cypjCgpNZW1iZXJSb2xlEhsKF01FTUJFUl9ST0xFX1VOU1BFQ0lGSUVEEAASFgoSTUVNQkVSX1JPTEVfV09SS0VSEAESIAocTUVNQkVSX1JPTEVfUEFSQU1FVEVSX1NFUlZFUhACMrIEChJDb29yZGluYXRvclNlcnZpY2USSwoIUmVnaXN0ZXISHi50cmFpbmZsZWV0LnYxLlJlZ2lzdGVyUmVxdWVzdBofLnRyYWluZmxlZXQudjEuUmVnaXN0ZXJSZXNwb25zZRJOCglIZWFydGJlYXQSHy50cmFpbmZsZWV0LnYxLkhlYXJ0YmVhdFJlcXVlc3QaIC50cmFpbmZsZWV0LnYxLkhlYXJ0YmVhdFJlc3BvbnNlElYKC0Fzc2lnbm1lbnRzEiEudHJhaW5mbGVldC52MS5Bc3NpZ25tZW50c1JlcXVlc3QaIi50cmFpbmZsZWV0LnYxLkFzc2lnbm1lbnRzUmVzcG9uc2UwARJdCg5SZXBvcnRQcm9ncmVzcxIkLnRyYWluZmxlZXQudjEuUmVwb3J0UHJvZ3Jlc3NSZXF1ZXN0GiUudHJhaW5mbGVldC52MS5SZXBvcnRQcm9ncmVzc1Jlc3BvbnNlEmMKEFJlcG9ydEV2YWx1YXRpb24SJi50cmFpbmZsZWV0LnYxLlJlcG9ydEV2YWx1YXRpb25SZXF1ZXN0GicudHJhaW5mbGVldC52MS5SZXBvcnRFdmFsdWF0aW9uUmVzcG9uc2USYwoQUmVwb3J0Q2hlY2twb2ludBImLnRyYWluZmxlZXQudjEuUmVwb3J0Q2hlY2twb2ludFJlcXVlc3QaJy50cmFpbmZsZWV0LnYxLlJlcG9ydENoZWNrcG9pbnRSZXNwb25zZTLyAQoKSm9iU2VydmljZRJOCglTdWJtaXRKb2ISHy50cmFpbmZsZWV0LnYxLlN1Ym1pdEpvYlJlcXVlc3QaIC50cmFpbmZsZWV0LnYxLlN1Ym1pdEpvYlJlc3BvbnNlEkUKBkdldEpvYhIcLnRyYWluZmxlZXQudjEuR2V0Sm9iUmVxdWVzdBodLnRyYWluZmxlZXQudjEuR2V0Sm9iUmVzcG9uc2USTQoIV2F0Y2hKb2ISHi50cmFpbmZsZWV0LnYxLldhdGNoSm9iUmVxdWVzdBofLnRyYWluZmxlZXQudjEuV2F0Y2hKb2JSZXNwb25zZTABYgZwcm90bzM", [file_trainfleet_v1_job]);
+  fileDesc("Ch90cmFpbmZsZWV0L3YxL2Nvb3JkaW5hdG9yLnByb3RvEg10cmFpbmZsZWV0LnYxIpUBCg9SZWdpc3RlclJlcXVlc3QSJwoEcm9sZRgBIAEoDjIZLnRyYWluZmxlZXQudjEuTWVtYmVyUm9sZRIMCgRob3N0GAIgASgJEg8KB2FkZHJlc3MYAyABKAkSEwoLc2hhcmRfaW5kZXgYBCABKA0SDwoHYmFja2VuZBgFIAEoCRIUCgxkYXRhX2FkZHJlc3MYBiABKAkiRwoQUmVnaXN0ZXJSZXNwb25zZRIRCgltZW1iZXJfaWQYASABKAkSDgoGam9iX2lkGAIgASgJEhAKCGxlYXNlX21zGAMgASgNIl8KEEhlYXJ0YmVhdFJlcXVlc3QSEQoJbWVtYmVyX2lkGAEgASgJEjgKC3NoYXJkX3N0YXRzGAIgASgLMiMudHJhaW5mbGVldC52MS5QYXJhbWV0ZXJTZXJ2ZXJTdGF0cyIyChFIZWFydGJlYXRSZXNwb25zZRIdChVsZWFzZV9leHBpcmVzX3VuaXhfbXMYASABKAMiJwoSQXNzaWdubWVudHNSZXF1ZXN0EhEKCW1lbWJlcl9pZBgBIAEoCSKVAwoTQXNzaWdubWVudHNSZXNwb25zZRIvCgVzaGFyZBgBIAEoCzIeLnRyYWluZmxlZXQudjEuU2hhcmRBc3NpZ25tZW50SAASMQoGd29ya2VyGAIgASgLMh8udHJhaW5mbGVldC52MS5Xb3JrZXJBc3NpZ25tZW50SAASLQoEc3RlcBgDIAEoCzIdLnRyYWluZmxlZXQudjEuU3RlcEFzc2lnbm1lbnRIABI1CghldmFsdWF0ZRgEIAEoCzIhLnRyYWluZmxlZXQudjEuRXZhbHVhdGVBc3NpZ25tZW50SAASLQoEc3RvcBgFIAEoCzIdLnRyYWluZmxlZXQudjEuU3RvcEFzc2lnbm1lbnRIABI5CgpjaGVja3BvaW50GAYgASgLMiMudHJhaW5mbGVldC52MS5DaGVja3BvaW50QXNzaWdubWVudEgAEkIKD29wZW5fZ2VuZXJhdGlvbhgHIAEoCzInLnRyYWluZmxlZXQudjEuT3BlbkdlbmVyYXRpb25Bc3NpZ25tZW50SABCBgoEa2luZCLoAQoPU2hhcmRBc3NpZ25tZW50EiQKBHNwZWMYASABKAsyFi50cmFpbmZsZWV0LnYxLkpvYlNwZWMSEgoKZ2VuZXJhdGlvbhgCIAEoDRISCgp3b3JsZF9zaXplGAMgASgNEigKBXJhbmdlGAQgASgLMhkudHJhaW5mbGVldC52MS5TaGFyZFJhbmdlEhcKD3BhcmFtZXRlcl9jb3VudBgFIAEoBBIWCg5jaGVja3BvaW50X2RpchgGIAEoCRIsCgdyZXN0b3JlGAcgASgLMhsudHJhaW5mbGVldC52MS5TaGFyZFJlc3RvcmUiPQoMU2hhcmRSZXN0b3JlEgwKBHBhdGgYASABKAkSDwoHdmVyc2lvbhgCIAEoDRIOCgZzaGEyNTYYAyABKAkiJwoUQ2hlY2twb2ludEFzc2lnbm1lbnQSDwoHdmVyc2lvbhgBIAEoDSI/ChhPcGVuR2VuZXJhdGlvbkFzc2lnbm1lbnQSEgoKZ2VuZXJhdGlvbhgBIAEoDRIPCgd2ZXJzaW9uGAIgASgNIrIBChBXb3JrZXJBc3NpZ25tZW50EiQKBHNwZWMYASABKAsyFi50cmFpbmZsZWV0LnYxLkpvYlNwZWMSEgoKZ2VuZXJhdGlvbhgCIAEoDRIMCgRyYW5rGAMgASgNEhIKCndvcmxkX3NpemUYBCABKA0SKQoGc2hhcmRzGAUgAygLMhkudHJhaW5mbGVldC52MS5TaGFyZFJhbmdlEhcKD3BhcmFtZXRlcl9jb3VudBgGIAEoBCJ0Cg5TdGVwQXNzaWdubWVudBISCgpnZW5lcmF0aW9uGAEgASgNEgwKBHN0ZXAYAiABKA0SDQoFZXBvY2gYAyABKA0SFgoOc2FtcGxlX2luZGljZXMYBCADKA0SGQoRZ2xvYmFsX2JhdGNoX3NpemUYBSABKA0iVQoSRXZhbHVhdGVBc3NpZ25tZW50EhIKCmdlbmVyYXRpb24YASABKA0SDwoHdmVyc2lvbhgCIAEoDRINCgViZWdpbhgDIAEoDRILCgNlbmQYBCABKA0iMAoOU3RvcEFzc2lnbm1lbnQSDgoGcmVhc29uGAEgASgJEg4KBnJlam9pbhgCIAEoCCKXAQoVUmVwb3J0UHJvZ3Jlc3NSZXF1ZXN0EhEKCW1lbWJlcl9pZBgBIAEoCRISCgpnZW5lcmF0aW9uGAIgASgNEgwKBHN0ZXAYAyABKA0SDAoEbG9zcxgEIAEoARIPCgdzYW1wbGVzGAUgASgNEhIKCmNvbXB1dGVfbXMYBiABKAESFgoOY29tbXVuaWNhdGVfbXMYByABKAEiGAoWUmVwb3J0UHJvZ3Jlc3NSZXNwb25zZSJ0ChdSZXBvcnRFdmFsdWF0aW9uUmVxdWVzdBIRCgltZW1iZXJfaWQYASABKAkSEgoKZ2VuZXJhdGlvbhgCIAEoDRIPCgdzYW1wbGVzGAMgASgNEg8KB2NvcnJlY3QYBCABKA0SEAoIbG9zc19zdW0YBSABKAEiGgoYUmVwb3J0RXZhbHVhdGlvblJlc3BvbnNlIo0BChdSZXBvcnRDaGVja3BvaW50UmVxdWVzdBIRCgltZW1iZXJfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoDRIMCgRwYXRoGAMgASgJEg4KBnNoYTI1NhgEIAEoCRINCgVieXRlcxgFIAEoBBINCgVlcnJvchgGIAEoCRISCgpnZW5lcmF0aW9uGAcgASgNIhoKGFJlcG9ydENoZWNrcG9pbnRSZXNwb25zZSJgChdSZXBvcnRHZW5lcmF0aW9uUmVxdWVzdBIRCgltZW1iZXJfaWQYASABKAkSEgoKZ2VuZXJhdGlvbhgCIAEoDRIPCgd2ZXJzaW9uGAMgASgNEg0KBWVycm9yGAQgASgJIhoKGFJlcG9ydEdlbmVyYXRpb25SZXNwb25zZSI4ChBTdWJtaXRKb2JSZXF1ZXN0EiQKBHNwZWMYASABKAsyFi50cmFpbmZsZWV0LnYxLkpvYlNwZWMiYwoRU3VibWl0Sm9iUmVzcG9uc2USJAoEc3BlYxgBIAEoCzIWLnRyYWluZmxlZXQudjEuSm9iU3BlYxIoCgZzdGF0dXMYAiABKAsyGC50cmFpbmZsZWV0LnYxLkpvYlN0YXR1cyIPCg1HZXRKb2JSZXF1ZXN0IjoKDkdldEpvYlJlc3BvbnNlEigKBnN0YXR1cxgBIAEoCzIYLnRyYWluZmxlZXQudjEuSm9iU3RhdHVzIhEKD1dhdGNoSm9iUmVxdWVzdCI8ChBXYXRjaEpvYlJlc3BvbnNlEigKBnN0YXR1cxgBIAEoCzIYLnRyYWluZmxlZXQudjEuSm9iU3RhdHVzKmMKCk1lbWJlclJvbGUSGwoXTUVNQkVSX1JPTEVfVU5TUEVDSUZJRUQQABIWChJNRU1CRVJfUk9MRV9XT1JLRVIQARIgChxNRU1CRVJfUk9MRV9QQVJBTUVURVJfU0VSVkVSEAIylwUKEkNvb3JkaW5hdG9yU2VydmljZRJLCghSZWdpc3RlchIeLnRyYWluZmxlZXQudjEuUmVnaXN0ZXJSZXF1ZXN0Gh8udHJhaW5mbGVldC52MS5SZWdpc3RlclJlc3BvbnNlEk4KCUhlYXJ0YmVhdBIfLnRyYWluZmxlZXQudjEuSGVhcnRiZWF0UmVxdWVzdBogLnRyYWluZmxlZXQudjEuSGVhcnRiZWF0UmVzcG9uc2USVgoLQXNzaWdubWVudHMSIS50cmFpbmZsZWV0LnYxLkFzc2lnbm1lbnRzUmVxdWVzdBoiLnRyYWluZmxlZXQudjEuQXNzaWdubWVudHNSZXNwb25zZTABEl0KDlJlcG9ydFByb2dyZXNzEiQudHJhaW5mbGVldC52MS5SZXBvcnRQcm9ncmVzc1JlcXVlc3QaJS50cmFpbmZsZWV0LnYxLlJlcG9ydFByb2dyZXNzUmVzcG9uc2USYwoQUmVwb3J0RXZhbHVhdGlvbhImLnRyYWluZmxlZXQudjEuUmVwb3J0RXZhbHVhdGlvblJlcXVlc3QaJy50cmFpbmZsZWV0LnYxLlJlcG9ydEV2YWx1YXRpb25SZXNwb25zZRJjChBSZXBvcnRDaGVja3BvaW50EiYudHJhaW5mbGVldC52MS5SZXBvcnRDaGVja3BvaW50UmVxdWVzdBonLnRyYWluZmxlZXQudjEuUmVwb3J0Q2hlY2twb2ludFJlc3BvbnNlEmMKEFJlcG9ydEdlbmVyYXRpb24SJi50cmFpbmZsZWV0LnYxLlJlcG9ydEdlbmVyYXRpb25SZXF1ZXN0GicudHJhaW5mbGVldC52MS5SZXBvcnRHZW5lcmF0aW9uUmVzcG9uc2Uy8gEKCkpvYlNlcnZpY2USTgoJU3VibWl0Sm9iEh8udHJhaW5mbGVldC52MS5TdWJtaXRKb2JSZXF1ZXN0GiAudHJhaW5mbGVldC52MS5TdWJtaXRKb2JSZXNwb25zZRJFCgZHZXRKb2ISHC50cmFpbmZsZWV0LnYxLkdldEpvYlJlcXVlc3QaHS50cmFpbmZsZWV0LnYxLkdldEpvYlJlc3BvbnNlEk0KCFdhdGNoSm9iEh4udHJhaW5mbGVldC52MS5XYXRjaEpvYlJlcXVlc3QaHy50cmFpbmZsZWV0LnYxLldhdGNoSm9iUmVzcG9uc2UwAWIGcHJvdG8z", [file_trainfleet_v1_job]);
 
 /**
  * @generated from message trainfleet.v1.RegisterRequest
@@ -195,6 +195,12 @@ export type AssignmentsResponse = Message<"trainfleet.v1.AssignmentsResponse"> &
      */
     value: CheckpointAssignment;
     case: "checkpoint";
+  } | {
+    /**
+     * @generated from field: trainfleet.v1.OpenGenerationAssignment open_generation = 7;
+     */
+    value: OpenGenerationAssignment;
+    case: "openGeneration";
   } | { case: undefined; value?: undefined };
 };
 
@@ -207,6 +213,9 @@ export const AssignmentsResponseSchema: GenMessage<AssignmentsResponse> = /*@__P
 
 /**
  * To a parameter-server shard: the job, its key range and the generation's world size.
+ * Every ShardAssignment (the first, and one for each new generation) closes the shard: it
+ * drops the step in progress, takes no push and serves no pull, and reports the version it
+ * holds (ReportGeneration) until OpenGeneration names the version to go on from.
  *
  * @generated from message trainfleet.v1.ShardAssignment
  */
@@ -314,7 +323,36 @@ export const CheckpointAssignmentSchema: GenMessage<CheckpointAssignment> = /*@_
   messageDesc(file_trainfleet_v1_coordinator, 8);
 
 /**
- * To a worker: its rank in this generation and where the shards are.
+ * To a parameter-server shard: serve `generation` from parameter version `version`, the
+ * lowest any shard of the job reported. A shard one version ahead (it completed the
+ * abandoned step, another shard did not) goes back to `version`, which its second buffers
+ * still hold; any other difference is an error, reported with ReportGeneration.
+ *
+ * @generated from message trainfleet.v1.OpenGenerationAssignment
+ */
+export type OpenGenerationAssignment = Message<"trainfleet.v1.OpenGenerationAssignment"> & {
+  /**
+   * @generated from field: uint32 generation = 1;
+   */
+  generation: number;
+
+  /**
+   * @generated from field: uint32 version = 2;
+   */
+  version: number;
+};
+
+/**
+ * Describes the message trainfleet.v1.OpenGenerationAssignment.
+ * Use `create(OpenGenerationAssignmentSchema)` to create a new message.
+ */
+export const OpenGenerationAssignmentSchema: GenMessage<OpenGenerationAssignment> = /*@__PURE__*/
+  messageDesc(file_trainfleet_v1_coordinator, 9);
+
+/**
+ * To a worker: its rank in this generation and where the shards are. A worker that gets
+ * one for a newer generation abandons the step in flight (the coordinator hands it out
+ * again, split over the new ranks) and keeps its process, model and dataset.
  *
  * @generated from message trainfleet.v1.WorkerAssignment
  */
@@ -355,7 +393,7 @@ export type WorkerAssignment = Message<"trainfleet.v1.WorkerAssignment"> & {
  * Use `create(WorkerAssignmentSchema)` to create a new message.
  */
 export const WorkerAssignmentSchema: GenMessage<WorkerAssignment> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 9);
+  messageDesc(file_trainfleet_v1_coordinator, 10);
 
 /**
  * One step for one rank: the training-set indices of its slice of the global batch.
@@ -398,7 +436,7 @@ export type StepAssignment = Message<"trainfleet.v1.StepAssignment"> & {
  * Use `create(StepAssignmentSchema)` to create a new message.
  */
 export const StepAssignmentSchema: GenMessage<StepAssignment> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 10);
+  messageDesc(file_trainfleet_v1_coordinator, 11);
 
 /**
  * Evaluate the parameters of `version` on test-set samples [begin, end).
@@ -432,7 +470,7 @@ export type EvaluateAssignment = Message<"trainfleet.v1.EvaluateAssignment"> & {
  * Use `create(EvaluateAssignmentSchema)` to create a new message.
  */
 export const EvaluateAssignmentSchema: GenMessage<EvaluateAssignment> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 11);
+  messageDesc(file_trainfleet_v1_coordinator, 12);
 
 /**
  * @generated from message trainfleet.v1.StopAssignment
@@ -442,6 +480,14 @@ export type StopAssignment = Message<"trainfleet.v1.StopAssignment"> & {
    * @generated from field: string reason = 1;
    */
   reason: string;
+
+  /**
+   * The member was marked lost (its lease ran out, say, in a network partition) while its
+   * process lives on: it is out of the job, and a worker may register again to rejoin.
+   *
+   * @generated from field: bool rejoin = 2;
+   */
+  rejoin: boolean;
 };
 
 /**
@@ -449,7 +495,7 @@ export type StopAssignment = Message<"trainfleet.v1.StopAssignment"> & {
  * Use `create(StopAssignmentSchema)` to create a new message.
  */
 export const StopAssignmentSchema: GenMessage<StopAssignment> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 12);
+  messageDesc(file_trainfleet_v1_coordinator, 13);
 
 /**
  * @generated from message trainfleet.v1.ReportProgressRequest
@@ -500,7 +546,7 @@ export type ReportProgressRequest = Message<"trainfleet.v1.ReportProgressRequest
  * Use `create(ReportProgressRequestSchema)` to create a new message.
  */
 export const ReportProgressRequestSchema: GenMessage<ReportProgressRequest> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 13);
+  messageDesc(file_trainfleet_v1_coordinator, 14);
 
 /**
  * @generated from message trainfleet.v1.ReportProgressResponse
@@ -513,7 +559,7 @@ export type ReportProgressResponse = Message<"trainfleet.v1.ReportProgressRespon
  * Use `create(ReportProgressResponseSchema)` to create a new message.
  */
 export const ReportProgressResponseSchema: GenMessage<ReportProgressResponse> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 14);
+  messageDesc(file_trainfleet_v1_coordinator, 15);
 
 /**
  * @generated from message trainfleet.v1.ReportEvaluationRequest
@@ -550,7 +596,7 @@ export type ReportEvaluationRequest = Message<"trainfleet.v1.ReportEvaluationReq
  * Use `create(ReportEvaluationRequestSchema)` to create a new message.
  */
 export const ReportEvaluationRequestSchema: GenMessage<ReportEvaluationRequest> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 15);
+  messageDesc(file_trainfleet_v1_coordinator, 16);
 
 /**
  * @generated from message trainfleet.v1.ReportEvaluationResponse
@@ -563,7 +609,7 @@ export type ReportEvaluationResponse = Message<"trainfleet.v1.ReportEvaluationRe
  * Use `create(ReportEvaluationResponseSchema)` to create a new message.
  */
 export const ReportEvaluationResponseSchema: GenMessage<ReportEvaluationResponse> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 16);
+  messageDesc(file_trainfleet_v1_coordinator, 17);
 
 /**
  * @generated from message trainfleet.v1.ReportCheckpointRequest
@@ -604,6 +650,15 @@ export type ReportCheckpointRequest = Message<"trainfleet.v1.ReportCheckpointReq
    * @generated from field: string error = 6;
    */
   error: string;
+
+  /**
+   * The generation the shard was in when it reached `version`. A version reached in a
+   * generation that was then abandoned (the shard went back one version) is not part of
+   * any checkpoint; the coordinator ignores such reports.
+   *
+   * @generated from field: uint32 generation = 7;
+   */
+  generation: number;
 };
 
 /**
@@ -611,7 +666,7 @@ export type ReportCheckpointRequest = Message<"trainfleet.v1.ReportCheckpointReq
  * Use `create(ReportCheckpointRequestSchema)` to create a new message.
  */
 export const ReportCheckpointRequestSchema: GenMessage<ReportCheckpointRequest> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 17);
+  messageDesc(file_trainfleet_v1_coordinator, 18);
 
 /**
  * @generated from message trainfleet.v1.ReportCheckpointResponse
@@ -624,7 +679,56 @@ export type ReportCheckpointResponse = Message<"trainfleet.v1.ReportCheckpointRe
  * Use `create(ReportCheckpointResponseSchema)` to create a new message.
  */
 export const ReportCheckpointResponseSchema: GenMessage<ReportCheckpointResponse> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 18);
+  messageDesc(file_trainfleet_v1_coordinator, 19);
+
+/**
+ * @generated from message trainfleet.v1.ReportGenerationRequest
+ */
+export type ReportGenerationRequest = Message<"trainfleet.v1.ReportGenerationRequest"> & {
+  /**
+   * @generated from field: string member_id = 1;
+   */
+  memberId: string;
+
+  /**
+   * @generated from field: uint32 generation = 2;
+   */
+  generation: number;
+
+  /**
+   * The parameter version the shard holds after taking the generation's assignment.
+   *
+   * @generated from field: uint32 version = 3;
+   */
+  version: number;
+
+  /**
+   * Non-empty when the shard could not take or open the generation: what went wrong.
+   *
+   * @generated from field: string error = 4;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message trainfleet.v1.ReportGenerationRequest.
+ * Use `create(ReportGenerationRequestSchema)` to create a new message.
+ */
+export const ReportGenerationRequestSchema: GenMessage<ReportGenerationRequest> = /*@__PURE__*/
+  messageDesc(file_trainfleet_v1_coordinator, 20);
+
+/**
+ * @generated from message trainfleet.v1.ReportGenerationResponse
+ */
+export type ReportGenerationResponse = Message<"trainfleet.v1.ReportGenerationResponse"> & {
+};
+
+/**
+ * Describes the message trainfleet.v1.ReportGenerationResponse.
+ * Use `create(ReportGenerationResponseSchema)` to create a new message.
+ */
+export const ReportGenerationResponseSchema: GenMessage<ReportGenerationResponse> = /*@__PURE__*/
+  messageDesc(file_trainfleet_v1_coordinator, 21);
 
 /**
  * @generated from message trainfleet.v1.SubmitJobRequest
@@ -641,7 +745,7 @@ export type SubmitJobRequest = Message<"trainfleet.v1.SubmitJobRequest"> & {
  * Use `create(SubmitJobRequestSchema)` to create a new message.
  */
 export const SubmitJobRequestSchema: GenMessage<SubmitJobRequest> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 19);
+  messageDesc(file_trainfleet_v1_coordinator, 22);
 
 /**
  * @generated from message trainfleet.v1.SubmitJobResponse
@@ -665,7 +769,7 @@ export type SubmitJobResponse = Message<"trainfleet.v1.SubmitJobResponse"> & {
  * Use `create(SubmitJobResponseSchema)` to create a new message.
  */
 export const SubmitJobResponseSchema: GenMessage<SubmitJobResponse> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 20);
+  messageDesc(file_trainfleet_v1_coordinator, 23);
 
 /**
  * @generated from message trainfleet.v1.GetJobRequest
@@ -678,7 +782,7 @@ export type GetJobRequest = Message<"trainfleet.v1.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 21);
+  messageDesc(file_trainfleet_v1_coordinator, 24);
 
 /**
  * @generated from message trainfleet.v1.GetJobResponse
@@ -695,7 +799,7 @@ export type GetJobResponse = Message<"trainfleet.v1.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 22);
+  messageDesc(file_trainfleet_v1_coordinator, 25);
 
 /**
  * @generated from message trainfleet.v1.WatchJobRequest
@@ -708,7 +812,7 @@ export type WatchJobRequest = Message<"trainfleet.v1.WatchJobRequest"> & {
  * Use `create(WatchJobRequestSchema)` to create a new message.
  */
 export const WatchJobRequestSchema: GenMessage<WatchJobRequest> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 23);
+  messageDesc(file_trainfleet_v1_coordinator, 26);
 
 /**
  * @generated from message trainfleet.v1.WatchJobResponse
@@ -725,7 +829,7 @@ export type WatchJobResponse = Message<"trainfleet.v1.WatchJobResponse"> & {
  * Use `create(WatchJobResponseSchema)` to create a new message.
  */
 export const WatchJobResponseSchema: GenMessage<WatchJobResponse> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 24);
+  messageDesc(file_trainfleet_v1_coordinator, 27);
 
 /**
  * @generated from enum trainfleet.v1.MemberRole
@@ -811,6 +915,17 @@ export const CoordinatorService: GenService<{
     methodKind: "unary";
     input: typeof ReportCheckpointRequestSchema;
     output: typeof ReportCheckpointResponseSchema;
+  },
+  /**
+   * A parameter-server shard took a ShardAssignment and holds `version`; or it could not
+   * take or open a generation (`error`).
+   *
+   * @generated from rpc trainfleet.v1.CoordinatorService.ReportGeneration
+   */
+  reportGeneration: {
+    methodKind: "unary";
+    input: typeof ReportGenerationRequestSchema;
+    output: typeof ReportGenerationResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_trainfleet_v1_coordinator, 0);
