@@ -211,7 +211,7 @@ describe("the CRD's ranges and coordinator/src/job-spec.ts", () => {
   }
 
   it("has boundary cases for every numeric JobSpec field", () => {
-    expect(new Set(cases.map((c) => c.field)).size).toBe(22);
+    expect(new Set(cases.map((c) => c.field)).size).toBe(24);
   });
 
   it.each(cases)("$field = $value: the CRD accepts it exactly when the coordinator accepts and keeps it", ({ field, value }) => {

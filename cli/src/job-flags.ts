@@ -22,6 +22,8 @@ export const jobFlags: FlagTable = {
   "min-workers": { kind: "integer", min: 1, help: "The fewest workers the job trains with; below it the job pauses, and fails after --pause-timeout. Default 1 (colocated: --workers)." },
   "max-workers": { kind: "integer", min: 1, help: "The most workers that train at once; more wait as standbys. Default --workers." },
   "pause-timeout": { kind: "integer", min: 1, help: "Seconds the job may stay paused below --min-workers before it fails. Default 300." },
+  "step-deadline-ms": { kind: "integer", min: 100, help: "A step not complete this long after it could start charges a missed deadline to each worker that has not pushed it yet (and again each further period). Default 60000." },
+  "max-missed-deadlines": { kind: "integer", min: 1, help: "Missed step deadlines in a row after which a worker is evicted as a straggler (it may register again). Default 3." },
   shards: { kind: "integer", min: 1, help: "Number of parameter-server shards. Default 2." },
   epochs: { kind: "integer", min: 1, help: "Passes over the training set. Default 3." },
   "batch-size": { kind: "integer", min: 1, help: "Samples per worker per step at --workers workers; the global batch is --workers times this. Default 64." },
@@ -78,6 +80,8 @@ export async function jobSpecFromFlags(values: Record<string, FlagValue>): Promi
   spec.workers!.minWorkers = number("min-workers") ?? spec.workers!.minWorkers;
   spec.workers!.maxWorkers = number("max-workers") ?? spec.workers!.maxWorkers;
   spec.workers!.pauseTimeoutSeconds = number("pause-timeout") ?? spec.workers!.pauseTimeoutSeconds;
+  spec.workers!.stepDeadlineMs = number("step-deadline-ms") ?? spec.workers!.stepDeadlineMs;
+  spec.workers!.maxMissedDeadlines = number("max-missed-deadlines") ?? spec.workers!.maxMissedDeadlines;
   spec.parameterServers ??= create(ParameterServersSpecSchema);
   spec.parameterServers!.shards = number("shards") ?? spec.parameterServers!.shards;
   spec.parameterServers!.chunkBytes = number("chunk-bytes") ?? spec.parameterServers!.chunkBytes;

@@ -166,6 +166,7 @@ export class Coordinator {
     if (isFinished(this.#phase)) return;
     for (const member of this.#members.expired()) this.#lose(member, "lease_expired", `it missed its lease of ${this.#options.leaseMs} ms`);
     this.#opening?.resendIfSilent(this.#now(), this.#options.leaseMs);
+    this.#checkStragglers();
     if (this.#phase === JobPhase.PAUSED && this.#now() > this.#pauseDeadline) {
       const { minWorkers, pauseTimeoutSeconds } = this.#spec!.workers!;
       this.fail("PauseTimeout", `fewer than ${minWorkers} workers (workers.minWorkers) for ${pauseTimeoutSeconds} s (workers.pauseTimeoutSeconds): ${this.#message}`);
@@ -300,6 +301,29 @@ export class Coordinator {
     const member = this.#members.get(memberId);
     if (member.role !== MemberRole.PARAMETER_SERVER) throw new TrainfleetError(Code.FAILED_PRECONDITION, `member_id: ${member.id} is not a parameter-server shard`, { field: "member_id" });
     return member;
+  }
+
+  /**
+   * Evicts the workers that missed max_missed_deadlines step deadlines in a row, as the
+   * shards count them in their heartbeats (paramserver/src/deadline-watch.ts); an evicted
+   * worker may register again. Only while steps run: an idle shard counts every rank late.
+   */
+  #checkStragglers(): void {
+    const plan = this.#plan;
+    if (plan === undefined || this.#phase !== JobPhase.RUNNING || this.#opening !== undefined || this.#stopAt !== undefined || plan.tracker.completed >= plan.totalSteps) return;
+    const { stepDeadlineMs, maxMissedDeadlines } = plan.spec.workers!;
+    const missed = new Map<Member, number>();
+    for (const shard of this.#members.shards()) {
+      const stats = shard.shardStats;
+      if (stats?.generation !== plan.generation) continue;
+      stats.missedDeadlines.forEach((misses, rank) => {
+        const worker = plan.workers[rank];
+        if (worker !== undefined) missed.set(worker, Math.max(missed.get(worker) ?? 0, misses));
+      });
+    }
+    for (const [worker, misses] of missed) {
+      if (misses >= maxMissedDeadlines) this.#lose(worker, "straggler", `it missed ${misses} step deadlines of ${stepDeadlineMs} ms in a row (workers.stepDeadlineMs, workers.maxMissedDeadlines ${maxMissedDeadlines})`);
+    }
   }
 
   #stepCompleted(jobId: string, step: CompletedStep): void {
@@ -504,7 +528,7 @@ export class Coordinator {
     this.metrics.memberEvicted(this.#spec?.jobId ?? "", isWorker ? "worker" : "parameter_server", cause);
     const rank = hadRank ? ` (rank ${member.rank})` : "";
     const role = isWorker ? `worker ${member.id}${rank}` : `parameter-server shard ${member.shardIndex}`;
-    const lost = `${role} was lost: ${why}`;
+    const lost = `${role} was ${cause === "straggler" ? "evicted" : "lost"}: ${why}`;
     this.#publish({ kind: JobEventKind.MEMBER_LOST, ...memberFields(member), message: lost });
     member.outbox.push({ kind: { case: "stop", value: { reason: "Evicted", rejoin: isWorker } } });
     member.outbox.close();

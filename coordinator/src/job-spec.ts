@@ -62,6 +62,8 @@ export function resolveJobSpec(input: JobSpec): JobSpec {
   workers.minWorkers ||= colocated ? workers.replicas : 1;
   workers.maxWorkers ||= workers.replicas;
   workers.pauseTimeoutSeconds ||= defaultPauseTimeoutSeconds;
+  workers.stepDeadlineMs ||= 60_000;
+  workers.maxMissedDeadlines ||= 3;
   spec.checkpoints ??= defaults.checkpoints;
   validateJobSpec(spec);
   return spec;
@@ -114,6 +116,8 @@ export function validateJobSpec(spec: JobSpec): void {
   check(inRange(workers.minWorkers, 1, workers.replicas), "workers.minWorkers", `${workers.minWorkers} must be between 1 and workers.replicas (${workers.replicas})`);
   check(inRange(workers.maxWorkers, workers.replicas, 1024), "workers.maxWorkers", `${workers.maxWorkers} must be between workers.replicas (${workers.replicas}) and 1024`);
   check(inRange(workers.pauseTimeoutSeconds, 1, 604_800), "workers.pauseTimeoutSeconds", `${workers.pauseTimeoutSeconds} must be between 1 and 604800 (a week)`);
+  check(inRange(workers.stepDeadlineMs, 100, 86_400_000), "workers.stepDeadlineMs", `${workers.stepDeadlineMs} must be between 100 and 86400000 (a day)`);
+  check(inRange(workers.maxMissedDeadlines, 1, 1000), "workers.maxMissedDeadlines", `${workers.maxMissedDeadlines} must be between 1 and 1000`);
   const ps = spec.parameterServers!;
   check(inRange(ps.shards, 1, 256), "parameterServers.shards", `${ps.shards} must be between 1 and 256`);
   check(ps.placement === Placement.DEDICATED || ps.placement === Placement.COLOCATED, "parameterServers.placement", `${ps.placement} must be PLACEMENT_DEDICATED or PLACEMENT_COLOCATED`);

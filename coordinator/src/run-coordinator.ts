@@ -96,7 +96,8 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
   const statusUrl = http === undefined ? undefined : `${http.url}${jobId === undefined ? "" : statusPaths.job(jobId)}`;
   if (http !== undefined) logger.info({ url: statusUrl, metrics: `${http.url}${statusPaths.metrics}` }, "status API listening");
   options.onListening?.(server.address, statusUrl);
-  const leaseTimer = setInterval(() => coordinator.checkLeases(), Math.max(25, Math.floor(options.leaseMs / 4)));
+  // Leases, pause deadlines and stragglers are checked at least twice a second.
+  const leaseTimer = setInterval(() => coordinator.checkLeases(), Math.max(25, Math.min(500, Math.floor(options.leaseMs / 4))));
   const onAbort = () => void coordinator.terminate();
   options.signal.addEventListener("abort", onAbort, { once: true });
   try {

@@ -8,7 +8,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { Code, JobPhase, JobSpecSchema, MemberRole, TrainfleetError, WorkerState, silentLogger } from "@trainfleet/proto";
+import { Code, JobPhase, JobSpecSchema, MemberRole, ParameterServerStatsSchema, TrainfleetError, WorkerState, silentLogger } from "@trainfleet/proto";
 import type { JobSpec } from "@trainfleet/proto";
 import { Coordinator } from "../src/coordinator.js";
 import { resolveJobSpec } from "../src/job-spec.js";
@@ -170,6 +170,30 @@ describe("generations", () => {
     await h.shardsReport();
     expect((await h.take(standby))[0]).toMatchObject({ case: "worker", value: { generation: 2, rank: 1, worldSize: 2 } });
     expect((await h.take(workers[1]!)).filter((k) => k.case === "worker").at(-1)).toMatchObject({ value: { generation: 2, rank: 0 } });
+  });
+
+  it("evicts a worker the shards count as a straggler (it may register again), and makes a generation without it", async () => {
+    const h = new Harness(jobSpec({ replicas: 3 }));
+    const workers = [h.worker(), h.worker(), h.worker()];
+    await h.shardsReport();
+    const heartbeat = (shard: string, missedDeadlines: number[], generation = 1) =>
+      h.coordinator.heartbeat(shard, create(ParameterServerStatsSchema, { version: 0, generation, missedDeadlines }));
+    heartbeat("ps-0", [0, 2, 0]);
+    heartbeat("ps-1", [0, 1, 0]);
+    h.coordinator.checkLeases();
+    expect(h.coordinator.status().generation).toBe(1);
+    // Counts of an older generation are not this one's.
+    heartbeat("ps-1", [0, 0, 5], 0);
+    h.coordinator.checkLeases();
+    expect(h.coordinator.status().generation).toBe(1);
+    heartbeat("ps-1", [0, 3, 0]);
+    h.coordinator.checkLeases();
+    const status = h.coordinator.status();
+    expect(status).toMatchObject({ generation: 2, reason: "Rescaling" });
+    expect(status.workers.map((w) => w.state)).toEqual([WorkerState.TRAINING, WorkerState.LOST, WorkerState.TRAINING]);
+    expect((await h.take(workers[1]!)).at(-1)).toEqual({ case: "stop", value: { reason: "Evicted", rejoin: true } });
+    const metrics = h.coordinator.metrics.render();
+    expect(metrics).toContain('trainfleet_member_evictions_total{job_id="elastic",role="worker",cause="straggler"} 1');
   });
 
   it("pauses below min_workers with a deadline, resumes when a worker joins, and fails when a pause outlasts it", async () => {

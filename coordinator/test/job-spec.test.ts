@@ -27,6 +27,30 @@ describe("JobSpec", () => {
     expect(spec.checkpoints?.everySteps).toBe(0);
   });
 
+  it("makes workers elastic by default: min 1, max replicas, with a pause timeout and a step deadline; colocated placement is fixed", () => {
+    const spec = resolveJobSpec(create(JobSpecSchema, { workers: { replicas: 3 } }));
+    expect(spec.workers).toMatchObject({ replicas: 3, minWorkers: 1, maxWorkers: 3, pauseTimeoutSeconds: 300, stepDeadlineMs: 60_000, maxMissedDeadlines: 3 });
+    const colocated = resolveJobSpec(create(JobSpecSchema, { workers: { replicas: 3 }, parameterServers: { placement: Placement.COLOCATED } }));
+    expect(colocated.workers).toMatchObject({ minWorkers: 3, maxWorkers: 3 });
+  });
+
+  it.each([
+    [{ replicas: 2, minWorkers: 3 }, "spec.workers.minWorkers", "spec.workers.minWorkers: 3 must be between 1 and workers.replicas (2)"],
+    [{ replicas: 4, maxWorkers: 3 }, "spec.workers.maxWorkers", "spec.workers.maxWorkers: 3 must be between workers.replicas (4) and 1024"],
+    [{ replicas: 2, pauseTimeoutSeconds: 700_000 }, "spec.workers.pauseTimeoutSeconds", "spec.workers.pauseTimeoutSeconds: 700000 must be between 1 and 604800 (a week)"],
+    [{ replicas: 2, stepDeadlineMs: 50 }, "spec.workers.stepDeadlineMs", "spec.workers.stepDeadlineMs: 50 must be between 100 and 86400000 (a day)"],
+    [{ replicas: 2, maxMissedDeadlines: 1001 }, "spec.workers.maxMissedDeadlines", "spec.workers.maxMissedDeadlines: 1001 must be between 1 and 1000"],
+  ])("rejects workers %j naming %s", (workers, field, message) => {
+    const error = resolveError({ workers });
+    expect([error.code, error.field, error.message]).toEqual([Code.INVALID_ARGUMENT, field, message]);
+  });
+
+  it("refuses elastic limits with colocated placement, saying what to do", () => {
+    const error = resolveError({ workers: { replicas: 2, minWorkers: 1 }, parameterServers: { placement: Placement.COLOCATED } });
+    expect(error.field).toBe("spec.workers.minWorkers");
+    expect(error.message).toMatch(/colocated placement is not elastic \(each worker process holds a shard\): leave workers.minWorkers and workers.maxWorkers unset or make both 2, or use dedicated placement/);
+  });
+
   it("gives colocated placement one shard per worker", () => {
     const spec = resolveJobSpec(create(JobSpecSchema, { workers: { replicas: 3 }, parameterServers: { placement: Placement.COLOCATED } }));
     expect(spec.parameterServers).toMatchObject({ shards: 3, placement: Placement.COLOCATED, dataPlane: DataPlane.TCP });

@@ -34,6 +34,7 @@ import { averageInRankOrder } from "./aggregate.js";
 import { createOptimizer } from "./optimizer.js";
 import type { Optimizer } from "./optimizer.js";
 import { ShardGeneration } from "./shard-generation.js";
+import { DeadlineWatch } from "./deadline-watch.js";
 import type { ShardPhase } from "./shard-generation.js";
 import { SnapshotSchedule, snapshotMismatches } from "./shard-snapshot.js";
 import type { ShardSnapshot, ShardState } from "./shard-snapshot.js";
@@ -63,6 +64,7 @@ export class ParameterShard {
   /** Counts barrier resets, so that a failed push takes back only what it gave to the step still in progress. */
   #barrierEpoch = 0;
   readonly #generation = new ShardGeneration();
+  #deadlines: DeadlineWatch | undefined;
   #revision = 0;
   /** The per-chunk list of what each rank contributed, reused. */
   #sources: Float32Array[] = [];
@@ -77,6 +79,11 @@ export class ParameterShard {
 
   get config(): ShardConfig | undefined {
     return this.#config;
+  }
+
+  /** By rank of the open generation, the step deadlines missed in a row (deadline-watch.ts); none while closed. */
+  missedDeadlines(): number[] {
+    return this.#generation.phase === "open" ? (this.#deadlines?.missedDeadlines() ?? []) : [];
   }
 
   /** The generation of the latest ShardAssignment (0 before the first). */
@@ -128,6 +135,7 @@ export class ParameterShard {
       this.#params.set(initialParameters(config.layout, config.seed, config.range.begin, config.range.end));
       this.#next = kernelFloat32Array(size);
       this.#optimizer = createOptimizer(config.optimizer, size);
+      this.#deadlines = new DeadlineWatch(config.stepDeadlineMs ?? 60_000);
       this.#chunks = chunkRanges({ begin: 0, end: size }, config.chunkElements);
       // One chunk's average at a time: it is applied as soon as it is reduced.
       this.#average = kernelFloat32Array(Math.min(size, config.chunkElements));
@@ -151,6 +159,7 @@ export class ParameterShard {
     if (!this.#generation.opening(generation)) return;
     if (version !== this.#version) this.#rollBack(version);
     this.#generation.open();
+    this.#deadlines!.generationOpened(this.#config!.worldSize);
     this.#notify();
   }
 
@@ -386,7 +395,9 @@ export class ParameterShard {
   }
 
   #commit(rank: number, index: number, lentSlice?: Float32Array): void {
-    if (!this.#barrier.commit(rank, index, lentSlice)) return;
+    const chunkComplete = this.#barrier.commit(rank, index, lentSlice);
+    if (this.#barrier.hasAllChunks(rank)) this.#deadlines!.rankPushed(rank);
+    if (!chunkComplete) return;
     // Reduce and apply each chunk as soon as every rank has it, overlapping with the
     // transfer of the rest; the results go to the second buffers until the step is whole.
     const started = performance.now();
@@ -402,6 +413,7 @@ export class ParameterShard {
       this.#optimizer!.commit();
       this.#version++;
       this.#generation.stepCompleted();
+      this.#deadlines!.stepApplied();
       this.#resetBarrier();
       if (this.#snapshots.due(this.#version)) this.#emitSnapshot();
     }

@@ -14,6 +14,8 @@ export interface ShardConfig {
   seed: number;
   /** Snapshot for a checkpoint at every multiple of this version (0 or absent: only when the coordinator asks). */
   checkpointEverySteps?: number;
+  /** A rank's push this long after the shard could take the step misses a deadline (deadline-watch.ts). */
+  stepDeadlineMs?: number;
 }
 
 /** The shard's config from the coordinator's assignment (whose spec is already validated). */
@@ -31,5 +33,6 @@ export function shardConfigFrom(assignment: ShardAssignment): ShardConfig {
     seed: spec.training!.seed,
     // Without a folder to write to, no checkpoints (the coordinator then expects none).
     checkpointEverySteps: assignment.checkpointDir === "" ? 0 : (spec.checkpoints?.everySteps ?? 0),
+    stepDeadlineMs: spec.workers!.stepDeadlineMs || 60_000,
   };
 }

@@ -6,7 +6,8 @@
  * coordinator has assigned the shard its job.
  */
 import { MetricRegistry } from "@trainfleet/proto";
-import type { Sample } from "@trainfleet/proto";
+import type { ParameterServerStatsSchema, Sample } from "@trainfleet/proto";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ParameterShard } from "./parameter-shard.js";
 
 type ShardLabel = "job_id" | "shard";
@@ -36,12 +37,14 @@ export function shardMetrics(shard: ParameterShard, shardIndex: number): MetricR
   return registry;
 }
 
-/** What the shard's heartbeat tells the coordinator (JobStatus.parameter_servers). */
-export function shardHeartbeatStats(shard: ParameterShard): { bytesIn: bigint; bytesOut: bigint; aggregationMs: number; version: number } {
+/** What the shard's heartbeat tells the coordinator (JobStatus.parameter_servers, and who the step in progress waits for). */
+export function shardHeartbeatStats(shard: ParameterShard): MessageInitShape<typeof ParameterServerStatsSchema> {
   return {
     bytesIn: BigInt(Math.round(shard.stats.bytesIn)),
     bytesOut: BigInt(Math.round(shard.stats.bytesOut)),
     aggregationMs: shard.stats.aggregationMs,
     version: shard.version,
+    generation: shard.generation,
+    missedDeadlines: shard.missedDeadlines(),
   };
 }

@@ -14,6 +14,8 @@ export class StepBarrier {
   #ranksPerChunk = new Uint16Array(0);
   #applied = new Uint8Array(0);
   #appliedCount = 0;
+  /** chunksByRank[rank]: how many chunks that rank has in. */
+  #chunksByRank = new Uint32Array(0);
   /** Never reset: a reader compares counts from before and after it waited. */
   #retractions = new Uint32Array(0);
 
@@ -35,6 +37,8 @@ export class StepBarrier {
       this.#applied = new Uint8Array(chunkCount);
       this.#retractions = new Uint32Array(chunkCount);
     }
+    if (this.#chunksByRank.length === worldSize) this.#chunksByRank.fill(0);
+    else this.#chunksByRank = new Uint32Array(worldSize);
     this.#worldSize = worldSize;
     this.#chunkCount = chunkCount;
     this.#lent = [];
@@ -44,6 +48,11 @@ export class StepBarrier {
   /** Whether any rank has pushed anything in this step. */
   get started(): boolean {
     return this.#committed.includes(1);
+  }
+
+  /** Whether `rank` has pushed every chunk of the step. */
+  hasAllChunks(rank: number): boolean {
+    return this.#chunksByRank[rank] === this.#chunkCount;
   }
 
   isCommitted(rank: number, chunk: number): boolean {
@@ -58,6 +67,7 @@ export class StepBarrier {
       this.#lent[rank] = lentSlice;
       this.#lentChunks[slot] = 1;
     }
+    this.#chunksByRank[rank]!++;
     const ranks = this.#ranksPerChunk[chunk]! + 1;
     this.#ranksPerChunk[chunk] = ranks;
     return ranks === this.#worldSize;
@@ -69,6 +79,7 @@ export class StepBarrier {
     if (this.#committed[slot] !== 1) return false;
     this.#committed[slot] = 0;
     this.#lentChunks[slot] = 0;
+    this.#chunksByRank[rank]!--;
     this.#ranksPerChunk[chunk]!--;
     if (this.#applied[chunk] !== 1) return false;
     this.#applied[chunk] = 0;

@@ -76,7 +76,9 @@ function session(
       logger.warn({ err: failure.message }, "heartbeat failed");
       if (failure.code === Code.NOT_FOUND) evicted.abort(failure);
     });
-  }, Math.max(50, Math.floor(leaseMs / 3)));
+    // A third of the lease keeps it alive; at least once a second, as a shard's heartbeat
+    // also carries the step-deadline counts that stragglers are evicted by.
+  }, Math.max(50, Math.min(1_000, Math.floor(leaseMs / 3))));
   return {
     memberId,
     jobId,

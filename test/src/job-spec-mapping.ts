@@ -41,6 +41,8 @@ export const protoToCrd: ReadonlyArray<readonly [proto: string, crd: string]> = 
   ["workers.minWorkers", "spec.workers.minWorkers"],
   ["workers.maxWorkers", "spec.workers.maxWorkers"],
   ["workers.pauseTimeoutSeconds", "spec.workers.pauseTimeoutSeconds"],
+  ["workers.stepDeadlineMs", "spec.workers.stepDeadlineMs"],
+  ["workers.maxMissedDeadlines", "spec.workers.maxMissedDeadlines"],
   ["parameterServers", "spec.parameterServers"],
   ["parameterServers.shards", "spec.parameterServers.replicas"],
   ["parameterServers.chunkBytes", "spec.parameterServers.chunkBytes"],
