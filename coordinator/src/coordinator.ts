@@ -34,6 +34,8 @@ import { startJob } from "./job-start.js";
 import type { Plan } from "./job-start.js";
 import { chooseRanks } from "./roster.js";
 import { GenerationOpening } from "./generation-opening.js";
+import { Evaluation } from "./evaluation.js";
+import { stragglers } from "./stragglers.js";
 
 export interface CoordinatorOptions {
   /** A resolved spec (see resolveJobSpec), or none to wait for SubmitJob. */
@@ -77,7 +79,7 @@ export class Coordinator {
   #opening: GenerationOpening | undefined;
   /** While paused below min_workers: when the job fails. */
   #pauseDeadline = 0;
-  #evaluation = { reported: new Set<string>(), samples: 0, correct: 0, lossSum: 0 };
+  #evaluation: Evaluation | undefined;
   #testAccuracy: number | undefined;
   #testLoss: number | undefined;
   #startedAt = 0;
@@ -240,16 +242,12 @@ export class Coordinator {
 
   reportEvaluation(request: ReportEvaluationRequest): void {
     const { member, plan } = this.#current(request.memberId, request.generation);
-    if (this.#phase !== JobPhase.EVALUATING || this.#evaluation.reported.has(member.id)) return;
-    this.#evaluation.reported.add(member.id);
-    this.#evaluation.samples += request.samples;
-    this.#evaluation.correct += request.correct;
-    this.#evaluation.lossSum += request.lossSum;
-    if (this.#evaluation.reported.size < plan.workers.length) return;
-    const { samples, correct, lossSum } = this.#evaluation;
-    this.#testAccuracy = samples > 0 ? correct / samples : 0;
-    this.#testLoss = samples > 0 ? lossSum / samples : 0;
-    this.#options.logger.info({ testAccuracy: this.#testAccuracy, testLoss: this.#testLoss, samples }, "evaluation complete");
+    if (this.#phase !== JobPhase.EVALUATING) return;
+    const result = this.#evaluation?.report(member.id, request);
+    if (result === undefined) return;
+    this.#testAccuracy = result.accuracy;
+    this.#testLoss = result.loss;
+    this.#options.logger.info({ testAccuracy: this.#testAccuracy, testLoss: this.#testLoss, samples: result.samples }, "evaluation complete");
     this.#publish({ kind: JobEventKind.EVALUATION_DONE, testAccuracy: this.#testAccuracy, testLoss: this.#testLoss });
     void this.#finishTraining(plan);
   }
@@ -303,26 +301,14 @@ export class Coordinator {
     return member;
   }
 
-  /**
-   * Evicts the workers that missed max_missed_deadlines step deadlines in a row, as the
-   * shards count them in their heartbeats (paramserver/src/deadline-watch.ts); an evicted
-   * worker may register again. Only while steps run: an idle shard counts every rank late.
-   */
+  /** Evicts the stragglers (stragglers.ts; they may register again). Only while steps run: an idle shard counts every rank late. */
   #checkStragglers(): void {
     const plan = this.#plan;
     if (plan === undefined || this.#phase !== JobPhase.RUNNING || this.#opening !== undefined || this.#stopAt !== undefined || plan.tracker.completed >= plan.totalSteps) return;
     const { stepDeadlineMs, maxMissedDeadlines } = plan.spec.workers!;
-    const missed = new Map<Member, number>();
-    for (const shard of this.#members.shards()) {
-      const stats = shard.shardStats;
-      if (stats?.generation !== plan.generation) continue;
-      stats.missedDeadlines.forEach((misses, rank) => {
-        const worker = plan.workers[rank];
-        if (worker !== undefined) missed.set(worker, Math.max(missed.get(worker) ?? 0, misses));
-      });
-    }
-    for (const [worker, misses] of missed) {
-      if (misses >= maxMissedDeadlines) this.#lose(worker, "straggler", `it missed ${misses} step deadlines of ${stepDeadlineMs} ms in a row (workers.stepDeadlineMs, workers.maxMissedDeadlines ${maxMissedDeadlines})`);
+    const shardStats = this.#members.shards().map((shard) => shard.shardStats);
+    for (const { worker, misses } of stragglers(shardStats, plan.generation, plan.workers, maxMissedDeadlines)) {
+      this.#lose(worker, "straggler", `it missed ${misses} step deadlines of ${stepDeadlineMs} ms in a row (workers.stepDeadlineMs, workers.maxMissedDeadlines ${maxMissedDeadlines})`);
     }
   }
 
@@ -490,13 +476,12 @@ export class Coordinator {
     const message = `evaluating version ${plan.totalSteps} on the test set (generation ${plan.generation})`;
     if (this.#phase === JobPhase.RUNNING) this.#apply("trainingDone", "Evaluating", message);
     else this.#setReason("Evaluating", message);
-    this.#evaluation = { reported: new Set(), samples: 0, correct: 0, lossSum: 0 };
+    const ranks = plan.workers.length;
+    this.#evaluation = new Evaluation(ranks);
     const total = Math.min(plan.spec.training!.evalSamples || plan.input.testSamples, plan.input.testSamples);
     plan.workers.forEach((worker, rank) => {
       worker.state = WorkerState.EVALUATING;
-      const begin = Math.floor((total * rank) / plan.workers.length);
-      const end = Math.floor((total * (rank + 1)) / plan.workers.length);
-      worker.outbox.push({ kind: { case: "evaluate", value: { generation: plan.generation, version: plan.totalSteps, begin, end } } });
+      worker.outbox.push({ kind: { case: "evaluate", value: Evaluation.assignment(rank, ranks, total, plan.generation, plan.totalSteps) } });
     });
   }
 
