@@ -70,8 +70,12 @@ function session(
   heartbeatFields: JoinOptions["heartbeatFields"],
 ): MemberSession {
   const evicted = new AbortController();
+  // Heartbeats still in flight when the session closes are cancelled, not reported as failures.
+  const closed = new AbortController();
+  const heartbeatSignal = AbortSignal.any([signal, closed.signal]);
   const heartbeat = setInterval(() => {
-    coordinator.heartbeat({ ...heartbeatFields?.(), memberId }, { signal, timeoutMs: leaseMs }).catch((error: unknown) => {
+    coordinator.heartbeat({ ...heartbeatFields?.(), memberId }, { signal: heartbeatSignal, timeoutMs: leaseMs }).catch((error: unknown) => {
+      if (closed.signal.aborted) return;
       const failure = TrainfleetError.from(error);
       logger.warn({ err: failure.message }, "heartbeat failed");
       if (failure.code === Code.NOT_FOUND) evicted.abort(failure);
@@ -88,6 +92,7 @@ function session(
     assignments: () => coordinator.assignments({ memberId }, { signal }),
     close() {
       clearInterval(heartbeat);
+      closed.abort();
       coordinator.close();
     },
   };

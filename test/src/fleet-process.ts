@@ -18,13 +18,20 @@ export class FleetProcess {
   readonly lines: LogLine[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   #stderr = "";
+  #closed = false;
   #wake: Array<() => void> = [];
 
+  /**
+   * `wrapper` prefixes the command, e.g. `ip netns exec NS` to run the role inside a network
+   * namespace; it must exec the command (not fork it), so that signals reach the role itself.
+   */
   constructor(
     readonly name: string,
     args: readonly string[],
+    wrapper: readonly string[] = [],
   ) {
-    this.child = spawn(process.execPath, [cliMain, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const command = [...wrapper, process.execPath, cliMain, ...args];
+    this.child = spawn(command[0]!, command.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
     let pending = "";
     this.child.stdout!.on("data", (chunk: Buffer) => {
       pending += chunk.toString();
@@ -40,7 +47,9 @@ export class FleetProcess {
       this.#notify();
     });
     this.child.stderr!.on("data", (chunk: Buffer) => (this.#stderr += chunk.toString()));
-    this.exited = once(this.child, "exit").then(([code, signal]) => {
+    // "close", not "exit": by then every line it wrote has been read, so a wait cannot miss its last words.
+    this.exited = once(this.child, "close").then(([code, signal]) => {
+      this.#closed = true;
       this.#notify();
       return { code: code as number | null, signal: signal as NodeJS.Signals | null };
     });
@@ -52,10 +61,15 @@ export class FleetProcess {
 
   /** The first log line with this message, as soon as the process writes it; rejects if it exits first. */
   async log(message: string): Promise<LogLine> {
+    return this.waitFor(`logging "${message}"`, (l) => l.msg === message);
+  }
+
+  /** The first line from index `from` on that satisfies `predicate`, as soon as the process writes it; rejects if it exits first. */
+  async waitFor(what: string, predicate: (line: LogLine) => boolean, from = 0): Promise<LogLine> {
     for (;;) {
-      const line = this.lines.find((l) => l.msg === message);
+      const line = this.lines.slice(from).find(predicate);
       if (line !== undefined) return line;
-      if (!this.running) throw new Error(`${this.name} exited before logging "${message}":\n${this.output()}`);
+      if (this.#closed) throw new Error(`${this.name} exited before ${what}:\n${this.output()}`);
       await new Promise<void>((resolve) => this.#wake.push(resolve));
     }
   }

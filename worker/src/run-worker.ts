@@ -8,7 +8,10 @@
  * step in flight and every queued step of the older one; the process, its model and its
  * dataset stay. A step that fails on its own (a shard closed for the next generation
  * before the coordinator told this worker) waits for that next assignment, for a bounded
- * time. A worker the coordinator marked lost while it lived (a partition) registers again.
+ * time. A worker the coordinator marked lost while it lived (a partition) registers again;
+ * so does one whose connection to the coordinator broke without a Stop (a partition long
+ * enough for gRPC's keepalive to give up, or a restarted coordinator): registering retries
+ * for a while, so a coordinator that is really gone still ends the process, only later.
  */
 import { AsyncQueue, Code, MemberRole, TrainfleetError, abortableDelay, joinJob } from "@trainfleet/proto";
 import type { AssignmentsResponse, Logger, MemberSession } from "@trainfleet/proto";
@@ -31,8 +34,8 @@ export interface WorkerOptions {
   colocatedShard?: ColocatedShard | undefined;
 }
 
-/** How a session with the coordinator ended. */
-type SessionEnd = "stopped" | "rejoin";
+/** How a session with the coordinator ended: told to stop, evicted (told to register again), or cut off without a word. */
+type SessionEnd = "stopped" | "rejoin" | "disconnected";
 
 export async function runWorker(options: WorkerOptions): Promise<void> {
   const { logger } = options;
@@ -46,8 +49,12 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       logger,
       signal: options.signal,
     });
-    if ((await followSession(session, dataset, options)) === "stopped") return;
-    logger.warn({ memberId: session.memberId }, "the coordinator marked this worker lost while it was alive; registering again");
+    const end = await followSession(session, dataset, options);
+    // Asked to stop (SIGTERM): the session ended because of that, not because of the coordinator.
+    if (end === "stopped" || options.signal.aborted) return;
+    if (end === "rejoin") logger.warn({ memberId: session.memberId }, "the coordinator marked this worker lost while it was alive; registering again");
+    // It may have lost us too, or not yet (then this member's lease runs out, as it sends no more heartbeats).
+    else logger.warn({ memberId: session.memberId }, "the connection to the coordinator broke before it told this worker to stop; registering again");
     // A pause, so that a worker the coordinator keeps refusing does not spin.
     try {
       await abortableDelay(Math.min(1_000, session.leaseMs), options.signal);
@@ -57,7 +64,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   }
 }
 
-/** Follows one session's assignments until Stop or eviction; throws if the coordinator goes away. */
+/** Follows one session's assignments until Stop, eviction, or the end of the assignment stream. */
 async function followSession(session: MemberSession, dataset: ImageDataset, options: WorkerOptions): Promise<SessionEnd> {
   const log = options.logger.child({ workerId: session.memberId, jobId: session.jobId });
   const stop = new AbortController();
@@ -102,7 +109,7 @@ async function followSession(session: MemberSession, dataset: ImageDataset, opti
       if (kind.case === "worker") {
         if (kind.value.generation < latest.generation) continue;
         log.info({ rank: kind.value.rank, worldSize: kind.value.worldSize, generation: kind.value.generation }, "assigned a rank");
-        if (trainer?.servesJob(kind.value.spec!.jobId) === true) trainer.reassign(kind.value);
+        if (trainer?.canTake(kind.value) === true) trainer.reassign(kind.value);
         else {
           trainer?.close();
           trainer = new Trainer(kind.value, context);
@@ -120,7 +127,8 @@ async function followSession(session: MemberSession, dataset: ImageDataset, opti
         else await trainer.evaluate(kind.value, signal);
       } catch (error) {
         if (stop.signal.aborted || current.abandon.signal.aborted) continue;
-        await awaitNextGeneration(current, TrainfleetError.from(error), session.leaseMs, stop.signal, log);
+        const pauseMs = (trainer.pauseTimeoutSeconds + 1) * 1000;
+        await awaitNextGeneration(current, TrainfleetError.from(error), Math.max(3 * session.leaseMs, pauseMs), stop.signal, log);
       }
     }
   } catch (error) {
@@ -133,17 +141,16 @@ async function followSession(session: MemberSession, dataset: ImageDataset, opti
     options.signal.removeEventListener("abort", onAbort);
     session.evicted.removeEventListener("abort", onEvicted);
   }
-  if (end === undefined) throw new TrainfleetError(Code.UNAVAILABLE, "the coordinator went away before telling this worker to stop");
-  return end;
+  return end ?? "disconnected";
 }
 
 /**
  * A step failed without being abandoned. When a membership change closed a shard before
- * the coordinator's new assignment reached this worker, that assignment is on its way:
- * wait for it (or a Stop), at most a few leases; otherwise the failure is the worker's.
+ * the coordinator's new assignment reached this worker, that assignment is on its way;
+ * when a shard died, it comes once a new shard is in (the job is paused meanwhile). Wait
+ * for it (or a Stop) as long as the job may stay paused; otherwise the failure is ours.
  */
-async function awaitNextGeneration(current: { generation: number; abandon: AbortController }, failure: TrainfleetError, leaseMs: number, stop: AbortSignal, log: Logger): Promise<void> {
-  const waitMs = Math.max(30_000, 3 * leaseMs);
+async function awaitNextGeneration(current: { generation: number; abandon: AbortController }, failure: TrainfleetError, waitMs: number, stop: AbortSignal, log: Logger): Promise<void> {
   log.warn({ generation: current.generation, err: failure.message, waitMs }, "a step failed; waiting for the coordinator's next assignment");
   try {
     await abortableDelay(waitMs, AbortSignal.any([stop, current.abandon.signal]));

@@ -65,8 +65,16 @@ export class Trainer {
     this.#gradient = kernelFloat32Array(layout.parameterCount);
   }
 
-  servesJob(jobId: string): boolean {
-    return this.#assignment.spec!.jobId === jobId;
+  /** Whether a new generation's assignment keeps this trainer: the same job and the same shards (a restarted shard listens elsewhere). */
+  canTake(assignment: WorkerAssignment): boolean {
+    const now = this.#assignment;
+    const sameShards = assignment.shards.length === now.shards.length && assignment.shards.every((s, i) => s.address === now.shards[i]!.address && s.dataAddress === now.shards[i]!.dataAddress);
+    return assignment.spec!.jobId === now.spec!.jobId && sameShards;
+  }
+
+  /** How long the job may stay paused (a lost shard, too few workers): how long a failed step waits for the next assignment. */
+  get pauseTimeoutSeconds(): number {
+    return this.#assignment.spec!.workers!.pauseTimeoutSeconds;
   }
 
   /** A new generation of the same job: a new rank and world size. The parameters are pulled again (the shards may have gone back a version). */
