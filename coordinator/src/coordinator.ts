@@ -9,6 +9,12 @@
  * flight is abandoned and handed out again over the new ranks, on the same samples (the
  * global batch is fixed). No process restarts. Below workers.min_workers the job pauses
  * until enough workers are in again, or fails when the pause deadline passes.
+ *
+ * A lost shard takes its slice with it: the job pauses until a shard process of that index
+ * registers again, then goes back to the newest checkpoint, every shard restoring its
+ * slice (checkpoint-restore.ts). A restarted coordinator does the same from the state it
+ * saved (StateStore: the spec, the checkpoint folder, the newest generation begun), which
+ * it saves before each generation's assignments go out, so generation numbers only rise.
  */
 import { Code, JobEventKind, JobPhase, MemberRole, Placement, TrainfleetError, WorkerState } from "@trainfleet/proto";
 import type { JobSpec, JobStatus, Logger, ParameterLayout, ParameterServerStats, RegisterRequest, ReportCheckpointRequest, ReportEvaluationRequest, ReportGenerationRequest, ReportProgressRequest } from "@trainfleet/proto";
@@ -30,7 +36,10 @@ import type { EventBus } from "./events/event-bus.js";
 import type { LedgerAudit } from "./ledger-audit.js";
 import { JobEventRecorder } from "./events/job-event-recorder.js";
 import type { JobEventInit } from "./events/job-event-recorder.js";
-import { startJob } from "./job-start.js";
+import { initialRestore, startJob } from "./job-start.js";
+import { loadCheckpoint } from "./checkpoint-store.js";
+import { resumePoint } from "./resume-point.js";
+import type { CoordinatorState, StateStore } from "./state/index.js";
 import type { Plan } from "./job-start.js";
 import { chooseRanks } from "./roster.js";
 import { GenerationOpening } from "./generation-opening.js";
@@ -57,6 +66,10 @@ export interface CoordinatorOptions {
   ledgerAudit?: LedgerAudit | undefined;
   /** Where lifecycle JobEvents and per-step StepMetrics go (hints; the status is the truth). None: not published. */
   events?: EventBus | undefined;
+  /** Where the state a restarted coordinator resumes from is saved. None: a restart starts the job afresh. */
+  stateStore?: StateStore | undefined;
+  /** This coordinator was restarted with the job running: generations continue above this one, and every shard is restored (from `resume`, or to the initial parameters). */
+  restartedAt?: { generation: number } | undefined;
 }
 
 export interface TrainedJob {
@@ -84,6 +97,8 @@ export class Coordinator {
   #testLoss: number | undefined;
   #startedAt = 0;
   #finishedAt = 0;
+  /** When the first worker registered (a restarted coordinator starts with min_workers after a lease). */
+  #firstWorkerAt: number | undefined;
   /** Told to stop (terminate): steps are handed out up to this one only. */
   #stopAt: number | undefined;
   readonly #changes = new ChangeNotifier();
@@ -137,11 +152,14 @@ export class Coordinator {
     const member = this.#members.add(request, this.#spec?.parameterServers?.shards);
     this.#options.logger.info({ memberId: member.id, memberRole: MemberRole[member.role], host: member.host, address: member.address || undefined }, "member registered");
     this.#publish({ kind: JobEventKind.MEMBER_JOINED, ...memberFields(member) });
+    if (member.role === MemberRole.WORKER) this.#firstWorkerAt ??= this.#now();
     if (!started) {
       this.#setReason(this.#reason, this.#waitingMessage());
       this.#maybeStart();
     } else if (member.role === MemberRole.WORKER) {
       this.#membershipChanged(`worker ${member.id} joined`);
+    } else {
+      void this.#shardReturned(member);
     }
     return { memberId: member.id, jobId: this.#spec?.jobId ?? "", leaseMs: this.#options.leaseMs };
   }
@@ -169,9 +187,12 @@ export class Coordinator {
     for (const member of this.#members.expired()) this.#lose(member, "lease_expired", `it missed its lease of ${this.#options.leaseMs} ms`);
     this.#opening?.resendIfSilent(this.#now(), this.#options.leaseMs);
     this.#checkStragglers();
+    // A restarted coordinator may start with fewer than replicas workers, after a lease.
+    if (this.#options.restartedAt !== undefined) this.#maybeStart();
     if (this.#phase === JobPhase.PAUSED && this.#now() > this.#pauseDeadline) {
       const { minWorkers, pauseTimeoutSeconds } = this.#spec!.workers!;
-      this.fail("PauseTimeout", `fewer than ${minWorkers} workers (workers.minWorkers) for ${pauseTimeoutSeconds} s (workers.pauseTimeoutSeconds): ${this.#message}`);
+      const what = this.#reason === "ShardLost" ? "a lost parameter-server shard did not come back" : `fewer than ${minWorkers} workers (workers.minWorkers)`;
+      this.fail("PauseTimeout", `${what} for ${pauseTimeoutSeconds} s (workers.pauseTimeoutSeconds): ${this.#message}`);
     }
   }
 
@@ -326,9 +347,16 @@ export class Coordinator {
 
   #waitingMessage(): string {
     if (this.#spec === undefined) return "waiting for a JobSpec (SubmitJob)";
-    const shards = this.#members.shards().length;
+    const shards = this.#members.shards().filter((shard) => shard.state !== WorkerState.LOST).length;
     const workers = this.#members.liveWorkers().length;
     return `waiting for members: ${shards}/${this.#spec.parameterServers!.shards} parameter-server shards, ${workers}/${this.#spec.workers!.replicas} workers registered`;
+  }
+
+  /** Workers needed to start: replicas; a restarted coordinator, whose workers may not all come back, min_workers once a lease has passed since the first. */
+  #workersToStart(): number {
+    const workers = this.#spec!.workers!;
+    const waited = this.#firstWorkerAt !== undefined && this.#now() - this.#firstWorkerAt >= this.#options.leaseMs;
+    return this.#options.restartedAt !== undefined && waited ? workers.minWorkers : workers.replicas;
   }
 
   /** Starts the job once its shards and workers.replicas workers are in. */
@@ -336,9 +364,9 @@ export class Coordinator {
     const spec = this.#spec;
     if (spec === undefined || this.#plan !== undefined || isFinished(this.#phase)) return;
     // Shards that registered before the spec arrived may have indices the job does not have.
-    const shards = this.#members.shards().filter((s) => s.shardIndex < spec.parameterServers!.shards);
+    const shards = this.#members.shards().filter((s) => s.shardIndex < spec.parameterServers!.shards && s.state !== WorkerState.LOST);
     const workers = this.#members.liveWorkers();
-    if (shards.length < spec.parameterServers!.shards || workers.length < spec.workers!.replicas) return;
+    if (shards.length < spec.parameterServers!.shards || workers.length < this.#workersToStart()) return;
     const { ranked } = chooseRanks([], workers, spec.workers!.maxWorkers);
     try {
       this.#plan = startJob({
@@ -354,9 +382,17 @@ export class Coordinator {
     } catch (error) {
       return this.fail("ResumeFailed", TrainfleetError.from(error).message);
     }
-    this.#plan.tracker.onStepComplete = (step) => this.#stepCompleted(spec.jobId, step);
+    const plan = this.#plan;
+    plan.tracker.onStepComplete = (step) => this.#stepCompleted(spec.jobId, step);
     this.#startedAt = this.#now();
-    this.#membershipChanged("the job starts");
+    const restarted = this.#options.restartedAt;
+    if (restarted !== undefined) {
+      // The shards hold whatever they had reached: every one goes back to the checkpoint (or the start).
+      plan.generation = restarted.generation;
+      plan.restores ??= shards.map(() => initialRestore);
+      this.#options.ledgerAudit?.rewindTo(plan.startVersion);
+    }
+    this.#membershipChanged(restarted === undefined ? "the job starts" : `the coordinator restarted; the job goes on from step ${plan.startVersion}`);
   }
 
   /**
@@ -368,6 +404,8 @@ export class Coordinator {
     const plan = this.#plan;
     // Once evaluated, the job only finishes: nothing a member does changes the result.
     if (plan === undefined || isFinished(this.#phase) || this.#testAccuracy !== undefined) return;
+    // While a shard is missing nothing can run: the workers are counted when it is back.
+    if (this.#missingShards().length > 0) return this.#changedNow();
     const { minWorkers, maxWorkers } = plan.spec.workers!;
     const live = this.#members.liveWorkers();
     const previous = this.#opening?.ranked ?? plan.workers;
@@ -391,18 +429,76 @@ export class Coordinator {
   #beginGeneration(plan: Plan, ranked: Member[], why: string): void {
     const generation = ++plan.generation;
     const shards = this.#members.shards();
-    this.#opening = new GenerationOpening(generation, ranked, why, shards.length);
+    const opening = new GenerationOpening(generation, ranked, why, shards.length);
+    this.#opening = opening;
     this.metrics.generationChanged(plan.spec.jobId);
-    const first = generation === 1;
-    this.#setReason(first ? "Starting" : "Rescaling", `${why}: generation ${generation} of ${ranked.length} worker${ranked.length === 1 ? "" : "s"}; waiting for the shards' versions`);
+    this.#setReason(this.#phase === JobPhase.PENDING ? "Starting" : "Rescaling", `${why}: generation ${generation} of ${ranked.length} worker${ranked.length === 1 ? "" : "s"}; waiting for the shards' versions`);
     this.#options.logger.info({ generation, worldSize: ranked.length, why }, "generation begins");
     const { layout, shardRanges: ranges, spec } = plan;
     const checkpointDir = this.#options.checkpointDir ?? "";
-    for (const shard of shards) {
-      const restore = first ? plan.restores?.[shard.shardIndex] : undefined;
-      const value = { spec, generation, worldSize: ranked.length, range: ranges[shard.shardIndex]!, parameterCount: BigInt(layout.parameterCount), checkpointDir, ...(restore === undefined ? {} : { restore }) };
-      this.#opening.send(shard, { kind: { case: "shard", value } }, this.#now());
+    const restores = plan.restores;
+    const send = () => {
+      // Superseded by a newer generation (or the end) while the state was being saved.
+      if (this.#opening !== opening) return;
+      for (const shard of shards) {
+        const restore = restores?.[shard.shardIndex];
+        const value = { spec, generation, worldSize: ranked.length, range: ranges[shard.shardIndex]!, parameterCount: BigInt(layout.parameterCount), checkpointDir, ...(restore === undefined ? {} : { restore }) };
+        opening.send(shard, { kind: { case: "shard", value } }, this.#now());
+      }
+    };
+    const store = this.#options.stateStore;
+    if (store === undefined) return send();
+    // Saved before any shard hears of the generation, so that a restarted coordinator's generations are above every shard's.
+    store.save(this.#savedState(false)).then(send, (error: unknown) => this.fail("StateNotSaved", `could not save the coordinator's state to ${store.description}: ${TrainfleetError.from(error).message}`));
+  }
+
+  /** What a restarted coordinator resumes from. */
+  #savedState(finished: boolean): CoordinatorState {
+    return { jobId: this.#spec!.jobId, spec: this.#spec!, checkpointDir: this.#options.checkpointDir ?? "", generation: this.#plan?.generation ?? 0, finished, updatedUnixMs: this.#now() };
+  }
+
+  /** Shard indices with no live member: their slices are gone until a shard registers again and the job goes back to a checkpoint. */
+  #missingShards(): number[] {
+    const live = new Set(this.#members.shards().filter((shard) => shard.state !== WorkerState.LOST).map((shard) => shard.shardIndex));
+    return Array.from({ length: this.#spec!.parameterServers!.shards }, (_, index) => index).filter((index) => !live.has(index));
+  }
+
+  /** Paused until every lost shard has a successor, then back to the newest checkpoint (or the start, when there is none). */
+  #pauseForShards(why: string): void {
+    const plan = this.#plan!;
+    this.#opening = undefined;
+    if (this.#phase !== JobPhase.PAUSED) this.#pauseDeadline = this.#now() + plan.spec.workers!.pauseTimeoutSeconds * 1000;
+    const missing = this.#missingShards();
+    const last = plan.checkpoints?.last;
+    const back = last === undefined ? "step 0 (there is no checkpoint yet)" : `its checkpoint of step ${last.version}`;
+    const message = `${why}; waiting for parameter-server shard${missing.length === 1 ? "" : "s"} ${missing.join(", ")} to register again (trainfleet ps --shard-index N), then the job goes back to ${back}; it fails at ${new Date(this.#pauseDeadline).toISOString()}`;
+    if (this.#phase === JobPhase.PAUSED) this.#setReason("ShardLost", message);
+    else this.#apply("pause", "ShardLost", message);
+    this.#options.logger.warn({ missing, deadline: new Date(this.#pauseDeadline).toISOString() }, message);
+  }
+
+  /** A shard process registered in a lost one's place: its addresses go to the plan, and once none is missing the job goes back to its checkpoint. */
+  async #shardReturned(shard: Member): Promise<void> {
+    const plan = this.#plan!;
+    Object.assign(plan.shardRanges[shard.shardIndex]!, { address: shard.address, dataAddress: shard.dataAddress });
+    const why = `parameter-server shard ${shard.shardIndex} registered again`;
+    if (this.#missingShards().length > 0) return this.#pauseForShards(why);
+    const last = plan.checkpoints?.last;
+    let restores: Plan["restores"];
+    try {
+      const warn = (message: string) => this.#options.logger.warn({}, message);
+      restores = last === undefined ? plan.shardRanges.map(() => initialRestore) : resumePoint(await loadCheckpoint(last.path), plan, plan.workers.map((w) => w.backend), warn).restores;
+    } catch (error) {
+      return this.fail("ResumeFailed", `${why}, but the job cannot go back to its checkpoint ${last?.path}: ${TrainfleetError.from(error).message}`);
     }
+    // Things may have moved on while the checkpoint was read.
+    if (isFinished(this.#phase) || this.#missingShards().length > 0) return;
+    const version = last?.version ?? 0;
+    plan.tracker.rewind(version);
+    plan.samples.seek(version);
+    this.#options.ledgerAudit?.rewindTo(version);
+    plan.restores = restores;
+    this.#membershipChanged(`${why}; the job goes back to ${last === undefined ? "step 0" : `its checkpoint of step ${version}`}`);
   }
 
   /** Every shard has reported: generation `opening` goes on from `version`, with the ranks it was begun with. */
@@ -410,6 +506,9 @@ export class Coordinator {
     const plan = this.#plan!;
     const { generation } = opening;
     for (const shard of this.#members.shards()) shard.outbox.push({ kind: { case: "openGeneration", value: { generation, version } } });
+    const restored = plan.restores !== undefined;
+    plan.restores = undefined;
+    const starting = this.#phase === JobPhase.PENDING;
     plan.tracker.newGeneration(opening.ranked.length, version);
     plan.samples.seek(version);
     plan.checkpoints?.generationOpened(generation, version);
@@ -427,11 +526,11 @@ export class Coordinator {
     else this.#setReason(this.#phase === JobPhase.EVALUATING ? "Evaluating" : "Training", message);
     this.#pauseDeadline = 0;
     const fields = { jobId: spec.jobId, generation, worldSize, version, ranks: plan.workers.map((w) => w.id) };
-    if (generation === 1) {
-      const resumed = plan.restores === undefined ? {} : { resumedFrom: this.#options.resume!.path, step: version };
-      this.#options.logger.info({ ...fields, shards: shards.length, totalSteps: plan.totalSteps, parameters: layout.parameterCount, ...resumed }, plan.restores === undefined ? "job started" : "job resumed from its checkpoint");
+    if (starting) {
+      const resumed = this.#options.resume === undefined ? {} : { resumedFrom: this.#options.resume.path, step: version };
+      this.#options.logger.info({ ...fields, shards: shards.length, totalSteps: plan.totalSteps, parameters: layout.parameterCount, ...resumed }, restored && version > 0 ? "job resumed from its checkpoint" : "job started");
     } else {
-      this.#options.logger.info({ ...fields, why: opening.why }, "generation opened");
+      this.#options.logger.info({ ...fields, why: opening.why, restored }, "generation opened");
       this.#publish({ kind: JobEventKind.GENERATION_CHANGED, message: `${opening.why}: generation ${generation} of ${worldSize} worker${worldSize === 1 ? "" : "s"} goes on from step ${version}` });
     }
     this.#afterSteps(plan);
@@ -515,14 +614,14 @@ export class Coordinator {
     const role = isWorker ? `worker ${member.id}${rank}` : `parameter-server shard ${member.shardIndex}`;
     const lost = `${role} was ${cause === "straggler" ? "evicted" : "lost"}: ${why}`;
     this.#publish({ kind: JobEventKind.MEMBER_LOST, ...memberFields(member), message: lost });
-    member.outbox.push({ kind: { case: "stop", value: { reason: "Evicted", rejoin: isWorker } } });
+    member.outbox.push({ kind: { case: "stop", value: { reason: "Evicted", rejoin: true } } });
     member.outbox.close();
-    if (!isWorker) return this.fail("MemberLost", `${lost}. Its slice of the parameters lived in its memory, so the job stops here rather than hang; resume it from its last checkpoint (trainfleet run --resume)`);
     if (this.#spec?.parameterServers?.placement === Placement.COLOCATED && this.#plan !== undefined) {
       return this.fail("MemberLost", `${lost}. With colocated placement its process held a shard, so the job stops here rather than hang; resume it from its last checkpoint (trainfleet run --resume)`);
     }
     this.#options.logger.warn({ memberId: member.id, cause }, lost);
     if (this.#plan === undefined) return this.#setReason(this.#reason, this.#waitingMessage());
+    if (!isWorker) return this.#pauseForShards(lost);
     if (hadRank) this.#membershipChanged(lost);
     else this.#changedNow();
   }
@@ -539,7 +638,11 @@ export class Coordinator {
       member.state = WorkerState.STOPPED;
     }
     this.#changedNow();
-    this.#resolveDone(this.status());
+    const status = this.status();
+    // A coordinator restarted after the end must not run the job again.
+    const store = this.#options.stateStore;
+    const saved = store === undefined || this.#spec === undefined ? Promise.resolve() : store.save(this.#savedState(true));
+    saved.catch((error: unknown) => this.#options.logger.error({ err: TrainfleetError.from(error).message }, `could not save the finished state to ${store!.description}`)).finally(() => this.#resolveDone(status));
   }
 
   #apply(event: JobEvent, reason: string, message: string): void {

@@ -23,3 +23,4 @@ export * from "./events/in-process-event-bus.js";
 export * from "./events/nats-event-bus.js";
 export * from "./events/nats-event-follower.js";
 export * from "./events/job-event-recorder.js";
+export * from "./state/index.js";

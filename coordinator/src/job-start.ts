@@ -17,6 +17,9 @@ import { resumePoint } from "./resume-point.js";
 import { SampleCursor } from "./sample-cursor.js";
 import { StepTracker } from "./step-tracker.js";
 
+/** A shard restore to the job's seeded initial parameters (no checkpoint to go back to). */
+export const initialRestore = { path: "", version: 0, sha256: "" } as const;
+
 /** A started job: its plan and where it stands. `workers` and `generation` are the current generation's. */
 export interface Plan extends StatusPlan {
   samples: SampleCursor;

@@ -51,7 +51,12 @@ export class Members {
       }
       if (!request.address) throw invalidField("address", "a parameter-server shard must give the host:port that workers reach it at");
       id = `ps-${request.shardIndex}`;
-      if (this.#members.has(id)) throw new TrainfleetError(Code.ALREADY_EXISTS, `shard_index: shard ${request.shardIndex} is already registered`, { field: "shard_index" });
+      // A shard process started again after its predecessor was lost takes its place.
+      const previous = this.#members.get(id);
+      if (previous !== undefined && previous.state !== WorkerState.LOST) {
+        throw new TrainfleetError(Code.ALREADY_EXISTS, `shard_index: shard ${request.shardIndex} is already registered`, { field: "shard_index" });
+      }
+      this.#members.delete(id);
     } else {
       throw invalidField("role", "must be MEMBER_ROLE_WORKER or MEMBER_ROLE_PARAMETER_SERVER");
     }

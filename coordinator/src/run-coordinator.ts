@@ -3,7 +3,10 @@
  * then let members read Stop.
  */
 import { ledgerAuditFile } from "./ledger-audit.js";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
+import { fileStateStore, natsStateStore } from "./state/index.js";
+import type { StateStore } from "./state/index.js";
+import { startPoint } from "./restart-point.js";
 import { Code, TrainfleetError, abortableDelay, statusPaths } from "@trainfleet/proto";
 import type { JobSpec, JobStatus, Logger, RunningServer } from "@trainfleet/proto";
 import { Coordinator } from "./coordinator.js";
@@ -48,6 +51,11 @@ export interface CoordinatorProcessOptions {
   events?: EventBus | undefined;
   /** The gRPC address, and the job's status URL when the HTTP server runs. */
   onListening?: (address: string, statusUrl?: string) => void;
+  /**
+   * Where the coordinator's state is saved for a restart (a file). Default: NATS KV when
+   * natsUrl is set, else `coordinator-state.json` in the checkpoint folder; none without either.
+   */
+  stateFile?: string | undefined;
 }
 
 export async function runCoordinator(options: CoordinatorProcessOptions): Promise<JobStatus> {
@@ -56,9 +64,14 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
   const resume = options.resume === undefined ? undefined : await loadCheckpoint(options.resume);
   if (resume !== undefined && options.spec !== undefined) throw new TrainfleetError(Code.INVALID_ARGUMENT, "give a job spec or a checkpoint to resume, not both: a resumed job is the checkpoint's");
   if (resume !== undefined) logger.info({ path: resume.path, step: resume.manifest.version, jobId: resume.manifest.jobId }, "resuming from a checkpoint; every file matches its sha256");
-  const spec = resume?.manifest.spec ?? options.spec;
-  const checkpointDir = options.checkpointDir ?? (resume === undefined ? undefined : dirname(resume.path));
-  const events = options.events ?? (options.natsUrl ? createNatsEventBus({ url: options.natsUrl, logger, freshJobId: resume === undefined ? spec?.jobId : undefined }) : new InProcessEventBus());
+  const given = { spec: resume?.manifest.spec ?? options.spec, resume, checkpointDir: options.checkpointDir ?? (resume === undefined ? undefined : dirname(resume.path)) };
+  const stateStore = await openStateStore(options, given.spec?.jobId, given.checkpointDir);
+  const { spec, checkpointDir, restartedAt, ...start } = await startPoint(given, stateStore, logger).catch(async (error: unknown) => {
+    await stateStore?.close();
+    throw error;
+  });
+  const fresh = start.resume === undefined && restartedAt === undefined;
+  const events = options.events ?? (options.natsUrl ? createNatsEventBus({ url: options.natsUrl, logger, freshJobId: fresh ? spec?.jobId : undefined }) : new InProcessEventBus());
   const coordinator = new Coordinator({
     events,
     spec,
@@ -66,7 +79,9 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
     logger,
     ...(outputDir === undefined ? {} : { onTrained: (job) => saveParameters(outputDir, job) }),
     checkpointDir,
-    resume,
+    resume: start.resume,
+    restartedAt,
+    stateStore,
     ...(options.ledgerAuditPath === undefined ? {} : { ledgerAudit: ledgerAuditFile(options.ledgerAuditPath) }),
   });
   // Ready while the gRPC server takes calls; the HTTP server comes first so that a port
@@ -114,6 +129,14 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
     serving.closing = true;
     // Open assignment and watch streams end once drained, so members read their Stop.
     // The bus sends what is queued (the final event included) within the same 5 s.
-    await Promise.all([server.close(5_000), http?.close(5_000), events.close(5_000)]);
+    await Promise.all([server.close(5_000), http?.close(5_000), events.close(5_000), stateStore?.close()]);
   }
+}
+
+/** The store of options.stateFile, or NATS KV, or the checkpoint folder's file; none when there is nowhere durable to keep it. */
+async function openStateStore(options: CoordinatorProcessOptions, jobId: string | undefined, checkpointDir: string | undefined): Promise<StateStore | undefined> {
+  if (options.stateFile !== undefined) return fileStateStore(options.stateFile);
+  // KV records are keyed by job: a coordinator waiting for SubmitJob has none yet.
+  if (options.natsUrl && jobId !== undefined) return natsStateStore({ url: options.natsUrl, jobId });
+  return checkpointDir === undefined ? undefined : fileStateStore(join(checkpointDir, "coordinator-state.json"));
 }

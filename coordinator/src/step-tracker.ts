@@ -42,6 +42,12 @@ export class StepTracker {
     this.#completed = completed;
   }
 
+  /** Training goes back to a checkpoint of version `version`: the steps after it are to be run again. */
+  rewind(version: number): void {
+    this.#completed = version;
+    this.#pending.clear();
+  }
+
   /**
    * A new generation of `worldSize` ranks goes on from parameter version `version`: the
    * steps below it that every shard applied are complete (their loss from the ranks that

@@ -36,7 +36,10 @@ class Harness {
   readonly #shardGeneration = new Map<string, number>();
 
   constructor(spec: JobSpec) {
-    const audit = new LedgerAudit((line) => this.audit.push(JSON.parse(line) as LedgerRecord));
+    const audit = new LedgerAudit(
+      (line) => this.audit.push(JSON.parse(line) as LedgerRecord),
+      (fromStep) => this.audit.splice(0, this.audit.length, ...this.audit.filter((record) => record.step < fromStep)),
+    );
     this.coordinator = new Coordinator({ spec, leaseMs: 1_000, logger: silentLogger, now: () => this.now, ledgerAudit: audit });
     for (const shardIndex of [0, 1]) this.coordinator.register({ role: MemberRole.PARAMETER_SERVER, address: `127.0.0.1:${shardIndex + 1}`, shardIndex } as never);
   }
@@ -194,6 +197,40 @@ describe("generations", () => {
     expect((await h.take(workers[1]!)).at(-1)).toEqual({ case: "stop", value: { reason: "Evicted", rejoin: true } });
     const metrics = h.coordinator.metrics.render();
     expect(metrics).toContain('trainfleet_member_evictions_total{job_id="elastic",role="worker",cause="straggler"} 1');
+  });
+
+  it("pauses when a shard is lost, and once a new shard process registers goes back to the start (no checkpoint yet), every shard restoring", async () => {
+    const h = new Harness(jobSpec({ replicas: 2 }));
+    const workers = [h.worker(), h.worker()];
+    await h.shardsReport();
+    const steps = await Promise.all(workers.map((w) => h.of(w, "step")));
+    workers.forEach((w, rank) => h.report(w, steps[rank]![0]!, 1));
+    h.shardVersions.fill(1);
+    expect(h.coordinator.status().step).toBe(1);
+    h.coordinator.streamClosed("ps-1");
+    let status = h.coordinator.status();
+    expect(status).toMatchObject({ phase: JobPhase.PAUSED, reason: "ShardLost" });
+    expect(status.message).toMatch(/^parameter-server shard 1 was lost: its assignment stream closed; waiting for parameter-server shard 1 to register again \(trainfleet ps --shard-index N\), then the job goes back to step 0 \(there is no checkpoint yet\); it fails at /);
+    // A worker that joins meanwhile waits with the rest: nothing runs without the shard.
+    h.worker();
+    expect(h.coordinator.status()).toMatchObject({ phase: JobPhase.PAUSED, reason: "ShardLost", generation: 1 });
+    h.coordinator.register({ role: MemberRole.PARAMETER_SERVER, address: "127.0.0.1:9", dataAddress: "127.0.0.1:10", shardIndex: 1 } as never);
+    // The shard's checkpoint is read asynchronously (none here): wait for the generation to begin.
+    await new Promise((resolve) => setImmediate(resolve));
+    const assigned = await Promise.all([h.of("ps-0", "shard"), h.of("ps-1", "shard")]);
+    expect(assigned.map((a) => [a.at(-1)!.generation, a.at(-1)!.worldSize, a.at(-1)!.restore?.path, a.at(-1)!.restore?.version])).toEqual([
+      [2, 2, "", 0],
+      [2, 2, "", 0],
+    ]);
+    h.shardVersions.fill(0);
+    for (const index of [0, 1]) h.coordinator.reportGeneration({ memberId: `ps-${index}`, generation: 2, version: 0, error: "" } as never);
+    status = h.coordinator.status();
+    expect(status).toMatchObject({ phase: JobPhase.RUNNING, generation: 2, step: 0 });
+    expect(status.shards[1]).toMatchObject({ address: "127.0.0.1:9", dataAddress: "127.0.0.1:10" });
+    // The step done before the loss is struck from the audit: it is run again.
+    expect(h.audit).toEqual([]);
+    const again = (await h.of(workers[0]!, "worker")).at(-1)!;
+    expect(again.shards![1]).toMatchObject({ address: "127.0.0.1:9" });
   });
 
   it("pauses below min_workers with a deadline, resumes when a worker joins, and fails when a pause outlasts it", async () => {

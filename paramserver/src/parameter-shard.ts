@@ -25,8 +25,13 @@
  * slice and optimizer state the moment the version is reached (the step after next
  * overwrites those buffers) and hands the copy, with the generation it was reached in, to
  * its snapshot listeners, which write it out. Going back a version voids the snapshot of
- * the version left: it is taken again when the shard gets there again. `restore` starts a
- * freshly configured shard from such a snapshot instead.
+ * the version left: it is taken again when the shard gets there again.
+ *
+ * Restores: `restore` replaces a closed shard's state with such a snapshot, or with the
+ * seeded initial state (initialShardState): a job resumed from a checkpoint, and a
+ * restarted coordinator or shard, whose new generation restores every shard to the same
+ * checkpoint. Only while closed, so that no pull sees a version replaced under it (those of
+ * the generation before ended ABORTED at the close).
  */
 import { Code, TrainfleetError, chunkRanges, initialParameters, invalidField, kernelFloat32Array } from "@trainfleet/proto";
 import type { Range } from "@trainfleet/proto";
@@ -106,11 +111,11 @@ export class ParameterShard {
   }
 
   /**
-   * Takes the coordinator's ShardAssignment. The first allocates the shard at version 0
-   * (restore() may then move it). One of a new generation closes the shard: the step in
-   * progress is dropped, pushes are refused and pulls wait until openGeneration(), and
-   * pulls of the generation before end ABORTED. One repeating the current generation
-   * changes nothing.
+   * Takes the coordinator's ShardAssignment. The first allocates the shard at version 0.
+   * One of a new generation closes the shard: the step in progress is dropped, pushes are
+   * refused and pulls wait until openGeneration(), and pulls of the generation before end
+   * ABORTED. One repeating the current generation changes nothing. After any that closed
+   * it, restore() may replace the shard's state.
    */
   configure(config: ShardConfig): void {
     const current = this.#config;
@@ -174,20 +179,28 @@ export class ParameterShard {
   }
 
   /**
-   * Starts a freshly configured shard (no push taken yet) at a checkpoint's version,
-   * parameters and optimizer state. The caller has checked that the snapshot is this
-   * shard's (readShardCheckpoint); what is checked again here is what would corrupt it.
+   * Replaces the version, parameters and optimizer state with a checkpoint's (or the
+   * seeded initial state's, initialShardState), whatever the shard held: only while it is
+   * closed for a generation, before openGeneration (which then names this version). The
+   * caller has checked that the snapshot is this shard's (readShardCheckpoint); what is
+   * checked again here is what would corrupt it.
    */
   restore(snapshot: ShardState): void {
     const config = this.#requireConfig();
     const problems = snapshotMismatches(snapshot, { jobId: config.jobId, range: config.range, optimizer: this.#optimizer!.kind });
-    if (this.#version !== 0 || this.#barrier.started) problems.push(`this shard has trained already (version ${this.#version})`);
+    if (this.#generation.phase === "open") {
+      problems.push(`the shard is open for generation ${this.#generation.generation}, and pulls may be reading version ${this.#version}; restore after a new generation's ShardAssignment, before its open_generation`);
+    }
     if (problems.length > 0) throw new TrainfleetError(Code.FAILED_PRECONDITION, `cannot restore version ${snapshot.version}: ${problems.join("; ")}`);
     this.#params.set(snapshot.parameters);
     this.#optimizer!.restoreState(snapshot.state);
     this.#version = snapshot.version;
+    this.#resetBarrier();
     this.#generation.restored();
+    // Periodic snapshots go on from the restored version; requests made before it are void.
     this.#snapshots = new SnapshotSchedule(config.checkpointEverySteps ?? 0, snapshot.version);
+    // Values handed out before for this version number were other values.
+    this.#revision++;
     this.#notify();
   }
 

@@ -5,17 +5,28 @@
  *
  * Each generation: the ShardAssignment closes the shard, which reports the version it
  * holds (ReportGeneration); open_generation names the version to go on from, and a shard
- * that cannot get there reports why and stays closed.
+ * that cannot get there reports why and stays closed. Any generation's assignment may
+ * carry a restore (a restarted coordinator, or this shard restarted, restores every shard
+ * to the last checkpoint, or to the initial parameters when there is none yet).
+ *
+ * The coordinator going away (its assignment stream fails, or a heartbeat finds that it
+ * no longer knows this member: it was restarted) does not end the process: the shard, its
+ * servers and its pending checkpoint writes stay, and it registers again, retrying for a
+ * while (joinJob); only a coordinator that stays away ends it, non-zero. So does a Stop
+ * that says to rejoin. A Stop without it ends the process normally.
  */
-import { MemberRole, TrainfleetError, joinJob, startMetricsServer } from "@trainfleet/proto";
-import type { Logger, MemberSession, RunningHttpServer, ShardAssignment } from "@trainfleet/proto";
+import { Code, MemberRole, TrainfleetError, abortableDelay, invalidField, joinJob, startMetricsServer } from "@trainfleet/proto";
+import type { AssignmentsResponse, Logger, MemberSession, RunningHttpServer, ShardAssignment, ShardRestore } from "@trainfleet/proto";
 import { createCheckpointWriter, readShardCheckpoint } from "./checkpoint-files.js";
 import type { CheckpointWriter, CheckpointWritten } from "./checkpoint-files.js";
 import { optimizerKind } from "./optimizer.js";
 import { ParameterShard } from "./parameter-shard.js";
 import { shardConfigFrom } from "./shard-config.js";
+import type { ShardConfig } from "./shard-config.js";
 import { startShardServer } from "./shard-server.js";
 import { shardHeartbeatStats, shardMetrics } from "./shard-metrics.js";
+import { initialShardState } from "./shard-snapshot.js";
+import type { ShardState } from "./shard-snapshot.js";
 import { startDataServer } from "./tcp-data-server.js";
 
 export interface ShardOptions {
@@ -32,6 +43,32 @@ export interface ShardOptions {
   metricsListen?: string | undefined;
 }
 
+/** One registration with the coordinator, and what cuts its assignment stream and heartbeats short. */
+interface Registration {
+  session: MemberSession;
+  cut: AbortController;
+}
+
+/** How a session ended: told to stop, or why the shard registers again. */
+type SessionEnd = { stop: true } | { rejoin: string };
+
+/** What the shard's sessions share: it outlives each of them. */
+interface ShardProcess {
+  shard: ParameterShard;
+  shardIndex: number;
+  logger: Logger;
+  signal: AbortSignal;
+  /** From the first assignment that names a checkpoint folder on. */
+  writer: CheckpointWriter | undefined;
+  report(written: CheckpointWritten): Promise<void>;
+}
+
+/** Assignment stream failures that mean the coordinator went away or lost track of this member, not that the shard is wrong. */
+const coordinatorGone = new Set<number>([Code.UNAVAILABLE, Code.CANCELLED, Code.INTERNAL, Code.NOT_FOUND]);
+
+/** Between one session's end and the next registration: a coordinator that keeps dropping the stream is not hammered. */
+const rejoinPauseMs = 200;
+
 export async function runShard(options: ShardOptions): Promise<void> {
   const logger = options.logger.child({ psShard: options.shardIndex });
   const shard = options.shard ?? new ParameterShard();
@@ -45,87 +82,171 @@ export async function runShard(options: ShardOptions): Promise<void> {
       metrics = await startMetricsServer(options.metricsListen, shardMetrics(shard, options.shardIndex), logger);
       logger.info({ url: `${metrics.url}/metrics` }, "metrics listening");
     }
-    const session = await joinJob({
-      coordinator: options.coordinator,
-      register: { role: MemberRole.PARAMETER_SERVER, address: server.address, dataAddress: data.address, shardIndex: options.shardIndex, host: options.host },
+    const register = async (): Promise<Registration> => {
+      const cut = new AbortController();
+      const session = await joinJob({
+        coordinator: options.coordinator,
+        register: { role: MemberRole.PARAMETER_SERVER, address: server.address, dataAddress: data.address, shardIndex: options.shardIndex, host: options.host },
+        logger,
+        signal: AbortSignal.any([options.signal, cut.signal]),
+        heartbeatFields: () => ({ shardStats: shardHeartbeatStats(shard) }),
+      });
+      return { session, cut };
+    };
+    // The registration of the moment: a checkpoint slice written while the shard registers
+    // again is reported through the new one (the old session's client is closed).
+    let current = register();
+    const proc: ShardProcess = {
+      shard,
+      shardIndex: options.shardIndex,
       logger,
       signal: options.signal,
-      heartbeatFields: () => ({ shardStats: shardHeartbeatStats(shard) }),
-    });
-    let writer: CheckpointWriter | undefined;
-    const report = (written: CheckpointWritten) => reportCheckpoint(session, written, options.signal, logger);
-    const tellGeneration = (fields: GenerationReport) => reportGeneration(session, fields, options.signal, logger);
-    const unsubscribe = shard.onSnapshot((snapshot) => writer?.write(snapshot));
+      writer: undefined,
+      report: (written) =>
+        current.then(
+          ({ session }) => reportCheckpoint(session, written, options.signal, logger),
+          (error: unknown) => logger.warn({ version: written.version, err: TrainfleetError.from(error).message }, "could not report the checkpoint slice: not registered with a coordinator"),
+        ),
+    };
+    const unsubscribe = shard.onSnapshot((snapshot) => proc.writer?.write(snapshot));
+    let registration: Registration | undefined;
     try {
-      for await (const assignment of session.assignments()) {
-        if (assignment.kind.case === "shard") {
-          const { checkpointDir } = assignment.kind.value;
-          if (checkpointDir !== "") writer ??= createCheckpointWriter({ folder: checkpointDir, shardIndex: options.shardIndex, logger, report });
-          const { generation } = assignment.kind.value;
-          try {
-            // Closed now, unless it repeats the generation it is open for (then nothing changed, nothing to report).
-            if (!(await configure(shard, assignment.kind.value, options.shardIndex, logger))) continue;
-          } catch (error) {
-            const message = TrainfleetError.from(error).message;
-            logger.error({ generation }, message);
-            await tellGeneration({ generation, version: shard.version, error: message });
-            throw error;
-          }
-          await tellGeneration({ generation, version: shard.version });
-        } else if (assignment.kind.case === "openGeneration") {
-          const { generation, version } = assignment.kind.value;
-          try {
-            shard.openGeneration(generation, version);
-            logger.info({ generation, version }, "generation open");
-          } catch (error) {
-            // The shard stays closed; the coordinator decides what comes next.
-            const message = TrainfleetError.from(error).message;
-            logger.error({ generation, version: shard.version }, message);
-            await tellGeneration({ generation, version: shard.version, error: message });
-          }
-        } else if (assignment.kind.case === "checkpoint") {
-          const { version } = assignment.kind.value;
-          try {
-            shard.requestSnapshot(version);
-          } catch (error) {
-            const message = TrainfleetError.from(error).message;
-            logger.error({ version }, message);
-            await report({ version, generation: shard.generation, path: "", sha256: "", bytes: 0, error: message });
-          }
-        } else if (assignment.kind.case === "stop") {
-          logger.info({ reason: assignment.kind.value.reason, version: shard.version, ...shard.stats }, "stopping");
-          break;
+      for (;;) {
+        registration = await current;
+        const end = await follow(registration, proc);
+        if ("stop" in end || options.signal.aborted) break;
+        logger.warn({ memberId: registration.session.memberId, reason: end.rejoin, version: shard.version, generation: shard.generation }, "lost the coordinator; registering again");
+        endSession(registration);
+        registration = undefined;
+        try {
+          await abortableDelay(rejoinPauseMs, options.signal);
+        } catch {
+          break; // asked to stop meanwhile
         }
+        current = register();
       }
     } finally {
       unsubscribe();
       // Checkpoint slices already taken are written and reported before the shard goes.
-      await writer?.flush();
-      session.close();
+      await proc.writer?.flush();
+      if (registration !== undefined) endSession(registration);
     }
   } finally {
     await Promise.all([server.close(), data.close(), metrics?.close()]);
   }
 }
 
+function endSession({ session, cut }: Registration): void {
+  cut.abort();
+  session.close();
+}
+
+/** Follows one session's assignments until Stop, or until the coordinator goes away or drops this member. */
+async function follow({ session, cut }: Registration, proc: ShardProcess): Promise<SessionEnd> {
+  const { shard, logger, signal } = proc;
+  // An eviction seen by a heartbeat cancels the stream, which may otherwise wait on a coordinator that has forgotten it.
+  const onEvicted = () => cut.abort(session.evicted.reason);
+  session.evicted.addEventListener("abort", onEvicted, { once: true });
+  const tellGeneration = (fields: GenerationReport) => reportGeneration(session, fields, signal, logger);
+  const stream = session.assignments()[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      let next: IteratorResult<AssignmentsResponse>;
+      try {
+        next = await stream.next();
+      } catch (error) {
+        if (signal.aborted) return { stop: true };
+        if (session.evicted.aborted) return { rejoin: `the coordinator does not know this member: ${TrainfleetError.from(session.evicted.reason).message}` };
+        const failure = TrainfleetError.from(error);
+        if (!coordinatorGone.has(failure.code)) throw failure;
+        return { rejoin: `the assignment stream failed: ${failure.message}` };
+      }
+      if (next.done) return signal.aborted ? { stop: true } : { rejoin: "the assignment stream ended without a Stop" };
+      const { kind } = next.value;
+      if (kind.case === "shard") {
+        await takeShardAssignment(kind.value, proc, tellGeneration);
+      } else if (kind.case === "openGeneration") {
+        const { generation, version } = kind.value;
+        try {
+          shard.openGeneration(generation, version);
+          logger.info({ generation, version }, "generation open");
+        } catch (error) {
+          // The shard stays closed; the coordinator decides what comes next.
+          const message = TrainfleetError.from(error).message;
+          logger.error({ generation, version: shard.version }, message);
+          await tellGeneration({ generation, version: shard.version, error: message });
+        }
+      } else if (kind.case === "checkpoint") {
+        const { version } = kind.value;
+        try {
+          shard.requestSnapshot(version);
+        } catch (error) {
+          const message = TrainfleetError.from(error).message;
+          logger.error({ version }, message);
+          await proc.report({ version, generation: shard.generation, path: "", sha256: "", bytes: 0, error: message });
+        }
+      } else if (kind.case === "stop") {
+        const { reason, rejoin } = kind.value;
+        if (rejoin) return { rejoin: `told to stop (${reason}) and register again` };
+        logger.info({ reason, version: shard.version, ...shard.stats }, "stopping");
+        return { stop: true };
+      }
+    }
+  } finally {
+    session.evicted.removeEventListener("abort", onEvicted);
+    // Cancels the call, unless it ended already.
+    await stream.return?.(undefined);
+  }
+}
+
+/** Configures (and restores) the shard, then tells the coordinator the version it holds; an assignment it cannot take is reported, then ends the process. */
+async function takeShardAssignment(assignment: ShardAssignment, proc: ShardProcess, tellGeneration: (fields: GenerationReport) => Promise<void>): Promise<void> {
+  const { shard, shardIndex, logger } = proc;
+  const { checkpointDir, generation } = assignment;
+  if (checkpointDir !== "") proc.writer ??= createCheckpointWriter({ folder: checkpointDir, shardIndex, logger, report: proc.report });
+  try {
+    // Closed now, unless it repeats the generation it is open for (then nothing changed, nothing to report).
+    if (!(await configure(shard, assignment, shardIndex, logger))) return;
+  } catch (error) {
+    const message = TrainfleetError.from(error).message;
+    logger.error({ generation }, message);
+    await tellGeneration({ generation, version: shard.version, error: message });
+    throw error;
+  }
+  await tellGeneration({ generation, version: shard.version });
+}
+
 /**
  * Takes the assignment; true when the shard closed for a new generation (false: it repeats
  * the one it is open for). A restore is read and checked before the shard is configured,
- * and applied while it is closed, so the shard never serves a version it then replaces;
- * only the first assignment restores (later ones find the shard trained and in the job).
+ * and applied while it is closed, so the shard never serves a version it then replaces.
+ * An assignment that repeats the generation the shard took already changes nothing,
+ * restore or not: it was applied when that generation began.
  */
 async function configure(shard: ParameterShard, assignment: ShardAssignment, shardIndex: number, logger: Logger): Promise<boolean> {
   const config = shardConfigFrom(assignment);
-  const restore = shard.config === undefined ? assignment.restore : undefined;
-  const snapshot =
-    restore === undefined ? undefined : await readShardCheckpoint(restore, { shardIndex, jobId: config.jobId, range: config.range, optimizer: optimizerKind(config.optimizer) });
+  const repeat = shard.config !== undefined && shard.generation === config.generation;
+  const restore = repeat ? undefined : assignment.restore;
+  const state = restore === undefined ? undefined : await restoredState(restore, config, shardIndex);
   shard.configure(config);
-  if (snapshot !== undefined) {
-    shard.restore(snapshot);
-    logger.info({ path: restore!.path, version: snapshot.version }, "shard restored from its checkpoint");
+  if (state !== undefined) {
+    shard.restore(state);
+    if (restore!.path === "") logger.info({ version: state.version }, "shard restored to the job's initial parameters");
+    else logger.info({ path: restore!.path, version: state.version }, "shard restored from its checkpoint");
   }
   logger.info({ jobId: config.jobId, generation: config.generation, worldSize: config.worldSize, begin: config.range.begin, end: config.range.end, version: shard.version, phase: shard.phase }, "shard configured");
   return shard.phase === "closed";
+}
+
+/** The state a ShardRestore names: its checkpoint file's, read and checked; with an empty path, the seeded initial state. */
+async function restoredState(restore: ShardRestore, config: ShardConfig, shardIndex: number): Promise<ShardState> {
+  if (restore.path === "") {
+    if (restore.version !== 0) {
+      throw invalidField("restore.version", `an empty restore.path means the job's initial parameters at version 0, not version ${restore.version}; name the checkpoint file of version ${restore.version}, or send version 0`);
+    }
+    return initialShardState(config);
+  }
+  return readShardCheckpoint(restore, { shardIndex, jobId: config.jobId, range: config.range, optimizer: optimizerKind(config.optimizer) });
 }
 
 /** ReportGenerationRequest's fields but the member id. */

@@ -84,6 +84,7 @@ export class ShardGeneration {
     this.#previousLost ??= `a chunk of step ${step} was applied since, over it`;
   }
 
+  /** The shard's state was replaced (a restore): its version counts as reached now, and there is no version before to go back to. */
   restored(): void {
     this.#reachedIn = this.#generation;
     this.#previousLost = "the shard was restored from a checkpoint since";

@@ -4,12 +4,14 @@
  * see coordinator/src/checkpoint-tracker.ts) and whenever the coordinator asks. A shard
  * that goes back a version (a new generation abandoned the step it completed) voids the
  * snapshot it took of the version it left: it is taken again when the shard gets there
- * again, in the new generation.
+ * again, in the new generation. The seeded initial state (initialShardState) is a
+ * ShardState too, so that "start again from the beginning" is a restore like any other.
  */
-import { Code, TrainfleetError } from "@trainfleet/proto";
+import { Code, TrainfleetError, initialParameters } from "@trainfleet/proto";
 import type { Range } from "@trainfleet/proto";
-import { optimizerStateArrays } from "./optimizer.js";
+import { optimizerKind, optimizerStateArrays } from "./optimizer.js";
 import type { OptimizerKind } from "./optimizer.js";
+import type { ShardConfig } from "./shard-config.js";
 
 /** What a checkpoint file holds: a shard's state at one version. */
 export interface ShardState {
@@ -41,6 +43,24 @@ export function snapshotMismatches(snapshot: ShardState, expected: { jobId: stri
     snapshot.optimizer !== optimizer && `optimizer ${snapshot.optimizer}, not ${optimizer}`,
     (snapshot.parameters.length !== size || snapshot.state.length !== optimizerStateArrays[snapshot.optimizer] || snapshot.state.some((s) => s.length !== size)) && `arrays of the wrong size for ${size} elements`,
   ].filter((problem): problem is string => problem !== false);
+}
+
+/**
+ * The state a shard of `config` starts at: version 0, the job's seeded initial parameters
+ * (as configure() sets them) and a zero optimizer state. What a ShardRestore with an
+ * empty path means: a job restarted before its first checkpoint.
+ */
+export function initialShardState(config: ShardConfig): ShardState {
+  const { begin, end } = config.range;
+  const optimizer = optimizerKind(config.optimizer);
+  return {
+    jobId: config.jobId,
+    version: 0,
+    range: { begin, end },
+    optimizer,
+    parameters: initialParameters(config.layout, config.seed, begin, end),
+    state: Array.from({ length: optimizerStateArrays[optimizer] }, () => new Float32Array(end - begin)),
+  };
 }
 
 export class SnapshotSchedule {

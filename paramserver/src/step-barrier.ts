@@ -45,11 +45,6 @@ export class StepBarrier {
     this.#appliedCount = 0;
   }
 
-  /** Whether any rank has pushed anything in this step. */
-  get started(): boolean {
-    return this.#committed.includes(1);
-  }
-
   /** Whether `rank` has pushed every chunk of the step. */
   hasAllChunks(rank: number): boolean {
     return this.#chunksByRank[rank] === this.#chunkCount;

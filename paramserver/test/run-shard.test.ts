@@ -3,12 +3,35 @@
  * gRPC: each ShardAssignment closes the shard and is answered with ReportGeneration and
  * the version held; open_generation opens it (going back a version if need be), and one
  * it cannot follow is answered with the error while the shard stays closed.
+ *
+ * And the coordinator going away: killed and started again on the same address, or
+ * forgetting this member (a heartbeat answered NOT_FOUND), or a Stop that says to rejoin.
+ * The same process, with the same servers, registers again and follows the new session:
+ * a ShardAssignment with a restore (a checkpoint file, or an empty path for the initial
+ * parameters) in a new generation restores the shard, which reports the restored version.
  */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
-import { AssignmentsResponseSchema, CoordinatorService, JobSpecSchema, PushRequestSchema, addService, silentLogger, startServer } from "@trainfleet/proto";
-import type { ReportGenerationRequest, RunningServer } from "@trainfleet/proto";
+import {
+  AssignmentsResponseSchema,
+  Code,
+  CoordinatorService,
+  JobSpecSchema,
+  PushRequestSchema,
+  ShardRestoreSchema,
+  TrainfleetError,
+  addService,
+  datasetShape,
+  initialParameters,
+  parameterLayout,
+  silentLogger,
+  startServer,
+} from "@trainfleet/proto";
+import type { Logger, RegisterRequest, ReportCheckpointRequest, ReportGenerationRequest, RunningServer } from "@trainfleet/proto";
 import { ParameterShard } from "../src/parameter-shard.js";
 import { runShard } from "../src/run-shard.js";
 
@@ -23,9 +46,22 @@ class Channel<T> {
     if (waiter !== undefined) waiter(item);
     else this.#items.push(item);
   }
-  receive(): Promise<T> {
+  /** The next item; rejects when `signal` aborts first (the item then goes to the next who waits). */
+  receive(signal?: AbortSignal): Promise<T> {
     const item = this.#items.shift();
-    return item !== undefined ? Promise.resolve(item) : new Promise((resolve) => this.#waiters.push(resolve));
+    if (item !== undefined) return Promise.resolve(item);
+    return new Promise((resolve, reject) => {
+      const waiter = (next: T) => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(next);
+      };
+      const onAbort = () => {
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
   }
 }
 
@@ -34,39 +70,72 @@ const spec = create(JobSpecSchema, {
   model: { kind: { case: "mlp", value: { hiddenUnits: [] } } },
   dataset: { name: "fashion-mnist" },
   training: { seed: 5, optimizer: { kind: { case: "adam", value: { learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } } } },
+  workers: {},
   parameterServers: { shards: 1, chunkBytes: 1024 },
 });
 const range = { begin: 0n, end: 1000n };
 
-function shardAssignment(generation: number, worldSize: number): Assignment {
-  return { kind: { case: "shard", value: { spec, generation, worldSize, range, parameterCount: 7850n } } };
+function shardAssignment(generation: number, worldSize: number, more: { checkpointDir?: string; restore?: MessageInitShape<typeof ShardRestoreSchema> } = {}): Assignment {
+  return { kind: { case: "shard", value: { spec, generation, worldSize, range, parameterCount: 7850n, ...more } } };
 }
 
 function openGeneration(generation: number, version: number): Assignment {
   return { kind: { case: "openGeneration", value: { generation, version } } };
 }
 
-/** A coordinator that hands out `assignments` as the test sends them and passes on each ReportGeneration. */
-async function scriptedCoordinator(assignments: Channel<Assignment>, reports: Channel<ReportGenerationRequest>): Promise<RunningServer> {
-  return startServer("127.0.0.1:0", (server, signal) =>
+/** What a scripted coordinator is told and tells. */
+interface Script {
+  /** Handed out to the assignment stream open at the time, as the test sends them. */
+  assignments: Channel<Assignment>;
+  reports: Channel<ReportGenerationRequest>;
+  registrations?: Channel<RegisterRequest>;
+  checkpoints?: Channel<ReportCheckpointRequest>;
+  /** The member id of each assignment stream that ended (a Stop, or the caller went away). */
+  streamsEnded?: Channel<string>;
+  /** Members whose heartbeats are answered NOT_FOUND, as for a member marked lost. */
+  forgotten?: Set<string>;
+  leaseMs?: number;
+}
+
+/**
+ * A coordinator that registers members as ps-0, ps-0-2, ps-0-3..., hands out the
+ * script's assignments as the test sends them, and passes on what it is told.
+ */
+async function scriptedCoordinator(script: Script, listen = "127.0.0.1:0"): Promise<RunningServer> {
+  let registered = 0;
+  return startServer(listen, (server, signal) =>
     addService(
       server,
       CoordinatorService,
       {
-        register: async () => ({ memberId: "ps-0", jobId: "job-a", leaseMs: 60_000 }),
-        heartbeat: async () => ({}),
-        async *assignments() {
-          for (;;) {
-            const next = await assignments.receive();
-            yield next;
-            if (next.kind?.case === "stop") return;
+        register: async (request) => {
+          registered++;
+          script.registrations?.send(request);
+          return { memberId: registered === 1 ? "ps-0" : `ps-0-${registered}`, jobId: "job-a", leaseMs: script.leaseMs ?? 60_000 };
+        },
+        heartbeat: async ({ memberId }) => {
+          if (script.forgotten?.has(memberId)) throw new TrainfleetError(Code.NOT_FOUND, `member_id: ${memberId} was marked lost and left the job; register again to rejoin`);
+          return {};
+        },
+        async *assignments({ memberId }, context) {
+          try {
+            for (;;) {
+              const next = await script.assignments.receive(context.signal);
+              yield next;
+              if (next.kind?.case === "stop") return;
+            }
+          } finally {
+            script.streamsEnded?.send(memberId);
           }
         },
         reportProgress: async () => ({}),
         reportEvaluation: async () => ({}),
-        reportCheckpoint: async () => ({}),
+        reportCheckpoint: async (request) => {
+          script.checkpoints?.send(request);
+          return {};
+        },
         reportGeneration: async (request) => {
-          reports.send(request);
+          script.reports.send(request);
           return {};
         },
       },
@@ -94,7 +163,7 @@ describe("the shard process across generations", () => {
   it("reports the version it holds for each assignment, opens when told, and reports an open it cannot follow", async () => {
     const assignments = new Channel<Assignment>();
     const reports = new Channel<ReportGenerationRequest>();
-    const coordinator = await scriptedCoordinator(assignments, reports);
+    const coordinator = await scriptedCoordinator({ assignments, reports });
     cleanup.push(() => coordinator.close(1_000));
     const stopping = new AbortController();
     const shard = new ParameterShard();
@@ -129,5 +198,143 @@ describe("the shard process across generations", () => {
 
     assignments.send({ kind: { case: "stop", value: { reason: "done" } } });
     await running;
+  });
+});
+
+const never = new AbortController().signal;
+const bits = (values: Float32Array) => Array.from(new Uint32Array(values.buffer, values.byteOffset, values.length));
+const stop: Assignment = { kind: { case: "stop", value: { reason: "done" } } };
+
+/** A logger that keeps the reason of each "registering again" warning. */
+function reconnectLog(): { logger: Logger; reasons: string[] } {
+  const reasons: string[] = [];
+  const logger: Logger = {
+    ...silentLogger,
+    warn(fields, message) {
+      if (message === "lost the coordinator; registering again") reasons.push((fields as { reason: string }).reason);
+    },
+    child: () => logger,
+  };
+  return { logger, reasons };
+}
+
+/** The shard process against `coordinator`, stopped after the test if it has not ended. */
+function startShard(coordinator: string, shard: ParameterShard, logger: Logger = silentLogger): Promise<void> {
+  const stopping = new AbortController();
+  const running = runShard({ coordinator, listen: "127.0.0.1:0", shardIndex: 0, host: "127.0.0.1", logger, signal: stopping.signal, shard });
+  cleanup.push(async () => {
+    stopping.abort();
+    await running.catch(() => undefined);
+  });
+  return running;
+}
+
+/** The shard's parameters and optimizer state, as bits. */
+function stateBits(shard: ParameterShard) {
+  return { parameters: bits(shard.parameters), state: shard.snapshot().state.map(bits) };
+}
+
+describe("the shard process when the coordinator goes away", () => {
+  it("registers again by itself when the coordinator is killed and started again, and restores the checkpoint the new one names", async () => {
+    const first = { assignments: new Channel<Assignment>(), reports: new Channel<ReportGenerationRequest>(), registrations: new Channel<RegisterRequest>(), checkpoints: new Channel<ReportCheckpointRequest>() };
+    const coordinator = await scriptedCoordinator(first);
+    cleanup.push(() => coordinator.close(0));
+    const shard = new ParameterShard();
+    const log = reconnectLog();
+    const running = startShard(coordinator.address, shard, log.logger);
+    const registration = await first.registrations.receive();
+
+    const checkpointDir = mkdtempSync(join(tmpdir(), "trainfleet-run-shard-"));
+    first.assignments.send(shardAssignment(1, 1, { checkpointDir }));
+    expect(await first.reports.receive()).toMatchObject({ generation: 1, version: 0, error: "" });
+    first.assignments.send(openGeneration(1, 0));
+    await shard.waitForVersion("job-a", 0, never);
+    pushStep(shard);
+    pushStep(shard);
+    first.assignments.send({ kind: { case: "checkpoint", value: { version: 2 } } });
+    const written = await first.checkpoints.receive();
+    expect(written).toMatchObject({ memberId: "ps-0", version: 2, generation: 1, error: "" });
+    const atVersion2 = stateBits(shard);
+    pushStep(shard);
+    expect(shard.version).toBe(3);
+
+    // As SIGKILL: the coordinator goes at once, its streams cut; another starts on the same address.
+    await coordinator.close(0);
+    const second = { assignments: new Channel<Assignment>(), reports: new Channel<ReportGenerationRequest>(), registrations: new Channel<RegisterRequest>() };
+    const restarted = await scriptedCoordinator(second, coordinator.address);
+    cleanup.push(() => restarted.close(1_000));
+    // The same process, with the same servers, registers again; the shard kept its state meanwhile.
+    expect(await second.registrations.receive()).toEqual(registration);
+    expect(log.reasons).toEqual([expect.stringMatching(/^the assignment stream failed: /)]);
+    expect([shard.version, shard.phase]).toEqual([3, "open"]);
+
+    second.assignments.send(shardAssignment(3, 1, { checkpointDir, restore: { path: written.path, version: 2, sha256: written.sha256 } }));
+    expect(await second.reports.receive()).toMatchObject({ memberId: "ps-0", generation: 3, version: 2, error: "" });
+    expect(shard.phase).toBe("closed");
+    expect(stateBits(shard)).toEqual(atVersion2);
+    second.assignments.send(openGeneration(3, 2));
+    expect(await shard.waitForVersion("job-a", 2, never)).toEqual({ version: 2, generation: 3 });
+    pushStep(shard);
+    expect(shard.version).toBe(3);
+
+    second.assignments.send(stop);
+    await running;
+  });
+
+  it("registers again when told to stop and rejoin, and when a heartbeat finds it forgotten; an empty restore path is the initial parameters", async () => {
+    const script = {
+      assignments: new Channel<Assignment>(),
+      reports: new Channel<ReportGenerationRequest>(),
+      registrations: new Channel<RegisterRequest>(),
+      streamsEnded: new Channel<string>(),
+      forgotten: new Set<string>(),
+      // Heartbeats every 100 ms.
+      leaseMs: 300,
+    };
+    const coordinator = await scriptedCoordinator(script);
+    cleanup.push(() => coordinator.close(1_000));
+    const shard = new ParameterShard();
+    const log = reconnectLog();
+    const running = startShard(coordinator.address, shard, log.logger);
+    await script.registrations.receive();
+    script.assignments.send(shardAssignment(1, 1));
+    expect(await script.reports.receive()).toMatchObject({ memberId: "ps-0", generation: 1, version: 0 });
+    script.assignments.send(openGeneration(1, 0));
+    await shard.waitForVersion("job-a", 0, never);
+    pushStep(shard);
+
+    script.assignments.send({ kind: { case: "stop", value: { reason: "Evicted", rejoin: true } } });
+    expect(await script.streamsEnded.receive()).toBe("ps-0");
+    expect(await script.registrations.receive()).toMatchObject({ shardIndex: 0 });
+    expect(log.reasons).toEqual(["told to stop (Evicted) and register again"]);
+    script.assignments.send(shardAssignment(2, 1, { restore: { path: "", version: 0 } }));
+    expect(await script.reports.receive()).toMatchObject({ memberId: "ps-0-2", generation: 2, version: 0, error: "" });
+    const layout = parameterLayout(spec.model!, datasetShape("fashion-mnist"));
+    expect(stateBits(shard)).toEqual({ parameters: bits(initialParameters(layout, 5, 0, 1000)), state: [new Float32Array(1000), new Float32Array(1000)].map(bits) });
+    script.assignments.send(openGeneration(2, 0));
+    await shard.waitForVersion("job-a", 0, never);
+
+    // Marked lost while its stream stays open: the next heartbeat says so, and the shard ends that stream and registers again.
+    script.forgotten.add("ps-0-2");
+    expect(await script.streamsEnded.receive()).toBe("ps-0-2");
+    expect(await script.registrations.receive()).toMatchObject({ shardIndex: 0 });
+    expect(log.reasons[1]).toBe("the coordinator does not know this member: member_id: ps-0-2 was marked lost and left the job; register again to rejoin");
+    script.assignments.send(shardAssignment(3, 1));
+    expect(await script.reports.receive()).toMatchObject({ memberId: "ps-0-3", generation: 3, version: 0, error: "" });
+
+    script.assignments.send(stop);
+    await running;
+  });
+
+  it("reports an empty restore path with a version other than 0, and ends", async () => {
+    const script = { assignments: new Channel<Assignment>(), reports: new Channel<ReportGenerationRequest>() };
+    const coordinator = await scriptedCoordinator(script);
+    cleanup.push(() => coordinator.close(1_000));
+    const running = startShard(coordinator.address, new ParameterShard());
+    script.assignments.send(shardAssignment(1, 1, { restore: { path: "", version: 4 } }));
+    const message =
+      "restore.version: an empty restore.path means the job's initial parameters at version 0, not version 4; name the checkpoint file of version 4, or send version 0";
+    expect(await script.reports.receive()).toMatchObject({ generation: 1, version: 0, error: message });
+    await expect(running).rejects.toMatchObject({ code: Code.INVALID_ARGUMENT, message });
   });
 });

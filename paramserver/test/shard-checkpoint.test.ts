@@ -16,7 +16,7 @@ import { createCheckpointWriter, readShardCheckpoint } from "../src/checkpoint-f
 import type { CheckpointWritten } from "../src/checkpoint-files.js";
 import { ParameterShard } from "../src/parameter-shard.js";
 import type { ShardConfig } from "../src/shard-config.js";
-import type { ShardSnapshot } from "../src/shard-snapshot.js";
+import type { ShardSnapshot, ShardState } from "../src/shard-snapshot.js";
 
 const layout = parameterLayout(create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }), datasetShape("fashion-mnist"));
 
@@ -45,6 +45,15 @@ function shardWith(c: ShardConfig): ParameterShard {
   const shard = new ParameterShard();
   shard.configure(c);
   shard.openGeneration(c.generation, 0);
+  return shard;
+}
+
+/** A shard of `c` restored from `snapshot` while closed, then opened at its version (as the coordinator does). */
+function restoredShard(c: ShardConfig, snapshot: ShardState): ParameterShard {
+  const shard = new ParameterShard();
+  shard.configure(c);
+  shard.restore(snapshot);
+  shard.openGeneration(c.generation, snapshot.version);
   return shard;
 }
 
@@ -97,8 +106,7 @@ describe.each(Object.keys(optimizers))("snapshot and restore with %s", (optimize
     expect(bits(decoded.parameters)).toEqual(bits(original.parameters));
     expect(decoded.state.map(bits)).toEqual(snapshot.state.map(bits));
 
-    const restored = shardWith(config({ optimizerName }));
-    restored.restore(decoded);
+    const restored = restoredShard(config({ optimizerName }), decoded);
     expect(restored.version).toBe(3);
     expect(bits(restored.parameters)).toEqual(bits(original.parameters));
     expect(restored.snapshot().state.map(bits)).toEqual(original.snapshot().state.map(bits));
@@ -115,27 +123,33 @@ describe("restore", () => {
     train(original, 3);
     const snapshot = original.snapshot();
     expect(snapshot.state.every((values) => values.some((v) => v !== 0))).toBe(true);
-    const stateless = shardWith(config());
-    stateless.restore({ ...snapshot, state: snapshot.state.map((values) => new Float32Array(values.length)) });
+    const stateless = restoredShard(config(), { ...snapshot, state: snapshot.state.map((values) => new Float32Array(values.length)) });
     train(original, 1);
     train(stateless, 1);
     expect(bits(stateless.parameters)).not.toEqual(bits(original.parameters));
   });
 
-  it("refuses a snapshot of another job, range or optimizer, and a shard that has trained", () => {
+  it("refuses a snapshot of another job, range or optimizer, and any while the shard is open", () => {
     const snapshot = (() => {
       const shard = shardWith(config());
       train(shard, 1);
       return shard.snapshot();
     })();
-    const fresh = () => shardWith(config());
+    const fresh = () => {
+      const shard = new ParameterShard();
+      shard.configure(config());
+      return shard;
+    };
     expect(errorOf(() => fresh().restore({ ...snapshot, jobId: "job-b" })).message).toMatch(/cannot restore version 1: job "job-b", not "job-a"/);
     expect(errorOf(() => fresh().restore({ ...snapshot, range: { begin: 0, end: 303 } })).message).toMatch(/range \[0, 303\), not \[100, 403\)/);
     expect(errorOf(() => fresh().restore({ ...snapshot, optimizer: "sgd", state: [] })).message).toMatch(/optimizer sgd, not adam/);
-    const trained = fresh();
-    train(trained, 1);
-    const error = errorOf(() => trained.restore(snapshot));
-    expect([error.code, error.message]).toEqual([Code.FAILED_PRECONDITION, "cannot restore version 1: this shard has trained already (version 1)"]);
+    const open = shardWith(config());
+    train(open, 1);
+    const error = errorOf(() => open.restore(snapshot));
+    expect([error.code, error.message]).toEqual([
+      Code.FAILED_PRECONDITION,
+      "cannot restore version 1: the shard is open for generation 1, and pulls may be reading version 1; restore after a new generation's ShardAssignment, before its open_generation",
+    ]);
   });
 });
 
@@ -160,8 +174,7 @@ describe("scheduled snapshots", () => {
   it("start after the version a shard was restored at", () => {
     const source = shardWith(config());
     train(source, 4);
-    const shard = shardWith(config({ checkpointEverySteps: 2 }));
-    shard.restore(source.snapshot());
+    const shard = restoredShard(config({ checkpointEverySteps: 2 }), source.snapshot());
     const taken: number[] = [];
     shard.onSnapshot((snapshot) => taken.push(snapshot.version));
     shard.requestSnapshot(4);

@@ -33,12 +33,14 @@ export class NatsServer {
 
   /**
    * Starts a server (on `port`, or one it picks) and resolves once it says it is ready (its
-   * log, not a timer); rejects if it exits first.
+   * log, not a timer); rejects if it exits first. `jetstream: false` starts one without
+   * JetStream, as a misconfigured server would be.
    */
-  static async start(port = -1): Promise<NatsServer> {
+  static async start(port = -1, options: { jetstream?: boolean } = {}): Promise<NatsServer> {
     const binary = natsServerBinary();
     const storeDir = mkdtempSync(join(tmpdir(), "trainfleet-nats-"));
-    const child = spawn(binary, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], { stdio: ["ignore", "pipe", "pipe"] });
+    const jetstream = options.jetstream === false ? [] : ["-js", "-sd", storeDir];
+    const child = spawn(binary, ["-a", "127.0.0.1", "-p", String(port), ...jetstream], { stdio: ["ignore", "pipe", "pipe"] });
     let log = "";
     const ready = new Promise<string>((resolve, reject) => {
       const onData = (chunk: Buffer) => {
