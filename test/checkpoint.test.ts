@@ -71,7 +71,9 @@ describe("checkpoints of a local fleet", () => {
     expect(fleet.code, fleet.output).toBe(0);
     uninterrupted = fleet;
     const dir = join(fleet.folder, "checkpoints");
-    expect(readdirSync(dir).sort()).toEqual(["checkpoint-200.json", "checkpoint-300.json", "latest.json", "shard-0-v200.ckpt", "shard-0-v300.ckpt", "shard-1-v200.ckpt", "shard-1-v300.ckpt"]);
+    // Beside them, the coordinator's state (a restarted coordinator's way back here): the job has finished.
+    expect(readdirSync(dir).sort()).toEqual(["checkpoint-200.json", "checkpoint-300.json", "coordinator-state.json", "latest.json", "shard-0-v200.ckpt", "shard-0-v300.ckpt", "shard-1-v200.ckpt", "shard-1-v300.ckpt"]);
+    expect(JSON.parse(readFileSync(join(dir, "coordinator-state.json"), "utf8"))).toMatchObject({ format: "trainfleet-coordinator-state/1", jobId: "fashion-mnist", finished: true });
     // Loading checks every file's sha256.
     const latest = await loadCheckpoint(dir);
     expect(latest.path).toBe(join(dir, "checkpoint-300.json"));
@@ -153,7 +155,7 @@ describe("checkpoints of a local fleet", () => {
     expect(JSON.parse(readFileSync(join(folder, "parameters.json"), "utf8"))).toMatchObject({ version: 300 });
     // The first run's logs are still there, next to the resumed run's.
     expect(logLines(folder, "coordinator.log").some((line) => String(line["msg"]).includes("checkpoint of step"))).toBe(true);
-    expect(readdirSync(join(folder, "checkpoints")).filter((name) => name.endsWith(".json")).sort()).toEqual(["checkpoint-200.json", "checkpoint-300.json", "latest.json"]);
+    expect(readdirSync(join(folder, "checkpoints")).filter((name) => name.endsWith(".json")).sort()).toEqual(["checkpoint-200.json", "checkpoint-300.json", "coordinator-state.json", "latest.json"]);
     expectAllExited(folder);
   }, 180_000);
 
