@@ -11,13 +11,13 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { toJson } from "@bufbuild/protobuf";
-import { Code, JobPhase, JobSpecSchema, JobService, Placement, TrainfleetError, createClient, datasetShape, latestCheckpointFileName, parameterLayout } from "@trainfleet/proto";
+import { Code, JobPhase, JobSpecSchema, JobService, Placement, TrainfleetError, abortableDelay, createClient, datasetShape, latestCheckpointFileName, parameterLayout } from "@trainfleet/proto";
 import type { JobSpec, JobStatus } from "@trainfleet/proto";
 import { locateFashionMnist } from "@trainfleet/worker";
 import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";
 import { jobFlags, jobSpecFromFlags } from "../job-flags.js";
-import { LocalFleet, logTail } from "../local-fleet.js";
+import { LocalFleet, logTail, restarts } from "../local-fleet.js";
 import type { ChildExit, FleetChild } from "../local-fleet.js";
 import { createProgressView, formatDuration } from "../progress-view.js";
 import { leaseFlag, natsUrlFlag, refuseJobFlagsWithResume } from "./coordinator.js";
@@ -94,29 +94,39 @@ export const runCommand: Command = {
       const natsUrl = values["nats-url"] as string | undefined;
       const nats = natsUrl === undefined ? [] : ["--nats-url", natsUrl];
       const audit = values["ledger-audit"] === true ? ["--ledger-audit", join(folder, "ledger.jsonl")] : [];
-      coordinator = fleet.spawn(
-        "coordinator",
-        ["coordinator", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", ...origin, "--output-dir", folder, "--checkpoint-dir", checkpointDir, "--lease-ms", String(values["lease-ms"]), ...nats, ...audit],
-        { ipc: true },
-      );
+      const coordinatorArgs = (listen: string, httpListen: string, from: string[]) => [
+        ...["coordinator", "--listen", listen, "--http-listen", httpListen, ...from, "--output-dir", folder, "--checkpoint-dir", checkpointDir],
+        ...["--lease-ms", String(values["lease-ms"]), ...nats, ...audit],
+      ];
+      /** Where the first coordinator listens: one started again listens there too, so that members and the status reach it. */
+      let listening: Listening | undefined;
+      fleet.onRestart = (exit, restart) => out.write(`\n${exit.name} was killed by ${exit.signal}; starting it again (restart ${restart} of ${restarts})\n`);
+      coordinator = fleet.spawn("coordinator", coordinatorArgs("127.0.0.1:0", "127.0.0.1:0", origin), {
+        ipc: true,
+        // It finds the job in its saved state (the checkpoint folder) and resumes it from the newest checkpoint.
+        restartArgs: () => coordinatorArgs(listening!.address, listening!.statusUrl === undefined ? "" : new URL(listening!.statusUrl).host, ["--spec", specPath]),
+      });
       if (signal.aborted) onAbort();
       const spawned = coordinator;
-      const { address, statusUrl } = await Promise.race([
+      listening = await Promise.race([
         new Promise<Listening>((resolveAddress) => spawned.process.on("message", (m: Partial<Listening> & { type?: string }) => m.type === "listening" && resolveAddress({ address: m.address!, statusUrl: m.statusUrl }))),
         fleet.firstFailure.then((exit) => Promise.reject(childFailed(exit, fleet))),
       ]);
+      const { address, statusUrl } = listening;
       out.write(`coordinator: ${address} (gRPC; JobService.WatchJob streams the status)\n`);
       if (statusUrl !== undefined) out.write(`status: ${statusUrl} (trainfleet status ${statusUrl} --watch)\n`);
       if (natsUrl !== undefined) out.write(`events: ${natsUrl} trainfleet.jobs.${spec.jobId}.events/.metrics (trainfleet events --nats-url ${natsUrl} --job ${spec.jobId} --from-start)\n`);
       const colocated = spec.parameterServers!.placement === Placement.COLOCATED;
       for (let shard = 0; !colocated && shard < spec.parameterServers!.shards; shard++) {
-        fleet.spawn(`ps-${shard}`, ["ps", "--coordinator", address, "--shard-index", String(shard), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]);
+        const args = ["ps", "--coordinator", address, "--shard-index", String(shard), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"];
+        fleet.spawn(`ps-${shard}`, args, { restartArgs: () => args });
       }
       for (let worker = 0; worker < spec.workers!.replicas; worker++) {
         const shard = colocated ? ["--colocated-shard-index", String(worker), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"] : [];
         // Once the job runs, a lost worker is the coordinator's to handle; before, nothing would replace it.
         // A colocated worker holds a shard: its loss always stops the job.
-        fleet.spawn(`worker-${worker}`, ["worker", "--coordinator", address, "--backend", values.backend as string, "--data-dir", dataDir, ...shard], { essential: () => colocated || !jobStarted });
+        const args = ["worker", "--coordinator", address, "--backend", values.backend as string, "--data-dir", dataDir, ...shard];
+        fleet.spawn(`worker-${worker}`, args, { essential: () => colocated || !jobStarted, ...(colocated ? {} : { restartArgs: () => args }) });
       }
       const progress = createProgressView(out);
       const view = {
@@ -161,14 +171,30 @@ function resumeCount(folder: string): number {
   return readdirSync(folder).filter((name) => /^coordinator\.resume-\d+\.log$/.test(name)).length + 1;
 }
 
+/**
+ * Follows the job's status to its end. A stream that breaks (the coordinator was killed and
+ * is being started again on the same address) is opened again, for up to a minute; one that
+ * ends is the job's end.
+ */
 async function watch(address: string, view: ReturnType<typeof createProgressView>, signal: AbortSignal): Promise<JobStatus> {
   const jobs = createClient(JobService, address);
   try {
     let last: JobStatus | undefined;
-    for await (const { status } of jobs.watchJob({}, { signal })) {
-      if (status === undefined) continue;
-      last = status;
-      view.update(status);
+    let brokenSince: number | undefined;
+    for (;;) {
+      try {
+        for await (const { status } of jobs.watchJob({}, { signal })) {
+          if (status === undefined) continue;
+          brokenSince = undefined;
+          last = status;
+          view.update(status);
+        }
+        break;
+      } catch (error) {
+        brokenSince ??= Date.now();
+        if (signal.aborted || Date.now() - brokenSince > 60_000) throw error;
+        await abortableDelay(250, signal);
+      }
     }
     view.end();
     if (last === undefined) throw new TrainfleetError(Code.UNAVAILABLE, "the coordinator closed the status stream before sending a status");
