@@ -1,0 +1,81 @@
+/**
+ * A local fleet of `trainfleet` processes started all at once, as a restarted job's would
+ * be: the coordinator at a fixed address, the parameter-server shards and the workers at
+ * the same moment (they retry registering until it listens). The coordinator's status event
+ * stream is read from when its HTTP API listens. Workers can be added later; any process
+ * can be signalled. A benchmark that restarts the fleet starts a new one with `--resume`,
+ * at the same address.
+ */
+import { once } from "node:events";
+import { createServer } from "node:net";
+import { FleetMember } from "./fleet-member.js";
+import { StatusStream } from "./status-stream.js";
+
+export interface FleetOptions {
+  /** Names the log files of this fleet's processes (fleet-0.coordinator.log, ...). */
+  index: number;
+  logFolder: string;
+  /** host:port of the coordinator's gRPC server. */
+  address: string;
+  coordinatorArgs: string[];
+  shards: number;
+  workers: number;
+  workerArgs: string[];
+}
+
+/** A port that was free a moment ago, for a coordinator that every fleet reaches at the same address. */
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  server.close();
+  await once(server, "close");
+  return typeof address === "object" && address !== null ? address.port : 0;
+}
+
+export class BenchFleet {
+  readonly coordinator: FleetMember;
+  readonly shards: FleetMember[] = [];
+  /** The workers that have not been killed, oldest first. */
+  readonly workers: FleetMember[] = [];
+  /** Every process this fleet started, killed ones too. */
+  readonly started: FleetMember[] = [];
+  #status: StatusStream | undefined;
+  #workerCount = 0;
+
+  private constructor(readonly options: FleetOptions) {
+    this.coordinator = this.#start("coordinator", ["coordinator", "--listen", options.address, "--http-listen", "127.0.0.1:0", ...options.coordinatorArgs]);
+    for (let shard = 0; shard < options.shards; shard++) this.shards.push(this.#start(`ps-${shard}`, ["ps", "--coordinator", options.address, "--shard-index", String(shard)]));
+    for (let i = 0; i < options.workers; i++) this.addWorker();
+  }
+
+  /** Starts every process, then opens the status stream; `onStarted` sees each process (to clean up after a failure). */
+  static async start(options: FleetOptions, onStarted: (member: FleetMember) => void): Promise<BenchFleet> {
+    const fleet = new BenchFleet(options);
+    fleet.started.forEach(onStarted);
+    const url = (await fleet.coordinator.log("status API listening")).line.url as string;
+    fleet.#status = await StatusStream.open(`${url}/watch`);
+    return fleet;
+  }
+
+  get status(): StatusStream {
+    return this.#status!;
+  }
+
+  addWorker(extraArgs: string[] = []): FleetMember {
+    const member = this.#start(`worker-${this.#workerCount++}`, ["worker", "--coordinator", this.options.address, ...this.options.workerArgs, ...extraArgs]);
+    this.workers.push(member);
+    return member;
+  }
+
+  /** Resolves when every process of the fleet has exited. */
+  async exited(): Promise<void> {
+    await Promise.all(this.started.map((member) => member.exited));
+  }
+
+  #start(name: string, args: string[]): FleetMember {
+    const member = new FleetMember(`fleet-${this.options.index}.${name}`, args, this.options.logFolder);
+    this.started.push(member);
+    return member;
+  }
+}
