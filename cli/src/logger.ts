@@ -1,15 +1,41 @@
 /**
  * The only place a logger is created. JSON lines (pino) when stdout is a file or pipe, as
  * for the processes of a local fleet whose logs go to the job folder; pretty output when
- * stdout is a terminal.
+ * stdout is a terminal. Every line carries the process's log context (jobId, workerId,
+ * rank, generation, step, psShard: whichever it has now), through pino's mixin.
  */
 import { pino } from "pino";
+import type { LoggerOptions } from "pino";
 import pretty from "pino-pretty";
-import type { Logger } from "@trainfleet/proto";
+import { logContext } from "@trainfleet/proto";
+import type { LogContext, Logger } from "@trainfleet/proto";
 
 export const logLevels = ["debug", "info", "warn", "error"] as const;
 
 export function createLogger(level: string, base: Record<string, unknown>): Logger {
-  const options = { level, base: { ...base, pid: process.pid } };
+  const options = loggerOptions(level, base, logContext);
   return process.stdout.isTTY ? pino(options, pretty({ sync: true, ignore: "pid,hostname" })) : pino(options);
+}
+
+/**
+ * pino's options: the level, the base fields and the pid, and the context's fields on
+ * every line. pino writes a child logger's bindings first and then the line's fields,
+ * into which the mixin's object is merged with the line's own fields winning; a key the
+ * child binds is left out of the mixin's object, so no line has a key twice and a
+ * binding wins over the context too.
+ */
+export function loggerOptions(level: string, base: Record<string, unknown>, context: LogContext): LoggerOptions {
+  return { level, base: { ...base, pid: process.pid }, mixin: (_fields, _level, logger) => context.fields(boundKeys(logger)) };
+}
+
+/** The keys each logger (root or child) binds, read once per logger: parsing its bindings on every line would cost more than the line. */
+const bound = new WeakMap<object, ReadonlySet<string>>();
+
+function boundKeys(logger: pino.Logger): ReadonlySet<string> {
+  let keys = bound.get(logger);
+  if (keys === undefined) {
+    keys = new Set(Object.keys(logger.bindings()));
+    bound.set(logger, keys);
+  }
+  return keys;
 }

@@ -20,14 +20,23 @@ export interface StartPoint {
   restartedAt: { generation: number } | undefined;
 }
 
-export async function startPoint(given: { spec: JobSpec | undefined; resume: LoadedCheckpoint | undefined; checkpointDir: string | undefined }, store: StateStore | undefined, logger: Logger): Promise<StartPoint> {
-  const saved: CoordinatorState | undefined = given.resume === undefined ? await store?.load() : undefined;
+/** `stores`: where a predecessor may have saved its state, in order (NATS KV, then the checkpoint folder's file); the first that holds one counts. */
+export async function startPoint(given: { spec: JobSpec | undefined; resume: LoadedCheckpoint | undefined; checkpointDir: string | undefined }, stores: readonly StateStore[], logger: Logger): Promise<StartPoint> {
+  let saved: CoordinatorState | undefined;
+  let store: StateStore | undefined;
+  for (const candidate of given.resume === undefined ? stores : []) {
+    saved = await candidate.load();
+    store = candidate;
+    if (saved !== undefined) break;
+  }
   if (saved === undefined) return { ...given, restartedAt: undefined };
   if (given.spec !== undefined && given.spec.jobId !== saved.jobId) {
     throw new TrainfleetError(Code.FAILED_PRECONDITION, `${store!.description} holds the state of job "${saved.jobId}", not "${given.spec.jobId}"; give this job a state of its own (--state-file)`);
   }
+  // A run of the job that ended is history: this is a new run (its state is overwritten).
   if (saved.finished) {
-    throw new TrainfleetError(Code.FAILED_PRECONDITION, `job "${saved.jobId}" has already finished (${store!.description}); remove that state to run it again`);
+    logger.info({ state: store!.description }, `an earlier run of job "${saved.jobId}" finished; this is a new run`);
+    return { ...given, restartedAt: undefined };
   }
   if (given.spec !== undefined && !equals(JobSpecSchema, given.spec, saved.spec)) {
     logger.warn({ state: store!.description }, "the job flags differ from the running job's spec; the running job's spec is kept");

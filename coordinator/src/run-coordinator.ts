@@ -7,8 +7,8 @@ import { dirname, join } from "node:path";
 import { fileStateStore, natsStateStore } from "./state/index.js";
 import type { StateStore } from "./state/index.js";
 import { startPoint } from "./restart-point.js";
-import { Code, TrainfleetError, abortableDelay, statusPaths } from "@trainfleet/proto";
-import type { JobSpec, JobStatus, Logger, RunningServer } from "@trainfleet/proto";
+import { Code, JobEventKind, TrainfleetError, abortableDelay, logContext, statusPaths } from "@trainfleet/proto";
+import type { JobEvent, JobSpec, JobStatus, LogContext, Logger, RunningServer, StepMetrics } from "@trainfleet/proto";
 import { Coordinator } from "./coordinator.js";
 import { startCoordinatorServer } from "./coordinator-server.js";
 import { startStatusHttpServer } from "./status-http-server.js";
@@ -65,15 +65,18 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
   if (resume !== undefined && options.spec !== undefined) throw new TrainfleetError(Code.INVALID_ARGUMENT, "give a job spec or a checkpoint to resume, not both: a resumed job is the checkpoint's");
   if (resume !== undefined) logger.info({ path: resume.path, step: resume.manifest.version, jobId: resume.manifest.jobId }, "resuming from a checkpoint; every file matches its sha256");
   const given = { spec: resume?.manifest.spec ?? options.spec, resume, checkpointDir: options.checkpointDir ?? (resume === undefined ? undefined : dirname(resume.path)) };
-  const stateStore = await openStateStore(options, given.spec?.jobId, given.checkpointDir);
-  const { spec, checkpointDir, restartedAt, ...start } = await startPoint(given, stateStore, logger).catch(async (error: unknown) => {
-    await stateStore?.close();
+  const stores = await openStateStores(options, given.spec?.jobId, given.checkpointDir, logger);
+  const stateStore = stores[0];
+  const { spec, checkpointDir, restartedAt, ...start } = await startPoint(given, stores, logger).catch(async (error: unknown) => {
+    await Promise.all(stores.map((store) => store.close()));
     throw error;
   });
+  // Only the first is saved to; the others were only read.
+  await Promise.all(stores.slice(1).map((store) => store.close()));
   const fresh = start.resume === undefined && restartedAt === undefined;
   const events = options.events ?? (options.natsUrl ? createNatsEventBus({ url: options.natsUrl, logger, freshJobId: fresh ? spec?.jobId : undefined }) : new InProcessEventBus());
   const coordinator = new Coordinator({
-    events,
+    events: followedBy(logContext, events),
     spec,
     leaseMs: options.leaseMs,
     logger,
@@ -133,10 +136,44 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
   }
 }
 
-/** The store of options.stateFile, or NATS KV, or the checkpoint folder's file; none when there is nowhere durable to keep it. */
-async function openStateStore(options: CoordinatorProcessOptions, jobId: string | undefined, checkpointDir: string | undefined): Promise<StateStore | undefined> {
-  if (options.stateFile !== undefined) return fileStateStore(options.stateFile);
-  // KV records are keyed by job: a coordinator waiting for SubmitJob has none yet.
-  if (options.natsUrl && jobId !== undefined) return natsStateStore({ url: options.natsUrl, jobId });
-  return checkpointDir === undefined ? undefined : fileStateStore(join(checkpointDir, "coordinator-state.json"));
+/**
+ * Where the coordinator's state is kept, the one saved to first: options.stateFile; else
+ * NATS KV (keyed by job: a coordinator waiting for SubmitJob has no key yet) and the
+ * checkpoint folder's file, which is also where a predecessor may have saved while NATS
+ * was unreachable (then the file is saved to, and said so). None: nowhere durable.
+ */
+async function openStateStores(options: CoordinatorProcessOptions, jobId: string | undefined, checkpointDir: string | undefined, logger: Logger): Promise<StateStore[]> {
+  if (options.stateFile !== undefined) return [fileStateStore(options.stateFile)];
+  const file = checkpointDir === undefined ? [] : [fileStateStore(join(checkpointDir, "coordinator-state.json"))];
+  if (!options.natsUrl || jobId === undefined) return file;
+  try {
+    return [await natsStateStore({ url: options.natsUrl, jobId }), ...file];
+  } catch (error) {
+    const where = file[0]?.description ?? "nowhere (no --checkpoint-dir): a restarted coordinator will start the job afresh";
+    logger.warn({ err: TrainfleetError.from(error).message }, `the coordinator's state goes to ${where} instead of NATS KV`);
+    return file;
+  }
+}
+
+/**
+ * The bus, with the log context following what it carries: the job's events and per-step
+ * metrics, published as they happen, hold its jobId, generation and completed steps, so
+ * every line logged after one says where the job is (without a hook in the coordinator or
+ * a status built per line). Before the first generation the context has the jobId only.
+ */
+function followedBy(context: LogContext, bus: EventBus): EventBus {
+  const follow = ({ jobId, generation, step }: JobEvent | StepMetrics): void => void context.set(generation === 0 ? { jobId } : { jobId, generation, step });
+  return {
+    publishEvent(event) {
+      // A checkpoint's event carries the checkpoint's step, not the job's.
+      if (event.kind === JobEventKind.CHECKPOINT_WRITTEN) context.set({ jobId: event.jobId });
+      else follow(event);
+      bus.publishEvent(event);
+    },
+    publishMetrics(metrics) {
+      follow(metrics);
+      bus.publishMetrics(metrics);
+    },
+    close: (timeoutMs) => bus.close(timeoutMs),
+  };
 }

@@ -15,7 +15,7 @@
  * while (joinJob); only a coordinator that stays away ends it, non-zero. So does a Stop
  * that says to rejoin. A Stop without it ends the process normally.
  */
-import { Code, MemberRole, TrainfleetError, abortableDelay, invalidField, joinJob, startMetricsServer } from "@trainfleet/proto";
+import { Code, MemberRole, TrainfleetError, abortableDelay, invalidField, joinJob, logContext, startMetricsServer } from "@trainfleet/proto";
 import type { AssignmentsResponse, Logger, MemberSession, RunningHttpServer, ShardAssignment, ShardRestore } from "@trainfleet/proto";
 import { createCheckpointWriter, readShardCheckpoint } from "./checkpoint-files.js";
 import type { CheckpointWriter, CheckpointWritten } from "./checkpoint-files.js";
@@ -77,6 +77,9 @@ export async function runShard(options: ShardOptions): Promise<void> {
   const data = await startDataServer(shard, server.address.slice(0, server.address.lastIndexOf(":")), logger);
   logger.info({ address: server.address, dataAddress: data.address }, "parameter-server shard listening");
   let metrics: RunningHttpServer | undefined;
+  // Every line of this process says which shard, and from the first assignment on its generation and version (read as each line is written).
+  logContext.set({ psShard: options.shardIndex });
+  const forgetShard = logContext.set({ generation: () => (shard.config === undefined ? undefined : shard.generation), step: () => (shard.config === undefined ? undefined : shard.version) });
   try {
     if (options.metricsListen) {
       metrics = await startMetricsServer(options.metricsListen, shardMetrics(shard, options.shardIndex), logger);
@@ -91,6 +94,7 @@ export async function runShard(options: ShardOptions): Promise<void> {
         signal: AbortSignal.any([options.signal, cut.signal]),
         heartbeatFields: () => ({ shardStats: shardHeartbeatStats(shard) }),
       });
+      logContext.set({ jobId: session.jobId });
       return { session, cut };
     };
     // The registration of the moment: a checkpoint slice written while the shard registers
@@ -133,6 +137,8 @@ export async function runShard(options: ShardOptions): Promise<void> {
     }
   } finally {
     await Promise.all([server.close(), data.close(), metrics?.close()]);
+    // The getters hold the shard: let it go (a colocated worker's own values stay).
+    forgetShard();
   }
 }
 

@@ -13,7 +13,7 @@
  * enough for gRPC's keepalive to give up, or a restarted coordinator): registering retries
  * for a while, so a coordinator that is really gone still ends the process, only later.
  */
-import { AsyncQueue, Code, MemberRole, TrainfleetError, abortableDelay, joinJob } from "@trainfleet/proto";
+import { AsyncQueue, Code, MemberRole, TrainfleetError, abortableDelay, joinJob, logContext } from "@trainfleet/proto";
 import type { AssignmentsResponse, Logger, MemberSession } from "@trainfleet/proto";
 import { selectBackend } from "./compute/index.js";
 import type { BackendChoice } from "./compute/index.js";
@@ -67,6 +67,9 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
 /** Follows one session's assignments until Stop, eviction, or the end of the assignment stream. */
 async function followSession(session: MemberSession, dataset: ImageDataset, options: WorkerOptions): Promise<SessionEnd> {
   const log = options.logger.child({ workerId: session.memberId, jobId: session.jobId });
+  // Every line of this process from now on is this member's; a rank, generation and step come with the assignments.
+  logContext.set({ jobId: session.jobId, workerId: session.memberId });
+  logContext.clear("rank", "generation", "step");
   const stop = new AbortController();
   const onAbort = () => stop.abort(options.signal.reason);
   options.signal.addEventListener("abort", onAbort, { once: true });
@@ -108,6 +111,7 @@ async function followSession(session: MemberSession, dataset: ImageDataset, opti
       const { kind } = assignment;
       if (kind.case === "worker") {
         if (kind.value.generation < latest.generation) continue;
+        logContext.set({ rank: kind.value.rank, generation: kind.value.generation });
         log.info({ rank: kind.value.rank, worldSize: kind.value.worldSize, generation: kind.value.generation }, "assigned a rank");
         if (trainer?.canTake(kind.value) === true) trainer.reassign(kind.value);
         else {
@@ -122,6 +126,7 @@ async function followSession(session: MemberSession, dataset: ImageDataset, opti
       if (trainer === undefined) throw new TrainfleetError(Code.FAILED_PRECONDITION, `got a ${kind.case} before a rank assignment`);
       const current = latest;
       const signal = AbortSignal.any([stop.signal, current.abandon.signal]);
+      logContext.set({ step: kind.case === "step" ? kind.value.step : kind.value.version });
       try {
         if (kind.case === "step") await trainer.step(kind.value, signal);
         else await trainer.evaluate(kind.value, signal);
