@@ -126,7 +126,9 @@ it("creates a job folder per run (here training the CNN) with the resolved spec 
   const { code, stdout } = trainfleet(["run", "--jobs-dir", jobsDir, "--max-steps", "3", "--eval-samples", "100", "--workers", "1", "--shards", "1", "--model", "cnn", "--job-id", "tiny"]);
   expect(code).toBe(0);
   const folder = readdirSync(jobsDir).find((f) => f.startsWith("tiny-"))!;
-  expect(readdirSync(join(jobsDir, folder)).sort()).toEqual(["coordinator.log", "parameters.f32", "parameters.json", "ps-0.log", "spec.json", "worker-0.log"]);
+  // checkpoints/ holds the coordinator's state from the start (a restarted coordinator resumes from it), and the checkpoints once there are any.
+  expect(readdirSync(join(jobsDir, folder)).sort()).toEqual(["checkpoints", "coordinator.log", "parameters.f32", "parameters.json", "ps-0.log", "spec.json", "worker-0.log"]);
+  expect(readdirSync(join(jobsDir, folder, "checkpoints"))).toEqual(["coordinator-state.json"]);
   expect(JSON.parse(readFileSync(join(jobsDir, folder, "spec.json"), "utf8"))).toMatchObject({ jobId: "tiny", training: { maxSteps: 3 } });
   expect(stdout).toMatch(/^SUCCEEDED: test accuracy \d+\.\d\d% \(test loss \d+\.\d{4}\) after 3 steps; wall time/m);
 });

@@ -13,7 +13,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
-import { FleetProcess, stopAll } from "./src/fleet-process.js";
+import { processGroup } from "./src/fleet-process.js";
+import type { FleetProcess } from "./src/fleet-process.js";
 import { launchChromium } from "./src/headless-chromium.js";
 
 // A test run leaves the tree alone: the README's copy is refreshed only when asked for.
@@ -22,7 +23,7 @@ const jobId = "fashion-mnist";
 // At most 200 steps: the loss history holds one point per step, so the chart only gains points.
 const maxSteps = 200;
 
-const processes: FleetProcess[] = [];
+const { start, stop: stopProcesses } = processGroup();
 let browser: Browser | undefined;
 let coordinator: FleetProcess;
 let address: string;
@@ -39,12 +40,6 @@ function chartPoints(page: Page, count: number): Promise<unknown> {
   return page.waitForFunction(predicate, count, { timeout: 30_000 });
 }
 
-function start(name: string, args: string[]): FleetProcess {
-  const process = new FleetProcess(name, args);
-  processes.push(process);
-  return process;
-}
-
 beforeAll(async () => {
   coordinator = start("coordinator", [
     "coordinator",
@@ -57,7 +52,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await stopAll(processes);
+  await stopProcesses();
 });
 
 describe("the dashboard page", () => {

@@ -14,7 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { JobPhase, WorkerState } from "@trainfleet/proto";
-import { FleetProcess, stopAll } from "./src/fleet-process.js";
+import { processGroup } from "./src/fleet-process.js";
+import type { FleetProcess } from "./src/fleet-process.js";
 import { runFleet } from "./src/run-fleet.js";
 import { StatusEvents } from "./src/status-events.js";
 
@@ -22,18 +23,12 @@ const jobFlags = ["--job-id", "elastic", "--workers", "4", "--shards", "2", "--h
 /** Steps of the job: one epoch of 60000 samples in global batches of 4 x 16. */
 const totalSteps = Math.ceil(60_000 / 64);
 
-const processes: FleetProcess[] = [];
+const { start, stop: stopProcesses } = processGroup();
 let events: StatusEvents | undefined;
 afterAll(async () => {
   events?.close();
-  await stopAll(processes);
+  await stopProcesses();
 });
-
-function start(name: string, args: string[]): FleetProcess {
-  const process = new FleetProcess(name, args);
-  processes.push(process);
-  return process;
-}
 
 interface LedgerLine {
   step: number;

@@ -14,7 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { JobPhase } from "@trainfleet/proto";
-import { FleetProcess, stopAll } from "./src/fleet-process.js";
+import { processGroup } from "./src/fleet-process.js";
+import type { FleetProcess } from "./src/fleet-process.js";
 import { runFleet } from "./src/run-fleet.js";
 import { StatusEvents } from "./src/status-events.js";
 
@@ -25,18 +26,12 @@ const jobFlags = [
   ...["--seed", "9", "--optimizer", "adam", "--lr", "0.001", "--chunk-bytes", "16384", "--checkpoint-every", String(every)],
 ];
 
-const processes: FleetProcess[] = [];
+const { start, stop: stopProcesses } = processGroup();
 const streams: StatusEvents[] = [];
 afterAll(async () => {
   for (const stream of streams) stream.close();
-  await stopAll(processes);
+  await stopProcesses();
 });
-
-function start(name: string, args: string[]): FleetProcess {
-  const process = new FleetProcess(name, args);
-  processes.push(process);
-  return process;
-}
 
 function bits(values: Float32Array): Uint32Array {
   return new Uint32Array(values.buffer, values.byteOffset, values.length);

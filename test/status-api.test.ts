@@ -12,24 +12,19 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { JobPhase, WorkerState, jobStatusFromJson, jobWorkersFromJson } from "@trainfleet/proto";
 import type { JobStatus } from "@trainfleet/proto";
-import { FleetProcess, stopAll } from "./src/fleet-process.js";
+import { processGroup } from "./src/fleet-process.js";
+import type { FleetProcess } from "./src/fleet-process.js";
 import { checkMetrics } from "./src/promtool.js";
 import { sampleValue } from "./src/prometheus-text.js";
 import { runFleet, trainfleet } from "./src/run-fleet.js";
 import { StatusEvents } from "./src/status-events.js";
 
-const processes: FleetProcess[] = [];
+const { start, stop: stopProcesses } = processGroup();
 const streams: StatusEvents[] = [];
 afterAll(async () => {
   for (const stream of streams) stream.close();
-  await stopAll(processes);
+  await stopProcesses();
 });
-
-function start(name: string, args: string[]): FleetProcess {
-  const process = new FleetProcess(name, args);
-  processes.push(process);
-  return process;
-}
 
 async function watch(url: string, lastEventId?: number): Promise<StatusEvents> {
   const stream = await StatusEvents.open(url, lastEventId);

@@ -7,22 +7,16 @@
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { JobPhase, WorkerState } from "@trainfleet/proto";
-import { FleetProcess, stopAll } from "./src/fleet-process.js";
+import { processGroup } from "./src/fleet-process.js";
 import { sampleValue } from "./src/prometheus-text.js";
 import { StatusEvents } from "./src/status-events.js";
 
-const processes: FleetProcess[] = [];
+const { start, stop: stopProcesses } = processGroup();
 let events: StatusEvents | undefined;
 afterAll(async () => {
   events?.close();
-  await stopAll(processes);
+  await stopProcesses();
 });
-
-function start(name: string, args: string[]): FleetProcess {
-  const process = new FleetProcess(name, args);
-  processes.push(process);
-  return process;
-}
 
 describe("a worker frozen with SIGSTOP", () => {
   it("is evicted as a straggler well within its lease, and rejoins after SIGCONT", async () => {

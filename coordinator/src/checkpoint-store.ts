@@ -4,7 +4,7 @@
  * file checked against its sha256 before anything starts.
  */
 import { mkdir, readFile, readdir, rm, stat } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { Code, TrainfleetError, checkpointFileVersion, checkpointManifestFileName, fileSha256, latestCheckpointFileName, writeAtomically } from "@trainfleet/proto";
 import { latestJson, manifestJson, parseLatest, parseManifest } from "./checkpoint-manifest.js";
 import type { CheckpointManifest } from "./checkpoint-manifest.js";
@@ -61,11 +61,13 @@ export async function loadCheckpoint(location: string): Promise<LoadedCheckpoint
   const info = await stat(where).catch(() => undefined);
   if (info === undefined) throw new TrainfleetError(Code.NOT_FOUND, `${where}: no such checkpoint manifest or folder`);
   let path = where;
-  if (info.isDirectory()) {
-    const latestPath = join(where, latestCheckpointFileName);
+  // A folder, or its latest.json: the manifest latest.json names.
+  const folder = info.isDirectory() ? where : basename(where) === latestCheckpointFileName ? dirname(where) : undefined;
+  if (folder !== undefined) {
+    const latestPath = join(folder, latestCheckpointFileName);
     const text = await readFile(latestPath, "utf8").catch(() => undefined);
-    if (text === undefined) throw new TrainfleetError(Code.NOT_FOUND, `${where} holds no complete checkpoint (no ${latestCheckpointFileName}); the job was stopped before its first checkpoint, so start it afresh`);
-    path = resolve(where, parseLatest(text, latestPath).manifest);
+    if (text === undefined) throw new TrainfleetError(Code.NOT_FOUND, `${folder} holds no complete checkpoint (no ${latestCheckpointFileName}); the job was stopped before its first checkpoint, so start it afresh`);
+    path = resolve(folder, parseLatest(text, latestPath).manifest);
   }
   const text = await readFile(path, "utf8").catch((error: unknown) => {
     throw new TrainfleetError(Code.NOT_FOUND, `checkpoint manifest ${path}: cannot read it: ${TrainfleetError.from(error).message}`);

@@ -146,6 +146,8 @@ describe("checkpoint folders", () => {
     expect(loaded.manifest).toMatchObject({ jobId: "ckpt", version: 9, backends: ["cpu", "wasm"], ledger: { step: 9, epoch: 0, offset: 126 } });
     expect(loaded.manifest.spec.checkpoints?.everySteps).toBe(3);
     expect((await loadCheckpoint(join(dir, "checkpoint-6.json"))).manifest.version).toBe(6);
+    // The folder's latest.json itself stands for the folder (as --resume's help says).
+    expect((await loadCheckpoint(join(dir, "latest.json"))).path).toBe(join(dir, "checkpoint-9.json"));
   });
 
   it("refuse to resume from a corrupt, missing or absent checkpoint, naming the file", async () => {

@@ -34,6 +34,7 @@ import {
 import type { Logger, RegisterRequest, ReportCheckpointRequest, ReportGenerationRequest, RunningServer } from "@trainfleet/proto";
 import { ParameterShard } from "../src/parameter-shard.js";
 import { runShard } from "../src/run-shard.js";
+import { bits } from "./support.js";
 
 type Assignment = MessageInitShape<typeof AssignmentsResponseSchema>;
 
@@ -202,7 +203,6 @@ describe("the shard process across generations", () => {
 });
 
 const never = new AbortController().signal;
-const bits = (values: Float32Array) => Array.from(new Uint32Array(values.buffer, values.byteOffset, values.length));
 const stop: Assignment = { kind: { case: "stop", value: { reason: "done" } } };
 
 /** A logger that keeps the reason of each "registering again" warning. */

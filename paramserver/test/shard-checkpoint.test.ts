@@ -17,6 +17,7 @@ import type { CheckpointWritten } from "../src/checkpoint-files.js";
 import { ParameterShard } from "../src/parameter-shard.js";
 import type { ShardConfig } from "../src/shard-config.js";
 import type { ShardSnapshot, ShardState } from "../src/shard-snapshot.js";
+import { bits, errorOf } from "./support.js";
 
 const layout = parameterLayout(create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }), datasetShape("fashion-mnist"));
 
@@ -74,7 +75,6 @@ function train(shard: ParameterShard, steps: number): void {
   }
 }
 
-const bits = (values: Float32Array) => Array.from(new Uint32Array(values.buffer, values.byteOffset, values.length));
 
 function concat(parts: Uint8Array[]): Uint8Array {
   const bytes = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
@@ -84,16 +84,6 @@ function concat(parts: Uint8Array[]): Uint8Array {
     at += part.byteLength;
   }
   return bytes;
-}
-
-function errorOf(run: () => unknown): TrainfleetError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(TrainfleetError);
-    return error as TrainfleetError;
-  }
-  throw new Error("expected an error");
 }
 
 describe.each(Object.keys(optimizers))("snapshot and restore with %s", (optimizerName) => {

@@ -12,6 +12,7 @@ import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema, Trainfle
 import { ParameterShard } from "../src/parameter-shard.js";
 import type { ShardConfig } from "../src/shard-config.js";
 import type { ShardSnapshot } from "../src/shard-snapshot.js";
+import { bits, errorOf } from "./support.js";
 
 const layout = parameterLayout(create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }), datasetShape("fashion-mnist"));
 const jobId = "job-a";
@@ -67,21 +68,10 @@ function step(shard: ParameterShard): void {
   for (let rank = 0; rank < shard.config!.worldSize; rank++) push(shard, rank);
 }
 
-const bits = (values: Float32Array) => Array.from(new Uint32Array(values.buffer, values.byteOffset, values.length));
 const stateBits = (shard: ParameterShard) => {
   const snapshot = shard.snapshot();
   return { version: snapshot.version, parameters: bits(snapshot.parameters), state: snapshot.state.map(bits) };
 };
-
-function errorOf(run: () => unknown): TrainfleetError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(TrainfleetError);
-    return error as TrainfleetError;
-  }
-  throw new Error("expected an error");
-}
 
 /** What `promise` came to, without leaving a rejection unhandled meanwhile; `settled` says whether it has. */
 function watch<T>(promise: Promise<T>): { settled: () => boolean; result: Promise<{ value?: T; error?: TrainfleetError }> } {

@@ -12,6 +12,7 @@ import { ParameterShard } from "../src/parameter-shard.js";
 import type { ShardConfig } from "../src/shard-config.js";
 import { initialShardState } from "../src/shard-snapshot.js";
 import type { ShardState } from "../src/shard-snapshot.js";
+import { bits, errorOf } from "./support.js";
 
 const layout = parameterLayout(create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }), datasetShape("fashion-mnist"));
 const adam = create(OptimizerSpecSchema, { kind: { case: "adam", value: { learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } } });
@@ -39,7 +40,6 @@ function train(shard: ParameterShard, steps: number): void {
   for (let n = 0; n < steps; n++) for (let rank = 0; rank < shard.config!.worldSize; rank++) push(shard, rank);
 }
 
-const bits = (values: Float32Array) => Array.from(new Uint32Array(values.buffer, values.byteOffset, values.length));
 
 /** Everything a restore sets, as bits. */
 function stateBits(shard: ParameterShard) {
@@ -49,16 +49,6 @@ function stateBits(shard: ParameterShard) {
 
 function stateOf(state: ShardState) {
   return { version: state.version, parameters: bits(state.parameters), state: state.state.map(bits) };
-}
-
-function errorOf(run: () => unknown): TrainfleetError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(TrainfleetError);
-    return error as TrainfleetError;
-  }
-  throw new Error("expected an error");
 }
 
 /** A shard of `generation` 1 that has trained `steps` steps, with the snapshot it took at version 2, and the versions it snapshotted. */

@@ -98,3 +98,16 @@ export async function stopAll(processes: readonly FleetProcess[]): Promise<void>
   for (const p of processes) p.kill("SIGKILL");
   await Promise.all(processes.map((p) => p.exited));
 }
+
+/** The processes one test file starts (`start`), and its cleanup for afterAll (`stop`): SIGKILL to whatever still runs, then every exit awaited. */
+export function processGroup(): { start(name: string, args: string[]): FleetProcess; stop(): Promise<void> } {
+  const processes: FleetProcess[] = [];
+  return {
+    start(name, args) {
+      const process = new FleetProcess(name, args);
+      processes.push(process);
+      return process;
+    },
+    stop: () => stopAll(processes),
+  };
+}

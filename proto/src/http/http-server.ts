@@ -68,8 +68,12 @@ export async function startHttpServer(listen: string, handler: HttpHandler, logg
           controller.abort(new Error("server closing"));
           server.closeAllConnections();
         }, graceMs);
+        // A response that ends while closing (an event stream) leaves a kept-alive idle
+        // connection behind, which close() would wait on until the client lets it go.
+        const idle = setInterval(() => server.closeIdleConnections(), 50);
         server.close(() => {
           clearTimeout(timer);
+          clearInterval(idle);
           resolve();
         });
         server.closeIdleConnections();
