@@ -13,7 +13,7 @@ import { join, resolve } from "node:path";
 import { toJson } from "@bufbuild/protobuf";
 import { Code, JobPhase, JobSpecSchema, JobService, Placement, TrainfleetError, abortableDelay, createClient, datasetShape, latestCheckpointFileName, parameterLayout } from "@trainfleet/proto";
 import type { JobSpec, JobStatus } from "@trainfleet/proto";
-import { locateFashionMnist } from "@trainfleet/worker";
+import { locateFashionMnist } from "@trainfleet/worker/dataset";
 import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";
 import { jobFlags, jobSpecFromFlags } from "../job-flags.js";

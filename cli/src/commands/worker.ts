@@ -1,7 +1,8 @@
 /** `trainfleet worker`: one data-parallel worker. */
 import { ParameterShard, createLocalShardLink, runShard } from "@trainfleet/paramserver";
-import { defaultDataDirs, runWorker } from "@trainfleet/worker";
-import type { BackendChoice } from "@trainfleet/worker";
+// TensorFlow.js is loaded only by the worker role (run(), below): the other roles start faster without it.
+import { defaultDataDirs } from "@trainfleet/worker/dataset";
+import type { BackendChoice, WorkerOptions } from "@trainfleet/worker";
 import type { Command } from "../command.js";
 import { requireString } from "../command.js";
 import { commonFlags, coordinatorAddressFlag } from "../common-flags.js";
@@ -46,7 +47,8 @@ export const workerCommand: Command = {
     const coordinator = requireString(values, "coordinator");
     const host = values.host as string;
     const shardIndex = values["colocated-shard-index"] as number | undefined;
-    const worker = (colocatedShard: Parameters<typeof runWorker>[0]["colocatedShard"], workerSignal: AbortSignal) =>
+    const { runWorker } = await import("@trainfleet/worker");
+    const worker = (colocatedShard: WorkerOptions["colocatedShard"], workerSignal: AbortSignal) =>
       runWorker({ coordinator, host, backend: values.backend as BackendChoice, dataDirs: dataDirs(values["data-dir"] as string | undefined, env), logger, signal: workerSignal, colocatedShard });
     if (shardIndex === undefined) {
       await worker(undefined, signal);
