@@ -256,6 +256,8 @@ describe("a job that succeeds", () => {
       ["worker-1", WorkerState.STOPPED],
     ]);
     expect(final.parameterServers.map((p) => p.state)).toEqual([WorkerState.STOPPED]);
+    // The shard's counters in the final status are from after the last step.
+    expect(final.parameterServers[0]!.stats!.version).toBe(maxSteps);
     // The members exit 0 once told to stop; the coordinator keeps serving (--linger-ms).
     for (const member of [shard, ...workers]) expect(await member.exited).toEqual({ code: 0, signal: null });
   });

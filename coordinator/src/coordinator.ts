@@ -164,10 +164,11 @@ export class Coordinator {
     return { memberId: member.id, jobId: this.#spec?.jobId ?? "", leaseMs: this.#options.leaseMs };
   }
 
-  /** Renews a member's lease; a shard's counters, when sent, go into the status. */
+  /** Renews a member's lease; a shard's counters, when sent, go into the status (until the job has finished). */
   heartbeat(memberId: string, shardStats?: ParameterServerStats): number {
     const expires = this.#members.renew(memberId);
-    if (shardStats !== undefined && recordShardStats(this.#members.get(memberId), shardStats)) this.#changedNow();
+    // A finished job's status is final: a heartbeat still in flight does not change it.
+    if (shardStats !== undefined && !isFinished(this.#phase) && recordShardStats(this.#members.get(memberId), shardStats)) this.#changedNow();
     return expires;
   }
 
@@ -594,9 +595,21 @@ export class Coordinator {
     }
     // Periodic checkpoints still being written (the last step's, say) are finished first.
     await plan.checkpoints?.settle(this.#options.checkpointWaitMs ?? 60_000);
+    await this.#shardCountersAt(plan.totalSteps, 2_000);
     const accuracy = ((this.#testAccuracy ?? 0) * 100).toFixed(2);
     this.#apply("evaluationDone", "Completed", `trained ${plan.totalSteps} steps; test accuracy ${accuracy}%`);
     this.#finish();
+  }
+
+  /**
+   * Waits (at most `waitMs`) until every live shard's heartbeat counters are from version
+   * `version` on, so that the final status counts the traffic of the last steps too. Shards
+   * heartbeat at least once a second.
+   */
+  async #shardCountersAt(version: number, waitMs: number): Promise<void> {
+    const signal = AbortSignal.timeout(waitMs);
+    const behind = () => this.#members.shards().some((shard) => shard.state !== WorkerState.LOST && (shard.shardStats?.version ?? -1) < version);
+    while (behind() && !signal.aborted) await this.#changes.after(this.#changes.revision, signal);
   }
 
   /**
