@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { create, fromJson } from "@bufbuild/protobuf";
 import type { JsonValue } from "@bufbuild/protobuf";
-import { CheckpointSpecSchema, Code, DataPlane, JobSpecSchema, Placement, WireDtype, ModelSpecSchema, OptimizerSpecSchema, ParameterServersSpecSchema, TrainfleetError, TrainingSpecSchema, WorkersSpecSchema } from "@trainfleet/proto";
+import { CheckpointSpecSchema, Code, DataPlane, JobSpecSchema, Placement, WireDtype, ModelSpecSchema, OptimizerSpecSchema, ParameterServersSpecSchema, TrainfleetError, TrainingMode, TrainingSpecSchema, WorkersSpecSchema } from "@trainfleet/proto";
 import type { JobSpec } from "@trainfleet/proto";
 import { resolveJobSpec } from "@trainfleet/coordinator";
 import type { FlagTable, FlagValue } from "./flags.js";
@@ -28,6 +28,8 @@ export const jobFlags: FlagTable = {
   epochs: { kind: "integer", min: 1, help: "Passes over the training set. Default 3." },
   "batch-size": { kind: "integer", min: 1, help: "Samples per worker per step at --workers workers; the global batch is --workers times this. Default 64." },
   "max-steps": { kind: "integer", help: "Stop after this many steps (0: run all epochs). Default 0." },
+  mode: { kind: "string", choices: ["sync", "async"], help: "sync: every step waits for every worker (exact: equals one process with the global batch). async: shards apply each worker's gradient as it arrives. Default sync." },
+  "max-staleness": { kind: "integer", min: 0, help: "Async mode: a shard refuses a gradient computed from a version more than this many behind its own (the worker computes it again); 0: no bound. Default 0." },
   optimizer: { kind: "string", choices: ["adam", "sgd"], help: "Optimizer applied by the parameter server. Default adam." },
   lr: { kind: "number", help: "Learning rate. Default 0.001 for adam, 0.05 for sgd." },
   momentum: { kind: "number", help: "SGD momentum. Default 0.9." },
@@ -63,6 +65,8 @@ export async function jobSpecFromFlags(values: Record<string, FlagValue>): Promi
   training.maxSteps = number("max-steps") ?? training.maxSteps;
   training.seed = number("seed") ?? training.seed;
   training.evalSamples = number("eval-samples") ?? training.evalSamples;
+  if (values.mode !== undefined) training.mode = values.mode === "async" ? TrainingMode.ASYNC : TrainingMode.SYNC;
+  training.maxStaleness = number("max-staleness") ?? training.maxStaleness;
   const optimizer = (values.optimizer as string | undefined) ?? (values.momentum !== undefined ? "sgd" : undefined);
   if (optimizer === "sgd") {
     training.optimizer = create(OptimizerSpecSchema, {

@@ -16,7 +16,7 @@
  * saved (StateStore: the spec, the checkpoint folder, the newest generation begun), which
  * it saves before each generation's assignments go out, so generation numbers only rise.
  */
-import { Code, JobEventKind, JobPhase, MemberRole, Placement, TrainfleetError, WorkerState } from "@trainfleet/proto";
+import { Code, JobEventKind, JobPhase, MemberRole, Placement, TrainfleetError, TrainingMode, WorkerState } from "@trainfleet/proto";
 import type { JobSpec, JobStatus, Logger, ParameterLayout, ParameterServerStats, RegisterRequest, ReportCheckpointRequest, ReportEvaluationRequest, ReportGenerationRequest, ReportProgressRequest } from "@trainfleet/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ShardRangeSchema } from "@trainfleet/proto";
@@ -248,6 +248,9 @@ export class Coordinator {
     if (plan === undefined || checkpoints === undefined) {
       return this.fail("Terminated", `${asked}; ${plan === undefined ? "training had not started, so there is nothing to checkpoint" : "no checkpoint was taken: the coordinator has no --checkpoint-dir"}`);
     }
+    if (isAsync(plan.spec)) {
+      return this.fail("Terminated", `${asked}; async mode takes no checkpoints (shard versions count gradients, not steps), so none was taken`);
+    }
     if (this.#opening !== undefined || this.#phase === JobPhase.PAUSED) {
       const last = checkpoints.last === undefined ? "there is no earlier checkpoint" : `the newest is ${checkpoints.last.path} (step ${checkpoints.last.version})`;
       return this.fail("Terminated", `${asked} while the job was ${this.#opening === undefined ? "paused" : "changing generation"}, when the shards need not agree on a version: no checkpoint was taken; ${last}`);
@@ -327,6 +330,7 @@ export class Coordinator {
   #checkStragglers(): void {
     const plan = this.#plan;
     if (plan === undefined || this.#phase !== JobPhase.RUNNING || this.#opening !== undefined || this.#stopAt !== undefined || plan.tracker.completed >= plan.totalSteps) return;
+    if (isAsync(plan.spec)) return;
     const { stepDeadlineMs, maxMissedDeadlines } = plan.spec.workers!;
     const shardStats = this.#members.shards().map((shard) => shard.shardStats);
     for (const { worker, misses } of stragglers(shardStats, plan.generation, plan.workers, maxMissedDeadlines)) {
@@ -507,6 +511,8 @@ export class Coordinator {
     const plan = this.#plan!;
     const { generation } = opening;
     for (const shard of this.#members.shards()) shard.outbox.push({ kind: { case: "openGeneration", value: { generation, version } } });
+    // Async shards count a version per applied gradient, each on its own: the steps complete are the coordinator's count.
+    if (isAsync(plan.spec)) version = plan.tracker.completed;
     const restored = plan.restores !== undefined;
     plan.restores = undefined;
     const starting = this.#phase === JobPhase.PENDING;
@@ -555,9 +561,10 @@ export class Coordinator {
     else this.#assignSteps(plan);
   }
 
-  /** Hands out steps up to `lookahead` beyond the last completed one, so workers never wait on us. */
+  /** Hands out steps up to `lookahead` beyond the last completed one, so workers never wait on us (in async mode, further: nobody waits for anybody). */
   #assignSteps(plan: Plan): void {
-    const limit = Math.min(plan.totalSteps, this.#stopAt ?? Number.POSITIVE_INFINITY, plan.tracker.completed + (this.#options.lookahead ?? 2));
+    const lookahead = this.#options.lookahead ?? (isAsync(plan.spec) ? 8 : 2);
+    const limit = Math.min(plan.totalSteps, this.#stopAt ?? Number.POSITIVE_INFINITY, plan.tracker.completed + lookahead);
     while (plan.samples.step < limit) {
       const { step, epoch, sampleIndices, globalBatchSize } = plan.samples.next(plan.workers.length);
       const generation = plan.generation;
@@ -691,6 +698,10 @@ export class Coordinator {
   #changedNow(): void {
     this.#changes.changed();
   }
+}
+
+function isAsync(spec: JobSpec): boolean {
+  return spec.training!.mode === TrainingMode.ASYNC;
 }
 
 /** Which member an event is about. */

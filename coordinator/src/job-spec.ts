@@ -4,7 +4,7 @@
  * spelling, as a user writes it) and say what would be accepted.
  */
 import { clone, create } from "@bufbuild/protobuf";
-import { DataPlane, JobSpecSchema, Placement, WireDtype, datasetShape, invalidField, maxChunkBytes, parameterLayout } from "@trainfleet/proto";
+import { DataPlane, JobSpecSchema, Placement, WireDtype, datasetShape, invalidField, maxChunkBytes, parameterLayout, TrainingMode } from "@trainfleet/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { JobSpec } from "@trainfleet/proto";
 
@@ -64,6 +64,7 @@ export function resolveJobSpec(input: JobSpec): JobSpec {
   workers.pauseTimeoutSeconds ||= defaultPauseTimeoutSeconds;
   workers.stepDeadlineMs ||= 60_000;
   workers.maxMissedDeadlines ||= 3;
+  training.mode ||= TrainingMode.SYNC;
   spec.checkpoints ??= defaults.checkpoints;
   validateJobSpec(spec);
   return spec;
@@ -131,6 +132,14 @@ export function validateJobSpec(spec: JobSpec): void {
   check(ps.wireDtype === WireDtype.FLOAT32 || ps.dataPlane === DataPlane.TCP, "parameterServers.wireDtype", "16-bit values travel on the TCP data channel only: use DATA_PLANE_TCP");
   check(ps.dataPlane === DataPlane.TCP || ps.dataPlane === DataPlane.GRPC, "parameterServers.dataPlane", `${ps.dataPlane} must be DATA_PLANE_TCP or DATA_PLANE_GRPC`);
   check(ps.chunkBytes % 4 === 0 && inRange(ps.chunkBytes, 4, maxChunkBytes), "parameterServers.chunkBytes", `${ps.chunkBytes} must be a multiple of 4 between 4 and ${maxChunkBytes}`);
+  check(training.mode === TrainingMode.SYNC || training.mode === TrainingMode.ASYNC, "training.mode", `${training.mode} must be TRAINING_MODE_SYNC or TRAINING_MODE_ASYNC`);
+  check(inRange(training.maxStaleness, 0, 10_000), "training.maxStaleness", `${training.maxStaleness} must be between 0 (no bound) and 10000`);
+  if (training.mode === TrainingMode.SYNC) {
+    check(training.maxStaleness === 0, "training.maxStaleness", "applies to async mode only: leave it unset, or set training.mode to TRAINING_MODE_ASYNC");
+  } else {
+    check(ps.placement === Placement.DEDICATED, "parameterServers.placement", "async mode needs dedicated shards: use PLACEMENT_DEDICATED");
+    check((spec.checkpoints?.everySteps ?? 0) === 0, "checkpoints.everySteps", "async mode takes no periodic checkpoints yet (shard versions count gradients, not steps): leave it 0, or use sync mode");
+  }
   const everySteps = spec.checkpoints?.everySteps ?? 0;
   check(Number.isSafeInteger(everySteps) && inRange(everySteps, 0, 4_294_967_295), "checkpoints.everySteps", `${everySteps} must be 0 (a checkpoint only when the job is stopped) or a step count up to 4294967295`);
   const parameters = parameterLayout(spec.model!, datasetShape(spec.dataset!.name)).parameterCount;

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { Code, DataPlane, JobSpecSchema, Placement, TrainfleetError } from "@trainfleet/proto";
+import { Code, DataPlane, JobSpecSchema, Placement, TrainfleetError, TrainingMode } from "@trainfleet/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { resolveJobSpec } from "../src/job-spec.js";
 
@@ -43,6 +43,22 @@ describe("JobSpec", () => {
   ])("rejects workers %j naming %s", (workers, field, message) => {
     const error = resolveError({ workers });
     expect([error.code, error.field, error.message]).toEqual([Code.INVALID_ARGUMENT, field, message]);
+  });
+
+  it("defaults to sync mode, and keeps async mode's limits: a staleness bound only in async, dedicated shards, no periodic checkpoints", () => {
+    expect(resolveJobSpec(create(JobSpecSchema, {})).training).toMatchObject({ mode: TrainingMode.SYNC, maxStaleness: 0 });
+    expect(resolveJobSpec(create(JobSpecSchema, { training: { mode: TrainingMode.ASYNC, maxStaleness: 4 } })).training).toMatchObject({ mode: TrainingMode.ASYNC, maxStaleness: 4 });
+    const cases: Array<[MessageInitShape<typeof JobSpecSchema>, string, RegExp]> = [
+      [{ training: { maxStaleness: 3 } }, "spec.training.maxStaleness", /applies to async mode only: leave it unset, or set training.mode to TRAINING_MODE_ASYNC/],
+      [{ training: { mode: TrainingMode.ASYNC, maxStaleness: 10_001 } }, "spec.training.maxStaleness", /must be between 0 \(no bound\) and 10000/],
+      [{ training: { mode: TrainingMode.ASYNC }, parameterServers: { placement: Placement.COLOCATED } }, "spec.parameterServers.placement", /async mode needs dedicated shards/],
+      [{ training: { mode: TrainingMode.ASYNC }, checkpoints: { everySteps: 10 } }, "spec.checkpoints.everySteps", /async mode takes no periodic checkpoints yet/],
+    ];
+    for (const [init, field, message] of cases) {
+      const error = resolveError(init);
+      expect(error.field).toBe(field);
+      expect(error.message).toMatch(message);
+    }
   });
 
   it("refuses elastic limits with colocated placement, saying what to do", () => {

@@ -32,10 +32,17 @@
  * restarted coordinator or shard, whose new generation restores every shard to the same
  * checkpoint. Only while closed, so that no pull sees a version replaced under it (those of
  * the generation before ended ABORTED at the close).
+ *
+ * Async mode (async-apply.ts): each rank's whole gradient is applied alone as it
+ * completes, one version each, and pulls get a copy of the newest whole version (a later
+ * gradient overwrites the buffers while the copy may still be queued on a socket). Shards
+ * do not agree on versions then: each opens a generation at its own, and deadlines do
+ * not apply.
  */
 import { Code, TrainfleetError, chunkRanges, initialParameters, invalidField, kernelFloat32Array } from "@trainfleet/proto";
 import type { Range } from "@trainfleet/proto";
 import { averageInRankOrder } from "./aggregate.js";
+import { AsyncPushes, applyRankGradient } from "./async-apply.js";
 import { createOptimizer } from "./optimizer.js";
 import type { Optimizer } from "./optimizer.js";
 import { ShardGeneration } from "./shard-generation.js";
@@ -43,7 +50,7 @@ import { DeadlineWatch } from "./deadline-watch.js";
 import type { ShardPhase } from "./shard-generation.js";
 import { SnapshotSchedule, snapshotMismatches } from "./shard-snapshot.js";
 import type { ShardSnapshot, ShardState } from "./shard-snapshot.js";
-import { checkChunkLength, checkFinite, checkPushHeader, chunkIndexOf } from "./push-validation.js";
+import { checkChunkLength, checkFinite, checkPushHeader, checkPushSource, chunkIndexOf } from "./push-validation.js";
 import { StepBarrier } from "./step-barrier.js";
 import type { ChunkHeader, PushTransaction, ShardStats } from "./push-transaction.js";
 import type { ShardConfig } from "./shard-config.js";
@@ -52,6 +59,8 @@ import type { ShardConfig } from "./shard-config.js";
 export interface ServedVersion {
   version: number;
   generation: number;
+  /** The version's slice: a live view in sync mode (it holds still while checkServing passes), a copy in async. */
+  values: Float32Array;
 }
 
 export class ParameterShard {
@@ -68,6 +77,7 @@ export class ParameterShard {
   readonly #barrier = new StepBarrier();
   /** Counts barrier resets, so that a failed push takes back only what it gave to the step still in progress. */
   #barrierEpoch = 0;
+  readonly #async = new AsyncPushes(this.#barrier);
   readonly #generation = new ShardGeneration();
   #deadlines: DeadlineWatch | undefined;
   #revision = 0;
@@ -86,9 +96,13 @@ export class ParameterShard {
     return this.#config;
   }
 
-  /** By rank of the open generation, the step deadlines missed in a row (deadline-watch.ts); none while closed. */
+  /** By rank of the open generation, the step deadlines missed in a row (deadline-watch.ts); none while closed, nor in async mode (nobody waits). */
   missedDeadlines(): number[] {
-    return this.#generation.phase === "open" ? (this.#deadlines?.missedDeadlines() ?? []) : [];
+    return this.#generation.phase === "open" && !this.#isAsync ? (this.#deadlines?.missedDeadlines() ?? []) : [];
+  }
+
+  get #isAsync(): boolean {
+    return this.#config?.mode === "async";
   }
 
   /** The generation of the latest ShardAssignment (0 before the first). */
@@ -158,11 +172,12 @@ export class ParameterShard {
    * version any shard reported. A shard at version + 1 goes back to `version` first. When
    * it cannot (another difference, or the version before is no longer held), throws
    * FAILED_PRECONDITION naming both versions, and stays closed. Opening the generation
-   * the shard is open for already changes nothing.
+   * the shard is open for already changes nothing. In async mode shards do not agree on
+   * versions: each goes on from its own, whatever `version` says.
    */
   openGeneration(generation: number, version: number): void {
     if (!this.#generation.opening(generation)) return;
-    if (version !== this.#version) this.#rollBack(version);
+    if (version !== this.#version && !this.#isAsync) this.#rollBack(version);
     this.#generation.open();
     this.#deadlines!.generationOpened(this.#config!.worldSize);
     this.#notify();
@@ -234,7 +249,7 @@ export class ParameterShard {
     }
   }
 
-  /** Parameters of the current version, shard-local indexing (a live view: copy before awaiting, and in sync mode only). */
+  /** Parameters of the current version, shard-local indexing (a live view: copy before awaiting; pulls use waitForVersion's values). */
   get parameters(): Float32Array {
     return this.#params;
   }
@@ -248,12 +263,21 @@ export class ParameterShard {
     /** Chunks this push committed, to roll back if a later one is rejected, and the barrier they went to. */
     const committed: number[] = [];
     let epoch: number | undefined;
+    /** Its rank's row resets then (async mode clears one rank's row alone). */
+    let rowEpoch: number | undefined;
     let duplicates = 0;
     /** Where the bytes of duplicate chunks go: read, then dropped. */
     let discard: Uint8Array | undefined;
     const classify = (chunk: ChunkHeader): { index: number; duplicate: boolean } => {
       const config = this.#requireConfig();
-      const state = checkPushHeader(config, this.#version, this.#generation.phase === "open", chunk);
+      const open = this.#generation.phase === "open";
+      let state: "current" | "applied";
+      if (this.#isAsync) {
+        checkPushSource(config, open, chunk);
+        state = this.#async.check(this.#version, config.maxStaleness ?? 0, chunk, header === undefined);
+      } else {
+        state = checkPushHeader(config, this.#version, open, chunk);
+      }
       if (header === undefined) header = { rank: chunk.rank, step: chunk.step };
       else if (header.rank !== chunk.rank || header.step !== chunk.step) {
         throw invalidField("step", `one push carries one (step, rank): began with (${header.step}, ${header.rank}), got (${chunk.step}, ${chunk.rank})`);
@@ -284,6 +308,7 @@ export class ParameterShard {
         checkFinite(this.#contributions[chunk.rank]!, range.begin, range.end, chunk.offset, this.#config!.layout, chunk);
         // Committed at once, so that the chunk is reduced while the rest is in flight.
         epoch ??= this.#barrierEpoch;
+        rowEpoch ??= this.#barrier.rowResets(chunk.rank);
         this.#commit(chunk.rank, index);
         committed.push(index);
       },
@@ -301,15 +326,17 @@ export class ParameterShard {
         const range = this.#chunks[index]!;
         checkFinite(values, range.begin, range.end, chunk.offset, this.#config!.layout, chunk);
         epoch ??= this.#barrierEpoch;
+        rowEpoch ??= this.#barrier.rowResets(chunk.rank);
         this.#commit(chunk.rank, index, values);
         committed.push(index);
       },
       commit: () => ({ chunksAccepted: committed.length, chunksDuplicate: duplicates, version: this.#version }),
       abort: () => {
-        // Unless the barrier was reset since (the step completed through a retry's chunks,
-        // or a new generation dropped it), the step this push fed has not completed: what
-        // its chunks fed lives only in the step's second buffers, and goes.
-        if (header !== undefined && epoch === this.#barrierEpoch) {
+        // Unless the barrier (in async mode, this rank's row) was reset since (the step
+        // completed through a retry's chunks, or a new generation dropped it), the step this
+        // push fed has not completed: what its chunks fed lives only in the step's second
+        // buffers, and goes.
+        if (header !== undefined && epoch === this.#barrierEpoch && rowEpoch === this.#barrier.rowResets(header.rank)) {
           for (const index of committed) if (this.#barrier.uncommit(header.rank, index)) this.#revision++;
         }
         committed.length = 0;
@@ -330,16 +357,17 @@ export class ParameterShard {
     for (;;) {
       if (this.#servesJob(jobId)) {
         generation = this.#generation.pullGeneration(generation);
-        if (generation !== undefined && this.#version >= minVersion) return { version: this.#version, generation };
+        if (generation !== undefined && this.#version >= minVersion) return { version: this.#version, generation, values: this.#isAsync ? this.#params.slice() : this.#params };
       }
       await this.#nextChange(signal);
     }
   }
 
-  /** Throws ABORTED when what a pull is reading (from waitForVersion) has changed: a new generation was assigned, or the version moved. */
+  /** Throws ABORTED when what a pull is reading (from waitForVersion) has changed: a new generation was assigned, or (sync mode) the version moved. */
   checkServing(served: ServedVersion): void {
     this.#generation.pullGeneration(served.generation);
-    if (this.#version !== served.version) {
+    // An async pull reads its own copy, which no later version touches.
+    if (this.#version !== served.version && !this.#isAsync) {
       throw new TrainfleetError(Code.ABORTED, `version moved from ${served.version} to ${this.#version} during the pull; pull again`);
     }
   }
@@ -351,7 +379,8 @@ export class ParameterShard {
    * pushed again). Chunks of the step that leads to minVersion go as the step applies
    * them. Resolves with the version of the last chunk sent. Waits while the shard is
    * closed; ABORTED when a new generation is assigned after the pull found the shard open
-   * (as in waitForVersion).
+   * (as in waitForVersion). In async mode: the newest whole version >= minVersion, from a
+   * copy taken at once (nothing of a version in progress, which is one rank's gradient).
    */
   async streamParameters(jobId: string, minVersion: number, signal: AbortSignal, send: (chunk: number, version: number, values: Float32Array) => void): Promise<number> {
     let sent: Uint8Array | undefined;
@@ -361,7 +390,14 @@ export class ParameterShard {
     let generation: number | undefined;
     for (;;) {
       if (this.#servesJob(jobId)) generation = this.#generation.pullGeneration(generation);
-      if (generation !== undefined) {
+      if (generation !== undefined && this.#isAsync) {
+        if (this.#version >= minVersion) {
+          const version = this.#version;
+          const values = this.#params.slice();
+          for (let index = 0; index < this.#chunks.length; index++) send(index, version, values);
+          return version;
+        }
+      } else if (generation !== undefined) {
         if (sent === undefined || sent.length !== this.#chunks.length) {
           sent = new Uint8Array(this.#chunks.length);
           remaining = this.#chunks.length;
@@ -408,6 +444,7 @@ export class ParameterShard {
   }
 
   #commit(rank: number, index: number, lentSlice?: Float32Array): void {
+    if (this.#isAsync) return this.#commitAsync(rank, index, lentSlice);
     const chunkComplete = this.#barrier.commit(rank, index, lentSlice);
     if (this.#barrier.hasAllChunks(rank)) this.#deadlines!.rankPushed(rank);
     if (!chunkComplete) return;
@@ -434,9 +471,28 @@ export class ParameterShard {
     this.#notify();
   }
 
+  /** Async mode: once `rank` has every chunk, its gradient alone makes the next version. */
+  #commitAsync(rank: number, index: number, lentSlice?: Float32Array): void {
+    this.#barrier.commit(rank, index, lentSlice);
+    if (!this.#barrier.hasAllChunks(rank)) return;
+    const started = performance.now();
+    this.#generation.chunkApplied(this.#version);
+    applyRankGradient(this.#optimizer!, this.#params, this.#next, this.#chunks, this.#barrier, rank, this.#contributions[rank]!, this.#version + 1);
+    [this.#params, this.#next] = [this.#next, this.#params];
+    this.#optimizer!.commit();
+    this.#version++;
+    this.#generation.stepCompleted();
+    this.#async.applied(rank);
+    this.#barrier.resetRank(rank);
+    if (this.#snapshots.due(this.#version)) this.#emitSnapshot();
+    this.stats.aggregationMs += performance.now() - started;
+    this.#notify();
+  }
+
   #resetBarrier(): void {
     this.#barrierEpoch++;
     this.#barrier.reset(this.#config?.worldSize ?? 0, this.#chunks.length);
+    if (this.#isAsync) this.#async.reset(this.#config!.worldSize);
   }
 
   #emitSnapshot(): void {

@@ -20,6 +20,20 @@ import type { ShardConfig } from "./shard-config.js";
  * generation (see shard-generation.ts).
  */
 export function checkPushHeader(config: ShardConfig, version: number, open: boolean, request: PushHeader): "current" | "applied" {
+  checkPushSource(config, open, request);
+  if (request.step === version) return "current";
+  // The step just applied: every rank's chunks were in, so this is a retry. Safe to ack.
+  if (request.step + 1 === version) return "applied";
+  const which = request.step < version ? "stale" : "from the future";
+  throw new TrainfleetError(
+    Code.FAILED_PRECONDITION,
+    `step: step ${request.step} is ${which}; the shard is at version ${version}, so pull the parameters and push the gradient for step ${version}`,
+    { field: "step" },
+  );
+}
+
+/** The checks of a push's job, generation and rank, which do not depend on the mode. */
+export function checkPushSource(config: ShardConfig, open: boolean, request: PushHeader): void {
   if (request.jobId !== config.jobId) {
     throw new TrainfleetError(Code.FAILED_PRECONDITION, `job_id: this shard serves job "${config.jobId}", not "${request.jobId}"`, { field: "job_id" });
   }
@@ -41,15 +55,6 @@ export function checkPushHeader(config: ShardConfig, version: number, open: bool
   if (request.rank >= config.worldSize) {
     throw invalidField("rank", `rank ${request.rank} is not in generation ${config.generation}, which has ranks 0..${config.worldSize - 1}`);
   }
-  if (request.step === version) return "current";
-  // The step just applied: every rank's chunks were in, so this is a retry. Safe to ack.
-  if (request.step + 1 === version) return "applied";
-  const which = request.step < version ? "stale" : "from the future";
-  throw new TrainfleetError(
-    Code.FAILED_PRECONDITION,
-    `step: step ${request.step} is ${which}; the shard is at version ${version}, so pull the parameters and push the gradient for step ${version}`,
-    { field: "step" },
-  );
 }
 
 /** The chunk index that `offset` is the key of, or an error naming the valid keys. */

@@ -1,5 +1,5 @@
 /** What a parameter-server shard is told by the coordinator: the job, its range, the generation. */
-import { datasetShape, parameterLayout } from "@trainfleet/proto";
+import { TrainingMode, datasetShape, parameterLayout } from "@trainfleet/proto";
 import type { OptimizerSpec, ParameterLayout, Range, ShardAssignment } from "@trainfleet/proto";
 
 export interface ShardConfig {
@@ -16,6 +16,10 @@ export interface ShardConfig {
   checkpointEverySteps?: number;
   /** A rank's push this long after the shard could take the step misses a deadline (deadline-watch.ts). */
   stepDeadlineMs?: number;
+  /** "async": each rank's gradient is applied alone as soon as it is whole (async-apply.ts). Absent: sync. */
+  mode?: "sync" | "async";
+  /** Async only: the most versions a gradient may be behind the shard and still be applied (0 or absent: no bound). */
+  maxStaleness?: number;
 }
 
 /** The shard's config from the coordinator's assignment (whose spec is already validated). */
@@ -34,5 +38,7 @@ export function shardConfigFrom(assignment: ShardAssignment): ShardConfig {
     // Without a folder to write to, no checkpoints (the coordinator then expects none).
     checkpointEverySteps: assignment.checkpointDir === "" ? 0 : (spec.checkpoints?.everySteps ?? 0),
     stepDeadlineMs: spec.workers!.stepDeadlineMs || 60_000,
+    mode: spec.training!.mode === TrainingMode.ASYNC ? "async" : "sync",
+    maxStaleness: spec.training!.maxStaleness,
   };
 }

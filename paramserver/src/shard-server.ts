@@ -26,10 +26,10 @@ export async function startShardServer(shard: ParameterShard, listen: string, lo
           const { version } = served;
           const begin = shard.config!.range.begin;
           for (const chunk of shard.chunks) {
-            // Sync mode cannot move on mid-pull, but a snapshot must never mix versions,
-            // and a new generation (which may take this version back) ends the pull.
+            // Sync mode cannot move on mid-pull (async reads a copy), but a snapshot must never
+            // mix versions, and a new generation (which may take this version back) ends the pull.
             shard.checkServing(served);
-            const data = float32Bytes(shard.parameters.subarray(chunk.begin, chunk.end));
+            const data = float32Bytes(served.values.subarray(chunk.begin, chunk.end));
             shard.stats.bytesOut += data.byteLength;
             // The message is serialised (copied) when it is written, before the next await.
             yield { version, offset: BigInt(begin + chunk.begin), data };

@@ -3,6 +3,9 @@
  * chunks every rank has pushed and are applied, which chunks a rank lent (its own slice,
  * read in place) instead of sending, and how often an applied chunk was taken back. Flat
  * typed arrays, reused from step to step: this runs for every pushed chunk.
+ *
+ * In async mode each rank's row is a step of its own: applied and cleared alone
+ * (resetRank) once that rank has every chunk; the per-chunk counts are then unused.
  */
 export class StepBarrier {
   #worldSize = 0;
@@ -18,6 +21,8 @@ export class StepBarrier {
   #chunksByRank = new Uint32Array(0);
   /** Never reset: a reader compares counts from before and after it waited. */
   #retractions = new Uint32Array(0);
+  /** By rank, how often resetRank cleared its row; a push compares counts, like #retractions. */
+  #rowResets = new Uint32Array(0);
 
   /** Starts a step; the arrays are reused when the shape is the same. */
   reset(worldSize: number, chunkCount: number): void {
@@ -38,7 +43,10 @@ export class StepBarrier {
       this.#retractions = new Uint32Array(chunkCount);
     }
     if (this.#chunksByRank.length === worldSize) this.#chunksByRank.fill(0);
-    else this.#chunksByRank = new Uint32Array(worldSize);
+    else {
+      this.#chunksByRank = new Uint32Array(worldSize);
+      this.#rowResets = new Uint32Array(worldSize);
+    }
     this.#worldSize = worldSize;
     this.#chunkCount = chunkCount;
     this.#lent = [];
@@ -48,6 +56,29 @@ export class StepBarrier {
   /** Whether `rank` has pushed every chunk of the step. */
   hasAllChunks(rank: number): boolean {
     return this.#chunksByRank[rank] === this.#chunkCount;
+  }
+
+  /** How many chunks `rank` has in. */
+  chunksOf(rank: number): number {
+    return this.#chunksByRank[rank]!;
+  }
+
+  /** Forgets every chunk of `rank` (async mode: its gradient was applied, or its push abandoned); other ranks' stay. */
+  resetRank(rank: number): void {
+    const row = rank * this.#chunkCount;
+    for (let chunk = 0; chunk < this.#chunkCount; chunk++) {
+      if (this.#committed[row + chunk] !== 1) continue;
+      this.#committed[row + chunk] = 0;
+      this.#lentChunks[row + chunk] = 0;
+      this.#ranksPerChunk[chunk]!--;
+    }
+    this.#chunksByRank[rank] = 0;
+    this.#lent[rank] = undefined;
+    this.#rowResets[rank]!++;
+  }
+
+  rowResets(rank: number): number {
+    return this.#rowResets[rank]!;
   }
 
   isCommitted(rank: number, chunk: number): boolean {

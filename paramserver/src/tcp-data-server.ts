@@ -261,7 +261,10 @@ async function sendParameters(shard: ParameterShard, socket: Socket, jobId: stri
     socket.write(frame({ type: FrameType.PARAMS, dtype: request.dtype, step: version, offset: shard.config!.range.begin + begin, payloadBytes: bytes }));
     // In sync mode a chunk cannot change before this pull's reader has it (the step after
     // next needs the reader's push), so the socket may send it from memory without a copy.
-    socket.write(codec.bytesPerValue === 4 ? new Uint8Array(values.buffer, values.byteOffset + begin * 4, bytes) : encoded.chunk(codec, request.dtype, shard, index, version, values));
+    // In async mode `values` is this pull's own copy, but the shared encodings move on with
+    // the next version while this write may still be queued: those go as a copy.
+    const data = codec.bytesPerValue === 4 ? new Uint8Array(values.buffer, values.byteOffset + begin * 4, bytes) : encoded.chunk(codec, request.dtype, shard, index, version, values);
+    socket.write(codec.bytesPerValue !== 4 && shard.config?.mode === "async" ? Buffer.from(data) : data);
     shard.stats.bytesOut += bytes;
   });
   socket.write(frame({ type: FrameType.PULL_END, step: version }));

@@ -179,7 +179,7 @@ describe("the shard process across generations", () => {
     expect(await reports.receive()).toMatchObject({ memberId: "ps-0", generation: 1, version: 0, error: "" });
     expect(shard.phase).toBe("closed");
     assignments.send(openGeneration(1, 0));
-    expect(await shard.waitForVersion("job-a", 0, never)).toEqual({ version: 0, generation: 1 });
+    expect(await shard.waitForVersion("job-a", 0, never)).toMatchObject({ version: 0, generation: 1 });
     pushStep(shard);
     expect(shard.version).toBe(1);
 
@@ -195,7 +195,7 @@ describe("the shard process across generations", () => {
     expect(shard.phase).toBe("closed");
     // Another shard held version 0: this one goes back to it.
     assignments.send(openGeneration(2, 0));
-    expect(await shard.waitForVersion("job-a", 0, never)).toEqual({ version: 0, generation: 2 });
+    expect(await shard.waitForVersion("job-a", 0, never)).toMatchObject({ version: 0, generation: 2 });
 
     assignments.send({ kind: { case: "stop", value: { reason: "done" } } });
     await running;
@@ -273,7 +273,7 @@ describe("the shard process when the coordinator goes away", () => {
     expect(shard.phase).toBe("closed");
     expect(stateBits(shard)).toEqual(atVersion2);
     second.assignments.send(openGeneration(3, 2));
-    expect(await shard.waitForVersion("job-a", 2, never)).toEqual({ version: 2, generation: 3 });
+    expect(await shard.waitForVersion("job-a", 2, never)).toMatchObject({ version: 2, generation: 3 });
     pushStep(shard);
     expect(shard.version).toBe(3);
 

@@ -106,7 +106,7 @@ describe("a shard that took a generation's assignment is closed until the coordi
 
     shard.openGeneration(1, 0);
     expect(shard.phase).toBe("open");
-    expect((await waiting.result).value).toEqual({ version: 0, generation: 1 });
+    expect((await waiting.result).value).toMatchObject({ version: 0, generation: 1 });
     expect((await streaming.result).value).toBe(0);
     expect(sent).toEqual([0, 1, 2, 3, 4]);
 
@@ -251,7 +251,7 @@ describe("pulls across generations", () => {
   it("being read out (the gRPC pull, between chunks) are ABORTED by a new generation's assignment, not by a repeat", async () => {
     const shard = openShard(config(1, 2));
     const served = await shard.waitForVersion(jobId, 0, never);
-    expect(served).toEqual({ version: 0, generation: 1 });
+    expect(served).toMatchObject({ version: 0, generation: 1 });
     shard.configure(config(1, 2));
     shard.checkServing(served);
     shard.configure(config(2, 2));
@@ -274,7 +274,7 @@ describe("pulls across generations", () => {
     expect([shard.phase, waiting.settled(), streaming.settled()]).toEqual(["open", false, false]);
     // Nor was the step in progress dropped: rank 1's remaining chunks complete it.
     push(shard, 1, [1, 2, 3, 4]);
-    expect((await waiting.result).value).toEqual({ version: 1, generation: 1 });
+    expect((await waiting.result).value).toMatchObject({ version: 1, generation: 1 });
     expect((await streaming.result).value).toBe(1);
     expect(sent).toEqual([0, 1, 2, 3, 4]);
   });
@@ -291,7 +291,7 @@ describe("pulls across generations", () => {
     await drain();
     expect([waiting.settled(), streaming.settled()]).toEqual([false, false]);
     shard.openGeneration(3, 1);
-    expect((await waiting.result).value).toEqual({ version: 1, generation: 3 });
+    expect((await waiting.result).value).toMatchObject({ version: 1, generation: 3 });
     push(shard, 0);
     expect((await streaming.result).value).toBe(2);
     expect(sent.map(([, version]) => version)).toEqual([2, 2, 2, 2, 2]);
@@ -320,7 +320,7 @@ describe("pulls across generations", () => {
     // Version 2 is not there any more: the pull that wants it waits for the re-run step.
     expect(waiting.settled()).toBe(false);
     push(shard, 0);
-    expect((await waiting.result).value).toEqual({ version: 2, generation: 2 });
+    expect((await waiting.result).value).toMatchObject({ version: 2, generation: 2 });
   });
 });
 

@@ -83,7 +83,7 @@ describe("a restore into a shard that has trained", () => {
     expect(shard.snapshot().generation).toBe(2);
 
     shard.openGeneration(2, 2);
-    expect(await shard.waitForVersion("job-a", 2, never)).toEqual({ version: 2, generation: 2 });
+    expect(await shard.waitForVersion("job-a", 2, never)).toMatchObject({ version: 2, generation: 2 });
     // A shard restored from the same snapshot when fresh: the two train alike, so the step left half done is gone.
     const fresh = new ParameterShard();
     fresh.configure(config(2));

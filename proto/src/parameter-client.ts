@@ -40,6 +40,14 @@ export interface ParameterClient {
    * the push's ack: one round trip less per step. Returns the version pulled.
    */
   pushThenPull(tag: PushTag, gradient: Float32Array, into: Float32Array, options?: CallOptions): Promise<number>;
+  /** Async mode: each shard's newest version (>= minVersion) into `into`, and those versions by shard (in async, shards need not agree). */
+  pullEach(minVersion: number, into: Float32Array, options?: CallOptions): Promise<number[]>;
+  /**
+   * Async mode: pushes `gradient` with each shard's part tagged with the version it was
+   * computed from, `steps[i]` for shard i (undefined: not to that shard). Resolves with each
+   * shard's failure, undefined where it took its part: shards apply independently.
+   */
+  pushEach(tag: Omit<PushTag, "step">, steps: ReadonlyArray<number | undefined>, gradient: Float32Array, options?: CallOptions): Promise<Array<TrainfleetError | undefined>>;
   close(): void;
 }
 
@@ -70,13 +78,19 @@ function createLinkedParameterClient(jobId: string, shards: readonly ShardEndpoi
   }));
   const client: ParameterClient = {
     async pull(minVersion, into, options) {
+      return sameVersion(await client.pullEach(minVersion, into, options), minVersion);
+    },
+    async pullEach(minVersion, into, options) {
       const signal = callSignal(options);
-      const versions = await Promise.all(connections.map(({ connection }) => connection.pull(minVersion, into, signal)));
-      return sameVersion(versions, minVersion);
+      return Promise.all(connections.map(({ connection }) => connection.pull(minVersion, into, signal)));
     },
     async push(tag, gradient, options) {
       const signal = callSignal(options);
       await Promise.all(connections.map(({ connection, chunks }) => connection.push(tag, gradient, chunks, signal)));
+    },
+    pushEach(tag, steps, gradient, options) {
+      const signal = callSignal(options);
+      return eachShard(connections, steps, ({ connection, chunks }, step) => connection.push({ ...tag, step }, gradient, chunks, signal));
     },
     async pushThenPull(tag, gradient, into, options) {
       // A failure on one shard cancels the others: their versions could not all come.
@@ -120,6 +134,22 @@ function callSignal(options: CallOptions | undefined): AbortSignal | undefined {
   return signals.length === 0 ? undefined : AbortSignal.any(signals);
 }
 
+/** Runs `send` for each shard with a step, and says how each went (undefined: taken). */
+function eachShard<T>(shards: readonly T[], steps: ReadonlyArray<number | undefined>, send: (shard: T, step: number) => Promise<unknown>): Promise<Array<TrainfleetError | undefined>> {
+  return Promise.all(
+    shards.map(async (shard, i) => {
+      const step = steps[i];
+      if (step === undefined) return undefined;
+      try {
+        await send(shard, step);
+        return undefined;
+      } catch (error) {
+        return TrainfleetError.from(error);
+      }
+    }),
+  );
+}
+
 function sameVersion(versions: number[], fallback: number): number {
   const version = versions[0] ?? fallback;
   if (versions.some((v) => v !== version)) {
@@ -133,13 +163,18 @@ function createGrpcParameterClient(jobId: string, shards: readonly ShardEndpoint
   const clients = shards.map((shard) => ({ shard, client: createClient(ParameterServerService, shard.address) }));
   const client: Omit<ParameterClient, "pushThenPull"> = {
     async pull(minVersion, into, options) {
-      const versions = await Promise.all(clients.map(({ shard, client }) => pullShard(client, jobId, shard, minVersion, into, options)));
-      return sameVersion(versions, minVersion);
+      return sameVersion(await client.pullEach(minVersion, into, options), minVersion);
+    },
+    pullEach(minVersion, into, options) {
+      return Promise.all(clients.map(({ shard, client }) => pullShard(client, jobId, shard, minVersion, into, options)));
     },
     async push(tag, gradient, options) {
-      await Promise.all(
-        clients.map(({ shard, client }) => client.push(chunkMessages(jobId, tag, shard, gradient, chunkElements), options)),
-      );
+      await Promise.all(clients.map(({ shard, client }) => client.push(chunkMessages(jobId, tag, shard, gradient, chunkElements), options)));
+    },
+    pushEach(tag, steps, gradient, options) {
+      return eachShard(clients, steps, async ({ shard, client }, step) => {
+        await client.push(chunkMessages(jobId, { ...tag, step }, shard, gradient, chunkElements), options);
+      });
     },
     close() {
       for (const { client } of clients) client.close();

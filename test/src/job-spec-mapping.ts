@@ -4,7 +4,7 @@
  * will make (TrainingJob -> JobSpec) so that tests can run the coordinator's validation on what
  * the CRD accepts.
  */
-import { DataPlane, JobSpecSchema, Placement, WireDtype } from "@trainfleet/proto";
+import { DataPlane, JobSpecSchema, Placement, TrainingMode, WireDtype } from "@trainfleet/proto";
 import type { DescField, DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import { isJsonObject, valueAt } from "./manifests.js";
 import type { JsonObject, JsonValue } from "./manifests.js";
@@ -27,6 +27,8 @@ export const protoToCrd: ReadonlyArray<readonly [proto: string, crd: string]> = 
   ["training.maxSteps", "spec.training.maxSteps"],
   ["training.seed", "spec.training.seed"],
   ["training.evalSamples", "spec.training.evalSamples"],
+  ["training.mode", "spec.training.mode"],
+  ["training.maxStaleness", "spec.training.maxStaleness"],
   ["training.optimizer", "spec.training.optimizer"],
   ["training.optimizer.sgd", "spec.training.optimizer.sgd"],
   ["training.optimizer.sgd.learningRate", "spec.training.optimizer.sgd.learningRate"],
@@ -58,13 +60,11 @@ export const crdEnums: Readonly<Record<string, Readonly<Record<string, number>>>
   "spec.parameterServers.dataPlane": { tcp: DataPlane.TCP, grpc: DataPlane.GRPC },
   "spec.parameterServers.placement": { dedicated: Placement.DEDICATED, colocated: Placement.COLOCATED },
   "spec.parameterServers.wireDtype": { float32: WireDtype.FLOAT32, bfloat16: WireDtype.BFLOAT16, float16: WireDtype.FLOAT16 },
+  "spec.training.mode": { sync: TrainingMode.SYNC, async: TrainingMode.ASYNC },
 };
 
-/**
- * TrainingJob fields that JobSpec does not have yet, pending the elasticity issue (sync/async
- * mode). Remove each from here when the proto gains it and add it to protoToCrd.
- */
-export const pendingInProto: readonly string[] = ["spec.training.mode", "spec.training.maxStaleness"];
+/** TrainingJob fields that JobSpec does not have yet: add each to protoToCrd when the proto gains it. */
+export const pendingInProto: readonly string[] = [];
 
 /** TrainingJob fields (with everything under them) about pods, not training: the operator's alone. */
 export const kubernetesOnly: readonly string[] = [

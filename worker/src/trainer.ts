@@ -4,7 +4,7 @@
  * gives it a new rank (reassign) and nothing else changes. It holds nothing durable; the
  * parameter-server shards hold the state.
  */
-import { createParameterClient, shardEndpoint } from "@trainfleet/proto";
+import { Code, TrainfleetError, TrainingMode, createParameterClient, shardEndpoint } from "@trainfleet/proto";
 import type { EvaluateAssignment, Logger, ParameterClient, StepAssignment, WorkerAssignment } from "@trainfleet/proto";
 import { datasetShape, kernelFloat32Array, parameterLayout } from "@trainfleet/proto";
 import type { ClientOf, CoordinatorService, ShardLink } from "@trainfleet/proto";
@@ -15,6 +15,9 @@ import { scaleGradient } from "./gradient-scale.js";
 
 /** Test-set samples evaluated per forward pass. */
 const evaluationBatch = 1000;
+
+/** Async mode: how many times a step's gradient is computed again for a shard that finds it too stale. */
+const maxStaleRetries = 20;
 
 /** A shard in this worker's process (colocated placement) and how to reach it in memory. */
 export interface ColocatedShard {
@@ -85,6 +88,7 @@ export class Trainer {
   }
 
   async step(step: StepAssignment, signal: AbortSignal): Promise<void> {
+    if (this.#assignment.spec!.training!.mode === TrainingMode.ASYNC) return this.#asyncStep(step, signal);
     const { generation, rank, worldSize } = this.#assignment;
     const started = performance.now();
     await this.#ensureVersion(step.step, signal);
@@ -100,17 +104,50 @@ export class Trainer {
     this.#version = await this.#parameters.pushThenPull({ generation, step: step.step, rank }, this.#gradient, this.#params, { signal });
     const finished = performance.now();
     this.#logger.debug({ step: step.step, loss, computeMs: computed - pulled, pushPullMs: finished - computed }, "step done");
+    this.#report(step, loss, batch.count, computed - pulled, pulled - started + (finished - computed));
+  }
+
+  /** Tells the coordinator this rank's part of `step` is in (not awaited: the next step goes on). */
+  #report(step: StepAssignment, loss: number, samples: number, computeMs: number, communicateMs: number): void {
+    const { generation } = this.#assignment;
     this.#coordinator
-      .reportProgress({
-        memberId: this.#memberId,
-        generation,
-        step: step.step,
-        loss,
-        samples: batch.count,
-        computeMs: computed - pulled,
-        communicateMs: pulled - started + (finished - computed),
-      })
+      .reportProgress({ memberId: this.#memberId, generation, step: step.step, loss, samples, computeMs, communicateMs })
       .catch((error: unknown) => this.#logger.warn({ err: String(error) }, "progress report failed"));
+  }
+
+  /**
+   * Async mode: no waiting for the other workers. Pull each shard's newest version, compute
+   * the mean gradient of this slice alone (the shards apply each worker's on its own), push
+   * each shard its part tagged with the version it came from. A shard that has moved on by
+   * more than training.maxStaleness refuses with ABORTED: pull and compute again, for that
+   * shard only (the others applied their part, once).
+   */
+  async #asyncStep(step: StepAssignment, signal: AbortSignal): Promise<void> {
+    const { generation, rank } = this.#assignment;
+    const batch = makeBatch(this.#dataset.train, step.sampleIndices);
+    let pending: Array<number | undefined> = this.#assignment.shards.map(() => 0);
+    let loss = 0;
+    const time = { computeMs: 0, communicateMs: 0 };
+    for (let attempt = 1; ; attempt++) {
+      const started = performance.now();
+      const versions = await this.#parameters.pullEach(0, this.#params, { signal });
+      const pulled = performance.now();
+      if (batch.count === 0) this.#gradient.fill(0);
+      else loss = this.#model.lossAndGradient(this.#params, batch, this.#gradient);
+      const computed = performance.now();
+      const failures = await this.#parameters.pushEach({ generation, rank }, pending.map((todo, i) => (todo === undefined ? undefined : versions[i])), this.#gradient, { signal });
+      time.computeMs += computed - pulled;
+      time.communicateMs += pulled - started + (performance.now() - computed);
+      const fatal = failures.find((failure) => failure !== undefined && failure.code !== Code.ABORTED);
+      if (fatal !== undefined) throw fatal;
+      pending = failures.map((failure) => (failure === undefined ? undefined : 0));
+      if (pending.every((todo) => todo === undefined)) break;
+      if (attempt >= maxStaleRetries) throw new TrainfleetError(Code.ABORTED, `step ${step.step}: the gradient was too stale for a shard ${attempt} times in a row: ${failures.find((f) => f !== undefined)!.message}`);
+      this.#logger.debug({ step: step.step, attempt, err: failures.find((f) => f !== undefined)!.message }, "gradient too stale for a shard; computing it again");
+    }
+    // Shards hold different versions in async: none is kept for the next step.
+    this.#version = -1;
+    this.#report(step, loss, batch.count, time.computeMs, time.communicateMs);
   }
 
   async evaluate(evaluation: EvaluateAssignment, signal: AbortSignal): Promise<void> {
@@ -133,6 +170,9 @@ export class Trainer {
   }
 
   async #ensureVersion(version: number, signal: AbortSignal): Promise<void> {
-    if (this.#version !== version) this.#version = await this.#parameters.pull(version, this.#params, { signal });
+    if (this.#version === version) return;
+    // Async shards count versions on their own (one per applied gradient): any that has reached `version` will do.
+    if (this.#assignment.spec!.training!.mode === TrainingMode.ASYNC) await this.#parameters.pullEach(version, this.#params, { signal });
+    else this.#version = await this.#parameters.pull(version, this.#params, { signal });
   }
 }
