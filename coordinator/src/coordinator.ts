@@ -37,8 +37,8 @@ import type { LedgerAudit } from "./ledger-audit.js";
 import { JobEventRecorder } from "./events/job-event-recorder.js";
 import type { JobEventInit } from "./events/job-event-recorder.js";
 import { initialRestore, startJob } from "./job-start.js";
-import { loadCheckpoint } from "./checkpoint-store.js";
-import { resumePoint } from "./resume-point.js";
+import { goBackPoint } from "./checkpoint-restore.js";
+import type { GoBack } from "./checkpoint-restore.js";
 import type { CoordinatorState, StateStore } from "./state/index.js";
 import type { Plan } from "./job-start.js";
 import { chooseRanks } from "./roster.js";
@@ -488,22 +488,19 @@ export class Coordinator {
     Object.assign(plan.shardRanges[shard.shardIndex]!, { address: shard.address, dataAddress: shard.dataAddress });
     const why = `parameter-server shard ${shard.shardIndex} registered again`;
     if (this.#missingShards().length > 0) return this.#pauseForShards(why);
-    const last = plan.checkpoints?.last;
-    let restores: Plan["restores"];
+    let back: GoBack;
     try {
-      const warn = (message: string) => this.#options.logger.warn({}, message);
-      restores = last === undefined ? plan.shardRanges.map(() => initialRestore) : resumePoint(await loadCheckpoint(last.path), plan, plan.workers.map((w) => w.backend), warn).restores;
+      back = await goBackPoint(plan, this.#options.logger);
     } catch (error) {
-      return this.fail("ResumeFailed", `${why}, but the job cannot go back to its checkpoint ${last?.path}: ${TrainfleetError.from(error).message}`);
+      return this.fail("ResumeFailed", `${why}, but the job cannot go back to its checkpoint ${plan.checkpoints?.last?.path}: ${TrainfleetError.from(error).message}`);
     }
     // Things may have moved on while the checkpoint was read.
     if (isFinished(this.#phase) || this.#missingShards().length > 0) return;
-    const version = last?.version ?? 0;
-    plan.tracker.rewind(version);
-    plan.samples.seek(version);
-    this.#options.ledgerAudit?.rewindTo(version);
-    plan.restores = restores;
-    this.#membershipChanged(`${why}; the job goes back to ${last === undefined ? "step 0" : `its checkpoint of step ${version}`}`);
+    plan.tracker.rewind(back.version);
+    plan.samples.seek(back.version);
+    this.#options.ledgerAudit?.rewindTo(back.version);
+    plan.restores = back.restores;
+    this.#membershipChanged(`${why}; the job goes back to ${back.description}`);
   }
 
   /** Every shard has reported: generation `opening` goes on from `version`, with the ranks it was begun with. */
