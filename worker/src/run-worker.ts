@@ -34,6 +34,9 @@ export interface WorkerOptions {
   colocatedShard?: ColocatedShard | undefined;
 }
 
+/** How a step fails when a membership change (or a lost shard) overtook it: a closed shard, an aborted pull, an old generation, a dead connection. */
+const generationChangeCodes = new Set<number>([Code.UNAVAILABLE, Code.ABORTED, Code.FAILED_PRECONDITION, Code.CANCELLED, Code.DEADLINE_EXCEEDED]);
+
 /** How a session with the coordinator ended: told to stop, evicted (told to register again), or cut off without a word. */
 type SessionEnd = "stopped" | "rejoin" | "disconnected";
 
@@ -132,6 +135,8 @@ async function followSession(session: MemberSession, dataset: ImageDataset, opti
         else await trainer.evaluate(kind.value, signal);
       } catch (error) {
         if (stop.signal.aborted || current.abandon.signal.aborted) continue;
+        // A bad gradient, corrupt data, a bug: no new assignment mends those.
+        if (!generationChangeCodes.has(TrainfleetError.from(error).code)) throw error;
         const pauseMs = (trainer.pauseTimeoutSeconds + 1) * 1000;
         await awaitNextGeneration(current, TrainfleetError.from(error), Math.max(3 * session.leaseMs, pauseMs), stop.signal, log);
       }
