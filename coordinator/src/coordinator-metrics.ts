@@ -10,7 +10,7 @@
 import { JobPhase, MetricRegistry, WorkerState } from "@trainfleet/proto";
 import type { Counter, Histogram, JobStatus, Sample } from "@trainfleet/proto";
 
-export type EvictionCause = "lease_expired" | "stream_closed" | "straggler";
+export type EvictionCause = "lease_expired" | "stream_closed" | "straggler" | "replaced";
 
 /** Step durations from a few milliseconds (a small model on one machine) to half a minute. */
 export const stepDurationBuckets = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
@@ -81,7 +81,7 @@ export class CoordinatorMetrics {
     this.#samples.inc({ job_id: jobId }, 0);
     this.#generationChanges.inc({ job_id: jobId }, 0);
     for (const role of ["worker", "parameter_server"]) {
-      for (const cause of ["lease_expired", "stream_closed", "straggler"] satisfies EvictionCause[]) this.#evictions.inc({ job_id: jobId, role, cause }, 0);
+      for (const cause of ["lease_expired", "stream_closed", "straggler", "replaced"] satisfies EvictionCause[]) this.#evictions.inc({ job_id: jobId, role, cause }, 0);
     }
   }
 

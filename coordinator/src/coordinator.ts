@@ -149,6 +149,12 @@ export class Coordinator {
     if (started && request.role === MemberRole.WORKER && this.#spec!.parameterServers!.placement === Placement.COLOCATED) {
       throw new TrainfleetError(Code.FAILED_PRECONDITION, "the job runs with colocated placement, whose membership is fixed (each worker process holds a shard); use dedicated placement to add workers");
     }
+    // A shard registering for an index whose member still holds its lease: that member's
+    // session is dead (a shard registers again only when it lost its coordinator), and what
+    // it held cannot be trusted: it is lost, and the job goes back to its checkpoint.
+    const previous = started && request.role === MemberRole.PARAMETER_SERVER ? this.#members.shard(request.shardIndex) : undefined;
+    if (previous !== undefined && previous.state !== WorkerState.LOST) this.#lose(previous, "replaced", `a shard registered again for its index ${request.shardIndex}`);
+    if (isFinished(this.#phase)) throw new TrainfleetError(Code.FAILED_PRECONDITION, `the job has ended (${JobPhase[this.#phase]}); there is nothing to join`);
     const member = this.#members.add(request, this.#spec?.parameterServers?.shards);
     this.#options.logger.info({ memberId: member.id, memberRole: MemberRole[member.role], host: member.host, address: member.address || undefined }, "member registered");
     this.#publish({ kind: JobEventKind.MEMBER_JOINED, ...memberFields(member) });

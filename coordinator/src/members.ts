@@ -82,6 +82,11 @@ export class Members {
     return member;
   }
 
+  /** The member that serves shard `index`, if one registered. */
+  shard(index: number): Member | undefined {
+    return this.#members.get(`ps-${index}`);
+  }
+
   get(memberId: string): Member {
     const member = this.#members.get(memberId);
     if (member === undefined) throw new TrainfleetError(Code.NOT_FOUND, `member_id: "${memberId}" is not a member of this job; register again`, { field: "member_id" });

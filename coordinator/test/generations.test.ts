@@ -233,6 +233,25 @@ describe("generations", () => {
     expect(again.shards![1]).toMatchObject({ address: "127.0.0.1:9" });
   });
 
+  it("takes a shard that registers again for a live index as its predecessor's loss, and goes back with it", async () => {
+    const h = new Harness(jobSpec({ replicas: 2 }));
+    [h.worker(), h.worker()];
+    await h.shardsReport();
+    h.coordinator.register({ role: MemberRole.PARAMETER_SERVER, address: "127.0.0.1:7", dataAddress: "127.0.0.1:8", shardIndex: 0 } as never);
+    await new Promise((resolve) => setImmediate(resolve));
+    // Paused for the lost shard, then at once a generation in which every shard restores.
+    expect(h.coordinator.status()).toMatchObject({ phase: JobPhase.PAUSED, reason: "Rescaling", generation: 2 });
+    h.shardVersions.fill(0);
+    await h.shardsReport();
+    const status = h.coordinator.status();
+    expect(status).toMatchObject({ phase: JobPhase.RUNNING, reason: "Training", generation: 2 });
+    expect(status.parameterServers.map((p) => [p.memberId, p.address])).toEqual([
+      ["ps-0", "127.0.0.1:7"],
+      ["ps-1", "127.0.0.1:2"],
+    ]);
+    expect(h.coordinator.metrics.render()).toContain('trainfleet_member_evictions_total{job_id="elastic",role="parameter_server",cause="replaced"} 1');
+  });
+
   it("pauses below min_workers with a deadline, resumes when a worker joins, and fails when a pause outlasts it", async () => {
     const h = new Harness(jobSpec({ replicas: 2, minWorkers: 2, pauseTimeoutSeconds: 30 }));
     const workers = [h.worker(), h.worker()];
