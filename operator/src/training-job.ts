@@ -1,0 +1,117 @@
+/**
+ * The TrainingJob custom resource as the operator reads it (k8s/crd.yaml is the schema; the API
+ * server has validated and defaulted every field before the operator sees it).
+ */
+import type { JsonObject } from "./json.js";
+
+export type ConditionType = "Created" | "Admitted" | "Running" | "Rescaling" | "Restarting" | "Suspended" | "Succeeded" | "Failed";
+
+export interface Condition {
+  type: ConditionType;
+  status: "True" | "False" | "Unknown";
+  reason: string;
+  message?: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+export interface TrainingJobStatus {
+  conditions?: Condition[];
+  phase?: ConditionType;
+  replicas?: number;
+  readyReplicas?: number;
+  selector?: string;
+  epoch?: number;
+  step?: number;
+  loss?: number;
+  accuracy?: number;
+  samplesPerSecond?: number;
+  lastCheckpoint?: { step: number; time: string };
+  coordinatorEndpoint?: string;
+  startTime?: string;
+  completionTime?: string;
+  observedGeneration?: number;
+  /** Restarts of the job after a coordinator or parameter-server failure (runPolicy.backoffLimit). */
+  restarts?: number;
+  /** workers.replicas when the coordinator was first started: it fixes the global batch. */
+  trainingReplicas?: number;
+}
+
+export interface ResourceRequirements {
+  requests?: Record<string, string | number>;
+  limits?: Record<string, string | number>;
+}
+
+export interface TrainingJobSpec {
+  image: string;
+  model?: JsonObject;
+  dataset?: JsonObject;
+  workers?: {
+    replicas?: number;
+    minWorkers?: number;
+    maxWorkers?: number;
+    pauseTimeoutSeconds?: number;
+    stepDeadlineMs?: number;
+    maxMissedDeadlines?: number;
+    resources?: ResourceRequirements;
+    template?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: JsonObject };
+  };
+  parameterServers?: {
+    replicas?: number;
+    chunkBytes?: number;
+    dataPlane?: "tcp" | "grpc";
+    placement?: "dedicated" | "colocated";
+    wireDtype?: string;
+    resources?: ResourceRequirements;
+  };
+  training?: JsonObject;
+  checkpoints?: { claimName: string; everySteps?: number };
+  runPolicy?: {
+    backoffLimit?: number;
+    activeDeadlineSeconds?: number;
+    ttlSecondsAfterFinished?: number;
+    suspend?: boolean;
+    cleanPodPolicy?: "None" | "Running" | "All";
+  };
+  scheduling?: {
+    gang?: { enabled?: boolean; timeoutSeconds?: number };
+    schedulerName?: string;
+    priorityClassName?: string;
+    queueName?: string;
+  };
+}
+
+export interface TrainingJob {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    generation?: number;
+    resourceVersion?: string;
+    creationTimestamp?: string;
+    deletionTimestamp?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  spec: TrainingJobSpec;
+  status?: TrainingJobStatus;
+}
+
+/** Defaults the operator applies where the CRD leaves a field unset. */
+export const runPolicyDefaults = { backoffLimit: 3, cleanPodPolicy: "Running", gangTimeoutSeconds: 300 } as const;
+
+export function workerReplicas(job: TrainingJob): number {
+  return job.spec.workers?.replicas ?? 2;
+}
+
+export function shardCount(job: TrainingJob): number {
+  const servers = job.spec.parameterServers;
+  if (servers?.placement === "colocated") return 0;
+  return servers?.replicas ?? 2;
+}
+
+export function minWorkers(job: TrainingJob): number {
+  return job.spec.workers?.minWorkers ?? 1;
+}
