@@ -12,7 +12,11 @@ import { resolveJobSpec } from "@trainfleet/coordinator";
 import type { FlagTable, FlagValue } from "./flags.js";
 
 export const jobFlags: FlagTable = {
-  spec: { kind: "string", help: "A JobSpec in protobuf JSON (see proto/proto/trainfleet/v1/job.proto); the flags below override it.", env: "TRAINFLEET_SPEC" },
+  spec: {
+    kind: "string",
+    help: "A JobSpec in protobuf JSON (see proto/proto/trainfleet/v1/job.proto): a file, or the JSON object itself (starting with {, as the operator passes it); the flags below override it.",
+    env: "TRAINFLEET_SPEC",
+  },
   "job-id": { kind: "string", help: "Job name: a DNS label. Default fashion-mnist." },
   model: { kind: "string", choices: ["mlp", "cnn"], help: "Model architecture. Default mlp." },
   hidden: { kind: "list", help: "MLP hidden layer widths, comma-separated. Default 256." },
@@ -46,7 +50,7 @@ export const jobFlags: FlagTable = {
 };
 
 export async function jobSpecFromFlags(values: Record<string, FlagValue>): Promise<JobSpec> {
-  const spec = typeof values.spec === "string" ? await readSpecFile(values.spec) : create(JobSpecSchema);
+  const spec = typeof values.spec === "string" ? await readJobSpec(values.spec) : create(JobSpecSchema);
   const number = (name: string) => values[name] as number | undefined;
   const list = (name: string) => values[name] as number[] | undefined;
   if (values["job-id"] !== undefined) spec.jobId = values["job-id"] as string;
@@ -98,16 +102,19 @@ export async function jobSpecFromFlags(values: Record<string, FlagValue>): Promi
   return resolveJobSpec(spec);
 }
 
-export async function readSpecFile(path: string): Promise<JobSpec> {
+/** The JobSpec of --spec: inline JSON when it starts with `{`, else a file's. */
+export async function readJobSpec(path: string): Promise<JobSpec> {
+  const inline = path.trimStart().startsWith("{");
+  const source = inline ? "(inline JSON)" : path;
   let json: JsonValue;
   try {
-    json = JSON.parse(await readFile(path, "utf8")) as JsonValue;
+    json = JSON.parse(inline ? path : await readFile(path, "utf8")) as JsonValue;
   } catch (error) {
-    throw new TrainfleetError(Code.INVALID_ARGUMENT, `--spec ${path}: cannot read it as JSON: ${String(error)}`, { field: "spec", cause: error });
+    throw new TrainfleetError(Code.INVALID_ARGUMENT, `--spec ${source}: cannot read it as JSON: ${String(error)}`, { field: "spec", cause: error });
   }
   try {
     return fromJson(JobSpecSchema, json);
   } catch (error) {
-    throw new TrainfleetError(Code.INVALID_ARGUMENT, `--spec ${path}: not a JobSpec: ${error instanceof Error ? error.message : String(error)}`, { field: "spec", cause: error });
+    throw new TrainfleetError(Code.INVALID_ARGUMENT, `--spec ${source}: not a JobSpec: ${error instanceof Error ? error.message : String(error)}`, { field: "spec", cause: error });
   }
 }

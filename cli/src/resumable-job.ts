@@ -10,7 +10,7 @@ import { Code, JobSpecSchema, TrainfleetError } from "@trainfleet/proto";
 import type { JobSpec } from "@trainfleet/proto";
 import { loadCheckpoint, resolveJobSpec } from "@trainfleet/coordinator";
 import type { LoadedCheckpoint } from "@trainfleet/coordinator";
-import { readSpecFile } from "./job-flags.js";
+import { readJobSpec } from "./job-flags.js";
 
 export interface ResumableJob {
   folder: string;
@@ -21,7 +21,7 @@ export interface ResumableJob {
 export async function resumableJob(folder: string): Promise<ResumableJob> {
   const specPath = join(folder, "spec.json");
   if (!existsSync(specPath)) throw new TrainfleetError(Code.NOT_FOUND, `--resume ${folder}: not the job folder of a trainfleet run (it has no spec.json)`);
-  const spec = resolveJobSpec(await readSpecFile(specPath));
+  const spec = resolveJobSpec(await readJobSpec(specPath));
   const checkpoint = await loadCheckpoint(join(folder, "checkpoints"));
   if (!equals(JobSpecSchema, checkpoint.manifest.spec, spec)) {
     throw new TrainfleetError(Code.FAILED_PRECONDITION, `--resume ${folder}: ${specPath} and the checkpoint ${checkpoint.path} describe different jobs; restore the job's own spec.json`);
