@@ -39,7 +39,7 @@ export interface KubeApiServer {
   /** http://127.0.0.1:PORT */
   readonly url: string;
   /** A client-node KubeConfig pointing at this server, with `namespace` as the context's. */
-  kubeConfig(namespace?: string): KubeConfig;
+  kubeConfig(namespace?: string, user?: string): KubeConfig;
   readonly requests: RequestLog;
   /** Answers the next matching requests with an HTTP error instead of serving them. */
   failNext(match: FaultMatch, fault: Fault): InjectedFault;
@@ -91,6 +91,9 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     const method = request.method ?? "GET";
     const contentType = request.headers["content-type"];
     const record: RequestRecord = { method, path: url.pathname, query: url.search.replace(/^\?/, ""), contentType, status: 0, injected: false };
+    // Who asked, as an audit log's user.username: the bearer token names the user (nothing is authenticated).
+    const token = /^Bearer (.+)$/.exec(request.headers.authorization ?? "")?.[1];
+    if (token !== undefined) record.user = token;
     try {
       const body = await readBody(request);
       const route = routeOf(method, url.pathname, url.searchParams, table);
@@ -136,7 +139,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
 
   return {
     url,
-    kubeConfig: (namespace) => kubeConfigFor(url, namespace),
+    kubeConfig: (namespace, user) => kubeConfigFor(url, namespace, user),
     requests,
     failNext: (match, fault) => faults.failNext(match, fault),
     dropWatches: () => watches.drop(),

@@ -22,11 +22,13 @@ export interface RequestRecord {
   subresource?: string;
   namespace?: string;
   name?: string;
+  /** The user the request's bearer token names (the operator's tests tell its calls from their own). */
+  user?: string;
   /** True when the answer was an injected fault. */
   injected: boolean;
 }
 
-export type RequestFilter = Partial<Pick<RequestRecord, "verb" | "apiGroup" | "resource" | "subresource" | "namespace" | "name" | "method" | "status">>;
+export type RequestFilter = Partial<Pick<RequestRecord, "verb" | "apiGroup" | "resource" | "subresource" | "namespace" | "name" | "method" | "status" | "user">>;
 
 export interface RequestLog {
   record(entry: RequestRecord): void;

@@ -1,0 +1,47 @@
+/** `trainfleet operator`: the Kubernetes operator that runs TrainingJobs (operator/src). */
+import { KubeConfig } from "@kubernetes/client-node";
+import { Operator, podGroupApis } from "@trainfleet/operator";
+import type { PodGroupApi } from "@trainfleet/operator";
+import type { Command } from "../command.js";
+import { commonFlags } from "../common-flags.js";
+import { UsageError } from "../flags.js";
+
+function commaList(value: unknown): string[] {
+  return typeof value === "string" ? value.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "") : [];
+}
+
+export const operatorCommand: Command = {
+  name: "operator",
+  usage: "trainfleet operator [--namespaces NS,...] [--gang-pod-groups volcano,coscheduling]",
+  summary:
+    "Runs the Kubernetes operator: for each TrainingJob it creates the coordinator (and its Service), the parameter-server shards and the workers as pods, scales workers without restarting the others, applies the run policy, and keeps the job's status and conditions as the coordinator reports them. It finds its cluster as kubectl does (in a pod: its service account).",
+  flags: {
+    namespaces: { kind: "string", env: "TRAINFLEET_NAMESPACES", help: "Comma-separated namespaces whose TrainingJobs to manage. Default: all." },
+    "gang-pod-groups": {
+      kind: "string",
+      env: "TRAINFLEET_GANG_POD_GROUPS",
+      help: "PodGroup APIs of gang schedulers installed in the cluster (volcano, coscheduling): a job with scheduling.gang.enabled gets a PodGroup. Default: none (the operator admits gangs itself).",
+    },
+    "status-poll-ms": { kind: "integer", min: 100, default: "5000", env: "TRAINFLEET_STATUS_POLL_MS", help: "How often a running job's coordinator is asked for its status." },
+    kubeconfig: { kind: "string", help: "Path of a kubeconfig file. Default: $KUBECONFIG, ~/.kube/config, then the pod's service account." },
+    ...commonFlags,
+  },
+  async run({ values, logger, signal }) {
+    const apis = commaList(values["gang-pod-groups"]);
+    const unknown = apis.find((api) => !podGroupApis.includes(api as PodGroupApi));
+    if (unknown !== undefined) throw new UsageError(`--gang-pod-groups: unknown API "${unknown}"; use ${podGroupApis.join(" or ")}`);
+    const kubeConfig = new KubeConfig();
+    if (typeof values.kubeconfig === "string") kubeConfig.loadFromFile(values.kubeconfig);
+    else kubeConfig.loadFromDefault();
+    const operator = await Operator.start({
+      kubeConfig,
+      logger,
+      namespaces: commaList(values.namespaces),
+      podGroupApis: apis as PodGroupApi[],
+      statusPollMs: values["status-poll-ms"] as number,
+    });
+    await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true })));
+    await operator.stop();
+    return 0;
+  },
+};

@@ -1,0 +1,23 @@
+/**
+ * What the job's coordinator reports: its JobStatus from the status API (GET /v1/jobs/{id}, the
+ * proto JSON that gRPC GetJob also sends). The operator reads it on each reconcile of a running
+ * job; a coordinator that does not answer is reported as such, never guessed at.
+ */
+import { fromJson } from "@bufbuild/protobuf";
+import type { JsonValue } from "@bufbuild/protobuf";
+import { JobStatusSchema } from "@trainfleet/proto";
+import type { JobStatus } from "@trainfleet/proto";
+
+export type CoordinatorReport = { status: JobStatus } | { unreachable: string };
+
+export async function fetchCoordinatorStatus(baseUrl: string, jobId: string, timeoutMs: number): Promise<CoordinatorReport> {
+  const url = `${baseUrl}/v1/jobs/${encodeURIComponent(jobId)}`;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!response.ok) return { unreachable: `GET ${url}: HTTP ${response.status}` };
+    const json = (await response.json()) as JsonValue;
+    return { status: fromJson(JobStatusSchema, json, { ignoreUnknownFields: true }) };
+  } catch (error) {
+    return { unreachable: `GET ${url}: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}
