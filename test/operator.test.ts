@@ -10,7 +10,7 @@ import { JobPhase } from "@trainfleet/proto";
 import { labels } from "@trainfleet/operator";
 import type { TrainingJob } from "@trainfleet/operator";
 import { afterEach, describe, expect, it } from "vitest";
-import { rbacResource, volcanoPodGroups, defaultResources } from "./src/kube-api-server/index.js";
+import { corePods, rbacResource, volcanoPodGroups, defaultResources } from "./src/kube-api-server/index.js";
 import { allows, operatorRules } from "./src/operator-permissions.js";
 import { OperatorHarness, coschedulingPodGroups, namespace, operatorUser, podsOf } from "./src/operator/operator-harness.js";
 
@@ -91,6 +91,275 @@ describe("operator against the in-process test API server (no real kube-apiserve
     const reasons = (await h.events("mnist")).map((event) => event.reason);
     expect(reasons).toEqual(expect.arrayContaining(["TrainingJobCreated", "Admitted", "Training"]));
     expect(reasons.filter((reason) => reason === "Training")).toHaveLength(1);
+    expectOnlyPermittedCalls(h);
+  });
+
+  it("scales workers through the scale subresource without restarting running ones; scaling down removes the highest ranks", async () => {
+    harness = await OperatorHarness.start();
+    const h = harness;
+    const coordinator = await h.submit("elastic", { workers: { replicas: 2 }, parameterServers: { replicas: 1 } });
+    const first = uidsOf(await h.waitForPods("elastic", podsOf("elastic", 1, 2)));
+    await h.kubelet.runAll();
+    coordinator.training(2, 3);
+    await h.waitForCondition("elastic", "Running", "True");
+
+    await h.scale("elastic", 4);
+    const up = uidsOf(await h.waitForPods("elastic", podsOf("elastic", 1, 4)));
+    for (const name of Object.keys(first)) expect(up[name], `${name} kept`).toBe(first[name]);
+    expect(condition(await h.waitForCondition("elastic", "Rescaling", "True"), "Rescaling")!.reason).toMatch(/ScalingUp|WaitingForWorkers/);
+    await h.kubelet.runAll();
+    coordinator.training(4, 5);
+    const rescaled = await h.waitForCondition("elastic", "Rescaling", "False", "Rescaled");
+    expect(rescaled.status).toMatchObject({ replicas: 4, readyReplicas: 4, phase: "Running" });
+    // The coordinator's spec (and so the global batch) stays that of the job's start.
+    const spec = (await h.pods("elastic")).find((pod) => pod.metadata!.name === "elastic-coordinator")!.spec!.containers[0]!.env!.find((env) => env.name === "TRAINFLEET_SPEC")!.value!;
+    expect(JSON.parse(spec)).toMatchObject({ workers: { replicas: 2 } });
+
+    await h.scale("elastic", 1);
+    const down = uidsOf(await h.waitForPods("elastic", podsOf("elastic", 1, 1)));
+    expect(down["elastic-worker-0"]).toBe(first["elastic-worker-0"]);
+    expect(down["elastic-coordinator"]).toBe(first["elastic-coordinator"]);
+    coordinator.training(1, 9);
+    const scaledDown = await h.waitForCondition("elastic", "Rescaling", "False", "Rescaled");
+    expect(scaledDown.status!.replicas).toBe(1);
+    const scale = (await h.custom.getNamespacedCustomObjectScale({ group: "trainfleet.dev", version: "v1alpha1", namespace, plural: "trainingjobs", name: "elastic" })) as { status: { replicas: number; selector: string } };
+    expect(scale.status).toEqual({ replicas: 1, selector: `${labels.jobName}=elastic,${labels.role}=worker` });
+    expect((await h.events("elastic")).map((event) => event.reason)).toEqual(expect.arrayContaining(["ScalingUp", "ScalingDown", "Rescaled"]));
+    expectOnlyPermittedCalls(h);
+  });
+
+  it("suspends (deleting every pod) and resumes (creating them again); activeDeadlineSeconds counts from the resume", async () => {
+    harness = await OperatorHarness.start();
+    const h = harness;
+    await h.submit("pausable", { workers: { replicas: 1 }, parameterServers: { replicas: 1 } });
+    await h.waitForPods("pausable", podsOf("pausable", 1, 1));
+    await h.kubelet.runAll();
+    await h.waitFor("a start time", async () => (await h.job("pausable")).status?.startTime !== undefined);
+
+    await h.patchSpec("pausable", { runPolicy: { suspend: true } });
+    const suspended = await h.waitForCondition("pausable", "Suspended", "True", "Suspended");
+    await h.waitForPods("pausable", []);
+    expect(suspended.status!.phase).toBe("Suspended");
+    expect(suspended.status!.startTime).toBeUndefined();
+    expect(await h.core.readNamespacedService({ name: "pausable-coordinator", namespace })).toBeDefined();
+
+    await h.patchSpec("pausable", { runPolicy: { suspend: false, activeDeadlineSeconds: 1 } });
+    await h.waitForCondition("pausable", "Suspended", "False", "Resumed");
+    await h.waitForPods("pausable", podsOf("pausable", 1, 1));
+    const failed = await h.waitForCondition("pausable", "Failed", "True", "DeadlineExceeded", 5000);
+    expect(condition(failed, "Failed")!.message).toContain("activeDeadlineSeconds (1 s)");
+    expect(Date.parse(failed.status!.completionTime!) - Date.parse(failed.status!.startTime!)).toBeGreaterThanOrEqual(1000);
+    // cleanPodPolicy Running (the default): the pods that had not ended are deleted.
+    await h.waitForPods("pausable", []);
+    const events = await h.events("pausable");
+    expect(events.find((event) => event.reason === "DeadlineExceeded")!.type).toBe("Warning");
+    expect(events.map((event) => event.reason)).toEqual(expect.arrayContaining(["Suspended", "Resumed"]));
+  });
+
+  it("restarts a failed coordinator or shard until backoffLimit, then fails; a failed worker is replaced without counting", async () => {
+    harness = await OperatorHarness.start();
+    const h = harness;
+    const coordinator = await h.submit("flaky", { workers: { replicas: 2 }, parameterServers: { replicas: 1 }, runPolicy: { backoffLimit: 1 } });
+    const first = uidsOf(await h.waitForPods("flaky", podsOf("flaky", 1, 2)));
+    await h.kubelet.runAll();
+    coordinator.training(2, 1);
+    await h.waitForCondition("flaky", "Running", "True");
+
+    await h.kubelet.exit("flaky-worker-1", 137);
+    await h.waitFor("flaky-worker-1 made again", async () => {
+      const pod = (await h.pods("flaky")).find((candidate) => candidate.metadata!.name === "flaky-worker-1");
+      return pod !== undefined && pod.metadata!.uid !== first["flaky-worker-1"];
+    });
+    expect((await h.job("flaky")).status!.restarts).toBeUndefined();
+
+    await h.kubelet.exit("flaky-ps-0", 1);
+    const restarting = await h.waitForCondition("flaky", "Restarting", "True", "ParameterServerFailed");
+    expect(restarting.status!.restarts).toBe(1);
+    expect(condition(restarting, "Restarting")!.message).toContain("restart 1 of at most 1");
+    const second = uidsOf(await h.waitForPods("flaky", podsOf("flaky", 1, 2)));
+    expect(second["flaky-ps-0"]).not.toBe(first["flaky-ps-0"]);
+    expect(second["flaky-coordinator"]).toBe(first["flaky-coordinator"]);
+    await h.kubelet.run("flaky-ps-0");
+    coordinator.training(2, 2);
+    await h.waitForCondition("flaky", "Restarting", "False", "Recovered");
+
+    await h.kubelet.exit("flaky-coordinator", 1);
+    const failed = await h.waitForCondition("flaky", "Failed", "True", "BackoffLimitExceeded");
+    expect(condition(failed, "Failed")!.message).toContain("runPolicy.backoffLimit is 1");
+    expect(failed.status!.restarts).toBe(1);
+    // The failed coordinator stays for its logs; the pods still running are deleted.
+    await h.waitForPods("flaky", ["flaky-coordinator"]);
+    const warnings = (await h.events("flaky")).filter((event) => event.type === "Warning").map((event) => event.reason);
+    expect(warnings).toEqual(expect.arrayContaining(["ParameterServerFailed", "BackoffLimitExceeded"]));
+    expectOnlyPermittedCalls(h);
+  });
+
+  it("fails the job with the coordinator's own reason when the coordinator reports failure", async () => {
+    harness = await OperatorHarness.start();
+    const h = harness;
+    const coordinator = await h.submit("doomed", { workers: { replicas: 2, minWorkers: 2 }, parameterServers: { replicas: 1 } });
+    await h.waitForPods("doomed", podsOf("doomed", 1, 2));
+    await h.kubelet.runAll();
+    coordinator.report({ phase: JobPhase.PAUSED, reason: "NotEnoughWorkers", message: "1 of at least 2 workers", pauseDeadlineUnixMs: BigInt(Date.now() + 60_000) });
+    const paused = await h.waitForCondition("doomed", "Running", "False", "NotEnoughWorkers");
+    expect(condition(paused, "Running")!.message).toBe("1 of at least 2 workers");
+    coordinator.report({ phase: JobPhase.FAILED, reason: "PauseTimeout", message: "fewer than 2 workers for 300 s" });
+    const failed = await h.waitForCondition("doomed", "Failed", "True", "PauseTimeout");
+    expect(failed.status).toMatchObject({ phase: "Failed" });
+    expect(condition(failed, "Failed")!.message).toBe("fewer than 2 workers for 300 s");
+    expect(failed.status!.restarts).toBeUndefined();
+    await h.waitForPods("doomed", []);
+    expect((await h.events("doomed")).find((event) => event.reason === "PauseTimeout")).toMatchObject({ type: "Warning", message: "fewer than 2 workers for 300 s" });
+  });
+
+  it("on success applies cleanPodPolicy, and deletes the job ttlSecondsAfterFinished later (its pods and Service with it)", async () => {
+    harness = await OperatorHarness.start();
+    const h = harness;
+    const coordinator = await h.submit("done", { workers: { replicas: 1 }, parameterServers: { replicas: 1 }, runPolicy: { ttlSecondsAfterFinished: 1, cleanPodPolicy: "All" } });
+    await h.waitForPods("done", podsOf("done", 1, 1));
+    await h.kubelet.runAll();
+    await h.kubelet.exit("done-worker-0", 0);
+    coordinator.report({ phase: JobPhase.SUCCEEDED, reason: "Completed", message: "accuracy 0.86", step: 100, totalSteps: 100, testAccuracy: 0.86 });
+    const succeeded = await h.waitForCondition("done", "Succeeded", "True", "Completed");
+    expect(succeeded.status).toMatchObject({ phase: "Succeeded", accuracy: 0.86, step: 100 });
+    expect(succeeded.status!.completionTime).toBeDefined();
+    await h.waitForPods("done", []); // All: the finished worker too
+    await h.waitFor("the job deleted after its TTL", async () => {
+      try {
+        await h.job("done");
+        return false;
+      } catch (error) {
+        return (error as { code?: number }).code === 404;
+      }
+    }, 5000);
+    await h.server.garbageCollected();
+    await expect(h.core.readNamespacedService({ name: "done-coordinator", namespace })).rejects.toMatchObject({ code: 404 });
+    expectOnlyPermittedCalls(h);
+  });
+
+  it("gang admission: Admitted only when the minimum set is scheduled; Failed with GangTimeout naming what is missing", async () => {
+    harness = await OperatorHarness.start();
+    const h = harness;
+    await h.submit("gang", { workers: { replicas: 3, minWorkers: 2 }, parameterServers: { replicas: 1 }, scheduling: { gang: { enabled: true, timeoutSeconds: 2 } } });
+    await h.waitForPods("gang", podsOf("gang", 1, 3));
+    for (const name of ["gang-coordinator", "gang-ps-0", "gang-worker-0", "gang-worker-2"]) await h.kubelet.schedule(name);
+    await h.kubelet.unschedulable("gang-worker-1", "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.");
+    const waiting = await h.waitFor("the unschedulable pod named", async () => {
+      const job = await h.job("gang");
+      return condition(job, "Admitted")?.message?.includes("Unschedulable") === true ? job : undefined;
+    });
+    expect(condition(waiting, "Admitted")).toMatchObject({ status: "False", reason: "WaitingForGang" });
+    expect(condition(waiting, "Admitted")!.message).toMatch(/^3 of 4 pods of the minimum set are scheduled; not yet: gang-worker-1 \(Unschedulable: 0\/3 nodes are available: 3 Insufficient nvidia.com\/gpu.\); the job fails at /);
+    const failed = await h.waitForCondition("gang", "Failed", "True", "GangTimeout", 6000);
+    expect(condition(failed, "Failed")!.message).toContain("gang-worker-1 (Unschedulable");
+    expect(condition(failed, "Failed")!.message).toContain("scheduling.gang.timeoutSeconds (2) passed");
+    await h.waitForPods("gang", []);
+
+    // A gang whose minimum set is scheduled is admitted (worker-2, beyond minWorkers, need not be).
+    await h.submit("gang2", { workers: { replicas: 3, minWorkers: 2 }, parameterServers: { replicas: 1 }, scheduling: { gang: { enabled: true, timeoutSeconds: 60 } } });
+    await h.waitForPods("gang2", podsOf("gang2", 1, 3));
+    for (const name of ["gang2-coordinator", "gang2-ps-0", "gang2-worker-0", "gang2-worker-1"]) await h.kubelet.schedule(name);
+    const admitted = await h.waitForCondition("gang2", "Admitted", "True", "GangScheduled");
+    expect(condition(admitted, "Admitted")!.message).toBe("all 4 pods of the minimum set are scheduled");
+  });
+
+  it("gang admission by a gang scheduler: a Volcano or coscheduling PodGroup, and the pods that name it", async () => {
+    harness = await OperatorHarness.start({ podGroupApis: ["volcano", "coscheduling"], resources: [...defaultResources, volcanoPodGroups] });
+    const h = harness;
+    await h.submit("vc", { workers: { replicas: 2, minWorkers: 1 }, parameterServers: { replicas: 2 }, scheduling: { gang: { enabled: true }, schedulerName: "volcano", priorityClassName: "batch" } });
+    const pods = await h.waitForPods("vc", podsOf("vc", 2, 2));
+    const group = await h.waitFor("the PodGroup", async () => h.server.object(volcanoPodGroups, namespace, "vc"));
+    expect(group).toMatchObject({ apiVersion: "scheduling.volcano.sh/v1beta1", spec: { minMember: 4, priorityClassName: "batch" } });
+    expect((group.metadata as { ownerReferences: unknown[] }).ownerReferences).toHaveLength(1);
+    for (const pod of pods) {
+      expect(pod.metadata!.annotations!["scheduling.k8s.io/group-name"]).toBe("vc");
+      expect(pod.spec!.schedulerName).toBe("volcano");
+      expect(pod.spec!.priorityClassName).toBe("batch");
+    }
+    expectOnlyPermittedCalls(h, ["volcano"]);
+    await h.close();
+
+    harness = await OperatorHarness.start({ podGroupApis: ["coscheduling"], resources: [...defaultResources, coschedulingPodGroups] });
+    const c = harness;
+    await c.submit("cs", { workers: { replicas: 2 }, parameterServers: { replicas: 1 }, scheduling: { gang: { enabled: true, timeoutSeconds: 120 }, schedulerName: "scheduler-plugins-scheduler" } });
+    const csPods = await c.waitForPods("cs", podsOf("cs", 1, 2));
+    const csGroup = await c.waitFor("the PodGroup", async () => c.server.object(coschedulingPodGroups, namespace, "cs"));
+    expect(csGroup).toMatchObject({ apiVersion: "scheduling.x-k8s.io/v1alpha1", spec: { minMember: 3, scheduleTimeoutSeconds: 120 } });
+    for (const pod of csPods) {
+      expect(pod.metadata!.labels!["scheduling.x-k8s.io/pod-group"]).toBe("cs");
+      expect(pod.spec!.schedulerName).toBe("scheduler-plugins-scheduler");
+    }
+    expectOnlyPermittedCalls(c, ["coscheduling"]);
+  });
+
+  it("Kueue: a suspended job in a queue waits with no pods; once admitted (suspend false) its pods carry the queue label", async () => {
+    harness = await OperatorHarness.start();
+    const h = harness;
+    await h.submit("queued", { workers: { replicas: 1 }, parameterServers: { replicas: 1 }, runPolicy: { suspend: true }, scheduling: { queueName: "team-vision" } });
+    const waiting = await h.waitForCondition("queued", "Suspended", "True", "WaitingForQueue");
+    expect(condition(waiting, "Suspended")!.message).toContain("queue team-vision");
+    expect(await h.podNames("queued")).toEqual([]);
+    await h.patchSpec("queued", { runPolicy: { suspend: false } });
+    const pods = await h.waitForPods("queued", podsOf("queued", 1, 1));
+    for (const pod of pods) expect(pod.metadata!.labels![labels.kueueQueue]).toBe("team-vision");
+  });
+
+  it("an operator stopped in the middle of a reconcile is replaced by one that finishes it, creating nothing twice", async () => {
+    harness = await OperatorHarness.start();
+    const h = harness;
+    // The first operator's reconcile gets as far as the Service: creating pods fails, and so would its status.
+    const podCreates = h.server.failNext({ verb: "create", resource: "pods" }, { code: 500, times: 1_000_000 });
+    const statusPatches = h.server.failNext({ verb: "patch", resource: "trainingjobs", subresource: "status" }, { code: 500, times: 1_000_000 });
+    await h.submit("interrupted", { workers: { replicas: 2 }, parameterServers: { replicas: 2 } });
+    await h.waitFor("a failed pod create", async () => h.server.requests.entries({ user: operatorUser, verb: "create", resource: "pods" }).some((entry) => entry.injected));
+    await h.stopOperator();
+    const service = await h.core.readNamespacedService({ name: "interrupted-coordinator", namespace });
+    expect(await h.podNames("interrupted")).toEqual([]);
+    expect((await h.job("interrupted")).status).toBeUndefined();
+    podCreates.cancel();
+
+    // The second gets every pod made, but its status cannot be written either; it is stopped too.
+    await h.startOperator();
+    const pods = await h.waitForPods("interrupted", podsOf("interrupted", 2, 2));
+    await h.waitFor("a failed status patch", async () => h.server.requests.entries({ user: operatorUser, verb: "patch", subresource: "status" }).some((entry) => entry.injected));
+    await h.stopOperator();
+    statusPatches.cancel();
+
+    // The third finds it all made and writes the status once, with one event per transition.
+    await h.startOperator();
+    const admitted = await h.waitForCondition("interrupted", "Admitted", "True");
+    expect(uidsOf(await h.pods("interrupted"))).toEqual(uidsOf(pods));
+    expect((await h.core.readNamespacedService({ name: "interrupted-coordinator", namespace })).metadata!.uid).toBe(service.metadata!.uid);
+    expect(admitted.status!.phase).toBe("Admitted");
+    const reasons = (await h.events("interrupted")).map((event) => event.reason);
+    expect(reasons.filter((reason) => reason === "TrainingJobCreated")).toHaveLength(1);
+    expect(reasons.filter((reason) => reason === "Admitted")).toHaveLength(1);
+    const creates = h.server.requests.entries({ user: operatorUser, verb: "create", resource: "pods", status: 201 });
+    expect(creates).toHaveLength(5);
+  });
+
+  it("informers recover from dropped watches, 500s on the watch and 410 re-lists, and the operator keeps reconciling", async () => {
+    harness = await OperatorHarness.start();
+    const h = harness;
+    const coordinator = await h.submit("steady", { workers: { replicas: 1 }, parameterServers: { replicas: 1 } });
+    await h.waitForPods("steady", podsOf("steady", 1, 1));
+    await h.kubelet.runAll();
+    coordinator.training(1, 1);
+    await h.waitForCondition("steady", "Running", "True");
+
+    h.server.failNext({ verb: "watch" }, { code: 500, times: 3 });
+    h.server.failNext({ verb: "list" }, { code: 500, times: 1 });
+    expect(h.server.dropWatches()).toBeGreaterThanOrEqual(3);
+    await h.waitFor("every informer restarted", async () => h.operator!.informers.every((informer) => informer.restarts > 0));
+    await h.scale("steady", 2);
+    await h.waitForPods("steady", podsOf("steady", 1, 2));
+
+    // A watch too old to resume gets 410 and the informer lists again.
+    h.server.compact();
+    h.server.dropWatches();
+    await h.scale("steady", 3);
+    await h.waitForPods("steady", podsOf("steady", 1, 3));
+    expect(h.server.requests.entries({ user: operatorUser, verb: "list", resource: "pods" }).length).toBeGreaterThanOrEqual(2);
     expectOnlyPermittedCalls(h);
   });
 });

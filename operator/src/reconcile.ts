@@ -80,6 +80,8 @@ class Reconcile {
   readonly conditions: Conditions;
   readonly live: V1Pod[];
   readonly name: string;
+  /** The job comes back from suspension in this pass: its workers return, which is no rescale. */
+  resumed = false;
 
   constructor(
     readonly observed: Observed,
@@ -99,8 +101,8 @@ class Reconcile {
     this.conditions.set("Created", "True", "TrainingJobCreated", `TrainingJob ${this.name} was accepted by the operator`);
     this.status.selector = workerSelector(this.name);
     this.status.coordinatorEndpoint = coordinatorEndpoint(this.job);
-    if (this.job.metadata.deletionTimestamp === undefined) this.step();
     this.status.replicas = this.live.filter((pod) => roleOf(pod) === "worker" && !isFinishedPod(pod)).length;
+    if (this.job.metadata.deletionTimestamp === undefined) this.step();
     return this.finishPlan();
   }
 
@@ -111,7 +113,10 @@ class Reconcile {
     if (this.finished()) return this.afterFinish();
     if (this.deadlinePassed()) return this.afterFinish();
     if (this.job.spec.runPolicy?.suspend === true) return this.suspend();
-    if (this.conditions.isTrue("Suspended")) this.conditions.set("Suspended", "False", "Resumed", "the job was resumed (runPolicy.suspend is false)");
+    if (this.conditions.isTrue("Suspended")) {
+      this.conditions.set("Suspended", "False", "Resumed", "the job was resumed (runPolicy.suspend is false)");
+      this.resumed = true;
+    }
     this.restartFailedPods();
     if (this.finished()) return this.afterFinish();
     this.createAndScale();
@@ -126,7 +131,7 @@ class Reconcile {
 
   finish(outcome: "Succeeded" | "Failed", reason: string, message: string): void {
     this.conditions.set(outcome, "True", reason, message);
-    for (const type of ["Running", "Rescaling", "Restarting"] as const) this.conditions.clear(type, outcome === "Succeeded" ? "Completed" : reason, `the job ${outcome === "Succeeded" ? "succeeded" : "failed"}`);
+    for (const type of ["Running", "Rescaling", "Restarting"] as const) this.conditions.clear(type, outcome === "Succeeded" ? "JobSucceeded" : "JobFailed", `the job ${outcome === "Succeeded" ? "succeeded" : "failed"}: ${reason}`);
     this.status.completionTime ??= timestamp(this.observed.now);
   }
 
@@ -201,21 +206,31 @@ class Reconcile {
   restartFailedPods(): void {
     const failed = this.live.filter((pod) => pod.status?.phase === "Failed");
     const restarted = failed.filter((pod) => roleOf(pod) !== "worker");
-    for (const pod of failed) this.deletePod(pod);
     if (restarted.length === 0) {
-      if (this.conditions.isTrue("Restarting") && this.coordinatorTraining()) this.conditions.set("Restarting", "False", "Recovered", "the coordinator reports the job training again");
+      for (const pod of failed) this.deletePod(pod);
+      if (this.conditions.isTrue("Restarting") && this.coordinatorTraining() && this.coreMembersRunning()) {
+        this.conditions.set("Restarting", "False", "Recovered", "the coordinator and every shard run again, and the coordinator reports the job training");
+      }
       return;
     }
     const restarts = (this.status.restarts ?? 0) + 1;
     const limit = this.job.spec.runPolicy?.backoffLimit ?? runPolicyDefaults.backoffLimit;
     const names = restarted.map((pod) => pod.metadata?.name).join(", ");
     if (restarts > limit) {
+      // The failed pods stay, for their logs.
       this.finish("Failed", "BackoffLimitExceeded", `${names} failed; the job was already restarted ${restarts - 1} times, runPolicy.backoffLimit is ${limit}`);
       return;
     }
+    for (const pod of failed) this.deletePod(pod);
     this.status.restarts = restarts;
     const role = restarted.some((pod) => roleOf(pod) === "coordinator") ? "CoordinatorFailed" : "ParameterServerFailed";
     this.conditions.set("Restarting", "True", role, `${names} failed; restart ${restarts} of at most ${limit}, from the newest checkpoint`);
+  }
+
+  /** The coordinator and every shard have a running pod. */
+  coreMembersRunning(): boolean {
+    const running = this.live.filter((pod) => roleOf(pod) !== "worker" && pod.status?.phase === "Running").length;
+    return running === 1 + shardCount(this.job);
   }
 
   coordinatorTraining(): boolean {
@@ -241,26 +256,30 @@ class Reconcile {
     for (const pod of wanted) if (!taken.has(pod.metadata?.name)) this.plan.create.push(pod);
     for (const pod of this.live) if (roleOf(pod) === "worker" && indexOf(pod) >= workers) this.deletePod(pod);
     if (this.plan.create.some((object) => object.kind === "Pod")) this.status.startTime ??= timestamp(this.observed.now);
-    this.updateRescaling(workers);
+    // Worker ranks that have a pod, in any state, or get one now: the scale subresource's replicas.
+    const ranks = new Set([...this.observed.pods, ...(this.plan.create as V1Pod[])].filter((pod) => roleOf(pod) === "worker").map(indexOf));
+    this.status.replicas = ranks.size;
+    this.updateRescaling(workers, ranks.size);
   }
 
-  updateRescaling(desired: number): void {
-    const existing = this.live.filter((pod) => roleOf(pod) === "worker").length;
-    const report = this.observed.coordinator;
-    const ready = report !== undefined && "status" in report ? this.status.readyReplicas : undefined;
-    const colocatedFixed = desired !== workerReplicas(this.job);
-    if (colocatedFixed) {
+  /**
+   * Rescaling: from a change of the desired worker count (against the count the last pass left)
+   * until the coordinator reports that many workers training. A failed worker being replaced
+   * is no rescale: its rank keeps counting while it is made again.
+   */
+  updateRescaling(desired: number, existing: number): void {
+    if (desired !== workerReplicas(this.job)) {
       this.conditions.set("Rescaling", "False", "NotElastic", `colocated placement runs a shard in each worker: the job keeps its ${desired} workers (spec.workers.replicas is ${workerReplicas(this.job)})`);
       return;
     }
-    const maxTraining = Math.min(desired, this.job.spec.workers?.maxWorkers ?? desired);
-    if (existing !== desired) {
-      const reason = existing < desired ? "ScalingUp" : "ScalingDown";
-      this.conditions.set("Rescaling", "True", reason, `worker pods: ${existing} -> ${desired}`);
-    } else if (this.conditions.isTrue("Rescaling") && ready !== undefined && ready !== maxTraining && this.coordinatorTraining()) {
-      this.conditions.set("Rescaling", "True", "WaitingForWorkers", `${ready} of ${maxTraining} workers training`);
-    } else if (this.conditions.isTrue("Rescaling") && (ready === maxTraining || !this.coordinatorTraining())) {
-      this.conditions.set("Rescaling", "False", "Rescaled", `${desired} workers`);
+    const before = this.resumed ? desired : (this.before.replicas ?? desired);
+    const training = Math.min(desired, this.job.spec.workers?.maxWorkers ?? desired);
+    const ready = this.status.readyReplicas;
+    if (desired !== before) {
+      this.conditions.set("Rescaling", "True", desired > before ? "ScalingUp" : "ScalingDown", `worker pods: ${before} -> ${desired}`);
+    } else if (this.conditions.isTrue("Rescaling")) {
+      if (existing === desired && this.coordinatorTraining() && ready === training) this.conditions.set("Rescaling", "False", "Rescaled", `${desired} workers training`);
+      else if (existing === desired) this.conditions.set("Rescaling", "True", "WaitingForWorkers", `${ready ?? 0} of ${training} workers training`);
     }
   }
 
