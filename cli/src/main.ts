@@ -7,14 +7,17 @@ import { TrainfleetError, codeName } from "@trainfleet/proto";
 import type { Command } from "./command.js";
 import { coordinatorCommand } from "./commands/coordinator.js";
 import { eventsCommand } from "./commands/events.js";
+import { getCommand } from "./commands/get.js";
 import { psCommand } from "./commands/ps.js";
 import { runCommand } from "./commands/run.js";
+import { scaleCommand } from "./commands/scale.js";
 import { statusCommand } from "./commands/status.js";
+import { submitCommand } from "./commands/submit.js";
 import { workerCommand } from "./commands/worker.js";
 import { helpText, parseFlags } from "./flags.js";
 import { createLogger } from "./logger.js";
 
-const commands: Command[] = [runCommand, statusCommand, eventsCommand, coordinatorCommand, psCommand, workerCommand];
+const commands: Command[] = [runCommand, statusCommand, eventsCommand, coordinatorCommand, psCommand, workerCommand, submitCommand, getCommand, scaleCommand];
 
 const usage = `Usage: trainfleet <command> [flags]
 
