@@ -12,6 +12,8 @@ import type { TrainingJob } from "@trainfleet/operator";
 import { afterEach, describe, expect, it } from "vitest";
 import { corePods, rbacResource, volcanoPodGroups, defaultResources } from "./src/kube-api-server/index.js";
 import { allows, operatorRules } from "./src/operator-permissions.js";
+import { createTrainingJobValidator } from "./src/training-job-validator.js";
+import type { JsonObject } from "./src/manifests.js";
 import { OperatorHarness, coschedulingPodGroups, namespace, operatorUser, podsOf } from "./src/operator/operator-harness.js";
 
 let harness: OperatorHarness | undefined;
@@ -22,6 +24,13 @@ afterEach(async () => {
 
 const uidsOf = (pods: { metadata?: { name?: string; uid?: string } }[]) => Object.fromEntries(pods.map((pod) => [pod.metadata!.name!, pod.metadata!.uid!]));
 const condition = (job: TrainingJob, type: string) => job.status?.conditions?.find((candidate) => candidate.type === type);
+
+const validate = createTrainingJobValidator();
+
+/** The job, status included, is valid by the CRD's schema: a real API server would not drop what the operator writes. */
+function expectValidByCrd(job: TrainingJob): void {
+  expect(validate(job as unknown as JsonObject).violations).toEqual([]);
+}
 
 /** Every request the operator made is one its RBAC (k8s/operator-permissions.json) grants; patches say their Content-Type. */
 function expectOnlyPermittedCalls(h: OperatorHarness, podGroups: string[] = []): void {
@@ -77,6 +86,7 @@ describe("operator against the in-process test API server (no real kube-apiserve
     expect(running.status!.startTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     expect(condition(running, "Created")).toMatchObject({ status: "True" });
     expect(condition(running, "Admitted")).toMatchObject({ status: "True" });
+    expectValidByCrd(running);
 
     // Status is patched only when it changes: many reconciles later (one per 100 ms poll), no new patch.
     const patches = () => h.server.requests.entries({ verb: "patch", resource: "trainingjobs", subresource: "status" }).length;
@@ -122,6 +132,7 @@ describe("operator against the in-process test API server (no real kube-apiserve
     coordinator.training(1, 9);
     const scaledDown = await h.waitForCondition("elastic", "Rescaling", "False", "Rescaled");
     expect(scaledDown.status!.replicas).toBe(1);
+    expectValidByCrd(scaledDown);
     const scale = (await h.custom.getNamespacedCustomObjectScale({ group: "trainfleet.dev", version: "v1alpha1", namespace, plural: "trainingjobs", name: "elastic" })) as { status: { replicas: number; selector: string } };
     expect(scale.status).toEqual({ replicas: 1, selector: `${labels.jobName}=elastic,${labels.role}=worker` });
     expect((await h.events("elastic")).map((event) => event.reason)).toEqual(expect.arrayContaining(["ScalingUp", "ScalingDown", "Rescaled"]));
@@ -141,6 +152,7 @@ describe("operator against the in-process test API server (no real kube-apiserve
     await h.waitForPods("pausable", []);
     expect(suspended.status!.phase).toBe("Suspended");
     expect(suspended.status!.startTime).toBeUndefined();
+    expectValidByCrd(suspended);
     expect(await h.core.readNamespacedService({ name: "pausable-coordinator", namespace })).toBeDefined();
 
     await h.patchSpec("pausable", { runPolicy: { suspend: false, activeDeadlineSeconds: 1 } });
@@ -187,6 +199,7 @@ describe("operator against the in-process test API server (no real kube-apiserve
     const failed = await h.waitForCondition("flaky", "Failed", "True", "BackoffLimitExceeded");
     expect(condition(failed, "Failed")!.message).toContain("runPolicy.backoffLimit is 1");
     expect(failed.status!.restarts).toBe(1);
+    expectValidByCrd(failed);
     // The failed coordinator stays for its logs; the pods still running are deleted.
     await h.waitForPods("flaky", ["flaky-coordinator"]);
     const warnings = (await h.events("flaky")).filter((event) => event.type === "Warning").map((event) => event.reason);
@@ -223,6 +236,7 @@ describe("operator against the in-process test API server (no real kube-apiserve
     const succeeded = await h.waitForCondition("done", "Succeeded", "True", "Completed");
     expect(succeeded.status).toMatchObject({ phase: "Succeeded", accuracy: 0.86, step: 100 });
     expect(succeeded.status!.completionTime).toBeDefined();
+    expectValidByCrd(succeeded);
     await h.waitForPods("done", []); // All: the finished worker too
     await h.waitFor("the job deleted after its TTL", async () => {
       try {
@@ -253,6 +267,7 @@ describe("operator against the in-process test API server (no real kube-apiserve
     const failed = await h.waitForCondition("gang", "Failed", "True", "GangTimeout", 6000);
     expect(condition(failed, "Failed")!.message).toContain("gang-worker-1 (Unschedulable");
     expect(condition(failed, "Failed")!.message).toContain("scheduling.gang.timeoutSeconds (2) passed");
+    expectValidByCrd(failed);
     await h.waitForPods("gang", []);
 
     // A gang whose minimum set is scheduled is admitted (worker-2, beyond minWorkers, need not be).
