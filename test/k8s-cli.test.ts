@@ -8,7 +8,7 @@
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -343,7 +343,9 @@ describe("trainfleet submit, get and scale against the in-process test API serve
     });
 
     it("--dry-run checks the examples and creates nothing, with no cluster needed", async () => {
-      for (const example of ["minimal.yaml", "cnn-gpu-colocated.yaml"]) {
+      const examples = readdirSync(repoPath("k8s", "examples")).filter((name) => name.endsWith(".yaml"));
+      expect(examples.length).toBeGreaterThanOrEqual(4);
+      for (const example of examples) {
         const { code, stdout } = await trainfleet(["submit", repoPath("k8s", "examples", example), "--dry-run"], bareEnv(home));
         expect(code).toBe(0);
         expect(stdout).toMatch(/^trainingjob\.trainfleet\.dev\/[a-z-]+ created \(dry run\)\n$/);
@@ -362,8 +364,8 @@ describe("trainfleet submit, get and scale against the in-process test API serve
       expect((await trainfleet(["submit", minimalYaml], env)).code).toBe(0);
     });
 
-    it("sets spec.workers.replicas through the scale subresource with a merge patch", async () => {
-      const { code, stdout, stderr } = await trainfleet(["scale", "fashion-mnist", "--replicas", "3"], env);
+    it("sets spec.workers.replicas through the scale subresource with a merge patch (`scale NAME N`)", async () => {
+      const { code, stdout, stderr } = await trainfleet(["scale", "fashion-mnist", "3"], env);
       expect(stderr).toBe("");
       expect(stdout).toBe("trainingjob.trainfleet.dev/fashion-mnist scaled\n");
       expect(code).toBe(0);
@@ -375,7 +377,7 @@ describe("trainfleet submit, get and scale against the in-process test API serve
     });
 
     it("says when the job does not exist", async () => {
-      const { code, stderr } = await trainfleet(["scale", "nope", "--replicas", "2"], env);
+      const { code, stderr } = await trainfleet(["scale", "nope", "--replicas", "2", "-n", "training"], env);
       expect(code).toBe(1);
       expect(stderr).toContain('trainingjob.trainfleet.dev "nope" not found in namespace training');
     });
@@ -430,7 +432,7 @@ describe("trainfleet submit, get and scale against the in-process test API serve
     });
 
     it("--all-namespaces adds the NAMESPACE column", async () => {
-      const { code, stdout } = await trainfleet(["get", "--all-namespaces"], env);
+      const { code, stdout } = await trainfleet(["get", "-A"], env);
       expect(code).toBe(0);
       expect(stdout.split("\n").map((line) => line.split(/\s+/).slice(0, 3).join(" "))).toEqual([
         "NAMESPACE NAME PHASE",
@@ -446,7 +448,7 @@ describe("trainfleet submit, get and scale against the in-process test API serve
       const one = await trainfleet(["get", "fashion-mnist"], env);
       expect(one.stdout.split("\n")).toHaveLength(3);
       expect(one.stdout).toContain("fashion-mnist   Running   2");
-      const json = await trainfleet(["get", "fashion-mnist", "--output", "json"], env);
+      const json = await trainfleet(["get", "fashion-mnist", "-o", "json"], env);
       expect(json.code).toBe(0);
       const stored = server.object(trainingJobs, "training", "fashion-mnist");
       expect(JSON.parse(json.stdout)).toEqual(stored);

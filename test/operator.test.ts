@@ -5,6 +5,10 @@
  * run either, so a FakeKubelet writes their status, and each job's coordinator status API is the
  * coordinator's real HTTP server serving a status the test sets.
  */
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Pod, Service } from "kubernetes-models/v1";
 import { JobPhase } from "@trainfleet/proto";
 import { labels } from "@trainfleet/operator";
@@ -12,6 +16,7 @@ import type { TrainingJob } from "@trainfleet/operator";
 import { afterEach, describe, expect, it } from "vitest";
 import { corePods, rbacResource, volcanoPodGroups, defaultResources } from "./src/kube-api-server/index.js";
 import { allows, operatorRules } from "./src/operator-permissions.js";
+import { cliMain } from "./src/run-fleet.js";
 import { createTrainingJobValidator } from "./src/training-job-validator.js";
 import type { JsonObject } from "./src/manifests.js";
 import { OperatorHarness, coschedulingPodGroups, namespace, operatorUser, podsOf } from "./src/operator/operator-harness.js";
@@ -376,5 +381,46 @@ describe("operator against the in-process test API server (no real kube-apiserve
     await h.waitForPods("steady", podsOf("steady", 1, 3));
     expect(h.server.requests.entries({ user: operatorUser, verb: "list", resource: "pods" }).length).toBeGreaterThanOrEqual(2);
     expectOnlyPermittedCalls(h);
+  });
+});
+
+describe("trainfleet operator, the process (against the in-process test API server: no real kube-apiserver can run here)", () => {
+  it("finds the cluster from --kubeconfig, reconciles, and stops cleanly on SIGTERM (exit 143, as every trainfleet role)", async () => {
+    harness = await OperatorHarness.start();
+    const h = harness;
+    await h.stopOperator();
+    const dir = mkdtempSync(join(tmpdir(), "trainfleet-operator-"));
+    const kubeconfig = join(dir, "config");
+    writeFileSync(kubeconfig, h.server.kubeConfig(namespace, operatorUser).exportConfig());
+    const earlier = h.server.requests.entries({ user: operatorUser }).length; // the in-process operator's
+    const child = spawn(process.execPath, [cliMain, "operator", "--kubeconfig", kubeconfig, "--status-poll-ms", "200", "--namespaces", namespace], { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    try {
+      await h.submit("by-process", { workers: { replicas: 1 }, parameterServers: { replicas: 1 } });
+      await h.waitForPods("by-process", podsOf("by-process", 1, 1));
+      await h.waitForCondition("by-process", "Admitted", "True");
+    } finally {
+      child.kill("SIGTERM");
+    }
+    const exitCode = await exited;
+    expect(exitCode, output).toBe(143);
+    expect(output).toContain("operator started");
+    expect(output).toContain("operator stopped");
+    // --namespaces: it watched only its namespace.
+    const watches = h.server.requests.entries({ user: operatorUser }).slice(earlier).filter((entry) => entry.verb === "watch");
+    expect(watches.length).toBeGreaterThanOrEqual(3);
+    for (const entry of watches) expect(entry.namespace).toBe(namespace);
+  });
+
+  it("refuses an unknown --gang-pod-groups API, naming the choices", async () => {
+    const child = spawn(process.execPath, [cliMain, "operator", "--gang-pod-groups", "kueue"], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    expect(code).toBe(1);
+    expect(stderr).toContain('--gang-pod-groups: unknown API "kueue"; use volcano or coscheduling');
   });
 });

@@ -16,8 +16,8 @@ export interface Command {
   usage: string;
   summary: string;
   flags: FlagTable;
-  /** A flag that may also be given as the first argument, without its name (`status URL`). */
-  positional?: string;
+  /** Flags that may also be given as the leading arguments, without their names, in this order (`scale NAME N`). */
+  positionals?: readonly string[];
   run(context: CommandContext): Promise<number>;
 }
 
@@ -31,4 +31,15 @@ export function requireNumber(values: Record<string, FlagValue>, name: string): 
   const value = values[name];
   if (typeof value !== "number") throw new UsageError(`--${name} is required; see --help`);
   return value;
+}
+
+/**
+ * The arguments with the leading bare ones named after the command's positionals
+ * (`scale web 3` -> `--name web --replicas 3`); the rest go to the flag parser as they are.
+ */
+export function namePositionals(command: Pick<Command, "positionals">, args: readonly string[]): string[] {
+  const names = command.positionals ?? [];
+  let taken = 0;
+  while (taken < names.length && taken < args.length && !args[taken]!.startsWith("-")) taken++;
+  return [...args.slice(0, taken).flatMap((value, i) => [`--${names[i]!}`, value]), ...args.slice(taken)];
 }

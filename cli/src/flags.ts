@@ -16,6 +16,8 @@ export interface FlagSpec {
   choices?: readonly string[];
   /** Smallest accepted value, for integer flags (default 0). */
   min?: number;
+  /** A one-letter alias, as kubectl's `-n` (given as `-n VALUE`). */
+  short?: string;
 }
 
 export type FlagTable = Record<string, FlagSpec>;
@@ -31,7 +33,10 @@ export class UsageError extends TrainfleetError {
 export function parseFlags(table: FlagTable, argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Record<string, FlagValue> {
   const raw = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
+    const given = argv[i]!;
+    const long = /^-[A-Za-z]$/.test(given) ? Object.entries(table).find(([, spec]) => spec.short === given.slice(1))?.[0] : undefined;
+    if (/^-[A-Za-z]$/.test(given) && long === undefined) throw new UsageError(`unknown flag ${given}; see --help`);
+    const arg = long === undefined ? given : `--${long}`;
     if (!arg.startsWith("--")) throw new UsageError(`unexpected argument "${arg}"; flags start with --`);
     const eq = arg.indexOf("=");
     const name = arg.slice(2, eq < 0 ? undefined : eq);
@@ -85,7 +90,7 @@ function convert(spec: FlagSpec, text: string, source: string): FlagValue {
 
 export function helpText(usage: string, summary: string, table: FlagTable): string {
   const rows = Object.entries(table).map(([name, spec]) => {
-    const left = `  --${name}${spec.kind === "boolean" ? "" : ` <${spec.choices?.join("|") ?? spec.kind}>`}`;
+    const left = `  ${spec.short === undefined ? "" : `-${spec.short}, `}--${name}${spec.kind === "boolean" ? "" : ` <${spec.choices?.join("|") ?? spec.kind}>`}`;
     const notes = [spec.default === undefined ? undefined : `default ${spec.default}`, spec.env === undefined ? undefined : `env ${spec.env}`].filter(Boolean).join("; ");
     return `${left}\n      ${spec.help}${notes ? ` (${notes})` : ""}`;
   });

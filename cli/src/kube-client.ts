@@ -37,7 +37,7 @@ export const kubeFlags: FlagTable = {
     help: "The kubeconfig file (KUBECONFIG and ~/.kube/config are then not read). Without it, as kubectl: the files listed in KUBECONFIG (merged, the first to set a value wins), else ~/.kube/config, else the pod's service account.",
   },
   context: { kind: "string", help: "The kubeconfig context to use. Default: the kubeconfig's current-context." },
-  namespace: { kind: "string", help: "The namespace. Default: the context's namespace, else default." },
+  namespace: { kind: "string", short: "n", help: "The namespace. Default: the context's namespace, else default." },
 };
 
 /** What kubectl calls a TrainingJob in its messages: trainingjob.trainfleet.dev */

@@ -4,10 +4,12 @@
  * Config is parsed and validated here, once; the logger is created here, once.
  */
 import { TrainfleetError, codeName } from "@trainfleet/proto";
+import { namePositionals } from "./command.js";
 import type { Command } from "./command.js";
 import { coordinatorCommand } from "./commands/coordinator.js";
 import { eventsCommand } from "./commands/events.js";
 import { getCommand } from "./commands/get.js";
+import { operatorCommand } from "./commands/operator.js";
 import { psCommand } from "./commands/ps.js";
 import { runCommand } from "./commands/run.js";
 import { scaleCommand } from "./commands/scale.js";
@@ -17,7 +19,7 @@ import { workerCommand } from "./commands/worker.js";
 import { helpText, parseFlags } from "./flags.js";
 import { createLogger } from "./logger.js";
 
-const commands: Command[] = [runCommand, statusCommand, eventsCommand, coordinatorCommand, psCommand, workerCommand, submitCommand, getCommand, scaleCommand];
+const commands: Command[] = [runCommand, statusCommand, eventsCommand, coordinatorCommand, psCommand, workerCommand, operatorCommand, submitCommand, getCommand, scaleCommand];
 
 const usage = `Usage: trainfleet <command> [flags]
 
@@ -42,8 +44,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(helpText(`Usage: ${command.usage}`, command.summary, command.flags));
     return 0;
   }
-  const first = rest[0];
-  const args = command.positional !== undefined && first !== undefined && !first.startsWith("--") ? [`--${command.positional}`, first, ...rest.slice(1)] : rest;
+  const args = namePositionals(command, rest);
   const values = parseFlags(command.flags, args, process.env);
   const logger = createLogger(values["log-level"] as string, { role: command.name });
   const controller = new AbortController();

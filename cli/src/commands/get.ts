@@ -100,11 +100,11 @@ export const getCommand: Command = {
   usage: "trainfleet get [NAME] [--namespace NS | --all-namespaces] [--output json|yaml]",
   summary:
     "Lists the TrainingJobs of a namespace, or one by NAME, as kubectl get does. The columns are the CRD's printer columns: NAME, PHASE, READY, DESIRED, EPOCH, STEP, LOSS and AGE (--all-namespaces adds NAMESPACE); --output json or yaml prints the objects instead.",
-  positional: "name",
+  positionals: ["name"],
   flags: {
     name: { kind: "string", help: "One TrainingJob (may be given as the first argument); without it, all in the namespace." },
-    "all-namespaces": { kind: "boolean", help: "TrainingJobs of every namespace, with a NAMESPACE column." },
-    output: { kind: "string", choices: ["table", "json", "yaml"], default: "table", help: "table, or the objects as json or yaml (a List when there is no NAME)." },
+    "all-namespaces": { kind: "boolean", short: "A", help: "TrainingJobs of every namespace, with a NAMESPACE column." },
+    output: { kind: "string", short: "o", choices: ["table", "json", "yaml"], default: "table", help: "table, or the objects as json or yaml (a List when there is no NAME)." },
     ...kubeFlags,
     "log-level": commonFlags["log-level"]!,
   },

@@ -1,10 +1,10 @@
 /** `trainfleet operator`: the Kubernetes operator that runs TrainingJobs (operator/src). */
-import { KubeConfig } from "@kubernetes/client-node";
 import { Operator, podGroupApis } from "@trainfleet/operator";
 import type { PodGroupApi } from "@trainfleet/operator";
 import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";
 import { UsageError } from "../flags.js";
+import { connect, kubeFlags } from "../kube-client.js";
 
 function commaList(value: unknown): string[] {
   return typeof value === "string" ? value.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "") : [];
@@ -23,18 +23,18 @@ export const operatorCommand: Command = {
       help: "PodGroup APIs of gang schedulers installed in the cluster (volcano, coscheduling): a job with scheduling.gang.enabled gets a PodGroup. Default: none (the operator admits gangs itself).",
     },
     "status-poll-ms": { kind: "integer", min: 100, default: "5000", env: "TRAINFLEET_STATUS_POLL_MS", help: "How often a running job's coordinator is asked for its status." },
-    kubeconfig: { kind: "string", help: "Path of a kubeconfig file. Default: $KUBECONFIG, ~/.kube/config, then the pod's service account." },
+    kubeconfig: kubeFlags.kubeconfig!,
+    context: kubeFlags.context!,
     ...commonFlags,
   },
-  async run({ values, logger, signal }) {
+  async run({ values, logger, signal, env }) {
     const apis = commaList(values["gang-pod-groups"]);
     const unknown = apis.find((api) => !podGroupApis.includes(api as PodGroupApi));
     if (unknown !== undefined) throw new UsageError(`--gang-pod-groups: unknown API "${unknown}"; use ${podGroupApis.join(" or ")}`);
-    const kubeConfig = new KubeConfig();
-    if (typeof values.kubeconfig === "string") kubeConfig.loadFromFile(values.kubeconfig);
-    else kubeConfig.loadFromDefault();
+    const { config, server, context } = await connect(values, env);
+    logger.info({ server, context }, "connecting to the API server");
     const operator = await Operator.start({
-      kubeConfig,
+      kubeConfig: config,
       logger,
       namespaces: commaList(values.namespaces),
       podGroupApis: apis as PodGroupApi[],

@@ -1,5 +1,5 @@
 /**
- * `trainfleet scale NAME --replicas N`: sets a TrainingJob's worker count through its `scale`
+ * `trainfleet scale NAME N` (or `--replicas N`): sets a TrainingJob's worker count through its `scale`
  * subresource (spec.workers.replicas), as `kubectl scale tj NAME --replicas=N` and an autoscaler
  * do. The patch is a JSON merge patch of the Scale, sent with its Content-Type named
  * (client-node's generated patch calls would otherwise send application/json-patch+json).
@@ -12,10 +12,10 @@ import { apiError, connect, isApiStatus, kubeFlags, resourceName, trainingJobsRe
 
 export const scaleCommand: Command = {
   name: "scale",
-  usage: "trainfleet scale NAME --replicas N [--namespace NS]",
+  usage: "trainfleet scale NAME N [--namespace NS]   (N may also be given as --replicas N)",
   summary:
     "Sets the number of workers of a TrainingJob through its scale subresource (spec.workers.replicas), as kubectl scale does. The API server may refuse a count outside the job's limits (workers.minWorkers, workers.maxWorkers); its reason is shown.",
-  positional: "name",
+  positionals: ["name", "replicas"],
   flags: {
     name: { kind: "string", help: "The TrainingJob (required; may be given as the first argument)." },
     replicas: { kind: "integer", min: 1, help: "The number of workers, 1 or more (required)." },

@@ -12,7 +12,7 @@ export const statusCommand: Command = {
   usage: "trainfleet status URL [--watch] [--json]",
   summary:
     "Shows a job's status from the coordinator's HTTP status API. URL is the job's status URL as `trainfleet run` prints it (http://HOST:PORT/v1/jobs/JOB), or the coordinator's http://HOST:PORT with --job-id. Without --watch it prints the status once and exits 0; with --watch it follows the job's event stream, redrawing a live view until the job ends, and exits 0 if the job succeeded (1 if it failed).",
-  positional: "url",
+  positionals: ["url"],
   flags: {
     url: { kind: "string", env: "TRAINFLEET_STATUS_URL", help: "The job's status URL, or the coordinator's http://HOST:PORT (required; may be given as the first argument)." },
     "job-id": { kind: "string", default: "fashion-mnist", help: "The job, when URL names only the coordinator." },

@@ -29,7 +29,7 @@ export const submitCommand: Command = {
   usage: "trainfleet submit FILE [--namespace NS] [--dry-run]",
   summary:
     "Creates the TrainingJobs in a YAML file (FILE, or - for standard input; one or more documents) on the Kubernetes cluster of your kubeconfig, as kubectl create -f does. Each is checked here first, with the coordinator's own validation, and nothing is created unless all pass. The namespace is metadata.namespace, else --namespace, else the context's.",
-  positional: "file",
+  positionals: ["file"],
   flags: {
     file: { kind: "string", help: "The YAML file of TrainingJobs, or - for standard input (required; may be given as the first argument)." },
     "dry-run": { kind: "boolean", help: "Only check the TrainingJobs; create nothing (needs no cluster)." },
