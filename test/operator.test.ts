@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Pod, Service } from "kubernetes-models/v1";
+import { Event, Pod, Service } from "kubernetes-models/v1";
 import { JobPhase } from "@trainfleet/proto";
 import { labels } from "@trainfleet/operator";
 import type { TrainingJob } from "@trainfleet/operator";
@@ -103,7 +103,12 @@ describe("operator against the in-process test API server (no real kube-apiserve
     await h.waitFor("step 8 in the status", async () => (await h.job("mnist")).status?.step === 8);
     expect(patches()).toBe(before + 1);
 
-    const reasons = (await h.events("mnist")).map((event) => event.reason);
+    const events = await h.events("mnist");
+    for (const event of events) {
+      expect(event.involvedObject).toMatchObject({ kind: "TrainingJob", name: "mnist", uid: job.metadata.uid });
+      expect(() => new Event(JSON.parse(JSON.stringify(event)) as object).validate()).not.toThrow();
+    }
+    const reasons = events.map((event) => event.reason);
     expect(reasons).toEqual(expect.arrayContaining(["TrainingJobCreated", "Admitted", "Training"]));
     expect(reasons.filter((reason) => reason === "Training")).toHaveLength(1);
     expectOnlyPermittedCalls(h);
