@@ -1,0 +1,78 @@
+# The trainfleet image: one image for every role.
+#
+#   docker build -t trainfleet .
+#   docker run trainfleet coordinator --help        (or ps, worker, operator, status, ...)
+#
+# Roles take their flags as TRAINFLEET_* environment variables too (`--help` lists them),
+# e.g. a coordinator with its job inline:
+#   docker run -e TRAINFLEET_LISTEN=0.0.0.0:7070 -e TRAINFLEET_HTTP_LISTEN=0.0.0.0:7080 \
+#     -e TRAINFLEET_SPEC='{"jobId":"demo","workers":{"replicas":2}}' trainfleet coordinator
+#
+# Build args:
+#   TFJS_BACKEND   "" (default): workers compute with tfjs-backend-wasm (CPU, SIMD).
+#                  node-gpu: also installs @tensorflow/tfjs-node-gpu (the version of the
+#                  repo's tfjs-core) and sets TRAINFLEET_BACKEND=tensorflow, so a worker
+#                  fails rather than fall back when TensorFlow cannot load. It needs the CUDA
+#                  and cuDNN libraries that @tensorflow/tfjs-node-gpu names at run time: pass
+#                  RUNTIME_IMAGE too. node: @tensorflow/tfjs-node, native TensorFlow on CPU.
+#   RUNTIME_IMAGE  the base of the final stage (default node:22-bookworm-slim); any Debian-like
+#                  image with Node 22 as `node` on PATH, e.g. one with CUDA for node-gpu.
+#
+# Layout (scripts/build-test-image.sh builds the same one from a host's files):
+#   /usr/local/bin/node                Node 22 (the base image's)
+#   /app                               package.json files, built dist/ folders and only the
+#                                      run-time node_modules (scripts/lib/image-app.mjs lays
+#                                      it out for both images)
+#   /usr/share/datasets/fashion-mnist  the Fashion-MNIST IDX files the worker looks for
+#   user nonroot, uid/gid 65532 (as the Helm chart's securityContext), WORKDIR /app,
+#   ENTRYPOINT ["node", "/app/cli/dist/main.js"]
+#
+# Not built by this repo's CI: the machines it runs on cannot pull node:22-bookworm (nothing
+# can be pulled there), so the container test (test/containers-e2e.test.ts) uses the image of
+# scripts/build-test-image.sh instead. Keep the two layouts identical.
+
+ARG RUNTIME_IMAGE=node:22-bookworm-slim
+
+FROM node:22-bookworm AS build
+ARG TFJS_BACKEND=""
+WORKDIR /src
+# The manifests alone first, so that the npm ci layer is reused while no dependency changes.
+COPY package.json package-lock.json .npmrc ./
+COPY proto/package.json proto/
+COPY paramserver/package.json paramserver/
+COPY worker/package.json worker/
+COPY coordinator/package.json coordinator/
+COPY operator/package.json operator/
+COPY cli/package.json cli/
+COPY test/package.json test/
+COPY bench/package.json bench/
+RUN npm ci --no-audit --no-fund
+COPY . .
+# The CLI and the workspaces it references (proto, paramserver, worker, coordinator, operator).
+RUN npx tsc -b cli
+RUN case "$TFJS_BACKEND" in \
+      "") ;; \
+      node | node-gpu) \
+        version="$(node -p 'require("@tensorflow/tfjs-core/package.json").version')" && \
+        npm install --no-audit --no-fund --save-exact -w worker "@tensorflow/tfjs-$TFJS_BACKEND@$version" ;; \
+      *) echo "TFJS_BACKEND must be empty, node or node-gpu, not '$TFJS_BACKEND'" >&2; exit 1 ;; \
+    esac
+# Fashion-MNIST: Debian's dataset-fashion-mnist package, checked against its sha256 sums.
+RUN data="$(bash scripts/fetch-data.sh)" && \
+    mkdir -p /out/data && \
+    cp "$data/train-images-idx3-ubyte.gz" "$data/train-labels-idx1-ubyte.gz" \
+       "$data/t10k-images-idx3-ubyte.gz" "$data/t10k-labels-idx1-ubyte.gz" /out/data/
+RUN npm prune --omit=dev --no-audit --no-fund && \
+    node scripts/lib/image-app.mjs copy . /out/app
+
+FROM ${RUNTIME_IMAGE}
+ARG TFJS_BACKEND=""
+RUN groupadd --gid 65532 nonroot && \
+    useradd --uid 65532 --gid 65532 --home-dir /home/nonroot --create-home --shell /usr/sbin/nologin nonroot
+COPY --from=build /out/data /usr/share/datasets/fashion-mnist
+COPY --from=build /out/app /app
+# "tensorflow" with a native TFJS_BACKEND; empty (the flag's default, auto) without.
+ENV TRAINFLEET_BACKEND=${TFJS_BACKEND:+tensorflow}
+WORKDIR /app
+USER 65532:65532
+ENTRYPOINT ["node", "/app/cli/dist/main.js"]
