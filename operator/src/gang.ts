@@ -13,8 +13,9 @@ import { ownerReference } from "./owner.js";
 import type { TrainingJob } from "./training-job.js";
 import { minWorkers, runPolicyDefaults, shardCount } from "./training-job.js";
 
-export type PodGroupApi = "volcano" | "coscheduling";
-export const podGroupApis: readonly PodGroupApi[] = ["volcano", "coscheduling"];
+import type { PodGroupApi } from "./pod-group-apis.js";
+export type { PodGroupApi } from "./pod-group-apis.js";
+export { podGroupApis } from "./pod-group-apis.js";
 
 export interface GangPlan {
   /** The PodGroup to create, when a gang scheduler admits the job. */

@@ -3,8 +3,8 @@
  * CRD's additionalPrinterColumns after NAME (and NAMESPACE with --all-namespaces), cells empty
  * where a value is unset, AGE as kubectl writes durations; or the objects as JSON or YAML.
  */
-import { isJsonObject, valueAt } from "@trainfleet/operator";
-import type { JsonObject, JsonValue } from "@trainfleet/operator";
+import { isJsonObject, valueAt } from "@trainfleet/operator/resource";
+import type { JsonObject, JsonValue } from "@trainfleet/operator/resource";
 import { Code, TrainfleetError } from "@trainfleet/proto";
 import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";

@@ -1,6 +1,6 @@
 /** `trainfleet operator`: the Kubernetes operator that runs TrainingJobs (operator/src). */
-import { Operator, podGroupApis } from "@trainfleet/operator";
-import type { PodGroupApi } from "@trainfleet/operator";
+import { podGroupApis } from "@trainfleet/operator/resource";
+import type { PodGroupApi } from "@trainfleet/operator/resource";
 import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";
 import { UsageError } from "../flags.js";
@@ -33,6 +33,8 @@ export const operatorCommand: Command = {
     if (unknown !== undefined) throw new UsageError(`--gang-pod-groups: unknown API "${unknown}"; use ${podGroupApis.join(" or ")}`);
     const { config, server, context } = await connect(values, env);
     logger.info({ server, context }, "connecting to the API server");
+    // client-node is loaded by this role only: the others start faster without it.
+    const { Operator } = await import("@trainfleet/operator");
     const operator = await Operator.start({
       kubeConfig: config,
       logger,
