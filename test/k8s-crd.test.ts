@@ -179,6 +179,7 @@ describe("TrainingJob validation", () => {
   });
 
   const full = example("full.yaml");
+  const asyncJob = example("async.yaml");
   const minimal = example("minimal.yaml");
   const invalid: [string, JsonObject, [string, string][]][] = [
     ["negative worker replicas", edited(full, (j) => void (at(j, "spec.workers")["replicas"] = -1)), [["/spec/workers/replicas", "minimum"]]],
@@ -216,7 +217,7 @@ describe("TrainingJob validation", () => {
     ["colocated shards on the grpc data plane (CEL)", edited(minimal, (j) => Object.assign(at(j, "spec.parameterServers"), { placement: "colocated", dataPlane: "grpc" })), [["/spec/parameterServers/dataPlane", "x-kubernetes-validations"]]],
     ["float16 on the grpc data plane (CEL)", edited(minimal, (j) => Object.assign(at(j, "spec.parameterServers"), { wireDtype: "float16", dataPlane: "grpc" })), [["/spec/parameterServers/wireDtype", "x-kubernetes-validations"]]],
     ["colocated with a shard count unlike the workers' (CEL)", edited(minimal, (j) => Object.assign(at(j, "spec.parameterServers"), { placement: "colocated", replicas: 3 })), [["/spec/parameterServers/replicas", "x-kubernetes-validations"]]],
-    ["maxStaleness in sync mode (CEL)", edited(full, (j) => void (at(j, "spec.training")["mode"] = "sync")), [["/spec/training/maxStaleness", "x-kubernetes-validations"]]],
+    ["maxStaleness in sync mode (CEL)", edited(asyncJob, (j) => void (at(j, "spec.training")["mode"] = "sync")), [["/spec/training/maxStaleness", "x-kubernetes-validations"]]],
     ["a cpu quantity that is not one", edited(full, (j) => void (at(j, "spec.workers.resources.limits")["cpu"] = "lots")), [["/spec/workers/resources/limits/cpu", "pattern"]]],
     ["a GPU count of true", edited(minimal, (j) => void (at(j, "spec.workers.resources.limits")["nvidia.com/gpu"] = true)), [["/spec/workers/resources/limits/nvidia.com~1gpu", "type"], ["/spec/workers/resources/limits/nvidia.com~1gpu", "type"], ["/spec/workers/resources/limits/nvidia.com~1gpu", "anyOf"], ["/spec/workers/resources/limits/nvidia.com~1gpu", "x-kubernetes-int-or-string"]]],
     ["a pod label value of 64 characters", edited(minimal, (j) => void (at(j, "spec.workers.template.metadata.labels")["team"] = "a".repeat(64))), [["/spec/workers/template/metadata/labels/team", "maxLength"]]],

@@ -8,20 +8,17 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 
-export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
-export interface JsonObject {
-  [key: string]: JsonValue;
-}
+import { isJsonObject } from "@trainfleet/operator/resource";
+import type { JsonObject } from "@trainfleet/operator/resource";
+
+export { isJsonObject, valueAt } from "@trainfleet/operator/resource";
+export type { JsonObject, JsonValue } from "@trainfleet/operator/resource";
 
 /** The repository root (test/src/ and test/dist/ are both two folders below it). */
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 export function repoPath(...parts: string[]): string {
   return join(repoRoot, ...parts);
-}
-
-export function isJsonObject(value: unknown): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** Every non-empty document of a YAML stream; throws on the first syntax error or warning. */
@@ -47,14 +44,4 @@ export function readManifest(path: string): JsonObject {
   const [object, ...rest] = readManifests(path);
   if (object === undefined || rest.length > 0) throw new Error(`${path}: expected exactly one document`);
   return object;
-}
-
-/** The value at a dotted path (`spec.workers.replicas`), or undefined where any step is missing. */
-export function valueAt(root: JsonValue, path: string): JsonValue | undefined {
-  let value: JsonValue | undefined = root;
-  for (const key of path.split(".")) {
-    if (!isJsonObject(value)) return undefined;
-    value = value[key];
-  }
-  return value;
 }
