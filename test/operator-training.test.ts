@@ -13,11 +13,12 @@ import type { JsonValue } from "@bufbuild/protobuf";
 import { Operator, group, labels, plural, version } from "@trainfleet/operator";
 import type { TrainingJob, TrainingJobSpec } from "@trainfleet/operator";
 import { JobPhase, JobStatusSchema, WorkerState } from "@trainfleet/proto";
-import type { JobStatus, Logger } from "@trainfleet/proto";
+import type { JobStatus } from "@trainfleet/proto";
 import { afterEach, describe, expect, it } from "vitest";
 import { startKubeApiServer } from "./src/kube-api-server/index.js";
 import type { KubeApiServer } from "./src/kube-api-server/index.js";
 import { namespace, operatorUser, podsOf } from "./src/operator/operator-harness.js";
+import { pollUntil, recordingLogger } from "./src/operator/polling.js";
 import { ProcessKubelet } from "./src/operator/process-kubelet.js";
 
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
@@ -40,13 +41,6 @@ afterEach(async () => {
   await kubelet?.close();
   await server?.close();
 });
-
-/** The operator's warnings and errors, for failure messages. */
-function recordingLogger(lines: string[]): Logger {
-  const keep = (level: string) => (fields: object, message: string) => void lines.push(`${level} ${message} ${JSON.stringify(fields)}`);
-  const logger: Logger = { debug() {}, info() {}, warn: keep("warn"), error: keep("error"), child: () => logger };
-  return logger;
-}
 
 async function startCluster(): Promise<Cluster> {
   const server = await startKubeApiServer();
@@ -90,27 +84,13 @@ async function coordinatorStatus(c: Cluster, job: TrainingJob): Promise<JobStatu
   return fromJson(JobStatusSchema, (await response.json()) as JsonValue, { ignoreUnknownFields: true });
 }
 
-/** Polls `probe` until it returns something other than undefined or false; the failure says what every pod and the operator said. */
-async function waitFor<T>(c: Cluster, what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) {
-      const jobs = (await c.custom.listNamespacedCustomObject({ group, version, namespace, plural }).catch(() => ({ items: [] }))) as { items: TrainingJob[] };
-      const statuses = jobs.items.map((job) => `${job.metadata.name}: ${JSON.stringify(job.status)}`).join("\n");
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? "" : ` (last error: ${String(last)})`}\n` +
-          `jobs:\n${statuses}\noperator log:\n${c.operatorLog.slice(-20).join("\n")}\npods:\n${c.kubelet.describe()}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+/** Polls `probe`; a failure says what every job, pod and the operator said. */
+function waitFor<T>(c: Cluster, what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
+  return pollUntil(what, probe, timeoutMs, async () => {
+    const jobs = (await c.custom.listNamespacedCustomObject({ group, version, namespace, plural }).catch(() => ({ items: [] }))) as { items: TrainingJob[] };
+    const statuses = jobs.items.map((job) => `${job.metadata.name}: ${JSON.stringify(job.status)}`).join("\n");
+    return `jobs:\n${statuses}\noperator log:\n${c.operatorLog.slice(-20).join("\n")}\npods:\n${c.kubelet.describe()}`;
+  });
 }
 
 const waitForJob = (c: Cluster, name: string, what: string, test: (job: TrainingJob) => boolean, timeoutMs = 40_000) =>
@@ -128,28 +108,22 @@ const isTrue = (job: TrainingJob, type: string, reason?: string) => condition(jo
 
 /**
  * The pods ended as a finished job's do. The coordinator keeps serving its final status until the
- * operator deletes its pod (cleanPodPolicy Running): SIGTERM ends that wait. The shards and workers
- * are told to stop by the coordinator and exit 0: their pods Succeeded, unless the operator's
- * clean-up deleted them first (it does not wait for them: the job is done once the coordinator
- * says so, and a pod is deleted while it stops, or before its Succeeded status reaches the
- * operator's cache); either way they logged the coordinator's Stop, and none failed on its own.
+ * operator deletes its pod (cleanPodPolicy Running). The shards and workers, told by the
+ * coordinator to stop, exit 0 within the operator's grace and keep their Succeeded pods.
  */
 async function expectEndedByTheJob(c: Cluster, job: string, names: string[]): Promise<void> {
-  const now = await pods(c, job);
-  expect(now.has(`${job}-coordinator`)).toBe(false);
+  const others = names.filter((candidate) => candidate !== `${job}-coordinator`);
+  const now = await waitFor(c, "the coordinator's pod deleted and every other pod Succeeded", async () => {
+    const current = await pods(c, job);
+    return !current.has(`${job}-coordinator`) && others.every((name) => current.get(name)?.status?.phase === "Succeeded") ? current : undefined;
+  }, 20_000);
   expect(c.kubelet.process(`${job}-coordinator`)!.terminatedAt).toBeDefined();
-  for (const name of names.filter((candidate) => candidate !== `${job}-coordinator`)) {
+  for (const name of others) {
     const ended = c.kubelet.process(name)!;
     const stop = ended.lines.map((line) => JSON.parse(line) as { msg: string; reason?: string }).find((line) => line.msg === "told to stop" || line.msg === "stopping");
     expect(stop, `${name} was stopped by the coordinator`).toMatchObject({ reason: "Completed" });
-    const pod = now.get(name);
-    if (pod === undefined) {
-      // Deleted by the operator's clean-up: while it still ran (SIGTERM), or after it exited 0 but before its Succeeded status reached the operator.
-      expect(ended.deleted, `${name}: gone, so deleted`).toBe(true);
-      expect(ended.terminatedAt !== undefined || ended.exit?.exitCode === 0, `${name}: SIGTERM from its deletion, or exit 0`).toBe(true);
-    } else {
-      expect([pod.status?.phase, pod.status?.containerStatuses?.[0]?.state?.terminated?.exitCode, ended.exit?.exitCode], name).toEqual(["Succeeded", 0, 0]);
-    }
+    const pod = now.get(name)!;
+    expect([pod.status?.containerStatuses?.[0]?.state?.terminated?.exitCode, ended.exit?.exitCode, ended.deleted], name).toEqual([0, 0, false]);
   }
 }
 

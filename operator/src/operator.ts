@@ -29,6 +29,8 @@ export interface OperatorOptions {
   podGroupApis?: readonly PodGroupApi[];
   /** How often a running job's coordinator is asked for its status. Default 5 s. */
   statusPollMs?: number;
+  /** How long shards and workers may take to exit after the coordinator ended the job, before cleanPodPolicy deletes them. Default 30 s. */
+  finishGraceMs?: number;
   /** Every job is reconciled at least this often. Default 60 s. */
   resyncMs?: number;
   informerBackoff?: InformerBackoff;
@@ -156,7 +158,7 @@ export class Operator {
       const now = this.options.now?.() ?? new Date();
       const plan = reconcile(
         { job, pods, service, podGroupExists: await this.#podGroupExists(job), coordinator: await this.#coordinatorReport(job, pods), now },
-        { podGroupApis: this.options.podGroupApis ?? [], statusPollMs: this.options.statusPollMs ?? 5000 },
+        { podGroupApis: this.options.podGroupApis ?? [], statusPollMs: this.options.statusPollMs ?? 5000, finishGraceMs: this.options.finishGraceMs ?? 30_000 },
       );
       const written = await applyPlan(plan, job, { core: this.#core, custom: this.#custom, logger: this.options.logger, now });
       for (const { uid } of plan.deletePods) this.#deletedPods.add(uid);

@@ -32,6 +32,8 @@ export interface ReconcileOptions {
   podGroupApis: readonly PodGroupApi[];
   /** How often a running job's coordinator is asked for its status. */
   statusPollMs: number;
+  /** How long shards and workers may take to exit by themselves after the coordinator ended the job. */
+  finishGraceMs: number;
 }
 
 export interface JobEvent {
@@ -67,6 +69,9 @@ const isTerminating = (pod: V1Pod) => pod.metadata?.deletionTimestamp !== undefi
 const isFinishedPod = (pod: V1Pod) => pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed";
 
 const trainingStates = new Set([WorkerState.TRAINING, WorkerState.EVALUATING]);
+
+/** Outcomes the operator decides itself: nobody told the job's pods to stop. */
+const operatorOutcomes = new Set(["DeadlineExceeded", "GangTimeout", "BackoffLimitExceeded"]);
 
 export function reconcile(observed: Observed, options: ReconcileOptions): Plan {
   return new Reconcile(observed, options).run();
@@ -135,15 +140,30 @@ class Reconcile {
     this.status.completionTime ??= timestamp(this.observed.now);
   }
 
-  /** Clean-up by cleanPodPolicy, then deletion after ttlSecondsAfterFinished. */
+  /**
+   * Clean-up by cleanPodPolicy, then deletion after ttlSecondsAfterFinished. When the
+   * coordinator ended the job it also told its shards and workers to stop: they get
+   * finishGraceMs to exit by themselves (and end Succeeded rather than killed). The coordinator
+   * itself only serves its final status by then, and outcomes the operator decides stop nobody,
+   * so those pods go at once.
+   */
   afterFinish(): void {
     const policy = this.job.spec.runPolicy?.cleanPodPolicy ?? runPolicyDefaults.cleanPodPolicy;
+    const outcome = this.conditions.get("Failed")?.status === "True" ? this.conditions.get("Failed") : this.conditions.get("Succeeded");
+    const completedMs = Date.parse(this.status.completionTime ?? timestamp(this.observed.now));
+    const graceEndsMs = operatorOutcomes.has(outcome?.reason ?? "") ? 0 : completedMs + this.options.finishGraceMs;
+    const inGrace = this.observed.now.getTime() < graceEndsMs;
     for (const pod of this.live) {
-      if (policy === "All" || (policy === "Running" && !isFinishedPod(pod))) this.deletePod(pod);
+      if (policy === "None" || (policy === "Running" && isFinishedPod(pod))) continue;
+      if (inGrace && roleOf(pod) !== "coordinator" && !isFinishedPod(pod)) {
+        this.pollAgainIn(graceEndsMs - this.observed.now.getTime());
+        continue;
+      }
+      this.deletePod(pod);
     }
     const ttl = this.job.spec.runPolicy?.ttlSecondsAfterFinished;
-    if (ttl === undefined || this.status.completionTime === undefined) return;
-    const expiresMs = Date.parse(this.status.completionTime) + ttl * 1000;
+    if (ttl === undefined) return;
+    const expiresMs = completedMs + ttl * 1000;
     if (this.observed.now.getTime() >= expiresMs) this.plan.deleteJob = true;
     else this.pollAgainIn(expiresMs - this.observed.now.getTime());
   }

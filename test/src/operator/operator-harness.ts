@@ -7,10 +7,10 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@k
 import type { CoreV1Event, KubeConfig, V1Pod } from "@kubernetes/client-node";
 import { Operator, group, labels, plural, version } from "@trainfleet/operator";
 import type { PodGroupApi, TrainingJob, TrainingJobSpec } from "@trainfleet/operator";
-import type { Logger } from "@trainfleet/proto";
 import { defaultResources, startKubeApiServer } from "../kube-api-server/index.js";
 import type { KubeApiServer, ResourceDefinition } from "../kube-api-server/index.js";
 import { FakeKubelet } from "./fake-kubelet.js";
+import { pollUntil, recordingLogger } from "./polling.js";
 import { ScriptedCoordinator } from "./scripted-coordinator.js";
 
 export const namespace = "training";
@@ -35,13 +35,6 @@ export const coschedulingPodGroups: ResourceDefinition = {
 export interface HarnessOptions {
   podGroupApis?: PodGroupApi[];
   resources?: readonly ResourceDefinition[];
-}
-
-/** Log lines at warn and above, kept so that a failing test can show them. */
-function recordingLogger(lines: string[]): Logger {
-  const keep = (level: string) => (fields: object, message: string) => void lines.push(`${level} ${message} ${JSON.stringify(fields)}`);
-  const logger: Logger = { debug() {}, info() {}, warn: keep("warn"), error: keep("error"), child: () => logger };
-  return logger;
 }
 
 export class OperatorHarness {
@@ -76,6 +69,7 @@ export class OperatorHarness {
       logger: recordingLogger(this.logLines),
       podGroupApis: this.options.podGroupApis ?? [],
       statusPollMs: 100,
+      finishGraceMs: 300,
       resyncMs: 2000,
       informerBackoff: { initialMs: 50, maxMs: 400 },
       coordinatorUrl: (job) => this.coordinators.get(job.metadata.name)?.url ?? "http://127.0.0.1:1",
@@ -124,22 +118,9 @@ export class OperatorHarness {
     return list.items.filter((event) => event.involvedObject.name === job);
   }
 
-  /** Polls `probe` until it returns something other than undefined or false; fails with `what` and the operator's warnings. */
-  async waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let last: unknown;
-    for (;;) {
-      try {
-        const value = await probe();
-        if (value !== undefined && value !== false) return value;
-      } catch (error) {
-        last = error;
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`timed out waiting for ${what}${last === undefined ? "" : ` (last error: ${String(last)})`}\noperator log:\n${this.logLines.slice(-20).join("\n")}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+  /** Polls `probe` until it returns something other than undefined or false; a failure shows the operator's warnings. */
+  waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+    return pollUntil(what, probe, timeoutMs, () => `operator log:\n${this.logLines.slice(-20).join("\n")}`);
   }
 
   /** Waits until the job's condition `type` has `status` (and `reason`, when given); returns the job. */
