@@ -124,8 +124,9 @@ class Reconcile {
     }
     this.restartFailedPods();
     if (this.finished()) return this.afterFinish();
-    this.createAndScale();
+    // Before anything is created: a gang past its deadline gets nothing new.
     if (!this.admit()) return this.afterFinish();
+    this.createAndScale();
     this.updateRunning();
     this.pollAgainIn(this.options.statusPollMs);
   }
@@ -307,7 +308,7 @@ class Reconcile {
   admit(): boolean {
     if (this.conditions.isTrue("Admitted")) return true;
     if (!gangEnabled(this.job)) {
-      this.conditions.set("Admitted", "True", "Admitted", "the job's pods are created (gang admission is off)");
+      this.conditions.set("Admitted", "True", "Admitted", "gang admission is off: the job's pods are created at once");
       return true;
     }
     const state = gangState(this.job, this.observed.pods);
