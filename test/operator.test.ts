@@ -235,6 +235,19 @@ describe("operator against the in-process test API server (no real kube-apiserve
     expect((await h.events("doomed")).find((event) => event.reason === "PauseTimeout")).toMatchObject({ type: "Warning", message: "fewer than 2 workers for 300 s" });
   });
 
+  it("fails a job its coordinator would refuse before any pod runs, naming the TrainingJob field", async () => {
+    harness = await OperatorHarness.start();
+    const h = harness;
+    // The CRD allows both; the coordinator refuses periodic checkpoints in async mode.
+    await h.submit("refused", { training: { mode: "async" }, checkpoints: { claimName: "ckpt", everySteps: 100 } });
+    const failed = await h.waitForCondition("refused", "Failed", "True", "InvalidSpec");
+    expect(condition(failed, "Failed")!.message).toMatch(/^spec\.checkpoints\.everySteps: async mode takes no periodic checkpoints.*; fix the TrainingJob and create it again$/);
+    expect(await h.podNames("refused")).toEqual([]);
+    expect(h.server.requests.entries({ user: operatorUser, verb: "create", resource: "pods" })).toEqual([]);
+    expect((await h.events("refused")).find((event) => event.reason === "InvalidSpec")!.type).toBe("Warning");
+    expectValidByCrd(failed);
+  });
+
   it("on success applies cleanPodPolicy, and deletes the job ttlSecondsAfterFinished later (its pods and Service with it)", async () => {
     harness = await OperatorHarness.start();
     const h = harness;

@@ -15,6 +15,8 @@ import { coordinatorName, labels, workerSelector } from "./names.js";
 import { coordinatorEndpoint, coordinatorPod, coordinatorService, desiredWorkers, shardPod, workerPod } from "./pod-manifests.js";
 import type { TrainingJob, TrainingJobStatus } from "./training-job.js";
 import { runPolicyDefaults, shardCount, workerReplicas } from "./training-job.js";
+import { checkTrainingJob } from "./training-job-check.js";
+import type { JsonObject } from "./json.js";
 
 export interface Observed {
   job: TrainingJob;
@@ -71,7 +73,7 @@ const isFinishedPod = (pod: V1Pod) => pod.status?.phase === "Succeeded" || pod.s
 const trainingStates = new Set([WorkerState.TRAINING, WorkerState.EVALUATING]);
 
 /** Outcomes the operator decides itself: nobody told the job's pods to stop. */
-const operatorOutcomes = new Set(["DeadlineExceeded", "GangTimeout", "BackoffLimitExceeded"]);
+const operatorOutcomes = new Set(["DeadlineExceeded", "GangTimeout", "BackoffLimitExceeded", "InvalidSpec"]);
 
 export function reconcile(observed: Observed, options: ReconcileOptions): Plan {
   return new Reconcile(observed, options).run();
@@ -116,7 +118,7 @@ class Reconcile {
     if (this.finished()) return this.afterFinish();
     this.readReport();
     if (this.finished()) return this.afterFinish();
-    if (this.deadlinePassed()) return this.afterFinish();
+    if (this.deadlinePassed() || this.refusedSpec()) return this.afterFinish();
     if (this.job.spec.runPolicy?.suspend === true) return this.suspend();
     if (this.conditions.isTrue("Suspended")) {
       this.conditions.set("Suspended", "False", "Resumed", "the job was resumed (runPolicy.suspend is false)");
@@ -167,6 +169,22 @@ class Reconcile {
     const expiresMs = completedMs + ttl * 1000;
     if (this.observed.now.getTime() >= expiresMs) this.plan.deleteJob = true;
     else this.pollAgainIn(expiresMs - this.observed.now.getTime());
+  }
+
+  /**
+   * A new job that its coordinator would refuse fails at once, naming the field, instead of
+   * starting a coordinator that exits until backoffLimit gives up. (The API server checks the
+   * CRD's schema; rules only the coordinator knows, such as async mode's, are checked here.)
+   */
+  refusedSpec(): boolean {
+    if (this.status.trainingReplicas !== undefined) return false;
+    try {
+      checkTrainingJob(this.job as unknown as JsonObject);
+      return false;
+    } catch (error) {
+      this.finish("Failed", "InvalidSpec", `${error instanceof Error ? error.message : String(error)}; fix the TrainingJob and create it again`);
+      return true;
+    }
   }
 
   /** Progress and the outcome as the coordinator reports them; a coordinator that exited 0 succeeded. */

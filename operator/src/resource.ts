@@ -7,5 +7,6 @@ export * from "./json.js";
 export * from "./names.js";
 export * from "./training-job.js";
 export * from "./job-spec.js";
+export { checkTrainingJob } from "./training-job-check.js";
 export { podGroupApis } from "./pod-group-apis.js";
 export type { PodGroupApi } from "./pod-group-apis.js";
