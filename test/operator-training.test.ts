@@ -166,7 +166,7 @@ describe("operator + real trainfleet processes as pods, on the in-process test A
     expect(c.kubelet.errors).toEqual([]);
   }, 60_000);
 
-  it("scales a running job from 2 to 3 workers through the scale subresource: the new pod joins, the others keep running, and the job succeeds", async () => {
+  it("scales a running job from 2 to 3 workers and down to 1 through the scale subresource: the new pod joins, the highest ranks leave, rank 0 keeps running, and the job succeeds", async () => {
     const c = await startCluster();
     const maxSteps = 450;
     await submit(c, "fmnist", { workers: { replicas: 2 }, parameterServers: { replicas: 1 }, training: { ...training, maxSteps } });
@@ -202,15 +202,34 @@ describe("operator + real trainfleet processes as pods, on the in-process test A
     const events = (await c.core.listNamespacedEvent({ namespace })).items.filter((event) => event.involvedObject.name === "fmnist").map((event) => event.reason);
     expect(events).toEqual(expect.arrayContaining(["ScalingUp", "Rescaled"]));
 
-    const done = await waitForJob(c, "fmnist", "Succeeded=True", (job) => isTrue(job, "Succeeded"), 45_000);
+    // Down to 1: the highest ranks go (their pods deleted, the processes stopped by SIGTERM), rank 0 stays.
+    await c.custom.patchNamespacedCustomObjectScale({ group, version, namespace, plural, name: "fmnist", body: { spec: { replicas: 1 } } }, mergePatch);
+    const one = await waitFor(
+      c,
+      "the coordinator training on worker-0 alone",
+      async () => {
+        const status = await coordinatorStatus(c, rescaling);
+        if (status.phase !== JobPhase.RUNNING) return Promise.reject(new Error(`the job left RUNNING (${JobPhase[status.phase]}) before it scaled down`));
+        const hosts = status.workers.filter((worker) => worker.state === WorkerState.TRAINING).map((worker) => worker.host);
+        return hosts.length === 1 ? { status, hosts } : undefined;
+      },
+      20_000,
+    );
+    expect(one.hosts).toEqual(["fmnist-worker-0"]);
+    expect(one.status.step).toBeLessThan(maxSteps);
+    const scaledDown = await waitForJob(c, "fmnist", "Rescaled with 1 ready replica", (job) => condition(job, "Rescaling")?.reason === "Rescaled" && job.status?.readyReplicas === 1);
+    expect(scaledDown.status).toMatchObject({ replicas: 1, trainingReplicas: 2 });
+    expect(c.kubelet.process("fmnist-worker-1")!.deleted && c.kubelet.process("fmnist-worker-2")!.deleted).toBe(true);
+
+    const done = await waitForJob(c, "fmnist", "Succeeded=True", (job) => isTrue(job, "Succeeded"), 60_000);
     expect(done.status).toMatchObject({ phase: "Succeeded", step: maxSteps });
-    expect(done.spec.workers?.replicas).toBe(3);
+    expect(done.spec.workers?.replicas).toBe(1);
     expect(done.status!.accuracy).toBeGreaterThan(0.7);
-    // No worker was restarted: the first two are the processes that started before the scale.
-    expect({ "fmnist-worker-0": c.kubelet.pid("fmnist-worker-0"), "fmnist-worker-1": c.kubelet.pid("fmnist-worker-1") }).toEqual(pids);
+    // No worker was restarted: rank 0 is the process that started first, through both scales.
+    expect(c.kubelet.pid("fmnist-worker-0")).toBe(pids["fmnist-worker-0"]);
     for (const name of podsOf("fmnist", 1, 3)) expect(c.kubelet.starts(name), name).toBe(1);
     await waitFor(c, "every process to exit", async () => c.kubelet.processes.every((p) => p.exit !== undefined), 15_000);
-    await expectEndedByTheJob(c, "fmnist", podsOf("fmnist", 1, 3));
+    await expectEndedByTheJob(c, "fmnist", podsOf("fmnist", 1, 1));
     expect(c.kubelet.errors).toEqual([]);
   }, 90_000);
 });
