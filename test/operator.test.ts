@@ -187,17 +187,21 @@ describe("operator against the in-process test API server (no real kube-apiserve
     coordinator.training(2, 1);
     await h.waitForCondition("flaky", "Running", "True");
 
-    await h.kubelet.exit("flaky-worker-1", 137);
+    await h.kubelet.exit("flaky-worker-1", 1, '{"level":30,"msg":"registered"}\ntrainfleet: worker: no Fashion-MNIST data found (searched /usr/share/datasets/fashion-mnist)\n');
     await h.waitFor("flaky-worker-1 made again", async () => {
       const pod = (await h.pods("flaky")).find((candidate) => candidate.metadata!.name === "flaky-worker-1");
       return pod !== undefined && pod.metadata!.uid !== first["flaky-worker-1"];
     });
     expect((await h.job("flaky")).status!.restarts).toBeUndefined();
+    const workerFailed = (await h.events("flaky")).filter((event) => event.reason === "WorkerFailed");
+    expect(workerFailed.map((event) => [event.type, event.message])).toEqual([
+      ["Warning", "flaky-worker-1 exited 1 (Error): trainfleet: worker: no Fashion-MNIST data found (searched /usr/share/datasets/fashion-mnist); it is made again (lost workers do not count against runPolicy.backoffLimit)"],
+    ]);
 
     await h.kubelet.exit("flaky-ps-0", 1);
     const restarting = await h.waitForCondition("flaky", "Restarting", "True", "ParameterServerFailed");
     expect(restarting.status!.restarts).toBe(1);
-    expect(condition(restarting, "Restarting")!.message).toContain("restart 1 of at most 1");
+    expect(condition(restarting, "Restarting")!.message).toBe("flaky-ps-0 exited 1 (Error); restart 1 of at most 1, from the newest checkpoint");
     const second = uidsOf(await h.waitForPods("flaky", podsOf("flaky", 1, 2)));
     expect(second["flaky-ps-0"]).not.toBe(first["flaky-ps-0"]);
     expect(second["flaky-coordinator"]).toBe(first["flaky-coordinator"]);

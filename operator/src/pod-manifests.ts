@@ -145,7 +145,8 @@ function pod(job: TrainingJob, role: Role, name: string, index: number | undefin
     // Time for the coordinator's checkpoint on SIGTERM.
     terminationGracePeriodSeconds: 60,
     securityContext: { runAsNonRoot: true, runAsUser: imageUser, runAsGroup: imageUser, fsGroup: imageUser },
-    containers: [{ name: "trainfleet", image: job.spec.image, ...container, ...(mounts.length > 0 ? { volumeMounts: mounts } : {}) }],
+    // A failed container's last log lines become its termination message: the operator quotes them.
+    containers: [{ name: "trainfleet", image: job.spec.image, terminationMessagePolicy: "FallbackToLogsOnError", ...container, ...(mounts.length > 0 ? { volumeMounts: mounts } : {}) }],
   };
   if (volumes.length > 0) spec.volumes = volumes;
   const schedulerName = gang.schedulerName ?? scheduling?.schedulerName;

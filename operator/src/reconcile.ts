@@ -67,6 +67,18 @@ function indexOf(pod: V1Pod): number {
   return Number(pod.metadata?.labels?.[labels.index] ?? -1);
 }
 
+/**
+ * "NAME exited 1 (Error): <the last line it logged>", from the container's terminated state; the
+ * pods ask for their log's tail as termination message when they fail (FallbackToLogsOnError).
+ */
+function howItEnded(pod: V1Pod): string {
+  const terminated = pod.status?.containerStatuses?.[0]?.state?.terminated;
+  const name = pod.metadata?.name ?? "a pod";
+  if (terminated === undefined) return `${name} failed${pod.status?.reason === undefined ? "" : ` (${pod.status.reason})`}`;
+  const lastLine = terminated.message?.trim().split("\n").at(-1)?.slice(0, 400);
+  return `${name} exited ${terminated.exitCode}${terminated.reason === undefined ? "" : ` (${terminated.reason})`}${lastLine ? `: ${lastLine}` : ""}`;
+}
+
 const isTerminating = (pod: V1Pod) => pod.metadata?.deletionTimestamp !== undefined;
 const isFinishedPod = (pod: V1Pod) => pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed";
 
@@ -245,6 +257,9 @@ class Reconcile {
   restartFailedPods(): void {
     const failed = this.live.filter((pod) => pod.status?.phase === "Failed");
     const restarted = failed.filter((pod) => roleOf(pod) !== "worker");
+    for (const pod of failed) {
+      if (roleOf(pod) === "worker") this.plan.events.push({ type: "Warning", reason: "WorkerFailed", message: `${howItEnded(pod)}; it is made again (lost workers do not count against runPolicy.backoffLimit)` });
+    }
     if (restarted.length === 0) {
       for (const pod of failed) this.deletePod(pod);
       if (this.conditions.isTrue("Restarting") && this.coordinatorTraining() && this.coreMembersRunning()) {
@@ -254,16 +269,16 @@ class Reconcile {
     }
     const restarts = (this.status.restarts ?? 0) + 1;
     const limit = this.job.spec.runPolicy?.backoffLimit ?? runPolicyDefaults.backoffLimit;
-    const names = restarted.map((pod) => pod.metadata?.name).join(", ");
+    const what = restarted.map(howItEnded).join("; ");
     if (restarts > limit) {
       // The failed pods stay, for their logs.
-      this.finish("Failed", "BackoffLimitExceeded", `${names} failed; the job was already restarted ${restarts - 1} times, runPolicy.backoffLimit is ${limit}`);
+      this.finish("Failed", "BackoffLimitExceeded", `${what}; the job was already restarted ${restarts - 1} times, runPolicy.backoffLimit is ${limit}`);
       return;
     }
     for (const pod of failed) this.deletePod(pod);
     this.status.restarts = restarts;
     const role = restarted.some((pod) => roleOf(pod) === "coordinator") ? "CoordinatorFailed" : "ParameterServerFailed";
-    this.conditions.set("Restarting", "True", role, `${names} failed; restart ${restarts} of at most ${limit}, from the newest checkpoint`);
+    this.conditions.set("Restarting", "True", role, `${what}; restart ${restarts} of at most ${limit}, from the newest checkpoint`);
   }
 
   /** The coordinator and every shard have a running pod. */

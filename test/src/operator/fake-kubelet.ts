@@ -36,12 +36,12 @@ export class FakeKubelet {
     return this.#patch(name, { phase: "Running", podIP: "10.0.0.1", conditions: [{ type: "PodScheduled", status: "True" }, { type: "Ready", status: "True" }] });
   }
 
-  /** The container exited with `exitCode`: the pod Succeeded (0) or Failed (restartPolicy Never). */
-  exit(name: string, exitCode: number): Promise<void> {
+  /** The container exited with `exitCode`: the pod Succeeded (0) or Failed (restartPolicy Never); `message` is its termination message. */
+  exit(name: string, exitCode: number, message?: string): Promise<void> {
     return this.#patch(name, {
       phase: exitCode === 0 ? "Succeeded" : "Failed",
       conditions: [{ type: "PodScheduled", status: "True" }, { type: "Ready", status: "False" }],
-      containerStatuses: [{ name: "trainfleet", ready: false, restartCount: 0, image: "trainfleet:test", imageID: "", state: { terminated: { exitCode, reason: exitCode === 0 ? "Completed" : "Error" } } }],
+      containerStatuses: [{ name: "trainfleet", ready: false, restartCount: 0, image: "trainfleet:test", imageID: "", state: { terminated: { exitCode, reason: exitCode === 0 ? "Completed" : "Error", ...(message === undefined ? {} : { message }) } } }],
     });
   }
 
