@@ -296,6 +296,11 @@ describe("a job that succeeds", () => {
     expect(watched.code).toBe(0);
     expect(watched.stdout).toContain(`job ${jobId}: SUCCEEDED (Completed)`);
   });
+
+  it("a SIGTERM while the coordinator lingers ends it with the job's exit code (0), not 143: its work was done", async () => {
+    fleet.coordinator.kill("SIGTERM");
+    expect(await fleet.coordinator.exited).toEqual({ code: 0, signal: null });
+  });
 });
 
 describe("a job whose worker is killed below its minimum", () => {
@@ -350,6 +355,11 @@ describe("a job whose worker is killed below its minimum", () => {
     const watched = await trainfleet(["status", fleet.jobUrl, "--watch"]);
     expect(watched.code).toBe(1);
     expect(watched.stdout).toContain(`job ${jobId}: FAILED (PauseTimeout)`);
+  });
+
+  it("a SIGTERM while the coordinator lingers ends it with the failed job's exit code, 1", async () => {
+    fleet.coordinator.kill("SIGTERM");
+    expect(await fleet.coordinator.exited).toEqual({ code: 1, signal: null });
   });
 
   afterAll(async () => {

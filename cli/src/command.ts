@@ -8,6 +8,11 @@ export interface CommandContext {
   logger: Logger;
   /** Aborted on SIGTERM or SIGINT. */
   signal: AbortSignal;
+  /**
+   * The command's work is done: a signal from now on only cuts what is left (a coordinator's
+   * lingering), and the exit code stays the command's instead of 143.
+   */
+  workDone(): void;
   env: Readonly<Record<string, string | undefined>>;
 }
 

@@ -62,8 +62,12 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
-  const code = await command.run({ values, logger, signal: controller.signal, env: process.env });
-  if (controller.signal.aborted) return 143;
+  // Whether the command's work was done before any signal: then its exit code stands.
+  let doneBeforeSignal = false;
+  const workDone = () => void (doneBeforeSignal ||= !controller.signal.aborted);
+  const code = await command.run({ values, logger, signal: controller.signal, env: process.env, workDone });
+  // Stopped by a signal before its work was done: 143, as a process killed by SIGTERM.
+  if (controller.signal.aborted && !doneBeforeSignal) return 143;
   return code;
 }
 

@@ -51,6 +51,8 @@ export interface CoordinatorProcessOptions {
   events?: EventBus | undefined;
   /** The gRPC address, and the job's status URL when the HTTP server runs. */
   onListening?: (address: string, statusUrl?: string) => void;
+  /** The job has ended (before any lingering): the process's work is done. */
+  onJobEnded?: () => void;
   /**
    * Where the coordinator's state is saved for a restart (a file). Default: NATS KV when
    * natsUrl is set, else `coordinator-state.json` in the checkpoint folder; none without either.
@@ -120,6 +122,7 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
   options.signal.addEventListener("abort", onAbort, { once: true });
   try {
     const final = await coordinator.done();
+    options.onJobEnded?.();
     const lingerMs = options.lingerMs ?? 0;
     if (lingerMs > 0 && !options.signal.aborted) {
       logger.info({ lingerMs }, "the job has ended; serving its final status a while longer");

@@ -71,7 +71,7 @@ export const coordinatorCommand: Command = {
     ...jobFlags,
     ...commonFlags,
   },
-  async run({ values, logger, signal }) {
+  async run({ values, logger, signal, workDone }) {
     const resume = values.resume as string | undefined;
     if (resume !== undefined) refuseJobFlagsWithResume(values);
     const spec = values["no-job"] === true || resume !== undefined ? undefined : await jobSpecFromFlags(values);
@@ -91,6 +91,8 @@ export const coordinatorCommand: Command = {
       signal,
       // `trainfleet run` starts us with an IPC channel and waits for the addresses.
       onListening: (address, statusUrl) => process.send?.({ type: "listening", address, statusUrl }),
+      // Once the job has ended, SIGTERM only cuts the lingering short: the exit code is the job's.
+      onJobEnded: workDone,
     });
     return status.phase === JobPhase.SUCCEEDED ? 0 : 1;
   },
