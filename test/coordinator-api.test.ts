@@ -1,13 +1,14 @@
 /**
  * The coordinator's gRPC API over a real server on 127.0.0.1: job submission with
- * validation, membership errors, and the lease that turns a silent member into a failed
- * job instead of a hang.
+ * validation, membership errors, the lease that turns a silent member into a failed
+ * job instead of a hang, and a worker's report of its own failure.
  */
 import { rejection } from "./src/rejection.js";
 import { afterEach, describe, expect, it } from "vitest";
-import { Code, CoordinatorService, JobPhase, JobService, MemberRole, WorkerState, createClient, silentLogger } from "@trainfleet/proto";
+import { Code, CoordinatorService, JobPhase, JobService, MemberRole, TrainfleetError, WorkerState, createClient, silentLogger } from "@trainfleet/proto";
 import type { RunningServer } from "@trainfleet/proto";
 import { Coordinator, startCoordinatorServer } from "@trainfleet/coordinator";
+import { failureReportTimeoutMs, reportFailure, workerFailure } from "@trainfleet/worker/failure";
 
 let server: RunningServer | undefined;
 const clients: Array<{ close(): void }> = [];
@@ -92,5 +93,40 @@ describe("membership", () => {
     expect(coordinator.status().parameterServers.map((p) => p.state)).toEqual([WorkerState.LOST]);
     await members.register({ role: MemberRole.PARAMETER_SERVER, address: "127.0.0.1:2", shardIndex: 0 });
     expect(coordinator.status().message).toBe("waiting for members: 1/1 parameter-server shards, 0/2 workers registered");
+  });
+});
+
+describe("CoordinatorService.ReportFailure", () => {
+  it("names the field over gRPC: reason, host, an unknown worker_id; refuses once the job has ended", async () => {
+    const { jobs, members } = await start();
+    await jobs.submitJob({ spec: { workers: { replicas: 2 }, parameterServers: { shards: 1 } } });
+    const reason = await rejection(members.reportFailure({ host: "h", reason: "no data" }));
+    expect([reason.code, reason.field]).toEqual([Code.INVALID_ARGUMENT, "reason"]);
+    const host = await rejection(members.reportFailure({ reason: "DataUnavailable" }));
+    expect([host.code, host.field]).toEqual([Code.INVALID_ARGUMENT, "host"]);
+    const unknown = await rejection(members.reportFailure({ workerId: "worker-7", reason: "WorkerError" }));
+    expect([unknown.code, unknown.field]).toEqual([Code.NOT_FOUND, "worker_id"]);
+    await members.reportFailure({ host: "a", reason: "DataUnavailable", message: "no files" });
+    await members.reportFailure({ host: "b", reason: "DataUnavailable", message: "no files" });
+    expect((await jobs.getJob({})).status).toMatchObject({ phase: JobPhase.FAILED, reason: "WorkerFailed", workerFailures: 2 });
+    const ended = await rejection(members.reportFailure({ host: "c", reason: "DataUnavailable" }));
+    expect(ended.code).toBe(Code.FAILED_PRECONDITION);
+  });
+
+  it("the worker's report is best effort: a worker_id the coordinator does not know is reported again by host, and an unreachable coordinator only costs the deadline", async () => {
+    const { jobs } = await start();
+    await jobs.submitJob({ spec: { workers: { replicas: 2 }, parameterServers: { shards: 1 } } });
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (_fields: object, message: string) => void warnings.push(message), child: () => logger };
+    const error = workerFailure("ModelError", new TrainfleetError(Code.INVALID_ARGUMENT, "layers: cannot build the model"));
+    await reportFailure({ coordinator: server!.address, workerId: "worker-3", host: "pod-3", generation: 4, error, logger });
+    const { status } = await jobs.getJob({});
+    expect(status).toMatchObject({ phase: JobPhase.PENDING, workerFailures: 1 });
+    expect(warnings).toEqual([]);
+    // Nothing listens on port 1: the report gives up within its deadline, saying so, and does not throw.
+    const started = Date.now();
+    await reportFailure({ coordinator: "127.0.0.1:1", host: "pod-3", error, logger });
+    expect(Date.now() - started).toBeLessThanOrEqual(failureReportTimeoutMs + 500);
+    expect(warnings).toEqual(["could not report the failure to the coordinator"]);
   });
 });

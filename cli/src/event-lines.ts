@@ -19,6 +19,8 @@ export function eventLine(event: JobEvent): string {
   const kind = (JobEventKind[event.kind] ?? String(event.kind)).toLowerCase().replaceAll("_", " ");
   const parts = [`${time} ${event.jobId} #${event.sequence} ${kind}`, `phase ${JobPhase[event.phase] ?? event.phase}`];
   if (event.kind === JobEventKind.MEMBER_JOINED || event.kind === JobEventKind.MEMBER_LOST) parts.push(memberText(event));
+  // A worker that failed before registering has no member id: the message names its host.
+  if (event.kind === JobEventKind.MEMBER_FAILED && event.memberId !== "") parts.push(memberText(event));
   if (event.kind === JobEventKind.CHECKPOINT_WRITTEN) parts.push(`step ${event.step}: ${event.checkpointPath}`);
   else if (event.step > 0) parts.push(`step ${event.step}`);
   if (event.testAccuracy !== undefined) parts.push(`test accuracy ${(event.testAccuracy * 100).toFixed(2)}% (loss ${(event.testLoss ?? 0).toFixed(4)})`);

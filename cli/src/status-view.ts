@@ -56,7 +56,10 @@ export function statusLines(status: JobStatus, now = Date.now()): string[] {
   for (const w of status.workers) {
     const timing = w.stepTimeMs > 0 ? `  step ${w.stepTimeMs.toFixed(1)} ms (compute ${w.computeMs.toFixed(1)} + communication ${w.communicateMs.toFixed(1)})` : "";
     lines.push(`  ${w.workerId}  rank ${w.rank}  ${stateName(w.state)}  host ${w.host}  ${w.backend}  last step ${w.lastStep}${timing}  heartbeat ${ago(w.lastHeartbeatUnixMs, now)}`);
+    // Its own words before it exited (ReportFailure); the first line of them.
+    if (w.lastErrorReason !== "") lines.push(`    failed: ${w.lastErrorReason}${w.lastErrorMessage === "" ? "" : `: ${w.lastErrorMessage.split("\n")[0]}`}`);
   }
+  if (status.workerFailures > 0 && status.phase !== JobPhase.FAILED) lines.push(`worker failures since the last completed step: ${status.workerFailures} (the job fails at workers.replicas)`);
   if (status.parameterServers.length > 0) lines.push("parameter-server shards:");
   for (const ps of status.parameterServers) {
     const stats = ps.stats;

@@ -10,7 +10,7 @@
 import { JobPhase, MetricRegistry, WorkerState } from "@trainfleet/proto";
 import type { Counter, Histogram, JobStatus, Sample } from "@trainfleet/proto";
 
-export type EvictionCause = "lease_expired" | "stream_closed" | "straggler" | "replaced";
+export type EvictionCause = "lease_expired" | "stream_closed" | "straggler" | "replaced" | "failed";
 
 /** Step durations from a few milliseconds (a small model on one machine) to half a minute. */
 export const stepDurationBuckets = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
@@ -38,6 +38,7 @@ export class CoordinatorMetrics {
   readonly #communicationSeconds: Counter<"job_id" | "worker_id">;
   readonly #generationChanges: Counter<"job_id">;
   readonly #evictions: Counter<"job_id" | "role" | "cause">;
+  readonly #workerFailures: Counter<"job_id" | "reason">;
   #lastStepAt: number | undefined;
 
   constructor(status: () => JobStatus, now: () => number) {
@@ -58,6 +59,7 @@ export class CoordinatorMetrics {
     r.gauge({ name: "trainfleet_generation", help: "The job's membership generation (0 before it starts).", labelNames: job, collect: () => this.#level((s) => s.generation) });
     this.#generationChanges = r.counter({ name: "trainfleet_generation_changes_total", help: "Membership generations begun (ranks and data split recomputed).", labelNames: job });
     this.#evictions = r.counter({ name: "trainfleet_member_evictions_total", help: "Members marked lost, by role and cause.", labelNames: ["job_id", "role", "cause"] });
+    this.#workerFailures = r.counter({ name: "trainfleet_worker_failures_total", help: "Fatal failures workers reported before exiting (ReportFailure), by reason.", labelNames: ["job_id", "reason"] });
     r.gauge({
       name: "trainfleet_checkpoint_age_seconds",
       help: "Time since the newest complete checkpoint (no sample before the first).",
@@ -81,7 +83,7 @@ export class CoordinatorMetrics {
     this.#samples.inc({ job_id: jobId }, 0);
     this.#generationChanges.inc({ job_id: jobId }, 0);
     for (const role of ["worker", "parameter_server"]) {
-      for (const cause of ["lease_expired", "stream_closed", "straggler", "replaced"] satisfies EvictionCause[]) this.#evictions.inc({ job_id: jobId, role, cause }, 0);
+      for (const cause of ["lease_expired", "stream_closed", "straggler", "replaced", "failed"] satisfies EvictionCause[]) this.#evictions.inc({ job_id: jobId, role, cause }, 0);
     }
   }
 
@@ -103,6 +105,11 @@ export class CoordinatorMetrics {
 
   memberEvicted(jobId: string, role: "worker" | "parameter_server", cause: EvictionCause): void {
     this.#evictions.inc({ job_id: jobId, role, cause });
+  }
+
+  /** A worker reported a fatal failure (its reason is a validated CamelCase word). */
+  workerFailed(jobId: string, reason: string): void {
+    this.#workerFailures.inc({ job_id: jobId, reason });
   }
 
   #job(): JobStatus | undefined {

@@ -41,6 +41,10 @@ export async function startCoordinatorServer(coordinator: Coordinator, listen: s
           coordinator.reportGeneration(request);
           return {};
         },
+        async reportFailure(request) {
+          coordinator.reportFailure(request);
+          return {};
+        },
       },
       serverSignal,
     );

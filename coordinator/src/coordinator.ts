@@ -10,14 +10,19 @@
  * global batch is fixed). No process restarts. Below workers.min_workers the job pauses
  * until enough workers are in again, or fails when the pause deadline passes.
  *
+ * A worker that exits on an error no new assignment mends reports it first (ReportFailure):
+ * it is lost at once, its reason goes into its status, and workers.replicas such reports
+ * with no step completed in between fail the job with reason WorkerFailed
+ * (worker-failures.ts), instead of a pause that runs out or a crash loop nobody sees.
+ *
  * A lost shard takes its slice with it: the job pauses until a shard process of that index
  * registers again, then goes back to the newest checkpoint, every shard restoring its
  * slice (checkpoint-restore.ts). A restarted coordinator does the same from the state it
  * saved (StateStore: the spec, the checkpoint folder, the newest generation begun), which
  * it saves before each generation's assignments go out, so generation numbers only rise.
  */
-import { Code, JobEventKind, JobPhase, MemberRole, Placement, TrainfleetError, TrainingMode, WorkerState } from "@trainfleet/proto";
-import type { JobSpec, JobStatus, Logger, ParameterLayout, ParameterServerStats, RegisterRequest, ReportCheckpointRequest, ReportEvaluationRequest, ReportGenerationRequest, ReportProgressRequest } from "@trainfleet/proto";
+import { Code, JobEventKind, JobPhase, MemberRole, Placement, TrainfleetError, TrainingMode, WorkerState, invalidField } from "@trainfleet/proto";
+import type { JobSpec, JobStatus, Logger, ParameterLayout, ParameterServerStats, RegisterRequest, ReportCheckpointRequest, ReportEvaluationRequest, ReportFailureRequest, ReportGenerationRequest, ReportProgressRequest } from "@trainfleet/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ShardRangeSchema } from "@trainfleet/proto";
 import { isFinished, transition } from "./job-phase.js";
@@ -45,6 +50,7 @@ import { chooseRanks } from "./roster.js";
 import { GenerationOpening } from "./generation-opening.js";
 import { Evaluation } from "./evaluation.js";
 import { stragglers } from "./stragglers.js";
+import { WorkerFailures, failedWorker, validateFailureReport } from "./worker-failures.js";
 
 export interface CoordinatorOptions {
   /** A resolved spec (see resolveJobSpec), or none to wait for SubmitJob. */
@@ -109,6 +115,8 @@ export class Coordinator {
   readonly #done: Promise<JobStatus>;
   #resolveDone!: (status: JobStatus) => void;
   readonly #events: JobEventRecorder | undefined;
+  /** Fatal failures workers reported since the last completed step. */
+  readonly #failures = new WorkerFailures();
 
   constructor(options: CoordinatorOptions) {
     this.#options = options;
@@ -231,6 +239,41 @@ export class Coordinator {
     this.#changedNow();
   }
 
+  /**
+   * A worker is exiting on an error no new assignment mends. Its reason goes into its
+   * status, an event and a metric; it is lost at once (no waiting for its lease); and once
+   * workers.replicas such reports have come with no step completed in between, the job
+   * fails with reason WorkerFailed (worker-failures.ts). A worker that never registered
+   * reports by host: it is counted, and named in the event and the job's message.
+   */
+  reportFailure(request: ReportFailureRequest): void {
+    let failure = validateFailureReport(request);
+    let member: Member | undefined;
+    if (failure.workerId !== "") {
+      member = this.#members.find(failure.workerId);
+      if (member === undefined) throw new TrainfleetError(Code.NOT_FOUND, `worker_id: "${failure.workerId}" is not a worker of this job; a worker that is not registered reports by host, with worker_id empty`, { field: "worker_id" });
+      if (member.role !== MemberRole.WORKER) throw invalidField("worker_id", `${member.id} is a parameter-server shard, not a worker`);
+      if (failure.host === "") failure = { ...failure, host: member.host };
+    }
+    if (isFinished(this.#phase)) throw new TrainfleetError(Code.FAILED_PRECONDITION, `the job has ended (${JobPhase[this.#phase]}); its status is final`);
+    this.#failures.record(failure);
+    this.metrics.workerFailed(this.#spec?.jobId ?? "", failure.reason);
+    const generation = failure.generation === 0 ? "" : ` in generation ${failure.generation}`;
+    const what = `${failure.reason}${failure.message === "" ? "" : `: ${failure.message}`}`;
+    this.#options.logger.warn({ memberId: failure.workerId || undefined, host: failure.host, reason: failure.reason, failures: this.#failures.count }, `${failedWorker(failure)} failed${generation}: ${what}`);
+    const who = member === undefined ? { memberRole: MemberRole.WORKER, rank: -1 } : memberFields(member);
+    this.#publish({ kind: JobEventKind.MEMBER_FAILED, ...who, message: `${failedWorker(failure)} failed${generation}: ${what}` });
+    if (member !== undefined) member.lastError = { reason: failure.reason, message: failure.message };
+    const verdict = this.#spec === undefined ? undefined : this.#failures.verdict(this.#spec.workers!.replicas);
+    if (verdict !== undefined) {
+      // The job ends here: the worker is lost, but no new generation is begun for it.
+      if (member !== undefined) this.#lose(member, "failed", `it failed: ${what}`, false);
+      return this.fail("WorkerFailed", verdict);
+    }
+    if (member !== undefined) this.#lose(member, "failed", `it failed: ${what}`);
+    else this.#changedNow();
+  }
+
   /** A shard wrote (or failed to write) its slice of a checkpoint. */
   reportCheckpoint(request: ReportCheckpointRequest): void {
     const shard = this.#shardMember(request.memberId);
@@ -298,6 +341,7 @@ export class Coordinator {
       finishedAt: this.#finishedAt,
       lossHistory: this.#lossHistory.points(),
       pauseDeadline: this.#phase === JobPhase.PAUSED ? this.#pauseDeadline : 0,
+      workerFailures: this.#failures.count,
     });
   }
 
@@ -345,6 +389,8 @@ export class Coordinator {
   }
 
   #stepCompleted(jobId: string, step: CompletedStep): void {
+    // Progress: worker failures count again from here (worker-failures.ts).
+    this.#failures.progressed(step.completed);
     this.#options.ledgerAudit?.completed(step.completed - 1);
     // A step that a membership change settled before any rank reported it has no loss.
     if (!Number.isNaN(step.loss)) this.#lossHistory.add(step.completed, step.loss);
@@ -623,11 +669,13 @@ export class Coordinator {
   }
 
   /**
-   * A member is gone (lease, stream). A worker leaves the job: if it had a rank, a new
-   * generation goes on without it; if it is alive after all (a partition), it is told to
-   * register again. A shard's slice lives in its memory: its loss stops the job.
+   * A member is gone (lease, stream, its own report of a failure). A worker leaves the job:
+   * if it had a rank, a new generation goes on without it; if it is alive after all (a
+   * partition), it is told to register again. A shard's slice lives in its memory: its loss
+   * stops the job. `regroup` false: the member is marked lost and nothing more (the job is
+   * about to fail).
    */
-  #lose(member: Member, cause: EvictionCause, why: string): void {
+  #lose(member: Member, cause: EvictionCause, why: string, regroup = true): void {
     if (member.state === WorkerState.LOST) return;
     const hadRank = this.#plan?.workers.includes(member) === true || this.#opening?.ranked.includes(member) === true;
     member.state = WorkerState.LOST;
@@ -639,6 +687,7 @@ export class Coordinator {
     this.#publish({ kind: JobEventKind.MEMBER_LOST, ...memberFields(member), message: lost });
     member.outbox.push({ kind: { case: "stop", value: { reason: "Evicted", rejoin: true } } });
     member.outbox.close();
+    if (!regroup) return this.#options.logger.warn({ memberId: member.id, cause }, lost);
     if (this.#spec?.parameterServers?.placement === Placement.COLOCATED && this.#plan !== undefined) {
       return this.fail("MemberLost", `${lost}. With colocated placement its process held a shard, so the job stops here rather than hang; resume it from its last checkpoint (trainfleet run --resume)`);
     }

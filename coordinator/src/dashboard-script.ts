@@ -53,8 +53,11 @@ export const dashboardScript = String.raw`"use strict";
     const body = $("worker-rows");
     const workers = [...s.workers].sort((a, b) => a.rank - b.rank || a.workerId.localeCompare(b.workerId));
     body.replaceChildren(...workers.map((w) => {
-      const tr = row([w.workerId, String(w.rank), w.host, stateOf(w), age(w.lastHeartbeatUnixMs), w.stepTimeMs > 0 ? w.stepTimeMs.toFixed(1) + " ms" : "–", w.backend || "–"], "state-" + stateOf(w).toLowerCase());
+      // A worker that reported why it gave up (ReportFailure): the reason by its state, the message on hover.
+      const failed = w.lastErrorReason ? " (" + w.lastErrorReason + ")" : "";
+      const tr = row([w.workerId, String(w.rank), w.host, stateOf(w) + failed, age(w.lastHeartbeatUnixMs), w.stepTimeMs > 0 ? w.stepTimeMs.toFixed(1) + " ms" : "–", w.backend || "–"], "state-" + stateOf(w).toLowerCase());
       tr.dataset.workerId = w.workerId;
+      if (w.lastErrorMessage) tr.title = w.lastErrorMessage;
       return tr;
     }));
     setText("worker-count", String(workers.length));
@@ -119,7 +122,7 @@ export const dashboardScript = String.raw`"use strict";
     for (const [id, member] of members(after)) {
       const old = was.get(id);
       if (!old) lines.push(id + " joined" + (member.host ? " from " + member.host : ""));
-      else if (old.state !== member.state && (member.state === "WORKER_STATE_LOST" || member.state === "WORKER_STATE_STOPPED" || member.state === "WORKER_STATE_STANDBY")) lines.push(id + " " + stateOf(member).toLowerCase());
+      else if (old.state !== member.state && (member.state === "WORKER_STATE_LOST" || member.state === "WORKER_STATE_STOPPED" || member.state === "WORKER_STATE_STANDBY")) lines.push(id + " " + stateOf(member).toLowerCase() + (member.lastErrorReason ? ": " + member.lastErrorReason : ""));
     }
     for (const id of was.keys()) if (!members(after).has(id)) lines.push(id + " left");
     if (after.lastCheckpointVersion !== undefined && (before ? before.lastCheckpointVersion : undefined) !== after.lastCheckpointVersion) lines.push("checkpoint at step " + after.lastCheckpointVersion);

@@ -37,6 +37,8 @@ export interface StatusState {
   lossHistory: SeriesPointValue[];
   /** While paused below min_workers: when the job fails; 0 otherwise. */
   pauseDeadline: number;
+  /** Fatal worker failures reported since the last completed step (worker-failures.ts). */
+  workerFailures: number;
 }
 
 export function jobStatus(state: StatusState): JobStatus {
@@ -69,6 +71,7 @@ export function jobStatus(state: StatusState): JobStatus {
     parameterServers: state.shards.map(parameterServerStatus),
     ...lastCheckpoint(plan),
     pauseDeadlineUnixMs: BigInt(state.pauseDeadline),
+    workerFailures: state.workerFailures,
   });
 }
 

@@ -49,6 +49,8 @@ export function workerStatus(member: Member): MessageInitShape<typeof WorkerStat
     stepTimeMs: member.timing.stepMs,
     computeMs: member.timing.computeMs,
     communicateMs: member.timing.communicateMs,
+    lastErrorReason: member.lastError?.reason ?? "",
+    lastErrorMessage: member.lastError?.message ?? "",
   };
 }
 

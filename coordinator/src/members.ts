@@ -30,6 +30,8 @@ export interface Member {
   timing: StepTiming;
   /** Parameter-server shards: the counters of their latest heartbeat. */
   shardStats: ParameterServerStats | undefined;
+  /** Workers: why the worker last gave up, as it reported before exiting (ReportFailure). */
+  lastError: { reason: string; message: string } | undefined;
 }
 
 export class Members {
@@ -77,6 +79,7 @@ export class Members {
       lastStep: 0,
       timing: { stepMs: 0, computeMs: 0, communicateMs: 0, reports: 0 },
       shardStats: undefined,
+      lastError: undefined,
     };
     this.#members.set(id, member);
     return member;
@@ -85,6 +88,11 @@ export class Members {
   /** The member that serves shard `index`, if one registered. */
   shard(index: number): Member | undefined {
     return this.#members.get(`ps-${index}`);
+  }
+
+  /** The member with this id, if there is one. */
+  find(memberId: string): Member | undefined {
+    return this.#members.get(memberId);
   }
 
   get(memberId: string): Member {

@@ -4,3 +4,4 @@ export * from "./dataset/idx.js";
 export * from "./gradient-scale.js";
 export * from "./run-worker.js";
 export * from "./trainer.js";
+export * from "./worker-failure.js";

@@ -12,6 +12,12 @@
  * so does one whose connection to the coordinator broke without a Stop (a partition long
  * enough for gRPC's keepalive to give up, or a restarted coordinator): registering retries
  * for a while, so a coordinator that is really gone still ends the process, only later.
+ *
+ * Fatal errors (no new assignment mends them: the data set cannot be loaded, the model
+ * cannot be built, a gradient is not finite, a bug) end the process, after a report to the
+ * coordinator (worker-failure.ts) while the session is still open, or by host when the
+ * worker fails before registering. Stop, SIGTERM and a coordinator that cannot be reached
+ * or refuses to register the worker end it without one.
  */
 import { AsyncQueue, Code, MemberRole, TrainfleetError, abortableDelay, joinJob, logContext } from "@trainfleet/proto";
 import type { AssignmentsResponse, Logger, MemberSession } from "@trainfleet/proto";
@@ -21,6 +27,7 @@ import { loadFashionMnist } from "./dataset/fashion-mnist.js";
 import type { ImageDataset } from "./dataset/fashion-mnist.js";
 import { Trainer } from "./trainer.js";
 import type { ColocatedShard } from "./trainer.js";
+import { reportFailure, workerFailure } from "./worker-failure.js";
 
 export interface WorkerOptions {
   coordinator: string;
@@ -42,9 +49,17 @@ type SessionEnd = "stopped" | "rejoin" | "disconnected";
 
 export async function runWorker(options: WorkerOptions): Promise<void> {
   const { logger } = options;
-  const backend = await selectBackend(options.backend, logger);
-  // Load the data before joining: a registered worker is one that can train at once.
-  const dataset = await loadFashionMnist(options.dataDirs);
+  let backend: Awaited<ReturnType<typeof selectBackend>>;
+  let dataset: ImageDataset;
+  try {
+    backend = await selectBackend(options.backend, logger).catch((error: unknown) => Promise.reject(workerFailure("BackendUnavailable", error)));
+    // Load the data before joining: a registered worker is one that can train at once.
+    dataset = await loadFashionMnist(options.dataDirs).catch((error: unknown) => Promise.reject(workerFailure("DataUnavailable", error)));
+  } catch (error) {
+    // Not registered: the coordinator hears of it by host.
+    if (!options.signal.aborted) await reportFailure({ coordinator: options.coordinator, host: options.host, error, logger });
+    throw error;
+  }
   for (;;) {
     const session = await joinJob({
       coordinator: options.coordinator,
@@ -119,7 +134,12 @@ async function followSession(session: MemberSession, dataset: ImageDataset, opti
         if (trainer?.canTake(kind.value) === true) trainer.reassign(kind.value);
         else {
           trainer?.close();
-          trainer = new Trainer(kind.value, context);
+          trainer = undefined;
+          try {
+            trainer = new Trainer(kind.value, context);
+          } catch (error) {
+            throw workerFailure("ModelError", error);
+          }
         }
         continue;
       }
@@ -142,7 +162,11 @@ async function followSession(session: MemberSession, dataset: ImageDataset, opti
       }
     }
   } catch (error) {
-    if (!stop.signal.aborted) throw error;
+    if (!stop.signal.aborted) {
+      // Fatal: the coordinator hears why while this member's session is still open.
+      await reportFailure({ client: session.coordinator, coordinator: options.coordinator, workerId: session.memberId, host: options.host, generation: latest.generation, error, logger: log });
+      throw error;
+    }
   } finally {
     stop.abort();
     await reader;

@@ -12,6 +12,7 @@ import { createModel, makeBatch } from "./compute/index.js";
 import type { Model } from "./compute/index.js";
 import type { ImageDataset } from "./dataset/fashion-mnist.js";
 import { scaleGradient } from "./gradient-scale.js";
+import { workerFailure } from "./worker-failure.js";
 
 /** Test-set samples evaluated per forward pass. */
 const evaluationBatch = 1000;
@@ -101,7 +102,7 @@ export class Trainer {
       scaleGradient(this.#gradient, batch.count, worldSize, step.globalBatchSize);
     }
     const computed = performance.now();
-    this.#version = await this.#parameters.pushThenPull({ generation, step: step.step, rank }, this.#gradient, this.#params, { signal });
+    this.#version = await this.#parameters.pushThenPull({ generation, step: step.step, rank }, this.#gradient, this.#params, { signal }).catch((error: unknown) => Promise.reject(this.#nonFinite(error)));
     const finished = performance.now();
     this.#logger.debug({ step: step.step, loss, computeMs: computed - pulled, pushPullMs: finished - computed }, "step done");
     this.#report(step, loss, batch.count, computed - pulled, pulled - started + (finished - computed));
@@ -139,7 +140,7 @@ export class Trainer {
       time.computeMs += computed - pulled;
       time.communicateMs += pulled - started + (performance.now() - computed);
       const fatal = failures.find((failure) => failure !== undefined && failure.code !== Code.ABORTED);
-      if (fatal !== undefined) throw fatal;
+      if (fatal !== undefined) throw this.#nonFinite(fatal);
       pending = failures.map((failure) => (failure === undefined ? undefined : 0));
       if (pending.every((todo) => todo === undefined)) break;
       if (attempt >= maxStaleRetries) throw new TrainfleetError(Code.ABORTED, `step ${step.step}: the gradient was too stale for a shard ${attempt} times in a row: ${failures.find((f) => f !== undefined)!.message}`);
@@ -167,6 +168,16 @@ export class Trainer {
 
   close(): void {
     this.#parameters.close();
+  }
+
+  /**
+   * A push the shards refused as invalid while this worker's gradient holds a NaN or an
+   * infinity: the loss diverged (the shard's message says where), which no new assignment
+   * mends. Looked at only when a push was refused, so the steps that go through pay nothing.
+   */
+  #nonFinite(error: unknown): unknown {
+    if (TrainfleetError.from(error).code !== Code.INVALID_ARGUMENT || this.#gradient.every(Number.isFinite)) return error;
+    return workerFailure("NonFiniteGradient", error);
   }
 
   async #ensureVersion(version: number, signal: AbortSignal): Promise<void> {

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trainfleet/v1/coordinator.proto.
  */
 export const file_trainfleet_v1_coordinator: GenFile = /*@__PURE__*/
-  fileDesc("Ch90cmFpbmZsZWV0L3YxL2Nvb3JkaW5hdG9yLnByb3RvEg10cmFpbmZsZWV0LnYxIpUBCg9SZWdpc3RlclJlcXVlc3QSJwoEcm9sZRgBIAEoDjIZLnRyYWluZmxlZXQudjEuTWVtYmVyUm9sZRIMCgRob3N0GAIgASgJEg8KB2FkZHJlc3MYAyABKAkSEwoLc2hhcmRfaW5kZXgYBCABKA0SDwoHYmFja2VuZBgFIAEoCRIUCgxkYXRhX2FkZHJlc3MYBiABKAkiRwoQUmVnaXN0ZXJSZXNwb25zZRIRCgltZW1iZXJfaWQYASABKAkSDgoGam9iX2lkGAIgASgJEhAKCGxlYXNlX21zGAMgASgNIl8KEEhlYXJ0YmVhdFJlcXVlc3QSEQoJbWVtYmVyX2lkGAEgASgJEjgKC3NoYXJkX3N0YXRzGAIgASgLMiMudHJhaW5mbGVldC52MS5QYXJhbWV0ZXJTZXJ2ZXJTdGF0cyIyChFIZWFydGJlYXRSZXNwb25zZRIdChVsZWFzZV9leHBpcmVzX3VuaXhfbXMYASABKAMiJwoSQXNzaWdubWVudHNSZXF1ZXN0EhEKCW1lbWJlcl9pZBgBIAEoCSKVAwoTQXNzaWdubWVudHNSZXNwb25zZRIvCgVzaGFyZBgBIAEoCzIeLnRyYWluZmxlZXQudjEuU2hhcmRBc3NpZ25tZW50SAASMQoGd29ya2VyGAIgASgLMh8udHJhaW5mbGVldC52MS5Xb3JrZXJBc3NpZ25tZW50SAASLQoEc3RlcBgDIAEoCzIdLnRyYWluZmxlZXQudjEuU3RlcEFzc2lnbm1lbnRIABI1CghldmFsdWF0ZRgEIAEoCzIhLnRyYWluZmxlZXQudjEuRXZhbHVhdGVBc3NpZ25tZW50SAASLQoEc3RvcBgFIAEoCzIdLnRyYWluZmxlZXQudjEuU3RvcEFzc2lnbm1lbnRIABI5CgpjaGVja3BvaW50GAYgASgLMiMudHJhaW5mbGVldC52MS5DaGVja3BvaW50QXNzaWdubWVudEgAEkIKD29wZW5fZ2VuZXJhdGlvbhgHIAEoCzInLnRyYWluZmxlZXQudjEuT3BlbkdlbmVyYXRpb25Bc3NpZ25tZW50SABCBgoEa2luZCLoAQoPU2hhcmRBc3NpZ25tZW50EiQKBHNwZWMYASABKAsyFi50cmFpbmZsZWV0LnYxLkpvYlNwZWMSEgoKZ2VuZXJhdGlvbhgCIAEoDRISCgp3b3JsZF9zaXplGAMgASgNEigKBXJhbmdlGAQgASgLMhkudHJhaW5mbGVldC52MS5TaGFyZFJhbmdlEhcKD3BhcmFtZXRlcl9jb3VudBgFIAEoBBIWCg5jaGVja3BvaW50X2RpchgGIAEoCRIsCgdyZXN0b3JlGAcgASgLMhsudHJhaW5mbGVldC52MS5TaGFyZFJlc3RvcmUiPQoMU2hhcmRSZXN0b3JlEgwKBHBhdGgYASABKAkSDwoHdmVyc2lvbhgCIAEoDRIOCgZzaGEyNTYYAyABKAkiJwoUQ2hlY2twb2ludEFzc2lnbm1lbnQSDwoHdmVyc2lvbhgBIAEoDSI/ChhPcGVuR2VuZXJhdGlvbkFzc2lnbm1lbnQSEgoKZ2VuZXJhdGlvbhgBIAEoDRIPCgd2ZXJzaW9uGAIgASgNIrIBChBXb3JrZXJBc3NpZ25tZW50EiQKBHNwZWMYASABKAsyFi50cmFpbmZsZWV0LnYxLkpvYlNwZWMSEgoKZ2VuZXJhdGlvbhgCIAEoDRIMCgRyYW5rGAMgASgNEhIKCndvcmxkX3NpemUYBCABKA0SKQoGc2hhcmRzGAUgAygLMhkudHJhaW5mbGVldC52MS5TaGFyZFJhbmdlEhcKD3BhcmFtZXRlcl9jb3VudBgGIAEoBCJ0Cg5TdGVwQXNzaWdubWVudBISCgpnZW5lcmF0aW9uGAEgASgNEgwKBHN0ZXAYAiABKA0SDQoFZXBvY2gYAyABKA0SFgoOc2FtcGxlX2luZGljZXMYBCADKA0SGQoRZ2xvYmFsX2JhdGNoX3NpemUYBSABKA0iVQoSRXZhbHVhdGVBc3NpZ25tZW50EhIKCmdlbmVyYXRpb24YASABKA0SDwoHdmVyc2lvbhgCIAEoDRINCgViZWdpbhgDIAEoDRILCgNlbmQYBCABKA0iMAoOU3RvcEFzc2lnbm1lbnQSDgoGcmVhc29uGAEgASgJEg4KBnJlam9pbhgCIAEoCCKXAQoVUmVwb3J0UHJvZ3Jlc3NSZXF1ZXN0EhEKCW1lbWJlcl9pZBgBIAEoCRISCgpnZW5lcmF0aW9uGAIgASgNEgwKBHN0ZXAYAyABKA0SDAoEbG9zcxgEIAEoARIPCgdzYW1wbGVzGAUgASgNEhIKCmNvbXB1dGVfbXMYBiABKAESFgoOY29tbXVuaWNhdGVfbXMYByABKAEiGAoWUmVwb3J0UHJvZ3Jlc3NSZXNwb25zZSJ0ChdSZXBvcnRFdmFsdWF0aW9uUmVxdWVzdBIRCgltZW1iZXJfaWQYASABKAkSEgoKZ2VuZXJhdGlvbhgCIAEoDRIPCgdzYW1wbGVzGAMgASgNEg8KB2NvcnJlY3QYBCABKA0SEAoIbG9zc19zdW0YBSABKAEiGgoYUmVwb3J0RXZhbHVhdGlvblJlc3BvbnNlIo0BChdSZXBvcnRDaGVja3BvaW50UmVxdWVzdBIRCgltZW1iZXJfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoDRIMCgRwYXRoGAMgASgJEg4KBnNoYTI1NhgEIAEoCRINCgVieXRlcxgFIAEoBBINCgVlcnJvchgGIAEoCRISCgpnZW5lcmF0aW9uGAcgASgNIhoKGFJlcG9ydENoZWNrcG9pbnRSZXNwb25zZSJgChdSZXBvcnRHZW5lcmF0aW9uUmVxdWVzdBIRCgltZW1iZXJfaWQYASABKAkSEgoKZ2VuZXJhdGlvbhgCIAEoDRIPCgd2ZXJzaW9uGAMgASgNEg0KBWVycm9yGAQgASgJIhoKGFJlcG9ydEdlbmVyYXRpb25SZXNwb25zZSI4ChBTdWJtaXRKb2JSZXF1ZXN0EiQKBHNwZWMYASABKAsyFi50cmFpbmZsZWV0LnYxLkpvYlNwZWMiYwoRU3VibWl0Sm9iUmVzcG9uc2USJAoEc3BlYxgBIAEoCzIWLnRyYWluZmxlZXQudjEuSm9iU3BlYxIoCgZzdGF0dXMYAiABKAsyGC50cmFpbmZsZWV0LnYxLkpvYlN0YXR1cyIPCg1HZXRKb2JSZXF1ZXN0IjoKDkdldEpvYlJlc3BvbnNlEigKBnN0YXR1cxgBIAEoCzIYLnRyYWluZmxlZXQudjEuSm9iU3RhdHVzIhEKD1dhdGNoSm9iUmVxdWVzdCI8ChBXYXRjaEpvYlJlc3BvbnNlEigKBnN0YXR1cxgBIAEoCzIYLnRyYWluZmxlZXQudjEuSm9iU3RhdHVzKmMKCk1lbWJlclJvbGUSGwoXTUVNQkVSX1JPTEVfVU5TUEVDSUZJRUQQABIWChJNRU1CRVJfUk9MRV9XT1JLRVIQARIgChxNRU1CRVJfUk9MRV9QQVJBTUVURVJfU0VSVkVSEAIylwUKEkNvb3JkaW5hdG9yU2VydmljZRJLCghSZWdpc3RlchIeLnRyYWluZmxlZXQudjEuUmVnaXN0ZXJSZXF1ZXN0Gh8udHJhaW5mbGVldC52MS5SZWdpc3RlclJlc3BvbnNlEk4KCUhlYXJ0YmVhdBIfLnRyYWluZmxlZXQudjEuSGVhcnRiZWF0UmVxdWVzdBogLnRyYWluZmxlZXQudjEuSGVhcnRiZWF0UmVzcG9uc2USVgoLQXNzaWdubWVudHMSIS50cmFpbmZsZWV0LnYxLkFzc2lnbm1lbnRzUmVxdWVzdBoiLnRyYWluZmxlZXQudjEuQXNzaWdubWVudHNSZXNwb25zZTABEl0KDlJlcG9ydFByb2dyZXNzEiQudHJhaW5mbGVldC52MS5SZXBvcnRQcm9ncmVzc1JlcXVlc3QaJS50cmFpbmZsZWV0LnYxLlJlcG9ydFByb2dyZXNzUmVzcG9uc2USYwoQUmVwb3J0RXZhbHVhdGlvbhImLnRyYWluZmxlZXQudjEuUmVwb3J0RXZhbHVhdGlvblJlcXVlc3QaJy50cmFpbmZsZWV0LnYxLlJlcG9ydEV2YWx1YXRpb25SZXNwb25zZRJjChBSZXBvcnRDaGVja3BvaW50EiYudHJhaW5mbGVldC52MS5SZXBvcnRDaGVja3BvaW50UmVxdWVzdBonLnRyYWluZmxlZXQudjEuUmVwb3J0Q2hlY2twb2ludFJlc3BvbnNlEmMKEFJlcG9ydEdlbmVyYXRpb24SJi50cmFpbmZsZWV0LnYxLlJlcG9ydEdlbmVyYXRpb25SZXF1ZXN0GicudHJhaW5mbGVldC52MS5SZXBvcnRHZW5lcmF0aW9uUmVzcG9uc2Uy8gEKCkpvYlNlcnZpY2USTgoJU3VibWl0Sm9iEh8udHJhaW5mbGVldC52MS5TdWJtaXRKb2JSZXF1ZXN0GiAudHJhaW5mbGVldC52MS5TdWJtaXRKb2JSZXNwb25zZRJFCgZHZXRKb2ISHC50cmFpbmZsZWV0LnYxLkdldEpvYlJlcXVlc3QaHS50cmFpbmZsZWV0LnYxLkdldEpvYlJlc3BvbnNlEk0KCFdhdGNoSm9iEh4udHJhaW5mbGVldC52MS5XYXRjaEpvYlJlcXVlc3QaHy50cmFpbmZsZWV0LnYxLldhdGNoSm9iUmVzcG9uc2UwAWIGcHJvdG8z", [file_trainfleet_v1_job]);
+  fileDesc("Ch90cmFpbmZsZWV0L3YxL2Nvb3JkaW5hdG9yLnByb3RvEg10cmFpbmZsZWV0LnYxIpUBCg9SZWdpc3RlclJlcXVlc3QSJwoEcm9sZRgBIAEoDjIZLnRyYWluZmxlZXQudjEuTWVtYmVyUm9sZRIMCgRob3N0GAIgASgJEg8KB2FkZHJlc3MYAyABKAkSEwoLc2hhcmRfaW5kZXgYBCABKA0SDwoHYmFja2VuZBgFIAEoCRIUCgxkYXRhX2FkZHJlc3MYBiABKAkiRwoQUmVnaXN0ZXJSZXNwb25zZRIRCgltZW1iZXJfaWQYASABKAkSDgoGam9iX2lkGAIgASgJEhAKCGxlYXNlX21zGAMgASgNIl8KEEhlYXJ0YmVhdFJlcXVlc3QSEQoJbWVtYmVyX2lkGAEgASgJEjgKC3NoYXJkX3N0YXRzGAIgASgLMiMudHJhaW5mbGVldC52MS5QYXJhbWV0ZXJTZXJ2ZXJTdGF0cyIyChFIZWFydGJlYXRSZXNwb25zZRIdChVsZWFzZV9leHBpcmVzX3VuaXhfbXMYASABKAMiJwoSQXNzaWdubWVudHNSZXF1ZXN0EhEKCW1lbWJlcl9pZBgBIAEoCSKVAwoTQXNzaWdubWVudHNSZXNwb25zZRIvCgVzaGFyZBgBIAEoCzIeLnRyYWluZmxlZXQudjEuU2hhcmRBc3NpZ25tZW50SAASMQoGd29ya2VyGAIgASgLMh8udHJhaW5mbGVldC52MS5Xb3JrZXJBc3NpZ25tZW50SAASLQoEc3RlcBgDIAEoCzIdLnRyYWluZmxlZXQudjEuU3RlcEFzc2lnbm1lbnRIABI1CghldmFsdWF0ZRgEIAEoCzIhLnRyYWluZmxlZXQudjEuRXZhbHVhdGVBc3NpZ25tZW50SAASLQoEc3RvcBgFIAEoCzIdLnRyYWluZmxlZXQudjEuU3RvcEFzc2lnbm1lbnRIABI5CgpjaGVja3BvaW50GAYgASgLMiMudHJhaW5mbGVldC52MS5DaGVja3BvaW50QXNzaWdubWVudEgAEkIKD29wZW5fZ2VuZXJhdGlvbhgHIAEoCzInLnRyYWluZmxlZXQudjEuT3BlbkdlbmVyYXRpb25Bc3NpZ25tZW50SABCBgoEa2luZCLoAQoPU2hhcmRBc3NpZ25tZW50EiQKBHNwZWMYASABKAsyFi50cmFpbmZsZWV0LnYxLkpvYlNwZWMSEgoKZ2VuZXJhdGlvbhgCIAEoDRISCgp3b3JsZF9zaXplGAMgASgNEigKBXJhbmdlGAQgASgLMhkudHJhaW5mbGVldC52MS5TaGFyZFJhbmdlEhcKD3BhcmFtZXRlcl9jb3VudBgFIAEoBBIWCg5jaGVja3BvaW50X2RpchgGIAEoCRIsCgdyZXN0b3JlGAcgASgLMhsudHJhaW5mbGVldC52MS5TaGFyZFJlc3RvcmUiPQoMU2hhcmRSZXN0b3JlEgwKBHBhdGgYASABKAkSDwoHdmVyc2lvbhgCIAEoDRIOCgZzaGEyNTYYAyABKAkiJwoUQ2hlY2twb2ludEFzc2lnbm1lbnQSDwoHdmVyc2lvbhgBIAEoDSI/ChhPcGVuR2VuZXJhdGlvbkFzc2lnbm1lbnQSEgoKZ2VuZXJhdGlvbhgBIAEoDRIPCgd2ZXJzaW9uGAIgASgNIrIBChBXb3JrZXJBc3NpZ25tZW50EiQKBHNwZWMYASABKAsyFi50cmFpbmZsZWV0LnYxLkpvYlNwZWMSEgoKZ2VuZXJhdGlvbhgCIAEoDRIMCgRyYW5rGAMgASgNEhIKCndvcmxkX3NpemUYBCABKA0SKQoGc2hhcmRzGAUgAygLMhkudHJhaW5mbGVldC52MS5TaGFyZFJhbmdlEhcKD3BhcmFtZXRlcl9jb3VudBgGIAEoBCJ0Cg5TdGVwQXNzaWdubWVudBISCgpnZW5lcmF0aW9uGAEgASgNEgwKBHN0ZXAYAiABKA0SDQoFZXBvY2gYAyABKA0SFgoOc2FtcGxlX2luZGljZXMYBCADKA0SGQoRZ2xvYmFsX2JhdGNoX3NpemUYBSABKA0iVQoSRXZhbHVhdGVBc3NpZ25tZW50EhIKCmdlbmVyYXRpb24YASABKA0SDwoHdmVyc2lvbhgCIAEoDRINCgViZWdpbhgDIAEoDRILCgNlbmQYBCABKA0iMAoOU3RvcEFzc2lnbm1lbnQSDgoGcmVhc29uGAEgASgJEg4KBnJlam9pbhgCIAEoCCKXAQoVUmVwb3J0UHJvZ3Jlc3NSZXF1ZXN0EhEKCW1lbWJlcl9pZBgBIAEoCRISCgpnZW5lcmF0aW9uGAIgASgNEgwKBHN0ZXAYAyABKA0SDAoEbG9zcxgEIAEoARIPCgdzYW1wbGVzGAUgASgNEhIKCmNvbXB1dGVfbXMYBiABKAESFgoOY29tbXVuaWNhdGVfbXMYByABKAEiGAoWUmVwb3J0UHJvZ3Jlc3NSZXNwb25zZSJ0ChdSZXBvcnRFdmFsdWF0aW9uUmVxdWVzdBIRCgltZW1iZXJfaWQYASABKAkSEgoKZ2VuZXJhdGlvbhgCIAEoDRIPCgdzYW1wbGVzGAMgASgNEg8KB2NvcnJlY3QYBCABKA0SEAoIbG9zc19zdW0YBSABKAEiGgoYUmVwb3J0RXZhbHVhdGlvblJlc3BvbnNlIo0BChdSZXBvcnRDaGVja3BvaW50UmVxdWVzdBIRCgltZW1iZXJfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoDRIMCgRwYXRoGAMgASgJEg4KBnNoYTI1NhgEIAEoCRINCgVieXRlcxgFIAEoBBINCgVlcnJvchgGIAEoCRISCgpnZW5lcmF0aW9uGAcgASgNIhoKGFJlcG9ydENoZWNrcG9pbnRSZXNwb25zZSJgChdSZXBvcnRHZW5lcmF0aW9uUmVxdWVzdBIRCgltZW1iZXJfaWQYASABKAkSEgoKZ2VuZXJhdGlvbhgCIAEoDRIPCgd2ZXJzaW9uGAMgASgNEg0KBWVycm9yGAQgASgJIhoKGFJlcG9ydEdlbmVyYXRpb25SZXNwb25zZSJsChRSZXBvcnRGYWlsdXJlUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSDAoEaG9zdBgCIAEoCRISCgpnZW5lcmF0aW9uGAMgASgNEg4KBnJlYXNvbhgEIAEoCRIPCgdtZXNzYWdlGAUgASgJIhcKFVJlcG9ydEZhaWx1cmVSZXNwb25zZSI4ChBTdWJtaXRKb2JSZXF1ZXN0EiQKBHNwZWMYASABKAsyFi50cmFpbmZsZWV0LnYxLkpvYlNwZWMiYwoRU3VibWl0Sm9iUmVzcG9uc2USJAoEc3BlYxgBIAEoCzIWLnRyYWluZmxlZXQudjEuSm9iU3BlYxIoCgZzdGF0dXMYAiABKAsyGC50cmFpbmZsZWV0LnYxLkpvYlN0YXR1cyIPCg1HZXRKb2JSZXF1ZXN0IjoKDkdldEpvYlJlc3BvbnNlEigKBnN0YXR1cxgBIAEoCzIYLnRyYWluZmxlZXQudjEuSm9iU3RhdHVzIhEKD1dhdGNoSm9iUmVxdWVzdCI8ChBXYXRjaEpvYlJlc3BvbnNlEigKBnN0YXR1cxgBIAEoCzIYLnRyYWluZmxlZXQudjEuSm9iU3RhdHVzKmMKCk1lbWJlclJvbGUSGwoXTUVNQkVSX1JPTEVfVU5TUEVDSUZJRUQQABIWChJNRU1CRVJfUk9MRV9XT1JLRVIQARIgChxNRU1CRVJfUk9MRV9QQVJBTUVURVJfU0VSVkVSEAIy8wUKEkNvb3JkaW5hdG9yU2VydmljZRJLCghSZWdpc3RlchIeLnRyYWluZmxlZXQudjEuUmVnaXN0ZXJSZXF1ZXN0Gh8udHJhaW5mbGVldC52MS5SZWdpc3RlclJlc3BvbnNlEk4KCUhlYXJ0YmVhdBIfLnRyYWluZmxlZXQudjEuSGVhcnRiZWF0UmVxdWVzdBogLnRyYWluZmxlZXQudjEuSGVhcnRiZWF0UmVzcG9uc2USVgoLQXNzaWdubWVudHMSIS50cmFpbmZsZWV0LnYxLkFzc2lnbm1lbnRzUmVxdWVzdBoiLnRyYWluZmxlZXQudjEuQXNzaWdubWVudHNSZXNwb25zZTABEl0KDlJlcG9ydFByb2dyZXNzEiQudHJhaW5mbGVldC52MS5SZXBvcnRQcm9ncmVzc1JlcXVlc3QaJS50cmFpbmZsZWV0LnYxLlJlcG9ydFByb2dyZXNzUmVzcG9uc2USYwoQUmVwb3J0RXZhbHVhdGlvbhImLnRyYWluZmxlZXQudjEuUmVwb3J0RXZhbHVhdGlvblJlcXVlc3QaJy50cmFpbmZsZWV0LnYxLlJlcG9ydEV2YWx1YXRpb25SZXNwb25zZRJjChBSZXBvcnRDaGVja3BvaW50EiYudHJhaW5mbGVldC52MS5SZXBvcnRDaGVja3BvaW50UmVxdWVzdBonLnRyYWluZmxlZXQudjEuUmVwb3J0Q2hlY2twb2ludFJlc3BvbnNlEmMKEFJlcG9ydEdlbmVyYXRpb24SJi50cmFpbmZsZWV0LnYxLlJlcG9ydEdlbmVyYXRpb25SZXF1ZXN0GicudHJhaW5mbGVldC52MS5SZXBvcnRHZW5lcmF0aW9uUmVzcG9uc2USWgoNUmVwb3J0RmFpbHVyZRIjLnRyYWluZmxlZXQudjEuUmVwb3J0RmFpbHVyZVJlcXVlc3QaJC50cmFpbmZsZWV0LnYxLlJlcG9ydEZhaWx1cmVSZXNwb25zZTLyAQoKSm9iU2VydmljZRJOCglTdWJtaXRKb2ISHy50cmFpbmZsZWV0LnYxLlN1Ym1pdEpvYlJlcXVlc3QaIC50cmFpbmZsZWV0LnYxLlN1Ym1pdEpvYlJlc3BvbnNlEkUKBkdldEpvYhIcLnRyYWluZmxlZXQudjEuR2V0Sm9iUmVxdWVzdBodLnRyYWluZmxlZXQudjEuR2V0Sm9iUmVzcG9uc2USTQoIV2F0Y2hKb2ISHi50cmFpbmZsZWV0LnYxLldhdGNoSm9iUmVxdWVzdBofLnRyYWluZmxlZXQudjEuV2F0Y2hKb2JSZXNwb25zZTABYgZwcm90bzM", [file_trainfleet_v1_job]);
 
 /**
  * @generated from message trainfleet.v1.RegisterRequest
@@ -731,6 +731,69 @@ export const ReportGenerationResponseSchema: GenMessage<ReportGenerationResponse
   messageDesc(file_trainfleet_v1_coordinator, 21);
 
 /**
+ * @generated from message trainfleet.v1.ReportFailureRequest
+ */
+export type ReportFailureRequest = Message<"trainfleet.v1.ReportFailureRequest"> & {
+  /**
+   * The member id the worker registered with; empty when it failed before registering
+   * (its data set could not be loaded, say): then `host` says who it was.
+   *
+   * @generated from field: string worker_id = 1;
+   */
+  workerId: string;
+
+  /**
+   * The worker's host (pod name in Kubernetes). Required when worker_id is empty.
+   *
+   * @generated from field: string host = 2;
+   */
+  host: string;
+
+  /**
+   * The generation of the worker's newest assignment; 0 when it had none.
+   *
+   * @generated from field: uint32 generation = 3;
+   */
+  generation: number;
+
+  /**
+   * CamelCase, at most 64 characters: DataUnavailable, NonFiniteGradient, ModelError,
+   * BackendUnavailable, WorkerError (anything else).
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * What went wrong, for people. The coordinator keeps at most 2048 characters of it (a
+   * longer one is cut, not refused: the worker is exiting and will not send it again).
+   *
+   * @generated from field: string message = 5;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message trainfleet.v1.ReportFailureRequest.
+ * Use `create(ReportFailureRequestSchema)` to create a new message.
+ */
+export const ReportFailureRequestSchema: GenMessage<ReportFailureRequest> = /*@__PURE__*/
+  messageDesc(file_trainfleet_v1_coordinator, 22);
+
+/**
+ * @generated from message trainfleet.v1.ReportFailureResponse
+ */
+export type ReportFailureResponse = Message<"trainfleet.v1.ReportFailureResponse"> & {
+};
+
+/**
+ * Describes the message trainfleet.v1.ReportFailureResponse.
+ * Use `create(ReportFailureResponseSchema)` to create a new message.
+ */
+export const ReportFailureResponseSchema: GenMessage<ReportFailureResponse> = /*@__PURE__*/
+  messageDesc(file_trainfleet_v1_coordinator, 23);
+
+/**
  * @generated from message trainfleet.v1.SubmitJobRequest
  */
 export type SubmitJobRequest = Message<"trainfleet.v1.SubmitJobRequest"> & {
@@ -745,7 +808,7 @@ export type SubmitJobRequest = Message<"trainfleet.v1.SubmitJobRequest"> & {
  * Use `create(SubmitJobRequestSchema)` to create a new message.
  */
 export const SubmitJobRequestSchema: GenMessage<SubmitJobRequest> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 22);
+  messageDesc(file_trainfleet_v1_coordinator, 24);
 
 /**
  * @generated from message trainfleet.v1.SubmitJobResponse
@@ -769,7 +832,7 @@ export type SubmitJobResponse = Message<"trainfleet.v1.SubmitJobResponse"> & {
  * Use `create(SubmitJobResponseSchema)` to create a new message.
  */
 export const SubmitJobResponseSchema: GenMessage<SubmitJobResponse> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 23);
+  messageDesc(file_trainfleet_v1_coordinator, 25);
 
 /**
  * @generated from message trainfleet.v1.GetJobRequest
@@ -782,7 +845,7 @@ export type GetJobRequest = Message<"trainfleet.v1.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 24);
+  messageDesc(file_trainfleet_v1_coordinator, 26);
 
 /**
  * @generated from message trainfleet.v1.GetJobResponse
@@ -799,7 +862,7 @@ export type GetJobResponse = Message<"trainfleet.v1.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 25);
+  messageDesc(file_trainfleet_v1_coordinator, 27);
 
 /**
  * @generated from message trainfleet.v1.WatchJobRequest
@@ -812,7 +875,7 @@ export type WatchJobRequest = Message<"trainfleet.v1.WatchJobRequest"> & {
  * Use `create(WatchJobRequestSchema)` to create a new message.
  */
 export const WatchJobRequestSchema: GenMessage<WatchJobRequest> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 26);
+  messageDesc(file_trainfleet_v1_coordinator, 28);
 
 /**
  * @generated from message trainfleet.v1.WatchJobResponse
@@ -829,7 +892,7 @@ export type WatchJobResponse = Message<"trainfleet.v1.WatchJobResponse"> & {
  * Use `create(WatchJobResponseSchema)` to create a new message.
  */
 export const WatchJobResponseSchema: GenMessage<WatchJobResponse> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_coordinator, 27);
+  messageDesc(file_trainfleet_v1_coordinator, 29);
 
 /**
  * @generated from enum trainfleet.v1.MemberRole
@@ -926,6 +989,21 @@ export const CoordinatorService: GenService<{
     methodKind: "unary";
     input: typeof ReportGenerationRequestSchema;
     output: typeof ReportGenerationResponseSchema;
+  },
+  /**
+   * A worker is about to exit on an error that no new assignment mends (its data set is
+   * missing, a gradient is not finite, its model cannot be built): the coordinator records
+   * why, counts the worker lost at once, and fails the job (reason WorkerFailed) when
+   * workers.replicas such reports came with no step completed in between.
+   * INVALID_ARGUMENT names a missing field (reason; worker_id or host); NOT_FOUND an
+   * unknown worker_id; FAILED_PRECONDITION once the job has ended.
+   *
+   * @generated from rpc trainfleet.v1.CoordinatorService.ReportFailure
+   */
+  reportFailure: {
+    methodKind: "unary";
+    input: typeof ReportFailureRequestSchema;
+    output: typeof ReportFailureResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_trainfleet_v1_coordinator, 0);
