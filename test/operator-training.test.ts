@@ -6,6 +6,9 @@
  * pod's args and env, writing pod status back through the API. The job really trains: what the
  * operator writes into the TrainingJob's status comes from the coordinator those pods make.
  */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { V1Pod } from "@kubernetes/client-node";
 import { fromJson } from "@bufbuild/protobuf";
@@ -163,6 +166,32 @@ describe("operator + real trainfleet processes as pods, on the in-process test A
     expect(c.kubelet.processes).toHaveLength(4);
     for (const name of podsOf("fmnist", 1, 2)) expect(c.kubelet.starts(name), name).toBe(1);
     await expectEndedByTheJob(c, "fmnist", podsOf("fmnist", 1, 2));
+    expect(c.kubelet.errors).toEqual([]);
+  }, 60_000);
+
+  it("worker pods that cannot load their data fail the job with the coordinator's reason and the data error, not a restart loop", async () => {
+    const c = await startCluster();
+    // The worker template points the workers (only) at an empty data folder: env merged by name into the operator's.
+    const empty = mkdtempSync(join(tmpdir(), "trainfleet-no-data-"));
+    await submit(c, "nodata", {
+      workers: { replicas: 2, template: { spec: { containers: [{ name: "trainfleet", env: [{ name: "TRAINFLEET_DATA_DIR", value: empty }] }] } } },
+      parameterServers: { replicas: 1 },
+      training: { ...training, maxSteps: 50 },
+    });
+    const failed = await waitForJob(c, "nodata", "Failed=True (WorkerFailed)", (job) => isTrue(job, "Failed", "WorkerFailed"), 30_000);
+    expect(condition(failed, "Failed")!.message).toMatch(/DataUnavailable/);
+    expect(failed.status!.restarts).toBeUndefined();
+    // Each worker process failed on its data (and, keeping the operator's env, reached the coordinator to say so).
+    const workers = c.kubelet.processes.filter((process) => process.pod.metadata!.name!.startsWith("nodata-worker-"));
+    expect(workers.length).toBeGreaterThanOrEqual(2);
+    await waitFor(c, "every worker process to exit", async () => workers.every((process) => process.exit !== undefined), 15_000);
+    for (const process of workers) {
+      expect(process.exit?.exitCode, process.output()).toBe(1);
+      expect(process.output(), "the data error in its log").toMatch(/Fashion-MNIST/);
+    }
+    // The transition's Event is recorded right after the status that says it.
+    const event = await waitFor(c, "a WorkerFailed event", async () => (await c.core.listNamespacedEvent({ namespace })).items.find((candidate) => candidate.involvedObject.name === "nodata" && candidate.reason === "WorkerFailed"), 5000);
+    expect(event.type).toBe("Warning");
     expect(c.kubelet.errors).toEqual([]);
   }, 60_000);
 

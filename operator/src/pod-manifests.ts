@@ -169,7 +169,8 @@ function pod(job: TrainingJob, role: Role, name: string, index: number | undefin
 /**
  * The worker template merged over a built worker pod: labels and annotations added (the
  * operator's own labels win), pod spec fields set, containers merged by name as a strategic
- * merge patch would. The trainfleet container's command, args and ports stay the operator's.
+ * merge patch would (and their env by name, volume mounts by path). The trainfleet container's
+ * command, args, image and ports stay the operator's.
  */
 export function withTemplate(built: V1Pod, template: NonNullable<TrainingJob["spec"]["workers"]>["template"]): V1Pod {
   if (template === undefined) return built;
@@ -194,8 +195,23 @@ function mergeContainers(built: V1Container[], overrides: unknown[]): V1Containe
       result.push(override as unknown as V1Container);
       continue;
     }
-    const { command: _command, args: _args, ports: _ports, image: _image, ...rest } = override;
-    result[index] = { ...result[index]!, ...(rest as Partial<V1Container>) };
+    const { command: _command, args: _args, ports: _ports, image: _image, env, volumeMounts, ...rest } = override;
+    const merged: V1Container = { ...result[index]!, ...(rest as Partial<V1Container>) };
+    // Lists merged by key, as a strategic merge patch does: env by name, mounts by path.
+    if (Array.isArray(env)) merged.env = mergeByKey(merged.env ?? [], env as unknown as V1EnvVar[], (variable) => variable.name);
+    if (Array.isArray(volumeMounts)) merged.volumeMounts = mergeByKey(merged.volumeMounts ?? [], volumeMounts as unknown as V1VolumeMount[], (mount) => mount.mountPath);
+    result[index] = merged;
+  }
+  return result;
+}
+
+/** `base` with each of `overrides` replacing the entry of the same key, or added after them. */
+function mergeByKey<T>(base: readonly T[], overrides: readonly T[], key: (item: T) => string): T[] {
+  const result = [...base];
+  for (const override of overrides) {
+    const at = result.findIndex((item) => key(item) === key(override));
+    if (at >= 0) result[at] = override;
+    else result.push(override);
   }
   return result;
 }

@@ -258,7 +258,7 @@ class Reconcile {
     const failed = this.live.filter((pod) => pod.status?.phase === "Failed");
     const restarted = failed.filter((pod) => roleOf(pod) !== "worker");
     for (const pod of failed) {
-      if (roleOf(pod) === "worker") this.plan.events.push({ type: "Warning", reason: "WorkerFailed", message: `${howItEnded(pod)}; it is made again (lost workers do not count against runPolicy.backoffLimit)` });
+      if (roleOf(pod) === "worker") this.plan.events.push({ type: "Warning", reason: "WorkerPodFailed", message: `${howItEnded(pod)}; it is made again (lost workers do not count against runPolicy.backoffLimit)` });
     }
     if (restarted.length === 0) {
       for (const pod of failed) this.deletePod(pod);

@@ -118,6 +118,14 @@ export class OperatorHarness {
     return list.items.filter((event) => event.involvedObject.name === job);
   }
 
+  /** The job's Events once every one of `reasons` is among them (an Event follows the status that records its transition). */
+  async eventsWith(job: string, reasons: string[]): Promise<CoreV1Event[]> {
+    return this.waitFor(`events ${reasons.join(", ")} of ${job}`, async () => {
+      const events = await this.events(job);
+      return reasons.every((reason) => events.some((event) => event.reason === reason)) ? events : undefined;
+    });
+  }
+
   /** Polls `probe` until it returns something other than undefined or false; a failure shows the operator's warnings. */
   waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
     return pollUntil(what, probe, timeoutMs, () => `operator log:\n${this.logLines.slice(-20).join("\n")}`);
