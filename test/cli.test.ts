@@ -82,16 +82,17 @@ describe("bad input", () => {
     expect(stderr).toContain("run `npm run fetch-data` (no root needed)");
   });
 
-  it("corrupt data stops the job with the worker's reason, and no process is left behind", () => {
+  it("corrupt data fails the job at once with the worker's own reason (WorkerFailed), and no process is left behind", () => {
     const dataDir = emptyDir();
     for (const name of ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]) {
       writeFileSync(join(dataDir, name), "not an idx file at all");
     }
     const jobsDir = emptyDir();
-    const { code, stderr } = trainfleet(["run", "--data-dir", dataDir, "--jobs-dir", jobsDir, "--workers", "1", "--shards", "1", "--lease-ms", "2000"]);
+    const { code, stdout } = trainfleet(["run", "--data-dir", dataDir, "--jobs-dir", jobsDir, "--workers", "1", "--shards", "1", "--lease-ms", "2000"]);
     expect(code).toBe(1);
-    expect(stderr).toMatch(/worker-0 exited with code 1 before the job ended/);
-    expect(stderr).toMatch(/train-images-idx3-ubyte\.gz: .*re-run `npm run fetch-data`/);
+    // The worker reported its failure before exiting: the coordinator failed the job with it.
+    expect(stdout).toMatch(/^FAILED \(WorkerFailed\): workers keep failing: 1 fatal worker failure \(DataUnavailable x1\)/m);
+    expect(stdout).toMatch(/train-images-idx3-ubyte\.gz: .*re-run `npm run fetch-data`/);
     expectAllExited(join(jobsDir, readdirSync(jobsDir)[0]!));
   });
 });

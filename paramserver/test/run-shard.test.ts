@@ -130,6 +130,7 @@ async function scriptedCoordinator(script: Script, listen = "127.0.0.1:0"): Prom
           }
         },
         reportProgress: async () => ({}),
+        reportFailure: async () => ({}),
         reportEvaluation: async () => ({}),
         reportCheckpoint: async (request) => {
           script.checkpoints?.send(request);
