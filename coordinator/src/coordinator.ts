@@ -1,7 +1,8 @@
 /**
  * The coordinator of one job: membership, generations, the steps each rank runs,
  * progress, evaluation and the end of the job. It holds the state; the gRPC server
- * (coordinator-server.ts) only translates calls into these methods.
+ * (coordinator-server.ts) only translates calls into these methods. The job's phase,
+ * reason, status revision and JobEvents are recorded by its JobLifecycle (job-lifecycle.ts).
  *
  * Membership is elastic. Each join or loss of a worker makes a new generation: ranks are
  * renumbered (roster.ts), every shard is told and reports the version it holds
@@ -25,9 +26,8 @@ import { Code, JobEventKind, JobPhase, MemberRole, Placement, TrainfleetError, T
 import type { JobSpec, JobStatus, Logger, ParameterLayout, ParameterServerStats, RegisterRequest, ReportCheckpointRequest, ReportEvaluationRequest, ReportFailureRequest, ReportGenerationRequest, ReportProgressRequest } from "@trainfleet/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ShardRangeSchema } from "@trainfleet/proto";
-import { isFinished, transition } from "./job-phase.js";
-import type { JobEvent } from "./job-phase.js";
-import { ChangeNotifier } from "./change-notifier.js";
+import { isFinished } from "./job-phase.js";
+import { JobLifecycle, memberFields } from "./job-lifecycle.js";
 import { Members } from "./members.js";
 import type { AssignmentInit, Member } from "./members.js";
 import type { CompletedStep } from "./step-tracker.js";
@@ -40,7 +40,6 @@ import type { LoadedCheckpoint } from "./checkpoint-store.js";
 import type { EventBus } from "./events/event-bus.js";
 import type { LedgerAudit } from "./ledger-audit.js";
 import { JobEventRecorder } from "./events/job-event-recorder.js";
-import type { JobEventInit } from "./events/job-event-recorder.js";
 import { initialRestore, startJob } from "./job-start.js";
 import { goBackPoint } from "./checkpoint-restore.js";
 import type { GoBack } from "./checkpoint-restore.js";
@@ -90,9 +89,6 @@ export class Coordinator {
   readonly #now: () => number;
   readonly #members: Members;
   #spec: JobSpec | undefined;
-  #phase: JobPhase = JobPhase.PENDING;
-  #reason = "WaitingForJob";
-  #message = "";
   #plan: Plan | undefined;
   /** The generation whose shards are reporting their versions; none once it is open. */
   #opening: GenerationOpening | undefined;
@@ -107,7 +103,6 @@ export class Coordinator {
   #firstWorkerAt: number | undefined;
   /** Told to stop (terminate): steps are handed out up to this one only. */
   #stopAt: number | undefined;
-  readonly #changes = new ChangeNotifier();
   /** The training loss of every completed step, at most 200 points (see JobStatus.loss_history). */
   readonly #lossHistory = new DownsampledSeries(200);
   /** Prometheus metrics, served at /metrics by the status server. */
@@ -115,6 +110,8 @@ export class Coordinator {
   readonly #done: Promise<JobStatus>;
   #resolveDone!: (status: JobStatus) => void;
   readonly #events: JobEventRecorder | undefined;
+  /** Phase, reason and message, the status revision, and the JobEvents that announce them. */
+  readonly #lifecycle: JobLifecycle;
   /** Fatal failures workers reported since the last completed step. */
   readonly #failures = new WorkerFailures();
 
@@ -125,6 +122,7 @@ export class Coordinator {
     this.metrics = new CoordinatorMetrics(() => this.status(), this.#now);
     this.#done = new Promise((resolve) => (this.#resolveDone = resolve));
     this.#events = options.events === undefined ? undefined : new JobEventRecorder(options.events, options.logger, this.#now);
+    this.#lifecycle = new JobLifecycle(this.#events);
     if (options.spec !== undefined) this.submit(options.spec);
   }
 
@@ -134,7 +132,7 @@ export class Coordinator {
   }
 
   get revision(): number {
-    return this.#changes.revision;
+    return this.#lifecycle.revision;
   }
 
   submit(spec: JobSpec): void {
@@ -144,15 +142,16 @@ export class Coordinator {
       throw new TrainfleetError(Code.FAILED_PRECONDITION, `spec.checkpoints.everySteps: ${every}, but this coordinator has no checkpoint folder; start it with --checkpoint-dir`, { field: "spec.checkpoints.everySteps" });
     }
     this.#spec = spec;
+    this.#lifecycle.submitted(spec.jobId);
     this.metrics.jobSubmitted(spec.jobId);
-    this.#setReason("WaitingForMembers", this.#waitingMessage());
+    this.#lifecycle.setReason("WaitingForMembers", this.#waitingMessage());
     this.#options.logger.info({ jobId: spec.jobId }, "job submitted");
-    this.#publish({ kind: JobEventKind.SUBMITTED });
+    this.#lifecycle.publish({ kind: JobEventKind.SUBMITTED });
     this.#maybeStart();
   }
 
   register(request: RegisterRequest): { memberId: string; jobId: string; leaseMs: number } {
-    if (isFinished(this.#phase)) throw new TrainfleetError(Code.FAILED_PRECONDITION, `the job has ended (${JobPhase[this.#phase]}); there is nothing to join`);
+    if (isFinished(this.#lifecycle.phase)) throw new TrainfleetError(Code.FAILED_PRECONDITION, `the job has ended (${JobPhase[this.#lifecycle.phase]}); there is nothing to join`);
     const started = this.#plan !== undefined;
     if (started && request.role === MemberRole.WORKER && this.#spec!.parameterServers!.placement === Placement.COLOCATED) {
       throw new TrainfleetError(Code.FAILED_PRECONDITION, "the job runs with colocated placement, whose membership is fixed (each worker process holds a shard); use dedicated placement to add workers");
@@ -162,13 +161,13 @@ export class Coordinator {
     // it held cannot be trusted: it is lost, and the job goes back to its checkpoint.
     const previous = started && request.role === MemberRole.PARAMETER_SERVER ? this.#members.shard(request.shardIndex) : undefined;
     if (previous !== undefined && previous.state !== WorkerState.LOST) this.#lose(previous, "replaced", `a shard registered again for its index ${request.shardIndex}`);
-    if (isFinished(this.#phase)) throw new TrainfleetError(Code.FAILED_PRECONDITION, `the job has ended (${JobPhase[this.#phase]}); there is nothing to join`);
+    if (isFinished(this.#lifecycle.phase)) throw new TrainfleetError(Code.FAILED_PRECONDITION, `the job has ended (${JobPhase[this.#lifecycle.phase]}); there is nothing to join`);
     const member = this.#members.add(request, this.#spec?.parameterServers?.shards);
     this.#options.logger.info({ memberId: member.id, memberRole: MemberRole[member.role], host: member.host, address: member.address || undefined }, "member registered");
-    this.#publish({ kind: JobEventKind.MEMBER_JOINED, ...memberFields(member) });
+    this.#lifecycle.publish({ kind: JobEventKind.MEMBER_JOINED, ...memberFields(member) });
     if (member.role === MemberRole.WORKER) this.#firstWorkerAt ??= this.#now();
     if (!started) {
-      this.#setReason(this.#reason, this.#waitingMessage());
+      this.#lifecycle.setReason(this.#lifecycle.reason, this.#waitingMessage());
       this.#maybeStart();
     } else if (member.role === MemberRole.WORKER) {
       this.#membershipChanged(`worker ${member.id} joined`);
@@ -182,7 +181,7 @@ export class Coordinator {
   heartbeat(memberId: string, shardStats?: ParameterServerStats): number {
     const expires = this.#members.renew(memberId);
     // A finished job's status is final: a heartbeat still in flight does not change it.
-    if (shardStats !== undefined && !isFinished(this.#phase) && recordShardStats(this.#members.get(memberId), shardStats)) this.#changedNow();
+    if (shardStats !== undefined && !isFinished(this.#lifecycle.phase) && recordShardStats(this.#members.get(memberId), shardStats)) this.#lifecycle.changed();
     return expires;
   }
 
@@ -193,21 +192,21 @@ export class Coordinator {
   /** A member's assignment stream ended: before the job did, that member is lost. */
   streamClosed(memberId: string): void {
     const member = this.#members.get(memberId);
-    if (!isFinished(this.#phase) && member.state !== WorkerState.STOPPED) this.#lose(member, "stream_closed", "its assignment stream closed");
+    if (!isFinished(this.#lifecycle.phase) && member.state !== WorkerState.STOPPED) this.#lose(member, "stream_closed", "its assignment stream closed");
   }
 
   /** Marks members whose lease ran out as lost, and fails a job paused past its deadline; call periodically. */
   checkLeases(): void {
-    if (isFinished(this.#phase)) return;
+    if (isFinished(this.#lifecycle.phase)) return;
     for (const member of this.#members.expired()) this.#lose(member, "lease_expired", `it missed its lease of ${this.#options.leaseMs} ms`);
     this.#opening?.resendIfSilent(this.#now(), this.#options.leaseMs);
     this.#checkStragglers();
     // A restarted coordinator may start with fewer than replicas workers, after a lease.
     if (this.#options.restartedAt !== undefined) this.#maybeStart();
-    if (this.#phase === JobPhase.PAUSED && this.#now() > this.#pauseDeadline) {
+    if (this.#lifecycle.phase === JobPhase.PAUSED && this.#now() > this.#pauseDeadline) {
       const { minWorkers, pauseTimeoutSeconds } = this.#spec!.workers!;
-      const what = this.#reason === "ShardLost" ? "a lost parameter-server shard did not come back" : `fewer than ${minWorkers} workers (workers.minWorkers)`;
-      this.fail("PauseTimeout", `${what} for ${pauseTimeoutSeconds} s (workers.pauseTimeoutSeconds): ${this.#message}`);
+      const what = this.#lifecycle.reason === "ShardLost" ? "a lost parameter-server shard did not come back" : `fewer than ${minWorkers} workers (workers.minWorkers)`;
+      this.fail("PauseTimeout", `${what} for ${pauseTimeoutSeconds} s (workers.pauseTimeoutSeconds): ${this.#lifecycle.message}`);
     }
   }
 
@@ -236,7 +235,7 @@ export class Coordinator {
     if (advanced === 0) return;
     this.#options.logger.debug({ step: plan.tracker.completed, loss: plan.tracker.lastLoss }, "step complete");
     this.#afterSteps(plan);
-    this.#changedNow();
+    this.#lifecycle.changed();
   }
 
   /**
@@ -255,14 +254,14 @@ export class Coordinator {
       if (member.role !== MemberRole.WORKER) throw invalidField("worker_id", `${member.id} is a parameter-server shard, not a worker`);
       if (failure.host === "") failure = { ...failure, host: member.host };
     }
-    if (isFinished(this.#phase)) throw new TrainfleetError(Code.FAILED_PRECONDITION, `the job has ended (${JobPhase[this.#phase]}); its status is final`);
+    if (isFinished(this.#lifecycle.phase)) throw new TrainfleetError(Code.FAILED_PRECONDITION, `the job has ended (${JobPhase[this.#lifecycle.phase]}); its status is final`);
     this.#failures.record(failure);
     this.metrics.workerFailed(this.#spec?.jobId ?? "", failure.reason);
     const generation = failure.generation === 0 ? "" : ` in generation ${failure.generation}`;
     const what = `${failure.reason}${failure.message === "" ? "" : `: ${failure.message}`}`;
     this.#options.logger.warn({ memberId: failure.workerId || undefined, host: failure.host, reason: failure.reason, failures: this.#failures.count }, `${failedWorker(failure)} failed${generation}: ${what}`);
     const who = member === undefined ? { memberRole: MemberRole.WORKER, rank: -1 } : memberFields(member);
-    this.#publish({ kind: JobEventKind.MEMBER_FAILED, ...who, message: `${failedWorker(failure)} failed${generation}: ${what}` });
+    this.#lifecycle.publish({ kind: JobEventKind.MEMBER_FAILED, ...who, message: `${failedWorker(failure)} failed${generation}: ${what}` });
     if (member !== undefined) member.lastError = { reason: failure.reason, message: failure.message };
     const verdict = this.#spec === undefined ? undefined : this.#failures.verdict(this.#spec.workers!.replicas);
     if (verdict !== undefined) {
@@ -271,7 +270,7 @@ export class Coordinator {
       return this.fail("WorkerFailed", verdict);
     }
     if (member !== undefined) this.#lose(member, "failed", `it failed: ${what}`);
-    else this.#changedNow();
+    else this.#lifecycle.changed();
   }
 
   /** A shard wrote (or failed to write) its slice of a checkpoint. */
@@ -280,7 +279,7 @@ export class Coordinator {
     const checkpoints = this.#plan?.checkpoints;
     if (checkpoints === undefined) throw new TrainfleetError(Code.FAILED_PRECONDITION, "this job takes no checkpoints (the coordinator has no --checkpoint-dir)");
     checkpoints.report(shard.shardIndex, request);
-    this.#changedNow();
+    this.#lifecycle.changed();
   }
 
   /**
@@ -292,7 +291,7 @@ export class Coordinator {
   async terminate(): Promise<void> {
     const asked = "the coordinator was asked to stop (SIGTERM or SIGINT)";
     const plan = this.#plan;
-    if (isFinished(this.#phase) || this.#stopAt !== undefined) return;
+    if (isFinished(this.#lifecycle.phase) || this.#stopAt !== undefined) return;
     const checkpoints = plan?.checkpoints;
     if (plan === undefined || checkpoints === undefined) {
       return this.fail("Terminated", `${asked}; ${plan === undefined ? "training had not started, so there is nothing to checkpoint" : "no checkpoint was taken: the coordinator has no --checkpoint-dir"}`);
@@ -300,13 +299,13 @@ export class Coordinator {
     if (isAsync(plan.spec)) {
       return this.fail("Terminated", `${asked}; async mode takes no checkpoints (shard versions count gradients, not steps), so none was taken`);
     }
-    if (this.#opening !== undefined || this.#phase === JobPhase.PAUSED) {
+    if (this.#opening !== undefined || this.#lifecycle.phase === JobPhase.PAUSED) {
       const last = checkpoints.last === undefined ? "there is no earlier checkpoint" : `the newest is ${checkpoints.last.path} (step ${checkpoints.last.version})`;
       return this.fail("Terminated", `${asked} while the job was ${this.#opening === undefined ? "paused" : "changing generation"}, when the shards need not agree on a version: no checkpoint was taken; ${last}`);
     }
     const position = plan.samples.position();
     this.#stopAt = position.step;
-    this.#setReason("Checkpointing", `${asked}: finishing the steps handed out, then checkpointing step ${position.step}`);
+    this.#lifecycle.setReason("Checkpointing", `${asked}: finishing the steps handed out, then checkpointing step ${position.step}`);
     const ask = (version: number) => {
       for (const shard of this.#members.shards()) shard.outbox.push({ kind: { case: "checkpoint", value: { version } } });
     };
@@ -316,22 +315,22 @@ export class Coordinator {
 
   reportEvaluation(request: ReportEvaluationRequest): void {
     const { member, plan } = this.#current(request.memberId, request.generation);
-    if (this.#phase !== JobPhase.EVALUATING) return;
+    if (this.#lifecycle.phase !== JobPhase.EVALUATING) return;
     const result = this.#evaluation?.report(member.id, request);
     if (result === undefined) return;
     this.#testAccuracy = result.accuracy;
     this.#testLoss = result.loss;
     this.#options.logger.info({ testAccuracy: this.#testAccuracy, testLoss: this.#testLoss, samples: result.samples }, "evaluation complete");
-    this.#publish({ kind: JobEventKind.EVALUATION_DONE, testAccuracy: this.#testAccuracy, testLoss: this.#testLoss });
+    this.#lifecycle.publish({ kind: JobEventKind.EVALUATION_DONE, testAccuracy: this.#testAccuracy, testLoss: this.#testLoss });
     void this.#finishTraining(plan);
   }
 
   status(): JobStatus {
     return jobStatus({
       spec: this.#spec,
-      phase: this.#phase,
-      reason: this.#reason,
-      message: this.#message,
+      phase: this.#lifecycle.phase,
+      reason: this.#lifecycle.reason,
+      message: this.#lifecycle.message,
       plan: this.#plan,
       workers: this.#members.workers(),
       shards: this.#members.shards(),
@@ -340,20 +339,20 @@ export class Coordinator {
       startedAt: this.#startedAt,
       finishedAt: this.#finishedAt,
       lossHistory: this.#lossHistory.points(),
-      pauseDeadline: this.#phase === JobPhase.PAUSED ? this.#pauseDeadline : 0,
+      pauseDeadline: this.#lifecycle.phase === JobPhase.PAUSED ? this.#pauseDeadline : 0,
       workerFailures: this.#failures.count,
     });
   }
 
   /** Resolves when the status has changed since `revision`, or on abort. */
   changedSince(revision: number, signal: AbortSignal): Promise<void> {
-    return this.#changes.after(revision, signal);
+    return this.#lifecycle.changedSince(revision, signal);
   }
 
   /** Fails the job (for example on SIGTERM) and tells every member to stop. */
   fail(reason: string, message: string): void {
-    if (isFinished(this.#phase)) return;
-    this.#apply("fail", reason, message);
+    if (isFinished(this.#lifecycle.phase)) return;
+    this.#lifecycle.apply("fail", reason, message);
     this.#options.logger.error({ reason }, message);
     this.#finish();
   }
@@ -379,7 +378,7 @@ export class Coordinator {
   /** Evicts the stragglers (stragglers.ts; they may register again). Only while steps run: an idle shard counts every rank late. */
   #checkStragglers(): void {
     const plan = this.#plan;
-    if (plan === undefined || this.#phase !== JobPhase.RUNNING || this.#opening !== undefined || this.#stopAt !== undefined || plan.tracker.completed >= plan.totalSteps) return;
+    if (plan === undefined || this.#lifecycle.phase !== JobPhase.RUNNING || this.#opening !== undefined || this.#stopAt !== undefined || plan.tracker.completed >= plan.totalSteps) return;
     if (isAsync(plan.spec)) return;
     const { stepDeadlineMs, maxMissedDeadlines } = plan.spec.workers!;
     const shardStats = this.#members.shards().map((shard) => shard.shardStats);
@@ -419,7 +418,7 @@ export class Coordinator {
   /** Starts the job once its shards and workers.replicas workers are in. */
   #maybeStart(): void {
     const spec = this.#spec;
-    if (spec === undefined || this.#plan !== undefined || isFinished(this.#phase)) return;
+    if (spec === undefined || this.#plan !== undefined || isFinished(this.#lifecycle.phase)) return;
     // Shards that registered before the spec arrived may have indices the job does not have.
     const shards = this.#members.shards().filter((s) => s.shardIndex < spec.parameterServers!.shards && s.state !== WorkerState.LOST);
     const workers = this.#members.liveWorkers();
@@ -434,12 +433,13 @@ export class Coordinator {
         resume: this.#options.resume,
         logger: this.#options.logger,
         now: this.#now,
-        onCheckpoint: (written) => this.#publish({ kind: JobEventKind.CHECKPOINT_WRITTEN, step: written.version, checkpointPath: written.path }),
+        onCheckpoint: (written) => this.#lifecycle.publish({ kind: JobEventKind.CHECKPOINT_WRITTEN, step: written.version, checkpointPath: written.path }),
       });
     } catch (error) {
       return this.fail("ResumeFailed", TrainfleetError.from(error).message);
     }
     const plan = this.#plan;
+    this.#lifecycle.started(plan);
     plan.tracker.onStepComplete = (step) => this.#stepCompleted(spec.jobId, step);
     this.#startedAt = this.#now();
     const restarted = this.#options.restartedAt;
@@ -460,23 +460,23 @@ export class Coordinator {
   #membershipChanged(why: string): void {
     const plan = this.#plan;
     // Once evaluated, the job only finishes: nothing a member does changes the result.
-    if (plan === undefined || isFinished(this.#phase) || this.#testAccuracy !== undefined) return;
+    if (plan === undefined || isFinished(this.#lifecycle.phase) || this.#testAccuracy !== undefined) return;
     // While a shard is missing nothing can run: the workers are counted when it is back.
-    if (this.#missingShards().length > 0) return this.#changedNow();
+    if (this.#missingShards().length > 0) return this.#lifecycle.changed();
     const { minWorkers, maxWorkers } = plan.spec.workers!;
     const live = this.#members.liveWorkers();
     const previous = this.#opening?.ranked ?? plan.workers;
     // The ranks of an open generation all alive: a worker that joined waits as a standby if
     // the job has max_workers, or is evaluating.
-    const intact = plan.generation > 0 && this.#opening === undefined && this.#phase !== JobPhase.PAUSED && previous.every((worker) => live.includes(worker));
-    const roster = chooseRanks(previous, live, intact && this.#phase === JobPhase.EVALUATING ? previous.length : maxWorkers);
+    const intact = plan.generation > 0 && this.#opening === undefined && this.#lifecycle.phase !== JobPhase.PAUSED && previous.every((worker) => live.includes(worker));
+    const roster = chooseRanks(previous, live, intact && this.#lifecycle.phase === JobPhase.EVALUATING ? previous.length : maxWorkers);
     for (const member of roster.standby) {
       member.state = WorkerState.STANDBY;
       member.rank = -1;
     }
     if (intact && roster.ranked.length === previous.length) {
-      this.#options.logger.info({ standbys: roster.standby.map((m) => m.id) }, `${why}: it waits as a standby (the job ${this.#phase === JobPhase.EVALUATING ? "is evaluating" : `has workers.maxWorkers = ${maxWorkers} workers`})`);
-      return this.#changedNow();
+      this.#options.logger.info({ standbys: roster.standby.map((m) => m.id) }, `${why}: it waits as a standby (the job ${this.#lifecycle.phase === JobPhase.EVALUATING ? "is evaluating" : `has workers.maxWorkers = ${maxWorkers} workers`})`);
+      return this.#lifecycle.changed();
     }
     if (roster.ranked.length < minWorkers) return this.#pause(why, roster.ranked.length);
     this.#beginGeneration(plan, roster.ranked, why);
@@ -489,7 +489,7 @@ export class Coordinator {
     const opening = new GenerationOpening(generation, ranked, why, shards.length);
     this.#opening = opening;
     this.metrics.generationChanged(plan.spec.jobId);
-    this.#setReason(this.#phase === JobPhase.PENDING ? "Starting" : "Rescaling", `${why}: generation ${generation} of ${ranked.length} worker${ranked.length === 1 ? "" : "s"}; waiting for the shards' versions`);
+    this.#lifecycle.setReason(this.#lifecycle.phase === JobPhase.PENDING ? "Starting" : "Rescaling", `${why}: generation ${generation} of ${ranked.length} worker${ranked.length === 1 ? "" : "s"}; waiting for the shards' versions`);
     this.#options.logger.info({ generation, worldSize: ranked.length, why }, "generation begins");
     const { layout, shardRanges: ranges, spec } = plan;
     const checkpointDir = this.#options.checkpointDir ?? "";
@@ -524,13 +524,13 @@ export class Coordinator {
   #pauseForShards(why: string): void {
     const plan = this.#plan!;
     this.#opening = undefined;
-    if (this.#phase !== JobPhase.PAUSED) this.#pauseDeadline = this.#now() + plan.spec.workers!.pauseTimeoutSeconds * 1000;
+    if (this.#lifecycle.phase !== JobPhase.PAUSED) this.#pauseDeadline = this.#now() + plan.spec.workers!.pauseTimeoutSeconds * 1000;
     const missing = this.#missingShards();
     const last = plan.checkpoints?.last;
     const back = last === undefined ? "step 0 (there is no checkpoint yet)" : `its checkpoint of step ${last.version}`;
     const message = `${why}; waiting for parameter-server shard${missing.length === 1 ? "" : "s"} ${missing.join(", ")} to register again (trainfleet ps --shard-index N), then the job goes back to ${back}; it fails at ${new Date(this.#pauseDeadline).toISOString()}`;
-    if (this.#phase === JobPhase.PAUSED) this.#setReason("ShardLost", message);
-    else this.#apply("pause", "ShardLost", message);
+    if (this.#lifecycle.phase === JobPhase.PAUSED) this.#lifecycle.setReason("ShardLost", message);
+    else this.#lifecycle.apply("pause", "ShardLost", message);
     this.#options.logger.warn({ missing, deadline: new Date(this.#pauseDeadline).toISOString() }, message);
   }
 
@@ -547,7 +547,7 @@ export class Coordinator {
       return this.fail("ResumeFailed", `${why}, but the job cannot go back to its checkpoint ${plan.checkpoints?.last?.path}: ${TrainfleetError.from(error).message}`);
     }
     // Things may have moved on while the checkpoint was read.
-    if (isFinished(this.#phase) || this.#missingShards().length > 0) return;
+    if (isFinished(this.#lifecycle.phase) || this.#missingShards().length > 0) return;
     plan.tracker.rewind(back.version);
     plan.samples.seek(back.version);
     this.#options.ledgerAudit?.rewindTo(back.version);
@@ -564,7 +564,7 @@ export class Coordinator {
     if (isAsync(plan.spec)) version = plan.tracker.completed;
     const restored = plan.restores !== undefined;
     plan.restores = undefined;
-    const starting = this.#phase === JobPhase.PENDING;
+    const starting = this.#lifecycle.phase === JobPhase.PENDING;
     plan.tracker.newGeneration(opening.ranked.length, version);
     plan.samples.seek(version);
     plan.checkpoints?.generationOpened(generation, version);
@@ -577,9 +577,9 @@ export class Coordinator {
     });
     const worldSize = plan.workers.length;
     const message = `training ${layout.parameterCount} parameters on ${worldSize} worker${worldSize === 1 ? "" : "s"} (generation ${generation}) and ${shards.length} shards for ${plan.totalSteps} steps`;
-    if (this.#phase === JobPhase.PENDING) this.#apply("start", "Training", message);
-    else if (this.#phase === JobPhase.PAUSED) this.#apply("resume", "Training", message);
-    else this.#setReason(this.#phase === JobPhase.EVALUATING ? "Evaluating" : "Training", message);
+    if (this.#lifecycle.phase === JobPhase.PENDING) this.#lifecycle.apply("start", "Training", message);
+    else if (this.#lifecycle.phase === JobPhase.PAUSED) this.#lifecycle.apply("resume", "Training", message);
+    else this.#lifecycle.setReason(this.#lifecycle.phase === JobPhase.EVALUATING ? "Evaluating" : "Training", message);
     this.#pauseDeadline = 0;
     const fields = { jobId: spec.jobId, generation, worldSize, version, ranks: plan.workers.map((w) => w.id) };
     if (starting) {
@@ -587,7 +587,7 @@ export class Coordinator {
       this.#options.logger.info({ ...fields, shards: shards.length, totalSteps: plan.totalSteps, parameters: layout.parameterCount, ...resumed }, restored && version > 0 ? "job resumed from its checkpoint" : "job started");
     } else {
       this.#options.logger.info({ ...fields, why: opening.why, restored }, "generation opened");
-      this.#publish({ kind: JobEventKind.GENERATION_CHANGED, message: `${opening.why}: generation ${generation} of ${worldSize} worker${worldSize === 1 ? "" : "s"} goes on from step ${version}` });
+      this.#lifecycle.publish({ kind: JobEventKind.GENERATION_CHANGED, message: `${opening.why}: generation ${generation} of ${worldSize} worker${worldSize === 1 ? "" : "s"} goes on from step ${version}` });
     }
     this.#afterSteps(plan);
   }
@@ -596,11 +596,11 @@ export class Coordinator {
   #pause(why: string, workers: number): void {
     const plan = this.#plan!;
     this.#opening = undefined;
-    if (this.#phase !== JobPhase.PAUSED) this.#pauseDeadline = this.#now() + plan.spec.workers!.pauseTimeoutSeconds * 1000;
+    if (this.#lifecycle.phase !== JobPhase.PAUSED) this.#pauseDeadline = this.#now() + plan.spec.workers!.pauseTimeoutSeconds * 1000;
     const { minWorkers } = plan.spec.workers!;
     const message = `${why}: ${workers} worker${workers === 1 ? "" : "s"}, fewer than workers.minWorkers (${minWorkers}); waiting for more until ${new Date(this.#pauseDeadline).toISOString()}, then the job fails`;
-    if (this.#phase === JobPhase.PAUSED) this.#setReason("NotEnoughWorkers", message);
-    else this.#apply("pause", "NotEnoughWorkers", message);
+    if (this.#lifecycle.phase === JobPhase.PAUSED) this.#lifecycle.setReason("NotEnoughWorkers", message);
+    else this.#lifecycle.apply("pause", "NotEnoughWorkers", message);
     this.#options.logger.warn({ workers, minWorkers, deadline: new Date(this.#pauseDeadline).toISOString() }, message);
   }
 
@@ -630,8 +630,8 @@ export class Coordinator {
   #startEvaluation(plan: Plan): void {
     if (this.#stopAt !== undefined) return;
     const message = `evaluating version ${plan.totalSteps} on the test set (generation ${plan.generation})`;
-    if (this.#phase === JobPhase.RUNNING) this.#apply("trainingDone", "Evaluating", message);
-    else this.#setReason("Evaluating", message);
+    if (this.#lifecycle.phase === JobPhase.RUNNING) this.#lifecycle.apply("trainingDone", "Evaluating", message);
+    else this.#lifecycle.setReason("Evaluating", message);
     const ranks = plan.workers.length;
     this.#evaluation = new Evaluation(ranks);
     const total = Math.min(plan.spec.training!.evalSamples || plan.input.testSamples, plan.input.testSamples);
@@ -653,7 +653,7 @@ export class Coordinator {
     await plan.checkpoints?.settle(this.#options.checkpointWaitMs ?? 60_000);
     await this.#shardCountersAt(plan.totalSteps, 2_000);
     const accuracy = ((this.#testAccuracy ?? 0) * 100).toFixed(2);
-    this.#apply("evaluationDone", "Completed", `trained ${plan.totalSteps} steps; test accuracy ${accuracy}%`);
+    this.#lifecycle.apply("evaluationDone", "Completed", `trained ${plan.totalSteps} steps; test accuracy ${accuracy}%`);
     this.#finish();
   }
 
@@ -665,7 +665,7 @@ export class Coordinator {
   async #shardCountersAt(version: number, waitMs: number): Promise<void> {
     const signal = AbortSignal.timeout(waitMs);
     const behind = () => this.#members.shards().some((shard) => shard.state !== WorkerState.LOST && (shard.shardStats?.version ?? -1) < version);
-    while (behind() && !signal.aborted) await this.#changes.after(this.#changes.revision, signal);
+    while (behind() && !signal.aborted) await this.#lifecycle.changedSince(this.#lifecycle.revision, signal);
   }
 
   /**
@@ -684,7 +684,7 @@ export class Coordinator {
     const rank = hadRank ? ` (rank ${member.rank})` : "";
     const role = isWorker ? `worker ${member.id}${rank}` : `parameter-server shard ${member.shardIndex}`;
     const lost = `${role} was ${cause === "straggler" ? "evicted" : "lost"}: ${why}`;
-    this.#publish({ kind: JobEventKind.MEMBER_LOST, ...memberFields(member), message: lost });
+    this.#lifecycle.publish({ kind: JobEventKind.MEMBER_LOST, ...memberFields(member), message: lost });
     member.outbox.push({ kind: { case: "stop", value: { reason: "Evicted", rejoin: true } } });
     member.outbox.close();
     if (!regroup) return this.#options.logger.warn({ memberId: member.id, cause }, lost);
@@ -692,71 +692,32 @@ export class Coordinator {
       return this.fail("MemberLost", `${lost}. With colocated placement its process held a shard, so the job stops here rather than hang; resume it from its last checkpoint (trainfleet run --resume)`);
     }
     this.#options.logger.warn({ memberId: member.id, cause }, lost);
-    if (this.#plan === undefined) return this.#setReason(this.#reason, this.#waitingMessage());
+    if (this.#plan === undefined) return this.#lifecycle.setReason(this.#lifecycle.reason, this.#waitingMessage());
     if (!isWorker) return this.#pauseForShards(lost);
     if (hadRank) this.#membershipChanged(lost);
-    else this.#changedNow();
+    else this.#lifecycle.changed();
   }
 
   #finish(): void {
     this.#finishedAt = this.#now();
     this.#opening = undefined;
     const tested = this.#testAccuracy === undefined ? {} : { testAccuracy: this.#testAccuracy, testLoss: this.#testLoss ?? 0 };
-    this.#publish({ kind: JobEventKind.FINISHED, ...tested });
+    this.#lifecycle.publish({ kind: JobEventKind.FINISHED, ...tested });
     for (const member of this.#members.all()) {
       if (member.state === WorkerState.LOST) continue;
-      member.outbox.push({ kind: { case: "stop", value: { reason: this.#reason } } });
+      member.outbox.push({ kind: { case: "stop", value: { reason: this.#lifecycle.reason } } });
       member.outbox.close();
       member.state = WorkerState.STOPPED;
     }
-    this.#changedNow();
+    this.#lifecycle.changed();
     const status = this.status();
     // A coordinator restarted after the end must not run the job again.
     const store = this.#options.stateStore;
     const saved = store === undefined || this.#spec === undefined ? Promise.resolve() : store.save(this.#savedState(true));
     saved.catch((error: unknown) => this.#options.logger.error({ err: TrainfleetError.from(error).message }, `could not save the finished state to ${store!.description}`)).finally(() => this.#resolveDone(status));
   }
-
-  #apply(event: JobEvent, reason: string, message: string): void {
-    const from = this.#phase;
-    this.#phase = transition(this.#phase, event);
-    this.#setReason(reason, message);
-    // The end is published by #finish (FINISHED), once the job has fully ended.
-    if (from === JobPhase.PENDING && this.#phase === JobPhase.RUNNING) this.#publish({ kind: JobEventKind.STARTED });
-    else if (from !== this.#phase && !isFinished(this.#phase)) this.#publish({ kind: JobEventKind.PHASE_CHANGED });
-  }
-
-  /** A JobEvent with the job's phase, reason, message, generation and step as they are now. */
-  #publish(init: JobEventInit): void {
-    if (this.#events === undefined || this.#spec === undefined) return;
-    const plan = this.#plan;
-    this.#events.event({
-      jobId: this.#spec.jobId,
-      phase: this.#phase,
-      reason: this.#reason,
-      message: this.#message,
-      generation: plan?.generation ?? 0,
-      step: plan?.tracker.completed ?? 0,
-      ...init,
-    });
-  }
-
-  #setReason(reason: string, message: string): void {
-    this.#reason = reason;
-    this.#message = message;
-    this.#changedNow();
-  }
-
-  #changedNow(): void {
-    this.#changes.changed();
-  }
 }
 
 function isAsync(spec: JobSpec): boolean {
   return spec.training!.mode === TrainingMode.ASYNC;
-}
-
-/** Which member an event is about. */
-function memberFields(member: Member): JobEventInit {
-  return { memberId: member.id, memberRole: member.role, rank: member.rank, shardIndex: Math.max(0, member.shardIndex) };
 }
