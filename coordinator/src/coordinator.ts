@@ -2,7 +2,9 @@
  * The coordinator of one job: membership, generations, the steps each rank runs,
  * progress, evaluation and the end of the job. It holds the state; the gRPC server
  * (coordinator-server.ts) only translates calls into these methods. The job's phase,
- * reason, status revision and JobEvents are recorded by its JobLifecycle (job-lifecycle.ts).
+ * reason, status revision and JobEvents are recorded by its JobLifecycle (job-lifecycle.ts);
+ * the steps and the evaluation each rank is sent are handed out by its StepDispatch
+ * (step-dispatch.ts).
  *
  * Membership is elastic. Each join or loss of a worker makes a new generation: ranks are
  * renumbered (roster.ts), every shard is told and reports the version it holds
@@ -22,7 +24,7 @@
  * saved (StateStore: the spec, the checkpoint folder, the newest generation begun), which
  * it saves before each generation's assignments go out, so generation numbers only rise.
  */
-import { Code, JobEventKind, JobPhase, MemberRole, Placement, TrainfleetError, TrainingMode, WorkerState, invalidField } from "@trainfleet/proto";
+import { Code, JobEventKind, JobPhase, MemberRole, Placement, TrainfleetError, WorkerState, invalidField } from "@trainfleet/proto";
 import type { JobSpec, JobStatus, Logger, ParameterLayout, ParameterServerStats, RegisterRequest, ReportCheckpointRequest, ReportEvaluationRequest, ReportFailureRequest, ReportGenerationRequest, ReportProgressRequest } from "@trainfleet/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ShardRangeSchema } from "@trainfleet/proto";
@@ -47,7 +49,7 @@ import type { CoordinatorState, StateStore } from "./state/index.js";
 import type { Plan } from "./job-start.js";
 import { chooseRanks } from "./roster.js";
 import { GenerationOpening } from "./generation-opening.js";
-import { Evaluation } from "./evaluation.js";
+import { StepDispatch, isAsync } from "./step-dispatch.js";
 import { stragglers } from "./stragglers.js";
 import { WorkerFailures, failedWorker, validateFailureReport } from "./worker-failures.js";
 
@@ -94,15 +96,12 @@ export class Coordinator {
   #opening: GenerationOpening | undefined;
   /** While paused below min_workers: when the job fails. */
   #pauseDeadline = 0;
-  #evaluation: Evaluation | undefined;
   #testAccuracy: number | undefined;
   #testLoss: number | undefined;
   #startedAt = 0;
   #finishedAt = 0;
   /** When the first worker registered (a restarted coordinator starts with min_workers after a lease). */
   #firstWorkerAt: number | undefined;
-  /** Told to stop (terminate): steps are handed out up to this one only. */
-  #stopAt: number | undefined;
   /** The training loss of every completed step, at most 200 points (see JobStatus.loss_history). */
   readonly #lossHistory = new DownsampledSeries(200);
   /** Prometheus metrics, served at /metrics by the status server. */
@@ -114,6 +113,8 @@ export class Coordinator {
   readonly #lifecycle: JobLifecycle;
   /** Fatal failures workers reported since the last completed step. */
   readonly #failures = new WorkerFailures();
+  /** The steps, and then the evaluation, each rank of the current generation is sent. */
+  readonly #dispatch: StepDispatch;
 
   constructor(options: CoordinatorOptions) {
     this.#options = options;
@@ -123,6 +124,7 @@ export class Coordinator {
     this.#done = new Promise((resolve) => (this.#resolveDone = resolve));
     this.#events = options.events === undefined ? undefined : new JobEventRecorder(options.events, options.logger, this.#now);
     this.#lifecycle = new JobLifecycle(this.#events);
+    this.#dispatch = new StepDispatch({ lookahead: options.lookahead, ledgerAudit: options.ledgerAudit, lifecycle: this.#lifecycle });
     if (options.spec !== undefined) this.submit(options.spec);
   }
 
@@ -234,7 +236,7 @@ export class Coordinator {
     const advanced = plan.tracker.report({ rank: member.rank, step: request.step, loss: request.loss, samples: request.samples });
     if (advanced === 0) return;
     this.#options.logger.debug({ step: plan.tracker.completed, loss: plan.tracker.lastLoss }, "step complete");
-    this.#afterSteps(plan);
+    this.#dispatch.afterSteps(plan);
     this.#lifecycle.changed();
   }
 
@@ -291,7 +293,7 @@ export class Coordinator {
   async terminate(): Promise<void> {
     const asked = "the coordinator was asked to stop (SIGTERM or SIGINT)";
     const plan = this.#plan;
-    if (isFinished(this.#lifecycle.phase) || this.#stopAt !== undefined) return;
+    if (isFinished(this.#lifecycle.phase) || this.#dispatch.stopping) return;
     const checkpoints = plan?.checkpoints;
     if (plan === undefined || checkpoints === undefined) {
       return this.fail("Terminated", `${asked}; ${plan === undefined ? "training had not started, so there is nothing to checkpoint" : "no checkpoint was taken: the coordinator has no --checkpoint-dir"}`);
@@ -304,7 +306,7 @@ export class Coordinator {
       return this.fail("Terminated", `${asked} while the job was ${this.#opening === undefined ? "paused" : "changing generation"}, when the shards need not agree on a version: no checkpoint was taken; ${last}`);
     }
     const position = plan.samples.position();
-    this.#stopAt = position.step;
+    this.#dispatch.stopAt(position.step);
     this.#lifecycle.setReason("Checkpointing", `${asked}: finishing the steps handed out, then checkpointing step ${position.step}`);
     const ask = (version: number) => {
       for (const shard of this.#members.shards()) shard.outbox.push({ kind: { case: "checkpoint", value: { version } } });
@@ -316,7 +318,7 @@ export class Coordinator {
   reportEvaluation(request: ReportEvaluationRequest): void {
     const { member, plan } = this.#current(request.memberId, request.generation);
     if (this.#lifecycle.phase !== JobPhase.EVALUATING) return;
-    const result = this.#evaluation?.report(member.id, request);
+    const result = this.#dispatch.reportEvaluation(member.id, request);
     if (result === undefined) return;
     this.#testAccuracy = result.accuracy;
     this.#testLoss = result.loss;
@@ -378,7 +380,7 @@ export class Coordinator {
   /** Evicts the stragglers (stragglers.ts; they may register again). Only while steps run: an idle shard counts every rank late. */
   #checkStragglers(): void {
     const plan = this.#plan;
-    if (plan === undefined || this.#lifecycle.phase !== JobPhase.RUNNING || this.#opening !== undefined || this.#stopAt !== undefined || plan.tracker.completed >= plan.totalSteps) return;
+    if (plan === undefined || this.#lifecycle.phase !== JobPhase.RUNNING || this.#opening !== undefined || this.#dispatch.stopping || plan.tracker.completed >= plan.totalSteps) return;
     if (isAsync(plan.spec)) return;
     const { stepDeadlineMs, maxMissedDeadlines } = plan.spec.workers!;
     const shardStats = this.#members.shards().map((shard) => shard.shardStats);
@@ -589,7 +591,7 @@ export class Coordinator {
       this.#options.logger.info({ ...fields, why: opening.why, restored }, "generation opened");
       this.#lifecycle.publish({ kind: JobEventKind.GENERATION_CHANGED, message: `${opening.why}: generation ${generation} of ${worldSize} worker${worldSize === 1 ? "" : "s"} goes on from step ${version}` });
     }
-    this.#afterSteps(plan);
+    this.#dispatch.afterSteps(plan);
   }
 
   /** Below min_workers: no steps until enough workers are in, and a deadline after which the job fails. */
@@ -604,45 +606,8 @@ export class Coordinator {
     this.#options.logger.warn({ workers, minWorkers, deadline: new Date(this.#pauseDeadline).toISOString() }, message);
   }
 
-  /** After steps completed (or a generation opened): hand out more, or evaluate once every step is done. */
-  #afterSteps(plan: Plan): void {
-    if (plan.tracker.completed >= plan.totalSteps) this.#startEvaluation(plan);
-    else this.#assignSteps(plan);
-  }
-
-  /** Hands out steps up to `lookahead` beyond the last completed one, so workers never wait on us (in async mode, further: nobody waits for anybody). */
-  #assignSteps(plan: Plan): void {
-    const lookahead = this.#options.lookahead ?? (isAsync(plan.spec) ? 8 : 2);
-    const limit = Math.min(plan.totalSteps, this.#stopAt ?? Number.POSITIVE_INFINITY, plan.tracker.completed + lookahead);
-    while (plan.samples.step < limit) {
-      const { step, epoch, sampleIndices, globalBatchSize } = plan.samples.next(plan.workers.length);
-      const generation = plan.generation;
-      this.#options.ledgerAudit?.handedOut({ step, epoch, generation, sampleIndices });
-      plan.workers.forEach((worker, rank) => {
-        worker.outbox.push({ kind: { case: "step", value: { generation, step, epoch, sampleIndices: Array.from(sampleIndices[rank]!), globalBatchSize } } });
-      });
-      // Where the ledger stands after this step, in case a checkpoint is due at the version it makes.
-      plan.checkpoints?.cursorAt(plan.samples.position());
-    }
-  }
-
-  /** Every rank of the current generation evaluates its part of the test set (again, if a membership change interrupted it). */
-  #startEvaluation(plan: Plan): void {
-    if (this.#stopAt !== undefined) return;
-    const message = `evaluating version ${plan.totalSteps} on the test set (generation ${plan.generation})`;
-    if (this.#lifecycle.phase === JobPhase.RUNNING) this.#lifecycle.apply("trainingDone", "Evaluating", message);
-    else this.#lifecycle.setReason("Evaluating", message);
-    const ranks = plan.workers.length;
-    this.#evaluation = new Evaluation(ranks);
-    const total = Math.min(plan.spec.training!.evalSamples || plan.input.testSamples, plan.input.testSamples);
-    plan.workers.forEach((worker, rank) => {
-      worker.state = WorkerState.EVALUATING;
-      worker.outbox.push({ kind: { case: "evaluate", value: Evaluation.assignment(rank, ranks, total, plan.generation, plan.totalSteps) } });
-    });
-  }
-
   async #finishTraining(plan: Plan): Promise<void> {
-    if (this.#stopAt !== undefined) return;
+    if (this.#dispatch.stopping) return;
     try {
       await this.#options.onTrained?.({ spec: plan.spec, layout: plan.layout, version: plan.totalSteps, shards: plan.shardRanges });
     } catch (error) {
@@ -716,8 +681,4 @@ export class Coordinator {
     const saved = store === undefined || this.#spec === undefined ? Promise.resolve() : store.save(this.#savedState(true));
     saved.catch((error: unknown) => this.#options.logger.error({ err: TrainfleetError.from(error).message }, `could not save the finished state to ${store!.description}`)).finally(() => this.#resolveDone(status));
   }
-}
-
-function isAsync(spec: JobSpec): boolean {
-  return spec.training!.mode === TrainingMode.ASYNC;
 }
