@@ -8,6 +8,7 @@
 import { ApiException, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { CoreV1Api, CustomObjectsApi, KubernetesObject, V1Pod, V1Service } from "@kubernetes/client-node";
 import { timestamp } from "./conditions.js";
+import { podGroupResources } from "./gang.js";
 import type { Logger } from "@trainfleet/proto";
 import { apiVersion, group, kind, managedBy, plural, version } from "./names.js";
 import type { JobEvent, Plan } from "./reconcile.js";
@@ -69,8 +70,10 @@ async function createObject({ core, custom }: KubeClients, namespace: string, ob
   if (object.kind === "Pod") await core.createNamespacedPod({ namespace, body: object as V1Pod });
   else if (object.kind === "Service") await core.createNamespacedService({ namespace, body: object as V1Service });
   else {
-    const [objectGroup, objectVersion] = (object.apiVersion ?? "").split("/") as [string, string];
-    await custom.createNamespacedCustomObject({ group: objectGroup, version: objectVersion, namespace, plural: `${(object.kind ?? "").toLowerCase()}s`, body: object });
+    // The only custom objects the operator makes are gang schedulers' PodGroups.
+    const resource = Object.values(podGroupResources).find(({ group, version }) => object.apiVersion === `${group}/${version}`);
+    if (resource === undefined) throw new Error(`the operator does not create ${object.apiVersion} ${object.kind}`);
+    await custom.createNamespacedCustomObject({ ...resource, namespace, body: object });
   }
 }
 

@@ -9,7 +9,7 @@ import type { KubeConfig, KubernetesListObject, KubernetesObject, V1Pod, V1Servi
 import { applyPlan, isStatusCode } from "./apply-plan.js";
 import { fetchCoordinatorStatus } from "./coordinator-status.js";
 import type { CoordinatorReport } from "./coordinator-status.js";
-import { gangPlan, podGroupResources, podGroupApiFor } from "./gang.js";
+import { podGroupResources, podGroupApiFor } from "./gang.js";
 import type { PodGroupApi } from "./gang.js";
 import type { Logger } from "@trainfleet/proto";
 import { coordinatorName, group, labels, managedSelector, plural, version } from "./names.js";
@@ -177,10 +177,9 @@ export class Operator {
 
   async #podGroupExists(job: TrainingJob): Promise<boolean> {
     const api = podGroupApiFor(job, this.options.podGroupApis ?? []);
-    if (api === undefined || gangPlan(job, this.options.podGroupApis ?? []).podGroup === undefined) return false;
-    const { group: podGroupGroup, version: podGroupVersion, plural: podGroupPlural } = podGroupResources[api];
+    if (api === undefined) return false;
     try {
-      await this.#custom.getNamespacedCustomObject({ group: podGroupGroup, version: podGroupVersion, namespace: job.metadata.namespace, plural: podGroupPlural, name: job.metadata.name });
+      await this.#custom.getNamespacedCustomObject({ ...podGroupResources[api], namespace: job.metadata.namespace, name: job.metadata.name });
       return true;
     } catch (error) {
       if (isStatusCode(error, 404)) return false;
