@@ -28,7 +28,7 @@
 #   ENTRYPOINT ["node", "/app/cli/dist/main.js"]
 #
 # Not built by this repo's CI: the machines it runs on cannot pull node:22-bookworm (nothing
-# can be pulled there), so the container test (test/containers-e2e.test.ts) uses the image of
+# can be pulled there), so the container test (test/k8s/containers-e2e.test.ts) uses the image of
 # scripts/build-test-image.sh instead. Keep the two layouts identical.
 
 ARG RUNTIME_IMAGE=node:22-bookworm-slim
@@ -39,16 +39,20 @@ WORKDIR /src
 # The manifests alone first, so that the npm ci layer is reused while no dependency changes.
 COPY package.json package-lock.json .npmrc ./
 COPY proto/package.json proto/
+COPY spec/package.json spec/
+COPY kernels/package.json kernels/
+COPY runtime/package.json runtime/
+COPY dataplane/package.json dataplane/
 COPY paramserver/package.json paramserver/
 COPY worker/package.json worker/
 COPY coordinator/package.json coordinator/
-COPY operator/package.json operator/
+COPY k8s/package.json k8s/
 COPY cli/package.json cli/
-COPY test/package.json test/
+COPY testing/package.json testing/
 COPY bench/package.json bench/
 RUN npm ci --no-audit --no-fund
 COPY . .
-# The CLI and the workspaces it references (proto, paramserver, worker, coordinator, operator).
+# The CLI and the workspaces it references (every package but testing and bench).
 RUN npx tsc -b cli
 RUN case "$TFJS_BACKEND" in \
       "") ;; \

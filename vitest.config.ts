@@ -21,7 +21,7 @@ const plainSummary: Reporter = {
 
 export default defineConfig({
   test: {
-    include: ["*/test/**/*.test.ts", "test/*.test.ts"],
+    include: ["*/test/**/*.test.ts", "test/**/*.test.ts"],
     exclude: ["**/node_modules/**", "**/dist/**"],
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the trainfleet container image from this host's files, for the container tests
-# (test/containers-e2e.test.ts): nothing can be pulled from a registry here, so the
+# (test/k8s/containers-e2e.test.ts): nothing can be pulled from a registry here, so the
 # Dockerfile (which starts FROM node:22-bookworm) cannot be built. The image has the
 # Dockerfile's layout:
 #   /usr/local/bin/node                the repo's own Node 22 (the `node` devDependency),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fails when proto/src/gen differs from what buf + protoc-gen-es generate from the .proto
-# files, or proto/src/kernels/gen from what wabt compiles from kernels.wat: the generated
+# files, or kernels/src/gen from what wabt compiles from kernels.wat: the generated
 # code is committed, and must never drift from its sources.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,9 +12,9 @@ if ! git diff --quiet -- proto/src/gen || [ -n "$(git ls-files --others --exclud
 fi
 echo "generated protobuf code is up to date"
 npm run --silent generate:kernels
-if ! git diff --quiet -- proto/src/kernels/gen || [ -n "$(git ls-files --others --exclude-standard proto/src/kernels/gen)" ]; then
-  echo "proto/src/kernels/gen is out of date: run \`npm run generate:kernels\` and commit the result." >&2
-  git status --short proto/src/kernels/gen >&2
+if ! git diff --quiet -- kernels/src/gen || [ -n "$(git ls-files --others --exclude-standard kernels/src/gen)" ]; then
+  echo "kernels/src/gen is out of date: run \`npm run generate:kernels\` and commit the result." >&2
+  git status --short kernels/src/gen >&2
   exit 1
 fi
 echo "generated WebAssembly kernels are up to date"

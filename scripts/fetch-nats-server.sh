@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes a NATS server (nats-server, with JetStream) available without root and prints its
-# path. The events tests (test/nats-events.test.ts) start their own server with it.
+# path. The events tests (test/status/nats-events.test.ts) start their own server with it.
 # Order: $TRAINFLEET_NATS_SERVER when set (the only one used then), a nats-server on PATH
 # or in /usr/sbin, the user cache, and finally Debian's `nats-server` package (2.9) fetched
 # as a normal user the way scripts/fetch-data.sh fetches Fashion-MNIST (apt-get download,
@@ -19,7 +19,7 @@ package=nats-server
 fail() {
   cat >&2 <<EOF
 fetch-nats-server: $1
-The events tests (test/nats-events.test.ts) start a real nats-server. Fix it with one of:
+The events tests (test/status/nats-events.test.ts) start a real nats-server. Fix it with one of:
   - bash scripts/fetch-nats-server.sh      (Debian's $package package, no root needed)
   - sudo apt-get install $package      (installs /usr/sbin/nats-server)
   - install nats-server (2.9 or newer) yourself and set TRAINFLEET_NATS_SERVER=/path/to/nats-server

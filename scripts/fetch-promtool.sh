@@ -18,7 +18,7 @@ package=prometheus
 fail() {
   cat >&2 <<EOF
 fetch-promtool: $1
-The status API tests (test/status-api.test.ts) check /metrics with Prometheus's promtool. Fix it with one of:
+The status API tests (test/status/status-api.test.ts) check /metrics with Prometheus's promtool. Fix it with one of:
   - bash scripts/fetch-promtool.sh      (Debian's $package package, no root needed)
   - sudo apt-get install $package      (puts promtool on PATH)
   - install promtool yourself and set TRAINFLEET_PROMTOOL=/path/to/promtool

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes a headless Chromium available and prints its path. The dashboard test
-# (test/dashboard.test.ts) drives it with playwright-core, which downloads no browser of
+# (test/status/dashboard.test.ts) drives it with playwright-core, which downloads no browser of
 # its own here: it launches this one by path.
 # Order: $TRAINFLEET_CHROMIUM when set (the only one used then), a chromium on PATH, and
 # finally Debian's `chromium` package installed with apt-get (root only: a browser needs
@@ -16,7 +16,7 @@ tool_args install-chromium "prints the path of chromium; --check never installs"
 fail() {
   cat >&2 <<EOF
 install-chromium: $1
-The dashboard test (test/dashboard.test.ts) needs a headless Chromium. Fix it with one of:
+The dashboard test (test/status/dashboard.test.ts) needs a headless Chromium. Fix it with one of:
   - bash scripts/install-chromium.sh                         (as root: Debian's chromium package)
   - sudo apt-get install -y --no-install-recommends chromium
   - install Chromium yourself and set TRAINFLEET_CHROMIUM=/path/to/chromium

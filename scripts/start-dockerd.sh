@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes a Docker engine answer, for the container tests (test/containers-e2e.test.ts).
+# Makes a Docker engine answer, for the container tests (test/k8s/containers-e2e.test.ts).
 # When `docker info` already works it only cleans up. Otherwise, as root: installs Debian's
 # docker.io with apt-get when dockerd is missing, starts dockerd in the background (its log:
 # $TRAINFLEET_DOCKERD_LOG, default /var/log/trainfleet-dockerd.log) and waits until it
@@ -19,7 +19,7 @@ wait_s="${TRAINFLEET_DOCKERD_WAIT:-60}"
 fail() {
   cat >&2 <<EOF
 start-dockerd: $1
-The container tests (test/containers-e2e.test.ts) need a Docker engine. Fix it with one of:
+The container tests (test/k8s/containers-e2e.test.ts) need a Docker engine. Fix it with one of:
   - sudo bash scripts/start-dockerd.sh           (installs Debian's docker.io if needed, starts dockerd)
   - start Docker yourself, and make 'docker info' work for this user (the docker group, or DOCKER_HOST)
 EOF

@@ -6,9 +6,11 @@
  * IPC: sends {dataAddress?}, receives {shards}, sends {times, rssBytes}, receives "stop".
  */
 import { once } from "node:events";
-import { DataPlane, createParameterClient, kernelFloat32Array } from "@trainfleet/proto";
-import type { ShardEndpoint } from "@trainfleet/proto";
-import { createLocalShardLink } from "@trainfleet/paramserver";
+import { DataPlane } from "@trainfleet/proto";
+import { createParameterClient } from "@trainfleet/dataplane";
+import { kernelFloat32Array } from "@trainfleet/kernels";
+import type { ShardEndpoint } from "@trainfleet/dataplane";
+import { createLocalShardLink } from "@trainfleet/dataplane";
 import { benchJobId, peakRssBytes, startBenchShard } from "./bench-shard-setup.js";
 
 const [count, rank, rounds, chunkBytes] = process.argv.slice(2, 6).map(Number) as [number, number, number, number];

@@ -1,9 +1,13 @@
 /** A parameter-server shard configured directly (no coordinator), so that benchmarks measure the data plane alone. */
 import { create } from "@bufbuild/protobuf";
-import { OptimizerSpecSchema, shardRanges, silentLogger } from "@trainfleet/proto";
-import type { ParameterLayout, RunningServer } from "@trainfleet/proto";
-import { ParameterShard, startDataServer, startShardServer } from "@trainfleet/paramserver";
-import type { DataServer } from "@trainfleet/paramserver";
+import { OptimizerSpecSchema } from "@trainfleet/proto";
+import { shardRanges } from "@trainfleet/spec";
+import { silentLogger } from "@trainfleet/runtime";
+import type { ParameterLayout } from "@trainfleet/spec";
+import type { RunningServer } from "@trainfleet/proto";
+import { ParameterShard } from "@trainfleet/paramserver";
+import { startDataServer, startShardServer } from "@trainfleet/dataplane";
+import type { DataServer } from "@trainfleet/dataplane";
 
 export const benchJobId = "bench";
 

@@ -5,8 +5,9 @@
  * worker's; the first round is a warm-up and dropped) and the peak RSS seen.
  */
 import { once } from "node:events";
-import { WireDtype, shardRanges } from "@trainfleet/proto";
-import type { ShardEndpoint } from "@trainfleet/proto";
+import { WireDtype } from "@trainfleet/proto";
+import { shardRanges } from "@trainfleet/spec";
+import type { ShardEndpoint } from "@trainfleet/dataplane";
 import { finish, message, start } from "./child.js";
 
 export type Placement = "grpc" | "tcp" | "colocated";

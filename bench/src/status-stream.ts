@@ -11,7 +11,8 @@
 import { get } from "node:http";
 import type { IncomingMessage } from "node:http";
 import { once } from "node:events";
-import { jobStatusFromJson, readServerSentEvents } from "@trainfleet/proto";
+import { jobStatusFromJson } from "@trainfleet/proto";
+import { readServerSentEvents } from "@trainfleet/runtime";
 import type { JobStatus } from "@trainfleet/proto";
 import { now } from "./bench-clock.js";
 

@@ -1,5 +1,5 @@
 /** What a subcommand is: its flags (which also make its --help) and what it runs. */
-import type { Logger } from "@trainfleet/proto";
+import type { Logger } from "@trainfleet/runtime";
 import { UsageError } from "./flags.js";
 import type { FlagTable, FlagValue } from "./flags.js";
 

@@ -1,2 +1,1 @@
-export * from "./flags.js";
-export * from "./progress-view.js";
+export { humanDuration, printerColumns } from "./commands/get.js";

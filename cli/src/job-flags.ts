@@ -8,7 +8,7 @@ import { create, fromJson } from "@bufbuild/protobuf";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { CheckpointSpecSchema, Code, DataPlane, JobSpecSchema, Placement, WireDtype, ModelSpecSchema, OptimizerSpecSchema, ParameterServersSpecSchema, TrainfleetError, TrainingMode, TrainingSpecSchema, WorkersSpecSchema } from "@trainfleet/proto";
 import type { JobSpec } from "@trainfleet/proto";
-import { resolveJobSpec } from "@trainfleet/coordinator";
+import { resolveJobSpec } from "@trainfleet/spec";
 import type { FlagTable, FlagValue } from "./flags.js";
 
 export const jobFlags: FlagTable = {

@@ -26,7 +26,7 @@ import { homedir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import type { Cluster, Context, CustomObjectsApi, KubeConfig, User } from "@kubernetes/client-node";
 import { Code, TrainfleetError } from "@trainfleet/proto";
-import { group, kind, plural, version } from "@trainfleet/operator/resource";
+import { group, kind, plural, version } from "@trainfleet/k8s/resource";
 import type { FlagTable, FlagValue } from "./flags.js";
 import { UsageError } from "./flags.js";
 

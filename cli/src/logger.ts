@@ -7,8 +7,8 @@
 import { pino } from "pino";
 import type { LoggerOptions } from "pino";
 import pretty from "pino-pretty";
-import { logContext } from "@trainfleet/proto";
-import type { LogContext, Logger } from "@trainfleet/proto";
+import { logContext } from "@trainfleet/runtime";
+import type { LogContext, Logger } from "@trainfleet/runtime";
 
 export const logLevels = ["debug", "info", "warn", "error"] as const;
 

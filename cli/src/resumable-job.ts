@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { equals } from "@bufbuild/protobuf";
 import { Code, JobSpecSchema, TrainfleetError } from "@trainfleet/proto";
 import type { JobSpec } from "@trainfleet/proto";
-import { loadCheckpoint, resolveJobSpec } from "@trainfleet/coordinator";
+import { loadCheckpoint } from "@trainfleet/coordinator";
+import { resolveJobSpec } from "@trainfleet/spec";
 import type { LoadedCheckpoint } from "@trainfleet/coordinator";
 import { readJobSpec } from "./job-flags.js";
 

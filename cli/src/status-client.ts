@@ -4,7 +4,8 @@
  * connection drops, it reconnects with Last-Event-ID, so it resumes with the newest
  * status instead of starting over. fetch's errors are translated here, and only here.
  */
-import { Code, TrainfleetError, abortableDelay, codeFromName, jobStatusFromJson, readServerSentEvents, statusPaths } from "@trainfleet/proto";
+import { Code, TrainfleetError, jobStatusFromJson, statusPaths } from "@trainfleet/proto";
+import { abortableDelay, codeFromName, readServerSentEvents } from "@trainfleet/runtime";
 import type { JobStatus } from "@trainfleet/proto";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { isFinished } from "@trainfleet/coordinator";

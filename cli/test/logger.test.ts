@@ -5,7 +5,7 @@
  */
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { LogContext } from "@trainfleet/proto";
+import { LogContext } from "@trainfleet/runtime";
 import { loggerOptions } from "../src/logger.js";
 
 function capture(context: LogContext) {

@@ -7,7 +7,8 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
-import { Code, JobPhase, JobStatusSchema, TrainfleetError, formatServerSentEvent, jobStatusToJson } from "@trainfleet/proto";
+import { Code, JobPhase, JobStatusSchema, TrainfleetError, jobStatusToJson } from "@trainfleet/proto";
+import { formatServerSentEvent } from "@trainfleet/runtime";
 import { followStatus, getStatus, statusTarget } from "../src/status-client.js";
 
 const closers: Array<() => void> = [];

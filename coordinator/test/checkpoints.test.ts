@@ -8,15 +8,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { Code, JobSpecSchema, ReportCheckpointRequestSchema, TrainfleetError, sha256Hex, silentLogger } from "@trainfleet/proto";
-import type { CheckpointManifest } from "../src/checkpoint-manifest.js";
-import { loadCheckpoint, writeCheckpoint } from "../src/checkpoint-store.js";
-import { CheckpointTracker } from "../src/checkpoint-tracker.js";
-import { Coordinator } from "../src/coordinator.js";
-import { resolveJobSpec } from "../src/job-spec.js";
-import { planJob } from "../src/plan.js";
-import { resumePoint } from "../src/resume-point.js";
-import { SampleCursor } from "../src/sample-cursor.js";
+import { rejection } from "@trainfleet/testing/rejection";
+import { Code, JobSpecSchema, ReportCheckpointRequestSchema, TrainfleetError } from "@trainfleet/proto";
+import { sha256Hex, silentLogger } from "@trainfleet/runtime";
+import type { CheckpointManifest } from "../src/checkpoints/checkpoint-manifest.js";
+import { loadCheckpoint, writeCheckpoint } from "../src/checkpoints/checkpoint-store.js";
+import { CheckpointTracker } from "../src/checkpoints/checkpoint-tracker.js";
+import { Coordinator } from "../src/job/coordinator.js";
+import { resolveJobSpec } from "@trainfleet/spec";
+import { planJob } from "../src/job/plan.js";
+import { resumePoint } from "../src/checkpoints/resume-point.js";
+import { SampleCursor } from "../src/steps/sample-cursor.js";
 
 const spec = resolveJobSpec(create(JobSpecSchema, { jobId: "ckpt", workers: { replicas: 2 }, parameterServers: { shards: 2 }, checkpoints: { everySteps: 3 } }));
 const ranges = [
@@ -154,16 +156,16 @@ describe("checkpoint folders", () => {
     const dir = folder();
     await writeVersions(dir, [3]);
     writeFileSync(join(dir, "shard-1-v3.ckpt"), "shard 1 v3 but changed");
-    const corrupt = await loadCheckpoint(dir).catch((e: unknown) => e as TrainfleetError);
+    const corrupt = await rejection(loadCheckpoint(dir));
     expect(corrupt.code).toBe(Code.DATA_LOSS);
     expect(corrupt.message).toMatch(new RegExp(`^checkpoint file ${join(dir, "shard-1-v3.ckpt")} \\(shard 1 of ${join(dir, "checkpoint-3.json")}\\): sha256 mismatch: the file's is [0-9a-f]{64} \\(22 bytes\\), the manifest's [0-9a-f]{64} \\(10 bytes\\)`));
 
     const empty = folder();
-    const none = await loadCheckpoint(empty).catch((e: unknown) => e as TrainfleetError);
+    const none = await rejection(loadCheckpoint(empty));
     expect([none.code, none.message]).toEqual([Code.NOT_FOUND, `${empty} holds no complete checkpoint (no latest.json); the job was stopped before its first checkpoint, so start it afresh`]);
 
     writeFileSync(join(empty, "checkpoint-1.json"), JSON.stringify({ format: "trainfleet-checkpoint/1", jobId: "ckpt", shards: [] }));
-    const bad = await loadCheckpoint(join(empty, "checkpoint-1.json")).catch((e: unknown) => e as TrainfleetError);
+    const bad = await rejection(loadCheckpoint(join(empty, "checkpoint-1.json")));
     expect(bad.message).toBe(`checkpoint manifest ${join(empty, "checkpoint-1.json")}: ledger: must be an object`);
   });
 });

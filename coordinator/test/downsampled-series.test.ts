@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DownsampledSeries } from "../src/downsampled-series.js";
+import { DownsampledSeries } from "../src/status/downsampled-series.js";
 
 describe("DownsampledSeries", () => {
   it("keeps one point per step until it is full", () => {

@@ -8,13 +8,14 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { Code, JobPhase, JobSpecSchema, MemberRole, ParameterServerStatsSchema, TrainfleetError, WorkerState, silentLogger } from "@trainfleet/proto";
+import { Code, JobPhase, JobSpecSchema, MemberRole, ParameterServerStatsSchema, TrainfleetError, WorkerState } from "@trainfleet/proto";
+import { silentLogger } from "@trainfleet/runtime";
 import type { JobSpec } from "@trainfleet/proto";
-import { Coordinator } from "../src/coordinator.js";
-import { resolveJobSpec } from "../src/job-spec.js";
-import { LedgerAudit } from "../src/ledger-audit.js";
-import type { LedgerRecord } from "../src/ledger-audit.js";
-import type { AssignmentInit } from "../src/members.js";
+import { Coordinator } from "../src/job/coordinator.js";
+import { resolveJobSpec } from "@trainfleet/spec";
+import { LedgerAudit } from "../src/steps/ledger-audit.js";
+import type { LedgerRecord } from "../src/steps/ledger-audit.js";
+import type { AssignmentInit } from "../src/membership/members.js";
 
 const trainSamples = 60_000;
 

@@ -5,15 +5,16 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { JobEventKind, JobEventSchema, JobPhase, JobSpecSchema, MemberRole, RegisterRequestSchema, ReportGenerationRequestSchema, StepMetricsSchema, silentLogger } from "@trainfleet/proto";
+import { JobEventKind, JobEventSchema, JobPhase, JobSpecSchema, MemberRole, RegisterRequestSchema, ReportGenerationRequestSchema, StepMetricsSchema } from "@trainfleet/proto";
+import { silentLogger } from "@trainfleet/runtime";
 import type { JobEvent } from "@trainfleet/proto";
-import { Coordinator } from "../src/coordinator.js";
+import { Coordinator } from "../src/job/coordinator.js";
 import { InProcessEventBus } from "../src/events/in-process-event-bus.js";
 import { JobEventRecorder } from "../src/events/job-event-recorder.js";
 import { decodeBusMessage, encodeBusMessage, eventsSubject, jobFilterSubject, metricsSubject } from "../src/events/event-subjects.js";
 import type { BusMessage } from "../src/events/event-subjects.js";
 import type { EventBus } from "../src/events/event-bus.js";
-import { resolveJobSpec } from "../src/job-spec.js";
+import { resolveJobSpec } from "@trainfleet/spec";
 
 const event = (jobId: string, sequence: number) => create(JobEventSchema, { jobId, sequence: BigInt(sequence), kind: JobEventKind.MEMBER_JOINED });
 const metrics = (jobId: string, step: number) => create(StepMetricsSchema, { jobId, step });

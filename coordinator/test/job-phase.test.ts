@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { JobPhase } from "@trainfleet/proto";
-import { isFinished, transition } from "../src/job-phase.js";
+import { isFinished, transition } from "../src/job/job-phase.js";
 
 describe("the job's state machine", () => {
   it("runs pending -> running -> evaluating -> succeeded", () => {

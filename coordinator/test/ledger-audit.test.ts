@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { LedgerAudit, ledgerAuditFile } from "../src/ledger-audit.js";
+import { LedgerAudit, ledgerAuditFile } from "../src/steps/ledger-audit.js";
 
 describe("the ledger audit", () => {
   it("records a step when it completes, with its samples rank by rank, and never a step that did not complete", () => {

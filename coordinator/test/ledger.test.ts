@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { epochPermutation, planStep, stepsPerEpoch } from "../src/ledger.js";
-import type { LedgerPosition } from "../src/ledger.js";
+import { epochPermutation, planStep, stepsPerEpoch } from "../src/steps/ledger.js";
+import type { LedgerPosition } from "../src/steps/ledger.js";
 
 describe("the sample ledger", () => {
   it("gives each epoch a seeded permutation: the same for the same (seed, epoch), different otherwise", () => {

@@ -1,8 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { JobSpecSchema } from "@trainfleet/proto";
-import { resolveJobSpec } from "../src/job-spec.js";
-import { planJob } from "../src/plan.js";
+import { resolveJobSpec } from "@trainfleet/spec";
+import { planJob } from "../src/job/plan.js";
 
 const spec = (training: object, replicas = 2) => resolveJobSpec(create(JobSpecSchema, { model: { kind: { case: "mlp", value: { hiddenUnits: [10] } } }, training, workers: { replicas } }));
 

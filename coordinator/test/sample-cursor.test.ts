@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { epochPermutation } from "../src/ledger.js";
-import { SampleCursor } from "../src/sample-cursor.js";
+import { epochPermutation } from "../src/steps/ledger.js";
+import { SampleCursor } from "../src/steps/sample-cursor.js";
 
 describe("SampleCursor", () => {
   it("numbers steps, covers every sample once per epoch, and moves to the next epoch's permutation", () => {

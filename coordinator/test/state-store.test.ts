@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { Code, JobSpecSchema, TrainfleetError } from "@trainfleet/proto";
-import { resolveJobSpec } from "../src/job-spec.js";
+import { resolveJobSpec } from "@trainfleet/spec";
 import { coordinatorStateFormat, coordinatorStateJson, parseCoordinatorState } from "../src/state/coordinator-state.js";
 import type { CoordinatorState } from "../src/state/coordinator-state.js";
 import { fileStateStore } from "../src/state/file-state-store.js";

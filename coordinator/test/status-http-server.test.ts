@@ -6,12 +6,14 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import type { JsonValue } from "@bufbuild/protobuf";
-import { JobPhase, JobService, JobSpecSchema, MemberRole, RegisterRequestSchema, ServerSentEventParser, WorkerState, createClient, jobStatusFromJson, jobStatusToJson, silentLogger } from "@trainfleet/proto";
-import type { RunningHttpServer, RunningServer, ServerSentEvent } from "@trainfleet/proto";
-import { Coordinator } from "../src/coordinator.js";
-import { startCoordinatorServer } from "../src/coordinator-server.js";
-import { resolveJobSpec } from "../src/job-spec.js";
-import { startStatusHttpServer } from "../src/status-http-server.js";
+import { JobPhase, JobService, JobSpecSchema, MemberRole, RegisterRequestSchema, WorkerState, createClient, jobStatusFromJson, jobStatusToJson } from "@trainfleet/proto";
+import { ServerSentEventParser, silentLogger } from "@trainfleet/runtime";
+import type { RunningHttpServer, ServerSentEvent } from "@trainfleet/runtime";
+import type { RunningServer } from "@trainfleet/proto";
+import { Coordinator } from "../src/job/coordinator.js";
+import { startCoordinatorServer } from "../src/server/coordinator-server.js";
+import { resolveJobSpec } from "@trainfleet/spec";
+import { startStatusHttpServer } from "../src/status/status-http-server.js";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -73,7 +75,7 @@ describe("the HTTP status API", () => {
     const other = await fetch(`${url}/v1/jobs/other/watch`);
     expect(other.status).toBe(404);
     expect(await other.json()).toEqual({ code: "not_found", message: 'no job "other" here: this coordinator runs job "unit"' });
-    // "/" is the dashboard (test/dashboard.test.ts).
+    // "/" is the dashboard (test/status/dashboard.test.ts).
     for (const path of ["/index.htm", "/v1/jobs", "/v1/jobs/unit/", "/v1/jobs/unit/logs", "/metrics/x"]) {
       const missing = await fetch(`${url}${path}`);
       expect([path, missing.status]).toEqual([path, 404]);

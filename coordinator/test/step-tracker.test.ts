@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { StepTracker } from "../src/step-tracker.js";
+import { StepTracker } from "../src/steps/step-tracker.js";
 
 describe("StepTracker", () => {
   it("completes a step when every rank has reported, in step order, whatever the arrival order", () => {

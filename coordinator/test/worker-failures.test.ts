@@ -7,12 +7,13 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { Code, JobEventKind, JobPhase, JobSpecSchema, MemberRole, TrainfleetError, WorkerState, silentLogger } from "@trainfleet/proto";
+import { Code, JobEventKind, JobPhase, JobSpecSchema, MemberRole, TrainfleetError, WorkerState } from "@trainfleet/proto";
+import { silentLogger } from "@trainfleet/runtime";
 import type { JobEvent, JobSpec, ReportFailureRequest } from "@trainfleet/proto";
-import { Coordinator } from "../src/coordinator.js";
-import { resolveJobSpec } from "../src/job-spec.js";
-import type { AssignmentInit } from "../src/members.js";
-import { WorkerFailures, maxFailureMessageChars, validateFailureReport } from "../src/worker-failures.js";
+import { Coordinator } from "../src/job/coordinator.js";
+import { resolveJobSpec } from "@trainfleet/spec";
+import type { AssignmentInit } from "../src/membership/members.js";
+import { WorkerFailures, maxFailureMessageChars, validateFailureReport } from "../src/membership/worker-failures.js";
 
 type Kind = NonNullable<AssignmentInit["kind"]>;
 type Of<C extends Kind["case"]> = Extract<Kind, { case: C }>["value"];

@@ -10,7 +10,7 @@
  * operations). The JavaScript loop is the specification, the fallback for other arrays,
  * and does the tail of fewer than 4 elements.
  */
-import { kernelAddressTable, kernelCalls, kernelOperandsCompatible, kernelPointer, wasmKernels } from "@trainfleet/proto";
+import { kernelAddressTable, kernelCalls, kernelOperandsCompatible, kernelPointer, wasmKernels } from "@trainfleet/kernels";
 
 /** Averages elements [from, to) of the contributions into out[0, to - from). */
 export function averageInRankOrder(contributions: readonly Float32Array[], from: number, to: number, out: Float32Array): void {

@@ -14,7 +14,7 @@
  * newer step than the one its row holds abandons the row (a push cut off part-way).
  */
 import { Code, TrainfleetError } from "@trainfleet/proto";
-import type { Range } from "@trainfleet/proto";
+import type { Range } from "@trainfleet/spec";
 import type { Optimizer } from "./optimizer.js";
 import type { PushHeader } from "./push-validation.js";
 import type { StepBarrier } from "./step-barrier.js";

@@ -6,8 +6,11 @@
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Code, TrainfleetError, sha256Hex, shardCheckpointFileName, writeAtomically } from "@trainfleet/proto";
-import type { Logger, ShardRestore } from "@trainfleet/proto";
+import { Code, TrainfleetError } from "@trainfleet/proto";
+import { sha256Hex, writeAtomically } from "@trainfleet/runtime";
+import { shardCheckpointFileName } from "@trainfleet/spec";
+import type { Logger } from "@trainfleet/runtime";
+import type { ShardRestore } from "@trainfleet/proto";
 import { checkShardCheckpoint, decodeShardCheckpoint, encodeShardCheckpoint } from "./checkpoint-format.js";
 import type { ExpectedCheckpoint } from "./checkpoint-format.js";
 import type { ShardSnapshot, ShardState } from "./shard-snapshot.js";

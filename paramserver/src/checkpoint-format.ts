@@ -23,7 +23,7 @@
  * in the coordinator's manifest, and handed back to the shard that restores the file.
  */
 import { Code, TrainfleetError } from "@trainfleet/proto";
-import type { Range } from "@trainfleet/proto";
+import type { Range } from "@trainfleet/spec";
 import { optimizerStateArrays } from "./optimizer.js";
 import type { OptimizerKind } from "./optimizer.js";
 import type { ShardState } from "./shard-snapshot.js";

@@ -22,8 +22,9 @@
  * update count is not state: it is the version the shard is at.
  */
 import type { OptimizerSpec } from "@trainfleet/proto";
-import { invalidField, kernelCalls, kernelFloat32Array, kernelOperandsCompatible, kernelPointer, wasmKernels } from "@trainfleet/proto";
-import type { WasmKernels } from "@trainfleet/proto";
+import { invalidField } from "@trainfleet/proto";
+import { kernelCalls, kernelFloat32Array, kernelOperandsCompatible, kernelPointer, wasmKernels } from "@trainfleet/kernels";
+import type { WasmKernels } from "@trainfleet/kernels";
 
 /** The optimizers by the state they keep, as checkpoints record them. */
 export type OptimizerKind = "sgd" | "sgd-momentum" | "adam";

@@ -1,7 +1,8 @@
 /**
  * One parameter-server shard: its slice of the parameters and optimizer state, the
- * per-step barrier over ranks, and versions that only go up. No I/O here: the gRPC
- * server (shard-server.ts) and the TCP data channel (tcp-data-server.ts) feed it.
+ * per-step barrier over ranks, and versions that only go up. No I/O here: the data plane's
+ * transports (dataplane/: the TCP data channel, the gRPC service, the in-process link) feed it
+ * through the ShardPort it implements.
  *
  * A step's contributions land in one buffer per rank. A chunk is reduced (in rank order)
  * and the optimizer applied to it as soon as every rank has committed it, so that pulls
@@ -39,8 +40,10 @@
  * do not agree on versions then: each opens a generation at its own, and deadlines do
  * not apply.
  */
-import { Code, TrainfleetError, chunkRanges, initialParameters, invalidField, kernelFloat32Array } from "@trainfleet/proto";
-import type { Range } from "@trainfleet/proto";
+import { Code, TrainfleetError, invalidField } from "@trainfleet/proto";
+import { chunkRanges, initialParameters } from "@trainfleet/spec";
+import { kernelFloat32Array } from "@trainfleet/kernels";
+import type { Range } from "@trainfleet/spec";
 import { averageInRankOrder } from "./aggregate.js";
 import { AsyncPushes, applyRankGradient } from "./async-apply.js";
 import { createOptimizer } from "./optimizer.js";
@@ -52,18 +55,11 @@ import { SnapshotSchedule, snapshotMismatches } from "./shard-snapshot.js";
 import type { ShardSnapshot, ShardState } from "./shard-snapshot.js";
 import { checkChunkLength, checkFinite, checkPushHeader, checkPushSource, chunkIndexOf } from "./push-validation.js";
 import { StepBarrier } from "./step-barrier.js";
-import type { ChunkHeader, PushTransaction, ShardStats } from "./push-transaction.js";
+import type { ChunkHeader, PushTransaction, ServedVersion, ShardPort, ShardStats } from "@trainfleet/dataplane";
 import type { ShardConfig } from "./shard-config.js";
 
-/** What a pull serves: a whole version, for the generation the pull belongs to. */
-export interface ServedVersion {
-  version: number;
-  generation: number;
-  /** The version's slice: a live view in sync mode (it holds still while checkServing passes), a copy in async. */
-  values: Float32Array;
-}
-
-export class ParameterShard {
+/** The shard behind the data plane's port: its transports (TCP, gRPC, in-process) call only what ShardPort names. */
+export class ParameterShard implements ShardPort {
   #config: ShardConfig | undefined;
   #params: Float32Array = new Float32Array(0);
   /** The step in progress writes its applied chunks here; it becomes #params when complete. */

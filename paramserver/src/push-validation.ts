@@ -2,8 +2,9 @@
  * The checks a pushed gradient chunk must pass before it may touch a shard's buffers.
  * Each failure names the field and says what the caller should do instead.
  */
-import { Code, TrainfleetError, invalidField, kernelCalls, kernelPointer, wasmKernels } from "@trainfleet/proto";
-import type { ParameterLayout } from "@trainfleet/proto";
+import { Code, TrainfleetError, invalidField } from "@trainfleet/proto";
+import { kernelCalls, kernelPointer, wasmKernels } from "@trainfleet/kernels";
+import type { ParameterLayout } from "@trainfleet/spec";
 
 /** The fields of a push that say whose gradient it is and for which step. */
 export interface PushHeader {

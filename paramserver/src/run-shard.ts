@@ -15,19 +15,21 @@
  * while (joinJob); only a coordinator that stays away ends it, non-zero. So does a Stop
  * that says to rejoin. A Stop without it ends the process normally.
  */
-import { Code, MemberRole, TrainfleetError, abortableDelay, invalidField, joinJob, logContext, startMetricsServer } from "@trainfleet/proto";
-import type { AssignmentsResponse, Logger, MemberSession, RunningHttpServer, ShardAssignment, ShardRestore } from "@trainfleet/proto";
+import { Code, MemberRole, TrainfleetError, invalidField } from "@trainfleet/proto";
+import { abortableDelay, joinJob, logContext, startMetricsServer } from "@trainfleet/runtime";
+import type { AssignmentsResponse, ShardAssignment, ShardRestore } from "@trainfleet/proto";
+import type { Logger, MemberSession, RunningHttpServer } from "@trainfleet/runtime";
 import { createCheckpointWriter, readShardCheckpoint } from "./checkpoint-files.js";
 import type { CheckpointWriter, CheckpointWritten } from "./checkpoint-files.js";
 import { optimizerKind } from "./optimizer.js";
 import { ParameterShard } from "./parameter-shard.js";
 import { shardConfigFrom } from "./shard-config.js";
 import type { ShardConfig } from "./shard-config.js";
-import { startShardServer } from "./shard-server.js";
+import { startShardServer } from "@trainfleet/dataplane";
 import { shardHeartbeatStats, shardMetrics } from "./shard-metrics.js";
 import { initialShardState } from "./shard-snapshot.js";
 import type { ShardState } from "./shard-snapshot.js";
-import { startDataServer } from "./tcp-data-server.js";
+import { startDataServer } from "@trainfleet/dataplane";
 
 export interface ShardOptions {
   coordinator: string;

@@ -1,6 +1,8 @@
 /** What a parameter-server shard is told by the coordinator: the job, its range, the generation. */
-import { TrainingMode, datasetShape, parameterLayout } from "@trainfleet/proto";
-import type { OptimizerSpec, ParameterLayout, Range, ShardAssignment } from "@trainfleet/proto";
+import { TrainingMode } from "@trainfleet/proto";
+import { datasetShape, parameterLayout } from "@trainfleet/spec";
+import type { OptimizerSpec, ShardAssignment } from "@trainfleet/proto";
+import type { ParameterLayout, Range } from "@trainfleet/spec";
 
 export interface ShardConfig {
   jobId: string;

@@ -5,8 +5,9 @@
  * coordinator-metrics.ts for why not `job`) and the shard index; there are none until the
  * coordinator has assigned the shard its job.
  */
-import { MetricRegistry } from "@trainfleet/proto";
-import type { ParameterServerStatsSchema, Sample } from "@trainfleet/proto";
+import { MetricRegistry } from "@trainfleet/runtime";
+import type { ParameterServerStatsSchema } from "@trainfleet/proto";
+import type { Sample } from "@trainfleet/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ParameterShard } from "./parameter-shard.js";
 

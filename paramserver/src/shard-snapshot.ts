@@ -1,14 +1,15 @@
 /**
  * A shard's state at one version, copied out for a checkpoint, and the schedule that says
  * at which versions to take one: every `everySteps` versions (as the coordinator expects,
- * see coordinator/src/checkpoint-tracker.ts) and whenever the coordinator asks. A shard
+ * see coordinator/src/checkpoints/checkpoint-tracker.ts) and whenever the coordinator asks. A shard
  * that goes back a version (a new generation abandoned the step it completed) voids the
  * snapshot it took of the version it left: it is taken again when the shard gets there
  * again, in the new generation. The seeded initial state (initialShardState) is a
  * ShardState too, so that "start again from the beginning" is a restore like any other.
  */
-import { Code, TrainfleetError, initialParameters } from "@trainfleet/proto";
-import type { Range } from "@trainfleet/proto";
+import { Code, TrainfleetError } from "@trainfleet/proto";
+import { initialParameters } from "@trainfleet/spec";
+import type { Range } from "@trainfleet/spec";
 import { optimizerKind, optimizerStateArrays } from "./optimizer.js";
 import type { OptimizerKind } from "./optimizer.js";
 import type { ShardConfig } from "./shard-config.js";

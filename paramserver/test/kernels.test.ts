@@ -10,12 +10,15 @@
  * (the payload of one operand or the other, or the canonical 0x7fc00000). Every non-NaN
  * result, infinities and signed zeros included, must be bit for bit the same. The 16-bit
  * conversions (integer operations) are compared bit for bit, NaNs included, in
- * proto/test/kernels.test.ts.
+ * kernels/test/kernels.test.ts.
  */
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema, datasetShape, kernelCalls, kernelMemory, parameterLayout } from "@trainfleet/proto";
-import type { KernelName, OptimizerSpec } from "@trainfleet/proto";
+import { ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema } from "@trainfleet/proto";
+import { datasetShape, parameterLayout } from "@trainfleet/spec";
+import { kernelCalls, kernelMemory } from "@trainfleet/kernels";
+import type { KernelName } from "@trainfleet/kernels";
+import type { OptimizerSpec } from "@trainfleet/proto";
 import { averageInRankOrder, averageInRankOrderJs } from "../src/aggregate.js";
 import { createOptimizer } from "../src/optimizer.js";
 import { ParameterShard } from "../src/parameter-shard.js";

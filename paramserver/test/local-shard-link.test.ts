@@ -5,9 +5,11 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema, TrainfleetError, datasetShape, kernelFloat32Array, parameterLayout } from "@trainfleet/proto";
+import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema, TrainfleetError } from "@trainfleet/proto";
+import { datasetShape, parameterLayout } from "@trainfleet/spec";
+import { kernelFloat32Array } from "@trainfleet/kernels";
 import { ParameterShard } from "../src/parameter-shard.js";
-import { createLocalShardLink } from "../src/local-shard-link.js";
+import { createLocalShardLink } from "@trainfleet/dataplane";
 
 const layout = parameterLayout(create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [] } } }), datasetShape("fashion-mnist"));
 const chunks = [

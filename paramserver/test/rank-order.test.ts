@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema, datasetShape, parameterLayout } from "@trainfleet/proto";
+import { ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema } from "@trainfleet/proto";
+import { datasetShape, parameterLayout } from "@trainfleet/spec";
 import { ParameterShard } from "../src/parameter-shard.js";
 
 const layout = parameterLayout(create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [] } } }), datasetShape("fashion-mnist"));

@@ -16,22 +16,11 @@ import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  AssignmentsResponseSchema,
-  Code,
-  CoordinatorService,
-  JobSpecSchema,
-  PushRequestSchema,
-  ShardRestoreSchema,
-  TrainfleetError,
-  addService,
-  datasetShape,
-  initialParameters,
-  parameterLayout,
-  silentLogger,
-  startServer,
-} from "@trainfleet/proto";
-import type { Logger, RegisterRequest, ReportCheckpointRequest, ReportGenerationRequest, RunningServer } from "@trainfleet/proto";
+import { AssignmentsResponseSchema, Code, CoordinatorService, JobSpecSchema, PushRequestSchema, ShardRestoreSchema, TrainfleetError, addService, startServer } from "@trainfleet/proto";
+import { datasetShape, initialParameters, parameterLayout } from "@trainfleet/spec";
+import { silentLogger } from "@trainfleet/runtime";
+import type { Logger } from "@trainfleet/runtime";
+import type { RegisterRequest, ReportCheckpointRequest, ReportGenerationRequest, RunningServer } from "@trainfleet/proto";
 import { ParameterShard } from "../src/parameter-shard.js";
 import { runShard } from "../src/run-shard.js";
 import { bits } from "./support.js";

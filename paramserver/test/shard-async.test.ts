@@ -7,9 +7,10 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema, datasetShape, initialParameters, parameterLayout } from "@trainfleet/proto";
+import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema } from "@trainfleet/proto";
+import { datasetShape, initialParameters, parameterLayout } from "@trainfleet/spec";
 import { ParameterShard } from "../src/parameter-shard.js";
-import type { PushResult, PushTransaction } from "../src/push-transaction.js";
+import type { PushResult, PushTransaction } from "@trainfleet/dataplane";
 import { createOptimizer } from "../src/optimizer.js";
 import type { ShardConfig } from "../src/shard-config.js";
 import { bits, errorOf } from "./support.js";
@@ -67,7 +68,7 @@ function push(shard: ParameterShard, rank: number, step = shard.version, only?: 
 function byHand(applied: Array<[rank: number, step: number]>): { parameters: Float32Array; state: Float32Array[] } {
   const optimizer = createOptimizer(adam, size);
   let params = initialParameters(layout, 3, range.begin, range.end);
-  let out = new Float32Array(size);
+  let out: Float32Array = new Float32Array(size);
   applied.forEach(([rank, step], i) => {
     optimizer.apply(params, wholeGradient(step, rank), out, 0, size, i + 1);
     optimizer.commit();

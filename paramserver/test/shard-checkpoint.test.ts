@@ -9,7 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema, TrainfleetError, datasetShape, parameterLayout, sha256Hex, silentLogger } from "@trainfleet/proto";
+import { rejection } from "@trainfleet/testing/rejection";
+import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema, TrainfleetError } from "@trainfleet/proto";
+import { datasetShape, parameterLayout } from "@trainfleet/spec";
+import { sha256Hex, silentLogger } from "@trainfleet/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { checkShardCheckpoint, decodeShardCheckpoint, encodeShardCheckpoint } from "../src/checkpoint-format.js";
 import { createCheckpointWriter, readShardCheckpoint } from "../src/checkpoint-files.js";
@@ -251,13 +254,13 @@ describe("the checkpoint file", () => {
 
     const restored = await readShardCheckpoint({ path, version: 2, sha256: reports[0]!.sha256 }, expected);
     expect(bits(restored.parameters)).toEqual(bits(snapshot.parameters));
-    const wrongShard = await readShardCheckpoint({ path, version: 2, sha256: reports[0]!.sha256 }, { ...expected, shardIndex: 1 }).catch((e: unknown) => e as TrainfleetError);
+    const wrongShard = await rejection(readShardCheckpoint({ path, version: 2, sha256: reports[0]!.sha256 }, { ...expected, shardIndex: 1 }));
     expect(wrongShard.message).toMatch(/does not belong to this shard: it holds shard 0 \(the assignment: shard 1\)/);
 
     const damaged = Buffer.from(file);
     damaged[damaged.byteLength - 1]! ^= 1;
     writeFileSync(path, damaged);
-    const error = await readShardCheckpoint({ path, version: 2, sha256: reports[0]!.sha256 }, expected).catch((e: unknown) => e as TrainfleetError);
+    const error = await rejection(readShardCheckpoint({ path, version: 2, sha256: reports[0]!.sha256 }, expected));
     expect(error.code).toBe(Code.DATA_LOSS);
     expect(error.message).toBe(`checkpoint file ${path}: sha256 mismatch: the file's is ${sha256Hex(damaged)}, the manifest's ${reports[0]!.sha256}; the file is corrupt or was changed, so resume from another checkpoint`);
   });

@@ -8,7 +8,8 @@
 import { create } from "@bufbuild/protobuf";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema, TrainfleetError, datasetShape, parameterLayout } from "@trainfleet/proto";
+import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema, TrainfleetError } from "@trainfleet/proto";
+import { datasetShape, parameterLayout } from "@trainfleet/spec";
 import { ParameterShard } from "../src/parameter-shard.js";
 import type { ShardConfig } from "../src/shard-config.js";
 import type { ShardSnapshot } from "../src/shard-snapshot.js";

@@ -1,7 +1,9 @@
-export * from "./compute/index.js";
-export * from "./dataset/fashion-mnist.js";
-export * from "./dataset/idx.js";
-export * from "./gradient-scale.js";
-export * from "./run-worker.js";
-export * from "./trainer.js";
-export * from "./worker-failure.js";
+export { selectBackend } from "./compute/backend.js";
+export type { BackendChoice } from "./compute/backend.js";
+export { makeBatch } from "./compute/host-batch.js";
+export { createModel } from "./compute/model.js";
+export { defaultDataDirs, loadFashionMnist } from "./dataset/fashion-mnist.js";
+export type { ImageDataset } from "./dataset/fashion-mnist.js";
+export { scaleGradient } from "./gradient-scale.js";
+export type { WorkerOptions } from "./run-worker.js";
+export { runWorker } from "./run-worker.js";

@@ -19,10 +19,12 @@
  * worker fails before registering. Stop, SIGTERM and a coordinator that cannot be reached
  * or refuses to register the worker end it without one.
  */
-import { AsyncQueue, Code, MemberRole, TrainfleetError, abortableDelay, joinJob, logContext } from "@trainfleet/proto";
-import type { AssignmentsResponse, Logger, MemberSession } from "@trainfleet/proto";
-import { selectBackend } from "./compute/index.js";
-import type { BackendChoice } from "./compute/index.js";
+import { AsyncQueue, abortableDelay, joinJob, logContext } from "@trainfleet/runtime";
+import { Code, MemberRole, TrainfleetError } from "@trainfleet/proto";
+import type { AssignmentsResponse } from "@trainfleet/proto";
+import type { Logger, MemberSession } from "@trainfleet/runtime";
+import { selectBackend } from "./compute/backend.js";
+import type { BackendChoice } from "./compute/backend.js";
 import { loadFashionMnist } from "./dataset/fashion-mnist.js";
 import type { ImageDataset } from "./dataset/fashion-mnist.js";
 import { Trainer } from "./trainer.js";

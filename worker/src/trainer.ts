@@ -4,12 +4,18 @@
  * gives it a new rank (reassign) and nothing else changes. It holds nothing durable; the
  * parameter-server shards hold the state.
  */
-import { Code, TrainfleetError, TrainingMode, createParameterClient, shardEndpoint } from "@trainfleet/proto";
-import type { EvaluateAssignment, Logger, ParameterClient, StepAssignment, WorkerAssignment } from "@trainfleet/proto";
-import { datasetShape, kernelFloat32Array, parameterLayout } from "@trainfleet/proto";
-import type { ClientOf, CoordinatorService, ShardLink } from "@trainfleet/proto";
-import { createModel, makeBatch } from "./compute/index.js";
-import type { Model } from "./compute/index.js";
+import { Code, TrainfleetError, TrainingMode } from "@trainfleet/proto";
+import { createParameterClient, shardEndpoint } from "@trainfleet/dataplane";
+import type { EvaluateAssignment, StepAssignment, WorkerAssignment } from "@trainfleet/proto";
+import type { Logger } from "@trainfleet/runtime";
+import type { ParameterClient } from "@trainfleet/dataplane";
+import { datasetShape, parameterLayout } from "@trainfleet/spec";
+import { kernelFloat32Array } from "@trainfleet/kernels";
+import type { ClientOf, CoordinatorService } from "@trainfleet/proto";
+import type { ShardLink } from "@trainfleet/dataplane";
+import { createModel } from "./compute/model.js";
+import { makeBatch } from "./compute/host-batch.js";
+import type { Model } from "./compute/model.js";
 import type { ImageDataset } from "./dataset/fashion-mnist.js";
 import { scaleGradient } from "./gradient-scale.js";
 import { workerFailure } from "./worker-failure.js";

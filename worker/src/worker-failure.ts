@@ -9,7 +9,8 @@
  * a gradient the worker finds non-finite). Anything else is a WorkerError.
  */
 import { Code, CoordinatorService, TrainfleetError, createClient } from "@trainfleet/proto";
-import type { ClientOf, Logger } from "@trainfleet/proto";
+import type { ClientOf } from "@trainfleet/proto";
+import type { Logger } from "@trainfleet/runtime";
 
 export type FailureReason = "BackendUnavailable" | "DataUnavailable" | "ModelError" | "NonFiniteGradient" | "WorkerError";
 

@@ -2,19 +2,13 @@ import { describe, it, expect, beforeAll } from "vitest";
 import { createRequire } from "node:module";
 import * as tf from "@tensorflow/tfjs-core";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import {
-  Code,
-  ModelSpecSchema,
-  TrainfleetError,
-  datasetShape,
-  initialParameters,
-  parameterLayout,
-  silentLogger,
-  uniform01,
-  type ParameterLayout,
-} from "@trainfleet/proto";
+import { Code, ModelSpecSchema, TrainfleetError } from "@trainfleet/proto";
+import { datasetShape, initialParameters, parameterLayout, uniform01, type ParameterLayout } from "@trainfleet/spec";
+import { silentLogger } from "@trainfleet/runtime";
 import type { ImageSplit } from "../src/dataset/fashion-mnist.js";
-import { createModel, makeBatch, selectBackend, type HostBatch } from "../src/compute/index.js";
+import { createModel } from "../src/compute/model.js";
+import { makeBatch, type HostBatch } from "../src/compute/host-batch.js";
+import { selectBackend } from "../src/compute/backend.js";
 
 const shape = datasetShape("fashion-mnist");
 const layoutOf = (spec: MessageInitShape<typeof ModelSpecSchema>) => parameterLayout(create(ModelSpecSchema, spec), shape);

@@ -3,8 +3,8 @@
  * CRD's additionalPrinterColumns after NAME (and NAMESPACE with --all-namespaces), cells empty
  * where a value is unset, AGE as kubectl writes durations; or the objects as JSON or YAML.
  */
-import { isJsonObject, valueAt } from "@trainfleet/operator/resource";
-import type { JsonObject, JsonValue } from "@trainfleet/operator/resource";
+import { isJsonObject, valueAt } from "@trainfleet/k8s/resource";
+import type { JsonObject, JsonValue } from "@trainfleet/k8s/resource";
 import { Code, TrainfleetError } from "@trainfleet/proto";
 import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";
@@ -18,7 +18,7 @@ export interface PrinterColumn {
   jsonPath: string;
 }
 
-/** The CRD's additionalPrinterColumns (k8s/crd.yaml), in order: test/k8s-cli.test.ts checks that they agree. */
+/** The CRD's additionalPrinterColumns (k8s/crd.yaml), in order: test/k8s/cli.test.ts checks that they agree. */
 export const printerColumns: readonly PrinterColumn[] = [
   { name: "Phase", type: "string", jsonPath: ".status.phase" },
   { name: "Ready", type: "integer", jsonPath: ".status.readyReplicas" },

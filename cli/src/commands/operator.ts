@@ -1,6 +1,6 @@
-/** `trainfleet operator`: the Kubernetes operator that runs TrainingJobs (operator/src). */
-import { podGroupApis } from "@trainfleet/operator/resource";
-import type { PodGroupApi } from "@trainfleet/operator/resource";
+/** `trainfleet operator`: the Kubernetes operator that runs TrainingJobs (k8s/src). */
+import { podGroupApis } from "@trainfleet/k8s/resource";
+import type { PodGroupApi } from "@trainfleet/k8s/resource";
 import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";
 import { UsageError } from "../flags.js";
@@ -34,7 +34,7 @@ export const operatorCommand: Command = {
     const { config, server, context } = await connect(values, env);
     logger.info({ server, context }, "connecting to the API server");
     // client-node is loaded by this role only: the others start faster without it.
-    const { Operator } = await import("@trainfleet/operator");
+    const { Operator } = await import("@trainfleet/k8s");
     const operator = await Operator.start({
       kubeConfig: config,
       logger,

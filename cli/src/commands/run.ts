@@ -11,7 +11,9 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { toJson } from "@bufbuild/protobuf";
-import { Code, JobPhase, JobSpecSchema, JobService, Placement, TrainfleetError, abortableDelay, createClient, datasetShape, latestCheckpointFileName, parameterLayout } from "@trainfleet/proto";
+import { Code, JobPhase, JobSpecSchema, JobService, Placement, TrainfleetError, createClient } from "@trainfleet/proto";
+import { abortableDelay } from "@trainfleet/runtime";
+import { datasetShape, latestCheckpointFileName, parameterLayout } from "@trainfleet/spec";
 import type { JobSpec, JobStatus } from "@trainfleet/proto";
 import { locateFashionMnist } from "@trainfleet/worker/dataset";
 import type { Command } from "../command.js";

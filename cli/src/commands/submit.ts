@@ -12,8 +12,8 @@
  * here; its refusal (422) is shown with its message.
  */
 import { readFileSync } from "node:fs";
-import { apiVersion, checkTrainingJob, isJsonObject, kind } from "@trainfleet/operator/resource";
-import type { JsonObject } from "@trainfleet/operator/resource";
+import { apiVersion, checkTrainingJob, isJsonObject, kind } from "@trainfleet/k8s/resource";
+import type { JsonObject } from "@trainfleet/k8s/resource";
 import { Code, TrainfleetError, codeName } from "@trainfleet/proto";
 import type { Command } from "../command.js";
 import { requireString } from "../command.js";

@@ -1,5 +1,6 @@
 /** `trainfleet worker`: one data-parallel worker. */
-import { ParameterShard, createLocalShardLink, runShard } from "@trainfleet/paramserver";
+import { ParameterShard, runShard } from "@trainfleet/paramserver";
+import { createLocalShardLink } from "@trainfleet/dataplane";
 // TensorFlow.js is loaded only by the worker role (run(), below): the other roles start faster without it.
 import { defaultDataDirs } from "@trainfleet/worker/dataset";
 import type { BackendChoice, WorkerOptions } from "@trainfleet/worker";

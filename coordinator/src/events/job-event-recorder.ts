@@ -6,7 +6,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { JobEventSchema, StepMetricsSchema, TrainfleetError } from "@trainfleet/proto";
-import type { Logger } from "@trainfleet/proto";
+import type { Logger } from "@trainfleet/runtime";
 import type { EventBus } from "./event-bus.js";
 
 export type JobEventInit = Omit<MessageInitShape<typeof JobEventSchema>, "sequence" | "unixMs" | "$typeName">;

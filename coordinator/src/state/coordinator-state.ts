@@ -19,7 +19,7 @@ import { fromJson, toJson } from "@bufbuild/protobuf";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { Code, JobSpecSchema, TrainfleetError } from "@trainfleet/proto";
 import type { JobSpec } from "@trainfleet/proto";
-import { resolveJobSpec } from "../job-spec.js";
+import { resolveJobSpec } from "@trainfleet/spec";
 
 export const coordinatorStateFormat = "trainfleet-coordinator-state/1";
 

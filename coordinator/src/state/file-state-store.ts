@@ -5,7 +5,8 @@
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import { Code, TrainfleetError, writeAtomically } from "@trainfleet/proto";
+import { Code, TrainfleetError } from "@trainfleet/proto";
+import { writeAtomically } from "@trainfleet/runtime";
 import { parseCoordinatorState } from "./coordinator-state.js";
 import type { CoordinatorState } from "./coordinator-state.js";
 import { SerialTasks, encodeState } from "./state-store.js";

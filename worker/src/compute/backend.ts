@@ -10,7 +10,8 @@ import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { getThreadsCount, setThreadsCount, setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
-import { Code, TrainfleetError, type Logger } from "@trainfleet/proto";
+import { Code, TrainfleetError } from "@trainfleet/proto";
+import type { Logger } from "@trainfleet/runtime";
 
 export type BackendChoice = "auto" | "tensorflow" | "wasm" | "cpu";
 

@@ -4,7 +4,8 @@
  * Tensors are rebuilt from subarray views each call inside tf.tidy, so nothing leaks.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { invalidField, type ParameterLayout, type TensorSlot } from "@trainfleet/proto";
+import { invalidField } from "@trainfleet/proto";
+import type { ParameterLayout, TensorSlot } from "@trainfleet/spec";
 import type { HostBatch } from "./host-batch.js";
 import { convBlock, crossEntropy, dense, meanCrossEntropy } from "./layers.js";
 

@@ -1,0 +1,82 @@
+/**
+ * What a job starts with once its shards and first workers are in: the plan, the sample
+ * cursor, the step tracker and the checkpoint tracker, at step 0 or at the checkpoint it
+ * resumes from. The coordinator then opens the first generation on it.
+ */
+import type { JobSpec, ShardRestore } from "@trainfleet/proto";
+import type { Logger } from "@trainfleet/runtime";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { ShardRestoreSchema } from "@trainfleet/proto";
+import { CheckpointTracker } from "../checkpoints/checkpoint-tracker.js";
+import type { WrittenCheckpoint } from "../checkpoints/checkpoint-tracker.js";
+import { writeCheckpoint } from "../checkpoints/checkpoint-store.js";
+import type { LoadedCheckpoint } from "../checkpoints/checkpoint-store.js";
+import type { StatusPlan } from "../status/job-status.js";
+import type { Member } from "../membership/members.js";
+import { planJob } from "./plan.js";
+import { resumePoint } from "../checkpoints/resume-point.js";
+import { SampleCursor } from "../steps/sample-cursor.js";
+import { StepTracker } from "../steps/step-tracker.js";
+
+/** A shard restore to the job's seeded initial parameters (no checkpoint to go back to). */
+export const initialRestore = { path: "", version: 0, sha256: "" } as const;
+
+/** A started job: its plan and where it stands. `workers` and `generation` are the current generation's. */
+export interface Plan extends StatusPlan {
+  samples: SampleCursor;
+  /** Each shard's checkpoint file to start from (a resumed job); sent with the first generation only. */
+  restores: Array<MessageInitShape<typeof ShardRestoreSchema> | ShardRestore> | undefined;
+  /** The version the job started at (0, or the checkpoint's). */
+  startVersion: number;
+}
+
+export interface StartOptions {
+  spec: JobSpec;
+  /** Shard i at index i. */
+  shards: readonly Member[];
+  /** The workers of the first generation, by rank (for the backends a resume compares). */
+  workers: readonly Member[];
+  checkpointDir: string | undefined;
+  resume: LoadedCheckpoint | undefined;
+  logger: Logger;
+  now: () => number;
+  /** Called when a checkpoint's manifest is written. */
+  onCheckpoint: (written: WrittenCheckpoint) => void;
+}
+
+/** The plan of a job about to start; throws (FAILED_PRECONDITION) when the checkpoint to resume from does not fit it. */
+export function startJob(options: StartOptions): Plan {
+  const { spec, checkpointDir, logger, now } = options;
+  const jobPlan = planJob(spec, options.shards);
+  const backends = options.workers.map((worker) => worker.backend);
+  const resume = options.resume === undefined ? undefined : resumePoint(options.resume, jobPlan, backends, (message) => logger.warn({}, message));
+  const start = resume?.version ?? 0;
+  const plan: Plan = {
+    ...jobPlan,
+    spec,
+    generation: 0,
+    workers: [],
+    tracker: new StepTracker(0, now, start),
+    samples: new SampleCursor(spec.training!.seed, jobPlan.input.trainSamples, jobPlan.globalBatchSize, resume?.position),
+    checkpoints: undefined,
+    restores: resume?.restores,
+    startVersion: start,
+  };
+  if (checkpointDir !== undefined) {
+    const resumed = resume === undefined ? {} : { last: { version: start, path: options.resume!.path, createdUnixMs: resume.createdUnixMs } };
+    plan.checkpoints = new CheckpointTracker({
+      folder: checkpointDir,
+      spec,
+      generation: () => ({ generation: plan.generation, worldSize: plan.workers.length }),
+      backends: () => plan.workers.map((worker) => worker.backend),
+      ranges: jobPlan.shardRanges.map((range) => ({ begin: Number(range.begin), end: Number(range.end) })),
+      startVersion: start,
+      ...resumed,
+      write: (manifest) => writeCheckpoint(checkpointDir, manifest),
+      onWritten: options.onCheckpoint,
+      logger,
+      now,
+    });
+  }
+  return plan;
+}

@@ -1,0 +1,44 @@
+/**
+ * The plan of a job, as a pure function: the parameter layout, which shard owns which
+ * range, the global batch and how many steps the job takes. None of it depends on how
+ * many workers there are at a time (the global batch is fixed: see WorkersSpec).
+ */
+import { datasetShape, parameterLayout, shardRanges } from "@trainfleet/spec";
+import type { InputShape, ParameterLayout } from "@trainfleet/spec";
+import type { JobSpec, ShardRangeSchema } from "@trainfleet/proto";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { stepsPerEpoch } from "../steps/ledger.js";
+
+export interface JobPlan {
+  input: InputShape;
+  layout: ParameterLayout;
+  shardRanges: Array<MessageInitShape<typeof ShardRangeSchema>>;
+  /** Samples per step, over all ranks: workers.replicas x batch_size_per_worker. */
+  globalBatchSize: number;
+  stepsPerEpoch: number;
+  totalSteps: number;
+}
+
+export interface ShardAddresses {
+  address: string;
+  dataAddress: string;
+}
+
+/** `shards[i]` is where shard i listens. */
+export function planJob(spec: JobSpec, shards: readonly ShardAddresses[]): JobPlan {
+  const input = datasetShape(spec.dataset!.name);
+  const layout = parameterLayout(spec.model!, input);
+  const ranges = shardRanges(layout.parameterCount, shards.length).map((range, index) => ({
+    index,
+    address: shards[index]!.address,
+    dataAddress: shards[index]!.dataAddress,
+    begin: BigInt(range.begin),
+    end: BigInt(range.end),
+  }));
+  const training = spec.training!;
+  const globalBatchSize = spec.workers!.replicas * training.batchSizePerWorker;
+  const perEpoch = stepsPerEpoch(input.trainSamples, globalBatchSize);
+  const fullSteps = training.epochs * perEpoch;
+  const totalSteps = training.maxSteps > 0 ? Math.min(training.maxSteps, fullSteps) : fullSteps;
+  return { input, layout, shardRanges: ranges, globalBatchSize, stepsPerEpoch: perEpoch, totalSteps };
+}

@@ -1,0 +1,34 @@
+/**
+ * Writes the trained parameters out of the shards into a folder: `parameters.f32` (the
+ * flattened vector, little-endian float32) and `parameters.json` (the layout to read it
+ * with, the version and the spec). Each file is written whole (writeAtomically: temp file,
+ * fsync, rename).
+ */
+import { join } from "node:path";
+import { toJson } from "@bufbuild/protobuf";
+import { JobSpecSchema } from "@trainfleet/proto";
+import { createParameterClient, float32Bytes, shardEndpoint } from "@trainfleet/dataplane";
+import { writeAtomically } from "@trainfleet/runtime";
+import type { TrainedJob } from "./coordinator.js";
+
+export async function saveParameters(folder: string, job: TrainedJob): Promise<void> {
+  const parameters = new Float32Array(job.layout.parameterCount);
+  const shards = job.shards.map(shardEndpoint);
+  const { chunkBytes, dataPlane } = job.spec.parameterServers!;
+  // float32 whatever the job's wire format: the saved parameters are the shards' own.
+  const client = createParameterClient({ jobId: job.spec.jobId, shards, chunkBytes, dataPlane });
+  try {
+    const version = await client.pull(job.version, parameters, { timeoutMs: 60_000 });
+    await writeAtomically(join(folder, "parameters.f32"), float32Bytes(parameters));
+    const description = {
+      jobId: job.spec.jobId,
+      version,
+      parameterCount: job.layout.parameterCount,
+      tensors: job.layout.tensors.map(({ name, shape, offset }) => ({ name, shape, offset })),
+      spec: toJson(JobSpecSchema, job.spec),
+    };
+    await writeAtomically(join(folder, "parameters.json"), new TextEncoder().encode(`${JSON.stringify(description, null, 2)}\n`));
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,72 @@
+/** The coordinator's gRPC services: CoordinatorService for members, JobService for users. */
+import { CoordinatorService, JobService, addService, invalidField, startServer } from "@trainfleet/proto";
+import type { RunningServer } from "@trainfleet/proto";
+import type { Coordinator } from "../job/coordinator.js";
+import { resolveJobSpec } from "@trainfleet/spec";
+import { watchStatus } from "../status/status-watch.js";
+
+export async function startCoordinatorServer(coordinator: Coordinator, listen: string): Promise<RunningServer> {
+  return startServer(listen, (server, serverSignal) => {
+    addService(
+      server,
+      CoordinatorService,
+      {
+        async register(request) {
+          return coordinator.register(request);
+        },
+        async heartbeat(request) {
+          return { leaseExpiresUnixMs: BigInt(coordinator.heartbeat(request.memberId, request.shardStats)) };
+        },
+        async *assignments(request, { signal }) {
+          const stream = coordinator.assignments(request.memberId, signal);
+          try {
+            yield* stream;
+          } finally {
+            coordinator.streamClosed(request.memberId);
+          }
+        },
+        async reportProgress(request) {
+          coordinator.reportProgress(request);
+          return {};
+        },
+        async reportEvaluation(request) {
+          coordinator.reportEvaluation(request);
+          return {};
+        },
+        async reportCheckpoint(request) {
+          coordinator.reportCheckpoint(request);
+          return {};
+        },
+        async reportGeneration(request) {
+          coordinator.reportGeneration(request);
+          return {};
+        },
+        async reportFailure(request) {
+          coordinator.reportFailure(request);
+          return {};
+        },
+      },
+      serverSignal,
+    );
+    addService(
+      server,
+      JobService,
+      {
+        async submitJob(request) {
+          if (request.spec === undefined) throw invalidField("spec", "required: send the JobSpec to run");
+          const spec = resolveJobSpec(request.spec);
+          coordinator.submit(spec);
+          return { spec, status: coordinator.status() };
+        },
+        async getJob() {
+          return { status: coordinator.status() };
+        },
+        async *watchJob(_request, { signal }) {
+          // The same updates as the HTTP event stream (status-watch.ts).
+          for await (const { status } of watchStatus(coordinator, { signal })) yield { status };
+        },
+      },
+      serverSignal,
+    );
+  });
+}

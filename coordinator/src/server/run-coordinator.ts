@@ -1,0 +1,185 @@
+/**
+ * A coordinator process: serve gRPC (and the HTTP status API), run one job to its end,
+ * then let members read Stop.
+ */
+import { ledgerAuditFile } from "../steps/ledger-audit.js";
+import { dirname, join } from "node:path";
+import { fileStateStore } from "../state/file-state-store.js";
+import { natsStateStore } from "../state/nats-state-store.js";
+import type { StateStore } from "../state/state-store.js";
+import { startPoint } from "../checkpoints/restart-point.js";
+import { Code, JobEventKind, TrainfleetError, statusPaths } from "@trainfleet/proto";
+import { abortableDelay, logContext } from "@trainfleet/runtime";
+import type { JobEvent, JobSpec, JobStatus, RunningServer, StepMetrics } from "@trainfleet/proto";
+import type { LogContext, Logger } from "@trainfleet/runtime";
+import { Coordinator } from "../job/coordinator.js";
+import { startCoordinatorServer } from "./coordinator-server.js";
+import { startStatusHttpServer } from "../status/status-http-server.js";
+import { saveParameters } from "../job/save-parameters.js";
+import { loadCheckpoint } from "../checkpoints/checkpoint-store.js";
+import type { EventBus } from "../events/event-bus.js";
+import { InProcessEventBus } from "../events/in-process-event-bus.js";
+import { createNatsEventBus } from "../events/nats-event-bus.js";
+
+export interface CoordinatorProcessOptions {
+  listen: string;
+  /** A resolved spec, or none to wait for SubmitJob. */
+  spec?: JobSpec | undefined;
+  leaseMs: number;
+  /** Where to write the trained parameters; nothing is written when absent. */
+  outputDir?: string | undefined;
+  logger: Logger;
+  /**
+   * Aborting it (SIGTERM) stops the job: with a checkpoint folder, after the steps handed
+   * out and a just-in-time checkpoint; then every member is told to stop.
+   */
+  signal: AbortSignal;
+  /** Where checkpoints go; none: no checkpoints (with `resume`: the checkpoint's folder). */
+  checkpointDir?: string | undefined;
+  /** A checkpoint manifest or folder to resume from; the job is the checkpoint's (give no spec). */
+  resume?: string | undefined;
+  /** host:port of the HTTP status API and /metrics (port 0 picks one); none or "": no HTTP server. */
+  httpListen?: string | undefined;
+  /** After the job ends, keep serving the status APIs this long (SIGTERM cuts it short). */
+  lingerMs?: number | undefined;
+  /**
+   * NATS server(s) for job events (trainfleet.jobs.<job>.events/.metrics and the
+   * TRAINFLEET_JOBS stream); none: an in-process bus. An unreachable server is logged and
+   * retried; it never stops the job.
+   */
+  natsUrl?: string | undefined;
+  /** Append a JSON line per completed step with the samples it consumed (a debug option). */
+  ledgerAuditPath?: string | undefined;
+  /** An event bus of the caller's (overrides natsUrl); it is closed when the process ends. */
+  events?: EventBus | undefined;
+  /** The gRPC address, and the job's status URL when the HTTP server runs. */
+  onListening?: (address: string, statusUrl?: string) => void;
+  /** The job has ended (before any lingering): the process's work is done. */
+  onJobEnded?: () => void;
+  /**
+   * Where the coordinator's state is saved for a restart (a file). Default: NATS KV when
+   * natsUrl is set, else `coordinator-state.json` in the checkpoint folder; none without either.
+   */
+  stateFile?: string | undefined;
+}
+
+export async function runCoordinator(options: CoordinatorProcessOptions): Promise<JobStatus> {
+  const { logger, outputDir } = options;
+  // Every file of the checkpoint is checked before anything listens.
+  const resume = options.resume === undefined ? undefined : await loadCheckpoint(options.resume);
+  if (resume !== undefined && options.spec !== undefined) throw new TrainfleetError(Code.INVALID_ARGUMENT, "give a job spec or a checkpoint to resume, not both: a resumed job is the checkpoint's");
+  if (resume !== undefined) logger.info({ path: resume.path, step: resume.manifest.version, jobId: resume.manifest.jobId }, "resuming from a checkpoint; every file matches its sha256");
+  const given = { spec: resume?.manifest.spec ?? options.spec, resume, checkpointDir: options.checkpointDir ?? (resume === undefined ? undefined : dirname(resume.path)) };
+  const stores = await openStateStores(options, given.spec?.jobId, given.checkpointDir, logger);
+  const stateStore = stores[0];
+  const { spec, checkpointDir, restartedAt, ...start } = await startPoint(given, stores, logger).catch(async (error: unknown) => {
+    await Promise.all(stores.map((store) => store.close()));
+    throw error;
+  });
+  // Only the first is saved to; the others were only read.
+  await Promise.all(stores.slice(1).map((store) => store.close()));
+  const fresh = start.resume === undefined && restartedAt === undefined;
+  const events = options.events ?? (options.natsUrl ? createNatsEventBus({ url: options.natsUrl, logger, freshJobId: fresh ? spec?.jobId : undefined }) : new InProcessEventBus());
+  const coordinator = new Coordinator({
+    events: followedBy(logContext, events),
+    spec,
+    leaseMs: options.leaseMs,
+    logger,
+    ...(outputDir === undefined ? {} : { onTrained: (job) => saveParameters(outputDir, job) }),
+    checkpointDir,
+    resume: start.resume,
+    restartedAt,
+    stateStore,
+    ...(options.ledgerAuditPath === undefined ? {} : { ledgerAudit: ledgerAuditFile(options.ledgerAuditPath) }),
+  });
+  // Ready while the gRPC server takes calls; the HTTP server comes first so that a port
+  // it cannot get stops the process before anything else listens.
+  const serving = { grpc: false, closing: false };
+  const http = options.httpListen
+    ? await startStatusHttpServer(coordinator, {
+        listen: options.httpListen,
+        logger,
+        readiness: () =>
+          serving.grpc && !serving.closing ? { ready: true, reason: "ok" } : { ready: false, reason: serving.closing ? "the coordinator is shutting down" : "the gRPC server is not listening yet" },
+      }).catch(async (error: unknown) => {
+        await events.close(0);
+        throw error;
+      })
+    : undefined;
+  let server: RunningServer;
+  try {
+    server = await startCoordinatorServer(coordinator, options.listen);
+  } catch (error) {
+    await Promise.all([http?.close(0), events.close(0)]);
+    throw error;
+  }
+  serving.grpc = true;
+  logger.info({ address: server.address }, "coordinator listening");
+  const jobId = spec?.jobId;
+  const statusUrl = http === undefined ? undefined : `${http.url}${jobId === undefined ? "" : statusPaths.job(jobId)}`;
+  if (http !== undefined) logger.info({ url: statusUrl, metrics: `${http.url}${statusPaths.metrics}` }, "status API listening");
+  options.onListening?.(server.address, statusUrl);
+  // Leases, pause deadlines and stragglers are checked at least twice a second.
+  const leaseTimer = setInterval(() => coordinator.checkLeases(), Math.max(25, Math.min(500, Math.floor(options.leaseMs / 4))));
+  const onAbort = () => void coordinator.terminate();
+  options.signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    const final = await coordinator.done();
+    options.onJobEnded?.();
+    const lingerMs = options.lingerMs ?? 0;
+    if (lingerMs > 0 && !options.signal.aborted) {
+      logger.info({ lingerMs }, "the job has ended; serving its final status a while longer");
+      await abortableDelay(lingerMs, options.signal).catch(() => {});
+    }
+    return final;
+  } finally {
+    clearInterval(leaseTimer);
+    options.signal.removeEventListener("abort", onAbort);
+    serving.closing = true;
+    // Open assignment and watch streams end once drained, so members read their Stop.
+    // The bus sends what is queued (the final event included) within the same 5 s.
+    await Promise.all([server.close(5_000), http?.close(5_000), events.close(5_000), stateStore?.close()]);
+  }
+}
+
+/**
+ * Where the coordinator's state is kept, the one saved to first: options.stateFile; else
+ * NATS KV (keyed by job: a coordinator waiting for SubmitJob has no key yet) and the
+ * checkpoint folder's file, which is also where a predecessor may have saved while NATS
+ * was unreachable (then the file is saved to, and said so). None: nowhere durable.
+ */
+async function openStateStores(options: CoordinatorProcessOptions, jobId: string | undefined, checkpointDir: string | undefined, logger: Logger): Promise<StateStore[]> {
+  if (options.stateFile !== undefined) return [fileStateStore(options.stateFile)];
+  const file = checkpointDir === undefined ? [] : [fileStateStore(join(checkpointDir, "coordinator-state.json"))];
+  if (!options.natsUrl || jobId === undefined) return file;
+  try {
+    return [await natsStateStore({ url: options.natsUrl, jobId }), ...file];
+  } catch (error) {
+    const where = file[0]?.description ?? "nowhere (no --checkpoint-dir): a restarted coordinator will start the job afresh";
+    logger.warn({ err: TrainfleetError.from(error).message }, `the coordinator's state goes to ${where} instead of NATS KV`);
+    return file;
+  }
+}
+
+/**
+ * The bus, with the log context following what it carries: the job's events and per-step
+ * metrics, published as they happen, hold its jobId, generation and completed steps, so
+ * every line logged after one says where the job is (without a hook in the coordinator or
+ * a status built per line). Before the first generation the context has the jobId only.
+ */
+function followedBy(context: LogContext, bus: EventBus): EventBus {
+  const follow = ({ jobId, generation, step }: JobEvent | StepMetrics): void => void context.set(generation === 0 ? { jobId } : { jobId, generation, step });
+  return {
+    publishEvent(event) {
+      // A checkpoint's event carries the checkpoint's step, not the job's.
+      if (event.kind === JobEventKind.CHECKPOINT_WRITTEN) context.set({ jobId: event.jobId });
+      else follow(event);
+      bus.publishEvent(event);
+    },
+    publishMetrics(metrics) {
+      follow(metrics);
+      bus.publishMetrics(metrics);
+    },
+    close: (timeoutMs) => bus.close(timeoutMs),
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * An incremental frame parser that lets the receiver choose where each payload lands. It
+ * works both ways a socket can deliver bytes: `feed` for 'data' events (one copy into the
+ * chosen place), and `nextBuffer`/`advance` for a socket's `onread` option, where the
+ * kernel writes straight into the chosen place and nothing is copied.
+ */
+import { Code, TrainfleetError } from "@trainfleet/proto";
+import { decodeHeader, headerBytes } from "./frames.js";
+import type { FrameHeader } from "./frames.js";
+
+export interface FrameHandler {
+  /** Where the payload of `header` goes: exactly header.payloadBytes long. */
+  payloadTarget(header: FrameHeader): Uint8Array;
+  /** The frame is complete (its payload is in the target). */
+  frame(header: FrameHeader, payload: Uint8Array): void;
+}
+
+export class FrameParser {
+  readonly #handler: FrameHandler;
+  readonly #maxPayloadBytes: number;
+  readonly #header = new Uint8Array(headerBytes);
+  #current: FrameHeader | undefined;
+  #target: Uint8Array = this.#header;
+  #filled = 0;
+
+  constructor(handler: FrameHandler, maxPayloadBytes: number) {
+    this.#handler = handler;
+    this.#maxPayloadBytes = maxPayloadBytes;
+  }
+
+  /** The rest of the buffer being filled now: a header, or the current payload's target. */
+  nextBuffer(): Uint8Array {
+    return this.#target.subarray(this.#filled);
+  }
+
+  /** `count` bytes were written at the start of nextBuffer(). */
+  advance(count: number): void {
+    this.#filled += count;
+    if (this.#filled < this.#target.byteLength) return;
+    if (this.#current === undefined) {
+      const header = decodeHeader(this.#header);
+      if (header.payloadBytes > this.#maxPayloadBytes) {
+        throw new TrainfleetError(Code.RESOURCE_EXHAUSTED, `a frame of ${header.payloadBytes} bytes is larger than the ${this.#maxPayloadBytes} allowed; lower spec.parameterServers.chunkBytes`);
+      }
+      this.#current = header;
+      this.#filled = 0;
+      if (header.payloadBytes === 0) return this.#complete(new Uint8Array(0));
+      this.#target = this.#handler.payloadTarget(header);
+      if (this.#target.byteLength !== header.payloadBytes) throw new Error("payloadTarget must be exactly payloadBytes long");
+      return;
+    }
+    this.#complete(this.#target);
+  }
+
+  /** Parses bytes that arrived in a 'data' event. */
+  feed(chunk: Uint8Array): void {
+    let position = 0;
+    while (position < chunk.byteLength) {
+      const target = this.nextBuffer();
+      const count = Math.min(target.byteLength, chunk.byteLength - position);
+      target.set(chunk.subarray(position, position + count));
+      position += count;
+      this.advance(count);
+    }
+  }
+
+  #complete(payload: Uint8Array): void {
+    const header = this.#current!;
+    this.#current = undefined;
+    this.#target = this.#header;
+    this.#filled = 0;
+    this.#handler.frame(header, payload);
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Carries out a reconcile's plan with client-node: creates (an object that already exists is
+ * fine: names are stable), deletes (one already gone is fine; a uid precondition keeps a newer
+ * pod of the same name safe), the status as a merge patch on /status (only when it changed), the
+ * Events of the transitions once the status that records them is written, and the job's deletion
+ * after its TTL. Any other API error is thrown for the operator to retry the whole reconcile.
+ */
+import { ApiException, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import type { CoreV1Api, CustomObjectsApi, KubernetesObject, V1Pod, V1Service } from "@kubernetes/client-node";
+import { timestamp } from "./conditions.js";
+import { podGroupResources } from "./gang.js";
+import type { Logger } from "@trainfleet/runtime";
+import { apiVersion, group, kind, managedBy, plural, version } from "./names.js";
+import type { JobEvent, Plan } from "./reconcile.js";
+import type { TrainingJob, TrainingJobStatus } from "./training-job.js";
+
+export interface KubeClients {
+  core: CoreV1Api;
+  custom: CustomObjectsApi;
+  logger: Logger;
+  now: Date;
+}
+
+const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+
+export function isStatusCode(error: unknown, ...codes: number[]): boolean {
+  return error instanceof ApiException && codes.includes(error.code);
+}
+
+/** Applies the plan; returns the job as written when its status was patched. */
+export async function applyPlan(plan: Plan, job: TrainingJob, clients: KubeClients): Promise<TrainingJob | undefined> {
+  const { core, custom, logger } = clients;
+  const namespace = job.metadata.namespace;
+  const jobFields = { job: `${namespace}/${job.metadata.name}` };
+  for (const object of plan.create) {
+    try {
+      await createObject(clients, namespace, object);
+      logger.info({ ...jobFields, kind: object.kind, name: object.metadata?.name }, "created");
+    } catch (error) {
+      if (!isStatusCode(error, 409)) throw error;
+    }
+  }
+  for (const { name, uid } of plan.deletePods) {
+    try {
+      await core.deleteNamespacedPod({ name, namespace, body: { preconditions: { uid } } });
+      logger.info({ ...jobFields, pod: name }, "deleted pod");
+    } catch (error) {
+      if (!isStatusCode(error, 404, 409)) throw error;
+    }
+  }
+  let written: TrainingJob | undefined;
+  if (plan.status !== undefined) {
+    const body = { status: mergePatchOf(job.status ?? {}, plan.status) };
+    written = (await custom.patchNamespacedCustomObjectStatus({ group, version, namespace, plural, name: job.metadata.name, body }, mergePatch)) as TrainingJob;
+    logger.info({ ...jobFields, phase: plan.status.phase }, "status updated");
+  }
+  for (const event of plan.events) await recordEvent(clients, job, event);
+  if (plan.deleteJob) {
+    try {
+      await custom.deleteNamespacedCustomObject({ group, version, namespace, plural, name: job.metadata.name, body: { preconditions: { uid: job.metadata.uid } } });
+      logger.info(jobFields, "deleted the finished job (runPolicy.ttlSecondsAfterFinished)");
+    } catch (error) {
+      if (!isStatusCode(error, 404, 409)) throw error;
+    }
+  }
+  return written;
+}
+
+async function createObject({ core, custom }: KubeClients, namespace: string, object: KubernetesObject): Promise<void> {
+  if (object.kind === "Pod") await core.createNamespacedPod({ namespace, body: object as V1Pod });
+  else if (object.kind === "Service") await core.createNamespacedService({ namespace, body: object as V1Service });
+  else {
+    // The only custom objects the operator makes are gang schedulers' PodGroups.
+    const resource = Object.values(podGroupResources).find(({ group, version }) => object.apiVersion === `${group}/${version}`);
+    if (resource === undefined) throw new Error(`the operator does not create ${object.apiVersion} ${object.kind}`);
+    await custom.createNamespacedCustomObject({ ...resource, namespace, body: object });
+  }
+}
+
+/** A JSON merge patch from one status to the next: fields that went away are set to null. */
+function mergePatchOf(before: TrainingJobStatus, after: TrainingJobStatus): Record<string, unknown> {
+  const patch: Record<string, unknown> = { ...after };
+  for (const key of Object.keys(before)) if (!(key in after)) patch[key] = null;
+  return patch;
+}
+
+async function recordEvent({ core, now }: KubeClients, job: TrainingJob, event: JobEvent): Promise<void> {
+  const time = timestamp(now);
+  await core.createNamespacedEvent({
+    namespace: job.metadata.namespace,
+    body: {
+      metadata: { generateName: `${job.metadata.name}.`, namespace: job.metadata.namespace },
+      involvedObject: { apiVersion, kind, name: job.metadata.name, namespace: job.metadata.namespace, uid: job.metadata.uid },
+      type: event.type,
+      reason: event.reason,
+      message: event.message,
+      source: { component: managedBy },
+      reportingComponent: `${group}/operator`,
+      firstTimestamp: new Date(time),
+      lastTimestamp: new Date(time),
+      count: 1,
+    },
+  });
+}

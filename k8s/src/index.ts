@@ -1,0 +1,8 @@
+export { crdEnums, jobSpecFromTrainingJob, kubernetesOnly, pendingInProto, protoField, protoFieldPaths, protoToCrd, setProtoField } from "./job-spec.js";
+export { isJsonObject, valueAt } from "./json.js";
+export type { JsonObject, JsonValue } from "./json.js";
+export { group, labels, plural, version } from "./names.js";
+export { Operator } from "./operator.js";
+export type { PodGroupApi } from "./pod-group-apis.js";
+export { coordinatorEndpoint } from "./pod-manifests.js";
+export type { TrainingJob, TrainingJobSpec } from "./training-job.js";

@@ -1,0 +1,213 @@
+/**
+ * The trainfleet operator: informers on TrainingJobs and on the pods and Services it made feed a
+ * work queue of job keys; each key is reconciled (reconcile.ts) from the informers' caches and the
+ * coordinator's status, and the plan is applied with client-node. Every error is retried with a
+ * per-job backoff; running jobs are looked at again every statusPollMs.
+ */
+import { CoreV1Api, CustomObjectsApi, makeInformer } from "@kubernetes/client-node";
+import type { KubeConfig, KubernetesListObject, KubernetesObject, V1Pod, V1Service } from "@kubernetes/client-node";
+import { applyPlan, isStatusCode } from "./apply-plan.js";
+import { fetchCoordinatorStatus } from "./coordinator-status.js";
+import type { CoordinatorReport } from "./coordinator-status.js";
+import { podGroupResources, podGroupApiFor } from "./gang.js";
+import type { PodGroupApi } from "./gang.js";
+import type { Logger } from "@trainfleet/runtime";
+import { coordinatorName, group, labels, managedSelector, plural, version } from "./names.js";
+import { ownedBy } from "./owner.js";
+import { coordinatorEndpoint } from "./pod-manifests.js";
+import { reconcile } from "./reconcile.js";
+import { defaultInformerBackoff, RestartingInformer } from "./restarting-informer.js";
+import type { InformerBackoff } from "./restarting-informer.js";
+import type { TrainingJob } from "./training-job.js";
+import { WorkQueue } from "./work-queue.js";
+
+export interface OperatorOptions {
+  kubeConfig: KubeConfig;
+  logger: Logger;
+  /** Namespaces to manage; empty: all. */
+  namespaces?: readonly string[];
+  podGroupApis?: readonly PodGroupApi[];
+  /** How often a running job's coordinator is asked for its status. Default 5 s. */
+  statusPollMs?: number;
+  /** How long shards and workers may take to exit after the coordinator ended the job, before cleanPodPolicy deletes them. Default 30 s. */
+  finishGraceMs?: number;
+  /** Every job is reconciled at least this often. Default 60 s. */
+  resyncMs?: number;
+  informerBackoff?: InformerBackoff;
+  /** The base URL of a job's coordinator status API. Default: its Service's cluster DNS name. */
+  coordinatorUrl?: (job: TrainingJob) => string;
+  now?: () => Date;
+}
+
+const retry = { initialMs: 200, maxMs: 30_000 };
+
+export class Operator {
+  readonly #core: CoreV1Api;
+  readonly #custom: CustomObjectsApi;
+  readonly #jobs: RestartingInformer<TrainingJob & KubernetesObject>[] = [];
+  readonly #pods: RestartingInformer<V1Pod>[] = [];
+  readonly #services: RestartingInformer<V1Service>[] = [];
+  readonly #queue: WorkQueue;
+  readonly #failures = new Map<string, number>();
+  /** Pods this operator deleted that the informer may still show: never counted twice. */
+  readonly #deletedPods = new Set<string>();
+  /** The newest status this operator wrote per job, in case the cache is behind it. */
+  readonly #written = new Map<string, TrainingJob>();
+  #resync: NodeJS.Timeout | undefined;
+  /** Reconciles done so far (tests wait on it). */
+  reconciles = 0;
+
+  private constructor(private readonly options: OperatorOptions) {
+    this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.#custom = options.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.#queue = new WorkQueue((key) => this.#reconcileKey(key));
+  }
+
+  static async start(options: OperatorOptions): Promise<Operator> {
+    const operator = new Operator(options);
+    await operator.#startInformers();
+    return operator;
+  }
+
+  get informers(): RestartingInformer<KubernetesObject>[] {
+    return [...this.#jobs, ...this.#pods, ...this.#services] as RestartingInformer<KubernetesObject>[];
+  }
+
+  async #startInformers(): Promise<void> {
+    const { kubeConfig, logger } = this.options;
+    const backoff = this.options.informerBackoff ?? defaultInformerBackoff;
+    const scopes = this.options.namespaces?.length ? this.options.namespaces : [undefined];
+    const enqueueAll = () => this.#enqueueAll();
+    for (const namespace of scopes) {
+      const prefix = namespace === undefined ? "" : `/namespaces/${namespace}`;
+      const jobs = makeInformer<TrainingJob & KubernetesObject>(kubeConfig, `/apis/${group}/${version}${prefix}/${plural}`, () =>
+        namespace === undefined
+          ? (this.#custom.listClusterCustomObject({ group, version, plural }) as Promise<KubernetesListObject<TrainingJob & KubernetesObject>>)
+          : (this.#custom.listNamespacedCustomObject({ group, version, namespace, plural }) as Promise<KubernetesListObject<TrainingJob & KubernetesObject>>),
+      );
+      const pods = makeInformer<V1Pod>(
+        kubeConfig,
+        `/api/v1${prefix}/pods`,
+        () => (namespace === undefined ? this.#core.listPodForAllNamespaces({ labelSelector: managedSelector }) : this.#core.listNamespacedPod({ namespace, labelSelector: managedSelector })),
+        managedSelector,
+      );
+      const services = makeInformer<V1Service>(
+        kubeConfig,
+        `/api/v1${prefix}/services`,
+        () => (namespace === undefined ? this.#core.listServiceForAllNamespaces({ labelSelector: managedSelector }) : this.#core.listNamespacedService({ namespace, labelSelector: managedSelector })),
+        managedSelector,
+      );
+      const where = namespace ?? "all namespaces";
+      for (const verb of ["add", "update", "delete"] as const) {
+        jobs.on(verb, (job) => this.#queue.add(keyOf(job.metadata?.namespace, job.metadata?.name)));
+        pods.on(verb, (pod) => this.#enqueueOwner(pod));
+        services.on(verb, (service) => this.#enqueueOwner(service));
+      }
+      pods.on("delete", (pod) => this.#deletedPods.delete(pod.metadata?.uid ?? ""));
+      this.#jobs.push(new RestartingInformer(`trainingjobs (${where})`, jobs, logger, backoff, enqueueAll));
+      this.#pods.push(new RestartingInformer(`pods (${where})`, pods, logger, backoff, enqueueAll));
+      this.#services.push(new RestartingInformer(`services (${where})`, services, logger, backoff, enqueueAll));
+    }
+    // Pods and Services first: a job is never reconciled against an empty pod cache.
+    await Promise.all([...this.#pods, ...this.#services].map((informer) => informer.start()));
+    await Promise.all(this.#jobs.map((informer) => informer.start()));
+    this.#resync = setInterval(enqueueAll, this.options.resyncMs ?? 60_000);
+    logger.info({ namespaces: this.options.namespaces ?? [] }, "operator started");
+  }
+
+  #enqueueAll(): void {
+    for (const informer of this.#jobs) for (const job of informer.informer.list()) this.#queue.add(keyOf(job.metadata?.namespace, job.metadata?.name));
+  }
+
+  #enqueueOwner(object: KubernetesObject): void {
+    const job = object.metadata?.labels?.[labels.jobName];
+    if (job !== undefined) this.#queue.add(keyOf(object.metadata?.namespace, job));
+  }
+
+  #cachedJob(namespace: string, name: string): TrainingJob | undefined {
+    for (const informer of this.#jobs) {
+      const job = informer.informer.get(name, namespace);
+      if (job !== undefined) return job;
+    }
+    return undefined;
+  }
+
+  /** The job as cached, or as this operator last wrote it when the cache has not caught up. */
+  #freshestJob(key: string, namespace: string, name: string): TrainingJob | undefined {
+    const cached = this.#cachedJob(namespace, name);
+    const written = this.#written.get(key);
+    if (cached === undefined || written === undefined || written.metadata.uid !== cached.metadata.uid) return cached;
+    // resourceVersions are opaque, but one object's are increasing integers on etcd (and here).
+    return Number(written.metadata.resourceVersion) > Number(cached.metadata.resourceVersion) ? { ...cached, status: written.status ?? {} } : cached;
+  }
+
+  async #reconcileKey(key: string): Promise<void> {
+    const [namespace, name] = key.split("/") as [string, string];
+    const job = this.#freshestJob(key, namespace, name);
+    if (job === undefined) {
+      this.#written.delete(key);
+      this.#failures.delete(key);
+      return;
+    }
+    try {
+      const pods = this.#pods
+        .flatMap((informer) => informer.informer.list(namespace))
+        .filter((pod) => pod.metadata?.labels?.[labels.jobName] === name && ownedBy(pod, job))
+        .map((pod) => (this.#deletedPods.has(pod.metadata?.uid ?? "") ? withDeletion(pod) : pod));
+      const service = this.#services.flatMap((informer) => informer.informer.list(namespace)).find((candidate) => candidate.metadata?.name === coordinatorName(name) && ownedBy(candidate, job));
+      const now = this.options.now?.() ?? new Date();
+      const plan = reconcile(
+        { job, pods, service, podGroupExists: await this.#podGroupExists(job), coordinator: await this.#coordinatorReport(job, pods), now },
+        { podGroupApis: this.options.podGroupApis ?? [], statusPollMs: this.options.statusPollMs ?? 5000, finishGraceMs: this.options.finishGraceMs ?? 30_000 },
+      );
+      const written = await applyPlan(plan, job, { core: this.#core, custom: this.#custom, logger: this.options.logger, now });
+      for (const { uid } of plan.deletePods) this.#deletedPods.add(uid);
+      if (written !== undefined) this.#written.set(key, written);
+      this.#failures.delete(key);
+      this.reconciles++;
+      if (plan.requeueAfterMs !== undefined && !plan.deleteJob) this.#queue.addAfter(key, plan.requeueAfterMs);
+    } catch (error) {
+      const failures = (this.#failures.get(key) ?? 0) + 1;
+      this.#failures.set(key, failures);
+      const delayMs = Math.min(retry.maxMs, retry.initialMs * 2 ** (failures - 1));
+      this.options.logger.warn({ job: key, error: error instanceof Error ? error.message : String(error), retryInMs: delayMs }, "reconcile failed; trying again");
+      this.#queue.addAfter(key, delayMs);
+    }
+  }
+
+  async #podGroupExists(job: TrainingJob): Promise<boolean> {
+    const api = podGroupApiFor(job, this.options.podGroupApis ?? []);
+    if (api === undefined) return false;
+    try {
+      await this.#custom.getNamespacedCustomObject({ ...podGroupResources[api], namespace: job.metadata.namespace, name: job.metadata.name });
+      return true;
+    } catch (error) {
+      if (isStatusCode(error, 404)) return false;
+      throw error;
+    }
+  }
+
+  /** The coordinator is asked only while its pod runs: before, there is nobody to ask; after, its last word was read. */
+  async #coordinatorReport(job: TrainingJob, pods: readonly V1Pod[]): Promise<CoordinatorReport | undefined> {
+    const pod = pods.find((candidate) => candidate.metadata?.name === coordinatorName(job.metadata.name) && candidate.metadata.deletionTimestamp === undefined);
+    if (pod?.status?.phase !== "Running") return undefined;
+    const baseUrl = this.options.coordinatorUrl?.(job) ?? `http://${coordinatorEndpoint(job)}`;
+    return fetchCoordinatorStatus(baseUrl, job.metadata.name, 2000);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#resync);
+    await Promise.all(this.informers.map((informer) => informer.stop()));
+    await this.#queue.stop();
+    this.options.logger.info({}, "operator stopped");
+  }
+}
+
+function keyOf(namespace: string | undefined, name: string | undefined): string {
+  return `${namespace ?? "default"}/${name ?? ""}`;
+}
+
+/** A pod this operator already deleted, shown as terminating until the informer sees it go. */
+function withDeletion(pod: V1Pod): V1Pod {
+  return { ...pod, metadata: { ...pod.metadata, deletionTimestamp: pod.metadata?.deletionTimestamp ?? new Date(0) } };
+}

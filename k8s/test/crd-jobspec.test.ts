@@ -1,0 +1,248 @@
+/**
+ * The TrainingJob CRD and the JobSpec proto describe the same job: every proto field has its
+ * CRD field of a matching type (the table in testing/src/job-spec-mapping.ts), every CRD field is
+ * the proto's, pending the elasticity issue, or about pods only; the CRD's enums are the
+ * proto's; its defaults are the coordinator's; and at both ends of every range the CRD accepts
+ * exactly what spec/src/job-spec.ts accepts (and keeps: zero means "unset" in proto3).
+ */
+import { describe, expect, it } from "vitest";
+import { ScalarType, create, toJson } from "@bufbuild/protobuf";
+import { JobSpecSchema } from "@trainfleet/proto";
+import { datasetShape } from "@trainfleet/spec";
+import { resolveJobSpec } from "@trainfleet/spec";
+import { isJsonObject, valueAt } from "../src/json.js";
+import { readManifest, repoPath } from "@trainfleet/testing/manifests";
+import type { JsonObject, JsonValue } from "../src/json.js";
+import { fieldPaths, loadCrd, propertyNode, schemaNodes, trainingJobSchema } from "@trainfleet/testing/k8s/crd-schema";
+import type { SchemaNode } from "@trainfleet/testing/k8s/crd-schema";
+import { createTrainingJobValidator } from "@trainfleet/testing/k8s/training-job-validator";
+import { crdEnums, jobSpecFromTrainingJob, kubernetesOnly, pendingInProto, protoField, protoFieldPaths, protoToCrd } from "../src/job-spec.js";
+
+const crd = loadCrd();
+const schema = trainingJobSchema(crd);
+const validate = createTrainingJobValidator(crd);
+const minimal = readManifest(repoPath("k8s", "examples", "minimal.yaml"));
+const uint32Max = 4_294_967_295;
+
+function crdNode(path: string): SchemaNode | undefined {
+  return propertyNode(schema, path);
+}
+
+/** The CRD schema type a proto scalar must have. */
+function crdType(scalar: ScalarType): string {
+  switch (scalar) {
+    case ScalarType.DOUBLE:
+    case ScalarType.FLOAT:
+      return "number";
+    case ScalarType.STRING:
+      return "string";
+    case ScalarType.BOOL:
+      return "boolean";
+    case ScalarType.BYTES:
+      return "bytes have no CRD type";
+    default:
+      return "integer";
+  }
+}
+
+describe("the JobSpec proto and the TrainingJob CRD", () => {
+  it("map every JobSpec field, and nothing else, to a TrainingJob field", () => {
+    expect(protoToCrd.map(([proto]) => proto).sort()).toEqual(protoFieldPaths().sort());
+    expect(protoToCrd.filter(([, path]) => crdNode(path) === undefined).map(([, path]) => path)).toEqual([]);
+  });
+
+  it("give each field the same type, and unsigned fields bounds within uint32", () => {
+    const mismatches: string[] = [];
+    for (const [proto, path] of protoToCrd) {
+      const field = protoField(proto);
+      const node = crdNode(path)!;
+      const say = (problem: string) => mismatches.push(`${proto} -> ${path}: ${problem}`);
+      let scalarNode = node;
+      let scalar: ScalarType | undefined;
+      if (field.fieldKind === "message") {
+        if (node["type"] !== "object") say(`a message needs type object, not ${String(node["type"])}`);
+        continue;
+      } else if (field.fieldKind === "enum") {
+        if (node["type"] !== "string" || !Array.isArray(node["enum"])) say("an enum needs a string enum");
+        continue;
+      } else if (field.fieldKind === "list" && field.listKind === "scalar") {
+        if (node["type"] !== "array" || !isJsonObject(node["items"])) say("a repeated field needs type array with items");
+        scalarNode = isJsonObject(node["items"]) ? node["items"] : node;
+        scalar = field.scalar;
+      } else if (field.fieldKind === "scalar") {
+        scalar = field.scalar;
+      } else {
+        say(`no rule for ${field.fieldKind} fields yet`);
+        continue;
+      }
+      if (scalarNode["type"] !== crdType(scalar)) say(`type ${String(scalarNode["type"])}, expected ${crdType(scalar)}`);
+      if (scalar === ScalarType.UINT32) {
+        const min = scalarNode["minimum"] ?? (Array.isArray(scalarNode["enum"]) ? Math.min(...(scalarNode["enum"] as number[])) : undefined);
+        const max = scalarNode["maximum"] ?? (Array.isArray(scalarNode["enum"]) ? Math.max(...(scalarNode["enum"] as number[])) : undefined);
+        if (typeof min !== "number" || min < 0 || typeof max !== "number" || max > uint32Max) say(`uint32 needs bounds within [0, ${uint32Max}], has [${String(min)}, ${String(max)}]`);
+      }
+    }
+    expect(mismatches).toEqual([]);
+  });
+
+  it("leave no TrainingJob spec field unaccounted for: each is the proto's, pending, or about pods only", () => {
+    const mapped = new Set(protoToCrd.map(([, path]) => path));
+    const unaccounted = fieldPaths(schema, "spec").filter(
+      (path) => !mapped.has(path) && !pendingInProto.includes(path) && !kubernetesOnly.some((prefix) => path === prefix || path.startsWith(`${prefix}.`)),
+    );
+    expect(unaccounted).toEqual([]);
+  });
+
+  it("list the fields pending the elasticity issue, which JobSpec lacks: remove each here when the proto gains it", () => {
+    expect(pendingInProto).toEqual([]);
+    for (const path of pendingInProto) {
+      expect(crdNode(path), `${path} is not in the CRD`).toBeDefined();
+      expect(() => protoField(path.replace(/^spec\./, "")), `JobSpec has ${path} now: move it to protoToCrd`).toThrow(/JobSpec has no field/);
+    }
+  });
+
+  it("have the same enum values, one CRD string for each proto value but UNSPECIFIED", () => {
+    for (const [proto, path] of protoToCrd) {
+      const field = protoField(proto);
+      if (field.fieldKind !== "enum") continue;
+      const names = crdEnums[path];
+      expect(names, `${path} needs an entry in crdEnums`).toBeDefined();
+      expect(crdNode(path)!["enum"]).toEqual(Object.keys(names!));
+      expect(Object.values(names!).sort()).toEqual(field.enum.values.map((value) => value.number).filter((number) => number !== 0).sort());
+    }
+  });
+
+  it("default a minimal TrainingJob to exactly the coordinator's defaults", () => {
+    const { violations, defaulted } = validate(minimal);
+    expect(violations).toEqual([]);
+    const asked = create(JobSpecSchema, jobSpecFromTrainingJob(defaulted));
+    const resolved = resolveJobSpec(asked);
+    expect(toJson(JobSpecSchema, resolved)).toEqual(toJson(JobSpecSchema, resolveJobSpec(create(JobSpecSchema, { jobId: "fashion-mnist" }))));
+    // Every value the CRD filled in is the one the coordinator would have chosen.
+    expect(toJson(JobSpecSchema, resolved)).toMatchObject(toJson(JobSpecSchema, asked) as Record<string, unknown>);
+    // ...and every default of the schema was applied, so the comparison above covered it.
+    const unapplied = [...schemaNodes(schema)]
+      .filter(({ path, node }) => node["default"] !== undefined && path.startsWith("spec.") && !path.includes("sgd") && !path.includes("cnn"))
+      .filter(({ path }) => valueAt(defaulted, path) === undefined)
+      .map(({ path }) => path);
+    expect(unapplied).toEqual([]);
+  });
+
+  it("name datasets the coordinator knows", () => {
+    const names = crdNode("spec.dataset.name")!["enum"] as string[];
+    for (const name of names) expect(() => datasetShape(name)).not.toThrow();
+    expect(() => datasetShape("mnist")).toThrow();
+  });
+
+  it("accept as a TrainingJob name only job ids the coordinator accepts", () => {
+    const names = ["a", "fashion-mnist", "a0-b1", "a".repeat(40), "A", "0abc", "a_b", "a.b", "abc-", "-abc", "a".repeat(41)];
+    const decisions = names.map((name) => {
+      const job = structuredClone(minimal);
+      (job["metadata"] as JsonObject)["name"] = name;
+      const crdAccepts = validate(job).violations.length === 0;
+      let coordinatorAccepts = true;
+      try {
+        resolveJobSpec(create(JobSpecSchema, { jobId: name }));
+      } catch {
+        coordinatorAccepts = false;
+      }
+      return [name, crdAccepts, crdAccepts && !coordinatorAccepts];
+    });
+    // The CRD accepts the first four and nothing the coordinator would refuse.
+    expect(decisions).toEqual(names.map((name, i) => [name, i < 4, false]));
+  });
+});
+
+interface Case {
+  field: string;
+  value: JsonValue;
+}
+
+/** A TrainingJob with `crd` set to `value`, on the model and optimizer branch it belongs to. */
+function trainingJobWith(crdPath: string, value: JsonValue): JsonObject {
+  const job = structuredClone(minimal);
+  const spec = job["spec"] as JsonObject;
+  if (crdPath.includes(".cnn.")) spec["model"] = { cnn: { convFilters: [8], kernelSize: 3 } };
+  if (crdPath.includes(".sgd.")) spec["training"] = { optimizer: { sgd: { learningRate: 0.1 } } };
+  if (crdPath.includes(".adam.")) spec["training"] = { optimizer: { adam: { learningRate: 0.001 } } };
+  // A staleness bound belongs to async mode.
+  if (crdPath === "spec.training.maxStaleness") spec["training"] = { mode: "async" };
+  // Checkpoints need a volume in a TrainingJob.
+  if (crdPath.startsWith("spec.checkpoints.")) spec["checkpoints"] = { claimName: "checkpoints" };
+  const keys = crdPath.split(".").slice(1);
+  let node = spec;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    node = isJsonObject(next) ? next : (node[key] = {});
+  }
+  node[keys[keys.length - 1]!] = value;
+  return job;
+}
+
+/** The values just inside and just outside each bound of a CRD node (integer or number). */
+function boundaryValues(node: SchemaNode): number[] {
+  if (Array.isArray(node["enum"])) {
+    const values = node["enum"] as number[];
+    const values2: number[] = [];
+    for (let v = Math.min(...values) - 1; v <= Math.max(...values) + 1; v++) values2.push(v);
+    return values2;
+  }
+  const integer = node["type"] === "integer";
+  const min = node["minimum"] as number;
+  const max = node["maximum"] as number;
+  const step = (x: number) => (integer ? 1 : Math.max(Math.abs(x), 1) * 1e-9);
+  const values = [min - step(min), min, min + step(min), max - step(max), max, max + step(max)];
+  if (typeof node["multipleOf"] === "number") values.push(min + 1, max - 1);
+  return values;
+}
+
+describe("the CRD's ranges and spec/src/job-spec.ts", () => {
+  const cases: Case[] = [];
+  for (const [proto, crdPath] of protoToCrd) {
+    const field = protoField(proto);
+    const node = crdNode(crdPath)!;
+    const numeric = (field.fieldKind === "scalar" && crdType(field.scalar) !== "string") || (field.fieldKind === "list" && field.listKind === "scalar");
+    if (!numeric) continue;
+    if (field.fieldKind === "list") {
+      const items = node["items"] as SchemaNode;
+      for (const value of boundaryValues(items)) cases.push({ field: crdPath, value: [value] });
+      const itemValue = items["minimum"] as number;
+      const counts = [0, 1, 4, 5, ...(typeof node["minItems"] === "number" ? [node["minItems"] - 1, node["minItems"]] : []), ...(typeof node["maxItems"] === "number" ? [node["maxItems"], node["maxItems"] + 1] : [])];
+      for (const count of new Set(counts.filter((c) => c >= 0))) cases.push({ field: crdPath, value: Array<number>(count).fill(itemValue) });
+    } else {
+      for (const value of boundaryValues(node)) cases.push({ field: crdPath, value });
+    }
+  }
+
+  it("has boundary cases for every numeric JobSpec field", () => {
+    expect(new Set(cases.map((c) => c.field)).size).toBe(25);
+  });
+
+  it.each(cases)("$field = $value: the CRD accepts it exactly when the coordinator accepts and keeps it", ({ field, value }) => {
+    const job = trainingJobWith(field, value);
+    const { violations, defaulted } = validate(job);
+    const crdAccepts = violations.length === 0;
+    const proto = protoToCrd.find(([, path]) => path === field)![0];
+    const representable = (Array.isArray(value) ? value : [value]).every((v) => typeof v === "number" && (protoField(proto).scalar !== ScalarType.UINT32 || (Number.isInteger(v) && v >= 0 && v <= uint32Max)));
+    if (!representable) {
+      expect(crdAccepts, `${JSON.stringify(value)} does not fit the proto's uint32, so the CRD must refuse it`).toBe(false);
+      return;
+    }
+    let coordinatorKeeps: boolean;
+    try {
+      const resolved = resolveJobSpec(create(JobSpecSchema, jobSpecFromTrainingJob(defaulted)));
+      coordinatorKeeps = JSON.stringify(valueAt(toJson(JobSpecSchema, resolved, { alwaysEmitImplicit: true }) as JsonObject, proto)) === JSON.stringify(value);
+    } catch {
+      coordinatorKeeps = false;
+    }
+    expect({ crdAccepts, violations }).toEqual({ crdAccepts: coordinatorKeeps, violations: crdAccepts ? [] : violations });
+  });
+
+  it.each(Object.entries(crdEnums).flatMap(([field, names]) => Object.keys(names).map((value) => ({ field, value }))))("$field = $value is accepted by the CRD and kept by the coordinator", ({ field, value }) => {
+    const { violations, defaulted } = validate(trainingJobWith(field, value));
+    expect(violations).toEqual([]);
+    const resolved = resolveJobSpec(create(JobSpecSchema, jobSpecFromTrainingJob(defaulted)));
+    const proto = protoToCrd.find(([, path]) => path === field)![0];
+    expect(valueAt(toJson(JobSpecSchema, resolved, { enumAsInteger: true }) as JsonObject, proto)).toBe(crdEnums[field]![value]);
+  });
+});

@@ -1,0 +1,16 @@
+export { abortableDelay } from "./abortable-delay.js";
+export { AsyncQueue } from "./async-queue.js";
+export { fileSha256, sha256Hex, writeAtomically } from "./atomic-file.js";
+export { codeFromName, sendError, sendJson, sendMethodNotAllowed, sendText } from "./http/http-responses.js";
+export { startHttpServer } from "./http/http-server.js";
+export type { RunningHttpServer } from "./http/http-server.js";
+export { formatServerSentEvent, keepAliveComment, readServerSentEvents, ServerSentEventParser } from "./http/server-sent-events.js";
+export type { ServerSentEvent } from "./http/server-sent-events.js";
+export { logContext, LogContext, silentLogger } from "./logger.js";
+export type { Logger } from "./logger.js";
+export { joinJob } from "./member-session.js";
+export type { MemberSession } from "./member-session.js";
+export { Counter, Histogram, MetricRegistry } from "./metrics/metric-registry.js";
+export type { Sample } from "./metrics/metric-registry.js";
+export { sendMetrics, startMetricsServer } from "./metrics/metrics-server.js";
+export type { MetricsSource } from "./metrics/metrics-server.js";

@@ -1,0 +1,271 @@
+/**
+ * The Helm chart helm/trainfleet with the real helm binary (scripts/fetch-helm.sh): lint
+ * --strict, template with default values, gang-scheduler integration and namespaced RBAC; every
+ * rendered manifest validated with kubernetes-models; the CRD and the RBAC rules equal to their
+ * sources in k8s/; the operator Deployment locked down; values.schema.json refusing bad values.
+ * Without helm every test here fails, saying how to get it: never a silent skip.
+ */
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
+import { Deployment } from "kubernetes-models/apps/v1";
+import { ServiceAccount } from "kubernetes-models/v1";
+import { CustomResourceDefinition } from "kubernetes-models/apiextensions.k8s.io/v1";
+import { isJsonObject, valueAt } from "@trainfleet/k8s";
+import { parseManifests, readManifest, repoPath } from "@trainfleet/testing/manifests";
+import type { JsonObject, JsonValue } from "@trainfleet/k8s";
+import { chartCrdPath, crdPath } from "@trainfleet/testing/k8s/crd-schema";
+import { helm, helmBinary } from "@trainfleet/testing/fixtures/helm";
+import { allows, chartOperatorPermissionsPath, operatorPermissionsPath, operatorRules } from "@trainfleet/testing/k8s/operator-permissions";
+import { createTrainingJobValidator } from "@trainfleet/testing/k8s/training-job-validator";
+
+const chart = repoPath("helm", "trainfleet");
+const namespace = "trainfleet-system";
+
+/** kubernetes-models classes for every kind the chart may render; a kind missing here fails the test. */
+const models: Record<string, new (data: never) => { validate(): void }> = {
+  "apiextensions.k8s.io/v1/CustomResourceDefinition": CustomResourceDefinition,
+  "v1/ServiceAccount": ServiceAccount,
+  "rbac.authorization.k8s.io/v1/ClusterRole": ClusterRole,
+  "rbac.authorization.k8s.io/v1/ClusterRoleBinding": ClusterRoleBinding,
+  "rbac.authorization.k8s.io/v1/Role": Role,
+  "rbac.authorization.k8s.io/v1/RoleBinding": RoleBinding,
+  "apps/v1/Deployment": Deployment,
+};
+
+function render(args: readonly string[] = [], chartPath = chart): JsonObject[] {
+  const result = helm(["template", "tf", chartPath, "--namespace", namespace, "--include-crds", ...args]);
+  expect(result.code, result.stderr).toBe(0);
+  return parseManifests(result.stdout, "helm template");
+}
+
+const kindOf = (object: JsonObject) => `${String(object["apiVersion"])}/${String(object["kind"])}`;
+const only = (objects: JsonObject[], kind: string) => objects.filter((object) => object["kind"] === kind);
+
+const variants: [string, string[]][] = [
+  ["default values", []],
+  ["gang scheduling with both PodGroup APIs", ["--set", "gangScheduling.podGroups={volcano,coscheduling}"]],
+  ["namespaced RBAC and every optional value", ["--set", "watchNamespaces={ml,research}", "--set", "gangScheduling.podGroups={volcano}", "--set-json", 'imagePullSecrets=[{"name":"regcred"}]', "--set", "priorityClassName=system-cluster-critical", "--set-json", 'tolerations=[{"key":"dedicated","operator":"Equal","value":"ops","effect":"NoSchedule"}]', "--set", "nodeSelector.role=ops", "--set", "podAnnotations.a=b", "--set", "podLabels.team=ml", "--set", "serviceAccount.annotations.x=y", "--set", "image.tag=0.2.0"]],
+];
+
+describe("the helm binary", () => {
+  it("is the real pinned helm 3.17.2 from scripts/fetch-helm.sh", () => {
+    helmBinary();
+    const version = helm(["version", "--short"]);
+    expect(version.code, version.stderr).toBe(0);
+    expect(version.stdout.trim()).toBe("v3.17.2+gcc0bbbd");
+  });
+});
+
+describe("the trainfleet chart", () => {
+  it("holds a byte-identical copy of k8s/crd.yaml (fix: cp k8s/crd.yaml helm/trainfleet/crds/trainingjobs.trainfleet.dev.yaml)", () => {
+    expect(readFileSync(chartCrdPath, "utf8") === readFileSync(crdPath, "utf8")).toBe(true);
+  });
+
+  it("holds a byte-identical copy of k8s/operator-permissions.json (fix: cp k8s/operator-permissions.json helm/trainfleet/files/)", () => {
+    expect(readFileSync(chartOperatorPermissionsPath, "utf8") === readFileSync(operatorPermissionsPath, "utf8")).toBe(true);
+  });
+
+  it.each(variants)("passes helm lint --strict with %s", (_, args) => {
+    const lint = helm(["lint", "--strict", chart, ...args]);
+    expect(lint.code, lint.stdout + lint.stderr).toBe(0);
+    expect(lint.stdout).toContain("1 chart(s) linted, 0 chart(s) failed");
+  });
+
+  it("renders the CRD, ServiceAccount, ClusterRole, ClusterRoleBinding and operator Deployment by default", () => {
+    expect(render().map(kindOf)).toEqual([
+      "apiextensions.k8s.io/v1/CustomResourceDefinition",
+      "v1/ServiceAccount",
+      "rbac.authorization.k8s.io/v1/ClusterRole",
+      "rbac.authorization.k8s.io/v1/ClusterRoleBinding",
+      "apps/v1/Deployment",
+    ]);
+  });
+
+  it.each(variants)("renders only manifests that kubernetes-models validates, with %s", (_, args) => {
+    for (const object of render(args)) {
+      const Model = models[kindOf(object)];
+      expect(Model, `no kubernetes-models class for ${kindOf(object)}: add it to the table`).toBeDefined();
+      expect(() => new Model!(object as never).validate(), `${kindOf(object)} ${String(valueAt(object, "metadata.name"))}`).not.toThrow();
+    }
+  });
+
+  it("renders the CRD exactly as k8s/crd.yaml", () => {
+    expect(only(render(), "CustomResourceDefinition")).toEqual([readManifest(crdPath)]);
+  });
+
+  it("renders no CRD without --include-crds (Helm installs crds/ itself, once)", () => {
+    const result = helm(["template", "tf", chart, "--namespace", namespace]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(only(parseManifests(result.stdout, "helm template"), "CustomResourceDefinition")).toEqual([]);
+  });
+
+  it("labels every object with the standard labels", () => {
+    for (const object of render().filter((o) => o["kind"] !== "CustomResourceDefinition")) {
+      expect(valueAt(object, "metadata.labels")).toEqual({
+        "helm.sh/chart": "trainfleet-0.1.0",
+        "app.kubernetes.io/name": "trainfleet",
+        "app.kubernetes.io/instance": "tf",
+        "app.kubernetes.io/component": "operator",
+        "app.kubernetes.io/version": "0.1.0",
+        "app.kubernetes.io/part-of": "trainfleet",
+        "app.kubernetes.io/managed-by": "Helm",
+      });
+    }
+  });
+});
+
+describe("the chart's RBAC", () => {
+  const rulesOf = (object: JsonObject | undefined) => object?.["rules"];
+
+  it("grants the operator exactly k8s/operator-permissions.json cluster-wide, and no PodGroups by default", () => {
+    const objects = render();
+    expect(only(objects, "ClusterRole").map(rulesOf)).toEqual([operatorRules([])]);
+    expect(only(objects, "ClusterRoleBinding").map((binding) => [binding["roleRef"], binding["subjects"]])).toEqual([
+      [{ apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "tf-trainfleet" }, [{ kind: "ServiceAccount", name: "tf-trainfleet", namespace }]],
+    ]);
+    expect(JSON.stringify(objects)).not.toContain("podgroups");
+  });
+
+  it.each([[["volcano"]], [["coscheduling"]], [["volcano", "coscheduling"]]])("adds create/get/delete on PodGroups only for the gang schedulers enabled: %j", (podGroups) => {
+    const objects = render(["--set", `gangScheduling.podGroups={${podGroups.join(",")}}`]);
+    expect(only(objects, "ClusterRole").map(rulesOf)).toEqual([operatorRules(podGroups)]);
+    const deployment = only(objects, "Deployment")[0]!;
+    expect(valueAt(deployment, "spec.template.spec")).toMatchObject({ containers: [{ args: ["operator", "--log-level=info", `--gang-pod-groups=${podGroups.join(",")}`] }] });
+  });
+
+  it("uses a Role and RoleBinding in each watched namespace instead of cluster-wide rules", () => {
+    const objects = render(["--set", "watchNamespaces={ml,research}"]);
+    expect(only(objects, "ClusterRole")).toEqual([]);
+    expect(only(objects, "ClusterRoleBinding")).toEqual([]);
+    expect(only(objects, "Role").map((role) => [valueAt(role, "metadata.namespace"), role["rules"]])).toEqual([
+      ["ml", operatorRules([])],
+      ["research", operatorRules([])],
+    ]);
+    expect(only(objects, "RoleBinding").map((binding) => [valueAt(binding, "metadata.namespace"), binding["roleRef"], binding["subjects"]])).toEqual(
+      ["ml", "research"].map((ns) => [ns, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "tf-trainfleet" }, [{ kind: "ServiceAccount", name: "tf-trainfleet", namespace }]]),
+    );
+  });
+
+  it("grants no wildcard and nothing on secrets, configmaps or nodes", () => {
+    const permissions = JSON.parse(readFileSync(operatorPermissionsPath, "utf8")) as JsonObject;
+    const text = JSON.stringify(permissions);
+    expect(text).not.toContain('"*"');
+    for (const resource of ["secrets", "configmaps", "nodes", "roles", "clusterroles", "rolebindings"]) expect(text).not.toContain(`"${resource}"`);
+  });
+
+  it("answers, for the operator's own tests, whether a call is granted", () => {
+    const status = { apiGroup: "trainfleet.dev", resource: "trainingjobs/status", verb: "patch" };
+    const podGroup = { apiGroup: "scheduling.volcano.sh", resource: "podgroups", verb: "create" };
+    expect([allows(operatorRules([]), status), allows(operatorRules([]), { ...status, verb: "update" }), allows(operatorRules([]), podGroup), allows(operatorRules(["volcano"]), podGroup)]).toEqual([true, false, false, true]);
+  });
+
+  it("renders no RBAC when rbac.create is false", () => {
+    const kinds = render(["--set", "rbac.create=false"]).map((object) => object["kind"]);
+    expect(kinds).toEqual(["CustomResourceDefinition", "ServiceAccount", "Deployment"]);
+  });
+});
+
+describe("the operator Deployment", () => {
+  it("runs `trainfleet operator` from the values' image, as a non-root user with a read-only root filesystem and no capabilities", () => {
+    const deployment = only(render(), "Deployment")[0]!;
+    expect(deployment["metadata"]).toMatchObject({ name: "tf-trainfleet", namespace });
+    expect(deployment["spec"]).toMatchObject({ replicas: 1, strategy: { type: "Recreate" } });
+    const pod = valueAt(deployment, "spec.template.spec") as JsonObject;
+    expect(pod["serviceAccountName"]).toBe("tf-trainfleet");
+    expect(pod["securityContext"]).toEqual({ runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: "RuntimeDefault" } });
+    expect(pod["containers"]).toEqual([
+      {
+        name: "operator",
+        image: "trainfleet:0.1.0",
+        imagePullPolicy: "IfNotPresent",
+        args: ["operator", "--log-level=info"],
+        securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+        resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "256Mi" } },
+        volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+      },
+    ]);
+    expect(pod["volumes"]).toEqual([{ name: "tmp", emptyDir: {} }]);
+  });
+
+  it("takes its image, namespaces and log level from the values", () => {
+    const objects = render(["--set", "image.repository=registry.example.com/trainfleet", "--set", "image.tag=0.2.0", "--set", "watchNamespaces={ml}", "--set", "logLevel=debug"]);
+    const container = (valueAt(only(objects, "Deployment")[0]!, "spec.template.spec.containers") as JsonObject[])[0]!;
+    expect([container["image"], container["args"]]).toEqual(["registry.example.com/trainfleet:0.2.0", ["operator", "--log-level=debug", "--namespaces=ml"]]);
+  });
+});
+
+describe("values.schema.json", () => {
+  const refused: [string, string[], RegExp][] = [
+    ["a negative replica count", ["--set", "replicaCount=-1"], /replicaCount: Must be greater than or equal to 0/],
+    ["two operators (no leader election yet)", ["--set", "replicaCount=2"], /replicaCount: Must be less than or equal to 1/],
+    ["an unknown gang scheduler", ["--set", "gangScheduling.podGroups={kueue}"], /gangScheduling\.podGroups\.0 must be one of the following: "volcano", "coscheduling"/],
+    ["an unknown log level", ["--set", "logLevel=verbose"], /logLevel: logLevel must be one of the following: "debug", "info", "warn", "error"/],
+    ["an unknown pull policy", ["--set", "image.pullPolicy=Sometimes"], /image\.pullPolicy: image\.pullPolicy must be one of the following/],
+    ["a misspelt value", ["--set", "replicas=1"], /Additional property replicas is not allowed/],
+    ["a namespace that is no DNS label", ["--set", "watchNamespaces={ML}"], /watchNamespaces\.0: Does not match pattern/],
+    ["a memory limit that is no quantity", ["--set", "resources.limits.memory=lots"], /resources\.limits\.memory: Must validate one and only one schema/],
+    ["rbac.create as a string", ["--set-string", "rbac.create=yes"], /rbac\.create: Invalid type\. Expected: boolean, given: string/],
+  ];
+  it.each(refused)("refuses %s, naming the value", (_, args, message) => {
+    const result = helm(["template", "tf", chart, ...args]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(message);
+  });
+
+  it("types every value of values.yaml, and closes every object", () => {
+    const schema = JSON.parse(readFileSync(join(chart, "values.schema.json"), "utf8")) as JsonObject;
+    const definitions = schema["definitions"] as JsonObject;
+    const resolve = (node: JsonObject): JsonObject => (typeof node["$ref"] === "string" ? (definitions[node["$ref"].replace("#/definitions/", "")] as JsonObject) : node);
+    const problems: string[] = [];
+    const walk = (raw: JsonObject, path: string) => {
+      const node = resolve(raw);
+      if (node["type"] === undefined && node["oneOf"] === undefined) problems.push(`${path}: no type`);
+      if (node["type"] === "object" && node["additionalProperties"] === undefined) problems.push(`${path}: open object`);
+      for (const [key, child] of Object.entries(isJsonObject(node["properties"]) ? node["properties"] : {})) walk(child as JsonObject, `${path}.${key}`);
+      if (isJsonObject(node["items"])) walk(node["items"], `${path}[]`);
+    };
+    walk(schema, "values");
+    expect(problems.filter((problem) => !/^values\.affinity\.\w+: open object$/.test(problem))).toEqual([]);
+    const values = parseManifests(readFileSync(join(chart, "values.yaml"), "utf8"), "values.yaml")[0]!;
+    const missing = (value: JsonValue, node: JsonObject, path: string): string[] => {
+      const resolved = resolve(node);
+      if (!isJsonObject(value) || !isJsonObject(resolved["properties"])) return [];
+      const properties = resolved["properties"];
+      return Object.entries(value).flatMap(([key, child]) => (isJsonObject(properties[key]) ? missing(child, properties[key], `${path}.${key}`) : [`${path}.${key}`]));
+    };
+    expect(missing(values, schema, "values")).toEqual([]);
+  });
+});
+
+describe("NOTES.txt", () => {
+  let copy = "";
+  beforeAll(() => void (copy = mkdtempSync(join(tmpdir(), "trainfleet-chart-"))));
+  afterAll(() => rmSync(copy, { recursive: true, force: true }));
+
+  /** The rendered NOTES.txt, by rendering it into a ConfigMap in a copy of the chart. */
+  function notes(args: string[] = []): string {
+    cpSync(chart, copy, { recursive: true });
+    writeFileSync(join(copy, "templates", "zz-notes.yaml"), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ include "trainfleet/templates/NOTES.txt" . | toJson }}\n');
+    const result = helm(["template", "tf", copy, "--namespace", namespace, "--show-only", "templates/zz-notes.yaml", ...args]);
+    expect(result.code, result.stderr).toBe(0);
+    return String(valueAt(parseManifests(result.stdout, "notes")[0]!, "data.notes"));
+  }
+
+  it("says where the operator runs and what it manages", () => {
+    expect(notes()).toContain("the operator tf-trainfleet in namespace trainfleet-system,\nmanaging TrainingJobs in every namespace.");
+    const scoped = notes(["--set", "watchNamespaces={ml,research}", "--set", "gangScheduling.podGroups={volcano}"]);
+    expect(scoped).toContain("managing TrainingJobs in: ml, research.\nGang scheduling creates PodGroups for: volcano.");
+  });
+
+  it("shows a TrainingJob that the CRD accepts, with the chart's image", () => {
+    const text = notes();
+    const match = /<<'YAML'\n([\s\S]*?)\n {2}YAML/.exec(text);
+    expect(match, text).not.toBeNull();
+    const job = parseManifests(match![1]!.replace(/^ {2}/gm, ""), "NOTES.txt")[0]!;
+    expect(valueAt(job, "spec.image")).toBe("trainfleet:0.1.0");
+    expect(createTrainingJobValidator()(job).violations).toEqual([]);
+  });
+});

@@ -1,0 +1,264 @@
+/**
+ * Operator + real trainfleet processes as pods, on the in-process test API server (no real
+ * kube-apiserver or kubelet can run here): the Operator runs in process against
+ * testing/src/kube-api-server with the real @kubernetes/client-node, and a ProcessKubelet runs each
+ * pod it makes (the coordinator, the shards, the workers) as a `trainfleet` process with the
+ * pod's args and env, writing pod status back through the API. The job really trains: what the
+ * operator writes into the TrainingJob's status comes from the coordinator those pods make.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import type { V1Pod } from "@kubernetes/client-node";
+import { fromJson } from "@bufbuild/protobuf";
+import type { JsonValue } from "@bufbuild/protobuf";
+import { Operator, group, labels, plural, version } from "@trainfleet/k8s";
+import type { TrainingJob, TrainingJobSpec } from "@trainfleet/k8s";
+import { JobPhase, JobStatusSchema, WorkerState } from "@trainfleet/proto";
+import type { JobStatus } from "@trainfleet/proto";
+import { afterEach, describe, expect, it } from "vitest";
+import { startKubeApiServer } from "@trainfleet/testing/k8s/kube-api-server/kube-api-server";
+import type { KubeApiServer } from "@trainfleet/testing/k8s/kube-api-server/kube-api-server";
+import { namespace, operatorUser, podsOf } from "@trainfleet/testing/k8s/operator/operator-harness";
+import { pollUntil, recordingLogger } from "@trainfleet/testing/k8s/operator/polling";
+import { ProcessKubelet } from "@trainfleet/testing/k8s/operator/process-kubelet";
+
+const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+
+/** What every test starts, torn down in afterEach whatever happened. */
+interface Cluster {
+  server: KubeApiServer;
+  kubelet: ProcessKubelet;
+  operator: Operator;
+  core: CoreV1Api;
+  custom: CustomObjectsApi;
+  operatorLog: string[];
+}
+
+let cluster: Partial<Cluster> = {};
+afterEach(async () => {
+  const { operator, kubelet, server } = cluster;
+  cluster = {};
+  await operator?.stop();
+  await kubelet?.close();
+  await server?.close();
+});
+
+async function startCluster(): Promise<Cluster> {
+  const server = await startKubeApiServer();
+  cluster.server = server;
+  // The "image": the wasm backend (the fastest here), and the data set where the tests find it.
+  const env: Record<string, string> = { TRAINFLEET_BACKEND: "wasm" };
+  for (const name of ["TRAINFLEET_DATA_DIR", "XDG_CACHE_HOME"]) if (process.env[name] !== undefined) env[name] = process.env[name];
+  const kubelet = await ProcessKubelet.start(server.kubeConfig(namespace, "system:node:local"), { namespace, env, maxGraceMs: 5000 });
+  cluster.kubelet = kubelet;
+  const operatorLog: string[] = [];
+  const operator = await Operator.start({
+    kubeConfig: server.kubeConfig(namespace, operatorUser),
+    logger: recordingLogger(operatorLog),
+    namespaces: [namespace],
+    statusPollMs: 200,
+    informerBackoff: { initialMs: 50, maxMs: 400 },
+    coordinatorUrl: (job) => kubelet.coordinatorUrl(job),
+  });
+  cluster.operator = operator;
+  const config = server.kubeConfig(namespace);
+  return { server, kubelet, operator, core: config.makeApiClient(CoreV1Api), custom: config.makeApiClient(CustomObjectsApi), operatorLog };
+}
+
+async function submit(c: Cluster, name: string, spec: Omit<TrainingJobSpec, "image">): Promise<void> {
+  const body = { apiVersion: `${group}/${version}`, kind: "TrainingJob", metadata: { name, namespace }, spec: { image: "trainfleet:local", ...spec } };
+  await c.custom.createNamespacedCustomObject({ group, version, namespace, plural, body });
+}
+
+const getJob = async (c: Cluster, name: string) => (await c.custom.getNamespacedCustomObject({ group, version, namespace, plural, name })) as TrainingJob;
+const condition = (job: TrainingJob, type: string) => job.status?.conditions?.find((candidate) => candidate.type === type);
+
+async function pods(c: Cluster, job: string): Promise<Map<string, V1Pod>> {
+  const list = await c.core.listNamespacedPod({ namespace, labelSelector: `${labels.jobName}=${job}` });
+  return new Map(list.items.map((pod) => [pod.metadata!.name!, pod]));
+}
+
+/** What the job's coordinator says now, read through its Service as the operator reads it. */
+async function coordinatorStatus(c: Cluster, job: TrainingJob): Promise<JobStatus> {
+  const response = await fetch(`${c.kubelet.coordinatorUrl(job)}/v1/jobs/${job.metadata.name}`, { signal: AbortSignal.timeout(2000) });
+  if (!response.ok) throw new Error(`coordinator status: HTTP ${response.status}`);
+  return fromJson(JobStatusSchema, (await response.json()) as JsonValue, { ignoreUnknownFields: true });
+}
+
+/** Polls `probe`; a failure says what every job, pod and the operator said. */
+function waitFor<T>(c: Cluster, what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
+  return pollUntil(what, probe, timeoutMs, async () => {
+    const jobs = (await c.custom.listNamespacedCustomObject({ group, version, namespace, plural }).catch(() => ({ items: [] }))) as { items: TrainingJob[] };
+    const statuses = jobs.items.map((job) => `${job.metadata.name}: ${JSON.stringify(job.status)}`).join("\n");
+    return `jobs:\n${statuses}\noperator log:\n${c.operatorLog.slice(-20).join("\n")}\npods:\n${c.kubelet.describe()}`;
+  });
+}
+
+const waitForJob = (c: Cluster, name: string, what: string, test: (job: TrainingJob) => boolean, timeoutMs = 40_000) =>
+  waitFor(
+    c,
+    what,
+    async () => {
+      const job = await getJob(c, name);
+      return test(job) ? job : undefined;
+    },
+    timeoutMs,
+  );
+
+const isTrue = (job: TrainingJob, type: string, reason?: string) => condition(job, type)?.status === "True" && (reason === undefined || condition(job, type)?.reason === reason);
+
+/**
+ * The pods ended as a finished job's do. The coordinator keeps serving its final status until the
+ * operator deletes its pod (cleanPodPolicy Running). The shards and workers, told by the
+ * coordinator to stop, exit 0 within the operator's grace and keep their Succeeded pods.
+ */
+async function expectEndedByTheJob(c: Cluster, job: string, names: string[]): Promise<void> {
+  const others = names.filter((candidate) => candidate !== `${job}-coordinator`);
+  const now = await waitFor(c, "the coordinator's pod deleted and every other pod Succeeded", async () => {
+    const current = await pods(c, job);
+    return !current.has(`${job}-coordinator`) && others.every((name) => current.get(name)?.status?.phase === "Succeeded") ? current : undefined;
+  }, 20_000);
+  expect(c.kubelet.process(`${job}-coordinator`)!.terminatedAt).toBeDefined();
+  for (const name of others) {
+    const ended = c.kubelet.process(name)!;
+    const stop = ended.lines.map((line) => JSON.parse(line) as { msg: string; reason?: string }).find((line) => line.msg === "told to stop" || line.msg === "stopping");
+    expect(stop, `${name} was stopped by the coordinator`).toMatchObject({ reason: "Completed" });
+    const pod = now.get(name)!;
+    expect([pod.status?.containerStatuses?.[0]?.state?.terminated?.exitCode, ended.exit?.exitCode, ended.deleted], name).toEqual([0, 0, false]);
+  }
+}
+
+/** A short run: the default model (an MLP with 256 hidden units), global batch 2 x 32, 1 shard. */
+const training = { batchSizePerWorker: 32, evalSamples: 1000, seed: 5 };
+
+describe("operator + real trainfleet processes as pods, on the in-process test API server (no real kube-apiserver or kubelet can run here)", () => {
+  it("runs the job's pods as processes that train it: the job succeeds with the coordinator's step, accuracy and replicas in its status", async () => {
+    const c = await startCluster();
+    const maxSteps = 150;
+    await submit(c, "fmnist", { workers: { replicas: 2 }, parameterServers: { replicas: 1 }, training: { ...training, maxSteps } });
+
+    // Every pod the operator made runs as a process, and the coordinator they make trains.
+    const running = await waitForJob(c, "fmnist", "Running=True (Training) with 2 ready replicas", (job) => isTrue(job, "Running", "Training") && job.status?.readyReplicas === 2);
+    expect([...(await pods(c, "fmnist")).keys()].sort()).toEqual(podsOf("fmnist", 1, 2).sort());
+    for (const name of podsOf("fmnist", 1, 2)) expect(c.kubelet.pid(name), name).toBeGreaterThan(0);
+    expect(running.status).toMatchObject({ phase: "Running", replicas: 2, readyReplicas: 2, coordinatorEndpoint: `fmnist-coordinator.${namespace}.svc:7080` });
+    const during = await coordinatorStatus(c, running);
+    // The workers the coordinator knows are the worker pods (each reports its pod name as its host).
+    expect(during.workers.map((worker) => [worker.host, worker.state, worker.backend]).sort()).toEqual([
+      ["fmnist-worker-0", WorkerState.TRAINING, "wasm"],
+      ["fmnist-worker-1", WorkerState.TRAINING, "wasm"],
+    ]);
+
+    const done = await waitForJob(c, "fmnist", "Succeeded=True", (job) => isTrue(job, "Succeeded"));
+    expect(done.status).toMatchObject({ phase: "Succeeded", step: maxSteps, epoch: 0, trainingReplicas: 2 });
+    expect(done.status!.accuracy).toBeGreaterThan(0.7);
+    expect(done.status!.loss).toBeGreaterThan(0);
+    expect(condition(done, "Running")).toMatchObject({ status: "False", reason: "JobSucceeded" });
+    expect(condition(done, "Succeeded")!.reason).toBe("Completed");
+    // The numbers are the coordinator's final report (it lingers serving it until the operator deletes its pod).
+    const evaluated = c.kubelet.process("fmnist-coordinator")!.lines.find((line) => line.includes(`"msg":"evaluation complete"`));
+    expect(JSON.parse(evaluated!)).toMatchObject({ step: maxSteps, testAccuracy: done.status!.accuracy });
+
+    // Every process ends, none was started twice, and the shards and workers ended because the job did.
+    await waitFor(c, "every process to exit", async () => c.kubelet.processes.every((p) => p.exit !== undefined), 15_000);
+    expect(c.kubelet.processes).toHaveLength(4);
+    for (const name of podsOf("fmnist", 1, 2)) expect(c.kubelet.starts(name), name).toBe(1);
+    await expectEndedByTheJob(c, "fmnist", podsOf("fmnist", 1, 2));
+    expect(c.kubelet.errors).toEqual([]);
+  }, 60_000);
+
+  it("worker pods that cannot load their data fail the job with the coordinator's reason and the data error, not a restart loop", async () => {
+    const c = await startCluster();
+    // The worker template points the workers (only) at an empty data folder: env merged by name into the operator's.
+    const empty = mkdtempSync(join(tmpdir(), "trainfleet-no-data-"));
+    await submit(c, "nodata", {
+      workers: { replicas: 2, template: { spec: { containers: [{ name: "trainfleet", env: [{ name: "TRAINFLEET_DATA_DIR", value: empty }] }] } } },
+      parameterServers: { replicas: 1 },
+      training: { ...training, maxSteps: 50 },
+    });
+    const failed = await waitForJob(c, "nodata", "Failed=True (WorkerFailed)", (job) => isTrue(job, "Failed", "WorkerFailed"), 30_000);
+    expect(condition(failed, "Failed")!.message).toMatch(/DataUnavailable/);
+    expect(failed.status!.restarts).toBeUndefined();
+    // Each worker process failed on its data (and, keeping the operator's env, reached the coordinator to say so).
+    const workers = c.kubelet.processes.filter((process) => process.pod.metadata!.name!.startsWith("nodata-worker-"));
+    expect(workers.length).toBeGreaterThanOrEqual(2);
+    await waitFor(c, "every worker process to exit", async () => workers.every((process) => process.exit !== undefined), 15_000);
+    for (const process of workers) {
+      expect(process.exit?.exitCode, process.output()).toBe(1);
+      expect(process.output(), "the data error in its log").toMatch(/Fashion-MNIST/);
+    }
+    // The transition's Event is recorded right after the status that says it.
+    const event = await waitFor(c, "a WorkerFailed event", async () => (await c.core.listNamespacedEvent({ namespace })).items.find((candidate) => candidate.involvedObject.name === "nodata" && candidate.reason === "WorkerFailed"), 5000);
+    expect(event.type).toBe("Warning");
+    expect(c.kubelet.errors).toEqual([]);
+  }, 60_000);
+
+  it("scales a running job from 2 to 3 workers and down to 1 through the scale subresource: the new pod joins, the highest ranks leave, rank 0 keeps running, and the job succeeds", async () => {
+    const c = await startCluster();
+    const maxSteps = 450;
+    await submit(c, "fmnist", { workers: { replicas: 2 }, parameterServers: { replicas: 1 }, training: { ...training, maxSteps } });
+    const training2 = await waitForJob(c, "fmnist", "2 workers training", (job) => isTrue(job, "Running", "Training") && job.status?.readyReplicas === 2 && (job.status.step ?? 0) > 0);
+    const pids = { "fmnist-worker-0": c.kubelet.pid("fmnist-worker-0"), "fmnist-worker-1": c.kubelet.pid("fmnist-worker-1") };
+
+    // kubectl scale trainingjob fmnist --replicas=3
+    const scale = await c.custom.patchNamespacedCustomObjectScale({ group, version, namespace, plural, name: "fmnist", body: { spec: { replicas: 3 } } }, mergePatch);
+    expect(scale).toMatchObject({ kind: "Scale", spec: { replicas: 3 } });
+    const rescaling = await waitForJob(c, "fmnist", "Rescaling=True", (job) => isTrue(job, "Rescaling"), 10_000);
+    expect(condition(rescaling, "Rescaling")!.reason).toMatch(/^(ScalingUp|WaitingForWorkers)$/);
+    await waitFor(c, "a process for fmnist-worker-2", async () => c.kubelet.pid("fmnist-worker-2"), 10_000);
+
+    // The new worker joins the running job: the coordinator trains on all three (a new generation, the global batch unchanged).
+    const three = await waitFor(
+      c,
+      "the coordinator training on 3 workers",
+      async () => {
+        const status = await coordinatorStatus(c, rescaling);
+        if (status.phase !== JobPhase.RUNNING) return status.phase === JobPhase.PENDING ? undefined : Promise.reject(new Error(`the job left RUNNING (${JobPhase[status.phase]}) before the third worker trained`));
+        const hosts = status.workers.filter((worker) => worker.state === WorkerState.TRAINING).map((worker) => worker.host);
+        return hosts.length === 3 ? { status, hosts } : undefined;
+      },
+      20_000,
+    );
+    expect(three.hosts.sort()).toEqual(["fmnist-worker-0", "fmnist-worker-1", "fmnist-worker-2"]);
+    expect(three.status.generation).toBe(2);
+    expect(three.status.step).toBeLessThan(maxSteps);
+    const rescaled = await waitForJob(c, "fmnist", "Rescaling=False (Rescaled) with 3 ready replicas", (job) => condition(job, "Rescaling")?.reason === "Rescaled" && job.status?.readyReplicas === 3);
+    expect(condition(rescaled, "Rescaling")!.status).toBe("False");
+    expect(rescaled.status).toMatchObject({ replicas: 3, readyReplicas: 3, trainingReplicas: 2 });
+    expect(rescaled.status!.step!).toBeGreaterThanOrEqual(training2.status!.step!);
+    const events = (await c.core.listNamespacedEvent({ namespace })).items.filter((event) => event.involvedObject.name === "fmnist").map((event) => event.reason);
+    expect(events).toEqual(expect.arrayContaining(["ScalingUp", "Rescaled"]));
+
+    // Down to 1: the highest ranks go (their pods deleted, the processes stopped by SIGTERM), rank 0 stays.
+    await c.custom.patchNamespacedCustomObjectScale({ group, version, namespace, plural, name: "fmnist", body: { spec: { replicas: 1 } } }, mergePatch);
+    const one = await waitFor(
+      c,
+      "the coordinator training on worker-0 alone",
+      async () => {
+        const status = await coordinatorStatus(c, rescaling);
+        if (status.phase !== JobPhase.RUNNING) return Promise.reject(new Error(`the job left RUNNING (${JobPhase[status.phase]}) before it scaled down`));
+        const hosts = status.workers.filter((worker) => worker.state === WorkerState.TRAINING).map((worker) => worker.host);
+        return hosts.length === 1 ? { status, hosts } : undefined;
+      },
+      20_000,
+    );
+    expect(one.hosts).toEqual(["fmnist-worker-0"]);
+    expect(one.status.step).toBeLessThan(maxSteps);
+    const scaledDown = await waitForJob(c, "fmnist", "Rescaled with 1 ready replica", (job) => condition(job, "Rescaling")?.reason === "Rescaled" && job.status?.readyReplicas === 1);
+    expect(scaledDown.status).toMatchObject({ replicas: 1, trainingReplicas: 2 });
+    expect(c.kubelet.process("fmnist-worker-1")!.deleted && c.kubelet.process("fmnist-worker-2")!.deleted).toBe(true);
+
+    const done = await waitForJob(c, "fmnist", "Succeeded=True", (job) => isTrue(job, "Succeeded"), 60_000);
+    expect(done.status).toMatchObject({ phase: "Succeeded", step: maxSteps });
+    expect(done.spec.workers?.replicas).toBe(1);
+    expect(done.status!.accuracy).toBeGreaterThan(0.7);
+    // No worker was restarted: rank 0 is the process that started first, through both scales.
+    expect(c.kubelet.pid("fmnist-worker-0")).toBe(pids["fmnist-worker-0"]);
+    for (const name of podsOf("fmnist", 1, 3)) expect(c.kubelet.starts(name), name).toBe(1);
+    await waitFor(c, "every process to exit", async () => c.kubelet.processes.every((p) => p.exit !== undefined), 15_000);
+    await expectEndedByTheJob(c, "fmnist", podsOf("fmnist", 1, 1));
+    expect(c.kubelet.errors).toEqual([]);
+  }, 90_000);
+});

@@ -1,0 +1,80 @@
+/**
+ * The correctness test everything rests on: N worker processes through sharded parameter
+ * servers (real processes on 127.0.0.1; dedicated shards over the TCP data channel or
+ * gRPC, or shards colocated in the workers) end with (a) exactly the parameters of a single-process reference that sums
+ * the same slice gradients in rank order, and (b) the parameters of plain single-process
+ * training with batch N*b, to float tolerance.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fromJson } from "@bufbuild/protobuf";
+import type { JsonValue } from "@bufbuild/protobuf";
+import { beforeAll, describe, expect, it } from "vitest";
+import { JobSpecSchema } from "@trainfleet/proto";
+import { silentLogger } from "@trainfleet/runtime";
+import { defaultDataDirs, loadFashionMnist, selectBackend } from "@trainfleet/worker";
+import type { ImageDataset } from "@trainfleet/worker";
+import { perRankReference, plainReference } from "@trainfleet/testing/fleet/reference-training";
+import { runFleet } from "@trainfleet/testing/fleet/run-fleet";
+
+const steps = 20;
+const batch = 16;
+let dataset: ImageDataset;
+
+beforeAll(async () => {
+  await selectBackend("cpu", silentLogger);
+  dataset = await loadFashionMnist(defaultDataDirs({ dataDir: process.env.TRAINFLEET_DATA_DIR, cacheHome: process.env.XDG_CACHE_HOME, home: process.env.HOME }));
+});
+
+/** Indices where |a-b| > atol + rtol*|b| (numpy.allclose), for a readable failure. */
+function notClose(actual: Float32Array, expected: Float32Array, rtol: number, atol: number): number[] {
+  const bad: number[] = [];
+  for (let i = 0; i < expected.length; i++) {
+    if (!(Math.abs(actual[i]! - expected[i]!) <= atol + rtol * Math.abs(expected[i]!))) bad.push(i);
+  }
+  return bad;
+}
+
+function firstDifference(actual: Float32Array, expected: Float32Array): number {
+  const a = new Uint32Array(actual.buffer, actual.byteOffset, actual.length);
+  const b = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
+  return a.findIndex((bits, i) => bits !== b[i]);
+}
+
+const optimizers = [
+  ["sgd+momentum", ["--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9"]],
+  ["adam", ["--optimizer", "adam", "--lr", "0.001"]],
+] as const;
+
+// Every data-plane option that keeps float32 on the wire must be exact.
+const dataPlanes = {
+  "2 dedicated shards over the TCP channel": ["--data-plane", "tcp", "--shards", "2"],
+  "2 dedicated shards over gRPC": ["--data-plane", "grpc", "--shards", "2"],
+  "shards colocated in the workers": ["--placement", "colocated"],
+};
+
+describe.each(Object.entries(dataPlanes).flatMap(([name, flags]) => [2, 3].map((workers) => [workers, name, flags] as const)))("%i worker processes, %s", (workers, _name, planeFlags) => {
+  it.each(optimizers)(`${steps} steps with %s: bitwise equal to the per-rank reference, allclose to batch N*b training`, async (_name, optimizerFlags) => {
+    const fleet = await runFleet([
+      ...planeFlags,
+      "--workers", String(workers), "--hidden", "64", "--batch-size", String(batch),
+      "--max-steps", String(steps), "--eval-samples", "200", "--backend", "cpu", "--seed", "7",
+      // Small chunks so that every shard's range is several chunks: the keyed path is exercised.
+      "--chunk-bytes", "65536",
+      ...optimizerFlags,
+    ]);
+    expect(fleet.code, fleet.output).toBe(0);
+    expect(fleet.description.version).toBe(steps);
+    const spec = fromJson(JobSpecSchema, JSON.parse(readFileSync(join(fleet.folder, "spec.json"), "utf8")) as JsonValue);
+
+    const perRank = perRankReference(spec, dataset, workers, steps);
+    expect(fleet.parameters.length).toBe(perRank.length);
+    expect(firstDifference(fleet.parameters, perRank)).toBe(-1);
+
+    const plain = plainReference(spec, dataset, workers, steps);
+    expect(notClose(fleet.parameters, plain, 1e-5, 1e-6)).toEqual([]);
+    // And training moved the parameters: the comparison is not between two copies of the start.
+    const initial = perRankReference(spec, dataset, workers, 0);
+    expect(notClose(fleet.parameters, initial, 1e-5, 1e-6).length).toBeGreaterThan(perRank.length / 2);
+  });
+});

@@ -1,0 +1,74 @@
+/**
+ * A reader of the coordinator's status event stream for tests: every `status` event with
+ * its id and parsed JobStatus, kept in order, and a way to wait for the first event that
+ * satisfies a condition (already received or still to come).
+ */
+import type { JsonValue } from "@bufbuild/protobuf";
+import { jobStatusFromJson } from "@trainfleet/proto";
+import { readServerSentEvents } from "@trainfleet/runtime";
+import type { JobStatus } from "@trainfleet/proto";
+
+export interface StatusEvent {
+  id: number;
+  status: JobStatus;
+  json: JsonValue;
+}
+
+export class StatusEvents {
+  readonly events: StatusEvent[] = [];
+  /** Resolves when the server ends the stream. */
+  readonly ended: Promise<void>;
+  readonly #controller: AbortController;
+  #done = false;
+  #failure: unknown;
+  #wake: Array<() => void> = [];
+
+  private constructor(response: Response, controller: AbortController) {
+    this.#controller = controller;
+    this.ended = (async () => {
+      try {
+        for await (const event of readServerSentEvents(response.body as unknown as AsyncIterable<Uint8Array>)) {
+          if (event.event !== "status") continue;
+          const json = JSON.parse(event.data) as JsonValue;
+          this.events.push({ id: Number(event.id), status: jobStatusFromJson(json), json });
+          this.#notify();
+        }
+      } catch (error) {
+        if (!controller.signal.aborted) this.#failure = error;
+      } finally {
+        this.#done = true;
+        this.#notify();
+      }
+    })();
+  }
+
+  /** Connects (the server flushes the headers at once) and starts reading. */
+  static async open(url: string, lastEventId?: number): Promise<StatusEvents> {
+    const controller = new AbortController();
+    const response = await fetch(url, { headers: lastEventId === undefined ? {} : { "last-event-id": String(lastEventId) }, signal: controller.signal });
+    if (response.status !== 200) throw new Error(`GET ${url}: HTTP ${response.status} ${await response.text()}`);
+    const type = response.headers.get("content-type");
+    if (type !== "text/event-stream; charset=utf-8") throw new Error(`GET ${url}: content-type ${type}`);
+    return new StatusEvents(response, controller);
+  }
+
+  /** The first event from index `from` on whose status satisfies `predicate`; rejects if the stream ends first. */
+  async waitFor(what: string, predicate: (status: JobStatus) => boolean, from = 0): Promise<StatusEvent> {
+    for (;;) {
+      const event = this.events.slice(from).find((e) => predicate(e.status));
+      if (event !== undefined) return event;
+      if (this.#done) throw new Error(`the event stream ended (${String(this.#failure ?? "by the server")}) before ${what}; the last status: ${JSON.stringify(this.events.at(-1)?.json)}`);
+      await new Promise<void>((resolve) => this.#wake.push(resolve));
+    }
+  }
+
+  close(): void {
+    this.#controller.abort();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = [];
+    for (const resolve of wake) resolve();
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * A real parameter-server shard on 127.0.0.1 (its gRPC service and its TCP data channel,
+ * on free ports), configured and opened directly as the coordinator would, with a real
+ * gRPC client: for tests of the shard's contract.
+ */
+import { create } from "@bufbuild/protobuf";
+import { ParameterServerService, ModelSpecSchema, OptimizerSpecSchema, createClient } from "@trainfleet/proto";
+import { datasetShape, parameterLayout } from "@trainfleet/spec";
+import { silentLogger } from "@trainfleet/runtime";
+import type { ClientOf, RunningServer } from "@trainfleet/proto";
+import { ParameterShard } from "@trainfleet/paramserver";
+import { startDataServer, startShardServer } from "@trainfleet/dataplane";
+import type { DataServer } from "@trainfleet/dataplane";
+import type { ShardConfig } from "@trainfleet/paramserver";
+
+export interface ShardHarness {
+  shard: ParameterShard;
+  server: RunningServer;
+  data: DataServer;
+  client: ClientOf<typeof ParameterServerService>;
+  config: ShardConfig;
+  close(): Promise<void>;
+}
+
+export async function startShardHarness(overrides: Partial<ShardConfig> = {}): Promise<ShardHarness> {
+  const layout = parameterLayout(create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }), datasetShape("fashion-mnist"));
+  const config: ShardConfig = {
+    jobId: "job-a",
+    generation: 1,
+    worldSize: 2,
+    range: { begin: 1000, end: 2000 },
+    chunkElements: 256,
+    optimizer: create(OptimizerSpecSchema, { kind: { case: "sgd", value: { learningRate: 0.1, momentum: 0.9 } } }),
+    layout,
+    seed: 3,
+    ...overrides,
+  };
+  const shard = new ParameterShard();
+  shard.configure(config);
+  shard.openGeneration(config.generation, 0);
+  const server = await startShardServer(shard, "127.0.0.1:0", silentLogger);
+  const data = await startDataServer(shard, "127.0.0.1", silentLogger);
+  const client = createClient(ParameterServerService, server.address);
+  return {
+    shard,
+    server,
+    data,
+    client,
+    config,
+    async close() {
+      client.close();
+      await Promise.all([server.close(1_000), data.close()]);
+    },
+  };
+}
+
+/** The push messages of a whole gradient for the harness shard's range, in chunks. */
+export function gradientChunks(config: ShardConfig, tag: { step: number; rank: number; generation?: number; jobId?: string }, fill: (i: number) => number) {
+  const messages = [];
+  for (let begin = config.range.begin; begin < config.range.end; begin += config.chunkElements) {
+    const end = Math.min(config.range.end, begin + config.chunkElements);
+    const values = Float32Array.from({ length: end - begin }, (_, i) => fill(begin + i));
+    messages.push({
+      jobId: tag.jobId ?? config.jobId,
+      generation: tag.generation ?? config.generation,
+      step: tag.step,
+      rank: tag.rank,
+      offset: BigInt(begin),
+      data: new Uint8Array(values.buffer),
+    });
+  }
+  return messages;
+}

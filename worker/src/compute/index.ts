@@ -1,3 +1,0 @@
-export * from "./backend.js";
-export * from "./host-batch.js";
-export * from "./model.js";
