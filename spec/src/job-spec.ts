@@ -25,8 +25,16 @@ export const defaultJobSpec: MessageInitShape<typeof JobSpecSchema> = {
   checkpoints: { everySteps: 0 },
 };
 
+declare const resolved: unique symbol;
+
+/**
+ * A JobSpec with every default filled in and every field checked. Only resolveJobSpec
+ * makes one, so a function that takes it need not (and cannot be asked to) resolve again.
+ */
+export type ResolvedJobSpec = JobSpec & { readonly [resolved]: true };
+
 /** Fills unset fields (zero, empty or absent in proto3) from the defaults, then validates. */
-export function resolveJobSpec(input: JobSpec): JobSpec {
+export function resolveJobSpec(input: JobSpec): ResolvedJobSpec {
   const spec = clone(JobSpecSchema, input);
   const defaults = create(JobSpecSchema, defaultJobSpec);
   spec.jobId ||= defaults.jobId;
@@ -68,7 +76,7 @@ export function resolveJobSpec(input: JobSpec): JobSpec {
   training.mode ||= TrainingMode.SYNC;
   spec.checkpoints ??= defaults.checkpoints;
   validateJobSpec(spec);
-  return spec;
+  return spec as ResolvedJobSpec;
 }
 
 /** How long a job waits below workers.min_workers by default. */
