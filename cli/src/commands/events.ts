@@ -10,7 +10,7 @@ export const eventsCommand: Command = {
   name: "events",
   usage: "trainfleet events --nats-url URL [--job ID] [--from-start] [--json]",
   summary:
-    "Tails the job events (trainfleet.jobs.JOB.events: submitted, member joined, started, phase changed, checkpoint written, evaluation done, member lost, finished) and per-step metrics (trainfleet.jobs.JOB.metrics) that coordinators started with --nats-url publish, one line each. Live only, or with --from-start the JetStream stream TRAINFLEET_JOBS's history first, then live. Runs until Ctrl-C; with --job it exits when that job's finished event arrives (0 if the job succeeded, 1 if it failed). Events are hints: the status API is the truth.",
+    "Tails the job events (trainfleet.jobs.JOB.events: submitted, member joined, started, generation changed, phase changed, checkpoint written, evaluation done, member lost, member failed, finished) and per-step metrics (trainfleet.jobs.JOB.metrics) that coordinators started with --nats-url publish, one line each. Live only, or with --from-start the JetStream stream TRAINFLEET_JOBS's history first, then live. Runs until Ctrl-C; with --job it exits when that job's finished event arrives (0 if the job succeeded, 1 if it failed). Events are hints: the status API is the truth.",
   flags: {
     "nats-url": { kind: "string", env: "TRAINFLEET_NATS_URL", help: "NATS server(s) to read from (nats://HOST:PORT, comma-separated; required)." },
     job: { kind: "string", help: "Only this job's subjects (trainfleet.jobs.JOB.*); exit at its finished event. Without it: every job, until Ctrl-C." },
