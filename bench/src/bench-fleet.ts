@@ -8,8 +8,9 @@
  */
 import { once } from "node:events";
 import { createServer } from "node:net";
-import { FleetMember } from "./fleet-member.js";
-import { StatusStream } from "./status-stream.js";
+import { join } from "node:path";
+import { FleetProcess } from "@trainfleet/testing/fleet/fleet-process";
+import { StatusEvents } from "@trainfleet/testing/fleet/status-events";
 
 export interface FleetOptions {
   /** Names the log files of this fleet's processes (fleet-0.coordinator.log, ...). */
@@ -34,13 +35,13 @@ export async function freePort(): Promise<number> {
 }
 
 export class BenchFleet {
-  readonly coordinator: FleetMember;
-  readonly shards: FleetMember[] = [];
+  readonly coordinator: FleetProcess;
+  readonly shards: FleetProcess[] = [];
   /** The workers that have not been killed, oldest first. */
-  readonly workers: FleetMember[] = [];
+  readonly workers: FleetProcess[] = [];
   /** Every process this fleet started, killed ones too. */
-  readonly started: FleetMember[] = [];
-  #status: StatusStream | undefined;
+  readonly started: FleetProcess[] = [];
+  #status: StatusEvents | undefined;
   #workerCount = 0;
 
   private constructor(readonly options: FleetOptions) {
@@ -50,19 +51,19 @@ export class BenchFleet {
   }
 
   /** Starts every process, then opens the status stream; `onStarted` sees each process (to clean up after a failure). */
-  static async start(options: FleetOptions, onStarted: (member: FleetMember) => void): Promise<BenchFleet> {
+  static async start(options: FleetOptions, onStarted: (member: FleetProcess) => void): Promise<BenchFleet> {
     const fleet = new BenchFleet(options);
     fleet.started.forEach(onStarted);
-    const url = (await fleet.coordinator.log("status API listening")).line.url as string;
-    fleet.#status = await StatusStream.open(`${url}/watch`);
+    const url = (await fleet.coordinator.log("status API listening")).url as string;
+    fleet.#status = await StatusEvents.open(`${url}/watch`);
     return fleet;
   }
 
-  get status(): StatusStream {
+  get status(): StatusEvents {
     return this.#status!;
   }
 
-  addWorker(extraArgs: string[] = []): FleetMember {
+  addWorker(extraArgs: string[] = []): FleetProcess {
     const member = this.#start(`worker-${this.#workerCount++}`, ["worker", "--coordinator", this.options.address, ...this.options.workerArgs, ...extraArgs]);
     this.workers.push(member);
     return member;
@@ -73,8 +74,9 @@ export class BenchFleet {
     await Promise.all(this.started.map((member) => member.exited));
   }
 
-  #start(name: string, args: string[]): FleetMember {
-    const member = new FleetMember(`fleet-${this.options.index}.${name}`, args, this.options.logFolder);
+  #start(name: string, args: string[]): FleetProcess {
+    const fullName = `fleet-${this.options.index}.${name}`;
+    const member = new FleetProcess(fullName, args, [], { logFile: join(this.options.logFolder, `${fullName}.log`) });
     this.started.push(member);
     return member;
   }

@@ -25,11 +25,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { JobPhase } from "@trainfleet/proto";
+import { now } from "@trainfleet/testing/fleet/clock";
+import type { FleetProcess, LogLine } from "@trainfleet/testing/fleet/fleet-process";
+import type { StatusEvent } from "@trainfleet/testing/fleet/status-events";
 import { BenchFleet, freePort } from "./bench-fleet.js";
-import { now } from "./bench-clock.js";
 import { median } from "./child.js";
-import type { FleetMember, LogLine } from "./fleet-member.js";
-import type { TimedStatus } from "./status-stream.js";
 
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "5" }, "steady-steps": { type: "string", default: "30" }, hidden: { type: "string", default: "32" } } });
 const rounds = Number(values.rounds);
@@ -51,7 +51,7 @@ const jobFlags = ["--job-id", "elastic-bench", "--workers", String(workers), "--
 const folder = mkdtempSync(join(tmpdir(), "trainfleet-bench-elastic-"));
 const checkpoints = join(folder, "checkpoints");
 const workerArgs = ["--backend", "cpu", "--data-dir", dataDir()];
-const everyProcess: FleetMember[] = [];
+const everyProcess: FleetProcess[] = [];
 // One address for the coordinator of every fleet: a restart starts all processes at once.
 const address = `127.0.0.1:${await freePort()}`;
 
@@ -60,8 +60,8 @@ function startFleet(index: number, coordinatorArgs: string[]): Promise<BenchFlee
 }
 
 /** When a process logged a line (its pino time, Date.now() there). */
-async function loggedAt(member: FleetMember, message: string | RegExp, where: (line: LogLine) => boolean = () => true): Promise<number> {
-  return (await member.log(message, where)).line.time;
+async function loggedAt(member: FleetProcess, message: string | RegExp, where: (line: LogLine) => boolean = () => true): Promise<number> {
+  return (await member.log(message, where)).time as number;
 }
 
 /**
@@ -69,7 +69,7 @@ async function loggedAt(member: FleetMember, message: string | RegExp, where: (l
  * their median step time (status events may merge steps: each counts Δt / Δsteps).
  */
 async function steady(fleet: BenchFleet, size: number): Promise<number> {
-  const training = (s: TimedStatus["status"]) => s.phase === JobPhase.RUNNING && s.reason === "Training" && s.message.includes(`on ${size} workers`);
+  const training = (s: StatusEvent["status"]) => s.phase === JobPhase.RUNNING && s.reason === "Training" && s.message.includes(`on ${size} workers`);
   const first = await fleet.status.waitFor(`training on ${size} workers`, training, fleet.status.last?.index ?? 0);
   const end = await fleet.status.waitFor(`${steadySteps} steps`, (s) => s.step >= first.status.step + steadySteps, first.index);
   const window = fleet.status.events.slice(first.index, end.index + 1);
@@ -79,11 +79,11 @@ async function steady(fleet: BenchFleet, size: number): Promise<number> {
 }
 
 /** The generation after `before` opens, then completes a step: both events, and the version it went on from. */
-async function nextGeneration(fleet: BenchFleet, before: TimedStatus): Promise<{ changed: TimedStatus; opened: TimedStatus; stepped: TimedStatus; version: number }> {
+async function nextGeneration(fleet: BenchFleet, before: StatusEvent): Promise<{ changed: StatusEvent; opened: StatusEvent; stepped: StatusEvent; version: number }> {
   const changed = await fleet.status.waitFor("a new generation", (s) => s.generation > before.status.generation, before.index + 1);
   const generation = changed.status.generation;
   const opened = await fleet.status.waitFor(`generation ${generation} to open`, (s) => s.generation === generation && s.reason === "Training", changed.index);
-  const version = (await fleet.coordinator.log("generation opened", (l) => l.generation === generation)).line.version as number;
+  const version = (await fleet.coordinator.log("generation opened", (l) => l.generation === generation)).version as number;
   const stepped = await fleet.status.waitFor(`a step of generation ${generation}`, (s) => s.generation === generation && s.step > version, opened.index);
   return { changed, opened, stepped, version };
 }
@@ -104,7 +104,7 @@ interface LossSample {
 async function workerLoss(fleet: BenchFleet): Promise<LossSample> {
   const stepMs = await steady(fleet, workers);
   const victim = fleet.workers.shift()!;
-  const victimId = (await victim.log("registered with the coordinator")).line.memberId as string;
+  const victimId = (await victim.log("registered with the coordinator")).memberId as string;
   const before = fleet.status.last!;
   const killedAt = now();
   victim.kill("SIGKILL");
@@ -140,10 +140,10 @@ async function scaleUp(fleet: BenchFleet): Promise<JoinSample> {
   everyProcess.push(joiner);
   const { changed, opened, stepped } = await nextGeneration(fleet, before);
   const generation = opened.status.generation;
-  const memberId = (await joiner.log("registered with the coordinator")).line.memberId as string;
+  const memberId = (await joiner.log("registered with the coordinator")).memberId as string;
   const registeredAt = await loggedAt(fleet.coordinator, "member registered", (l) => l.memberId === memberId);
   const openedAt = await loggedAt(fleet.coordinator, "generation opened", (l) => l.generation === generation);
-  const joinerStep = (await joiner.log("step done", (l) => l.generation === generation)).line;
+  const joinerStep = await joiner.log("step done", (l) => l.generation === generation);
   const toStep = stepped.at - changed.at;
   return {
     stepMs,
@@ -151,8 +151,8 @@ async function scaleUp(fleet: BenchFleet): Promise<JoinSample> {
     toStep,
     pause: toStep - stepMs,
     opened: openedAt - registeredAt,
-    joinerStep: joinerStep.time - openedAt,
-    firstStep: stepped.at - joinerStep.time,
+    joinerStep: (joinerStep.time as number) - openedAt,
+    firstStep: stepped.at - (joinerStep.time as number),
     joinerComputeMs: joinerStep.computeMs as number,
     joinerStart: changed.at - joiner.startedAt,
   };
@@ -174,13 +174,13 @@ async function restartEverything(fleet: BenchFleet, index: number): Promise<{ sa
   const stepMs = await steady(fleet, workers);
   const stoppedAt = now();
   fleet.coordinator.kill("SIGTERM");
-  await fleet.coordinator.exited;
-  const coordinatorExitedAt = now();
   await fleet.exited();
-  const allExitedAt = now();
+  // Each exit as it was seen here (`exited` waits for the output to end as well).
+  const coordinatorExitedAt = fleet.coordinator.exitedAt!;
+  const allExitedAt = Math.max(...fleet.started.map((member) => member.exitedAt!));
   await fleet.status.ended;
   const version = fleet.status.last?.status.lastCheckpointVersion;
-  if (version === undefined) throw new Error(`SIGTERM left no checkpoint: ${fleet.status.last?.status.message}; the coordinator's last lines:\n${fleet.coordinator.tail()}`);
+  if (version === undefined) throw new Error(`SIGTERM left no checkpoint: ${fleet.status.last?.status.message}; the coordinator's last lines:\n${fleet.coordinator.output(10)}`);
   const next = await startFleet(index, ["--resume", checkpoints]);
   const stepped = await next.status.waitFor("a step after the restart", (s) => s.phase === JobPhase.RUNNING && s.step > version);
   const listening = await loggedAt(next.coordinator, "coordinator listening");

@@ -9,18 +9,17 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { runFleet } from "@trainfleet/testing/fleet/run-fleet";
 import { median } from "./child.js";
 import { glooAvailable } from "./gloo.js";
 
 const { values } = parseArgs({ options: { steps: { type: "string", default: "300" }, models: { type: "string", default: "mlp,cnn" } } });
 const steps = Number(values.steps);
 const batch = 64;
-const cli = fileURLToPath(new URL("../../cli/dist/main.js", import.meta.url));
 const ddpScript = fileURLToPath(new URL("../torch-ddp-step.py", import.meta.url));
 const modelFlags: Record<string, string[]> = { mlp: ["--model", "mlp", "--hidden", "256"], cnn: ["--model", "cnn", "--conv-filters", "8,16"] };
 
@@ -37,11 +36,8 @@ function dataDir(): string {
 }
 
 async function fleet(model: string, workers: number, data: string): Promise<Timing> {
-  const jobs = mkdtempSync(join(tmpdir(), "trainfleet-bench-"));
-  const child = spawn(process.execPath, [cli, "run", ...modelFlags[model]!, "--workers", String(workers), "--batch-size", String(batch), "--max-steps", String(steps), "--eval-samples", "100", "--backend", "wasm", "--data-dir", data, "--jobs-dir", jobs, "--log-level", "debug"], { stdio: "ignore" });
-  const [code] = (await once(child, "exit")) as [number | null];
-  if (code !== 0) throw new Error(`trainfleet run exited with ${code}; logs in ${jobs}`);
-  const folder = join(jobs, readdirSync(jobs)[0]!);
+  const { code, folder } = await runFleet([...modelFlags[model]!, "--workers", String(workers), "--batch-size", String(batch), "--max-steps", String(steps), "--eval-samples", "100", "--backend", "wasm", "--data-dir", data, "--log-level", "debug"], Infinity);
+  if (code !== 0) throw new Error(`trainfleet run exited with ${code}; logs in ${folder}`);
   const reports = readFileSync(join(folder, "worker-0.log"), "utf8")
     .split("\n")
     .filter((line) => line.includes('"step done"'))

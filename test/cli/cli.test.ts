@@ -9,7 +9,8 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { cliMain, expectAllExited } from "@trainfleet/testing/fleet/run-fleet";
+import { expectAllExited } from "@trainfleet/testing/fleet/expect-all-exited";
+import { cliMain } from "@trainfleet/testing/fleet/run-fleet";
 
 function trainfleet(args: string[], env: NodeJS.ProcessEnv = process.env) {
   const result = spawnSync(process.execPath, [cliMain, ...args], { encoding: "utf8", env, timeout: 60_000 });

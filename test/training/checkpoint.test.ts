@@ -15,7 +15,8 @@ import { describe, expect, it } from "vitest";
 import { JobService, createClient } from "@trainfleet/proto";
 import { SampleCursor, loadCheckpoint } from "@trainfleet/coordinator";
 import { decodeShardCheckpoint } from "@trainfleet/paramserver";
-import { cliMain, expectAllExited, runFleet, trainfleet } from "@trainfleet/testing/fleet/run-fleet";
+import { expectAllExited } from "@trainfleet/testing/fleet/expect-all-exited";
+import { cliMain, runFleet, trainfleet } from "@trainfleet/testing/fleet/run-fleet";
 import type { FleetResult } from "@trainfleet/testing/fleet/run-fleet";
 
 const steps = 300;

@@ -1,11 +1,15 @@
 /**
  * One role of the `trainfleet` binary as a real child process, with its JSON log lines
- * read as they come, so that a test waits on what the process says (its listening address,
- * its registration) instead of sleeping.
+ * read as they come, so that a test or a benchmark waits on what the process says (its
+ * listening address, its registration) instead of sleeping. It notes when it was spawned
+ * and when its exit was seen (`now()` of ./clock), and can copy what the process writes to
+ * a file, to look at where the time went afterwards.
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { createWriteStream } from "node:fs";
+import { now } from "./clock.js";
 import { cliMain } from "./run-fleet.js";
 
 export interface LogLine {
@@ -13,9 +17,18 @@ export interface LogLine {
   [field: string]: unknown;
 }
 
+export interface FleetProcessOptions {
+  /** A file that gets everything the process writes, stdout and stderr. */
+  logFile?: string;
+}
+
 export class FleetProcess {
   readonly child: ChildProcess;
   readonly lines: LogLine[] = [];
+  /** now() when it was spawned. */
+  readonly startedAt = now();
+  /** now() when its exit was seen here (before `exited` resolves: that waits for its output to end too). */
+  exitedAt: number | undefined;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   #stderr = "";
   #closed = false;
@@ -29,11 +42,14 @@ export class FleetProcess {
     readonly name: string,
     args: readonly string[],
     wrapper: readonly string[] = [],
+    options: FleetProcessOptions = {},
   ) {
     const command = [...wrapper, process.execPath, cliMain, ...args];
     this.child = spawn(command[0]!, command.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+    const file = options.logFile === undefined ? undefined : createWriteStream(options.logFile);
     let pending = "";
     this.child.stdout!.on("data", (chunk: Buffer) => {
+      file?.write(chunk);
       pending += chunk.toString();
       const complete = pending.split("\n");
       pending = complete.pop()!;
@@ -46,9 +62,14 @@ export class FleetProcess {
       }
       this.#notify();
     });
-    this.child.stderr!.on("data", (chunk: Buffer) => (this.#stderr += chunk.toString()));
+    this.child.stderr!.on("data", (chunk: Buffer) => {
+      file?.write(chunk);
+      this.#stderr += chunk.toString();
+    });
+    this.child.once("exit", () => (this.exitedAt = now()));
     // "close", not "exit": by then every line it wrote has been read, so a wait cannot miss its last words.
     this.exited = once(this.child, "close").then(([code, signal]) => {
+      file?.end();
       this.#closed = true;
       this.#notify();
       return { code: code as number | null, signal: signal as NodeJS.Signals | null };
@@ -59,9 +80,10 @@ export class FleetProcess {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** The first log line with this message, as soon as the process writes it; rejects if it exits first. */
-  async log(message: string): Promise<LogLine> {
-    return this.waitFor(`logging "${message}"`, (l) => l.msg === message);
+  /** The first log line with this message (and fields that satisfy `where`), as soon as the process writes it; rejects if it exits first. */
+  async log(message: string | RegExp, where: (line: LogLine) => boolean = () => true): Promise<LogLine> {
+    const matches = typeof message === "string" ? (msg: string) => msg === message : (msg: string) => message.test(msg);
+    return this.waitFor(`logging "${String(message)}"`, (l) => matches(l.msg) && where(l));
   }
 
   /** The first line from index `from` on that satisfies `predicate`, as soon as the process writes it; rejects if it exits first. */

@@ -1,14 +1,14 @@
 /**
  * Runs `trainfleet run` as a real child process (which starts the coordinator, the shards
  * and the workers as processes of their own) and returns what it wrote: the output, the
- * job folder and the trained parameters.
+ * job folder and the trained parameters. No vitest here: benchmarks use it too (the
+ * assertions on a finished job are in ./expect-all-exited).
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { expect } from "vitest";
 import { repoPath } from "../manifests.js";
 
 export const cliMain = repoPath("cli", "dist", "main.js");
@@ -21,13 +21,14 @@ export interface FleetResult {
   description: { version: number; parameterCount: number };
 }
 
+/** `timeoutMs`: SIGKILL after that long (Infinity: no limit). */
 export async function runFleet(flags: string[], timeoutMs = 120_000): Promise<FleetResult> {
   const jobsDir = mkdtempSync(join(tmpdir(), "trainfleet-test-"));
   const child = spawn(process.execPath, [cliMain, "run", "--jobs-dir", jobsDir, ...flags], { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const timer = Number.isFinite(timeoutMs) ? setTimeout(() => child.kill("SIGKILL"), timeoutMs) : undefined;
   const [code] = (await once(child, "exit")) as [number | null];
   clearTimeout(timer);
   const folders = readdirSync(jobsDir);
@@ -56,22 +57,4 @@ export async function trainfleet(args: string[]): Promise<{ code: number | null;
   });
   const [code] = (await once(child, "exit")) as [number | null];
   return { code, stdout, stderr, output };
-}
-
-/** Fails unless every process that logged into the job folder (its first log line has its pid) has exited. */
-export function expectAllExited(folder: string): void {
-  const pids = readdirSync(folder)
-    .filter((f) => f.endsWith(".log"))
-    .flatMap((f) => readFileSync(join(folder, f), "utf8").split("\n").filter(Boolean).slice(0, 1))
-    .map((line) => (JSON.parse(line) as { pid: number }).pid);
-  expect(pids.length).toBeGreaterThan(0);
-  const alive = pids.filter((pid) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  expect(alive).toEqual([]);
 }

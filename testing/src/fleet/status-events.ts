@@ -1,17 +1,24 @@
 /**
- * A reader of the coordinator's status event stream for tests: every `status` event with
- * its id and parsed JobStatus, kept in order, and a way to wait for the first event that
- * satisfies a condition (already received or still to come).
+ * A reader of the coordinator's status event stream for tests and benchmarks: every
+ * `status` event with its id, its parsed JobStatus and when it arrived here, kept in order,
+ * and a way to wait for the first event that satisfies a condition (already received or
+ * still to come). The stream sends every change, though changes that come faster than it
+ * writes arrive merged into one event.
  */
 import type { JsonValue } from "@bufbuild/protobuf";
 import { jobStatusFromJson } from "@trainfleet/proto";
 import { readServerSentEvents } from "@trainfleet/runtime";
 import type { JobStatus } from "@trainfleet/proto";
+import { now } from "./clock.js";
 
 export interface StatusEvent {
   id: number;
+  /** Its place in `events`. */
+  index: number;
   status: JobStatus;
   json: JsonValue;
+  /** now() of ./clock when it arrived. */
+  at: number;
 }
 
 export class StatusEvents {
@@ -29,8 +36,9 @@ export class StatusEvents {
       try {
         for await (const event of readServerSentEvents(response.body as unknown as AsyncIterable<Uint8Array>)) {
           if (event.event !== "status") continue;
+          const at = now();
           const json = JSON.parse(event.data) as JsonValue;
-          this.events.push({ id: Number(event.id), status: jobStatusFromJson(json), json });
+          this.events.push({ id: Number(event.id), index: this.events.length, status: jobStatusFromJson(json), json, at });
           this.#notify();
         }
       } catch (error) {
@@ -50,6 +58,10 @@ export class StatusEvents {
     const type = response.headers.get("content-type");
     if (type !== "text/event-stream; charset=utf-8") throw new Error(`GET ${url}: content-type ${type}`);
     return new StatusEvents(response, controller);
+  }
+
+  get last(): StatusEvent | undefined {
+    return this.events.at(-1);
   }
 
   /** The first event from index `from` on whose status satisfies `predicate`; rejects if the stream ends first. */

@@ -1,7 +1,8 @@
 /**
  * A real parameter-server shard on 127.0.0.1 (its gRPC service and its TCP data channel,
  * on free ports), configured and opened directly as the coordinator would, with a real
- * gRPC client: for tests of the shard's contract.
+ * gRPC client: for tests of the shard's contract. `serveShard` is the same without the client,
+ * for any config (benchmarks).
  */
 import { create } from "@bufbuild/protobuf";
 import { ParameterServerService, ModelSpecSchema, OptimizerSpecSchema, createClient } from "@trainfleet/proto";
@@ -13,13 +14,31 @@ import { startDataServer, startShardServer } from "@trainfleet/dataplane";
 import type { DataServer } from "@trainfleet/dataplane";
 import type { ShardConfig } from "@trainfleet/paramserver";
 
-export interface ShardHarness {
+/** A shard with its two servers: its gRPC service and its TCP data channel. */
+export interface ServedShard {
   shard: ParameterShard;
   server: RunningServer;
   data: DataServer;
+  close(): Promise<void>;
+}
+
+export interface ShardHarness extends ServedShard {
   client: ClientOf<typeof ParameterServerService>;
   config: ShardConfig;
-  close(): Promise<void>;
+}
+
+/**
+ * A shard configured with `config` and opened at its generation, serving on 127.0.0.1 (free
+ * ports); `close` gives open calls `closeGraceMs` to finish. Benchmarks use it to measure the
+ * data plane alone.
+ */
+export async function serveShard(config: ShardConfig, closeGraceMs = 1_000): Promise<ServedShard> {
+  const shard = new ParameterShard();
+  shard.configure(config);
+  shard.openGeneration(config.generation, 0);
+  const server = await startShardServer(shard, "127.0.0.1:0", silentLogger);
+  const data = await startDataServer(shard, "127.0.0.1", silentLogger);
+  return { shard, server, data, close: async () => void (await Promise.all([server.close(closeGraceMs), data.close()])) };
 }
 
 export async function startShardHarness(overrides: Partial<ShardConfig> = {}): Promise<ShardHarness> {
@@ -35,21 +54,15 @@ export async function startShardHarness(overrides: Partial<ShardConfig> = {}): P
     seed: 3,
     ...overrides,
   };
-  const shard = new ParameterShard();
-  shard.configure(config);
-  shard.openGeneration(config.generation, 0);
-  const server = await startShardServer(shard, "127.0.0.1:0", silentLogger);
-  const data = await startDataServer(shard, "127.0.0.1", silentLogger);
-  const client = createClient(ParameterServerService, server.address);
+  const served = await serveShard(config);
+  const client = createClient(ParameterServerService, served.server.address);
   return {
-    shard,
-    server,
-    data,
+    ...served,
     client,
     config,
     async close() {
       client.close();
-      await Promise.all([server.close(1_000), data.close()]);
+      await served.close();
     },
   };
 }
