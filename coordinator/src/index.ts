@@ -1,3 +1,5 @@
+// @trainfleet/coordinator: the coordinator of one job (job, membership, generations, steps, checkpoints, status, events, state, server).
+// It may import proto, spec, runtime and dataplane; other packages import only what is re-exported here, by name.
 export { loadCheckpoint } from "./checkpoints/checkpoint-store.js";
 export type { LoadedCheckpoint } from "./checkpoints/checkpoint-store.js";
 export { decodeBusMessage, jobsStreamName } from "./events/event-subjects.js";

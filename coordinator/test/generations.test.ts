@@ -10,16 +10,16 @@ import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { Code, JobPhase, JobSpecSchema, MemberRole, ParameterServerStatsSchema, TrainfleetError, WorkerState } from "@trainfleet/proto";
 import { silentLogger } from "@trainfleet/runtime";
-import type { JobSpec } from "@trainfleet/proto";
 import { Coordinator } from "../src/job/coordinator.js";
 import { resolveJobSpec } from "@trainfleet/spec";
+import type { ResolvedJobSpec } from "@trainfleet/spec";
 import { LedgerAudit } from "../src/steps/ledger-audit.js";
 import type { LedgerRecord } from "../src/steps/ledger-audit.js";
 import type { AssignmentInit } from "../src/membership/members.js";
 
 const trainSamples = 60_000;
 
-function jobSpec(workers: { replicas: number; minWorkers?: number; maxWorkers?: number; pauseTimeoutSeconds?: number }, training: object = {}): JobSpec {
+function jobSpec(workers: { replicas: number; minWorkers?: number; maxWorkers?: number; pauseTimeoutSeconds?: number }, training: object = {}): ResolvedJobSpec {
   return resolveJobSpec(create(JobSpecSchema, { jobId: "elastic", workers, parameterServers: { shards: 2 }, training: { batchSizePerWorker: 1000, epochs: 2, ...training } }));
 }
 
@@ -36,7 +36,7 @@ class Harness {
   /** The newest generation each shard was assigned. */
   readonly #shardGeneration = new Map<string, number>();
 
-  constructor(spec: JobSpec) {
+  constructor(spec: ResolvedJobSpec) {
     const audit = new LedgerAudit(
       (line) => this.audit.push(JSON.parse(line) as LedgerRecord),
       (fromStep) => this.audit.splice(0, this.audit.length, ...this.audit.filter((record) => record.step < fromStep)),

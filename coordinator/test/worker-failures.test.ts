@@ -9,16 +9,17 @@ import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { Code, JobEventKind, JobPhase, JobSpecSchema, MemberRole, TrainfleetError, WorkerState } from "@trainfleet/proto";
 import { silentLogger } from "@trainfleet/runtime";
-import type { JobEvent, JobSpec, ReportFailureRequest } from "@trainfleet/proto";
+import type { JobEvent, ReportFailureRequest } from "@trainfleet/proto";
 import { Coordinator } from "../src/job/coordinator.js";
 import { resolveJobSpec } from "@trainfleet/spec";
+import type { ResolvedJobSpec } from "@trainfleet/spec";
 import type { AssignmentInit } from "../src/membership/members.js";
 import { WorkerFailures, maxFailureMessageChars, validateFailureReport } from "../src/membership/worker-failures.js";
 
 type Kind = NonNullable<AssignmentInit["kind"]>;
 type Of<C extends Kind["case"]> = Extract<Kind, { case: C }>["value"];
 
-function jobSpec(replicas: number, minWorkers = 1): JobSpec {
+function jobSpec(replicas: number, minWorkers = 1): ResolvedJobSpec {
   return resolveJobSpec(create(JobSpecSchema, { jobId: "failing", workers: { replicas, minWorkers }, parameterServers: { shards: 1 }, training: { batchSizePerWorker: 100, epochs: 1 } }));
 }
 
@@ -27,7 +28,7 @@ class Harness {
   readonly coordinator: Coordinator;
   readonly events: JobEvent[] = [];
 
-  constructor(spec: JobSpec) {
+  constructor(spec: ResolvedJobSpec) {
     // A bus that keeps what is published, in order.
     const bus = { publishEvent: (event: JobEvent) => void this.events.push(event), publishMetrics: () => {}, close: async () => {} };
     this.coordinator = new Coordinator({ spec, leaseMs: 60_000, logger: silentLogger, events: bus });

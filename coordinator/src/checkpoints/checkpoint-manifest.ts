@@ -22,8 +22,8 @@
 import { fromJson, toJson } from "@bufbuild/protobuf";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { Code, JobSpecSchema, TrainfleetError } from "@trainfleet/proto";
-import type { JobSpec } from "@trainfleet/proto";
 import { resolveJobSpec } from "@trainfleet/spec";
+import type { ResolvedJobSpec } from "@trainfleet/spec";
 import type { CursorPosition } from "../steps/sample-cursor.js";
 
 export const manifestFormat = "trainfleet-checkpoint/1";
@@ -52,7 +52,8 @@ export interface CheckpointManifest {
   reason: CheckpointReason;
   createdUnixMs: number;
   shards: ShardFile[];
-  spec: JobSpec;
+  /** Resolved once, here, when the manifest is read: a resumed job trusts it. */
+  spec: ResolvedJobSpec;
 }
 
 export function manifestJson(manifest: CheckpointManifest): string {
@@ -116,7 +117,7 @@ export function parseManifest(text: string, file: string): CheckpointManifest {
   shards.forEach((shard, i) => {
     if (shard.index !== i) throw bad(`shards[${i}].index`, `${shard.index}: shards must be listed in index order 0..${shards.length - 1}`);
   });
-  let spec: JobSpec;
+  let spec: ResolvedJobSpec;
   try {
     spec = resolveJobSpec(fromJson(JobSpecSchema, root["spec"] as JsonValue));
   } catch (error) {

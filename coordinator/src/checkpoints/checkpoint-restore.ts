@@ -6,19 +6,19 @@
 import type { Logger } from "@trainfleet/runtime";
 import { loadCheckpoint } from "./checkpoint-store.js";
 import { initialRestore } from "../job/job-start.js";
-import type { Plan } from "../job/job-start.js";
+import type { RunPlan } from "../job/job-start.js";
 import { resumePoint } from "./resume-point.js";
 
 export interface GoBack {
   /** The version (steps complete) the job goes on from. */
   version: number;
-  restores: NonNullable<Plan["restores"]>;
+  restores: NonNullable<RunPlan["restores"]>;
   /** For messages: "its checkpoint of step K", or "step 0". */
   description: string;
 }
 
 /** Throws (naming the file) when the checkpoint no longer loads or fits the plan. */
-export async function goBackPoint(plan: Plan, logger: Logger): Promise<GoBack> {
+export async function goBackPoint(plan: RunPlan, logger: Logger): Promise<GoBack> {
   const last = plan.checkpoints?.last;
   if (last === undefined) return { version: 0, restores: plan.shardRanges.map(() => initialRestore), description: "step 0" };
   const warn = (message: string) => logger.warn({}, message);

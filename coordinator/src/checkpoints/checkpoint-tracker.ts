@@ -14,14 +14,15 @@
  */
 import { relative } from "node:path";
 import { Code, TrainfleetError } from "@trainfleet/proto";
-import type { JobSpec, ReportCheckpointRequest } from "@trainfleet/proto";
+import type { ReportCheckpointRequest } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
+import type { ResolvedJobSpec } from "@trainfleet/spec";
 import type { CheckpointManifest, CheckpointReason, ShardFile } from "./checkpoint-manifest.js";
 import type { CursorPosition } from "../steps/sample-cursor.js";
 
 export interface CheckpointTrackerOptions {
   folder: string;
-  spec: JobSpec;
+  spec: ResolvedJobSpec;
   /** The current generation and its number of ranks, recorded in the manifest. */
   generation: () => { generation: number; worldSize: number };
   /** Each rank's compute backend, recorded in the manifest. */

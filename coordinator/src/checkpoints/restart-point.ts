@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { equals } from "@bufbuild/protobuf";
 import { Code, JobSpecSchema, TrainfleetError } from "@trainfleet/proto";
 import { latestCheckpointFileName } from "@trainfleet/spec";
-import type { JobSpec } from "@trainfleet/proto";
+import type { ResolvedJobSpec } from "@trainfleet/spec";
 import type { Logger } from "@trainfleet/runtime";
 import { loadCheckpoint } from "./checkpoint-store.js";
 import type { LoadedCheckpoint } from "./checkpoint-store.js";
@@ -16,7 +16,7 @@ import type { CoordinatorState } from "../state/coordinator-state.js";
 import type { StateStore } from "../state/state-store.js";
 
 export interface StartPoint {
-  spec: JobSpec | undefined;
+  spec: ResolvedJobSpec | undefined;
   resume: LoadedCheckpoint | undefined;
   checkpointDir: string | undefined;
   /** Set when this process takes over a running job from a predecessor that died. */
@@ -24,7 +24,7 @@ export interface StartPoint {
 }
 
 /** `stores`: where a predecessor may have saved its state, in order (NATS KV, then the checkpoint folder's file); the first that holds one counts. */
-export async function startPoint(given: { spec: JobSpec | undefined; resume: LoadedCheckpoint | undefined; checkpointDir: string | undefined }, stores: readonly StateStore[], logger: Logger): Promise<StartPoint> {
+export async function startPoint(given: { spec: ResolvedJobSpec | undefined; resume: LoadedCheckpoint | undefined; checkpointDir: string | undefined }, stores: readonly StateStore[], logger: Logger): Promise<StartPoint> {
   let saved: CoordinatorState | undefined;
   let store: StateStore | undefined;
   for (const candidate of given.resume === undefined ? stores : []) {

@@ -2,11 +2,11 @@
  * Where the job stands in its life: the phase (moved only by job-phase.ts transitions),
  * the reason and message the status shows, the status revision that watchers wait on, and
  * the JobEvents that tell the outside about each change (hints; the status is the truth).
- * The coordinator decides what happens; this only records it and says so.
+ * The coordinator's modules decide what happens; this only records it and says so.
  */
 import { JobEventKind, JobPhase } from "@trainfleet/proto";
 import { isFinished, transition } from "./job-phase.js";
-import type { JobEvent } from "./job-phase.js";
+import type { PhaseEvent } from "./job-phase.js";
 import { ChangeNotifier } from "../status/change-notifier.js";
 import type { JobEventInit, JobEventRecorder } from "../events/job-event-recorder.js";
 import type { Member } from "../membership/members.js";
@@ -59,11 +59,11 @@ export class JobLifecycle {
   }
 
   /** Moves the phase by `event` (throws if the phase does not allow it) and sets the reason and message. */
-  apply(event: JobEvent, reason: string, message: string): void {
+  apply(event: PhaseEvent, reason: string, message: string): void {
     const from = this.#phase;
     this.#phase = transition(this.#phase, event);
     this.setReason(reason, message);
-    // The end is published by the coordinator (FINISHED), once the job has fully ended.
+    // The end is published by JobEnd (FINISHED), once the job has fully ended.
     if (from === JobPhase.PENDING && this.#phase === JobPhase.RUNNING) this.publish({ kind: JobEventKind.STARTED });
     else if (from !== this.#phase && !isFinished(this.#phase)) this.publish({ kind: JobEventKind.PHASE_CHANGED });
   }

@@ -1,12 +1,15 @@
 /**
  * The job's state machine. Transitions are explicit: an event that is not allowed in the
- * current phase is a bug in the caller and throws, instead of silently drifting.
+ * current phase is a bug in the caller and throws, instead of silently drifting. A
+ * PhaseEvent is this machine's input only; the JobEvent messages that announce changes to
+ * the outside are proto's (events/).
  */
 import { JobPhase } from "@trainfleet/proto";
 
-export type JobEvent = "start" | "pause" | "resume" | "trainingDone" | "evaluationDone" | "fail";
+/** What moves the job from one phase to the next. */
+export type PhaseEvent = "start" | "pause" | "resume" | "trainingDone" | "evaluationDone" | "fail";
 
-const transitions: Record<JobEvent, { from: JobPhase[]; to: JobPhase }> = {
+const transitions: Record<PhaseEvent, { from: JobPhase[]; to: JobPhase }> = {
   start: { from: [JobPhase.PENDING], to: JobPhase.RUNNING },
   // Fewer workers than min_workers, and enough again (evaluation then starts over from RUNNING).
   pause: { from: [JobPhase.PENDING, JobPhase.RUNNING, JobPhase.EVALUATING], to: JobPhase.PAUSED },
@@ -16,7 +19,7 @@ const transitions: Record<JobEvent, { from: JobPhase[]; to: JobPhase }> = {
   fail: { from: [JobPhase.PENDING, JobPhase.RUNNING, JobPhase.PAUSED, JobPhase.EVALUATING], to: JobPhase.FAILED },
 };
 
-export function transition(phase: JobPhase, event: JobEvent): JobPhase {
+export function transition(phase: JobPhase, event: PhaseEvent): JobPhase {
   const rule = transitions[event];
   if (!rule.from.includes(phase)) throw new Error(`job phase ${JobPhase[phase]} does not allow "${event}"`);
   return rule.to;

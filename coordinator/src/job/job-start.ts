@@ -1,10 +1,12 @@
 /**
- * What a job starts with once its shards and first workers are in: the plan, the sample
- * cursor, the step tracker and the checkpoint tracker, at step 0 or at the checkpoint it
- * resumes from. The coordinator then opens the first generation on it.
+ * What a job starts with once its shards and first workers are in (start-gate.ts): its
+ * RunPlan, that is the plan (plan.ts), the sample cursor, the step tracker and the
+ * checkpoint tracker, at step 0 or at the checkpoint it resumes from. The generation cycle
+ * (generations/generation-cycle.ts) then opens the first generation on it.
  */
-import type { JobSpec, ShardRestore } from "@trainfleet/proto";
+import type { ShardRestore } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
+import type { ResolvedJobSpec } from "@trainfleet/spec";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ShardRestoreSchema } from "@trainfleet/proto";
 import { CheckpointTracker } from "../checkpoints/checkpoint-tracker.js";
@@ -21,17 +23,17 @@ import { StepTracker } from "../steps/step-tracker.js";
 /** A shard restore to the job's seeded initial parameters (no checkpoint to go back to). */
 export const initialRestore = { path: "", version: 0, sha256: "" } as const;
 
-/** A started job: its plan and where it stands. `workers` and `generation` are the current generation's. */
-export interface Plan extends StatusPlan {
+/** A started job's plan and where it stands. `workers` and `generation` are the current generation's. */
+export interface RunPlan extends StatusPlan {
   samples: SampleCursor;
-  /** Each shard's checkpoint file to start from (a resumed job); sent with the first generation only. */
+  /** Each shard's checkpoint file to start from (a resumed or rolled-back job); sent with the next generation only. */
   restores: Array<MessageInitShape<typeof ShardRestoreSchema> | ShardRestore> | undefined;
   /** The version the job started at (0, or the checkpoint's). */
   startVersion: number;
 }
 
 export interface StartOptions {
-  spec: JobSpec;
+  spec: ResolvedJobSpec;
   /** Shard i at index i. */
   shards: readonly Member[];
   /** The workers of the first generation, by rank (for the backends a resume compares). */
@@ -42,24 +44,29 @@ export interface StartOptions {
   now: () => number;
   /** Called when a checkpoint's manifest is written. */
   onCheckpoint: (written: WrittenCheckpoint) => void;
+  /** Set when this coordinator took over the running job of one that died: the generation its predecessor had begun. */
+  restartedAt?: { generation: number } | undefined;
 }
 
 /** The plan of a job about to start; throws (FAILED_PRECONDITION) when the checkpoint to resume from does not fit it. */
-export function startJob(options: StartOptions): Plan {
+export function startJob(options: StartOptions): RunPlan {
   const { spec, checkpointDir, logger, now } = options;
   const jobPlan = planJob(spec, options.shards);
   const backends = options.workers.map((worker) => worker.backend);
   const resume = options.resume === undefined ? undefined : resumePoint(options.resume, jobPlan, backends, (message) => logger.warn({}, message));
   const start = resume?.version ?? 0;
-  const plan: Plan = {
+  const restarted = options.restartedAt;
+  const plan: RunPlan = {
     ...jobPlan,
     spec,
-    generation: 0,
+    // A restarted coordinator's generations go on above its predecessor's.
+    generation: restarted?.generation ?? 0,
     workers: [],
     tracker: new StepTracker(0, now, start),
     samples: new SampleCursor(spec.training!.seed, jobPlan.input.trainSamples, jobPlan.globalBatchSize, resume?.position),
     checkpoints: undefined,
-    restores: resume?.restores,
+    // After a restart the shards hold whatever they had reached: every one goes back to the checkpoint (or the start).
+    restores: resume?.restores ?? (restarted === undefined ? undefined : options.shards.map(() => initialRestore)),
     startVersion: start,
   };
   if (checkpointDir !== undefined) {

@@ -4,8 +4,8 @@
  * many workers there are at a time (the global batch is fixed: see WorkersSpec).
  */
 import { datasetShape, parameterLayout, shardRanges } from "@trainfleet/spec";
-import type { InputShape, ParameterLayout } from "@trainfleet/spec";
-import type { JobSpec, ShardRangeSchema } from "@trainfleet/proto";
+import type { InputShape, ParameterLayout, ResolvedJobSpec } from "@trainfleet/spec";
+import type { ShardRangeSchema } from "@trainfleet/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { stepsPerEpoch } from "../steps/ledger.js";
 
@@ -25,7 +25,7 @@ export interface ShardAddresses {
 }
 
 /** `shards[i]` is where shard i listens. */
-export function planJob(spec: JobSpec, shards: readonly ShardAddresses[]): JobPlan {
+export function planJob(spec: ResolvedJobSpec, shards: readonly ShardAddresses[]): JobPlan {
   const input = datasetShape(spec.dataset!.name);
   const layout = parameterLayout(spec.model!, input);
   const ranges = shardRanges(layout.parameterCount, shards.length).map((range, index) => ({

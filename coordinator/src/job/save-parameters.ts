@@ -9,7 +9,7 @@ import { toJson } from "@bufbuild/protobuf";
 import { JobSpecSchema } from "@trainfleet/proto";
 import { createParameterClient, float32Bytes, shardEndpoint } from "@trainfleet/dataplane";
 import { writeAtomically } from "@trainfleet/runtime";
-import type { TrainedJob } from "./coordinator.js";
+import type { TrainedJob } from "./job-end.js";
 
 export async function saveParameters(folder: string, job: TrainedJob): Promise<void> {
   const parameters = new Float32Array(job.layout.parameterCount);

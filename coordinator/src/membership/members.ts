@@ -7,8 +7,7 @@ import { Code, MemberRole, TrainfleetError, WorkerState, invalidField } from "@t
 import type { AssignmentsResponse, ParameterServerStats, RegisterRequest } from "@trainfleet/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { AssignmentsResponseSchema } from "@trainfleet/proto";
-import type { StepTiming } from "./member-status.js";
-
+import type { StepTiming } from "./step-timing.js";
 
 export type AssignmentInit = MessageInitShape<typeof AssignmentsResponseSchema> | AssignmentsResponse;
 
@@ -27,7 +26,7 @@ export interface Member {
   /** Rank in the current generation; -1 when it has none. */
   rank: number;
   lastStep: number;
-  /** Workers: smoothed step timings from their progress reports (see member-status.ts). */
+  /** Workers: smoothed step timings from their progress reports (see step-timing.ts). */
   timing: StepTiming;
   /** Parameter-server shards: the counters of their latest heartbeat. */
   shardStats: ParameterServerStats | undefined;

@@ -5,14 +5,14 @@
  */
 import type { Member } from "./members.js";
 
-export interface Roster {
+export interface Roster<T = Member> {
   /** ranked[r] gets rank r. */
-  ranked: Member[];
-  standby: Member[];
+  ranked: T[];
+  standby: T[];
 }
 
 /** `previous`: the ranks of the generation before; `live`: every live worker, in registration order. */
-export function chooseRanks(previous: readonly Member[], live: readonly Member[], maxWorkers: number): Roster {
+export function chooseRanks<T>(previous: readonly T[], live: readonly T[], maxWorkers: number): Roster<T> {
   const alive = new Set(live);
   const kept = previous.filter((member) => alive.has(member));
   const ordered = [...kept, ...live.filter((member) => !kept.includes(member))];

@@ -10,7 +10,8 @@ import type { StateStore } from "../state/state-store.js";
 import { startPoint } from "../checkpoints/restart-point.js";
 import { Code, JobEventKind, TrainfleetError, statusPaths } from "@trainfleet/proto";
 import { abortableDelay, logContext } from "@trainfleet/runtime";
-import type { JobEvent, JobSpec, JobStatus, RunningServer, StepMetrics } from "@trainfleet/proto";
+import type { JobEvent, JobStatus, RunningServer, StepMetrics } from "@trainfleet/proto";
+import type { ResolvedJobSpec } from "@trainfleet/spec";
 import type { LogContext, Logger } from "@trainfleet/runtime";
 import { Coordinator } from "../job/coordinator.js";
 import { startCoordinatorServer } from "./coordinator-server.js";
@@ -23,8 +24,8 @@ import { createNatsEventBus } from "../events/nats-event-bus.js";
 
 export interface CoordinatorProcessOptions {
   listen: string;
-  /** A resolved spec, or none to wait for SubmitJob. */
-  spec?: JobSpec | undefined;
+  /** A spec resolved by resolveJobSpec, or none to wait for SubmitJob. */
+  spec?: ResolvedJobSpec | undefined;
   leaseMs: number;
   /** Where to write the trained parameters; nothing is written when absent. */
   outputDir?: string | undefined;

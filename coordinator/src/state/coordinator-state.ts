@@ -18,15 +18,15 @@
 import { fromJson, toJson } from "@bufbuild/protobuf";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { Code, JobSpecSchema, TrainfleetError } from "@trainfleet/proto";
-import type { JobSpec } from "@trainfleet/proto";
 import { resolveJobSpec } from "@trainfleet/spec";
+import type { ResolvedJobSpec } from "@trainfleet/spec";
 
 export const coordinatorStateFormat = "trainfleet-coordinator-state/1";
 
 export interface CoordinatorState {
   jobId: string;
-  /** The resolved JobSpec. */
-  spec: JobSpec;
+  /** The job's spec, resolved where the record is read (parseCoordinatorState): a restart trusts it. */
+  spec: ResolvedJobSpec;
   /** Where the job's checkpoints go; "" when it takes none. */
   checkpointDir: string;
   /** The newest membership generation begun: a restarted coordinator continues above it. */
@@ -34,6 +34,11 @@ export interface CoordinatorState {
   /** The job succeeded or failed: a restarted coordinator must not resume it. */
   finished: boolean;
   updatedUnixMs: number;
+}
+
+/** The record of a job's run as it stands: `generation` the newest begun, `checkpointDir` none when it takes no checkpoints. */
+export function coordinatorState(spec: ResolvedJobSpec, checkpointDir: string | undefined, generation: number, finished: boolean, updatedUnixMs: number): CoordinatorState {
+  return { jobId: spec.jobId, spec, checkpointDir: checkpointDir ?? "", generation, finished, updatedUnixMs };
 }
 
 export function coordinatorStateJson(state: CoordinatorState): string {
@@ -82,7 +87,7 @@ export function parseCoordinatorState(text: string, where: string, jobId?: strin
   const generation = count("generation");
   const updatedUnixMs = count("updatedUnixMs");
   if (root["spec"] === undefined) throw bad("spec", "missing: the record must hold the job's spec");
-  let spec: JobSpec;
+  let spec: ResolvedJobSpec;
   try {
     // Validated like a submitted spec: a record written by an older trainfleet may not pass.
     spec = resolveJobSpec(fromJson(JobSpecSchema, root["spec"] as JsonValue));

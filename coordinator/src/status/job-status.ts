@@ -4,7 +4,8 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { JobPhase, JobStatusSchema } from "@trainfleet/proto";
-import type { JobSpec, JobStatus } from "@trainfleet/proto";
+import type { JobStatus } from "@trainfleet/proto";
+import type { ResolvedJobSpec } from "@trainfleet/spec";
 import type { SeriesPointValue } from "./downsampled-series.js";
 import type { JobPlan } from "../job/plan.js";
 import type { Member } from "../membership/members.js";
@@ -14,7 +15,7 @@ import { parameterServerStatus, workerStatus } from "../membership/member-status
 
 /** A started job's plan as the status needs it. */
 export interface StatusPlan extends JobPlan {
-  spec: JobSpec;
+  spec: ResolvedJobSpec;
   /** The current generation (0 before the first opens) and its ranks: workers[r] has rank r. */
   generation: number;
   workers: Member[];
@@ -23,7 +24,7 @@ export interface StatusPlan extends JobPlan {
 }
 
 export interface StatusState {
-  spec: JobSpec | undefined;
+  spec: ResolvedJobSpec | undefined;
   phase: JobPhase;
   reason: string;
   message: string;

@@ -2,7 +2,8 @@
  * Handing out the work of the current generation's ranks: steps up to a lookahead beyond
  * the last completed one (no further than the step a stop was asked at), then, once every
  * step is done, the evaluation of the test set (evaluation.ts). The coordinator says when
- * steps completed or a generation opened; this decides what each rank is sent.
+ * steps completed, the generation cycle when a generation opened; this decides what each
+ * rank is sent.
  */
 import { JobPhase, TrainingMode, WorkerState } from "@trainfleet/proto";
 import type { JobSpec, ReportEvaluationRequest } from "@trainfleet/proto";
@@ -10,7 +11,7 @@ import { Evaluation } from "./evaluation.js";
 import type { EvaluationResult } from "./evaluation.js";
 import type { JobLifecycle } from "../job/job-lifecycle.js";
 import type { LedgerAudit } from "./ledger-audit.js";
-import type { Plan } from "../job/job-start.js";
+import type { RunPlan } from "../job/job-start.js";
 
 export interface StepDispatchOptions {
   /** Steps handed to a worker beyond the last completed one; none: 2, or 8 in async mode. */
@@ -42,7 +43,7 @@ export class StepDispatch {
   }
 
   /** After steps completed (or a generation opened): hand out more, or evaluate once every step is done. */
-  afterSteps(plan: Plan): void {
+  afterSteps(plan: RunPlan): void {
     if (plan.tracker.completed >= plan.totalSteps) this.#startEvaluation(plan);
     else this.#assignSteps(plan);
   }
@@ -53,7 +54,7 @@ export class StepDispatch {
   }
 
   /** Hands out steps up to `lookahead` beyond the last completed one, so workers never wait on us (in async mode, further: nobody waits for anybody). */
-  #assignSteps(plan: Plan): void {
+  #assignSteps(plan: RunPlan): void {
     const lookahead = this.#options.lookahead ?? (isAsync(plan.spec) ? 8 : 2);
     const limit = Math.min(plan.totalSteps, this.#stopAt ?? Number.POSITIVE_INFINITY, plan.tracker.completed + lookahead);
     while (plan.samples.step < limit) {
@@ -69,7 +70,7 @@ export class StepDispatch {
   }
 
   /** Every rank of the current generation evaluates its part of the test set (again, if a membership change interrupted it). */
-  #startEvaluation(plan: Plan): void {
+  #startEvaluation(plan: RunPlan): void {
     if (this.#stopAt !== undefined) return;
     const lifecycle = this.#options.lifecycle;
     const message = `evaluating version ${plan.totalSteps} on the test set (generation ${plan.generation})`;
