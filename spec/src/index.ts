@@ -1,6 +1,7 @@
 export { checkpointFileVersion, checkpointManifestFileName, latestCheckpointFileName, shardCheckpointFileName } from "./checkpoint-names.js";
-export { resolveJobSpec } from "./job-spec.js";
-export type { ResolvedJobSpec } from "./job-spec.js";
+export { defaultJobSpec, defaultMaxWorkers, defaultMinWorkers, defaultShards, modelDefaults, optimizerDefaults } from "./job-spec-defaults.js";
+export { resolveJobSpec } from "./resolve-job-spec.js";
+export type { ResolvedJobSpec } from "./resolve-job-spec.js";
 export { datasetShape, initialParameters, parameterLayout, uniform01 } from "./parameter-layout.js";
 export type { InputShape, ParameterLayout, TensorSlot } from "./parameter-layout.js";
 export { chunkRanges, shardRanges } from "./partition.js";

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { Code, DataPlane, JobSpecSchema, Placement, TrainfleetError, TrainingMode } from "@trainfleet/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { resolveJobSpec } from "../src/job-spec.js";
+import { resolveJobSpec } from "../src/resolve-job-spec.js";
 
 function resolveError(init: MessageInitShape<typeof JobSpecSchema>): TrainfleetError {
   try {

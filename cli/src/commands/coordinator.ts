@@ -1,11 +1,12 @@
 /** `trainfleet coordinator`: the coordinator of one job. */
 import { runCoordinator } from "@trainfleet/coordinator";
 import { JobPhase } from "@trainfleet/proto";
+import type { ResolvedJobSpec } from "@trainfleet/spec";
 import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";
 import { UsageError } from "../flags.js";
 import type { FlagValue } from "../flags.js";
-import { jobFlags, jobSpecFromFlags } from "../job-flags.js";
+import { givenJobFlags, jobFlags, jobSpecFromFlags } from "../job-flags.js";
 
 export const leaseFlag = {
   "lease-ms": { kind: "integer", default: "10000", env: "TRAINFLEET_LEASE_MS", help: "A member that has not sent a heartbeat for this long is lost." },
@@ -21,7 +22,7 @@ export const natsUrlFlag = {
 
 /** With --resume the job is the checkpoint's: no job flag may say otherwise. */
 export function refuseJobFlagsWithResume(values: Record<string, FlagValue>): void {
-  const given = Object.keys(jobFlags).filter((name) => values[name] !== undefined);
+  const given = givenJobFlags(values);
   if (given.length > 0) throw new UsageError(`--resume continues the checkpoint's job as it was; drop --${given.join(", --")}`);
 }
 
@@ -74,7 +75,11 @@ export const coordinatorCommand: Command = {
   async run({ values, logger, signal, workDone }) {
     const resume = values.resume as string | undefined;
     if (resume !== undefined) refuseJobFlagsWithResume(values);
-    const spec = values["no-job"] === true || resume !== undefined ? undefined : await jobSpecFromFlags(values);
+    // The job is resolved here, once, where it enters this process (job flags, --spec or
+    // TRAINFLEET_SPEC; a spec file is checked even when `trainfleet run` or the operator
+    // wrote it), and runCoordinator takes the ResolvedJobSpec as it is. A resumed job's
+    // spec is the checkpoint's, which runCoordinator reads and checks.
+    const spec: ResolvedJobSpec | undefined = values["no-job"] === true || resume !== undefined ? undefined : await jobSpecFromFlags(values);
     const status = await runCoordinator({
       listen: values.listen as string,
       spec,

@@ -14,7 +14,8 @@ import { toJson } from "@bufbuild/protobuf";
 import { Code, JobPhase, JobSpecSchema, JobService, Placement, TrainfleetError, createClient } from "@trainfleet/proto";
 import { abortableDelay } from "@trainfleet/runtime";
 import { datasetShape, latestCheckpointFileName, parameterLayout } from "@trainfleet/spec";
-import type { JobSpec, JobStatus } from "@trainfleet/proto";
+import type { ResolvedJobSpec } from "@trainfleet/spec";
+import type { JobStatus } from "@trainfleet/proto";
 import { locateFashionMnist } from "@trainfleet/worker/dataset";
 import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";
@@ -57,7 +58,8 @@ export const runCommand: Command = {
     if (resumeFolder !== undefined) refuseJobFlagsWithResume(values);
     // A resumed job's spec and checkpoint are checked (every file's sha256) before anything starts.
     const resumed = resumeFolder === undefined ? undefined : await resumableJob(resolve(resumeFolder));
-    const spec = resumed?.spec ?? (await jobSpecFromFlags(values));
+    // Resolved once, here; the folder, the fleet's size and the coordinator's spec.json all come from it.
+    const spec: ResolvedJobSpec = resumed?.spec ?? (await jobSpecFromFlags(values));
     const dirs = dataDirs(values["data-dir"] as string | undefined, env);
     const dataDir = await locateFashionMnist(dirs);
     const folder = resumed?.folder ?? resolve(values["jobs-dir"] as string, `${spec.jobId}-${timestamp(new Date(started))}`);
@@ -92,6 +94,9 @@ export const runCommand: Command = {
     /** Whether the job has started (its status has left PENDING). */
     let jobStarted = false;
     try {
+      // The coordinator gets the spec resolved above (spec.json) and no job flag, so it merges
+      // nothing over it; it still resolves it, once, where it enters that process (it checks
+      // a file it did not write itself; resolving a resolved spec changes nothing).
       const origin = resumed === undefined ? ["--spec", specPath] : ["--resume", resumed.checkpoint.path];
       const natsUrl = values["nats-url"] as string | undefined;
       const nats = natsUrl === undefined ? [] : ["--nats-url", natsUrl];
@@ -213,7 +218,7 @@ function childFailed(exit: ChildExit, fleet: LocalFleet): TrainfleetError {
   return new TrainfleetError(Code.ABORTED, `${exit.name} ${how} before the job ended${tail}`);
 }
 
-function describe(spec: JobSpec): string {
+function describe(spec: ResolvedJobSpec): string {
   const layout = parameterLayout(spec.model!, datasetShape(spec.dataset!.name));
   const model = spec.model!.kind;
   const { height, width, channels, classes } = layout.input;

@@ -1,86 +1,12 @@
 /**
- * JobSpec defaults and validation: done once, by the coordinator, before anything starts.
- * Every other role receives the resolved spec. Errors name the field (in proto JSON
- * spelling, as a user writes it) and say what would be accepted.
+ * What a JobSpec may say, checked field by field on a spec whose defaults are filled in
+ * (resolveJobSpec calls it; nothing else need). Errors name the field in proto JSON
+ * spelling, as a user writes it, and say what would be accepted: a user fixes a spec from
+ * the message alone.
  */
-import { clone, create } from "@bufbuild/protobuf";
-import { DataPlane, JobSpecSchema, Placement, WireDtype, invalidField, maxChunkBytes, TrainingMode } from "@trainfleet/proto";
-import { datasetShape, parameterLayout } from "./parameter-layout.js";
-import type { MessageInitShape } from "@bufbuild/protobuf";
+import { DataPlane, Placement, WireDtype, invalidField, maxChunkBytes, TrainingMode } from "@trainfleet/proto";
 import type { JobSpec } from "@trainfleet/proto";
-
-export const defaultJobSpec: MessageInitShape<typeof JobSpecSchema> = {
-  jobId: "fashion-mnist",
-  model: { kind: { case: "mlp", value: { hiddenUnits: [256] } } },
-  dataset: { name: "fashion-mnist" },
-  training: {
-    epochs: 3,
-    batchSizePerWorker: 64,
-    seed: 1,
-    optimizer: { kind: { case: "adam", value: { learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } } },
-  },
-  workers: { replicas: 2 },
-  parameterServers: { shards: 2, chunkBytes: 1024 * 1024, dataPlane: DataPlane.TCP, placement: Placement.DEDICATED, wireDtype: WireDtype.FLOAT32 },
-  // Only the just-in-time checkpoint when the coordinator is told to stop.
-  checkpoints: { everySteps: 0 },
-};
-
-declare const resolved: unique symbol;
-
-/**
- * A JobSpec with every default filled in and every field checked. Only resolveJobSpec
- * makes one, so a function that takes it need not (and cannot be asked to) resolve again.
- */
-export type ResolvedJobSpec = JobSpec & { readonly [resolved]: true };
-
-/** Fills unset fields (zero, empty or absent in proto3) from the defaults, then validates. */
-export function resolveJobSpec(input: JobSpec): ResolvedJobSpec {
-  const spec = clone(JobSpecSchema, input);
-  const defaults = create(JobSpecSchema, defaultJobSpec);
-  spec.jobId ||= defaults.jobId;
-  if (spec.model?.kind.case === undefined) spec.model = defaults.model;
-  spec.dataset ??= defaults.dataset;
-  spec.dataset!.name ||= defaults.dataset!.name;
-  spec.training ??= defaults.training;
-  const training = spec.training!;
-  training.epochs ||= defaults.training!.epochs;
-  training.batchSizePerWorker ||= defaults.training!.batchSizePerWorker;
-  training.seed ||= defaults.training!.seed;
-  if (training.optimizer?.kind.case === undefined) training.optimizer = defaults.training!.optimizer;
-  const optimizer = training.optimizer!.kind;
-  if (optimizer.case === "adam") {
-    optimizer.value.beta1 ||= 0.9;
-    optimizer.value.beta2 ||= 0.999;
-    optimizer.value.epsilon ||= 1e-7;
-  }
-  spec.workers ??= defaults.workers;
-  spec.workers!.replicas ||= defaults.workers!.replicas;
-  spec.parameterServers ??= defaults.parameterServers;
-  spec.parameterServers!.placement ||= defaults.parameterServers!.placement;
-  // Colocated: one shard in each worker.
-  if (spec.parameterServers!.placement === Placement.COLOCATED) spec.parameterServers!.shards ||= spec.workers!.replicas;
-  spec.parameterServers!.shards ||= defaults.parameterServers!.shards;
-  spec.parameterServers!.chunkBytes ||= defaults.parameterServers!.chunkBytes;
-  spec.parameterServers!.dataPlane ||= defaults.parameterServers!.dataPlane;
-  spec.parameterServers!.wireDtype ||= defaults.parameterServers!.wireDtype;
-  // The global batch is fixed, so fewer workers train the same model, only slower: by
-  // default the job goes on with any. Colocated shards live in worker processes, so there
-  // a worker's loss is a shard's loss, and the membership cannot change.
-  const workers = spec.workers!;
-  const colocated = spec.parameterServers!.placement === Placement.COLOCATED;
-  workers.minWorkers ||= colocated ? workers.replicas : 1;
-  workers.maxWorkers ||= workers.replicas;
-  workers.pauseTimeoutSeconds ||= defaultPauseTimeoutSeconds;
-  workers.stepDeadlineMs ||= 60_000;
-  workers.maxMissedDeadlines ||= 3;
-  training.mode ||= TrainingMode.SYNC;
-  spec.checkpoints ??= defaults.checkpoints;
-  validateJobSpec(spec);
-  return spec as ResolvedJobSpec;
-}
-
-/** How long a job waits below workers.min_workers by default. */
-export const defaultPauseTimeoutSeconds = 300;
+import { datasetShape, parameterLayout } from "./parameter-layout.js";
 
 const jobIdPattern = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
