@@ -11,7 +11,7 @@ import { timestamp } from "./conditions.js";
 import { podGroupResources } from "./gang.js";
 import type { Logger } from "@trainfleet/runtime";
 import { apiVersion, group, kind, managedBy, plural, version } from "./names.js";
-import type { JobEvent, Plan } from "./reconcile.js";
+import type { KubeEvent, ReconcilePlan } from "./reconcile-plan.js";
 import type { TrainingJob, TrainingJobStatus } from "./training-job.js";
 
 export interface KubeClients {
@@ -28,7 +28,7 @@ export function isStatusCode(error: unknown, ...codes: number[]): boolean {
 }
 
 /** Applies the plan; returns the job as written when its status was patched. */
-export async function applyPlan(plan: Plan, job: TrainingJob, clients: KubeClients): Promise<TrainingJob | undefined> {
+export async function applyPlan(plan: ReconcilePlan, job: TrainingJob, clients: KubeClients): Promise<TrainingJob | undefined> {
   const { core, custom, logger } = clients;
   const namespace = job.metadata.namespace;
   const jobFields = { job: `${namespace}/${job.metadata.name}` };
@@ -84,7 +84,7 @@ function mergePatchOf(before: TrainingJobStatus, after: TrainingJobStatus): Reco
   return patch;
 }
 
-async function recordEvent({ core, now }: KubeClients, job: TrainingJob, event: JobEvent): Promise<void> {
+async function recordEvent({ core, now }: KubeClients, job: TrainingJob, event: KubeEvent): Promise<void> {
   const time = timestamp(now);
   await core.createNamespacedEvent({
     namespace: job.metadata.namespace,

@@ -1,4 +1,4 @@
-/** Kubernetes objects as plain JSON values, and the few ways the operator reads them. */
+/** Kubernetes objects as plain JSON values, and the few ways the operator reads and compares them. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
 export interface JsonObject {
   [key: string]: JsonValue;
@@ -16,4 +16,20 @@ export function valueAt(root: JsonValue, path: string): JsonValue | undefined {
     value = value[key];
   }
   return value;
+}
+
+/** Deep equality of JSON values, key order ignored (and keys whose value is undefined). */
+export function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (typeof value !== "object" || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, entry]) => entry !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([key, entry]) => [key, sortKeys(entry)]),
+  );
 }

@@ -2,7 +2,7 @@
  * The pods and the Service the operator makes for a TrainingJob: the coordinator (with a Service
  * in front of its gRPC and HTTP ports), one pod per parameter-server shard and one per worker
  * rank, all running the job's one image with the role as argument. Pure functions of the job:
- * reconcile.ts decides which to create.
+ * desired-pods.ts decides which to create.
  */
 import type { V1Container, V1EnvVar, V1Pod, V1ResourceRequirements, V1PodSpec, V1Service, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
 import { create, toJsonString } from "@bufbuild/protobuf";

@@ -3,7 +3,7 @@
  * CRD field of a matching type (the table in testing/src/job-spec-mapping.ts), every CRD field is
  * the proto's, pending the elasticity issue, or about pods only; the CRD's enums are the
  * proto's; its defaults are the coordinator's; and at both ends of every range the CRD accepts
- * exactly what spec/src/job-spec.ts accepts (and keeps: zero means "unset" in proto3).
+ * exactly what spec/src/validate-job-spec.ts accepts (and keeps: zero means "unset" in proto3).
  */
 import { describe, expect, it } from "vitest";
 import { ScalarType, create, toJson } from "@bufbuild/protobuf";
@@ -196,7 +196,7 @@ function boundaryValues(node: SchemaNode): number[] {
   return values;
 }
 
-describe("the CRD's ranges and spec/src/job-spec.ts", () => {
+describe("the CRD's ranges and spec/src/validate-job-spec.ts", () => {
   const cases: Case[] = [];
   for (const [proto, crdPath] of protoToCrd) {
     const field = protoField(proto);

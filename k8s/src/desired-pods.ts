@@ -1,0 +1,58 @@
+/**
+ * The pods a running job should have, and the Rescaling condition that follows changes of their
+ * number: what is missing is created (the gang's PodGroup, the coordinator's Service, the
+ * coordinator, one pod per shard and per worker rank), workers above the desired count are
+ * deleted, highest ranks first. Running pods within the desired count are never touched: scaling
+ * restarts nothing.
+ */
+import type { V1Pod } from "@kubernetes/client-node";
+import { timestamp } from "./conditions.js";
+import { gangPlan } from "./gang.js";
+import { indexOf, roleOf } from "./observed-pods.js";
+import { coordinatorPod, coordinatorService, desiredWorkers, shardPod, workerPod } from "./pod-manifests.js";
+import type { ReconcilePass } from "./reconcile-pass.js";
+import { coordinatorTraining } from "./reported-status.js";
+import { shardCount, workerReplicas } from "./training-job.js";
+
+export function createAndScale(pass: ReconcilePass): void {
+  const { job, observed, plan, status } = pass;
+  const gang = gangPlan(job, pass.options.podGroupApis);
+  const trainingReplicas = (status.trainingReplicas ??= workerReplicas(job));
+  const taken = new Set(observed.pods.map((pod) => pod.metadata?.name));
+  const wanted: V1Pod[] = [coordinatorPod(job, trainingReplicas, gang)];
+  for (let index = 0; index < shardCount(job); index++) wanted.push(shardPod(job, index, gang));
+  const workers = desiredWorkers(job, trainingReplicas);
+  for (let rank = 0; rank < workers; rank++) wanted.push(workerPod(job, rank, gang));
+  if (gang.podGroup !== undefined && !observed.podGroupExists) plan.create.push(gang.podGroup);
+  if (observed.service === undefined) plan.create.push(coordinatorService(job));
+  // A pod still terminating keeps its name: it is made again once it is gone.
+  for (const pod of wanted) if (!taken.has(pod.metadata?.name)) plan.create.push(pod);
+  for (const pod of pass.live) if (roleOf(pod) === "worker" && indexOf(pod) >= workers) pass.deletePod(pod);
+  if (plan.create.some((object) => object.kind === "Pod")) status.startTime ??= timestamp(observed.now);
+  // Worker ranks that have a pod, in any state, or get one now: the scale subresource's replicas.
+  const ranks = new Set([...observed.pods, ...(plan.create as V1Pod[])].filter((pod) => roleOf(pod) === "worker").map(indexOf));
+  status.replicas = ranks.size;
+  updateRescaling(pass, workers, ranks.size);
+}
+
+/**
+ * Rescaling: from a change of the desired worker count (against the count the last pass left)
+ * until the coordinator reports that many workers training. A failed worker being replaced
+ * is no rescale: its rank keeps counting while it is made again.
+ */
+function updateRescaling(pass: ReconcilePass, desired: number, existing: number): void {
+  const { conditions, job } = pass;
+  if (desired !== workerReplicas(job)) {
+    conditions.set("Rescaling", "False", "NotElastic", `colocated placement runs a shard in each worker: the job keeps its ${desired} workers (spec.workers.replicas is ${workerReplicas(job)})`);
+    return;
+  }
+  const before = pass.resumed ? desired : (pass.before.replicas ?? desired);
+  const training = Math.min(desired, job.spec.workers?.maxWorkers ?? desired);
+  const ready = pass.status.readyReplicas;
+  if (desired !== before) {
+    conditions.set("Rescaling", "True", desired > before ? "ScalingUp" : "ScalingDown", `worker pods: ${before} -> ${desired}`);
+  } else if (conditions.isTrue("Rescaling")) {
+    if (existing === desired && coordinatorTraining(pass.observed.coordinator) && ready === training) conditions.set("Rescaling", "False", "Rescaled", `${desired} workers training`);
+    else if (existing === desired) conditions.set("Rescaling", "True", "WaitingForWorkers", `${ready ?? 0} of ${training} workers training`);
+  }
+}

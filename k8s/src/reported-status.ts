@@ -1,0 +1,70 @@
+/**
+ * What the job's coordinator reports, in the TrainingJob's status: progress (epoch, step, loss,
+ * accuracy, throughput, workers training, the last checkpoint), the outcome (Succeeded or Failed,
+ * with the coordinator's reason), and the Running condition from its phase. A coordinator that has
+ * not answered yet is CoordinatorStarting; one that does not answer is Unknown, never guessed at.
+ */
+import { JobPhase, WorkerState } from "@trainfleet/proto";
+import { timestamp } from "./conditions.js";
+import type { CoordinatorReport } from "./coordinator-status.js";
+import { coordinatorName } from "./names.js";
+import { roleOf } from "./observed-pods.js";
+import type { ReconcilePass } from "./reconcile-pass.js";
+
+const trainingStates = new Set([WorkerState.TRAINING, WorkerState.EVALUATING]);
+
+/** Progress and the outcome as the coordinator reports them; a coordinator that exited 0 succeeded. */
+export function readReport(pass: ReconcilePass): void {
+  const { status } = pass;
+  const report = pass.observed.coordinator;
+  if (report !== undefined && "status" in report) {
+    const reported = report.status;
+    status.epoch = reported.epoch;
+    status.step = reported.step;
+    if (Number.isFinite(reported.loss) && reported.loss >= 0) status.loss = reported.loss;
+    if (reported.testAccuracy !== undefined) status.accuracy = reported.testAccuracy;
+    status.samplesPerSecond = reported.samplesPerSecond;
+    status.readyReplicas = reported.workers.filter((worker) => trainingStates.has(worker.state)).length;
+    if (reported.lastCheckpointVersion !== undefined && reported.lastCheckpointUnixMs > 0n) {
+      status.lastCheckpoint = { step: reported.lastCheckpointVersion, time: timestamp(new Date(Number(reported.lastCheckpointUnixMs))) };
+    }
+    if (reported.phase === JobPhase.SUCCEEDED) pass.finish("Succeeded", reported.reason || "Completed", reported.message || "the coordinator reports the job succeeded");
+    if (reported.phase === JobPhase.FAILED) pass.finish("Failed", reported.reason || "CoordinatorFailed", reported.message || "the coordinator reports the job failed");
+    return;
+  }
+  const coordinator = pass.live.find((pod) => roleOf(pod) === "coordinator");
+  if (coordinator?.status?.phase === "Succeeded") pass.finish("Succeeded", "CoordinatorSucceeded", `pod ${coordinator.metadata?.name} exited 0: the job is done`);
+}
+
+/** The coordinator answered, and trains. */
+export function coordinatorTraining(report: CoordinatorReport | undefined): boolean {
+  return report !== undefined && "status" in report && report.status.phase === JobPhase.RUNNING;
+}
+
+/** The Running condition, from the coordinator's phase. */
+export function updateRunning(pass: ReconcilePass): void {
+  const { conditions } = pass;
+  const report = pass.observed.coordinator;
+  if (report === undefined) {
+    conditions.clear("Running", "CoordinatorStarting", `pod ${coordinatorName(pass.name)} is not running yet`);
+    return;
+  }
+  if ("unreachable" in report) {
+    if (conditions.get("Running") !== undefined) conditions.set("Running", "Unknown", "CoordinatorUnreachable", report.unreachable);
+    return;
+  }
+  const reported = report.status;
+  switch (reported.phase) {
+    case JobPhase.RUNNING:
+      conditions.set("Running", "True", "Training", `epoch ${reported.epoch} of ${reported.epochs}, step ${reported.step} of ${reported.totalSteps}`);
+      break;
+    case JobPhase.EVALUATING:
+      conditions.set("Running", "True", "Evaluating", "training is done; the workers evaluate the test set");
+      break;
+    case JobPhase.PAUSED:
+      conditions.set("Running", "False", reported.reason || "Paused", reported.message);
+      break;
+    default:
+      conditions.set("Running", "False", reported.reason || "WaitingForMembers", reported.message || "waiting for the shards and workers to register");
+  }
+}
