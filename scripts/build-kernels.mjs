@@ -42,7 +42,7 @@ try {
     "",
     `/** The WebAssembly module (${buffer.byteLength} bytes), base64. */`,
     "export const kernelsWasmBase64 =",
-    lines.map((line) => `  "${line}"`).join(" +\n") + ";",
+    `${lines.map((line) => `  "${line}"`).join(" +\n")};`,
     "",
   ].join("\n");
   await mkdir(dirname(target), { recursive: true });

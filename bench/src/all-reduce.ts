@@ -9,8 +9,8 @@ import { parseArgs } from "node:util";
 import { WireDtype } from "@trainfleet/proto";
 import { median } from "./child.js";
 import { glooAvailable, glooSittings } from "./gloo.js";
-import { psSitting, roundsFor } from "./ps-round.js";
 import type { Placement } from "./ps-round.js";
+import { psSitting, roundsFor } from "./ps-round.js";
 
 const { values } = parseArgs({
   options: {
@@ -31,10 +31,13 @@ const placements = values.placements.split(",");
 const wireDtypes = { float32: WireDtype.FLOAT32, bfloat16: WireDtype.BFLOAT16, float16: WireDtype.FLOAT16 } as const;
 const wires = values.wire.split(",") as Array<keyof typeof wireDtypes>;
 
-
 const gloo = glooAvailable();
-console.log(`trainfleet all-reduce: ${sittings} sittings, chunks of ${chunkBytes / 1024} KiB, node ${process.version}; ${gloo.ok ? `torch ${gloo.version} gloo` : `gloo: ${gloo.why}`}`);
-console.log("| N | size | placement | wire | time | algbw GB/s | busbw GB/s | gloo time | gloo busbw GB/s | PS / gloo | shard peak RSS | worker peak RSS |");
+console.log(
+  `trainfleet all-reduce: ${sittings} sittings, chunks of ${chunkBytes / 1024} KiB, node ${process.version}; ${gloo.ok ? `torch ${gloo.version} gloo` : `gloo: ${gloo.why}`}`,
+);
+console.log(
+  "| N | size | placement | wire | time | algbw GB/s | busbw GB/s | gloo time | gloo busbw GB/s | PS / gloo | shard peak RSS | worker peak RSS |",
+);
 console.log("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const workers of values.workers.split(",").map(Number)) {
   const glooTimes = gloo.ok ? await glooSittings(workers, sizes, sittings, sizes.map(roundsFor)) : new Map<number, number[]>();
@@ -63,7 +66,10 @@ for (const workers of values.workers.split(",").map(Number)) {
       }
       const ms = median(times);
       const algbw = bytes / (ms / 1000) / 1e9;
-      const glooCells = glooMs === undefined ? "- | - | -" : `${glooMs.toFixed(1)} ms | ${((bytes / (glooMs / 1000) / 1e9) * busFactor).toFixed(2)} | ${(glooMs / ms).toFixed(2)}x`;
+      const glooCells =
+        glooMs === undefined
+          ? "- | - | -"
+          : `${glooMs.toFixed(1)} ms | ${((bytes / (glooMs / 1000) / 1e9) * busFactor).toFixed(2)} | ${(glooMs / ms).toFixed(2)}x`;
       const label = colocated ? "colocated" : `${shards} dedicated`;
       console.log(
         `| ${workers} | ${bytes / mb} MiB | ${label} | ${wire} | ${ms.toFixed(1)} ms | ${algbw.toFixed(2)} | ${(algbw * busFactor).toFixed(2)} | ${glooCells} | ${colocated ? "(in worker)" : `${(shardRss / mb).toFixed(0)} MiB`} | ${(workerRss / mb).toFixed(0)} MiB |`,

@@ -45,8 +45,16 @@ export class BenchFleet {
   #workerCount = 0;
 
   private constructor(readonly options: FleetOptions) {
-    this.coordinator = this.#start("coordinator", ["coordinator", "--listen", options.address, "--http-listen", "127.0.0.1:0", ...options.coordinatorArgs]);
-    for (let shard = 0; shard < options.shards; shard++) this.shards.push(this.#start(`ps-${shard}`, ["ps", "--coordinator", options.address, "--shard-index", String(shard)]));
+    this.coordinator = this.#start("coordinator", [
+      "coordinator",
+      "--listen",
+      options.address,
+      "--http-listen",
+      "127.0.0.1:0",
+      ...options.coordinatorArgs,
+    ]);
+    for (let shard = 0; shard < options.shards; shard++)
+      this.shards.push(this.#start(`ps-${shard}`, ["ps", "--coordinator", options.address, "--shard-index", String(shard)]));
     for (let i = 0; i < options.workers; i++) this.addWorker();
   }
 
@@ -64,7 +72,13 @@ export class BenchFleet {
   }
 
   addWorker(extraArgs: string[] = []): FleetProcess {
-    const member = this.#start(`worker-${this.#workerCount++}`, ["worker", "--coordinator", this.options.address, ...this.options.workerArgs, ...extraArgs]);
+    const member = this.#start(`worker-${this.#workerCount++}`, [
+      "worker",
+      "--coordinator",
+      this.options.address,
+      ...this.options.workerArgs,
+      ...extraArgs,
+    ]);
     this.workers.push(member);
     return member;
   }

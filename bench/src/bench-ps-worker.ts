@@ -6,11 +6,10 @@
  * IPC: sends {dataAddress?}, receives {shards}, sends {times, rssBytes}, receives "stop".
  */
 import { once } from "node:events";
-import { DataPlane } from "@trainfleet/proto";
-import { createParameterClient } from "@trainfleet/dataplane";
-import { kernelFloat32Array } from "@trainfleet/kernels";
 import type { ShardEndpoint } from "@trainfleet/dataplane";
-import { createLocalShardLink } from "@trainfleet/dataplane";
+import { createLocalShardLink, createParameterClient } from "@trainfleet/dataplane";
+import { kernelFloat32Array } from "@trainfleet/kernels";
+import { DataPlane } from "@trainfleet/proto";
 import { benchJobId, peakRssBytes, startBenchShard } from "./bench-shard-setup.js";
 
 const [count, rank, rounds, chunkBytes] = process.argv.slice(2, 6).map(Number) as [number, number, number, number];
@@ -22,7 +21,14 @@ const own = plane === "colocated" ? await startBenchShard(count, rank, worldSize
 process.send!({ dataAddress: own?.data.address });
 const [{ shards }] = (await once(process, "message")) as [{ shards: ShardEndpoint[] }];
 const local = new Map(own === undefined ? [] : [[rank, createLocalShardLink(own.shard, benchJobId)]]);
-const client = createParameterClient({ jobId: benchJobId, shards, chunkBytes, dataPlane: plane === "grpc" ? DataPlane.GRPC : DataPlane.TCP, local, wireDtype });
+const client = createParameterClient({
+  jobId: benchJobId,
+  shards,
+  chunkBytes,
+  dataPlane: plane === "grpc" ? DataPlane.GRPC : DataPlane.TCP,
+  local,
+  wireDtype,
+});
 // Where a trainer keeps them: in the kernel memory.
 const gradient = kernelFloat32Array(count).fill(1e-3);
 const parameters = kernelFloat32Array(count);

@@ -2,12 +2,18 @@
 import { create } from "@bufbuild/protobuf";
 import { OptimizerSpecSchema } from "@trainfleet/proto";
 import { shardRanges } from "@trainfleet/spec";
-import { serveShard } from "@trainfleet/testing/shard/shard-harness";
 import type { ServedShard } from "@trainfleet/testing/shard/shard-harness";
+import { serveShard } from "@trainfleet/testing/shard/shard-harness";
 
 export const benchJobId = "bench";
 
-export async function startBenchShard(parameterCount: number, shardIndex: number, shards: number, worldSize: number, chunkBytes: number): Promise<ServedShard> {
+export async function startBenchShard(
+  parameterCount: number,
+  shardIndex: number,
+  shards: number,
+  worldSize: number,
+  chunkBytes: number,
+): Promise<ServedShard> {
   return serveShard(
     {
       jobId: benchJobId,

@@ -4,7 +4,13 @@
  */
 import { peakRssBytes, startBenchShard } from "./bench-shard-setup.js";
 
-const [parameterCount, shardIndex, shards, worldSize, chunkBytes] = process.argv.slice(2).map(Number) as [number, number, number, number, number];
+const [parameterCount, shardIndex, shards, worldSize, chunkBytes] = process.argv.slice(2).map(Number) as [
+  number,
+  number,
+  number,
+  number,
+  number,
+];
 const shard = await startBenchShard(parameterCount, shardIndex, shards, worldSize, chunkBytes);
 process.send!({ address: shard.server.address, dataAddress: shard.data.address });
 process.on("message", () => {

@@ -1,6 +1,7 @@
 /** Starting benchmark children (compiled siblings of this file) and reading their one IPC message. */
-import { fork } from "node:child_process";
+
 import type { ChildProcess } from "node:child_process";
+import { fork } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 

@@ -39,8 +39,12 @@ async function echoSitting(bytes: number): Promise<number[]> {
 
 const rate = (bytes: number, ms: number) => ((2 * bytes) / mb / (ms / 1000)).toFixed(0);
 
-console.log(`trainfleet data plane: ${workers} workers, ${shards} shards, chunks of ${chunkBytes / 1024} KiB, ${sittings} sittings, node ${process.version}`);
-console.log("| gradient | PS over gRPC | MB/s | PS over TCP channel | MB/s | raw TCP echo | MB/s | TCP channel / echo | gRPC / echo | shard peak RSS | worker peak RSS |");
+console.log(
+  `trainfleet data plane: ${workers} workers, ${shards} shards, chunks of ${chunkBytes / 1024} KiB, ${sittings} sittings, node ${process.version}`,
+);
+console.log(
+  "| gradient | PS over gRPC | MB/s | PS over TCP channel | MB/s | raw TCP echo | MB/s | TCP channel / echo | gRPC / echo | shard peak RSS | worker peak RSS |",
+);
 console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const sizeMb of sizesMb) {
   const bytes = sizeMb * mb;

@@ -31,7 +31,13 @@ import type { StatusEvent } from "@trainfleet/testing/fleet/status-events";
 import { BenchFleet, freePort } from "./bench-fleet.js";
 import { median } from "./child.js";
 
-const { values } = parseArgs({ options: { rounds: { type: "string", default: "5" }, "steady-steps": { type: "string", default: "30" }, hidden: { type: "string", default: "32" } } });
+const { values } = parseArgs({
+  options: {
+    rounds: { type: "string", default: "5" },
+    "steady-steps": { type: "string", default: "30" },
+    hidden: { type: "string", default: "32" },
+  },
+});
 const rounds = Number(values.rounds);
 /** Steps of undisturbed training before each measurement, whose median step time is the reference. */
 const steadySteps = Number(values["steady-steps"]);
@@ -41,13 +47,32 @@ const shards = 2;
 const leaseArgs = ["--lease-ms", "10000"];
 
 function dataDir(): string {
-  const result = spawnSync("bash", [fileURLToPath(new URL("../../scripts/fetch-data.sh", import.meta.url)), "--quiet"], { encoding: "utf8" });
+  const result = spawnSync("bash", [fileURLToPath(new URL("../../scripts/fetch-data.sh", import.meta.url)), "--quiet"], {
+    encoding: "utf8",
+  });
   if (result.status !== 0) throw new Error(`fetch-data failed: ${result.stderr}`);
   return result.stdout.trim();
 }
 
 // Long enough never to end during the benchmark (10 epochs of 938 steps); evaluation never comes.
-const jobFlags = ["--job-id", "elastic-bench", "--workers", String(workers), "--shards", String(shards), "--hidden", values.hidden, "--batch-size", "16", "--epochs", "10", "--eval-samples", "100", "--seed", "3"];
+const jobFlags = [
+  "--job-id",
+  "elastic-bench",
+  "--workers",
+  String(workers),
+  "--shards",
+  String(shards),
+  "--hidden",
+  values.hidden,
+  "--batch-size",
+  "16",
+  "--epochs",
+  "10",
+  "--eval-samples",
+  "100",
+  "--seed",
+  "3",
+];
 const folder = mkdtempSync(join(tmpdir(), "trainfleet-bench-elastic-"));
 const checkpoints = join(folder, "checkpoints");
 const workerArgs = ["--backend", "cpu", "--data-dir", dataDir()];
@@ -56,7 +81,10 @@ const everyProcess: FleetProcess[] = [];
 const address = `127.0.0.1:${await freePort()}`;
 
 function startFleet(index: number, coordinatorArgs: string[]): Promise<BenchFleet> {
-  return BenchFleet.start({ index, logFolder: folder, address, coordinatorArgs: [...leaseArgs, ...coordinatorArgs], shards, workers, workerArgs }, (member) => everyProcess.push(member));
+  return BenchFleet.start(
+    { index, logFolder: folder, address, coordinatorArgs: [...leaseArgs, ...coordinatorArgs], shards, workers, workerArgs },
+    (member) => everyProcess.push(member),
+  );
 }
 
 /** When a process logged a line (its pino time, Date.now() there). */
@@ -69,7 +97,8 @@ async function loggedAt(member: FleetProcess, message: string | RegExp, where: (
  * their median step time (status events may merge steps: each counts Δt / Δsteps).
  */
 async function steady(fleet: BenchFleet, size: number): Promise<number> {
-  const training = (s: StatusEvent["status"]) => s.phase === JobPhase.RUNNING && s.reason === "Training" && s.message.includes(`on ${size} workers`);
+  const training = (s: StatusEvent["status"]) =>
+    s.phase === JobPhase.RUNNING && s.reason === "Training" && s.message.includes(`on ${size} workers`);
   const first = await fleet.status.waitFor(`training on ${size} workers`, training, fleet.status.last?.index ?? 0);
   const end = await fleet.status.waitFor(`${steadySteps} steps`, (s) => s.step >= first.status.step + steadySteps, first.index);
   const window = fleet.status.events.slice(first.index, end.index + 1);
@@ -79,12 +108,23 @@ async function steady(fleet: BenchFleet, size: number): Promise<number> {
 }
 
 /** The generation after `before` opens, then completes a step: both events, and the version it went on from. */
-async function nextGeneration(fleet: BenchFleet, before: StatusEvent): Promise<{ changed: StatusEvent; opened: StatusEvent; stepped: StatusEvent; version: number }> {
+async function nextGeneration(
+  fleet: BenchFleet,
+  before: StatusEvent,
+): Promise<{ changed: StatusEvent; opened: StatusEvent; stepped: StatusEvent; version: number }> {
   const changed = await fleet.status.waitFor("a new generation", (s) => s.generation > before.status.generation, before.index + 1);
   const generation = changed.status.generation;
-  const opened = await fleet.status.waitFor(`generation ${generation} to open`, (s) => s.generation === generation && s.reason === "Training", changed.index);
+  const opened = await fleet.status.waitFor(
+    `generation ${generation} to open`,
+    (s) => s.generation === generation && s.reason === "Training",
+    changed.index,
+  );
   const version = (await fleet.coordinator.log("generation opened", (l) => l.generation === generation)).version as number;
-  const stepped = await fleet.status.waitFor(`a step of generation ${generation}`, (s) => s.generation === generation && s.step > version, opened.index);
+  const stepped = await fleet.status.waitFor(
+    `a step of generation ${generation}`,
+    (s) => s.generation === generation && s.step > version,
+    opened.index,
+  );
   return { changed, opened, stepped, version };
 }
 
@@ -112,9 +152,20 @@ async function workerLoss(fleet: BenchFleet): Promise<LossSample> {
   await victim.exited;
   const generation = opened.status.generation;
   const lostAt = await loggedAt(fleet.coordinator, / was lost: /, (l) => l.memberId === victimId);
-  const shardsConfigured = Math.max(...(await Promise.all(fleet.shards.map((s) => loggedAt(s, "shard configured", (l) => l.generation === generation)))));
+  const shardsConfigured = Math.max(
+    ...(await Promise.all(fleet.shards.map((s) => loggedAt(s, "shard configured", (l) => l.generation === generation)))),
+  );
   const openedAt = await loggedAt(fleet.coordinator, "generation opened", (l) => l.generation === generation);
-  return { stepMs, toOpen: opened.at - killedAt, toStep: stepped.at - killedAt, gone: victim.exitedAt! - killedAt, noticed: lostAt - killedAt, shardsTold: shardsConfigured - lostAt, opened: openedAt - shardsConfigured, firstStep: stepped.at - openedAt };
+  return {
+    stepMs,
+    toOpen: opened.at - killedAt,
+    toStep: stepped.at - killedAt,
+    gone: victim.exitedAt! - killedAt,
+    noticed: lostAt - killedAt,
+    shardsTold: shardsConfigured - lostAt,
+    opened: openedAt - shardsConfigured,
+    firstStep: stepped.at - openedAt,
+  };
 }
 
 interface JoinSample {
@@ -180,7 +231,10 @@ async function restartEverything(fleet: BenchFleet, index: number): Promise<{ sa
   const allExitedAt = Math.max(...fleet.started.map((member) => member.exitedAt!));
   await fleet.status.ended;
   const version = fleet.status.last?.status.lastCheckpointVersion;
-  if (version === undefined) throw new Error(`SIGTERM left no checkpoint: ${fleet.status.last?.status.message}; the coordinator's last lines:\n${fleet.coordinator.output(10)}`);
+  if (version === undefined)
+    throw new Error(
+      `SIGTERM left no checkpoint: ${fleet.status.last?.status.message}; the coordinator's last lines:\n${fleet.coordinator.output(10)}`,
+    );
   const next = await startFleet(index, ["--resume", checkpoints]);
   const stepped = await next.status.waitFor("a step after the restart", (s) => s.phase === JobPhase.RUNNING && s.step > version);
   const listening = await loggedAt(next.coordinator, "coordinator listening");
@@ -216,7 +270,9 @@ try {
     const restarted = await restartEverything(fleet, round + 1);
     restarts.push(restarted.sample);
     fleet = restarted.fleet;
-    console.error(`round ${round + 1}/${rounds}: loss ${ms(losses.at(-1)!.toStep)}, join ${ms(joins.at(-1)!.toStep)}, restart ${ms(restarts.at(-1)!.toStep)}`);
+    console.error(
+      `round ${round + 1}/${rounds}: loss ${ms(losses.at(-1)!.toStep)}, join ${ms(joins.at(-1)!.toStep)}, restart ${ms(restarts.at(-1)!.toStep)}`,
+    );
   }
 } finally {
   fleet?.status.close();
@@ -226,23 +282,41 @@ try {
 
 const lossStep = median(losses.map((s) => s.toStep));
 const restartStep = median(restarts.map((s) => s.toStep));
-console.log(`trainfleet elastic recovery: node bench/dist/elastic-recovery.js --rounds ${rounds} --steady-steps ${steadySteps} --hidden ${values.hidden}`);
-console.log(`Node ${process.version}, ${availableParallelism()} CPUs; 1 coordinator, ${shards} dedicated shards, ${workers} workers (cpu backend), MLP ${values.hidden} hidden, batch 16 per worker, --lease-ms 10000; ${rounds} rounds in ${((now() - started) / 1000).toFixed(0)} s; logs in ${folder}`);
+console.log(
+  `trainfleet elastic recovery: node bench/dist/elastic-recovery.js --rounds ${rounds} --steady-steps ${steadySteps} --hidden ${values.hidden}`,
+);
+console.log(
+  `Node ${process.version}, ${availableParallelism()} CPUs; 1 coordinator, ${shards} dedicated shards, ${workers} workers (cpu backend), MLP ${values.hidden} hidden, batch 16 per worker, --lease-ms 10000; ${rounds} rounds in ${((now() - started) / 1000).toFixed(0)} s; logs in ${folder}`,
+);
 console.log("");
 console.log("| figure | samples | median | min | max | steady step before (median) |");
 console.log("|---|---:|---:|---:|---:|---:|");
-console.log(`| worker loss (SIGKILL) -> new generation open | ${rounds} | ${spread(losses.map((s) => s.toOpen))} | ${ms(median(losses.map((s) => s.stepMs)))} |`);
-console.log(`| worker loss (SIGKILL) -> first completed step | ${rounds} | ${spread(losses.map((s) => s.toStep))} | ${ms(median(losses.map((s) => s.stepMs)))} |`);
-console.log(`| scale-up 3 -> 4: registration -> new generation open | ${rounds} | ${spread(joins.map((s) => s.toOpen))} | ${ms(median(joins.map((s) => s.stepMs)))} |`);
-console.log(`| scale-up 3 -> 4: registration -> first completed step | ${rounds} | ${spread(joins.map((s) => s.toStep))} | ${ms(median(joins.map((s) => s.stepMs)))} |`);
+console.log(
+  `| worker loss (SIGKILL) -> new generation open | ${rounds} | ${spread(losses.map((s) => s.toOpen))} | ${ms(median(losses.map((s) => s.stepMs)))} |`,
+);
+console.log(
+  `| worker loss (SIGKILL) -> first completed step | ${rounds} | ${spread(losses.map((s) => s.toStep))} | ${ms(median(losses.map((s) => s.stepMs)))} |`,
+);
+console.log(
+  `| scale-up 3 -> 4: registration -> new generation open | ${rounds} | ${spread(joins.map((s) => s.toOpen))} | ${ms(median(joins.map((s) => s.stepMs)))} |`,
+);
+console.log(
+  `| scale-up 3 -> 4: registration -> first completed step | ${rounds} | ${spread(joins.map((s) => s.toStep))} | ${ms(median(joins.map((s) => s.stepMs)))} |`,
+);
 console.log(`| scale-up pause (the above less one steady step) | ${rounds} | ${spread(joins.map((s) => s.pause))} | |`);
-console.log(`| restart everything (SIGTERM, checkpoint, --resume) -> first completed step | ${rounds} | ${spread(restarts.map((s) => s.toStep))} | ${ms(median(restarts.map((s) => s.stepMs)))} |`);
+console.log(
+  `| restart everything (SIGTERM, checkpoint, --resume) -> first completed step | ${rounds} | ${spread(restarts.map((s) => s.toStep))} | ${ms(median(restarts.map((s) => s.stepMs)))} |`,
+);
 console.log("");
 console.log(`restart everything / elastic worker-loss recovery: ${(restartStep / lossStep).toFixed(1)}x (medians)`);
 console.log("");
 console.log("Where the time goes (medians; from the processes' log timestamps):");
-console.log(`- worker loss: the killed process gone ${ms(median(losses.map((s) => s.gone)))}; noticed by the coordinator ${ms(median(losses.map((s) => s.noticed)))}, shards configured for the new generation ${ms(median(losses.map((s) => s.shardsTold)))}, generation opened ${ms(median(losses.map((s) => s.opened)))}, first step completed ${ms(median(losses.map((s) => s.firstStep)))}`);
-console.log(`- scale-up: (the new process's start, spawn to registration: ${ms(median(joins.map((s) => s.joinerStart)))}, not counted) registered -> generation opened ${ms(median(joins.map((s) => s.opened)))}, the joiner's first step done ${ms(median(joins.map((s) => s.joinerStep)))} (its compute ${ms(median(joins.map((s) => s.joinerComputeMs)))}), first step completed ${ms(median(joins.map((s) => s.firstStep)))}`);
+console.log(
+  `- worker loss: the killed process gone ${ms(median(losses.map((s) => s.gone)))}; noticed by the coordinator ${ms(median(losses.map((s) => s.noticed)))}, shards configured for the new generation ${ms(median(losses.map((s) => s.shardsTold)))}, generation opened ${ms(median(losses.map((s) => s.opened)))}, first step completed ${ms(median(losses.map((s) => s.firstStep)))}`,
+);
+console.log(
+  `- scale-up: (the new process's start, spawn to registration: ${ms(median(joins.map((s) => s.joinerStart)))}, not counted) registered -> generation opened ${ms(median(joins.map((s) => s.opened)))}, the joiner's first step done ${ms(median(joins.map((s) => s.joinerStep)))} (its compute ${ms(median(joins.map((s) => s.joinerComputeMs)))}), first step completed ${ms(median(joins.map((s) => s.firstStep)))}`,
+);
 console.log(
   `- restart everything: coordinator exited (steps finished, checkpoint written) ${ms(median(restarts.map((s) => s.coordinatorExited)))}, every other process exited ${ms(median(restarts.map((s) => s.allExited)))}, all started again: the coordinator listening ${ms(median(restarts.map((s) => s.listening)))}, the last member registered ${ms(median(restarts.map((s) => s.registered)))}, job resumed ${ms(median(restarts.map((s) => s.resumed)))}, first step completed ${ms(median(restarts.map((s) => s.firstStep)))}`,
 );

@@ -11,7 +11,9 @@ const python = "/usr/bin/python3";
 const script = fileURLToPath(new URL("../gloo-all-reduce.py", import.meta.url));
 
 export function glooAvailable(): { ok: true; version: string } | { ok: false; why: string } {
-  const probe = spawnSync(python, ["-c", "import torch, torch.distributed as d; print(torch.__version__, d.is_gloo_available())"], { encoding: "utf8" });
+  const probe = spawnSync(python, ["-c", "import torch, torch.distributed as d; print(torch.__version__, d.is_gloo_available())"], {
+    encoding: "utf8",
+  });
   if (probe.status !== 0) return { ok: false, why: `no torch for ${python} (install Debian's python3-torch to compare with gloo)` };
   const [version, gloo] = probe.stdout.trim().split(" ");
   return gloo === "True" ? { ok: true, version: version ?? "?" } : { ok: false, why: "torch was built without gloo" };

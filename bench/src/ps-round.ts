@@ -5,9 +5,9 @@
  * worker's; the first round is a warm-up and dropped) and the peak RSS seen.
  */
 import { once } from "node:events";
+import type { ShardEndpoint } from "@trainfleet/dataplane";
 import { WireDtype } from "@trainfleet/proto";
 import { shardRanges } from "@trainfleet/spec";
-import type { ShardEndpoint } from "@trainfleet/dataplane";
 import { finish, message, start } from "./child.js";
 
 export type Placement = "grpc" | "tcp" | "colocated";
@@ -46,10 +46,22 @@ export async function psSitting(config: PsSitting): Promise<PsSittingResult> {
   const count = config.bytes / 4;
   const colocated = config.placement === "colocated";
   const shardCount = colocated ? config.workers : config.shards;
-  const shardProcesses = colocated ? [] : Array.from({ length: shardCount }, (_, index) => start("./bench-shard.js", [count, index, shardCount, config.workers, config.chunkBytes]));
+  const shardProcesses = colocated
+    ? []
+    : Array.from({ length: shardCount }, (_, index) =>
+        start("./bench-shard.js", [count, index, shardCount, config.workers, config.chunkBytes]),
+      );
   const shardAddresses = await Promise.all(shardProcesses.map((child) => message<{ address: string; dataAddress: string }>(child)));
   const workers = Array.from({ length: config.workers }, (_, rank) =>
-    start("./bench-ps-worker.js", [count, rank, config.rounds + warmUpRounds, config.chunkBytes, config.placement, config.workers, config.wireDtype ?? WireDtype.FLOAT32]),
+    start("./bench-ps-worker.js", [
+      count,
+      rank,
+      config.rounds + warmUpRounds,
+      config.chunkBytes,
+      config.placement,
+      config.workers,
+      config.wireDtype ?? WireDtype.FLOAT32,
+    ]),
   );
   const workerAddresses = await Promise.all(workers.map((child) => message<{ dataAddress?: string }>(child)));
   const ranges = shardRanges(count, shardCount);

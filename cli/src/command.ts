@@ -1,7 +1,7 @@
 /** What a subcommand is: its flags (which also make its --help) and what it runs. */
 import type { Logger } from "@trainfleet/runtime";
-import { UsageError } from "./flags.js";
 import type { FlagTable, FlagValue } from "./flags.js";
+import { UsageError } from "./flags.js";
 
 export interface CommandContext {
   values: Record<string, FlagValue>;

@@ -4,7 +4,13 @@ import type { FlagTable } from "./flags.js";
 import { logLevels } from "./logger.js";
 
 export const commonFlags: FlagTable = {
-  "log-level": { kind: "string", choices: logLevels, default: "info", env: "TRAINFLEET_LOG_LEVEL", help: "Least severe log level written." },
+  "log-level": {
+    kind: "string",
+    choices: logLevels,
+    default: "info",
+    env: "TRAINFLEET_LOG_LEVEL",
+    help: "Least severe log level written.",
+  },
   host: { kind: "string", default: hostname(), env: "TRAINFLEET_HOST", help: "Name this process reports to the coordinator." },
 };
 

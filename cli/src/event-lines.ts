@@ -1,12 +1,13 @@
 /** How `trainfleet events` prints a job event or a step's metrics: one readable line, or one JSON line. */
 import { toJson } from "@bufbuild/protobuf";
-import { JobEventKind, JobEventSchema, JobPhase, MemberRole, StepMetricsSchema } from "@trainfleet/proto";
-import type { JobEvent, StepMetrics } from "@trainfleet/proto";
 import type { BusMessage } from "@trainfleet/coordinator";
+import type { JobEvent, StepMetrics } from "@trainfleet/proto";
+import { JobEventKind, JobEventSchema, JobPhase, MemberRole, StepMetricsSchema } from "@trainfleet/proto";
 
 /** `{"subject": ..., "event": JobEvent}` or `{"subject": ..., "metrics": StepMetrics}`, as proto JSON. */
 export function busMessageJson(message: BusMessage): string {
-  const body = message.kind === "event" ? { event: toJson(JobEventSchema, message.event) } : { metrics: toJson(StepMetricsSchema, message.metrics) };
+  const body =
+    message.kind === "event" ? { event: toJson(JobEventSchema, message.event) } : { metrics: toJson(StepMetricsSchema, message.metrics) };
   return JSON.stringify({ subject: message.subject, ...body });
 }
 
@@ -23,7 +24,8 @@ export function eventLine(event: JobEvent): string {
   if (event.kind === JobEventKind.MEMBER_FAILED && event.memberId !== "") parts.push(memberText(event));
   if (event.kind === JobEventKind.CHECKPOINT_WRITTEN) parts.push(`step ${event.step}: ${event.checkpointPath}`);
   else if (event.step > 0) parts.push(`step ${event.step}`);
-  if (event.testAccuracy !== undefined) parts.push(`test accuracy ${(event.testAccuracy * 100).toFixed(2)}% (loss ${(event.testLoss ?? 0).toFixed(4)})`);
+  if (event.testAccuracy !== undefined)
+    parts.push(`test accuracy ${(event.testAccuracy * 100).toFixed(2)}% (loss ${(event.testLoss ?? 0).toFixed(4)})`);
   const why = [event.reason, event.message].filter((text) => text !== "").join(": ");
   return `${parts.join(", ")}${why === "" ? "" : ` - ${why}`}`;
 }

@@ -3,7 +3,7 @@
  * name an environment variable that supplies it when the flag is absent; `--help` is
  * generated from the same table, so the documentation cannot drift from the parser.
  */
-import { TrainfleetError, Code } from "@trainfleet/proto";
+import { Code, TrainfleetError } from "@trainfleet/proto";
 
 export type FlagKind = "string" | "integer" | "number" | "boolean" | "list";
 
@@ -30,7 +30,11 @@ export class UsageError extends TrainfleetError {
   }
 }
 
-export function parseFlags(table: FlagTable, argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Record<string, FlagValue> {
+export function parseFlags(
+  table: FlagTable,
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Record<string, FlagValue> {
   const raw = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const given = argv[i]!;
@@ -63,12 +67,14 @@ export function parseFlags(table: FlagTable, argv: readonly string[], env: Reado
 function convert(spec: FlagSpec, text: string, source: string): FlagValue {
   switch (spec.kind) {
     case "string":
-      if (spec.choices !== undefined && !spec.choices.includes(text)) throw new UsageError(`${source}: "${text}" is not one of ${spec.choices.join(", ")}`);
+      if (spec.choices !== undefined && !spec.choices.includes(text))
+        throw new UsageError(`${source}: "${text}" is not one of ${spec.choices.join(", ")}`);
       return text;
     case "integer": {
       const value = Number(text);
       const min = spec.min ?? 0;
-      if (!Number.isSafeInteger(value) || value < min) throw new UsageError(`${source}: expected an integer of at least ${min}, got "${text}"`);
+      if (!Number.isSafeInteger(value) || value < min)
+        throw new UsageError(`${source}: expected an integer of at least ${min}, got "${text}"`);
       return value;
     }
     case "number": {
@@ -82,7 +88,8 @@ function convert(spec: FlagSpec, text: string, source: string): FlagValue {
     case "list": {
       if (text.trim() === "") return [];
       const values = text.split(",").map(Number);
-      if (values.some((v) => !Number.isSafeInteger(v) || v < 0)) throw new UsageError(`${source}: expected comma-separated non-negative integers, got "${text}"`);
+      if (values.some((v) => !Number.isSafeInteger(v) || v < 0))
+        throw new UsageError(`${source}: expected comma-separated non-negative integers, got "${text}"`);
       return values;
     }
   }
@@ -91,7 +98,12 @@ function convert(spec: FlagSpec, text: string, source: string): FlagValue {
 export function helpText(usage: string, summary: string, table: FlagTable): string {
   const rows = Object.entries(table).map(([name, spec]) => {
     const left = `  ${spec.short === undefined ? "" : `-${spec.short}, `}--${name}${spec.kind === "boolean" ? "" : ` <${spec.choices?.join("|") ?? spec.kind}>`}`;
-    const notes = [spec.default === undefined ? undefined : `default ${spec.default}`, spec.env === undefined ? undefined : `env ${spec.env}`].filter(Boolean).join("; ");
+    const notes = [
+      spec.default === undefined ? undefined : `default ${spec.default}`,
+      spec.env === undefined ? undefined : `env ${spec.env}`,
+    ]
+      .filter(Boolean)
+      .join("; ");
     return `${left}\n      ${spec.help}${notes ? ` (${notes})` : ""}`;
   });
   return `${usage}\n\n${summary}\n\nFlags:\n${rows.join("\n")}\n  --help\n      Show this help.\n`;

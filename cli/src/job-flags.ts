@@ -6,12 +6,26 @@
  * modelDefaults, optimizerDefaults), and so does every "Default ..." in the help below.
  */
 import { readFile } from "node:fs/promises";
-import { clone, create, fromJson } from "@bufbuild/protobuf";
 import type { JsonValue } from "@bufbuild/protobuf";
-import { CheckpointSpecSchema, Code, DataPlane, JobSpecSchema, Placement, WireDtype, ModelSpecSchema, OptimizerSpecSchema, ParameterServersSpecSchema, TrainfleetError, TrainingMode, TrainingSpecSchema, WorkersSpecSchema } from "@trainfleet/proto";
+import { clone, create, fromJson } from "@bufbuild/protobuf";
 import type { JobSpec } from "@trainfleet/proto";
-import { defaultJobSpec, modelDefaults, optimizerDefaults, resolveJobSpec } from "@trainfleet/spec";
+import {
+  CheckpointSpecSchema,
+  Code,
+  DataPlane,
+  JobSpecSchema,
+  ModelSpecSchema,
+  OptimizerSpecSchema,
+  ParameterServersSpecSchema,
+  Placement,
+  TrainfleetError,
+  TrainingMode,
+  TrainingSpecSchema,
+  WireDtype,
+  WorkersSpecSchema,
+} from "@trainfleet/proto";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
+import { defaultJobSpec, modelDefaults, optimizerDefaults, resolveJobSpec } from "@trainfleet/spec";
 import type { FlagTable, FlagValue } from "./flags.js";
 
 /** The values of the enum flags and the proto enum values they stand for. */
@@ -42,30 +56,85 @@ export const jobFlags: FlagTable = {
   "job-id": { kind: "string", help: `Job name: a DNS label. Default ${defaults.jobId}.` },
   model: { kind: "string", choices: Object.keys(modelDefaults), help: `Model architecture. Default ${defaults.model.kind.case}.` },
   hidden: { kind: "list", help: `MLP hidden layer widths, comma-separated. Default ${mlp.hiddenUnits.join(",")}.` },
-  "conv-filters": { kind: "list", help: `CNN filters per conv layer (${cnn.kernelSize}x${cnn.kernelSize} conv + ReLU + 2x2 max-pool each). Default ${cnn.convFilters.join(",")}.` },
+  "conv-filters": {
+    kind: "list",
+    help: `CNN filters per conv layer (${cnn.kernelSize}x${cnn.kernelSize} conv + ReLU + 2x2 max-pool each). Default ${cnn.convFilters.join(",")}.`,
+  },
   "dense-units": { kind: "integer", help: `CNN dense layer width before the output (0: none). Default ${cnn.denseUnits}.` },
-  workers: { kind: "integer", min: 1, help: `Number of workers (data-parallel ranks) the job starts with; the global batch is this times --batch-size, whatever the number of workers later. Default ${defaults.workers.replicas}.` },
-  "min-workers": { kind: "integer", min: 1, help: `The fewest workers the job trains with; below it the job pauses, and fails after --pause-timeout. Default ${defaults.workers.minWorkers} (colocated: --workers).` },
+  workers: {
+    kind: "integer",
+    min: 1,
+    help: `Number of workers (data-parallel ranks) the job starts with; the global batch is this times --batch-size, whatever the number of workers later. Default ${defaults.workers.replicas}.`,
+  },
+  "min-workers": {
+    kind: "integer",
+    min: 1,
+    help: `The fewest workers the job trains with; below it the job pauses, and fails after --pause-timeout. Default ${defaults.workers.minWorkers} (colocated: --workers).`,
+  },
   // spec's defaultMaxWorkers: workers.replicas.
   "max-workers": { kind: "integer", min: 1, help: "The most workers that train at once; more wait as standbys. Default --workers." },
-  "pause-timeout": { kind: "integer", min: 1, help: `Seconds the job may stay paused below --min-workers before it fails. Default ${defaults.workers.pauseTimeoutSeconds}.` },
-  "step-deadline-ms": { kind: "integer", min: 100, help: `A step not complete this long after it could start charges a missed deadline to each worker that has not pushed it yet (and again each further period). Default ${defaults.workers.stepDeadlineMs}.` },
-  "max-missed-deadlines": { kind: "integer", min: 1, help: `Missed step deadlines in a row after which a worker is evicted as a straggler (it may register again). Default ${defaults.workers.maxMissedDeadlines}.` },
+  "pause-timeout": {
+    kind: "integer",
+    min: 1,
+    help: `Seconds the job may stay paused below --min-workers before it fails. Default ${defaults.workers.pauseTimeoutSeconds}.`,
+  },
+  "step-deadline-ms": {
+    kind: "integer",
+    min: 100,
+    help: `A step not complete this long after it could start charges a missed deadline to each worker that has not pushed it yet (and again each further period). Default ${defaults.workers.stepDeadlineMs}.`,
+  },
+  "max-missed-deadlines": {
+    kind: "integer",
+    min: 1,
+    help: `Missed step deadlines in a row after which a worker is evicted as a straggler (it may register again). Default ${defaults.workers.maxMissedDeadlines}.`,
+  },
   shards: { kind: "integer", min: 1, help: `Number of parameter-server shards. Default ${defaults.parameterServers.shards}.` },
   epochs: { kind: "integer", min: 1, help: `Passes over the training set. Default ${defaults.training.epochs}.` },
-  "batch-size": { kind: "integer", min: 1, help: `Samples per worker per step at --workers workers; the global batch is --workers times this. Default ${defaults.training.batchSizePerWorker}.` },
+  "batch-size": {
+    kind: "integer",
+    min: 1,
+    help: `Samples per worker per step at --workers workers; the global batch is --workers times this. Default ${defaults.training.batchSizePerWorker}.`,
+  },
   "max-steps": { kind: "integer", help: `Stop after this many steps (0: run all epochs). Default ${defaults.training.maxSteps}.` },
-  mode: { kind: "string", choices: Object.keys(modes), help: `sync: every step waits for every worker (exact: equals one process with the global batch). async: shards apply each worker's gradient as it arrives. Default ${choiceFor(modes, defaults.training.mode)}.` },
-  "max-staleness": { kind: "integer", min: 0, help: `Async mode: a shard refuses a gradient computed from a version more than this many behind its own (the worker computes it again); 0: no bound. Default ${defaults.training.maxStaleness}.` },
-  optimizer: { kind: "string", choices: Object.keys(optimizerDefaults), help: `Optimizer applied by the parameter server. Default ${defaults.training.optimizer.kind.case}.` },
+  mode: {
+    kind: "string",
+    choices: Object.keys(modes),
+    help: `sync: every step waits for every worker (exact: equals one process with the global batch). async: shards apply each worker's gradient as it arrives. Default ${choiceFor(modes, defaults.training.mode)}.`,
+  },
+  "max-staleness": {
+    kind: "integer",
+    min: 0,
+    help: `Async mode: a shard refuses a gradient computed from a version more than this many behind its own (the worker computes it again); 0: no bound. Default ${defaults.training.maxStaleness}.`,
+  },
+  optimizer: {
+    kind: "string",
+    choices: Object.keys(optimizerDefaults),
+    help: `Optimizer applied by the parameter server. Default ${defaults.training.optimizer.kind.case}.`,
+  },
   lr: { kind: "number", help: `Learning rate. Default ${adam.learningRate} for adam, ${sgd.learningRate} for sgd.` },
   momentum: { kind: "number", help: `SGD momentum. Default ${sgd.momentum}.` },
   seed: { kind: "integer", help: `Seeds the initial parameters and the per-epoch sample order. Default ${defaults.training.seed}.` },
   "eval-samples": { kind: "integer", help: `Test samples evaluated at the end (0: all 10000). Default ${defaults.training.evalSamples}.` },
-  placement: { kind: "string", choices: Object.keys(placements), help: `Where the shards run: processes of their own, or one inside each worker (then --shards is the worker count). Default ${choiceFor(placements, defaults.parameterServers.placement)}.` },
-  "wire-dtype": { kind: "string", choices: Object.keys(wireDtypes), help: `Number format of gradients and parameters on the TCP data channel (shards keep float32). Default ${choiceFor(wireDtypes, defaults.parameterServers.wireDtype)}, the only exact one.` },
-  "data-plane": { kind: "string", choices: Object.keys(dataPlanes), help: `How gradients and parameters travel: a raw TCP channel per shard, or gRPC streams. Default ${choiceFor(dataPlanes, defaults.parameterServers.dataPlane)}.` },
-  "chunk-bytes": { kind: "integer", min: 4, help: `Size of the gradient and parameter chunks on the wire. Default ${defaults.parameterServers.chunkBytes}.` },
+  placement: {
+    kind: "string",
+    choices: Object.keys(placements),
+    help: `Where the shards run: processes of their own, or one inside each worker (then --shards is the worker count). Default ${choiceFor(placements, defaults.parameterServers.placement)}.`,
+  },
+  "wire-dtype": {
+    kind: "string",
+    choices: Object.keys(wireDtypes),
+    help: `Number format of gradients and parameters on the TCP data channel (shards keep float32). Default ${choiceFor(wireDtypes, defaults.parameterServers.wireDtype)}, the only exact one.`,
+  },
+  "data-plane": {
+    kind: "string",
+    choices: Object.keys(dataPlanes),
+    help: `How gradients and parameters travel: a raw TCP channel per shard, or gRPC streams. Default ${choiceFor(dataPlanes, defaults.parameterServers.dataPlane)}.`,
+  },
+  "chunk-bytes": {
+    kind: "integer",
+    min: 4,
+    help: `Size of the gradient and parameter chunks on the wire. Default ${defaults.parameterServers.chunkBytes}.`,
+  },
   "checkpoint-every": {
     kind: "integer",
     help: `Checkpoint every this many steps (each shard writes its parameters and optimizer state, the coordinator a manifest); 0: only the just-in-time checkpoint when the coordinator gets SIGTERM. Default ${defaults.checkpoints.everySteps}.`,
@@ -102,7 +171,14 @@ export function withJobFlags(base: JobSpec, values: Record<string, FlagValue>): 
     spec.model = create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: list("hidden") ?? [...mlp.hiddenUnits] } } });
   } else if (model === "cnn") {
     spec.model = create(ModelSpecSchema, {
-      kind: { case: "cnn", value: { convFilters: list("conv-filters") ?? [...cnn.convFilters], kernelSize: cnn.kernelSize, denseUnits: number("dense-units") ?? cnn.denseUnits } },
+      kind: {
+        case: "cnn",
+        value: {
+          convFilters: list("conv-filters") ?? [...cnn.convFilters],
+          kernelSize: cnn.kernelSize,
+          denseUnits: number("dense-units") ?? cnn.denseUnits,
+        },
+      },
     });
   }
   spec.training ??= create(TrainingSpecSchema);
@@ -162,11 +238,18 @@ export async function readJobSpec(path: string): Promise<JobSpec> {
   try {
     json = JSON.parse(inline ? path : await readFile(path, "utf8")) as JsonValue;
   } catch (error) {
-    throw new TrainfleetError(Code.INVALID_ARGUMENT, `--spec ${source}: cannot read it as JSON: ${String(error)}`, { field: "spec", cause: error });
+    throw new TrainfleetError(Code.INVALID_ARGUMENT, `--spec ${source}: cannot read it as JSON: ${String(error)}`, {
+      field: "spec",
+      cause: error,
+    });
   }
   try {
     return fromJson(JobSpecSchema, json);
   } catch (error) {
-    throw new TrainfleetError(Code.INVALID_ARGUMENT, `--spec ${source}: not a JobSpec: ${error instanceof Error ? error.message : String(error)}`, { field: "spec", cause: error });
+    throw new TrainfleetError(
+      Code.INVALID_ARGUMENT,
+      `--spec ${source}: not a JobSpec: ${error instanceof Error ? error.message : String(error)}`,
+      { field: "spec", cause: error },
+    );
   }
 }

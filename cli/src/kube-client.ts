@@ -25,8 +25,8 @@ import { readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import type { Cluster, Context, CustomObjectsApi, KubeConfig, User } from "@kubernetes/client-node";
-import { Code, TrainfleetError } from "@trainfleet/proto";
 import { group, kind, plural, version } from "@trainfleet/k8s/resource";
+import { Code, TrainfleetError } from "@trainfleet/proto";
 import type { FlagTable, FlagValue } from "./flags.js";
 import { UsageError } from "./flags.js";
 
@@ -107,7 +107,8 @@ function readKubeconfig(modules: Modules, file: string): RawConfig {
   }
   // An empty file is an empty configuration, as for kubectl.
   if (parsed === null || parsed === undefined) return { clusters: [], users: [], contexts: [], currentContext: undefined };
-  if (typeof parsed !== "object" || Array.isArray(parsed)) throw configError(`kubeconfig ${file} is not a kubeconfig (a YAML mapping with clusters, users and contexts)`);
+  if (typeof parsed !== "object" || Array.isArray(parsed))
+    throw configError(`kubeconfig ${file} is not a kubeconfig (a YAML mapping with clusters, users and contexts)`);
   const config = new client.KubeConfig();
   try {
     config.loadFromString(text);
@@ -116,7 +117,12 @@ function readKubeconfig(modules: Modules, file: string): RawConfig {
   }
   config.makePathsAbsolute(dirname(file));
   const current = config.getCurrentContext();
-  return { clusters: config.getClusters(), users: config.getUsers(), contexts: config.getContexts(), currentContext: current === "" ? undefined : current };
+  return {
+    clusters: config.getClusters(),
+    users: config.getUsers(),
+    contexts: config.getContexts(),
+    currentContext: current === "" ? undefined : current,
+  };
 }
 
 /** kubectl's merge: the first file to define a name (or current-context) wins; later ones never change it. */
@@ -131,7 +137,10 @@ function mergeKubeconfigs(configs: readonly RawConfig[]): RawConfig {
   return merged;
 }
 
-function inClusterConfig(client: Modules["client"], env: Readonly<Record<string, string | undefined>>): { raw: RawConfig; namespace: string | undefined } {
+function inClusterConfig(
+  client: Modules["client"],
+  env: Readonly<Record<string, string | undefined>>,
+): { raw: RawConfig; namespace: string | undefined } {
   const config = new client.KubeConfig();
   config.loadFromCluster();
   let namespace = env["POD_NAMESPACE"] || undefined;
@@ -143,7 +152,10 @@ function inClusterConfig(client: Modules["client"], env: Readonly<Record<string,
     }
   }
   const contexts = config.getContexts().map((context) => (namespace === undefined ? context : { ...context, namespace }));
-  return { raw: { clusters: config.getClusters(), users: config.getUsers(), contexts, currentContext: config.getCurrentContext() }, namespace };
+  return {
+    raw: { clusters: config.getClusters(), users: config.getUsers(), contexts, currentContext: config.getCurrentContext() },
+    namespace,
+  };
 }
 
 /** Where the kubeconfig comes from, as kubectl looks: the files to merge and how to name them in messages. */
@@ -163,7 +175,9 @@ function discover(
     const present = files.filter(fileExists);
     const source = `KUBECONFIG (${files.join(delimiter)})`;
     if (present.length === 0) {
-      throw configError(`no kubeconfig found: KUBECONFIG names ${files.join(", ")}, and none of them exists. Point KUBECONFIG at your cluster's kubeconfig, or pass --kubeconfig FILE`);
+      throw configError(
+        `no kubeconfig found: KUBECONFIG names ${files.join(", ")}, and none of them exists. Point KUBECONFIG at your cluster's kubeconfig, or pass --kubeconfig FILE`,
+      );
     }
     return { raw: mergeKubeconfigs(present.map((file) => readKubeconfig(modules, file))), source };
   }
@@ -189,17 +203,23 @@ function names(items: readonly { name: string }[]): string {
 export async function connect(values: Record<string, FlagValue>, env: Readonly<Record<string, string | undefined>>): Promise<KubeTarget> {
   const namespaceFlag = values.namespace;
   if (typeof namespaceFlag === "string" && !dnsLabel.test(namespaceFlag)) {
-    throw new UsageError(`--namespace: "${namespaceFlag}" is not a namespace name (a DNS label: lower-case letters, digits and '-', 1-63 characters, starting and ending with a letter or digit)`);
+    throw new UsageError(
+      `--namespace: "${namespaceFlag}" is not a namespace name (a DNS label: lower-case letters, digits and '-', 1-63 characters, starting and ending with a letter or digit)`,
+    );
   }
   const [client, yaml] = await Promise.all([import("@kubernetes/client-node"), import("yaml")]);
   const { raw, source } = discover({ client, yaml }, values, env);
   if (raw.contexts.length === 0) {
-    throw configError(`${source} defines no contexts: add one (kubectl config set-context NAME --cluster=CLUSTER --user=USER), or point --kubeconfig or KUBECONFIG at a kubeconfig that has one`);
+    throw configError(
+      `${source} defines no contexts: add one (kubectl config set-context NAME --cluster=CLUSTER --user=USER), or point --kubeconfig or KUBECONFIG at a kubeconfig that has one`,
+    );
   }
   const flagContext = typeof values.context === "string" && values.context !== "" ? values.context : undefined;
   const contextName = flagContext ?? raw.currentContext;
   if (contextName === undefined) {
-    throw configError(`${source} sets no current-context: pass --context NAME (defined: ${names(raw.contexts)}), or choose one with kubectl config use-context NAME`);
+    throw configError(
+      `${source} sets no current-context: pass --context NAME (defined: ${names(raw.contexts)}), or choose one with kubectl config use-context NAME`,
+    );
   }
   const context = raw.contexts.find((candidate) => candidate.name === contextName);
   if (context === undefined) {
@@ -208,13 +228,19 @@ export async function connect(values: Record<string, FlagValue>, env: Readonly<R
   }
   const cluster = raw.clusters.find((candidate) => candidate.name === context.cluster);
   if (cluster === undefined) {
-    throw configError(`context "${contextName}" names cluster "${context.cluster}", which ${source} does not define (defined: ${names(raw.clusters)})`);
+    throw configError(
+      `context "${contextName}" names cluster "${context.cluster}", which ${source} does not define (defined: ${names(raw.clusters)})`,
+    );
   }
   if (context.user !== undefined && context.user !== "" && !raw.users.some((user) => user.name === context.user)) {
-    throw configError(`context "${contextName}" names user "${context.user}", which ${source} does not define (defined: ${names(raw.users)})`);
+    throw configError(
+      `context "${contextName}" names user "${context.user}", which ${source} does not define (defined: ${names(raw.users)})`,
+    );
   }
   // kubectl talks plain http to an http:// server; client-node only with skipTLSVerify (which then only picks an http agent).
-  const clusters = raw.clusters.map((candidate) => (candidate.server.startsWith("http:") ? { ...candidate, skipTLSVerify: true } : candidate));
+  const clusters = raw.clusters.map((candidate) =>
+    candidate.server.startsWith("http:") ? { ...candidate, skipTLSVerify: true } : candidate,
+  );
   const config = new client.KubeConfig();
   config.loadFromOptions({ clusters, users: raw.users, contexts: raw.contexts, currentContext: contextName });
   const namespace = typeof namespaceFlag === "string" ? namespaceFlag : context.namespace || "default";
@@ -291,12 +317,17 @@ export function apiError(target: KubeTarget, what: string, error: unknown): Trai
     } catch {
       // Not a Status: keep the text.
     }
-    if (serverMessage === "") serverMessage = httpStatus === 401 ? "Unauthorized: check the user's credentials in the kubeconfig" : "(no message)";
+    if (serverMessage === "")
+      serverMessage = httpStatus === 401 ? "Unauthorized: check the user's credentials in the kubeconfig" : "(no message)";
     const answered = `the API server at ${target.server} answered ${httpStatus}${reason === undefined ? "" : ` ${reason}`}: ${serverMessage}`;
     return new KubeApiError(codeOfHttp(httpStatus, reason), `${what}: ${answered}`, httpStatus, reason, serverMessage, error);
   }
   const message = error instanceof Error ? error.message : String(error);
-  return new TrainfleetError(Code.UNAVAILABLE, `${what}: cannot reach the API server at ${target.server} (context ${target.context} of ${target.source}): ${message}`, { cause: error });
+  return new TrainfleetError(
+    Code.UNAVAILABLE,
+    `${what}: cannot reach the API server at ${target.server} (context ${target.context} of ${target.source}): ${message}`,
+    { cause: error },
+  );
 }
 
 export function isApiStatus(error: unknown, httpStatus: number): error is KubeApiError {

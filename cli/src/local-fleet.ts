@@ -12,8 +12,9 @@
  * checkpoint, a restarted worker joins the next generation. Exit codes are not restarts:
  * they are answers (a failed job, a bad flag).
  */
-import { spawn } from "node:child_process";
+
 import type { ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -117,7 +118,8 @@ export class LocalFleet {
   /** SIGKILL to every running child, at once (the children have process groups of their own, so nothing else reaches them). */
   kill(): void {
     this.#stopping = true;
-    for (const child of this.#children) if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill("SIGKILL");
+    for (const child of this.#children)
+      if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill("SIGKILL");
   }
 
   /** SIGTERM to every running child, SIGKILL to those still running after `graceMs`. */

@@ -4,11 +4,12 @@
  * stdout is a terminal. Every line carries the process's log context (jobId, workerId,
  * rank, generation, step, psShard: whichever it has now), through pino's mixin.
  */
-import { pino } from "pino";
-import type { LoggerOptions } from "pino";
-import pretty from "pino-pretty";
-import { logContext } from "@trainfleet/runtime";
+
 import type { LogContext, Logger } from "@trainfleet/runtime";
+import { logContext } from "@trainfleet/runtime";
+import type { LoggerOptions } from "pino";
+import { pino } from "pino";
+import pretty from "pino-pretty";
 
 export const logLevels = ["debug", "info", "warn", "error"] as const;
 

@@ -3,9 +3,9 @@
  * The `trainfleet` binary: one subcommand per role, plus `run` for a whole local fleet.
  * Config is parsed and validated here, once; the logger is created here, once.
  */
-import { TrainfleetError, codeName } from "@trainfleet/proto";
-import { namePositionals } from "./command.js";
+import { codeName, TrainfleetError } from "@trainfleet/proto";
 import type { Command } from "./command.js";
+import { namePositionals } from "./command.js";
 import { coordinatorCommand } from "./commands/coordinator.js";
 import { eventsCommand } from "./commands/events.js";
 import { getCommand } from "./commands/get.js";
@@ -19,7 +19,18 @@ import { workerCommand } from "./commands/worker.js";
 import { helpText, parseFlags } from "./flags.js";
 import { createLogger } from "./logger.js";
 
-const commands: Command[] = [runCommand, statusCommand, eventsCommand, coordinatorCommand, psCommand, workerCommand, operatorCommand, submitCommand, getCommand, scaleCommand];
+const commands: Command[] = [
+  runCommand,
+  statusCommand,
+  eventsCommand,
+  coordinatorCommand,
+  psCommand,
+  workerCommand,
+  operatorCommand,
+  submitCommand,
+  getCommand,
+  scaleCommand,
+];
 
 const usage = `Usage: trainfleet <command> [flags]
 

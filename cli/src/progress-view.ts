@@ -2,8 +2,9 @@
  * The live view of a job's status: one redrawn line on a terminal, a plain line every few
  * seconds otherwise (so that CI logs stay short).
  */
-import { JobPhase } from "@trainfleet/proto";
+
 import type { JobStatus } from "@trainfleet/proto";
+import { JobPhase } from "@trainfleet/proto";
 
 export function formatDuration(ms: number): string {
   const seconds = Math.max(0, Math.round(ms / 1000));
@@ -22,9 +23,11 @@ export function progressLine(status: JobStatus, width = 24): string {
   const bar = `${"#".repeat(filled)}${"-".repeat(width - filled)}`;
   const rate = status.samplesPerSecond;
   const remaining = status.totalSteps - status.step;
-  const stepsPerSecond = status.step > 0 && status.startedUnixMs > 0n ? (status.step * 1000) / Math.max(1, Date.now() - Number(status.startedUnixMs)) : 0;
+  const stepsPerSecond =
+    status.step > 0 && status.startedUnixMs > 0n ? (status.step * 1000) / Math.max(1, Date.now() - Number(status.startedUnixMs)) : 0;
   // The coordinator's estimate (from its recent throughput) when it has one.
-  const etaMs = status.etaSeconds !== undefined ? status.etaSeconds * 1000 : stepsPerSecond > 0 ? (remaining / stepsPerSecond) * 1000 : undefined;
+  const etaMs =
+    status.etaSeconds !== undefined ? status.etaSeconds * 1000 : stepsPerSecond > 0 ? (remaining / stepsPerSecond) * 1000 : undefined;
   const eta = etaMs !== undefined ? ` ETA ${formatDuration(etaMs)}` : "";
   const loss = Number.isFinite(status.loss) ? status.loss.toFixed(4) : "-";
   const phase = status.phase === JobPhase.EVALUATING ? " evaluating" : status.reason === "Rescaling" ? " rescaling" : "";

@@ -6,10 +6,10 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { equals } from "@bufbuild/protobuf";
-import { Code, JobSpecSchema, TrainfleetError } from "@trainfleet/proto";
-import { loadCheckpoint } from "@trainfleet/coordinator";
-import type { ResolvedJobSpec } from "@trainfleet/spec";
 import type { LoadedCheckpoint } from "@trainfleet/coordinator";
+import { loadCheckpoint } from "@trainfleet/coordinator";
+import { Code, JobSpecSchema, TrainfleetError } from "@trainfleet/proto";
+import type { ResolvedJobSpec } from "@trainfleet/spec";
 import { loadJobSpec } from "./job-flags.js";
 
 export interface ResumableJob {
@@ -21,11 +21,15 @@ export interface ResumableJob {
 
 export async function resumableJob(folder: string): Promise<ResumableJob> {
   const specPath = join(folder, "spec.json");
-  if (!existsSync(specPath)) throw new TrainfleetError(Code.NOT_FOUND, `--resume ${folder}: not the job folder of a trainfleet run (it has no spec.json)`);
+  if (!existsSync(specPath))
+    throw new TrainfleetError(Code.NOT_FOUND, `--resume ${folder}: not the job folder of a trainfleet run (it has no spec.json)`);
   const spec = await loadJobSpec(specPath);
   const checkpoint = await loadCheckpoint(join(folder, "checkpoints"));
   if (!equals(JobSpecSchema, checkpoint.manifest.spec, spec)) {
-    throw new TrainfleetError(Code.FAILED_PRECONDITION, `--resume ${folder}: ${specPath} and the checkpoint ${checkpoint.path} describe different jobs; restore the job's own spec.json`);
+    throw new TrainfleetError(
+      Code.FAILED_PRECONDITION,
+      `--resume ${folder}: ${specPath} and the checkpoint ${checkpoint.path} describe different jobs; restore the job's own spec.json`,
+    );
   }
   return { folder, spec, checkpoint };
 }

@@ -4,11 +4,12 @@
  * connection drops, it reconnects with Last-Event-ID, so it resumes with the newest
  * status instead of starting over. fetch's errors are translated here, and only here.
  */
-import { Code, TrainfleetError, jobStatusFromJson, statusPaths } from "@trainfleet/proto";
-import { abortableDelay, codeFromName, readServerSentEvents } from "@trainfleet/runtime";
-import type { JobStatus } from "@trainfleet/proto";
+
 import type { JsonValue } from "@bufbuild/protobuf";
 import { isFinished } from "@trainfleet/coordinator";
+import type { JobStatus } from "@trainfleet/proto";
+import { Code, jobStatusFromJson, statusPaths, TrainfleetError } from "@trainfleet/proto";
+import { abortableDelay, codeFromName, readServerSentEvents } from "@trainfleet/runtime";
 import { UsageError } from "./flags.js";
 
 export interface StatusTarget {
@@ -49,7 +50,11 @@ export async function getStatus(target: StatusTarget, signal: AbortSignal): Prom
 }
 
 /** Every status change until the job ends; reconnects up to `retries` times in a row. */
-export async function* followStatus(target: StatusTarget, signal: AbortSignal, retries = 5): AsyncGenerator<StatusReading & { id: string }> {
+export async function* followStatus(
+  target: StatusTarget,
+  signal: AbortSignal,
+  retries = 5,
+): AsyncGenerator<StatusReading & { id: string }> {
   const url = `${target.origin}${statusPaths.watch(target.jobId)}`;
   let lastId: string | undefined;
   let failures = 0;
@@ -92,7 +97,10 @@ async function request(url: string, headers: Record<string, string>, signal: Abo
     // not the API's JSON error: reported with the HTTP status below
   }
   const code = response.status === 503 ? Code.UNAVAILABLE : codeFromName(body.code);
-  throw new TrainfleetError(code, typeof body.message === "string" ? body.message : `${url}: HTTP ${response.status} ${text.slice(0, 200)}`);
+  throw new TrainfleetError(
+    code,
+    typeof body.message === "string" ? body.message : `${url}: HTTP ${response.status} ${text.slice(0, 200)}`,
+  );
 }
 
 /** fetch's errors as TrainfleetErrors: a connection that fails or drops is UNAVAILABLE. */

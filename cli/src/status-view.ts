@@ -4,8 +4,9 @@
  * in place on a terminal and writes a line per phase change (plus the progress line
  * every few seconds) otherwise.
  */
-import { JobPhase, WorkerState } from "@trainfleet/proto";
+
 import type { JobStatus, SeriesPoint } from "@trainfleet/proto";
+import { JobPhase, WorkerState } from "@trainfleet/proto";
 import { createProgressView, formatDuration, progressLine } from "./progress-view.js";
 
 const bars = "▁▂▃▄▅▆▇█";
@@ -50,21 +51,35 @@ export function statusLines(status: JobStatus, now = Date.now()): string[] {
     const last = loss[loss.length - 1]!;
     lines.push(`loss ${sparkline(loss)} ${first.value.toFixed(4)} (step ${first.step}) -> ${last.value.toFixed(4)} (step ${last.step})`);
   }
-  if (status.testAccuracy !== undefined) lines.push(`test accuracy ${(status.testAccuracy * 100).toFixed(2)}% (test loss ${(status.testLoss ?? 0).toFixed(4)})`);
-  if (status.lastCheckpointVersion !== undefined) lines.push(`last checkpoint: version ${status.lastCheckpointVersion}, ${ago(status.lastCheckpointUnixMs, now)}`);
+  if (status.testAccuracy !== undefined)
+    lines.push(`test accuracy ${(status.testAccuracy * 100).toFixed(2)}% (test loss ${(status.testLoss ?? 0).toFixed(4)})`);
+  if (status.lastCheckpointVersion !== undefined)
+    lines.push(`last checkpoint: version ${status.lastCheckpointVersion}, ${ago(status.lastCheckpointUnixMs, now)}`);
   if (status.workers.length > 0) lines.push("workers:");
   for (const w of status.workers) {
-    const timing = w.stepTimeMs > 0 ? `  step ${w.stepTimeMs.toFixed(1)} ms (compute ${w.computeMs.toFixed(1)} + communication ${w.communicateMs.toFixed(1)})` : "";
-    lines.push(`  ${w.workerId}  rank ${w.rank}  ${stateName(w.state)}  host ${w.host}  ${w.backend}  last step ${w.lastStep}${timing}  heartbeat ${ago(w.lastHeartbeatUnixMs, now)}`);
+    const timing =
+      w.stepTimeMs > 0
+        ? `  step ${w.stepTimeMs.toFixed(1)} ms (compute ${w.computeMs.toFixed(1)} + communication ${w.communicateMs.toFixed(1)})`
+        : "";
+    lines.push(
+      `  ${w.workerId}  rank ${w.rank}  ${stateName(w.state)}  host ${w.host}  ${w.backend}  last step ${w.lastStep}${timing}  heartbeat ${ago(w.lastHeartbeatUnixMs, now)}`,
+    );
     // Its own words before it exited (ReportFailure); the first line of them.
-    if (w.lastErrorReason !== "") lines.push(`    failed: ${w.lastErrorReason}${w.lastErrorMessage === "" ? "" : `: ${w.lastErrorMessage.split("\n")[0]}`}`);
+    if (w.lastErrorReason !== "")
+      lines.push(`    failed: ${w.lastErrorReason}${w.lastErrorMessage === "" ? "" : `: ${w.lastErrorMessage.split("\n")[0]}`}`);
   }
-  if (status.workerFailures > 0 && status.phase !== JobPhase.FAILED) lines.push(`worker failures since the last completed step: ${status.workerFailures} (the job fails at workers.replicas)`);
+  if (status.workerFailures > 0 && status.phase !== JobPhase.FAILED)
+    lines.push(`worker failures since the last completed step: ${status.workerFailures} (the job fails at workers.replicas)`);
   if (status.parameterServers.length > 0) lines.push("parameter-server shards:");
   for (const ps of status.parameterServers) {
     const stats = ps.stats;
-    const traffic = stats === undefined ? "" : `  version ${stats.version}  in ${formatBytes(Number(stats.bytesIn))}  out ${formatBytes(Number(stats.bytesOut))}  aggregation ${(stats.aggregationMs / 1000).toFixed(2)} s`;
-    lines.push(`  ${ps.memberId}  ${stateName(ps.state)}  host ${ps.host}  ${ps.address}${traffic}  heartbeat ${ago(ps.lastHeartbeatUnixMs, now)}`);
+    const traffic =
+      stats === undefined
+        ? ""
+        : `  version ${stats.version}  in ${formatBytes(Number(stats.bytesIn))}  out ${formatBytes(Number(stats.bytesOut))}  aggregation ${(stats.aggregationMs / 1000).toFixed(2)} s`;
+    lines.push(
+      `  ${ps.memberId}  ${stateName(ps.state)}  host ${ps.host}  ${ps.address}${traffic}  heartbeat ${ago(ps.lastHeartbeatUnixMs, now)}`,
+    );
   }
   return lines;
 }

@@ -9,10 +9,10 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, equals, toJson } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
-import { Code, DataPlane, JobSpecSchema, Placement, TrainfleetError, TrainingMode, WireDtype } from "@trainfleet/proto";
 import type { JobSpec } from "@trainfleet/proto";
+import { Code, DataPlane, JobSpecSchema, Placement, TrainfleetError, TrainingMode, WireDtype } from "@trainfleet/proto";
 import { modelDefaults, optimizerDefaults, resolveJobSpec } from "@trainfleet/spec";
+import { describe, expect, it } from "vitest";
 import { helpText, parseFlags } from "../src/flags.js";
 import { jobFlags, jobSpecFromFlags } from "../src/job-flags.js";
 
@@ -59,7 +59,7 @@ const expectedDefaults: Record<string, string> = {
 function printedDefaults(): Record<string, string | undefined> {
   const help = helpText("usage", "summary", jobFlags);
   const printed: Record<string, string | undefined> = {};
-  for (const [, name, text] of help.matchAll(/^  --([a-z-]+)[^\n]*\n {6}([^\n]*)$/gm)) {
+  for (const [, name, text] of help.matchAll(/^ {2}--([a-z-]+)[^\n]*\n {6}([^\n]*)$/gm)) {
     printed[name!] = / Default (.+?)\.(?: |$)/.exec(text!)?.[1];
   }
   return printed;
@@ -73,7 +73,11 @@ const json = (spec: JobSpec) => toJson(JobSpecSchema, spec, { alwaysEmitImplicit
 
 describe("the job flags' defaults", () => {
   it("cover every job flag but --spec", () => {
-    expect(Object.keys(expectedDefaults).sort()).toEqual(Object.keys(jobFlags).filter((name) => name !== "spec").sort());
+    expect(Object.keys(expectedDefaults).sort()).toEqual(
+      Object.keys(jobFlags)
+        .filter((name) => name !== "spec")
+        .sort(),
+    );
   });
 
   it.each(Object.entries(expectedDefaults))("--%s prints spec's default: %s", (name, expected) => {
@@ -86,9 +90,21 @@ describe("the job flags' defaults", () => {
   });
 
   it("fill a model or optimizer named by a flag from spec's table", async () => {
-    expect((await fromArgs(["--model", "cnn"])).model!.kind.value).toMatchObject({ convFilters: cnn.convFilters, kernelSize: cnn.kernelSize, denseUnits: cnn.denseUnits });
-    expect((await fromArgs(["--optimizer", "sgd"])).training!.optimizer!.kind.value).toMatchObject({ learningRate: sgd.learningRate, momentum: sgd.momentum });
-    expect((await fromArgs(["--optimizer", "adam"])).training!.optimizer!.kind.value).toMatchObject({ learningRate: adam.learningRate, beta1: adam.beta1, beta2: adam.beta2, epsilon: adam.epsilon });
+    expect((await fromArgs(["--model", "cnn"])).model!.kind.value).toMatchObject({
+      convFilters: cnn.convFilters,
+      kernelSize: cnn.kernelSize,
+      denseUnits: cnn.denseUnits,
+    });
+    expect((await fromArgs(["--optimizer", "sgd"])).training!.optimizer!.kind.value).toMatchObject({
+      learningRate: sgd.learningRate,
+      momentum: sgd.momentum,
+    });
+    expect((await fromArgs(["--optimizer", "adam"])).training!.optimizer!.kind.value).toMatchObject({
+      learningRate: adam.learningRate,
+      beta1: adam.beta1,
+      beta2: adam.beta2,
+      epsilon: adam.epsilon,
+    });
     const colocated = await fromArgs(["--placement", "colocated", "--workers", "3"]);
     expect([colocated.workers!.minWorkers, colocated.workers!.maxWorkers, colocated.parameterServers!.shards]).toEqual([3, 3, 3]);
   });
@@ -103,7 +119,20 @@ describe("a spec file", () => {
   };
 
   it("with no job flags over it (what `trainfleet run` hands its coordinator) comes back as it was resolved", async () => {
-    const spec = await fromArgs(["--workers", "3", "--min-workers", "2", "--model", "cnn", "--optimizer", "sgd", "--checkpoint-every", "4", "--job-id", "handed-over"]);
+    const spec = await fromArgs([
+      "--workers",
+      "3",
+      "--min-workers",
+      "2",
+      "--model",
+      "cnn",
+      "--optimizer",
+      "sgd",
+      "--checkpoint-every",
+      "4",
+      "--job-id",
+      "handed-over",
+    ]);
     const path = write("spec.json", toJson(JobSpecSchema, spec));
     const child = await fromArgs(["--spec", path]);
     expect(equals(JobSpecSchema, child, spec)).toBe(true);
@@ -119,6 +148,9 @@ describe("a spec file", () => {
     const path = write("hostile.json", { workers: { replicas: 5000 } });
     const error = await fromArgs(["--spec", path]).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(TrainfleetError);
-    expect([(error as TrainfleetError).code, (error as TrainfleetError).message]).toEqual([Code.INVALID_ARGUMENT, "spec.workers.replicas: 5000 must be between 1 and 1024"]);
+    expect([(error as TrainfleetError).code, (error as TrainfleetError).message]).toEqual([
+      Code.INVALID_ARGUMENT,
+      "spec.workers.replicas: 5000 must be between 1 and 1024",
+    ]);
   });
 });

@@ -3,9 +3,10 @@
  * array. A field given on the call wins over the context, a child logger's binding is
  * kept and wins too, and no line has a key twice.
  */
+
+import { LogContext } from "@trainfleet/runtime";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { LogContext } from "@trainfleet/runtime";
 import { loggerOptions } from "../src/logger.js";
 
 function capture(context: LogContext) {
@@ -26,7 +27,17 @@ describe("the log context", () => {
     context.set({ jobId: "mnist", workerId: "w-1", rank: 0, generation: 2, step: 17 });
     const { logger, parsed } = capture(context);
     logger.info({ loss: 0.5 }, "step done");
-    expect(parsed()[0]).toMatchObject({ role: "worker", pid: process.pid, jobId: "mnist", workerId: "w-1", rank: 0, generation: 2, step: 17, loss: 0.5, msg: "step done" });
+    expect(parsed()[0]).toMatchObject({
+      role: "worker",
+      pid: process.pid,
+      jobId: "mnist",
+      workerId: "w-1",
+      rank: 0,
+      generation: 2,
+      step: 17,
+      loss: 0.5,
+      msg: "step done",
+    });
   });
 
   it("lets a field given on the call win, once, without changing the context", () => {

@@ -5,10 +5,10 @@
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
-import { Code, JobPhase, JobStatusSchema, TrainfleetError, jobStatusToJson } from "@trainfleet/proto";
+import { Code, JobPhase, JobStatusSchema, jobStatusToJson, TrainfleetError } from "@trainfleet/proto";
 import { formatServerSentEvent } from "@trainfleet/runtime";
+import { afterEach, describe, expect, it } from "vitest";
 import { followStatus, getStatus, statusTarget } from "../src/status-client.js";
 
 const closers: Array<() => void> = [];
@@ -16,7 +16,12 @@ afterEach(() => {
   for (const close of closers.splice(0)) close();
 });
 
-const event = (id: number, phase: JobPhase) => formatServerSentEvent({ id: String(id), event: "status", data: JSON.stringify(jobStatusToJson(create(JobStatusSchema, { jobId: "j", phase, step: id }))) });
+const event = (id: number, phase: JobPhase) =>
+  formatServerSentEvent({
+    id: String(id),
+    event: "status",
+    data: JSON.stringify(jobStatusToJson(create(JobStatusSchema, { jobId: "j", phase, step: id }))),
+  });
 
 describe("statusTarget", () => {
   it.each([
@@ -29,7 +34,9 @@ describe("statusTarget", () => {
   });
 
   it("refuses what is not a status URL, saying what is", () => {
-    expect(() => statusTarget("http://h:1/metrics", "j")).toThrow('--url: "http://h:1/metrics" is not a status URL; give http://HOST:PORT/v1/jobs/JOB or http://HOST:PORT');
+    expect(() => statusTarget("http://h:1/metrics", "j")).toThrow(
+      '--url: "http://h:1/metrics" is not a status URL; give http://HOST:PORT/v1/jobs/JOB or http://HOST:PORT',
+    );
     expect(() => statusTarget("ftp://h/", "j")).toThrow('--url: "ftp://h/" is not an http(s) URL');
   });
 });
@@ -50,7 +57,8 @@ describe("followStatus", () => {
     closers.push(() => server.close());
     const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const statuses = [];
-    for await (const { id, status } of followStatus({ origin, jobId: "j" }, new AbortController().signal)) statuses.push([id, status.phase]);
+    for await (const { id, status } of followStatus({ origin, jobId: "j" }, new AbortController().signal))
+      statuses.push([id, status.phase]);
     expect(statuses).toEqual([
       ["1", JobPhase.RUNNING],
       ["2", JobPhase.SUCCEEDED],
@@ -67,7 +75,10 @@ describe("followStatus", () => {
     const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const missing = await getStatus({ origin, jobId: "j" }, new AbortController().signal).catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(TrainfleetError);
-    expect([(missing as TrainfleetError).code, (missing as TrainfleetError).message]).toEqual([Code.NOT_FOUND, 'no job "j" here: this coordinator runs job "k"']);
+    expect([(missing as TrainfleetError).code, (missing as TrainfleetError).message]).toEqual([
+      Code.NOT_FOUND,
+      'no job "j" here: this coordinator runs job "k"',
+    ]);
     await new Promise<void>((resolve) => server.close(() => resolve()));
     const gone = await (async () => {
       for await (const _ of followStatus({ origin, jobId: "j" }, new AbortController().signal, 0)) void _;

@@ -7,20 +7,38 @@
  * losses and joins, every sample of every epoch used exactly once (the ledger audit).
  */
 import { create } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
-import { Code, JobPhase, JobSpecSchema, MemberRole, ParameterServerStatsSchema, TrainfleetError, WorkerState } from "@trainfleet/proto";
+import {
+  Code,
+  JobPhase,
+  JobSpecSchema,
+  MemberRole,
+  ParameterServerStatsSchema,
+  type TrainfleetError,
+  WorkerState,
+} from "@trainfleet/proto";
 import { silentLogger } from "@trainfleet/runtime";
-import { Coordinator } from "../src/job/coordinator.js";
-import { resolveJobSpec } from "@trainfleet/spec";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
-import { LedgerAudit } from "../src/steps/ledger-audit.js";
-import type { LedgerRecord } from "../src/steps/ledger-audit.js";
+import { resolveJobSpec } from "@trainfleet/spec";
+import { describe, expect, it } from "vitest";
+import { Coordinator } from "../src/job/coordinator.js";
 import type { AssignmentInit } from "../src/membership/members.js";
+import type { LedgerRecord } from "../src/steps/ledger-audit.js";
+import { LedgerAudit } from "../src/steps/ledger-audit.js";
 
 const trainSamples = 60_000;
 
-function jobSpec(workers: { replicas: number; minWorkers?: number; maxWorkers?: number; pauseTimeoutSeconds?: number }, training: object = {}): ResolvedJobSpec {
-  return resolveJobSpec(create(JobSpecSchema, { jobId: "elastic", workers, parameterServers: { shards: 2 }, training: { batchSizePerWorker: 1000, epochs: 2, ...training } }));
+function jobSpec(
+  workers: { replicas: number; minWorkers?: number; maxWorkers?: number; pauseTimeoutSeconds?: number },
+  training: object = {},
+): ResolvedJobSpec {
+  return resolveJobSpec(
+    create(JobSpecSchema, {
+      jobId: "elastic",
+      workers,
+      parameterServers: { shards: 2 },
+      training: { batchSizePerWorker: 1000, epochs: 2, ...training },
+    }),
+  );
 }
 
 type Kind = NonNullable<AssignmentInit["kind"]>;
@@ -42,7 +60,8 @@ class Harness {
       (fromStep) => this.audit.splice(0, this.audit.length, ...this.audit.filter((record) => record.step < fromStep)),
     );
     this.coordinator = new Coordinator({ spec, leaseMs: 1_000, logger: silentLogger, now: () => this.now, ledgerAudit: audit });
-    for (const shardIndex of [0, 1]) this.coordinator.register({ role: MemberRole.PARAMETER_SERVER, address: `127.0.0.1:${shardIndex + 1}`, shardIndex } as never);
+    for (const shardIndex of [0, 1])
+      this.coordinator.register({ role: MemberRole.PARAMETER_SERVER, address: `127.0.0.1:${shardIndex + 1}`, shardIndex } as never);
   }
 
   worker(): string {
@@ -73,7 +92,15 @@ class Harness {
   }
 
   report(memberId: string, step: Of<"step">, generation: number): void {
-    this.coordinator.reportProgress({ memberId, generation, step: step.step!, loss: 1, samples: step.sampleIndices!.length, computeMs: 1, communicateMs: 1 } as never);
+    this.coordinator.reportProgress({
+      memberId,
+      generation,
+      step: step.step!,
+      loss: 1,
+      samples: step.sampleIndices!.length,
+      computeMs: 1,
+      communicateMs: 1,
+    } as never);
   }
 }
 
@@ -94,7 +121,13 @@ describe("generations", () => {
     expect(h.coordinator.status().phase).toBe(JobPhase.PENDING);
     h.coordinator.reportGeneration({ memberId: "ps-0", generation: 1, version: 0, error: "" } as never);
     expect(await h.of("ps-0", "openGeneration")).toEqual([{ generation: 1, version: 0 }]);
-    const ranks = await Promise.all(workers.map(async (w) => (await h.take(w)).map((k) => (k.case === "worker" ? `rank ${k.value.rank}/${k.value.worldSize}` : `${k.case} ${(k.value as Of<"step">).step}`))));
+    const ranks = await Promise.all(
+      workers.map(async (w) =>
+        (await h.take(w)).map((k) =>
+          k.case === "worker" ? `rank ${k.value.rank}/${k.value.worldSize}` : `${k.case} ${(k.value as Of<"step">).step}`,
+        ),
+      ),
+    );
     expect(ranks).toEqual([0, 1, 2].map((r) => [`rank ${r}/3`, "step 0", "step 1"]));
     expect(h.coordinator.status()).toMatchObject({ phase: JobPhase.RUNNING, reason: "Training", generation: 1, totalSteps: 40 });
   });
@@ -122,8 +155,14 @@ describe("generations", () => {
     expect(survivor2[0]).toMatchObject({ case: "worker", value: { generation: 2, rank: 1, worldSize: 2 } });
     const rerun = [survivor0, survivor2].map((kinds) => kinds.filter((k) => k.case === "step").map((k) => k.value as Of<"step">));
     expect(rerun.map((steps) => steps.map((s) => [s.generation, s.step]))).toEqual([
-      [[2, 1], [2, 2]],
-      [[2, 1], [2, 2]],
+      [
+        [2, 1],
+        [2, 2],
+      ],
+      [
+        [2, 1],
+        [2, 2],
+      ],
     ]);
     expect(samplesOf([rerun[0]![0]!, rerun[1]![0]!])).toEqual(samplesOf(firstSteps.map((steps) => steps[1]!)));
     expect(rerun[0]![0]!.sampleIndices!.length + rerun[1]![0]!.sampleIndices!.length).toBe(3000);
@@ -211,11 +250,18 @@ describe("generations", () => {
     h.coordinator.streamClosed("ps-1");
     let status = h.coordinator.status();
     expect(status).toMatchObject({ phase: JobPhase.PAUSED, reason: "ShardLost" });
-    expect(status.message).toMatch(/^parameter-server shard 1 was lost: its assignment stream closed; waiting for parameter-server shard 1 to register again \(trainfleet ps --shard-index N\), then the job goes back to step 0 \(there is no checkpoint yet\); it fails at /);
+    expect(status.message).toMatch(
+      /^parameter-server shard 1 was lost: its assignment stream closed; waiting for parameter-server shard 1 to register again \(trainfleet ps --shard-index N\), then the job goes back to step 0 \(there is no checkpoint yet\); it fails at /,
+    );
     // A worker that joins meanwhile waits with the rest: nothing runs without the shard.
     h.worker();
     expect(h.coordinator.status()).toMatchObject({ phase: JobPhase.PAUSED, reason: "ShardLost", generation: 1 });
-    h.coordinator.register({ role: MemberRole.PARAMETER_SERVER, address: "127.0.0.1:9", dataAddress: "127.0.0.1:10", shardIndex: 1 } as never);
+    h.coordinator.register({
+      role: MemberRole.PARAMETER_SERVER,
+      address: "127.0.0.1:9",
+      dataAddress: "127.0.0.1:10",
+      shardIndex: 1,
+    } as never);
     // The shard's checkpoint is read asynchronously (none here): wait for the generation to begin.
     await new Promise((resolve) => setImmediate(resolve));
     const assigned = await Promise.all([h.of("ps-0", "shard"), h.of("ps-1", "shard")]);
@@ -238,7 +284,12 @@ describe("generations", () => {
     const h = new Harness(jobSpec({ replicas: 2 }));
     [h.worker(), h.worker()];
     await h.shardsReport();
-    h.coordinator.register({ role: MemberRole.PARAMETER_SERVER, address: "127.0.0.1:7", dataAddress: "127.0.0.1:8", shardIndex: 0 } as never);
+    h.coordinator.register({
+      role: MemberRole.PARAMETER_SERVER,
+      address: "127.0.0.1:7",
+      dataAddress: "127.0.0.1:8",
+      shardIndex: 0,
+    } as never);
     await new Promise((resolve) => setImmediate(resolve));
     // Paused for the lost shard, then at once a generation in which every shard restores.
     expect(h.coordinator.status()).toMatchObject({ phase: JobPhase.PAUSED, reason: "Rescaling", generation: 2 });
@@ -250,7 +301,9 @@ describe("generations", () => {
       ["ps-0", "127.0.0.1:7"],
       ["ps-1", "127.0.0.1:2"],
     ]);
-    expect(h.coordinator.metrics.render()).toContain('trainfleet_member_evictions_total{job_id="elastic",role="parameter_server",cause="replaced"} 1');
+    expect(h.coordinator.metrics.render()).toContain(
+      'trainfleet_member_evictions_total{job_id="elastic",role="parameter_server",cause="replaced"} 1',
+    );
   });
 
   it("pauses below min_workers with a deadline, resumes when a worker joins, and fails when a pause outlasts it", async () => {
@@ -260,7 +313,9 @@ describe("generations", () => {
     h.coordinator.streamClosed(workers[1]!);
     let status = h.coordinator.status();
     expect(status).toMatchObject({ phase: JobPhase.PAUSED, reason: "NotEnoughWorkers", pauseDeadlineUnixMs: BigInt(h.now + 30_000) });
-    expect(status.message).toMatch(/^worker worker-1 \(rank 1\) was lost: its assignment stream closed: 1 worker, fewer than workers.minWorkers \(2\); waiting for more until /);
+    expect(status.message).toMatch(
+      /^worker worker-1 \(rank 1\) was lost: its assignment stream closed: 1 worker, fewer than workers.minWorkers \(2\); waiting for more until /,
+    );
     const joined = h.worker();
     expect(h.coordinator.status()).toMatchObject({ phase: JobPhase.PAUSED, reason: "Rescaling", generation: 2 });
     await h.shardsReport();
@@ -302,7 +357,14 @@ describe("generations", () => {
       }
     };
     await read();
-    const events: Record<number, "lose" | "join" | "lose-after-apply"> = { 5: "lose", 9: "join", 17: "lose-after-apply", 18: "join", 26: "join", 31: "lose" };
+    const events: Record<number, "lose" | "join" | "lose-after-apply"> = {
+      5: "lose",
+      9: "join",
+      17: "lose-after-apply",
+      18: "join",
+      26: "join",
+      31: "lose",
+    };
     for (let round = 0; h.coordinator.status().phase === JobPhase.RUNNING && round < 100; round++) {
       const step = h.coordinator.status().step;
       const event = events[round];

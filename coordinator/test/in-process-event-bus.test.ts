@@ -4,21 +4,32 @@
  * lifecycle events in order with gapless sequence numbers; a failing bus never fails a job.
  */
 import { create } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
-import { JobEventKind, JobEventSchema, JobPhase, JobSpecSchema, MemberRole, RegisterRequestSchema, ReportGenerationRequestSchema, StepMetricsSchema } from "@trainfleet/proto";
-import { silentLogger } from "@trainfleet/runtime";
 import type { JobEvent } from "@trainfleet/proto";
-import { Coordinator } from "../src/job/coordinator.js";
+import {
+  JobEventKind,
+  JobEventSchema,
+  JobPhase,
+  JobSpecSchema,
+  MemberRole,
+  RegisterRequestSchema,
+  ReportGenerationRequestSchema,
+  StepMetricsSchema,
+} from "@trainfleet/proto";
+import { silentLogger } from "@trainfleet/runtime";
+import { resolveJobSpec } from "@trainfleet/spec";
+import { describe, expect, it } from "vitest";
+import type { EventBus } from "../src/events/event-bus.js";
+import type { BusMessage } from "../src/events/event-subjects.js";
+import { decodeBusMessage, encodeBusMessage, eventsSubject, jobFilterSubject, metricsSubject } from "../src/events/event-subjects.js";
 import { InProcessEventBus } from "../src/events/in-process-event-bus.js";
 import { JobEventRecorder } from "../src/events/job-event-recorder.js";
-import { decodeBusMessage, encodeBusMessage, eventsSubject, jobFilterSubject, metricsSubject } from "../src/events/event-subjects.js";
-import type { BusMessage } from "../src/events/event-subjects.js";
-import type { EventBus } from "../src/events/event-bus.js";
-import { resolveJobSpec } from "@trainfleet/spec";
+import { Coordinator } from "../src/job/coordinator.js";
 
-const event = (jobId: string, sequence: number) => create(JobEventSchema, { jobId, sequence: BigInt(sequence), kind: JobEventKind.MEMBER_JOINED });
+const event = (jobId: string, sequence: number) =>
+  create(JobEventSchema, { jobId, sequence: BigInt(sequence), kind: JobEventKind.MEMBER_JOINED });
 const metrics = (jobId: string, step: number) => create(StepMetricsSchema, { jobId, step });
-const describeMessage = (m: BusMessage) => (m.kind === "event" ? `${m.subject} #${m.event.sequence}` : `${m.subject} step ${m.metrics.step}`);
+const describeMessage = (m: BusMessage) =>
+  m.kind === "event" ? `${m.subject} #${m.event.sequence}` : `${m.subject} step ${m.metrics.step}`;
 
 /** Reads `count` messages from an iterable, then stops iterating. */
 async function take(messages: AsyncIterable<BusMessage>, count: number): Promise<string[]> {
@@ -68,12 +79,19 @@ describe("the in-process event bus", () => {
 
 describe("subjects and encoding", () => {
   it("names each job's subjects and round-trips both message types as protobuf, refusing other subjects", () => {
-    expect([eventsSubject("j"), metricsSubject("j"), jobFilterSubject("j"), jobFilterSubject()]).toEqual(["trainfleet.jobs.j.events", "trainfleet.jobs.j.metrics", "trainfleet.jobs.j.*", "trainfleet.jobs.>"]);
+    expect([eventsSubject("j"), metricsSubject("j"), jobFilterSubject("j"), jobFilterSubject()]).toEqual([
+      "trainfleet.jobs.j.events",
+      "trainfleet.jobs.j.metrics",
+      "trainfleet.jobs.j.*",
+      "trainfleet.jobs.>",
+    ]);
     const message: BusMessage = { kind: "metrics", subject: metricsSubject("j"), metrics: metrics("j", 7) };
     const back = decodeBusMessage(message.subject, encodeBusMessage(message));
     expect(back.kind === "metrics" && back.metrics.step).toBe(7);
     expect(() => decodeBusMessage("trainfleet.jobs.j.other", new Uint8Array())).toThrow("unexpected subject trainfleet.jobs.j.other");
-    expect(() => decodeBusMessage("trainfleet.jobs.j.events", new Uint8Array([0xff]))).toThrow("a message on trainfleet.jobs.j.events is not a valid JobEvent");
+    expect(() => decodeBusMessage("trainfleet.jobs.j.events", new Uint8Array([0xff]))).toThrow(
+      "a message on trainfleet.jobs.j.events is not a valid JobEvent",
+    );
   });
 });
 
@@ -87,7 +105,9 @@ describe("the job event recorder", () => {
     recorder.event({ jobId: "j", kind: JobEventKind.STARTED });
     recorder.metrics({ jobId: "j", step: 1 }, 2_000);
     recorder.metrics({ jobId: "j", step: 2 }, 2_250);
-    const seen = bus.history.map((m) => (m.kind === "event" ? [m.event.sequence, m.event.unixMs] : [m.metrics.stepTimeMs, m.metrics.unixMs]));
+    const seen = bus.history.map((m) =>
+      m.kind === "event" ? [m.event.sequence, m.event.unixMs] : [m.metrics.stepTimeMs, m.metrics.unixMs],
+    );
     expect(seen).toEqual([
       [1n, 1_000n],
       [2n, 1_500n],
@@ -121,7 +141,8 @@ describe("a coordinator's lifecycle events", () => {
     const coordinator = new Coordinator({ spec, leaseMs: 60_000, logger: silentLogger, events: bus });
     coordinator.register(create(RegisterRequestSchema, { role: MemberRole.PARAMETER_SERVER, host: "h", address: "127.0.0.1:1" }));
     const { memberId } = coordinator.register(create(RegisterRequestSchema, { role: MemberRole.WORKER, host: "h", backend: "cpu" }));
-    const shardReports = (generation: number) => coordinator.reportGeneration(create(ReportGenerationRequestSchema, { memberId: "ps-0", generation, version: 0 }));
+    const shardReports = (generation: number) =>
+      coordinator.reportGeneration(create(ReportGenerationRequestSchema, { memberId: "ps-0", generation, version: 0 }));
     shardReports(1);
     coordinator.streamClosed(memberId);
     const second = coordinator.register(create(RegisterRequestSchema, { role: MemberRole.WORKER, host: "h", backend: "cpu" })).memberId;

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
 import { JobPhase } from "@trainfleet/proto";
+import { describe, expect, it } from "vitest";
 import { isFinished, transition } from "../src/job/job-phase.js";
 
 describe("the job's state machine", () => {
@@ -22,7 +22,8 @@ describe("the job's state machine", () => {
   });
 
   it("can fail from any unfinished phase, and nothing leaves a finished one", () => {
-    for (const phase of [JobPhase.PENDING, JobPhase.RUNNING, JobPhase.PAUSED, JobPhase.EVALUATING]) expect(transition(phase, "fail")).toBe(JobPhase.FAILED);
+    for (const phase of [JobPhase.PENDING, JobPhase.RUNNING, JobPhase.PAUSED, JobPhase.EVALUATING])
+      expect(transition(phase, "fail")).toBe(JobPhase.FAILED);
     expect(() => transition(JobPhase.SUCCEEDED, "fail")).toThrow(/does not allow "fail"/);
     expect(() => transition(JobPhase.FAILED, "start")).toThrow(/does not allow "start"/);
     expect(() => transition(JobPhase.PENDING, "trainingDone")).toThrow();

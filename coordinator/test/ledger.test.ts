@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { epochPermutation, planStep, stepsPerEpoch } from "../src/steps/ledger.js";
 import type { LedgerPosition } from "../src/steps/ledger.js";
+import { epochPermutation, planStep, stepsPerEpoch } from "../src/steps/ledger.js";
 
 describe("the sample ledger", () => {
   it("gives each epoch a seeded permutation: the same for the same (seed, epoch), different otherwise", () => {
@@ -24,7 +24,12 @@ describe("the sample ledger", () => {
       expect(planned.globalBatchSize).toBe(planned.sampleIndices.reduce((n, s) => n + s.length, 0));
       position = planned.next;
     }
-    expect(batches).toEqual([[10, 10, 10], [10, 10, 10], [10, 10, 10], [4, 4, 5]]);
+    expect(batches).toEqual([
+      [10, 10, 10],
+      [10, 10, 10],
+      [10, 10, 10],
+      [4, 4, 5],
+    ]);
     expect(seen.sort((x, y) => x - y)).toEqual(Array.from({ length: size }, (_, i) => i));
     expect(position).toEqual({ epoch: 1, offset: 0 });
   });
@@ -32,7 +37,10 @@ describe("the sample ledger", () => {
   it("splits a global batch into contiguous rank slices in rank order", () => {
     const permutation = Uint32Array.from([9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
     const planned = planStep({ epoch: 2, offset: 2 }, permutation, 2, 6);
-    expect(planned.sampleIndices.map((s) => Array.from(s))).toEqual([[7, 6, 5], [4, 3, 2]]);
+    expect(planned.sampleIndices.map((s) => Array.from(s))).toEqual([
+      [7, 6, 5],
+      [4, 3, 2],
+    ]);
     expect(planned).toMatchObject({ epoch: 2, globalBatchSize: 6, next: { epoch: 2, offset: 8 } });
   });
 });

@@ -1,7 +1,7 @@
 /** Table tests of what follows the loss of a member (membership/member-loss.ts: lossOutcome). */
 import { describe, expect, it } from "vitest";
-import { lossOutcome } from "../src/membership/member-loss.js";
 import type { LossOutcome } from "../src/membership/member-loss.js";
+import { lossOutcome } from "../src/membership/member-loss.js";
 
 type Loss = Parameters<typeof lossOutcome>[0];
 const loss = (change: Partial<Loss>): Loss => ({ regroup: true, colocated: false, started: true, worker: true, hadRank: true, ...change });

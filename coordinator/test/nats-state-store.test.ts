@@ -6,17 +6,18 @@
  * server that is not there, has no JetStream, or goes away during a save gives an error
  * that says so, not a hang.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
 import { create } from "@bufbuild/protobuf";
-import { connect, headers } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { StorageType, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, headers } from "@nats-io/transport-node";
 import { Code, JobSpecSchema, TrainfleetError } from "@trainfleet/proto";
+import { resolveJobSpec } from "@trainfleet/spec";
+import { NatsServer } from "@trainfleet/testing/fixtures/nats-server";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { CoordinatorState } from "../src/state/coordinator-state.js";
 import { coordinatorStateJson } from "../src/state/coordinator-state.js";
 import { natsStateStore } from "../src/state/nats-state-store.js";
-import { resolveJobSpec } from "@trainfleet/spec";
-import type { CoordinatorState } from "../src/state/coordinator-state.js";
-import { NatsServer } from "@trainfleet/testing/fixtures/nats-server";
 
 let server: NatsServer;
 let client: NatsConnection;
@@ -31,11 +32,21 @@ afterAll(async () => {
 
 function stateOf(jobId: string, generation = 1): CoordinatorState {
   const spec = resolveJobSpec(create(JobSpecSchema, { jobId, workers: { replicas: 2 }, parameterServers: { shards: 1 } }));
-  return { jobId, spec, checkpointDir: `/data/${jobId}/checkpoints`, generation, finished: false, updatedUnixMs: 1_764_370_000_000 + generation };
+  return {
+    jobId,
+    spec,
+    checkpointDir: `/data/${jobId}/checkpoints`,
+    generation,
+    finished: false,
+    updatedUnixMs: 1_764_370_000_000 + generation,
+  };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<TrainfleetError> {
-  const error: unknown = await promise.then(() => undefined, (reason: unknown) => reason);
+  const error: unknown = await promise.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
   if (!(error instanceof TrainfleetError)) throw new Error(`expected a TrainfleetError, got ${String(error)}`);
   return error;
 }
@@ -51,8 +62,14 @@ describe("natsStateStore", () => {
     await store.close();
     const manager = await jetstreamManager(client);
     const stream = await manager.streams.info("KV_trainfleet_coordinators");
-    expect([stream.config.storage, stream.config.max_msgs_per_subject, stream.config.subjects]).toEqual([StorageType.File, 1, ["$KV.trainfleet_coordinators.>"]]);
-    const stored = await manager.streams.getMessage("KV_trainfleet_coordinators", { last_by_subj: "$KV.trainfleet_coordinators.round-trip" });
+    expect([stream.config.storage, stream.config.max_msgs_per_subject, stream.config.subjects]).toEqual([
+      StorageType.File,
+      1,
+      ["$KV.trainfleet_coordinators.>"],
+    ]);
+    const stored = await manager.streams.getMessage("KV_trainfleet_coordinators", {
+      last_by_subj: "$KV.trainfleet_coordinators.round-trip",
+    });
     expect(stored?.string()).toBe(coordinatorStateJson(state));
   });
 
@@ -79,7 +96,12 @@ describe("natsStateStore", () => {
       natsStateStore({ url: server.url, jobId: "job-a", bucket: "other_coordinators" }),
     ]);
     await Promise.all([a.save(stateOf("job-a", 5)), b.save(stateOf("job-b", 7))]);
-    expect([(await a.load())?.generation, (await b.load())?.generation, await none.load(), await elsewhere.load()]).toEqual([5, 7, undefined, undefined]);
+    expect([(await a.load())?.generation, (await b.load())?.generation, await none.load(), await elsewhere.load()]).toEqual([
+      5,
+      7,
+      undefined,
+      undefined,
+    ]);
     expect(elsewhere.description).toBe(`NATS KV other_coordinators/job-a at ${server.url}`);
     await Promise.all([a, b, none, elsewhere].map((store) => store.close()));
   });
@@ -104,11 +126,19 @@ describe("natsStateStore", () => {
     expect(error.message.startsWith(`${where}: (record): not JSON: SyntaxError`)).toBe(true);
     await js.publish("$KV.trainfleet_coordinators.damaged", coordinatorStateJson(stateOf("someone-else")));
     error = await rejection(store.load());
-    expect([error.code, error.field, error.message]).toEqual([Code.INVALID_ARGUMENT, "jobId", `${where}: jobId: "someone-else", but this is job "damaged"'s record`]);
+    expect([error.code, error.field, error.message]).toEqual([
+      Code.INVALID_ARGUMENT,
+      "jobId",
+      `${where}: jobId: "someone-else", but this is job "damaged"'s record`,
+    ]);
     const text = coordinatorStateJson(stateOf("damaged")).replace('"generation": 1', '"generation": "one"');
     await js.publish("$KV.trainfleet_coordinators.damaged", text);
     error = await rejection(store.load());
-    expect([error.code, error.field, error.message]).toEqual([Code.INVALID_ARGUMENT, "generation", `${where}: generation: must be a non-negative integer, got "one"`]);
+    expect([error.code, error.field, error.message]).toEqual([
+      Code.INVALID_ARGUMENT,
+      "generation",
+      `${where}: generation: must be a non-negative integer, got "one"`,
+    ]);
     // What `nats kv del` writes: an empty message marked as a deletion.
     const deletion = headers();
     deletion.set("KV-Operation", "DEL");
@@ -130,7 +160,9 @@ describe("natsStateStore", () => {
     await store.close();
     times.sort((a, b) => a - b);
     const bytes = coordinatorStateJson(stateOf("latency", 100)).length;
-    console.log(`NATS KV state store: save (put, JetStream ack, file storage) of a ${bytes}-byte record over 100 saves: median ${times[50]!.toFixed(2)} ms, p99 ${times[98]!.toFixed(2)} ms, max ${times[99]!.toFixed(2)} ms`);
+    console.log(
+      `NATS KV state store: save (put, JetStream ack, file storage) of a ${bytes}-byte record over 100 saves: median ${times[50]!.toFixed(2)} ms, p99 ${times[98]!.toFixed(2)} ms, max ${times[99]!.toFixed(2)} ms`,
+    );
   });
 });
 
@@ -141,7 +173,11 @@ describe("natsStateStore when NATS is not as it should be", () => {
     await gone.stop();
     const error = await rejection(natsStateStore({ url: gone.url, jobId: "unreachable" }));
     expect(error.code).toBe(Code.UNAVAILABLE);
-    expect(error.message).toMatch(new RegExp(`^cannot reach NATS at ${gone.url} to keep the coordinator's state: .+; start one with JetStream on \\(nats-server -js\\), or leave out the NATS URL to keep the state in a local file$`));
+    expect(error.message).toMatch(
+      new RegExp(
+        `^cannot reach NATS at ${gone.url} to keep the coordinator's state: .+; start one with JetStream on \\(nats-server -js\\), or leave out the NATS URL to keep the state in a local file$`,
+      ),
+    );
   });
 
   it("a server without JetStream: FAILED_PRECONDITION, saying to start it with -js", async () => {
@@ -165,12 +201,18 @@ describe("natsStateStore when NATS is not as it should be", () => {
     const error = await rejection(store.save(stateOf("server-gone", 2)));
     expect([Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED], error.message).toContain(error.code);
     console.log(`NATS KV state store, save with the server gone: ${error.message}`);
-    expect(error.message.startsWith(`cannot save the coordinator state to NATS KV trainfleet_coordinators/server-gone at ${doomed.url}: `)).toBe(true);
+    expect(
+      error.message.startsWith(`cannot save the coordinator state to NATS KV trainfleet_coordinators/server-gone at ${doomed.url}: `),
+    ).toBe(true);
     await store.close();
   });
 
   it("refuses a bucket name that NATS KV would not take, naming the field", async () => {
     const error = await rejection(natsStateStore({ url: server.url, jobId: "x", bucket: "no.dots" }));
-    expect([error.code, error.field, error.message]).toEqual([Code.INVALID_ARGUMENT, "bucket", 'bucket: "no.dots" is not a NATS KV bucket name (letters, digits, "-" and "_" only)']);
+    expect([error.code, error.field, error.message]).toEqual([
+      Code.INVALID_ARGUMENT,
+      "bucket",
+      'bucket: "no.dots" is not a NATS KV bucket name (letters, digits, "-" and "_" only)',
+    ]);
   });
 });

@@ -1,14 +1,20 @@
 import { create } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
 import { JobSpecSchema } from "@trainfleet/proto";
 import { resolveJobSpec } from "@trainfleet/spec";
+import { describe, expect, it } from "vitest";
 import { planJob } from "../src/job/plan.js";
 
-const spec = (training: object, replicas = 2) => resolveJobSpec(create(JobSpecSchema, { model: { kind: { case: "mlp", value: { hiddenUnits: [10] } } }, training, workers: { replicas } }));
+const spec = (training: object, replicas = 2) =>
+  resolveJobSpec(
+    create(JobSpecSchema, { model: { kind: { case: "mlp", value: { hiddenUnits: [10] } } }, training, workers: { replicas } }),
+  );
 
 describe("planJob", () => {
   it("gives each shard a contiguous range and covers every parameter once", () => {
-    const plan = planJob(spec({}), ["a:1", "b:2", "c:3"].map((address, i) => ({ address, dataAddress: `d:${i}` })));
+    const plan = planJob(
+      spec({}),
+      ["a:1", "b:2", "c:3"].map((address, i) => ({ address, dataAddress: `d:${i}` })),
+    );
     // 784*10 + 10 + 10*10 + 10 parameters.
     expect(plan.layout.parameterCount).toBe(7960);
     expect(plan.shardRanges).toEqual([
@@ -25,6 +31,10 @@ describe("planJob", () => {
     [{ epochs: 5, batchSizePerWorker: 64, maxSteps: 20 }, 2, 469, 20],
   ])("counts steps for %j with workers.replicas %i: %i per epoch, %i in all", (training, workers, perEpoch, total) => {
     const plan = planJob(spec(training, workers), [{ address: "a:1", dataAddress: "" }]);
-    expect([plan.stepsPerEpoch, plan.totalSteps, plan.globalBatchSize]).toEqual([perEpoch, total, workers * (training as { batchSizePerWorker: number }).batchSizePerWorker]);
+    expect([plan.stepsPerEpoch, plan.totalSteps, plan.globalBatchSize]).toEqual([
+      perEpoch,
+      total,
+      workers * (training as { batchSizePerWorker: number }).batchSizePerWorker,
+    ]);
   });
 });

@@ -13,7 +13,14 @@ describe("SampleCursor", () => {
       shapes.push([planned.epoch, planned.globalBatchSize, planned.sampleIndices.length]);
       for (const slice of planned.sampleIndices) epochs[planned.epoch]!.push(...slice);
     }
-    expect(shapes).toEqual([[0, 4, 2], [0, 4, 2], [0, 2, 2], [1, 4, 2], [1, 4, 2], [1, 2, 2]]);
+    expect(shapes).toEqual([
+      [0, 4, 2],
+      [0, 4, 2],
+      [0, 2, 2],
+      [1, 4, 2],
+      [1, 4, 2],
+      [1, 2, 2],
+    ]);
     expect(epochs[0]).toEqual(Array.from(epochPermutation(9, 0, 10)));
     expect(epochs[1]).toEqual(Array.from(epochPermutation(9, 1, 10)));
     expect(epochs[1]).not.toEqual(epochs[0]);
@@ -25,7 +32,11 @@ describe("SampleCursor", () => {
     cursor.seek(1);
     expect(cursor.position()).toEqual({ step: 1, epoch: 0, offset: 4 });
     const again = [cursor.next(3), cursor.next(3), cursor.next(3)];
-    expect(again.map((p) => [p.step, p.epoch, p.sampleIndices.length])).toEqual([[1, 0, 3], [2, 0, 3], [3, 1, 3]]);
+    expect(again.map((p) => [p.step, p.epoch, p.sampleIndices.length])).toEqual([
+      [1, 0, 3],
+      [2, 0, 3],
+      [3, 1, 3],
+    ]);
     again.forEach((planned, i) => {
       const before = first[i + 1]!;
       expect(planned.globalBatchSize).toBe(before.globalBatchSize);

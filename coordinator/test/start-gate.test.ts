@@ -1,19 +1,22 @@
 /** Table tests of when a submitted job starts (job/start-gate.ts). */
 import { create } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
 import { JobSpecSchema, WorkerState } from "@trainfleet/proto";
 import { resolveJobSpec } from "@trainfleet/spec";
-import { startingMembers, waitingMessage, workersToStart } from "../src/job/start-gate.js";
+import { describe, expect, it } from "vitest";
 import type { Candidate, StartingMembers } from "../src/job/start-gate.js";
+import { startingMembers, waitingMessage, workersToStart } from "../src/job/start-gate.js";
 
-const spec = resolveJobSpec(create(JobSpecSchema, { jobId: "gate", workers: { replicas: 2, minWorkers: 1 }, parameterServers: { shards: 2 } }));
+const spec = resolveJobSpec(
+  create(JobSpecSchema, { jobId: "gate", workers: { replicas: 2, minWorkers: 1 }, parameterServers: { shards: 2 } }),
+);
 
 interface Named extends Candidate {
   name: string;
 }
 const shard = (shardIndex: number, state = WorkerState.REGISTERED): Named => ({ name: `ps-${shardIndex}`, shardIndex, state });
 const worker = (name: string): Named => ({ name, shardIndex: -1, state: WorkerState.REGISTERED });
-const names = (start: StartingMembers<Named> | undefined) => (start === undefined ? undefined : { shards: start.shards.map((m) => m.name), ranked: start.ranked.map((m) => m.name) });
+const names = (start: StartingMembers<Named> | undefined) =>
+  start === undefined ? undefined : { shards: start.shards.map((m) => m.name), ranked: start.ranked.map((m) => m.name) };
 
 describe("workersToStart", () => {
   const workers = { replicas: 3, minWorkers: 1 };
@@ -30,7 +33,13 @@ describe("workersToStart", () => {
 
 describe("startingMembers", () => {
   const cases: Array<[string, Named[], Named[], number, ReturnType<typeof names>]> = [
-    ["every shard and enough workers: ranks up to max_workers", [shard(0), shard(1)], [worker("w0"), worker("w1"), worker("w2")], 2, { shards: ["ps-0", "ps-1"], ranked: ["w0", "w1"] }],
+    [
+      "every shard and enough workers: ranks up to max_workers",
+      [shard(0), shard(1)],
+      [worker("w0"), worker("w1"), worker("w2")],
+      2,
+      { shards: ["ps-0", "ps-1"], ranked: ["w0", "w1"] },
+    ],
     ["a shard missing", [shard(1)], [worker("w0"), worker("w1")], 2, undefined],
     ["a shard lost", [shard(0, WorkerState.LOST), shard(1)], [worker("w0"), worker("w1")], 2, undefined],
     ["a shard of an index the job does not have does not count", [shard(0), shard(2)], [worker("w0"), worker("w1")], 2, undefined],
@@ -46,6 +55,8 @@ describe("waitingMessage", () => {
   it("says what the job waits for: its spec, or its members (lost shards not counted)", () => {
     const members = (shards: Named[], workers: Named[]) => ({ shards: () => shards, liveWorkers: () => workers });
     expect(waitingMessage(undefined, members([], []))).toBe("waiting for a JobSpec (SubmitJob)");
-    expect(waitingMessage(spec, members([shard(0), shard(1, WorkerState.LOST)], [worker("w0")]))).toBe("waiting for members: 1/2 parameter-server shards, 1/2 workers registered");
+    expect(waitingMessage(spec, members([shard(0), shard(1, WorkerState.LOST)], [worker("w0")]))).toBe(
+      "waiting for members: 1/2 parameter-server shards, 1/2 workers registered",
+    );
   });
 });

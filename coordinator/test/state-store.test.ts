@@ -3,24 +3,36 @@
  * loads; no file is no state; a damaged record is refused naming the file and the field;
  * saves land whole (a new file renamed over the old one) and in call order.
  */
-import { linkSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { linkSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
 import { Code, JobSpecSchema, TrainfleetError } from "@trainfleet/proto";
 import { resolveJobSpec } from "@trainfleet/spec";
-import { coordinatorStateFormat, coordinatorStateJson, parseCoordinatorState } from "../src/state/coordinator-state.js";
+import { describe, expect, it } from "vitest";
 import type { CoordinatorState } from "../src/state/coordinator-state.js";
+import { coordinatorStateFormat, coordinatorStateJson, parseCoordinatorState } from "../src/state/coordinator-state.js";
 import { fileStateStore } from "../src/state/file-state-store.js";
 
-const spec = resolveJobSpec(create(JobSpecSchema, { jobId: "resumable", workers: { replicas: 2 }, parameterServers: { shards: 2 }, checkpoints: { everySteps: 5 } }));
-const state: CoordinatorState = { jobId: "resumable", spec, checkpointDir: "/data/resumable/checkpoints", generation: 3, finished: false, updatedUnixMs: 1_764_370_000_000 };
+const spec = resolveJobSpec(
+  create(JobSpecSchema, { jobId: "resumable", workers: { replicas: 2 }, parameterServers: { shards: 2 }, checkpoints: { everySteps: 5 } }),
+);
+const state: CoordinatorState = {
+  jobId: "resumable",
+  spec,
+  checkpointDir: "/data/resumable/checkpoints",
+  generation: 3,
+  finished: false,
+  updatedUnixMs: 1_764_370_000_000,
+};
 
 const folder = () => mkdtempSync(join(tmpdir(), "trainfleet-state-"));
 
 async function rejection(promise: Promise<unknown>): Promise<TrainfleetError> {
-  const error: unknown = await promise.then(() => undefined, (reason: unknown) => reason);
+  const error: unknown = await promise.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
   if (!(error instanceof TrainfleetError)) throw new Error(`expected a TrainfleetError, got ${String(error)}`);
   return error;
 }
@@ -98,7 +110,11 @@ describe("fileStateStore", () => {
     const store = fileStateStore(path);
     await store.save(state);
     const error = await rejection(store.save({ ...state, generation: -1 }));
-    expect([error.code, error.field, error.message]).toEqual([Code.INVALID_ARGUMENT, "generation", `coordinator state in file ${path}: generation: must be a non-negative integer, got -1`]);
+    expect([error.code, error.field, error.message]).toEqual([
+      Code.INVALID_ARGUMENT,
+      "generation",
+      `coordinator state in file ${path}: generation: must be a non-negative integer, got -1`,
+    ]);
     expect((await rejection(store.save({ ...state, jobId: "another" }))).field).toBe("jobId");
     expect(await store.load()).toEqual(state);
     await store.close();
@@ -128,7 +144,12 @@ describe("fileStateStore", () => {
   const cases: Array<[string, string, string, string]> = [
     ["not JSON", '{"format": "trainfleet-coordinator-state/1",', "(record)", "not JSON: SyntaxError"],
     ["not an object", "[]", "(record)", "must be a JSON object"],
-    ["another format", JSON.stringify({ ...good, format: "trainfleet-coordinator-state/2" }), "format", '"trainfleet-coordinator-state/2" is not "trainfleet-coordinator-state/1", which this trainfleet reads'],
+    [
+      "another format",
+      JSON.stringify({ ...good, format: "trainfleet-coordinator-state/2" }),
+      "format",
+      '"trainfleet-coordinator-state/2" is not "trainfleet-coordinator-state/1", which this trainfleet reads',
+    ],
     ["no jobId", JSON.stringify({ ...good, jobId: undefined }), "jobId", "must be a non-empty string, got undefined"],
     ["no generation", JSON.stringify({ ...good, generation: undefined }), "generation", "must be a non-negative integer, got undefined"],
     ["a fractional generation", JSON.stringify({ ...good, generation: 1.5 }), "generation", "must be a non-negative integer, got 1.5"],
@@ -136,8 +157,18 @@ describe("fileStateStore", () => {
     ["no checkpointDir", JSON.stringify({ ...good, checkpointDir: null }), "checkpointDir", 'must be a string ("" for none), got null'],
     ["no updatedUnixMs", JSON.stringify({ ...good, updatedUnixMs: "now" }), "updatedUnixMs", 'must be a non-negative integer, got "now"'],
     ["no spec", JSON.stringify({ ...good, spec: undefined }), "spec", "missing: the record must hold the job's spec"],
-    ["a spec that is not a JobSpec", JSON.stringify({ ...good, spec: { jobId: "resumable", colour: "red" } }), "spec", 'key "colour" is unknown'],
-    ["a spec that fails validation", JSON.stringify({ ...good, spec: { ...(good["spec"] as object), training: { epochs: 20000 } } }), "spec.training.epochs", "spec.training.epochs: 20000 must be between 1 and 10000"],
+    [
+      "a spec that is not a JobSpec",
+      JSON.stringify({ ...good, spec: { jobId: "resumable", colour: "red" } }),
+      "spec",
+      'key "colour" is unknown',
+    ],
+    [
+      "a spec that fails validation",
+      JSON.stringify({ ...good, spec: { ...(good["spec"] as object), training: { epochs: 20000 } } }),
+      "spec.training.epochs",
+      "spec.training.epochs: 20000 must be between 1 and 10000",
+    ],
     ["a spec of another job", JSON.stringify({ ...good, jobId: "other" }), "jobId", `"other", but the spec's is "resumable"`],
   ];
   it.each(cases)("refuses a record with %s: INVALID_ARGUMENT naming the file and the field", async (_, text, field, problem) => {
@@ -163,7 +194,9 @@ describe("fileStateStore", () => {
     }
     await store.close();
     times.sort((a, b) => a - b);
-    console.log(`file state store: save (write, fsync, rename, fsync folder) of a ${statSync(join(dir, "state.json")).size}-byte record over 100 saves: median ${times[50]!.toFixed(2)} ms, p99 ${times[98]!.toFixed(2)} ms, max ${times[99]!.toFixed(2)} ms`);
+    console.log(
+      `file state store: save (write, fsync, rename, fsync folder) of a ${statSync(join(dir, "state.json")).size}-byte record over 100 saves: median ${times[50]!.toFixed(2)} ms, p99 ${times[98]!.toFixed(2)} ms, max ${times[99]!.toFixed(2)} ms`,
+    );
     expect(readdirSync(dir)).toEqual(["state.json"]);
   });
 });

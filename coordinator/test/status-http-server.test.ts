@@ -3,16 +3,27 @@
  * routes and their errors, health and readiness, the event stream's format, keep-alive
  * comments, Last-Event-ID, and that gRPC WatchJob sends the same statuses.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { create } from "@bufbuild/protobuf";
+
 import type { JsonValue } from "@bufbuild/protobuf";
-import { JobPhase, JobService, JobSpecSchema, MemberRole, RegisterRequestSchema, WorkerState, createClient, jobStatusFromJson, jobStatusToJson } from "@trainfleet/proto";
-import { ServerSentEventParser, silentLogger } from "@trainfleet/runtime";
-import type { RunningHttpServer, ServerSentEvent } from "@trainfleet/runtime";
+import { create } from "@bufbuild/protobuf";
 import type { RunningServer } from "@trainfleet/proto";
+import {
+  createClient,
+  JobPhase,
+  JobService,
+  JobSpecSchema,
+  jobStatusFromJson,
+  jobStatusToJson,
+  MemberRole,
+  RegisterRequestSchema,
+  WorkerState,
+} from "@trainfleet/proto";
+import type { RunningHttpServer, ServerSentEvent } from "@trainfleet/runtime";
+import { ServerSentEventParser, silentLogger } from "@trainfleet/runtime";
+import { resolveJobSpec } from "@trainfleet/spec";
+import { afterEach, describe, expect, it } from "vitest";
 import { Coordinator } from "../src/job/coordinator.js";
 import { startCoordinatorServer } from "../src/server/coordinator-server.js";
-import { resolveJobSpec } from "@trainfleet/spec";
 import { startStatusHttpServer } from "../src/status/status-http-server.js";
 
 const cleanups: Array<() => unknown> = [];
@@ -21,7 +32,11 @@ afterEach(async () => {
 });
 
 async function start() {
-  const coordinator = new Coordinator({ spec: resolveJobSpec(create(JobSpecSchema, { jobId: "unit", workers: { replicas: 1 }, parameterServers: { shards: 1 } })), leaseMs: 60_000, logger: silentLogger });
+  const coordinator = new Coordinator({
+    spec: resolveJobSpec(create(JobSpecSchema, { jobId: "unit", workers: { replicas: 1 }, parameterServers: { shards: 1 } })),
+    leaseMs: 60_000,
+    logger: silentLogger,
+  });
   const readiness = { ready: true };
   const http: RunningHttpServer = await startStatusHttpServer(coordinator, {
     listen: "127.0.0.1:0",
@@ -69,7 +84,15 @@ describe("the HTTP status API", () => {
     expect(response.headers.get("content-type")).toBe("application/json; charset=utf-8");
     const json = (await response.json()) as Record<string, unknown>;
     expect(json).toEqual(jobStatusToJson(coordinator.status()));
-    expect(json).toMatchObject({ jobId: "unit", phase: "JOB_PHASE_PENDING", reason: "WaitingForMembers", step: 0, lossHistory: [], parameterServers: [], lastCheckpointUnixMs: "0" });
+    expect(json).toMatchObject({
+      jobId: "unit",
+      phase: "JOB_PHASE_PENDING",
+      reason: "WaitingForMembers",
+      step: 0,
+      lossHistory: [],
+      parameterServers: [],
+      lastCheckpointUnixMs: "0",
+    });
     expect(json).not.toHaveProperty("etaSeconds");
 
     const other = await fetch(`${url}/v1/jobs/other/watch`);
@@ -101,9 +124,14 @@ describe("the HTTP status API", () => {
   it("lists the workers, and renders /metrics with the job's label", async () => {
     const { coordinator, url } = await start();
     coordinator.register(create(RegisterRequestSchema, { role: MemberRole.WORKER, host: "h1", backend: "cpu" }));
-    const workers = (await (await fetch(`${url}/v1/jobs/unit/workers`)).json()) as { jobId: string; workers: Array<Record<string, unknown>> };
+    const workers = (await (await fetch(`${url}/v1/jobs/unit/workers`)).json()) as {
+      jobId: string;
+      workers: Array<Record<string, unknown>>;
+    };
     expect(workers.jobId).toBe("unit");
-    expect(workers.workers).toEqual([expect.objectContaining({ workerId: "worker-0", host: "h1", backend: "cpu", state: "WORKER_STATE_REGISTERED", stepTimeMs: 0 })]);
+    expect(workers.workers).toEqual([
+      expect.objectContaining({ workerId: "worker-0", host: "h1", backend: "cpu", state: "WORKER_STATE_REGISTERED", stepTimeMs: 0 }),
+    ]);
     const metrics = await fetch(`${url}/metrics`);
     expect(metrics.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
     const text = await metrics.text();

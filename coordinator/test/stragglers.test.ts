@@ -1,15 +1,26 @@
 /** Table tests of which workers are evicted as stragglers, and when (membership/stragglers.ts). */
 import { create } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
-import { JobPhase, JobSpecSchema, ParameterServerStatsSchema, TrainingMode } from "@trainfleet/proto";
 import type { ParameterServerStats } from "@trainfleet/proto";
+import { JobPhase, JobSpecSchema, ParameterServerStatsSchema, TrainingMode } from "@trainfleet/proto";
 import { resolveJobSpec } from "@trainfleet/spec";
-import { stragglerEvictions, stragglers } from "../src/membership/stragglers.js";
+import { describe, expect, it } from "vitest";
 import type { RunningSteps, StragglerWatch } from "../src/membership/stragglers.js";
+import { stragglerEvictions, stragglers } from "../src/membership/stragglers.js";
 
-const spec = (mode = TrainingMode.SYNC) => resolveJobSpec(create(JobSpecSchema, { jobId: "slow", workers: { replicas: 3, stepDeadlineMs: 500, maxMissedDeadlines: 3 }, training: { mode } }));
-const stats = (generation: number, missedDeadlines: number[]): ParameterServerStats => create(ParameterServerStatsSchema, { generation, missedDeadlines });
-const steps = (change: Partial<RunningSteps<string>> = {}): RunningSteps<string> => ({ spec: spec(), generation: 2, workers: ["a", "b", "c"], tracker: { completed: 5 }, totalSteps: 10, ...change });
+const spec = (mode = TrainingMode.SYNC) =>
+  resolveJobSpec(
+    create(JobSpecSchema, { jobId: "slow", workers: { replicas: 3, stepDeadlineMs: 500, maxMissedDeadlines: 3 }, training: { mode } }),
+  );
+const stats = (generation: number, missedDeadlines: number[]): ParameterServerStats =>
+  create(ParameterServerStatsSchema, { generation, missedDeadlines });
+const steps = (change: Partial<RunningSteps<string>> = {}): RunningSteps<string> => ({
+  spec: spec(),
+  generation: 2,
+  workers: ["a", "b", "c"],
+  tracker: { completed: 5 },
+  totalSteps: 10,
+  ...change,
+});
 const running: StragglerWatch = { phase: JobPhase.RUNNING, changing: false, stopping: false };
 
 describe("stragglers", () => {
@@ -27,7 +38,9 @@ describe("stragglers", () => {
 
 describe("stragglerEvictions", () => {
   const late = [stats(2, [0, 3, 0])];
-  const evicted = [{ worker: "b", why: "it missed 3 step deadlines of 500 ms in a row (workers.stepDeadlineMs, workers.maxMissedDeadlines 3)" }];
+  const evicted = [
+    { worker: "b", why: "it missed 3 step deadlines of 500 ms in a row (workers.stepDeadlineMs, workers.maxMissedDeadlines 3)" },
+  ];
   const cases: Array<[string, StragglerWatch, RunningSteps<string> | undefined, Array<{ worker: string; why: string }>]> = [
     ["steps running: the late rank", running, steps(), evicted],
     ["not started", running, undefined, []],

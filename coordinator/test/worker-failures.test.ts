@@ -6,21 +6,28 @@
  * its reason in its status, and the validation of the request.
  */
 import { create } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
-import { Code, JobEventKind, JobPhase, JobSpecSchema, MemberRole, TrainfleetError, WorkerState } from "@trainfleet/proto";
-import { silentLogger } from "@trainfleet/runtime";
 import type { JobEvent, ReportFailureRequest } from "@trainfleet/proto";
-import { Coordinator } from "../src/job/coordinator.js";
-import { resolveJobSpec } from "@trainfleet/spec";
+import { Code, JobEventKind, JobPhase, JobSpecSchema, MemberRole, type TrainfleetError, WorkerState } from "@trainfleet/proto";
+import { silentLogger } from "@trainfleet/runtime";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
+import { resolveJobSpec } from "@trainfleet/spec";
+import { describe, expect, it } from "vitest";
+import { Coordinator } from "../src/job/coordinator.js";
 import type { AssignmentInit } from "../src/membership/members.js";
-import { WorkerFailures, maxFailureMessageChars, validateFailureReport } from "../src/membership/worker-failures.js";
+import { maxFailureMessageChars, validateFailureReport, WorkerFailures } from "../src/membership/worker-failures.js";
 
 type Kind = NonNullable<AssignmentInit["kind"]>;
 type Of<C extends Kind["case"]> = Extract<Kind, { case: C }>["value"];
 
 function jobSpec(replicas: number, minWorkers = 1): ResolvedJobSpec {
-  return resolveJobSpec(create(JobSpecSchema, { jobId: "failing", workers: { replicas, minWorkers }, parameterServers: { shards: 1 }, training: { batchSizePerWorker: 100, epochs: 1 } }));
+  return resolveJobSpec(
+    create(JobSpecSchema, {
+      jobId: "failing",
+      workers: { replicas, minWorkers },
+      parameterServers: { shards: 1 },
+      training: { batchSizePerWorker: 100, epochs: 1 },
+    }),
+  );
 }
 
 /** A coordinator with one shard, and fake workers that read what it sends them. */
@@ -52,7 +59,9 @@ class Harness {
   }
 
   async steps(memberId: string): Promise<Array<Of<"step">>> {
-    return (await this.take(memberId)).filter((k): k is Extract<Kind, { case: "step" }> => k.case === "step").map((k) => k.value as Of<"step">);
+    return (await this.take(memberId))
+      .filter((k): k is Extract<Kind, { case: "step" }> => k.case === "step")
+      .map((k) => k.value as Of<"step">);
   }
 
   fails(request: Partial<ReportFailureRequest>): void {
@@ -79,14 +88,19 @@ describe("the WorkerFailed rule", () => {
     expect(h.coordinator.status()).toMatchObject({ phase: JobPhase.RUNNING, generation: 1 });
     h.fails({ workerId: workers[0]!, generation: 1, reason: "NonFiniteGradient", message: "the gradient of rank 0 for step 3 holds NaN" });
     // One failure of two: the worker is lost at once (a new generation goes on without it), the job runs.
-    let status = h.coordinator.status();
+    const status = h.coordinator.status();
     expect(status).toMatchObject({ phase: JobPhase.RUNNING, reason: "Rescaling", generation: 2, workerFailures: 1 });
     expect(status.workers.map((w) => [w.workerId, w.state, w.lastErrorReason, w.lastErrorMessage])).toEqual([
       ["worker-0", WorkerState.LOST, "NonFiniteGradient", "the gradient of rank 0 for step 3 holds NaN"],
       ["worker-1", WorkerState.TRAINING, "", ""],
     ]);
     expect((await h.take(workers[0]!)).at(-1)).toEqual({ case: "stop", value: { reason: "Evicted", rejoin: true } });
-    h.fails({ workerId: workers[1]!, generation: 2, reason: "NonFiniteGradient", message: "the gradient of rank 0 for step 3 holds Infinity" });
+    h.fails({
+      workerId: workers[1]!,
+      generation: 2,
+      reason: "NonFiniteGradient",
+      message: "the gradient of rank 0 for step 3 holds Infinity",
+    });
     const final = await h.coordinator.done();
     expect(final).toMatchObject({ phase: JobPhase.FAILED, reason: "WorkerFailed", generation: 2, workerFailures: 2 });
     expect(final.message).toBe(
@@ -104,8 +118,16 @@ describe("the WorkerFailed rule", () => {
     expect(metrics).toContain('trainfleet_member_evictions_total{job_id="failing",role="worker",cause="failed"} 2');
     const failed = h.events.filter((e) => e.kind === JobEventKind.MEMBER_FAILED);
     expect(failed.map((e) => [e.memberId, e.memberRole, e.message])).toEqual([
-      ["worker-0", MemberRole.WORKER, "worker worker-0 (host a) failed in generation 1: NonFiniteGradient: the gradient of rank 0 for step 3 holds NaN"],
-      ["worker-1", MemberRole.WORKER, "worker worker-1 (host b) failed in generation 2: NonFiniteGradient: the gradient of rank 0 for step 3 holds Infinity"],
+      [
+        "worker-0",
+        MemberRole.WORKER,
+        "worker worker-0 (host a) failed in generation 1: NonFiniteGradient: the gradient of rank 0 for step 3 holds NaN",
+      ],
+      [
+        "worker-1",
+        MemberRole.WORKER,
+        "worker worker-1 (host b) failed in generation 2: NonFiniteGradient: the gradient of rank 0 for step 3 holds Infinity",
+      ],
     ]);
     expect(h.events.at(-1)).toMatchObject({ kind: JobEventKind.FINISHED, phase: JobPhase.FAILED, reason: "WorkerFailed" });
   });
@@ -120,7 +142,15 @@ describe("the WorkerFailed rule", () => {
     // The two left complete step 0: progress, so the count goes back to 0.
     for (const w of workers.slice(0, 2)) {
       const step = (await h.steps(w)).find((s) => s.generation === 2 && s.step === 0)!;
-      h.coordinator.reportProgress({ memberId: w, generation: 2, step: 0, loss: 1, samples: step.sampleIndices!.length, computeMs: 1, communicateMs: 1 } as never);
+      h.coordinator.reportProgress({
+        memberId: w,
+        generation: 2,
+        step: 0,
+        loss: 1,
+        samples: step.sampleIndices!.length,
+        computeMs: 1,
+        communicateMs: 1,
+      } as never);
     }
     expect(h.coordinator.status()).toMatchObject({ phase: JobPhase.RUNNING, step: 1, workerFailures: 0 });
     // Two more failures now: 2 < 3 since the step, so the job goes on (paused with no worker left, not failed).
@@ -141,7 +171,13 @@ describe("the WorkerFailed rule", () => {
     h.fails({ host: "pod-worker-0", reason: "DataUnavailable", message: noData });
     let status = h.coordinator.status();
     expect(status).toMatchObject({ phase: JobPhase.PENDING, reason: "WaitingForMembers", workerFailures: 1, workers: [] });
-    expect(h.events.at(-1)).toMatchObject({ kind: JobEventKind.MEMBER_FAILED, memberId: "", memberRole: MemberRole.WORKER, rank: -1, message: `a worker on host pod-worker-0 that had not registered failed: DataUnavailable: ${noData}` });
+    expect(h.events.at(-1)).toMatchObject({
+      kind: JobEventKind.MEMBER_FAILED,
+      memberId: "",
+      memberRole: MemberRole.WORKER,
+      rank: -1,
+      message: `a worker on host pod-worker-0 that had not registered failed: DataUnavailable: ${noData}`,
+    });
     // The same pod, made again by its operator, fails again.
     h.fails({ host: "pod-worker-0", reason: "DataUnavailable", message: noData });
     status = await h.coordinator.done();
@@ -173,12 +209,42 @@ describe("ReportFailure input", () => {
   it("names the field: reason missing or not CamelCase, neither worker_id nor host, an unknown worker_id, a shard's id", () => {
     const h = new Harness(jobSpec(2));
     const cases: Array<[Partial<ReportFailureRequest>, Code, string, string]> = [
-      [{ host: "h" }, Code.INVALID_ARGUMENT, "reason", "reason: required: a CamelCase reason such as DataUnavailable, NonFiniteGradient or WorkerError"],
-      [{ host: "h", reason: "data unavailable" }, Code.INVALID_ARGUMENT, "reason", 'reason: "data unavailable" is not a CamelCase reason of at most 64 characters (such as DataUnavailable)'],
-      [{ host: "h", reason: `A${"b".repeat(64)}` }, Code.INVALID_ARGUMENT, "reason", `reason: "A${"b".repeat(64)}" is not a CamelCase reason of at most 64 characters (such as DataUnavailable)`],
-      [{ reason: "WorkerError" }, Code.INVALID_ARGUMENT, "host", "host: required when worker_id is empty: say which worker failed (a worker that never registered reports by host)"],
-      [{ workerId: "worker-9", reason: "WorkerError" }, Code.NOT_FOUND, "worker_id", 'worker_id: "worker-9" is not a worker of this job; a worker that is not registered reports by host, with worker_id empty'],
-      [{ workerId: "ps-0", reason: "WorkerError" }, Code.INVALID_ARGUMENT, "worker_id", "worker_id: ps-0 is a parameter-server shard, not a worker"],
+      [
+        { host: "h" },
+        Code.INVALID_ARGUMENT,
+        "reason",
+        "reason: required: a CamelCase reason such as DataUnavailable, NonFiniteGradient or WorkerError",
+      ],
+      [
+        { host: "h", reason: "data unavailable" },
+        Code.INVALID_ARGUMENT,
+        "reason",
+        'reason: "data unavailable" is not a CamelCase reason of at most 64 characters (such as DataUnavailable)',
+      ],
+      [
+        { host: "h", reason: `A${"b".repeat(64)}` },
+        Code.INVALID_ARGUMENT,
+        "reason",
+        `reason: "A${"b".repeat(64)}" is not a CamelCase reason of at most 64 characters (such as DataUnavailable)`,
+      ],
+      [
+        { reason: "WorkerError" },
+        Code.INVALID_ARGUMENT,
+        "host",
+        "host: required when worker_id is empty: say which worker failed (a worker that never registered reports by host)",
+      ],
+      [
+        { workerId: "worker-9", reason: "WorkerError" },
+        Code.NOT_FOUND,
+        "worker_id",
+        'worker_id: "worker-9" is not a worker of this job; a worker that is not registered reports by host, with worker_id empty',
+      ],
+      [
+        { workerId: "ps-0", reason: "WorkerError" },
+        Code.INVALID_ARGUMENT,
+        "worker_id",
+        "worker_id: ps-0 is a parameter-server shard, not a worker",
+      ],
     ];
     for (const [request, code, field, message] of cases) {
       const error = thrown(() => h.fails(request));
@@ -194,13 +260,17 @@ describe("ReportFailure input", () => {
     expect(kept.length).toBe(maxFailureMessageChars);
     // 2022 characters kept, 2978 cut, and the note says so.
     expect(kept).toBe(`${"x".repeat(2022)} [... 2978 characters cut]`);
-    expect(validateFailureReport({ workerId: "", host: "h", generation: 0, reason: "WorkerError", message: "x".repeat(2048) }).message).toBe("x".repeat(2048));
+    expect(
+      validateFailureReport({ workerId: "", host: "h", generation: 0, reason: "WorkerError", message: "x".repeat(2048) }).message,
+    ).toBe("x".repeat(2048));
     const h = new Harness(jobSpec(3));
     const worker = h.worker("node-7");
     h.fails({ workerId: worker, reason: "WorkerError", message: long });
     const status = h.coordinator.status();
     expect(status.workers[0]!.lastErrorMessage).toBe(kept);
-    expect(h.events.find((e) => e.kind === JobEventKind.MEMBER_FAILED)!.message).toMatch(/^worker worker-0 \(host node-7\) failed: WorkerError: x+ \[\.\.\. 2978 characters cut\]$/);
+    expect(h.events.find((e) => e.kind === JobEventKind.MEMBER_FAILED)!.message).toMatch(
+      /^worker worker-0 \(host node-7\) failed: WorkerError: x+ \[\.\.\. 2978 characters cut\]$/,
+    );
   });
 });
 
@@ -210,10 +280,21 @@ describe("WorkerFailures", () => {
   it("gives a verdict at replicas reports since the last progress, and none before", () => {
     const table: Array<{ replicas: number; reports: string[]; progressAfter?: number; verdict: string | undefined }> = [
       { replicas: 1, reports: [], verdict: undefined },
-      { replicas: 1, reports: ["A"], verdict: "workers keep failing: 1 fatal worker failure (A x1) and no step completed since the coordinator started, as many as workers.replicas (1); the last, from a worker on host h that had not registered: A" },
+      {
+        replicas: 1,
+        reports: ["A"],
+        verdict:
+          "workers keep failing: 1 fatal worker failure (A x1) and no step completed since the coordinator started, as many as workers.replicas (1); the last, from a worker on host h that had not registered: A",
+      },
       { replicas: 3, reports: ["A", "B"], verdict: undefined },
       { replicas: 2, reports: ["A", "B"], progressAfter: 1, verdict: undefined },
-      { replicas: 2, reports: ["A", "B", "B", "C"], progressAfter: 1, verdict: "workers keep failing: 2 fatal worker failures (B x1, C x1) and no step completed since step 7, as many as workers.replicas (2); the last, from a worker on host h that had not registered: C" },
+      {
+        replicas: 2,
+        reports: ["A", "B", "B", "C"],
+        progressAfter: 1,
+        verdict:
+          "workers keep failing: 2 fatal worker failures (B x1, C x1) and no step completed since step 7, as many as workers.replicas (2); the last, from a worker on host h that had not registered: C",
+      },
     ];
     for (const row of table) {
       const failures = new WorkerFailures();

@@ -1,8 +1,9 @@
 /** The ParameterServerService over gRPC (the fallback data plane), backed by one shard through its port. */
-import { ParameterServerService, TrainfleetError, addService, startServer } from "@trainfleet/proto";
-import { float32Bytes } from "./codec/tensor-codec.js";
-import type { Logger } from "@trainfleet/runtime";
+
 import type { RunningServer } from "@trainfleet/proto";
+import { addService, ParameterServerService, startServer, TrainfleetError } from "@trainfleet/proto";
+import type { Logger } from "@trainfleet/runtime";
+import { float32Bytes } from "./codec/tensor-codec.js";
 import type { ShardPort } from "./shard-port.js";
 
 export async function startShardServer(shard: ShardPort, listen: string, logger: Logger): Promise<RunningServer> {

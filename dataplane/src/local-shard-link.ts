@@ -4,8 +4,8 @@
  * copies on the way in. The worker's own key range then never leaves its process.
  */
 import { Code, TrainfleetError } from "@trainfleet/proto";
-import type { PushTag, ShardLink } from "./shard-link.js";
 import type { Range } from "@trainfleet/spec";
+import type { PushTag, ShardLink } from "./shard-link.js";
 import type { ShardPort } from "./shard-port.js";
 
 export function createLocalShardLink(shard: ShardPort, jobId: string): ShardLink {
@@ -14,11 +14,13 @@ export function createLocalShardLink(shard: ShardPort, jobId: string): ShardLink
     /** Lends the gradient to the shard (no copy): the caller must not change it until it has pulled the step's version. */
     async push(tag: PushTag, gradient: Float32Array, chunks: readonly Range[]) {
       const range = shard.config?.range;
-      if (range === undefined) throw new TrainfleetError(Code.UNAVAILABLE, "the colocated shard has not been configured by the coordinator yet; retry shortly");
+      if (range === undefined)
+        throw new TrainfleetError(Code.UNAVAILABLE, "the colocated shard has not been configured by the coordinator yet; retry shortly");
       const slice = gradient.subarray(range.begin, range.end);
       const transaction = shard.beginPush();
       try {
-        for (const chunk of chunks) transaction.lend({ jobId, ...tag, offset: chunk.begin, byteLength: (chunk.end - chunk.begin) * 4 }, slice);
+        for (const chunk of chunks)
+          transaction.lend({ jobId, ...tag, offset: chunk.begin, byteLength: (chunk.end - chunk.begin) * 4 }, slice);
       } catch (error) {
         transaction.abort();
         throw error;

@@ -4,19 +4,15 @@
  * data channel or the gRPC service. Used by workers, by the coordinator (final
  * parameters) and by benchmarks.
  */
-import { ParameterServerService } from "@trainfleet/proto";
-import type { PushRequestSchema } from "@trainfleet/proto";
+
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { ShardRangeSchema } from "@trainfleet/proto";
-import { createClient } from "@trainfleet/proto";
-import type { CallOptions, ClientOf } from "@trainfleet/proto";
-import { chunkRanges } from "@trainfleet/spec";
+import type { CallOptions, ClientOf, PushRequestSchema, ShardRangeSchema } from "@trainfleet/proto";
+import { Code, createClient, DataPlane, ParameterServerService, TrainfleetError, WireDtype } from "@trainfleet/proto";
 import type { Range } from "@trainfleet/spec";
+import { chunkRanges } from "@trainfleet/spec";
 import { decodeFloat32Into, float32Bytes } from "./codec/tensor-codec.js";
-import { Code, TrainfleetError } from "@trainfleet/proto";
-import { ShardConnection } from "./tcp/shard-connection.js";
 import type { PushTag, ShardLink } from "./shard-link.js";
-import { DataPlane, WireDtype } from "@trainfleet/proto";
+import { ShardConnection } from "./tcp/shard-connection.js";
 
 export interface ShardEndpoint extends Range {
   index: number;
@@ -27,7 +23,13 @@ export interface ShardEndpoint extends Range {
 
 /** A shard's place in the plan (a ShardRange message, or its init shape) as a client needs it. */
 export function shardEndpoint(range: MessageInitShape<typeof ShardRangeSchema>): ShardEndpoint {
-  return { index: range.index ?? 0, address: range.address ?? "", dataAddress: range.dataAddress, begin: Number(range.begin ?? 0), end: Number(range.end ?? 0) };
+  return {
+    index: range.index ?? 0,
+    address: range.address ?? "",
+    dataAddress: range.dataAddress,
+    begin: Number(range.begin ?? 0),
+    end: Number(range.end ?? 0),
+  };
 }
 
 export interface ParameterClient {
@@ -47,7 +49,12 @@ export interface ParameterClient {
    * computed from, `steps[i]` for shard i (undefined: not to that shard). Resolves with each
    * shard's failure, undefined where it took its part: shards apply independently.
    */
-  pushEach(tag: Omit<PushTag, "step">, steps: ReadonlyArray<number | undefined>, gradient: Float32Array, options?: CallOptions): Promise<Array<TrainfleetError | undefined>>;
+  pushEach(
+    tag: Omit<PushTag, "step">,
+    steps: ReadonlyArray<number | undefined>,
+    gradient: Float32Array,
+    options?: CallOptions,
+  ): Promise<Array<TrainfleetError | undefined>>;
   close(): void;
 }
 
@@ -64,12 +71,27 @@ export interface ParameterClientOptions {
 }
 
 export function createParameterClient(options: ParameterClientOptions): ParameterClient {
-  const { jobId, shards, chunkBytes, dataPlane = DataPlane.GRPC, local = new Map<number, ShardLink>(), wireDtype = WireDtype.FLOAT32 } = options;
+  const {
+    jobId,
+    shards,
+    chunkBytes,
+    dataPlane = DataPlane.GRPC,
+    local = new Map<number, ShardLink>(),
+    wireDtype = WireDtype.FLOAT32,
+  } = options;
   const useTcp = dataPlane !== DataPlane.GRPC && shards.every((shard) => shard.dataAddress || local.has(shard.index));
-  return useTcp ? createLinkedParameterClient(jobId, shards, chunkBytes, local, wireDtype) : createGrpcParameterClient(jobId, shards, chunkBytes);
+  return useTcp
+    ? createLinkedParameterClient(jobId, shards, chunkBytes, local, wireDtype)
+    : createGrpcParameterClient(jobId, shards, chunkBytes);
 }
 
-function createLinkedParameterClient(jobId: string, shards: readonly ShardEndpoint[], chunkBytes: number, local: ReadonlyMap<number, ShardLink>, wireDtype: WireDtype): ParameterClient {
+function createLinkedParameterClient(
+  jobId: string,
+  shards: readonly ShardEndpoint[],
+  chunkBytes: number,
+  local: ReadonlyMap<number, ShardLink>,
+  wireDtype: WireDtype,
+): ParameterClient {
   const chunkElements = Math.max(1, Math.floor(chunkBytes / 4));
   const connections = shards.map((shard) => ({
     shard,
@@ -130,12 +152,18 @@ function pushThenPull(client: Pick<ParameterClient, "push" | "pull">): Parameter
 }
 
 function callSignal(options: CallOptions | undefined): AbortSignal | undefined {
-  const signals = [options?.signal, options?.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs)].filter((s) => s !== undefined);
+  const signals = [options?.signal, options?.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs)].filter(
+    (s) => s !== undefined,
+  );
   return signals.length === 0 ? undefined : AbortSignal.any(signals);
 }
 
 /** Runs `send` for each shard with a step, and says how each went (undefined: taken). */
-function eachShard<T>(shards: readonly T[], steps: ReadonlyArray<number | undefined>, send: (shard: T, step: number) => Promise<unknown>): Promise<Array<TrainfleetError | undefined>> {
+function eachShard<T>(
+  shards: readonly T[],
+  steps: ReadonlyArray<number | undefined>,
+  send: (shard: T, step: number) => Promise<unknown>,
+): Promise<Array<TrainfleetError | undefined>> {
   return Promise.all(
     shards.map(async (shard, i) => {
       const step = steps[i];
@@ -169,7 +197,9 @@ function createGrpcParameterClient(jobId: string, shards: readonly ShardEndpoint
       return Promise.all(clients.map(({ shard, client }) => pullShard(client, jobId, shard, minVersion, into, options)));
     },
     async push(tag, gradient, options) {
-      await Promise.all(clients.map(({ shard, client }) => client.push(chunkMessages(jobId, tag, shard, gradient, chunkElements), options)));
+      await Promise.all(
+        clients.map(({ shard, client }) => client.push(chunkMessages(jobId, tag, shard, gradient, chunkElements), options)),
+      );
     },
     pushEach(tag, steps, gradient, options) {
       return eachShard(clients, steps, async ({ shard, client }, step) => {
@@ -213,7 +243,10 @@ async function pullShard(
   for await (const chunk of client.pull({ jobId, minVersion }, options)) {
     const offset = Number(chunk.offset);
     if (offset < shard.begin || offset + chunk.data.byteLength / 4 > shard.end) {
-      throw new TrainfleetError(Code.DATA_LOSS, `shard ${shard.index} sent a chunk at offset ${offset} outside its range [${shard.begin}, ${shard.end})`);
+      throw new TrainfleetError(
+        Code.DATA_LOSS,
+        `shard ${shard.index} sent a chunk at offset ${offset} outside its range [${shard.begin}, ${shard.end})`,
+      );
     }
     decodeFloat32Into(chunk.data, into, offset);
     received += chunk.data.byteLength / 4;

@@ -42,5 +42,10 @@ export interface ShardPort {
   /** Throws ABORTED when what a pull is reading (from waitForVersion) has changed. */
   checkServing(served: ServedVersion): void;
   /** Hands over version >= minVersion chunk by chunk, each as soon as it is ready; resolves with the version sent. */
-  streamParameters(jobId: string, minVersion: number, signal: AbortSignal, send: (chunk: number, version: number, values: Float32Array) => void): Promise<number>;
+  streamParameters(
+    jobId: string,
+    minVersion: number,
+    signal: AbortSignal,
+    send: (chunk: number, version: number, values: Float32Array) => void,
+  ): Promise<number>;
 }

@@ -4,10 +4,20 @@
  * JavaScript loops' bits exactly; the kernels really run (a silent fallback to JavaScript
  * is caught by the path counts), also on views of a memory that has grown since.
  */
-import { describe, expect, it } from "vitest";
-import { kernelCalls, kernelMemory, wasmKernels } from "@trainfleet/kernels";
+
 import type { KernelName } from "@trainfleet/kernels";
-import { decodeBfloat16, decodeBfloat16Js, decodeFloat16, decodeFloat16Js, encodeBfloat16, encodeBfloat16Js, encodeFloat16, encodeFloat16Js } from "../src/codec/half-precision.js";
+import { kernelCalls, kernelMemory, wasmKernels } from "@trainfleet/kernels";
+import { describe, expect, it } from "vitest";
+import {
+  decodeBfloat16,
+  decodeBfloat16Js,
+  decodeFloat16,
+  decodeFloat16Js,
+  encodeBfloat16,
+  encodeBfloat16Js,
+  encodeFloat16,
+  encodeFloat16Js,
+} from "../src/codec/half-precision.js";
 
 const memory = kernelMemory()!;
 
@@ -69,7 +79,8 @@ function structuredFloat32Bits(): Uint32Array {
   const list = [...mantissas].slice(0, 2048);
   const bits = new Uint32Array(2 * 256 * 2048);
   let i = 0;
-  for (const sign of [0, 0x80000000]) for (let exponent = 0; exponent < 256; exponent++) for (const m of list) bits[i++] = (sign | (exponent << 23) | m) >>> 0;
+  for (const sign of [0, 0x80000000])
+    for (let exponent = 0; exponent < 256; exponent++) for (const m of list) bits[i++] = (sign | (exponent << 23) | m) >>> 0;
   return bits;
 }
 

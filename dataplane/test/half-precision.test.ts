@@ -28,7 +28,26 @@ function roundTrip(values: Float32Array, encode: typeof encodeBfloat16, decode: 
 }
 
 function samples(): Float32Array {
-  const values: number[] = [0, -0, 1, -1, 0.1, 65504, 65519, 65520, -65520, 1e-8, 6e-8, 2 ** -24, 2 ** -25, 3 * 2 ** -26, 1e30, -3.4e38, 1.00390625, 1.005859375];
+  const values: number[] = [
+    0,
+    -0,
+    1,
+    -1,
+    0.1,
+    65504,
+    65519,
+    65520,
+    -65520,
+    1e-8,
+    6e-8,
+    2 ** -24,
+    2 ** -25,
+    3 * 2 ** -26,
+    1e30,
+    -3.4e38,
+    1.00390625,
+    1.005859375,
+  ];
   let seed = 12345;
   const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
   for (let i = 0; i < 20000; i++) values.push((random() - 0.5) * 2 ** Math.floor(random() * 80 - 40));
@@ -62,8 +81,8 @@ describe("float16", () => {
     const again = new Uint16Array(65536);
     encodeFloat16(decoded, 0, 65536, again);
     for (let h = 0; h < 65536; h++) {
-      const isNaN = (h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0;
-      if (isNaN) expect(Number.isNaN(decoded[h])).toBe(true);
+      const nan = (h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0;
+      if (nan) expect(Number.isNaN(decoded[h])).toBe(true);
       else expect(again[h]).toBe(h);
     }
   });

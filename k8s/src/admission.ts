@@ -21,7 +21,8 @@ export function admit(pass: ReconcilePass): boolean {
     return true;
   }
   const waiting = conditions.get("Admitted");
-  const since = waiting?.status === "False" && waiting.reason === "WaitingForGang" ? Date.parse(waiting.lastTransitionTime) : observed.now.getTime();
+  const since =
+    waiting?.status === "False" && waiting.reason === "WaitingForGang" ? Date.parse(waiting.lastTransitionTime) : observed.now.getTime();
   const deadlineMs = since + gangTimeoutSeconds(job) * 1000;
   const missing = `${state.size - state.missing.length} of ${state.size} pods of the minimum set are scheduled; not yet: ${state.missing.join(", ")}`;
   if (observed.now.getTime() >= deadlineMs) {

@@ -5,11 +5,12 @@
  * Events of the transitions once the status that records them is written, and the job's deletion
  * after its TTL. Any other API error is thrown for the operator to retry the whole reconcile.
  */
-import { ApiException, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+
 import type { CoreV1Api, CustomObjectsApi, KubernetesObject, V1Pod, V1Service } from "@kubernetes/client-node";
+import { ApiException, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import type { Logger } from "@trainfleet/runtime";
 import { timestamp } from "./conditions.js";
 import { podGroupResources } from "./gang.js";
-import type { Logger } from "@trainfleet/runtime";
 import { apiVersion, group, kind, managedBy, plural, version } from "./names.js";
 import type { KubeEvent, ReconcilePlan } from "./reconcile-plan.js";
 import type { TrainingJob, TrainingJobStatus } from "./training-job.js";
@@ -51,13 +52,23 @@ export async function applyPlan(plan: ReconcilePlan, job: TrainingJob, clients: 
   let written: TrainingJob | undefined;
   if (plan.status !== undefined) {
     const body = { status: mergePatchOf(job.status ?? {}, plan.status) };
-    written = (await custom.patchNamespacedCustomObjectStatus({ group, version, namespace, plural, name: job.metadata.name, body }, mergePatch)) as TrainingJob;
+    written = (await custom.patchNamespacedCustomObjectStatus(
+      { group, version, namespace, plural, name: job.metadata.name, body },
+      mergePatch,
+    )) as TrainingJob;
     logger.info({ ...jobFields, phase: plan.status.phase }, "status updated");
   }
   for (const event of plan.events) await recordEvent(clients, job, event);
   if (plan.deleteJob) {
     try {
-      await custom.deleteNamespacedCustomObject({ group, version, namespace, plural, name: job.metadata.name, body: { preconditions: { uid: job.metadata.uid } } });
+      await custom.deleteNamespacedCustomObject({
+        group,
+        version,
+        namespace,
+        plural,
+        name: job.metadata.name,
+        body: { preconditions: { uid: job.metadata.uid } },
+      });
       logger.info(jobFields, "deleted the finished job (runPolicy.ttlSecondsAfterFinished)");
     } catch (error) {
       if (!isStatusCode(error, 404, 409)) throw error;

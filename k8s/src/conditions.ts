@@ -6,7 +6,16 @@
 import type { Condition, ConditionType } from "./training-job.js";
 
 /** From most to least significant: the first True one is the phase. */
-const phaseOrder: readonly ConditionType[] = ["Failed", "Succeeded", "Suspended", "Restarting", "Rescaling", "Running", "Admitted", "Created"];
+const phaseOrder: readonly ConditionType[] = [
+  "Failed",
+  "Succeeded",
+  "Suspended",
+  "Restarting",
+  "Rescaling",
+  "Running",
+  "Admitted",
+  "Created",
+];
 
 /** Kubernetes timestamps: RFC 3339 in seconds. */
 export function timestamp(date: Date): string {

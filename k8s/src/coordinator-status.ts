@@ -3,10 +3,11 @@
  * proto JSON that gRPC GetJob also sends). The operator reads it on each reconcile of a running
  * job; a coordinator that does not answer is reported as such, never guessed at.
  */
-import { fromJson } from "@bufbuild/protobuf";
+
 import type { JsonValue } from "@bufbuild/protobuf";
-import { JobStatusSchema } from "@trainfleet/proto";
+import { fromJson } from "@bufbuild/protobuf";
 import type { JobStatus } from "@trainfleet/proto";
+import { JobStatusSchema } from "@trainfleet/proto";
 
 export type CoordinatorReport = { status: JobStatus } | { unreachable: string };
 

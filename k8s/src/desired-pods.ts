@@ -43,7 +43,12 @@ export function createAndScale(pass: ReconcilePass): void {
 function updateRescaling(pass: ReconcilePass, desired: number, existing: number): void {
   const { conditions, job } = pass;
   if (desired !== workerReplicas(job)) {
-    conditions.set("Rescaling", "False", "NotElastic", `colocated placement runs a shard in each worker: the job keeps its ${desired} workers (spec.workers.replicas is ${workerReplicas(job)})`);
+    conditions.set(
+      "Rescaling",
+      "False",
+      "NotElastic",
+      `colocated placement runs a shard in each worker: the job keeps its ${desired} workers (spec.workers.replicas is ${workerReplicas(job)})`,
+    );
     return;
   }
   const before = pass.resumed ? desired : (pass.before.replicas ?? desired);
@@ -52,7 +57,9 @@ function updateRescaling(pass: ReconcilePass, desired: number, existing: number)
   if (desired !== before) {
     conditions.set("Rescaling", "True", desired > before ? "ScalingUp" : "ScalingDown", `worker pods: ${before} -> ${desired}`);
   } else if (conditions.isTrue("Rescaling")) {
-    if (existing === desired && coordinatorTraining(pass.observed.coordinator) && ready === training) conditions.set("Rescaling", "False", "Rescaled", `${desired} workers training`);
-    else if (existing === desired) conditions.set("Rescaling", "True", "WaitingForWorkers", `${ready ?? 0} of ${training} workers training`);
+    if (existing === desired && coordinatorTraining(pass.observed.coordinator) && ready === training)
+      conditions.set("Rescaling", "False", "Rescaled", `${desired} workers training`);
+    else if (existing === desired)
+      conditions.set("Rescaling", "True", "WaitingForWorkers", `${ready ?? 0} of ${training} workers training`);
   }
 }

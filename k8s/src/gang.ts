@@ -10,10 +10,10 @@
 import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
 import { coordinatorName, shardPodName, workerPodName } from "./names.js";
 import { ownerReference } from "./owner.js";
+import type { PodGroupApi } from "./pod-group-apis.js";
 import type { TrainingJob } from "./training-job.js";
 import { minWorkers, runPolicyDefaults, shardCount } from "./training-job.js";
 
-import type { PodGroupApi } from "./pod-group-apis.js";
 export type { PodGroupApi } from "./pod-group-apis.js";
 export { podGroupApis } from "./pod-group-apis.js";
 
@@ -74,7 +74,12 @@ export function gangPlan(job: TrainingJob, allowed: readonly PodGroupApi[]): Gan
     };
   }
   return {
-    podGroup: { apiVersion: `${group}/${version}`, kind: "PodGroup", metadata, spec: { minMember, scheduleTimeoutSeconds: gangTimeoutSeconds(job) } },
+    podGroup: {
+      apiVersion: `${group}/${version}`,
+      kind: "PodGroup",
+      metadata,
+      spec: { minMember, scheduleTimeoutSeconds: gangTimeoutSeconds(job) },
+    },
     podLabels: { "scheduling.x-k8s.io/pod-group": job.metadata.name },
     podAnnotations: {},
   };
@@ -108,5 +113,9 @@ export function gangState(job: TrainingJob, pods: readonly V1Pod[]): GangState {
     const pod = byName.get(name);
     return pod === undefined || !isScheduled(pod);
   });
-  return { admitted: missing.length === 0, missing: missing.map((name) => `${name} (${whyUnscheduled(byName.get(name))})`), size: set.length };
+  return {
+    admitted: missing.length === 0,
+    missing: missing.map((name) => `${name} (${whyUnscheduled(byName.get(name))})`),
+    size: set.length,
+  };
 }

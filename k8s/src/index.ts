@@ -1,6 +1,15 @@
-export { crdEnums, jobSpecFromTrainingJob, kubernetesOnly, pendingInProto, protoField, protoFieldPaths, protoToCrd, setProtoField } from "./job-spec.js";
-export { isJsonObject, valueAt } from "./json.js";
+export {
+  crdEnums,
+  jobSpecFromTrainingJob,
+  kubernetesOnly,
+  pendingInProto,
+  protoField,
+  protoFieldPaths,
+  protoToCrd,
+  setProtoField,
+} from "./job-spec.js";
 export type { JsonObject, JsonValue } from "./json.js";
+export { isJsonObject, valueAt } from "./json.js";
 export { group, labels, plural, version } from "./names.js";
 export { Operator } from "./operator.js";
 export type { PodGroupApi } from "./pod-group-apis.js";

@@ -3,10 +3,11 @@
  * an explicit table, checked both ways by k8s/test/crd-jobspec.test.ts, and the conversion the
  * operator makes (TrainingJob -> JobSpec) for the coordinator it starts.
  */
-import { DataPlane, JobSpecSchema, Placement, TrainingMode, WireDtype } from "@trainfleet/proto";
+
 import type { DescField, DescMessage, MessageInitShape } from "@bufbuild/protobuf";
-import { isJsonObject, valueAt } from "./json.js";
+import { DataPlane, JobSpecSchema, Placement, TrainingMode, WireDtype } from "@trainfleet/proto";
 import type { JsonObject, JsonValue } from "./json.js";
+import { isJsonObject, valueAt } from "./json.js";
 
 /** Every JobSpec field (proto JSON names, dotted) and the TrainingJob field that carries it. */
 export const protoToCrd: ReadonlyArray<readonly [proto: string, crd: string]> = [

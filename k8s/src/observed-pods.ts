@@ -4,8 +4,8 @@
  * for an Event or condition.
  */
 import type { V1Pod } from "@kubernetes/client-node";
-import { labels } from "./names.js";
 import type { Role } from "./names.js";
+import { labels } from "./names.js";
 
 export function roleOf(pod: V1Pod): Role | undefined {
   const role = pod.metadata?.labels?.[labels.role];

@@ -4,20 +4,21 @@
  * coordinator's status, and the plan is applied with client-node. Every error is retried with a
  * per-job backoff; running jobs are looked at again every statusPollMs.
  */
-import { CoreV1Api, CustomObjectsApi, makeInformer } from "@kubernetes/client-node";
+
 import type { KubeConfig, KubernetesListObject, KubernetesObject, V1Pod, V1Service } from "@kubernetes/client-node";
-import { applyPlan, isStatusCode } from "./apply-plan.js";
-import { fetchCoordinatorStatus } from "./coordinator-status.js";
-import type { CoordinatorReport } from "./coordinator-status.js";
-import { podGroupResources, podGroupApiFor } from "./gang.js";
-import type { PodGroupApi } from "./gang.js";
+import { CoreV1Api, CustomObjectsApi, makeInformer } from "@kubernetes/client-node";
 import type { Logger } from "@trainfleet/runtime";
+import { applyPlan, isStatusCode } from "./apply-plan.js";
+import type { CoordinatorReport } from "./coordinator-status.js";
+import { fetchCoordinatorStatus } from "./coordinator-status.js";
+import type { PodGroupApi } from "./gang.js";
+import { podGroupApiFor, podGroupResources } from "./gang.js";
 import { coordinatorName, group, labels, managedSelector, plural, version } from "./names.js";
 import { ownedBy } from "./owner.js";
 import { coordinatorEndpoint } from "./pod-manifests.js";
 import { reconcile } from "./reconcile.js";
-import { defaultInformerBackoff, RestartingInformer } from "./restarting-informer.js";
 import type { InformerBackoff } from "./restarting-informer.js";
+import { defaultInformerBackoff, RestartingInformer } from "./restarting-informer.js";
 import type { TrainingJob } from "./training-job.js";
 import { WorkQueue } from "./work-queue.js";
 
@@ -82,19 +83,29 @@ export class Operator {
       const prefix = namespace === undefined ? "" : `/namespaces/${namespace}`;
       const jobs = makeInformer<TrainingJob & KubernetesObject>(kubeConfig, `/apis/${group}/${version}${prefix}/${plural}`, () =>
         namespace === undefined
-          ? (this.#custom.listClusterCustomObject({ group, version, plural }) as Promise<KubernetesListObject<TrainingJob & KubernetesObject>>)
-          : (this.#custom.listNamespacedCustomObject({ group, version, namespace, plural }) as Promise<KubernetesListObject<TrainingJob & KubernetesObject>>),
+          ? (this.#custom.listClusterCustomObject({ group, version, plural }) as Promise<
+              KubernetesListObject<TrainingJob & KubernetesObject>
+            >)
+          : (this.#custom.listNamespacedCustomObject({ group, version, namespace, plural }) as Promise<
+              KubernetesListObject<TrainingJob & KubernetesObject>
+            >),
       );
       const pods = makeInformer<V1Pod>(
         kubeConfig,
         `/api/v1${prefix}/pods`,
-        () => (namespace === undefined ? this.#core.listPodForAllNamespaces({ labelSelector: managedSelector }) : this.#core.listNamespacedPod({ namespace, labelSelector: managedSelector })),
+        () =>
+          namespace === undefined
+            ? this.#core.listPodForAllNamespaces({ labelSelector: managedSelector })
+            : this.#core.listNamespacedPod({ namespace, labelSelector: managedSelector }),
         managedSelector,
       );
       const services = makeInformer<V1Service>(
         kubeConfig,
         `/api/v1${prefix}/services`,
-        () => (namespace === undefined ? this.#core.listServiceForAllNamespaces({ labelSelector: managedSelector }) : this.#core.listNamespacedService({ namespace, labelSelector: managedSelector })),
+        () =>
+          namespace === undefined
+            ? this.#core.listServiceForAllNamespaces({ labelSelector: managedSelector })
+            : this.#core.listNamespacedService({ namespace, labelSelector: managedSelector }),
         managedSelector,
       );
       const where = namespace ?? "all namespaces";
@@ -116,7 +127,8 @@ export class Operator {
   }
 
   #enqueueAll(): void {
-    for (const informer of this.#jobs) for (const job of informer.informer.list()) this.#queue.add(keyOf(job.metadata?.namespace, job.metadata?.name));
+    for (const informer of this.#jobs)
+      for (const job of informer.informer.list()) this.#queue.add(keyOf(job.metadata?.namespace, job.metadata?.name));
   }
 
   #enqueueOwner(object: KubernetesObject): void {
@@ -138,7 +150,9 @@ export class Operator {
     const written = this.#written.get(key);
     if (cached === undefined || written === undefined || written.metadata.uid !== cached.metadata.uid) return cached;
     // resourceVersions are opaque, but one object's are increasing integers on etcd (and here).
-    return Number(written.metadata.resourceVersion) > Number(cached.metadata.resourceVersion) ? { ...cached, status: written.status ?? {} } : cached;
+    return Number(written.metadata.resourceVersion) > Number(cached.metadata.resourceVersion)
+      ? { ...cached, status: written.status ?? {} }
+      : cached;
   }
 
   async #reconcileKey(key: string): Promise<void> {
@@ -154,11 +168,17 @@ export class Operator {
         .flatMap((informer) => informer.informer.list(namespace))
         .filter((pod) => pod.metadata?.labels?.[labels.jobName] === name && ownedBy(pod, job))
         .map((pod) => (this.#deletedPods.has(pod.metadata?.uid ?? "") ? withDeletion(pod) : pod));
-      const service = this.#services.flatMap((informer) => informer.informer.list(namespace)).find((candidate) => candidate.metadata?.name === coordinatorName(name) && ownedBy(candidate, job));
+      const service = this.#services
+        .flatMap((informer) => informer.informer.list(namespace))
+        .find((candidate) => candidate.metadata?.name === coordinatorName(name) && ownedBy(candidate, job));
       const now = this.options.now?.() ?? new Date();
       const plan = reconcile(
         { job, pods, service, podGroupExists: await this.#podGroupExists(job), coordinator: await this.#coordinatorReport(job, pods), now },
-        { podGroupApis: this.options.podGroupApis ?? [], statusPollMs: this.options.statusPollMs ?? 5000, finishGraceMs: this.options.finishGraceMs ?? 30_000 },
+        {
+          podGroupApis: this.options.podGroupApis ?? [],
+          statusPollMs: this.options.statusPollMs ?? 5000,
+          finishGraceMs: this.options.finishGraceMs ?? 30_000,
+        },
       );
       const written = await applyPlan(plan, job, { core: this.#core, custom: this.#custom, logger: this.options.logger, now });
       for (const { uid } of plan.deletePods) this.#deletedPods.add(uid);
@@ -170,7 +190,10 @@ export class Operator {
       const failures = (this.#failures.get(key) ?? 0) + 1;
       this.#failures.set(key, failures);
       const delayMs = Math.min(retry.maxMs, retry.initialMs * 2 ** (failures - 1));
-      this.options.logger.warn({ job: key, error: error instanceof Error ? error.message : String(error), retryInMs: delayMs }, "reconcile failed; trying again");
+      this.options.logger.warn(
+        { job: key, error: error instanceof Error ? error.message : String(error), retryInMs: delayMs },
+        "reconcile failed; trying again",
+      );
       this.#queue.addAfter(key, delayMs);
     }
   }
@@ -179,7 +202,11 @@ export class Operator {
     const api = podGroupApiFor(job, this.options.podGroupApis ?? []);
     if (api === undefined) return false;
     try {
-      await this.#custom.getNamespacedCustomObject({ ...podGroupResources[api], namespace: job.metadata.namespace, name: job.metadata.name });
+      await this.#custom.getNamespacedCustomObject({
+        ...podGroupResources[api],
+        namespace: job.metadata.namespace,
+        name: job.metadata.name,
+      });
       return true;
     } catch (error) {
       if (isStatusCode(error, 404)) return false;
@@ -189,7 +216,9 @@ export class Operator {
 
   /** The coordinator is asked only while its pod runs: before, there is nobody to ask; after, its last word was read. */
   async #coordinatorReport(job: TrainingJob, pods: readonly V1Pod[]): Promise<CoordinatorReport | undefined> {
-    const pod = pods.find((candidate) => candidate.metadata?.name === coordinatorName(job.metadata.name) && candidate.metadata.deletionTimestamp === undefined);
+    const pod = pods.find(
+      (candidate) => candidate.metadata?.name === coordinatorName(job.metadata.name) && candidate.metadata.deletionTimestamp === undefined,
+    );
     if (pod?.status?.phase !== "Running") return undefined;
     const baseUrl = this.options.coordinatorUrl?.(job) ?? `http://${coordinatorEndpoint(job)}`;
     return fetchCoordinatorStatus(baseUrl, job.metadata.name, 2000);

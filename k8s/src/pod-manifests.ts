@@ -4,16 +4,26 @@
  * rank, all running the job's one image with the role as argument. Pure functions of the job:
  * desired-pods.ts decides which to create.
  */
-import type { V1Container, V1EnvVar, V1Pod, V1ResourceRequirements, V1PodSpec, V1Service, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
+
 import { create, toJsonString } from "@bufbuild/protobuf";
+import type {
+  V1Container,
+  V1EnvVar,
+  V1Pod,
+  V1PodSpec,
+  V1ResourceRequirements,
+  V1Service,
+  V1Volume,
+  V1VolumeMount,
+} from "@kubernetes/client-node";
 import { JobSpecSchema, WorkersSpecSchema } from "@trainfleet/proto";
-import { isJsonObject } from "./json.js";
-import type { JsonObject } from "./json.js";
-import { jobSpecFromTrainingJob } from "./job-spec.js";
-import { ownerReference } from "./owner.js";
-import { coordinatorName, labels, ports, roleLabels, shardPodName, workerPodName } from "./names.js";
-import type { Role } from "./names.js";
 import type { GangPlan } from "./gang.js";
+import { jobSpecFromTrainingJob } from "./job-spec.js";
+import type { JsonObject } from "./json.js";
+import { isJsonObject } from "./json.js";
+import type { Role } from "./names.js";
+import { coordinatorName, labels, ports, roleLabels, shardPodName, workerPodName } from "./names.js";
+import { ownerReference } from "./owner.js";
 import type { ResourceRequirements, TrainingJob } from "./training-job.js";
 import { workerReplicas } from "./training-job.js";
 
@@ -43,7 +53,12 @@ export function coordinatorService(job: TrainingJob): V1Service {
   return {
     apiVersion: "v1",
     kind: "Service",
-    metadata: { name, namespace: job.metadata.namespace, labels: roleLabels(job.metadata.name, "coordinator"), ownerReferences: [ownerReference(job)] },
+    metadata: {
+      name,
+      namespace: job.metadata.namespace,
+      labels: roleLabels(job.metadata.name, "coordinator"),
+      ownerReferences: [ownerReference(job)],
+    },
     spec: {
       selector: { [labels.jobName]: job.metadata.name, [labels.role]: "coordinator" },
       ports: [
@@ -105,9 +120,16 @@ export function workerPod(job: TrainingJob, rank: number, gang: GangPlan): V1Pod
   const env: V1EnvVar[] = [{ name: "TRAINFLEET_COORDINATOR", value: coordinatorAddress(job) }];
   if (job.spec.parameterServers?.placement === "colocated") {
     env.unshift({ name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } });
-    env.push({ name: "TRAINFLEET_COLOCATED_SHARD_INDEX", value: String(rank) }, { name: "TRAINFLEET_LISTEN", value: `$(POD_IP):${ports.parameterServer}` });
+    env.push(
+      { name: "TRAINFLEET_COLOCATED_SHARD_INDEX", value: String(rank) },
+      { name: "TRAINFLEET_LISTEN", value: `$(POD_IP):${ports.parameterServer}` },
+    );
   }
-  const built = pod(job, "worker", workerPodName(job.metadata.name, rank), rank, gang, { args: ["worker"], env, ...resources(job.spec.workers?.resources) });
+  const built = pod(job, "worker", workerPodName(job.metadata.name, rank), rank, gang, {
+    args: ["worker"],
+    env,
+    ...resources(job.spec.workers?.resources),
+  });
   return withTemplate(built, job.spec.workers?.template);
 }
 
@@ -129,7 +151,14 @@ export function desiredWorkers(job: TrainingJob, trainingReplicas: number | unde
   return workerReplicas(job);
 }
 
-function pod(job: TrainingJob, role: Role, name: string, index: number | undefined, gang: GangPlan, container: Omit<V1Container, "name" | "image">): V1Pod {
+function pod(
+  job: TrainingJob,
+  role: Role,
+  name: string,
+  index: number | undefined,
+  gang: GangPlan,
+  container: Omit<V1Container, "name" | "image">,
+): V1Pod {
   const { scheduling, checkpoints } = job.spec;
   const podLabels = { ...roleLabels(job.metadata.name, role, index), ...gang.podLabels };
   if (scheduling?.queueName !== undefined) podLabels[labels.kueueQueue] = scheduling.queueName;
@@ -146,7 +175,15 @@ function pod(job: TrainingJob, role: Role, name: string, index: number | undefin
     terminationGracePeriodSeconds: 60,
     securityContext: { runAsNonRoot: true, runAsUser: imageUser, runAsGroup: imageUser, fsGroup: imageUser },
     // A failed container's last log lines become its termination message: the operator quotes them.
-    containers: [{ name: "trainfleet", image: job.spec.image, terminationMessagePolicy: "FallbackToLogsOnError", ...container, ...(mounts.length > 0 ? { volumeMounts: mounts } : {}) }],
+    containers: [
+      {
+        name: "trainfleet",
+        image: job.spec.image,
+        terminationMessagePolicy: "FallbackToLogsOnError",
+        ...container,
+        ...(mounts.length > 0 ? { volumeMounts: mounts } : {}),
+      },
+    ],
   };
   if (volumes.length > 0) spec.volumes = volumes;
   const schedulerName = gang.schedulerName ?? scheduling?.schedulerName;
@@ -199,7 +236,8 @@ function mergeContainers(built: V1Container[], overrides: unknown[]): V1Containe
     const merged: V1Container = { ...result[index]!, ...(rest as Partial<V1Container>) };
     // Lists merged by key, as a strategic merge patch does: env by name, mounts by path.
     if (Array.isArray(env)) merged.env = mergeByKey(merged.env ?? [], env as unknown as V1EnvVar[], (variable) => variable.name);
-    if (Array.isArray(volumeMounts)) merged.volumeMounts = mergeByKey(merged.volumeMounts ?? [], volumeMounts as unknown as V1VolumeMount[], (mount) => mount.mountPath);
+    if (Array.isArray(volumeMounts))
+      merged.volumeMounts = mergeByKey(merged.volumeMounts ?? [], volumeMounts as unknown as V1VolumeMount[], (mount) => mount.mountPath);
     result[index] = merged;
   }
   return result;

@@ -44,14 +44,20 @@ export class ReconcilePass {
 
   finish(outcome: "Succeeded" | "Failed", reason: string, message: string): void {
     this.conditions.set(outcome, "True", reason, message);
-    for (const type of ["Running", "Rescaling", "Restarting"] as const) this.conditions.clear(type, outcome === "Succeeded" ? "JobSucceeded" : "JobFailed", `the job ${outcome === "Succeeded" ? "succeeded" : "failed"}: ${reason}`);
+    for (const type of ["Running", "Rescaling", "Restarting"] as const)
+      this.conditions.clear(
+        type,
+        outcome === "Succeeded" ? "JobSucceeded" : "JobFailed",
+        `the job ${outcome === "Succeeded" ? "succeeded" : "failed"}: ${reason}`,
+      );
     this.status.completionTime ??= timestamp(this.observed.now);
   }
 
   deletePod(pod: V1Pod): void {
     const name = pod.metadata?.name;
     const uid = pod.metadata?.uid;
-    if (name !== undefined && uid !== undefined && !this.plan.deletePods.some((entry) => entry.uid === uid)) this.plan.deletePods.push({ name, uid });
+    if (name !== undefined && uid !== undefined && !this.plan.deletePods.some((entry) => entry.uid === uid))
+      this.plan.deletePods.push({ name, uid });
   }
 
   pollAgainIn(ms: number): void {

@@ -13,8 +13,8 @@
 import { admit } from "./admission.js";
 import { createAndScale } from "./desired-pods.js";
 import { cleanUpFinishedJob } from "./finished-job-clean-up.js";
-import { sameJson } from "./json.js";
 import type { JsonObject } from "./json.js";
+import { sameJson } from "./json.js";
 import { workerSelector } from "./names.js";
 import { isFinishedPod, roleOf } from "./observed-pods.js";
 import { coordinatorEndpoint } from "./pod-manifests.js";
@@ -62,7 +62,11 @@ function refusedSpec(pass: ReconcilePass): boolean {
     checkTrainingJob(pass.job as unknown as JsonObject);
     return false;
   } catch (error) {
-    pass.finish("Failed", "InvalidSpec", `${error instanceof Error ? error.message : String(error)}; fix the TrainingJob and create it again`);
+    pass.finish(
+      "Failed",
+      "InvalidSpec",
+      `${error instanceof Error ? error.message : String(error)}; fix the TrainingJob and create it again`,
+    );
     return true;
   }
 }
@@ -76,7 +80,8 @@ function finishPlan(pass: ReconcilePass): ReconcilePlan {
   status.observedGeneration = pass.job.metadata.generation ?? 0;
   if (!sameJson(status, pass.before)) plan.status = status;
   for (const condition of conditions.transitions()) {
-    const warning = condition.status !== "False" && (condition.type === "Failed" || condition.type === "Restarting" || condition.status === "Unknown");
+    const warning =
+      condition.status !== "False" && (condition.type === "Failed" || condition.type === "Restarting" || condition.status === "Unknown");
     plan.events.push({ type: warning ? "Warning" : "Normal", reason: condition.reason, message: condition.message ?? "" });
   }
   return plan;

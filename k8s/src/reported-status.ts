@@ -28,12 +28,15 @@ export function readReport(pass: ReconcilePass): void {
     if (reported.lastCheckpointVersion !== undefined && reported.lastCheckpointUnixMs > 0n) {
       status.lastCheckpoint = { step: reported.lastCheckpointVersion, time: timestamp(new Date(Number(reported.lastCheckpointUnixMs))) };
     }
-    if (reported.phase === JobPhase.SUCCEEDED) pass.finish("Succeeded", reported.reason || "Completed", reported.message || "the coordinator reports the job succeeded");
-    if (reported.phase === JobPhase.FAILED) pass.finish("Failed", reported.reason || "CoordinatorFailed", reported.message || "the coordinator reports the job failed");
+    if (reported.phase === JobPhase.SUCCEEDED)
+      pass.finish("Succeeded", reported.reason || "Completed", reported.message || "the coordinator reports the job succeeded");
+    if (reported.phase === JobPhase.FAILED)
+      pass.finish("Failed", reported.reason || "CoordinatorFailed", reported.message || "the coordinator reports the job failed");
     return;
   }
   const coordinator = pass.live.find((pod) => roleOf(pod) === "coordinator");
-  if (coordinator?.status?.phase === "Succeeded") pass.finish("Succeeded", "CoordinatorSucceeded", `pod ${coordinator.metadata?.name} exited 0: the job is done`);
+  if (coordinator?.status?.phase === "Succeeded")
+    pass.finish("Succeeded", "CoordinatorSucceeded", `pod ${coordinator.metadata?.name} exited 0: the job is done`);
 }
 
 /** The coordinator answered, and trains. */
@@ -56,7 +59,12 @@ export function updateRunning(pass: ReconcilePass): void {
   const reported = report.status;
   switch (reported.phase) {
     case JobPhase.RUNNING:
-      conditions.set("Running", "True", "Training", `epoch ${reported.epoch} of ${reported.epochs}, step ${reported.step} of ${reported.totalSteps}`);
+      conditions.set(
+        "Running",
+        "True",
+        "Training",
+        `epoch ${reported.epoch} of ${reported.epochs}, step ${reported.step} of ${reported.totalSteps}`,
+      );
       break;
     case JobPhase.EVALUATING:
       conditions.set("Running", "True", "Evaluating", "training is done; the workers evaluate the test set");
@@ -65,6 +73,11 @@ export function updateRunning(pass: ReconcilePass): void {
       conditions.set("Running", "False", reported.reason || "Paused", reported.message);
       break;
     default:
-      conditions.set("Running", "False", reported.reason || "WaitingForMembers", reported.message || "waiting for the shards and workers to register");
+      conditions.set(
+        "Running",
+        "False",
+        reported.reason || "WaitingForMembers",
+        reported.message || "waiting for the shards and workers to register",
+      );
   }
 }

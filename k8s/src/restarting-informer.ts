@@ -45,7 +45,10 @@ export class RestartingInformer<T extends KubernetesObject> {
     if (Date.now() - this.#startedAt > 4 * this.backoff.maxMs) this.#delayMs = this.backoff.initialMs;
     const delayMs = this.#delayMs;
     this.#delayMs = Math.min(this.backoff.maxMs, this.#delayMs * 2);
-    this.logger.warn({ informer: this.name, error: error instanceof Error ? error.message : String(error), retryInMs: delayMs }, "watch failed; starting it again after a backoff");
+    this.logger.warn(
+      { informer: this.name, error: error instanceof Error ? error.message : String(error), retryInMs: delayMs },
+      "watch failed; starting it again after a backoff",
+    );
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.restarts++;

@@ -55,12 +55,22 @@ export function restartFailedPods(pass: ReconcilePass): void {
   const failed = pass.live.filter((pod) => pod.status?.phase === "Failed");
   const restarted = failed.filter((pod) => roleOf(pod) !== "worker");
   for (const pod of failed) {
-    if (roleOf(pod) === "worker") pass.plan.events.push({ type: "Warning", reason: "WorkerPodFailed", message: `${howItEnded(pod)}; it is made again (lost workers do not count against runPolicy.backoffLimit)` });
+    if (roleOf(pod) === "worker")
+      pass.plan.events.push({
+        type: "Warning",
+        reason: "WorkerPodFailed",
+        message: `${howItEnded(pod)}; it is made again (lost workers do not count against runPolicy.backoffLimit)`,
+      });
   }
   if (restarted.length === 0) {
     for (const pod of failed) pass.deletePod(pod);
     if (conditions.isTrue("Restarting") && coordinatorTraining(pass.observed.coordinator) && coreMembersRunning(pass)) {
-      conditions.set("Restarting", "False", "Recovered", "the coordinator and every shard run again, and the coordinator reports the job training");
+      conditions.set(
+        "Restarting",
+        "False",
+        "Recovered",
+        "the coordinator and every shard run again, and the coordinator reports the job training",
+      );
     }
     return;
   }
@@ -69,7 +79,11 @@ export function restartFailedPods(pass: ReconcilePass): void {
   const what = restarted.map(howItEnded).join("; ");
   if (restarts > limit) {
     // The failed pods stay, for their logs.
-    pass.finish("Failed", "BackoffLimitExceeded", `${what}; the job was already restarted ${restarts - 1} times, runPolicy.backoffLimit is ${limit}`);
+    pass.finish(
+      "Failed",
+      "BackoffLimitExceeded",
+      `${what}; the job was already restarted ${restarts - 1} times, runPolicy.backoffLimit is ${limit}`,
+    );
     return;
   }
   for (const pod of failed) pass.deletePod(pod);

@@ -7,13 +7,14 @@
  * refuse them). `trainfleet submit` runs it on each document, the operator on each new job.
  * What only the API server checks (the CRD's ranges, CEL rules, defaults) is not repeated.
  */
-import { ScalarType, create } from "@bufbuild/protobuf";
+
 import type { DescField } from "@bufbuild/protobuf";
+import { create, ScalarType } from "@bufbuild/protobuf";
+import { Code, invalidField, JobSpecSchema, TrainfleetError } from "@trainfleet/proto";
 import { resolveJobSpec } from "@trainfleet/spec";
-import { Code, JobSpecSchema, TrainfleetError, invalidField } from "@trainfleet/proto";
-import { isJsonObject, valueAt } from "./json.js";
-import type { JsonObject, JsonValue } from "./json.js";
 import { crdEnums, jobSpecFromTrainingJob, kubernetesOnly, protoField, protoToCrd } from "./job-spec.js";
+import type { JsonObject, JsonValue } from "./json.js";
+import { isJsonObject, valueAt } from "./json.js";
 
 const crdPathOfProto = new Map(protoToCrd.map(([proto, crd]) => [proto, crd]));
 const knownCrdPaths = new Set(protoToCrd.map(([, crd]) => crd));
@@ -25,7 +26,9 @@ function underKubernetesOnly(path: string): boolean {
 
 /** The field names a TrainingJob allows directly under `path`. */
 function knownChildren(path: string): string[] {
-  const children = [...knownCrdPaths, ...kubernetesOnly].filter((candidate) => candidate.startsWith(`${path}.`) && !candidate.slice(path.length + 1).includes("."));
+  const children = [...knownCrdPaths, ...kubernetesOnly].filter(
+    (candidate) => candidate.startsWith(`${path}.`) && !candidate.slice(path.length + 1).includes("."),
+  );
   return children.map((child) => child.slice(path.length + 1));
 }
 
@@ -64,7 +67,8 @@ function checkType(crd: string, value: JsonValue, field: DescField): void {
     if (!isJsonObject(value)) throw invalidField(crd, `expected an object, ${got}`);
   } else if (field.fieldKind === "enum") {
     const accepted = Object.keys(crdEnums[crd] ?? {});
-    if (typeof value !== "string" || !accepted.includes(value)) throw invalidField(crd, `${JSON.stringify(value)} is not one of ${accepted.join(", ")}`);
+    if (typeof value !== "string" || !accepted.includes(value))
+      throw invalidField(crd, `${JSON.stringify(value)} is not one of ${accepted.join(", ")}`);
   } else if (field.fieldKind === "scalar") {
     const expected = scalarProblem(value, field.scalar);
     if (expected !== undefined) throw invalidField(crd, `expected ${expected}, ${got}`);
@@ -81,7 +85,9 @@ function checkType(crd: string, value: JsonValue, field: DescField): void {
 function checkOneofs(object: JsonObject, proto: string, crd: string, field: DescField): void {
   if (field.fieldKind !== "message") return;
   for (const oneof of field.message.oneofs) {
-    const cases = oneof.fields.map((member) => crdPathOfProto.get(`${proto}.${member.jsonName}`)).filter((path): path is string => path !== undefined);
+    const cases = oneof.fields
+      .map((member) => crdPathOfProto.get(`${proto}.${member.jsonName}`))
+      .filter((path): path is string => path !== undefined);
     const given = cases.filter((path) => valueAt(object, path) !== undefined);
     const short = (paths: string[]) => paths.map((path) => path.slice(crd.length + 1)).join(" or ");
     if (given.length > 1) throw invalidField(crd, `give one of ${short(cases)}, not both`);
@@ -130,7 +136,8 @@ export function checkTrainingJob(object: JsonObject): void {
     const more = unknown.length > 1 ? ` (and ${unknown.slice(1).join(", ")})` : "";
     throw invalidField(first, `unknown field${more}; ${parent} has ${knownChildren(parent).join(", ")}`);
   }
-  if (typeof spec["image"] !== "string" || spec["image"] === "") throw invalidField("spec.image", "required: the trainfleet container image the operator runs (e.g. trainfleet:0.1.0)");
+  if (typeof spec["image"] !== "string" || spec["image"] === "")
+    throw invalidField("spec.image", "required: the trainfleet container image the operator runs (e.g. trainfleet:0.1.0)");
   for (const [proto, crd] of protoToCrd) {
     if (!crd.startsWith("spec.")) continue;
     const value = valueAt(object, crd);

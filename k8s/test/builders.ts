@@ -8,8 +8,8 @@
  */
 import { create } from "@bufbuild/protobuf";
 import type { V1Pod, V1Service } from "@kubernetes/client-node";
-import { JobStatusSchema, WorkerState, WorkerStatusSchema } from "@trainfleet/proto";
 import type { JobPhase, JobStatus } from "@trainfleet/proto";
+import { JobStatusSchema, WorkerState, WorkerStatusSchema } from "@trainfleet/proto";
 import type { CoordinatorReport } from "../src/coordinator-status.js";
 import type { Observed, ReconcileOptions } from "../src/reconcile-plan.js";
 import type { Condition, ConditionType, TrainingJob, TrainingJobSpec, TrainingJobStatus } from "../src/training-job.js";
@@ -24,7 +24,9 @@ export function at(seconds: number): Date {
 
 /** t0 plus `seconds`, as a Kubernetes timestamp (RFC 3339 in seconds). */
 export function stamp(seconds: number): string {
-  return at(seconds).toISOString().replace(/\.\d{3}Z$/, "Z");
+  return at(seconds)
+    .toISOString()
+    .replace(/\.\d{3}Z$/, "Z");
 }
 
 type RunPolicy = NonNullable<TrainingJobSpec["runPolicy"]>;
@@ -143,7 +145,14 @@ export class TrainingJobWrapper {
   /** A condition as an earlier pass set it, `sinceSeconds` after t0. */
   condition(type: ConditionType, status: Condition["status"], reason: string, sinceSeconds = 0): this {
     const conditions = (this.#job.status?.conditions ?? []).filter((condition) => condition.type !== type);
-    conditions.push({ type, status, reason, message: `${reason} (an earlier pass)`, lastTransitionTime: stamp(sinceSeconds), observedGeneration: 1 });
+    conditions.push({
+      type,
+      status,
+      reason,
+      message: `${reason} (an earlier pass)`,
+      lastTransitionTime: stamp(sinceSeconds),
+      observedGeneration: 1,
+    });
     return this.status({ conditions });
   }
 
@@ -185,8 +194,17 @@ export class PodWrapper {
   readonly #pod: V1Pod;
 
   constructor(job: JobRef, role: Role, index?: number) {
-    const name = role === "coordinator" ? `${job.name}-coordinator` : role === "parameter-server" ? `${job.name}-ps-${index ?? 0}` : `${job.name}-worker-${index ?? 0}`;
-    const labels: Record<string, string> = { "app.kubernetes.io/managed-by": "trainfleet-operator", "trainfleet.dev/job-name": job.name, "trainfleet.dev/role": role };
+    const name =
+      role === "coordinator"
+        ? `${job.name}-coordinator`
+        : role === "parameter-server"
+          ? `${job.name}-ps-${index ?? 0}`
+          : `${job.name}-worker-${index ?? 0}`;
+    const labels: Record<string, string> = {
+      "app.kubernetes.io/managed-by": "trainfleet-operator",
+      "trainfleet.dev/job-name": job.name,
+      "trainfleet.dev/role": role,
+    };
     if (role !== "coordinator") labels["trainfleet.dev/index"] = String(index ?? 0);
     this.#pod = {
       apiVersion: "v1",
@@ -209,7 +227,13 @@ export class PodWrapper {
   /** The container terminated with `code` (Completed for 0, else Error), its log's last lines as the termination message. */
   exitCode(code: number, log?: string): this {
     const terminated = { exitCode: code, reason: code === 0 ? "Completed" : "Error", ...(log === undefined ? {} : { message: log }) };
-    this.#pod.status = { ...this.#pod.status, phase: code === 0 ? "Succeeded" : "Failed", containerStatuses: [{ name: "trainfleet", image: "trainfleet:test", imageID: "", ready: false, restartCount: 0, state: { terminated } }] };
+    this.#pod.status = {
+      ...this.#pod.status,
+      phase: code === 0 ? "Succeeded" : "Failed",
+      containerStatuses: [
+        { name: "trainfleet", image: "trainfleet:test", imageID: "", ready: false, restartCount: 0, state: { terminated } },
+      ],
+    };
     return this;
   }
 
@@ -243,7 +267,11 @@ export function pod(job: JobRef, role: Role, index?: number): PodWrapper {
 
 /** The coordinator, `shards` shards and `workers` workers of the job, all Running. */
 export function runningPods(job: JobRef, shards: number, workers: number): PodWrapper[] {
-  return [pod(job, "coordinator"), ...Array.from({ length: shards }, (_, index) => pod(job, "parameter-server", index)), ...Array.from({ length: workers }, (_, rank) => pod(job, "worker", rank))];
+  return [
+    pod(job, "coordinator"),
+    ...Array.from({ length: shards }, (_, index) => pod(job, "parameter-server", index)),
+    ...Array.from({ length: workers }, (_, rank) => pod(job, "worker", rank)),
+  ];
 }
 
 export class CoordinatorStatusWrapper {
@@ -348,7 +376,11 @@ export class ObservedWrapper {
 
   obj(): Observed {
     const name = `${this.#job.name}-coordinator`;
-    const service: V1Service = { apiVersion: "v1", kind: "Service", metadata: { name, namespace: this.#job.namespace, uid: `uid-${name}-service` } };
+    const service: V1Service = {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name, namespace: this.#job.namespace, uid: `uid-${name}-service` },
+    };
     return {
       job: this.#job.obj(),
       pods: this.#pods.map((pod) => pod.obj()),

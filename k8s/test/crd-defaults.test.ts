@@ -6,21 +6,25 @@
  * description states the value, that statement is checked too). A default changed on one
  * side only fails here.
  */
-import { describe, expect, it } from "vitest";
+
 import { create, toJson } from "@bufbuild/protobuf";
 import { JobSpecSchema } from "@trainfleet/proto";
 import { defaultJobSpec } from "@trainfleet/spec";
-import { readManifest, repoPath } from "@trainfleet/testing/manifests";
 import { loadCrd, propertyNode, schemaNodes, trainingJobSchema } from "@trainfleet/testing/k8s/crd-schema";
 import { createTrainingJobValidator } from "@trainfleet/testing/k8s/training-job-validator";
-import { isJsonObject, valueAt } from "../src/json.js";
-import type { JsonObject, JsonValue } from "../src/json.js";
+import { readManifest, repoPath } from "@trainfleet/testing/manifests";
+import { describe, expect, it } from "vitest";
 import { crdEnums, jobSpecFromTrainingJob, kubernetesOnly, protoToCrd } from "../src/job-spec.js";
+import type { JsonObject, JsonValue } from "../src/json.js";
+import { isJsonObject, valueAt } from "../src/json.js";
 
 const crd = loadCrd();
 const schema = trainingJobSchema(crd);
 /** Spec's defaults in proto JSON, zeros included (enums as numbers, as crdEnums gives them). */
-const specDefaults = toJson(JobSpecSchema, create(JobSpecSchema, defaultJobSpec), { alwaysEmitImplicit: true, enumAsInteger: true }) as JsonObject;
+const specDefaults = toJson(JobSpecSchema, create(JobSpecSchema, defaultJobSpec), {
+  alwaysEmitImplicit: true,
+  enumAsInteger: true,
+}) as JsonObject;
 /** A TrainingJob that says nothing but its image (and no name), as the API server stores it: every CRD default applied. */
 const defaulted = (() => {
   const minimal = readManifest(repoPath("k8s", "examples", "minimal.yaml"));
@@ -50,7 +54,9 @@ function disagreements(declared: JsonValue | undefined, expected: JsonValue | un
     if (!isJsonObject(expected)) return [`${path}: ${JSON.stringify(declared)}, spec has ${JSON.stringify(expected)}`];
     return Object.entries(declared).flatMap(([key, value]) => disagreements(value, expected[key], `${path}.${key}`));
   }
-  return JSON.stringify(declared) === JSON.stringify(expected) ? [] : [`${path}: ${JSON.stringify(declared)}, spec has ${JSON.stringify(expected)}`];
+  return JSON.stringify(declared) === JSON.stringify(expected)
+    ? []
+    : [`${path}: ${JSON.stringify(declared)}, spec has ${JSON.stringify(expected)}`];
 }
 
 /** The paths of the values spec's table lists (scalars and lists; proto JSON names, a oneof by its case). */
@@ -58,7 +64,8 @@ function tablePaths(init: object, prefix = ""): string[] {
   const at = (key: string) => (prefix === "" ? key : `${prefix}.${key}`);
   return Object.entries(init).flatMap(([key, value]: [string, unknown]) => {
     if (typeof value !== "object" || value === null || Array.isArray(value)) return [at(key)];
-    if ("case" in value && "value" in value && typeof value.case === "string" && typeof value.value === "object" && value.value !== null) return tablePaths(value.value, at(value.case));
+    if ("case" in value && "value" in value && typeof value.case === "string" && typeof value.value === "object" && value.value !== null)
+      return tablePaths(value.value, at(value.case));
     return tablePaths(value, at(key));
   });
 }
@@ -75,16 +82,43 @@ interface LeftToCoordinator {
  */
 const leftToCoordinator: Record<string, LeftToCoordinator> = {
   jobId: { why: "it is the TrainingJob's metadata.name, which Kubernetes requires: there is nothing to default" },
-  "training.maxSteps": { why: "zero, which proto3 cannot tell from unset: a declared 0 would change nothing", documented: (v) => `${v} or unset means no limit` },
+  "training.maxSteps": {
+    why: "zero, which proto3 cannot tell from unset: a declared 0 would change nothing",
+    documented: (v) => `${v} or unset means no limit`,
+  },
   "training.evalSamples": { why: "zero, which proto3 cannot tell from unset", documented: (v) => `${v} or unset means the whole test set` },
-  "training.maxStaleness": { why: "zero, which proto3 cannot tell from unset; and the CRD's rule refuses it outside async mode, which a declared default would break", documented: (v) => `${v} or unset: no bound` },
-  "checkpoints.everySteps": { why: "zero, which proto3 cannot tell from unset (and checkpoints has no default: without claimName there are none)", documented: (v) => `${v} or unset: only when the job is stopped` },
-  "training.mode": { why: "not declared: a TrainingJob stores it unset and the coordinator's default applies; the description states it", documented: (v) => `Unset: ${v}.` },
-  "workers.minWorkers": { why: "depends on the placement (colocated: workers.replicas), which a CRD default cannot express", documented: (v) => `default ${v} (the global batch is fixed` },
-  "workers.pauseTimeoutSeconds": { why: "not declared: a TrainingJob stores it unset and the coordinator's default applies; the description states it", documented: (v) => `default ${v}.` },
-  "workers.stepDeadlineMs": { why: "not declared: a TrainingJob stores it unset and the coordinator's default applies; the description states it", documented: (v) => `default ${v}.` },
-  "workers.maxMissedDeadlines": { why: "not declared: a TrainingJob stores it unset and the coordinator's default applies; the description states it", documented: (v) => `default ${v}.` },
-  "parameterServers.shards": { why: "depends on the placement (colocated: one per worker), which a CRD default cannot express", documented: (v) => `Unset: ${v} when dedicated` },
+  "training.maxStaleness": {
+    why: "zero, which proto3 cannot tell from unset; and the CRD's rule refuses it outside async mode, which a declared default would break",
+    documented: (v) => `${v} or unset: no bound`,
+  },
+  "checkpoints.everySteps": {
+    why: "zero, which proto3 cannot tell from unset (and checkpoints has no default: without claimName there are none)",
+    documented: (v) => `${v} or unset: only when the job is stopped`,
+  },
+  "training.mode": {
+    why: "not declared: a TrainingJob stores it unset and the coordinator's default applies; the description states it",
+    documented: (v) => `Unset: ${v}.`,
+  },
+  "workers.minWorkers": {
+    why: "depends on the placement (colocated: workers.replicas), which a CRD default cannot express",
+    documented: (v) => `default ${v} (the global batch is fixed`,
+  },
+  "workers.pauseTimeoutSeconds": {
+    why: "not declared: a TrainingJob stores it unset and the coordinator's default applies; the description states it",
+    documented: (v) => `default ${v}.`,
+  },
+  "workers.stepDeadlineMs": {
+    why: "not declared: a TrainingJob stores it unset and the coordinator's default applies; the description states it",
+    documented: (v) => `default ${v}.`,
+  },
+  "workers.maxMissedDeadlines": {
+    why: "not declared: a TrainingJob stores it unset and the coordinator's default applies; the description states it",
+    documented: (v) => `default ${v}.`,
+  },
+  "parameterServers.shards": {
+    why: "depends on the placement (colocated: one per worker), which a CRD default cannot express",
+    documented: (v) => `Unset: ${v} when dedicated`,
+  },
 };
 
 /** A value of spec's table as the CRD spells it (enums by their CRD names). */
@@ -98,7 +132,9 @@ describe("the CRD's defaults and spec's", () => {
   const declared = [...schemaNodes(schema)].filter(({ node }) => node["default"] !== undefined);
 
   it("declare defaults only for JobSpec fields", () => {
-    const strays = declared.map(({ path }) => path).filter((path) => protoPathOf(path) === undefined && !kubernetesOnly.some((prefix) => path.startsWith(`${prefix}.`)));
+    const strays = declared
+      .map(({ path }) => path)
+      .filter((path) => protoPathOf(path) === undefined && !kubernetesOnly.some((prefix) => path.startsWith(`${prefix}.`)));
     expect(strays).toEqual([]);
     // The check below is not vacuous.
     expect(declared.length).toBeGreaterThanOrEqual(15);
@@ -129,11 +165,17 @@ describe("the CRD's defaults and spec's", () => {
     const filled = valueAt(defaulted, crdPath);
     const left = leftToCoordinator[proto];
     if (left === undefined) {
-      expect(filled, `${crdPath} has no default in the CRD: declare ${JSON.stringify(crdSpelling(crdPath, expected))} there, or list ${proto} in leftToCoordinator with the reason`).toBeDefined();
+      expect(
+        filled,
+        `${crdPath} has no default in the CRD: declare ${JSON.stringify(crdSpelling(crdPath, expected))} there, or list ${proto} in leftToCoordinator with the reason`,
+      ).toBeDefined();
       expect(asProtoJson(crdPath, proto, filled!)).toEqual(expected);
       return;
     }
-    expect(filled, `${crdPath} is listed as left to the coordinator (${left.why}), but the CRD declares ${JSON.stringify(filled)}: remove it from the list`).toBeUndefined();
+    expect(
+      filled,
+      `${crdPath} is listed as left to the coordinator (${left.why}), but the CRD declares ${JSON.stringify(filled)}: remove it from the list`,
+    ).toBeUndefined();
     if (left.documented !== undefined) {
       const description = String(propertyNode(schema, crdPath)?.["description"]);
       expect(description).toContain(left.documented(crdSpelling(crdPath, expected)));

@@ -5,18 +5,26 @@
  * proto's; its defaults are the coordinator's; and at both ends of every range the CRD accepts
  * exactly what spec/src/validate-job-spec.ts accepts (and keeps: zero means "unset" in proto3).
  */
-import { describe, expect, it } from "vitest";
-import { ScalarType, create, toJson } from "@bufbuild/protobuf";
+
+import { create, ScalarType, toJson } from "@bufbuild/protobuf";
 import { JobSpecSchema } from "@trainfleet/proto";
-import { datasetShape } from "@trainfleet/spec";
-import { resolveJobSpec } from "@trainfleet/spec";
-import { isJsonObject, valueAt } from "../src/json.js";
-import { readManifest, repoPath } from "@trainfleet/testing/manifests";
-import type { JsonObject, JsonValue } from "../src/json.js";
-import { fieldPaths, loadCrd, propertyNode, schemaNodes, trainingJobSchema } from "@trainfleet/testing/k8s/crd-schema";
+import { datasetShape, resolveJobSpec } from "@trainfleet/spec";
 import type { SchemaNode } from "@trainfleet/testing/k8s/crd-schema";
+import { fieldPaths, loadCrd, propertyNode, schemaNodes, trainingJobSchema } from "@trainfleet/testing/k8s/crd-schema";
 import { createTrainingJobValidator } from "@trainfleet/testing/k8s/training-job-validator";
-import { crdEnums, jobSpecFromTrainingJob, kubernetesOnly, pendingInProto, protoField, protoFieldPaths, protoToCrd } from "../src/job-spec.js";
+import { readManifest, repoPath } from "@trainfleet/testing/manifests";
+import { describe, expect, it } from "vitest";
+import {
+  crdEnums,
+  jobSpecFromTrainingJob,
+  kubernetesOnly,
+  pendingInProto,
+  protoField,
+  protoFieldPaths,
+  protoToCrd,
+} from "../src/job-spec.js";
+import type { JsonObject, JsonValue } from "../src/json.js";
+import { isJsonObject, valueAt } from "../src/json.js";
 
 const crd = loadCrd();
 const schema = trainingJobSchema(crd);
@@ -77,9 +85,12 @@ describe("the JobSpec proto and the TrainingJob CRD", () => {
       }
       if (scalarNode["type"] !== crdType(scalar)) say(`type ${String(scalarNode["type"])}, expected ${crdType(scalar)}`);
       if (scalar === ScalarType.UINT32) {
-        const min = scalarNode["minimum"] ?? (Array.isArray(scalarNode["enum"]) ? Math.min(...(scalarNode["enum"] as number[])) : undefined);
-        const max = scalarNode["maximum"] ?? (Array.isArray(scalarNode["enum"]) ? Math.max(...(scalarNode["enum"] as number[])) : undefined);
-        if (typeof min !== "number" || min < 0 || typeof max !== "number" || max > uint32Max) say(`uint32 needs bounds within [0, ${uint32Max}], has [${String(min)}, ${String(max)}]`);
+        const min =
+          scalarNode["minimum"] ?? (Array.isArray(scalarNode["enum"]) ? Math.min(...(scalarNode["enum"] as number[])) : undefined);
+        const max =
+          scalarNode["maximum"] ?? (Array.isArray(scalarNode["enum"]) ? Math.max(...(scalarNode["enum"] as number[])) : undefined);
+        if (typeof min !== "number" || min < 0 || typeof max !== "number" || max > uint32Max)
+          say(`uint32 needs bounds within [0, ${uint32Max}], has [${String(min)}, ${String(max)}]`);
       }
     }
     expect(mismatches).toEqual([]);
@@ -88,7 +99,10 @@ describe("the JobSpec proto and the TrainingJob CRD", () => {
   it("leave no TrainingJob spec field unaccounted for: each is the proto's, pending, or about pods only", () => {
     const mapped = new Set(protoToCrd.map(([, path]) => path));
     const unaccounted = fieldPaths(schema, "spec").filter(
-      (path) => !mapped.has(path) && !pendingInProto.includes(path) && !kubernetesOnly.some((prefix) => path === prefix || path.startsWith(`${prefix}.`)),
+      (path) =>
+        !mapped.has(path) &&
+        !pendingInProto.includes(path) &&
+        !kubernetesOnly.some((prefix) => path === prefix || path.startsWith(`${prefix}.`)),
     );
     expect(unaccounted).toEqual([]);
   });
@@ -97,7 +111,9 @@ describe("the JobSpec proto and the TrainingJob CRD", () => {
     expect(pendingInProto).toEqual([]);
     for (const path of pendingInProto) {
       expect(crdNode(path), `${path} is not in the CRD`).toBeDefined();
-      expect(() => protoField(path.replace(/^spec\./, "")), `JobSpec has ${path} now: move it to protoToCrd`).toThrow(/JobSpec has no field/);
+      expect(() => protoField(path.replace(/^spec\./, "")), `JobSpec has ${path} now: move it to protoToCrd`).toThrow(
+        /JobSpec has no field/,
+      );
     }
   });
 
@@ -108,7 +124,12 @@ describe("the JobSpec proto and the TrainingJob CRD", () => {
       const names = crdEnums[path];
       expect(names, `${path} needs an entry in crdEnums`).toBeDefined();
       expect(crdNode(path)!["enum"]).toEqual(Object.keys(names!));
-      expect(Object.values(names!).sort()).toEqual(field.enum.values.map((value) => value.number).filter((number) => number !== 0).sort());
+      expect(Object.values(names!).sort()).toEqual(
+        field.enum.values
+          .map((value) => value.number)
+          .filter((number) => number !== 0)
+          .sort(),
+      );
     }
   });
 
@@ -117,12 +138,16 @@ describe("the JobSpec proto and the TrainingJob CRD", () => {
     expect(violations).toEqual([]);
     const asked = create(JobSpecSchema, jobSpecFromTrainingJob(defaulted));
     const resolved = resolveJobSpec(asked);
-    expect(toJson(JobSpecSchema, resolved)).toEqual(toJson(JobSpecSchema, resolveJobSpec(create(JobSpecSchema, { jobId: "fashion-mnist" }))));
+    expect(toJson(JobSpecSchema, resolved)).toEqual(
+      toJson(JobSpecSchema, resolveJobSpec(create(JobSpecSchema, { jobId: "fashion-mnist" }))),
+    );
     // Every value the CRD filled in is the one the coordinator would have chosen.
     expect(toJson(JobSpecSchema, resolved)).toMatchObject(toJson(JobSpecSchema, asked) as Record<string, unknown>);
     // ...and every default of the schema was applied, so the comparison above covered it.
     const unapplied = [...schemaNodes(schema)]
-      .filter(({ path, node }) => node["default"] !== undefined && path.startsWith("spec.") && !path.includes("sgd") && !path.includes("cnn"))
+      .filter(
+        ({ path, node }) => node["default"] !== undefined && path.startsWith("spec.") && !path.includes("sgd") && !path.includes("cnn"),
+      )
       .filter(({ path }) => valueAt(defaulted, path) === undefined)
       .map(({ path }) => path);
     expect(unapplied).toEqual([]);
@@ -201,14 +226,23 @@ describe("the CRD's ranges and spec/src/validate-job-spec.ts", () => {
   for (const [proto, crdPath] of protoToCrd) {
     const field = protoField(proto);
     const node = crdNode(crdPath)!;
-    const numeric = (field.fieldKind === "scalar" && crdType(field.scalar) !== "string") || (field.fieldKind === "list" && field.listKind === "scalar");
+    const numeric =
+      (field.fieldKind === "scalar" && crdType(field.scalar) !== "string") || (field.fieldKind === "list" && field.listKind === "scalar");
     if (!numeric) continue;
     if (field.fieldKind === "list") {
       const items = node["items"] as SchemaNode;
       for (const value of boundaryValues(items)) cases.push({ field: crdPath, value: [value] });
       const itemValue = items["minimum"] as number;
-      const counts = [0, 1, 4, 5, ...(typeof node["minItems"] === "number" ? [node["minItems"] - 1, node["minItems"]] : []), ...(typeof node["maxItems"] === "number" ? [node["maxItems"], node["maxItems"] + 1] : [])];
-      for (const count of new Set(counts.filter((c) => c >= 0))) cases.push({ field: crdPath, value: Array<number>(count).fill(itemValue) });
+      const counts = [
+        0,
+        1,
+        4,
+        5,
+        ...(typeof node["minItems"] === "number" ? [node["minItems"] - 1, node["minItems"]] : []),
+        ...(typeof node["maxItems"] === "number" ? [node["maxItems"], node["maxItems"] + 1] : []),
+      ];
+      for (const count of new Set(counts.filter((c) => c >= 0)))
+        cases.push({ field: crdPath, value: Array<number>(count).fill(itemValue) });
     } else {
       for (const value of boundaryValues(node)) cases.push({ field: crdPath, value });
     }
@@ -223,7 +257,9 @@ describe("the CRD's ranges and spec/src/validate-job-spec.ts", () => {
     const { violations, defaulted } = validate(job);
     const crdAccepts = violations.length === 0;
     const proto = protoToCrd.find(([, path]) => path === field)![0];
-    const representable = (Array.isArray(value) ? value : [value]).every((v) => typeof v === "number" && (protoField(proto).scalar !== ScalarType.UINT32 || (Number.isInteger(v) && v >= 0 && v <= uint32Max)));
+    const representable = (Array.isArray(value) ? value : [value]).every(
+      (v) => typeof v === "number" && (protoField(proto).scalar !== ScalarType.UINT32 || (Number.isInteger(v) && v >= 0 && v <= uint32Max)),
+    );
     if (!representable) {
       expect(crdAccepts, `${JSON.stringify(value)} does not fit the proto's uint32, so the CRD must refuse it`).toBe(false);
       return;
@@ -231,18 +267,23 @@ describe("the CRD's ranges and spec/src/validate-job-spec.ts", () => {
     let coordinatorKeeps: boolean;
     try {
       const resolved = resolveJobSpec(create(JobSpecSchema, jobSpecFromTrainingJob(defaulted)));
-      coordinatorKeeps = JSON.stringify(valueAt(toJson(JobSpecSchema, resolved, { alwaysEmitImplicit: true }) as JsonObject, proto)) === JSON.stringify(value);
+      coordinatorKeeps =
+        JSON.stringify(valueAt(toJson(JobSpecSchema, resolved, { alwaysEmitImplicit: true }) as JsonObject, proto)) ===
+        JSON.stringify(value);
     } catch {
       coordinatorKeeps = false;
     }
     expect({ crdAccepts, violations }).toEqual({ crdAccepts: coordinatorKeeps, violations: crdAccepts ? [] : violations });
   });
 
-  it.each(Object.entries(crdEnums).flatMap(([field, names]) => Object.keys(names).map((value) => ({ field, value }))))("$field = $value is accepted by the CRD and kept by the coordinator", ({ field, value }) => {
-    const { violations, defaulted } = validate(trainingJobWith(field, value));
-    expect(violations).toEqual([]);
-    const resolved = resolveJobSpec(create(JobSpecSchema, jobSpecFromTrainingJob(defaulted)));
-    const proto = protoToCrd.find(([, path]) => path === field)![0];
-    expect(valueAt(toJson(JobSpecSchema, resolved, { enumAsInteger: true }) as JsonObject, proto)).toBe(crdEnums[field]![value]);
-  });
+  it.each(Object.entries(crdEnums).flatMap(([field, names]) => Object.keys(names).map((value) => ({ field, value }))))(
+    "$field = $value is accepted by the CRD and kept by the coordinator",
+    ({ field, value }) => {
+      const { violations, defaulted } = validate(trainingJobWith(field, value));
+      expect(violations).toEqual([]);
+      const resolved = resolveJobSpec(create(JobSpecSchema, jobSpecFromTrainingJob(defaulted)));
+      const proto = protoToCrd.find(([, path]) => path === field)![0];
+      expect(valueAt(toJson(JobSpecSchema, resolved, { enumAsInteger: true }) as JsonObject, proto)).toBe(crdEnums[field]![value]);
+    },
+  );
 });

@@ -6,21 +6,23 @@
  * x-kubernetes-preserve-unknown-fields trees, CEL cost limits and transition rules.
  */
 import { readdirSync } from "node:fs";
-import { describe, expect, it } from "vitest";
-import { CustomResourceDefinition } from "kubernetes-models/apiextensions.k8s.io/v1";
-import { isJsonObject, valueAt } from "../src/json.js";
-import { readManifest, repoPath } from "@trainfleet/testing/manifests";
-import type { JsonObject, JsonValue } from "../src/json.js";
+import { celRuleProblems } from "@trainfleet/testing/k8s/cel-rules";
 import { leafFieldPaths, loadCrd, propertyNode, schemaNodes, trainingJobSchema } from "@trainfleet/testing/k8s/crd-schema";
 import { crdProblems, structuralProblems } from "@trainfleet/testing/k8s/structural-schema";
-import { celRuleProblems } from "@trainfleet/testing/k8s/cel-rules";
 import { createTrainingJobValidator, defaultProblems } from "@trainfleet/testing/k8s/training-job-validator";
+import { readManifest, repoPath } from "@trainfleet/testing/manifests";
+import { CustomResourceDefinition } from "kubernetes-models/apiextensions.k8s.io/v1";
+import { describe, expect, it } from "vitest";
+import type { JsonObject, JsonValue } from "../src/json.js";
+import { isJsonObject, valueAt } from "../src/json.js";
 
 const crd = loadCrd();
 const schema = trainingJobSchema(crd);
 const validate = createTrainingJobValidator(crd);
 const examplesDir = repoPath("k8s", "examples");
-const exampleFiles = readdirSync(examplesDir).filter((name) => name.endsWith(".yaml")).sort();
+const exampleFiles = readdirSync(examplesDir)
+  .filter((name) => name.endsWith(".yaml"))
+  .sort();
 const example = (name: string) => readManifest(`${examplesDir}/${name}`);
 
 function violationsOf(object: JsonObject): [string, string][] {
@@ -51,9 +53,18 @@ describe("the TrainingJob CRD", () => {
     expect(valueAt(crd, "metadata.name")).toBe("trainingjobs.trainfleet.dev");
     expect(valueAt(crd, "spec.group")).toBe("trainfleet.dev");
     expect(valueAt(crd, "spec.scope")).toBe("Namespaced");
-    expect(valueAt(crd, "spec.names")).toEqual({ kind: "TrainingJob", listKind: "TrainingJobList", plural: "trainingjobs", singular: "trainingjob", shortNames: ["tj"], categories: ["trainfleet"] });
+    expect(valueAt(crd, "spec.names")).toEqual({
+      kind: "TrainingJob",
+      listKind: "TrainingJobList",
+      plural: "trainingjobs",
+      singular: "trainingjob",
+      shortNames: ["tj"],
+      categories: ["trainfleet"],
+    });
     const versions = valueAt(crd, "spec.versions");
-    expect(Array.isArray(versions) ? versions.map((v) => (isJsonObject(v) ? [v["name"], v["served"], v["storage"]] : v)) : versions).toEqual([["v1alpha1", true, true]]);
+    expect(
+      Array.isArray(versions) ? versions.map((v) => (isJsonObject(v) ? [v["name"], v["served"], v["storage"]] : v)) : versions,
+    ).toEqual([["v1alpha1", true, true]]);
   });
 
   it("has the status subresource and a scale subresource on the worker replicas, for kubectl scale and autoscalers", () => {
@@ -66,7 +77,11 @@ describe("the TrainingJob CRD", () => {
 
   it("prints phase, workers ready/desired, epoch, step, loss and age", () => {
     const version = (valueAt(crd, "spec.versions") as JsonObject[])[0]!;
-    const columns = (version["additionalPrinterColumns"] as JsonObject[]).map((column) => [column["name"], column["type"], column["jsonPath"]]);
+    const columns = (version["additionalPrinterColumns"] as JsonObject[]).map((column) => [
+      column["name"],
+      column["type"],
+      column["jsonPath"],
+    ]);
     expect(columns).toEqual([
       ["Phase", "string", ".status.phase"],
       ["Ready", "integer", ".status.readyReplicas"],
@@ -108,25 +123,94 @@ describe("the TrainingJob CRD", () => {
 describe("the structural-schema checker", () => {
   const broken = (change: (copy: JsonObject) => void) => structuralProblems(edited(schema, change));
   const cases: [string, (copy: JsonObject) => void, string][] = [
-    ["a field without a type", (s) => void delete at(s, "properties.spec.properties.image")["type"], "openAPIV3Schema.properties.spec.properties.image: type must not be empty for specified object fields"],
-    ["array items without a type", (s) => void delete at(s, "properties.spec.properties.model.properties.mlp.properties.hiddenUnits.items")["type"], "hiddenUnits.items: type must not be empty for specified array items"],
-    ["properties next to additionalProperties", (s) => void (at(s, "properties.spec.properties.runPolicy")["additionalProperties"] = false), "openAPIV3Schema.properties.spec.properties.runPolicy: additionalProperties and properties are mutually exclusive"],
-    ["a type inside oneOf", (s) => void (at(s, "properties.spec.properties.model")["oneOf"] = [{ required: ["mlp"], type: "object" }, { required: ["cnn"] }]), "model.oneOf[0]: type must be empty to be structural"],
-    ["a field inside anyOf that is not specified outside", (s) => void (at(s, "properties.spec.properties.model")["anyOf"] = [{ properties: { rnn: { minProperties: 1 } } }]), "model.anyOf[0]: properties.rnn is not specified outside the junctor"],
-    ["a description on the root metadata", (s) => void (at(s, "properties.metadata")["description"] = "standard metadata"), "openAPIV3Schema.properties.metadata.description: must not specify anything other than name and generateName"],
-    ["a metadata field other than name", (s) => void (at(s, "properties.metadata.properties")["labels"] = { type: "object" }), "openAPIV3Schema.properties.metadata.properties.labels: must not specify anything other than name and generateName"],
-    ["x-kubernetes-preserve-unknown-fields: false", (s) => void (at(s, "properties.spec.properties.workers.properties.template.properties.spec")["x-kubernetes-preserve-unknown-fields"] = false), "x-kubernetes-preserve-unknown-fields must be true or undefined"],
-    ["a list-map key that is neither required nor defaulted", (s) => void (at(s, "properties.status.properties.conditions.items")["required"] = ["status"]), "x-kubernetes-list-map-keys: type must be required or have a default"],
-    ["a misspelt keyword", (s) => void (at(s, "properties.spec.properties.training.properties.epochs")["maximun"] = 5), "epochs: unknown keyword maximun"],
-    ["$ref", (s) => void (at(s, "properties.spec.properties.training.properties.epochs")["$ref"] = "#/definitions/x"), "epochs: $ref is not supported by apiextensions.k8s.io/v1"],
-    ["an unknown format", (s) => void (at(s, "properties.status.properties.startTime")["format"] = "datetime"), "startTime: format \"datetime\" is unknown to the API server"],
-    ["a CEL fieldPath that names no field", (s) => void (at(s, "properties.spec.properties.workers")["x-kubernetes-validations"] = [{ rule: "true", fieldPath: ".minWorker" }]), "x-kubernetes-validations[0].fieldPath \".minWorker\" must be a valid path"],
-    ["a default of the wrong type", (s) => void (at(s, "properties.spec.properties.training.properties.epochs")["default"] = "3"), "epochs: default \"3\" is not of type integer"],
-    ["int-or-string with another anyOf", (s) => void (at(s, "properties.spec.properties.workers.properties.resources.properties.limits.additionalProperties")["anyOf"] = [{ type: "integer" }, { type: "number" }]), "must use the anyOf [integer, string] shape"],
+    [
+      "a field without a type",
+      (s) => void delete at(s, "properties.spec.properties.image")["type"],
+      "openAPIV3Schema.properties.spec.properties.image: type must not be empty for specified object fields",
+    ],
+    [
+      "array items without a type",
+      (s) => void delete at(s, "properties.spec.properties.model.properties.mlp.properties.hiddenUnits.items")["type"],
+      "hiddenUnits.items: type must not be empty for specified array items",
+    ],
+    [
+      "properties next to additionalProperties",
+      (s) => void (at(s, "properties.spec.properties.runPolicy")["additionalProperties"] = false),
+      "openAPIV3Schema.properties.spec.properties.runPolicy: additionalProperties and properties are mutually exclusive",
+    ],
+    [
+      "a type inside oneOf",
+      (s) => void (at(s, "properties.spec.properties.model")["oneOf"] = [{ required: ["mlp"], type: "object" }, { required: ["cnn"] }]),
+      "model.oneOf[0]: type must be empty to be structural",
+    ],
+    [
+      "a field inside anyOf that is not specified outside",
+      (s) => void (at(s, "properties.spec.properties.model")["anyOf"] = [{ properties: { rnn: { minProperties: 1 } } }]),
+      "model.anyOf[0]: properties.rnn is not specified outside the junctor",
+    ],
+    [
+      "a description on the root metadata",
+      (s) => void (at(s, "properties.metadata")["description"] = "standard metadata"),
+      "openAPIV3Schema.properties.metadata.description: must not specify anything other than name and generateName",
+    ],
+    [
+      "a metadata field other than name",
+      (s) => void (at(s, "properties.metadata.properties")["labels"] = { type: "object" }),
+      "openAPIV3Schema.properties.metadata.properties.labels: must not specify anything other than name and generateName",
+    ],
+    [
+      "x-kubernetes-preserve-unknown-fields: false",
+      (s) =>
+        void (at(s, "properties.spec.properties.workers.properties.template.properties.spec")["x-kubernetes-preserve-unknown-fields"] =
+          false),
+      "x-kubernetes-preserve-unknown-fields must be true or undefined",
+    ],
+    [
+      "a list-map key that is neither required nor defaulted",
+      (s) => void (at(s, "properties.status.properties.conditions.items")["required"] = ["status"]),
+      "x-kubernetes-list-map-keys: type must be required or have a default",
+    ],
+    [
+      "a misspelt keyword",
+      (s) => void (at(s, "properties.spec.properties.training.properties.epochs")["maximun"] = 5),
+      "epochs: unknown keyword maximun",
+    ],
+    [
+      "$ref",
+      (s) => void (at(s, "properties.spec.properties.training.properties.epochs")["$ref"] = "#/definitions/x"),
+      "epochs: $ref is not supported by apiextensions.k8s.io/v1",
+    ],
+    [
+      "an unknown format",
+      (s) => void (at(s, "properties.status.properties.startTime")["format"] = "datetime"),
+      'startTime: format "datetime" is unknown to the API server',
+    ],
+    [
+      "a CEL fieldPath that names no field",
+      (s) => void (at(s, "properties.spec.properties.workers")["x-kubernetes-validations"] = [{ rule: "true", fieldPath: ".minWorker" }]),
+      'x-kubernetes-validations[0].fieldPath ".minWorker" must be a valid path',
+    ],
+    [
+      "a default of the wrong type",
+      (s) => void (at(s, "properties.spec.properties.training.properties.epochs")["default"] = "3"),
+      'epochs: default "3" is not of type integer',
+    ],
+    [
+      "int-or-string with another anyOf",
+      (s) =>
+        void (at(s, "properties.spec.properties.workers.properties.resources.properties.limits.additionalProperties")["anyOf"] = [
+          { type: "integer" },
+          { type: "number" },
+        ]),
+      "must use the anyOf [integer, string] shape",
+    ],
   ];
   it.each(cases)("refuses %s", (_, change, problem) => {
     const problems = broken(change);
-    expect(problems.some((p) => p.includes(problem)), problems.join("\n")).toBe(true);
+    expect(
+      problems.some((p) => p.includes(problem)),
+      problems.join("\n"),
+    ).toBe(true);
   });
 
   it("refuses printer columns and scale paths that name no field, or a field of another type", () => {
@@ -162,13 +246,30 @@ describe("TrainingJob validation", () => {
     const withStatus = edited(example("minimal.yaml"), (job) => {
       job["status"] = {
         conditions: [
-          { type: "Created", status: "True", reason: "Created", message: "pods and services created", lastTransitionTime: "2026-01-02T03:04:05Z", observedGeneration: 1 },
+          {
+            type: "Created",
+            status: "True",
+            reason: "Created",
+            message: "pods and services created",
+            lastTransitionTime: "2026-01-02T03:04:05Z",
+            observedGeneration: 1,
+          },
           { type: "Running", status: "True", reason: "Training", message: "", lastTransitionTime: "2026-01-02T03:05:00.5+01:00" },
         ],
-        phase: "Running", replicas: 2, readyReplicas: 2, selector: "trainfleet.dev/job=fashion-mnist,trainfleet.dev/role=worker",
-        epoch: 2, step: 700, loss: 0.31, accuracy: 0.88, samplesPerSecond: 5400.5,
-        lastCheckpoint: { step: 500, time: "2026-01-02T03:10:00Z" }, coordinatorEndpoint: "fashion-mnist-coordinator.ml.svc:7070",
-        startTime: "2026-01-02T03:04:05Z", completionTime: "2026-01-02T04:00:00Z", observedGeneration: 1,
+        phase: "Running",
+        replicas: 2,
+        readyReplicas: 2,
+        selector: "trainfleet.dev/job=fashion-mnist,trainfleet.dev/role=worker",
+        epoch: 2,
+        step: 700,
+        loss: 0.31,
+        accuracy: 0.88,
+        samplesPerSecond: 5400.5,
+        lastCheckpoint: { step: 500, time: "2026-01-02T03:10:00Z" },
+        coordinatorEndpoint: "fashion-mnist-coordinator.ml.svc:7070",
+        startTime: "2026-01-02T03:04:05Z",
+        completionTime: "2026-01-02T04:00:00Z",
+        observedGeneration: 1,
       };
     });
     expect(validate(withStatus).violations).toEqual([]);
@@ -183,53 +284,236 @@ describe("TrainingJob validation", () => {
   const asyncJob = example("async.yaml");
   const minimal = example("minimal.yaml");
   const invalid: [string, JsonObject, [string, string][]][] = [
-    ["negative worker replicas", edited(full, (j) => void (at(j, "spec.workers")["replicas"] = -1)), [["/spec/workers/replicas", "minimum"]]],
+    [
+      "negative worker replicas",
+      edited(full, (j) => void (at(j, "spec.workers")["replicas"] = -1)),
+      [["/spec/workers/replicas", "minimum"]],
+    ],
     ["zero worker replicas", edited(minimal, (j) => void (at(j, "spec.workers")["replicas"] = 0)), [["/spec/workers/replicas", "minimum"]]],
-    ["more than 1024 workers", edited(minimal, (j) => void (at(j, "spec.workers")["replicas"] = 1025)), [["/spec/workers/replicas", "maximum"]]],
-    ["a fractional replica count", edited(minimal, (j) => void (at(j, "spec.workers")["replicas"] = 2.5)), [["/spec/workers/replicas", "type"]]],
+    [
+      "more than 1024 workers",
+      edited(minimal, (j) => void (at(j, "spec.workers")["replicas"] = 1025)),
+      [["/spec/workers/replicas", "maximum"]],
+    ],
+    [
+      "a fractional replica count",
+      edited(minimal, (j) => void (at(j, "spec.workers")["replicas"] = 2.5)),
+      [["/spec/workers/replicas", "type"]],
+    ],
     ["replicas as a string", edited(minimal, (j) => void (at(j, "spec.workers")["replicas"] = "3")), [["/spec/workers/replicas", "type"]]],
-    ["minWorkers above maxWorkers (CEL)", edited(full, (j) => Object.assign(at(j, "spec.workers"), { minWorkers: 6, maxWorkers: 5, replicas: 5 })), [["/spec/workers/minWorkers", "x-kubernetes-validations"], ["/spec/workers/replicas", "x-kubernetes-validations"]]],
-    ["replicas below minWorkers (CEL)", edited(full, (j) => void (at(j, "spec.workers")["replicas"] = 1)), [["/spec/workers/replicas", "x-kubernetes-validations"]]],
-    ["replicas scaled past maxWorkers (CEL)", edited(full, (j) => void (at(j, "spec.workers")["replicas"] = 9)), [["/spec/workers/replicas", "x-kubernetes-validations"]]],
-    ["an unknown data plane", edited(minimal, (j) => void (at(j, "spec.parameterServers")["dataPlane"] = "rdma")), [["/spec/parameterServers/dataPlane", "enum"]]],
-    ["an unknown wire dtype", edited(minimal, (j) => void (at(j, "spec.parameterServers")["wireDtype"] = "int8")), [["/spec/parameterServers/wireDtype", "enum"]]],
-    ["an unknown clean-pod policy", edited(full, (j) => void (at(j, "spec.runPolicy")["cleanPodPolicy"] = "Some")), [["/spec/runPolicy/cleanPodPolicy", "enum"]]],
-    ["an unknown training mode", edited(full, (j) => void (at(j, "spec.training")["mode"] = "semi-sync")), [["/spec/training/mode", "enum"]]],
-    ["an even kernel size", edited(example("cnn-gpu-colocated.yaml"), (j) => void (at(j, "spec.model.cnn")["kernelSize"] = 4)), [["/spec/model/cnn/kernelSize", "enum"]]],
+    [
+      "minWorkers above maxWorkers (CEL)",
+      edited(full, (j) => Object.assign(at(j, "spec.workers"), { minWorkers: 6, maxWorkers: 5, replicas: 5 })),
+      [
+        ["/spec/workers/minWorkers", "x-kubernetes-validations"],
+        ["/spec/workers/replicas", "x-kubernetes-validations"],
+      ],
+    ],
+    [
+      "replicas below minWorkers (CEL)",
+      edited(full, (j) => void (at(j, "spec.workers")["replicas"] = 1)),
+      [["/spec/workers/replicas", "x-kubernetes-validations"]],
+    ],
+    [
+      "replicas scaled past maxWorkers (CEL)",
+      edited(full, (j) => void (at(j, "spec.workers")["replicas"] = 9)),
+      [["/spec/workers/replicas", "x-kubernetes-validations"]],
+    ],
+    [
+      "an unknown data plane",
+      edited(minimal, (j) => void (at(j, "spec.parameterServers")["dataPlane"] = "rdma")),
+      [["/spec/parameterServers/dataPlane", "enum"]],
+    ],
+    [
+      "an unknown wire dtype",
+      edited(minimal, (j) => void (at(j, "spec.parameterServers")["wireDtype"] = "int8")),
+      [["/spec/parameterServers/wireDtype", "enum"]],
+    ],
+    [
+      "an unknown clean-pod policy",
+      edited(full, (j) => void (at(j, "spec.runPolicy")["cleanPodPolicy"] = "Some")),
+      [["/spec/runPolicy/cleanPodPolicy", "enum"]],
+    ],
+    [
+      "an unknown training mode",
+      edited(full, (j) => void (at(j, "spec.training")["mode"] = "semi-sync")),
+      [["/spec/training/mode", "enum"]],
+    ],
+    [
+      "an even kernel size",
+      edited(example("cnn-gpu-colocated.yaml"), (j) => void (at(j, "spec.model.cnn")["kernelSize"] = 4)),
+      [["/spec/model/cnn/kernelSize", "enum"]],
+    ],
     ["an unknown dataset", edited(minimal, (j) => void (at(j, "spec.dataset")["name"] = "mnist")), [["/spec/dataset/name", "enum"]]],
     ["epochs as a word", edited(minimal, (j) => void (at(j, "spec.training")["epochs"] = "three")), [["/spec/training/epochs", "type"]]],
     ["suspend as a string", edited(full, (j) => void (at(j, "spec.runPolicy")["suspend"] = "yes")), [["/spec/runPolicy/suspend", "type"]]],
     ["no spec", edited(minimal, (j) => void delete j["spec"]), [["/spec", "required"]]],
     ["no image", edited(minimal, (j) => void delete at(j, "spec")["image"]), [["/spec/image", "required"]]],
-    ["sgd without a learning rate", edited(minimal, (j) => void (at(j, "spec.training")["optimizer"] = { sgd: { momentum: 0.9 } })), [["/spec/training/optimizer/sgd/learningRate", "required"]]],
-    ["a cnn without a kernel size", edited(minimal, (j) => void (at(j, "spec")["model"] = { cnn: { convFilters: [8] } })), [["/spec/model/cnn/kernelSize", "required"]]],
-    ["checkpoints without a volume claim", edited(minimal, (j) => void (at(j, "spec")["checkpoints"] = { everySteps: 100 })), [["/spec/checkpoints/claimName", "required"]]],
-    ["a misspelt field", edited(minimal, (j) => void (at(j, "spec.workers")["replica"] = 3)), [["/spec/workers/replica", "additionalProperties"]]],
-    ["an unknown section", edited(minimal, (j) => void (at(j, "spec")["trainig"] = { epochs: 3 })), [["/spec/trainig", "additionalProperties"]]],
-    ["an unknown status field", edited(minimal, (j) => void (j["status"] = { phase: "Running", progress: 0.5 })), [["/status/progress", "additionalProperties"]]],
-    ["both sgd and adam", edited(minimal, (j) => void (at(j, "spec.training")["optimizer"] = { sgd: { learningRate: 0.1 }, adam: { learningRate: 0.001 } })), [["/spec/training/optimizer", "oneOf"]]],
-    ["neither sgd nor adam", edited(minimal, (j) => void (at(j, "spec.training")["optimizer"] = {})), [["/spec/training/optimizer/sgd", "required"], ["/spec/training/optimizer/adam", "required"], ["/spec/training/optimizer", "oneOf"]]],
-    ["both mlp and cnn", edited(minimal, (j) => void (at(j, "spec")["model"] = { mlp: {}, cnn: { convFilters: [8], kernelSize: 3 } })), [["/spec/model", "oneOf"]]],
-    ["a zero learning rate", edited(minimal, (j) => void (at(j, "spec.training")["optimizer"] = { adam: { learningRate: 0 } })), [["/spec/training/optimizer/adam/learningRate", "exclusiveMinimum"]]],
-    ["momentum 1", edited(minimal, (j) => void (at(j, "spec.training")["optimizer"] = { sgd: { learningRate: 0.1, momentum: 1 } })), [["/spec/training/optimizer/sgd/momentum", "maximum"]]],
-    ["chunks not a multiple of 4 bytes", edited(minimal, (j) => void (at(j, "spec.parameterServers")["chunkBytes"] = 1_000_001)), [["/spec/parameterServers/chunkBytes", "multipleOf"]]],
-    ["five conv layers", edited(minimal, (j) => void (at(j, "spec")["model"] = { cnn: { convFilters: [8, 8, 8, 8, 8], kernelSize: 3 } })), [["/spec/model/cnn/convFilters", "maxItems"]]],
-    ["a hidden layer of 0 units", edited(minimal, (j) => void (at(j, "spec")["model"] = { mlp: { hiddenUnits: [128, 0] } })), [["/spec/model/mlp/hiddenUnits/1", "minimum"]]],
-    ["colocated shards on the grpc data plane (CEL)", edited(minimal, (j) => Object.assign(at(j, "spec.parameterServers"), { placement: "colocated", dataPlane: "grpc" })), [["/spec/parameterServers/dataPlane", "x-kubernetes-validations"]]],
-    ["float16 on the grpc data plane (CEL)", edited(minimal, (j) => Object.assign(at(j, "spec.parameterServers"), { wireDtype: "float16", dataPlane: "grpc" })), [["/spec/parameterServers/wireDtype", "x-kubernetes-validations"]]],
-    ["colocated with a shard count unlike the workers' (CEL)", edited(minimal, (j) => Object.assign(at(j, "spec.parameterServers"), { placement: "colocated", replicas: 3 })), [["/spec/parameterServers/replicas", "x-kubernetes-validations"]]],
-    ["maxStaleness in sync mode (CEL)", edited(asyncJob, (j) => void (at(j, "spec.training")["mode"] = "sync")), [["/spec/training/maxStaleness", "x-kubernetes-validations"]]],
-    ["a cpu quantity that is not one", edited(full, (j) => void (at(j, "spec.workers.resources.limits")["cpu"] = "lots")), [["/spec/workers/resources/limits/cpu", "pattern"]]],
-    ["a GPU count of true", edited(minimal, (j) => void (at(j, "spec.workers.resources.limits")["nvidia.com/gpu"] = true)), [["/spec/workers/resources/limits/nvidia.com~1gpu", "type"], ["/spec/workers/resources/limits/nvidia.com~1gpu", "type"], ["/spec/workers/resources/limits/nvidia.com~1gpu", "anyOf"], ["/spec/workers/resources/limits/nvidia.com~1gpu", "x-kubernetes-int-or-string"]]],
-    ["a pod label value of 64 characters", edited(minimal, (j) => void (at(j, "spec.workers.template.metadata.labels")["team"] = "a".repeat(64))), [["/spec/workers/template/metadata/labels/team", "maxLength"]]],
-    ["a Kueue queue name with a space", edited(full, (j) => void (at(j, "spec.scheduling")["queueName"] = "team vision")), [["/spec/scheduling/queueName", "pattern"]]],
-    ["a zero active deadline", edited(full, (j) => void (at(j, "spec.runPolicy")["activeDeadlineSeconds"] = 0)), [["/spec/runPolicy/activeDeadlineSeconds", "minimum"]]],
+    [
+      "sgd without a learning rate",
+      edited(minimal, (j) => void (at(j, "spec.training")["optimizer"] = { sgd: { momentum: 0.9 } })),
+      [["/spec/training/optimizer/sgd/learningRate", "required"]],
+    ],
+    [
+      "a cnn without a kernel size",
+      edited(minimal, (j) => void (at(j, "spec")["model"] = { cnn: { convFilters: [8] } })),
+      [["/spec/model/cnn/kernelSize", "required"]],
+    ],
+    [
+      "checkpoints without a volume claim",
+      edited(minimal, (j) => void (at(j, "spec")["checkpoints"] = { everySteps: 100 })),
+      [["/spec/checkpoints/claimName", "required"]],
+    ],
+    [
+      "a misspelt field",
+      edited(minimal, (j) => void (at(j, "spec.workers")["replica"] = 3)),
+      [["/spec/workers/replica", "additionalProperties"]],
+    ],
+    [
+      "an unknown section",
+      edited(minimal, (j) => void (at(j, "spec")["trainig"] = { epochs: 3 })),
+      [["/spec/trainig", "additionalProperties"]],
+    ],
+    [
+      "an unknown status field",
+      edited(minimal, (j) => void (j["status"] = { phase: "Running", progress: 0.5 })),
+      [["/status/progress", "additionalProperties"]],
+    ],
+    [
+      "both sgd and adam",
+      edited(minimal, (j) => void (at(j, "spec.training")["optimizer"] = { sgd: { learningRate: 0.1 }, adam: { learningRate: 0.001 } })),
+      [["/spec/training/optimizer", "oneOf"]],
+    ],
+    [
+      "neither sgd nor adam",
+      edited(minimal, (j) => void (at(j, "spec.training")["optimizer"] = {})),
+      [
+        ["/spec/training/optimizer/sgd", "required"],
+        ["/spec/training/optimizer/adam", "required"],
+        ["/spec/training/optimizer", "oneOf"],
+      ],
+    ],
+    [
+      "both mlp and cnn",
+      edited(minimal, (j) => void (at(j, "spec")["model"] = { mlp: {}, cnn: { convFilters: [8], kernelSize: 3 } })),
+      [["/spec/model", "oneOf"]],
+    ],
+    [
+      "a zero learning rate",
+      edited(minimal, (j) => void (at(j, "spec.training")["optimizer"] = { adam: { learningRate: 0 } })),
+      [["/spec/training/optimizer/adam/learningRate", "exclusiveMinimum"]],
+    ],
+    [
+      "momentum 1",
+      edited(minimal, (j) => void (at(j, "spec.training")["optimizer"] = { sgd: { learningRate: 0.1, momentum: 1 } })),
+      [["/spec/training/optimizer/sgd/momentum", "maximum"]],
+    ],
+    [
+      "chunks not a multiple of 4 bytes",
+      edited(minimal, (j) => void (at(j, "spec.parameterServers")["chunkBytes"] = 1_000_001)),
+      [["/spec/parameterServers/chunkBytes", "multipleOf"]],
+    ],
+    [
+      "five conv layers",
+      edited(minimal, (j) => void (at(j, "spec")["model"] = { cnn: { convFilters: [8, 8, 8, 8, 8], kernelSize: 3 } })),
+      [["/spec/model/cnn/convFilters", "maxItems"]],
+    ],
+    [
+      "a hidden layer of 0 units",
+      edited(minimal, (j) => void (at(j, "spec")["model"] = { mlp: { hiddenUnits: [128, 0] } })),
+      [["/spec/model/mlp/hiddenUnits/1", "minimum"]],
+    ],
+    [
+      "colocated shards on the grpc data plane (CEL)",
+      edited(minimal, (j) => Object.assign(at(j, "spec.parameterServers"), { placement: "colocated", dataPlane: "grpc" })),
+      [["/spec/parameterServers/dataPlane", "x-kubernetes-validations"]],
+    ],
+    [
+      "float16 on the grpc data plane (CEL)",
+      edited(minimal, (j) => Object.assign(at(j, "spec.parameterServers"), { wireDtype: "float16", dataPlane: "grpc" })),
+      [["/spec/parameterServers/wireDtype", "x-kubernetes-validations"]],
+    ],
+    [
+      "colocated with a shard count unlike the workers' (CEL)",
+      edited(minimal, (j) => Object.assign(at(j, "spec.parameterServers"), { placement: "colocated", replicas: 3 })),
+      [["/spec/parameterServers/replicas", "x-kubernetes-validations"]],
+    ],
+    [
+      "maxStaleness in sync mode (CEL)",
+      edited(asyncJob, (j) => void (at(j, "spec.training")["mode"] = "sync")),
+      [["/spec/training/maxStaleness", "x-kubernetes-validations"]],
+    ],
+    [
+      "a cpu quantity that is not one",
+      edited(full, (j) => void (at(j, "spec.workers.resources.limits")["cpu"] = "lots")),
+      [["/spec/workers/resources/limits/cpu", "pattern"]],
+    ],
+    [
+      "a GPU count of true",
+      edited(minimal, (j) => void (at(j, "spec.workers.resources.limits")["nvidia.com/gpu"] = true)),
+      [
+        ["/spec/workers/resources/limits/nvidia.com~1gpu", "type"],
+        ["/spec/workers/resources/limits/nvidia.com~1gpu", "type"],
+        ["/spec/workers/resources/limits/nvidia.com~1gpu", "anyOf"],
+        ["/spec/workers/resources/limits/nvidia.com~1gpu", "x-kubernetes-int-or-string"],
+      ],
+    ],
+    [
+      "a pod label value of 64 characters",
+      edited(minimal, (j) => void (at(j, "spec.workers.template.metadata.labels")["team"] = "a".repeat(64))),
+      [["/spec/workers/template/metadata/labels/team", "maxLength"]],
+    ],
+    [
+      "a Kueue queue name with a space",
+      edited(full, (j) => void (at(j, "spec.scheduling")["queueName"] = "team vision")),
+      [["/spec/scheduling/queueName", "pattern"]],
+    ],
+    [
+      "a zero active deadline",
+      edited(full, (j) => void (at(j, "spec.runPolicy")["activeDeadlineSeconds"] = 0)),
+      [["/spec/runPolicy/activeDeadlineSeconds", "minimum"]],
+    ],
     ["an upper-case name", edited(minimal, (j) => void (at(j, "metadata")["name"] = "Fashion")), [["/metadata/name", "pattern"]]],
-    ["a name of 41 characters", edited(minimal, (j) => void (at(j, "metadata")["name"] = "a".repeat(41))), [["/metadata/name", "maxLength"]]],
+    [
+      "a name of 41 characters",
+      edited(minimal, (j) => void (at(j, "metadata")["name"] = "a".repeat(41))),
+      [["/metadata/name", "maxLength"]],
+    ],
     ["another API version", edited(minimal, (j) => void (j["apiVersion"] = "trainfleet.dev/v1")), [["/apiVersion", "const"]]],
-    ["an unknown condition type", edited(minimal, (j) => void (j["status"] = { conditions: [{ type: "Exploded", status: "True", reason: "Boom", lastTransitionTime: "2026-01-02T03:04:05Z" }] })), [["/status/conditions/0/type", "enum"]]],
-    ["two conditions of one type", edited(minimal, (j) => void (j["status"] = { conditions: [{ type: "Running", status: "True", reason: "Training", lastTransitionTime: "2026-01-02T03:04:05Z" }, { type: "Running", status: "False", reason: "Stopped", lastTransitionTime: "2026-01-02T03:04:06Z" }] })), [["/status/conditions", "x-kubernetes-list-type"]]],
-    ["a transition time that is no time", edited(minimal, (j) => void (j["status"] = { conditions: [{ type: "Running", status: "True", reason: "Training", lastTransitionTime: "yesterday" }] })), [["/status/conditions/0/lastTransitionTime", "format"]]],
+    [
+      "an unknown condition type",
+      edited(
+        minimal,
+        (j) =>
+          void (j["status"] = {
+            conditions: [{ type: "Exploded", status: "True", reason: "Boom", lastTransitionTime: "2026-01-02T03:04:05Z" }],
+          }),
+      ),
+      [["/status/conditions/0/type", "enum"]],
+    ],
+    [
+      "two conditions of one type",
+      edited(
+        minimal,
+        (j) =>
+          void (j["status"] = {
+            conditions: [
+              { type: "Running", status: "True", reason: "Training", lastTransitionTime: "2026-01-02T03:04:05Z" },
+              { type: "Running", status: "False", reason: "Stopped", lastTransitionTime: "2026-01-02T03:04:06Z" },
+            ],
+          }),
+      ),
+      [["/status/conditions", "x-kubernetes-list-type"]],
+    ],
+    [
+      "a transition time that is no time",
+      edited(
+        minimal,
+        (j) =>
+          void (j["status"] = { conditions: [{ type: "Running", status: "True", reason: "Training", lastTransitionTime: "yesterday" }] }),
+      ),
+      [["/status/conditions/0/lastTransitionTime", "format"]],
+    ],
     ["an accuracy above 1", edited(minimal, (j) => void (j["status"] = { accuracy: 1.5 })), [["/status/accuracy", "maximum"]]],
   ];
   it.each(invalid)("rejects %s, for the right field", (_, job, expected) => {

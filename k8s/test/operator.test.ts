@@ -9,18 +9,18 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Event, Pod, Service } from "kubernetes-models/v1";
 import { JobPhase } from "@trainfleet/proto";
+import { cliMain } from "@trainfleet/testing/fleet/run-fleet";
+import { rbacResource } from "@trainfleet/testing/k8s/kube-api-server/request-log";
+import { defaultResources, volcanoPodGroups } from "@trainfleet/testing/k8s/kube-api-server/resource-table";
+import { coschedulingPodGroups, namespace, OperatorHarness, operatorUser, podsOf } from "@trainfleet/testing/k8s/operator/operator-harness";
+import { allows, operatorRules } from "@trainfleet/testing/k8s/operator-permissions";
+import { createTrainingJobValidator } from "@trainfleet/testing/k8s/training-job-validator";
+import { Event, Pod, Service } from "kubernetes-models/v1";
+import { afterEach, describe, expect, it } from "vitest";
+import type { JsonObject } from "../src/json.js";
 import { labels } from "../src/names.js";
 import type { TrainingJob } from "../src/training-job.js";
-import { afterEach, describe, expect, it } from "vitest";
-import { corePods, volcanoPodGroups, defaultResources } from "@trainfleet/testing/k8s/kube-api-server/resource-table";
-import { rbacResource } from "@trainfleet/testing/k8s/kube-api-server/request-log";
-import { allows, operatorRules } from "@trainfleet/testing/k8s/operator-permissions";
-import { cliMain } from "@trainfleet/testing/fleet/run-fleet";
-import { createTrainingJobValidator } from "@trainfleet/testing/k8s/training-job-validator";
-import type { JsonObject } from "../src/json.js";
-import { OperatorHarness, coschedulingPodGroups, namespace, operatorUser, podsOf } from "@trainfleet/testing/k8s/operator/operator-harness";
 
 let harness: OperatorHarness | undefined;
 afterEach(async () => {
@@ -28,7 +28,8 @@ afterEach(async () => {
   harness = undefined;
 });
 
-const uidsOf = (pods: { metadata?: { name?: string; uid?: string } }[]) => Object.fromEntries(pods.map((pod) => [pod.metadata!.name!, pod.metadata!.uid!]));
+const uidsOf = (pods: { metadata?: { name?: string; uid?: string } }[]) =>
+  Object.fromEntries(pods.map((pod) => [pod.metadata!.name!, pod.metadata!.uid!]));
 const condition = (job: TrainingJob, type: string) => job.status?.conditions?.find((candidate) => candidate.type === type);
 
 const validate = createTrainingJobValidator();
@@ -58,7 +59,9 @@ describe("operator against the in-process test API server (no real kube-apiserve
     const pods = await h.waitForPods("mnist", podsOf("mnist", 2, 2));
     const job = await h.job("mnist");
     for (const pod of pods) {
-      expect(pod.metadata!.ownerReferences).toEqual([expect.objectContaining({ kind: "TrainingJob", name: "mnist", uid: job.metadata.uid, controller: true })]);
+      expect(pod.metadata!.ownerReferences).toEqual([
+        expect.objectContaining({ kind: "TrainingJob", name: "mnist", uid: job.metadata.uid, controller: true }),
+      ]);
       expect(pod.metadata!.labels![labels.jobName]).toBe("mnist");
       expect(pod.spec!.restartPolicy).toBe("Never");
       expect(pod.spec!.containers[0]!.image).toBe("trainfleet:test");
@@ -69,7 +72,11 @@ describe("operator against the in-process test API server (no real kube-apiserve
     expect(byName["mnist-ps-1"]!.metadata!.labels).toMatchObject({ [labels.role]: "parameter-server", [labels.index]: "1" });
     expect(byName["mnist-worker-0"]!.spec!.containers[0]!.args).toEqual(["worker"]);
     const specJson = byName["mnist-coordinator"]!.spec!.containers[0]!.env!.find((env) => env.name === "TRAINFLEET_SPEC")!.value!;
-    expect(JSON.parse(specJson)).toMatchObject({ jobId: "mnist", workers: { replicas: 2, maxWorkers: 1024 }, parameterServers: { shards: 2 } });
+    expect(JSON.parse(specJson)).toMatchObject({
+      jobId: "mnist",
+      workers: { replicas: 2, maxWorkers: 1024 },
+      parameterServers: { shards: 2 },
+    });
     const service = await h.core.readNamespacedService({ name: "mnist-coordinator", namespace });
     expect(service.spec!.ports!.map((port) => port.port)).toEqual([7070, 7080]);
     expect(() => new Service(JSON.parse(JSON.stringify(service)) as object).validate()).not.toThrow();
@@ -133,7 +140,9 @@ describe("operator against the in-process test API server (no real kube-apiserve
     const rescaled = await h.waitForCondition("elastic", "Rescaling", "False", "Rescaled");
     expect(rescaled.status).toMatchObject({ replicas: 4, readyReplicas: 4, phase: "Running" });
     // The coordinator's spec (and so the global batch) stays that of the job's start.
-    const spec = (await h.pods("elastic")).find((pod) => pod.metadata!.name === "elastic-coordinator")!.spec!.containers[0]!.env!.find((env) => env.name === "TRAINFLEET_SPEC")!.value!;
+    const spec = (await h.pods("elastic"))
+      .find((pod) => pod.metadata!.name === "elastic-coordinator")!
+      .spec!.containers[0]!.env!.find((env) => env.name === "TRAINFLEET_SPEC")!.value!;
     expect(JSON.parse(spec)).toMatchObject({ workers: { replicas: 2 } });
 
     await h.scale("elastic", 1);
@@ -144,7 +153,13 @@ describe("operator against the in-process test API server (no real kube-apiserve
     const scaledDown = await h.waitForCondition("elastic", "Rescaling", "False", "Rescaled");
     expect(scaledDown.status!.replicas).toBe(1);
     expectValidByCrd(scaledDown);
-    const scale = (await h.custom.getNamespacedCustomObjectScale({ group: "trainfleet.dev", version: "v1alpha1", namespace, plural: "trainingjobs", name: "elastic" })) as { status: { replicas: number; selector: string } };
+    const scale = (await h.custom.getNamespacedCustomObjectScale({
+      group: "trainfleet.dev",
+      version: "v1alpha1",
+      namespace,
+      plural: "trainingjobs",
+      name: "elastic",
+    })) as { status: { replicas: number; selector: string } };
     expect(scale.status).toEqual({ replicas: 1, selector: `${labels.jobName}=elastic,${labels.role}=worker` });
     await h.eventsWith("elastic", ["ScalingUp", "ScalingDown", "Rescaled"]);
     expectOnlyPermittedCalls(h);
@@ -182,13 +197,21 @@ describe("operator against the in-process test API server (no real kube-apiserve
   it("restarts a failed coordinator or shard until backoffLimit, then fails; a failed worker is replaced without counting", async () => {
     harness = await OperatorHarness.start();
     const h = harness;
-    const coordinator = await h.submit("flaky", { workers: { replicas: 2 }, parameterServers: { replicas: 1 }, runPolicy: { backoffLimit: 1 } });
+    const coordinator = await h.submit("flaky", {
+      workers: { replicas: 2 },
+      parameterServers: { replicas: 1 },
+      runPolicy: { backoffLimit: 1 },
+    });
     const first = uidsOf(await h.waitForPods("flaky", podsOf("flaky", 1, 2)));
     await h.kubelet.runAll();
     coordinator.training(2, 1);
     await h.waitForCondition("flaky", "Running", "True");
 
-    await h.kubelet.exit("flaky-worker-1", 1, '{"level":30,"msg":"registered"}\ntrainfleet: worker: no Fashion-MNIST data found (searched /usr/share/datasets/fashion-mnist)\n');
+    await h.kubelet.exit(
+      "flaky-worker-1",
+      1,
+      '{"level":30,"msg":"registered"}\ntrainfleet: worker: no Fashion-MNIST data found (searched /usr/share/datasets/fashion-mnist)\n',
+    );
     await h.waitFor("flaky-worker-1 made again", async () => {
       const pod = (await h.pods("flaky")).find((candidate) => candidate.metadata!.name === "flaky-worker-1");
       return pod !== undefined && pod.metadata!.uid !== first["flaky-worker-1"];
@@ -196,13 +219,18 @@ describe("operator against the in-process test API server (no real kube-apiserve
     expect((await h.job("flaky")).status!.restarts).toBeUndefined();
     const workerFailed = (await h.eventsWith("flaky", ["WorkerPodFailed"])).filter((event) => event.reason === "WorkerPodFailed");
     expect(workerFailed.map((event) => [event.type, event.message])).toEqual([
-      ["Warning", "flaky-worker-1 exited 1 (Error): trainfleet: worker: no Fashion-MNIST data found (searched /usr/share/datasets/fashion-mnist); it is made again (lost workers do not count against runPolicy.backoffLimit)"],
+      [
+        "Warning",
+        "flaky-worker-1 exited 1 (Error): trainfleet: worker: no Fashion-MNIST data found (searched /usr/share/datasets/fashion-mnist); it is made again (lost workers do not count against runPolicy.backoffLimit)",
+      ],
     ]);
 
     await h.kubelet.exit("flaky-ps-0", 1);
     const restarting = await h.waitForCondition("flaky", "Restarting", "True", "ParameterServerFailed");
     expect(restarting.status!.restarts).toBe(1);
-    expect(condition(restarting, "Restarting")!.message).toBe("flaky-ps-0 exited 1 (Error); restart 1 of at most 1, from the newest checkpoint");
+    expect(condition(restarting, "Restarting")!.message).toBe(
+      "flaky-ps-0 exited 1 (Error); restart 1 of at most 1, from the newest checkpoint",
+    );
     const second = uidsOf(await h.waitForPods("flaky", podsOf("flaky", 1, 2)));
     expect(second["flaky-ps-0"]).not.toBe(first["flaky-ps-0"]);
     expect(second["flaky-coordinator"]).toBe(first["flaky-coordinator"]);
@@ -217,7 +245,9 @@ describe("operator against the in-process test API server (no real kube-apiserve
     expectValidByCrd(failed);
     // The failed coordinator stays for its logs; the pods still running are deleted.
     await h.waitForPods("flaky", ["flaky-coordinator"]);
-    const warnings = (await h.eventsWith("flaky", ["ParameterServerFailed", "BackoffLimitExceeded"])).filter((event) => event.type === "Warning").map((event) => event.reason);
+    const warnings = (await h.eventsWith("flaky", ["ParameterServerFailed", "BackoffLimitExceeded"]))
+      .filter((event) => event.type === "Warning")
+      .map((event) => event.reason);
     expect(warnings).toEqual(expect.arrayContaining(["ParameterServerFailed", "BackoffLimitExceeded"]));
     expectOnlyPermittedCalls(h);
   });
@@ -228,7 +258,12 @@ describe("operator against the in-process test API server (no real kube-apiserve
     const coordinator = await h.submit("doomed", { workers: { replicas: 2, minWorkers: 2 }, parameterServers: { replicas: 1 } });
     await h.waitForPods("doomed", podsOf("doomed", 1, 2));
     await h.kubelet.runAll();
-    coordinator.report({ phase: JobPhase.PAUSED, reason: "NotEnoughWorkers", message: "1 of at least 2 workers", pauseDeadlineUnixMs: BigInt(Date.now() + 60_000) });
+    coordinator.report({
+      phase: JobPhase.PAUSED,
+      reason: "NotEnoughWorkers",
+      message: "1 of at least 2 workers",
+      pauseDeadlineUnixMs: BigInt(Date.now() + 60_000),
+    });
     const paused = await h.waitForCondition("doomed", "Running", "False", "NotEnoughWorkers");
     expect(condition(paused, "Running")!.message).toBe("1 of at least 2 workers");
     coordinator.report({ phase: JobPhase.FAILED, reason: "PauseTimeout", message: "fewer than 2 workers for 300 s" });
@@ -237,7 +272,10 @@ describe("operator against the in-process test API server (no real kube-apiserve
     expect(condition(failed, "Failed")!.message).toBe("fewer than 2 workers for 300 s");
     expect(failed.status!.restarts).toBeUndefined();
     await h.waitForPods("doomed", []);
-    expect((await h.eventsWith("doomed", ["PauseTimeout"])).find((event) => event.reason === "PauseTimeout")).toMatchObject({ type: "Warning", message: "fewer than 2 workers for 300 s" });
+    expect((await h.eventsWith("doomed", ["PauseTimeout"])).find((event) => event.reason === "PauseTimeout")).toMatchObject({
+      type: "Warning",
+      message: "fewer than 2 workers for 300 s",
+    });
   });
 
   it("fails a job its coordinator would refuse before any pod runs, naming the TrainingJob field", async () => {
@@ -246,7 +284,9 @@ describe("operator against the in-process test API server (no real kube-apiserve
     // The CRD allows both; the coordinator refuses periodic checkpoints in async mode.
     await h.submit("refused", { training: { mode: "async" }, checkpoints: { claimName: "ckpt", everySteps: 100 } });
     const failed = await h.waitForCondition("refused", "Failed", "True", "InvalidSpec");
-    expect(condition(failed, "Failed")!.message).toMatch(/^spec\.checkpoints\.everySteps: async mode takes no periodic checkpoints.*; fix the TrainingJob and create it again$/);
+    expect(condition(failed, "Failed")!.message).toMatch(
+      /^spec\.checkpoints\.everySteps: async mode takes no periodic checkpoints.*; fix the TrainingJob and create it again$/,
+    );
     expect(await h.podNames("refused")).toEqual([]);
     expect(h.server.requests.entries({ user: operatorUser, verb: "create", resource: "pods" })).toEqual([]);
     expect((await h.eventsWith("refused", ["InvalidSpec"])).find((event) => event.reason === "InvalidSpec")!.type).toBe("Warning");
@@ -256,24 +296,39 @@ describe("operator against the in-process test API server (no real kube-apiserve
   it("on success applies cleanPodPolicy, and deletes the job ttlSecondsAfterFinished later (its pods and Service with it)", async () => {
     harness = await OperatorHarness.start();
     const h = harness;
-    const coordinator = await h.submit("done", { workers: { replicas: 1 }, parameterServers: { replicas: 1 }, runPolicy: { ttlSecondsAfterFinished: 1, cleanPodPolicy: "All" } });
+    const coordinator = await h.submit("done", {
+      workers: { replicas: 1 },
+      parameterServers: { replicas: 1 },
+      runPolicy: { ttlSecondsAfterFinished: 1, cleanPodPolicy: "All" },
+    });
     await h.waitForPods("done", podsOf("done", 1, 1));
     await h.kubelet.runAll();
     await h.kubelet.exit("done-worker-0", 0);
-    coordinator.report({ phase: JobPhase.SUCCEEDED, reason: "Completed", message: "accuracy 0.86", step: 100, totalSteps: 100, testAccuracy: 0.86 });
+    coordinator.report({
+      phase: JobPhase.SUCCEEDED,
+      reason: "Completed",
+      message: "accuracy 0.86",
+      step: 100,
+      totalSteps: 100,
+      testAccuracy: 0.86,
+    });
     const succeeded = await h.waitForCondition("done", "Succeeded", "True", "Completed");
     expect(succeeded.status).toMatchObject({ phase: "Succeeded", accuracy: 0.86, step: 100 });
     expect(succeeded.status!.completionTime).toBeDefined();
     expectValidByCrd(succeeded);
     await h.waitForPods("done", []); // All: the finished worker too
-    await h.waitFor("the job deleted after its TTL", async () => {
-      try {
-        await h.job("done");
-        return false;
-      } catch (error) {
-        return (error as { code?: number }).code === 404;
-      }
-    }, 5000);
+    await h.waitFor(
+      "the job deleted after its TTL",
+      async () => {
+        try {
+          await h.job("done");
+          return false;
+        } catch (error) {
+          return (error as { code?: number }).code === 404;
+        }
+      },
+      5000,
+    );
     await h.server.garbageCollected();
     await expect(h.core.readNamespacedService({ name: "done-coordinator", namespace })).rejects.toMatchObject({ code: 404 });
     expectOnlyPermittedCalls(h);
@@ -282,7 +337,11 @@ describe("operator against the in-process test API server (no real kube-apiserve
   it("gang admission: Admitted only when the minimum set is scheduled; Failed with GangTimeout naming what is missing", async () => {
     harness = await OperatorHarness.start();
     const h = harness;
-    await h.submit("gang", { workers: { replicas: 3, minWorkers: 2 }, parameterServers: { replicas: 1 }, scheduling: { gang: { enabled: true, timeoutSeconds: 2 } } });
+    await h.submit("gang", {
+      workers: { replicas: 3, minWorkers: 2 },
+      parameterServers: { replicas: 1 },
+      scheduling: { gang: { enabled: true, timeoutSeconds: 2 } },
+    });
     await h.waitForPods("gang", podsOf("gang", 1, 3));
     for (const name of ["gang-coordinator", "gang-ps-0", "gang-worker-0", "gang-worker-2"]) await h.kubelet.schedule(name);
     await h.kubelet.unschedulable("gang-worker-1", "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.");
@@ -291,7 +350,9 @@ describe("operator against the in-process test API server (no real kube-apiserve
       return condition(job, "Admitted")?.message?.includes("Unschedulable") === true ? job : undefined;
     });
     expect(condition(waiting, "Admitted")).toMatchObject({ status: "False", reason: "WaitingForGang" });
-    expect(condition(waiting, "Admitted")!.message).toMatch(/^3 of 4 pods of the minimum set are scheduled; not yet: gang-worker-1 \(Unschedulable: 0\/3 nodes are available: 3 Insufficient nvidia.com\/gpu.\); the job fails at /);
+    expect(condition(waiting, "Admitted")!.message).toMatch(
+      /^3 of 4 pods of the minimum set are scheduled; not yet: gang-worker-1 \(Unschedulable: 0\/3 nodes are available: 3 Insufficient nvidia.com\/gpu.\); the job fails at /,
+    );
     const failed = await h.waitForCondition("gang", "Failed", "True", "GangTimeout", 6000);
     expect(condition(failed, "Failed")!.message).toContain("gang-worker-1 (Unschedulable");
     expect(condition(failed, "Failed")!.message).toContain("scheduling.gang.timeoutSeconds (2) passed");
@@ -299,7 +360,11 @@ describe("operator against the in-process test API server (no real kube-apiserve
     await h.waitForPods("gang", []);
 
     // A gang whose minimum set is scheduled is admitted (worker-2, beyond minWorkers, need not be).
-    await h.submit("gang2", { workers: { replicas: 3, minWorkers: 2 }, parameterServers: { replicas: 1 }, scheduling: { gang: { enabled: true, timeoutSeconds: 60 } } });
+    await h.submit("gang2", {
+      workers: { replicas: 3, minWorkers: 2 },
+      parameterServers: { replicas: 1 },
+      scheduling: { gang: { enabled: true, timeoutSeconds: 60 } },
+    });
     await h.waitForPods("gang2", podsOf("gang2", 1, 3));
     for (const name of ["gang2-coordinator", "gang2-ps-0", "gang2-worker-0", "gang2-worker-1"]) await h.kubelet.schedule(name);
     const admitted = await h.waitForCondition("gang2", "Admitted", "True", "GangScheduled");
@@ -307,9 +372,16 @@ describe("operator against the in-process test API server (no real kube-apiserve
   });
 
   it("gang admission by a gang scheduler: a Volcano or coscheduling PodGroup, and the pods that name it", async () => {
-    harness = await OperatorHarness.start({ podGroupApis: ["volcano", "coscheduling"], resources: [...defaultResources, volcanoPodGroups] });
+    harness = await OperatorHarness.start({
+      podGroupApis: ["volcano", "coscheduling"],
+      resources: [...defaultResources, volcanoPodGroups],
+    });
     const h = harness;
-    await h.submit("vc", { workers: { replicas: 2, minWorkers: 1 }, parameterServers: { replicas: 2 }, scheduling: { gang: { enabled: true }, schedulerName: "volcano", priorityClassName: "batch" } });
+    await h.submit("vc", {
+      workers: { replicas: 2, minWorkers: 1 },
+      parameterServers: { replicas: 2 },
+      scheduling: { gang: { enabled: true }, schedulerName: "volcano", priorityClassName: "batch" },
+    });
     const pods = await h.waitForPods("vc", podsOf("vc", 2, 2));
     const group = await h.waitFor("the PodGroup", async () => h.server.object(volcanoPodGroups, namespace, "vc"));
     expect(group).toMatchObject({ apiVersion: "scheduling.volcano.sh/v1beta1", spec: { minMember: 4, priorityClassName: "batch" } });
@@ -324,7 +396,11 @@ describe("operator against the in-process test API server (no real kube-apiserve
 
     harness = await OperatorHarness.start({ podGroupApis: ["coscheduling"], resources: [...defaultResources, coschedulingPodGroups] });
     const c = harness;
-    await c.submit("cs", { workers: { replicas: 2 }, parameterServers: { replicas: 1 }, scheduling: { gang: { enabled: true, timeoutSeconds: 120 }, schedulerName: "scheduler-plugins-scheduler" } });
+    await c.submit("cs", {
+      workers: { replicas: 2 },
+      parameterServers: { replicas: 1 },
+      scheduling: { gang: { enabled: true, timeoutSeconds: 120 }, schedulerName: "scheduler-plugins-scheduler" },
+    });
     const csPods = await c.waitForPods("cs", podsOf("cs", 1, 2));
     const csGroup = await c.waitFor("the PodGroup", async () => c.server.object(coschedulingPodGroups, namespace, "cs"));
     expect(csGroup).toMatchObject({ apiVersion: "scheduling.x-k8s.io/v1alpha1", spec: { minMember: 3, scheduleTimeoutSeconds: 120 } });
@@ -338,7 +414,12 @@ describe("operator against the in-process test API server (no real kube-apiserve
   it("Kueue: a suspended job in a queue waits with no pods; once admitted (suspend false) its pods carry the queue label", async () => {
     harness = await OperatorHarness.start();
     const h = harness;
-    await h.submit("queued", { workers: { replicas: 1 }, parameterServers: { replicas: 1 }, runPolicy: { suspend: true }, scheduling: { queueName: "team-vision" } });
+    await h.submit("queued", {
+      workers: { replicas: 1 },
+      parameterServers: { replicas: 1 },
+      runPolicy: { suspend: true },
+      scheduling: { queueName: "team-vision" },
+    });
     const waiting = await h.waitForCondition("queued", "Suspended", "True", "WaitingForQueue");
     expect(condition(waiting, "Suspended")!.message).toContain("queue team-vision");
     expect(await h.podNames("queued")).toEqual([]);
@@ -352,9 +433,14 @@ describe("operator against the in-process test API server (no real kube-apiserve
     const h = harness;
     // The first operator's reconcile gets as far as the Service: creating pods fails, and so would its status.
     const podCreates = h.server.failNext({ verb: "create", resource: "pods" }, { code: 500, times: 1_000_000 });
-    const statusPatches = h.server.failNext({ verb: "patch", resource: "trainingjobs", subresource: "status" }, { code: 500, times: 1_000_000 });
+    const statusPatches = h.server.failNext(
+      { verb: "patch", resource: "trainingjobs", subresource: "status" },
+      { code: 500, times: 1_000_000 },
+    );
     await h.submit("interrupted", { workers: { replicas: 2 }, parameterServers: { replicas: 2 } });
-    await h.waitFor("a failed pod create", async () => h.server.requests.entries({ user: operatorUser, verb: "create", resource: "pods" }).some((entry) => entry.injected));
+    await h.waitFor("a failed pod create", async () =>
+      h.server.requests.entries({ user: operatorUser, verb: "create", resource: "pods" }).some((entry) => entry.injected),
+    );
     await h.stopOperator();
     const service = await h.core.readNamespacedService({ name: "interrupted-coordinator", namespace });
     expect(await h.podNames("interrupted")).toEqual([]);
@@ -364,7 +450,9 @@ describe("operator against the in-process test API server (no real kube-apiserve
     // The second gets every pod made, but its status cannot be written either; it is stopped too.
     await h.startOperator();
     const pods = await h.waitForPods("interrupted", podsOf("interrupted", 2, 2));
-    await h.waitFor("a failed status patch", async () => h.server.requests.entries({ user: operatorUser, verb: "patch", subresource: "status" }).some((entry) => entry.injected));
+    await h.waitFor("a failed status patch", async () =>
+      h.server.requests.entries({ user: operatorUser, verb: "patch", subresource: "status" }).some((entry) => entry.injected),
+    );
     await h.stopOperator();
     statusPatches.cancel();
 
@@ -416,7 +504,11 @@ describe("trainfleet operator, the process (against the in-process test API serv
     const kubeconfig = join(dir, "config");
     writeFileSync(kubeconfig, h.server.kubeConfig(namespace, operatorUser).exportConfig());
     const earlier = h.server.requests.entries({ user: operatorUser }).length; // the in-process operator's
-    const child = spawn(process.execPath, [cliMain, "operator", "--kubeconfig", kubeconfig, "--status-poll-ms", "200", "--namespaces", namespace], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(
+      process.execPath,
+      [cliMain, "operator", "--kubeconfig", kubeconfig, "--status-poll-ms", "200", "--namespaces", namespace],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
@@ -433,7 +525,10 @@ describe("trainfleet operator, the process (against the in-process test API serv
     expect(output).toContain("operator started");
     expect(output).toContain("operator stopped");
     // --namespaces: it watched only its namespace.
-    const watches = h.server.requests.entries({ user: operatorUser }).slice(earlier).filter((entry) => entry.verb === "watch");
+    const watches = h.server.requests
+      .entries({ user: operatorUser })
+      .slice(earlier)
+      .filter((entry) => entry.verb === "watch");
     expect(watches.length).toBeGreaterThanOrEqual(3);
     for (const entry of watches) expect(entry.namespace).toBe(namespace);
   });

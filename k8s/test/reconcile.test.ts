@@ -11,8 +11,8 @@ import { describe, expect, it } from "vitest";
 import { reconcile } from "../src/reconcile.js";
 import type { ReconcileOptions } from "../src/reconcile-plan.js";
 import type { Condition, ConditionType, TrainingJobStatus } from "../src/training-job.js";
-import { coordinatorStatus, observed, pod, reconcileOptions, runningPods, stamp, trainingJob, unreachableCoordinator } from "./builders.js";
 import type { JobRef, ObservedWrapper } from "./builders.js";
+import { coordinatorStatus, observed, pod, reconcileOptions, runningPods, stamp, trainingJob, unreachableCoordinator } from "./builders.js";
 
 /** Every row's job is mnist in namespace ns; its pods are named for it. */
 const mnist: JobRef = { namespace: "ns", name: "mnist" };
@@ -70,7 +70,9 @@ function check(row: Row): void {
   }
   expect(plan.status).toBeDefined();
   const status = plan.status!;
-  expect(Object.fromEntries((status.conditions ?? []).map((condition) => [condition.type, [condition.status, condition.reason]]))).toEqual(row.conditions);
+  expect(Object.fromEntries((status.conditions ?? []).map((condition) => [condition.type, [condition.status, condition.reason]]))).toEqual(
+    row.conditions,
+  );
   expect(status.phase).toBe(row.phase);
   expect(status).toMatchObject(row.status ?? {});
   for (const field of row.without ?? []) expect(status).not.toHaveProperty(field);
@@ -80,10 +82,18 @@ const created = ["True", "TrainingJobCreated"] as const;
 const admitted = ["True", "Admitted"] as const;
 const training = ["True", "Training"] as const;
 /** "Pod/name" of the coordinator, `shards` shards and `workers` workers, in the order a pass creates them. */
-const allPods = (shards: number, workers: number) => ["Pod/mnist-coordinator", ...Array.from({ length: shards }, (_, index) => `Pod/mnist-ps-${index}`), ...Array.from({ length: workers }, (_, rank) => `Pod/mnist-worker-${rank}`)];
+const allPods = (shards: number, workers: number) => [
+  "Pod/mnist-coordinator",
+  ...Array.from({ length: shards }, (_, index) => `Pod/mnist-ps-${index}`),
+  ...Array.from({ length: workers }, (_, rank) => `Pod/mnist-worker-${rank}`),
+];
 
 /** A job that runs steadily: every pod Running, the coordinator training both workers. */
-const steady = (runningJob = job().running()) => observed(runningJob).service().pods(...runningPods(mnist, 1, 2)).coordinator(coordinatorStatus(JobPhase.RUNNING).training(2));
+const steady = (runningJob = job().running()) =>
+  observed(runningJob)
+    .service()
+    .pods(...runningPods(mnist, 1, 2))
+    .coordinator(coordinatorStatus(JobPhase.RUNNING).training(2));
 /** The status one pass over `given` writes. */
 const written = (given: ObservedWrapper) => reconcile(given.obj(), reconcileOptions()).status!;
 
@@ -120,7 +130,11 @@ describe("reconcile: creating what the job needs", () => {
     },
     {
       name: "only what is missing is created: a shard whose pod is gone gets a new one",
-      given: observed(job().running()).service().pods(pod(mnist, "coordinator"), pod(mnist, "worker", 0), pod(mnist, "worker", 1)).coordinator(coordinatorStatus(JobPhase.RUNNING).training(2)).at(100),
+      given: observed(job().running())
+        .service()
+        .pods(pod(mnist, "coordinator"), pod(mnist, "worker", 0), pod(mnist, "worker", 1))
+        .coordinator(coordinatorStatus(JobPhase.RUNNING).training(2))
+        .at(100),
       create: ["Pod/mnist-ps-0"],
       conditions: { Created: created, Admitted: admitted, Running: training },
       phase: "Running",
@@ -129,7 +143,10 @@ describe("reconcile: creating what the job needs", () => {
     },
     {
       name: "a pod still terminating keeps its name: it is made again only once it is gone, and its rank still counts",
-      given: observed(job().running()).service().pods(pod(mnist, "coordinator"), pod(mnist, "parameter-server", 0), pod(mnist, "worker", 0), pod(mnist, "worker", 1).terminating()).coordinator(coordinatorStatus(JobPhase.RUNNING).training(1)),
+      given: observed(job().running())
+        .service()
+        .pods(pod(mnist, "coordinator"), pod(mnist, "parameter-server", 0), pod(mnist, "worker", 0), pod(mnist, "worker", 1).terminating())
+        .coordinator(coordinatorStatus(JobPhase.RUNNING).training(1)),
       conditions: { Created: created, Admitted: admitted, Running: training },
       phase: "Running",
       status: { replicas: 2, readyReplicas: 1 },
@@ -142,7 +159,11 @@ describe("reconcile: creating what the job needs", () => {
       create: ["PodGroup/mnist", "Service/mnist-coordinator", ...allPods(1, 2)],
       events: [
         ["Normal", "TrainingJobCreated"],
-        ["Normal", "WaitingForGang", "0 of 3 pods of the minimum set are scheduled; not yet: mnist-coordinator (not created yet), mnist-ps-0 (not created yet), mnist-worker-0 (not created yet); the job fails at 2025-06-01T12:05:00Z"],
+        [
+          "Normal",
+          "WaitingForGang",
+          "0 of 3 pods of the minimum set are scheduled; not yet: mnist-coordinator (not created yet), mnist-ps-0 (not created yet), mnist-worker-0 (not created yet); the job fails at 2025-06-01T12:05:00Z",
+        ],
       ],
       conditions: { Created: created, Admitted: ["False", "WaitingForGang"] },
       phase: "Created",
@@ -188,7 +209,10 @@ describe("reconcile: scaling workers", () => {
     },
     {
       name: "scaling down from 3 to 1 deletes the highest ranks and nothing else, and is Rescaling ScalingDown (their ranks count until they are gone)",
-      given: observed(job().replicas(3).running().replicas(1)).service().pods(...runningPods(mnist, 1, 3)).coordinator(coordinatorStatus(JobPhase.RUNNING).training(3)),
+      given: observed(job().replicas(3).running().replicas(1))
+        .service()
+        .pods(...runningPods(mnist, 1, 3))
+        .coordinator(coordinatorStatus(JobPhase.RUNNING).training(3)),
       deletePods: ["mnist-worker-1", "mnist-worker-2"],
       events: [["Normal", "ScalingDown", "worker pods: 3 -> 1"]],
       conditions: { Created: created, Admitted: admitted, Running: training, Rescaling: ["True", "ScalingDown"] },
@@ -198,7 +222,10 @@ describe("reconcile: scaling workers", () => {
     },
     {
       name: "a worker above the desired count that is already terminating is not deleted again",
-      given: observed(job().replicas(3).running().replicas(2)).service().pods(...runningPods(mnist, 1, 2), pod(mnist, "worker", 2).terminating()).coordinator(coordinatorStatus(JobPhase.RUNNING).training(2)),
+      given: observed(job().replicas(3).running().replicas(2))
+        .service()
+        .pods(...runningPods(mnist, 1, 2), pod(mnist, "worker", 2).terminating())
+        .coordinator(coordinatorStatus(JobPhase.RUNNING).training(2)),
       events: [["Normal", "ScalingDown", "worker pods: 3 -> 2"]],
       conditions: { Created: created, Admitted: admitted, Running: training, Rescaling: ["True", "ScalingDown"] },
       phase: "Rescaling",
@@ -207,7 +234,10 @@ describe("reconcile: scaling workers", () => {
     },
     {
       name: "a failed worker above the desired count, wanted gone by two rules, is deleted once",
-      given: observed(job().replicas(3).running().replicas(2)).service().pods(...runningPods(mnist, 1, 2), pod(mnist, "worker", 2).exitCode(1)).coordinator(coordinatorStatus(JobPhase.RUNNING).training(2)),
+      given: observed(job().replicas(3).running().replicas(2))
+        .service()
+        .pods(...runningPods(mnist, 1, 2), pod(mnist, "worker", 2).exitCode(1))
+        .coordinator(coordinatorStatus(JobPhase.RUNNING).training(2)),
       deletePods: ["mnist-worker-2"],
       events: [
         ["Warning", "WorkerPodFailed"],
@@ -231,7 +261,10 @@ describe("reconcile: scaling workers", () => {
     },
     {
       name: "Rescaling ends (Rescaled) once the coordinator reports every desired worker training",
-      given: observed(job().replicas(2).running().replicas(3).status({ replicas: 3 }).condition("Rescaling", "True", "WaitingForWorkers")).service().pods(...runningPods(mnist, 1, 3)).coordinator(coordinatorStatus(JobPhase.RUNNING).training(3)),
+      given: observed(job().replicas(2).running().replicas(3).status({ replicas: 3 }).condition("Rescaling", "True", "WaitingForWorkers"))
+        .service()
+        .pods(...runningPods(mnist, 1, 3))
+        .coordinator(coordinatorStatus(JobPhase.RUNNING).training(3)),
       events: [["Normal", "Rescaled", "3 workers training"]],
       conditions: { Created: created, Admitted: admitted, Running: training, Rescaling: ["False", "Rescaled"] },
       phase: "Running",
@@ -239,7 +272,9 @@ describe("reconcile: scaling workers", () => {
     },
     {
       name: "with maxWorkers, Rescaled needs only maxWorkers training: the others stand by",
-      given: observed(job().replicas(2).maxWorkers(2).running().replicas(3).status({ replicas: 3 }).condition("Rescaling", "True", "WaitingForWorkers"))
+      given: observed(
+        job().replicas(2).maxWorkers(2).running().replicas(3).status({ replicas: 3 }).condition("Rescaling", "True", "WaitingForWorkers"),
+      )
         .service()
         .pods(...runningPods(mnist, 1, 3))
         .coordinator(coordinatorStatus(JobPhase.RUNNING).workers(WorkerState.TRAINING, WorkerState.TRAINING, WorkerState.STANDBY)),
@@ -250,8 +285,17 @@ describe("reconcile: scaling workers", () => {
     },
     {
       name: "colocated placement keeps the workers it started with: nothing is created, and Rescaling is False NotElastic",
-      given: observed(job().colocated().replicas(2).running().replicas(3)).service().pods(pod(mnist, "coordinator"), pod(mnist, "worker", 0), pod(mnist, "worker", 1)).coordinator(coordinatorStatus(JobPhase.RUNNING).training(2)),
-      events: [["Normal", "NotElastic", "colocated placement runs a shard in each worker: the job keeps its 2 workers (spec.workers.replicas is 3)"]],
+      given: observed(job().colocated().replicas(2).running().replicas(3))
+        .service()
+        .pods(pod(mnist, "coordinator"), pod(mnist, "worker", 0), pod(mnist, "worker", 1))
+        .coordinator(coordinatorStatus(JobPhase.RUNNING).training(2)),
+      events: [
+        [
+          "Normal",
+          "NotElastic",
+          "colocated placement runs a shard in each worker: the job keeps its 2 workers (spec.workers.replicas is 3)",
+        ],
+      ],
       conditions: { Created: created, Admitted: admitted, Running: training, Rescaling: ["False", "NotElastic"] },
       phase: "Running",
       status: { replicas: 2 },
@@ -265,7 +309,10 @@ describe("reconcile: suspend and resume", () => {
   const rows: Row[] = [
     {
       name: "suspending a running job deletes every pod, clears startTime, Running and Admitted, and is Suspended",
-      given: observed(job().running().suspend(true)).service().pods(...runningPods(mnist, 1, 2)).at(100),
+      given: observed(job().running().suspend(true))
+        .service()
+        .pods(...runningPods(mnist, 1, 2))
+        .at(100),
       deletePods: ["mnist-coordinator", "mnist-ps-0", "mnist-worker-0", "mnist-worker-1"],
       events: [
         ["Normal", "Suspended", "the job is suspended"],
@@ -320,10 +367,21 @@ describe("reconcile: failed pods and backoffLimit", () => {
       name: "a failed worker is deleted to be made again, with a WorkerPodFailed Warning quoting its last log line; it does not count against backoffLimit and is no rescale",
       given: observed(job().running())
         .service()
-        .pods(pod(mnist, "coordinator"), pod(mnist, "parameter-server", 0), pod(mnist, "worker", 0), pod(mnist, "worker", 1).exitCode(1, "registered\nno Fashion-MNIST data found\n"))
+        .pods(
+          pod(mnist, "coordinator"),
+          pod(mnist, "parameter-server", 0),
+          pod(mnist, "worker", 0),
+          pod(mnist, "worker", 1).exitCode(1, "registered\nno Fashion-MNIST data found\n"),
+        )
         .coordinator(coordinatorStatus(JobPhase.RUNNING).training(1)),
       deletePods: ["mnist-worker-1"],
-      events: [["Warning", "WorkerPodFailed", "mnist-worker-1 exited 1 (Error): no Fashion-MNIST data found; it is made again (lost workers do not count against runPolicy.backoffLimit)"]],
+      events: [
+        [
+          "Warning",
+          "WorkerPodFailed",
+          "mnist-worker-1 exited 1 (Error): no Fashion-MNIST data found; it is made again (lost workers do not count against runPolicy.backoffLimit)",
+        ],
+      ],
       conditions: { Created: created, Admitted: admitted, Running: training },
       phase: "Running",
       status: { replicas: 2 },
@@ -332,7 +390,10 @@ describe("reconcile: failed pods and backoffLimit", () => {
     },
     {
       name: "a failed shard restarts the job: its pod is deleted, restarts is 1, and Restarting is True ParameterServerFailed (a Warning)",
-      given: observed(job().running()).service().pods(pod(mnist, "coordinator"), pod(mnist, "parameter-server", 0).exitCode(1), pod(mnist, "worker", 0), pod(mnist, "worker", 1)).coordinator(coordinatorStatus(JobPhase.RUNNING).training(2)),
+      given: observed(job().running())
+        .service()
+        .pods(pod(mnist, "coordinator"), pod(mnist, "parameter-server", 0).exitCode(1), pod(mnist, "worker", 0), pod(mnist, "worker", 1))
+        .coordinator(coordinatorStatus(JobPhase.RUNNING).training(2)),
       deletePods: ["mnist-ps-0"],
       events: [["Warning", "ParameterServerFailed", "mnist-ps-0 exited 1 (Error); restart 1 of at most 3, from the newest checkpoint"]],
       conditions: { Created: created, Admitted: admitted, Running: training, Restarting: ["True", "ParameterServerFailed"] },
@@ -342,14 +403,26 @@ describe("reconcile: failed pods and backoffLimit", () => {
     },
     {
       name: "a failed coordinator restarts the job as CoordinatorFailed, and a failed worker is deleted with it",
-      given: observed(job().running().backoffLimit(2).status({ restarts: 1 })).service().pods(pod(mnist, "coordinator").exitCode(137), pod(mnist, "parameter-server", 0), pod(mnist, "worker", 0).exitCode(1), pod(mnist, "worker", 1)),
+      given: observed(job().running().backoffLimit(2).status({ restarts: 1 }))
+        .service()
+        .pods(
+          pod(mnist, "coordinator").exitCode(137),
+          pod(mnist, "parameter-server", 0),
+          pod(mnist, "worker", 0).exitCode(1),
+          pod(mnist, "worker", 1),
+        ),
       deletePods: ["mnist-coordinator", "mnist-worker-0"],
       events: [
         ["Warning", "WorkerPodFailed"],
         ["Normal", "CoordinatorStarting"],
         ["Warning", "CoordinatorFailed", "mnist-coordinator exited 137 (Error); restart 2 of at most 2, from the newest checkpoint"],
       ],
-      conditions: { Created: created, Admitted: admitted, Running: ["False", "CoordinatorStarting"], Restarting: ["True", "CoordinatorFailed"] },
+      conditions: {
+        Created: created,
+        Admitted: admitted,
+        Running: ["False", "CoordinatorStarting"],
+        Restarting: ["True", "CoordinatorFailed"],
+      },
       phase: "Restarting",
       status: { restarts: 2, replicas: 2 },
       requeueAfterMs: 5000,
@@ -358,13 +431,22 @@ describe("reconcile: failed pods and backoffLimit", () => {
       name: "a failure beyond backoffLimit fails the job (BackoffLimitExceeded): the failed pod stays for its logs, the running ones go at once",
       given: observed(job().running().backoffLimit(1).status({ restarts: 1 }))
         .service()
-        .pods(pod(mnist, "coordinator"), pod(mnist, "parameter-server", 0).exitCode(1, "out of memory"), pod(mnist, "worker", 0), pod(mnist, "worker", 1))
+        .pods(
+          pod(mnist, "coordinator"),
+          pod(mnist, "parameter-server", 0).exitCode(1, "out of memory"),
+          pod(mnist, "worker", 0),
+          pod(mnist, "worker", 1),
+        )
         .coordinator(coordinatorStatus(JobPhase.RUNNING).training(2))
         .at(100),
       deletePods: ["mnist-coordinator", "mnist-worker-0", "mnist-worker-1"],
       events: [
         ["Normal", "JobFailed", "the job failed: BackoffLimitExceeded"],
-        ["Warning", "BackoffLimitExceeded", "mnist-ps-0 exited 1 (Error): out of memory; the job was already restarted 1 times, runPolicy.backoffLimit is 1"],
+        [
+          "Warning",
+          "BackoffLimitExceeded",
+          "mnist-ps-0 exited 1 (Error): out of memory; the job was already restarted 1 times, runPolicy.backoffLimit is 1",
+        ],
       ],
       conditions: { Created: created, Admitted: admitted, Running: ["False", "JobFailed"], Failed: ["True", "BackoffLimitExceeded"] },
       phase: "Failed",
@@ -372,11 +454,17 @@ describe("reconcile: failed pods and backoffLimit", () => {
     },
     {
       name: "backoffLimit is 3 when unset: the fourth restart fails the job",
-      given: observed(job().running().status({ restarts: 3 })).service().pods(pod(mnist, "coordinator").exitCode(1), ...runningPods(mnist, 1, 2).slice(1)),
+      given: observed(job().running().status({ restarts: 3 }))
+        .service()
+        .pods(pod(mnist, "coordinator").exitCode(1), ...runningPods(mnist, 1, 2).slice(1)),
       deletePods: ["mnist-ps-0", "mnist-worker-0", "mnist-worker-1"],
       events: [
         ["Normal", "JobFailed"],
-        ["Warning", "BackoffLimitExceeded", "mnist-coordinator exited 1 (Error); the job was already restarted 3 times, runPolicy.backoffLimit is 3"],
+        [
+          "Warning",
+          "BackoffLimitExceeded",
+          "mnist-coordinator exited 1 (Error); the job was already restarted 3 times, runPolicy.backoffLimit is 3",
+        ],
       ],
       conditions: { Created: created, Admitted: admitted, Running: ["False", "JobFailed"], Failed: ["True", "BackoffLimitExceeded"] },
       phase: "Failed",
@@ -395,7 +483,12 @@ describe("reconcile: failed pods and backoffLimit", () => {
       name: "Restarting stays True while a shard is not running yet",
       given: observed(job().running().status({ restarts: 1 }).condition("Restarting", "True", "ParameterServerFailed"))
         .service()
-        .pods(pod(mnist, "coordinator"), pod(mnist, "parameter-server", 0).phase("Pending"), pod(mnist, "worker", 0), pod(mnist, "worker", 1))
+        .pods(
+          pod(mnist, "coordinator"),
+          pod(mnist, "parameter-server", 0).phase("Pending"),
+          pod(mnist, "worker", 0),
+          pod(mnist, "worker", 1),
+        )
         .coordinator(coordinatorStatus(JobPhase.RUNNING).training(2)),
       conditions: { Created: created, Admitted: admitted, Running: training, Restarting: ["True", "ParameterServerFailed"] },
       phase: "Restarting",
@@ -428,7 +521,13 @@ describe("reconcile: activeDeadlineSeconds", () => {
     },
     {
       name: "a suspended job has no startTime, so activeDeadlineSeconds does not run out while it waits",
-      given: observed(job().activeDeadlineSeconds(60).suspend(true).condition("Created", "True", "TrainingJobCreated").condition("Suspended", "True", "Suspended")).at(1000),
+      given: observed(
+        job()
+          .activeDeadlineSeconds(60)
+          .suspend(true)
+          .condition("Created", "True", "TrainingJobCreated")
+          .condition("Suspended", "True", "Suspended"),
+      ).at(1000),
       conditions: { Created: created, Suspended: ["True", "Suspended"] },
       phase: "Suspended",
       without: ["startTime", "completionTime"],
@@ -440,8 +539,13 @@ describe("reconcile: activeDeadlineSeconds", () => {
 describe("reconcile: a finished job's pods (cleanPodPolicy) and the job itself (ttlSecondsAfterFinished)", () => {
   /** A job its coordinator ended at t0: the coordinator and a shard run, worker 0 exited 0, worker 1 still runs. */
   const ended = (finished = job().finished("Succeeded", "Completed")) =>
-    observed(finished).service().pods(pod(mnist, "coordinator"), pod(mnist, "parameter-server", 0), pod(mnist, "worker", 0).exitCode(0), pod(mnist, "worker", 1));
-  const succeeded = { conditions: { Created: created, Admitted: admitted, Running: ["False", "JobSucceeded"], Succeeded: ["True", "Completed"] }, phase: "Succeeded" } as const;
+    observed(finished)
+      .service()
+      .pods(pod(mnist, "coordinator"), pod(mnist, "parameter-server", 0), pod(mnist, "worker", 0).exitCode(0), pod(mnist, "worker", 1));
+  const succeeded = {
+    conditions: { Created: created, Admitted: admitted, Running: ["False", "JobSucceeded"], Succeeded: ["True", "Completed"] },
+    phase: "Succeeded",
+  } as const;
   const rows: Row[] = [
     {
       name: "cleanPodPolicy Running (the default): after the coordinator ended the job its own pod goes at once, and shards and workers get 30 s to exit by themselves",
@@ -518,12 +622,27 @@ describe("reconcile: the status and conditions from the coordinator's report", (
       given: observed(startedNotRunning())
         .service()
         .pods(...runningPods(mnist, 1, 2))
-        .coordinator(coordinatorStatus(JobPhase.RUNNING).progress(1, 3, 70, 300).loss(0.42).testAccuracy(0.9).workers(WorkerState.TRAINING, WorkerState.EVALUATING, WorkerState.REGISTERED).checkpoint(5, 50))
+        .coordinator(
+          coordinatorStatus(JobPhase.RUNNING)
+            .progress(1, 3, 70, 300)
+            .loss(0.42)
+            .testAccuracy(0.9)
+            .workers(WorkerState.TRAINING, WorkerState.EVALUATING, WorkerState.REGISTERED)
+            .checkpoint(5, 50),
+        )
         .at(60),
       events: [["Normal", "Training", "epoch 1 of 3, step 70 of 300"]],
       conditions: { Created: created, Admitted: admitted, Running: training },
       phase: "Running",
-      status: { epoch: 1, step: 70, loss: 0.42, accuracy: 0.9, samplesPerSecond: 1234, readyReplicas: 2, lastCheckpoint: { step: 5, time: stamp(50) } },
+      status: {
+        epoch: 1,
+        step: 70,
+        loss: 0.42,
+        accuracy: 0.9,
+        samplesPerSecond: 1234,
+        readyReplicas: 2,
+        lastCheckpoint: { step: 5, time: stamp(50) },
+      },
       requeueAfterMs: 5000,
     },
     {
@@ -568,7 +687,12 @@ describe("reconcile: the status and conditions from the coordinator's report", (
     },
     {
       name: "before Running was ever set, a coordinator that does not answer sets nothing",
-      given: observed(job().condition("Created", "True", "TrainingJobCreated").condition("Admitted", "True", "Admitted").status({ startTime: stamp(0), replicas: 2, trainingReplicas: 2 }))
+      given: observed(
+        job()
+          .condition("Created", "True", "TrainingJobCreated")
+          .condition("Admitted", "True", "Admitted")
+          .status({ startTime: stamp(0), replicas: 2, trainingReplicas: 2 }),
+      )
         .service()
         .pods(...runningPods(mnist, 1, 2))
         .coordinator(unreachableCoordinator("timeout")),
@@ -578,11 +702,20 @@ describe("reconcile: the status and conditions from the coordinator's report", (
     },
     {
       name: "a coordinator that is not running yet makes Running False CoordinatorStarting, from this pass's time",
-      given: observed(job().running()).service().pods(pod(mnist, "coordinator").phase("Pending"), ...runningPods(mnist, 1, 2).slice(1)).at(30),
+      given: observed(job().running())
+        .service()
+        .pods(pod(mnist, "coordinator").phase("Pending"), ...runningPods(mnist, 1, 2).slice(1))
+        .at(30),
       events: [["Normal", "CoordinatorStarting", "pod mnist-coordinator is not running yet"]],
       conditions: { Created: created, Admitted: admitted, Running: ["False", "CoordinatorStarting"] },
       phase: "Admitted",
-      status: { conditions: [{ type: "Created", lastTransitionTime: stamp(0) }, { type: "Admitted", lastTransitionTime: stamp(0) }, { type: "Running", lastTransitionTime: stamp(30) }] },
+      status: {
+        conditions: [
+          { type: "Created", lastTransitionTime: stamp(0) },
+          { type: "Admitted", lastTransitionTime: stamp(0) },
+          { type: "Running", lastTransitionTime: stamp(30) },
+        ],
+      },
       requeueAfterMs: 5000,
     },
     {
@@ -637,7 +770,10 @@ describe("reconcile: the status and conditions from the coordinator's report", (
     },
     {
       name: "a coordinator pod that exited 0 with no status to read succeeded the job (CoordinatorSucceeded)",
-      given: observed(job().running()).service().pods(pod(mnist, "coordinator").exitCode(0), ...runningPods(mnist, 1, 2).slice(1)).at(5),
+      given: observed(job().running())
+        .service()
+        .pods(pod(mnist, "coordinator").exitCode(0), ...runningPods(mnist, 1, 2).slice(1))
+        .at(5),
       events: [
         ["Normal", "JobSucceeded"],
         ["Normal", "CoordinatorSucceeded", "pod mnist-coordinator exited 0: the job is done"],
@@ -653,16 +789,34 @@ describe("reconcile: the status and conditions from the coordinator's report", (
 
 describe("reconcile: gang admission by the operator", () => {
   /** 3 workers of which 2 are the minimum: the minimum set is the coordinator, the shard and workers 0 and 1. */
-  const gangJob = () => job().replicas(3).minWorkers(2).gang(60).condition("Created", "True", "TrainingJobCreated").status({ startTime: stamp(0), replicas: 3, trainingReplicas: 3 });
+  const gangJob = () =>
+    job()
+      .replicas(3)
+      .minWorkers(2)
+      .gang(60)
+      .condition("Created", "True", "TrainingJobCreated")
+      .status({ startTime: stamp(0), replicas: 3, trainingReplicas: 3 });
   const unschedulable = "0/3 nodes are available: 3 Insufficient cpu.";
   const rows: Row[] = [
     {
       name: "until its minimum set is scheduled, a job waits (Admitted False WaitingForGang) naming each pod not scheduled yet, and is looked at again at the deadline",
       given: observed(gangJob())
         .service()
-        .pods(pod(mnist, "coordinator"), pod(mnist, "parameter-server", 0).unschedulable(unschedulable), pod(mnist, "worker", 0).scheduled(), pod(mnist, "worker", 1).phase("Pending"), pod(mnist, "worker", 2)),
+        .pods(
+          pod(mnist, "coordinator"),
+          pod(mnist, "parameter-server", 0).unschedulable(unschedulable),
+          pod(mnist, "worker", 0).scheduled(),
+          pod(mnist, "worker", 1).phase("Pending"),
+          pod(mnist, "worker", 2),
+        ),
       options: { statusPollMs: 120_000 },
-      events: [["Normal", "WaitingForGang", `2 of 4 pods of the minimum set are scheduled; not yet: mnist-ps-0 (Unschedulable: ${unschedulable}), mnist-worker-1 (pending); the job fails at 2025-06-01T12:01:00Z`]],
+      events: [
+        [
+          "Normal",
+          "WaitingForGang",
+          `2 of 4 pods of the minimum set are scheduled; not yet: mnist-ps-0 (Unschedulable: ${unschedulable}), mnist-worker-1 (pending); the job fails at 2025-06-01T12:01:00Z`,
+        ],
+      ],
       conditions: { Created: created, Admitted: ["False", "WaitingForGang"] },
       phase: "Created",
       requeueAfterMs: 60_000,
@@ -671,7 +825,13 @@ describe("reconcile: gang admission by the operator", () => {
       name: "the wait counts from when it began: later passes look again at the same deadline",
       given: observed(gangJob().condition("Admitted", "False", "WaitingForGang"))
         .service()
-        .pods(pod(mnist, "coordinator"), pod(mnist, "parameter-server", 0).unschedulable(unschedulable), pod(mnist, "worker", 0), pod(mnist, "worker", 1), pod(mnist, "worker", 2))
+        .pods(
+          pod(mnist, "coordinator"),
+          pod(mnist, "parameter-server", 0).unschedulable(unschedulable),
+          pod(mnist, "worker", 0),
+          pod(mnist, "worker", 1),
+          pod(mnist, "worker", 2),
+        )
         .at(45),
       options: { statusPollMs: 120_000 },
       conditions: { Created: created, Admitted: ["False", "WaitingForGang"] },
@@ -682,7 +842,13 @@ describe("reconcile: gang admission by the operator", () => {
       name: "once every pod of the minimum set is scheduled the job is Admitted (GangScheduled), even while a worker beyond it waits for a node",
       given: observed(gangJob().condition("Admitted", "False", "WaitingForGang"))
         .service()
-        .pods(pod(mnist, "coordinator"), pod(mnist, "parameter-server", 0).scheduled(), pod(mnist, "worker", 0), pod(mnist, "worker", 1).scheduled(), pod(mnist, "worker", 2).unschedulable(unschedulable))
+        .pods(
+          pod(mnist, "coordinator"),
+          pod(mnist, "parameter-server", 0).scheduled(),
+          pod(mnist, "worker", 0),
+          pod(mnist, "worker", 1).scheduled(),
+          pod(mnist, "worker", 2).unschedulable(unschedulable),
+        )
         .at(45),
       events: [["Normal", "GangScheduled", "all 4 pods of the minimum set are scheduled"]],
       conditions: { Created: created, Admitted: ["True", "GangScheduled"] },
@@ -691,16 +857,37 @@ describe("reconcile: gang admission by the operator", () => {
     },
     {
       name: "a gang not scheduled by scheduling.gang.timeoutSeconds fails (GangTimeout) naming what is missing, creates nothing, and releases its pods at once",
-      given: observed(gangJob().condition("Admitted", "False", "WaitingForGang")).pods(pod(mnist, "coordinator"), pod(mnist, "parameter-server", 0).unschedulable(unschedulable), pod(mnist, "worker", 0).scheduled()).at(60),
+      given: observed(gangJob().condition("Admitted", "False", "WaitingForGang"))
+        .pods(
+          pod(mnist, "coordinator"),
+          pod(mnist, "parameter-server", 0).unschedulable(unschedulable),
+          pod(mnist, "worker", 0).scheduled(),
+        )
+        .at(60),
       deletePods: ["mnist-coordinator", "mnist-ps-0", "mnist-worker-0"],
-      events: [["Warning", "GangTimeout", `2 of 4 pods of the minimum set are scheduled; not yet: mnist-ps-0 (Unschedulable: ${unschedulable}), mnist-worker-1 (not created yet); scheduling.gang.timeoutSeconds (60) passed`]],
+      events: [
+        [
+          "Warning",
+          "GangTimeout",
+          `2 of 4 pods of the minimum set are scheduled; not yet: mnist-ps-0 (Unschedulable: ${unschedulable}), mnist-worker-1 (not created yet); scheduling.gang.timeoutSeconds (60) passed`,
+        ],
+      ],
       conditions: { Created: created, Admitted: ["False", "WaitingForGang"], Failed: ["True", "GangTimeout"] },
       phase: "Failed",
       status: { completionTime: stamp(60) },
     },
     {
       name: "an admitted job stays admitted: a pod of its set that later waits for a node changes nothing",
-      given: observed(job().gang(60).running()).service().pods(pod(mnist, "coordinator"), pod(mnist, "parameter-server", 0).unschedulable(unschedulable), pod(mnist, "worker", 0), pod(mnist, "worker", 1)).coordinator(coordinatorStatus(JobPhase.RUNNING).training(2)).at(600),
+      given: observed(job().gang(60).running())
+        .service()
+        .pods(
+          pod(mnist, "coordinator"),
+          pod(mnist, "parameter-server", 0).unschedulable(unschedulable),
+          pod(mnist, "worker", 0),
+          pod(mnist, "worker", 1),
+        )
+        .coordinator(coordinatorStatus(JobPhase.RUNNING).training(2))
+        .at(600),
       conditions: { Created: created, Admitted: admitted, Running: training },
       phase: "Running",
       requeueAfterMs: 5000,
@@ -718,7 +905,11 @@ describe("reconcile: a spec the coordinator would refuse", () => {
       given: observed(job().spec(refused)),
       events: [
         ["Normal", "TrainingJobCreated"],
-        ["Warning", "InvalidSpec", /^spec\.checkpoints\.everySteps: async mode takes no periodic checkpoints.*; fix the TrainingJob and create it again$/],
+        [
+          "Warning",
+          "InvalidSpec",
+          /^spec\.checkpoints\.everySteps: async mode takes no periodic checkpoints.*; fix the TrainingJob and create it again$/,
+        ],
       ],
       conditions: { Created: created, Failed: ["True", "InvalidSpec"] },
       phase: "Failed",
@@ -751,7 +942,14 @@ describe("reconcile: the status is patched only when it changed", () => {
         .at(60),
       conditions: { Created: created, Admitted: admitted, Running: training },
       phase: "Running",
-      status: { step: 80, conditions: [{ type: "Created", lastTransitionTime: stamp(0) }, { type: "Admitted", lastTransitionTime: stamp(0) }, { type: "Running", lastTransitionTime: stamp(0) }] },
+      status: {
+        step: 80,
+        conditions: [
+          { type: "Created", lastTransitionTime: stamp(0) },
+          { type: "Admitted", lastTransitionTime: stamp(0) },
+          { type: "Running", lastTransitionTime: stamp(0) },
+        ],
+      },
       requeueAfterMs: 5000,
     },
   ];

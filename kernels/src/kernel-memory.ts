@@ -17,8 +17,8 @@
  * (a cache line) and zero when handed out, like `new Float32Array(n)`.
  */
 import { Code, TrainfleetError } from "@trainfleet/proto";
-import { wasmApi, wasmPageBytes } from "./wasm-api.js";
 import type { WasmMemory } from "./wasm-api.js";
+import { wasmApi, wasmPageBytes } from "./wasm-api.js";
 
 /** The most a 32-bit WebAssembly memory holds: 65536 pages, 4 GiB. */
 export const kernelMemoryMaxPages = 65536;
@@ -65,7 +65,8 @@ export class KernelMemory {
   constructor(options: KernelMemoryOptions = {}) {
     const initial = options.initialPages ?? minGrowPages;
     this.maximumPages = Math.min(options.maximumPages ?? kernelMemoryMaxPages, kernelMemoryMaxPages);
-    if (!(initial >= 1 && initial <= this.maximumPages)) throw new RangeError(`KernelMemory: initialPages must be in 1..${this.maximumPages}, got ${initial}`);
+    if (!(initial >= 1 && initial <= this.maximumPages))
+      throw new RangeError(`KernelMemory: initialPages must be in 1..${this.maximumPages}, got ${initial}`);
     this.memory = new wasmApi.Memory({ initial, maximum: this.maximumPages, shared: true });
     this.#buffer = this.#currentBuffer();
     // Offset 0 is never handed out: no buffer's pointer is 0.
@@ -102,7 +103,10 @@ export class KernelMemory {
   /** Gives a block back. `view` must be the very view an allocation returned (or one starting where it does). */
   free(view: KernelView): void {
     const size = this.#buffers.has(view.buffer) ? this.#allocated.get(view.byteOffset) : undefined;
-    if (size === undefined) throw new RangeError(`KernelMemory.free: no allocation starts at byte ${view.byteOffset} of this memory (freed twice, or not allocated here)`);
+    if (size === undefined)
+      throw new RangeError(
+        `KernelMemory.free: no allocation starts at byte ${view.byteOffset} of this memory (freed twice, or not allocated here)`,
+      );
     this.#allocated.delete(view.byteOffset);
     this.#allocatedBytes -= size;
     // Zeroed now, so that every free block is zero and an allocation needs no clearing.
@@ -125,7 +129,10 @@ export class KernelMemory {
     return view.byteOffset + from * view.BYTES_PER_ELEMENT;
   }
 
-  #view<T>(type: { new (buffer: SharedArrayBuffer, byteOffset: number, length: number): T; readonly BYTES_PER_ELEMENT: number }, length: number): T {
+  #view<T>(
+    type: { new (buffer: SharedArrayBuffer, byteOffset: number, length: number): T; readonly BYTES_PER_ELEMENT: number },
+    length: number,
+  ): T {
     if (!(Number.isInteger(length) && length >= 0)) throw new RangeError(`KernelMemory: invalid length ${length}`);
     const offset = this.#allocate(length * type.BYTES_PER_ELEMENT);
     // The buffer is read after allocating: the allocation may have grown the memory.
@@ -238,12 +245,18 @@ export function kernelPointer(view: KernelView, from: number, to: number): numbe
  * the kernels' JavaScript path serves it) when the kernel memory is unavailable or full.
  */
 export function kernelFloat32Array(length: number): Float32Array {
-  return inKernelMemory((memory) => memory.float32(length), () => new Float32Array(length));
+  return inKernelMemory(
+    (memory) => memory.float32(length),
+    () => new Float32Array(length),
+  );
 }
 
 /** As kernelFloat32Array, for 16-bit wire values. */
 export function kernelUint16Array(length: number): Uint16Array {
-  return inKernelMemory((memory) => memory.uint16(length), () => new Uint16Array(length));
+  return inKernelMemory(
+    (memory) => memory.uint16(length),
+    () => new Uint16Array(length),
+  );
 }
 
 /** Returns a view from kernelFloat32Array or kernelUint16Array to the kernel memory (a heap array is left to the GC). */

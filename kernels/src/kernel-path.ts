@@ -19,10 +19,22 @@ export interface KernelPathCounts {
   js: number;
 }
 
-const names: readonly KernelName[] = ["averageInRankOrder", "checkFinite", "sgd", "sgdMomentum", "adam", "encodeBfloat16", "decodeBfloat16", "encodeFloat16", "decodeFloat16"];
+const names: readonly KernelName[] = [
+  "averageInRankOrder",
+  "checkFinite",
+  "sgd",
+  "sgdMomentum",
+  "adam",
+  "encodeBfloat16",
+  "decodeBfloat16",
+  "encodeFloat16",
+  "decodeFloat16",
+];
 
 /** Calls per kernel and path since the process started (or the last reset). */
-export const kernelCalls: Readonly<Record<KernelName, KernelPathCounts>> = Object.fromEntries(names.map((name) => [name, { wasm: 0, js: 0 }])) as Record<KernelName, KernelPathCounts>;
+export const kernelCalls: Readonly<Record<KernelName, KernelPathCounts>> = Object.fromEntries(
+  names.map((name) => [name, { wasm: 0, js: 0 }]),
+) as Record<KernelName, KernelPathCounts>;
 
 export function resetKernelCalls(): void {
   for (const name of names) {

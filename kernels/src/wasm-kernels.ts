@@ -21,7 +21,16 @@ export interface WasmKernels {
   anyNonFinite(values: number, count: number): number;
   /** Updates read params (and state) and write out (and the next state); out may equal params. */
   sgd(params: number, gradient: number, out: number, count: number, learningRate: number): void;
-  sgdMomentum(params: number, gradient: number, velocity: number, out: number, velocityOut: number, count: number, learningRate: number, momentum: number): void;
+  sgdMomentum(
+    params: number,
+    gradient: number,
+    velocity: number,
+    out: number,
+    velocityOut: number,
+    count: number,
+    learningRate: number,
+    momentum: number,
+  ): void;
   adam(
     params: number,
     gradient: number,

@@ -5,10 +5,11 @@
  * 16-bit codecs in dataplane/test/half-precision-kernels.test.ts, the average, finite
  * check and optimizers in paramserver/test/kernels.test.ts.
  */
-import { createServer, connect } from "node:net";
+
 import type { AddressInfo, Server } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { connect, createServer } from "node:net";
 import { Code, TrainfleetError } from "@trainfleet/proto";
+import { afterEach, describe, expect, it } from "vitest";
 import { KernelMemory, kernelFloat32Array, kernelMemory, kernelPointer } from "../src/kernel-memory.js";
 
 const memory = kernelMemory()!;

@@ -14,8 +14,10 @@ import { kernelAddressTable, kernelCalls, kernelOperandsCompatible, kernelPointe
 
 /** Averages elements [from, to) of the contributions into out[0, to - from). */
 export function averageInRankOrder(contributions: readonly Float32Array[], from: number, to: number, out: Float32Array): void {
+  let done = 0;
+  if (contributions.length >= 2) done = averageInWasm(contributions, from, to, out);
   // One rank is a copy (out.set), which needs no kernel.
-  const done = contributions.length >= 2 ? averageInWasm(contributions, from, to, out) : (kernelCalls.averageInRankOrder.js++, 0);
+  else kernelCalls.averageInRankOrder.js++;
   if (from + done < to) averageInRankOrderJs(contributions, from + done, to, out.subarray(done));
 }
 

@@ -81,7 +81,16 @@ export class AsyncPushes {
  * it pushed (in `received`) or lent, update number `t`. The optimizer works element by
  * element, so chunk by chunk gives the bits of one call over the whole slice.
  */
-export function applyRankGradient(optimizer: Optimizer, params: Float32Array, out: Float32Array, chunks: readonly Range[], barrier: StepBarrier, rank: number, received: Float32Array, t: number): void {
+export function applyRankGradient(
+  optimizer: Optimizer,
+  params: Float32Array,
+  out: Float32Array,
+  chunks: readonly Range[],
+  barrier: StepBarrier,
+  rank: number,
+  received: Float32Array,
+  t: number,
+): void {
   for (let index = 0; index < chunks.length; index++) {
     const { begin, end } = chunks[index]!;
     optimizer.apply(params, barrier.source(rank, index, received).subarray(begin, end), out, begin, end, t);

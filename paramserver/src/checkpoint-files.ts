@@ -6,13 +6,13 @@
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { ShardRestore } from "@trainfleet/proto";
 import { Code, TrainfleetError } from "@trainfleet/proto";
+import type { Logger } from "@trainfleet/runtime";
 import { sha256Hex, writeAtomically } from "@trainfleet/runtime";
 import { shardCheckpointFileName } from "@trainfleet/spec";
-import type { Logger } from "@trainfleet/runtime";
-import type { ShardRestore } from "@trainfleet/proto";
-import { checkShardCheckpoint, decodeShardCheckpoint, encodeShardCheckpoint } from "./checkpoint-format.js";
 import type { ExpectedCheckpoint } from "./checkpoint-format.js";
+import { checkShardCheckpoint, decodeShardCheckpoint, encodeShardCheckpoint } from "./checkpoint-format.js";
 import type { ShardSnapshot, ShardState } from "./shard-snapshot.js";
 
 /** A file written, or (error set) one that could not be. */
@@ -53,8 +53,18 @@ export function createCheckpointWriter(options: CheckpointWriterOptions): Checkp
       const parts = encodeShardCheckpoint(snapshot, shardIndex);
       await mkdir(folder, { recursive: true });
       await writeAtomically(path, parts);
-      written = { version, generation, path, sha256: sha256Hex(parts), bytes: parts.reduce((sum, part) => sum + part.byteLength, 0), error: "" };
-      logger.info({ version: snapshot.version, path, bytes: written.bytes, ms: Math.round(performance.now() - started) }, "checkpoint slice written");
+      written = {
+        version,
+        generation,
+        path,
+        sha256: sha256Hex(parts),
+        bytes: parts.reduce((sum, part) => sum + part.byteLength, 0),
+        error: "",
+      };
+      logger.info(
+        { version: snapshot.version, path, bytes: written.bytes, ms: Math.round(performance.now() - started) },
+        "checkpoint slice written",
+      );
     } catch (error) {
       const message = `could not write ${path}: ${TrainfleetError.from(error).message}`;
       logger.error({ version: snapshot.version, path }, message);
@@ -75,16 +85,26 @@ export function createCheckpointWriter(options: CheckpointWriterOptions): Checkp
  * this shard's: DATA_LOSS for a corrupt file, FAILED_PRECONDITION for another shard's or
  * job's, each naming the file.
  */
-export async function readShardCheckpoint(restore: Pick<ShardRestore, "path" | "version" | "sha256">, expected: Omit<ExpectedCheckpoint, "version">): Promise<ShardState> {
+export async function readShardCheckpoint(
+  restore: Pick<ShardRestore, "path" | "version" | "sha256">,
+  expected: Omit<ExpectedCheckpoint, "version">,
+): Promise<ShardState> {
   let bytes: Buffer;
   try {
     bytes = await readFile(restore.path);
   } catch (error) {
-    throw new TrainfleetError(Code.FAILED_PRECONDITION, `checkpoint file ${restore.path}: cannot read it: ${TrainfleetError.from(error).message}`, { cause: error });
+    throw new TrainfleetError(
+      Code.FAILED_PRECONDITION,
+      `checkpoint file ${restore.path}: cannot read it: ${TrainfleetError.from(error).message}`,
+      { cause: error },
+    );
   }
   const sha256 = sha256Hex(bytes);
   if (sha256 !== restore.sha256) {
-    throw new TrainfleetError(Code.DATA_LOSS, `checkpoint file ${restore.path}: sha256 mismatch: the file's is ${sha256}, the manifest's ${restore.sha256}; the file is corrupt or was changed, so resume from another checkpoint`);
+    throw new TrainfleetError(
+      Code.DATA_LOSS,
+      `checkpoint file ${restore.path}: sha256 mismatch: the file's is ${sha256}, the manifest's ${restore.sha256}; the file is corrupt or was changed, so resume from another checkpoint`,
+    );
   }
   const { header, snapshot } = decodeShardCheckpoint(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), restore.path);
   checkShardCheckpoint(header, { ...expected, version: restore.version }, restore.path);

@@ -24,8 +24,8 @@
  */
 import { Code, TrainfleetError } from "@trainfleet/proto";
 import type { Range } from "@trainfleet/spec";
-import { optimizerStateArrays } from "./optimizer.js";
 import type { OptimizerKind } from "./optimizer.js";
+import { optimizerStateArrays } from "./optimizer.js";
 import type { ShardState } from "./shard-snapshot.js";
 
 export const checkpointMagic = "TFSHCKPT";
@@ -63,22 +63,28 @@ export function encodeShardCheckpoint(snapshot: ShardState, shardIndex: number):
   view.setBigUint64(48, BigInt(snapshot.parameters.length), true);
   view.setUint32(56, jobId.byteLength, true);
   header.set(jobId, fixedHeaderBytes);
-  const arrays = [snapshot.parameters, ...snapshot.state].map((values) => new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  const arrays = [snapshot.parameters, ...snapshot.state].map(
+    (values) => new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+  );
   return [header, ...arrays];
 }
 
 /** Reads a whole file's bytes back; `file` names it in errors (DATA_LOSS: the file is not a checkpoint, or cut short). */
 export function decodeShardCheckpoint(bytes: Uint8Array, file: string): { header: CheckpointHeader; snapshot: ShardState } {
   const corrupt = (problem: string) => new TrainfleetError(Code.DATA_LOSS, `checkpoint file ${file}: ${problem}`);
-  if (bytes.byteLength < fixedHeaderBytes) throw corrupt(`${bytes.byteLength} bytes, too short for a checkpoint header (${fixedHeaderBytes})`);
+  if (bytes.byteLength < fixedHeaderBytes)
+    throw corrupt(`${bytes.byteLength} bytes, too short for a checkpoint header (${fixedHeaderBytes})`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = new TextDecoder().decode(bytes.subarray(0, 8));
-  if (magic !== checkpointMagic) throw corrupt(`not a trainfleet shard checkpoint (magic ${JSON.stringify(magic)}, expected "${checkpointMagic}")`);
+  if (magic !== checkpointMagic)
+    throw corrupt(`not a trainfleet shard checkpoint (magic ${JSON.stringify(magic)}, expected "${checkpointMagic}")`);
   const formatVersion = view.getUint32(8, true);
-  if (formatVersion !== checkpointFormatVersion) throw corrupt(`format version ${formatVersion}; this trainfleet reads version ${checkpointFormatVersion}`);
+  if (formatVersion !== checkpointFormatVersion)
+    throw corrupt(`format version ${formatVersion}; this trainfleet reads version ${checkpointFormatVersion}`);
   const headerBytes = view.getUint32(12, true);
   const jobIdBytes = view.getUint32(56, true);
-  if (headerBytes % 8 !== 0 || headerBytes < fixedHeaderBytes + jobIdBytes || headerBytes > bytes.byteLength) throw corrupt(`header length ${headerBytes} is impossible`);
+  if (headerBytes % 8 !== 0 || headerBytes < fixedHeaderBytes + jobIdBytes || headerBytes > bytes.byteLength)
+    throw corrupt(`header length ${headerBytes} is impossible`);
   const code = view.getUint32(40, true);
   const optimizer = (Object.keys(optimizerCodes) as OptimizerKind[]).find((kind) => optimizerCodes[kind] === code);
   if (optimizer === undefined) throw corrupt(`unknown optimizer code ${code}`);
@@ -92,12 +98,15 @@ export function decodeShardCheckpoint(bytes: Uint8Array, file: string): { header
     elements: Number(view.getBigUint64(48, true)),
     jobId: new TextDecoder().decode(bytes.subarray(fixedHeaderBytes, fixedHeaderBytes + jobIdBytes)),
   };
-  if (header.elements !== header.range.end - header.range.begin) throw corrupt(`${header.elements} elements for range [${header.range.begin}, ${header.range.end})`);
-  if (header.stateArrays !== optimizerStateArrays[optimizer]) throw corrupt(`${header.stateArrays} state arrays for optimizer ${optimizer}, which keeps ${optimizerStateArrays[optimizer]}`);
+  if (header.elements !== header.range.end - header.range.begin)
+    throw corrupt(`${header.elements} elements for range [${header.range.begin}, ${header.range.end})`);
+  if (header.stateArrays !== optimizerStateArrays[optimizer])
+    throw corrupt(`${header.stateArrays} state arrays for optimizer ${optimizer}, which keeps ${optimizerStateArrays[optimizer]}`);
   const expected = headerBytes + (1 + header.stateArrays) * header.elements * 4;
   if (bytes.byteLength !== expected) throw corrupt(`${bytes.byteLength} bytes, the header describes ${expected}`);
   // Copied out, so that the arrays are aligned and do not hold on to the file's buffer.
-  const array = (i: number) => new Float32Array(bytes.slice(headerBytes + i * header.elements * 4, headerBytes + (i + 1) * header.elements * 4).buffer);
+  const array = (i: number) =>
+    new Float32Array(bytes.slice(headerBytes + i * header.elements * 4, headerBytes + (i + 1) * header.elements * 4).buffer);
   const snapshot: ShardState = {
     jobId: header.jobId,
     version: header.version,
@@ -129,6 +138,9 @@ export function checkShardCheckpoint(header: CheckpointHeader, expected: Expecte
     header.optimizer !== expected.optimizer && `optimizer ${header.optimizer} (the job's: ${expected.optimizer})`,
   ].filter((difference) => difference !== false);
   if (differences.length > 0) {
-    throw new TrainfleetError(Code.FAILED_PRECONDITION, `checkpoint file ${file} does not belong to this shard: it holds ${differences.join(", ")}; resume from the checkpoint of this job and shard layout`);
+    throw new TrainfleetError(
+      Code.FAILED_PRECONDITION,
+      `checkpoint file ${file} does not belong to this shard: it holds ${differences.join(", ")}; resume from the checkpoint of this job and shard layout`,
+    );
   }
 }

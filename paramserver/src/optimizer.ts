@@ -21,10 +21,11 @@
  * momentum the velocity, Adam m then v) and a restore puts it back (`restoreState`). Adam's
  * update count is not state: it is the version the shard is at.
  */
+
+import type { WasmKernels } from "@trainfleet/kernels";
+import { kernelCalls, kernelFloat32Array, kernelOperandsCompatible, kernelPointer, wasmKernels } from "@trainfleet/kernels";
 import type { OptimizerSpec } from "@trainfleet/proto";
 import { invalidField } from "@trainfleet/proto";
-import { kernelCalls, kernelFloat32Array, kernelOperandsCompatible, kernelPointer, wasmKernels } from "@trainfleet/kernels";
-import type { WasmKernels } from "@trainfleet/kernels";
 
 /** The optimizers by the state they keep, as checkpoints record them. */
 export type OptimizerKind = "sgd" | "sgd-momentum" | "adam";
@@ -72,7 +73,9 @@ export function optimizerKind(spec: OptimizerSpec): OptimizerKind {
 export function createOptimizer(spec: OptimizerSpec | undefined, size: number): Optimizer {
   switch (spec?.kind.case) {
     case "sgd":
-      return spec.kind.value.momentum === 0 ? sgd(spec.kind.value.learningRate) : sgdMomentum(spec.kind.value.learningRate, spec.kind.value.momentum, size);
+      return spec.kind.value.momentum === 0
+        ? sgd(spec.kind.value.learningRate)
+        : sgdMomentum(spec.kind.value.learningRate, spec.kind.value.momentum, size);
     case "adam": {
       const { learningRate, beta1, beta2, epsilon } = spec.kind.value;
       return adam(learningRate, beta1, beta2, epsilon, size);
@@ -119,7 +122,12 @@ function restoreInto(kind: OptimizerKind, targets: readonly DoubleBuffered[], st
  * element; the gradient by element - from. The update goes element by element, so an
  * output may be its own input (out === params) but must not overlap anything otherwise.
  */
-function wasmOperands(arrays: readonly Float32Array[], gradient: Float32Array, from: number, to: number): { kernels: WasmKernels; pointers: number[] } | undefined {
+function wasmOperands(
+  arrays: readonly Float32Array[],
+  gradient: Float32Array,
+  from: number,
+  to: number,
+): { kernels: WasmKernels; pointers: number[] } | undefined {
   const pointers: number[] = [];
   const bytes = (to - from) * 4;
   const all = [...arrays.map((array) => kernelPointer(array, from, to)), kernelPointer(gradient, 0, to - from)];
@@ -191,7 +199,15 @@ function sgdMomentum(learningRate: number, momentum: number, size: number): Opti
 function adam(learningRate: number, beta1: number, beta2: number, epsilon: number, size: number): Optimizer {
   const m = new DoubleBuffered(size);
   const v = new DoubleBuffered(size);
-  const js = (params: Float32Array, gradient: Float32Array, out: Float32Array, from: number, to: number, correction1: number, correction2: number) => {
+  const js = (
+    params: Float32Array,
+    gradient: Float32Array,
+    out: Float32Array,
+    from: number,
+    to: number,
+    correction1: number,
+    correction2: number,
+  ) => {
     const [mNow, mNext, vNow, vNext] = [m.current, m.next, v.current, v.next];
     for (let i = from; i < to; i++) {
       const g = gradient[i - from]!;
@@ -213,7 +229,25 @@ function adam(learningRate: number, beta1: number, beta2: number, epsilon: numbe
       kernelCalls.adam.wasm++;
       const [p, o, mp, mNext, vp, vNext, g] = wasm.pointers as [number, number, number, number, number, number, number];
       const count = (to - from) & ~3;
-      if (count > 0) wasm.kernels.adam(p, g, mp, vp, o, mNext, vNext, count, learningRate, beta1, 1 - beta1, beta2, 1 - beta2, correction1, correction2, epsilon);
+      if (count > 0)
+        wasm.kernels.adam(
+          p,
+          g,
+          mp,
+          vp,
+          o,
+          mNext,
+          vNext,
+          count,
+          learningRate,
+          beta1,
+          1 - beta1,
+          beta2,
+          1 - beta2,
+          correction1,
+          correction2,
+          epsilon,
+        );
       js(params, gradient.subarray(count), out, from + count, to, correction1, correction2);
     },
     commit() {

@@ -40,23 +40,24 @@
  * do not agree on versions then: each opens a generation at its own, and deadlines do
  * not apply.
  */
-import { Code, TrainfleetError, invalidField } from "@trainfleet/proto";
-import { chunkRanges, initialParameters } from "@trainfleet/spec";
+
+import type { ChunkHeader, PushTransaction, ServedVersion, ShardPort, ShardStats } from "@trainfleet/dataplane";
 import { kernelFloat32Array } from "@trainfleet/kernels";
+import { Code, invalidField, TrainfleetError } from "@trainfleet/proto";
 import type { Range } from "@trainfleet/spec";
+import { chunkRanges, initialParameters } from "@trainfleet/spec";
 import { averageInRankOrder } from "./aggregate.js";
 import { AsyncPushes, applyRankGradient } from "./async-apply.js";
-import { createOptimizer } from "./optimizer.js";
-import type { Optimizer } from "./optimizer.js";
-import { ShardGeneration } from "./shard-generation.js";
 import { DeadlineWatch } from "./deadline-watch.js";
-import type { ShardPhase } from "./shard-generation.js";
-import { SnapshotSchedule, snapshotMismatches } from "./shard-snapshot.js";
-import type { ShardSnapshot, ShardState } from "./shard-snapshot.js";
+import type { Optimizer } from "./optimizer.js";
+import { createOptimizer } from "./optimizer.js";
 import { checkChunkLength, checkFinite, checkPushHeader, checkPushSource, chunkIndexOf } from "./push-validation.js";
-import { StepBarrier } from "./step-barrier.js";
-import type { ChunkHeader, PushTransaction, ServedVersion, ShardPort, ShardStats } from "@trainfleet/dataplane";
 import type { ShardConfig } from "./shard-config.js";
+import type { ShardPhase } from "./shard-generation.js";
+import { ShardGeneration } from "./shard-generation.js";
+import type { ShardSnapshot, ShardState } from "./shard-snapshot.js";
+import { SnapshotSchedule, snapshotMismatches } from "./shard-snapshot.js";
+import { StepBarrier } from "./step-barrier.js";
 
 /** The shard behind the data plane's port: its transports (TCP, gRPC, in-process) call only what ShardPort names. */
 export class ParameterShard implements ShardPort {
@@ -131,7 +132,10 @@ export class ParameterShard implements ShardPort {
     const current = this.#config;
     if (current !== undefined) {
       if (current.jobId !== config.jobId || current.range.begin !== config.range.begin || current.range.end !== config.range.end) {
-        throw new TrainfleetError(Code.FAILED_PRECONDITION, `shard already serves job "${current.jobId}" range [${current.range.begin}, ${current.range.end}); start a new shard process for another job or range`);
+        throw new TrainfleetError(
+          Code.FAILED_PRECONDITION,
+          `shard already serves job "${current.jobId}" range [${current.range.begin}, ${current.range.end}); start a new shard process for another job or range`,
+        );
       }
       if (config.generation === current.generation) {
         if (config.worldSize !== current.worldSize) {
@@ -200,9 +204,12 @@ export class ParameterShard implements ShardPort {
     const config = this.#requireConfig();
     const problems = snapshotMismatches(snapshot, { jobId: config.jobId, range: config.range, optimizer: this.#optimizer!.kind });
     if (this.#generation.phase === "open") {
-      problems.push(`the shard is open for generation ${this.#generation.generation}, and pulls may be reading version ${this.#version}; restore after a new generation's ShardAssignment, before its open_generation`);
+      problems.push(
+        `the shard is open for generation ${this.#generation.generation}, and pulls may be reading version ${this.#version}; restore after a new generation's ShardAssignment, before its open_generation`,
+      );
     }
-    if (problems.length > 0) throw new TrainfleetError(Code.FAILED_PRECONDITION, `cannot restore version ${snapshot.version}: ${problems.join("; ")}`);
+    if (problems.length > 0)
+      throw new TrainfleetError(Code.FAILED_PRECONDITION, `cannot restore version ${snapshot.version}: ${problems.join("; ")}`);
     this.#params.set(snapshot.parameters);
     this.#optimizer!.restoreState(snapshot.state);
     this.#version = snapshot.version;
@@ -276,7 +283,10 @@ export class ParameterShard implements ShardPort {
       }
       if (header === undefined) header = { rank: chunk.rank, step: chunk.step };
       else if (header.rank !== chunk.rank || header.step !== chunk.step) {
-        throw invalidField("step", `one push carries one (step, rank): began with (${header.step}, ${header.rank}), got (${chunk.step}, ${chunk.rank})`);
+        throw invalidField(
+          "step",
+          `one push carries one (step, rank): began with (${header.step}, ${header.rank}), got (${chunk.step}, ${chunk.rank})`,
+        );
       }
       const index = chunkIndexOf(config, chunk.offset, this.#chunks.length);
       const range = this.#chunks[index]!;
@@ -353,7 +363,8 @@ export class ParameterShard implements ShardPort {
     for (;;) {
       if (this.#servesJob(jobId)) {
         generation = this.#generation.pullGeneration(generation);
-        if (generation !== undefined && this.#version >= minVersion) return { version: this.#version, generation, values: this.#isAsync ? this.#params.slice() : this.#params };
+        if (generation !== undefined && this.#version >= minVersion)
+          return { version: this.#version, generation, values: this.#isAsync ? this.#params.slice() : this.#params };
       }
       await this.#nextChange(signal);
     }
@@ -378,7 +389,12 @@ export class ParameterShard implements ShardPort {
    * (as in waitForVersion). In async mode: the newest whole version >= minVersion, from a
    * copy taken at once (nothing of a version in progress, which is one rank's gradient).
    */
-  async streamParameters(jobId: string, minVersion: number, signal: AbortSignal, send: (chunk: number, version: number, values: Float32Array) => void): Promise<number> {
+  async streamParameters(
+    jobId: string,
+    minVersion: number,
+    signal: AbortSignal,
+    send: (chunk: number, version: number, values: Float32Array) => void,
+  ): Promise<number> {
     let sent: Uint8Array | undefined;
     /** For each chunk sent before its step was whole, its retraction count then. */
     let sentEarly: Map<number, number> | undefined;
@@ -421,7 +437,10 @@ export class ParameterShard implements ShardPort {
   #checkNotRetracted(sentEarly: ReadonlyMap<number, number>): void {
     for (const [index, retractions] of sentEarly) {
       if (this.#barrier.retractions(index) !== retractions) {
-        throw new TrainfleetError(Code.ABORTED, `chunk ${index} of the next version was taken back after it was sent (a push was rejected part-way); pull again once the step completes`);
+        throw new TrainfleetError(
+          Code.ABORTED,
+          `chunk ${index} of the next version was taken back after it was sent (a push was rejected part-way); pull again once the step completes`,
+        );
       }
     }
   }
@@ -429,13 +448,16 @@ export class ParameterShard implements ShardPort {
   #servesJob(jobId: string): boolean {
     const config = this.#config;
     if (config !== undefined && config.jobId !== jobId) {
-      throw new TrainfleetError(Code.FAILED_PRECONDITION, `job_id: this shard serves job "${config.jobId}", not "${jobId}"`, { field: "job_id" });
+      throw new TrainfleetError(Code.FAILED_PRECONDITION, `job_id: this shard serves job "${config.jobId}", not "${jobId}"`, {
+        field: "job_id",
+      });
     }
     return config !== undefined;
   }
 
   #requireConfig(): ShardConfig {
-    if (this.#config === undefined) throw new TrainfleetError(Code.UNAVAILABLE, "this shard has not been configured by the coordinator yet; retry shortly");
+    if (this.#config === undefined)
+      throw new TrainfleetError(Code.UNAVAILABLE, "this shard has not been configured by the coordinator yet; retry shortly");
     return this.#config;
   }
 
@@ -473,7 +495,16 @@ export class ParameterShard implements ShardPort {
     if (!this.#barrier.hasAllChunks(rank)) return;
     const started = performance.now();
     this.#generation.chunkApplied(this.#version);
-    applyRankGradient(this.#optimizer!, this.#params, this.#next, this.#chunks, this.#barrier, rank, this.#contributions[rank]!, this.#version + 1);
+    applyRankGradient(
+      this.#optimizer!,
+      this.#params,
+      this.#next,
+      this.#chunks,
+      this.#barrier,
+      rank,
+      this.#contributions[rank]!,
+      this.#version + 1,
+    );
     [this.#params, this.#next] = [this.#next, this.#params];
     this.#optimizer!.commit();
     this.#version++;

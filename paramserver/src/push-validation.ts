@@ -2,8 +2,9 @@
  * The checks a pushed gradient chunk must pass before it may touch a shard's buffers.
  * Each failure names the field and says what the caller should do instead.
  */
-import { Code, TrainfleetError, invalidField } from "@trainfleet/proto";
+
 import { kernelCalls, kernelPointer, wasmKernels } from "@trainfleet/kernels";
+import { Code, invalidField, TrainfleetError } from "@trainfleet/proto";
 import type { ParameterLayout } from "@trainfleet/spec";
 
 /** The fields of a push that say whose gradient it is and for which step. */
@@ -13,6 +14,7 @@ export interface PushHeader {
   step: number;
   rank: number;
 }
+
 import type { ShardConfig } from "./shard-config.js";
 
 /**
@@ -36,7 +38,9 @@ export function checkPushHeader(config: ShardConfig, version: number, open: bool
 /** The checks of a push's job, generation and rank, which do not depend on the mode. */
 export function checkPushSource(config: ShardConfig, open: boolean, request: PushHeader): void {
   if (request.jobId !== config.jobId) {
-    throw new TrainfleetError(Code.FAILED_PRECONDITION, `job_id: this shard serves job "${config.jobId}", not "${request.jobId}"`, { field: "job_id" });
+    throw new TrainfleetError(Code.FAILED_PRECONDITION, `job_id: this shard serves job "${config.jobId}", not "${request.jobId}"`, {
+      field: "job_id",
+    });
   }
   if (request.generation !== config.generation) {
     throw new TrainfleetError(
@@ -54,7 +58,10 @@ export function checkPushSource(config: ShardConfig, open: boolean, request: Pus
     );
   }
   if (request.rank >= config.worldSize) {
-    throw invalidField("rank", `rank ${request.rank} is not in generation ${config.generation}, which has ranks 0..${config.worldSize - 1}`);
+    throw invalidField(
+      "rank",
+      `rank ${request.rank} is not in generation ${config.generation}, which has ranks 0..${config.worldSize - 1}`,
+    );
   }
 }
 
@@ -73,12 +80,22 @@ export function chunkIndexOf(config: ShardConfig, offset: number, chunkCount: nu
 
 export function checkChunkLength(offset: number, expectedElements: number, byteLength: number): void {
   if (byteLength !== expectedElements * 4) {
-    throw invalidField("data", `the chunk at offset ${offset} must hold ${expectedElements} float32 values (${expectedElements * 4} bytes), got ${byteLength} bytes`);
+    throw invalidField(
+      "data",
+      `the chunk at offset ${offset} must hold ${expectedElements} float32 values (${expectedElements * 4} bytes), got ${byteLength} bytes`,
+    );
   }
 }
 
 /** Throws if values[from, to) holds a NaN or an infinity, naming the parameter tensor. */
-export function checkFinite(values: Float32Array, from: number, to: number, globalOffset: number, layout: ParameterLayout, request: PushHeader): void {
+export function checkFinite(
+  values: Float32Array,
+  from: number,
+  to: number,
+  globalOffset: number,
+  layout: ParameterLayout,
+  request: PushHeader,
+): void {
   if (allFinite(values, from, to)) return;
   let i = from;
   while (Number.isFinite(values[i]!)) i++;

@@ -15,21 +15,21 @@
  * while (joinJob); only a coordinator that stays away ends it, non-zero. So does a Stop
  * that says to rejoin. A Stop without it ends the process normally.
  */
-import { Code, MemberRole, TrainfleetError, invalidField } from "@trainfleet/proto";
-import { abortableDelay, joinJob, logContext, startMetricsServer } from "@trainfleet/runtime";
+
+import { startDataServer, startShardServer } from "@trainfleet/dataplane";
 import type { AssignmentsResponse, ShardAssignment, ShardRestore } from "@trainfleet/proto";
+import { Code, invalidField, MemberRole, TrainfleetError } from "@trainfleet/proto";
 import type { Logger, MemberSession, RunningHttpServer } from "@trainfleet/runtime";
-import { createCheckpointWriter, readShardCheckpoint } from "./checkpoint-files.js";
+import { abortableDelay, joinJob, logContext, startMetricsServer } from "@trainfleet/runtime";
 import type { CheckpointWriter, CheckpointWritten } from "./checkpoint-files.js";
+import { createCheckpointWriter, readShardCheckpoint } from "./checkpoint-files.js";
 import { optimizerKind } from "./optimizer.js";
 import { ParameterShard } from "./parameter-shard.js";
-import { shardConfigFrom } from "./shard-config.js";
 import type { ShardConfig } from "./shard-config.js";
-import { startShardServer } from "@trainfleet/dataplane";
+import { shardConfigFrom } from "./shard-config.js";
 import { shardHeartbeatStats, shardMetrics } from "./shard-metrics.js";
-import { initialShardState } from "./shard-snapshot.js";
 import type { ShardState } from "./shard-snapshot.js";
-import { startDataServer } from "@trainfleet/dataplane";
+import { initialShardState } from "./shard-snapshot.js";
 
 export interface ShardOptions {
   coordinator: string;
@@ -81,7 +81,10 @@ export async function runShard(options: ShardOptions): Promise<void> {
   let metrics: RunningHttpServer | undefined;
   // Every line of this process says which shard, and from the first assignment on its generation and version (read as each line is written).
   logContext.set({ psShard: options.shardIndex });
-  const forgetShard = logContext.set({ generation: () => (shard.config === undefined ? undefined : shard.generation), step: () => (shard.config === undefined ? undefined : shard.version) });
+  const forgetShard = logContext.set({
+    generation: () => (shard.config === undefined ? undefined : shard.generation),
+    step: () => (shard.config === undefined ? undefined : shard.version),
+  });
   try {
     if (options.metricsListen) {
       metrics = await startMetricsServer(options.metricsListen, shardMetrics(shard, options.shardIndex), logger);
@@ -91,7 +94,13 @@ export async function runShard(options: ShardOptions): Promise<void> {
       const cut = new AbortController();
       const session = await joinJob({
         coordinator: options.coordinator,
-        register: { role: MemberRole.PARAMETER_SERVER, address: server.address, dataAddress: data.address, shardIndex: options.shardIndex, host: options.host },
+        register: {
+          role: MemberRole.PARAMETER_SERVER,
+          address: server.address,
+          dataAddress: data.address,
+          shardIndex: options.shardIndex,
+          host: options.host,
+        },
         logger,
         signal: AbortSignal.any([options.signal, cut.signal]),
         heartbeatFields: () => ({ shardStats: shardHeartbeatStats(shard) }),
@@ -111,7 +120,11 @@ export async function runShard(options: ShardOptions): Promise<void> {
       report: (written) =>
         current.then(
           ({ session }) => reportCheckpoint(session, written, options.signal, logger),
-          (error: unknown) => logger.warn({ version: written.version, err: TrainfleetError.from(error).message }, "could not report the checkpoint slice: not registered with a coordinator"),
+          (error: unknown) =>
+            logger.warn(
+              { version: written.version, err: TrainfleetError.from(error).message },
+              "could not report the checkpoint slice: not registered with a coordinator",
+            ),
         ),
     };
     const unsubscribe = shard.onSnapshot((snapshot) => proc.writer?.write(snapshot));
@@ -121,7 +134,10 @@ export async function runShard(options: ShardOptions): Promise<void> {
         registration = await current;
         const end = await follow(registration, proc);
         if ("stop" in end || options.signal.aborted) break;
-        logger.warn({ memberId: registration.session.memberId, reason: end.rejoin, version: shard.version, generation: shard.generation }, "lost the coordinator; registering again");
+        logger.warn(
+          { memberId: registration.session.memberId, reason: end.rejoin, version: shard.version, generation: shard.generation },
+          "lost the coordinator; registering again",
+        );
         endSession(registration);
         registration = undefined;
         try {
@@ -164,7 +180,8 @@ async function follow({ session, cut }: Registration, proc: ShardProcess): Promi
         next = await stream.next();
       } catch (error) {
         if (signal.aborted) return { stop: true };
-        if (session.evicted.aborted) return { rejoin: `the coordinator does not know this member: ${TrainfleetError.from(session.evicted.reason).message}` };
+        if (session.evicted.aborted)
+          return { rejoin: `the coordinator does not know this member: ${TrainfleetError.from(session.evicted.reason).message}` };
         const failure = TrainfleetError.from(error);
         if (!coordinatorGone.has(failure.code)) throw failure;
         return { rejoin: `the assignment stream failed: ${failure.message}` };
@@ -208,7 +225,11 @@ async function follow({ session, cut }: Registration, proc: ShardProcess): Promi
 }
 
 /** Configures (and restores) the shard, then tells the coordinator the version it holds; an assignment it cannot take is reported, then ends the process. */
-async function takeShardAssignment(assignment: ShardAssignment, proc: ShardProcess, tellGeneration: (fields: GenerationReport) => Promise<void>): Promise<void> {
+async function takeShardAssignment(
+  assignment: ShardAssignment,
+  proc: ShardProcess,
+  tellGeneration: (fields: GenerationReport) => Promise<void>,
+): Promise<void> {
   const { shard, shardIndex, logger } = proc;
   const { checkpointDir, generation } = assignment;
   if (checkpointDir !== "") proc.writer ??= createCheckpointWriter({ folder: checkpointDir, shardIndex, logger, report: proc.report });
@@ -242,7 +263,18 @@ async function configure(shard: ParameterShard, assignment: ShardAssignment, sha
     if (restore!.path === "") logger.info({ version: state.version }, "shard restored to the job's initial parameters");
     else logger.info({ path: restore!.path, version: state.version }, "shard restored from its checkpoint");
   }
-  logger.info({ jobId: config.jobId, generation: config.generation, worldSize: config.worldSize, begin: config.range.begin, end: config.range.end, version: shard.version, phase: shard.phase }, "shard configured");
+  logger.info(
+    {
+      jobId: config.jobId,
+      generation: config.generation,
+      worldSize: config.worldSize,
+      begin: config.range.begin,
+      end: config.range.end,
+      version: shard.version,
+      phase: shard.phase,
+    },
+    "shard configured",
+  );
   return shard.phase === "closed";
 }
 
@@ -250,7 +282,10 @@ async function configure(shard: ParameterShard, assignment: ShardAssignment, sha
 async function restoredState(restore: ShardRestore, config: ShardConfig, shardIndex: number): Promise<ShardState> {
   if (restore.path === "") {
     if (restore.version !== 0) {
-      throw invalidField("restore.version", `an empty restore.path means the job's initial parameters at version 0, not version ${restore.version}; name the checkpoint file of version ${restore.version}, or send version 0`);
+      throw invalidField(
+        "restore.version",
+        `an empty restore.path means the job's initial parameters at version 0, not version ${restore.version}; name the checkpoint file of version ${restore.version}, or send version 0`,
+      );
     }
     return initialShardState(config);
   }
@@ -269,15 +304,24 @@ async function reportGeneration(session: MemberSession, report: GenerationReport
   try {
     await session.coordinator.reportGeneration({ memberId: session.memberId, ...report }, { signal, timeoutMs: 10_000 });
   } catch (error) {
-    logger.warn({ generation: report.generation, err: TrainfleetError.from(error).message }, "could not report the generation to the coordinator");
+    logger.warn(
+      { generation: report.generation, err: TrainfleetError.from(error).message },
+      "could not report the generation to the coordinator",
+    );
   }
 }
 
 /** Tells the coordinator about a checkpoint slice; a failure to tell is logged (the coordinator's wait for it is bounded). */
 async function reportCheckpoint(session: MemberSession, written: CheckpointWritten, signal: AbortSignal, logger: Logger): Promise<void> {
   try {
-    await session.coordinator.reportCheckpoint({ memberId: session.memberId, ...written, bytes: BigInt(written.bytes) }, { signal, timeoutMs: 10_000 });
+    await session.coordinator.reportCheckpoint(
+      { memberId: session.memberId, ...written, bytes: BigInt(written.bytes) },
+      { signal, timeoutMs: 10_000 },
+    );
   } catch (error) {
-    logger.warn({ version: written.version, err: TrainfleetError.from(error).message }, "could not report the checkpoint slice to the coordinator");
+    logger.warn(
+      { version: written.version, err: TrainfleetError.from(error).message },
+      "could not report the checkpoint slice to the coordinator",
+    );
   }
 }

@@ -1,8 +1,9 @@
 /** What a parameter-server shard is told by the coordinator: the job, its range, the generation. */
-import { TrainingMode } from "@trainfleet/proto";
-import { datasetShape, parameterLayout } from "@trainfleet/spec";
+
 import type { OptimizerSpec, ShardAssignment } from "@trainfleet/proto";
+import { TrainingMode } from "@trainfleet/proto";
 import type { ParameterLayout, Range } from "@trainfleet/spec";
+import { datasetShape, parameterLayout } from "@trainfleet/spec";
 
 export interface ShardConfig {
   jobId: string;

@@ -92,7 +92,12 @@ export class ShardGeneration {
 
   /** Going back from `from` to `to`: throws FAILED_PRECONDITION naming both unless `to` is the version before and still held. */
   rollBack(from: number, to: number): void {
-    const lost = to !== from - 1 ? `it can only go on from its own version or go back one` : this.#previousLost === undefined ? undefined : `version ${to} is gone: ${this.#previousLost}`;
+    const lost =
+      to !== from - 1
+        ? `it can only go on from its own version or go back one`
+        : this.#previousLost === undefined
+          ? undefined
+          : `version ${to} is gone: ${this.#previousLost}`;
     if (lost !== undefined) {
       throw new TrainfleetError(
         Code.FAILED_PRECONDITION,

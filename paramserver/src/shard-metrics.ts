@@ -5,10 +5,11 @@
  * coordinator-metrics.ts for why not `job`) and the shard index; there are none until the
  * coordinator has assigned the shard its job.
  */
-import { MetricRegistry } from "@trainfleet/runtime";
+
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ParameterServerStatsSchema } from "@trainfleet/proto";
 import type { Sample } from "@trainfleet/runtime";
-import type { MessageInitShape } from "@bufbuild/protobuf";
+import { MetricRegistry } from "@trainfleet/runtime";
 import type { ParameterShard } from "./parameter-shard.js";
 
 type ShardLabel = "job_id" | "shard";
@@ -20,15 +21,30 @@ export function shardMetrics(shard: ParameterShard, shardIndex: number): MetricR
     const config = shard.config;
     return config === undefined ? [] : [{ labels: { job_id: config.jobId, shard: String(shardIndex) }, value: value() }];
   };
-  registry.counter({ name: "trainfleet_ps_pushed_bytes_total", help: "Gradient bytes workers pushed to this shard.", labelNames, collect: read(() => shard.stats.bytesIn) });
-  registry.counter({ name: "trainfleet_ps_pulled_bytes_total", help: "Parameter bytes workers pulled from this shard.", labelNames, collect: read(() => shard.stats.bytesOut) });
+  registry.counter({
+    name: "trainfleet_ps_pushed_bytes_total",
+    help: "Gradient bytes workers pushed to this shard.",
+    labelNames,
+    collect: read(() => shard.stats.bytesIn),
+  });
+  registry.counter({
+    name: "trainfleet_ps_pulled_bytes_total",
+    help: "Parameter bytes workers pulled from this shard.",
+    labelNames,
+    collect: read(() => shard.stats.bytesOut),
+  });
   registry.counter({
     name: "trainfleet_ps_aggregation_seconds_total",
     help: "Time spent summing gradients in rank order and applying the optimizer.",
     labelNames,
     collect: read(() => shard.stats.aggregationMs / 1000),
   });
-  registry.counter({ name: "trainfleet_ps_updates_total", help: "Optimizer updates applied: the shard's parameter version.", labelNames, collect: read(() => shard.version) });
+  registry.counter({
+    name: "trainfleet_ps_updates_total",
+    help: "Optimizer updates applied: the shard's parameter version.",
+    labelNames,
+    collect: read(() => shard.version),
+  });
   registry.gauge({
     name: "trainfleet_ps_parameters",
     help: "Parameters this shard owns.",

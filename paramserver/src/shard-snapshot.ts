@@ -8,10 +8,10 @@
  * ShardState too, so that "start again from the beginning" is a restore like any other.
  */
 import { Code, TrainfleetError } from "@trainfleet/proto";
-import { initialParameters } from "@trainfleet/spec";
 import type { Range } from "@trainfleet/spec";
-import { optimizerKind, optimizerStateArrays } from "./optimizer.js";
+import { initialParameters } from "@trainfleet/spec";
 import type { OptimizerKind } from "./optimizer.js";
+import { optimizerKind, optimizerStateArrays } from "./optimizer.js";
 import type { ShardConfig } from "./shard-config.js";
 
 /** What a checkpoint file holds: a shard's state at one version. */
@@ -40,9 +40,13 @@ export function snapshotMismatches(snapshot: ShardState, expected: { jobId: stri
   const size = range.end - range.begin;
   return [
     snapshot.jobId !== jobId && `job "${snapshot.jobId}", not "${jobId}"`,
-    (snapshot.range.begin !== range.begin || snapshot.range.end !== range.end) && `range [${snapshot.range.begin}, ${snapshot.range.end}), not [${range.begin}, ${range.end})`,
+    (snapshot.range.begin !== range.begin || snapshot.range.end !== range.end) &&
+      `range [${snapshot.range.begin}, ${snapshot.range.end}), not [${range.begin}, ${range.end})`,
     snapshot.optimizer !== optimizer && `optimizer ${snapshot.optimizer}, not ${optimizer}`,
-    (snapshot.parameters.length !== size || snapshot.state.length !== optimizerStateArrays[snapshot.optimizer] || snapshot.state.some((s) => s.length !== size)) && `arrays of the wrong size for ${size} elements`,
+    (snapshot.parameters.length !== size ||
+      snapshot.state.length !== optimizerStateArrays[snapshot.optimizer] ||
+      snapshot.state.some((s) => s.length !== size)) &&
+      `arrays of the wrong size for ${size} elements`,
   ].filter((problem): problem is string => problem !== false);
 }
 
@@ -85,7 +89,11 @@ export class SnapshotSchedule {
    */
   request(version: number, current: number): boolean {
     if (version < current) {
-      throw new TrainfleetError(Code.FAILED_PRECONDITION, `version: a checkpoint of version ${version} was asked for, but this shard is at version ${current} already`, { field: "version" });
+      throw new TrainfleetError(
+        Code.FAILED_PRECONDITION,
+        `version: a checkpoint of version ${version} was asked for, but this shard is at version ${current} already`,
+        { field: "version" },
+      );
     }
     if (version === current) return !this.#taken.has(version);
     this.#requested.add(version);

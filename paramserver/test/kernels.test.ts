@@ -13,12 +13,12 @@
  * kernels/test/kernels.test.ts.
  */
 import { create } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
+import type { KernelName } from "@trainfleet/kernels";
+import { kernelCalls, kernelMemory } from "@trainfleet/kernels";
+import type { OptimizerSpec } from "@trainfleet/proto";
 import { ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema } from "@trainfleet/proto";
 import { datasetShape, parameterLayout } from "@trainfleet/spec";
-import { kernelCalls, kernelMemory } from "@trainfleet/kernels";
-import type { KernelName } from "@trainfleet/kernels";
-import type { OptimizerSpec } from "@trainfleet/proto";
+import { describe, expect, it } from "vitest";
 import { averageInRankOrder, averageInRankOrderJs } from "../src/aggregate.js";
 import { createOptimizer } from "../src/optimizer.js";
 import { ParameterShard } from "../src/parameter-shard.js";
@@ -59,8 +59,9 @@ function random(seed: number): () => number {
 
 /** Bit patterns every float kernel must get right: zeros, denormals, extremes, infinities, NaNs with payloads. */
 const edgeBits = [
-  0x00000000, 0x80000000, 0x00000001, 0x80000001, 0x007fffff, 0x807fffff, 0x00800000, 0x80800000, 0x7f7fffff, 0xff7fffff, 0x7f800000, 0xff800000, 0x7fc00000,
-  0xffc00000, 0x7f800001, 0xffbfffff, 0x7fc12345, 0x3f800000, 0xbf800000, 0x4cbebc20 /* 1e8 */, 0xccbebc20, 0x33d6bf95 /* 1e-7 */, 0x0c000000, 0x72000000,
+  0x00000000, 0x80000000, 0x00000001, 0x80000001, 0x007fffff, 0x807fffff, 0x00800000, 0x80800000, 0x7f7fffff, 0xff7fffff, 0x7f800000,
+  0xff800000, 0x7fc00000, 0xffc00000, 0x7f800001, 0xffbfffff, 0x7fc12345, 0x3f800000, 0xbf800000, 0x4cbebc20 /* 1e8 */, 0xccbebc20,
+  0x33d6bf95 /* 1e-7 */, 0x0c000000, 0x72000000,
 ];
 
 /** `length` float32s in the kernel memory: edge values, then random values of every magnitude, then random bit patterns. */
@@ -183,7 +184,10 @@ describe("finite check kernel", () => {
   });
 
   it("throws the same error as the JavaScript path, naming the first bad element", () => {
-    const layout = { tensors: [{ name: "dense/kernel", offset: 0, size: 100, shape: [100] }], parameterCount: 100 } as unknown as Parameters<typeof checkFinite>[4];
+    const layout = {
+      tensors: [{ name: "dense/kernel", offset: 0, size: 100, shape: [100] }],
+      parameterCount: 100,
+    } as unknown as Parameters<typeof checkFinite>[4];
     const header = { jobId: "j", generation: 1, step: 3, rank: 2 };
     const inMemory = finiteValues(40, 5, 1);
     inMemory[21] = -Infinity;
@@ -240,7 +244,10 @@ describe("optimizer kernels", () => {
               const chunk = gradient.subarray(from, from + length);
               const ran = paths(kernel, () => wasmOptimizer.apply(params, chunk, params, from, from + length, t));
               expect(ran).toEqual({ wasm: 1, js: 0 });
-              expect(paths(kernel, () => jsOptimizer.apply(heapParams, chunk.slice(), heapParams, from, from + length, t))).toEqual({ wasm: 0, js: 1 });
+              expect(paths(kernel, () => jsOptimizer.apply(heapParams, chunk.slice(), heapParams, from, from + length, t))).toEqual({
+                wasm: 0,
+                js: 1,
+              });
               wasmOptimizer.commit();
               jsOptimizer.commit();
               expectSameFloats(params, heapParams, `${name}: ${gradients} values, [${from}, ${from + length}), t = ${t}`);
@@ -328,7 +335,13 @@ describe("optimizer kernels", () => {
       const gradient = finiteValues(size, 10 + t, 1);
       whole.apply(a, gradient, a, 0, size, t);
       whole.commit();
-      for (const [from, to] of [[0, 5], [5, 50], [50, 51], [51, 103]] as const) pieces.apply(b, gradient.subarray(from, to), b, from, to, t);
+      for (const [from, to] of [
+        [0, 5],
+        [5, 50],
+        [50, 51],
+        [51, 103],
+      ] as const)
+        pieces.apply(b, gradient.subarray(from, to), b, from, to, t);
       pieces.commit();
       memory.free(gradient);
     }
@@ -371,7 +384,10 @@ describe("optimizer kernels", () => {
 });
 
 describe("the shard's hot path", () => {
-  const layout = parameterLayout(create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [] } } }), datasetShape("fashion-mnist"));
+  const layout = parameterLayout(
+    create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [] } } }),
+    datasetShape("fashion-mnist"),
+  );
 
   for (const [name, kernel, spec] of [
     ["sgd with momentum", "sgdMomentum", sgdSpec(0.05, 0.9)],
@@ -381,7 +397,16 @@ describe("the shard's hot path", () => {
       const size = 1003; // chunks of 64, the last one 43 long: a tail for every kernel
       const worldSize = 3;
       const shard = new ParameterShard();
-      shard.configure({ jobId: "j", generation: 1, worldSize, range: { begin: 0, end: size }, chunkElements: 64, optimizer: spec, layout, seed: 7 });
+      shard.configure({
+        jobId: "j",
+        generation: 1,
+        worldSize,
+        range: { begin: 0, end: size },
+        chunkElements: 64,
+        optimizer: spec,
+        layout,
+        seed: 7,
+      });
       shard.openGeneration(1, 0);
       // The reference: the same arithmetic on ordinary arrays, which takes the JavaScript path.
       const reference = Float32Array.from(shard.parameters);

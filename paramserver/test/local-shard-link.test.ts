@@ -4,14 +4,17 @@
  * same all-or-nothing push as over the network.
  */
 import { create } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
+import { createLocalShardLink } from "@trainfleet/dataplane";
+import { kernelFloat32Array } from "@trainfleet/kernels";
 import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema, TrainfleetError } from "@trainfleet/proto";
 import { datasetShape, parameterLayout } from "@trainfleet/spec";
-import { kernelFloat32Array } from "@trainfleet/kernels";
+import { describe, expect, it } from "vitest";
 import { ParameterShard } from "../src/parameter-shard.js";
-import { createLocalShardLink } from "@trainfleet/dataplane";
 
-const layout = parameterLayout(create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [] } } }), datasetShape("fashion-mnist"));
+const layout = parameterLayout(
+  create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [] } } }),
+  datasetShape("fashion-mnist"),
+);
 const chunks = [
   { begin: 100, end: 104 },
   { begin: 104, end: 108 },
@@ -37,7 +40,17 @@ function colocatedShard(): ParameterShard {
 /** Rank 1's push of `value` everywhere, as a remote worker's would arrive. */
 function pushRank1(shard: ParameterShard, value: number): void {
   const push = shard.beginPush();
-  for (const offset of [100, 104]) push.add(create(PushRequestSchema, { jobId: "j", generation: 1, step: 0, rank: 1, offset: BigInt(offset), data: new Uint8Array(new Float32Array(4).fill(value).buffer) }));
+  for (const offset of [100, 104])
+    push.add(
+      create(PushRequestSchema, {
+        jobId: "j",
+        generation: 1,
+        step: 0,
+        rank: 1,
+        offset: BigInt(offset),
+        data: new Uint8Array(new Float32Array(4).fill(value).buffer),
+      }),
+    );
   push.commit();
 }
 

@@ -1,10 +1,13 @@
 import { create } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
 import { ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema } from "@trainfleet/proto";
 import { datasetShape, parameterLayout } from "@trainfleet/spec";
+import { describe, expect, it } from "vitest";
 import { ParameterShard } from "../src/parameter-shard.js";
 
-const layout = parameterLayout(create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [] } } }), datasetShape("fashion-mnist"));
+const layout = parameterLayout(
+  create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [] } } }),
+  datasetShape("fashion-mnist"),
+);
 
 function shardAfter(arrival: number[], gradients: Float32Array[]): Float32Array {
   const shard = new ParameterShard();
@@ -37,13 +40,21 @@ describe("aggregation order", () => {
   const gradients = [Float32Array.of(1e8, 3, 0.1, -7), Float32Array.of(1, -1e8, 0.2, 1e-9), Float32Array.of(-1e8, 1e8, 0.3, 7)];
 
   it("does not depend on the order in which ranks arrive", () => {
-    const orders = [[0, 1, 2], [2, 1, 0], [1, 2, 0], [2, 0, 1]];
+    const orders = [
+      [0, 1, 2],
+      [2, 1, 0],
+      [1, 2, 0],
+      [2, 0, 1],
+    ];
     const results = orders.map((order) => shardAfter(order, gradients));
     for (const result of results) expect(new Uint32Array(result.buffer)).toEqual(new Uint32Array(results[0]!.buffer));
   });
 
   it("is the rank-order sum ((g0 + g1) + g2) / 3, rounded to float32 after each operation", () => {
-    const initial = shardAfter([0, 1, 2], gradients.map(() => new Float32Array(4)));
+    const initial = shardAfter(
+      [0, 1, 2],
+      gradients.map(() => new Float32Array(4)),
+    );
     const result = shardAfter([2, 0, 1], gradients);
     const f = Math.fround;
     const expected = initial.map((p, i) => f(p - f(f(f(gradients[0]![i]! + gradients[1]![i]!) + gradients[2]![i]!) / 3)));

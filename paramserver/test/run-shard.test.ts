@@ -13,14 +13,24 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { create } from "@bufbuild/protobuf";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { afterEach, describe, expect, it } from "vitest";
-import { AssignmentsResponseSchema, Code, CoordinatorService, JobSpecSchema, PushRequestSchema, ShardRestoreSchema, TrainfleetError, addService, startServer } from "@trainfleet/proto";
-import { datasetShape, initialParameters, parameterLayout } from "@trainfleet/spec";
-import { silentLogger } from "@trainfleet/runtime";
-import type { Logger } from "@trainfleet/runtime";
+import { create } from "@bufbuild/protobuf";
 import type { RegisterRequest, ReportCheckpointRequest, ReportGenerationRequest, RunningServer } from "@trainfleet/proto";
+import {
+  type AssignmentsResponseSchema,
+  addService,
+  Code,
+  CoordinatorService,
+  JobSpecSchema,
+  PushRequestSchema,
+  type ShardRestoreSchema,
+  startServer,
+  TrainfleetError,
+} from "@trainfleet/proto";
+import type { Logger } from "@trainfleet/runtime";
+import { silentLogger } from "@trainfleet/runtime";
+import { datasetShape, initialParameters, parameterLayout } from "@trainfleet/spec";
+import { afterEach, describe, expect, it } from "vitest";
 import { ParameterShard } from "../src/parameter-shard.js";
 import { runShard } from "../src/run-shard.js";
 import { bits } from "./support.js";
@@ -65,7 +75,11 @@ const spec = create(JobSpecSchema, {
 });
 const range = { begin: 0n, end: 1000n };
 
-function shardAssignment(generation: number, worldSize: number, more: { checkpointDir?: string; restore?: MessageInitShape<typeof ShardRestoreSchema> } = {}): Assignment {
+function shardAssignment(
+  generation: number,
+  worldSize: number,
+  more: { checkpointDir?: string; restore?: MessageInitShape<typeof ShardRestoreSchema> } = {},
+): Assignment {
   return { kind: { case: "shard", value: { spec, generation, worldSize, range, parameterCount: 7850n, ...more } } };
 }
 
@@ -104,7 +118,8 @@ async function scriptedCoordinator(script: Script, listen = "127.0.0.1:0"): Prom
           return { memberId: registered === 1 ? "ps-0" : `ps-0-${registered}`, jobId: "job-a", leaseMs: script.leaseMs ?? 60_000 };
         },
         heartbeat: async ({ memberId }) => {
-          if (script.forgotten?.has(memberId)) throw new TrainfleetError(Code.NOT_FOUND, `member_id: ${memberId} was marked lost and left the job; register again to rejoin`);
+          if (script.forgotten?.has(memberId))
+            throw new TrainfleetError(Code.NOT_FOUND, `member_id: ${memberId} was marked lost and left the job; register again to rejoin`);
           return {};
         },
         async *assignments({ memberId }, context) {
@@ -140,7 +155,16 @@ function pushStep(shard: ParameterShard): void {
   const push = shard.beginPush();
   for (let offset = 0; offset < 1000; offset += 256) {
     const values = new Float32Array(Math.min(256, 1000 - offset)).fill(0.5);
-    push.add(create(PushRequestSchema, { jobId: "job-a", generation: shard.generation, step: shard.version, rank: 0, offset: BigInt(offset), data: new Uint8Array(values.buffer) }));
+    push.add(
+      create(PushRequestSchema, {
+        jobId: "job-a",
+        generation: shard.generation,
+        step: shard.version,
+        rank: 0,
+        offset: BigInt(offset),
+        data: new Uint8Array(values.buffer),
+      }),
+    );
   }
   push.commit();
 }
@@ -158,7 +182,15 @@ describe("the shard process across generations", () => {
     cleanup.push(() => coordinator.close(1_000));
     const stopping = new AbortController();
     const shard = new ParameterShard();
-    const running = runShard({ coordinator: coordinator.address, listen: "127.0.0.1:0", shardIndex: 0, host: "127.0.0.1", logger: silentLogger, signal: stopping.signal, shard });
+    const running = runShard({
+      coordinator: coordinator.address,
+      listen: "127.0.0.1:0",
+      shardIndex: 0,
+      host: "127.0.0.1",
+      logger: silentLogger,
+      signal: stopping.signal,
+      shard,
+    });
     cleanup.push(async () => {
       stopping.abort();
       await running.catch(() => undefined);
@@ -211,7 +243,15 @@ function reconnectLog(): { logger: Logger; reasons: string[] } {
 /** The shard process against `coordinator`, stopped after the test if it has not ended. */
 function startShard(coordinator: string, shard: ParameterShard, logger: Logger = silentLogger): Promise<void> {
   const stopping = new AbortController();
-  const running = runShard({ coordinator, listen: "127.0.0.1:0", shardIndex: 0, host: "127.0.0.1", logger, signal: stopping.signal, shard });
+  const running = runShard({
+    coordinator,
+    listen: "127.0.0.1:0",
+    shardIndex: 0,
+    host: "127.0.0.1",
+    logger,
+    signal: stopping.signal,
+    shard,
+  });
   cleanup.push(async () => {
     stopping.abort();
     await running.catch(() => undefined);
@@ -226,7 +266,12 @@ function stateBits(shard: ParameterShard) {
 
 describe("the shard process when the coordinator goes away", () => {
   it("registers again by itself when the coordinator is killed and started again, and restores the checkpoint the new one names", async () => {
-    const first = { assignments: new Channel<Assignment>(), reports: new Channel<ReportGenerationRequest>(), registrations: new Channel<RegisterRequest>(), checkpoints: new Channel<ReportCheckpointRequest>() };
+    const first = {
+      assignments: new Channel<Assignment>(),
+      reports: new Channel<ReportGenerationRequest>(),
+      registrations: new Channel<RegisterRequest>(),
+      checkpoints: new Channel<ReportCheckpointRequest>(),
+    };
     const coordinator = await scriptedCoordinator(first);
     cleanup.push(() => coordinator.close(0));
     const shard = new ParameterShard();
@@ -250,7 +295,11 @@ describe("the shard process when the coordinator goes away", () => {
 
     // As SIGKILL: the coordinator goes at once, its streams cut; another starts on the same address.
     await coordinator.close(0);
-    const second = { assignments: new Channel<Assignment>(), reports: new Channel<ReportGenerationRequest>(), registrations: new Channel<RegisterRequest>() };
+    const second = {
+      assignments: new Channel<Assignment>(),
+      reports: new Channel<ReportGenerationRequest>(),
+      registrations: new Channel<RegisterRequest>(),
+    };
     const restarted = await scriptedCoordinator(second, coordinator.address);
     cleanup.push(() => restarted.close(1_000));
     // The same process, with the same servers, registers again; the shard kept its state meanwhile.
@@ -300,7 +349,10 @@ describe("the shard process when the coordinator goes away", () => {
     script.assignments.send(shardAssignment(2, 1, { restore: { path: "", version: 0 } }));
     expect(await script.reports.receive()).toMatchObject({ memberId: "ps-0-2", generation: 2, version: 0, error: "" });
     const layout = parameterLayout(spec.model!, datasetShape("fashion-mnist"));
-    expect(stateBits(shard)).toEqual({ parameters: bits(initialParameters(layout, 5, 0, 1000)), state: [new Float32Array(1000), new Float32Array(1000)].map(bits) });
+    expect(stateBits(shard)).toEqual({
+      parameters: bits(initialParameters(layout, 5, 0, 1000)),
+      state: [new Float32Array(1000), new Float32Array(1000)].map(bits),
+    });
     script.assignments.send(openGeneration(2, 0));
     await shard.waitForVersion("job-a", 0, never);
 
@@ -308,7 +360,9 @@ describe("the shard process when the coordinator goes away", () => {
     script.forgotten.add("ps-0-2");
     expect(await script.streamsEnded.receive()).toBe("ps-0-2");
     expect(await script.registrations.receive()).toMatchObject({ shardIndex: 0 });
-    expect(log.reasons[1]).toBe("the coordinator does not know this member: member_id: ps-0-2 was marked lost and left the job; register again to rejoin");
+    expect(log.reasons[1]).toBe(
+      "the coordinator does not know this member: member_id: ps-0-2 was marked lost and left the job; register again to rejoin",
+    );
     script.assignments.send(shardAssignment(3, 1));
     expect(await script.reports.receive()).toMatchObject({ memberId: "ps-0-3", generation: 3, version: 0, error: "" });
 

@@ -6,23 +6,28 @@
  * new generation opening at the shard's own version.
  */
 import { create } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
+import type { PushResult, PushTransaction } from "@trainfleet/dataplane";
 import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema } from "@trainfleet/proto";
 import { datasetShape, initialParameters, parameterLayout } from "@trainfleet/spec";
-import { ParameterShard } from "../src/parameter-shard.js";
-import type { PushResult, PushTransaction } from "@trainfleet/dataplane";
+import { describe, expect, it } from "vitest";
 import { createOptimizer } from "../src/optimizer.js";
+import { ParameterShard } from "../src/parameter-shard.js";
 import type { ShardConfig } from "../src/shard-config.js";
 import { bits, errorOf } from "./support.js";
 
-const layout = parameterLayout(create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }), datasetShape("fashion-mnist"));
+const layout = parameterLayout(
+  create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }),
+  datasetShape("fashion-mnist"),
+);
 const jobId = "job-async";
 // [100, 403) in chunks of 64: five chunks, the last one 47 long.
 const range = { begin: 100, end: 403 };
 const size = range.end - range.begin;
 const chunkElements = 64;
 const chunkCount = 5;
-const adam = create(OptimizerSpecSchema, { kind: { case: "adam", value: { learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } } });
+const adam = create(OptimizerSpecSchema, {
+  kind: { case: "adam", value: { learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } },
+});
 
 function config(generation: number, worldSize: number, maxStaleness = 0): ShardConfig {
   return { jobId, generation, worldSize, range, chunkElements, optimizer: adam, layout, seed: 3, mode: "async", maxStaleness };
@@ -48,7 +53,16 @@ function addChunks(shard: ParameterShard, transaction: PushTransaction, rank: nu
     if (only !== undefined && !only.includes(index)) continue;
     const begin = index * chunkElements;
     const values = whole.slice(begin, Math.min(size, begin + chunkElements));
-    transaction.add(create(PushRequestSchema, { jobId, generation: shard.config!.generation, step, rank, offset: BigInt(range.begin + begin), data: new Uint8Array(values.buffer) }));
+    transaction.add(
+      create(PushRequestSchema, {
+        jobId,
+        generation: shard.config!.generation,
+        step,
+        rank,
+        offset: BigInt(range.begin + begin),
+        data: new Uint8Array(values.buffer),
+      }),
+    );
   }
 }
 
@@ -233,7 +247,8 @@ describe("async shard", () => {
     expect(shard.version).toBe(4);
     expect(chunks.size).toBe(chunkCount);
     const received = new Float32Array(size);
-    for (const [index, values] of chunks) received.set(values.subarray(index * chunkElements, Math.min(size, (index + 1) * chunkElements)), index * chunkElements);
+    for (const [index, values] of chunks)
+      received.set(values.subarray(index * chunkElements, Math.min(size, (index + 1) * chunkElements)), index * chunkElements);
     expect(bits(received)).toEqual(atThree);
   });
 

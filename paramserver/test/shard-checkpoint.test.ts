@@ -7,22 +7,25 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { create } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
-import { rejection } from "@trainfleet/testing/rejection";
-import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema, TrainfleetError } from "@trainfleet/proto";
-import { datasetShape, parameterLayout } from "@trainfleet/spec";
-import { sha256Hex, silentLogger } from "@trainfleet/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { checkShardCheckpoint, decodeShardCheckpoint, encodeShardCheckpoint } from "../src/checkpoint-format.js";
-import { createCheckpointWriter, readShardCheckpoint } from "../src/checkpoint-files.js";
+import { create } from "@bufbuild/protobuf";
+import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema } from "@trainfleet/proto";
+import { sha256Hex, silentLogger } from "@trainfleet/runtime";
+import { datasetShape, parameterLayout } from "@trainfleet/spec";
+import { rejection } from "@trainfleet/testing/rejection";
+import { describe, expect, it } from "vitest";
 import type { CheckpointWritten } from "../src/checkpoint-files.js";
+import { createCheckpointWriter, readShardCheckpoint } from "../src/checkpoint-files.js";
+import { checkShardCheckpoint, decodeShardCheckpoint, encodeShardCheckpoint } from "../src/checkpoint-format.js";
 import { ParameterShard } from "../src/parameter-shard.js";
 import type { ShardConfig } from "../src/shard-config.js";
 import type { ShardSnapshot, ShardState } from "../src/shard-snapshot.js";
 import { bits, errorOf } from "./support.js";
 
-const layout = parameterLayout(create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }), datasetShape("fashion-mnist"));
+const layout = parameterLayout(
+  create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }),
+  datasetShape("fashion-mnist"),
+);
 
 const optimizers: Record<string, MessageInitShape<typeof OptimizerSpecSchema>> = {
   sgd: { kind: { case: "sgd", value: { learningRate: 0.1, momentum: 0 } } },
@@ -71,13 +74,21 @@ function train(shard: ParameterShard, steps: number): void {
       for (let begin = c.range.begin; begin < c.range.end; begin += c.chunkElements) {
         const end = Math.min(c.range.end, begin + c.chunkElements);
         const values = Float32Array.from({ length: end - begin }, (_, i) => Math.sin((begin + i) * 0.37 + step * 1.3 + rank) * (1 + step));
-        push.add(create(PushRequestSchema, { jobId: c.jobId, generation: 1, step, rank, offset: BigInt(begin), data: new Uint8Array(values.buffer) }));
+        push.add(
+          create(PushRequestSchema, {
+            jobId: c.jobId,
+            generation: 1,
+            step,
+            rank,
+            offset: BigInt(begin),
+            data: new Uint8Array(values.buffer),
+          }),
+        );
       }
       push.commit();
     }
   }
 }
-
 
 function concat(parts: Uint8Array[]): Uint8Array {
   const bytes = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
@@ -95,7 +106,16 @@ describe.each(Object.keys(optimizers))("snapshot and restore with %s", (optimize
     train(original, 3);
     const snapshot = original.snapshot();
     const { header, snapshot: decoded } = decodeShardCheckpoint(concat(encodeShardCheckpoint(snapshot, 1)), "shard-1-v3.ckpt");
-    expect(header).toEqual({ formatVersion: 1, shardIndex: 1, jobId: "job-a", version: 3, range: { begin: 100, end: 403 }, optimizer: optimizerName, stateArrays: { sgd: 0, "sgd-momentum": 1, adam: 2 }[optimizerName], elements: 303 });
+    expect(header).toEqual({
+      formatVersion: 1,
+      shardIndex: 1,
+      jobId: "job-a",
+      version: 3,
+      range: { begin: 100, end: 403 },
+      optimizer: optimizerName,
+      stateArrays: { sgd: 0, "sgd-momentum": 1, adam: 2 }[optimizerName],
+      elements: 303,
+    });
     expect(bits(decoded.parameters)).toEqual(bits(original.parameters));
     expect(decoded.state.map(bits)).toEqual(snapshot.state.map(bits));
 
@@ -133,8 +153,12 @@ describe("restore", () => {
       shard.configure(config());
       return shard;
     };
-    expect(errorOf(() => fresh().restore({ ...snapshot, jobId: "job-b" })).message).toMatch(/cannot restore version 1: job "job-b", not "job-a"/);
-    expect(errorOf(() => fresh().restore({ ...snapshot, range: { begin: 0, end: 303 } })).message).toMatch(/range \[0, 303\), not \[100, 403\)/);
+    expect(errorOf(() => fresh().restore({ ...snapshot, jobId: "job-b" })).message).toMatch(
+      /cannot restore version 1: job "job-b", not "job-a"/,
+    );
+    expect(errorOf(() => fresh().restore({ ...snapshot, range: { begin: 0, end: 303 } })).message).toMatch(
+      /range \[0, 303\), not \[100, 403\)/,
+    );
     expect(errorOf(() => fresh().restore({ ...snapshot, optimizer: "sgd", state: [] })).message).toMatch(/optimizer sgd, not adam/);
     const open = shardWith(config());
     train(open, 1);
@@ -161,7 +185,10 @@ describe("scheduled snapshots", () => {
     shard.requestSnapshot(8);
     expect(taken).toEqual([2, 4, 5, 6, 7, 8]);
     const late = errorOf(() => shard.requestSnapshot(3));
-    expect([late.code, late.message]).toEqual([Code.FAILED_PRECONDITION, "version: a checkpoint of version 3 was asked for, but this shard is at version 8 already"]);
+    expect([late.code, late.message]).toEqual([
+      Code.FAILED_PRECONDITION,
+      "version: a checkpoint of version 3 was asked for, but this shard is at version 8 already",
+    ]);
   });
 
   it("start after the version a shard was restored at", () => {
@@ -224,7 +251,11 @@ describe("the checkpoint file", () => {
 
   it.each([
     ["a wrong magic", (b: Uint8Array) => b.set([88], 0), /not a trainfleet shard checkpoint \(magic "XFSHCKPT"/],
-    ["another format version", (b: Uint8Array) => new DataView(b.buffer).setUint32(8, 2, true), /format version 2; this trainfleet reads version 1/],
+    [
+      "another format version",
+      (b: Uint8Array) => new DataView(b.buffer).setUint32(8, 2, true),
+      /format version 2; this trainfleet reads version 1/,
+    ],
     ["an unknown optimizer", (b: Uint8Array) => new DataView(b.buffer).setUint32(40, 9, true), /unknown optimizer code 9/],
     ["a wrong element count", (b: Uint8Array) => new DataView(b.buffer).setBigUint64(48, 5n, true), /5 elements for range \[100, 403\)/],
   ])("with %s is refused as corrupt", (_name, damage, message) => {
@@ -237,14 +268,23 @@ describe("the checkpoint file", () => {
   });
 
   it("cut short is refused as corrupt", () => {
-    expect(errorOf(() => decodeShardCheckpoint(bytes.subarray(0, bytes.byteLength - 4), "x.ckpt")).message).toBe(`checkpoint file x.ckpt: ${bytes.byteLength - 4} bytes, the header describes ${bytes.byteLength}`);
-    expect(errorOf(() => decodeShardCheckpoint(bytes.subarray(0, 20), "x.ckpt")).message).toMatch(/20 bytes, too short for a checkpoint header/);
+    expect(errorOf(() => decodeShardCheckpoint(bytes.subarray(0, bytes.byteLength - 4), "x.ckpt")).message).toBe(
+      `checkpoint file x.ckpt: ${bytes.byteLength - 4} bytes, the header describes ${bytes.byteLength}`,
+    );
+    expect(errorOf(() => decodeShardCheckpoint(bytes.subarray(0, 20), "x.ckpt")).message).toMatch(
+      /20 bytes, too short for a checkpoint header/,
+    );
   });
 
   it("is written whole with its sha256 reported, read back only when the sha256 matches", async () => {
     const folder = mkdtempSync(join(tmpdir(), "trainfleet-shard-ckpt-"));
     const reports: CheckpointWritten[] = [];
-    const writer = createCheckpointWriter({ folder, shardIndex: 0, logger: silentLogger, report: async (written) => void reports.push(written) });
+    const writer = createCheckpointWriter({
+      folder,
+      shardIndex: 0,
+      logger: silentLogger,
+      report: async (written) => void reports.push(written),
+    });
     writer.write(snapshot);
     await writer.flush();
     const path = join(folder, "shard-0-v2.ckpt");
@@ -254,7 +294,9 @@ describe("the checkpoint file", () => {
 
     const restored = await readShardCheckpoint({ path, version: 2, sha256: reports[0]!.sha256 }, expected);
     expect(bits(restored.parameters)).toEqual(bits(snapshot.parameters));
-    const wrongShard = await rejection(readShardCheckpoint({ path, version: 2, sha256: reports[0]!.sha256 }, { ...expected, shardIndex: 1 }));
+    const wrongShard = await rejection(
+      readShardCheckpoint({ path, version: 2, sha256: reports[0]!.sha256 }, { ...expected, shardIndex: 1 }),
+    );
     expect(wrongShard.message).toMatch(/does not belong to this shard: it holds shard 0 \(the assignment: shard 1\)/);
 
     const damaged = Buffer.from(file);
@@ -262,14 +304,21 @@ describe("the checkpoint file", () => {
     writeFileSync(path, damaged);
     const error = await rejection(readShardCheckpoint({ path, version: 2, sha256: reports[0]!.sha256 }, expected));
     expect(error.code).toBe(Code.DATA_LOSS);
-    expect(error.message).toBe(`checkpoint file ${path}: sha256 mismatch: the file's is ${sha256Hex(damaged)}, the manifest's ${reports[0]!.sha256}; the file is corrupt or was changed, so resume from another checkpoint`);
+    expect(error.message).toBe(
+      `checkpoint file ${path}: sha256 mismatch: the file's is ${sha256Hex(damaged)}, the manifest's ${reports[0]!.sha256}; the file is corrupt or was changed, so resume from another checkpoint`,
+    );
   });
 
   it("that cannot be written is reported as an error", async () => {
     const folder = join(mkdtempSync(join(tmpdir(), "trainfleet-shard-ckpt-")), "file");
     writeFileSync(folder, "a file where the folder should be");
     const reports: CheckpointWritten[] = [];
-    const writer = createCheckpointWriter({ folder, shardIndex: 0, logger: silentLogger, report: async (written) => void reports.push(written) });
+    const writer = createCheckpointWriter({
+      folder,
+      shardIndex: 0,
+      logger: silentLogger,
+      report: async (written) => void reports.push(written),
+    });
     writer.write(snapshot);
     await writer.flush();
     expect(reports).toHaveLength(1);

@@ -4,13 +4,14 @@
  * pushes get a clear error naming the field and change nothing; pushes are idempotent;
  * a step is applied once every rank is in, and versions only go up.
  */
-import { rejection } from "@trainfleet/testing/rejection";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+import { createParameterClient, encodeBfloat16, errorFromFrame, FrameType } from "@trainfleet/dataplane";
 import { Code, DataPlane, WireDtype } from "@trainfleet/proto";
-import { FrameType, createParameterClient, encodeBfloat16, errorFromFrame } from "@trainfleet/dataplane";
-import { gradientChunks, startShardHarness } from "@trainfleet/testing/shard/shard-harness";
+import { rejection } from "@trainfleet/testing/rejection";
 import { RawConnection, rawTcpPush } from "@trainfleet/testing/shard/raw-data-channel";
 import type { ShardHarness } from "@trainfleet/testing/shard/shard-harness";
+import { gradientChunks, startShardHarness } from "@trainfleet/testing/shard/shard-harness";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 let harness: ShardHarness;
 beforeEach(async () => (harness = await startShardHarness()));
@@ -20,8 +21,10 @@ function snapshot(h: ShardHarness) {
   return { version: h.shard.version, parameters: Float32Array.from(h.shard.parameters) };
 }
 
-
-type Push = (h: ShardHarness, messages: ReturnType<typeof gradientChunks>) => Promise<{ chunksAccepted: number; chunksDuplicate: number; version: number }>;
+type Push = (
+  h: ShardHarness,
+  messages: ReturnType<typeof gradientChunks>,
+) => Promise<{ chunksAccepted: number; chunksDuplicate: number; version: number }>;
 
 // The same contract over both data planes: gRPC streams and the raw TCP channel.
 const transports: Array<[string, Push]> = [
@@ -32,25 +35,89 @@ const transports: Array<[string, Push]> = [
 describe.each(transports)("over %s", (_transport, push) => {
   describe("a bad push gets a clear error naming the field, and the shard is unchanged", () => {
     const cases: Array<[string, (h: ShardHarness) => ReturnType<typeof gradientChunks>, Code, string, RegExp]> = [
-      ["a gradient chunk of the wrong length", (h) => gradientChunks(h.config, { step: 0, rank: 0 }, () => 1).map((m, i) => (i === 1 ? { ...m, data: m.data.subarray(0, 12) } : m)), Code.INVALID_ARGUMENT, "data", /must hold 256 float32 values \(1024 bytes\), got 12 bytes/],
-      ["a NaN in the gradient", (h) => gradientChunks(h.config, { step: 0, rank: 1 }, (i) => (i === 1700 ? Number.NaN : 1)), Code.INVALID_ARGUMENT, "data", /holds NaN at element 1700 \(.+\); nothing was applied/],
-      ["an infinity in the gradient", (h) => gradientChunks(h.config, { step: 0, rank: 1 }, (i) => (i === 1999 ? Number.POSITIVE_INFINITY : 1)), Code.INVALID_ARGUMENT, "data", /holds Infinity at element 1999/],
-      ["an unknown rank", (h) => gradientChunks(h.config, { step: 0, rank: 2 }, () => 1), Code.INVALID_ARGUMENT, "rank", /rank 2 is not in generation 1, which has ranks 0\.\.1/],
-      ["a stale step", (h) => gradientChunks(h.config, { step: 0, rank: 0 }, () => 1), Code.FAILED_PRECONDITION, "step", /step 0 is stale; the shard is at version 2, so pull the parameters and push the gradient for step 2/],
-      ["a step from the future", (h) => gradientChunks(h.config, { step: 5, rank: 0 }, () => 1), Code.FAILED_PRECONDITION, "step", /step 5 is from the future/],
-      ["an offset that is not a chunk key", (h) => gradientChunks(h.config, { step: 0, rank: 0 }, () => 1).map((m, i) => (i === 0 ? { ...m, offset: 1001n } : m)), Code.INVALID_ARGUMENT, "offset", /offset 1001 is not a chunk key of this shard/],
-      ["another job's gradient", (h) => gradientChunks(h.config, { step: 0, rank: 0, jobId: "job-b" }, () => 1), Code.FAILED_PRECONDITION, "job_id", /serves job "job-a", not "job-b"/],
-      ["another generation's gradient", (h) => gradientChunks(h.config, { step: 0, rank: 0, generation: 7 }, () => 1), Code.FAILED_PRECONDITION, "generation", /at generation 1, the push is for 7/],
+      [
+        "a gradient chunk of the wrong length",
+        (h) =>
+          gradientChunks(h.config, { step: 0, rank: 0 }, () => 1).map((m, i) => (i === 1 ? { ...m, data: m.data.subarray(0, 12) } : m)),
+        Code.INVALID_ARGUMENT,
+        "data",
+        /must hold 256 float32 values \(1024 bytes\), got 12 bytes/,
+      ],
+      [
+        "a NaN in the gradient",
+        (h) => gradientChunks(h.config, { step: 0, rank: 1 }, (i) => (i === 1700 ? Number.NaN : 1)),
+        Code.INVALID_ARGUMENT,
+        "data",
+        /holds NaN at element 1700 \(.+\); nothing was applied/,
+      ],
+      [
+        "an infinity in the gradient",
+        (h) => gradientChunks(h.config, { step: 0, rank: 1 }, (i) => (i === 1999 ? Number.POSITIVE_INFINITY : 1)),
+        Code.INVALID_ARGUMENT,
+        "data",
+        /holds Infinity at element 1999/,
+      ],
+      [
+        "an unknown rank",
+        (h) => gradientChunks(h.config, { step: 0, rank: 2 }, () => 1),
+        Code.INVALID_ARGUMENT,
+        "rank",
+        /rank 2 is not in generation 1, which has ranks 0\.\.1/,
+      ],
+      [
+        "a stale step",
+        (h) => gradientChunks(h.config, { step: 0, rank: 0 }, () => 1),
+        Code.FAILED_PRECONDITION,
+        "step",
+        /step 0 is stale; the shard is at version 2, so pull the parameters and push the gradient for step 2/,
+      ],
+      [
+        "a step from the future",
+        (h) => gradientChunks(h.config, { step: 5, rank: 0 }, () => 1),
+        Code.FAILED_PRECONDITION,
+        "step",
+        /step 5 is from the future/,
+      ],
+      [
+        "an offset that is not a chunk key",
+        (h) => gradientChunks(h.config, { step: 0, rank: 0 }, () => 1).map((m, i) => (i === 0 ? { ...m, offset: 1001n } : m)),
+        Code.INVALID_ARGUMENT,
+        "offset",
+        /offset 1001 is not a chunk key of this shard/,
+      ],
+      [
+        "another job's gradient",
+        (h) => gradientChunks(h.config, { step: 0, rank: 0, jobId: "job-b" }, () => 1),
+        Code.FAILED_PRECONDITION,
+        "job_id",
+        /serves job "job-a", not "job-b"/,
+      ],
+      [
+        "another generation's gradient",
+        (h) => gradientChunks(h.config, { step: 0, rank: 0, generation: 7 }, () => 1),
+        Code.FAILED_PRECONDITION,
+        "generation",
+        /at generation 1, the push is for 7/,
+      ],
     ];
 
     it.each(cases)("%s", async (name, messages, code, field, message) => {
       if (name === "a stale step") {
         // Move the shard to version 2 first, so that step 0 is two versions behind.
-        for (const step of [0, 1]) for (const rank of [0, 1]) await push(harness, gradientChunks(harness.config, { step, rank }, () => 0.5));
+        for (const step of [0, 1])
+          for (const rank of [0, 1])
+            await push(
+              harness,
+              gradientChunks(harness.config, { step, rank }, () => 0.5),
+            );
         expect(harness.shard.version).toBe(2);
       }
       // Rank 0's good gradient is already in for this step: a bad push must not disturb it.
-      if (name !== "a stale step") await push(harness, gradientChunks(harness.config, { step: 0, rank: 0 }, () => 0.25));
+      if (name !== "a stale step")
+        await push(
+          harness,
+          gradientChunks(harness.config, { step: 0, rank: 0 }, () => 0.25),
+        );
       const before = snapshot(harness);
       const error = await rejection(push(harness, messages(harness)));
       expect(error.code).toBe(code);
@@ -60,7 +127,10 @@ describe.each(transports)("over %s", (_transport, push) => {
       expect(snapshot(harness)).toEqual(before);
       if (name === "a stale step") return;
       // The shard still works: the missing rank's good push completes the step exactly as if the bad one never came.
-      await push(harness, gradientChunks(harness.config, { step: 0, rank: 1 }, () => 0.75));
+      await push(
+        harness,
+        gradientChunks(harness.config, { step: 0, rank: 1 }, () => 0.75),
+      );
       expect(harness.shard.version).toBe(1);
       const expected = Float32Array.from(before.parameters, (p) => p - 0.1 * 0.5);
       expect(harness.shard.parameters).toEqual(expected);
@@ -69,19 +139,35 @@ describe.each(transports)("over %s", (_transport, push) => {
 
   describe("generations", () => {
     it("a shard closed by a new generation's assignment refuses pushes UNAVAILABLE and changes nothing; once open it takes them", async () => {
-      await push(harness, gradientChunks(harness.config, { step: 0, rank: 0 }, () => 0.25));
+      await push(
+        harness,
+        gradientChunks(harness.config, { step: 0, rank: 0 }, () => 0.25),
+      );
       const next = { ...harness.config, generation: 2 };
       harness.shard.configure(next);
       const before = snapshot(harness);
-      const error = await rejection(push(harness, gradientChunks(next, { step: 0, rank: 0 }, () => 1)));
+      const error = await rejection(
+        push(
+          harness,
+          gradientChunks(next, { step: 0, rank: 0 }, () => 1),
+        ),
+      );
       expect(error.code).toBe(Code.UNAVAILABLE);
-      expect(error.message).toMatch(/changing to generation 2 and takes no push until the coordinator opens it; follow the coordinator's next assignment/);
+      expect(error.message).toMatch(
+        /changing to generation 2 and takes no push until the coordinator opens it; follow the coordinator's next assignment/,
+      );
       expect(snapshot(harness)).toEqual(before);
       harness.shard.openGeneration(2, 0);
       // Generation 1's step in progress (rank 0's 0.25) was dropped: generation 2's ranks push it whole.
-      await push(harness, gradientChunks(next, { step: 0, rank: 0 }, () => 1));
+      await push(
+        harness,
+        gradientChunks(next, { step: 0, rank: 0 }, () => 1),
+      );
       expect(harness.shard.version).toBe(0);
-      await push(harness, gradientChunks(next, { step: 0, rank: 1 }, () => 3));
+      await push(
+        harness,
+        gradientChunks(next, { step: 0, rank: 1 }, () => 3),
+      );
       expect(harness.shard.version).toBe(1);
       expect(harness.shard.parameters).toEqual(Float32Array.from(before.parameters, (p) => p - 0.1 * 2));
     });
@@ -89,25 +175,43 @@ describe.each(transports)("over %s", (_transport, push) => {
 
   describe("pushes", () => {
     it("are idempotent on (step, rank, offset): a retried push is acknowledged and counted once", async () => {
-      const first = await push(harness, gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1));
+      const first = await push(
+        harness,
+        gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1),
+      );
       expect(first).toMatchObject({ chunksAccepted: 4, chunksDuplicate: 0, version: 0 });
-      const retry = await push(harness, gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1000));
+      const retry = await push(
+        harness,
+        gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1000),
+      );
       expect(retry).toMatchObject({ chunksAccepted: 0, chunksDuplicate: 4, version: 0 });
       const before = Float32Array.from(harness.shard.parameters);
-      await push(harness, gradientChunks(harness.config, { step: 0, rank: 1 }, () => 3));
+      await push(
+        harness,
+        gradientChunks(harness.config, { step: 0, rank: 1 }, () => 3),
+      );
       // The average is (1 + 3) / 2 = 2, not influenced by the retry's 1000.
       expect(harness.shard.parameters).toEqual(Float32Array.from(before, (p) => p - 0.1 * 2));
       // A retry of the step just applied (the reply was lost) is also safe.
-      const late = await push(harness, gradientChunks(harness.config, { step: 0, rank: 1 }, () => 3));
+      const late = await push(
+        harness,
+        gradientChunks(harness.config, { step: 0, rank: 1 }, () => 3),
+      );
       expect(late).toMatchObject({ chunksAccepted: 0, chunksDuplicate: 4, version: 1 });
     });
 
     it("apply a step only when every rank is in, and each step raises the version by one", async () => {
       const versions: number[] = [];
       for (let step = 0; step < 3; step++) {
-        await push(harness, gradientChunks(harness.config, { step, rank: 1 }, () => 1));
+        await push(
+          harness,
+          gradientChunks(harness.config, { step, rank: 1 }, () => 1),
+        );
         versions.push(harness.shard.version);
-        await push(harness, gradientChunks(harness.config, { step, rank: 0 }, () => 1));
+        await push(
+          harness,
+          gradientChunks(harness.config, { step, rank: 0 }, () => 1),
+        );
         versions.push(harness.shard.version);
       }
       expect(versions).toEqual([0, 1, 1, 2, 2, 3]);
@@ -117,7 +221,10 @@ describe.each(transports)("over %s", (_transport, push) => {
       const chunks = gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1);
       await push(harness, chunks.slice(0, 2));
       await push(harness, chunks.slice(2));
-      await push(harness, gradientChunks(harness.config, { step: 0, rank: 1 }, () => 1));
+      await push(
+        harness,
+        gradientChunks(harness.config, { step: 0, rank: 1 }, () => 1),
+      );
       expect(harness.shard.version).toBe(1);
     });
   });
@@ -136,15 +243,26 @@ describe("16-bit values on the TCP data channel", () => {
   it("are decoded into float32 before they are reduced", async () => {
     const before = Float32Array.from(harness.shard.parameters);
     // 1 + 2^-10 is not a bfloat16: it travels as 1.
-    await rawTcpPush(harness.data.address, bfloat16Chunks(() => 1 + 2 ** -10, 0));
-    await rawTcpPush(harness.data.address, bfloat16Chunks(() => 3, 1));
+    await rawTcpPush(
+      harness.data.address,
+      bfloat16Chunks(() => 1 + 2 ** -10, 0),
+    );
+    await rawTcpPush(
+      harness.data.address,
+      bfloat16Chunks(() => 3, 1),
+    );
     expect(harness.shard.version).toBe(1);
     expect(harness.shard.parameters).toEqual(Float32Array.from(before, (p) => p - 0.1 * 2));
   });
 
   it("are checked like float32: a NaN is rejected naming data, and nothing changes", async () => {
     const before = snapshot(harness);
-    const error = await rejection(rawTcpPush(harness.data.address, bfloat16Chunks((i) => (i === 1500 ? Number.NaN : 1), 0)));
+    const error = await rejection(
+      rawTcpPush(
+        harness.data.address,
+        bfloat16Chunks((i) => (i === 1500 ? Number.NaN : 1), 0),
+      ),
+    );
     expect([error.code, error.field]).toEqual([Code.INVALID_ARGUMENT, "data"]);
     expect(error.message).toMatch(/holds NaN at element 1500/);
     expect(snapshot(harness)).toEqual(before);
@@ -168,7 +286,10 @@ async function until(condition: () => boolean): Promise<void> {
 
 describe("the TCP channel's receive and streaming", () => {
   it("has the kernel write pushed bytes in place, into the shard's buffers", async () => {
-    await rawTcpPush(harness.data.address, gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1));
+    await rawTcpPush(
+      harness.data.address,
+      gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1),
+    );
     expect(harness.data.connectionsReadInPlace).toBe(1);
   });
 
@@ -177,7 +298,10 @@ describe("the TCP channel's receive and streaming", () => {
     const puller = await RawConnection.open(harness.data.address, "job-a");
     try {
       puller.pull(1);
-      await rawTcpPush(harness.data.address, gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1));
+      await rawTcpPush(
+        harness.data.address,
+        gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1),
+      );
       const rank1 = gradientChunks(harness.config, { step: 0, rank: 1 }, () => 3);
       await rawTcpPush(harness.data.address, rank1.slice(0, 2));
       const early = [await puller.next(), await puller.next()];
@@ -208,9 +332,17 @@ describe("the TCP channel's receive and streaming", () => {
     const puller = await RawConnection.open(harness.data.address, "job-a");
     try {
       puller.pull(1);
-      await rawTcpPush(harness.data.address, gradientChunks(harness.config, { step: 0, rank: 0 }, () => 0.25));
+      await rawTcpPush(
+        harness.data.address,
+        gradientChunks(harness.config, { step: 0, rank: 0 }, () => 0.25),
+      );
       // Rank 1's chunks 0 and 1 complete the step's first two chunks; chunk 2 holds a NaN.
-      const bad = await rejection(rawTcpPush(harness.data.address, gradientChunks(harness.config, { step: 0, rank: 1 }, (i) => (i === 1700 ? Number.NaN : 1))));
+      const bad = await rejection(
+        rawTcpPush(
+          harness.data.address,
+          gradientChunks(harness.config, { step: 0, rank: 1 }, (i) => (i === 1700 ? Number.NaN : 1)),
+        ),
+      );
       expect([bad.code, bad.field]).toEqual([Code.INVALID_ARGUMENT, "data"]);
       const frames = [await puller.next(), await puller.next(), await puller.next()];
       expect(frames.map((f) => [f.header.type, f.header.offset])).toEqual([
@@ -223,7 +355,10 @@ describe("the TCP channel's receive and streaming", () => {
       expect(aborted.message).toMatch(/taken back after it was sent .*pull again/);
       expect(harness.shard.version).toBe(0);
       expect(harness.shard.parameters).toEqual(before);
-      await rawTcpPush(harness.data.address, gradientChunks(harness.config, { step: 0, rank: 1 }, () => 0.75));
+      await rawTcpPush(
+        harness.data.address,
+        gradientChunks(harness.config, { step: 0, rank: 1 }, () => 0.75),
+      );
       expect(harness.shard.version).toBe(1);
       expect(harness.shard.parameters).toEqual(Float32Array.from(before, (p) => p - 0.1 * 0.5));
     } finally {
@@ -238,7 +373,9 @@ describe("the TCP channel's receive and streaming", () => {
       connection.push(gradientChunks(harness.config, { step: 0, rank: 1 }, (i) => (i === 1300 ? Number.NaN : 1)));
       const [pull, push] = [await connection.next(), await connection.next()];
       expect([pull.header.type, push.header.type]).toEqual([FrameType.ERROR, FrameType.ERROR]);
-      expect(errorFromFrame(pull.header, pull.payload).message).toMatch(/^the push this pull waits for was rejected \(data: .*NaN at element 1300/);
+      expect(errorFromFrame(pull.header, pull.payload).message).toMatch(
+        /^the push this pull waits for was rejected \(data: .*NaN at element 1300/,
+      );
       expect(errorFromFrame(pull.header, pull.payload).code).toBe(Code.ABORTED);
       expect(errorFromFrame(push.header, push.payload).code).toBe(Code.INVALID_ARGUMENT);
     } finally {
@@ -248,7 +385,12 @@ describe("the TCP channel's receive and streaming", () => {
 
   it("reports a rejected push, not the pull it ended, through the parameter client's pushThenPull", async () => {
     const shards = [{ index: 0, address: harness.server.address, dataAddress: harness.data.address, ...harness.config.range }];
-    const client = createParameterClient({ jobId: "job-a", shards, chunkBytes: harness.config.chunkElements * 4, dataPlane: DataPlane.TCP });
+    const client = createParameterClient({
+      jobId: "job-a",
+      shards,
+      chunkBytes: harness.config.chunkElements * 4,
+      dataPlane: DataPlane.TCP,
+    });
     try {
       const gradient = new Float32Array(2000).fill(1);
       gradient[1300] = Number.NaN;
@@ -264,7 +406,12 @@ describe("the TCP channel's receive and streaming", () => {
 describe("pipelined requests on the TCP channel", () => {
   it("a pull sent with a push waits for the step; the parameters and the ack come back in order", async () => {
     const shards = [{ index: 0, address: harness.server.address, dataAddress: harness.data.address, ...harness.config.range }];
-    const client = createParameterClient({ jobId: "job-a", shards, chunkBytes: harness.config.chunkElements * 4, dataPlane: DataPlane.TCP });
+    const client = createParameterClient({
+      jobId: "job-a",
+      shards,
+      chunkBytes: harness.config.chunkElements * 4,
+      dataPlane: DataPlane.TCP,
+    });
     try {
       const before = Float32Array.from(harness.shard.parameters);
       // The client addresses the whole vector; this shard owns [1000, 2000) of it.
@@ -306,7 +453,11 @@ describe("pulls", () => {
         for await (const _ of harness.client.pull({ jobId: "job-b", minVersion: 0 })) void _;
       })(),
     );
-    expect([error.code, error.field, error.message]).toEqual([Code.FAILED_PRECONDITION, "job_id", 'job_id: this shard serves job "job-a", not "job-b"']);
+    expect([error.code, error.field, error.message]).toEqual([
+      Code.FAILED_PRECONDITION,
+      "job_id",
+      'job_id: this shard serves job "job-a", not "job-b"',
+    ]);
   });
 
   it("give up when the caller's deadline passes", async () => {
@@ -337,7 +488,10 @@ describe("pulls across generations", () => {
     const puller = await RawConnection.open(harness.data.address, "job-a");
     try {
       puller.pull(1);
-      await rawTcpPush(harness.data.address, gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1));
+      await rawTcpPush(
+        harness.data.address,
+        gradientChunks(harness.config, { step: 0, rank: 0 }, () => 1),
+      );
       await rawTcpPush(harness.data.address, gradientChunks(harness.config, { step: 0, rank: 1 }, () => 3).slice(0, 2));
       const early = [await puller.next(), await puller.next()];
       expect(early.map((f) => f.header.type)).toEqual([FrameType.PARAMS, FrameType.PARAMS]);

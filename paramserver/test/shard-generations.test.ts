@@ -5,17 +5,21 @@
  * parameters and optimizer state, or says why it cannot. Snapshots carry the generation
  * their version was reached in, and a version reached again is snapshotted again.
  */
-import { create } from "@bufbuild/protobuf";
+
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
+import { create } from "@bufbuild/protobuf";
 import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema, TrainfleetError } from "@trainfleet/proto";
 import { datasetShape, parameterLayout } from "@trainfleet/spec";
+import { describe, expect, it } from "vitest";
 import { ParameterShard } from "../src/parameter-shard.js";
 import type { ShardConfig } from "../src/shard-config.js";
 import type { ShardSnapshot } from "../src/shard-snapshot.js";
 import { bits, errorOf } from "./support.js";
 
-const layout = parameterLayout(create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }), datasetShape("fashion-mnist"));
+const layout = parameterLayout(
+  create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }),
+  datasetShape("fashion-mnist"),
+);
 const jobId = "job-a";
 // [100, 403) in chunks of 64: five chunks, the last one 47 long.
 const range = { begin: 100, end: 403 };
@@ -29,7 +33,17 @@ const optimizers: Record<string, MessageInitShape<typeof OptimizerSpecSchema>> =
 
 function config(generation: number, worldSize: number, overrides: Partial<ShardConfig> & { optimizerName?: string } = {}): ShardConfig {
   const { optimizerName = "adam", ...rest } = overrides;
-  return { jobId, generation, worldSize, range, chunkElements, optimizer: create(OptimizerSpecSchema, optimizers[optimizerName]!), layout, seed: 3, ...rest };
+  return {
+    jobId,
+    generation,
+    worldSize,
+    range,
+    chunkElements,
+    optimizer: create(OptimizerSpecSchema, optimizers[optimizerName]!),
+    layout,
+    seed: 3,
+    ...rest,
+  };
 }
 
 /** A shard configured for `c` and opened at version 0, as the first generation goes. */
@@ -55,7 +69,16 @@ function push(shard: ParameterShard, rank: number, only?: number[], step = shard
       const begin = c.range.begin + index * chunkElements;
       const end = Math.min(c.range.end, begin + chunkElements);
       const values = Float32Array.from({ length: end - begin }, (_, i) => gradient(step, rank, begin + i));
-      transaction.add(create(PushRequestSchema, { jobId, generation: c.generation, step, rank, offset: BigInt(begin), data: new Uint8Array(values.buffer) }));
+      transaction.add(
+        create(PushRequestSchema, {
+          jobId,
+          generation: c.generation,
+          step,
+          rank,
+          offset: BigInt(begin),
+          data: new Uint8Array(values.buffer),
+        }),
+      );
     }
   } catch (error) {
     transaction.abort();
@@ -97,7 +120,9 @@ describe("a shard that took a generation's assignment is closed until the coordi
     expect([shard.phase, shard.generation, shard.version]).toEqual(["closed", 1, 0]);
     const refused = errorOf(() => push(shard, 0));
     expect(refused.code).toBe(Code.UNAVAILABLE);
-    expect(refused.message).toBe("this shard is changing to generation 1 and takes no push until the coordinator opens it; follow the coordinator's next assignment");
+    expect(refused.message).toBe(
+      "this shard is changing to generation 1 and takes no push until the coordinator opens it; follow the coordinator's next assignment",
+    );
 
     const waiting = watch(shard.waitForVersion(jobId, 0, never));
     const sent: number[] = [];
@@ -125,7 +150,9 @@ describe("a shard that took a generation's assignment is closed until the coordi
     const shard = new ParameterShard();
     shard.configure(config(3, 2));
     const other = errorOf(() => shard.openGeneration(2, 0));
-    expect(other.message).toBe("generation: cannot open generation 2: this shard took the assignment of generation 3; send its ShardAssignment first");
+    expect(other.message).toBe(
+      "generation: cannot open generation 2: this shard took the assignment of generation 3; send its ShardAssignment first",
+    );
     expect(shard.phase).toBe("closed");
     shard.openGeneration(3, 0);
     step(shard);
@@ -206,7 +233,9 @@ describe("going back is refused, naming both versions, and the shard stays close
     expect(errorOf(() => shard.openGeneration(2, 0)).message).toBe(
       "cannot open generation 2 at version 0: this shard holds version 2, and it can only go on from its own version or go back one; resume the job from a checkpoint",
     );
-    expect(errorOf(() => shard.openGeneration(2, 3)).message).toMatch(/^cannot open generation 2 at version 3: this shard holds version 2, and it can only go on/);
+    expect(errorOf(() => shard.openGeneration(2, 3)).message).toMatch(
+      /^cannot open generation 2 at version 3: this shard holds version 2, and it can only go on/,
+    );
     expect([shard.phase, shard.version]).toEqual(["closed", 2]);
     // The version it holds is fine.
     shard.openGeneration(2, 2);
@@ -220,12 +249,16 @@ describe("going back is refused, naming both versions, and the shard stays close
     const restored = new ParameterShard();
     restored.configure(config(1, 2));
     restored.restore(source.snapshot());
-    expect(errorOf(() => restored.openGeneration(1, 1)).message).toMatch(/holds version 2, and version 1 is gone: the shard was restored from a checkpoint since/);
+    expect(errorOf(() => restored.openGeneration(1, 1)).message).toMatch(
+      /holds version 2, and version 1 is gone: the shard was restored from a checkpoint since/,
+    );
 
     source.configure(config(2, 2));
     source.openGeneration(2, 1);
     source.configure(config(3, 2));
-    expect(errorOf(() => source.openGeneration(3, 0)).message).toMatch(/holds version 1, and version 0 is gone: it went back to version 1 already/);
+    expect(errorOf(() => source.openGeneration(3, 0)).message).toMatch(
+      /holds version 1, and version 0 is gone: it went back to version 1 already/,
+    );
   });
 });
 

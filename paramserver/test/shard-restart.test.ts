@@ -6,20 +6,35 @@
  * optimizer state. While open, a restore is refused and changes nothing.
  */
 import { create } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
-import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema, TrainfleetError } from "@trainfleet/proto";
+import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema } from "@trainfleet/proto";
 import { datasetShape, initialParameters, parameterLayout } from "@trainfleet/spec";
+import { describe, expect, it } from "vitest";
 import { ParameterShard } from "../src/parameter-shard.js";
 import type { ShardConfig } from "../src/shard-config.js";
-import { initialShardState } from "../src/shard-snapshot.js";
 import type { ShardState } from "../src/shard-snapshot.js";
+import { initialShardState } from "../src/shard-snapshot.js";
 import { bits, errorOf } from "./support.js";
 
-const layout = parameterLayout(create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }), datasetShape("fashion-mnist"));
-const adam = create(OptimizerSpecSchema, { kind: { case: "adam", value: { learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } } });
+const layout = parameterLayout(
+  create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }),
+  datasetShape("fashion-mnist"),
+);
+const adam = create(OptimizerSpecSchema, {
+  kind: { case: "adam", value: { learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } },
+});
 
 function config(generation: number, overrides: Partial<ShardConfig> = {}): ShardConfig {
-  return { jobId: "job-a", generation, worldSize: 2, range: { begin: 100, end: 403 }, chunkElements: 64, optimizer: adam, layout, seed: 3, ...overrides };
+  return {
+    jobId: "job-a",
+    generation,
+    worldSize: 2,
+    range: { begin: 100, end: 403 },
+    chunkElements: 64,
+    optimizer: adam,
+    layout,
+    seed: 3,
+    ...overrides,
+  };
 }
 
 /** Rank's push of its gradient for the shard's current step, in its current generation; only the first `chunks` chunks when given. */
@@ -31,7 +46,16 @@ function push(shard: ParameterShard, rank: number, chunks = Infinity): void {
   for (let begin = c.range.begin; begin < c.range.end && index < chunks; begin += c.chunkElements, index++) {
     const end = Math.min(c.range.end, begin + c.chunkElements);
     const values = Float32Array.from({ length: end - begin }, (_, i) => Math.sin((begin + i) * 0.37 + step * 1.3 + rank) * (1 + step));
-    transaction.add(create(PushRequestSchema, { jobId: c.jobId, generation: c.generation, step, rank, offset: BigInt(begin), data: new Uint8Array(values.buffer) }));
+    transaction.add(
+      create(PushRequestSchema, {
+        jobId: c.jobId,
+        generation: c.generation,
+        step,
+        rank,
+        offset: BigInt(begin),
+        data: new Uint8Array(values.buffer),
+      }),
+    );
   }
   transaction.commit();
 }
@@ -40,7 +64,6 @@ function push(shard: ParameterShard, rank: number, chunks = Infinity): void {
 function train(shard: ParameterShard, steps: number): void {
   for (let n = 0; n < steps; n++) for (let rank = 0; rank < shard.config!.worldSize; rank++) push(shard, rank);
 }
-
 
 /** Everything a restore sets, as bits. */
 function stateBits(shard: ParameterShard) {

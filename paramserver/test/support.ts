@@ -1,6 +1,7 @@
 /** Small helpers the shard tests share. */
-import { expect } from "vitest";
+
 import { TrainfleetError } from "@trainfleet/proto";
+import { expect } from "vitest";
 
 /** The bit patterns of float32 values, for exact comparisons (NaN and -0 included). */
 export const bits = (values: Float32Array): number[] => Array.from(new Uint32Array(values.buffer, values.byteOffset, values.length));

@@ -5,9 +5,9 @@
  * TrainfleetError (see grpc-errors.ts).
  */
 import { once } from "node:events";
-import * as grpc from "@grpc/grpc-js";
 import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import * as grpc from "@grpc/grpc-js";
 import { fromGrpcError } from "./grpc-errors.js";
 import { deserializer, methodPath, serializer } from "./grpc-service.js";
 import { channelOptions } from "./limits.js";

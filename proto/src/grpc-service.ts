@@ -4,10 +4,11 @@
  * streaming) or async generators (server streaming); each gets an AbortSignal that fires
  * when the caller cancels or the server shuts down.
  */
-import * as grpc from "@grpc/grpc-js";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+
 import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import type * as grpc from "@grpc/grpc-js";
 import { toGrpcStatus } from "./grpc-errors.js";
 
 export interface CallContext {
@@ -98,10 +99,12 @@ function adapt(method: DescMethod, handler: (...args: unknown[]) => unknown, ser
       return ((call: AnyCall, callback: grpc.sendUnaryData<object>) => {
         const { context, done } = contextOf(call);
         const input = method.methodKind === "unary" ? call.request : call;
-        (handler(input, context) as Promise<object>).then(
-          (response) => callback(null, response),
-          (error: unknown) => callback(toGrpcStatus(error)),
-        ).finally(done);
+        (handler(input, context) as Promise<object>)
+          .then(
+            (response) => callback(null, response),
+            (error: unknown) => callback(toGrpcStatus(error)),
+          )
+          .finally(done);
       }) as grpc.UntypedHandleCall;
     case "server_streaming":
       return ((call: AnyCall) => {

@@ -1,16 +1,59 @@
 export { Code, codeName, invalidField, TrainfleetError } from "./errors.js";
-export { AssignmentsResponseSchema, CoordinatorService, EvaluateAssignmentSchema, JobService, MemberRole, RegisterRequestSchema, ReportCheckpointRequestSchema, ReportGenerationRequestSchema, ShardRestoreSchema } from "./gen/trainfleet/v1/coordinator_pb.js";
-export type { AssignmentsResponse, EvaluateAssignment, RegisterRequest, ReportCheckpointRequest, ReportEvaluationRequest, ReportFailureRequest, ReportGenerationRequest, ReportProgressRequest, ShardAssignment, ShardRestore, StepAssignment, WorkerAssignment } from "./gen/trainfleet/v1/coordinator_pb.js";
-export { JobEventKind, JobEventSchema, StepMetricsSchema } from "./gen/trainfleet/v1/events_pb.js";
+export type {
+  AssignmentsResponse,
+  EvaluateAssignment,
+  RegisterRequest,
+  ReportCheckpointRequest,
+  ReportEvaluationRequest,
+  ReportFailureRequest,
+  ReportGenerationRequest,
+  ReportProgressRequest,
+  ShardAssignment,
+  ShardRestore,
+  StepAssignment,
+  WorkerAssignment,
+} from "./gen/trainfleet/v1/coordinator_pb.js";
+export {
+  AssignmentsResponseSchema,
+  CoordinatorService,
+  EvaluateAssignmentSchema,
+  JobService,
+  MemberRole,
+  RegisterRequestSchema,
+  ReportCheckpointRequestSchema,
+  ReportGenerationRequestSchema,
+  ShardRestoreSchema,
+} from "./gen/trainfleet/v1/coordinator_pb.js";
 export type { JobEvent, StepMetrics } from "./gen/trainfleet/v1/events_pb.js";
-export { CheckpointSpecSchema, DataPlane, JobPhase, JobSpecSchema, JobStatusSchema, JobWorkersSchema, ModelSpecSchema, OptimizerSpecSchema, ParameterServersSpecSchema, ParameterServerStatsSchema, ParameterServerStatusSchema, Placement, ShardRangeSchema, TrainingMode, TrainingSpecSchema, WireDtype, WorkersSpecSchema, WorkerState, WorkerStatusSchema } from "./gen/trainfleet/v1/job_pb.js";
+export { JobEventKind, JobEventSchema, StepMetricsSchema } from "./gen/trainfleet/v1/events_pb.js";
 export type { JobSpec, JobStatus, ModelSpec, OptimizerSpec, ParameterServerStats, SeriesPoint } from "./gen/trainfleet/v1/job_pb.js";
-export { ParameterServerService, PushRequestSchema } from "./gen/trainfleet/v1/paramserver_pb.js";
+export {
+  CheckpointSpecSchema,
+  DataPlane,
+  JobPhase,
+  JobSpecSchema,
+  JobStatusSchema,
+  JobWorkersSchema,
+  ModelSpecSchema,
+  OptimizerSpecSchema,
+  ParameterServerStatsSchema,
+  ParameterServerStatusSchema,
+  ParameterServersSpecSchema,
+  Placement,
+  ShardRangeSchema,
+  TrainingMode,
+  TrainingSpecSchema,
+  WireDtype,
+  WorkerState,
+  WorkerStatusSchema,
+  WorkersSpecSchema,
+} from "./gen/trainfleet/v1/job_pb.js";
 export type { PushRequest } from "./gen/trainfleet/v1/paramserver_pb.js";
-export { createClient } from "./grpc-client.js";
+export { ParameterServerService, PushRequestSchema } from "./gen/trainfleet/v1/paramserver_pb.js";
 export type { CallOptions, ClientOf } from "./grpc-client.js";
-export { startServer } from "./grpc-server.js";
+export { createClient } from "./grpc-client.js";
 export type { RunningServer } from "./grpc-server.js";
+export { startServer } from "./grpc-server.js";
 export { addService } from "./grpc-service.js";
 export { maxChunkBytes } from "./limits.js";
 export { jobStatusFromJson, jobStatusToJson, jobWorkersFromJson, jobWorkersToJson } from "./status-api/status-json.js";

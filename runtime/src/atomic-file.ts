@@ -6,8 +6,8 @@
  * parameters, checkpoint manifests) and the parameter-server shards (checkpoint slices).
  */
 import { createHash } from "node:crypto";
-import { open, rename, rm } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
+import { open, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 
 let temporaries = 0;

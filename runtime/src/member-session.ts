@@ -4,14 +4,10 @@
  * assignment stream. Shared by both roles so that membership behaves the same for each.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { CoordinatorService } from "@trainfleet/proto";
-import type { AssignmentsResponse, RegisterRequestSchema } from "@trainfleet/proto";
-import type { ParameterServerStatsSchema } from "@trainfleet/proto";
-import { createClient } from "@trainfleet/proto";
-import type { ClientOf } from "@trainfleet/proto";
-import { Code, TrainfleetError } from "@trainfleet/proto";
-import type { Logger } from "./logger.js";
+import type { AssignmentsResponse, ClientOf, ParameterServerStatsSchema, RegisterRequestSchema } from "@trainfleet/proto";
+import { Code, CoordinatorService, createClient, TrainfleetError } from "@trainfleet/proto";
 import { abortableDelay } from "./abortable-delay.js";
+import type { Logger } from "./logger.js";
 
 export interface JoinOptions {
   coordinator: string;
@@ -51,7 +47,9 @@ export async function joinJob(options: JoinOptions): Promise<MemberSession> {
       const failure = TrainfleetError.from(error);
       if (!retryable.has(failure.code) || Date.now() + backoffMs > deadline || signal.aborted) {
         coordinator.close();
-        throw new TrainfleetError(failure.code, `could not register with the coordinator at ${options.coordinator}: ${failure.message}`, { cause: failure });
+        throw new TrainfleetError(failure.code, `could not register with the coordinator at ${options.coordinator}: ${failure.message}`, {
+          cause: failure,
+        });
       }
       logger.debug({ err: failure.message, backoffMs }, "coordinator not reachable yet; retrying");
       await abortableDelay(backoffMs, signal);
@@ -73,16 +71,21 @@ function session(
   // Heartbeats still in flight when the session closes are cancelled, not reported as failures.
   const closed = new AbortController();
   const heartbeatSignal = AbortSignal.any([signal, closed.signal]);
-  const heartbeat = setInterval(() => {
-    coordinator.heartbeat({ ...heartbeatFields?.(), memberId }, { signal: heartbeatSignal, timeoutMs: leaseMs }).catch((error: unknown) => {
-      if (closed.signal.aborted) return;
-      const failure = TrainfleetError.from(error);
-      logger.warn({ err: failure.message }, "heartbeat failed");
-      if (failure.code === Code.NOT_FOUND) evicted.abort(failure);
-    });
-    // A third of the lease keeps it alive; at least once a second, as a shard's heartbeat
-    // also carries the step-deadline counts that stragglers are evicted by.
-  }, Math.max(50, Math.min(1_000, Math.floor(leaseMs / 3))));
+  const heartbeat = setInterval(
+    () => {
+      coordinator
+        .heartbeat({ ...heartbeatFields?.(), memberId }, { signal: heartbeatSignal, timeoutMs: leaseMs })
+        .catch((error: unknown) => {
+          if (closed.signal.aborted) return;
+          const failure = TrainfleetError.from(error);
+          logger.warn({ err: failure.message }, "heartbeat failed");
+          if (failure.code === Code.NOT_FOUND) evicted.abort(failure);
+        });
+      // A third of the lease keeps it alive; at least once a second, as a shard's heartbeat
+      // also carries the step-deadline counts that stragglers are evicted by.
+    },
+    Math.max(50, Math.min(1_000, Math.floor(leaseMs / 3))),
+  );
   return {
     memberId,
     jobId,

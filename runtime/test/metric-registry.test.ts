@@ -1,12 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { MetricRegistry } from "../src/metrics/metric-registry.js";
 import { escapeHelp, escapeLabelValue, formatValue } from "../src/metrics/exposition.js";
+import { MetricRegistry } from "../src/metrics/metric-registry.js";
 
 describe("MetricRegistry", () => {
   it("renders counters, gauges and histograms in the text exposition format 0.0.4", () => {
     const registry = new MetricRegistry();
     const steps = registry.counter({ name: "demo_steps_total", help: "Steps done.", labelNames: ["job_id"] });
-    registry.gauge({ name: "demo_level", help: "A level\nread at scrape time.", labelNames: ["job_id"], collect: () => [{ labels: { job_id: "a" }, value: 0.5 }] });
+    registry.gauge({
+      name: "demo_level",
+      help: "A level\nread at scrape time.",
+      labelNames: ["job_id"],
+      collect: () => [{ labels: { job_id: "a" }, value: 0.5 }],
+    });
     const seconds = registry.histogram({ name: "demo_step_seconds", help: "Step time.", labelNames: ["job_id"], buckets: [0.1, 1] });
     steps.inc({ job_id: "a" });
     steps.inc({ job_id: "a" }, 2);
@@ -37,7 +42,9 @@ describe("MetricRegistry", () => {
     const registry = new MetricRegistry();
     registry.gauge({ name: "demo_up", help: "Up.", collect: () => [{ labels: {}, value: 1 }] });
     registry.gauge({ name: "demo_age_seconds", help: "Age.", labelNames: ["job_id"], collect: () => [] });
-    expect(registry.render()).toBe("# HELP demo_up Up.\n# TYPE demo_up gauge\ndemo_up 1\n# HELP demo_age_seconds Age.\n# TYPE demo_age_seconds gauge\n");
+    expect(registry.render()).toBe(
+      "# HELP demo_up Up.\n# TYPE demo_up gauge\ndemo_up 1\n# HELP demo_age_seconds Age.\n# TYPE demo_age_seconds gauge\n",
+    );
   });
 
   it("refuses what Prometheus would reject or promtool would flag", () => {
@@ -57,8 +64,16 @@ describe("MetricRegistry", () => {
   });
 
   it("escapes and formats values as the format says", () => {
-    expect(escapeHelp("a\\b\nc\"")).toBe('a\\\\b\\nc"');
+    expect(escapeHelp('a\\b\nc"')).toBe('a\\\\b\\nc"');
     expect(escapeLabelValue('a\\b\nc"')).toBe('a\\\\b\\nc\\"');
-    expect([Number.NaN, Infinity, -Infinity, 0, 1e21, 2.5e-7, -3].map(formatValue)).toEqual(["NaN", "+Inf", "-Inf", "0", "1e+21", "2.5e-7", "-3"]);
+    expect([Number.NaN, Infinity, -Infinity, 0, 1e21, 2.5e-7, -3].map(formatValue)).toEqual([
+      "NaN",
+      "+Inf",
+      "-Inf",
+      "0",
+      "1e+21",
+      "2.5e-7",
+      "-3",
+    ]);
   });
 });

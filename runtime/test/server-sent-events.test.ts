@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ServerSentEventParser, formatServerSentEvent, readServerSentEvents } from "../src/http/server-sent-events.js";
+import { formatServerSentEvent, readServerSentEvents, ServerSentEventParser } from "../src/http/server-sent-events.js";
 
 describe("server-sent events", () => {
   it("formats an event with its id and type, one data line per line", () => {

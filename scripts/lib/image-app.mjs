@@ -18,7 +18,7 @@
 // declarations and markdown. Dependencies of other kinds (dev, test, bench) never enter.
 // Plain Node, no packages: it runs before (or without) any install.
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, statSync, symlinkSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 
 const ENTRY_WORKSPACE = "cli";

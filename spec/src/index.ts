@@ -1,8 +1,20 @@
-export { checkpointFileVersion, checkpointManifestFileName, latestCheckpointFileName, shardCheckpointFileName } from "./checkpoint-names.js";
-export { defaultJobSpec, defaultMaxWorkers, defaultMinWorkers, defaultShards, modelDefaults, optimizerDefaults } from "./job-spec-defaults.js";
-export { resolveJobSpec } from "./resolve-job-spec.js";
-export type { ResolvedJobSpec } from "./resolve-job-spec.js";
-export { datasetShape, initialParameters, parameterLayout, uniform01 } from "./parameter-layout.js";
+export {
+  checkpointFileVersion,
+  checkpointManifestFileName,
+  latestCheckpointFileName,
+  shardCheckpointFileName,
+} from "./checkpoint-names.js";
+export {
+  defaultJobSpec,
+  defaultMaxWorkers,
+  defaultMinWorkers,
+  defaultShards,
+  modelDefaults,
+  optimizerDefaults,
+} from "./job-spec-defaults.js";
 export type { InputShape, ParameterLayout, TensorSlot } from "./parameter-layout.js";
-export { chunkRanges, shardRanges } from "./partition.js";
+export { datasetShape, initialParameters, parameterLayout, uniform01 } from "./parameter-layout.js";
 export type { Range } from "./partition.js";
+export { chunkRanges, shardRanges } from "./partition.js";
+export type { ResolvedJobSpec } from "./resolve-job-spec.js";
+export { resolveJobSpec } from "./resolve-job-spec.js";

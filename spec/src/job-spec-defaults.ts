@@ -4,9 +4,10 @@
  * `default:`s are held to it (k8s/test/crd-defaults.test.ts). A default written anywhere
  * else is a second opinion that drifts.
  */
-import { DataPlane, Placement, TrainingMode, WireDtype } from "@trainfleet/proto";
-import type { JobSpecSchema, ModelSpecSchema, OptimizerSpecSchema } from "@trainfleet/proto";
+
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { JobSpecSchema, ModelSpecSchema, OptimizerSpecSchema } from "@trainfleet/proto";
+import { DataPlane, Placement, TrainingMode, WireDtype } from "@trainfleet/proto";
 
 /**
  * Each model with its layers, for a model chosen by name only (the CLI's --model).
@@ -15,7 +16,9 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
  */
 export const modelDefaults = deepFreeze({
   mlp: { kind: { case: "mlp", value: { hiddenUnits: [256] } } } satisfies MessageInitShape<typeof ModelSpecSchema>,
-  cnn: { kind: { case: "cnn", value: { convFilters: [8, 16], kernelSize: 3, denseUnits: 0 } } } satisfies MessageInitShape<typeof ModelSpecSchema>,
+  cnn: { kind: { case: "cnn", value: { convFilters: [8, 16], kernelSize: 3, denseUnits: 0 } } } satisfies MessageInitShape<
+    typeof ModelSpecSchema
+  >,
 });
 
 /**
@@ -25,7 +28,9 @@ export const modelDefaults = deepFreeze({
  * SGD's momentum 0 is plain SGD, not "unset".
  */
 export const optimizerDefaults = deepFreeze({
-  adam: { kind: { case: "adam", value: { learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } } } satisfies MessageInitShape<typeof OptimizerSpecSchema>,
+  adam: { kind: { case: "adam", value: { learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } } } satisfies MessageInitShape<
+    typeof OptimizerSpecSchema
+  >,
   sgd: { kind: { case: "sgd", value: { learningRate: 0.05, momentum: 0.9 } } } satisfies MessageInitShape<typeof OptimizerSpecSchema>,
 });
 

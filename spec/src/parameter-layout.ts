@@ -73,7 +73,12 @@ export function parameterLayout(model: ModelSpec, input: InputShape): ParameterL
       let height = input.height;
       let width = input.width;
       convFilters.forEach((filters, i) => {
-        add(`conv${i}/kernel`, [kernelSize, kernelSize, channels, filters], kernelSize * kernelSize * channels, kernelSize * kernelSize * filters);
+        add(
+          `conv${i}/kernel`,
+          [kernelSize, kernelSize, channels, filters],
+          kernelSize * kernelSize * channels,
+          kernelSize * kernelSize * filters,
+        );
         add(`conv${i}/bias`, [filters], 0, 0);
         channels = filters;
         height = Math.floor(height / 2);

@@ -5,8 +5,8 @@
  * call), and everything after takes the ResolvedJobSpec it returns.
  */
 import { clone, create } from "@bufbuild/protobuf";
-import { JobSpecSchema } from "@trainfleet/proto";
 import type { JobSpec } from "@trainfleet/proto";
+import { JobSpecSchema } from "@trainfleet/proto";
 import { defaultJobSpec, defaultMaxWorkers, defaultMinWorkers, defaultShards, optimizerDefaults } from "./job-spec-defaults.js";
 import { validateJobSpec } from "./validate-job-spec.js";
 

@@ -4,8 +4,9 @@
  * spelling, as a user writes it, and say what would be accepted: a user fixes a spec from
  * the message alone.
  */
-import { DataPlane, Placement, WireDtype, invalidField, maxChunkBytes, TrainingMode } from "@trainfleet/proto";
+
 import type { JobSpec } from "@trainfleet/proto";
+import { DataPlane, invalidField, maxChunkBytes, Placement, TrainingMode, WireDtype } from "@trainfleet/proto";
 import { datasetShape, parameterLayout } from "./parameter-layout.js";
 
 const jobIdPattern = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -20,63 +21,171 @@ function inRange(value: number, low: number, high: number): boolean {
 
 /** Validates a resolved spec; throws INVALID_ARGUMENT naming the first bad field. */
 export function validateJobSpec(spec: JobSpec): void {
-  check(jobIdPattern.test(spec.jobId), "jobId", `"${spec.jobId}" must be a DNS label: lower-case letters, digits and '-', 1-63 characters, starting and ending with a letter or digit`);
+  check(
+    jobIdPattern.test(spec.jobId),
+    "jobId",
+    `"${spec.jobId}" must be a DNS label: lower-case letters, digits and '-', 1-63 characters, starting and ending with a letter or digit`,
+  );
   const model = spec.model!.kind;
   if (model.case === "mlp") {
-    model.value.hiddenUnits.forEach((units, i) => check(inRange(units, 1, 65536), `model.mlp.hiddenUnits[${i}]`, `${units} must be between 1 and 65536`));
+    model.value.hiddenUnits.forEach((units, i) =>
+      check(inRange(units, 1, 65536), `model.mlp.hiddenUnits[${i}]`, `${units} must be between 1 and 65536`),
+    );
   } else if (model.case === "cnn") {
     const cnn = model.value;
-    check(cnn.convFilters.length >= 1 && cnn.convFilters.length <= 4, "model.cnn.convFilters", `give 1 to 4 conv layers, got ${cnn.convFilters.length}`);
-    cnn.convFilters.forEach((filters, i) => check(inRange(filters, 1, 1024), `model.cnn.convFilters[${i}]`, `${filters} must be between 1 and 1024`));
+    check(
+      cnn.convFilters.length >= 1 && cnn.convFilters.length <= 4,
+      "model.cnn.convFilters",
+      `give 1 to 4 conv layers, got ${cnn.convFilters.length}`,
+    );
+    cnn.convFilters.forEach((filters, i) =>
+      check(inRange(filters, 1, 1024), `model.cnn.convFilters[${i}]`, `${filters} must be between 1 and 1024`),
+    );
     check(cnn.kernelSize % 2 === 1 && inRange(cnn.kernelSize, 1, 7), "model.cnn.kernelSize", `${cnn.kernelSize} must be odd, 1 to 7`);
     check(inRange(cnn.denseUnits, 0, 65536), "model.cnn.denseUnits", `${cnn.denseUnits} must be between 0 and 65536`);
   }
   datasetShape(spec.dataset!.name);
   const training = spec.training!;
   check(inRange(training.epochs, 1, 10_000), "training.epochs", `${training.epochs} must be between 1 and 10000`);
-  check(inRange(training.batchSizePerWorker, 1, 10_000), "training.batchSizePerWorker", `${training.batchSizePerWorker} must be between 1 and 10000`);
-  check(inRange(training.evalSamples, 0, 10_000_000), "training.evalSamples", `${training.evalSamples} must be 0 (whole test set) or a positive count`);
+  check(
+    inRange(training.batchSizePerWorker, 1, 10_000),
+    "training.batchSizePerWorker",
+    `${training.batchSizePerWorker} must be between 1 and 10000`,
+  );
+  check(
+    inRange(training.evalSamples, 0, 10_000_000),
+    "training.evalSamples",
+    `${training.evalSamples} must be 0 (whole test set) or a positive count`,
+  );
   const optimizer = training.optimizer!.kind;
   if (optimizer.case === "sgd") {
-    check(optimizer.value.learningRate > 0 && inRange(optimizer.value.learningRate, 0, 10), "training.optimizer.sgd.learningRate", `${optimizer.value.learningRate} must be in (0, 10]`);
-    check(inRange(optimizer.value.momentum, 0, 0.999999), "training.optimizer.sgd.momentum", `${optimizer.value.momentum} must be in [0, 1)`);
+    check(
+      optimizer.value.learningRate > 0 && inRange(optimizer.value.learningRate, 0, 10),
+      "training.optimizer.sgd.learningRate",
+      `${optimizer.value.learningRate} must be in (0, 10]`,
+    );
+    check(
+      inRange(optimizer.value.momentum, 0, 0.999999),
+      "training.optimizer.sgd.momentum",
+      `${optimizer.value.momentum} must be in [0, 1)`,
+    );
   } else if (optimizer.case === "adam") {
     const adam = optimizer.value;
-    check(adam.learningRate > 0 && inRange(adam.learningRate, 0, 10), "training.optimizer.adam.learningRate", `${adam.learningRate} must be in (0, 10]`);
+    check(
+      adam.learningRate > 0 && inRange(adam.learningRate, 0, 10),
+      "training.optimizer.adam.learningRate",
+      `${adam.learningRate} must be in (0, 10]`,
+    );
     check(inRange(adam.beta1, 0, 0.999999), "training.optimizer.adam.beta1", `${adam.beta1} must be in [0, 1)`);
     check(inRange(adam.beta2, 0, 0.999999999), "training.optimizer.adam.beta2", `${adam.beta2} must be in [0, 1)`);
     check(adam.epsilon > 0 && inRange(adam.epsilon, 0, 1), "training.optimizer.adam.epsilon", `${adam.epsilon} must be in (0, 1]`);
   }
   const workers = spec.workers!;
   check(inRange(workers.replicas, 1, 1024), "workers.replicas", `${workers.replicas} must be between 1 and 1024`);
-  check(inRange(workers.minWorkers, 1, workers.replicas), "workers.minWorkers", `${workers.minWorkers} must be between 1 and workers.replicas (${workers.replicas})`);
-  check(inRange(workers.maxWorkers, workers.replicas, 1024), "workers.maxWorkers", `${workers.maxWorkers} must be between workers.replicas (${workers.replicas}) and 1024`);
-  check(inRange(workers.pauseTimeoutSeconds, 1, 604_800), "workers.pauseTimeoutSeconds", `${workers.pauseTimeoutSeconds} must be between 1 and 604800 (a week)`);
-  check(inRange(workers.stepDeadlineMs, 100, 86_400_000), "workers.stepDeadlineMs", `${workers.stepDeadlineMs} must be between 100 and 86400000 (a day)`);
-  check(inRange(workers.maxMissedDeadlines, 1, 1000), "workers.maxMissedDeadlines", `${workers.maxMissedDeadlines} must be between 1 and 1000`);
+  check(
+    inRange(workers.minWorkers, 1, workers.replicas),
+    "workers.minWorkers",
+    `${workers.minWorkers} must be between 1 and workers.replicas (${workers.replicas})`,
+  );
+  check(
+    inRange(workers.maxWorkers, workers.replicas, 1024),
+    "workers.maxWorkers",
+    `${workers.maxWorkers} must be between workers.replicas (${workers.replicas}) and 1024`,
+  );
+  check(
+    inRange(workers.pauseTimeoutSeconds, 1, 604_800),
+    "workers.pauseTimeoutSeconds",
+    `${workers.pauseTimeoutSeconds} must be between 1 and 604800 (a week)`,
+  );
+  check(
+    inRange(workers.stepDeadlineMs, 100, 86_400_000),
+    "workers.stepDeadlineMs",
+    `${workers.stepDeadlineMs} must be between 100 and 86400000 (a day)`,
+  );
+  check(
+    inRange(workers.maxMissedDeadlines, 1, 1000),
+    "workers.maxMissedDeadlines",
+    `${workers.maxMissedDeadlines} must be between 1 and 1000`,
+  );
   const ps = spec.parameterServers!;
   check(inRange(ps.shards, 1, 256), "parameterServers.shards", `${ps.shards} must be between 1 and 256`);
-  check(ps.placement === Placement.DEDICATED || ps.placement === Placement.COLOCATED, "parameterServers.placement", `${ps.placement} must be PLACEMENT_DEDICATED or PLACEMENT_COLOCATED`);
+  check(
+    ps.placement === Placement.DEDICATED || ps.placement === Placement.COLOCATED,
+    "parameterServers.placement",
+    `${ps.placement} must be PLACEMENT_DEDICATED or PLACEMENT_COLOCATED`,
+  );
   if (ps.placement === Placement.COLOCATED) {
-    check(ps.shards === spec.workers!.replicas, "parameterServers.shards", `${ps.shards} shards with colocated placement: it has one shard per worker, so leave it unset or make it ${spec.workers!.replicas}`);
-    check(ps.dataPlane === DataPlane.TCP, "parameterServers.dataPlane", "colocated placement reaches the other workers' shards over the TCP data channel: use DATA_PLANE_TCP");
+    check(
+      ps.shards === spec.workers!.replicas,
+      "parameterServers.shards",
+      `${ps.shards} shards with colocated placement: it has one shard per worker, so leave it unset or make it ${spec.workers!.replicas}`,
+    );
+    check(
+      ps.dataPlane === DataPlane.TCP,
+      "parameterServers.dataPlane",
+      "colocated placement reaches the other workers' shards over the TCP data channel: use DATA_PLANE_TCP",
+    );
     const fixed = workers.minWorkers === workers.replicas && workers.maxWorkers === workers.replicas;
-    check(fixed, "workers.minWorkers", `colocated placement is not elastic (each worker process holds a shard): leave workers.minWorkers and workers.maxWorkers unset or make both ${workers.replicas}, or use dedicated placement`);
+    check(
+      fixed,
+      "workers.minWorkers",
+      `colocated placement is not elastic (each worker process holds a shard): leave workers.minWorkers and workers.maxWorkers unset or make both ${workers.replicas}, or use dedicated placement`,
+    );
   }
-  check([WireDtype.FLOAT32, WireDtype.BFLOAT16, WireDtype.FLOAT16].includes(ps.wireDtype), "parameterServers.wireDtype", `${ps.wireDtype} must be WIRE_DTYPE_FLOAT32, WIRE_DTYPE_BFLOAT16 or WIRE_DTYPE_FLOAT16`);
-  check(ps.wireDtype === WireDtype.FLOAT32 || ps.dataPlane === DataPlane.TCP, "parameterServers.wireDtype", "16-bit values travel on the TCP data channel only: use DATA_PLANE_TCP");
-  check(ps.dataPlane === DataPlane.TCP || ps.dataPlane === DataPlane.GRPC, "parameterServers.dataPlane", `${ps.dataPlane} must be DATA_PLANE_TCP or DATA_PLANE_GRPC`);
-  check(ps.chunkBytes % 4 === 0 && inRange(ps.chunkBytes, 4, maxChunkBytes), "parameterServers.chunkBytes", `${ps.chunkBytes} must be a multiple of 4 between 4 and ${maxChunkBytes}`);
-  check(training.mode === TrainingMode.SYNC || training.mode === TrainingMode.ASYNC, "training.mode", `${training.mode} must be TRAINING_MODE_SYNC or TRAINING_MODE_ASYNC`);
-  check(inRange(training.maxStaleness, 0, 10_000), "training.maxStaleness", `${training.maxStaleness} must be between 0 (no bound) and 10000`);
+  check(
+    [WireDtype.FLOAT32, WireDtype.BFLOAT16, WireDtype.FLOAT16].includes(ps.wireDtype),
+    "parameterServers.wireDtype",
+    `${ps.wireDtype} must be WIRE_DTYPE_FLOAT32, WIRE_DTYPE_BFLOAT16 or WIRE_DTYPE_FLOAT16`,
+  );
+  check(
+    ps.wireDtype === WireDtype.FLOAT32 || ps.dataPlane === DataPlane.TCP,
+    "parameterServers.wireDtype",
+    "16-bit values travel on the TCP data channel only: use DATA_PLANE_TCP",
+  );
+  check(
+    ps.dataPlane === DataPlane.TCP || ps.dataPlane === DataPlane.GRPC,
+    "parameterServers.dataPlane",
+    `${ps.dataPlane} must be DATA_PLANE_TCP or DATA_PLANE_GRPC`,
+  );
+  check(
+    ps.chunkBytes % 4 === 0 && inRange(ps.chunkBytes, 4, maxChunkBytes),
+    "parameterServers.chunkBytes",
+    `${ps.chunkBytes} must be a multiple of 4 between 4 and ${maxChunkBytes}`,
+  );
+  check(
+    training.mode === TrainingMode.SYNC || training.mode === TrainingMode.ASYNC,
+    "training.mode",
+    `${training.mode} must be TRAINING_MODE_SYNC or TRAINING_MODE_ASYNC`,
+  );
+  check(
+    inRange(training.maxStaleness, 0, 10_000),
+    "training.maxStaleness",
+    `${training.maxStaleness} must be between 0 (no bound) and 10000`,
+  );
   if (training.mode === TrainingMode.SYNC) {
-    check(training.maxStaleness === 0, "training.maxStaleness", "applies to async mode only: leave it unset, or set training.mode to TRAINING_MODE_ASYNC");
+    check(
+      training.maxStaleness === 0,
+      "training.maxStaleness",
+      "applies to async mode only: leave it unset, or set training.mode to TRAINING_MODE_ASYNC",
+    );
   } else {
     check(ps.placement === Placement.DEDICATED, "parameterServers.placement", "async mode needs dedicated shards: use PLACEMENT_DEDICATED");
-    check((spec.checkpoints?.everySteps ?? 0) === 0, "checkpoints.everySteps", "async mode takes no periodic checkpoints yet (shard versions count gradients, not steps): leave it 0, or use sync mode");
+    check(
+      (spec.checkpoints?.everySteps ?? 0) === 0,
+      "checkpoints.everySteps",
+      "async mode takes no periodic checkpoints yet (shard versions count gradients, not steps): leave it 0, or use sync mode",
+    );
   }
   const everySteps = spec.checkpoints?.everySteps ?? 0;
-  check(Number.isSafeInteger(everySteps) && inRange(everySteps, 0, 4_294_967_295), "checkpoints.everySteps", `${everySteps} must be 0 (a checkpoint only when the job is stopped) or a step count up to 4294967295`);
+  check(
+    Number.isSafeInteger(everySteps) && inRange(everySteps, 0, 4_294_967_295),
+    "checkpoints.everySteps",
+    `${everySteps} must be 0 (a checkpoint only when the job is stopped) or a step count up to 4294967295`,
+  );
   const parameters = parameterLayout(spec.model!, datasetShape(spec.dataset!.name)).parameterCount;
-  check(ps.shards <= parameters, "parameterServers.shards", `${ps.shards} shards for ${parameters} parameters: give at most one shard per parameter`);
+  check(
+    ps.shards <= parameters,
+    "parameterServers.shards",
+    `${ps.shards} shards for ${parameters} parameters: give at most one shard per parameter`,
+  );
 }

@@ -1,7 +1,7 @@
-import { create } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
-import { Code, DataPlane, JobSpecSchema, Placement, TrainfleetError, TrainingMode } from "@trainfleet/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
+import { Code, DataPlane, JobSpecSchema, Placement, TrainfleetError, TrainingMode } from "@trainfleet/proto";
+import { describe, expect, it } from "vitest";
 import { resolveJobSpec } from "../src/resolve-job-spec.js";
 
 function resolveError(init: MessageInitShape<typeof JobSpecSchema>): TrainfleetError {
@@ -22,24 +22,50 @@ describe("JobSpec", () => {
     expect(spec.training).toMatchObject({ epochs: 1, batchSizePerWorker: 64, seed: 1 });
     expect(spec.training?.optimizer?.kind.case).toBe("adam");
     expect(spec.workers?.replicas).toBe(2);
-    expect(spec.parameterServers).toMatchObject({ shards: 2, chunkBytes: 1048576, dataPlane: DataPlane.TCP, placement: Placement.DEDICATED });
+    expect(spec.parameterServers).toMatchObject({
+      shards: 2,
+      chunkBytes: 1048576,
+      dataPlane: DataPlane.TCP,
+      placement: Placement.DEDICATED,
+    });
     // Only the just-in-time checkpoint on SIGTERM.
     expect(spec.checkpoints?.everySteps).toBe(0);
   });
 
   it("makes workers elastic by default: min 1, max replicas, with a pause timeout and a step deadline; colocated placement is fixed", () => {
     const spec = resolveJobSpec(create(JobSpecSchema, { workers: { replicas: 3 } }));
-    expect(spec.workers).toMatchObject({ replicas: 3, minWorkers: 1, maxWorkers: 3, pauseTimeoutSeconds: 300, stepDeadlineMs: 60_000, maxMissedDeadlines: 3 });
-    const colocated = resolveJobSpec(create(JobSpecSchema, { workers: { replicas: 3 }, parameterServers: { placement: Placement.COLOCATED } }));
+    expect(spec.workers).toMatchObject({
+      replicas: 3,
+      minWorkers: 1,
+      maxWorkers: 3,
+      pauseTimeoutSeconds: 300,
+      stepDeadlineMs: 60_000,
+      maxMissedDeadlines: 3,
+    });
+    const colocated = resolveJobSpec(
+      create(JobSpecSchema, { workers: { replicas: 3 }, parameterServers: { placement: Placement.COLOCATED } }),
+    );
     expect(colocated.workers).toMatchObject({ minWorkers: 3, maxWorkers: 3 });
   });
 
   it.each([
     [{ replicas: 2, minWorkers: 3 }, "spec.workers.minWorkers", "spec.workers.minWorkers: 3 must be between 1 and workers.replicas (2)"],
     [{ replicas: 4, maxWorkers: 3 }, "spec.workers.maxWorkers", "spec.workers.maxWorkers: 3 must be between workers.replicas (4) and 1024"],
-    [{ replicas: 2, pauseTimeoutSeconds: 700_000 }, "spec.workers.pauseTimeoutSeconds", "spec.workers.pauseTimeoutSeconds: 700000 must be between 1 and 604800 (a week)"],
-    [{ replicas: 2, stepDeadlineMs: 50 }, "spec.workers.stepDeadlineMs", "spec.workers.stepDeadlineMs: 50 must be between 100 and 86400000 (a day)"],
-    [{ replicas: 2, maxMissedDeadlines: 1001 }, "spec.workers.maxMissedDeadlines", "spec.workers.maxMissedDeadlines: 1001 must be between 1 and 1000"],
+    [
+      { replicas: 2, pauseTimeoutSeconds: 700_000 },
+      "spec.workers.pauseTimeoutSeconds",
+      "spec.workers.pauseTimeoutSeconds: 700000 must be between 1 and 604800 (a week)",
+    ],
+    [
+      { replicas: 2, stepDeadlineMs: 50 },
+      "spec.workers.stepDeadlineMs",
+      "spec.workers.stepDeadlineMs: 50 must be between 100 and 86400000 (a day)",
+    ],
+    [
+      { replicas: 2, maxMissedDeadlines: 1001 },
+      "spec.workers.maxMissedDeadlines",
+      "spec.workers.maxMissedDeadlines: 1001 must be between 1 and 1000",
+    ],
   ])("rejects workers %j naming %s", (workers, field, message) => {
     const error = resolveError({ workers });
     expect([error.code, error.field, error.message]).toEqual([Code.INVALID_ARGUMENT, field, message]);
@@ -47,12 +73,31 @@ describe("JobSpec", () => {
 
   it("defaults to sync mode, and keeps async mode's limits: a staleness bound only in async, dedicated shards, no periodic checkpoints", () => {
     expect(resolveJobSpec(create(JobSpecSchema, {})).training).toMatchObject({ mode: TrainingMode.SYNC, maxStaleness: 0 });
-    expect(resolveJobSpec(create(JobSpecSchema, { training: { mode: TrainingMode.ASYNC, maxStaleness: 4 } })).training).toMatchObject({ mode: TrainingMode.ASYNC, maxStaleness: 4 });
+    expect(resolveJobSpec(create(JobSpecSchema, { training: { mode: TrainingMode.ASYNC, maxStaleness: 4 } })).training).toMatchObject({
+      mode: TrainingMode.ASYNC,
+      maxStaleness: 4,
+    });
     const cases: Array<[MessageInitShape<typeof JobSpecSchema>, string, RegExp]> = [
-      [{ training: { maxStaleness: 3 } }, "spec.training.maxStaleness", /applies to async mode only: leave it unset, or set training.mode to TRAINING_MODE_ASYNC/],
-      [{ training: { mode: TrainingMode.ASYNC, maxStaleness: 10_001 } }, "spec.training.maxStaleness", /must be between 0 \(no bound\) and 10000/],
-      [{ training: { mode: TrainingMode.ASYNC }, parameterServers: { placement: Placement.COLOCATED } }, "spec.parameterServers.placement", /async mode needs dedicated shards/],
-      [{ training: { mode: TrainingMode.ASYNC }, checkpoints: { everySteps: 10 } }, "spec.checkpoints.everySteps", /async mode takes no periodic checkpoints yet/],
+      [
+        { training: { maxStaleness: 3 } },
+        "spec.training.maxStaleness",
+        /applies to async mode only: leave it unset, or set training.mode to TRAINING_MODE_ASYNC/,
+      ],
+      [
+        { training: { mode: TrainingMode.ASYNC, maxStaleness: 10_001 } },
+        "spec.training.maxStaleness",
+        /must be between 0 \(no bound\) and 10000/,
+      ],
+      [
+        { training: { mode: TrainingMode.ASYNC }, parameterServers: { placement: Placement.COLOCATED } },
+        "spec.parameterServers.placement",
+        /async mode needs dedicated shards/,
+      ],
+      [
+        { training: { mode: TrainingMode.ASYNC }, checkpoints: { everySteps: 10 } },
+        "spec.checkpoints.everySteps",
+        /async mode takes no periodic checkpoints yet/,
+      ],
     ];
     for (const [init, field, message] of cases) {
       const error = resolveError(init);
@@ -64,7 +109,9 @@ describe("JobSpec", () => {
   it("refuses elastic limits with colocated placement, saying what to do", () => {
     const error = resolveError({ workers: { replicas: 2, minWorkers: 1 }, parameterServers: { placement: Placement.COLOCATED } });
     expect(error.field).toBe("spec.workers.minWorkers");
-    expect(error.message).toMatch(/colocated placement is not elastic \(each worker process holds a shard\): leave workers.minWorkers and workers.maxWorkers unset or make both 2, or use dedicated placement/);
+    expect(error.message).toMatch(
+      /colocated placement is not elastic \(each worker process holds a shard\): leave workers.minWorkers and workers.maxWorkers unset or make both 2, or use dedicated placement/,
+    );
   });
 
   it("gives colocated placement one shard per worker", () => {
@@ -74,21 +121,53 @@ describe("JobSpec", () => {
 
   it.each([
     [{ jobId: "Bad_Name" }, "spec.jobId", /must be a DNS label/],
-    [{ model: { kind: { case: "mlp", value: { hiddenUnits: [64, 0] } } } }, "spec.model.mlp.hiddenUnits[1]", /0 must be between 1 and 65536/],
+    [
+      { model: { kind: { case: "mlp", value: { hiddenUnits: [64, 0] } } } },
+      "spec.model.mlp.hiddenUnits[1]",
+      /0 must be between 1 and 65536/,
+    ],
     [{ model: { kind: { case: "cnn", value: { convFilters: [8], kernelSize: 4 } } } }, "spec.model.cnn.kernelSize", /must be odd/],
     [{ dataset: { name: "imagenet" } }, "spec.dataset.name", /unknown dataset "imagenet"; known: fashion-mnist/],
-    [{ training: { optimizer: { kind: { case: "sgd", value: { learningRate: -1 } } } } }, "spec.training.optimizer.sgd.learningRate", /must be in \(0, 10\]/],
-    [{ training: { optimizer: { kind: { case: "sgd", value: { learningRate: 0.1, momentum: 1 } } } } }, "spec.training.optimizer.sgd.momentum", /must be in \[0, 1\)/],
-    [{ training: { optimizer: { kind: { case: "adam", value: { learningRate: Number.NaN } } } } }, "spec.training.optimizer.adam.learningRate", /NaN must be in/],
+    [
+      { training: { optimizer: { kind: { case: "sgd", value: { learningRate: -1 } } } } },
+      "spec.training.optimizer.sgd.learningRate",
+      /must be in \(0, 10\]/,
+    ],
+    [
+      { training: { optimizer: { kind: { case: "sgd", value: { learningRate: 0.1, momentum: 1 } } } } },
+      "spec.training.optimizer.sgd.momentum",
+      /must be in \[0, 1\)/,
+    ],
+    [
+      { training: { optimizer: { kind: { case: "adam", value: { learningRate: Number.NaN } } } } },
+      "spec.training.optimizer.adam.learningRate",
+      /NaN must be in/,
+    ],
     [{ training: { epochs: 20000 } }, "spec.training.epochs", /between 1 and 10000/],
     [{ workers: { replicas: 5000 } }, "spec.workers.replicas", /between 1 and 1024/],
     [{ parameterServers: { chunkBytes: 1001 } }, "spec.parameterServers.chunkBytes", /multiple of 4/],
     [{ parameterServers: { shards: 300 } }, "spec.parameterServers.shards", /between 1 and 256/],
-    [{ workers: { replicas: 3 }, parameterServers: { placement: 2, shards: 2 } }, "spec.parameterServers.shards", /2 shards with colocated placement: it has one shard per worker, so leave it unset or make it 3/],
-    [{ parameterServers: { placement: 2, dataPlane: 1 } }, "spec.parameterServers.dataPlane", /colocated placement reaches the other workers' shards over the TCP data channel/],
+    [
+      { workers: { replicas: 3 }, parameterServers: { placement: 2, shards: 2 } },
+      "spec.parameterServers.shards",
+      /2 shards with colocated placement: it has one shard per worker, so leave it unset or make it 3/,
+    ],
+    [
+      { parameterServers: { placement: 2, dataPlane: 1 } },
+      "spec.parameterServers.dataPlane",
+      /colocated placement reaches the other workers' shards over the TCP data channel/,
+    ],
     [{ parameterServers: { dataPlane: 7 } }, "spec.parameterServers.dataPlane", /7 must be DATA_PLANE_TCP or DATA_PLANE_GRPC/],
-    [{ parameterServers: { dataPlane: 1, wireDtype: 2 } }, "spec.parameterServers.wireDtype", /16-bit values travel on the TCP data channel only/],
-    [{ parameterServers: { wireDtype: 9 } }, "spec.parameterServers.wireDtype", /9 must be WIRE_DTYPE_FLOAT32, WIRE_DTYPE_BFLOAT16 or WIRE_DTYPE_FLOAT16/],
+    [
+      { parameterServers: { dataPlane: 1, wireDtype: 2 } },
+      "spec.parameterServers.wireDtype",
+      /16-bit values travel on the TCP data channel only/,
+    ],
+    [
+      { parameterServers: { wireDtype: 9 } },
+      "spec.parameterServers.wireDtype",
+      /9 must be WIRE_DTYPE_FLOAT32, WIRE_DTYPE_BFLOAT16 or WIRE_DTYPE_FLOAT16/,
+    ],
   ] as Array<[MessageInitShape<typeof JobSpecSchema>, string, RegExp]>)("rejects %j naming %s", (init, field, message) => {
     const error = resolveError(init);
     expect(error.code).toBe(Code.INVALID_ARGUMENT);

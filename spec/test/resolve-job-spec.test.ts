@@ -5,15 +5,18 @@
  * checks a spec another process resolved gets the same spec back; and neither the input
  * nor the table is changed by it.
  */
-import { clone, create, equals, toJson } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
-import { DataPlane, JobSpecSchema, Placement, TrainingMode, WireDtype } from "@trainfleet/proto";
+
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { clone, create, equals, toJson } from "@bufbuild/protobuf";
+import { DataPlane, JobSpecSchema, Placement, TrainingMode, WireDtype } from "@trainfleet/proto";
+import { describe, expect, it } from "vitest";
 import { defaultJobSpec, modelDefaults, optimizerDefaults } from "../src/job-spec-defaults.js";
 import { resolveJobSpec } from "../src/resolve-job-spec.js";
 
-const json = (init: MessageInitShape<typeof JobSpecSchema>) => toJson(JobSpecSchema, create(JobSpecSchema, init), { alwaysEmitImplicit: true });
-const resolvedJson = (init: MessageInitShape<typeof JobSpecSchema>) => toJson(JobSpecSchema, resolveJobSpec(create(JobSpecSchema, init)), { alwaysEmitImplicit: true });
+const json = (init: MessageInitShape<typeof JobSpecSchema>) =>
+  toJson(JobSpecSchema, create(JobSpecSchema, init), { alwaysEmitImplicit: true });
+const resolvedJson = (init: MessageInitShape<typeof JobSpecSchema>) =>
+  toJson(JobSpecSchema, resolveJobSpec(create(JobSpecSchema, init)), { alwaysEmitImplicit: true });
 
 describe("the JobSpec defaults table", () => {
   it("is what an empty spec resolves to, with workers.maxWorkers = workers.replicas", () => {
@@ -41,7 +44,13 @@ describe("the JobSpec defaults table", () => {
         maxStaleness: 0,
       },
       workers: { replicas: 2, minWorkers: 1, maxWorkers: 2, pauseTimeoutSeconds: 300, stepDeadlineMs: 60000, maxMissedDeadlines: 3 },
-      parameterServers: { shards: 2, chunkBytes: 1048576, dataPlane: "DATA_PLANE_TCP", placement: "PLACEMENT_DEDICATED", wireDtype: "WIRE_DTYPE_FLOAT32" },
+      parameterServers: {
+        shards: 2,
+        chunkBytes: 1048576,
+        dataPlane: "DATA_PLANE_TCP",
+        placement: "PLACEMENT_DEDICATED",
+        wireDtype: "WIRE_DTYPE_FLOAT32",
+      },
       checkpoints: { everySteps: 0 },
     });
     expect(modelDefaults.cnn.kind.value).toEqual({ convFilters: [8, 16], kernelSize: 3, denseUnits: 0 });
@@ -49,7 +58,9 @@ describe("the JobSpec defaults table", () => {
   });
 
   it("fills adam's betas and epsilon into a given adam, and nothing into a given SGD or CNN", () => {
-    const spec = resolveJobSpec(create(JobSpecSchema, { training: { optimizer: { kind: { case: "adam", value: { learningRate: 0.01 } } } } }));
+    const spec = resolveJobSpec(
+      create(JobSpecSchema, { training: { optimizer: { kind: { case: "adam", value: { learningRate: 0.01 } } } } }),
+    );
     expect(spec.training?.optimizer?.kind.value).toMatchObject({ learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 });
     const sgd = resolveJobSpec(create(JobSpecSchema, { training: { optimizer: { kind: { case: "sgd", value: { learningRate: 0.1 } } } } }));
     expect(sgd.training?.optimizer?.kind.value).toMatchObject({ learningRate: 0.1, momentum: 0 });
@@ -75,11 +86,29 @@ describe("resolveJobSpec", () => {
   const specs: Array<[string, MessageInitShape<typeof JobSpecSchema>]> = [
     ["empty", {}],
     ["colocated", { workers: { replicas: 3 }, parameterServers: { placement: Placement.COLOCATED } }],
-    ["elastic", { workers: { replicas: 4, minWorkers: 2, maxWorkers: 6, pauseTimeoutSeconds: 30, stepDeadlineMs: 500, maxMissedDeadlines: 2 } }],
-    ["cnn with sgd", { model: { kind: { case: "cnn", value: { convFilters: [8, 16], kernelSize: 3, denseUnits: 32 } } }, training: { optimizer: { kind: { case: "sgd", value: { learningRate: 0.05, momentum: 0.9 } } } } }],
-    ["softmax regression", { model: { kind: { case: "mlp", value: { hiddenUnits: [] } } }, training: { epochs: 1, maxSteps: 10, evalSamples: 100, seed: 7 } }],
+    [
+      "elastic",
+      { workers: { replicas: 4, minWorkers: 2, maxWorkers: 6, pauseTimeoutSeconds: 30, stepDeadlineMs: 500, maxMissedDeadlines: 2 } },
+    ],
+    [
+      "cnn with sgd",
+      {
+        model: { kind: { case: "cnn", value: { convFilters: [8, 16], kernelSize: 3, denseUnits: 32 } } },
+        training: { optimizer: { kind: { case: "sgd", value: { learningRate: 0.05, momentum: 0.9 } } } },
+      },
+    ],
+    [
+      "softmax regression",
+      { model: { kind: { case: "mlp", value: { hiddenUnits: [] } } }, training: { epochs: 1, maxSteps: 10, evalSamples: 100, seed: 7 } },
+    ],
     ["async", { training: { mode: TrainingMode.ASYNC, maxStaleness: 4 } }],
-    ["three shards, bfloat16 on tcp, checkpoints", { parameterServers: { shards: 3, chunkBytes: 4096, dataPlane: DataPlane.TCP, wireDtype: WireDtype.BFLOAT16 }, checkpoints: { everySteps: 5 } }],
+    [
+      "three shards, bfloat16 on tcp, checkpoints",
+      {
+        parameterServers: { shards: 3, chunkBytes: 4096, dataPlane: DataPlane.TCP, wireDtype: WireDtype.BFLOAT16 },
+        checkpoints: { everySteps: 5 },
+      },
+    ],
     ["grpc data plane", { jobId: "grpc-job", parameterServers: { dataPlane: DataPlane.GRPC } }],
   ];
 

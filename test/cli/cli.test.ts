@@ -5,12 +5,12 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
 import { expectAllExited } from "@trainfleet/testing/fleet/expect-all-exited";
 import { cliMain } from "@trainfleet/testing/fleet/run-fleet";
+import { describe, expect, it } from "vitest";
 
 function trainfleet(args: string[], env: NodeJS.ProcessEnv = process.env) {
   const result = spawnSync(process.execPath, [cliMain, ...args], { encoding: "utf8", env, timeout: 60_000 });
@@ -29,7 +29,16 @@ describe("help", () => {
   });
 
   it.each([
-    ["run", ["--workers <integer>", "--shards <integer>", "--backend <auto|tensorflow|wasm|cpu>", "env TRAINFLEET_BACKEND", "--jobs-dir <string>"]],
+    [
+      "run",
+      [
+        "--workers <integer>",
+        "--shards <integer>",
+        "--backend <auto|tensorflow|wasm|cpu>",
+        "env TRAINFLEET_BACKEND",
+        "--jobs-dir <string>",
+      ],
+    ],
     ["coordinator", ["--listen <string>", "env TRAINFLEET_LISTEN", "--output-dir <string>", "--no-job"]],
     ["ps", ["--coordinator <string>", "env TRAINFLEET_COORDINATOR", "--shard-index <integer>", "env TRAINFLEET_SHARD_INDEX"]],
     ["worker", ["--coordinator <string>", "--data-dir <string>", "env TRAINFLEET_DATA_DIR", "--log-level <debug|info|warn|error>"]],
@@ -42,11 +51,11 @@ describe("help", () => {
 
 describe("bad input", () => {
   it.each([
-    [["run", "--workers", "0"], "trainfleet: --workers: expected an integer of at least 1, got \"0\""],
-    [["run", "--lr", "fast"], "trainfleet: --lr: expected a number, got \"fast\""],
-    [["run", "--model", "transformer"], "trainfleet: --model: \"transformer\" is not one of mlp, cnn"],
+    [["run", "--workers", "0"], 'trainfleet: --workers: expected an integer of at least 1, got "0"'],
+    [["run", "--lr", "fast"], 'trainfleet: --lr: expected a number, got "fast"'],
+    [["run", "--model", "transformer"], 'trainfleet: --model: "transformer" is not one of mlp, cnn'],
     [["run", "--frobnicate"], "trainfleet: unknown flag --frobnicate; see --help"],
-    [["run", "--job-id", "Not_A_Label"], "trainfleet: spec.jobId: \"Not_A_Label\" must be a DNS label"],
+    [["run", "--job-id", "Not_A_Label"], 'trainfleet: spec.jobId: "Not_A_Label" must be a DNS label'],
     [["run", "--optimizer", "sgd", "--momentum", "1.5"], "trainfleet: spec.training.optimizer.sgd.momentum: 1.5 must be in [0, 1)"],
     [["ps", "--shard-index", "0"], "trainfleet: --coordinator is required; see --help"],
   ])("%j is refused before anything starts", (args, message) => {
@@ -60,7 +69,10 @@ describe("bad input", () => {
   it.each([
     ['{"training": {"epochs": 2,}}', /--spec .*spec\.json: cannot read it as JSON/],
     ['{"training": {"epocs": 2}}', /--spec .*spec\.json: not a JobSpec: .*epocs/],
-    ['{"training": {"optimizer": {"adam": {"learningRate": 50}}}}', /spec\.training\.optimizer\.adam\.learningRate: 50 must be in \(0, 10\]/],
+    [
+      '{"training": {"optimizer": {"adam": {"learningRate": 50}}}}',
+      /spec\.training\.optimizer\.adam\.learningRate: 50 must be in \(0, 10\]/,
+    ],
   ])("a JobSpec file %s is refused with the reason", (json, message) => {
     const specPath = join(emptyDir(), "spec.json");
     writeFileSync(specPath, json);
@@ -72,7 +84,7 @@ describe("bad input", () => {
   it("an environment variable with a bad value is named as such", () => {
     const { code, stderr } = trainfleet(["worker", "--coordinator", "127.0.0.1:1"], { ...process.env, TRAINFLEET_BACKEND: "tpu" });
     expect(code).toBe(1);
-    expect(stderr).toContain("TRAINFLEET_BACKEND (for --backend): \"tpu\" is not one of auto, tensorflow, wasm, cpu");
+    expect(stderr).toContain('TRAINFLEET_BACKEND (for --backend): "tpu" is not one of auto, tensorflow, wasm, cpu');
   });
 
   it("missing data says how to get it", () => {
@@ -85,11 +97,28 @@ describe("bad input", () => {
 
   it("corrupt data fails the job at once with the worker's own reason (WorkerFailed), and no process is left behind", () => {
     const dataDir = emptyDir();
-    for (const name of ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]) {
+    for (const name of [
+      "train-images-idx3-ubyte.gz",
+      "train-labels-idx1-ubyte.gz",
+      "t10k-images-idx3-ubyte.gz",
+      "t10k-labels-idx1-ubyte.gz",
+    ]) {
       writeFileSync(join(dataDir, name), "not an idx file at all");
     }
     const jobsDir = emptyDir();
-    const { code, stdout } = trainfleet(["run", "--data-dir", dataDir, "--jobs-dir", jobsDir, "--workers", "1", "--shards", "1", "--lease-ms", "2000"]);
+    const { code, stdout } = trainfleet([
+      "run",
+      "--data-dir",
+      dataDir,
+      "--jobs-dir",
+      jobsDir,
+      "--workers",
+      "1",
+      "--shards",
+      "1",
+      "--lease-ms",
+      "2000",
+    ]);
     expect(code).toBe(1);
     // The worker reported its failure before exiting: the coordinator failed the job with it.
     expect(stdout).toMatch(/^FAILED \(WorkerFailed\): workers keep failing: 1 fatal worker failure \(DataUnavailable x1\)/m);
@@ -102,7 +131,9 @@ describe("bad input", () => {
 describe("interrupting a local fleet", () => {
   it("SIGTERM to `trainfleet run` stops every process it started and exits non-zero", async () => {
     const jobsDir = emptyDir();
-    const child = spawn(process.execPath, [cliMain, "run", "--jobs-dir", jobsDir, "--epochs", "5", "--backend", "cpu"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [cliMain, "run", "--jobs-dir", jobsDir, "--epochs", "5", "--backend", "cpu"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
     // Wait until training has really started: the first progress line with a step.
@@ -125,11 +156,35 @@ describe("interrupting a local fleet", () => {
 it("creates a job folder per run (here training the CNN) with the resolved spec next to the logs", () => {
   const jobsDir = emptyDir();
   mkdirSync(join(jobsDir, "unrelated"));
-  const { code, stdout } = trainfleet(["run", "--jobs-dir", jobsDir, "--max-steps", "3", "--eval-samples", "100", "--workers", "1", "--shards", "1", "--model", "cnn", "--job-id", "tiny"]);
+  const { code, stdout } = trainfleet([
+    "run",
+    "--jobs-dir",
+    jobsDir,
+    "--max-steps",
+    "3",
+    "--eval-samples",
+    "100",
+    "--workers",
+    "1",
+    "--shards",
+    "1",
+    "--model",
+    "cnn",
+    "--job-id",
+    "tiny",
+  ]);
   expect(code).toBe(0);
   const folder = readdirSync(jobsDir).find((f) => f.startsWith("tiny-"))!;
   // checkpoints/ holds the coordinator's state from the start (a restarted coordinator resumes from it), and the checkpoints once there are any.
-  expect(readdirSync(join(jobsDir, folder)).sort()).toEqual(["checkpoints", "coordinator.log", "parameters.f32", "parameters.json", "ps-0.log", "spec.json", "worker-0.log"]);
+  expect(readdirSync(join(jobsDir, folder)).sort()).toEqual([
+    "checkpoints",
+    "coordinator.log",
+    "parameters.f32",
+    "parameters.json",
+    "ps-0.log",
+    "spec.json",
+    "worker-0.log",
+  ]);
   expect(readdirSync(join(jobsDir, folder, "checkpoints"))).toEqual(["coordinator-state.json"]);
   expect(JSON.parse(readFileSync(join(jobsDir, folder, "spec.json"), "utf8"))).toMatchObject({ jobId: "tiny", training: { maxSteps: 3 } });
   expect(stdout).toMatch(/^SUCCEEDED: test accuracy \d+\.\d\d% \(test loss \d+\.\d{4}\) after 3 steps; wall time/m);

@@ -3,14 +3,14 @@
  * validation, membership errors, the lease that turns a silent member into a failed
  * job instead of a hang, and a worker's report of its own failure.
  */
-import { rejection } from "@trainfleet/testing/rejection";
-import { afterEach, describe, expect, it } from "vitest";
-import { Code, CoordinatorService, JobPhase, JobService, MemberRole, TrainfleetError, WorkerState, createClient } from "@trainfleet/proto";
-import { silentLogger } from "@trainfleet/runtime";
+
+import { Coordinator, startCoordinatorServer } from "@trainfleet/coordinator";
 import type { RunningServer } from "@trainfleet/proto";
-import { Coordinator } from "@trainfleet/coordinator";
-import { startCoordinatorServer } from "@trainfleet/coordinator";
+import { Code, CoordinatorService, createClient, JobPhase, JobService, MemberRole, TrainfleetError, WorkerState } from "@trainfleet/proto";
+import { silentLogger } from "@trainfleet/runtime";
+import { rejection } from "@trainfleet/testing/rejection";
 import { failureReportTimeoutMs, reportFailure, workerFailure } from "@trainfleet/worker/failure";
+import { afterEach, describe, expect, it } from "vitest";
 
 let server: RunningServer | undefined;
 const clients: Array<{ close(): void }> = [];
@@ -27,7 +27,6 @@ async function start(now: () => number = Date.now) {
   clients.push(jobs, members);
   return { coordinator, jobs, members };
 }
-
 
 describe("JobService.SubmitJob", () => {
   it("rejects a malformed JobSpec with INVALID_ARGUMENT naming the field, and stays without a job", async () => {
@@ -60,7 +59,11 @@ describe("membership", () => {
     const role = await rejection(members.register({ host: "h" }));
     expect([role.code, role.field]).toEqual([Code.INVALID_ARGUMENT, "role"]);
     const shard = await rejection(members.register({ role: MemberRole.PARAMETER_SERVER, address: "127.0.0.1:1", shardIndex: 2 }));
-    expect([shard.code, shard.field, shard.message]).toEqual([Code.INVALID_ARGUMENT, "shard_index", "shard_index: shard 2 does not exist: the job has shards 0..1"]);
+    expect([shard.code, shard.field, shard.message]).toEqual([
+      Code.INVALID_ARGUMENT,
+      "shard_index",
+      "shard_index: shard 2 does not exist: the job has shards 0..1",
+    ]);
     await members.register({ role: MemberRole.PARAMETER_SERVER, address: "127.0.0.1:1", shardIndex: 0 });
     const twice = await rejection(members.register({ role: MemberRole.PARAMETER_SERVER, address: "127.0.0.1:2", shardIndex: 0 }));
     expect(twice.code).toBe(Code.ALREADY_EXISTS);
@@ -84,14 +87,24 @@ describe("membership", () => {
     await members.heartbeat({ memberId: shard.memberId });
     coordinator.checkLeases();
     // The job waits for its workers again, with the lost one not counted.
-    expect(coordinator.status()).toMatchObject({ phase: JobPhase.PENDING, message: "waiting for members: 1/1 parameter-server shards, 0/2 workers registered" });
+    expect(coordinator.status()).toMatchObject({
+      phase: JobPhase.PENDING,
+      message: "waiting for members: 1/1 parameter-server shards, 0/2 workers registered",
+    });
     expect(coordinator.status().workers.map((w) => w.state)).toEqual([WorkerState.LOST]);
     const evicted = await rejection(members.heartbeat({ memberId: worker.memberId }));
-    expect([evicted.code, evicted.field, evicted.message]).toEqual([Code.NOT_FOUND, "member_id", "member_id: worker-0 was marked lost and left the job; register again to rejoin"]);
+    expect([evicted.code, evicted.field, evicted.message]).toEqual([
+      Code.NOT_FOUND,
+      "member_id",
+      "member_id: worker-0 was marked lost and left the job; register again to rejoin",
+    ]);
     // The shard goes quiet too: a new shard process may take its index.
     now += 1_100;
     coordinator.checkLeases();
-    expect(coordinator.status()).toMatchObject({ phase: JobPhase.PENDING, message: "waiting for members: 0/1 parameter-server shards, 0/2 workers registered" });
+    expect(coordinator.status()).toMatchObject({
+      phase: JobPhase.PENDING,
+      message: "waiting for members: 0/1 parameter-server shards, 0/2 workers registered",
+    });
     expect(coordinator.status().parameterServers.map((p) => p.state)).toEqual([WorkerState.LOST]);
     await members.register({ role: MemberRole.PARAMETER_SERVER, address: "127.0.0.1:2", shardIndex: 0 });
     expect(coordinator.status().message).toBe("waiting for members: 1/1 parameter-server shards, 0/2 workers registered");

@@ -15,7 +15,7 @@
  * It reads the built binary (cli/dist/main.js): `npm test` builds first.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -23,7 +23,13 @@ import { describe, expect, it } from "vitest";
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const cli = join(root, "cli", "dist", "main.js");
 
-const docFiles = ["README.md", ...readdirSync(join(root, "docs")).filter((name) => name.endsWith(".md")).sort().map((name) => `docs/${name}`)];
+const docFiles = [
+  "README.md",
+  ...readdirSync(join(root, "docs"))
+    .filter((name) => name.endsWith(".md"))
+    .sort()
+    .map((name) => `docs/${name}`),
+];
 
 /** Top-level folders of the repo: not hidden, not ignored by a `name/` or `/name/` line of .gitignore. */
 const ignored = new Set(
@@ -33,7 +39,9 @@ const ignored = new Set(
     .filter((line) => /^\/?[\w.-]+\/$/.test(line))
     .map((line) => line.replace(/^\//, "").replace(/\/$/, "")),
 );
-const topFolders = readdirSync(root).filter((name) => !name.startsWith(".") && !ignored.has(name) && statSync(join(root, name)).isDirectory());
+const topFolders = readdirSync(root).filter(
+  (name) => !name.startsWith(".") && !ignored.has(name) && statSync(join(root, name)).isDirectory(),
+);
 
 interface CodeLine {
   /** 1-based line of the file where the code starts. */
@@ -192,7 +200,9 @@ describe("docs", () => {
   it("every trainfleet command and its flags, as written in code, are in trainfleet --help; every npm script in package.json", () => {
     const commands = new Set([...helpOf(["--help"]).matchAll(/^ {2}([a-z][\w-]*) {2,}/gm)].map((match) => match[1]!));
     expect(commands.size, "trainfleet --help lists commands").toBeGreaterThan(0);
-    const scripts = new Set(Object.keys((JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts));
+    const scripts = new Set(
+      Object.keys((JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts),
+    );
     const failures: string[] = [];
     for (const doc of docs) {
       for (const { line, text } of doc.code) {

@@ -8,18 +8,38 @@
  * point of an undisturbed run of the same job (`trainfleet run`): the global batch is
  * fixed, so the two runs differ only in how each step's sum was split.
  */
-import { readFileSync } from "node:fs";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
 import { JobPhase, WorkerState } from "@trainfleet/proto";
-import { processGroup } from "@trainfleet/testing/fleet/fleet-process";
 import type { FleetProcess } from "@trainfleet/testing/fleet/fleet-process";
+import { processGroup } from "@trainfleet/testing/fleet/fleet-process";
 import { runFleet } from "@trainfleet/testing/fleet/run-fleet";
 import { StatusEvents } from "@trainfleet/testing/fleet/status-events";
+import { afterAll, describe, expect, it } from "vitest";
 
-const jobFlags = ["--job-id", "elastic", "--workers", "4", "--shards", "2", "--hidden", "32", "--batch-size", "16", "--epochs", "1", "--eval-samples", "2000", "--seed", "3", "--optimizer", "adam", "--lr", "0.002"];
+const jobFlags = [
+  "--job-id",
+  "elastic",
+  "--workers",
+  "4",
+  "--shards",
+  "2",
+  "--hidden",
+  "32",
+  "--batch-size",
+  "16",
+  "--epochs",
+  "1",
+  "--eval-samples",
+  "2000",
+  "--seed",
+  "3",
+  "--optimizer",
+  "adam",
+  "--lr",
+  "0.002",
+];
 /** Steps of the job: one epoch of 60000 samples in global batches of 4 x 16. */
 const totalSteps = Math.ceil(60_000 / 64);
 
@@ -41,7 +61,20 @@ describe("a 4-worker job that loses a worker to SIGKILL and gains another later"
   it("finishes without restarting anyone, uses every sample once, and ends within a point of an undisturbed run", async () => {
     const folder = mkdtempSync(join(tmpdir(), "trainfleet-elastic-"));
     const ledgerPath = join(folder, "ledger.jsonl");
-    const coordinator = start("coordinator", ["coordinator", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--linger-ms", "60000", "--lease-ms", "3000", "--ledger-audit", ledgerPath, ...jobFlags]);
+    const coordinator = start("coordinator", [
+      "coordinator",
+      "--listen",
+      "127.0.0.1:0",
+      "--http-listen",
+      "127.0.0.1:0",
+      "--linger-ms",
+      "60000",
+      "--lease-ms",
+      "3000",
+      "--ledger-audit",
+      ledgerPath,
+      ...jobFlags,
+    ]);
     const address = (await coordinator.log("coordinator listening")).address as string;
     const jobUrl = (await coordinator.log("status API listening")).url as string;
     events = await StatusEvents.open(`${jobUrl}/watch`);
@@ -73,7 +106,10 @@ describe("a 4-worker job that loses a worker to SIGKILL and gains another later"
     const final = events.events.at(-1)!.status;
     expect(final).toMatchObject({ phase: JobPhase.SUCCEEDED, generation: 3, step: totalSteps });
     expect(final.workers.map((w) => [w.workerId, w.state])).toEqual(
-      ["worker-0", "worker-1", "worker-2", "worker-3", "worker-4"].map((id) => [id, id === victimId ? WorkerState.LOST : WorkerState.STOPPED]),
+      ["worker-0", "worker-1", "worker-2", "worker-3", "worker-4"].map((id) => [
+        id,
+        id === victimId ? WorkerState.LOST : WorkerState.STOPPED,
+      ]),
     );
     // The survivors are the processes that started: each exits 0 and registered once, and took every generation's rank in place.
     for (const survivor of [...survivors, joiner]) {

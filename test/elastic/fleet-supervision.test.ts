@@ -5,14 +5,14 @@
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
 import { JobPhase } from "@trainfleet/proto";
 import { abortableDelay } from "@trainfleet/runtime";
 import { cliMain } from "@trainfleet/testing/fleet/run-fleet";
 import { StatusEvents } from "@trainfleet/testing/fleet/status-events";
+import { afterAll, describe, expect, it } from "vitest";
 
 const streams: StatusEvents[] = [];
 afterAll(() => {
@@ -43,7 +43,25 @@ async function openWhenUp(url: string): Promise<StatusEvents> {
 describe("trainfleet run with a coordinator and a shard killed", () => {
   it("starts each again, resumes the job from its checkpoint, and succeeds", async () => {
     const jobsDir = mkdtempSync(join(tmpdir(), "trainfleet-supervision-"));
-    const flags = ["--workers", "2", "--shards", "2", "--hidden", "16", "--batch-size", "16", "--max-steps", "600", "--eval-samples", "200", "--checkpoint-every", "100", "--backend", "cpu", "--ledger-audit"];
+    const flags = [
+      "--workers",
+      "2",
+      "--shards",
+      "2",
+      "--hidden",
+      "16",
+      "--batch-size",
+      "16",
+      "--max-steps",
+      "600",
+      "--eval-samples",
+      "200",
+      "--checkpoint-every",
+      "100",
+      "--backend",
+      "cpu",
+      "--ledger-audit",
+    ];
     const run = spawn(process.execPath, [cliMain, "run", "--jobs-dir", jobsDir, ...flags], { stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     let statusUrl: (url: string) => void;
@@ -67,7 +85,10 @@ describe("trainfleet run with a coordinator and a shard killed", () => {
 
     await events.waitFor("the checkpoint of step 400", (s) => s.lastCheckpointVersion === 400 && s.step >= 450);
     process.kill(pidOf(folder, "ps-1"), "SIGKILL");
-    await events.waitFor("training after the shard's restart", (s) => s.phase === JobPhase.RUNNING && s.step > 400 && s.reason === "Training" && s.generation >= 3);
+    await events.waitFor(
+      "training after the shard's restart",
+      (s) => s.phase === JobPhase.RUNNING && s.step > 400 && s.reason === "Training" && s.generation >= 3,
+    );
 
     const [code] = (await exited) as [number | null];
     expect(code, output).toBe(0);

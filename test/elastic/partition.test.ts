@@ -13,19 +13,36 @@
  * CAP_NET_ADMIN, no iproute2) this test fails, saying so: it never passes by skipping.
  */
 import type { JsonValue } from "@bufbuild/protobuf";
-import { afterAll, describe, expect, it } from "vitest";
-import { JobPhase, WorkerState, jobStatusFromJson } from "@trainfleet/proto";
 import type { JobStatus } from "@trainfleet/proto";
-import { FleetProcess, stopAll } from "@trainfleet/testing/fleet/fleet-process";
-import type { LogLine } from "@trainfleet/testing/fleet/fleet-process";
+import { JobPhase, jobStatusFromJson, WorkerState } from "@trainfleet/proto";
 import { SwitchedNetwork } from "@trainfleet/testing/fixtures/network-namespaces";
+import type { LogLine } from "@trainfleet/testing/fleet/fleet-process";
+import { FleetProcess, stopAll } from "@trainfleet/testing/fleet/fleet-process";
+import { afterAll, describe, expect, it } from "vitest";
 
 const leaseMs = 2_000;
 /** A lease runs out at most leaseMs after the last heartbeat, and leases are checked every leaseMs/4: the slack covers that and a loaded machine. */
 const detectionBoundMs = leaseMs + 1_500;
 /** More steps than any machine runs during the test: the test ends the job itself (SIGTERM), so a fast machine cannot finish it before the partitions are done. */
 const maxSteps = 1_000_000;
-const jobFlags = ["--job-id", "partition", "--workers", "2", "--shards", "2", "--hidden", "16", "--batch-size", "16", "--max-steps", String(maxSteps), "--eval-samples", "200", "--seed", "5"];
+const jobFlags = [
+  "--job-id",
+  "partition",
+  "--workers",
+  "2",
+  "--shards",
+  "2",
+  "--hidden",
+  "16",
+  "--batch-size",
+  "16",
+  "--max-steps",
+  String(maxSteps),
+  "--eval-samples",
+  "200",
+  "--seed",
+  "5",
+];
 
 const processes: FleetProcess[] = [];
 let network: SwitchedNetwork | undefined;
@@ -47,7 +64,10 @@ function start(name: string, args: string[], wrapper: string[]): FleetProcess {
 async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms\n${processes.map((p) => `--- ${p.name}\n${p.output(8)}`).join("\n")}`)), ms);
+    timer = setTimeout(
+      () => reject(new Error(`no ${what} within ${ms} ms\n${processes.map((p) => `--- ${p.name}\n${p.output(8)}`).join("\n")}`)),
+      ms,
+    );
   });
   try {
     return await Promise.race([promise, late]);
@@ -90,29 +110,57 @@ describe("a worker cut off from the others by a network partition", () => {
     const inA = network.exec("a");
     const inB = network.exec("b");
 
-    const coordinator = start("coordinator", ["coordinator", "--listen", `${a.address}:0`, "--http-listen", `${a.address}:0`, "--linger-ms", "60000", "--lease-ms", String(leaseMs), ...jobFlags], inA);
+    const coordinator = start(
+      "coordinator",
+      [
+        "coordinator",
+        "--listen",
+        `${a.address}:0`,
+        "--http-listen",
+        `${a.address}:0`,
+        "--linger-ms",
+        "60000",
+        "--lease-ms",
+        String(leaseMs),
+        ...jobFlags,
+      ],
+      inA,
+    );
     const address = (await coordinator.log("coordinator listening")).address as string;
     const jobUrl = (await coordinator.log("status API listening")).url as string;
     expect(address).toMatch(new RegExp(`^${a.address.replaceAll(".", "\\.")}:\\d+$`));
     const watch = start("status", ["status", jobUrl, "--watch", "--json"], inA);
     const status = async (what: string, predicate: (s: JobStatus) => boolean, from = 0) => {
-      const line = await watch.waitFor(what, (l) => "phase" in l && predicate(statusOf(l)), from).catch((error: unknown) => {
-        const last = watch.lines.findLast((l) => "phase" in l);
-        const ended = last === undefined ? "" : ` (the job ended ${JobPhase[statusOf(last).phase]} at step ${statusOf(last).step}: ${statusOf(last).message}; if it finished before the partitions were done, raise maxSteps)`;
-        throw new Error(`${(error as Error).message}${ended}`, { cause: error });
-      });
+      const line = await watch
+        .waitFor(what, (l) => "phase" in l && predicate(statusOf(l)), from)
+        .catch((error: unknown) => {
+          const last = watch.lines.findLast((l) => "phase" in l);
+          const ended =
+            last === undefined
+              ? ""
+              : ` (the job ended ${JobPhase[statusOf(last).phase]} at step ${statusOf(last).step}: ${statusOf(last).message}; if it finished before the partitions were done, raise maxSteps)`;
+          throw new Error(`${(error as Error).message}${ended}`, { cause: error });
+        });
       return { index: watch.lines.indexOf(line), status: statusOf(line) };
     };
-    for (const shard of [0, 1]) start(`ps-${shard}`, ["ps", "--coordinator", address, "--shard-index", String(shard), "--listen", `${a.address}:0`], inA);
+    for (const shard of [0, 1])
+      start(`ps-${shard}`, ["ps", "--coordinator", address, "--shard-index", String(shard), "--listen", `${a.address}:0`], inA);
     const workerA = start("worker-a", ["worker", "--coordinator", address, "--backend", "cpu", "--host", "a"], inA);
     const workerB = start("worker-b", ["worker", "--coordinator", address, "--backend", "cpu", "--host", "b"], inB);
 
-    const training = await within(60_000, "training on both workers", status("training on both workers", (s) => s.phase === JobPhase.RUNNING && s.step >= 100));
+    const training = await within(
+      60_000,
+      "training on both workers",
+      status("training on both workers", (s) => s.phase === JobPhase.RUNNING && s.step >= 100),
+    );
     const idA = (await workerA.log("registered with the coordinator")).memberId as string;
     const idB = (await workerB.log("registered with the coordinator")).memberId as string;
     const stateOf = (s: JobStatus, id: string) => s.workers.find((w) => w.workerId === id);
     expect(training.status.generation).toBe(1);
-    expect([stateOf(training.status, idA)?.state, stateOf(training.status, idB)?.state]).toEqual([WorkerState.TRAINING, WorkerState.TRAINING]);
+    expect([stateOf(training.status, idA)?.state, stateOf(training.status, idB)?.state]).toEqual([
+      WorkerState.TRAINING,
+      WorkerState.TRAINING,
+    ]);
 
     // Two partitions of the same worker. The first is healed as soon as the job is seen to go on
     // without it: the worker learns of its eviction when the link is back (the Stop that was
@@ -137,14 +185,20 @@ describe("a worker cut off from the others by a network partition", () => {
       );
       const detectionMs = (lostLine.time as number) - cutAt;
       expect(lostLine.cause, `${what} shows as a missed lease, not a closed stream`).toBe("lease_expired");
-      expect(detectionMs, `${what}: B's worker was marked lost ${detectionMs} ms after the cut; its lease is ${leaseMs} ms`).toBeLessThan(detectionBoundMs);
+      expect(detectionMs, `${what}: B's worker was marked lost ${detectionMs} ms after the cut; its lease is ${leaseMs} ms`).toBeLessThan(
+        detectionBoundMs,
+      );
 
       // The job goes on without B: a new generation of one worker, and steps advance while B is still cut off.
       const lost = await status(`B's worker LOST in the status (${what})`, (s) => stateOf(s, memberB)?.state === WorkerState.LOST, from);
       const without = await within(
         30_000,
         `progress without B (${what})`,
-        status("a generation without B that advances", (s) => s.generation > previous.generation && s.reason === "Training" && s.step >= lost.status.step + 50, lost.index),
+        status(
+          "a generation without B that advances",
+          (s) => s.generation > previous.generation && s.reason === "Training" && s.step >= lost.status.step + 50,
+          lost.index,
+        ),
       );
       expect(without.status.message).toMatch(/on 1 worker \(generation \d+\)/);
       expect(stateOf(without.status, idA)).toMatchObject({ state: WorkerState.TRAINING, rank: 0 });
@@ -153,7 +207,11 @@ describe("a worker cut off from the others by a network partition", () => {
         await within(
           60_000,
           "B's worker giving up its connection to the coordinator",
-          workerB.waitFor("B's worker giving up its connection", (l) => l.msg.startsWith("the connection to the coordinator broke"), linesAtCut.workerB),
+          workerB.waitFor(
+            "B's worker giving up its connection",
+            (l) => l.msg.startsWith("the connection to the coordinator broke"),
+            linesAtCut.workerB,
+          ),
         );
       }
       expect(workerB.running, `B's worker died during ${what}:\n${workerB.output()}`).toBe(true);
@@ -175,7 +233,11 @@ describe("a worker cut off from the others by a network partition", () => {
       const rejoined = await within(
         30_000,
         `a generation with B's worker in it again (${what})`,
-        status("B's worker training with a rank again", (s) => s.generation > without.status.generation && s.reason === "Training" && stateOf(s, member)?.state === WorkerState.TRAINING, without.index),
+        status(
+          "B's worker training with a rank again",
+          (s) => s.generation > without.status.generation && s.reason === "Training" && stateOf(s, member)?.state === WorkerState.TRAINING,
+          without.index,
+        ),
       );
       expect(rejoined.status.message).toMatch(/on 2 workers \(generation \d+\)/);
       const rank = stateOf(rejoined.status, member)!.rank;
@@ -184,10 +246,24 @@ describe("a worker cut off from the others by a network partition", () => {
       const trained = await within(
         30_000,
         `steps by B's worker after ${what}`,
-        status("steps reported by B's worker after the rejoin", (s) => (stateOf(s, member)?.lastStep ?? 0) >= rejoined.status.step + 20, rejoined.index),
+        status(
+          "steps reported by B's worker after the rejoin",
+          (s) => (stateOf(s, member)?.lastStep ?? 0) >= rejoined.status.step + 20,
+          rejoined.index,
+        ),
       );
       expect(trained.status.generation, "B's worker reported steps of the generation it rejoined in").toBe(rejoined.status.generation);
-      partitions.push({ kind, member, detectionMs, cutForMs, rejoinMs, evictedBy, generation: rejoined.status.generation, rank, step: trained.status.step });
+      partitions.push({
+        kind,
+        member,
+        detectionMs,
+        cutForMs,
+        rejoinMs,
+        evictedBy,
+        generation: rejoined.status.generation,
+        rank,
+        step: trained.status.step,
+      });
       memberB = member;
       from = trained.index;
     }

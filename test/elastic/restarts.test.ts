@@ -8,21 +8,35 @@
  * The ledger audit, with the steps after each checkpoint struck and run again, holds every
  * step once.
  */
-import { readFileSync } from "node:fs";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
 import { JobPhase } from "@trainfleet/proto";
-import { processGroup } from "@trainfleet/testing/fleet/fleet-process";
 import type { FleetProcess } from "@trainfleet/testing/fleet/fleet-process";
+import { processGroup } from "@trainfleet/testing/fleet/fleet-process";
 import { runFleet } from "@trainfleet/testing/fleet/run-fleet";
 import { StatusEvents } from "@trainfleet/testing/fleet/status-events";
+import { afterAll, describe, expect, it } from "vitest";
 
 const steps = 600;
 const every = 100;
 const jobFlags = [
-  ...["--job-id", "restarts", "--workers", "2", "--shards", "2", "--hidden", "32", "--batch-size", "16", "--max-steps", String(steps), "--eval-samples", "500"],
+  ...[
+    "--job-id",
+    "restarts",
+    "--workers",
+    "2",
+    "--shards",
+    "2",
+    "--hidden",
+    "32",
+    "--batch-size",
+    "16",
+    "--max-steps",
+    String(steps),
+    "--eval-samples",
+    "500",
+  ],
   ...["--seed", "9", "--optimizer", "adam", "--lr", "0.001", "--chunk-bytes", "16384", "--checkpoint-every", String(every)],
 ];
 
@@ -69,7 +83,9 @@ describe("a job whose coordinator and then one shard get SIGKILL mid-epoch", () 
     first.kill("SIGKILL");
     expect(await first.exited).toEqual({ code: null, signal: "SIGKILL" });
     const second = start("coordinator (restarted)", coordinatorArgs(address));
-    const restarted = await second.log("the coordinator restarted while job \"restarts\" was running; it goes on from its checkpoint of step 200 once its members are back");
+    const restarted = await second.log(
+      'the coordinator restarted while job "restarts" was running; it goes on from its checkpoint of step 200 once its members are back',
+    );
     expect(restarted.generation).toBeGreaterThanOrEqual(1);
     events = await watch(second);
     const resumed = await events.waitFor("training again", (s) => s.phase === JobPhase.RUNNING && s.step > 200);
@@ -81,9 +97,14 @@ describe("a job whose coordinator and then one shard get SIGKILL mid-epoch", () 
     await events.waitFor("the checkpoint of step 400", (s) => s.lastCheckpointVersion === 400 && s.step >= 450);
     shards[1]!.kill("SIGKILL");
     const paused = await events.waitFor("the pause for the shard", (s) => s.phase === JobPhase.PAUSED && s.reason === "ShardLost");
-    expect(paused.status.message).toMatch(/^parameter-server shard 1 was lost: its assignment stream closed; waiting for parameter-server shard 1 to register again \(trainfleet ps --shard-index N\), then the job goes back to its checkpoint of step 400; it fails at /);
+    expect(paused.status.message).toMatch(
+      /^parameter-server shard 1 was lost: its assignment stream closed; waiting for parameter-server shard 1 to register again \(trainfleet ps --shard-index N\), then the job goes back to its checkpoint of step 400; it fails at /,
+    );
     shards.push(shard(1));
-    await events.waitFor("training after the shard's return", (s) => s.phase === JobPhase.RUNNING && s.step > 400 && s.generation > paused.status.generation);
+    await events.waitFor(
+      "training after the shard's return",
+      (s) => s.phase === JobPhase.RUNNING && s.step > 400 && s.generation > paused.status.generation,
+    );
 
     await events.ended;
     const final = events.events.at(-1)!.status;

@@ -5,11 +5,12 @@
  * and goes on without it. Thawed with SIGCONT, the same process learns it was evicted,
  * registers again, and trains in a later generation until the job finishes.
  */
-import { afterAll, describe, expect, it } from "vitest";
+
 import { JobPhase, WorkerState } from "@trainfleet/proto";
-import { processGroup } from "@trainfleet/testing/fleet/fleet-process";
 import { sampleValue } from "@trainfleet/testing/fixtures/prometheus-text";
+import { processGroup } from "@trainfleet/testing/fleet/fleet-process";
 import { StatusEvents } from "@trainfleet/testing/fleet/status-events";
+import { afterAll, describe, expect, it } from "vitest";
 
 const { start, stop: stopProcesses } = processGroup();
 let events: StatusEvents | undefined;
@@ -25,7 +26,22 @@ describe("a worker frozen with SIGSTOP", () => {
       "coordinator",
       ...["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--linger-ms", "60000", "--lease-ms", String(leaseMs)],
       // More steps than run during the test, however fast the machine: the test ends the job itself.
-      ...["--job-id", "stragglers", "--workers", "2", "--shards", "1", "--hidden", "16", "--batch-size", "16", "--max-steps", "1000000", "--eval-samples", "200"],
+      ...[
+        "--job-id",
+        "stragglers",
+        "--workers",
+        "2",
+        "--shards",
+        "1",
+        "--hidden",
+        "16",
+        "--batch-size",
+        "16",
+        "--max-steps",
+        "1000000",
+        "--eval-samples",
+        "200",
+      ],
       ...["--step-deadline-ms", "300", "--max-missed-deadlines", "3"],
     ]);
     const address = (await coordinator.log("coordinator listening")).address as string;
@@ -39,12 +55,18 @@ describe("a worker frozen with SIGSTOP", () => {
     const frozenId = (await frozen.log("registered with the coordinator")).memberId as string;
     const frozenAt = Date.now();
     frozen.kill("SIGSTOP");
-    const evicted = await events.waitFor("the eviction", (s) => s.workers.some((w) => w.workerId === frozenId && w.state === WorkerState.LOST));
+    const evicted = await events.waitFor("the eviction", (s) =>
+      s.workers.some((w) => w.workerId === frozenId && w.state === WorkerState.LOST),
+    );
     const detectionMs = Date.now() - frozenAt;
     // Three deadlines of 300 ms, a shard heartbeat (at most a second) and a check (at most half a second) later; far from the lease.
     expect(detectionMs).toBeLessThan(leaseMs / 4);
     expect(evicted.status).toMatchObject({ generation: 2, phase: JobPhase.RUNNING });
-    expect(evicted.status.message).toMatch(new RegExp(`^worker ${frozenId} \\(rank \\d\\) was evicted: it missed \\d+ step deadlines of 300 ms in a row \\(workers.stepDeadlineMs, workers.maxMissedDeadlines 3\\)`));
+    expect(evicted.status.message).toMatch(
+      new RegExp(
+        `^worker ${frozenId} \\(rank \\d\\) was evicted: it missed \\d+ step deadlines of 300 ms in a row \\(workers.stepDeadlineMs, workers.maxMissedDeadlines 3\\)`,
+      ),
+    );
     const during = await events.waitFor("steps without the frozen worker", (s) => s.generation === 2 && s.step >= evicted.status.step + 20);
     expect(during.status.workers.filter((w) => w.state === WorkerState.TRAINING)).toHaveLength(1);
     const scrape = await (await fetch(metrics)).text();
@@ -53,7 +75,10 @@ describe("a worker frozen with SIGSTOP", () => {
     frozen.kill("SIGCONT");
     const rejoined = await frozen.log("the coordinator marked this worker lost while it was alive; registering again");
     expect(rejoined.memberId).toBe(frozenId);
-    const back = await events.waitFor("the rejoin", (s) => s.generation >= 3 && s.workers.filter((w) => w.state === WorkerState.TRAINING).length === 2);
+    const back = await events.waitFor(
+      "the rejoin",
+      (s) => s.generation >= 3 && s.workers.filter((w) => w.state === WorkerState.TRAINING).length === 2,
+    );
     expect(back.status.workers.find((w) => w.workerId === frozenId)?.state).toBe(WorkerState.LOST);
     await events.waitFor("steps with the rejoined worker", (s) => s.step >= back.status.step + 20);
     coordinator.kill("SIGTERM");

@@ -9,13 +9,13 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
 import type { JsonValue } from "@bufbuild/protobuf";
-import { JobPhase, WorkerState, jobStatusFromJson } from "@trainfleet/proto";
-import { processGroup } from "@trainfleet/testing/fleet/fleet-process";
+import { JobPhase, jobStatusFromJson, WorkerState } from "@trainfleet/proto";
 import { sampleValue } from "@trainfleet/testing/fixtures/prometheus-text";
+import { processGroup } from "@trainfleet/testing/fleet/fleet-process";
 import { trainfleet } from "@trainfleet/testing/fleet/run-fleet";
 import { StatusEvents } from "@trainfleet/testing/fleet/status-events";
+import { afterAll, describe, expect, it } from "vitest";
 
 const { start, stop: stopProcesses } = processGroup();
 const streams: StatusEvents[] = [];
@@ -58,7 +58,19 @@ describe("workers that cannot load their data", () => {
   it("fail the job within seconds with reason WorkerFailed and the data error in GET /v1/jobs/{id}, in `trainfleet status --json` and in /metrics", async () => {
     const job = await startJob("no-data");
     const dataDir = emptyDataDir();
-    const workers = ["a", "b"].map((host) => start(`worker ${host}`, ["worker", "--coordinator", job.address, "--backend", "cpu", "--data-dir", dataDir, "--host", `worker-${host}`]));
+    const workers = ["a", "b"].map((host) =>
+      start(`worker ${host}`, [
+        "worker",
+        "--coordinator",
+        job.address,
+        "--backend",
+        "cpu",
+        "--data-dir",
+        dataDir,
+        "--host",
+        `worker-${host}`,
+      ]),
+    );
     await within(20_000, "the job's end", job.events.ended);
     const final = job.events.events.at(-1)!;
     expect(final.status).toMatchObject({ phase: JobPhase.FAILED, reason: "WorkerFailed", workerFailures: 2, step: 0, workers: [] });
@@ -73,7 +85,11 @@ describe("workers that cannot load their data", () => {
     expect(json).toEqual(final.json);
     const printed = await trainfleet(["status", job.jobUrl, "--json"]);
     expect(printed.code).toBe(0);
-    expect(jobStatusFromJson(JSON.parse(printed.stdout) as JsonValue)).toMatchObject({ phase: JobPhase.FAILED, reason: "WorkerFailed", message: final.status.message });
+    expect(jobStatusFromJson(JSON.parse(printed.stdout) as JsonValue)).toMatchObject({
+      phase: JobPhase.FAILED,
+      reason: "WorkerFailed",
+      message: final.status.message,
+    });
     const metrics = await (await fetch(job.metricsUrl)).text();
     expect(sampleValue(metrics, "trainfleet_worker_failures_total", { job_id: "no-data", reason: "DataUnavailable" })).toBe(2);
     // Each worker said why, reported it, and exited 1; the shard was told to stop and exited 0.
@@ -91,7 +107,8 @@ describe("workers that cannot load their data", () => {
 describe("a job paused below min_workers whose replacement worker fails each time", () => {
   it("fails with WorkerFailed at the second failure, instead of waiting out the pause, with the failures counted in the status meanwhile", async () => {
     const job = await startJob("crash-loop", ["--min-workers", "2", "--epochs", "3"]);
-    const worker = (name: string, extra: string[] = []) => start(name, ["worker", "--coordinator", job.address, "--backend", "cpu", "--host", name, ...extra]);
+    const worker = (name: string, extra: string[] = []) =>
+      start(name, ["worker", "--coordinator", job.address, "--backend", "cpu", "--host", name, ...extra]);
     const [survivor, victim] = [worker("worker-a"), worker("worker-b")];
     await job.events.waitFor("training", (s) => s.phase === JobPhase.RUNNING && s.step >= 2);
     victim.kill("SIGKILL");
@@ -100,7 +117,11 @@ describe("a job paused below min_workers whose replacement worker fails each tim
     const dataDir = emptyDataDir();
     const first = worker("worker-b-2", ["--data-dir", dataDir]);
     expect(await first.exited).toEqual({ code: 1, signal: null });
-    const counted = await within(10_000, "the first failure counted", job.events.waitFor("the first failure", (s) => s.workerFailures === 1));
+    const counted = await within(
+      10_000,
+      "the first failure counted",
+      job.events.waitFor("the first failure", (s) => s.workerFailures === 1),
+    );
     expect(counted.status).toMatchObject({ phase: JobPhase.PAUSED, reason: "NotEnoughWorkers" });
     const second = worker("worker-b-3", ["--data-dir", dataDir]);
     expect(await second.exited).toEqual({ code: 1, signal: null });
@@ -111,7 +132,10 @@ describe("a job paused below min_workers whose replacement worker fails each tim
       /^workers keep failing: 2 fatal worker failures \(DataUnavailable x2\) and no step completed since step \d+, as many as workers\.replicas \(2\); the last, from a worker on host worker-b-3 that had not registered: DataUnavailable: Fashion-MNIST not found/,
     );
     // The replacements never registered: the workers are the two that trained.
-    expect(Object.fromEntries(final.workers.map((w) => [w.host, w.state]))).toEqual({ "worker-a": WorkerState.STOPPED, "worker-b": WorkerState.LOST });
+    expect(Object.fromEntries(final.workers.map((w) => [w.host, w.state]))).toEqual({
+      "worker-a": WorkerState.STOPPED,
+      "worker-b": WorkerState.LOST,
+    });
     expect(await survivor.exited).toEqual({ code: 0, signal: null });
     expect(await job.shard.exited).toEqual({ code: 0, signal: null });
     job.coordinator.kill("SIGTERM");

@@ -11,18 +11,18 @@ import { once } from "node:events";
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
-import { parse as parseYaml } from "yaml";
 import { humanDuration, printerColumns } from "@trainfleet/cli";
-import { loadCrd } from "@trainfleet/testing/k8s/crd-schema";
-import { isJsonObject } from "@trainfleet/k8s";
-import { repoPath } from "@trainfleet/testing/manifests";
 import type { JsonObject } from "@trainfleet/k8s";
+import { isJsonObject } from "@trainfleet/k8s";
+import { cliMain } from "@trainfleet/testing/fleet/run-fleet";
+import { loadCrd } from "@trainfleet/testing/k8s/crd-schema";
+import type { KubeApiServer } from "@trainfleet/testing/k8s/kube-api-server/kube-api-server";
 import { startKubeApiServer } from "@trainfleet/testing/k8s/kube-api-server/kube-api-server";
 import { trainingJobs } from "@trainfleet/testing/k8s/kube-api-server/resource-table";
-import type { KubeApiServer } from "@trainfleet/testing/k8s/kube-api-server/kube-api-server";
-import { cliMain } from "@trainfleet/testing/fleet/run-fleet";
+import { repoPath } from "@trainfleet/testing/manifests";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 
 const group = "trainfleet.dev";
 const version = "v1alpha1";
@@ -38,7 +38,8 @@ interface Result {
 /** The environment of a user with no Kubernetes configuration: an empty HOME, no KUBECONFIG, not in a pod. */
 function bareEnv(home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, ...extra };
-  for (const name of ["KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "POD_NAMESPACE"]) if (!(name in extra)) delete env[name];
+  for (const name of ["KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "POD_NAMESPACE"])
+    if (!(name in extra)) delete env[name];
   return env;
 }
 
@@ -67,14 +68,26 @@ function kubeconfigText(contexts: readonly ContextSpec[], currentContext: string
   const users: unknown[] = [];
   const entries: unknown[] = [];
   for (const { name, server, namespace } of contexts) {
-    const exported = JSON.parse(server.kubeConfig(namespace).exportConfig()) as { clusters: [{ cluster: unknown }]; users: [{ user: unknown }]; contexts: [{ context: JsonObject }] };
+    const exported = JSON.parse(server.kubeConfig(namespace).exportConfig()) as {
+      clusters: [{ cluster: unknown }];
+      users: [{ user: unknown }];
+      contexts: [{ context: JsonObject }];
+    };
     clusters.push({ name, cluster: exported.clusters[0].cluster });
     users.push({ name, user: exported.users[0].user });
     const context: JsonObject = { ...exported.contexts[0].context, cluster: name, user: name };
     if (namespace === undefined) delete context["namespace"];
     entries.push({ name, context });
   }
-  return JSON.stringify({ apiVersion: "v1", kind: "Config", clusters, users, contexts: entries, preferences: {}, ...(currentContext === undefined ? {} : { "current-context": currentContext }) });
+  return JSON.stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters,
+    users,
+    contexts: entries,
+    preferences: {},
+    ...(currentContext === undefined ? {} : { "current-context": currentContext }),
+  });
 }
 
 let home: string;
@@ -88,7 +101,11 @@ async function startServer(options: Parameters<typeof startKubeApiServer>[0] = {
 }
 
 /** Writes a kubeconfig file under the test's folder and returns its path. */
-function writeKubeconfig(name: string, contexts: readonly ContextSpec[], currentContext: string | null = contexts[0]?.name ?? null): string {
+function writeKubeconfig(
+  name: string,
+  contexts: readonly ContextSpec[],
+  currentContext: string | null = contexts[0]?.name ?? null,
+): string {
   const path = join(dir, name);
   writeFileSync(path, kubeconfigText(contexts, currentContext ?? undefined));
   return path;
@@ -120,11 +137,17 @@ afterEach(async () => {
   for (const server of servers.splice(0)) await server.close();
 });
 
-describe("trainfleet submit, get and scale against the in-process test API server (no real kube-apiserver runs here)", { timeout: 60_000 }, () => {
+describe("trainfleet submit, get and scale against the in-process test API server (no real kube-apiserver runs here)", {
+  timeout: 60_000,
+}, () => {
   describe("the printed columns", () => {
     it("are the CRD's additionalPrinterColumns: names, types and JSON paths, in order", () => {
       const versions = (loadCrd()["spec"] as JsonObject)["versions"] as JsonObject[];
-      const columns = (versions[0]!["additionalPrinterColumns"] as JsonObject[]).map(({ name, type, jsonPath }) => ({ name, type, jsonPath }));
+      const columns = (versions[0]!["additionalPrinterColumns"] as JsonObject[]).map(({ name, type, jsonPath }) => ({
+        name,
+        type,
+        jsonPath,
+      }));
       expect(printerColumns.map(({ name, type, jsonPath }) => ({ name, type, jsonPath }))).toEqual(columns);
     });
 
@@ -205,7 +228,10 @@ describe("trainfleet submit, get and scale against the in-process test API serve
       mkdirSync(join(home, ".kube"));
       writeFileSync(join(home, ".kube", "config"), kubeconfigText([{ name: "home", server: other }], "home"));
       const env = bareEnv(home, { KUBECONFIG: writeKubeconfig("other", [{ name: "other", server: other }]) });
-      const { code, stderr } = await trainfleet(["get", "--kubeconfig", writeKubeconfig("chosen", [{ name: "chosen", server: chosen, namespace: "picked" }])], env);
+      const { code, stderr } = await trainfleet(
+        ["get", "--kubeconfig", writeKubeconfig("chosen", [{ name: "chosen", server: chosen, namespace: "picked" }])],
+        env,
+      );
       expect(stderr).toBe("No resources found in picked namespace.\n");
       expect(code).toBe(0);
       expect(trainingJobRequests(chosen)).toHaveLength(1);
@@ -235,7 +261,14 @@ describe("trainfleet submit, get and scale against the in-process test API serve
       // Both files define context "shared" and set current-context; client-node's loadFromDefault would take the second's
       // current-context and throw on the duplicate names.
       const firstFile = writeKubeconfig("first", [{ name: "shared", server: first, namespace: "one" }], "shared");
-      const secondFile = writeKubeconfig("second", [{ name: "shared", server: second, namespace: "two" }, { name: "only-second", server: second, namespace: "three" }], "only-second");
+      const secondFile = writeKubeconfig(
+        "second",
+        [
+          { name: "shared", server: second, namespace: "two" },
+          { name: "only-second", server: second, namespace: "three" },
+        ],
+        "only-second",
+      );
       const env = bareEnv(home, { KUBECONFIG: [join(dir, "missing"), firstFile, secondFile].join(":") });
       expect((await trainfleet(["get"], env)).stderr).toBe("No resources found in one namespace.\n");
       expect((await trainfleet(["get", "--context", "only-second"], env)).stderr).toBe("No resources found in three namespace.\n");
@@ -248,12 +281,19 @@ describe("trainfleet submit, get and scale against the in-process test API serve
       const none = await trainfleet(["get"], bareEnv(home));
       expect(none.code).toBe(1);
       expect(none.stderr).toContain("no Kubernetes configuration found");
-      expect(none.stderr).toContain(`Pass --kubeconfig FILE, set KUBECONFIG to your cluster's kubeconfig, or put it at ${join(home, ".kube", "config")}`);
+      expect(none.stderr).toContain(
+        `Pass --kubeconfig FILE, set KUBECONFIG to your cluster's kubeconfig, or put it at ${join(home, ".kube", "config")}`,
+      );
 
-      const config = writeKubeconfig("config", [{ name: "alpha", server }, { name: "beta", server }]);
+      const config = writeKubeconfig("config", [
+        { name: "alpha", server },
+        { name: "beta", server },
+      ]);
       const unknown = await trainfleet(["get", "--context", "gamma"], bareEnv(home, { KUBECONFIG: config }));
       expect(unknown.code).toBe(1);
-      expect(unknown.stderr).toContain(`--context gamma: no such context in KUBECONFIG (${config}) (defined: alpha, beta); pass --context with one of those`);
+      expect(unknown.stderr).toContain(
+        `--context gamma: no such context in KUBECONFIG (${config}) (defined: alpha, beta); pass --context with one of those`,
+      );
 
       const missing = await trainfleet(["get", "--kubeconfig", join(dir, "nowhere")], bareEnv(home));
       expect(missing.code).toBe(1);
@@ -273,7 +313,9 @@ describe("trainfleet submit, get and scale against the in-process test API serve
       servers.splice(servers.indexOf(server), 1);
       const { code, stderr } = await trainfleet(["get"], bareEnv(home, { KUBECONFIG: config }));
       expect(code).toBe(1);
-      expect(stderr).toContain(`cannot list trainingjobs in namespace default: cannot reach the API server at ${server.url} (context gone of KUBECONFIG (${config}))`);
+      expect(stderr).toContain(
+        `cannot list trainingjobs in namespace default: cannot reach the API server at ${server.url} (context gone of KUBECONFIG (${config}))`,
+      );
       expect(stderr).toContain("ECONNREFUSED");
     });
   });
@@ -294,9 +336,11 @@ describe("trainfleet submit, get and scale against the in-process test API serve
       expect(first.code).toBe(0);
       const stored = server.object(trainingJobs, "training", "fashion-mnist");
       expect(stored?.["spec"]).toEqual({ image: "trainfleet:0.1.0" });
-      expect((stored?.["metadata"] as JsonObject)["namespace"]).toBe("training");
+      expect((stored?.["metadata"] as JsonObject | undefined)?.["namespace"]).toBe("training");
       const creates = server.requests.entries({ verb: "create", resource: plural });
-      expect(creates.map((entry) => [entry.path, entry.status])).toEqual([[`/apis/${group}/${version}/namespaces/training/${plural}`, 201]]);
+      expect(creates.map((entry) => [entry.path, entry.status])).toEqual([
+        [`/apis/${group}/${version}/namespaces/training/${plural}`, 201],
+      ]);
 
       const second = await trainfleet(["submit", minimalYaml], env);
       expect(second.code).toBe(1);
@@ -307,21 +351,48 @@ describe("trainfleet submit, get and scale against the in-process test API serve
     });
 
     it("creates every document of a file, in metadata.namespace where one is given", async () => {
-      const file = writeYaml("two.yaml", `${trainingJobYaml("one", "")}---\n${trainingJobYaml("two", "  workers:\n    replicas: 3\n", "  namespace: research\n")}---\n`);
+      const file = writeYaml(
+        "two.yaml",
+        `${trainingJobYaml("one", "")}---\n${trainingJobYaml("two", "  workers:\n    replicas: 3\n", "  namespace: research\n")}---\n`,
+      );
       const { code, stdout } = await trainfleet(["submit", file], env);
       expect(stdout).toBe("trainingjob.trainfleet.dev/one created\ntrainingjob.trainfleet.dev/two created\n");
       expect(code).toBe(0);
       expect(server.object(trainingJobs, "training", "one")).toBeDefined();
-      expect((server.object(trainingJobs, "research", "two")?.["spec"] as JsonObject)["workers"]).toEqual({ replicas: 3 });
+      expect((server.object(trainingJobs, "research", "two")?.["spec"] as JsonObject | undefined)?.["workers"]).toEqual({ replicas: 3 });
     });
 
     it.each([
-      ["a value out of the coordinator's range", "  training:\n    epochs: 20000\n", "spec.training.epochs: 20000 must be between 1 and 10000"],
-      ["a field the JobSpec names otherwise", "  workers:\n    replicas: 2\n  parameterServers:\n    placement: colocated\n    replicas: 3\n", "spec.parameterServers.replicas: 3 shards with colocated placement"],
-      ["an unknown field", "  training:\n    epocs: 2\n", "spec.training.epocs: unknown field; spec.training has epochs, batchSizePerWorker"],
-      ["a value of the wrong type", "  model:\n    mlp:\n      hiddenUnits: [256, wide]\n", 'spec.model.mlp.hiddenUnits[1]: expected a whole number, 0 or more, got "wide"'],
-      ["an enum value the CRD does not have", "  parameterServers:\n    dataPlane: rdma\n", 'spec.parameterServers.dataPlane: "rdma" is not one of tcp, grpc'],
-      ["a rule of the coordinator's, in the TrainingJob's words", "  parameterServers:\n    dataPlane: grpc\n    wireDtype: float16\n", "spec.parameterServers.wireDtype: 16-bit values travel on the TCP data channel only: use tcp"],
+      [
+        "a value out of the coordinator's range",
+        "  training:\n    epochs: 20000\n",
+        "spec.training.epochs: 20000 must be between 1 and 10000",
+      ],
+      [
+        "a field the JobSpec names otherwise",
+        "  workers:\n    replicas: 2\n  parameterServers:\n    placement: colocated\n    replicas: 3\n",
+        "spec.parameterServers.replicas: 3 shards with colocated placement",
+      ],
+      [
+        "an unknown field",
+        "  training:\n    epocs: 2\n",
+        "spec.training.epocs: unknown field; spec.training has epochs, batchSizePerWorker",
+      ],
+      [
+        "a value of the wrong type",
+        "  model:\n    mlp:\n      hiddenUnits: [256, wide]\n",
+        'spec.model.mlp.hiddenUnits[1]: expected a whole number, 0 or more, got "wide"',
+      ],
+      [
+        "an enum value the CRD does not have",
+        "  parameterServers:\n    dataPlane: rdma\n",
+        'spec.parameterServers.dataPlane: "rdma" is not one of tcp, grpc',
+      ],
+      [
+        "a rule of the coordinator's, in the TrainingJob's words",
+        "  parameterServers:\n    dataPlane: grpc\n    wireDtype: float16\n",
+        "spec.parameterServers.wireDtype: 16-bit values travel on the TCP data channel only: use tcp",
+      ],
     ])("refuses %s, naming the field, and creates nothing (not even the valid document before it)", async (_, spec, message) => {
       const file = writeYaml("jobs.yaml", `${trainingJobYaml("valid", "")}---\n${trainingJobYaml("invalid", spec)}`);
       const { code, stdout, stderr } = await trainfleet(["submit", file], env);
@@ -334,13 +405,20 @@ describe("trainfleet submit, get and scale against the in-process test API serve
 
     it("refuses other kinds, a missing metadata.name, and a metadata.namespace that --namespace contradicts", async () => {
       const deployment = writeYaml("deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n");
-      expect((await trainfleet(["submit", deployment], env)).stderr).toContain('not a TrainingJob: apiVersion "apps/v1", kind "Deployment"');
-      const nameless = writeYaml("nameless.yaml", "apiVersion: trainfleet.dev/v1alpha1\nkind: TrainingJob\nmetadata: {}\nspec:\n  image: x\n");
+      expect((await trainfleet(["submit", deployment], env)).stderr).toContain(
+        'not a TrainingJob: apiVersion "apps/v1", kind "Deployment"',
+      );
+      const nameless = writeYaml(
+        "nameless.yaml",
+        "apiVersion: trainfleet.dev/v1alpha1\nkind: TrainingJob\nmetadata: {}\nspec:\n  image: x\n",
+      );
       expect((await trainfleet(["submit", nameless], env)).stderr).toContain("metadata.name is required");
       const placed = writeYaml("placed.yaml", trainingJobYaml("placed", "", "  namespace: research\n"));
       const conflict = await trainfleet(["submit", placed, "--namespace", "training"], env);
       expect(conflict.code).toBe(1);
-      expect(conflict.stderr).toContain('the namespace from the provided object "research" does not match the namespace "training" given with --namespace');
+      expect(conflict.stderr).toContain(
+        'the namespace from the provided object "research" does not match the namespace "training" given with --namespace',
+      );
       expect(server.requests.entries({ verb: "create" })).toEqual([]);
     });
 
@@ -375,7 +453,9 @@ describe("trainfleet submit, get and scale against the in-process test API serve
       expect(patches.map((entry) => [entry.path, entry.subresource, entry.contentType, entry.status])).toEqual([
         [`/apis/${group}/${version}/namespaces/training/${plural}/fashion-mnist/scale`, "scale", "application/merge-patch+json", 200],
       ]);
-      expect((server.object(trainingJobs, "training", "fashion-mnist")?.["spec"] as JsonObject)["workers"]).toEqual({ replicas: 3 });
+      expect((server.object(trainingJobs, "training", "fashion-mnist")?.["spec"] as JsonObject | undefined)?.["workers"]).toEqual({
+        replicas: 3,
+      });
     });
 
     it("says when the job does not exist", async () => {
@@ -385,12 +465,15 @@ describe("trainfleet submit, get and scale against the in-process test API serve
     });
 
     it("shows the API server's refusal with its message", async () => {
-      const message = 'TrainingJob.trainfleet.dev "fashion-mnist" is invalid: spec.workers.replicas: Invalid value: 9: must be at most workers.maxWorkers (4)';
+      const message =
+        'TrainingJob.trainfleet.dev "fashion-mnist" is invalid: spec.workers.replicas: Invalid value: 9: must be at most workers.maxWorkers (4)';
       server.failNext({ verb: "patch", resource: plural, subresource: "scale" }, { code: 422, message });
       const { code, stderr } = await trainfleet(["scale", "fashion-mnist", "--replicas", "9"], env);
       expect(code).toBe(1);
-      expect(stderr).toContain(`cannot scale trainingjob.trainfleet.dev/fashion-mnist in namespace training to 9: the API server at ${server.url} answered 422 Invalid: ${message}`);
-      expect((server.object(trainingJobs, "training", "fashion-mnist")?.["spec"] as JsonObject)["workers"]).toBeUndefined();
+      expect(stderr).toContain(
+        `cannot scale trainingjob.trainfleet.dev/fashion-mnist in namespace training to 9: the API server at ${server.url} answered 422 Invalid: ${message}`,
+      );
+      expect((server.object(trainingJobs, "training", "fashion-mnist")?.["spec"] as JsonObject | undefined)?.["workers"]).toBeUndefined();
     });
 
     it("refuses a count below 1 before calling the server", async () => {
@@ -410,11 +493,21 @@ describe("trainfleet submit, get and scale against the in-process test API serve
       // Objects created 5 days ago, by the server's clock.
       server = await startServer({ now: () => new Date(created) });
       env = bareEnv(home, { KUBECONFIG: writeKubeconfig("config", [{ name: "test", server, namespace: "training" }]) });
-      const file = writeYaml("jobs.yaml", `${trainingJobYaml("fashion-mnist", "  workers:\n    replicas: 2\n")}---\n${trainingJobYaml("idle", "")}---\n${trainingJobYaml("elsewhere", "", "  namespace: research\n")}`);
+      const file = writeYaml(
+        "jobs.yaml",
+        `${trainingJobYaml("fashion-mnist", "  workers:\n    replicas: 2\n")}---\n${trainingJobYaml("idle", "")}---\n${trainingJobYaml("elsewhere", "", "  namespace: research\n")}`,
+      );
       expect((await trainfleet(["submit", file], env)).code).toBe(0);
       const custom = server.kubeConfig("training").makeApiClient(CustomObjectsApi);
       await custom.patchNamespacedCustomObjectStatus(
-        { group, version, plural, namespace: "training", name: "fashion-mnist", body: { status: { phase: "Running", readyReplicas: 2, epoch: 1, step: 420, loss: 0.4123 } } },
+        {
+          group,
+          version,
+          plural,
+          namespace: "training",
+          name: "fashion-mnist",
+          body: { status: { phase: "Running", readyReplicas: 2, epoch: 1, step: 420, loss: 0.4123 } },
+        },
         setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
       );
     });
@@ -454,11 +547,19 @@ describe("trainfleet submit, get and scale against the in-process test API serve
       expect(json.code).toBe(0);
       const stored = server.object(trainingJobs, "training", "fashion-mnist");
       expect(JSON.parse(json.stdout)).toEqual(stored);
-      expect((JSON.parse(json.stdout) as JsonObject)["status"]).toEqual({ phase: "Running", readyReplicas: 2, epoch: 1, step: 420, loss: 0.4123 });
+      expect((JSON.parse(json.stdout) as JsonObject)["status"]).toEqual({
+        phase: "Running",
+        readyReplicas: 2,
+        epoch: 1,
+        step: 420,
+        loss: 0.4123,
+      });
       const yaml = await trainfleet(["get", "--output", "yaml"], env);
       const list = parseYaml(yaml.stdout) as JsonObject;
       expect(list["kind"]).toBe("List");
-      expect((list["items"] as JsonObject[]).map((item) => (isJsonObject(item["metadata"]) ? item["metadata"]["name"] : undefined))).toEqual(["fashion-mnist", "idle"]);
+      expect(
+        (list["items"] as JsonObject[]).map((item) => (isJsonObject(item["metadata"]) ? item["metadata"]["name"] : undefined)),
+      ).toEqual(["fashion-mnist", "idle"]);
     });
 
     it("says when NAME does not exist, and when the namespace has none", async () => {
@@ -475,7 +576,9 @@ describe("trainfleet submit, get and scale against the in-process test API serve
       const { code, stdout, stderr } = await trainfleet(["get"], env);
       expect(code).toBe(1);
       expect(stdout).toBe("");
-      expect(stderr).toBe(`trainfleet: cannot list trainingjobs in namespace training: the API server at ${server.url} answered 500 InternalError: etcdserver: request timed out (INTERNAL)\n`);
+      expect(stderr).toBe(
+        `trainfleet: cannot list trainingjobs in namespace training: the API server at ${server.url} answered 500 InternalError: etcdserver: request timed out (INTERNAL)\n`,
+      );
       expect(server.requests.entries({ verb: "list", resource: plural }).at(-1)?.injected).toBe(true);
     });
   });

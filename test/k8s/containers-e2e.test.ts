@@ -11,12 +11,21 @@
  * names another image to test instead (one built from the Dockerfile). It needs a
  * Docker engine: without one the test fails and says to run scripts/start-dockerd.sh as root.
  */
-import { afterAll, describe, expect, it } from "vitest";
-import { GenericContainer, Network, Wait } from "testcontainers";
-import type { StartedNetwork, StartedTestContainer } from "testcontainers";
-import { JobPhase, WorkerState, jobStatusFromJson } from "@trainfleet/proto";
+
 import type { JobStatus } from "@trainfleet/proto";
-import { ContainerLog, buildTestImage, disableRyuk, exitCode, killContainer, mainProcessIds, requireDockerEngine } from "@trainfleet/testing/fixtures/docker";
+import { JobPhase, jobStatusFromJson, WorkerState } from "@trainfleet/proto";
+import {
+  buildTestImage,
+  ContainerLog,
+  disableRyuk,
+  exitCode,
+  killContainer,
+  mainProcessIds,
+  requireDockerEngine,
+} from "@trainfleet/testing/fixtures/docker";
+import type { StartedNetwork, StartedTestContainer } from "testcontainers";
+import { GenericContainer, Network, Wait } from "testcontainers";
+import { afterAll, describe, expect, it } from "vitest";
 
 disableRyuk();
 // TRAINFLEET_TEST_IMAGE runs the test on an image built elsewhere (the Dockerfile's), as it is.
@@ -48,7 +57,12 @@ afterAll(async () => {
 }, 60_000);
 
 /** Starts one role in a container named and aliased `name`, its log kept in `logs`. */
-async function start(name: string, role: string, env: Record<string, string>, configure: (c: GenericContainer) => GenericContainer): Promise<StartedTestContainer> {
+async function start(
+  name: string,
+  role: string,
+  env: Record<string, string>,
+  configure: (c: GenericContainer) => GenericContainer,
+): Promise<StartedTestContainer> {
   const log = new ContainerLog(name);
   logs.set(name, log);
   const definition = new GenericContainer(image)
@@ -62,7 +76,10 @@ async function start(name: string, role: string, env: Record<string, string>, co
   try {
     container = await configure(definition).start();
   } catch (error) {
-    throw new Error(`the ${name} container did not get ready: ${error instanceof Error ? error.message : String(error)}\nits log:\n${log.tail()}`, { cause: error });
+    throw new Error(
+      `the ${name} container did not get ready: ${error instanceof Error ? error.message : String(error)}\nits log:\n${log.tail()}`,
+      { cause: error },
+    );
   }
   containers.push(container);
   return container;
@@ -82,7 +99,13 @@ const worker = (name: string) =>
   start(name, "worker", { TRAINFLEET_COORDINATOR: coordinatorAddress, TRAINFLEET_BACKEND: "wasm" }, (c) => c.withWaitStrategy(registered));
 
 /** Polls the coordinator's status API until `done` holds; every status read is kept in `seen`. */
-async function pollUntil(url: string, what: string, seen: JobStatus[], done: (s: JobStatus) => boolean, timeoutMs = 60_000): Promise<JobStatus> {
+async function pollUntil(
+  url: string,
+  what: string,
+  seen: JobStatus[],
+  done: (s: JobStatus) => boolean,
+  timeoutMs = 60_000,
+): Promise<JobStatus> {
   const deadline = Date.now() + timeoutMs;
   let lastError = "";
   while (Date.now() < deadline) {
@@ -92,7 +115,8 @@ async function pollUntil(url: string, what: string, seen: JobStatus[], done: (s:
         const status = jobStatusFromJson((await response.json()) as never);
         seen.push(status);
         if (done(status)) return status;
-        if (status.phase === JobPhase.FAILED) throw new Error(`the job failed while waiting for ${what}: ${status.reason}: ${status.message}`);
+        if (status.phase === JobPhase.FAILED)
+          throw new Error(`the job failed while waiting for ${what}: ${status.reason}: ${status.message}`);
       } else lastError = `HTTP ${response.status}`;
     } catch (error) {
       if (error instanceof Error && error.message.startsWith("the job failed")) throw error;
@@ -131,7 +155,12 @@ describe("the trainfleet image: coordinator, 2 parameter-server shards and 2 wor
     // The members start together (they register with the coordinator in any order). Shards
     // listen on their alias: workers dial the address a shard registers.
     const shard = (i: number) =>
-      start(`ps-${i}`, "ps", { TRAINFLEET_COORDINATOR: coordinatorAddress, TRAINFLEET_SHARD_INDEX: String(i), TRAINFLEET_LISTEN: `ps-${i}:7100` }, (c) => c.withWaitStrategy(registered));
+      start(
+        `ps-${i}`,
+        "ps",
+        { TRAINFLEET_COORDINATOR: coordinatorAddress, TRAINFLEET_SHARD_INDEX: String(i), TRAINFLEET_LISTEN: `ps-${i}:7100` },
+        (c) => c.withWaitStrategy(registered),
+      );
     const [ps0, ps1, survivor, victim] = await all([shard(0), shard(1), worker("worker-a"), worker("worker-b")]);
     const shards = [ps0, ps1];
     const seen: JobStatus[] = [];
@@ -144,17 +173,27 @@ describe("the trainfleet image: coordinator, 2 parameter-server shards and 2 wor
 
     await killContainer(victim);
     expect(await exitCode(victim)).toBe(137); // 128 + SIGKILL
-    const paused = await pollUntil(statusUrl, "the killed worker to be lost", seen, (s) => s.workers.some((w) => w.workerId === victimId && w.state === WorkerState.LOST));
+    const paused = await pollUntil(statusUrl, "the killed worker to be lost", seen, (s) =>
+      s.workers.some((w) => w.workerId === victimId && w.state === WorkerState.LOST),
+    );
     expect(paused.step).toBeLessThan(totalSteps);
 
     // Every role's main process (PID 1 of its container) runs as the image's user.
     for (const container of [coordinator, ...shards, survivor]) {
-      expect(await mainProcessIds(container), container.getName()).toEqual({ uid: [65532, 65532, 65532, 65532], gid: [65532, 65532, 65532, 65532] });
+      expect(await mainProcessIds(container), container.getName()).toEqual({
+        uid: [65532, 65532, 65532, 65532],
+        gid: [65532, 65532, 65532, 65532],
+      });
     }
 
     const joiner = await worker("worker-c");
     expect(await mainProcessIds(joiner)).toEqual({ uid: [65532, 65532, 65532, 65532], gid: [65532, 65532, 65532, 65532] });
-    const rejoined = await pollUntil(statusUrl, "the new worker to train", seen, (s) => s.phase === JobPhase.RUNNING && s.workers.some((w) => w.host === "worker-c" && w.state === WorkerState.TRAINING));
+    const rejoined = await pollUntil(
+      statusUrl,
+      "the new worker to train",
+      seen,
+      (s) => s.phase === JobPhase.RUNNING && s.workers.some((w) => w.host === "worker-c" && w.state === WorkerState.TRAINING),
+    );
     const joinerId = rejoined.workers.find((w) => w.host === "worker-c")!.workerId;
     expect(rejoined.generation).toBeGreaterThan(training.generation);
 
@@ -176,7 +215,10 @@ describe("the trainfleet image: coordinator, 2 parameter-server shards and 2 wor
     }
     const coordinatorLog = logs.get("coordinator")!;
     await coordinatorLog.ended;
-    expect(coordinatorLog.find((l) => l.memberId === victimId && /was lost/.test(l.msg ?? "")), coordinatorLog.tail()).toBeDefined();
+    expect(
+      coordinatorLog.find((l) => l.memberId === victimId && /was lost/.test(l.msg ?? "")),
+      coordinatorLog.tail(),
+    ).toBeDefined();
     expect(coordinatorLog.find((l) => l.msg === "member registered" && l.memberId === joinerId && l.host === "worker-c")).toBeDefined();
     expect(coordinatorLog.find((l) => l.msg === "generation begins" && String(l.why).includes(`worker ${joinerId} joined`))).toBeDefined();
   }, 240_000);

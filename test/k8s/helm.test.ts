@@ -8,18 +8,18 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
-import { Deployment } from "kubernetes-models/apps/v1";
-import { ServiceAccount } from "kubernetes-models/v1";
-import { CustomResourceDefinition } from "kubernetes-models/apiextensions.k8s.io/v1";
-import { isJsonObject, valueAt } from "@trainfleet/k8s";
-import { parseManifests, readManifest, repoPath } from "@trainfleet/testing/manifests";
 import type { JsonObject, JsonValue } from "@trainfleet/k8s";
-import { chartCrdPath, crdPath } from "@trainfleet/testing/k8s/crd-schema";
+import { isJsonObject, valueAt } from "@trainfleet/k8s";
 import { helm, helmBinary } from "@trainfleet/testing/fixtures/helm";
+import { chartCrdPath, crdPath } from "@trainfleet/testing/k8s/crd-schema";
 import { allows, chartOperatorPermissionsPath, operatorPermissionsPath, operatorRules } from "@trainfleet/testing/k8s/operator-permissions";
 import { createTrainingJobValidator } from "@trainfleet/testing/k8s/training-job-validator";
+import { parseManifests, readManifest, repoPath } from "@trainfleet/testing/manifests";
+import { CustomResourceDefinition } from "kubernetes-models/apiextensions.k8s.io/v1";
+import { Deployment } from "kubernetes-models/apps/v1";
+import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
+import { ServiceAccount } from "kubernetes-models/v1";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const chart = repoPath("helm", "trainfleet");
 const namespace = "trainfleet-system";
@@ -47,7 +47,31 @@ const only = (objects: JsonObject[], kind: string) => objects.filter((object) =>
 const variants: [string, string[]][] = [
   ["default values", []],
   ["gang scheduling with both PodGroup APIs", ["--set", "gangScheduling.podGroups={volcano,coscheduling}"]],
-  ["namespaced RBAC and every optional value", ["--set", "watchNamespaces={ml,research}", "--set", "gangScheduling.podGroups={volcano}", "--set-json", 'imagePullSecrets=[{"name":"regcred"}]', "--set", "priorityClassName=system-cluster-critical", "--set-json", 'tolerations=[{"key":"dedicated","operator":"Equal","value":"ops","effect":"NoSchedule"}]', "--set", "nodeSelector.role=ops", "--set", "podAnnotations.a=b", "--set", "podLabels.team=ml", "--set", "serviceAccount.annotations.x=y", "--set", "image.tag=0.2.0"]],
+  [
+    "namespaced RBAC and every optional value",
+    [
+      "--set",
+      "watchNamespaces={ml,research}",
+      "--set",
+      "gangScheduling.podGroups={volcano}",
+      "--set-json",
+      'imagePullSecrets=[{"name":"regcred"}]',
+      "--set",
+      "priorityClassName=system-cluster-critical",
+      "--set-json",
+      'tolerations=[{"key":"dedicated","operator":"Equal","value":"ops","effect":"NoSchedule"}]',
+      "--set",
+      "nodeSelector.role=ops",
+      "--set",
+      "podAnnotations.a=b",
+      "--set",
+      "podLabels.team=ml",
+      "--set",
+      "serviceAccount.annotations.x=y",
+      "--set",
+      "image.tag=0.2.0",
+    ],
+  ],
 ];
 
 describe("the helm binary", () => {
@@ -124,17 +148,25 @@ describe("the chart's RBAC", () => {
     const objects = render();
     expect(only(objects, "ClusterRole").map(rulesOf)).toEqual([operatorRules([])]);
     expect(only(objects, "ClusterRoleBinding").map((binding) => [binding["roleRef"], binding["subjects"]])).toEqual([
-      [{ apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "tf-trainfleet" }, [{ kind: "ServiceAccount", name: "tf-trainfleet", namespace }]],
+      [
+        { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "tf-trainfleet" },
+        [{ kind: "ServiceAccount", name: "tf-trainfleet", namespace }],
+      ],
     ]);
     expect(JSON.stringify(objects)).not.toContain("podgroups");
   });
 
-  it.each([[["volcano"]], [["coscheduling"]], [["volcano", "coscheduling"]]])("adds create/get/delete on PodGroups only for the gang schedulers enabled: %j", (podGroups) => {
-    const objects = render(["--set", `gangScheduling.podGroups={${podGroups.join(",")}}`]);
-    expect(only(objects, "ClusterRole").map(rulesOf)).toEqual([operatorRules(podGroups)]);
-    const deployment = only(objects, "Deployment")[0]!;
-    expect(valueAt(deployment, "spec.template.spec")).toMatchObject({ containers: [{ args: ["operator", "--log-level=info", `--gang-pod-groups=${podGroups.join(",")}`] }] });
-  });
+  it.each([[["volcano"]], [["coscheduling"]], [["volcano", "coscheduling"]]])(
+    "adds create/get/delete on PodGroups only for the gang schedulers enabled: %j",
+    (podGroups) => {
+      const objects = render(["--set", `gangScheduling.podGroups={${podGroups.join(",")}}`]);
+      expect(only(objects, "ClusterRole").map(rulesOf)).toEqual([operatorRules(podGroups)]);
+      const deployment = only(objects, "Deployment")[0]!;
+      expect(valueAt(deployment, "spec.template.spec")).toMatchObject({
+        containers: [{ args: ["operator", "--log-level=info", `--gang-pod-groups=${podGroups.join(",")}`] }],
+      });
+    },
+  );
 
   it("uses a Role and RoleBinding in each watched namespace instead of cluster-wide rules", () => {
     const objects = render(["--set", "watchNamespaces={ml,research}"]);
@@ -144,8 +176,14 @@ describe("the chart's RBAC", () => {
       ["ml", operatorRules([])],
       ["research", operatorRules([])],
     ]);
-    expect(only(objects, "RoleBinding").map((binding) => [valueAt(binding, "metadata.namespace"), binding["roleRef"], binding["subjects"]])).toEqual(
-      ["ml", "research"].map((ns) => [ns, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "tf-trainfleet" }, [{ kind: "ServiceAccount", name: "tf-trainfleet", namespace }]]),
+    expect(
+      only(objects, "RoleBinding").map((binding) => [valueAt(binding, "metadata.namespace"), binding["roleRef"], binding["subjects"]]),
+    ).toEqual(
+      ["ml", "research"].map((ns) => [
+        ns,
+        { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "tf-trainfleet" },
+        [{ kind: "ServiceAccount", name: "tf-trainfleet", namespace }],
+      ]),
     );
   });
 
@@ -153,13 +191,19 @@ describe("the chart's RBAC", () => {
     const permissions = JSON.parse(readFileSync(operatorPermissionsPath, "utf8")) as JsonObject;
     const text = JSON.stringify(permissions);
     expect(text).not.toContain('"*"');
-    for (const resource of ["secrets", "configmaps", "nodes", "roles", "clusterroles", "rolebindings"]) expect(text).not.toContain(`"${resource}"`);
+    for (const resource of ["secrets", "configmaps", "nodes", "roles", "clusterroles", "rolebindings"])
+      expect(text).not.toContain(`"${resource}"`);
   });
 
   it("answers, for the operator's own tests, whether a call is granted", () => {
     const status = { apiGroup: "trainfleet.dev", resource: "trainingjobs/status", verb: "patch" };
     const podGroup = { apiGroup: "scheduling.volcano.sh", resource: "podgroups", verb: "create" };
-    expect([allows(operatorRules([]), status), allows(operatorRules([]), { ...status, verb: "update" }), allows(operatorRules([]), podGroup), allows(operatorRules(["volcano"]), podGroup)]).toEqual([true, false, false, true]);
+    expect([
+      allows(operatorRules([]), status),
+      allows(operatorRules([]), { ...status, verb: "update" }),
+      allows(operatorRules([]), podGroup),
+      allows(operatorRules(["volcano"]), podGroup),
+    ]).toEqual([true, false, false, true]);
   });
 
   it("renders no RBAC when rbac.create is false", () => {
@@ -175,7 +219,12 @@ describe("the operator Deployment", () => {
     expect(deployment["spec"]).toMatchObject({ replicas: 1, strategy: { type: "Recreate" } });
     const pod = valueAt(deployment, "spec.template.spec") as JsonObject;
     expect(pod["serviceAccountName"]).toBe("tf-trainfleet");
-    expect(pod["securityContext"]).toEqual({ runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: "RuntimeDefault" } });
+    expect(pod["securityContext"]).toEqual({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      seccompProfile: { type: "RuntimeDefault" },
+    });
     expect(pod["containers"]).toEqual([
       {
         name: "operator",
@@ -191,9 +240,21 @@ describe("the operator Deployment", () => {
   });
 
   it("takes its image, namespaces and log level from the values", () => {
-    const objects = render(["--set", "image.repository=registry.example.com/trainfleet", "--set", "image.tag=0.2.0", "--set", "watchNamespaces={ml}", "--set", "logLevel=debug"]);
+    const objects = render([
+      "--set",
+      "image.repository=registry.example.com/trainfleet",
+      "--set",
+      "image.tag=0.2.0",
+      "--set",
+      "watchNamespaces={ml}",
+      "--set",
+      "logLevel=debug",
+    ]);
     const container = (valueAt(only(objects, "Deployment")[0]!, "spec.template.spec.containers") as JsonObject[])[0]!;
-    expect([container["image"], container["args"]]).toEqual(["registry.example.com/trainfleet:0.2.0", ["operator", "--log-level=debug", "--namespaces=ml"]]);
+    expect([container["image"], container["args"]]).toEqual([
+      "registry.example.com/trainfleet:0.2.0",
+      ["operator", "--log-level=debug", "--namespaces=ml"],
+    ]);
   });
 });
 
@@ -201,12 +262,28 @@ describe("values.schema.json", () => {
   const refused: [string, string[], RegExp][] = [
     ["a negative replica count", ["--set", "replicaCount=-1"], /replicaCount: Must be greater than or equal to 0/],
     ["two operators (no leader election yet)", ["--set", "replicaCount=2"], /replicaCount: Must be less than or equal to 1/],
-    ["an unknown gang scheduler", ["--set", "gangScheduling.podGroups={kueue}"], /gangScheduling\.podGroups\.0 must be one of the following: "volcano", "coscheduling"/],
-    ["an unknown log level", ["--set", "logLevel=verbose"], /logLevel: logLevel must be one of the following: "debug", "info", "warn", "error"/],
-    ["an unknown pull policy", ["--set", "image.pullPolicy=Sometimes"], /image\.pullPolicy: image\.pullPolicy must be one of the following/],
+    [
+      "an unknown gang scheduler",
+      ["--set", "gangScheduling.podGroups={kueue}"],
+      /gangScheduling\.podGroups\.0 must be one of the following: "volcano", "coscheduling"/,
+    ],
+    [
+      "an unknown log level",
+      ["--set", "logLevel=verbose"],
+      /logLevel: logLevel must be one of the following: "debug", "info", "warn", "error"/,
+    ],
+    [
+      "an unknown pull policy",
+      ["--set", "image.pullPolicy=Sometimes"],
+      /image\.pullPolicy: image\.pullPolicy must be one of the following/,
+    ],
     ["a misspelt value", ["--set", "replicas=1"], /Additional property replicas is not allowed/],
     ["a namespace that is no DNS label", ["--set", "watchNamespaces={ML}"], /watchNamespaces\.0: Does not match pattern/],
-    ["a memory limit that is no quantity", ["--set", "resources.limits.memory=lots"], /resources\.limits\.memory: Must validate one and only one schema/],
+    [
+      "a memory limit that is no quantity",
+      ["--set", "resources.limits.memory=lots"],
+      /resources\.limits\.memory: Must validate one and only one schema/,
+    ],
     ["rbac.create as a string", ["--set-string", "rbac.create=yes"], /rbac\.create: Invalid type\. Expected: boolean, given: string/],
   ];
   it.each(refused)("refuses %s, naming the value", (_, args, message) => {
@@ -218,13 +295,15 @@ describe("values.schema.json", () => {
   it("types every value of values.yaml, and closes every object", () => {
     const schema = JSON.parse(readFileSync(join(chart, "values.schema.json"), "utf8")) as JsonObject;
     const definitions = schema["definitions"] as JsonObject;
-    const resolve = (node: JsonObject): JsonObject => (typeof node["$ref"] === "string" ? (definitions[node["$ref"].replace("#/definitions/", "")] as JsonObject) : node);
+    const resolve = (node: JsonObject): JsonObject =>
+      typeof node["$ref"] === "string" ? (definitions[node["$ref"].replace("#/definitions/", "")] as JsonObject) : node;
     const problems: string[] = [];
     const walk = (raw: JsonObject, path: string) => {
       const node = resolve(raw);
       if (node["type"] === undefined && node["oneOf"] === undefined) problems.push(`${path}: no type`);
       if (node["type"] === "object" && node["additionalProperties"] === undefined) problems.push(`${path}: open object`);
-      for (const [key, child] of Object.entries(isJsonObject(node["properties"]) ? node["properties"] : {})) walk(child as JsonObject, `${path}.${key}`);
+      for (const [key, child] of Object.entries(isJsonObject(node["properties"]) ? node["properties"] : {}))
+        walk(child as JsonObject, `${path}.${key}`);
       if (isJsonObject(node["items"])) walk(node["items"], `${path}[]`);
     };
     walk(schema, "values");
@@ -234,7 +313,9 @@ describe("values.schema.json", () => {
       const resolved = resolve(node);
       if (!isJsonObject(value) || !isJsonObject(resolved["properties"])) return [];
       const properties = resolved["properties"];
-      return Object.entries(value).flatMap(([key, child]) => (isJsonObject(properties[key]) ? missing(child, properties[key], `${path}.${key}`) : [`${path}.${key}`]));
+      return Object.entries(value).flatMap(([key, child]) =>
+        isJsonObject(properties[key]) ? missing(child, properties[key], `${path}.${key}`) : [`${path}.${key}`],
+      );
     };
     expect(missing(values, schema, "values")).toEqual([]);
   });
@@ -248,7 +329,10 @@ describe("NOTES.txt", () => {
   /** The rendered NOTES.txt, by rendering it into a ConfigMap in a copy of the chart. */
   function notes(args: string[] = []): string {
     cpSync(chart, copy, { recursive: true });
-    writeFileSync(join(copy, "templates", "zz-notes.yaml"), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ include "trainfleet/templates/NOTES.txt" . | toJson }}\n');
+    writeFileSync(
+      join(copy, "templates", "zz-notes.yaml"),
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ include "trainfleet/templates/NOTES.txt" . | toJson }}\n',
+    );
     const result = helm(["template", "tf", copy, "--namespace", namespace, "--show-only", "templates/zz-notes.yaml", ...args]);
     expect(result.code, result.stderr).toBe(0);
     return String(valueAt(parseManifests(result.stdout, "notes")[0]!, "data.notes"));

@@ -9,20 +9,20 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
-import type { V1Pod } from "@kubernetes/client-node";
-import { fromJson } from "@bufbuild/protobuf";
 import type { JsonValue } from "@bufbuild/protobuf";
-import { Operator, group, labels, plural, version } from "@trainfleet/k8s";
+import { fromJson } from "@bufbuild/protobuf";
+import type { V1Pod } from "@kubernetes/client-node";
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { TrainingJob, TrainingJobSpec } from "@trainfleet/k8s";
-import { JobPhase, JobStatusSchema, WorkerState } from "@trainfleet/proto";
+import { group, labels, Operator, plural, version } from "@trainfleet/k8s";
 import type { JobStatus } from "@trainfleet/proto";
-import { afterEach, describe, expect, it } from "vitest";
-import { startKubeApiServer } from "@trainfleet/testing/k8s/kube-api-server/kube-api-server";
+import { JobPhase, JobStatusSchema, WorkerState } from "@trainfleet/proto";
 import type { KubeApiServer } from "@trainfleet/testing/k8s/kube-api-server/kube-api-server";
+import { startKubeApiServer } from "@trainfleet/testing/k8s/kube-api-server/kube-api-server";
 import { namespace, operatorUser, podsOf } from "@trainfleet/testing/k8s/operator/operator-harness";
 import { pollUntil, recordingLogger } from "@trainfleet/testing/k8s/operator/polling";
 import { ProcessKubelet } from "@trainfleet/testing/k8s/operator/process-kubelet";
+import { afterEach, describe, expect, it } from "vitest";
 
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
@@ -68,11 +68,17 @@ async function startCluster(): Promise<Cluster> {
 }
 
 async function submit(c: Cluster, name: string, spec: Omit<TrainingJobSpec, "image">): Promise<void> {
-  const body = { apiVersion: `${group}/${version}`, kind: "TrainingJob", metadata: { name, namespace }, spec: { image: "trainfleet:local", ...spec } };
+  const body = {
+    apiVersion: `${group}/${version}`,
+    kind: "TrainingJob",
+    metadata: { name, namespace },
+    spec: { image: "trainfleet:local", ...spec },
+  };
   await c.custom.createNamespacedCustomObject({ group, version, namespace, plural, body });
 }
 
-const getJob = async (c: Cluster, name: string) => (await c.custom.getNamespacedCustomObject({ group, version, namespace, plural, name })) as TrainingJob;
+const getJob = async (c: Cluster, name: string) =>
+  (await c.custom.getNamespacedCustomObject({ group, version, namespace, plural, name })) as TrainingJob;
 const condition = (job: TrainingJob, type: string) => job.status?.conditions?.find((candidate) => candidate.type === type);
 
 async function pods(c: Cluster, job: string): Promise<Map<string, V1Pod>> {
@@ -90,7 +96,9 @@ async function coordinatorStatus(c: Cluster, job: TrainingJob): Promise<JobStatu
 /** Polls `probe`; a failure says what every job, pod and the operator said. */
 function waitFor<T>(c: Cluster, what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
   return pollUntil(what, probe, timeoutMs, async () => {
-    const jobs = (await c.custom.listNamespacedCustomObject({ group, version, namespace, plural }).catch(() => ({ items: [] }))) as { items: TrainingJob[] };
+    const jobs = (await c.custom.listNamespacedCustomObject({ group, version, namespace, plural }).catch(() => ({ items: [] }))) as {
+      items: TrainingJob[];
+    };
     const statuses = jobs.items.map((job) => `${job.metadata.name}: ${JSON.stringify(job.status)}`).join("\n");
     return `jobs:\n${statuses}\noperator log:\n${c.operatorLog.slice(-20).join("\n")}\npods:\n${c.kubelet.describe()}`;
   });
@@ -107,7 +115,8 @@ const waitForJob = (c: Cluster, name: string, what: string, test: (job: Training
     timeoutMs,
   );
 
-const isTrue = (job: TrainingJob, type: string, reason?: string) => condition(job, type)?.status === "True" && (reason === undefined || condition(job, type)?.reason === reason);
+const isTrue = (job: TrainingJob, type: string, reason?: string) =>
+  condition(job, type)?.status === "True" && (reason === undefined || condition(job, type)?.reason === reason);
 
 /**
  * The pods ended as a finished job's do. The coordinator keeps serving its final status until the
@@ -116,17 +125,30 @@ const isTrue = (job: TrainingJob, type: string, reason?: string) => condition(jo
  */
 async function expectEndedByTheJob(c: Cluster, job: string, names: string[]): Promise<void> {
   const others = names.filter((candidate) => candidate !== `${job}-coordinator`);
-  const now = await waitFor(c, "the coordinator's pod deleted and every other pod Succeeded", async () => {
-    const current = await pods(c, job);
-    return !current.has(`${job}-coordinator`) && others.every((name) => current.get(name)?.status?.phase === "Succeeded") ? current : undefined;
-  }, 20_000);
+  const now = await waitFor(
+    c,
+    "the coordinator's pod deleted and every other pod Succeeded",
+    async () => {
+      const current = await pods(c, job);
+      return !current.has(`${job}-coordinator`) && others.every((name) => current.get(name)?.status?.phase === "Succeeded")
+        ? current
+        : undefined;
+    },
+    20_000,
+  );
   expect(c.kubelet.process(`${job}-coordinator`)!.terminatedAt).toBeDefined();
   for (const name of others) {
     const ended = c.kubelet.process(name)!;
-    const stop = ended.lines.map((line) => JSON.parse(line) as { msg: string; reason?: string }).find((line) => line.msg === "told to stop" || line.msg === "stopping");
+    const stop = ended.lines
+      .map((line) => JSON.parse(line) as { msg: string; reason?: string })
+      .find((line) => line.msg === "told to stop" || line.msg === "stopping");
     expect(stop, `${name} was stopped by the coordinator`).toMatchObject({ reason: "Completed" });
     const pod = now.get(name)!;
-    expect([pod.status?.containerStatuses?.[0]?.state?.terminated?.exitCode, ended.exit?.exitCode, ended.deleted], name).toEqual([0, 0, false]);
+    expect([pod.status?.containerStatuses?.[0]?.state?.terminated?.exitCode, ended.exit?.exitCode, ended.deleted], name).toEqual([
+      0,
+      0,
+      false,
+    ]);
   }
 }
 
@@ -140,10 +162,20 @@ describe("operator + real trainfleet processes as pods, on the in-process test A
     await submit(c, "fmnist", { workers: { replicas: 2 }, parameterServers: { replicas: 1 }, training: { ...training, maxSteps } });
 
     // Every pod the operator made runs as a process, and the coordinator they make trains.
-    const running = await waitForJob(c, "fmnist", "Running=True (Training) with 2 ready replicas", (job) => isTrue(job, "Running", "Training") && job.status?.readyReplicas === 2);
+    const running = await waitForJob(
+      c,
+      "fmnist",
+      "Running=True (Training) with 2 ready replicas",
+      (job) => isTrue(job, "Running", "Training") && job.status?.readyReplicas === 2,
+    );
     expect([...(await pods(c, "fmnist")).keys()].sort()).toEqual(podsOf("fmnist", 1, 2).sort());
     for (const name of podsOf("fmnist", 1, 2)) expect(c.kubelet.pid(name), name).toBeGreaterThan(0);
-    expect(running.status).toMatchObject({ phase: "Running", replicas: 2, readyReplicas: 2, coordinatorEndpoint: `fmnist-coordinator.${namespace}.svc:7080` });
+    expect(running.status).toMatchObject({
+      phase: "Running",
+      replicas: 2,
+      readyReplicas: 2,
+      coordinatorEndpoint: `fmnist-coordinator.${namespace}.svc:7080`,
+    });
     const during = await coordinatorStatus(c, running);
     // The workers the coordinator knows are the worker pods (each reports its pod name as its host).
     expect(during.workers.map((worker) => [worker.host, worker.state, worker.backend]).sort()).toEqual([
@@ -174,7 +206,10 @@ describe("operator + real trainfleet processes as pods, on the in-process test A
     // The worker template points the workers (only) at an empty data folder: env merged by name into the operator's.
     const empty = mkdtempSync(join(tmpdir(), "trainfleet-no-data-"));
     await submit(c, "nodata", {
-      workers: { replicas: 2, template: { spec: { containers: [{ name: "trainfleet", env: [{ name: "TRAINFLEET_DATA_DIR", value: empty }] }] } } },
+      workers: {
+        replicas: 2,
+        template: { spec: { containers: [{ name: "trainfleet", env: [{ name: "TRAINFLEET_DATA_DIR", value: empty }] }] } },
+      },
       parameterServers: { replicas: 1 },
       training: { ...training, maxSteps: 50 },
     });
@@ -190,7 +225,15 @@ describe("operator + real trainfleet processes as pods, on the in-process test A
       expect(process.output(), "the data error in its log").toMatch(/Fashion-MNIST/);
     }
     // The transition's Event is recorded right after the status that says it.
-    const event = await waitFor(c, "a WorkerFailed event", async () => (await c.core.listNamespacedEvent({ namespace })).items.find((candidate) => candidate.involvedObject.name === "nodata" && candidate.reason === "WorkerFailed"), 5000);
+    const event = await waitFor(
+      c,
+      "a WorkerFailed event",
+      async () =>
+        (await c.core.listNamespacedEvent({ namespace })).items.find(
+          (candidate) => candidate.involvedObject.name === "nodata" && candidate.reason === "WorkerFailed",
+        ),
+      5000,
+    );
     expect(event.type).toBe("Warning");
     expect(c.kubelet.errors).toEqual([]);
   }, 60_000);
@@ -199,11 +242,19 @@ describe("operator + real trainfleet processes as pods, on the in-process test A
     const c = await startCluster();
     const maxSteps = 450;
     await submit(c, "fmnist", { workers: { replicas: 2 }, parameterServers: { replicas: 1 }, training: { ...training, maxSteps } });
-    const training2 = await waitForJob(c, "fmnist", "2 workers training", (job) => isTrue(job, "Running", "Training") && job.status?.readyReplicas === 2 && (job.status.step ?? 0) > 0);
+    const training2 = await waitForJob(
+      c,
+      "fmnist",
+      "2 workers training",
+      (job) => isTrue(job, "Running", "Training") && job.status?.readyReplicas === 2 && (job.status.step ?? 0) > 0,
+    );
     const pids = { "fmnist-worker-0": c.kubelet.pid("fmnist-worker-0"), "fmnist-worker-1": c.kubelet.pid("fmnist-worker-1") };
 
     // kubectl scale trainingjob fmnist --replicas=3
-    const scale = await c.custom.patchNamespacedCustomObjectScale({ group, version, namespace, plural, name: "fmnist", body: { spec: { replicas: 3 } } }, mergePatch);
+    const scale = await c.custom.patchNamespacedCustomObjectScale(
+      { group, version, namespace, plural, name: "fmnist", body: { spec: { replicas: 3 } } },
+      mergePatch,
+    );
     expect(scale).toMatchObject({ kind: "Scale", spec: { replicas: 3 } });
     const rescaling = await waitForJob(c, "fmnist", "Rescaling=True", (job) => isTrue(job, "Rescaling"), 10_000);
     expect(condition(rescaling, "Rescaling")!.reason).toMatch(/^(ScalingUp|WaitingForWorkers)$/);
@@ -215,7 +266,10 @@ describe("operator + real trainfleet processes as pods, on the in-process test A
       "the coordinator training on 3 workers",
       async () => {
         const status = await coordinatorStatus(c, rescaling);
-        if (status.phase !== JobPhase.RUNNING) return status.phase === JobPhase.PENDING ? undefined : Promise.reject(new Error(`the job left RUNNING (${JobPhase[status.phase]}) before the third worker trained`));
+        if (status.phase !== JobPhase.RUNNING)
+          return status.phase === JobPhase.PENDING
+            ? undefined
+            : Promise.reject(new Error(`the job left RUNNING (${JobPhase[status.phase]}) before the third worker trained`));
         const hosts = status.workers.filter((worker) => worker.state === WorkerState.TRAINING).map((worker) => worker.host);
         return hosts.length === 3 ? { status, hosts } : undefined;
       },
@@ -224,21 +278,32 @@ describe("operator + real trainfleet processes as pods, on the in-process test A
     expect(three.hosts.sort()).toEqual(["fmnist-worker-0", "fmnist-worker-1", "fmnist-worker-2"]);
     expect(three.status.generation).toBe(2);
     expect(three.status.step).toBeLessThan(maxSteps);
-    const rescaled = await waitForJob(c, "fmnist", "Rescaling=False (Rescaled) with 3 ready replicas", (job) => condition(job, "Rescaling")?.reason === "Rescaled" && job.status?.readyReplicas === 3);
+    const rescaled = await waitForJob(
+      c,
+      "fmnist",
+      "Rescaling=False (Rescaled) with 3 ready replicas",
+      (job) => condition(job, "Rescaling")?.reason === "Rescaled" && job.status?.readyReplicas === 3,
+    );
     expect(condition(rescaled, "Rescaling")!.status).toBe("False");
     expect(rescaled.status).toMatchObject({ replicas: 3, readyReplicas: 3, trainingReplicas: 2 });
     expect(rescaled.status!.step!).toBeGreaterThanOrEqual(training2.status!.step!);
-    const events = (await c.core.listNamespacedEvent({ namespace })).items.filter((event) => event.involvedObject.name === "fmnist").map((event) => event.reason);
+    const events = (await c.core.listNamespacedEvent({ namespace })).items
+      .filter((event) => event.involvedObject.name === "fmnist")
+      .map((event) => event.reason);
     expect(events).toEqual(expect.arrayContaining(["ScalingUp", "Rescaled"]));
 
     // Down to 1: the highest ranks go (their pods deleted, the processes stopped by SIGTERM), rank 0 stays.
-    await c.custom.patchNamespacedCustomObjectScale({ group, version, namespace, plural, name: "fmnist", body: { spec: { replicas: 1 } } }, mergePatch);
+    await c.custom.patchNamespacedCustomObjectScale(
+      { group, version, namespace, plural, name: "fmnist", body: { spec: { replicas: 1 } } },
+      mergePatch,
+    );
     const one = await waitFor(
       c,
       "the coordinator training on worker-0 alone",
       async () => {
         const status = await coordinatorStatus(c, rescaling);
-        if (status.phase !== JobPhase.RUNNING) return Promise.reject(new Error(`the job left RUNNING (${JobPhase[status.phase]}) before it scaled down`));
+        if (status.phase !== JobPhase.RUNNING)
+          return Promise.reject(new Error(`the job left RUNNING (${JobPhase[status.phase]}) before it scaled down`));
         const hosts = status.workers.filter((worker) => worker.state === WorkerState.TRAINING).map((worker) => worker.host);
         return hosts.length === 1 ? { status, hosts } : undefined;
       },
@@ -246,7 +311,12 @@ describe("operator + real trainfleet processes as pods, on the in-process test A
     );
     expect(one.hosts).toEqual(["fmnist-worker-0"]);
     expect(one.status.step).toBeLessThan(maxSteps);
-    const scaledDown = await waitForJob(c, "fmnist", "Rescaled with 1 ready replica", (job) => condition(job, "Rescaling")?.reason === "Rescaled" && job.status?.readyReplicas === 1);
+    const scaledDown = await waitForJob(
+      c,
+      "fmnist",
+      "Rescaled with 1 ready replica",
+      (job) => condition(job, "Rescaling")?.reason === "Rescaled" && job.status?.readyReplicas === 1,
+    );
     expect(scaledDown.status).toMatchObject({ replicas: 1, trainingReplicas: 2 });
     expect(c.kubelet.process("fmnist-worker-1")!.deleted && c.kubelet.process("fmnist-worker-2")!.deleted).toBe(true);
 

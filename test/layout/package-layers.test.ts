@@ -5,11 +5,11 @@
  * them; tests import their own package, what it may import, and the test kit; no module
  * imports itself back through a cycle (type-only imports count); barrels re-export by name.
  */
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
+import { repoPath, repoRoot } from "@trainfleet/testing/manifests";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
-import { repoPath, repoRoot } from "@trainfleet/testing/manifests";
 
 const packages: string[] = (JSON.parse(readFileSync(repoPath("package.json"), "utf8")) as { workspaces: string[] }).workspaces;
 
@@ -72,7 +72,11 @@ describe("package layers", () => {
   it("declare in package.json exactly the trainfleet packages their sources import, all of them allowed", () => {
     for (const name of packages) {
       const manifest = JSON.parse(readFileSync(repoPath(name, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
-      const declared = new Set(Object.keys(manifest.dependencies ?? {}).map(ourPackage).filter((dep) => dep !== undefined));
+      const declared = new Set(
+        Object.keys(manifest.dependencies ?? {})
+          .map(ourPackage)
+          .filter((dep) => dep !== undefined),
+      );
       const imported = new Set<string>();
       for (const file of typeScriptFiles(repoPath(name, "src"))) {
         for (const specifier of importsOf(file)) {
@@ -80,7 +84,8 @@ describe("package layers", () => {
           if (dep !== undefined && dep !== name) imported.add(dep);
         }
       }
-      for (const dep of declared) expect(rules.get(name)!.has(dep), `${name}/package.json depends on ${dep}, which its README does not allow`).toBe(true);
+      for (const dep of declared)
+        expect(rules.get(name)!.has(dep), `${name}/package.json depends on ${dep}, which its README does not allow`).toBe(true);
       expect([...imported].sort(), `${name}: the trainfleet packages its sources import`).toEqual([...declared].sort());
     }
   });
@@ -94,7 +99,8 @@ describe("package layers", () => {
           for (const specifier of importsOf(file)) {
             const dep = ourPackage(specifier);
             if (dep !== undefined && !allowed.has(dep)) broken.push(`${where(file)} imports ${specifier}`);
-            if (specifier.startsWith(".") && !join(dirname(file), specifier).startsWith(repoPath(name) + "/")) broken.push(`${where(file)} reaches out of ${name}/ with ${specifier}`);
+            if (specifier.startsWith(".") && !join(dirname(file), specifier).startsWith(`${repoPath(name)}/`))
+              broken.push(`${where(file)} reaches out of ${name}/ with ${specifier}`);
             if (folder === "src" && dep === name) broken.push(`${where(file)} imports its own package by name (${specifier})`);
           }
         }
@@ -106,7 +112,8 @@ describe("package layers", () => {
   it("keep the multi-process suites in test/ off the benchmarks, and the benchmarks off the tests", () => {
     const broken: string[] = [];
     for (const file of typeScriptFiles(repoPath("test"))) {
-      for (const specifier of importsOf(file)) if (ourPackage(specifier) === "bench" || specifier.includes("/bench/")) broken.push(`${where(file)} imports ${specifier}`);
+      for (const specifier of importsOf(file))
+        if (ourPackage(specifier) === "bench" || specifier.includes("/bench/")) broken.push(`${where(file)} imports ${specifier}`);
     }
     for (const file of typeScriptFiles(repoPath("bench", "src"))) {
       for (const specifier of importsOf(file)) if (specifier.includes("/test/")) broken.push(`${where(file)} imports ${specifier}`);

@@ -11,14 +11,17 @@ import { mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser, Page } from "playwright-core";
-import { processGroup } from "@trainfleet/testing/fleet/fleet-process";
-import type { FleetProcess } from "@trainfleet/testing/fleet/fleet-process";
 import { launchChromium } from "@trainfleet/testing/fixtures/headless-chromium";
+import type { FleetProcess } from "@trainfleet/testing/fleet/fleet-process";
+import { processGroup } from "@trainfleet/testing/fleet/fleet-process";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 // A test run leaves the tree alone: the README's copy is refreshed only when asked for.
-const screenshot = process.env["TRAINFLEET_UPDATE_SCREENSHOT"] === "1" ? fileURLToPath(new URL("../../docs/dashboard.png", import.meta.url)) : join(tmpdir(), `trainfleet-dashboard-${process.pid}.png`);
+const screenshot =
+  process.env["TRAINFLEET_UPDATE_SCREENSHOT"] === "1"
+    ? fileURLToPath(new URL("../../docs/dashboard.png", import.meta.url))
+    : join(tmpdir(), `trainfleet-dashboard-${process.pid}.png`);
 const jobId = "fashion-mnist";
 // At most 200 steps: the loss history holds one point per step, so the chart only gains points.
 const maxSteps = 200;
@@ -36,7 +39,11 @@ let origin: string;
  */
 function chartPoints(page: Page, count: number): Promise<unknown> {
   const predicate = (least: number) =>
-    Number((globalThis as unknown as { document: { querySelector(s: string): { getAttribute(n: string): string | null } | null } }).document.querySelector('[data-testid="loss-chart"]')?.getAttribute("data-points")) >= least;
+    Number(
+      (globalThis as unknown as { document: { querySelector(s: string): { getAttribute(n: string): string | null } | null } }).document
+        .querySelector('[data-testid="loss-chart"]')
+        ?.getAttribute("data-points"),
+    ) >= least;
   return page.waitForFunction(predicate, count, { timeout: 30_000 });
 }
 
@@ -44,7 +51,22 @@ beforeAll(async () => {
   coordinator = start("coordinator", [
     "coordinator",
     ...["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--linger-ms", "60000", "--lease-ms", "4500"],
-    ...["--job-id", jobId, "--workers", "2", "--shards", "1", "--hidden", "16", "--batch-size", "16", "--max-steps", String(maxSteps), "--eval-samples", "200"],
+    ...[
+      "--job-id",
+      jobId,
+      "--workers",
+      "2",
+      "--shards",
+      "1",
+      "--hidden",
+      "16",
+      "--batch-size",
+      "16",
+      "--max-steps",
+      String(maxSteps),
+      "--eval-samples",
+      "200",
+    ],
   ]);
   address = (await coordinator.log("coordinator listening")).address as string;
   origin = new URL((await coordinator.log("status API listening")).url as string).origin;
@@ -61,7 +83,9 @@ describe("the dashboard page", () => {
       const response = await fetch(`${origin}${path}`);
       expect([path, response.status, response.headers.get("content-type")]).toEqual([path, 200, "text/html; charset=utf-8"]);
       const csp = response.headers.get("content-security-policy") ?? "";
-      expect(csp).toMatch(/^default-src 'none'; script-src 'sha256-[A-Za-z0-9+/]+=*'; style-src 'sha256-[A-Za-z0-9+/]+=*'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'$/);
+      expect(csp).toMatch(
+        /^default-src 'none'; script-src 'sha256-[A-Za-z0-9+/]+=*'; style-src 'sha256-[A-Za-z0-9+/]+=*'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'$/,
+      );
       const html = await response.text();
       expect(html).toContain(`<body data-job-id="${jobId}">`);
       // Nothing that names another origin: no CDN, no font, no script src.
@@ -94,7 +118,8 @@ describe("the dashboard page", () => {
       if (new URL(request.url()).origin !== origin) foreignRequests.push(request.url());
     });
     const text = (testId: string) => page.getByTestId(testId).textContent();
-    const showing = (testId: string, value: string | RegExp) => page.getByTestId(testId).filter({ hasText: value }).waitFor({ timeout: 45_000 });
+    const showing = (testId: string, value: string | RegExp) =>
+      page.getByTestId(testId).filter({ hasText: value }).waitFor({ timeout: 45_000 });
 
     await page.goto(`${origin}/`);
     await showing("connection", /^live$/);
@@ -119,11 +144,22 @@ describe("the dashboard page", () => {
 
     await showing("phase", /^Succeeded$/);
     await showing("connection", /^the job has ended$/);
-    expect([await text("step"), await text("reason"), await text("progress-text")]).toEqual([`${maxSteps} / ${maxSteps}`, "Completed", "100%"]);
+    expect([await text("step"), await text("reason"), await text("progress-text")]).toEqual([
+      `${maxSteps} / ${maxSteps}`,
+      "Completed",
+      "100%",
+    ]);
     expect(await page.getByTestId("accuracy-point").count()).toBe(1);
     expect(await text("accuracy")).toMatch(/^\d+\.\d\d%$/);
     const events = await page.getByTestId("events").locator("li").allTextContents();
-    for (const line of [`watching job ${jobId}: Pending (WaitingForMembers)`, "worker-0 joined", "worker-1 joined", "ps-0 joined", "phase Running (Training)", "phase Succeeded (Completed)"]) {
+    for (const line of [
+      `watching job ${jobId}: Pending (WaitingForMembers)`,
+      "worker-0 joined",
+      "worker-1 joined",
+      "ps-0 joined",
+      "phase Running (Training)",
+      "phase Succeeded (Completed)",
+    ]) {
       expect({ line, shown: events.some((event) => event.includes(line)) }).toEqual({ line, shown: true });
     }
 

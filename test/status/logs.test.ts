@@ -7,10 +7,10 @@
  * carry its jobId and psShard from its registration on, and its generation and version
  * (step) from its first generation on.
  */
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
 import { runFleet } from "@trainfleet/testing/fleet/run-fleet";
+import { describe, expect, it } from "vitest";
 
 type LogLine = Record<string, unknown> & { msg?: string };
 
@@ -77,7 +77,22 @@ function missingFields(file: string, lines: LogLine[], fileRules: Rule[]): strin
 
 describe("the job folder's logs", () => {
   it("are JSON lines that carry the job, member, generation and step they belong to", async () => {
-    const fleet = await runFleet(["--workers", "2", "--shards", "1", "--hidden", "8", "--max-steps", "30", "--eval-samples", "100", "--backend", "cpu", "--log-level", "debug"]);
+    const fleet = await runFleet([
+      "--workers",
+      "2",
+      "--shards",
+      "1",
+      "--hidden",
+      "8",
+      "--max-steps",
+      "30",
+      "--eval-samples",
+      "100",
+      "--backend",
+      "cpu",
+      "--log-level",
+      "debug",
+    ]);
     expect(fleet.code, fleet.output).toBe(0);
     const files = readdirSync(fleet.folder)
       .filter((name) => name.endsWith(".log"))
@@ -95,8 +110,11 @@ describe("the job folder's logs", () => {
     for (const [file, lines] of logs) {
       const registered = lines.find((line) => line.msg === "registered with the coordinator");
       for (const line of lines.filter((l) => l["jobId"] !== undefined)) expect(line["jobId"], `${file}: ${line.msg}`).toBe(jobId);
-      if (file.startsWith("worker-")) for (const line of lines.filter((l) => l["workerId"] !== undefined)) expect(line["workerId"], `${file}: ${line.msg}`).toBe(registered!["memberId"]);
-      if (file.startsWith("ps-")) for (const line of lines.filter((l) => l["psShard"] !== undefined)) expect(line["psShard"], `${file}: ${line.msg}`).toBe(0);
+      if (file.startsWith("worker-"))
+        for (const line of lines.filter((l) => l["workerId"] !== undefined))
+          expect(line["workerId"], `${file}: ${line.msg}`).toBe(registered!["memberId"]);
+      if (file.startsWith("ps-"))
+        for (const line of lines.filter((l) => l["psShard"] !== undefined)) expect(line["psShard"], `${file}: ${line.msg}`).toBe(0);
     }
     // The coordinator's step is its completed steps: 30 by the time it evaluates.
     expect(coordinator.find((line) => line.msg === "evaluation complete")).toMatchObject({ generation: 1, step: 30 });
@@ -110,7 +128,22 @@ describe("the job folder's logs", () => {
   }, 180_000);
 
   it("carry a colocated shard's and its worker's fields, to the process's last line", async () => {
-    const fleet = await runFleet(["--workers", "2", "--placement", "colocated", "--hidden", "8", "--max-steps", "20", "--eval-samples", "100", "--backend", "cpu", "--log-level", "debug"]);
+    const fleet = await runFleet([
+      "--workers",
+      "2",
+      "--placement",
+      "colocated",
+      "--hidden",
+      "8",
+      "--max-steps",
+      "20",
+      "--eval-samples",
+      "100",
+      "--backend",
+      "cpu",
+      "--log-level",
+      "debug",
+    ]);
     expect(fleet.code, fleet.output).toBe(0);
     const problems = ["worker-0.log", "worker-1.log"].flatMap((file) => {
       const lines = readLog(fleet.folder, file);

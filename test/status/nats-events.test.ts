@@ -9,19 +9,18 @@
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { toJson } from "@bufbuild/protobuf";
-import { connect } from "@nats-io/transport-node";
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { create, toJson } from "@bufbuild/protobuf";
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { create } from "@bufbuild/protobuf";
-import { JobEventKind, JobEventSchema, JobPhase, StepMetricsSchema } from "@trainfleet/proto";
-import { silentLogger } from "@trainfleet/runtime";
-import type { Logger } from "@trainfleet/runtime";
-import { createNatsEventBus, decodeBusMessage, jobsStreamName } from "@trainfleet/coordinator";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import type { BusMessage } from "@trainfleet/coordinator";
+import { createNatsEventBus, decodeBusMessage, jobsStreamName } from "@trainfleet/coordinator";
+import { JobEventKind, JobEventSchema, JobPhase, StepMetricsSchema } from "@trainfleet/proto";
+import type { Logger } from "@trainfleet/runtime";
+import { silentLogger } from "@trainfleet/runtime";
 import { NatsServer } from "@trainfleet/testing/fixtures/nats-server";
 import { runFleet, trainfleet } from "@trainfleet/testing/fleet/run-fleet";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 let server: NatsServer;
 let client: NatsConnection;
@@ -36,7 +35,20 @@ afterAll(async () => {
 
 const jobId = "nats-events";
 const maxSteps = 6;
-const fleetFlags = ["--max-steps", String(maxSteps), "--eval-samples", "100", "--workers", "2", "--shards", "1", "--hidden", "8", "--backend", "cpu"];
+const fleetFlags = [
+  "--max-steps",
+  String(maxSteps),
+  "--eval-samples",
+  "100",
+  "--workers",
+  "2",
+  "--shards",
+  "1",
+  "--hidden",
+  "8",
+  "--backend",
+  "cpu",
+];
 
 /** Raw messages of a core subscription, until (and including) the job's finished event. */
 async function untilFinished(subscription: Subscription): Promise<Array<{ subject: string; data: Uint8Array }>> {
@@ -49,8 +61,12 @@ async function untilFinished(subscription: Subscription): Promise<Array<{ subjec
   return raw;
 }
 
-const label = (m: BusMessage) => (m.kind === "event" ? `event ${m.event.sequence} ${JobEventKind[m.event.kind]}` : `metrics step ${m.metrics.step}`);
-const asJson = (m: BusMessage) => ({ subject: m.subject, ...(m.kind === "event" ? { event: toJson(JobEventSchema, m.event) } : { metrics: toJson(StepMetricsSchema, m.metrics) }) });
+const label = (m: BusMessage) =>
+  m.kind === "event" ? `event ${m.event.sequence} ${JobEventKind[m.event.kind]}` : `metrics step ${m.metrics.step}`;
+const asJson = (m: BusMessage) => ({
+  subject: m.subject,
+  ...(m.kind === "event" ? { event: toJson(JobEventSchema, m.event) } : { metrics: toJson(StepMetricsSchema, m.metrics) }),
+});
 
 describe("a job published to NATS", () => {
   let live: Array<{ subject: string; data: Uint8Array }>;
@@ -71,10 +87,22 @@ describe("a job published to NATS", () => {
     // STARTED and FINISHED; everything else has one order.
     const isCheckpoint = (m: BusMessage) => m.kind === "event" && m.event.kind === JobEventKind.CHECKPOINT_WRITTEN;
     const kindOf = (m: BusMessage) => (m.kind === "event" ? JobEventKind[m.event.kind] : `metrics step ${m.metrics.step}`);
-    expect(messages.filter((m) => !isCheckpoint(m)).map(kindOf)).toEqual(["SUBMITTED", "MEMBER_JOINED", "MEMBER_JOINED", "MEMBER_JOINED", "STARTED", ...steps, "PHASE_CHANGED", "EVALUATION_DONE", "FINISHED"]);
+    expect(messages.filter((m) => !isCheckpoint(m)).map(kindOf)).toEqual([
+      "SUBMITTED",
+      "MEMBER_JOINED",
+      "MEMBER_JOINED",
+      "MEMBER_JOINED",
+      "STARTED",
+      ...steps,
+      "PHASE_CHANGED",
+      "EVALUATION_DONE",
+      "FINISHED",
+    ]);
     const events = messages.flatMap((m) => (m.kind === "event" ? [m.event] : []));
     expect(events.map((e) => e.sequence)).toEqual(events.map((_, i) => BigInt(i + 1)));
-    const checkpoints = messages.flatMap((m, index) => (m.kind === "event" && m.event.kind === JobEventKind.CHECKPOINT_WRITTEN ? [{ index, event: m.event }] : []));
+    const checkpoints = messages.flatMap((m, index) =>
+      m.kind === "event" && m.event.kind === JobEventKind.CHECKPOINT_WRITTEN ? [{ index, event: m.event }] : [],
+    );
     expect(checkpoints.map(({ event }) => [event.step, event.checkpointPath])).toEqual([
       [3, join(fleet.folder, "checkpoints", "checkpoint-3.json")],
       [6, join(fleet.folder, "checkpoints", "checkpoint-6.json")],
@@ -83,13 +111,28 @@ describe("a job published to NATS", () => {
     for (const { index } of checkpoints) expect(index > started && index < messages.length - 1).toBe(true);
     const withoutCheckpoints = events.filter((e) => e.kind !== JobEventKind.CHECKPOINT_WRITTEN);
     const metrics = messages.flatMap((m) => (m.kind === "metrics" ? [m.metrics] : []));
-    expect(new Set(messages.map((m) => m.subject))).toEqual(new Set([`trainfleet.jobs.${jobId}.events`, `trainfleet.jobs.${jobId}.metrics`]));
-    expect(withoutCheckpoints.map((e) => JobPhase[e.phase])).toEqual(["PENDING", "PENDING", "PENDING", "PENDING", "RUNNING", "EVALUATING", "EVALUATING", "SUCCEEDED"]);
+    expect(new Set(messages.map((m) => m.subject))).toEqual(
+      new Set([`trainfleet.jobs.${jobId}.events`, `trainfleet.jobs.${jobId}.metrics`]),
+    );
+    expect(withoutCheckpoints.map((e) => JobPhase[e.phase])).toEqual([
+      "PENDING",
+      "PENDING",
+      "PENDING",
+      "PENDING",
+      "RUNNING",
+      "EVALUATING",
+      "EVALUATING",
+      "SUCCEEDED",
+    ]);
     expect(events.slice(1, 4).map((e) => e.memberId)).toEqual(expect.arrayContaining(["ps-0", "worker-0", "worker-1"]));
     expect(events.every((e) => e.jobId === jobId)).toBe(true);
     // Times never go backwards; every step has a finite loss, a batch of 2 x 64 samples and both workers' timings.
-    expect(messages.map((m) => Number(m.kind === "event" ? m.event.unixMs : m.metrics.unixMs))).toEqual([...messages.map((m) => Number(m.kind === "event" ? m.event.unixMs : m.metrics.unixMs))].sort((a, b) => a - b));
-    expect(metrics.map((m) => [m.jobId, m.generation, m.epoch, m.samples, m.workers.length, Number.isFinite(m.loss)])).toEqual(steps.map(() => [jobId, 1, 0, 128, 2, true]));
+    expect(messages.map((m) => Number(m.kind === "event" ? m.event.unixMs : m.metrics.unixMs))).toEqual(
+      [...messages.map((m) => Number(m.kind === "event" ? m.event.unixMs : m.metrics.unixMs))].sort((a, b) => a - b),
+    );
+    expect(metrics.map((m) => [m.jobId, m.generation, m.epoch, m.samples, m.workers.length, Number.isFinite(m.loss)])).toEqual(
+      steps.map(() => [jobId, 1, 0, 128, 2, true]),
+    );
     const finished = events.at(-1)!;
     expect(finished.reason).toBe("Completed");
     expect(fleet.output).toContain(`test accuracy ${(finished.testAccuracy! * 100).toFixed(2)}%`);
@@ -99,8 +142,16 @@ describe("a job published to NATS", () => {
   it("is replayed whole, in the same order, to a JetStream ordered consumer that comes after the job ended", async () => {
     expect(live).toBeDefined();
     const info = await (await jetstreamManager(client)).streams.info(jobsStreamName);
-    expect([info.config.subjects, info.config.max_age, info.config.discard, info.state.messages]).toEqual([["trainfleet.jobs.>"], 7 * 24 * 3600 * 1e9, "old", live.length]);
-    const consumer = await jetstream(client).consumers.get(jobsStreamName, { filter_subjects: `trainfleet.jobs.${jobId}.*`, deliver_policy: DeliverPolicy.All });
+    expect([info.config.subjects, info.config.max_age, info.config.discard, info.state.messages]).toEqual([
+      ["trainfleet.jobs.>"],
+      7 * 24 * 3600 * 1e9,
+      "old",
+      live.length,
+    ]);
+    const consumer = await jetstream(client).consumers.get(jobsStreamName, {
+      filter_subjects: `trainfleet.jobs.${jobId}.*`,
+      deliver_policy: DeliverPolicy.All,
+    });
     const replayed: Array<{ subject: string; data: Uint8Array }> = [];
     const messages = await consumer.consume();
     for await (const message of messages) {
@@ -116,7 +167,10 @@ describe("a job published to NATS", () => {
     expect(live).toBeDefined();
     const result = await trainfleet(["events", "--nats-url", server.url, "--job", jobId, "--from-start", "--json"]);
     expect([result.code, result.stderr]).toEqual([0, ""]);
-    const printed = result.stdout.trimEnd().split("\n").map((line) => JSON.parse(line) as unknown);
+    const printed = result.stdout
+      .trimEnd()
+      .split("\n")
+      .map((line) => JSON.parse(line) as unknown);
     expect(printed).toEqual(live.map((m) => asJson(decodeBusMessage(m.subject, m.data))));
   });
 
@@ -128,9 +182,17 @@ describe("a job published to NATS", () => {
     expect([result.code, result.stderr]).toEqual([0, ""]);
     const lines = result.stdout.trimEnd().split("\n");
     expect(lines).toHaveLength(8 + 2);
-    expect(lines[0]).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z ${jobId} #1 submitted, phase PENDING - WaitingForMembers: waiting for members: 0/1 parameter-server shards, 0/2 workers registered$`));
+    expect(lines[0]).toMatch(
+      new RegExp(
+        `^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z ${jobId} #1 submitted, phase PENDING - WaitingForMembers: waiting for members: 0/1 parameter-server shards, 0/2 workers registered$`,
+      ),
+    );
     expect(lines[5]).toMatch(new RegExp(`^[\\dT:.Z-]+ ${jobId} step 1 epoch 1 loss \\d+\\.\\d{4} [\\d,]+ samples/s 0\\.0 ms/step$`));
-    expect(lines[9]).toMatch(new RegExp(`^[\\dT:.Z-]+ ${jobId} #8 finished, phase SUCCEEDED, step 2, test accuracy [\\d.]+% \\(loss [\\d.]+\\) - Completed: trained 2 steps; test accuracy [\\d.]+%$`));
+    expect(lines[9]).toMatch(
+      new RegExp(
+        `^[\\dT:.Z-]+ ${jobId} #8 finished, phase SUCCEEDED, step 2, test accuracy [\\d.]+% \\(loss [\\d.]+\\) - Completed: trained 2 steps; test accuracy [\\d.]+%$`,
+      ),
+    );
   });
 });
 
@@ -158,7 +220,8 @@ it("queues what is published while NATS is down and sends it, first and in order
     child: () => logger,
   };
   const bus = createNatsEventBus({ url: `nats://127.0.0.1:${port}`, logger, retryMs: 20 });
-  const event = (sequence: number) => create(JobEventSchema, { jobId: "queued", sequence: BigInt(sequence), kind: JobEventKind.MEMBER_JOINED });
+  const event = (sequence: number) =>
+    create(JobEventSchema, { jobId: "queued", sequence: BigInt(sequence), kind: JobEventKind.MEMBER_JOINED });
   bus.publishEvent(event(1));
   bus.publishMetrics(create(StepMetricsSchema, { jobId: "queued", step: 1 }));
   bus.publishEvent(event(2));
@@ -178,7 +241,10 @@ it("queues what is published while NATS is down and sends it, first and in order
     await messages.close();
     await reader.close();
     expect(seen).toEqual(["event 1 MEMBER_JOINED", "metrics step 1", "event 2 MEMBER_JOINED", "event 3 MEMBER_JOINED"]);
-    expect(logged).toEqual(["cannot reach NATS: job events are queued and the connection retried; the job goes on", "publishing job events to NATS"]);
+    expect(logged).toEqual([
+      "cannot reach NATS: job events are queued and the connection retried; the job goes on",
+      "publishing job events to NATS",
+    ]);
   } finally {
     await late.stop();
   }
@@ -211,7 +277,8 @@ it("documents the events command and --nats-url, and needs a NATS URL", async ()
   ]);
   expect(events.code).toBe(0);
   expect(events.stdout).toMatch(/^Usage: trainfleet events --nats-url URL \[--job ID\] \[--from-start\] \[--json\]\n/);
-  for (const text of ["--nats-url <string>", "env TRAINFLEET_NATS_URL", "--job <string>", "--from-start\n", "--json\n"]) expect(events.stdout).toContain(text);
+  for (const text of ["--nats-url <string>", "env TRAINFLEET_NATS_URL", "--job <string>", "--from-start\n", "--json\n"])
+    expect(events.stdout).toContain(text);
   for (const help of [coordinator.stdout, run.stdout]) expect(help).toContain("--nats-url <string>\n      NATS server(s)");
   expect([missing.code, missing.stderr]).toEqual([1, "trainfleet: --nats-url is required; see --help\n"]);
 });

@@ -8,16 +8,16 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JsonValue } from "@bufbuild/protobuf";
-import { JobPhase, WorkerState, jobStatusFromJson, jobWorkersFromJson } from "@trainfleet/proto";
 import type { JobStatus } from "@trainfleet/proto";
-import { processGroup } from "@trainfleet/testing/fleet/fleet-process";
-import type { FleetProcess } from "@trainfleet/testing/fleet/fleet-process";
-import { checkMetrics } from "@trainfleet/testing/fixtures/promtool";
+import { JobPhase, jobStatusFromJson, jobWorkersFromJson, WorkerState } from "@trainfleet/proto";
 import { sampleValue } from "@trainfleet/testing/fixtures/prometheus-text";
+import { checkMetrics } from "@trainfleet/testing/fixtures/promtool";
+import type { FleetProcess } from "@trainfleet/testing/fleet/fleet-process";
+import { processGroup } from "@trainfleet/testing/fleet/fleet-process";
 import { runFleet, trainfleet } from "@trainfleet/testing/fleet/run-fleet";
 import { StatusEvents } from "@trainfleet/testing/fleet/status-events";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const { start, stop: stopProcesses } = processGroup();
 const streams: StatusEvents[] = [];
@@ -37,7 +37,22 @@ async function startCoordinator(jobId: string, maxSteps: number, extra: string[]
   const coordinator = start(`coordinator ${jobId}`, [
     "coordinator",
     ...["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--linger-ms", "60000", "--lease-ms", "4500"],
-    ...["--job-id", jobId, "--workers", "2", "--shards", "1", "--hidden", "16", "--batch-size", "16", "--max-steps", String(maxSteps), "--eval-samples", "200"],
+    ...[
+      "--job-id",
+      jobId,
+      "--workers",
+      "2",
+      "--shards",
+      "1",
+      "--hidden",
+      "16",
+      "--batch-size",
+      "16",
+      "--max-steps",
+      String(maxSteps),
+      "--eval-samples",
+      "200",
+    ],
     ...extra,
   ]);
   const address = (await coordinator.log("coordinator listening")).address as string;
@@ -45,7 +60,8 @@ async function startCoordinator(jobId: string, maxSteps: number, extra: string[]
   return { coordinator, address, jobUrl: url, metricsUrl: metrics, origin: new URL(url).origin };
 }
 
-const startShard = (address: string) => start("ps-0", ["ps", "--coordinator", address, "--shard-index", "0", "--metrics-listen", "127.0.0.1:0"]);
+const startShard = (address: string) =>
+  start("ps-0", ["ps", "--coordinator", address, "--shard-index", "0", "--metrics-listen", "127.0.0.1:0"]);
 const startWorker = (name: string, address: string) => start(name, ["worker", "--coordinator", address, "--backend", "cpu"]);
 
 async function getJson(url: string): Promise<{ status: number; json: JsonValue }> {
@@ -60,7 +76,8 @@ async function scrape(url: string): Promise<string> {
   return response.text();
 }
 
-const phases = (events: ReadonlyArray<{ status: JobStatus }>) => events.map((e) => e.status.phase).filter((phase, i, all) => i === 0 || all[i - 1] !== phase);
+const phases = (events: ReadonlyArray<{ status: JobStatus }>) =>
+  events.map((e) => e.status.phase).filter((phase, i, all) => i === 0 || all[i - 1] !== phase);
 const workerStates = (status: JobStatus) => status.workers.map((w) => [w.workerId, w.state]);
 
 it("documents the status command and the listening flags in --help, and needs a URL", async () => {
@@ -72,17 +89,36 @@ it("documents the status command and the listening flags in --help, and needs a 
   ]);
   expect(status.code).toBe(0);
   expect(status.stdout).toMatch(/^Usage: trainfleet status URL \[--watch\] \[--json\]\n/);
-  for (const text of ["--url <string>", "env TRAINFLEET_STATUS_URL", "--watch\n", "--json\n", "--job-id <string>"]) expect(status.stdout).toContain(text);
-  for (const text of ["--http-listen <string>", "default 127.0.0.1:7080; env TRAINFLEET_HTTP_LISTEN", "--linger-ms <integer>"]) expect(coordinator.stdout).toContain(text);
+  for (const text of ["--url <string>", "env TRAINFLEET_STATUS_URL", "--watch\n", "--json\n", "--job-id <string>"])
+    expect(status.stdout).toContain(text);
+  for (const text of ["--http-listen <string>", "default 127.0.0.1:7080; env TRAINFLEET_HTTP_LISTEN", "--linger-ms <integer>"])
+    expect(coordinator.stdout).toContain(text);
   expect(ps.stdout).toContain("--metrics-listen <string>");
   expect(ps.stdout).toContain("env TRAINFLEET_METRICS_LISTEN");
   expect([missing.code, missing.stderr]).toEqual([1, "trainfleet: --url is required; see --help\n"]);
 });
 
 it("`trainfleet run` prints the status URL beside the logs folder, and each process logs what it listens on", async () => {
-  const result = await runFleet(["--max-steps", "3", "--eval-samples", "100", "--workers", "1", "--shards", "1", "--hidden", "8", "--job-id", "status-run", "--backend", "cpu"]);
+  const result = await runFleet([
+    "--max-steps",
+    "3",
+    "--eval-samples",
+    "100",
+    "--workers",
+    "1",
+    "--shards",
+    "1",
+    "--hidden",
+    "8",
+    "--job-id",
+    "status-run",
+    "--backend",
+    "cpu",
+  ]);
   expect(result.code).toBe(0);
-  expect(result.output).toMatch(/^logs and results: .*\n(?:.*\n)?status: http:\/\/127\.0\.0\.1:\d+\/v1\/jobs\/status-run \(trainfleet status http:\/\/127\.0\.0\.1:\d+\/v1\/jobs\/status-run --watch\)$/m);
+  expect(result.output).toMatch(
+    /^logs and results: .*\n(?:.*\n)?status: http:\/\/127\.0\.0\.1:\d+\/v1\/jobs\/status-run \(trainfleet status http:\/\/127\.0\.0\.1:\d+\/v1\/jobs\/status-run --watch\)$/m,
+  );
   const logged = (name: string, message: string) =>
     readFileSync(join(result.folder, `${name}.log`), "utf8")
       .split("\n")
@@ -112,10 +148,19 @@ describe("a job that succeeds", () => {
     expect(fleet.metricsUrl).toBe(`${fleet.origin}/metrics`);
     expect((await fetch(`${fleet.origin}/healthz`)).status).toBe(200);
     expect((await fetch(`${fleet.origin}/readyz`)).status).toBe(200);
-    expect(await getJson(`${fleet.origin}/v1/jobs/another-job`)).toEqual({ status: 404, json: { code: "not_found", message: `no job "another-job" here: this coordinator runs job "${jobId}"` } });
+    expect(await getJson(`${fleet.origin}/v1/jobs/another-job`)).toEqual({
+      status: 404,
+      json: { code: "not_found", message: `no job "another-job" here: this coordinator runs job "${jobId}"` },
+    });
     const { status, json } = await getJson(fleet.jobUrl);
     expect(status).toBe(200);
-    expect(jobStatusFromJson(json)).toMatchObject({ jobId, phase: JobPhase.PENDING, reason: "WaitingForMembers", workers: [], parameterServers: [] });
+    expect(jobStatusFromJson(json)).toMatchObject({
+      jobId,
+      phase: JobPhase.PENDING,
+      reason: "WaitingForMembers",
+      workers: [],
+      parameterServers: [],
+    });
   });
 
   it("streams the members as they join; Last-Event-ID resumes after the given event", async () => {
@@ -172,7 +217,10 @@ describe("a job that succeeds", () => {
     await events.waitFor("five more steps", (s) => s.step >= atScrape + 5);
     const [coordinator2, shard2] = await Promise.all([scrape(fleet.metricsUrl), scrape(shardMetricsUrl)]);
 
-    for (const [what, text] of [["coordinator", coordinator2], ["shard", shard2]] as const) {
+    for (const [what, text] of [
+      ["coordinator", coordinator2],
+      ["shard", shard2],
+    ] as const) {
       expect({ what, ...checkMetrics(text) }).toEqual({ what, code: 0, output: "" });
     }
     for (const name of [
@@ -206,10 +254,21 @@ describe("a job that succeeds", () => {
       ["trainfleet_worker_compute_seconds_total", { ...job, worker_id: "worker-1" }],
       ["trainfleet_worker_communication_seconds_total", { ...job, worker_id: "worker-0" }],
     ] as const) {
-      expect({ name, increased: sampleValue(coordinator2, name, labels) > sampleValue(coordinator1, name, labels) }).toEqual({ name, increased: true });
+      expect({ name, increased: sampleValue(coordinator2, name, labels) > sampleValue(coordinator1, name, labels) }).toEqual({
+        name,
+        increased: true,
+      });
     }
-    for (const name of ["trainfleet_ps_pushed_bytes_total", "trainfleet_ps_pulled_bytes_total", "trainfleet_ps_aggregation_seconds_total", "trainfleet_ps_updates_total"]) {
-      expect({ name, increased: sampleValue(shard2, name, shardLabels) > sampleValue(shard1, name, shardLabels) }).toEqual({ name, increased: true });
+    for (const name of [
+      "trainfleet_ps_pushed_bytes_total",
+      "trainfleet_ps_pulled_bytes_total",
+      "trainfleet_ps_aggregation_seconds_total",
+      "trainfleet_ps_updates_total",
+    ]) {
+      expect({ name, increased: sampleValue(shard2, name, shardLabels) > sampleValue(shard1, name, shardLabels) }).toEqual({
+        name,
+        increased: true,
+      });
     }
     expect(sampleValue(shard2, "trainfleet_ps_parameters", shardLabels)).toBe(784 * 16 + 16 + 16 * 10 + 10);
   });
@@ -324,13 +383,17 @@ describe("a job whose worker is killed below its minimum", () => {
     expect(await worker1.exited).toEqual({ code: null, signal: "SIGKILL" });
     const paused = await events.waitFor("paused", (s) => s.phase === JobPhase.PAUSED);
     expect(paused.status).toMatchObject({ reason: "NotEnoughWorkers", generation: 1 });
-    expect(paused.status.message).toMatch(/^worker worker-1 \(rank 1\) was lost: its assignment stream closed: 1 worker, fewer than workers.minWorkers \(2\); waiting for more until \d{4}-\d\d-\d\dT/);
+    expect(paused.status.message).toMatch(
+      /^worker worker-1 \(rank 1\) was lost: its assignment stream closed: 1 worker, fewer than workers.minWorkers \(2\); waiting for more until \d{4}-\d\d-\d\dT/,
+    );
     expect(Number(paused.status.pauseDeadlineUnixMs) - Date.now()).toBeGreaterThan(0);
     expect(Number(paused.status.pauseDeadlineUnixMs) - Date.now()).toBeLessThanOrEqual(3_000);
     await events.ended;
     const final = events.events.at(-1)!;
     expect(final.status).toMatchObject({ phase: JobPhase.FAILED, reason: "PauseTimeout", pauseDeadlineUnixMs: 0n });
-    expect(final.status.message).toMatch(/^fewer than 2 workers \(workers.minWorkers\) for 3 s \(workers.pauseTimeoutSeconds\): worker worker-1 \(rank 1\) was lost/);
+    expect(final.status.message).toMatch(
+      /^fewer than 2 workers \(workers.minWorkers\) for 3 s \(workers.pauseTimeoutSeconds\): worker worker-1 \(rank 1\) was lost/,
+    );
     expect(workerStates(final.status)).toEqual([
       ["worker-0", WorkerState.STOPPED],
       ["worker-1", WorkerState.LOST],

@@ -7,15 +7,38 @@
  * computed again and applied once, never twice). The staleness bound itself is checked at
  * the shard (paramserver/test/shard-async.test.ts).
  */
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
 import { runFleet } from "@trainfleet/testing/fleet/run-fleet";
+import { describe, expect, it } from "vitest";
 
 describe("async mode", () => {
   it("trains without waiting, uses every sample once, and applies every gradient once per shard", async () => {
     const steps = Math.ceil(60_000 / 64);
-    const fleet = await runFleet(["--mode", "async", "--max-staleness", "8", "--workers", "2", "--shards", "2", "--hidden", "32", "--batch-size", "32", "--epochs", "1", "--eval-samples", "2000", "--backend", "cpu", "--ledger-audit"], 240_000);
+    const fleet = await runFleet(
+      [
+        "--mode",
+        "async",
+        "--max-staleness",
+        "8",
+        "--workers",
+        "2",
+        "--shards",
+        "2",
+        "--hidden",
+        "32",
+        "--batch-size",
+        "32",
+        "--epochs",
+        "1",
+        "--eval-samples",
+        "2000",
+        "--backend",
+        "cpu",
+        "--ledger-audit",
+      ],
+      240_000,
+    );
     expect(fleet.code, fleet.output).toBe(0);
     const accuracy = Number(/test accuracy (\d+\.\d+)%/.exec(fleet.output)![1]);
     expect(accuracy).toBeGreaterThan(75);
@@ -32,7 +55,31 @@ describe("async mode", () => {
 
   it("refuses gradients more than maxStaleness versions behind with a clear reason, and each is computed again and applied once", async () => {
     const steps = 100;
-    const fleet = await runFleet(["--mode", "async", "--max-staleness", "1", "--workers", "3", "--shards", "2", "--hidden", "16", "--batch-size", "32", "--max-steps", String(steps), "--eval-samples", "500", "--backend", "cpu", "--log-level", "debug"], 240_000);
+    const fleet = await runFleet(
+      [
+        "--mode",
+        "async",
+        "--max-staleness",
+        "1",
+        "--workers",
+        "3",
+        "--shards",
+        "2",
+        "--hidden",
+        "16",
+        "--batch-size",
+        "32",
+        "--max-steps",
+        String(steps),
+        "--eval-samples",
+        "500",
+        "--backend",
+        "cpu",
+        "--log-level",
+        "debug",
+      ],
+      240_000,
+    );
     expect(fleet.code, fleet.output).toBe(0);
     const refusals = readdirSync(fleet.folder)
       .filter((name) => /^worker-\d+\.log$/.test(name))
@@ -41,7 +88,9 @@ describe("async mode", () => {
       .map((line) => (JSON.parse(line) as { err: string }).err);
     // Three workers on one bound of 1: some gradient is always 2 or more versions behind.
     expect(refusals.length).toBeGreaterThan(0);
-    expect(refusals[0]).toMatch(/^step: the gradient of rank \d was computed from version \d+, the shard is at \d+: \d+ versions stale, more than training.maxStaleness 1; pull and compute it again$/);
+    expect(refusals[0]).toMatch(
+      /^step: the gradient of rank \d was computed from version \d+, the shard is at \d+: \d+ versions stale, more than training.maxStaleness 1; pull and compute it again$/,
+    );
     expect(fleet.description.version).toBe(steps * 3);
   }, 300_000);
 });

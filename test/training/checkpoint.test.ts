@@ -8,23 +8,46 @@
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { cpSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { JobService, createClient } from "@trainfleet/proto";
-import { SampleCursor, loadCheckpoint } from "@trainfleet/coordinator";
+import { loadCheckpoint, SampleCursor } from "@trainfleet/coordinator";
 import { decodeShardCheckpoint } from "@trainfleet/paramserver";
+import { createClient, JobService } from "@trainfleet/proto";
 import { expectAllExited } from "@trainfleet/testing/fleet/expect-all-exited";
-import { cliMain, runFleet, trainfleet } from "@trainfleet/testing/fleet/run-fleet";
 import type { FleetResult } from "@trainfleet/testing/fleet/run-fleet";
+import { cliMain, runFleet, trainfleet } from "@trainfleet/testing/fleet/run-fleet";
+import { describe, expect, it } from "vitest";
 
 const steps = 300;
 const every = 100;
 const seed = 5;
 const flags = [
-  "--workers", "2", "--shards", "2", "--hidden", "32", "--batch-size", "16", "--max-steps", String(steps), "--eval-samples", "100",
-  "--backend", "cpu", "--seed", String(seed), "--optimizer", "adam", "--lr", "0.001", "--chunk-bytes", "16384", "--checkpoint-every", String(every), "--ledger-audit",
+  "--workers",
+  "2",
+  "--shards",
+  "2",
+  "--hidden",
+  "32",
+  "--batch-size",
+  "16",
+  "--max-steps",
+  String(steps),
+  "--eval-samples",
+  "100",
+  "--backend",
+  "cpu",
+  "--seed",
+  String(seed),
+  "--optimizer",
+  "adam",
+  "--lr",
+  "0.001",
+  "--chunk-bytes",
+  "16384",
+  "--checkpoint-every",
+  String(every),
+  "--ledger-audit",
 ];
 
 function bits(values: Float32Array): Uint32Array {
@@ -73,12 +96,33 @@ describe("checkpoints of a local fleet", () => {
     uninterrupted = fleet;
     const dir = join(fleet.folder, "checkpoints");
     // Beside them, the coordinator's state (a restarted coordinator's way back here): the job has finished.
-    expect(readdirSync(dir).sort()).toEqual(["checkpoint-200.json", "checkpoint-300.json", "coordinator-state.json", "latest.json", "shard-0-v200.ckpt", "shard-0-v300.ckpt", "shard-1-v200.ckpt", "shard-1-v300.ckpt"]);
-    expect(JSON.parse(readFileSync(join(dir, "coordinator-state.json"), "utf8"))).toMatchObject({ format: "trainfleet-coordinator-state/1", jobId: "fashion-mnist", finished: true });
+    expect(readdirSync(dir).sort()).toEqual([
+      "checkpoint-200.json",
+      "checkpoint-300.json",
+      "coordinator-state.json",
+      "latest.json",
+      "shard-0-v200.ckpt",
+      "shard-0-v300.ckpt",
+      "shard-1-v200.ckpt",
+      "shard-1-v300.ckpt",
+    ]);
+    expect(JSON.parse(readFileSync(join(dir, "coordinator-state.json"), "utf8"))).toMatchObject({
+      format: "trainfleet-coordinator-state/1",
+      jobId: "fashion-mnist",
+      finished: true,
+    });
     // Loading checks every file's sha256.
     const latest = await loadCheckpoint(dir);
     expect(latest.path).toBe(join(dir, "checkpoint-300.json"));
-    expect(latest.manifest).toMatchObject({ jobId: "fashion-mnist", version: 300, generation: 1, worldSize: 2, backends: ["cpu", "cpu"], reason: "periodic", ledger: ledgerAfter(300) });
+    expect(latest.manifest).toMatchObject({
+      jobId: "fashion-mnist",
+      version: 300,
+      generation: 1,
+      worldSize: 2,
+      backends: ["cpu", "cpu"],
+      reason: "periodic",
+      ledger: ledgerAfter(300),
+    });
     const previous = await loadCheckpoint(join(dir, "checkpoint-200.json"));
     expect(previous.manifest).toMatchObject({ version: 200, ledger: ledgerAfter(200) });
     // The slices of the last checkpoint hold exactly the trained parameters, and Adam's m and v.
@@ -126,7 +170,10 @@ describe("checkpoints of a local fleet", () => {
     const [code] = await exited;
     expect(code, output).toBe(143);
     const folder = join(jobsDir, readdirSync(jobsDir)[0]!);
-    const stopped = /FAILED \(Terminated\): the coordinator was asked to stop \(SIGTERM or SIGINT\); checkpoint of step (\d+) written: (\S+)\. /.exec(output);
+    const stopped =
+      /FAILED \(Terminated\): the coordinator was asked to stop \(SIGTERM or SIGINT\); checkpoint of step (\d+) written: (\S+)\. /.exec(
+        output,
+      );
     expect(stopped, output).not.toBeNull();
     expect(output).toContain(`resume with: trainfleet run --resume ${folder}\n`);
     expectAllExited(folder);
@@ -145,9 +192,14 @@ describe("checkpoints of a local fleet", () => {
     expect(resumed.output).toMatch(/^SUCCEEDED: test accuracy \d+\.\d\d% .* after 300 steps/m);
     // It did resume: the coordinator started at the checkpoint's step and each shard from its file...
     const coordinatorLog = logLines(folder, "coordinator.resume-1.log");
-    expect(coordinatorLog.find((line) => line["msg"] === "job resumed from its checkpoint")).toMatchObject({ step: version, resumedFrom: jit.path });
+    expect(coordinatorLog.find((line) => line["msg"] === "job resumed from its checkpoint")).toMatchObject({
+      step: version,
+      resumedFrom: jit.path,
+    });
     for (const shard of [0, 1]) {
-      expect(logLines(folder, `ps-${shard}.resume-1.log`).find((line) => line["msg"] === "shard restored from its checkpoint")).toMatchObject({ version, path: jit.files[shard] });
+      expect(
+        logLines(folder, `ps-${shard}.resume-1.log`).find((line) => line["msg"] === "shard restored from its checkpoint"),
+      ).toMatchObject({ version, path: jit.files[shard] });
     }
     // ...and ended exactly where the uninterrupted run did, having used exactly its samples:
     // none repeated or skipped across the stop (the steps handed out before it completed first).
@@ -156,7 +208,11 @@ describe("checkpoints of a local fleet", () => {
     expect(JSON.parse(readFileSync(join(folder, "parameters.json"), "utf8"))).toMatchObject({ version: 300 });
     // The first run's logs are still there, next to the resumed run's.
     expect(logLines(folder, "coordinator.log").some((line) => String(line["msg"]).includes("checkpoint of step"))).toBe(true);
-    expect(readdirSync(join(folder, "checkpoints")).filter((name) => name.endsWith(".json")).sort()).toEqual(["checkpoint-200.json", "checkpoint-300.json", "coordinator-state.json", "latest.json"]);
+    expect(
+      readdirSync(join(folder, "checkpoints"))
+        .filter((name) => name.endsWith(".json"))
+        .sort(),
+    ).toEqual(["checkpoint-200.json", "checkpoint-300.json", "coordinator-state.json", "latest.json"]);
     expectAllExited(folder);
   }, 180_000);
 

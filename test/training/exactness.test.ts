@@ -7,15 +7,15 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fromJson } from "@bufbuild/protobuf";
 import type { JsonValue } from "@bufbuild/protobuf";
-import { beforeAll, describe, expect, it } from "vitest";
+import { fromJson } from "@bufbuild/protobuf";
 import { JobSpecSchema } from "@trainfleet/proto";
 import { silentLogger } from "@trainfleet/runtime";
-import { defaultDataDirs, loadFashionMnist, selectBackend } from "@trainfleet/worker";
-import type { ImageDataset } from "@trainfleet/worker";
 import { perRankReference, plainReference } from "@trainfleet/testing/fleet/reference-training";
 import { runFleet } from "@trainfleet/testing/fleet/run-fleet";
+import type { ImageDataset } from "@trainfleet/worker";
+import { defaultDataDirs, loadFashionMnist, selectBackend } from "@trainfleet/worker";
+import { beforeAll, describe, expect, it } from "vitest";
 
 const steps = 20;
 const batch = 16;
@@ -23,7 +23,9 @@ let dataset: ImageDataset;
 
 beforeAll(async () => {
   await selectBackend("cpu", silentLogger);
-  dataset = await loadFashionMnist(defaultDataDirs({ dataDir: process.env.TRAINFLEET_DATA_DIR, cacheHome: process.env.XDG_CACHE_HOME, home: process.env.HOME }));
+  dataset = await loadFashionMnist(
+    defaultDataDirs({ dataDir: process.env.TRAINFLEET_DATA_DIR, cacheHome: process.env.XDG_CACHE_HOME, home: process.env.HOME }),
+  );
 });
 
 /** Indices where |a-b| > atol + rtol*|b| (numpy.allclose), for a readable failure. */
@@ -53,28 +55,47 @@ const dataPlanes = {
   "shards colocated in the workers": ["--placement", "colocated"],
 };
 
-describe.each(Object.entries(dataPlanes).flatMap(([name, flags]) => [2, 3].map((workers) => [workers, name, flags] as const)))("%i worker processes, %s", (workers, _name, planeFlags) => {
-  it.each(optimizers)(`${steps} steps with %s: bitwise equal to the per-rank reference, allclose to batch N*b training`, async (_name, optimizerFlags) => {
-    const fleet = await runFleet([
-      ...planeFlags,
-      "--workers", String(workers), "--hidden", "64", "--batch-size", String(batch),
-      "--max-steps", String(steps), "--eval-samples", "200", "--backend", "cpu", "--seed", "7",
-      // Small chunks so that every shard's range is several chunks: the keyed path is exercised.
-      "--chunk-bytes", "65536",
-      ...optimizerFlags,
-    ]);
-    expect(fleet.code, fleet.output).toBe(0);
-    expect(fleet.description.version).toBe(steps);
-    const spec = fromJson(JobSpecSchema, JSON.parse(readFileSync(join(fleet.folder, "spec.json"), "utf8")) as JsonValue);
+describe.each(Object.entries(dataPlanes).flatMap(([name, flags]) => [2, 3].map((workers) => [workers, name, flags] as const)))(
+  "%i worker processes, %s",
+  (workers, _name, planeFlags) => {
+    it.each(optimizers)(
+      `${steps} steps with %s: bitwise equal to the per-rank reference, allclose to batch N*b training`,
+      async (_name, optimizerFlags) => {
+        const fleet = await runFleet([
+          ...planeFlags,
+          "--workers",
+          String(workers),
+          "--hidden",
+          "64",
+          "--batch-size",
+          String(batch),
+          "--max-steps",
+          String(steps),
+          "--eval-samples",
+          "200",
+          "--backend",
+          "cpu",
+          "--seed",
+          "7",
+          // Small chunks so that every shard's range is several chunks: the keyed path is exercised.
+          "--chunk-bytes",
+          "65536",
+          ...optimizerFlags,
+        ]);
+        expect(fleet.code, fleet.output).toBe(0);
+        expect(fleet.description.version).toBe(steps);
+        const spec = fromJson(JobSpecSchema, JSON.parse(readFileSync(join(fleet.folder, "spec.json"), "utf8")) as JsonValue);
 
-    const perRank = perRankReference(spec, dataset, workers, steps);
-    expect(fleet.parameters.length).toBe(perRank.length);
-    expect(firstDifference(fleet.parameters, perRank)).toBe(-1);
+        const perRank = perRankReference(spec, dataset, workers, steps);
+        expect(fleet.parameters.length).toBe(perRank.length);
+        expect(firstDifference(fleet.parameters, perRank)).toBe(-1);
 
-    const plain = plainReference(spec, dataset, workers, steps);
-    expect(notClose(fleet.parameters, plain, 1e-5, 1e-6)).toEqual([]);
-    // And training moved the parameters: the comparison is not between two copies of the start.
-    const initial = perRankReference(spec, dataset, workers, 0);
-    expect(notClose(fleet.parameters, initial, 1e-5, 1e-6).length).toBeGreaterThan(perRank.length / 2);
-  });
-});
+        const plain = plainReference(spec, dataset, workers, steps);
+        expect(notClose(fleet.parameters, plain, 1e-5, 1e-6)).toEqual([]);
+        // And training moved the parameters: the comparison is not between two copies of the start.
+        const initial = perRankReference(spec, dataset, workers, 0);
+        expect(notClose(fleet.parameters, initial, 1e-5, 1e-6).length).toBeGreaterThan(perRank.length / 2);
+      },
+    );
+  },
+);

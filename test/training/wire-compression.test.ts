@@ -4,9 +4,10 @@
  * default job (2 workers x 64, 2 shards, Adam), on the whole test set: accuracy within
  * 1.5 points and test loss within 3% of the float32 run.
  */
-import { beforeAll, describe, expect, it } from "vitest";
-import { runFleet } from "@trainfleet/testing/fleet/run-fleet";
+
 import type { FleetResult } from "@trainfleet/testing/fleet/run-fleet";
+import { runFleet } from "@trainfleet/testing/fleet/run-fleet";
+import { beforeAll, describe, expect, it } from "vitest";
 
 const flags = ["--max-steps", "300", "--backend", "wasm"];
 

@@ -6,13 +6,13 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseAllDocuments } from "yaml";
-
-import { isJsonObject } from "@trainfleet/k8s/resource";
 import type { JsonObject } from "@trainfleet/k8s/resource";
 
-export { isJsonObject, valueAt } from "@trainfleet/k8s/resource";
+import { isJsonObject } from "@trainfleet/k8s/resource";
+import { parseAllDocuments } from "yaml";
+
 export type { JsonObject, JsonValue } from "@trainfleet/k8s/resource";
+export { isJsonObject, valueAt } from "@trainfleet/k8s/resource";
 
 /** The repository root (testing/src/ and test/dist/ are both two folders below it). */
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");

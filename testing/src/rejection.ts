@@ -1,5 +1,5 @@
-import { expect } from "vitest";
 import { TrainfleetError } from "@trainfleet/proto";
+import { expect } from "vitest";
 
 /** The TrainfleetError that `promise` rejects with; fails the test if it resolves or throws anything else. */
 export async function rejection(promise: Promise<unknown>): Promise<TrainfleetError> {

@@ -5,20 +5,21 @@
  * of TrainingJob, informers through watches, dropped watches, 410 and re-list, garbage
  * collection, finalizers and injected faults.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+import type { Informer, KubernetesObject, ObjectCache, V1Pod } from "@kubernetes/client-node";
 import {
   ApiException,
   CoreV1Api,
   CustomObjectsApi,
   KubernetesObjectApi,
-  PatchStrategy,
-  Watch,
   makeInformer,
+  PatchStrategy,
   setHeaderOptions,
+  Watch,
 } from "@kubernetes/client-node";
-import type { Informer, KubernetesObject, ObjectCache, V1Pod } from "@kubernetes/client-node";
-import { startKubeApiServer, trainingJobs, volcanoPodGroups, defaultResources, rbacResource } from "../src/k8s/kube-api-server/index.js";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { KubeApiServer, ResourceDefinition } from "../src/k8s/kube-api-server/index.js";
+import { defaultResources, rbacResource, startKubeApiServer, trainingJobs, volcanoPodGroups } from "../src/k8s/kube-api-server/index.js";
 import { allows, loadOperatorPermissions } from "../src/k8s/operator-permissions.js";
 
 const namespace = "training";
@@ -41,7 +42,9 @@ function pod(name: string, labels: Record<string, string> = {}, extra: Partial<V
 }
 
 /** The ApiException a call rejects with, and the Status object its body carries. */
-async function rejection(call: Promise<unknown>): Promise<{ code: number; status: Record<string, unknown>; headers: Record<string, string> }> {
+async function rejection(
+  call: Promise<unknown>,
+): Promise<{ code: number; status: Record<string, unknown>; headers: Record<string, string> }> {
   const error: unknown = await call.then(
     () => undefined,
     (caught: unknown) => caught,
@@ -75,7 +78,9 @@ afterEach(async () => {
 
 /** An informer on pods in the namespace, recording what it tells its handlers. */
 function podInformer(): { informer: Informer<V1Pod> & ObjectCache<V1Pod>; seen: string[]; errors: unknown[] } {
-  const informer = makeInformer(server.kubeConfig(namespace), `/api/v1/namespaces/${namespace}/pods`, () => core.listNamespacedPod({ namespace }));
+  const informer = makeInformer(server.kubeConfig(namespace), `/api/v1/namespaces/${namespace}/pods`, () =>
+    core.listNamespacedPod({ namespace }),
+  );
   const seen: string[] = [];
   const errors: unknown[] = [];
   informer.on("add", (object) => seen.push(`add ${object.metadata?.name}`));
@@ -102,7 +107,10 @@ describe("the in-process Kubernetes API server (no real kube-apiserver can run h
       expect(created.metadata?.uid).toMatch(/^[0-9a-f-]{36}$/);
       expect(created.metadata?.creationTimestamp).toBeInstanceOf(Date);
       expect(created.metadata?.generation).toBe(1);
-      const service = await core.createNamespacedService({ namespace, body: { metadata: { name: "coordinator" }, spec: { ports: [{ port: 7000 }] } } });
+      const service = await core.createNamespacedService({
+        namespace,
+        body: { metadata: { name: "coordinator" }, spec: { ports: [{ port: 7000 }] } },
+      });
       expect(Number(service.metadata?.resourceVersion)).toBe(Number(created.metadata?.resourceVersion) + 1);
 
       const read = await core.readNamespacedPod({ name: "worker-0", namespace });
@@ -119,27 +127,56 @@ describe("the in-process Kubernetes API server (no real kube-apiserver can run h
 
       const deleted = await core.deleteNamespacedPod({ name: "worker-0", namespace });
       expect(deleted.metadata?.name).toBe("worker-0");
-      expect((await rejection(core.readNamespacedPod({ name: "worker-0", namespace }))).status).toMatchObject({ kind: "Status", reason: "NotFound", code: 404, message: 'pods "worker-0" not found' });
+      expect((await rejection(core.readNamespacedPod({ name: "worker-0", namespace }))).status).toMatchObject({
+        kind: "Status",
+        reason: "NotFound",
+        code: 404,
+        message: 'pods "worker-0" not found',
+      });
       // Config maps and events answer a delete with a Success Status, as the real server does.
       await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: "settings" }, data: { a: "1" } } });
-      await core.createNamespacedEvent({ namespace, body: { metadata: { name: "tj.1" }, involvedObject: { name: "tj" }, reason: "Started", message: "started" } });
-      expect(await core.deleteNamespacedConfigMap({ name: "settings", namespace })).toMatchObject({ kind: "Status", status: "Success", details: { name: "settings", kind: "configmaps" } });
+      await core.createNamespacedEvent({
+        namespace,
+        body: { metadata: { name: "tj.1" }, involvedObject: { name: "tj" }, reason: "Started", message: "started" },
+      });
+      expect(await core.deleteNamespacedConfigMap({ name: "settings", namespace })).toMatchObject({
+        kind: "Status",
+        status: "Success",
+        details: { name: "settings", kind: "configmaps" },
+      });
     });
 
     it("answers a duplicate create with 409 AlreadyExists and a stale replace with 409 Conflict, as ApiException with the Status body", async () => {
       const created = await core.createNamespacedPod({ namespace, body: pod("worker-0") });
       const duplicate = await rejection(core.createNamespacedPod({ namespace, body: pod("worker-0") }));
       expect(duplicate.code).toBe(409);
-      expect(duplicate.status).toEqual({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: 'pods "worker-0" already exists', reason: "AlreadyExists", details: { name: "worker-0", kind: "pods" }, code: 409 });
+      expect(duplicate.status).toEqual({
+        kind: "Status",
+        apiVersion: "v1",
+        metadata: {},
+        status: "Failure",
+        message: 'pods "worker-0" already exists',
+        reason: "AlreadyExists",
+        details: { name: "worker-0", kind: "pods" },
+        code: 409,
+      });
 
       await core.patchNamespacedPod({ name: "worker-0", namespace, body: { metadata: { labels: { moved: "on" } } } }, mergePatch());
       const stale = await rejection(core.replaceNamespacedPod({ name: "worker-0", namespace, body: created }));
       expect(stale.code).toBe(409);
-      expect(stale.status).toMatchObject({ reason: "Conflict", message: 'Operation cannot be fulfilled on pods "worker-0": the object has been modified; please apply your changes to the latest version and try again', details: { name: "worker-0", kind: "pods" } });
+      expect(stale.status).toMatchObject({
+        reason: "Conflict",
+        message:
+          'Operation cannot be fulfilled on pods "worker-0": the object has been modified; please apply your changes to the latest version and try again',
+        details: { name: "worker-0", kind: "pods" },
+      });
     });
 
     it("names an object from generateName and rejects a create with neither name (422)", async () => {
-      const created = await core.createNamespacedPod({ namespace, body: { metadata: { generateName: "worker-" }, spec: { containers: [] } } });
+      const created = await core.createNamespacedPod({
+        namespace,
+        body: { metadata: { generateName: "worker-" }, spec: { containers: [] } },
+      });
       expect(created.metadata?.name).toMatch(/^worker-[bcdfghjklmnpqrstvwxz2456789]{5}$/);
       const nameless = await rejection(core.createNamespacedPod({ namespace, body: { metadata: {}, spec: { containers: [] } } }));
       expect(nameless.code).toBe(422);
@@ -151,24 +188,37 @@ describe("the in-process Kubernetes API server (no real kube-apiserver can run h
       await core.createNamespacedPod({ namespace, body: pod("ps-0", { role: "ps", job: "a" }) });
       await core.createNamespacedPod({ namespace, body: pod("worker-0", { role: "worker", job: "a", gpu: "yes" }) });
       await core.createNamespacedPod({ namespace, body: pod("worker-b", { role: "worker", job: "b" }) });
-      const names = async (query: { labelSelector?: string; fieldSelector?: string }) => (await core.listNamespacedPod({ namespace, ...query })).items.map((item) => item.metadata?.name);
+      const names = async (query: { labelSelector?: string; fieldSelector?: string }) =>
+        (await core.listNamespacedPod({ namespace, ...query })).items.map((item) => item.metadata?.name);
       expect(await names({ labelSelector: "job=a" })).toEqual(["coordinator", "ps-0", "worker-0"]);
       expect(await names({ labelSelector: "job==a,role!=worker" })).toEqual(["coordinator", "ps-0"]);
       expect(await names({ labelSelector: "role in (ps, coordinator)" })).toEqual(["coordinator", "ps-0"]);
       expect(await names({ labelSelector: "role notin (ps,coordinator),!gpu" })).toEqual(["worker-b"]);
       expect(await names({ labelSelector: "gpu" })).toEqual(["worker-0"]);
       expect(await names({ fieldSelector: "metadata.name=ps-0" })).toEqual(["ps-0"]);
-      expect((await rejection(core.listNamespacedPod({ namespace, fieldSelector: "spec.unknown=x" }))).status).toMatchObject({ code: 400, reason: "BadRequest", message: "field label not supported: spec.unknown" });
-      expect((await core.listPodForAllNamespaces({ labelSelector: "job=b" })).items.map((item) => item.metadata?.namespace)).toEqual([namespace]);
+      expect((await rejection(core.listNamespacedPod({ namespace, fieldSelector: "spec.unknown=x" }))).status).toMatchObject({
+        code: 400,
+        reason: "BadRequest",
+        message: "field label not supported: spec.unknown",
+      });
+      expect((await core.listPodForAllNamespaces({ labelSelector: "job=b" })).items.map((item) => item.metadata?.namespace)).toEqual([
+        namespace,
+      ]);
     });
   });
 
   describe("patches, by explicit content type", () => {
     it("applies merge, strategic merge (merge semantics) and JSON patches to a pod, and logs each content type", async () => {
       await core.createNamespacedPod({ namespace, body: pod("worker-0", { a: "1", b: "2" }) });
-      const merged = await core.patchNamespacedPod({ name: "worker-0", namespace, body: { metadata: { labels: { a: null, c: "3" } } } }, mergePatch());
+      const merged = await core.patchNamespacedPod(
+        { name: "worker-0", namespace, body: { metadata: { labels: { a: null, c: "3" } } } },
+        mergePatch(),
+      );
       expect(merged.metadata?.labels).toEqual({ b: "2", c: "3" });
-      const strategic = await core.patchNamespacedPod({ name: "worker-0", namespace, body: { metadata: { annotations: { note: "x" } } } }, setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch));
+      const strategic = await core.patchNamespacedPod(
+        { name: "worker-0", namespace, body: { metadata: { annotations: { note: "x" } } } },
+        setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch),
+      );
       expect(strategic.metadata?.annotations).toEqual({ note: "x" });
       const jsonPatched = await core.patchNamespacedPod(
         {
@@ -194,12 +244,24 @@ describe("the in-process Kubernetes API server (no real kube-apiserver can run h
 
     it("refuses a failed JSON patch test (422), an unknown type (415), and strategic merge on a custom resource (415)", async () => {
       await core.createNamespacedPod({ namespace, body: pod("worker-0", { a: "1" }) });
-      const failedTest = await rejection(core.patchNamespacedPod({ name: "worker-0", namespace, body: [{ op: "test", path: "/metadata/labels/a", value: "2" }] }, setHeaderOptions("Content-Type", PatchStrategy.JsonPatch)));
+      const failedTest = await rejection(
+        core.patchNamespacedPod(
+          { name: "worker-0", namespace, body: [{ op: "test", path: "/metadata/labels/a", value: "2" }] },
+          setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),
+        ),
+      );
       expect(failedTest.status).toMatchObject({ code: 422, reason: "Invalid" });
-      const unknown = await rejection(core.patchNamespacedPod({ name: "worker-0", namespace, body: {} }, setHeaderOptions("Content-Type", "application/json")));
+      const unknown = await rejection(
+        core.patchNamespacedPod({ name: "worker-0", namespace, body: {} }, setHeaderOptions("Content-Type", "application/json")),
+      );
       expect(unknown.status).toMatchObject({ code: 415, reason: "UnsupportedMediaType" });
       await custom.createNamespacedCustomObject({ ...tj, body: trainingJob("mnist") });
-      const strategic = await rejection(custom.patchNamespacedCustomObject({ ...tj, name: "mnist", body: { spec: { model: "cnn" } } }, setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch)));
+      const strategic = await rejection(
+        custom.patchNamespacedCustomObject(
+          { ...tj, name: "mnist", body: { spec: { model: "cnn" } } },
+          setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch),
+        ),
+      );
       expect(strategic.code).toBe(415);
     });
 
@@ -213,16 +275,28 @@ describe("the in-process Kubernetes API server (no real kube-apiserver can run h
 
   describe("TrainingJob through CustomObjectsApi", () => {
     it("requires metadata.resourceVersion on replace (422) and bumps generation for spec changes only", async () => {
-      const created = (await custom.createNamespacedCustomObject({ ...tj, body: { ...trainingJob("mnist"), status: { phase: "Running" } } })) as TrainingJob;
+      const created = (await custom.createNamespacedCustomObject({
+        ...tj,
+        body: { ...trainingJob("mnist"), status: { phase: "Running" } },
+      })) as TrainingJob;
       expect(created.status).toBeUndefined();
       expect(created.metadata?.generation).toBe(1);
       const { resourceVersion: _dropped, ...withoutVersion } = created.metadata!;
-      const unconditional = await rejection(custom.replaceNamespacedCustomObject({ ...tj, name: "mnist", body: { ...created, metadata: withoutVersion } }));
+      const unconditional = await rejection(
+        custom.replaceNamespacedCustomObject({ ...tj, name: "mnist", body: { ...created, metadata: withoutVersion } }),
+      );
       expect(unconditional.status).toMatchObject({ code: 422, reason: "Invalid" });
 
-      const labelled = (await custom.patchNamespacedCustomObject({ ...tj, name: "mnist", body: { metadata: { labels: { team: "a" } } } }, mergePatch())) as TrainingJob;
+      const labelled = (await custom.patchNamespacedCustomObject(
+        { ...tj, name: "mnist", body: { metadata: { labels: { team: "a" } } } },
+        mergePatch(),
+      )) as TrainingJob;
       expect(labelled.metadata?.generation).toBe(1);
-      const respecced = (await custom.replaceNamespacedCustomObject({ ...tj, name: "mnist", body: { ...labelled, spec: { ...labelled.spec, model: "cnn" } } })) as TrainingJob;
+      const respecced = (await custom.replaceNamespacedCustomObject({
+        ...tj,
+        name: "mnist",
+        body: { ...labelled, spec: { ...labelled.spec, model: "cnn" } },
+      })) as TrainingJob;
       expect(respecced.metadata?.generation).toBe(2);
       const stale = await rejection(custom.replaceNamespacedCustomObject({ ...tj, name: "mnist", body: labelled }));
       expect(stale.status).toMatchObject({ code: 409, reason: "Conflict", details: { name: "mnist", group, kind: plural } });
@@ -233,25 +307,50 @@ describe("the in-process Kubernetes API server (no real kube-apiserver can run h
 
     it("changes only .status through /status, ignores .status on the main resource, and does not bump generation", async () => {
       await custom.createNamespacedCustomObject({ ...tj, body: trainingJob("mnist") });
-      const patched = (await custom.patchNamespacedCustomObjectStatus({ ...tj, name: "mnist", body: { spec: { workers: { replicas: 9 } }, status: { phase: "Running", readyReplicas: 2 } } }, mergePatch())) as TrainingJob;
+      const patched = (await custom.patchNamespacedCustomObjectStatus(
+        { ...tj, name: "mnist", body: { spec: { workers: { replicas: 9 } }, status: { phase: "Running", readyReplicas: 2 } } },
+        mergePatch(),
+      )) as TrainingJob;
       expect(patched.status).toEqual({ phase: "Running", readyReplicas: 2 });
       expect(patched.spec.workers.replicas).toBe(2);
       expect(patched.metadata?.generation).toBe(1);
 
-      const replacedStatus = (await custom.replaceNamespacedCustomObjectStatus({ ...tj, name: "mnist", body: { ...patched, status: { phase: "Succeeded" } } })) as TrainingJob;
+      const replacedStatus = (await custom.replaceNamespacedCustomObjectStatus({
+        ...tj,
+        name: "mnist",
+        body: { ...patched, status: { phase: "Succeeded" } },
+      })) as TrainingJob;
       expect(replacedStatus.status).toEqual({ phase: "Succeeded" });
-      const mainIgnoresStatus = (await custom.patchNamespacedCustomObject({ ...tj, name: "mnist", body: { status: { phase: "Failed" } } }, mergePatch())) as TrainingJob;
+      const mainIgnoresStatus = (await custom.patchNamespacedCustomObject(
+        { ...tj, name: "mnist", body: { status: { phase: "Failed" } } },
+        mergePatch(),
+      )) as TrainingJob;
       expect(mainIgnoresStatus.status).toEqual({ phase: "Succeeded" });
       expect(mainIgnoresStatus.metadata?.resourceVersion).toBe(replacedStatus.metadata?.resourceVersion);
-      expect(((await custom.getNamespacedCustomObjectStatus({ ...tj, name: "mnist" })) as TrainingJob).status).toEqual({ phase: "Succeeded" });
-      expect(server.requests.entries({ subresource: "status" }).map((entry) => `${entry.verb} ${rbacResource(entry)}`)).toEqual(["patch trainingjobs/status", "update trainingjobs/status", "get trainingjobs/status"]);
+      expect(((await custom.getNamespacedCustomObjectStatus({ ...tj, name: "mnist" })) as TrainingJob).status).toEqual({
+        phase: "Succeeded",
+      });
+      expect(server.requests.entries({ subresource: "status" }).map((entry) => `${entry.verb} ${rbacResource(entry)}`)).toEqual([
+        "patch trainingjobs/status",
+        "update trainingjobs/status",
+        "get trainingjobs/status",
+      ]);
     });
 
     it("maps /scale to .spec.workers.replicas, .status.replicas and .status.selector (what kubectl scale and an HPA use)", async () => {
       await custom.createNamespacedCustomObject({ ...tj, body: trainingJob("mnist", 2) });
-      await custom.patchNamespacedCustomObjectStatus({ ...tj, name: "mnist", body: { status: { replicas: 2, selector: "trainfleet.dev/job=mnist" } } }, mergePatch());
+      await custom.patchNamespacedCustomObjectStatus(
+        { ...tj, name: "mnist", body: { status: { replicas: 2, selector: "trainfleet.dev/job=mnist" } } },
+        mergePatch(),
+      );
       const scale = await custom.getNamespacedCustomObjectScale({ ...tj, name: "mnist" });
-      expect(scale).toMatchObject({ kind: "Scale", apiVersion: "autoscaling/v1", metadata: { name: "mnist", namespace }, spec: { replicas: 2 }, status: { replicas: 2, selector: "trainfleet.dev/job=mnist" } });
+      expect(scale).toMatchObject({
+        kind: "Scale",
+        apiVersion: "autoscaling/v1",
+        metadata: { name: "mnist", namespace },
+        spec: { replicas: 2 },
+        status: { replicas: 2, selector: "trainfleet.dev/job=mnist" },
+      });
 
       // kubectl scale tj mnist --replicas=4 sends this merge patch to /scale.
       const scaled = await custom.patchNamespacedCustomObjectScale({ ...tj, name: "mnist", body: { spec: { replicas: 4 } } }, mergePatch());
@@ -260,11 +359,19 @@ describe("the in-process Kubernetes API server (no real kube-apiserver can run h
       expect(job.spec.workers.replicas).toBe(4);
       expect(job.metadata?.generation).toBe(2);
 
-      const replaced = await custom.replaceNamespacedCustomObjectScale({ ...tj, name: "mnist", body: { ...(scaled as object), spec: { replicas: 1 } } });
+      const replaced = await custom.replaceNamespacedCustomObjectScale({
+        ...tj,
+        name: "mnist",
+        body: { ...(scaled as object), spec: { replicas: 1 } },
+      });
       expect(replaced).toMatchObject({ spec: { replicas: 1 } });
-      const stale = await rejection(custom.replaceNamespacedCustomObjectScale({ ...tj, name: "mnist", body: { ...(scaled as object), spec: { replicas: 3 } } }));
+      const stale = await rejection(
+        custom.replaceNamespacedCustomObjectScale({ ...tj, name: "mnist", body: { ...(scaled as object), spec: { replicas: 3 } } }),
+      );
       expect(stale.status).toMatchObject({ code: 409, reason: "Conflict" });
-      const negative = await rejection(custom.patchNamespacedCustomObjectScale({ ...tj, name: "mnist", body: { spec: { replicas: -1 } } }, mergePatch()));
+      const negative = await rejection(
+        custom.patchNamespacedCustomObjectScale({ ...tj, name: "mnist", body: { spec: { replicas: -1 } } }, mergePatch()),
+      );
       expect(negative.status).toMatchObject({ code: 422, reason: "Invalid" });
       expect((await rejection(core.connectGetNamespacedPodProxy({ name: "x", namespace }))).code).toBe(404);
     });
@@ -358,10 +465,28 @@ describe("the in-process Kubernetes API server (no real kube-apiserver can run h
       server.compact();
       const events: { type: string; object: Record<string, unknown> }[] = [];
       const done = new Promise<unknown>((resolve) => {
-        void new Watch(server.kubeConfig(namespace)).watch(`/api/v1/namespaces/${namespace}/pods`, { resourceVersion: old }, (type, object) => events.push({ type, object }), resolve);
+        void new Watch(server.kubeConfig(namespace)).watch(
+          `/api/v1/namespaces/${namespace}/pods`,
+          { resourceVersion: old },
+          (type, object) => events.push({ type, object }),
+          resolve,
+        );
       });
       expect(await done).toBeNull();
-      expect(events).toEqual([{ type: "ERROR", object: { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: `too old resource version: ${old} (${Number(server.resourceVersion()) + 1})`, reason: "Expired", code: 410 } }]);
+      expect(events).toEqual([
+        {
+          type: "ERROR",
+          object: {
+            kind: "Status",
+            apiVersion: "v1",
+            metadata: {},
+            status: "Failure",
+            message: `too old resource version: ${old} (${Number(server.resourceVersion()) + 1})`,
+            reason: "Expired",
+            code: 410,
+          },
+        },
+      ]);
 
       const { informer, seen, errors } = podInformer();
       server.failNext({ verb: "watch", resource: "pods" }, { code: 410 });
@@ -383,7 +508,12 @@ describe("the in-process Kubernetes API server (no real kube-apiserver can run h
       await core.createNamespacedPod({ namespace, body: pod("c") });
       const replay = async (resourceVersion: string) => {
         const events: string[] = [];
-        const controller = await new Watch(server.kubeConfig(namespace)).watch(`/api/v1/namespaces/${namespace}/pods`, { resourceVersion }, (type, object: KubernetesObject) => events.push(`${type} ${object.metadata?.name ?? object.kind}`), () => undefined);
+        const controller = await new Watch(server.kubeConfig(namespace)).watch(
+          `/api/v1/namespaces/${namespace}/pods`,
+          { resourceVersion },
+          (type, object: KubernetesObject) => events.push(`${type} ${object.metadata?.name ?? object.kind}`),
+          () => undefined,
+        );
         await expect.poll(() => events.length).toBe(resourceVersion === start ? 1 : 2);
         controller.abort();
         return events;
@@ -398,7 +528,8 @@ describe("the in-process Kubernetes API server (no real kube-apiserver can run h
       const controller = await watch.watch(
         `/api/v1/namespaces/${namespace}/pods`,
         { resourceVersion: server.resourceVersion(), allowWatchBookmarks: true, labelSelector: "role=worker" },
-        (type, object: KubernetesObject) => events.push(`${type} ${object.metadata?.name ?? ""} ${type === "BOOKMARK" ? object.metadata?.resourceVersion : ""}`.trim()),
+        (type, object: KubernetesObject) =>
+          events.push(`${type} ${object.metadata?.name ?? ""} ${type === "BOOKMARK" ? object.metadata?.resourceVersion : ""}`.trim()),
         () => undefined,
       );
       await core.createNamespacedPod({ namespace, body: pod("w", { role: "worker" }) });
@@ -419,7 +550,12 @@ describe("the in-process Kubernetes API server (no real kube-apiserver can run h
       const deleting = await core.deleteNamespacedPod({ name: "worker-0", namespace });
       expect(deleting.metadata?.deletionTimestamp).toBeInstanceOf(Date);
       expect((await core.readNamespacedPod({ name: "worker-0", namespace })).metadata?.finalizers).toEqual(["trainfleet.dev/drain"]);
-      const adding = await rejection(core.patchNamespacedPod({ name: "worker-0", namespace, body: { metadata: { finalizers: ["trainfleet.dev/drain", "other"] } } }, mergePatch()));
+      const adding = await rejection(
+        core.patchNamespacedPod(
+          { name: "worker-0", namespace, body: { metadata: { finalizers: ["trainfleet.dev/drain", "other"] } } },
+          mergePatch(),
+        ),
+      );
       expect(adding.status).toMatchObject({ code: 422, reason: "Invalid" });
 
       await core.patchNamespacedPod({ name: "worker-0", namespace, body: { metadata: { finalizers: null } } }, mergePatch());
@@ -430,7 +566,16 @@ describe("the in-process Kubernetes API server (no real kube-apiserver can run h
     it("deletes a pod owned by a TrainingJob once the job is deleted (background), keeps it with Orphan, and waits for it with Foreground", async () => {
       const owned = async (jobName: string, podName: string) => {
         const job = (await custom.createNamespacedCustomObject({ ...tj, body: trainingJob(jobName) })) as TrainingJob;
-        const ownerReferences = [{ apiVersion: `${group}/${version}`, kind: "TrainingJob", name: jobName, uid: job.metadata!.uid!, controller: true, blockOwnerDeletion: true }];
+        const ownerReferences = [
+          {
+            apiVersion: `${group}/${version}`,
+            kind: "TrainingJob",
+            name: jobName,
+            uid: job.metadata!.uid!,
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ];
         await core.createNamespacedPod({ namespace, body: pod(podName, {}, { ownerReferences }) });
       };
       await owned("background", "background-worker");
@@ -444,11 +589,20 @@ describe("the in-process Kubernetes API server (no real kube-apiserver can run h
       expect((await core.readNamespacedPod({ name: "orphan-worker", namespace })).metadata?.ownerReferences).toBeUndefined();
 
       await owned("foreground", "foreground-worker");
-      await core.patchNamespacedPod({ name: "foreground-worker", namespace, body: { metadata: { finalizers: ["trainfleet.dev/drain"] } } }, mergePatch());
-      const deleting = (await custom.deleteNamespacedCustomObject({ ...tj, name: "foreground", propagationPolicy: "Foreground" })) as TrainingJob;
+      await core.patchNamespacedPod(
+        { name: "foreground-worker", namespace, body: { metadata: { finalizers: ["trainfleet.dev/drain"] } } },
+        mergePatch(),
+      );
+      const deleting = (await custom.deleteNamespacedCustomObject({
+        ...tj,
+        name: "foreground",
+        propagationPolicy: "Foreground",
+      })) as TrainingJob;
       expect(deleting.metadata?.finalizers).toEqual(["foregroundDeletion"]);
       await server.garbageCollected();
-      expect(((await custom.getNamespacedCustomObject({ ...tj, name: "foreground" })) as TrainingJob).metadata?.deletionTimestamp).toBeDefined();
+      expect(
+        ((await custom.getNamespacedCustomObject({ ...tj, name: "foreground" })) as TrainingJob).metadata?.deletionTimestamp,
+      ).toBeDefined();
       await core.patchNamespacedPod({ name: "foreground-worker", namespace, body: { metadata: { finalizers: null } } }, mergePatch());
       await server.garbageCollected();
       expect((await rejection(custom.getNamespacedCustomObject({ ...tj, name: "foreground" }))).code).toBe(404);
@@ -492,7 +646,9 @@ describe("the in-process Kubernetes API server (no real kube-apiserver can run h
       void custom.patchNamespacedCustomObjectStatus({ ...tj, name: "mnist", body: { status: { phase: "Running" } } }, mergePatch());
       expect(await statusPatched).toMatchObject({ name: "mnist", status: 200 });
       await custom.getNamespacedCustomObjectScale({ ...tj, name: "mnist" });
-      const calls = server.requests.entries().map((entry) => ({ apiGroup: entry.apiGroup ?? "", resource: rbacResource(entry), verb: entry.verb ?? "" }));
+      const calls = server.requests
+        .entries()
+        .map((entry) => ({ apiGroup: entry.apiGroup ?? "", resource: rbacResource(entry), verb: entry.verb ?? "" }));
       expect(calls).toEqual([
         { apiGroup: group, resource: "trainingjobs", verb: "create" },
         { apiGroup: group, resource: "trainingjobs/status", verb: "patch" },
@@ -501,19 +657,52 @@ describe("the in-process Kubernetes API server (no real kube-apiserver can run h
       const rules = loadOperatorPermissions().rules;
       // The operator creates no TrainingJob and never reads /scale (kubectl scale and the CLI do).
       expect(calls.map((call) => allows(rules, call))).toEqual([false, true, false]);
-      expect(server.requests.entries()[1]).toMatchObject({ method: "PATCH", path: `/apis/${group}/${version}/namespaces/${namespace}/trainingjobs/mnist/status`, contentType: "application/merge-patch+json", status: 200, injected: false });
+      expect(server.requests.entries()[1]).toMatchObject({
+        method: "PATCH",
+        path: `/apis/${group}/${version}/namespaces/${namespace}/trainingjobs/mnist/status`,
+        contentType: "application/merge-patch+json",
+        status: 200,
+        injected: false,
+      });
     });
   });
 
   it("serves further resources from its table: Volcano PodGroups and a cluster-scoped resource", async () => {
-    const queues: ResourceDefinition = { group: "scheduling.volcano.sh", version: "v1beta1", kind: "Queue", listKind: "QueueList", plural: "queues", singular: "queue", namespaced: false, status: true, custom: true, deleteReturnsObject: true };
+    const queues: ResourceDefinition = {
+      group: "scheduling.volcano.sh",
+      version: "v1beta1",
+      kind: "Queue",
+      listKind: "QueueList",
+      plural: "queues",
+      singular: "queue",
+      namespaced: false,
+      status: true,
+      custom: true,
+      deleteReturnsObject: true,
+    };
     await server.close();
     server = await startKubeApiServer({ resources: [...defaultResources, volcanoPodGroups, queues] });
     custom = server.kubeConfig(namespace).makeApiClient(CustomObjectsApi);
     const podGroup = { apiVersion: "scheduling.volcano.sh/v1beta1", kind: "PodGroup", metadata: { name: "mnist" }, spec: { minMember: 3 } };
-    await custom.createNamespacedCustomObject({ group: "scheduling.volcano.sh", version: "v1beta1", namespace, plural: "podgroups", body: podGroup });
-    await custom.createClusterCustomObject({ group: "scheduling.volcano.sh", version: "v1beta1", plural: "queues", body: { apiVersion: "scheduling.volcano.sh/v1beta1", kind: "Queue", metadata: { name: "default" } } });
-    const queue = (await custom.getClusterCustomObject({ group: "scheduling.volcano.sh", version: "v1beta1", plural: "queues", name: "default" })) as KubernetesObject;
+    await custom.createNamespacedCustomObject({
+      group: "scheduling.volcano.sh",
+      version: "v1beta1",
+      namespace,
+      plural: "podgroups",
+      body: podGroup,
+    });
+    await custom.createClusterCustomObject({
+      group: "scheduling.volcano.sh",
+      version: "v1beta1",
+      plural: "queues",
+      body: { apiVersion: "scheduling.volcano.sh/v1beta1", kind: "Queue", metadata: { name: "default" } },
+    });
+    const queue = (await custom.getClusterCustomObject({
+      group: "scheduling.volcano.sh",
+      version: "v1beta1",
+      plural: "queues",
+      name: "default",
+    })) as KubernetesObject;
     expect(queue.metadata?.namespace).toBeUndefined();
     expect(server.object(trainingJobs, namespace, "mnist")).toBeUndefined();
     expect(server.object(volcanoPodGroups, namespace, "mnist")?.["spec"]).toEqual({ minMember: 3 });

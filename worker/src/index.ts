@@ -1,9 +1,9 @@
-export { selectBackend } from "./compute/backend.js";
 export type { BackendChoice } from "./compute/backend.js";
+export { selectBackend } from "./compute/backend.js";
 export { makeBatch } from "./compute/host-batch.js";
 export { createModel } from "./compute/model.js";
-export { defaultDataDirs, loadFashionMnist } from "./dataset/fashion-mnist.js";
 export type { ImageDataset } from "./dataset/fashion-mnist.js";
+export { defaultDataDirs, loadFashionMnist } from "./dataset/fashion-mnist.js";
 export { scaleGradient } from "./gradient-scale.js";
 export type { WorkerOptions } from "./run-worker.js";
 export { runWorker } from "./run-worker.js";

@@ -19,16 +19,17 @@
  * worker fails before registering. Stop, SIGTERM and a coordinator that cannot be reached
  * or refuses to register the worker end it without one.
  */
-import { AsyncQueue, abortableDelay, joinJob, logContext } from "@trainfleet/runtime";
-import { Code, MemberRole, TrainfleetError } from "@trainfleet/proto";
+
 import type { AssignmentsResponse } from "@trainfleet/proto";
+import { Code, MemberRole, TrainfleetError } from "@trainfleet/proto";
 import type { Logger, MemberSession } from "@trainfleet/runtime";
-import { selectBackend } from "./compute/backend.js";
+import { AsyncQueue, abortableDelay, joinJob, logContext } from "@trainfleet/runtime";
 import type { BackendChoice } from "./compute/backend.js";
-import { loadFashionMnist } from "./dataset/fashion-mnist.js";
+import { selectBackend } from "./compute/backend.js";
 import type { ImageDataset } from "./dataset/fashion-mnist.js";
-import { Trainer } from "./trainer.js";
+import { loadFashionMnist } from "./dataset/fashion-mnist.js";
 import type { ColocatedShard } from "./trainer.js";
+import { Trainer } from "./trainer.js";
 import { reportFailure, workerFailure } from "./worker-failure.js";
 
 export interface WorkerOptions {
@@ -44,7 +45,13 @@ export interface WorkerOptions {
 }
 
 /** How a step fails when a membership change (or a lost shard) overtook it: a closed shard, an aborted pull, an old generation, a dead connection. */
-const generationChangeCodes = new Set<number>([Code.UNAVAILABLE, Code.ABORTED, Code.FAILED_PRECONDITION, Code.CANCELLED, Code.DEADLINE_EXCEEDED]);
+const generationChangeCodes = new Set<number>([
+  Code.UNAVAILABLE,
+  Code.ABORTED,
+  Code.FAILED_PRECONDITION,
+  Code.CANCELLED,
+  Code.DEADLINE_EXCEEDED,
+]);
 
 /** How a session with the coordinator ended: told to stop, evicted (told to register again), or cut off without a word. */
 type SessionEnd = "stopped" | "rejoin" | "disconnected";
@@ -54,7 +61,9 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   let backend: Awaited<ReturnType<typeof selectBackend>>;
   let dataset: ImageDataset;
   try {
-    backend = await selectBackend(options.backend, logger).catch((error: unknown) => Promise.reject(workerFailure("BackendUnavailable", error)));
+    backend = await selectBackend(options.backend, logger).catch((error: unknown) =>
+      Promise.reject(workerFailure("BackendUnavailable", error)),
+    );
     // Load the data before joining: a registered worker is one that can train at once.
     dataset = await loadFashionMnist(options.dataDirs).catch((error: unknown) => Promise.reject(workerFailure("DataUnavailable", error)));
   } catch (error) {
@@ -72,9 +81,14 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     const end = await followSession(session, dataset, options);
     // Asked to stop (SIGTERM): the session ended because of that, not because of the coordinator.
     if (end === "stopped" || options.signal.aborted) return;
-    if (end === "rejoin") logger.warn({ memberId: session.memberId }, "the coordinator marked this worker lost while it was alive; registering again");
+    if (end === "rejoin")
+      logger.warn({ memberId: session.memberId }, "the coordinator marked this worker lost while it was alive; registering again");
     // It may have lost us too, or not yet (then this member's lease runs out, as it sends no more heartbeats).
-    else logger.warn({ memberId: session.memberId }, "the connection to the coordinator broke before it told this worker to stop; registering again");
+    else
+      logger.warn(
+        { memberId: session.memberId },
+        "the connection to the coordinator broke before it told this worker to stop; registering again",
+      );
     // A pause, so that a worker the coordinator keeps refusing does not spin.
     try {
       await abortableDelay(Math.min(1_000, session.leaseMs), options.signal);
@@ -124,7 +138,13 @@ async function followSession(session: MemberSession, dataset: ImageDataset, opti
       stop.abort(new TrainfleetError(Code.CANCELLED, "assignments ended"));
     }
   })();
-  const context = { memberId: session.memberId, dataset, coordinator: session.coordinator, logger: log, colocatedShard: options.colocatedShard };
+  const context = {
+    memberId: session.memberId,
+    dataset,
+    coordinator: session.coordinator,
+    logger: log,
+    colocatedShard: options.colocatedShard,
+  };
   let trainer: Trainer | undefined;
   try {
     for await (const assignment of todo.read(stop.signal)) {
@@ -166,7 +186,15 @@ async function followSession(session: MemberSession, dataset: ImageDataset, opti
   } catch (error) {
     if (!stop.signal.aborted) {
       // Fatal: the coordinator hears why while this member's session is still open.
-      await reportFailure({ client: session.coordinator, coordinator: options.coordinator, workerId: session.memberId, host: options.host, generation: latest.generation, error, logger: log });
+      await reportFailure({
+        client: session.coordinator,
+        coordinator: options.coordinator,
+        workerId: session.memberId,
+        host: options.host,
+        generation: latest.generation,
+        error,
+        logger: log,
+      });
       throw error;
     }
   } finally {
@@ -186,12 +214,25 @@ async function followSession(session: MemberSession, dataset: ImageDataset, opti
  * when a shard died, it comes once a new shard is in (the job is paused meanwhile). Wait
  * for it (or a Stop) as long as the job may stay paused; otherwise the failure is ours.
  */
-async function awaitNextGeneration(current: { generation: number; abandon: AbortController }, failure: TrainfleetError, waitMs: number, stop: AbortSignal, log: Logger): Promise<void> {
-  log.warn({ generation: current.generation, err: failure.message, waitMs }, "a step failed; waiting for the coordinator's next assignment");
+async function awaitNextGeneration(
+  current: { generation: number; abandon: AbortController },
+  failure: TrainfleetError,
+  waitMs: number,
+  stop: AbortSignal,
+  log: Logger,
+): Promise<void> {
+  log.warn(
+    { generation: current.generation, err: failure.message, waitMs },
+    "a step failed; waiting for the coordinator's next assignment",
+  );
   try {
     await abortableDelay(waitMs, AbortSignal.any([stop, current.abandon.signal]));
   } catch {
     return; // a newer generation or a Stop came
   }
-  throw new TrainfleetError(failure.code, `a step of generation ${current.generation} failed and no new assignment came within ${waitMs} ms: ${failure.message}`, { cause: failure });
+  throw new TrainfleetError(
+    failure.code,
+    `a step of generation ${current.generation} failed and no new assignment came within ${waitMs} ms: ${failure.message}`,
+    { cause: failure },
+  );
 }

@@ -4,18 +4,17 @@
  * gives it a new rank (reassign) and nothing else changes. It holds nothing durable; the
  * parameter-server shards hold the state.
  */
-import { Code, TrainfleetError, TrainingMode } from "@trainfleet/proto";
+
+import type { ParameterClient, ShardLink } from "@trainfleet/dataplane";
 import { createParameterClient, shardEndpoint } from "@trainfleet/dataplane";
-import type { EvaluateAssignment, StepAssignment, WorkerAssignment } from "@trainfleet/proto";
-import type { Logger } from "@trainfleet/runtime";
-import type { ParameterClient } from "@trainfleet/dataplane";
-import { datasetShape, parameterLayout } from "@trainfleet/spec";
 import { kernelFloat32Array } from "@trainfleet/kernels";
-import type { ClientOf, CoordinatorService } from "@trainfleet/proto";
-import type { ShardLink } from "@trainfleet/dataplane";
-import { createModel } from "./compute/model.js";
+import type { ClientOf, CoordinatorService, EvaluateAssignment, StepAssignment, WorkerAssignment } from "@trainfleet/proto";
+import { Code, TrainfleetError, TrainingMode } from "@trainfleet/proto";
+import type { Logger } from "@trainfleet/runtime";
+import { datasetShape, parameterLayout } from "@trainfleet/spec";
 import { makeBatch } from "./compute/host-batch.js";
 import type { Model } from "./compute/model.js";
+import { createModel } from "./compute/model.js";
 import type { ImageDataset } from "./dataset/fashion-mnist.js";
 import { scaleGradient } from "./gradient-scale.js";
 import { workerFailure } from "./worker-failure.js";
@@ -78,7 +77,9 @@ export class Trainer {
   /** Whether a new generation's assignment keeps this trainer: the same job and the same shards (a restarted shard listens elsewhere). */
   canTake(assignment: WorkerAssignment): boolean {
     const now = this.#assignment;
-    const sameShards = assignment.shards.length === now.shards.length && assignment.shards.every((s, i) => s.address === now.shards[i]!.address && s.dataAddress === now.shards[i]!.dataAddress);
+    const sameShards =
+      assignment.shards.length === now.shards.length &&
+      assignment.shards.every((s, i) => s.address === now.shards[i]!.address && s.dataAddress === now.shards[i]!.dataAddress);
     return assignment.spec!.jobId === now.spec!.jobId && sameShards;
   }
 
@@ -108,7 +109,9 @@ export class Trainer {
       scaleGradient(this.#gradient, batch.count, worldSize, step.globalBatchSize);
     }
     const computed = performance.now();
-    this.#version = await this.#parameters.pushThenPull({ generation, step: step.step, rank }, this.#gradient, this.#params, { signal }).catch((error: unknown) => Promise.reject(this.#nonFinite(error)));
+    this.#version = await this.#parameters
+      .pushThenPull({ generation, step: step.step, rank }, this.#gradient, this.#params, { signal })
+      .catch((error: unknown) => Promise.reject(this.#nonFinite(error)));
     const finished = performance.now();
     this.#logger.debug({ step: step.step, loss, computeMs: computed - pulled, pushPullMs: finished - computed }, "step done");
     this.#report(step, loss, batch.count, computed - pulled, pulled - started + (finished - computed));
@@ -142,15 +145,27 @@ export class Trainer {
       if (batch.count === 0) this.#gradient.fill(0);
       else loss = this.#model.lossAndGradient(this.#params, batch, this.#gradient);
       const computed = performance.now();
-      const failures = await this.#parameters.pushEach({ generation, rank }, pending.map((todo, i) => (todo === undefined ? undefined : versions[i])), this.#gradient, { signal });
+      const failures = await this.#parameters.pushEach(
+        { generation, rank },
+        pending.map((todo, i) => (todo === undefined ? undefined : versions[i])),
+        this.#gradient,
+        { signal },
+      );
       time.computeMs += computed - pulled;
       time.communicateMs += pulled - started + (performance.now() - computed);
       const fatal = failures.find((failure) => failure !== undefined && failure.code !== Code.ABORTED);
       if (fatal !== undefined) throw this.#nonFinite(fatal);
       pending = failures.map((failure) => (failure === undefined ? undefined : 0));
       if (pending.every((todo) => todo === undefined)) break;
-      if (attempt >= maxStaleRetries) throw new TrainfleetError(Code.ABORTED, `step ${step.step}: the gradient was too stale for a shard ${attempt} times in a row: ${failures.find((f) => f !== undefined)!.message}`);
-      this.#logger.debug({ step: step.step, attempt, err: failures.find((f) => f !== undefined)!.message }, "gradient too stale for a shard; computing it again");
+      if (attempt >= maxStaleRetries)
+        throw new TrainfleetError(
+          Code.ABORTED,
+          `step ${step.step}: the gradient was too stale for a shard ${attempt} times in a row: ${failures.find((f) => f !== undefined)!.message}`,
+        );
+      this.#logger.debug(
+        { step: step.step, attempt, err: failures.find((f) => f !== undefined)!.message },
+        "gradient too stale for a shard; computing it again",
+      );
     }
     // Shards hold different versions in async: none is kept for the next step.
     this.#version = -1;
@@ -169,7 +184,10 @@ export class Trainer {
     }
     const samples = evaluation.end - evaluation.begin;
     this.#logger.info({ samples, correct, version: this.#version }, "evaluated");
-    await this.#coordinator.reportEvaluation({ memberId: this.#memberId, generation: evaluation.generation, samples, correct, lossSum }, { signal });
+    await this.#coordinator.reportEvaluation(
+      { memberId: this.#memberId, generation: evaluation.generation, samples, correct, lossSum },
+      { signal },
+    );
   }
 
   close(): void {

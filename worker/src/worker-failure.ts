@@ -8,8 +8,9 @@
  * reason given where the failure is recognised (loading the data set, building the model,
  * a gradient the worker finds non-finite). Anything else is a WorkerError.
  */
-import { Code, CoordinatorService, TrainfleetError, createClient } from "@trainfleet/proto";
+
 import type { ClientOf } from "@trainfleet/proto";
+import { Code, CoordinatorService, createClient, TrainfleetError } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
 
 export type FailureReason = "BackendUnavailable" | "DataUnavailable" | "ModelError" | "NonFiniteGradient" | "WorkerError";
@@ -54,7 +55,13 @@ export interface FailureReport {
 export async function reportFailure(report: FailureReport): Promise<void> {
   const client = report.client ?? createClient(CoordinatorService, report.coordinator);
   const failure = TrainfleetError.from(report.error);
-  const request = { workerId: report.workerId ?? "", host: report.host, generation: report.generation ?? 0, reason: failureReason(report.error), message: failure.message };
+  const request = {
+    workerId: report.workerId ?? "",
+    host: report.host,
+    generation: report.generation ?? 0,
+    reason: failureReason(report.error),
+    message: failure.message,
+  };
   const signal = AbortSignal.timeout(failureReportTimeoutMs);
   try {
     try {
@@ -65,7 +72,10 @@ export async function reportFailure(report: FailureReport): Promise<void> {
     }
     report.logger.info({ reason: request.reason }, "reported the failure to the coordinator");
   } catch (error) {
-    report.logger.warn({ reason: request.reason, err: TrainfleetError.from(error).message }, "could not report the failure to the coordinator");
+    report.logger.warn(
+      { reason: request.reason, err: TrainfleetError.from(error).message },
+      "could not report the failure to the coordinator",
+    );
   } finally {
     if (report.client === undefined) client.close();
   }

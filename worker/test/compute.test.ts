@@ -1,14 +1,14 @@
-import { describe, it, expect, beforeAll } from "vitest";
 import { createRequire } from "node:module";
-import * as tf from "@tensorflow/tfjs-core";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import * as tf from "@tensorflow/tfjs-core";
 import { Code, ModelSpecSchema, TrainfleetError } from "@trainfleet/proto";
-import { datasetShape, initialParameters, parameterLayout, uniform01, type ParameterLayout } from "@trainfleet/spec";
 import { silentLogger } from "@trainfleet/runtime";
-import type { ImageSplit } from "../src/dataset/fashion-mnist.js";
-import { createModel } from "../src/compute/model.js";
-import { makeBatch, type HostBatch } from "../src/compute/host-batch.js";
+import { datasetShape, initialParameters, type ParameterLayout, parameterLayout, uniform01 } from "@trainfleet/spec";
+import { beforeAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../src/compute/backend.js";
+import { type HostBatch, makeBatch } from "../src/compute/host-batch.js";
+import { createModel } from "../src/compute/model.js";
+import type { ImageSplit } from "../src/dataset/fashion-mnist.js";
 
 const shape = datasetShape("fashion-mnist");
 const layoutOf = (spec: MessageInitShape<typeof ModelSpecSchema>) => parameterLayout(create(ModelSpecSchema, spec), shape);
@@ -80,7 +80,12 @@ function referenceLoss(layout: ParameterLayout, p: ArrayLike<number>, batch: Hos
           for (let x = 0; x < pw; x++)
             for (let o = 0; o < out; o++) {
               const at = (yy: number, xx: number) => conv[(yy * w + xx) * out + o]!;
-              act[(y * pw + x) * out + o] = Math.max(at(2 * y, 2 * x), at(2 * y, 2 * x + 1), at(2 * y + 1, 2 * x), at(2 * y + 1, 2 * x + 1));
+              act[(y * pw + x) * out + o] = Math.max(
+                at(2 * y, 2 * x),
+                at(2 * y, 2 * x + 1),
+                at(2 * y + 1, 2 * x),
+                at(2 * y + 1, 2 * x + 1),
+              );
             }
         [h, w, c] = [ph, pw, out];
       } else {
@@ -191,7 +196,9 @@ describe.each(["cpu", "wasm"] as const)("model on the %s backend", (backend) => 
           const down = referenceLoss(layout, p64, batch);
           p64[i] = saved;
           const numeric = (up - down) / (2 * eps);
-          expect(Math.abs(gradient[i]! - numeric), `${t.name}[${j}]: ${gradient[i]} vs ${numeric}`).toBeLessThan(5e-6 + 1e-3 * Math.abs(numeric));
+          expect(Math.abs(gradient[i]! - numeric), `${t.name}[${j}]: ${gradient[i]} vs ${numeric}`).toBeLessThan(
+            5e-6 + 1e-3 * Math.abs(numeric),
+          );
         }
       }
     });

@@ -1,11 +1,11 @@
-import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { Code, TrainfleetError } from "@trainfleet/proto";
-import { parseIdx } from "../src/dataset/idx.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultDataDirs, loadFashionMnist, SYSTEM_DATA_DIR } from "../src/dataset/fashion-mnist.js";
+import { parseIdx } from "../src/dataset/idx.js";
 
 /** Builds an IDX file of unsigned bytes; `payload` defaults to 0,1,2,... of the right length. */
 function idx(dims: number[], payload?: Uint8Array, type = 0x08): Uint8Array {
@@ -30,7 +30,10 @@ function caught(fn: () => unknown): TrainfleetError {
 }
 
 async function rejected(promise: Promise<unknown>): Promise<TrainfleetError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(TrainfleetError);
   return error as TrainfleetError;
 }
@@ -120,7 +123,11 @@ describe("loadFashionMnist", () => {
   });
 
   it("loads the real Fashion-MNIST (run `npm run fetch-data` first)", async () => {
-    const dirs = defaultDataDirs({ dataDir: process.env.TRAINFLEET_DATA_DIR, cacheHome: process.env.XDG_CACHE_HOME, home: process.env.HOME });
+    const dirs = defaultDataDirs({
+      dataDir: process.env.TRAINFLEET_DATA_DIR,
+      cacheHome: process.env.XDG_CACHE_HOME,
+      home: process.env.HOME,
+    });
     const data = await loadFashionMnist(dirs);
     expect(data.classes).toBe(10);
     expect([data.train.count, data.train.rows, data.train.cols]).toEqual([60000, 28, 28]);

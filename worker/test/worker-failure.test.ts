@@ -3,16 +3,23 @@
  * carried by the error itself (a WorkerFailure keeps the code, field and message of the
  * error it wraps, and that error as its cause); anything unrecognised is a WorkerError.
  */
-import { describe, expect, it } from "vitest";
+
 import { Code, TrainfleetError } from "@trainfleet/proto";
-import { WorkerFailure, failureReason, workerFailure } from "../src/worker-failure.js";
+import { describe, expect, it } from "vitest";
+import { failureReason, WorkerFailure, workerFailure } from "../src/worker-failure.js";
 
 describe("workerFailure", () => {
   it("wraps an error with its reason, keeping its code, field, message and the error as cause", () => {
     const refused = new TrainfleetError(Code.INVALID_ARGUMENT, "data: the gradient of rank 0 for step 3 holds NaN", { field: "data" });
     const failure = workerFailure("NonFiniteGradient", refused);
     expect(failure).toBeInstanceOf(TrainfleetError);
-    expect([failure.reason, failure.code, failure.field, failure.message, failure.cause]).toEqual(["NonFiniteGradient", Code.INVALID_ARGUMENT, "data", refused.message, refused]);
+    expect([failure.reason, failure.code, failure.field, failure.message, failure.cause]).toEqual([
+      "NonFiniteGradient",
+      Code.INVALID_ARGUMENT,
+      "data",
+      refused.message,
+      refused,
+    ]);
     // TrainfleetError.from keeps it as it is, so the CLI prints the original message and code.
     expect(TrainfleetError.from(failure)).toBe(failure);
   });

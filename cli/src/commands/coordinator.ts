@@ -4,12 +4,17 @@ import { JobPhase } from "@trainfleet/proto";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
 import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";
-import { UsageError } from "../flags.js";
 import type { FlagValue } from "../flags.js";
+import { UsageError } from "../flags.js";
 import { givenJobFlags, jobFlags, jobSpecFromFlags } from "../job-flags.js";
 
 export const leaseFlag = {
-  "lease-ms": { kind: "integer", default: "10000", env: "TRAINFLEET_LEASE_MS", help: "A member that has not sent a heartbeat for this long is lost." },
+  "lease-ms": {
+    kind: "integer",
+    default: "10000",
+    env: "TRAINFLEET_LEASE_MS",
+    help: "A member that has not sent a heartbeat for this long is lost.",
+  },
 } as const;
 
 export const natsUrlFlag = {
@@ -32,7 +37,12 @@ export const coordinatorCommand: Command = {
   summary:
     "Runs the coordinator of one job: it waits for the parameter-server shards and workers to register, plans ranks, shard ranges and every step's samples, evaluates the test set at the end, and exits 0 when the job succeeds (1 when it fails). With --no-job it waits for a JobSpec over gRPC (JobService.SubmitJob). With --checkpoint-dir it checkpoints (every --checkpoint-every steps, and on SIGTERM after the steps handed out); --resume continues a job from a checkpoint exactly.",
   flags: {
-    listen: { kind: "string", default: "127.0.0.1:7070", env: "TRAINFLEET_LISTEN", help: "host:port of the gRPC server; port 0 picks a free one." },
+    listen: {
+      kind: "string",
+      default: "127.0.0.1:7070",
+      env: "TRAINFLEET_LISTEN",
+      help: "host:port of the gRPC server; port 0 picks a free one.",
+    },
     "http-listen": {
       kind: "string",
       default: "127.0.0.1:7080",
@@ -45,7 +55,11 @@ export const coordinatorCommand: Command = {
       env: "TRAINFLEET_LINGER_MS",
       help: "After the job ends, keep serving its final status (HTTP and gRPC) this long before exiting; SIGTERM ends the wait.",
     },
-    "output-dir": { kind: "string", env: "TRAINFLEET_OUTPUT_DIR", help: "Folder to write the trained parameters to (parameters.f32 and parameters.json)." },
+    "output-dir": {
+      kind: "string",
+      env: "TRAINFLEET_OUTPUT_DIR",
+      help: "Folder to write the trained parameters to (parameters.f32 and parameters.json).",
+    },
     "no-job": { kind: "boolean", help: "Start without a job and wait for JobService.SubmitJob." },
     "checkpoint-dir": {
       kind: "string",
@@ -79,7 +93,8 @@ export const coordinatorCommand: Command = {
     // TRAINFLEET_SPEC; a spec file is checked even when `trainfleet run` or the operator
     // wrote it), and runCoordinator takes the ResolvedJobSpec as it is. A resumed job's
     // spec is the checkpoint's, which runCoordinator reads and checks.
-    const spec: ResolvedJobSpec | undefined = values["no-job"] === true || resume !== undefined ? undefined : await jobSpecFromFlags(values);
+    const spec: ResolvedJobSpec | undefined =
+      values["no-job"] === true || resume !== undefined ? undefined : await jobSpecFromFlags(values);
     const status = await runCoordinator({
       listen: values.listen as string,
       spec,

@@ -3,8 +3,9 @@
  * CRD's additionalPrinterColumns after NAME (and NAMESPACE with --all-namespaces), cells empty
  * where a value is unset, AGE as kubectl writes durations; or the objects as JSON or YAML.
  */
-import { isJsonObject, valueAt } from "@trainfleet/k8s/resource";
+
 import type { JsonObject, JsonValue } from "@trainfleet/k8s/resource";
+import { isJsonObject, valueAt } from "@trainfleet/k8s/resource";
 import { Code, TrainfleetError } from "@trainfleet/proto";
 import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";
@@ -76,7 +77,7 @@ function cell(object: JsonObject, column: PrinterColumn, now: number): string {
 /** Rows laid out as kubectl's tab writer does: each column but the last padded to its widest cell plus 3 (at least 6). */
 export function formatTable(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]!.map((_, i) => Math.max(6, ...rows.map((row) => row[i]!.length + 3)));
-  return rows.map((row) => row.map((text, i) => (i === row.length - 1 ? text : text.padEnd(widths[i]!))).join("")).join("\n") + "\n";
+  return `${rows.map((row) => row.map((text, i) => (i === row.length - 1 ? text : text.padEnd(widths[i]!))).join("")).join("\n")}\n`;
 }
 
 export function trainingJobTable(objects: readonly JsonObject[], allNamespaces: boolean, now = Date.now()): string {
@@ -104,7 +105,13 @@ export const getCommand: Command = {
   flags: {
     name: { kind: "string", help: "One TrainingJob (may be given as the first argument); without it, all in the namespace." },
     "all-namespaces": { kind: "boolean", short: "A", help: "TrainingJobs of every namespace, with a NAMESPACE column." },
-    output: { kind: "string", short: "o", choices: ["table", "json", "yaml"], default: "table", help: "table, or the objects as json or yaml (a List when there is no NAME)." },
+    output: {
+      kind: "string",
+      short: "o",
+      choices: ["table", "json", "yaml"],
+      default: "table",
+      help: "table, or the objects as json or yaml (a List when there is no NAME).",
+    },
     ...kubeFlags,
     "log-level": commonFlags["log-level"]!,
   },
@@ -112,8 +119,10 @@ export const getCommand: Command = {
     const name = values.name as string | undefined;
     const allNamespaces = values["all-namespaces"] === true;
     const output = values.output as "table" | "json" | "yaml";
-    if (name !== undefined && allNamespaces) throw new UsageError("a TrainingJob cannot be retrieved by name across all namespaces: drop --all-namespaces, or give --namespace");
-    if (allNamespaces && values.namespace !== undefined) throw new UsageError("--all-namespaces and --namespace do not go together: give one");
+    if (name !== undefined && allNamespaces)
+      throw new UsageError("a TrainingJob cannot be retrieved by name across all namespaces: drop --all-namespaces, or give --namespace");
+    if (allNamespaces && values.namespace !== undefined)
+      throw new UsageError("--all-namespaces and --namespace do not go together: give one");
     const target = await connect(values, env);
     const { namespace } = target;
     let objects: JsonObject[];
@@ -122,7 +131,8 @@ export const getCommand: Command = {
         objects = [(await target.api.getNamespacedCustomObject({ ...trainingJobsResource, namespace, name })) as JsonObject];
       } catch (caught) {
         const error = apiError(target, `cannot get ${resourceName}/${name} in namespace ${namespace}`, caught);
-        if (isApiStatus(error, 404)) throw new TrainfleetError(Code.NOT_FOUND, `${resourceName} "${name}" not found in namespace ${namespace}`, { cause: error });
+        if (isApiStatus(error, 404))
+          throw new TrainfleetError(Code.NOT_FOUND, `${resourceName} "${name}" not found in namespace ${namespace}`, { cause: error });
         throw error;
       }
     } else {
@@ -138,7 +148,8 @@ export const getCommand: Command = {
       }
     }
     if (output !== "table") {
-      const printed = name !== undefined ? objects[0]! : { apiVersion: "v1", kind: "List", items: objects, metadata: { resourceVersion: "" } };
+      const printed =
+        name !== undefined ? objects[0]! : { apiVersion: "v1", kind: "List", items: objects, metadata: { resourceVersion: "" } };
       if (output === "json") process.stdout.write(`${JSON.stringify(printed, null, 4)}\n`);
       else process.stdout.write((await import("yaml")).stringify(printed));
       return 0;

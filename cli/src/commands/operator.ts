@@ -1,13 +1,19 @@
 /** `trainfleet operator`: the Kubernetes operator that runs TrainingJobs (k8s/src). */
-import { podGroupApis } from "@trainfleet/k8s/resource";
+
 import type { PodGroupApi } from "@trainfleet/k8s/resource";
+import { podGroupApis } from "@trainfleet/k8s/resource";
 import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";
 import { UsageError } from "../flags.js";
 import { connect, kubeFlags } from "../kube-client.js";
 
 function commaList(value: unknown): string[] {
-  return typeof value === "string" ? value.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "") : [];
+  return typeof value === "string"
+    ? value
+        .split(",")
+        .map((entry) => entry.trim())
+        .filter((entry) => entry !== "")
+    : [];
 }
 
 export const operatorCommand: Command = {
@@ -16,13 +22,23 @@ export const operatorCommand: Command = {
   summary:
     "Runs the Kubernetes operator: for each TrainingJob it creates the coordinator (and its Service), the parameter-server shards and the workers as pods, scales workers without restarting the others, applies the run policy, and keeps the job's status and conditions as the coordinator reports them. It finds its cluster as kubectl does (in a pod: its service account).",
   flags: {
-    namespaces: { kind: "string", env: "TRAINFLEET_NAMESPACES", help: "Comma-separated namespaces whose TrainingJobs to manage. Default: all." },
+    namespaces: {
+      kind: "string",
+      env: "TRAINFLEET_NAMESPACES",
+      help: "Comma-separated namespaces whose TrainingJobs to manage. Default: all.",
+    },
     "gang-pod-groups": {
       kind: "string",
       env: "TRAINFLEET_GANG_POD_GROUPS",
       help: "PodGroup APIs of gang schedulers installed in the cluster (volcano, coscheduling): a job with scheduling.gang.enabled gets a PodGroup. Default: none (the operator admits gangs itself).",
     },
-    "status-poll-ms": { kind: "integer", min: 100, default: "5000", env: "TRAINFLEET_STATUS_POLL_MS", help: "How often a running job's coordinator is asked for its status." },
+    "status-poll-ms": {
+      kind: "integer",
+      min: 100,
+      default: "5000",
+      env: "TRAINFLEET_STATUS_POLL_MS",
+      help: "How often a running job's coordinator is asked for its status.",
+    },
     kubeconfig: kubeFlags.kubeconfig!,
     context: kubeFlags.context!,
     ...commonFlags,

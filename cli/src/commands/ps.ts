@@ -15,11 +15,17 @@ export const metricsListenFlag = {
 export const psCommand: Command = {
   name: "ps",
   usage: "trainfleet ps --coordinator HOST:PORT --shard-index N [flags]",
-  summary: "Runs one parameter-server shard: it registers with the coordinator, serves its range of the parameters over gRPC, and exits 0 when the job ends.",
+  summary:
+    "Runs one parameter-server shard: it registers with the coordinator, serves its range of the parameters over gRPC, and exits 0 when the job ends.",
   flags: {
     ...coordinatorAddressFlag,
     "shard-index": { kind: "integer", env: "TRAINFLEET_SHARD_INDEX", help: "Which shard this process serves (0-based, required)." },
-    listen: { kind: "string", default: "127.0.0.1:0", env: "TRAINFLEET_LISTEN", help: "host:port to serve on; port 0 picks a free one. Workers dial this address, so use a reachable host." },
+    listen: {
+      kind: "string",
+      default: "127.0.0.1:0",
+      env: "TRAINFLEET_LISTEN",
+      help: "host:port to serve on; port 0 picks a free one. Workers dial this address, so use a reachable host.",
+    },
     ...metricsListenFlag,
     ...commonFlags,
   },

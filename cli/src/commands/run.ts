@@ -11,21 +11,21 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { toJson } from "@bufbuild/protobuf";
-import { Code, JobPhase, JobSpecSchema, JobService, Placement, TrainfleetError, createClient } from "@trainfleet/proto";
-import { abortableDelay } from "@trainfleet/runtime";
-import { datasetShape, latestCheckpointFileName, parameterLayout } from "@trainfleet/spec";
-import type { ResolvedJobSpec } from "@trainfleet/spec";
 import type { JobStatus } from "@trainfleet/proto";
+import { Code, createClient, JobPhase, JobService, JobSpecSchema, Placement, TrainfleetError } from "@trainfleet/proto";
+import { abortableDelay } from "@trainfleet/runtime";
+import type { ResolvedJobSpec } from "@trainfleet/spec";
+import { datasetShape, latestCheckpointFileName, parameterLayout } from "@trainfleet/spec";
 import { locateFashionMnist } from "@trainfleet/worker/dataset";
 import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";
 import { jobFlags, jobSpecFromFlags } from "../job-flags.js";
-import { LocalFleet, logTail, restarts } from "../local-fleet.js";
 import type { ChildExit, FleetChild } from "../local-fleet.js";
+import { LocalFleet, logTail, restarts } from "../local-fleet.js";
 import { createProgressView, formatDuration } from "../progress-view.js";
+import { resumableJob } from "../resumable-job.js";
 import { leaseFlag, natsUrlFlag, refuseJobFlagsWithResume } from "./coordinator.js";
 import { backendFlag, dataDirFlag, dataDirs } from "./worker.js";
-import { resumableJob } from "../resumable-job.js";
 
 /** How long a SIGTERM'd coordinator gets for its just-in-time checkpoint before the rest of the fleet is stopped anyway. */
 const checkpointGraceMs = 75_000;
@@ -43,7 +43,12 @@ export const runCommand: Command = {
     ...jobFlags,
     ...backendFlag,
     ...dataDirFlag,
-    "jobs-dir": { kind: "string", default: "jobs", env: "TRAINFLEET_JOBS_DIR", help: "Where each run gets its folder of logs and results." },
+    "jobs-dir": {
+      kind: "string",
+      default: "jobs",
+      env: "TRAINFLEET_JOBS_DIR",
+      help: "Where each run gets its folder of logs and results.",
+    },
     "ledger-audit": {
       kind: "boolean",
       help: "Record which samples every completed step consumed in ledger.jsonl in the job folder (a resumed run appends to it), to audit that each sample of an epoch is used exactly once.",
@@ -70,11 +75,17 @@ export const runCommand: Command = {
       writeFileSync(specPath, `${JSON.stringify(toJson(JobSpecSchema, spec), null, 2)}\n`);
     }
     const out = process.stdout;
-    out.write(`${describe(spec)}\n${resumed === undefined ? "" : `resuming at step ${resumed.checkpoint.manifest.version} from ${resumed.checkpoint.path}\n`}logs and results: ${folder}\n`);
+    out.write(
+      `${describe(spec)}\n${resumed === undefined ? "" : `resuming at step ${resumed.checkpoint.manifest.version} from ${resumed.checkpoint.path}\n`}logs and results: ${folder}\n`,
+    );
 
     const logLevel = values["log-level"] as string;
     // A resumed run's logs go next to the first run's, under names of their own.
-    const fleet = new LocalFleet(folder, { ...env, TRAINFLEET_LOG_LEVEL: logLevel }, resumed === undefined ? "" : `.resume-${resumeCount(folder)}`);
+    const fleet = new LocalFleet(
+      folder,
+      { ...env, TRAINFLEET_LOG_LEVEL: logLevel },
+      resumed === undefined ? "" : `.resume-${resumeCount(folder)}`,
+    );
     let coordinator: FleetChild | undefined;
     const onAbort = () => {
       if (coordinator === undefined) return fleet.stop(5_000);
@@ -102,38 +113,78 @@ export const runCommand: Command = {
       const nats = natsUrl === undefined ? [] : ["--nats-url", natsUrl];
       const audit = values["ledger-audit"] === true ? ["--ledger-audit", join(folder, "ledger.jsonl")] : [];
       const coordinatorArgs = (listen: string, httpListen: string, from: string[]) => [
-        ...["coordinator", "--listen", listen, "--http-listen", httpListen, ...from, "--output-dir", folder, "--checkpoint-dir", checkpointDir],
+        ...[
+          "coordinator",
+          "--listen",
+          listen,
+          "--http-listen",
+          httpListen,
+          ...from,
+          "--output-dir",
+          folder,
+          "--checkpoint-dir",
+          checkpointDir,
+        ],
         ...["--lease-ms", String(values["lease-ms"]), ...nats, ...audit],
       ];
       /** Where the first coordinator listens: one started again listens there too, so that members and the status reach it. */
       let listening: Listening | undefined;
-      fleet.onRestart = (exit, restart) => out.write(`\n${exit.name} was killed by ${exit.signal}; starting it again (restart ${restart} of ${restarts})\n`);
+      fleet.onRestart = (exit, restart) =>
+        out.write(`\n${exit.name} was killed by ${exit.signal}; starting it again (restart ${restart} of ${restarts})\n`);
       coordinator = fleet.spawn("coordinator", coordinatorArgs("127.0.0.1:0", "127.0.0.1:0", origin), {
         ipc: true,
         // It finds the job in its saved state (the checkpoint folder) and resumes it from the newest checkpoint.
-        restartArgs: () => coordinatorArgs(listening!.address, listening!.statusUrl === undefined ? "" : new URL(listening!.statusUrl).host, ["--spec", specPath]),
+        restartArgs: () =>
+          coordinatorArgs(listening!.address, listening!.statusUrl === undefined ? "" : new URL(listening!.statusUrl).host, [
+            "--spec",
+            specPath,
+          ]),
       });
       if (signal.aborted) onAbort();
       const spawned = coordinator;
       listening = await Promise.race([
-        new Promise<Listening>((resolveAddress) => spawned.process.on("message", (m: Partial<Listening> & { type?: string }) => m.type === "listening" && resolveAddress({ address: m.address!, statusUrl: m.statusUrl }))),
+        new Promise<Listening>((resolveAddress) =>
+          spawned.process.on(
+            "message",
+            (m: Partial<Listening> & { type?: string }) =>
+              m.type === "listening" && resolveAddress({ address: m.address!, statusUrl: m.statusUrl }),
+          ),
+        ),
         fleet.firstFailure.then((exit) => Promise.reject(childFailed(exit, fleet))),
       ]);
       const { address, statusUrl } = listening;
       out.write(`coordinator: ${address} (gRPC; JobService.WatchJob streams the status)\n`);
       if (statusUrl !== undefined) out.write(`status: ${statusUrl} (trainfleet status ${statusUrl} --watch)\n`);
-      if (natsUrl !== undefined) out.write(`events: ${natsUrl} trainfleet.jobs.${spec.jobId}.events/.metrics (trainfleet events --nats-url ${natsUrl} --job ${spec.jobId} --from-start)\n`);
+      if (natsUrl !== undefined)
+        out.write(
+          `events: ${natsUrl} trainfleet.jobs.${spec.jobId}.events/.metrics (trainfleet events --nats-url ${natsUrl} --job ${spec.jobId} --from-start)\n`,
+        );
       const colocated = spec.parameterServers!.placement === Placement.COLOCATED;
       for (let shard = 0; !colocated && shard < spec.parameterServers!.shards; shard++) {
-        const args = ["ps", "--coordinator", address, "--shard-index", String(shard), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"];
+        const args = [
+          "ps",
+          "--coordinator",
+          address,
+          "--shard-index",
+          String(shard),
+          "--listen",
+          "127.0.0.1:0",
+          "--metrics-listen",
+          "127.0.0.1:0",
+        ];
         fleet.spawn(`ps-${shard}`, args, { restartArgs: () => args });
       }
       for (let worker = 0; worker < spec.workers!.replicas; worker++) {
-        const shard = colocated ? ["--colocated-shard-index", String(worker), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"] : [];
+        const shard = colocated
+          ? ["--colocated-shard-index", String(worker), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]
+          : [];
         // Once the job runs, a lost worker is the coordinator's to handle; before, nothing would replace it.
         // A colocated worker holds a shard: its loss always stops the job.
         const args = ["worker", "--coordinator", address, "--backend", values.backend as string, "--data-dir", dataDir, ...shard];
-        fleet.spawn(`worker-${worker}`, args, { essential: () => colocated || !jobStarted, ...(colocated ? {} : { restartArgs: () => args }) });
+        fleet.spawn(`worker-${worker}`, args, {
+          essential: () => colocated || !jobStarted,
+          ...(colocated ? {} : { restartArgs: () => args }),
+        });
       }
       const progress = createProgressView(out);
       const view = {
@@ -150,9 +201,13 @@ export const runCommand: Command = {
       ]);
       const exits = await fleet.waitAll(30_000);
       const failed = exits.filter((exit) => exit.code !== 0 && final.phase === JobPhase.SUCCEEDED);
-      for (const exit of failed) out.write(`warning: ${exit.name} exited with ${exit.code ?? exit.signal} after the job; see ${fleet.children.find((c) => c.name === exit.name)?.logPath}\n`);
+      for (const exit of failed)
+        out.write(
+          `warning: ${exit.name} exited with ${exit.code ?? exit.signal} after the job; see ${fleet.children.find((c) => c.name === exit.name)?.logPath}\n`,
+        );
       out.write(`${summary(final, Date.now() - started)}\nresults: ${folder}\n`);
-      if (final.phase !== JobPhase.SUCCEEDED && existsSync(join(checkpointDir, latestCheckpointFileName))) out.write(`resume with: trainfleet run --resume ${folder}\n`);
+      if (final.phase !== JobPhase.SUCCEEDED && existsSync(join(checkpointDir, latestCheckpointFileName)))
+        out.write(`resume with: trainfleet run --resume ${folder}\n`);
       return final.phase === JobPhase.SUCCEEDED ? 0 : 1;
     } catch (error) {
       fleet.stop(5_000);

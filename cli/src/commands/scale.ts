@@ -35,7 +35,11 @@ export const scaleCommand: Command = {
     } catch (caught) {
       const error = apiError(target, `cannot scale ${resourceName}/${name} in namespace ${namespace} to ${replicas}`, caught);
       if (isApiStatus(error, 404)) {
-        throw new TrainfleetError(Code.NOT_FOUND, `${resourceName} "${name}" not found in namespace ${namespace} (trainfleet get lists the namespace's TrainingJobs)`, { cause: error });
+        throw new TrainfleetError(
+          Code.NOT_FOUND,
+          `${resourceName} "${name}" not found in namespace ${namespace} (trainfleet get lists the namespace's TrainingJobs)`,
+          { cause: error },
+        );
       }
       throw error;
     }

@@ -1,6 +1,7 @@
 /** `trainfleet status`: a job's status from the coordinator's HTTP status API. */
-import { Code, JobPhase, TrainfleetError } from "@trainfleet/proto";
+
 import type { JobStatus } from "@trainfleet/proto";
+import { Code, JobPhase, TrainfleetError } from "@trainfleet/proto";
 import type { Command } from "../command.js";
 import { requireString } from "../command.js";
 import { commonFlags } from "../common-flags.js";
@@ -14,10 +15,20 @@ export const statusCommand: Command = {
     "Shows a job's status from the coordinator's HTTP status API. URL is the job's status URL as `trainfleet run` prints it (http://HOST:PORT/v1/jobs/JOB), or the coordinator's http://HOST:PORT with --job-id. Without --watch it prints the status once and exits 0; with --watch it follows the job's event stream, redrawing a live view until the job ends, and exits 0 if the job succeeded (1 if it failed).",
   positionals: ["url"],
   flags: {
-    url: { kind: "string", env: "TRAINFLEET_STATUS_URL", help: "The job's status URL, or the coordinator's http://HOST:PORT (required; may be given as the first argument)." },
+    url: {
+      kind: "string",
+      env: "TRAINFLEET_STATUS_URL",
+      help: "The job's status URL, or the coordinator's http://HOST:PORT (required; may be given as the first argument).",
+    },
     "job-id": { kind: "string", default: "fashion-mnist", help: "The job, when URL names only the coordinator." },
-    watch: { kind: "boolean", help: "Follow the job until it ends (server-sent events; reconnects with Last-Event-ID if the connection drops)." },
-    json: { kind: "boolean", help: "Print the JobStatus as proto JSON, as GET /v1/jobs/JOB returns it; with --watch one JSON line per change." },
+    watch: {
+      kind: "boolean",
+      help: "Follow the job until it ends (server-sent events; reconnects with Last-Event-ID if the connection drops).",
+    },
+    json: {
+      kind: "boolean",
+      help: "Print the JobStatus as proto JSON, as GET /v1/jobs/JOB returns it; with --watch one JSON line per change.",
+    },
     "log-level": commonFlags["log-level"]!,
   },
   async run({ values, signal }) {

@@ -12,9 +12,9 @@
  * here; its refusal (422) is shown with its message.
  */
 import { readFileSync } from "node:fs";
-import { apiVersion, checkTrainingJob, isJsonObject, kind } from "@trainfleet/k8s/resource";
 import type { JsonObject } from "@trainfleet/k8s/resource";
-import { Code, TrainfleetError, codeName } from "@trainfleet/proto";
+import { apiVersion, checkTrainingJob, isJsonObject, kind } from "@trainfleet/k8s/resource";
+import { Code, codeName, TrainfleetError } from "@trainfleet/proto";
 import type { Command } from "../command.js";
 import { requireString } from "../command.js";
 import { commonFlags } from "../common-flags.js";
@@ -28,7 +28,10 @@ export const submitCommand: Command = {
     "Creates the TrainingJobs in a YAML file (FILE, or - for standard input; one or more documents) on the Kubernetes cluster of your kubeconfig, as kubectl create -f does. Each is checked here first, with the coordinator's own validation, and nothing is created unless all pass. The namespace is metadata.namespace, else --namespace, else the context's.",
   positionals: ["file"],
   flags: {
-    file: { kind: "string", help: "The YAML file of TrainingJobs, or - for standard input (required; may be given as the first argument)." },
+    file: {
+      kind: "string",
+      help: "The YAML file of TrainingJobs, or - for standard input (required; may be given as the first argument).",
+    },
     "dry-run": { kind: "boolean", help: "Only check the TrainingJobs; create nothing (needs no cluster)." },
     ...kubeFlags,
     "log-level": commonFlags["log-level"]!,
@@ -128,13 +131,19 @@ function checkDocument(value: unknown, where: string): TrainingJobDocument {
   if (typeof name !== "string" || name === "") throw new UsageError(`${where}: metadata.name is required (the job's name, a DNS label)`);
   const namespace = isJsonObject(metadata) ? metadata["namespace"] : undefined;
   if (namespace !== undefined && (typeof namespace !== "string" || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace))) {
-    throw new UsageError(`${where}: ${resourceName}/${name}: metadata.namespace: ${JSON.stringify(namespace)} is not a namespace name (a DNS label)`);
+    throw new UsageError(
+      `${where}: ${resourceName}/${name}: metadata.namespace: ${JSON.stringify(namespace)} is not a namespace name (a DNS label)`,
+    );
   }
   try {
     checkTrainingJob(object);
   } catch (error) {
     const failure = TrainfleetError.from(error, Code.INVALID_ARGUMENT);
-    throw new TrainfleetError(Code.INVALID_ARGUMENT, `${where}: ${resourceName}/${name}: ${failure.message}`, failure.field === undefined ? { cause: error } : { field: failure.field, cause: error });
+    throw new TrainfleetError(
+      Code.INVALID_ARGUMENT,
+      `${where}: ${resourceName}/${name}: ${failure.message}`,
+      failure.field === undefined ? { cause: error } : { field: failure.field, cause: error },
+    );
   }
   return { object, name, namespace: namespace as string | undefined, where };
 }

@@ -1,9 +1,10 @@
 /** `trainfleet worker`: one data-parallel worker. */
-import { ParameterShard, runShard } from "@trainfleet/paramserver";
+
 import { createLocalShardLink } from "@trainfleet/dataplane";
+import { ParameterShard, runShard } from "@trainfleet/paramserver";
+import type { BackendChoice, WorkerOptions } from "@trainfleet/worker";
 // TensorFlow.js is loaded only by the worker role (run(), below): the other roles start faster without it.
 import { defaultDataDirs } from "@trainfleet/worker/dataset";
-import type { BackendChoice, WorkerOptions } from "@trainfleet/worker";
 import type { Command } from "../command.js";
 import { requireString } from "../command.js";
 import { commonFlags, coordinatorAddressFlag } from "../common-flags.js";
@@ -30,7 +31,8 @@ export const dataDirFlag = {
 export const workerCommand: Command = {
   name: "worker",
   usage: "trainfleet worker --coordinator HOST:PORT [flags]",
-  summary: "Runs one worker: it registers with the coordinator, computes the gradient of its slice of every global batch with TensorFlow.js, pushes it to the parameter-server shards, and exits 0 when the job ends.",
+  summary:
+    "Runs one worker: it registers with the coordinator, computes the gradient of its slice of every global batch with TensorFlow.js, pushes it to the parameter-server shards, and exits 0 when the job ends.",
   flags: {
     ...coordinatorAddressFlag,
     ...backendFlag,
@@ -40,7 +42,12 @@ export const workerCommand: Command = {
       env: "TRAINFLEET_COLOCATED_SHARD_INDEX",
       help: "Colocated placement: also serve this parameter-server shard from this process (the worker reaches it in memory, the others over TCP).",
     },
-    listen: { kind: "string", default: "127.0.0.1:0", env: "TRAINFLEET_LISTEN", help: "With --colocated-shard-index: host:port for the shard's gRPC service; other workers dial this host." },
+    listen: {
+      kind: "string",
+      default: "127.0.0.1:0",
+      env: "TRAINFLEET_LISTEN",
+      help: "With --colocated-shard-index: host:port for the shard's gRPC service; other workers dial this host.",
+    },
     ...metricsListenFlag,
     ...commonFlags,
   },
@@ -50,7 +57,15 @@ export const workerCommand: Command = {
     const shardIndex = values["colocated-shard-index"] as number | undefined;
     const { runWorker } = await import("@trainfleet/worker");
     const worker = (colocatedShard: WorkerOptions["colocatedShard"], workerSignal: AbortSignal) =>
-      runWorker({ coordinator, host, backend: values.backend as BackendChoice, dataDirs: dataDirs(values["data-dir"] as string | undefined, env), logger, signal: workerSignal, colocatedShard });
+      runWorker({
+        coordinator,
+        host,
+        backend: values.backend as BackendChoice,
+        dataDirs: dataDirs(values["data-dir"] as string | undefined, env),
+        logger,
+        signal: workerSignal,
+        colocatedShard,
+      });
     if (shardIndex === undefined) {
       await worker(undefined, signal);
       return 0;
@@ -66,7 +81,16 @@ export const workerCommand: Command = {
       throw error;
     };
     const results = await Promise.allSettled([
-      runShard({ coordinator, listen: values.listen as string, shardIndex, host, logger, signal: both.signal, shard, metricsListen: values["metrics-listen"] as string | undefined }).catch(stopOther),
+      runShard({
+        coordinator,
+        listen: values.listen as string,
+        shardIndex,
+        host,
+        logger,
+        signal: both.signal,
+        shard,
+        metricsListen: values["metrics-listen"] as string | undefined,
+      }).catch(stopOther),
       worker({ index: shardIndex, link: (jobId) => createLocalShardLink(shard, jobId) }, both.signal).catch(stopOther),
     ]);
     signal.removeEventListener("abort", onAbort);

@@ -19,11 +19,12 @@
  *     "spec": { ...the resolved JobSpec, protobuf JSON... }
  *   }
  */
-import { fromJson, toJson } from "@bufbuild/protobuf";
+
 import type { JsonValue } from "@bufbuild/protobuf";
+import { fromJson, toJson } from "@bufbuild/protobuf";
 import { Code, JobSpecSchema, TrainfleetError } from "@trainfleet/proto";
-import { resolveJobSpec } from "@trainfleet/spec";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
+import { resolveJobSpec } from "@trainfleet/spec";
 import type { CursorPosition } from "../steps/sample-cursor.js";
 
 export const manifestFormat = "trainfleet-checkpoint/1";
@@ -77,7 +78,8 @@ export function manifestJson(manifest: CheckpointManifest): string {
 
 /** Reads a manifest's JSON text; INVALID_ARGUMENT naming `file` and the field when it is not one. */
 export function parseManifest(text: string, file: string): CheckpointManifest {
-  const bad = (field: string, problem: string) => new TrainfleetError(Code.INVALID_ARGUMENT, `checkpoint manifest ${file}: ${field}: ${problem}`, { field });
+  const bad = (field: string, problem: string) =>
+    new TrainfleetError(Code.INVALID_ARGUMENT, `checkpoint manifest ${file}: ${field}: ${problem}`, { field });
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -89,7 +91,8 @@ export function parseManifest(text: string, file: string): CheckpointManifest {
     return value as Record<string, unknown>;
   };
   const count = (value: unknown, field: string): number => {
-    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) throw bad(field, `must be a non-negative integer, got ${JSON.stringify(value)}`);
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0)
+      throw bad(field, `must be a non-negative integer, got ${JSON.stringify(value)}`);
     return value;
   };
   const string = (value: unknown, field: string): string => {
@@ -97,7 +100,8 @@ export function parseManifest(text: string, file: string): CheckpointManifest {
     return value;
   };
   const root = object(json, "(file)");
-  if (root["format"] !== manifestFormat) throw bad("format", `${JSON.stringify(root["format"])} is not "${manifestFormat}", which this trainfleet reads`);
+  if (root["format"] !== manifestFormat)
+    throw bad("format", `${JSON.stringify(root["format"])} is not "${manifestFormat}", which this trainfleet reads`);
   const ledger = object(root["ledger"], "ledger");
   const shardList: unknown = root["shards"];
   if (!Array.isArray(shardList) || shardList.length === 0) throw bad("shards", "must list the shards' files");
@@ -129,16 +133,23 @@ export function parseManifest(text: string, file: string): CheckpointManifest {
     generation: count(root["generation"], "generation"),
     worldSize: count(root["worldSize"], "worldSize"),
     backends: Array.isArray(root["backends"]) ? root["backends"].map(String) : [],
-    ledger: { step: count(ledger["step"], "ledger.step"), epoch: count(ledger["epoch"], "ledger.epoch"), offset: count(ledger["offset"], "ledger.offset") },
+    ledger: {
+      step: count(ledger["step"], "ledger.step"),
+      epoch: count(ledger["epoch"], "ledger.epoch"),
+      offset: count(ledger["offset"], "ledger.offset"),
+    },
     reason: root["reason"] === "terminated" ? "terminated" : "periodic",
     createdUnixMs: count(root["createdUnixMs"], "createdUnixMs"),
     shards,
     spec,
   };
-  if (manifest.ledger.step !== manifest.version) throw bad("ledger.step", `${manifest.ledger.step}, but the checkpoint is of version ${manifest.version}`);
+  if (manifest.ledger.step !== manifest.version)
+    throw bad("ledger.step", `${manifest.ledger.step}, but the checkpoint is of version ${manifest.version}`);
   if (manifest.jobId !== spec.jobId) throw bad("jobId", `"${manifest.jobId}", but the spec's is "${spec.jobId}"`);
-  if (shards.length !== spec.parameterServers!.shards) throw bad("shards", `${shards.length} files, but the job has ${spec.parameterServers!.shards} shards`);
-  if (manifest.worldSize < 1 || manifest.worldSize > spec.workers!.maxWorkers) throw bad("worldSize", `${manifest.worldSize}, but the job has 1 to ${spec.workers!.maxWorkers} workers`);
+  if (shards.length !== spec.parameterServers!.shards)
+    throw bad("shards", `${shards.length} files, but the job has ${spec.parameterServers!.shards} shards`);
+  if (manifest.worldSize < 1 || manifest.worldSize > spec.workers!.maxWorkers)
+    throw bad("worldSize", `${manifest.worldSize}, but the job has 1 to ${spec.workers!.maxWorkers} workers`);
   return manifest;
 }
 

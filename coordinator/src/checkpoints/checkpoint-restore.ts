@@ -4,9 +4,9 @@
  * seeded initial parameters when there is none yet.
  */
 import type { Logger } from "@trainfleet/runtime";
-import { loadCheckpoint } from "./checkpoint-store.js";
-import { initialRestore } from "../job/job-start.js";
 import type { RunPlan } from "../job/job-start.js";
+import { initialRestore } from "../job/job-start.js";
+import { loadCheckpoint } from "./checkpoint-store.js";
 import { resumePoint } from "./resume-point.js";
 
 export interface GoBack {
@@ -22,6 +22,11 @@ export async function goBackPoint(plan: RunPlan, logger: Logger): Promise<GoBack
   const last = plan.checkpoints?.last;
   if (last === undefined) return { version: 0, restores: plan.shardRanges.map(() => initialRestore), description: "step 0" };
   const warn = (message: string) => logger.warn({}, message);
-  const { restores } = resumePoint(await loadCheckpoint(last.path), plan, plan.workers.map((worker) => worker.backend), warn);
+  const { restores } = resumePoint(
+    await loadCheckpoint(last.path),
+    plan,
+    plan.workers.map((worker) => worker.backend),
+    warn,
+  );
   return { version: last.version, restores, description: `its checkpoint of step ${last.version}` };
 }

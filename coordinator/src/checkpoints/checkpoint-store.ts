@@ -3,13 +3,13 @@
  * at it), keeping only the newest checkpoints, and loading one to resume from with every
  * file checked against its sha256 before anything starts.
  */
-import { mkdir, readFile, readdir, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { Code, TrainfleetError } from "@trainfleet/proto";
-import { checkpointFileVersion, checkpointManifestFileName, latestCheckpointFileName } from "@trainfleet/spec";
 import { fileSha256, writeAtomically } from "@trainfleet/runtime";
-import { latestJson, manifestJson, parseLatest, parseManifest } from "./checkpoint-manifest.js";
+import { checkpointFileVersion, checkpointManifestFileName, latestCheckpointFileName } from "@trainfleet/spec";
 import type { CheckpointManifest } from "./checkpoint-manifest.js";
+import { latestJson, manifestJson, parseLatest, parseManifest } from "./checkpoint-manifest.js";
 
 /** A checkpoint found and verified, ready to resume from. */
 export interface LoadedCheckpoint {
@@ -68,7 +68,11 @@ export async function loadCheckpoint(location: string): Promise<LoadedCheckpoint
   if (folder !== undefined) {
     const latestPath = join(folder, latestCheckpointFileName);
     const text = await readFile(latestPath, "utf8").catch(() => undefined);
-    if (text === undefined) throw new TrainfleetError(Code.NOT_FOUND, `${folder} holds no complete checkpoint (no ${latestCheckpointFileName}); the job was stopped before its first checkpoint, so start it afresh`);
+    if (text === undefined)
+      throw new TrainfleetError(
+        Code.NOT_FOUND,
+        `${folder} holds no complete checkpoint (no ${latestCheckpointFileName}); the job was stopped before its first checkpoint, so start it afresh`,
+      );
     path = resolve(folder, parseLatest(text, latestPath).manifest);
   }
   const text = await readFile(path, "utf8").catch((error: unknown) => {
@@ -79,7 +83,10 @@ export async function loadCheckpoint(location: string): Promise<LoadedCheckpoint
   for (const [index, shard] of manifest.shards.entries()) {
     const file = files[index]!;
     const actual = await fileSha256(file).catch((error: unknown) => {
-      throw new TrainfleetError(Code.NOT_FOUND, `checkpoint file ${file} (shard ${index} of ${path}): cannot read it: ${TrainfleetError.from(error).message}`);
+      throw new TrainfleetError(
+        Code.NOT_FOUND,
+        `checkpoint file ${file} (shard ${index} of ${path}): cannot read it: ${TrainfleetError.from(error).message}`,
+      );
     });
     if (actual.sha256 !== shard.sha256 || actual.bytes !== shard.bytes) {
       throw new TrainfleetError(

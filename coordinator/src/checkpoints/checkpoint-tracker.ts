@@ -13,12 +13,12 @@
  * versions above v reported from an older generation are dropped, and late ones ignored.
  */
 import { relative } from "node:path";
-import { Code, TrainfleetError } from "@trainfleet/proto";
 import type { ReportCheckpointRequest } from "@trainfleet/proto";
+import { Code, TrainfleetError } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
-import type { CheckpointManifest, CheckpointReason, ShardFile } from "./checkpoint-manifest.js";
 import type { CursorPosition } from "../steps/sample-cursor.js";
+import type { CheckpointManifest, CheckpointReason, ShardFile } from "./checkpoint-manifest.js";
 
 export interface CheckpointTrackerOptions {
   folder: string;
@@ -119,12 +119,18 @@ export class CheckpointTracker {
   report(shardIndex: number, request: ReportCheckpointRequest): void {
     const { version } = request;
     if (version > this.#opened.version && request.generation < this.#opened.generation) {
-      this.#options.logger.info({ psShard: shardIndex, version, generation: request.generation }, "a checkpoint slice of an abandoned step was reported; ignored (it is taken again)");
+      this.#options.logger.info(
+        { psShard: shardIndex, version, generation: request.generation },
+        "a checkpoint slice of an abandoned step was reported; ignored (it is taken again)",
+      );
       return;
     }
     const pending = this.#pending.get(version);
     if (pending === undefined) {
-      this.#options.logger.warn({ psShard: shardIndex, version }, "a checkpoint slice was reported for a version no checkpoint was expected at; ignored");
+      this.#options.logger.warn(
+        { psShard: shardIndex, version },
+        "a checkpoint slice was reported for a version no checkpoint was expected at; ignored",
+      );
       return;
     }
     if (request.error !== "") {
@@ -132,8 +138,17 @@ export class CheckpointTracker {
       return;
     }
     const range = this.#options.ranges[shardIndex]!;
-    const file = relative(this.#options.folder, request.path).startsWith("..") ? request.path : relative(this.#options.folder, request.path);
-    pending.files.set(shardIndex, { index: shardIndex, begin: range.begin, end: range.end, file, sha256: request.sha256, bytes: Number(request.bytes) });
+    const file = relative(this.#options.folder, request.path).startsWith("..")
+      ? request.path
+      : relative(this.#options.folder, request.path);
+    pending.files.set(shardIndex, {
+      index: shardIndex,
+      begin: range.begin,
+      end: range.end,
+      file,
+      sha256: request.sha256,
+      bytes: Number(request.bytes),
+    });
     if (pending.files.size < this.#options.ranges.length) return;
     const manifest: CheckpointManifest = {
       jobId: this.#options.spec.jobId,
@@ -150,7 +165,8 @@ export class CheckpointTracker {
       try {
         const path = await this.#options.write(manifest);
         this.#pending.delete(version);
-        if (this.#last === undefined || version >= this.#last.version) this.#last = { version, path, createdUnixMs: manifest.createdUnixMs };
+        if (this.#last === undefined || version >= this.#last.version)
+          this.#last = { version, path, createdUnixMs: manifest.createdUnixMs };
         this.#options.logger.info({ version, path, reason: manifest.reason }, "checkpoint written");
         this.#options.onWritten?.({ version, path, createdUnixMs: manifest.createdUnixMs });
         pending.resolve(path);
@@ -176,7 +192,12 @@ export class CheckpointTracker {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         const missing = this.#options.ranges.map((_, index) => index).filter((index) => pending?.files.has(index) !== true);
-        reject(new TrainfleetError(Code.DEADLINE_EXCEEDED, `no checkpoint slice from shard${missing.length === 1 ? "" : "s"} ${missing.join(", ")} within ${timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`}`));
+        reject(
+          new TrainfleetError(
+            Code.DEADLINE_EXCEEDED,
+            `no checkpoint slice from shard${missing.length === 1 ? "" : "s"} ${missing.join(", ")} within ${timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`}`,
+          ),
+        );
       }, timeoutMs);
     });
     try {
@@ -196,7 +217,10 @@ export class CheckpointTracker {
     const version = position.step;
     const written = this.expect(position, "terminated");
     const pending = this.#pending.get(version);
-    this.#options.logger.info({ version, waitMs: timeoutMs }, "stopping: finishing the steps already handed out, then waiting for every shard's checkpoint slice");
+    this.#options.logger.info(
+      { version, waitMs: timeoutMs },
+      "stopping: finishing the steps already handed out, then waiting for every shard's checkpoint slice",
+    );
     ask(version);
     try {
       const endedFirst = ended.then(() => Promise.reject(new Error("the job ended first")));
@@ -204,7 +228,8 @@ export class CheckpointTracker {
       return `checkpoint of step ${version} written: ${path}. Resume with --resume ${this.#options.folder} (trainfleet run --resume takes the job folder)`;
     } catch (error) {
       const last = this.#last;
-      const previous = last === undefined ? "there is no earlier checkpoint" : `the newest complete one is ${last.path} (step ${last.version})`;
+      const previous =
+        last === undefined ? "there is no earlier checkpoint" : `the newest complete one is ${last.path} (step ${last.version})`;
       return `the checkpoint of step ${version} could not be made (${TrainfleetError.from(error).message}); ${previous}`;
     }
   }
@@ -217,7 +242,8 @@ export class CheckpointTracker {
         await this.waitFor(version, Math.max(0, deadline - Date.now()));
       } catch {
         // Logged where it failed; a timed-out one is logged here.
-        if (this.#pending.get(version)?.settled === false) this.#options.logger.warn({ version }, "a checkpoint was still incomplete when the job ended");
+        if (this.#pending.get(version)?.settled === false)
+          this.#options.logger.warn({ version }, "a checkpoint was still incomplete when the job ended");
       }
     }
   }

@@ -8,8 +8,8 @@
  * The JetStream stream TRAINFLEET_JOBS takes `trainfleet.jobs.>` and keeps the history.
  */
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import { Code, JobEventSchema, StepMetricsSchema, TrainfleetError } from "@trainfleet/proto";
 import type { JobEvent, StepMetrics } from "@trainfleet/proto";
+import { Code, JobEventSchema, StepMetricsSchema, TrainfleetError } from "@trainfleet/proto";
 
 export const jobsStreamName = "TRAINFLEET_JOBS";
 export const jobsSubjectPrefix = "trainfleet.jobs";
@@ -51,7 +51,11 @@ export function decodeBusMessage(subject: string, data: Uint8Array): BusMessage 
     if (kind === "events") return { kind: "event", subject, event: fromBinary(JobEventSchema, data) };
     if (kind === "metrics") return { kind: "metrics", subject, metrics: fromBinary(StepMetricsSchema, data) };
   } catch (error) {
-    throw new TrainfleetError(Code.DATA_LOSS, `a message on ${subject} is not a valid ${kind === "events" ? "JobEvent" : "StepMetrics"}: ${TrainfleetError.from(error).message}`, { cause: error });
+    throw new TrainfleetError(
+      Code.DATA_LOSS,
+      `a message on ${subject} is not a valid ${kind === "events" ? "JobEvent" : "StepMetrics"}: ${TrainfleetError.from(error).message}`,
+      { cause: error },
+    );
   }
   throw new TrainfleetError(Code.DATA_LOSS, `unexpected subject ${subject}: expected ${jobsSubjectPrefix}.<job>.events or .metrics`);
 }

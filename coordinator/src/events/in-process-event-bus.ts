@@ -2,11 +2,12 @@
  * The event bus without NATS: the same interface, in memory. It keeps a bounded history,
  * so a late subscriber replays it first (as a JetStream ordered consumer would), then follows.
  */
-import { AsyncQueue } from "@trainfleet/runtime";
+
 import type { JobEvent, StepMetrics } from "@trainfleet/proto";
+import { AsyncQueue } from "@trainfleet/runtime";
 import type { EventBus } from "./event-bus.js";
-import { eventMessage, metricsMessage } from "./event-subjects.js";
 import type { BusMessage } from "./event-subjects.js";
+import { eventMessage, metricsMessage } from "./event-subjects.js";
 
 export interface InProcessSubscribeOptions {
   /** Only this job's messages. */

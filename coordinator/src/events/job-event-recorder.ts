@@ -3,8 +3,9 @@
  * (1, 2, 3, ... without gaps), stamps the time, measures the time between steps, and
  * hands them to the bus. It never throws: a failing bus is logged and the job goes on.
  */
-import { create } from "@bufbuild/protobuf";
+
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { JobEventSchema, StepMetricsSchema, TrainfleetError } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
 import type { EventBus } from "./event-bus.js";

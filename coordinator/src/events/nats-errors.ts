@@ -1,7 +1,8 @@
 /** The one place where errors of nats.js (core and JetStream) become TrainfleetErrors. */
-import { Code, TrainfleetError } from "@trainfleet/proto";
+
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { errors } from "@nats-io/transport-node";
+import { Code, TrainfleetError } from "@trainfleet/proto";
 
 /** Is this JetStream's "stream not found"? */
 export function isStreamNotFound(error: unknown): boolean {

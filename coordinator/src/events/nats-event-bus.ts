@@ -8,16 +8,17 @@
  * and tried again with backoff while the job goes on. Once connected, reconnecting is
  * nats.js's job (it buffers what is published meanwhile).
  */
-import { connect, nanos } from "@nats-io/transport-node";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { DiscardPolicy, RetentionPolicy, StorageType, jetstreamManager } from "@nats-io/jetstream";
+
 import type { StreamConfig } from "@nats-io/jetstream";
-import { abortableDelay } from "@trainfleet/runtime";
+import { DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { connect, nanos } from "@nats-io/transport-node";
 import type { JobEvent, StepMetrics } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
+import { abortableDelay } from "@trainfleet/runtime";
 import type { EventBus } from "./event-bus.js";
-import { allJobsSubject, encodeBusMessage, eventMessage, jobFilterSubject, jobsStreamName, metricsMessage } from "./event-subjects.js";
 import type { BusMessage } from "./event-subjects.js";
+import { allJobsSubject, encodeBusMessage, eventMessage, jobFilterSubject, jobsStreamName, metricsMessage } from "./event-subjects.js";
 import { fromNatsError, isStreamNotFound } from "./nats-errors.js";
 
 export interface NatsEventBusOptions {
@@ -91,19 +92,31 @@ class NatsEventBus implements EventBus {
     this.#stop.abort();
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), timeoutMs);
-    const expired = new Promise<"expired">((resolve) => deadline.signal.addEventListener("abort", () => resolve("expired"), { once: true }));
+    const expired = new Promise<"expired">((resolve) =>
+      deadline.signal.addEventListener("abort", () => resolve("expired"), { once: true }),
+    );
     try {
       // A connection attempt in flight may still succeed and send the queue.
       await Promise.race([this.#connected, expired]);
       const connection = this.#connection;
       if (connection === undefined) {
-        if (this.#queue.length > 0) this.#logger.warn({ unsent: this.#queue.length }, "NATS was never reached: these job events and metrics were not published");
+        if (this.#queue.length > 0)
+          this.#logger.warn({ unsent: this.#queue.length }, "NATS was never reached: these job events and metrics were not published");
         return;
       }
       // drain() sends everything published, then closes.
-      const drained = await Promise.race([connection.drain().then(() => "drained" as const, (error: unknown) => fromNatsError(error, "draining the NATS connection")), expired]);
+      const drained = await Promise.race([
+        connection.drain().then(
+          () => "drained" as const,
+          (error: unknown) => fromNatsError(error, "draining the NATS connection"),
+        ),
+        expired,
+      ]);
       if (drained !== "drained") {
-        this.#logger.warn({ err: drained === "expired" ? `not done after ${timeoutMs} ms` : drained.message }, "could not send every job event to NATS before closing");
+        this.#logger.warn(
+          { err: drained === "expired" ? `not done after ${timeoutMs} ms` : drained.message },
+          "could not send every job event to NATS before closing",
+        );
         await connection.close().catch(() => {});
       }
     } finally {
@@ -120,7 +133,11 @@ class NatsEventBus implements EventBus {
       connection.publish(outgoing.subject, outgoing.data);
     } catch (error) {
       // Closed or draining: nothing more will go out on this connection.
-      if (this.#dropped++ === 0) this.#logger.warn({ err: fromNatsError(error, "publishing").message }, "could not publish to NATS; dropping job events (the job goes on)");
+      if (this.#dropped++ === 0)
+        this.#logger.warn(
+          { err: fromNatsError(error, "publishing").message },
+          "could not publish to NATS; dropping job events (the job goes on)",
+        );
     }
   }
 
@@ -128,7 +145,11 @@ class NatsEventBus implements EventBus {
     this.#queue.push(outgoing);
     if (this.#queue.length <= this.#options.maxQueued) return;
     this.#queue.shift();
-    if (this.#dropped++ === 0) this.#logger.warn({ maxQueued: this.#options.maxQueued }, "NATS still unreachable and the event queue is full: dropping the oldest events");
+    if (this.#dropped++ === 0)
+      this.#logger.warn(
+        { maxQueued: this.#options.maxQueued },
+        "NATS still unreachable and the event queue is full: dropping the oldest events",
+      );
   }
 
   /** Connects (with backoff until it works or the bus closes), makes the stream, then sends the queue. */
@@ -138,14 +159,26 @@ class NatsEventBus implements EventBus {
     for (let attempt = 1; ; attempt++) {
       let connection: NatsConnection;
       try {
-        connection = await connect({ servers: url.split(","), name: "trainfleet-coordinator", maxReconnectAttempts: -1, reconnectTimeWait: 1_000 });
+        connection = await connect({
+          servers: url.split(","),
+          name: "trainfleet-coordinator",
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 1_000,
+        });
       } catch (error) {
         const problem = fromNatsError(error, `cannot reach NATS at ${url}`).message;
-        if (attempt === 1) this.#logger.warn({ err: problem }, "cannot reach NATS: job events are queued and the connection retried; the job goes on");
+        if (attempt === 1)
+          this.#logger.warn({ err: problem }, "cannot reach NATS: job events are queued and the connection retried; the job goes on");
         else this.#logger.debug({ err: problem, attempt }, "NATS still unreachable");
         if (signal.aborted) return;
         const wait = Math.min(30_000, retryMs * 2 ** Math.min(attempt - 1, 16));
-        if (!(await abortableDelay(wait, signal).then(() => true, () => false))) return;
+        if (
+          !(await abortableDelay(wait, signal).then(
+            () => true,
+            () => false,
+          ))
+        )
+          return;
         continue;
       }
       await this.#ensureStream(connection);
@@ -172,17 +205,22 @@ class NatsEventBus implements EventBus {
       const fresh = this.#options.freshJobId;
       if (fresh !== undefined) {
         const { purged } = await manager.streams.purge(jobsStreamName, { filter: jobFilterSubject(fresh) });
-        if (purged > 0) this.#logger.info({ jobId: fresh, purged }, "a new run of this job: its earlier runs' events were purged from the stream");
+        if (purged > 0)
+          this.#logger.info({ jobId: fresh, purged }, "a new run of this job: its earlier runs' events were purged from the stream");
       }
     } catch (error) {
-      this.#logger.warn({ err: fromNatsError(error, `JetStream stream ${jobsStreamName}`).message }, "could not create or update the JetStream stream: events are published but no history is kept");
+      this.#logger.warn(
+        { err: fromNatsError(error, `JetStream stream ${jobsStreamName}`).message },
+        "could not create or update the JetStream stream: events are published but no history is kept",
+      );
     }
   }
 
   /** Logs the connection's ups and downs; nats.js reconnects by itself. */
   async #watch(connection: NatsConnection): Promise<void> {
     for await (const status of connection.status()) {
-      if (status.type === "disconnect") this.#logger.warn({ server: status.server }, "lost the NATS connection; reconnecting (job events are buffered meanwhile)");
+      if (status.type === "disconnect")
+        this.#logger.warn({ server: status.server }, "lost the NATS connection; reconnecting (job events are buffered meanwhile)");
       else if (status.type === "reconnect") this.#logger.info({ server: status.server }, "reconnected to NATS");
       else if (status.type === "error") this.#logger.warn({ err: status.error.message }, "NATS reported an error");
     }

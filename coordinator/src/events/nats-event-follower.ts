@@ -3,12 +3,13 @@
  * messages from a core subscription, or with fromStart the stream's history first (a
  * JetStream ordered consumer), then live ones, in the order they were published.
  */
-import { connect } from "@nats-io/transport-node";
-import type { NatsConnection } from "@nats-io/transport-node";
+
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import { Code, TrainfleetError } from "@trainfleet/proto";
-import { decodeBusMessage, jobFilterSubject, jobsStreamName } from "./event-subjects.js";
 import type { BusMessage } from "./event-subjects.js";
+import { decodeBusMessage, jobFilterSubject, jobsStreamName } from "./event-subjects.js";
 import { fromNatsError, isStreamNotFound } from "./nats-errors.js";
 
 export interface FollowJobEventsOptions {
@@ -41,7 +42,12 @@ export async function* followJobEvents(options: FollowJobEventsOptions): AsyncGe
       const consumer = await jetstream(connection)
         .consumers.get(jobsStreamName, { filter_subjects: subject, deliver_policy: DeliverPolicy.All })
         .catch((error: unknown) => {
-          if (isStreamNotFound(error)) throw new TrainfleetError(Code.NOT_FOUND, `NATS at ${url} has no stream ${jobsStreamName}: no coordinator with --nats-url has published there yet`, { cause: error });
+          if (isStreamNotFound(error))
+            throw new TrainfleetError(
+              Code.NOT_FOUND,
+              `NATS at ${url} has no stream ${jobsStreamName}: no coordinator with --nats-url has published there yet`,
+              { cause: error },
+            );
           throw fromNatsError(error, `reading the stream ${jobsStreamName}`);
         });
       const consumed = await consumer.consume();

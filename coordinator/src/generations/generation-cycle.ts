@@ -20,8 +20,8 @@ import type { Member, Members } from "../membership/members.js";
 import { coordinatorState } from "../state/coordinator-state.js";
 import type { StateStore } from "../state/state-store.js";
 import type { CoordinatorMetrics } from "../status/coordinator-metrics.js";
-import { isAsync } from "../steps/step-dispatch.js";
 import type { StepDispatch } from "../steps/step-dispatch.js";
+import { isAsync } from "../steps/step-dispatch.js";
 import { GenerationOpening } from "./generation-opening.js";
 import { JobPause, pauseTimeout } from "./job-pause.js";
 import { missingShards, regroup } from "./regroup.js";
@@ -84,9 +84,16 @@ export class GenerationCycle {
     const opening = this.opening;
     if (generation !== plan.generation || opening !== undefined) {
       const now = opening === undefined ? `at generation ${plan.generation}` : `opening generation ${opening.generation}`;
-      throw new TrainfleetError(Code.FAILED_PRECONDITION, `generation: the job is ${now}, the report is for ${generation}; its step is handed out again in the new generation`, { field: "generation" });
+      throw new TrainfleetError(
+        Code.FAILED_PRECONDITION,
+        `generation: the job is ${now}, the report is for ${generation}; its step is handed out again in the new generation`,
+        { field: "generation" },
+      );
     }
-    if (!plan.workers.includes(member)) throw new TrainfleetError(Code.FAILED_PRECONDITION, `member_id: ${member.id} has no rank in generation ${plan.generation}`, { field: "member_id" });
+    if (!plan.workers.includes(member))
+      throw new TrainfleetError(Code.FAILED_PRECONDITION, `member_id: ${member.id} has no rank in generation ${plan.generation}`, {
+        field: "member_id",
+      });
     return plan;
   }
 
@@ -104,13 +111,24 @@ export class GenerationCycle {
     if (this.missingShards().length > 0) return lifecycle.changed();
     const { minWorkers, maxWorkers } = plan.spec.workers!;
     const phase = lifecycle.phase;
-    const next = regroup({ generation: plan.generation, ranks: plan.workers, opening: this.#opening?.ranked, phase, live: members.liveWorkers(), minWorkers, maxWorkers });
+    const next = regroup({
+      generation: plan.generation,
+      ranks: plan.workers,
+      opening: this.#opening?.ranked,
+      phase,
+      live: members.liveWorkers(),
+      minWorkers,
+      maxWorkers,
+    });
     for (const member of next.standby) {
       member.state = WorkerState.STANDBY;
       member.rank = -1;
     }
     if (next.action === "keep") {
-      logger.info({ standbys: next.standby.map((m) => m.id) }, `${why}: it waits as a standby (the job ${phase === JobPhase.EVALUATING ? "is evaluating" : `has workers.maxWorkers = ${maxWorkers} workers`})`);
+      logger.info(
+        { standbys: next.standby.map((m) => m.id) },
+        `${why}: it waits as a standby (the job ${phase === JobPhase.EVALUATING ? "is evaluating" : `has workers.maxWorkers = ${maxWorkers} workers`})`,
+      );
       return lifecycle.changed();
     }
     if (next.action === "pause") {
@@ -145,7 +163,11 @@ export class GenerationCycle {
   /** Fails the job (PauseTimeout) when it has been paused past the deadline. */
   checkPause(): void {
     const { lifecycle, now, end } = this.#options;
-    const timedOut = pauseTimeout({ phase: lifecycle.phase, reason: lifecycle.reason, message: lifecycle.message, deadline: this.#pause.deadline }, now(), this.plan.spec.workers!);
+    const timedOut = pauseTimeout(
+      { phase: lifecycle.phase, reason: lifecycle.reason, message: lifecycle.message, deadline: this.#pause.deadline },
+      now(),
+      this.plan.spec.workers!,
+    );
     if (timedOut !== undefined) end.fail("PauseTimeout", timedOut);
   }
 
@@ -158,7 +180,10 @@ export class GenerationCycle {
     const opening = new GenerationOpening(generation, ranked, why, shards.length);
     this.#opening = opening;
     metrics.generationChanged(plan.spec.jobId);
-    lifecycle.setReason(lifecycle.phase === JobPhase.PENDING ? "Starting" : "Rescaling", `${why}: generation ${generation} of ${ranked.length} worker${ranked.length === 1 ? "" : "s"}; waiting for the shards' versions`);
+    lifecycle.setReason(
+      lifecycle.phase === JobPhase.PENDING ? "Starting" : "Rescaling",
+      `${why}: generation ${generation} of ${ranked.length} worker${ranked.length === 1 ? "" : "s"}; waiting for the shards' versions`,
+    );
     logger.info({ generation, worldSize: ranked.length, why }, "generation begins");
     const { layout, shardRanges: ranges, spec, restores } = plan;
     const checkpointDir = this.#options.checkpointDir ?? "";
@@ -167,14 +192,26 @@ export class GenerationCycle {
       if (this.opening !== opening) return;
       for (const shard of shards) {
         const restore = restores?.[shard.shardIndex];
-        const value = { spec, generation, worldSize: ranked.length, range: ranges[shard.shardIndex]!, parameterCount: BigInt(layout.parameterCount), checkpointDir, ...(restore === undefined ? {} : { restore }) };
+        const value = {
+          spec,
+          generation,
+          worldSize: ranked.length,
+          range: ranges[shard.shardIndex]!,
+          parameterCount: BigInt(layout.parameterCount),
+          checkpointDir,
+          ...(restore === undefined ? {} : { restore }),
+        };
         opening.send(shard, { kind: { case: "shard", value } }, now());
       }
     };
     if (store === undefined) return send();
     // Saved before any shard hears of the generation, so that a restarted coordinator's generations are above every shard's.
     const state = coordinatorState(spec, this.#options.checkpointDir, generation, false, now());
-    store.save(state).then(send, (error: unknown) => end.fail("StateNotSaved", `could not save the coordinator's state to ${store.description}: ${TrainfleetError.from(error).message}`));
+    store
+      .save(state)
+      .then(send, (error: unknown) =>
+        end.fail("StateNotSaved", `could not save the coordinator's state to ${store.description}: ${TrainfleetError.from(error).message}`),
+      );
   }
 
   /** Every shard has reported: generation `opening` goes on from `version`, with the ranks it was begun with. */
@@ -196,7 +233,12 @@ export class GenerationCycle {
     plan.workers.forEach((worker, rank) => {
       worker.rank = rank;
       worker.state = WorkerState.TRAINING;
-      worker.outbox.push({ kind: { case: "worker", value: { spec, generation, rank, worldSize: plan.workers.length, shards, parameterCount: BigInt(layout.parameterCount) } } });
+      worker.outbox.push({
+        kind: {
+          case: "worker",
+          value: { spec, generation, rank, worldSize: plan.workers.length, shards, parameterCount: BigInt(layout.parameterCount) },
+        },
+      });
     });
     const worldSize = plan.workers.length;
     const message = `training ${layout.parameterCount} parameters on ${worldSize} worker${worldSize === 1 ? "" : "s"} (generation ${generation}) and ${shards.length} shards for ${plan.totalSteps} steps`;
@@ -207,10 +249,16 @@ export class GenerationCycle {
     const fields = { jobId: spec.jobId, generation, worldSize, version, ranks: plan.workers.map((w) => w.id) };
     if (starting) {
       const resumed = resumedFrom === undefined ? {} : { resumedFrom, step: version };
-      logger.info({ ...fields, shards: shards.length, totalSteps: plan.totalSteps, parameters: layout.parameterCount, ...resumed }, restored && version > 0 ? "job resumed from its checkpoint" : "job started");
+      logger.info(
+        { ...fields, shards: shards.length, totalSteps: plan.totalSteps, parameters: layout.parameterCount, ...resumed },
+        restored && version > 0 ? "job resumed from its checkpoint" : "job started",
+      );
     } else {
       logger.info({ ...fields, why: opening.why, restored }, "generation opened");
-      lifecycle.publish({ kind: JobEventKind.GENERATION_CHANGED, message: `${opening.why}: generation ${generation} of ${worldSize} worker${worldSize === 1 ? "" : "s"} goes on from step ${version}` });
+      lifecycle.publish({
+        kind: JobEventKind.GENERATION_CHANGED,
+        message: `${opening.why}: generation ${generation} of ${worldSize} worker${worldSize === 1 ? "" : "s"} goes on from step ${version}`,
+      });
     }
     dispatch.afterSteps(plan);
   }

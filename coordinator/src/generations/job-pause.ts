@@ -6,8 +6,9 @@
  * say what the job waits for and until when. The generation cycle decides when to pause
  * and when the pause is over.
  */
-import { JobPhase } from "@trainfleet/proto";
+
 import type { JobSpec } from "@trainfleet/proto";
+import { JobPhase } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
 import type { JobLifecycle } from "../job/job-lifecycle.js";
 
@@ -74,8 +75,15 @@ export interface PauseState {
 }
 
 /** The message the job fails with (reason PauseTimeout) when it is paused past its deadline at `now`; undefined otherwise. */
-export function pauseTimeout(state: PauseState, now: number, workers: Pick<WorkersSpec, "minWorkers" | "pauseTimeoutSeconds">): string | undefined {
+export function pauseTimeout(
+  state: PauseState,
+  now: number,
+  workers: Pick<WorkersSpec, "minWorkers" | "pauseTimeoutSeconds">,
+): string | undefined {
   if (state.phase !== JobPhase.PAUSED || now <= state.deadline) return undefined;
-  const what = state.reason === "ShardLost" ? "a lost parameter-server shard did not come back" : `fewer than ${workers.minWorkers} workers (workers.minWorkers)`;
+  const what =
+    state.reason === "ShardLost"
+      ? "a lost parameter-server shard did not come back"
+      : `fewer than ${workers.minWorkers} workers (workers.minWorkers)`;
   return `${what} for ${workers.pauseTimeoutSeconds} s (workers.pauseTimeoutSeconds): ${state.message}`;
 }

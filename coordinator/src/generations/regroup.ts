@@ -40,7 +40,11 @@ export interface RegroupState<T> {
  */
 export function regroup<T>(state: RegroupState<T>): Regroup<T> {
   const previous = state.opening ?? state.ranks;
-  const intact = state.generation > 0 && state.opening === undefined && state.phase !== JobPhase.PAUSED && previous.every((worker) => state.live.includes(worker));
+  const intact =
+    state.generation > 0 &&
+    state.opening === undefined &&
+    state.phase !== JobPhase.PAUSED &&
+    previous.every((worker) => state.live.includes(worker));
   const roster = chooseRanks(previous, state.live, intact && state.phase === JobPhase.EVALUATING ? previous.length : state.maxWorkers);
   if (intact && roster.ranked.length === previous.length) return { action: "keep", ...roster };
   if (roster.ranked.length < state.minWorkers) return { action: "pause", ...roster };

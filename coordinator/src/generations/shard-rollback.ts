@@ -7,8 +7,8 @@
  */
 import { TrainfleetError } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
-import { goBackPoint } from "../checkpoints/checkpoint-restore.js";
 import type { GoBack } from "../checkpoints/checkpoint-restore.js";
+import { goBackPoint } from "../checkpoints/checkpoint-restore.js";
 import type { JobEnd } from "../job/job-end.js";
 import type { JobLifecycle } from "../job/job-lifecycle.js";
 import { isFinished } from "../job/job-phase.js";
@@ -34,7 +34,10 @@ export async function shardReturned(shard: Member, cycle: GenerationCycle, optio
   try {
     back = await goBackPoint(plan, options.logger);
   } catch (error) {
-    return options.end.fail("ResumeFailed", `${why}, but the job cannot go back to its checkpoint ${plan.checkpoints?.last?.path}: ${TrainfleetError.from(error).message}`);
+    return options.end.fail(
+      "ResumeFailed",
+      `${why}, but the job cannot go back to its checkpoint ${plan.checkpoints?.last?.path}: ${TrainfleetError.from(error).message}`,
+    );
   }
   // Things may have moved on while the checkpoint was read.
   if (isFinished(options.lifecycle.phase) || cycle.missingShards().length > 0) return;

@@ -10,8 +10,18 @@
  * checkpoint folder, the newest generation begun), which the generation cycle saves before
  * each generation's assignments go out, so generation numbers only rise.
  */
+
+import type {
+  JobStatus,
+  ParameterServerStats,
+  RegisterRequest,
+  ReportCheckpointRequest,
+  ReportEvaluationRequest,
+  ReportFailureRequest,
+  ReportGenerationRequest,
+  ReportProgressRequest,
+} from "@trainfleet/proto";
 import { Code, JobEventKind, JobPhase, MemberRole, TrainfleetError, WorkerState } from "@trainfleet/proto";
-import type { JobStatus, ParameterServerStats, RegisterRequest, ReportCheckpointRequest, ReportEvaluationRequest, ReportFailureRequest, ReportGenerationRequest, ReportProgressRequest } from "@trainfleet/proto";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
 import { JobEventRecorder } from "../events/job-event-recorder.js";
 import type { GenerationCycle } from "../generations/generation-cycle.js";
@@ -19,13 +29,13 @@ import { shardReturned } from "../generations/shard-rollback.js";
 import { takeFailureReport } from "../membership/failure-reports.js";
 import { loseMember } from "../membership/member-loss.js";
 import { recordShardStats } from "../membership/member-status.js";
-import { Members } from "../membership/members.js";
 import type { AssignmentInit, Member } from "../membership/members.js";
+import { Members } from "../membership/members.js";
 import { admit } from "../membership/registration.js";
 import { stragglerEvictions } from "../membership/stragglers.js";
 import { WorkerFailures } from "../membership/worker-failures.js";
-import { CoordinatorMetrics } from "../status/coordinator-metrics.js";
 import type { EvictionCause } from "../status/coordinator-metrics.js";
+import { CoordinatorMetrics } from "../status/coordinator-metrics.js";
 import { DownsampledSeries } from "../status/downsampled-series.js";
 import { jobStatus } from "../status/job-status.js";
 import { takeProgressReport } from "../steps/progress-reports.js";
@@ -91,10 +101,18 @@ export class Coordinator {
   }
 
   submit(spec: ResolvedJobSpec): void {
-    if (this.#spec !== undefined) throw new TrainfleetError(Code.ALREADY_EXISTS, `this coordinator already runs job "${this.#spec.jobId}"; start another coordinator for another job`);
+    if (this.#spec !== undefined)
+      throw new TrainfleetError(
+        Code.ALREADY_EXISTS,
+        `this coordinator already runs job "${this.#spec.jobId}"; start another coordinator for another job`,
+      );
     const every = spec.checkpoints?.everySteps ?? 0;
     if (every > 0 && this.#options.checkpointDir === undefined) {
-      throw new TrainfleetError(Code.FAILED_PRECONDITION, `spec.checkpoints.everySteps: ${every}, but this coordinator has no checkpoint folder; start it with --checkpoint-dir`, { field: "spec.checkpoints.everySteps" });
+      throw new TrainfleetError(
+        Code.FAILED_PRECONDITION,
+        `spec.checkpoints.everySteps: ${every}, but this coordinator has no checkpoint folder; start it with --checkpoint-dir`,
+        { field: "spec.checkpoints.everySteps" },
+      );
     }
     this.#spec = spec;
     this.#end.submitted(spec);
@@ -126,7 +144,8 @@ export class Coordinator {
   heartbeat(memberId: string, shardStats?: ParameterServerStats): number {
     const expires = this.#members.renew(memberId);
     // A finished job's status is final: a heartbeat still in flight does not change it.
-    if (shardStats !== undefined && !isFinished(this.#lifecycle.phase) && recordShardStats(this.#members.get(memberId), shardStats)) this.#lifecycle.changed();
+    if (shardStats !== undefined && !isFinished(this.#lifecycle.phase) && recordShardStats(this.#members.get(memberId), shardStats))
+      this.#lifecycle.changed();
     return expires;
   }
 
@@ -137,7 +156,8 @@ export class Coordinator {
   /** A member's assignment stream ended: before the job did, that member is lost. */
   streamClosed(memberId: string): void {
     const member = this.#members.get(memberId);
-    if (!isFinished(this.#lifecycle.phase) && member.state !== WorkerState.STOPPED) this.#lose(member, "stream_closed", "its assignment stream closed");
+    if (!isFinished(this.#lifecycle.phase) && member.state !== WorkerState.STOPPED)
+      this.#lose(member, "stream_closed", "its assignment stream closed");
   }
 
   /** Marks members whose lease ran out as lost, evicts stragglers, and fails a job paused past its deadline; call periodically. */
@@ -156,7 +176,11 @@ export class Coordinator {
   /** A shard took a generation's assignment (and holds `version`), or could not take or open one. */
   reportGeneration(request: ReportGenerationRequest): void {
     const shard = this.#shardMember(request.memberId);
-    if (request.error !== "") return this.fail("ShardFailed", `parameter-server shard ${shard.shardIndex} could not take generation ${request.generation}: ${request.error}`);
+    if (request.error !== "")
+      return this.fail(
+        "ShardFailed",
+        `parameter-server shard ${shard.shardIndex} could not take generation ${request.generation}: ${request.error}`,
+      );
     this.#cycle?.shardReported(shard.shardIndex, request.generation, request.version);
   }
 
@@ -174,7 +198,8 @@ export class Coordinator {
   reportCheckpoint(request: ReportCheckpointRequest): void {
     const shard = this.#shardMember(request.memberId);
     const checkpoints = this.#cycle?.plan.checkpoints;
-    if (checkpoints === undefined) throw new TrainfleetError(Code.FAILED_PRECONDITION, "this job takes no checkpoints (the coordinator has no --checkpoint-dir)");
+    if (checkpoints === undefined)
+      throw new TrainfleetError(Code.FAILED_PRECONDITION, "this job takes no checkpoints (the coordinator has no --checkpoint-dir)");
     checkpoints.report(shard.shardIndex, request);
     this.#lifecycle.changed();
   }
@@ -197,7 +222,13 @@ export class Coordinator {
     const members = { workers: this.#members.workers(), shards: this.#members.shards() };
     const tested = { testAccuracy: evaluation?.accuracy, testLoss: evaluation?.loss };
     const pauseDeadline = phase === JobPhase.PAUSED ? (this.#cycle?.pauseDeadline ?? 0) : 0;
-    const progress = { startedAt: this.#startedAt, finishedAt, lossHistory: this.#lossHistory.points(), pauseDeadline, workerFailures: this.#failures.count };
+    const progress = {
+      startedAt: this.#startedAt,
+      finishedAt,
+      lossHistory: this.#lossHistory.points(),
+      pauseDeadline,
+      workerFailures: this.#failures.count,
+    };
     return jobStatus({ spec: this.#spec, phase, reason, message, plan: this.#cycle?.plan, ...members, ...tested, ...progress });
   }
 
@@ -220,7 +251,10 @@ export class Coordinator {
 
   #shardMember(memberId: string): Member {
     const member = this.#members.get(memberId);
-    if (member.role !== MemberRole.PARAMETER_SERVER) throw new TrainfleetError(Code.FAILED_PRECONDITION, `member_id: ${member.id} is not a parameter-server shard`, { field: "member_id" });
+    if (member.role !== MemberRole.PARAMETER_SERVER)
+      throw new TrainfleetError(Code.FAILED_PRECONDITION, `member_id: ${member.id} is not a parameter-server shard`, {
+        field: "member_id",
+      });
     return member;
   }
 
@@ -242,6 +276,10 @@ export class Coordinator {
     this.#cycle = launchJob({ ...this.#parts, ...job, failures: this.#failures, lossHistory: this.#lossHistory, events: this.#events });
     if (this.#cycle === undefined) return;
     this.#startedAt = this.#now();
-    this.#cycle.regroup(restartedAt === undefined ? "the job starts" : `the coordinator restarted; the job goes on from step ${this.#cycle.plan.startVersion}`);
+    this.#cycle.regroup(
+      restartedAt === undefined
+        ? "the job starts"
+        : `the coordinator restarted; the job goes on from step ${this.#cycle.plan.startVersion}`,
+    );
   }
 }

@@ -7,18 +7,19 @@
  * to end the job call this; it calls none of them. A generation being opened ends with the
  * job: GenerationCycle.opening reads the phase.
  */
-import { JobEventKind, TrainfleetError, WorkerState } from "@trainfleet/proto";
-import type { JobStatus, ShardRangeSchema } from "@trainfleet/proto";
+
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { JobStatus, ShardRangeSchema } from "@trainfleet/proto";
+import { JobEventKind, TrainfleetError, WorkerState } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
 import type { ParameterLayout, ResolvedJobSpec } from "@trainfleet/spec";
-import { isFinished } from "./job-phase.js";
-import type { JobLifecycle } from "./job-lifecycle.js";
-import type { RunPlan } from "./job-start.js";
 import type { Members } from "../membership/members.js";
-import type { EvaluationResult } from "../steps/evaluation.js";
 import { coordinatorState } from "../state/coordinator-state.js";
 import type { StateStore } from "../state/state-store.js";
+import type { EvaluationResult } from "../steps/evaluation.js";
+import type { JobLifecycle } from "./job-lifecycle.js";
+import { isFinished } from "./job-phase.js";
+import type { RunPlan } from "./job-start.js";
 
 /** A job whose training and evaluation are done, as onTrained gets it. */
 export interface TrainedJob {
@@ -147,7 +148,14 @@ export class JobEnd {
     // A coordinator restarted after the end must not run the job again.
     const store = this.#options.stateStore;
     const spec = this.#spec;
-    const saved = store === undefined || spec === undefined ? Promise.resolve() : store.save(coordinatorState(spec, this.#options.checkpointDir, this.#plan?.generation ?? 0, true, now()));
-    saved.catch((error: unknown) => logger.error({ err: TrainfleetError.from(error).message }, `could not save the finished state to ${store!.description}`)).finally(() => this.#resolveDone(status));
+    const saved =
+      store === undefined || spec === undefined
+        ? Promise.resolve()
+        : store.save(coordinatorState(spec, this.#options.checkpointDir, this.#plan?.generation ?? 0, true, now()));
+    saved
+      .catch((error: unknown) =>
+        logger.error({ err: TrainfleetError.from(error).message }, `could not save the finished state to ${store!.description}`),
+      )
+      .finally(() => this.#resolveDone(status));
   }
 }

@@ -8,16 +8,16 @@ import { JobEventKind, TrainfleetError } from "@trainfleet/proto";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
 import type { LoadedCheckpoint } from "../checkpoints/checkpoint-store.js";
 import type { JobEventRecorder } from "../events/job-event-recorder.js";
-import { GenerationCycle } from "../generations/generation-cycle.js";
 import type { GenerationCycleOptions } from "../generations/generation-cycle.js";
+import { GenerationCycle } from "../generations/generation-cycle.js";
 import type { WorkerFailures } from "../membership/worker-failures.js";
 import type { CoordinatorMetrics } from "../status/coordinator-metrics.js";
 import type { DownsampledSeries } from "../status/downsampled-series.js";
 import type { LedgerAudit } from "../steps/ledger-audit.js";
 import { stepCompletion } from "../steps/step-completion.js";
 import type { JobEnd } from "./job-end.js";
-import { startJob } from "./job-start.js";
 import type { RunPlan } from "./job-start.js";
+import { startJob } from "./job-start.js";
 import { startingMembers, workersToStart } from "./start-gate.js";
 
 export interface LaunchOptions extends Omit<GenerationCycleOptions, "plan" | "resumedFrom"> {
@@ -43,15 +43,33 @@ export function launchJob(options: LaunchOptions): GenerationCycle | undefined {
   if (start === undefined) return undefined;
   let plan: RunPlan;
   try {
-    const onCheckpoint = (written: { version: number; path: string }) => lifecycle.publish({ kind: JobEventKind.CHECKPOINT_WRITTEN, step: written.version, checkpointPath: written.path });
-    plan = startJob({ spec, shards: start.shards, workers: start.ranked, checkpointDir: options.checkpointDir, resume, logger, now, onCheckpoint, restartedAt });
+    const onCheckpoint = (written: { version: number; path: string }) =>
+      lifecycle.publish({ kind: JobEventKind.CHECKPOINT_WRITTEN, step: written.version, checkpointPath: written.path });
+    plan = startJob({
+      spec,
+      shards: start.shards,
+      workers: start.ranked,
+      checkpointDir: options.checkpointDir,
+      resume,
+      logger,
+      now,
+      onCheckpoint,
+      restartedAt,
+    });
   } catch (error) {
     end.fail("ResumeFailed", TrainfleetError.from(error).message);
     return undefined;
   }
   lifecycle.started(plan);
   end.started(plan);
-  plan.tracker.onStepComplete = stepCompletion({ plan, failures: options.failures, ledgerAudit, lossHistory: options.lossHistory, metrics: options.metrics, events: options.events });
+  plan.tracker.onStepComplete = stepCompletion({
+    plan,
+    failures: options.failures,
+    ledgerAudit,
+    lossHistory: options.lossHistory,
+    metrics: options.metrics,
+    events: options.events,
+  });
   if (restartedAt !== undefined) ledgerAudit?.rewindTo(plan.startVersion);
   return new GenerationCycle({ ...options, plan, resumedFrom: resume?.path });
 }

@@ -4,21 +4,21 @@
  * checkpoint tracker, at step 0 or at the checkpoint it resumes from. The generation cycle
  * (generations/generation-cycle.ts) then opens the first generation on it.
  */
-import type { ShardRestore } from "@trainfleet/proto";
+
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { ShardRestore, ShardRestoreSchema } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { ShardRestoreSchema } from "@trainfleet/proto";
-import { CheckpointTracker } from "../checkpoints/checkpoint-tracker.js";
-import type { WrittenCheckpoint } from "../checkpoints/checkpoint-tracker.js";
-import { writeCheckpoint } from "../checkpoints/checkpoint-store.js";
 import type { LoadedCheckpoint } from "../checkpoints/checkpoint-store.js";
-import type { StatusPlan } from "../status/job-status.js";
-import type { Member } from "../membership/members.js";
-import { planJob } from "./plan.js";
+import { writeCheckpoint } from "../checkpoints/checkpoint-store.js";
+import type { WrittenCheckpoint } from "../checkpoints/checkpoint-tracker.js";
+import { CheckpointTracker } from "../checkpoints/checkpoint-tracker.js";
 import { resumePoint } from "../checkpoints/resume-point.js";
+import type { Member } from "../membership/members.js";
+import type { StatusPlan } from "../status/job-status.js";
 import { SampleCursor } from "../steps/sample-cursor.js";
 import { StepTracker } from "../steps/step-tracker.js";
+import { planJob } from "./plan.js";
 
 /** A shard restore to the job's seeded initial parameters (no checkpoint to go back to). */
 export const initialRestore = { path: "", version: 0, sha256: "" } as const;
@@ -53,7 +53,8 @@ export function startJob(options: StartOptions): RunPlan {
   const { spec, checkpointDir, logger, now } = options;
   const jobPlan = planJob(spec, options.shards);
   const backends = options.workers.map((worker) => worker.backend);
-  const resume = options.resume === undefined ? undefined : resumePoint(options.resume, jobPlan, backends, (message) => logger.warn({}, message));
+  const resume =
+    options.resume === undefined ? undefined : resumePoint(options.resume, jobPlan, backends, (message) => logger.warn({}, message));
   const start = resume?.version ?? 0;
   const restarted = options.restartedAt;
   const plan: RunPlan = {
@@ -70,7 +71,8 @@ export function startJob(options: StartOptions): RunPlan {
     startVersion: start,
   };
   if (checkpointDir !== undefined) {
-    const resumed = resume === undefined ? {} : { last: { version: start, path: options.resume!.path, createdUnixMs: resume.createdUnixMs } };
+    const resumed =
+      resume === undefined ? {} : { last: { version: start, path: options.resume!.path, createdUnixMs: resume.createdUnixMs } };
     plan.checkpoints = new CheckpointTracker({
       folder: checkpointDir,
       spec,

@@ -8,8 +8,8 @@
 import { JobPhase } from "@trainfleet/proto";
 import type { GenerationCycle } from "../generations/generation-cycle.js";
 import type { Members } from "../membership/members.js";
-import { isAsync } from "../steps/step-dispatch.js";
 import type { StepDispatch } from "../steps/step-dispatch.js";
+import { isAsync } from "../steps/step-dispatch.js";
 import type { JobEnd } from "./job-end.js";
 import type { JobLifecycle } from "./job-lifecycle.js";
 import { isFinished } from "./job-phase.js";
@@ -34,7 +34,8 @@ export function noStopCheckpoint(state: StopState): string | undefined {
   if (!state.checkpoints) return `${asked}; no checkpoint was taken: the coordinator has no --checkpoint-dir`;
   if (state.async) return `${asked}; async mode takes no checkpoints (shard versions count gradients, not steps), so none was taken`;
   if (!state.changing && !state.paused) return undefined;
-  const last = state.last === undefined ? "there is no earlier checkpoint" : `the newest is ${state.last.path} (step ${state.last.version})`;
+  const last =
+    state.last === undefined ? "there is no earlier checkpoint" : `the newest is ${state.last.path} (step ${state.last.version})`;
   return `${asked} while the job was ${state.changing ? "changing generation" : "paused"}, when the shards need not agree on a version: no checkpoint was taken; ${last}`;
 }
 

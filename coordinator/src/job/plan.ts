@@ -3,10 +3,11 @@
  * range, the global batch and how many steps the job takes. None of it depends on how
  * many workers there are at a time (the global batch is fixed: see WorkersSpec).
  */
-import { datasetShape, parameterLayout, shardRanges } from "@trainfleet/spec";
-import type { InputShape, ParameterLayout, ResolvedJobSpec } from "@trainfleet/spec";
-import type { ShardRangeSchema } from "@trainfleet/proto";
+
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { ShardRangeSchema } from "@trainfleet/proto";
+import type { InputShape, ParameterLayout, ResolvedJobSpec } from "@trainfleet/spec";
+import { datasetShape, parameterLayout, shardRanges } from "@trainfleet/spec";
 import { stepsPerEpoch } from "../steps/ledger.js";
 
 export interface JobPlan {

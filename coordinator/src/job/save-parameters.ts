@@ -6,8 +6,8 @@
  */
 import { join } from "node:path";
 import { toJson } from "@bufbuild/protobuf";
-import { JobSpecSchema } from "@trainfleet/proto";
 import { createParameterClient, float32Bytes, shardEndpoint } from "@trainfleet/dataplane";
+import { JobSpecSchema } from "@trainfleet/proto";
 import { writeAtomically } from "@trainfleet/runtime";
 import type { TrainedJob } from "./job-end.js";
 

@@ -4,8 +4,9 @@
  * not all come back, starts with workers.minWorkers once a lease has passed since the
  * first); and the message the status shows while the job waits.
  */
-import { WorkerState } from "@trainfleet/proto";
+
 import type { JobSpec } from "@trainfleet/proto";
+import { WorkerState } from "@trainfleet/proto";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
 import { chooseRanks } from "../membership/roster.js";
 
@@ -24,7 +25,13 @@ export interface StartingMembers<T> {
 }
 
 /** Workers needed to start: replicas; a restarted coordinator, min_workers once `leaseMs` has passed since the first worker registered. */
-export function workersToStart(workers: Pick<WorkersSpec, "replicas" | "minWorkers">, restarted: boolean, firstWorkerAt: number | undefined, now: number, leaseMs: number): number {
+export function workersToStart(
+  workers: Pick<WorkersSpec, "replicas" | "minWorkers">,
+  restarted: boolean,
+  firstWorkerAt: number | undefined,
+  now: number,
+  leaseMs: number,
+): number {
   const waited = firstWorkerAt !== undefined && now - firstWorkerAt >= leaseMs;
   return restarted && waited ? workers.minWorkers : workers.replicas;
 }
@@ -33,7 +40,12 @@ export function workersToStart(workers: Pick<WorkersSpec, "replicas" | "minWorke
  * The members to start with, once enough are in (`needed` workers: workersToStart); none
  * before. `shards`: every registered shard; `liveWorkers`: in registration order.
  */
-export function startingMembers<T extends Candidate>(spec: ResolvedJobSpec, shards: readonly T[], liveWorkers: readonly T[], needed: number): StartingMembers<T> | undefined {
+export function startingMembers<T extends Candidate>(
+  spec: ResolvedJobSpec,
+  shards: readonly T[],
+  liveWorkers: readonly T[],
+  needed: number,
+): StartingMembers<T> | undefined {
   const shardCount = spec.parameterServers!.shards;
   // Shards that registered before the spec arrived may have indices the job does not have.
   const live = shards.filter((shard) => shard.shardIndex < shardCount && shard.state !== WorkerState.LOST);
@@ -42,7 +54,10 @@ export function startingMembers<T extends Candidate>(spec: ResolvedJobSpec, shar
 }
 
 /** The status message while the job waits for its spec or its members. */
-export function waitingMessage(spec: ResolvedJobSpec | undefined, members: { shards(): readonly Candidate[]; liveWorkers(): readonly Candidate[] }): string {
+export function waitingMessage(
+  spec: ResolvedJobSpec | undefined,
+  members: { shards(): readonly Candidate[]; liveWorkers(): readonly Candidate[] },
+): string {
   if (spec === undefined) return "waiting for a JobSpec (SubmitJob)";
   const shards = members.shards().filter((shard) => shard.state !== WorkerState.LOST).length;
   const workers = members.liveWorkers().length;

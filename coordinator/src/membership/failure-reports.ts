@@ -7,16 +7,17 @@
  * that never registered reports by host: it is counted, and named in the event and the
  * job's message.
  */
-import { Code, JobEventKind, JobPhase, MemberRole, TrainfleetError, invalidField } from "@trainfleet/proto";
+
 import type { ReportFailureRequest } from "@trainfleet/proto";
+import { Code, invalidField, JobEventKind, JobPhase, MemberRole, TrainfleetError } from "@trainfleet/proto";
 import { memberFields } from "../job/job-lifecycle.js";
 import { isFinished } from "../job/job-phase.js";
 import type { CoordinatorMetrics } from "../status/coordinator-metrics.js";
-import { loseMember } from "./member-loss.js";
 import type { LossContext } from "./member-loss.js";
+import { loseMember } from "./member-loss.js";
 import type { Member } from "./members.js";
-import { failedWorker, validateFailureReport } from "./worker-failures.js";
 import type { WorkerFailures } from "./worker-failures.js";
+import { failedWorker, validateFailureReport } from "./worker-failures.js";
 
 export interface FailureReportContext extends LossContext {
   metrics: Pick<CoordinatorMetrics, "memberEvicted" | "workerFailed">;
@@ -31,16 +32,25 @@ export function takeFailureReport(request: ReportFailureRequest, context: Failur
   let member: Member | undefined;
   if (failure.workerId !== "") {
     member = members.find(failure.workerId);
-    if (member === undefined) throw new TrainfleetError(Code.NOT_FOUND, `worker_id: "${failure.workerId}" is not a worker of this job; a worker that is not registered reports by host, with worker_id empty`, { field: "worker_id" });
+    if (member === undefined)
+      throw new TrainfleetError(
+        Code.NOT_FOUND,
+        `worker_id: "${failure.workerId}" is not a worker of this job; a worker that is not registered reports by host, with worker_id empty`,
+        { field: "worker_id" },
+      );
     if (member.role !== MemberRole.WORKER) throw invalidField("worker_id", `${member.id} is a parameter-server shard, not a worker`);
     if (failure.host === "") failure = { ...failure, host: member.host };
   }
-  if (isFinished(lifecycle.phase)) throw new TrainfleetError(Code.FAILED_PRECONDITION, `the job has ended (${JobPhase[lifecycle.phase]}); its status is final`);
+  if (isFinished(lifecycle.phase))
+    throw new TrainfleetError(Code.FAILED_PRECONDITION, `the job has ended (${JobPhase[lifecycle.phase]}); its status is final`);
   failures.record(failure);
   context.metrics.workerFailed(spec?.jobId ?? "", failure.reason);
   const generation = failure.generation === 0 ? "" : ` in generation ${failure.generation}`;
   const what = `${failure.reason}${failure.message === "" ? "" : `: ${failure.message}`}`;
-  logger.warn({ memberId: failure.workerId || undefined, host: failure.host, reason: failure.reason, failures: failures.count }, `${failedWorker(failure)} failed${generation}: ${what}`);
+  logger.warn(
+    { memberId: failure.workerId || undefined, host: failure.host, reason: failure.reason, failures: failures.count },
+    `${failedWorker(failure)} failed${generation}: ${what}`,
+  );
   const who = member === undefined ? { memberRole: MemberRole.WORKER, rank: -1 } : memberFields(member);
   lifecycle.publish({ kind: JobEventKind.MEMBER_FAILED, ...who, message: `${failedWorker(failure)} failed${generation}: ${what}` });
   if (member !== undefined) member.lastError = { reason: failure.reason, message: failure.message };

@@ -11,8 +11,8 @@ import type { Logger } from "@trainfleet/runtime";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
 import type { GenerationCycle } from "../generations/generation-cycle.js";
 import type { JobEnd } from "../job/job-end.js";
-import { memberFields } from "../job/job-lifecycle.js";
 import type { JobLifecycle } from "../job/job-lifecycle.js";
+import { memberFields } from "../job/job-lifecycle.js";
 import { waitingMessage } from "../job/start-gate.js";
 import type { CoordinatorMetrics, EvictionCause } from "../status/coordinator-metrics.js";
 import type { Member, Members } from "./members.js";
@@ -37,7 +37,13 @@ export interface LossContext {
  */
 export type LossOutcome = "none" | "fail" | "waiting" | "pauseForShards" | "regroup" | "changed";
 
-export function lossOutcome(loss: { regroup: boolean; colocated: boolean; started: boolean; worker: boolean; hadRank: boolean }): LossOutcome {
+export function lossOutcome(loss: {
+  regroup: boolean;
+  colocated: boolean;
+  started: boolean;
+  worker: boolean;
+  hadRank: boolean;
+}): LossOutcome {
   if (!loss.regroup) return "none";
   if (loss.colocated && loss.started) return "fail";
   if (!loss.started) return "waiting";
@@ -62,7 +68,10 @@ export function loseMember(member: Member, cause: EvictionCause, why: string, co
   const colocated = spec?.parameterServers?.placement === Placement.COLOCATED;
   const outcome = lossOutcome({ regroup, colocated, started: cycle !== undefined, worker, hadRank });
   if (outcome === "fail") {
-    return context.end.fail("MemberLost", `${lost}. With colocated placement its process held a shard, so the job stops here rather than hang; resume it from its last checkpoint (trainfleet run --resume)`);
+    return context.end.fail(
+      "MemberLost",
+      `${lost}. With colocated placement its process held a shard, so the job stops here rather than hang; resume it from its last checkpoint (trainfleet run --resume)`,
+    );
   }
   logger.warn({ memberId: member.id, cause }, lost);
   if (outcome === "waiting") lifecycle.setReason(lifecycle.reason, waitingMessage(spec, context.members));

@@ -3,10 +3,11 @@
  * timings (step-timing.ts), a shard's ParameterServerStatus with the counters of its latest
  * heartbeat. Pure functions over a Member; the coordinator calls them.
  */
-import { equals } from "@bufbuild/protobuf";
+
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { ParameterServerStatsSchema } from "@trainfleet/proto";
+import { equals } from "@bufbuild/protobuf";
 import type { ParameterServerStats, ParameterServerStatusSchema, WorkerStatusSchema } from "@trainfleet/proto";
+import { ParameterServerStatsSchema } from "@trainfleet/proto";
 import type { Member } from "./members.js";
 
 /** Keeps a shard's latest counters; true when they differ from what was held. */

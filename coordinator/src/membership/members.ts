@@ -2,11 +2,11 @@
  * The registry of a job's members (workers and parameter-server shards) and their leases.
  * A member is live while its lease, renewed by heartbeat, has not run out.
  */
-import { AsyncQueue } from "@trainfleet/runtime";
-import { Code, MemberRole, TrainfleetError, WorkerState, invalidField } from "@trainfleet/proto";
-import type { AssignmentsResponse, ParameterServerStats, RegisterRequest } from "@trainfleet/proto";
+
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { AssignmentsResponseSchema } from "@trainfleet/proto";
+import type { AssignmentsResponse, AssignmentsResponseSchema, ParameterServerStats, RegisterRequest } from "@trainfleet/proto";
+import { Code, invalidField, MemberRole, TrainfleetError, WorkerState } from "@trainfleet/proto";
+import { AsyncQueue } from "@trainfleet/runtime";
 import type { StepTiming } from "./step-timing.js";
 
 export type AssignmentInit = MessageInitShape<typeof AssignmentsResponseSchema> | AssignmentsResponse;
@@ -56,7 +56,9 @@ export class Members {
       // A shard process started again after its predecessor was lost takes its place.
       const previous = this.#members.get(id);
       if (previous !== undefined && previous.state !== WorkerState.LOST) {
-        throw new TrainfleetError(Code.ALREADY_EXISTS, `shard_index: shard ${request.shardIndex} is already registered`, { field: "shard_index" });
+        throw new TrainfleetError(Code.ALREADY_EXISTS, `shard_index: shard ${request.shardIndex} is already registered`, {
+          field: "shard_index",
+        });
       }
       this.#members.delete(id);
     } else {
@@ -97,7 +99,10 @@ export class Members {
 
   get(memberId: string): Member {
     const member = this.#members.get(memberId);
-    if (member === undefined) throw new TrainfleetError(Code.NOT_FOUND, `member_id: "${memberId}" is not a member of this job; register again`, { field: "member_id" });
+    if (member === undefined)
+      throw new TrainfleetError(Code.NOT_FOUND, `member_id: "${memberId}" is not a member of this job; register again`, {
+        field: "member_id",
+      });
     return member;
   }
 
@@ -105,7 +110,9 @@ export class Members {
   renew(memberId: string): number {
     const member = this.get(memberId);
     if (member.state === WorkerState.LOST) {
-      throw new TrainfleetError(Code.NOT_FOUND, `member_id: ${memberId} was marked lost and left the job; register again to rejoin`, { field: "member_id" });
+      throw new TrainfleetError(Code.NOT_FOUND, `member_id: ${memberId} was marked lost and left the job; register again to rejoin`, {
+        field: "member_id",
+      });
     }
     member.lastHeartbeat = this.now();
     member.leaseExpiresAt = member.lastHeartbeat + this.leaseMs;
@@ -115,7 +122,9 @@ export class Members {
   /** Members whose lease has run out. */
   expired(): Member[] {
     const now = this.now();
-    return [...this.#members.values()].filter((m) => m.state !== WorkerState.STOPPED && m.state !== WorkerState.LOST && m.leaseExpiresAt < now);
+    return [...this.#members.values()].filter(
+      (m) => m.state !== WorkerState.STOPPED && m.state !== WorkerState.LOST && m.leaseExpiresAt < now,
+    );
   }
 
   workers(): Member[] {

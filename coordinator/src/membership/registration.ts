@@ -6,12 +6,13 @@
  * held cannot be trusted, so it is lost (member-loss.ts) and the job goes back to its
  * checkpoint. The coordinator then fits the new member in.
  */
-import { Code, JobEventKind, JobPhase, MemberRole, Placement, TrainfleetError, WorkerState } from "@trainfleet/proto";
+
 import type { RegisterRequest } from "@trainfleet/proto";
+import { Code, JobEventKind, JobPhase, MemberRole, Placement, TrainfleetError, WorkerState } from "@trainfleet/proto";
 import { memberFields } from "../job/job-lifecycle.js";
 import { isFinished } from "../job/job-phase.js";
-import { loseMember } from "./member-loss.js";
 import type { LossContext } from "./member-loss.js";
+import { loseMember } from "./member-loss.js";
 import type { Member } from "./members.js";
 
 /** The registered member; FAILED_PRECONDITION when it may not join, INVALID_ARGUMENT or ALREADY_EXISTS when the request does not hold (Members.add). */
@@ -20,18 +21,26 @@ export function admit(request: RegisterRequest, context: LossContext): Member {
   refuseIfEnded(lifecycle.phase);
   const started = cycle !== undefined;
   if (started && request.role === MemberRole.WORKER && spec?.parameterServers?.placement === Placement.COLOCATED) {
-    throw new TrainfleetError(Code.FAILED_PRECONDITION, "the job runs with colocated placement, whose membership is fixed (each worker process holds a shard); use dedicated placement to add workers");
+    throw new TrainfleetError(
+      Code.FAILED_PRECONDITION,
+      "the job runs with colocated placement, whose membership is fixed (each worker process holds a shard); use dedicated placement to add workers",
+    );
   }
   const previous = started && request.role === MemberRole.PARAMETER_SERVER ? members.shard(request.shardIndex) : undefined;
-  if (previous !== undefined && previous.state !== WorkerState.LOST) loseMember(previous, "replaced", `a shard registered again for its index ${request.shardIndex}`, context);
+  if (previous !== undefined && previous.state !== WorkerState.LOST)
+    loseMember(previous, "replaced", `a shard registered again for its index ${request.shardIndex}`, context);
   // With colocated placement, that loss ended the job.
   refuseIfEnded(lifecycle.phase);
   const member = members.add(request, spec?.parameterServers?.shards);
-  context.logger.info({ memberId: member.id, memberRole: MemberRole[member.role], host: member.host, address: member.address || undefined }, "member registered");
+  context.logger.info(
+    { memberId: member.id, memberRole: MemberRole[member.role], host: member.host, address: member.address || undefined },
+    "member registered",
+  );
   lifecycle.publish({ kind: JobEventKind.MEMBER_JOINED, ...memberFields(member) });
   return member;
 }
 
 function refuseIfEnded(phase: JobPhase): void {
-  if (isFinished(phase)) throw new TrainfleetError(Code.FAILED_PRECONDITION, `the job has ended (${JobPhase[phase]}); there is nothing to join`);
+  if (isFinished(phase))
+    throw new TrainfleetError(Code.FAILED_PRECONDITION, `the job has ended (${JobPhase[phase]}); there is nothing to join`);
 }

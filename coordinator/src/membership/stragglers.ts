@@ -5,12 +5,18 @@
  * was late). A rank's count is the highest any shard gives it. The counts mean something
  * only while steps run (stragglerEvictions): an idle shard counts every rank late.
  */
-import { JobPhase } from "@trainfleet/proto";
+
 import type { JobSpec, ParameterServerStats } from "@trainfleet/proto";
+import { JobPhase } from "@trainfleet/proto";
 import { isAsync } from "../steps/step-dispatch.js";
 import type { Member } from "./members.js";
 
-export function stragglers<T = Member>(shardStats: ReadonlyArray<ParameterServerStats | undefined>, generation: number, ranks: readonly T[], maxMissedDeadlines: number): Array<{ worker: T; misses: number }> {
+export function stragglers<T = Member>(
+  shardStats: ReadonlyArray<ParameterServerStats | undefined>,
+  generation: number,
+  ranks: readonly T[],
+  maxMissedDeadlines: number,
+): Array<{ worker: T; misses: number }> {
   const missed = new Map<T, number>();
   for (const stats of shardStats) {
     if (stats?.generation !== generation) continue;
@@ -43,8 +49,19 @@ export interface StragglerWatch {
  * The workers to evict now, each with why: none unless steps run (a sync job running, no
  * generation being opened, no stop asked for, steps left); else stragglers().
  */
-export function stragglerEvictions<T>(watch: StragglerWatch, steps: RunningSteps<T> | undefined, shardStats: ReadonlyArray<ParameterServerStats | undefined>): Array<{ worker: T; why: string }> {
-  if (steps === undefined || watch.phase !== JobPhase.RUNNING || watch.changing || watch.stopping || steps.tracker.completed >= steps.totalSteps) return [];
+export function stragglerEvictions<T>(
+  watch: StragglerWatch,
+  steps: RunningSteps<T> | undefined,
+  shardStats: ReadonlyArray<ParameterServerStats | undefined>,
+): Array<{ worker: T; why: string }> {
+  if (
+    steps === undefined ||
+    watch.phase !== JobPhase.RUNNING ||
+    watch.changing ||
+    watch.stopping ||
+    steps.tracker.completed >= steps.totalSteps
+  )
+    return [];
   if (isAsync(steps.spec)) return [];
   const { stepDeadlineMs, maxMissedDeadlines } = steps.spec.workers!;
   return stragglers(shardStats, steps.generation, steps.workers, maxMissedDeadlines).map(({ worker, misses }) => ({

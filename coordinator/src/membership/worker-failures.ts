@@ -12,8 +12,9 @@
  *
  * Pure: the coordinator feeds it reports and completed steps and asks for the verdict.
  */
-import { invalidField } from "@trainfleet/proto";
+
 import type { ReportFailureRequest } from "@trainfleet/proto";
+import { invalidField } from "@trainfleet/proto";
 
 /** The longest message kept: a longer one is cut (the worker is exiting; it will not resend). */
 export const maxFailureMessageChars = 2048;
@@ -34,13 +35,22 @@ export interface WorkerFailure {
  * Checks a report's fields (INVALID_ARGUMENT naming the field: reason missing or not
  * CamelCase, neither worker_id nor host) and cuts an oversized message.
  */
-export function validateFailureReport(request: Pick<ReportFailureRequest, "workerId" | "host" | "generation" | "reason" | "message">): WorkerFailure {
+export function validateFailureReport(
+  request: Pick<ReportFailureRequest, "workerId" | "host" | "generation" | "reason" | "message">,
+): WorkerFailure {
   const { workerId, host, generation, reason } = request;
   if (reason === "") throw invalidField("reason", "required: a CamelCase reason such as DataUnavailable, NonFiniteGradient or WorkerError");
   if (reason.length > maxReasonChars || !camelCase.test(reason)) {
-    throw invalidField("reason", `${JSON.stringify(reason.slice(0, maxReasonChars + 1))} is not a CamelCase reason of at most ${maxReasonChars} characters (such as DataUnavailable)`);
+    throw invalidField(
+      "reason",
+      `${JSON.stringify(reason.slice(0, maxReasonChars + 1))} is not a CamelCase reason of at most ${maxReasonChars} characters (such as DataUnavailable)`,
+    );
   }
-  if (workerId === "" && host === "") throw invalidField("host", "required when worker_id is empty: say which worker failed (a worker that never registered reports by host)");
+  if (workerId === "" && host === "")
+    throw invalidField(
+      "host",
+      "required when worker_id is empty: say which worker failed (a worker that never registered reports by host)",
+    );
   return { workerId, host, generation, reason, message: cutMessage(request.message) };
 }
 

@@ -1,8 +1,9 @@
 /** The coordinator's gRPC services: CoordinatorService for members, JobService for users. */
-import { CoordinatorService, JobService, addService, invalidField, startServer } from "@trainfleet/proto";
+
 import type { RunningServer } from "@trainfleet/proto";
-import type { Coordinator } from "../job/coordinator.js";
+import { addService, CoordinatorService, invalidField, JobService, startServer } from "@trainfleet/proto";
 import { resolveJobSpec } from "@trainfleet/spec";
+import type { Coordinator } from "../job/coordinator.js";
 import { watchStatus } from "../status/status-watch.js";
 
 export async function startCoordinatorServer(coordinator: Coordinator, listen: string): Promise<RunningServer> {

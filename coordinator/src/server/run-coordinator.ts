@@ -2,25 +2,26 @@
  * A coordinator process: serve gRPC (and the HTTP status API), run one job to its end,
  * then let members read Stop.
  */
-import { ledgerAuditFile } from "../steps/ledger-audit.js";
+
 import { dirname, join } from "node:path";
-import { fileStateStore } from "../state/file-state-store.js";
-import { natsStateStore } from "../state/nats-state-store.js";
-import type { StateStore } from "../state/state-store.js";
-import { startPoint } from "../checkpoints/restart-point.js";
-import { Code, JobEventKind, TrainfleetError, statusPaths } from "@trainfleet/proto";
-import { abortableDelay, logContext } from "@trainfleet/runtime";
 import type { JobEvent, JobStatus, RunningServer, StepMetrics } from "@trainfleet/proto";
-import type { ResolvedJobSpec } from "@trainfleet/spec";
+import { Code, JobEventKind, statusPaths, TrainfleetError } from "@trainfleet/proto";
 import type { LogContext, Logger } from "@trainfleet/runtime";
-import { Coordinator } from "../job/coordinator.js";
-import { startCoordinatorServer } from "./coordinator-server.js";
-import { startStatusHttpServer } from "../status/status-http-server.js";
-import { saveParameters } from "../job/save-parameters.js";
+import { abortableDelay, logContext } from "@trainfleet/runtime";
+import type { ResolvedJobSpec } from "@trainfleet/spec";
 import { loadCheckpoint } from "../checkpoints/checkpoint-store.js";
+import { startPoint } from "../checkpoints/restart-point.js";
 import type { EventBus } from "../events/event-bus.js";
 import { InProcessEventBus } from "../events/in-process-event-bus.js";
 import { createNatsEventBus } from "../events/nats-event-bus.js";
+import { Coordinator } from "../job/coordinator.js";
+import { saveParameters } from "../job/save-parameters.js";
+import { fileStateStore } from "../state/file-state-store.js";
+import { natsStateStore } from "../state/nats-state-store.js";
+import type { StateStore } from "../state/state-store.js";
+import { startStatusHttpServer } from "../status/status-http-server.js";
+import { ledgerAuditFile } from "../steps/ledger-audit.js";
+import { startCoordinatorServer } from "./coordinator-server.js";
 
 export interface CoordinatorProcessOptions {
   listen: string;
@@ -68,9 +69,21 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
   const { logger, outputDir } = options;
   // Every file of the checkpoint is checked before anything listens.
   const resume = options.resume === undefined ? undefined : await loadCheckpoint(options.resume);
-  if (resume !== undefined && options.spec !== undefined) throw new TrainfleetError(Code.INVALID_ARGUMENT, "give a job spec or a checkpoint to resume, not both: a resumed job is the checkpoint's");
-  if (resume !== undefined) logger.info({ path: resume.path, step: resume.manifest.version, jobId: resume.manifest.jobId }, "resuming from a checkpoint; every file matches its sha256");
-  const given = { spec: resume?.manifest.spec ?? options.spec, resume, checkpointDir: options.checkpointDir ?? (resume === undefined ? undefined : dirname(resume.path)) };
+  if (resume !== undefined && options.spec !== undefined)
+    throw new TrainfleetError(
+      Code.INVALID_ARGUMENT,
+      "give a job spec or a checkpoint to resume, not both: a resumed job is the checkpoint's",
+    );
+  if (resume !== undefined)
+    logger.info(
+      { path: resume.path, step: resume.manifest.version, jobId: resume.manifest.jobId },
+      "resuming from a checkpoint; every file matches its sha256",
+    );
+  const given = {
+    spec: resume?.manifest.spec ?? options.spec,
+    resume,
+    checkpointDir: options.checkpointDir ?? (resume === undefined ? undefined : dirname(resume.path)),
+  };
   const stores = await openStateStores(options, given.spec?.jobId, given.checkpointDir, logger);
   const stateStore = stores[0];
   const { spec, checkpointDir, restartedAt, ...start } = await startPoint(given, stores, logger).catch(async (error: unknown) => {
@@ -80,7 +93,11 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
   // Only the first is saved to; the others were only read.
   await Promise.all(stores.slice(1).map((store) => store.close()));
   const fresh = start.resume === undefined && restartedAt === undefined;
-  const events = options.events ?? (options.natsUrl ? createNatsEventBus({ url: options.natsUrl, logger, freshJobId: fresh ? spec?.jobId : undefined }) : new InProcessEventBus());
+  const events =
+    options.events ??
+    (options.natsUrl
+      ? createNatsEventBus({ url: options.natsUrl, logger, freshJobId: fresh ? spec?.jobId : undefined })
+      : new InProcessEventBus());
   const coordinator = new Coordinator({
     events: followedBy(logContext, events),
     spec,
@@ -101,7 +118,9 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
         listen: options.httpListen,
         logger,
         readiness: () =>
-          serving.grpc && !serving.closing ? { ready: true, reason: "ok" } : { ready: false, reason: serving.closing ? "the coordinator is shutting down" : "the gRPC server is not listening yet" },
+          serving.grpc && !serving.closing
+            ? { ready: true, reason: "ok" }
+            : { ready: false, reason: serving.closing ? "the coordinator is shutting down" : "the gRPC server is not listening yet" },
       }).catch(async (error: unknown) => {
         await events.close(0);
         throw error;
@@ -149,7 +168,12 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
  * checkpoint folder's file, which is also where a predecessor may have saved while NATS
  * was unreachable (then the file is saved to, and said so). None: nowhere durable.
  */
-async function openStateStores(options: CoordinatorProcessOptions, jobId: string | undefined, checkpointDir: string | undefined, logger: Logger): Promise<StateStore[]> {
+async function openStateStores(
+  options: CoordinatorProcessOptions,
+  jobId: string | undefined,
+  checkpointDir: string | undefined,
+  logger: Logger,
+): Promise<StateStore[]> {
   if (options.stateFile !== undefined) return [fileStateStore(options.stateFile)];
   const file = checkpointDir === undefined ? [] : [fileStateStore(join(checkpointDir, "coordinator-state.json"))];
   if (!options.natsUrl || jobId === undefined) return file;
@@ -169,7 +193,8 @@ async function openStateStores(options: CoordinatorProcessOptions, jobId: string
  * a status built per line). Before the first generation the context has the jobId only.
  */
 function followedBy(context: LogContext, bus: EventBus): EventBus {
-  const follow = ({ jobId, generation, step }: JobEvent | StepMetrics): void => void context.set(generation === 0 ? { jobId } : { jobId, generation, step });
+  const follow = ({ jobId, generation, step }: JobEvent | StepMetrics): void =>
+    void context.set(generation === 0 ? { jobId } : { jobId, generation, step });
   return {
     publishEvent(event) {
       // A checkpoint's event carries the checkpoint's step, not the job's.

@@ -15,11 +15,12 @@
  *     "spec": { ...the resolved JobSpec, protobuf JSON... }
  *   }
  */
-import { fromJson, toJson } from "@bufbuild/protobuf";
+
 import type { JsonValue } from "@bufbuild/protobuf";
+import { fromJson, toJson } from "@bufbuild/protobuf";
 import { Code, JobSpecSchema, TrainfleetError } from "@trainfleet/proto";
-import { resolveJobSpec } from "@trainfleet/spec";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
+import { resolveJobSpec } from "@trainfleet/spec";
 
 export const coordinatorStateFormat = "trainfleet-coordinator-state/1";
 
@@ -37,7 +38,13 @@ export interface CoordinatorState {
 }
 
 /** The record of a job's run as it stands: `generation` the newest begun, `checkpointDir` none when it takes no checkpoints. */
-export function coordinatorState(spec: ResolvedJobSpec, checkpointDir: string | undefined, generation: number, finished: boolean, updatedUnixMs: number): CoordinatorState {
+export function coordinatorState(
+  spec: ResolvedJobSpec,
+  checkpointDir: string | undefined,
+  generation: number,
+  finished: boolean,
+  updatedUnixMs: number,
+): CoordinatorState {
   return { jobId: spec.jobId, spec, checkpointDir: checkpointDir ?? "", generation, finished, updatedUnixMs };
 }
 
@@ -62,7 +69,8 @@ export function coordinatorStateJson(state: CoordinatorState): string {
  * and the field when it is not one. With `jobId`, the record must be that job's.
  */
 export function parseCoordinatorState(text: string, where: string, jobId?: string): CoordinatorState {
-  const bad = (field: string, problem: string) => new TrainfleetError(Code.INVALID_ARGUMENT, `coordinator state in ${where}: ${field}: ${problem}`, { field });
+  const bad = (field: string, problem: string) =>
+    new TrainfleetError(Code.INVALID_ARGUMENT, `coordinator state in ${where}: ${field}: ${problem}`, { field });
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -73,10 +81,12 @@ export function parseCoordinatorState(text: string, where: string, jobId?: strin
   const root = json as Record<string, unknown>;
   const count = (field: string): number => {
     const value = root[field];
-    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) throw bad(field, `must be a non-negative integer, got ${JSON.stringify(value)}`);
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0)
+      throw bad(field, `must be a non-negative integer, got ${JSON.stringify(value)}`);
     return value;
   };
-  if (root["format"] !== coordinatorStateFormat) throw bad("format", `${JSON.stringify(root["format"])} is not "${coordinatorStateFormat}", which this trainfleet reads`);
+  if (root["format"] !== coordinatorStateFormat)
+    throw bad("format", `${JSON.stringify(root["format"])} is not "${coordinatorStateFormat}", which this trainfleet reads`);
   const id = root["jobId"];
   if (typeof id !== "string" || id === "") throw bad("jobId", `must be a non-empty string, got ${JSON.stringify(id)}`);
   if (jobId !== undefined && id !== jobId) throw bad("jobId", `"${id}", but this is job "${jobId}"'s record`);
@@ -94,7 +104,8 @@ export function parseCoordinatorState(text: string, where: string, jobId?: strin
   } catch (error) {
     const cause = TrainfleetError.from(error, Code.INVALID_ARGUMENT);
     // The spec's own errors name their field (spec.workers.replicas): keep it.
-    if (cause.field !== undefined) throw new TrainfleetError(Code.INVALID_ARGUMENT, `coordinator state in ${where}: ${cause.message}`, { field: cause.field, cause });
+    if (cause.field !== undefined)
+      throw new TrainfleetError(Code.INVALID_ARGUMENT, `coordinator state in ${where}: ${cause.message}`, { field: cause.field, cause });
     throw bad("spec", cause.message);
   }
   if (spec.jobId !== id) throw bad("jobId", `"${id}", but the spec's is "${spec.jobId}"`);

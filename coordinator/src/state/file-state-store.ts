@@ -7,10 +7,10 @@ import { mkdir, readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { Code, TrainfleetError } from "@trainfleet/proto";
 import { writeAtomically } from "@trainfleet/runtime";
-import { parseCoordinatorState } from "./coordinator-state.js";
 import type { CoordinatorState } from "./coordinator-state.js";
-import { SerialTasks, encodeState } from "./state-store.js";
+import { parseCoordinatorState } from "./coordinator-state.js";
 import type { StateStore } from "./state-store.js";
+import { encodeState, SerialTasks } from "./state-store.js";
 
 export function fileStateStore(path: string): StateStore {
   return new FileStateStore(resolve(path));
@@ -35,7 +35,11 @@ class FileStateStore implements StateStore {
         text = await readFile(this.#path, "utf8");
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-        throw new TrainfleetError(Code.FAILED_PRECONDITION, `cannot read the coordinator state ${this.description}: ${TrainfleetError.from(error).message}`, { cause: error });
+        throw new TrainfleetError(
+          Code.FAILED_PRECONDITION,
+          `cannot read the coordinator state ${this.description}: ${TrainfleetError.from(error).message}`,
+          { cause: error },
+        );
       }
       return parseCoordinatorState(text, this.description);
     });
@@ -50,7 +54,11 @@ class FileStateStore implements StateStore {
         this.#folderMade = true;
         await writeAtomically(this.#path, bytes);
       } catch (error) {
-        throw new TrainfleetError(Code.UNAVAILABLE, `cannot save the coordinator state to ${this.description}: ${TrainfleetError.from(error).message}`, { cause: error });
+        throw new TrainfleetError(
+          Code.UNAVAILABLE,
+          `cannot save the coordinator state to ${this.description}: ${TrainfleetError.from(error).message}`,
+          { cause: error },
+        );
       }
     });
   }

@@ -7,17 +7,18 @@
  * out while the server was away may still land once nats.js reconnects; any later save
  * lands after it, so the newest record wins.
  */
-import { connect } from "@nats-io/transport-node";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { StorageType, jetstream } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
+
+import { jetstream, StorageType } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import { Code, TrainfleetError } from "@trainfleet/proto";
 import { fromNatsError } from "../events/nats-errors.js";
-import { parseCoordinatorState } from "./coordinator-state.js";
 import type { CoordinatorState } from "./coordinator-state.js";
-import { SerialTasks, encodeState } from "./state-store.js";
+import { parseCoordinatorState } from "./coordinator-state.js";
 import type { StateStore } from "./state-store.js";
+import { encodeState, SerialTasks } from "./state-store.js";
 
 export const defaultStateBucket = "trainfleet_coordinators";
 
@@ -36,16 +37,36 @@ export interface NatsStateStoreOptions {
 export async function natsStateStore(options: NatsStateStoreOptions): Promise<StateStore> {
   const { url, jobId, bucket = defaultStateBucket, timeoutMs = 5_000 } = options;
   // KV's own rules (kv.js validKeyRe/validBucketRe), checked here so that the error names the field.
-  if (!/^[-\w]+$/.test(bucket)) throw new TrainfleetError(Code.INVALID_ARGUMENT, `bucket: "${bucket}" is not a NATS KV bucket name (letters, digits, "-" and "_" only)`, { field: "bucket" });
-  if (!/^[-/=\w]+(\.[-/=\w]+)*$/.test(jobId)) throw new TrainfleetError(Code.INVALID_ARGUMENT, `jobId: "${jobId}" cannot be a NATS KV key (letters, digits, "-", "_", "/", "=", inner ".")`, { field: "jobId" });
+  if (!/^[-\w]+$/.test(bucket))
+    throw new TrainfleetError(
+      Code.INVALID_ARGUMENT,
+      `bucket: "${bucket}" is not a NATS KV bucket name (letters, digits, "-" and "_" only)`,
+      { field: "bucket" },
+    );
+  if (!/^[-/=\w]+(\.[-/=\w]+)*$/.test(jobId))
+    throw new TrainfleetError(
+      Code.INVALID_ARGUMENT,
+      `jobId: "${jobId}" cannot be a NATS KV key (letters, digits, "-", "_", "/", "=", inner ".")`,
+      { field: "jobId" },
+    );
   const description = `NATS KV ${bucket}/${jobId} at ${url}`;
   let connection: NatsConnection;
   try {
     // Once connected, nats.js reconnects by itself; a save meanwhile fails after timeoutMs.
-    connection = await connect({ servers: url.split(","), name: "trainfleet-coordinator-state", timeout: timeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 1_000 });
+    connection = await connect({
+      servers: url.split(","),
+      name: "trainfleet-coordinator-state",
+      timeout: timeoutMs,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 1_000,
+    });
   } catch (error) {
     const cause = fromNatsError(error, `cannot reach NATS at ${url} to keep the coordinator's state`);
-    throw new TrainfleetError(cause.code, `${cause.message}; start one with JetStream on (nats-server -js), or leave out the NATS URL to keep the state in a local file`, { cause: error });
+    throw new TrainfleetError(
+      cause.code,
+      `${cause.message}; start one with JetStream on (nats-server -js), or leave out the NATS URL to keep the state in a local file`,
+      { cause: error },
+    );
   }
   let kv: KV;
   try {
@@ -102,7 +123,11 @@ class NatsStateStore implements StateStore {
     const failure = fromNatsError(error, `${doing} ${this.description}`);
     if (failure.code !== Code.DEADLINE_EXCEEDED) return failure;
     // A server that went away shows as a bare "timeout": say what that means.
-    return new TrainfleetError(failure.code, `${failure.message} (no answer within ${this.#timeoutMs} ms: is the server up and JetStream running?)`, { cause: error });
+    return new TrainfleetError(
+      failure.code,
+      `${failure.message} (no answer within ${this.#timeoutMs} ms: is the server up and JetStream running?)`,
+      { cause: error },
+    );
   }
 
   close(): Promise<void> {

@@ -4,8 +4,8 @@
  * and when the job ends, and loads once when it starts.
  */
 import { Code, TrainfleetError } from "@trainfleet/proto";
-import { coordinatorStateJson, parseCoordinatorState } from "./coordinator-state.js";
 import type { CoordinatorState } from "./coordinator-state.js";
+import { coordinatorStateJson, parseCoordinatorState } from "./coordinator-state.js";
 
 export interface StateStore {
   /** What and where, for logs and errors: "file /path/state.json" or "NATS KV trainfleet_coordinators/<jobId> at nats://...". */

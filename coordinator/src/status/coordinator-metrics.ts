@@ -7,10 +7,11 @@
  * Every series has a `job_id` label. It is not called `job` because Prometheus sets `job`
  * on every scraped series itself (the scrape job), and would rename ours to `exported_job`.
  */
-import { JobPhase, WorkerState } from "@trainfleet/proto";
-import { MetricRegistry } from "@trainfleet/runtime";
-import type { Counter, Histogram, Sample } from "@trainfleet/runtime";
+
 import type { JobStatus } from "@trainfleet/proto";
+import { JobPhase, WorkerState } from "@trainfleet/proto";
+import type { Counter, Histogram, Sample } from "@trainfleet/runtime";
+import { MetricRegistry } from "@trainfleet/runtime";
 
 export type EvictionCause = "lease_expired" | "stream_closed" | "straggler" | "replaced" | "failed";
 
@@ -48,25 +49,86 @@ export class CoordinatorMetrics {
     this.#now = now;
     const r = this.#registry;
     const job = ["job_id"] as const;
-    r.gauge({ name: "trainfleet_job_phase", help: "1 for the job's current phase, 0 for the others.", labelNames: ["job_id", "phase"], collect: () => this.#phases() });
-    r.counter({ name: "trainfleet_steps_total", help: "Training steps completed (every rank has reported the step).", labelNames: job, collect: () => this.#level((s) => s.step) });
+    r.gauge({
+      name: "trainfleet_job_phase",
+      help: "1 for the job's current phase, 0 for the others.",
+      labelNames: ["job_id", "phase"],
+      collect: () => this.#phases(),
+    });
+    r.counter({
+      name: "trainfleet_steps_total",
+      help: "Training steps completed (every rank has reported the step).",
+      labelNames: job,
+      collect: () => this.#level((s) => s.step),
+    });
     this.#samples = r.counter({ name: "trainfleet_samples_total", help: "Training samples in the completed steps.", labelNames: job });
-    r.gauge({ name: "trainfleet_samples_per_second", help: "Training throughput over the last completed steps.", labelNames: job, collect: () => this.#level((s) => s.samplesPerSecond) });
-    this.#stepSeconds = r.histogram({ name: "trainfleet_step_duration_seconds", help: "Time between the completions of consecutive training steps.", labelNames: job, buckets: stepDurationBuckets });
-    this.#computeSeconds = r.counter({ name: "trainfleet_worker_compute_seconds_total", help: "Time workers spent computing gradients, from their progress reports.", labelNames: ["job_id", "worker_id"] });
-    this.#communicationSeconds = r.counter({ name: "trainfleet_worker_communication_seconds_total", help: "Time workers spent pushing gradients and pulling parameters, from their progress reports.", labelNames: ["job_id", "worker_id"] });
-    r.gauge({ name: "trainfleet_training_loss", help: "Mean training loss of the last completed step.", labelNames: job, collect: () => this.#level((s) => (Number.isFinite(s.loss) ? s.loss : undefined)) });
-    r.gauge({ name: "trainfleet_eta_seconds", help: "Estimated time until training is done, at the current throughput.", labelNames: job, collect: () => this.#level((s) => s.etaSeconds) });
-    r.gauge({ name: "trainfleet_live_workers", help: "Workers registered and neither lost nor stopped.", labelNames: job, collect: () => this.#level((s) => s.workers.filter((w) => live.has(w.state)).length) });
-    r.gauge({ name: "trainfleet_generation", help: "The job's membership generation (0 before it starts).", labelNames: job, collect: () => this.#level((s) => s.generation) });
-    this.#generationChanges = r.counter({ name: "trainfleet_generation_changes_total", help: "Membership generations begun (ranks and data split recomputed).", labelNames: job });
-    this.#evictions = r.counter({ name: "trainfleet_member_evictions_total", help: "Members marked lost, by role and cause.", labelNames: ["job_id", "role", "cause"] });
-    this.#workerFailures = r.counter({ name: "trainfleet_worker_failures_total", help: "Fatal failures workers reported before exiting (ReportFailure), by reason.", labelNames: ["job_id", "reason"] });
+    r.gauge({
+      name: "trainfleet_samples_per_second",
+      help: "Training throughput over the last completed steps.",
+      labelNames: job,
+      collect: () => this.#level((s) => s.samplesPerSecond),
+    });
+    this.#stepSeconds = r.histogram({
+      name: "trainfleet_step_duration_seconds",
+      help: "Time between the completions of consecutive training steps.",
+      labelNames: job,
+      buckets: stepDurationBuckets,
+    });
+    this.#computeSeconds = r.counter({
+      name: "trainfleet_worker_compute_seconds_total",
+      help: "Time workers spent computing gradients, from their progress reports.",
+      labelNames: ["job_id", "worker_id"],
+    });
+    this.#communicationSeconds = r.counter({
+      name: "trainfleet_worker_communication_seconds_total",
+      help: "Time workers spent pushing gradients and pulling parameters, from their progress reports.",
+      labelNames: ["job_id", "worker_id"],
+    });
+    r.gauge({
+      name: "trainfleet_training_loss",
+      help: "Mean training loss of the last completed step.",
+      labelNames: job,
+      collect: () => this.#level((s) => (Number.isFinite(s.loss) ? s.loss : undefined)),
+    });
+    r.gauge({
+      name: "trainfleet_eta_seconds",
+      help: "Estimated time until training is done, at the current throughput.",
+      labelNames: job,
+      collect: () => this.#level((s) => s.etaSeconds),
+    });
+    r.gauge({
+      name: "trainfleet_live_workers",
+      help: "Workers registered and neither lost nor stopped.",
+      labelNames: job,
+      collect: () => this.#level((s) => s.workers.filter((w) => live.has(w.state)).length),
+    });
+    r.gauge({
+      name: "trainfleet_generation",
+      help: "The job's membership generation (0 before it starts).",
+      labelNames: job,
+      collect: () => this.#level((s) => s.generation),
+    });
+    this.#generationChanges = r.counter({
+      name: "trainfleet_generation_changes_total",
+      help: "Membership generations begun (ranks and data split recomputed).",
+      labelNames: job,
+    });
+    this.#evictions = r.counter({
+      name: "trainfleet_member_evictions_total",
+      help: "Members marked lost, by role and cause.",
+      labelNames: ["job_id", "role", "cause"],
+    });
+    this.#workerFailures = r.counter({
+      name: "trainfleet_worker_failures_total",
+      help: "Fatal failures workers reported before exiting (ReportFailure), by reason.",
+      labelNames: ["job_id", "reason"],
+    });
     r.gauge({
       name: "trainfleet_checkpoint_age_seconds",
       help: "Time since the newest complete checkpoint (no sample before the first).",
       labelNames: job,
-      collect: () => this.#level((s) => (s.lastCheckpointVersion === undefined ? undefined : (this.#now() - Number(s.lastCheckpointUnixMs)) / 1000)),
+      collect: () =>
+        this.#level((s) => (s.lastCheckpointVersion === undefined ? undefined : (this.#now() - Number(s.lastCheckpointUnixMs)) / 1000)),
     });
   }
 
@@ -85,7 +147,8 @@ export class CoordinatorMetrics {
     this.#samples.inc({ job_id: jobId }, 0);
     this.#generationChanges.inc({ job_id: jobId }, 0);
     for (const role of ["worker", "parameter_server"]) {
-      for (const cause of ["lease_expired", "stream_closed", "straggler", "replaced", "failed"] satisfies EvictionCause[]) this.#evictions.inc({ job_id: jobId, role, cause }, 0);
+      for (const cause of ["lease_expired", "stream_closed", "straggler", "replaced", "failed"] satisfies EvictionCause[])
+        this.#evictions.inc({ job_id: jobId, role, cause }, 0);
     }
   }
 

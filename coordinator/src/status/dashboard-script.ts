@@ -6,7 +6,7 @@
  * each status with the one before it. It closes the stream once the job has ended, since
  * the server ends the stream then and EventSource would otherwise reconnect forever.
  */
-export const dashboardScript = String.raw`"use strict";
+export const dashboardScript = `"use strict";
 (() => {
   const jobId = document.body.dataset.jobId || "";
   const $ = (id) => document.querySelector('[data-testid="' + id + '"]');

@@ -22,7 +22,8 @@ export class DownsampledSeries {
   #pending: { sum: number; steps: number; last: number } | undefined;
 
   constructor(capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 2 || capacity % 2 !== 0) throw new Error(`capacity must be an even integer of at least 2, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 2 || capacity % 2 !== 0)
+      throw new Error(`capacity must be an even integer of at least 2, got ${capacity}`);
     this.#capacity = capacity;
   }
 

@@ -3,15 +3,15 @@
  * that GetJob, WatchJob, the HTTP API and the dashboard all read the same thing.
  */
 import { create } from "@bufbuild/protobuf";
-import { JobPhase, JobStatusSchema } from "@trainfleet/proto";
 import type { JobStatus } from "@trainfleet/proto";
+import { JobPhase, JobStatusSchema } from "@trainfleet/proto";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
-import type { SeriesPointValue } from "./downsampled-series.js";
+import type { CheckpointTracker } from "../checkpoints/checkpoint-tracker.js";
 import type { JobPlan } from "../job/plan.js";
+import { parameterServerStatus, workerStatus } from "../membership/member-status.js";
 import type { Member } from "../membership/members.js";
 import type { StepTracker } from "../steps/step-tracker.js";
-import type { CheckpointTracker } from "../checkpoints/checkpoint-tracker.js";
-import { parameterServerStatus, workerStatus } from "../membership/member-status.js";
+import type { SeriesPointValue } from "./downsampled-series.js";
 
 /** A started job's plan as the status needs it. */
 export interface StatusPlan extends JobPlan {

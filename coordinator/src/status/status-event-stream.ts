@@ -13,10 +13,10 @@
  * status when it is ready instead of a backlog.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { formatServerSentEvent, keepAliveComment } from "@trainfleet/runtime";
 import { jobStatusToJson } from "@trainfleet/proto";
-import { watchStatus } from "./status-watch.js";
+import { formatServerSentEvent, keepAliveComment } from "@trainfleet/runtime";
 import type { StatusSource } from "./status-watch.js";
+import { watchStatus } from "./status-watch.js";
 
 export interface EventStreamOptions {
   keepAliveMs: number;
@@ -32,7 +32,12 @@ export function lastEventIdOf(request: IncomingMessage, url: URL): number | unde
   return /^\d{1,15}$/.test(text.trim()) ? Number(text.trim()) : undefined;
 }
 
-export async function streamStatusEvents(source: StatusSource, response: ServerResponse, lastSeen: number | undefined, options: EventStreamOptions): Promise<void> {
+export async function streamStatusEvents(
+  source: StatusSource,
+  response: ServerResponse,
+  lastSeen: number | undefined,
+  options: EventStreamOptions,
+): Promise<void> {
   const controller = new AbortController();
   const stop = () => controller.abort();
   // "close" comes when the client goes away (or the response has ended).

@@ -13,10 +13,10 @@
  * but GET is a 405.
  */
 import { create } from "@bufbuild/protobuf";
-import { Code, JobWorkersSchema, jobStatusToJson, jobWorkersToJson, parseJobPath } from "@trainfleet/proto";
-import { sendError, sendJson, sendMethodNotAllowed, sendMetrics, sendText, startHttpServer } from "@trainfleet/runtime";
 import type { JobStatus } from "@trainfleet/proto";
+import { Code, JobWorkersSchema, jobStatusToJson, jobWorkersToJson, parseJobPath } from "@trainfleet/proto";
 import type { Logger, MetricsSource, RunningHttpServer } from "@trainfleet/runtime";
+import { sendError, sendJson, sendMethodNotAllowed, sendMetrics, sendText, startHttpServer } from "@trainfleet/runtime";
 import { isDashboardPath, sendDashboard } from "./dashboard-page.js";
 import { lastEventIdOf, streamStatusEvents } from "./status-event-stream.js";
 import type { StatusSource } from "./status-watch.js";
@@ -46,7 +46,8 @@ export function startStatusHttpServer(source: StatusApiSource, options: StatusHt
       const path = url.pathname;
       const job = parseJobPath(path);
       const fixed = path === "/metrics" || path === "/healthz" || path === "/readyz" || isDashboardPath(path);
-      if (job === undefined && !fixed) return sendError(response, 404, Code.NOT_FOUND, `no such path: ${path}; the status API has ${paths}`);
+      if (job === undefined && !fixed)
+        return sendError(response, 404, Code.NOT_FOUND, `no such path: ${path}; the status API has ${paths}`);
       if (request.method !== "GET") return sendMethodNotAllowed(response, request.method, path);
       if (path === "/healthz") return sendText(response, 200, "ok\n");
       if (path === "/readyz") {
@@ -62,7 +63,11 @@ export function startStatusHttpServer(source: StatusApiSource, options: StatusHt
         case "status":
           return sendJson(response, 200, jobStatusToJson(status));
         case "workers":
-          return sendJson(response, 200, jobWorkersToJson(create(JobWorkersSchema, { jobId: status.jobId, generation: status.generation, workers: status.workers })));
+          return sendJson(
+            response,
+            200,
+            jobWorkersToJson(create(JobWorkersSchema, { jobId: status.jobId, generation: status.generation, workers: status.workers })),
+          );
         case "watch":
           return streamStatusEvents(source, response, lastEventIdOf(request, url), { keepAliveMs, serverSignal });
       }

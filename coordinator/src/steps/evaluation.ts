@@ -3,9 +3,9 @@
  * of the current generation, and their counts summed once every rank has reported. A
  * membership change while evaluating starts it again over the new ranks.
  */
-import type { EvaluateAssignment, ReportEvaluationRequest } from "@trainfleet/proto";
+
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { EvaluateAssignmentSchema } from "@trainfleet/proto";
+import type { EvaluateAssignment, EvaluateAssignmentSchema, ReportEvaluationRequest } from "@trainfleet/proto";
 
 export interface EvaluationResult {
   accuracy: number;
@@ -22,7 +22,13 @@ export class Evaluation {
   constructor(private readonly ranks: number) {}
 
   /** Rank r's part of the first `total` test samples, at parameter version `version`. */
-  static assignment(rank: number, ranks: number, total: number, generation: number, version: number): MessageInitShape<typeof EvaluateAssignmentSchema> | EvaluateAssignment {
+  static assignment(
+    rank: number,
+    ranks: number,
+    total: number,
+    generation: number,
+    version: number,
+  ): MessageInitShape<typeof EvaluateAssignmentSchema> | EvaluateAssignment {
     return { generation, version, begin: Math.floor((total * rank) / ranks), end: Math.floor((total * (rank + 1)) / ranks) };
   }
 

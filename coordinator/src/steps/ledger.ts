@@ -52,7 +52,9 @@ export function planStep(position: LedgerPosition, permutation: Uint32Array, wor
   const size = end - begin;
   const sampleIndices: Uint32Array[] = [];
   for (let rank = 0; rank < worldSize; rank++) {
-    sampleIndices.push(permutation.slice(begin + Math.floor((size * rank) / worldSize), begin + Math.floor((size * (rank + 1)) / worldSize)));
+    sampleIndices.push(
+      permutation.slice(begin + Math.floor((size * rank) / worldSize), begin + Math.floor((size * (rank + 1)) / worldSize)),
+    );
   }
   const next = end === permutation.length ? { epoch: position.epoch + 1, offset: 0 } : { epoch: position.epoch, offset: end };
   return { epoch: position.epoch, globalBatchSize: size, sampleIndices, next };

@@ -5,8 +5,9 @@
  * job starts a cursor there and hands out exactly the steps the first run would have.
  * The global batch is the job's, fixed; `next` splits it over however many ranks there are.
  */
-import { epochPermutation, planStep, positionOfStep } from "./ledger.js";
+
 import type { LedgerPosition, PlannedStep } from "./ledger.js";
+import { epochPermutation, planStep, positionOfStep } from "./ledger.js";
 
 /** Where the cursor stands: the next step to hand out and where its samples begin. */
 export interface CursorPosition extends LedgerPosition {

@@ -35,8 +35,25 @@ export function stepCompletion(options: StepCompletionOptions): (step: Completed
     if (!Number.isNaN(step.loss)) lossHistory.add(step.completed, step.loss);
     metrics.stepCompleted(jobId, step.samples, step.at);
     if (events === undefined || Number.isNaN(step.loss)) return;
-    const workers = plan.workers.map((w) => ({ memberId: w.id, rank: w.rank, computeMs: w.timing.computeMs, communicateMs: w.timing.communicateMs }));
+    const workers = plan.workers.map((w) => ({
+      memberId: w.id,
+      rank: w.rank,
+      computeMs: w.timing.computeMs,
+      communicateMs: w.timing.communicateMs,
+    }));
     const epoch = Math.floor((step.completed - 1) / plan.stepsPerEpoch);
-    events.metrics({ jobId, generation: plan.generation, step: step.completed, epoch, loss: step.loss, samples: step.samples, samplesPerSecond: plan.tracker.samplesPerSecond(), workers }, step.at);
+    events.metrics(
+      {
+        jobId,
+        generation: plan.generation,
+        step: step.completed,
+        epoch,
+        loss: step.loss,
+        samples: step.samples,
+        samplesPerSecond: plan.tracker.samplesPerSecond(),
+        workers,
+      },
+      step.at,
+    );
   };
 }

@@ -5,13 +5,14 @@
  * steps completed, the generation cycle when a generation opened; this decides what each
  * rank is sent.
  */
-import { JobPhase, TrainingMode, WorkerState } from "@trainfleet/proto";
+
 import type { JobSpec, ReportEvaluationRequest } from "@trainfleet/proto";
-import { Evaluation } from "./evaluation.js";
-import type { EvaluationResult } from "./evaluation.js";
+import { JobPhase, TrainingMode, WorkerState } from "@trainfleet/proto";
 import type { JobLifecycle } from "../job/job-lifecycle.js";
-import type { LedgerAudit } from "./ledger-audit.js";
 import type { RunPlan } from "../job/job-start.js";
+import type { EvaluationResult } from "./evaluation.js";
+import { Evaluation } from "./evaluation.js";
+import type { LedgerAudit } from "./ledger-audit.js";
 
 export interface StepDispatchOptions {
   /** Steps handed to a worker beyond the last completed one; none: 2, or 8 in async mode. */
@@ -62,7 +63,9 @@ export class StepDispatch {
       const generation = plan.generation;
       this.#options.ledgerAudit?.handedOut({ step, epoch, generation, sampleIndices });
       plan.workers.forEach((worker, rank) => {
-        worker.outbox.push({ kind: { case: "step", value: { generation, step, epoch, sampleIndices: Array.from(sampleIndices[rank]!), globalBatchSize } } });
+        worker.outbox.push({
+          kind: { case: "step", value: { generation, step, epoch, sampleIndices: Array.from(sampleIndices[rank]!), globalBatchSize } },
+        });
       });
       // Where the ledger stands after this step, in case a checkpoint is due at the version it makes.
       plan.checkpoints?.cursorAt(plan.samples.position());
@@ -81,7 +84,9 @@ export class StepDispatch {
     const total = Math.min(plan.spec.training!.evalSamples || plan.input.testSamples, plan.input.testSamples);
     plan.workers.forEach((worker, rank) => {
       worker.state = WorkerState.EVALUATING;
-      worker.outbox.push({ kind: { case: "evaluate", value: Evaluation.assignment(rank, ranks, total, plan.generation, plan.totalSteps) } });
+      worker.outbox.push({
+        kind: { case: "evaluate", value: Evaluation.assignment(rank, ranks, total, plan.generation, plan.totalSteps) },
+      });
     });
   }
 }

@@ -54,8 +54,10 @@ export class StepTracker {
    * reported), and reports of the abandoned steps are forgotten (they are run again).
    */
   newGeneration(worldSize: number, version: number): void {
-    if (version < this.#completed) throw new Error(`a generation cannot go on from version ${version}: ${this.#completed} steps are complete`);
-    while (this.#completed < version) this.#complete(this.#pending.get(this.#completed) ?? { ranks: new Set(), lossTimesSamples: 0, samples: 0 });
+    if (version < this.#completed)
+      throw new Error(`a generation cannot go on from version ${version}: ${this.#completed} steps are complete`);
+    while (this.#completed < version)
+      this.#complete(this.#pending.get(this.#completed) ?? { ranks: new Set(), lossTimesSamples: 0, samples: 0 });
     this.#pending.clear();
     this.worldSize = worldSize;
   }
@@ -78,7 +80,11 @@ export class StepTracker {
     pending.lossTimesSamples += report.loss * report.samples;
     pending.samples += report.samples;
     let advanced = 0;
-    for (let next = this.#pending.get(this.#completed); next !== undefined && next.ranks.size === this.worldSize; next = this.#pending.get(this.#completed)) {
+    for (
+      let next = this.#pending.get(this.#completed);
+      next !== undefined && next.ranks.size === this.worldSize;
+      next = this.#pending.get(this.#completed)
+    ) {
       this.#complete(next);
       advanced++;
     }

@@ -9,9 +9,7 @@
  * loops below are the specification, the fallback for other arrays, and do the tail of
  * fewer than 4 elements.
  */
-import { kernelOperandsCompatible, wasmKernels } from "@trainfleet/kernels";
-import { kernelPointer } from "@trainfleet/kernels";
-import { kernelCalls } from "@trainfleet/kernels";
+import { kernelCalls, kernelOperandsCompatible, kernelPointer, wasmKernels } from "@trainfleet/kernels";
 
 type Kernel = "encodeBfloat16" | "encodeFloat16" | "decodeBfloat16" | "decodeFloat16";
 

@@ -2,8 +2,7 @@
  * How float32 values travel in a given WireDtype: bytes per value, and encoding into and
  * decoding out of a 16-bit staging buffer. float32 needs neither (it travels as is).
  */
-import { WireDtype } from "@trainfleet/proto";
-import { invalidField } from "@trainfleet/proto";
+import { invalidField, WireDtype } from "@trainfleet/proto";
 import { decodeBfloat16, decodeFloat16, encodeBfloat16, encodeFloat16 } from "./half-precision.js";
 
 export interface WireCodec {

@@ -5,8 +5,8 @@
  * kernel writes straight into the chosen place and nothing is copied.
  */
 import { Code, TrainfleetError } from "@trainfleet/proto";
-import { decodeHeader, headerBytes } from "./frames.js";
 import type { FrameHeader } from "./frames.js";
+import { decodeHeader, headerBytes } from "./frames.js";
 
 export interface FrameHandler {
   /** Where the payload of `header` goes: exactly header.payloadBytes long. */
@@ -40,7 +40,10 @@ export class FrameParser {
     if (this.#current === undefined) {
       const header = decodeHeader(this.#header);
       if (header.payloadBytes > this.#maxPayloadBytes) {
-        throw new TrainfleetError(Code.RESOURCE_EXHAUSTED, `a frame of ${header.payloadBytes} bytes is larger than the ${this.#maxPayloadBytes} allowed; lower spec.parameterServers.chunkBytes`);
+        throw new TrainfleetError(
+          Code.RESOURCE_EXHAUSTED,
+          `a frame of ${header.payloadBytes} bytes is larger than the ${this.#maxPayloadBytes} allowed; lower spec.parameterServers.chunkBytes`,
+        );
       }
       this.#current = header;
       this.#filled = 0;

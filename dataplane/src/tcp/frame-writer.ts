@@ -1,7 +1,7 @@
 /** Building the frames that carry a reply or an error. */
 import { Code, TrainfleetError } from "@trainfleet/proto";
-import { FrameType, encodeHeader, headerBytes } from "./frames.js";
 import type { FrameHeader } from "./frames.js";
+import { encodeHeader, FrameType, headerBytes } from "./frames.js";
 
 export function frame(header: Partial<FrameHeader> & { type: FrameType }): Buffer {
   return Buffer.from(encodeHeader(header).buffer);

@@ -4,21 +4,20 @@
  * pulled parameters are read by the kernel straight into the caller's vector (the
  * socket's `onread` buffer is the place each PARAMS payload belongs).
  */
-import { connect } from "node:net";
+
 import type { Socket } from "node:net";
-import { Code, TrainfleetError } from "@trainfleet/proto";
-import { maxChunkBytes } from "@trainfleet/proto";
+import { connect } from "node:net";
+import { freeKernelArray, kernelUint16Array } from "@trainfleet/kernels";
+import { Code, maxChunkBytes, TrainfleetError, WireDtype } from "@trainfleet/proto";
 import type { Range } from "@trainfleet/spec";
 import { float32Bytes } from "../codec/tensor-codec.js";
+import type { WireCodec } from "../codec/wire-codec.js";
+import { wireCodec } from "../codec/wire-codec.js";
+import type { PushTag, ShardLink } from "../shard-link.js";
 import { FrameParser } from "./frame-parser.js";
 import { errorFromFrame, frame } from "./frame-writer.js";
-import { FrameType } from "./frames.js";
-import type { PushTag, ShardLink } from "../shard-link.js";
-import { wireCodec } from "../codec/wire-codec.js";
-import type { WireCodec } from "../codec/wire-codec.js";
-import { WireDtype } from "@trainfleet/proto";
-import { freeKernelArray, kernelUint16Array } from "@trainfleet/kernels";
 import type { FrameHeader } from "./frames.js";
+import { FrameType } from "./frames.js";
 
 interface Pending {
   resolve(value: number): void;
@@ -90,7 +89,13 @@ export class ShardConnection implements ShardLink {
    * chunk of the next version back as soon as every rank has pushed it, while the rest of
    * this push is still arriving: both directions of the connection work at once.
    */
-  async pushThenPull(tag: PushTag, gradient: Float32Array, chunks: readonly Range[], into: Float32Array, signal?: AbortSignal): Promise<number> {
+  async pushThenPull(
+    tag: PushTag,
+    gradient: Float32Array,
+    chunks: readonly Range[],
+    into: Float32Array,
+    signal?: AbortSignal,
+  ): Promise<number> {
     const [pulled, pushed] = await Promise.allSettled([this.pull(tag.step + 1, into, signal), this.push(tag, gradient, chunks, signal)]);
     // A rejected push also ends the pull (its version will not come): report the cause.
     if (pushed.status === "rejected") throw pushed.reason;
@@ -107,7 +112,18 @@ export class ShardConnection implements ShardLink {
     return new Promise<number>((resolve, reject) => {
       const onAbort = () => this.#fail(new TrainfleetError(Code.CANCELLED, "data channel request cancelled"));
       const done = () => signal?.removeEventListener("abort", onAbort);
-      const pending: Pending = { resolve: (v) => (done(), resolve(v)), reject: (e) => (done(), reject(e)), received: 0, versions: new Set() };
+      const pending: Pending = {
+        resolve: (v) => {
+          done();
+          resolve(v);
+        },
+        reject: (e) => {
+          done();
+          reject(e);
+        },
+        received: 0,
+        versions: new Set(),
+      };
       this.#pending.push(pending);
       const into = send(socket);
       if (into !== undefined) pending.into = into;
@@ -126,7 +142,10 @@ export class ShardConnection implements ShardLink {
   }
 
   async #connect(): Promise<Socket> {
-    const [host, port] = [this.#address.slice(0, this.#address.lastIndexOf(":")), Number(this.#address.slice(this.#address.lastIndexOf(":") + 1))];
+    const [host, port] = [
+      this.#address.slice(0, this.#address.lastIndexOf(":")),
+      Number(this.#address.slice(this.#address.lastIndexOf(":") + 1)),
+    ];
     const parser = new FrameParser({ payloadTarget: (h) => this.#target(h), frame: (h, p) => this.#frame(h, p) }, maxChunkBytes);
     const socket = connect({
       host,
@@ -146,8 +165,16 @@ export class ShardConnection implements ShardLink {
     });
     this.#socket = socket;
     // Events of a socket that has since been replaced must not touch its successor.
-    socket.on("error", (error) => socket === this.#socket && this.#fail(new TrainfleetError(Code.UNAVAILABLE, `data channel to ${this.#address}: ${error.message}`, { cause: error })));
-    socket.on("close", () => socket === this.#socket && this.#fail(new TrainfleetError(Code.UNAVAILABLE, `data channel to ${this.#address} closed`)));
+    socket.on(
+      "error",
+      (error) =>
+        socket === this.#socket &&
+        this.#fail(new TrainfleetError(Code.UNAVAILABLE, `data channel to ${this.#address}: ${error.message}`, { cause: error })),
+    );
+    socket.on(
+      "close",
+      () => socket === this.#socket && this.#fail(new TrainfleetError(Code.UNAVAILABLE, `data channel to ${this.#address} closed`)),
+    );
     await new Promise<number>((resolve, reject) => {
       this.#pending.push({ resolve, reject, received: 0, versions: new Set() });
       const hello = Buffer.from(this.#jobId);
@@ -160,12 +187,22 @@ export class ShardConnection implements ShardLink {
   #target(header: FrameHeader): Uint8Array {
     const into = this.#pending[0]?.into;
     if (header.type !== FrameType.PARAMS) {
-      return header.payloadBytes <= this.#small.byteLength ? this.#small.subarray(0, header.payloadBytes) : new Uint8Array(header.payloadBytes);
+      return header.payloadBytes <= this.#small.byteLength
+        ? this.#small.subarray(0, header.payloadBytes)
+        : new Uint8Array(header.payloadBytes);
     }
     const codec = wireCodec(header.dtype);
     const elements = header.payloadBytes / codec.bytesPerValue;
-    if (into === undefined || header.offset < this.#range.begin || header.offset + elements > this.#range.end || !Number.isInteger(elements)) {
-      throw new TrainfleetError(Code.DATA_LOSS, `shard at ${this.#address} sent parameters at offset ${header.offset} outside its range [${this.#range.begin}, ${this.#range.end})`);
+    if (
+      into === undefined ||
+      header.offset < this.#range.begin ||
+      header.offset + elements > this.#range.end ||
+      !Number.isInteger(elements)
+    ) {
+      throw new TrainfleetError(
+        Code.DATA_LOSS,
+        `shard at ${this.#address} sent parameters at offset ${header.offset} outside its range [${this.#range.begin}, ${this.#range.end})`,
+      );
     }
     // float32 lands in place; 16-bit values are staged, then decoded in frame().
     if (codec.bytesPerValue === 4) return new Uint8Array(into.buffer, into.byteOffset + header.offset * 4, header.payloadBytes);
@@ -178,12 +215,14 @@ export class ShardConnection implements ShardLink {
 
   #frame(header: FrameHeader, payload: Uint8Array): void {
     const pending = this.#pending[0];
-    if (pending === undefined) return this.#fail(new TrainfleetError(Code.DATA_LOSS, `the shard at ${this.#address} answered a request that was not made`));
+    if (pending === undefined)
+      return this.#fail(new TrainfleetError(Code.DATA_LOSS, `the shard at ${this.#address} answered a request that was not made`));
     switch (header.type) {
       case FrameType.PARAMS: {
         const codec = wireCodec(header.dtype);
         const elements = header.payloadBytes / codec.bytesPerValue;
-        if (codec.bytesPerValue === 2) codec.decode(new Uint16Array(payload.buffer, payload.byteOffset, elements), pending.into!, header.offset);
+        if (codec.bytesPerValue === 2)
+          codec.decode(new Uint16Array(payload.buffer, payload.byteOffset, elements), pending.into!, header.offset);
         pending.received += elements;
         pending.versions.add(header.step);
         return;
@@ -195,9 +234,18 @@ export class ShardConnection implements ShardLink {
       case FrameType.PULL_END: {
         this.#pending.shift();
         const expected = this.#range.end - this.#range.begin;
-        if (pending.received !== expected) return pending.reject(new TrainfleetError(Code.DATA_LOSS, `shard at ${this.#address} sent ${pending.received} of ${expected} parameters`));
+        if (pending.received !== expected)
+          return pending.reject(
+            new TrainfleetError(Code.DATA_LOSS, `shard at ${this.#address} sent ${pending.received} of ${expected} parameters`),
+          );
         // Chunks are sent as each becomes ready; only an asynchronous step could mix versions.
-        if (pending.versions.size > 1) return pending.reject(new TrainfleetError(Code.ABORTED, `shard at ${this.#address} sent chunks of versions ${[...pending.versions].join(", ")}; pull again`));
+        if (pending.versions.size > 1)
+          return pending.reject(
+            new TrainfleetError(
+              Code.ABORTED,
+              `shard at ${this.#address} sent chunks of versions ${[...pending.versions].join(", ")}; pull again`,
+            ),
+          );
         return pending.resolve(header.step);
       }
       case FrameType.ERROR:
@@ -218,4 +266,3 @@ export class ShardConnection implements ShardLink {
     for (const request of pending) request.reject(error);
   }
 }
-

@@ -4,19 +4,18 @@
  * into the rank's contribution buffer (no copy), and parameters are written to the socket
  * from the shard's own memory, each chunk as soon as the step has applied it.
  */
-import { Socket, createServer } from "node:net";
-import { FrameParser } from "./frame-parser.js";
-import { FrameType, headerBytes } from "./frames.js";
-import { errorFrame, frame } from "./frame-writer.js";
+import { createServer, Socket } from "node:net";
 import { freeKernelArray, kernelUint16Array } from "@trainfleet/kernels";
-import { maxChunkBytes } from "@trainfleet/proto";
-import { wireCodec } from "../codec/wire-codec.js";
-import type { FrameHeader } from "./frames.js";
+import { Code, maxChunkBytes, TrainfleetError } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
 import type { WireCodec } from "../codec/wire-codec.js";
-import { Code, TrainfleetError } from "@trainfleet/proto";
-import type { ShardPort } from "../shard-port.js";
+import { wireCodec } from "../codec/wire-codec.js";
 import type { PushTransaction } from "../push-transaction.js";
+import type { ShardPort } from "../shard-port.js";
+import { FrameParser } from "./frame-parser.js";
+import { errorFrame, frame } from "./frame-writer.js";
+import type { FrameHeader } from "./frames.js";
+import { FrameType, headerBytes } from "./frames.js";
 
 export interface DataServer {
   readonly address: string;
@@ -98,7 +97,13 @@ function readInPlace(accepted: Socket, parser: FrameParser, onError: (error: unk
   return { socket, inPlace: true };
 }
 
-function serveConnection(shard: ShardPort, accepted: Socket, logger: Logger, closing: AbortSignal, encoded: EncodedParameters): { socket: Socket; inPlace: boolean } {
+function serveConnection(
+  shard: ShardPort,
+  accepted: Socket,
+  logger: Logger,
+  closing: AbortSignal,
+  encoded: EncodedParameters,
+): { socket: Socket; inPlace: boolean } {
   let jobId: string | undefined;
   let push: PushTransaction | undefined;
   let pushError: TrainfleetError | undefined;
@@ -124,7 +129,9 @@ function serveConnection(shard: ShardPort, accepted: Socket, logger: Logger, clo
     pushError = TrainfleetError.from(error);
     push?.abort();
     // A pull sent before this push waits for the version the push was to complete: it never comes.
-    endWaitingPulls(new TrainfleetError(Code.ABORTED, `the push this pull waits for was rejected (${pushError.message}); push again, then pull`));
+    endWaitingPulls(
+      new TrainfleetError(Code.ABORTED, `the push this pull waits for was rejected (${pushError.message}); push again, then pull`),
+    );
   };
   /** Where a compressed chunk's float32 values go once decoded. */
   let decodeTarget: Uint8Array | undefined;
@@ -166,14 +173,17 @@ function serveConnection(shard: ShardPort, accepted: Socket, logger: Logger, clo
             jobId = Buffer.from(payload).toString("utf8");
             const served = shard.config?.jobId;
             if (served !== undefined && served !== jobId) {
-              const wrongJob = new TrainfleetError(Code.FAILED_PRECONDITION, `job_id: this shard serves job "${served}", not "${jobId}"`, { field: "job_id" });
+              const wrongJob = new TrainfleetError(Code.FAILED_PRECONDITION, `job_id: this shard serves job "${served}", not "${jobId}"`, {
+                field: "job_id",
+              });
               jobId = undefined;
               return reply(() => fail(wrongJob));
             }
             return reply(() => void socket.write(frame({ type: FrameType.HELLO_OK })));
           }
           case FrameType.PUSH_CHUNK:
-            if (jobId === undefined && pushError === undefined) rejectPush(new TrainfleetError(Code.FAILED_PRECONDITION, "send HELLO with the job id first"));
+            if (jobId === undefined && pushError === undefined)
+              rejectPush(new TrainfleetError(Code.FAILED_PRECONDITION, "send HELLO with the job id first"));
             if (pushError !== undefined || push === undefined) return;
             try {
               const codec = wireCodec(header.dtype);
@@ -209,7 +219,9 @@ function serveConnection(shard: ShardPort, accepted: Socket, logger: Logger, clo
             return reply(() => sendParameters(shard, socket, pullJob, header, signal, encoded).finally(() => waitingPulls.delete(pull)));
           }
           default:
-            return reply(() => fail(new TrainfleetError(Code.INVALID_ARGUMENT, `unexpected frame type ${header.type} on a shard's data channel`)));
+            return reply(() =>
+              fail(new TrainfleetError(Code.INVALID_ARGUMENT, `unexpected frame type ${header.type} on a shard's data channel`)),
+            );
         }
       },
     },
@@ -259,18 +271,36 @@ class EncodedParameters {
   }
 }
 
-async function sendParameters(shard: ShardPort, socket: Socket, jobId: string | undefined, request: FrameHeader, signal: AbortSignal, encoded: EncodedParameters): Promise<void> {
+async function sendParameters(
+  shard: ShardPort,
+  socket: Socket,
+  jobId: string | undefined,
+  request: FrameHeader,
+  signal: AbortSignal,
+  encoded: EncodedParameters,
+): Promise<void> {
   if (jobId === undefined) throw new TrainfleetError(Code.FAILED_PRECONDITION, "send HELLO with the job id first");
   const codec = wireCodec(request.dtype);
   const version = await shard.streamParameters(jobId, request.step, signal, (index, version, values) => {
     const { begin, end } = shard.chunks[index]!;
     const bytes = (end - begin) * codec.bytesPerValue;
-    socket.write(frame({ type: FrameType.PARAMS, dtype: request.dtype, step: version, offset: shard.config!.range.begin + begin, payloadBytes: bytes }));
+    socket.write(
+      frame({
+        type: FrameType.PARAMS,
+        dtype: request.dtype,
+        step: version,
+        offset: shard.config!.range.begin + begin,
+        payloadBytes: bytes,
+      }),
+    );
     // In sync mode a chunk cannot change before this pull's reader has it (the step after
     // next needs the reader's push), so the socket may send it from memory without a copy.
     // In async mode `values` is this pull's own copy, but the shared encodings move on with
     // the next version while this write may still be queued: those go as a copy.
-    const data = codec.bytesPerValue === 4 ? new Uint8Array(values.buffer, values.byteOffset + begin * 4, bytes) : encoded.chunk(codec, request.dtype, shard, index, version, values);
+    const data =
+      codec.bytesPerValue === 4
+        ? new Uint8Array(values.buffer, values.byteOffset + begin * 4, bytes)
+        : encoded.chunk(codec, request.dtype, shard, index, version, values);
     socket.write(codec.bytesPerValue !== 4 && shard.config?.mode === "async" ? Buffer.from(data) : data);
     shard.stats.bytesOut += bytes;
   });

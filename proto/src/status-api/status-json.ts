@@ -4,10 +4,11 @@
  * zero values written out so that a reader sees every field. The coordinator's HTTP
  * server writes it and `trainfleet status` reads it, through these two functions only.
  */
-import { fromJson, toJson } from "@bufbuild/protobuf";
+
 import type { JsonValue } from "@bufbuild/protobuf";
-import { JobStatusSchema, JobWorkersSchema } from "../gen/trainfleet/v1/job_pb.js";
+import { fromJson, toJson } from "@bufbuild/protobuf";
 import type { JobStatus, JobWorkers } from "../gen/trainfleet/v1/job_pb.js";
+import { JobStatusSchema, JobWorkersSchema } from "../gen/trainfleet/v1/job_pb.js";
 
 const writeOptions = { alwaysEmitImplicit: true } as const;
 

@@ -16,7 +16,12 @@ const httpStatusOf: Partial<Record<number, number>> = {
 
 export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = `${JSON.stringify(body)}\n`;
-  response.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), "cache-control": "no-store", ...headers });
+  response.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+    "cache-control": "no-store",
+    ...headers,
+  });
   response.end(text);
 }
 
@@ -26,7 +31,13 @@ export function sendText(response: ServerResponse, status: number, text: string,
 }
 
 /** A JSON error; `status` defaults to the HTTP status that matches `code`. */
-export function sendError(response: ServerResponse, status: number | undefined, code: number, message: string, headers: Record<string, string> = {}): void {
+export function sendError(
+  response: ServerResponse,
+  status: number | undefined,
+  code: number,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
   sendJson(response, status ?? httpStatusOf[code] ?? 500, { code: codeName(code).toLowerCase(), message }, headers);
 }
 

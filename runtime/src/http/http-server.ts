@@ -3,8 +3,9 @@
  * HTTP counterpart of grpc-server.ts. A handler that throws gets a 500 with the error's
  * message instead of a hung request.
  */
-import { createServer } from "node:http";
+
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Code, TrainfleetError } from "@trainfleet/proto";
 import type { Logger } from "../logger.js";

@@ -18,9 +18,14 @@ export interface ServerSentEvent {
 /** One event; `data` may span lines. `id` and `event` must be single-line. */
 export function formatServerSentEvent(event: { id?: string; event?: string; data: string }): string {
   for (const field of [event.id, event.event]) {
-    if (field !== undefined && /[\r\n]/.test(field)) throw new Error(`a server-sent event's id and type must be one line, got ${JSON.stringify(field)}`);
+    if (field !== undefined && /[\r\n]/.test(field))
+      throw new Error(`a server-sent event's id and type must be one line, got ${JSON.stringify(field)}`);
   }
-  const lines = [event.id === undefined ? undefined : `id: ${event.id}`, event.event === undefined ? undefined : `event: ${event.event}`, ...event.data.split(/\r\n|\r|\n/).map((line) => `data: ${line}`)];
+  const lines = [
+    event.id === undefined ? undefined : `id: ${event.id}`,
+    event.event === undefined ? undefined : `event: ${event.event}`,
+    ...event.data.split(/\r\n|\r|\n/).map((line) => `data: ${line}`),
+  ];
   return `${lines.filter((line) => line !== undefined).join("\n")}\n\n`;
 }
 

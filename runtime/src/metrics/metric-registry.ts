@@ -171,7 +171,12 @@ export class Histogram<L extends string = never> implements Family {
   }
 }
 
-function renderSimple<L extends string>(name: string, labelNames: readonly L[], series: Series<L, { value: number }>, collect: (() => Iterable<Sample<L>>) | undefined): string[] {
+function renderSimple<L extends string>(
+  name: string,
+  labelNames: readonly L[],
+  series: Series<L, { value: number }>,
+  collect: (() => Iterable<Sample<L>>) | undefined,
+): string[] {
   if (collect === undefined) return [...series.entries()].map(({ labels, value }) => formatSample(name, labelNames, labels, value.value));
   return [...collect()].map(({ labels, value }) => formatSample(name, labelNames, labelValues(name, labelNames, labels), value));
 }

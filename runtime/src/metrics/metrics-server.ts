@@ -5,10 +5,10 @@
  */
 import type { ServerResponse } from "node:http";
 import { Code } from "@trainfleet/proto";
-import type { Logger } from "../logger.js";
 import { sendError, sendMethodNotAllowed, sendText } from "../http/http-responses.js";
-import { startHttpServer } from "../http/http-server.js";
 import type { RunningHttpServer } from "../http/http-server.js";
+import { startHttpServer } from "../http/http-server.js";
+import type { Logger } from "../logger.js";
 import { metricsContentType } from "./metric-registry.js";
 
 /** Anything that renders the exposition text: a MetricRegistry, or a wrapper around one. */
@@ -25,7 +25,8 @@ export function startMetricsServer(listen: string, metrics: MetricsSource, logge
     listen,
     (request, response) => {
       const path = new URL(request.url ?? "/", "http://localhost").pathname;
-      if (path !== "/metrics" && path !== "/healthz") return sendError(response, 404, Code.NOT_FOUND, `no such path: ${path} (this server has /metrics and /healthz)`);
+      if (path !== "/metrics" && path !== "/healthz")
+        return sendError(response, 404, Code.NOT_FOUND, `no such path: ${path} (this server has /metrics and /healthz)`);
       if (request.method !== "GET") return sendMethodNotAllowed(response, request.method, path);
       if (path === "/healthz") return sendText(response, 200, "ok\n");
       sendMetrics(response, metrics);

@@ -1,5 +1,5 @@
 /** An assertion on a finished job, for tests (vitest): kept apart from ./run-fleet, which benchmarks import too. */
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "vitest";
 

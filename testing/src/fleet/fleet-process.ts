@@ -5,8 +5,9 @@
  * and when its exit was seen (`now()` of ./clock), and can copy what the process writes to
  * a file, to look at where the time went afterwards.
  */
-import { spawn } from "node:child_process";
+
 import type { ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { createWriteStream } from "node:fs";
 import { now } from "./clock.js";

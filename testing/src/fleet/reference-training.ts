@@ -9,13 +9,13 @@
  *   float tolerance: data-parallel SGD with N x b is single-process SGD with batch N*b.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { averageInRankOrder, createOptimizer } from "@trainfleet/paramserver";
-import { SampleCursor } from "@trainfleet/coordinator";
 import type { PlannedStep } from "@trainfleet/coordinator";
-import { datasetShape, initialParameters, parameterLayout } from "@trainfleet/spec";
+import { SampleCursor } from "@trainfleet/coordinator";
+import { averageInRankOrder, createOptimizer } from "@trainfleet/paramserver";
 import type { JobSpec } from "@trainfleet/proto";
-import { createModel, makeBatch, scaleGradient } from "@trainfleet/worker";
+import { datasetShape, initialParameters, parameterLayout } from "@trainfleet/spec";
 import type { ImageDataset } from "@trainfleet/worker";
+import { createModel, makeBatch, scaleGradient } from "@trainfleet/worker";
 
 /** The same steps a coordinator hands out for this spec and world size. */
 function* ledger(spec: JobSpec, worldSize: number, steps: number, trainSamples: number): Generator<PlannedStep> {

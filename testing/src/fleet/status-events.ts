@@ -6,9 +6,9 @@
  * writes arrive merged into one event.
  */
 import type { JsonValue } from "@bufbuild/protobuf";
+import type { JobStatus } from "@trainfleet/proto";
 import { jobStatusFromJson } from "@trainfleet/proto";
 import { readServerSentEvents } from "@trainfleet/runtime";
-import type { JobStatus } from "@trainfleet/proto";
 import { now } from "./clock.js";
 
 export interface StatusEvent {
@@ -53,7 +53,10 @@ export class StatusEvents {
   /** Connects (the server flushes the headers at once) and starts reading. */
   static async open(url: string, lastEventId?: number): Promise<StatusEvents> {
     const controller = new AbortController();
-    const response = await fetch(url, { headers: lastEventId === undefined ? {} : { "last-event-id": String(lastEventId) }, signal: controller.signal });
+    const response = await fetch(url, {
+      headers: lastEventId === undefined ? {} : { "last-event-id": String(lastEventId) },
+      signal: controller.signal,
+    });
     if (response.status !== 200) throw new Error(`GET ${url}: HTTP ${response.status} ${await response.text()}`);
     const type = response.headers.get("content-type");
     if (type !== "text/event-stream; charset=utf-8") throw new Error(`GET ${url}: content-type ${type}`);
@@ -69,7 +72,10 @@ export class StatusEvents {
     for (;;) {
       const event = this.events.slice(from).find((e) => predicate(e.status));
       if (event !== undefined) return event;
-      if (this.#done) throw new Error(`the event stream ended (${String(this.#failure ?? "by the server")}) before ${what}; the last status: ${JSON.stringify(this.events.at(-1)?.json)}`);
+      if (this.#done)
+        throw new Error(
+          `the event stream ended (${String(this.#failure ?? "by the server")}) before ${what}; the last status: ${JSON.stringify(this.events.at(-1)?.json)}`,
+        );
       await new Promise<void>((resolve) => this.#wake.push(resolve));
     }
   }

@@ -6,12 +6,13 @@
  * Not covered: the API server's CEL library extensions (quantity(), isSorted(), ...), transition
  * rules (oldSelf) and the cost budget. Rules that use them are reported as problems, not run.
  */
-import { isCelError, run } from "@bufbuild/cel";
+
 import type { CelInput } from "@bufbuild/cel";
-import { isJsonObject } from "../manifests.js";
+import { isCelError, run } from "@bufbuild/cel";
 import type { JsonValue } from "../manifests.js";
-import { propertyNode, schemaNodes } from "./crd-schema.js";
+import { isJsonObject } from "../manifests.js";
 import type { SchemaNode } from "./crd-schema.js";
+import { propertyNode, schemaNodes } from "./crd-schema.js";
 
 export interface RuleViolation {
   /** JSON pointer of the field the rule names (`/spec/workers/minWorkers`). */
@@ -78,7 +79,8 @@ export function toCel(node: SchemaNode | undefined, value: JsonValue): CelInput 
     return new Map(entries);
   }
   if (typeof value === "number") {
-    const integer = node === undefined || node["type"] === "integer" || node["x-kubernetes-int-or-string"] === true ? Number.isInteger(value) : false;
+    const integer =
+      node === undefined || node["type"] === "integer" || node["x-kubernetes-int-or-string"] === true ? Number.isInteger(value) : false;
     return integer ? BigInt(value) : value;
   }
   return value;
@@ -95,7 +97,8 @@ export function celRuleProblems(schema: SchemaNode): string[] {
     for (const { rule } of rulesOf(node)) {
       const at = `${path || "<root>"}: ${rule}`;
       if (/\boldSelf\b/.test(rule)) problems.push(`${at}: transition rules (oldSelf) are not evaluated offline`);
-      if (/\b(quantity|isSorted|sum|min|max|indexOf|lastIndexOf|url|ip|cidr|isQuantity|format)\s*\(/.test(rule)) problems.push(`${at}: uses a Kubernetes CEL library function that is not modelled offline`);
+      if (/\b(quantity|isSorted|sum|min|max|indexOf|lastIndexOf|url|ip|cidr|isQuantity|format)\s*\(/.test(rule))
+        problems.push(`${at}: uses a Kubernetes CEL library function that is not modelled offline`);
       for (const match of rule.matchAll(/\bself((?:\.[A-Za-z_][A-Za-z0-9_]*)+)/g)) {
         const reference = match[1] ?? "";
         if (propertyNode(node, reference.slice(1)) === undefined) problems.push(`${at}: self${reference} is not a field of the schema`);

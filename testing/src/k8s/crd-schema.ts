@@ -2,8 +2,9 @@
  * The TrainingJob CRD (k8s/crd.yaml) and its openAPIV3Schema, with the walks the tests share.
  * A schema node is the JSON of one Kubernetes JSONSchemaProps.
  */
-import { isJsonObject, readManifest, repoPath } from "../manifests.js";
+
 import type { JsonObject, JsonValue } from "../manifests.js";
+import { isJsonObject, readManifest, repoPath } from "../manifests.js";
 
 export const crdPath = repoPath("k8s", "crd.yaml");
 export const chartCrdPath = repoPath("helm", "trainfleet", "crds", "trainingjobs.trainfleet.dev.yaml");

@@ -40,5 +40,7 @@ export function operatorRules(podGroups: readonly string[], permissions = loadOp
 
 /** Whether `rules` allow `verb` on `resource` (with its subresource: "trainingjobs/status") of `apiGroup`. */
 export function allows(rules: readonly PolicyRule[], request: { apiGroup: string; resource: string; verb: string }): boolean {
-  return rules.some((rule) => rule.apiGroups.includes(request.apiGroup) && rule.resources.includes(request.resource) && rule.verbs.includes(request.verb));
+  return rules.some(
+    (rule) => rule.apiGroups.includes(request.apiGroup) && rule.resources.includes(request.resource) && rule.verbs.includes(request.verb),
+  );
 }

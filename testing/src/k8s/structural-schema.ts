@@ -8,30 +8,91 @@
  * around it, that printer columns and scale paths name fields the schema has.
  * Returns a list of problems, each naming where it is; empty means structural.
  */
-import { isJsonObject } from "../manifests.js";
+
 import type { JsonObject, JsonValue } from "../manifests.js";
-import { propertyNode, trainingJobSchema } from "./crd-schema.js";
+import { isJsonObject } from "../manifests.js";
 import type { SchemaNode } from "./crd-schema.js";
+import { propertyNode, trainingJobSchema } from "./crd-schema.js";
 
 /** JSONSchemaProps fields, in their JSON spelling (k8s.io/apiextensions-apiserver types). */
 const knownKeywords = new Set([
-  "description", "type", "format", "title", "default", "nullable", "example", "externalDocs",
-  "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum", "multipleOf",
-  "maxLength", "minLength", "pattern", "maxItems", "minItems", "uniqueItems", "maxProperties", "minProperties",
-  "enum", "required", "items", "properties", "additionalProperties", "allOf", "anyOf", "oneOf", "not",
-  "x-kubernetes-preserve-unknown-fields", "x-kubernetes-embedded-resource", "x-kubernetes-int-or-string",
-  "x-kubernetes-list-map-keys", "x-kubernetes-list-type", "x-kubernetes-map-type", "x-kubernetes-validations",
+  "description",
+  "type",
+  "format",
+  "title",
+  "default",
+  "nullable",
+  "example",
+  "externalDocs",
+  "maximum",
+  "exclusiveMaximum",
+  "minimum",
+  "exclusiveMinimum",
+  "multipleOf",
+  "maxLength",
+  "minLength",
+  "pattern",
+  "maxItems",
+  "minItems",
+  "uniqueItems",
+  "maxProperties",
+  "minProperties",
+  "enum",
+  "required",
+  "items",
+  "properties",
+  "additionalProperties",
+  "allOf",
+  "anyOf",
+  "oneOf",
+  "not",
+  "x-kubernetes-preserve-unknown-fields",
+  "x-kubernetes-embedded-resource",
+  "x-kubernetes-int-or-string",
+  "x-kubernetes-list-map-keys",
+  "x-kubernetes-list-type",
+  "x-kubernetes-map-type",
+  "x-kubernetes-validations",
 ]);
 /** Known to JSONSchemaProps but refused by apiextensions.k8s.io/v1. */
 const forbiddenKeywords = new Set(["$ref", "$schema", "id", "definitions", "dependencies", "patternProperties", "additionalItems"]);
 const types = new Set(["array", "boolean", "integer", "number", "object", "string"]);
 /** Formats the API server knows; an unknown one is silently not checked, which hides typos. */
-const formats = new Set(["int32", "int64", "float", "double", "byte", "date", "date-time", "duration", "uuid", "hostname", "ipv4", "ipv6", "cidr", "mac", "uri", "email", "password", "binary"]);
+const formats = new Set([
+  "int32",
+  "int64",
+  "float",
+  "double",
+  "byte",
+  "date",
+  "date-time",
+  "duration",
+  "uuid",
+  "hostname",
+  "ipv4",
+  "ipv6",
+  "cidr",
+  "mac",
+  "uri",
+  "email",
+  "password",
+  "binary",
+]);
 /** What may not appear inside allOf/anyOf/oneOf/not ("must be empty/undefined to be structural"). */
 const forbiddenInJunctors = [
-  "type", "description", "title", "default", "nullable", "additionalProperties",
-  "x-kubernetes-preserve-unknown-fields", "x-kubernetes-embedded-resource", "x-kubernetes-int-or-string",
-  "x-kubernetes-list-map-keys", "x-kubernetes-list-type", "x-kubernetes-map-type", "x-kubernetes-validations",
+  "type",
+  "description",
+  "title",
+  "default",
+  "nullable",
+  "additionalProperties",
+  "x-kubernetes-preserve-unknown-fields",
+  "x-kubernetes-embedded-resource",
+  "x-kubernetes-int-or-string",
+  "x-kubernetes-list-map-keys",
+  "x-kubernetes-list-type",
+  "x-kubernetes-map-type",
+  "x-kubernetes-validations",
 ];
 const junctors = ["allOf", "anyOf", "oneOf"] as const;
 const validationRuleKeys = new Set(["rule", "message", "messageExpression", "reason", "fieldPath", "optionalOldSelf"]);
@@ -57,14 +118,20 @@ function checkNode(node: SchemaNode, at: string, level: Level, problems: string[
   const type = node["type"];
   const intOrString = node["x-kubernetes-int-or-string"] === true;
   const preserve = node["x-kubernetes-preserve-unknown-fields"];
-  if (type !== undefined && (typeof type !== "string" || !types.has(type))) report(`type ${JSON.stringify(type)} is not one of ${[...types].join(", ")}`);
-  if (type === undefined && !intOrString && preserve !== true) report(`type must not be empty for ${level === "root" ? "the root" : level === "items" ? "specified array items" : "specified object fields"}`);
+  if (type !== undefined && (typeof type !== "string" || !types.has(type)))
+    report(`type ${JSON.stringify(type)} is not one of ${[...types].join(", ")}`);
+  if (type === undefined && !intOrString && preserve !== true)
+    report(
+      `type must not be empty for ${level === "root" ? "the root" : level === "items" ? "specified array items" : "specified object fields"}`,
+    );
   if (level === "root" && type !== "object") report("type must be object at the root");
-  if (node["format"] !== undefined && !formats.has(String(node["format"]))) report(`format ${JSON.stringify(node["format"])} is unknown to the API server`);
+  if (node["format"] !== undefined && !formats.has(String(node["format"])))
+    report(`format ${JSON.stringify(node["format"])} is unknown to the API server`);
   if (node["uniqueItems"] === true) report("uniqueItems cannot be set to true");
   if (preserve !== undefined && preserve !== true) report("x-kubernetes-preserve-unknown-fields must be true or undefined");
   if (intOrString && preserve === true) report("x-kubernetes-preserve-unknown-fields must be false if x-kubernetes-int-or-string is true");
-  if (intOrString && node["x-kubernetes-embedded-resource"] === true) report("x-kubernetes-embedded-resource must be false if x-kubernetes-int-or-string is true");
+  if (intOrString && node["x-kubernetes-embedded-resource"] === true)
+    report("x-kubernetes-embedded-resource must be false if x-kubernetes-int-or-string is true");
   if (node["x-kubernetes-embedded-resource"] === true && type !== "object") report("x-kubernetes-embedded-resource needs type object");
   if (typeof node["pattern"] === "string") {
     try {
@@ -97,7 +164,8 @@ function checkNode(node: SchemaNode, at: string, level: Level, problems: string[
       }
       if (level === "root" && key === "metadata") checkRootMetadata(child, childAt, problems);
       else checkNode(child, childAt, "field", problems);
-      if (level === "root" && (key === "apiVersion" || key === "kind") && child["type"] !== "string") problems.push(`${childAt}.type: must be string`);
+      if (level === "root" && (key === "apiVersion" || key === "kind") && child["type"] !== "string")
+        problems.push(`${childAt}.type: must be string`);
     }
   }
   if (isJsonObject(node["items"])) checkNode(node["items"], `${at}.items`, "items", problems);
@@ -112,14 +180,21 @@ function checkNode(node: SchemaNode, at: string, level: Level, problems: string[
     }
     branches.forEach((branch, i) => {
       if (!isJsonObject(branch)) return report(`${junctor}[${i}] is not a schema`);
-      const intOrStringShape = intOrString && ((junctor === "anyOf" && isIntOrStringAnyOf(branches)) || (junctor === "allOf" && i === 0 && isIntOrStringAnyOf(branch["anyOf"])));
+      const intOrStringShape =
+        intOrString &&
+        ((junctor === "anyOf" && isIntOrStringAnyOf(branches)) || (junctor === "allOf" && i === 0 && isIntOrStringAnyOf(branch["anyOf"])));
       if (junctor === "anyOf" && intOrStringShape) return;
       checkNested(branch, node, `${at}.${junctor}[${i}]`, problems, intOrStringShape);
     });
   }
   if (isJsonObject(node["not"])) checkNested(node["not"], node, `${at}.not`, problems, false);
   else if (node["not"] !== undefined) report("not is not a schema");
-  if (intOrString && (node["anyOf"] !== undefined || node["allOf"] !== undefined) && !isIntOrStringAnyOf(node["anyOf"]) && !(Array.isArray(node["allOf"]) && isJsonObject(node["allOf"][0]) && isIntOrStringAnyOf(node["allOf"][0]["anyOf"]))) {
+  if (
+    intOrString &&
+    (node["anyOf"] !== undefined || node["allOf"] !== undefined) &&
+    !isIntOrStringAnyOf(node["anyOf"]) &&
+    !(Array.isArray(node["allOf"]) && isJsonObject(node["allOf"][0]) && isIntOrStringAnyOf(node["allOf"][0]["anyOf"]))
+  ) {
     report("x-kubernetes-int-or-string with anyOf/allOf must use the anyOf [integer, string] shape");
   }
   checkDefault(node, report);
@@ -128,7 +203,8 @@ function checkNode(node: SchemaNode, at: string, level: Level, problems: string[
 /** A value validation under a junctor: no structure of its own, and nothing the outer schema lacks. */
 function checkNested(nested: SchemaNode, outer: SchemaNode | undefined, at: string, problems: string[], skipAnyOf: boolean): void {
   const report = (problem: string) => problems.push(`${at}: ${problem}`);
-  for (const key of forbiddenInJunctors) if (nested[key] !== undefined) report(`${key} must be empty to be structural (inside allOf/anyOf/oneOf/not)`);
+  for (const key of forbiddenInJunctors)
+    if (nested[key] !== undefined) report(`${key} must be empty to be structural (inside allOf/anyOf/oneOf/not)`);
   for (const key of Object.keys(nested)) {
     if (forbiddenKeywords.has(key)) report(`${key} is not supported by apiextensions.k8s.io/v1`);
     else if (!knownKeywords.has(key)) report(`unknown keyword ${key}`);
@@ -167,7 +243,8 @@ function checkRootMetadata(metadata: SchemaNode, at: string, problems: string[])
   if (properties === undefined) return;
   if (!isJsonObject(properties)) return void problems.push(`${at}.properties: not an object`);
   for (const [key, child] of Object.entries(properties)) {
-    if (key !== "name" && key !== "generateName") problems.push(`${at}.properties.${key}: must not specify anything other than name and generateName`);
+    if (key !== "name" && key !== "generateName")
+      problems.push(`${at}.properties.${key}: must not specify anything other than name and generateName`);
     else if (isJsonObject(child)) {
       if (child["type"] !== "string") problems.push(`${at}.properties.${key}.type: must be string`);
       if (child["default"] !== undefined) problems.push(`${at}.properties.${key}.default: must not be set in top-level metadata`);
@@ -181,7 +258,8 @@ function checkListAndMapTypes(node: SchemaNode, report: (problem: string) => voi
   const mapKeys = node["x-kubernetes-list-map-keys"];
   if (listType !== undefined) {
     if (node["type"] !== "array") report("x-kubernetes-list-type needs type array");
-    if (listType !== "atomic" && listType !== "set" && listType !== "map") report(`x-kubernetes-list-type ${JSON.stringify(listType)} is not atomic, set or map`);
+    if (listType !== "atomic" && listType !== "set" && listType !== "map")
+      report(`x-kubernetes-list-type ${JSON.stringify(listType)} is not atomic, set or map`);
   }
   if (mapKeys !== undefined && listType !== "map") report("x-kubernetes-list-map-keys needs x-kubernetes-list-type map");
   if (listType === "map") {
@@ -192,16 +270,20 @@ function checkListAndMapTypes(node: SchemaNode, report: (problem: string) => voi
     for (const key of Array.isArray(mapKeys) ? mapKeys : []) {
       const keyNode = propertyNode(items, String(key));
       if (keyNode === undefined) report(`x-kubernetes-list-map-keys: ${String(key)} is not a property of the items`);
-      else if (keyNode["type"] === "object" || keyNode["type"] === "array") report(`x-kubernetes-list-map-keys: ${String(key)} must be a scalar`);
-      else if (!required.includes(key) && keyNode["default"] === undefined) report(`x-kubernetes-list-map-keys: ${String(key)} must be required or have a default`);
+      else if (keyNode["type"] === "object" || keyNode["type"] === "array")
+        report(`x-kubernetes-list-map-keys: ${String(key)} must be a scalar`);
+      else if (!required.includes(key) && keyNode["default"] === undefined)
+        report(`x-kubernetes-list-map-keys: ${String(key)} must be required or have a default`);
       if (keyNode?.["nullable"] === true) report(`x-kubernetes-list-map-keys: ${String(key)} cannot be nullable`);
     }
   }
-  if ((listType === "set" || listType === "map") && isJsonObject(node["items"]) && node["items"]["nullable"] === true) report(`items cannot be nullable when x-kubernetes-list-type is ${String(listType)}`);
+  if ((listType === "set" || listType === "map") && isJsonObject(node["items"]) && node["items"]["nullable"] === true)
+    report(`items cannot be nullable when x-kubernetes-list-type is ${String(listType)}`);
   const mapType = node["x-kubernetes-map-type"];
   if (mapType !== undefined) {
     if (node["type"] !== "object") report("x-kubernetes-map-type needs type object");
-    if (mapType !== "atomic" && mapType !== "granular") report(`x-kubernetes-map-type ${JSON.stringify(mapType)} is not atomic or granular`);
+    if (mapType !== "atomic" && mapType !== "granular")
+      report(`x-kubernetes-map-type ${JSON.stringify(mapType)} is not atomic or granular`);
   }
 }
 
@@ -215,10 +297,15 @@ function checkValidations(node: SchemaNode, report: (problem: string) => void): 
     const text = rule["rule"];
     if (typeof text !== "string" || text.trim() === "") report(`x-kubernetes-validations[${i}].rule is required`);
     const message = rule["message"];
-    if (message !== undefined && (typeof message !== "string" || message.trim() === "" || /[\r\n]/.test(message))) report(`x-kubernetes-validations[${i}].message must be non-empty and on one line`);
-    if (typeof text === "string" && /[\r\n]/.test(text) && message === undefined) report(`x-kubernetes-validations[${i}].message is required when the rule has line breaks`);
+    if (message !== undefined && (typeof message !== "string" || message.trim() === "" || /[\r\n]/.test(message)))
+      report(`x-kubernetes-validations[${i}].message must be non-empty and on one line`);
+    if (typeof text === "string" && /[\r\n]/.test(text) && message === undefined)
+      report(`x-kubernetes-validations[${i}].message is required when the rule has line breaks`);
     const fieldPath = rule["fieldPath"];
-    if (fieldPath !== undefined && (typeof fieldPath !== "string" || !fieldPath.startsWith(".") || propertyNode(node, fieldPath.slice(1)) === undefined)) {
+    if (
+      fieldPath !== undefined &&
+      (typeof fieldPath !== "string" || !fieldPath.startsWith(".") || propertyNode(node, fieldPath.slice(1)) === undefined)
+    ) {
       report(`x-kubernetes-validations[${i}].fieldPath ${JSON.stringify(fieldPath)} must be a valid path`);
     }
   });
@@ -237,13 +324,20 @@ function checkDefault(node: SchemaNode, report: (problem: string) => void): void
 
 function hasType(value: JsonValue, type: JsonValue | undefined): boolean {
   switch (type) {
-    case "object": return isJsonObject(value);
-    case "array": return Array.isArray(value);
-    case "integer": return Number.isInteger(value);
-    case "number": return typeof value === "number";
-    case "string": return typeof value === "string";
-    case "boolean": return typeof value === "boolean";
-    default: return false;
+    case "object":
+      return isJsonObject(value);
+    case "array":
+      return Array.isArray(value);
+    case "integer":
+      return Number.isInteger(value);
+    case "number":
+      return typeof value === "number";
+    case "string":
+      return typeof value === "string";
+    case "boolean":
+      return typeof value === "boolean";
+    default:
+      return false;
   }
 }
 
@@ -255,7 +349,8 @@ export function crdProblems(crd: JsonObject): string[] {
   const metadata = isJsonObject(crd["metadata"]) ? crd["metadata"] : {};
   if (metadata["name"] !== `${String(names["plural"])}.${String(spec["group"])}`) problems.push("metadata.name must be <plural>.<group>");
   const versions = Array.isArray(spec["versions"]) ? spec["versions"].filter(isJsonObject) : [];
-  if (versions.filter((version) => version["storage"] === true).length !== 1) problems.push("exactly one version must be the storage version");
+  if (versions.filter((version) => version["storage"] === true).length !== 1)
+    problems.push("exactly one version must be the storage version");
   const schema = trainingJobSchema(crd);
   for (const version of versions) {
     const at = `spec.versions[${String(version["name"])}]`;
@@ -264,7 +359,8 @@ export function crdProblems(crd: JsonObject): string[] {
     if (isJsonObject(scale)) {
       expectPath(schema, scale["specReplicasPath"], ".spec.", "integer", `${at}.subresources.scale.specReplicasPath`, problems);
       expectPath(schema, scale["statusReplicasPath"], ".status.", "integer", `${at}.subresources.scale.statusReplicasPath`, problems);
-      if (scale["labelSelectorPath"] !== undefined) expectPath(schema, scale["labelSelectorPath"], ".status.", "string", `${at}.subresources.scale.labelSelectorPath`, problems);
+      if (scale["labelSelectorPath"] !== undefined)
+        expectPath(schema, scale["labelSelectorPath"], ".status.", "string", `${at}.subresources.scale.labelSelectorPath`, problems);
     }
     const columns = Array.isArray(version["additionalPrinterColumns"]) ? version["additionalPrinterColumns"].filter(isJsonObject) : [];
     for (const column of columns) {
@@ -275,15 +371,30 @@ export function crdProblems(crd: JsonObject): string[] {
         continue;
       }
       const columnType = column["type"];
-      if (columnType !== "integer" && columnType !== "number" && columnType !== "string" && columnType !== "boolean" && columnType !== "date") problems.push(`${where}: unknown type ${String(columnType)}`);
+      if (
+        columnType !== "integer" &&
+        columnType !== "number" &&
+        columnType !== "string" &&
+        columnType !== "boolean" &&
+        columnType !== "date"
+      )
+        problems.push(`${where}: unknown type ${String(columnType)}`);
       expectPath(schema, jsonPath, ".", columnType === "date" ? "string" : String(columnType), where, problems);
     }
   }
   return problems;
 }
 
-function expectPath(schema: SchemaNode, path: JsonValue | undefined, prefix: string, type: string, where: string, problems: string[]): void {
-  if (typeof path !== "string" || !path.startsWith(prefix)) return void problems.push(`${where}: ${JSON.stringify(path)} must be a path under ${prefix}`);
+function expectPath(
+  schema: SchemaNode,
+  path: JsonValue | undefined,
+  prefix: string,
+  type: string,
+  where: string,
+  problems: string[],
+): void {
+  if (typeof path !== "string" || !path.startsWith(prefix))
+    return void problems.push(`${where}: ${JSON.stringify(path)} must be a path under ${prefix}`);
   const node = propertyNode(schema, path.slice(1));
   if (node === undefined) problems.push(`${where}: ${path} is not in the schema`);
   else if (node["type"] !== type) problems.push(`${where}: ${path} has type ${String(node["type"])}, expected ${type}`);

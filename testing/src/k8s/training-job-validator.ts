@@ -14,13 +14,14 @@
  * Not modelled: metadata beyond the name, the API server's own ObjectMeta validation, pruning
  * of unknown fields inside `x-kubernetes-preserve-unknown-fields` trees (kept, as there).
  */
-import { Ajv } from "ajv";
+
 import type { ErrorObject } from "ajv";
-import { celViolations } from "./cel-rules.js";
-import { isJsonObject } from "../manifests.js";
+import { Ajv } from "ajv";
 import type { JsonObject, JsonValue } from "../manifests.js";
-import { loadCrd, objectAt, trainingJobSchema } from "./crd-schema.js";
+import { isJsonObject } from "../manifests.js";
+import { celViolations } from "./cel-rules.js";
 import type { SchemaNode } from "./crd-schema.js";
+import { loadCrd, objectAt, trainingJobSchema } from "./crd-schema.js";
 
 export interface SchemaViolation {
   /** JSON pointer of the offending field: for a missing or unknown field, that field's own path. */
@@ -64,7 +65,10 @@ export function createKubernetesAjv(): Ajv {
     validate: (listType: string, data: unknown[], parentSchema?: Record<string, unknown>) => {
       if (listType === "atomic") return true;
       const keys = parentSchema?.["x-kubernetes-list-map-keys"];
-      const identity = (item: unknown) => (listType === "map" && Array.isArray(keys) && isJsonObject(item) ? JSON.stringify(keys.map((key) => item[String(key)])) : JSON.stringify(item));
+      const identity = (item: unknown) =>
+        listType === "map" && Array.isArray(keys) && isJsonObject(item)
+          ? JSON.stringify(keys.map((key) => item[String(key)]))
+          : JSON.stringify(item);
       return new Set(data.map(identity)).size === data.length;
     },
   });
@@ -83,7 +87,12 @@ export function toAjvSchema(node: SchemaNode, position: Position = "nested"): Js
   const out: JsonObject = {};
   for (const [key, value] of Object.entries(node)) {
     if (key === "properties" && isJsonObject(value)) {
-      out[key] = Object.fromEntries(Object.entries(value).map(([name, child]) => [name, isJsonObject(child) ? toAjvSchema(child, position === "root" && name === "metadata" ? "rootMetadata" : "nested") : child]));
+      out[key] = Object.fromEntries(
+        Object.entries(value).map(([name, child]) => [
+          name,
+          isJsonObject(child) ? toAjvSchema(child, position === "root" && name === "metadata" ? "rootMetadata" : "nested") : child,
+        ]),
+      );
     } else if ((key === "items" || key === "additionalProperties" || key === "not") && isJsonObject(value)) {
       out[key] = toAjvSchema(value);
     } else if ((key === "allOf" || key === "anyOf" || key === "oneOf") && Array.isArray(value)) {
@@ -91,12 +100,12 @@ export function toAjvSchema(node: SchemaNode, position: Position = "nested"): Js
     } else if (key === "exclusiveMinimum" || key === "exclusiveMaximum") {
       if (value === true) out[key] = node[key === "exclusiveMinimum" ? "minimum" : "maximum"] ?? null;
     } else if ((key === "minimum" || key === "maximum") && node[key === "minimum" ? "exclusiveMinimum" : "exclusiveMaximum"] === true) {
-      continue;
     } else {
       out[key] = value;
     }
   }
-  if (position !== "rootMetadata" && isJsonObject(node["properties"]) && node["x-kubernetes-preserve-unknown-fields"] !== true) out["additionalProperties"] = false;
+  if (position !== "rootMetadata" && isJsonObject(node["properties"]) && node["x-kubernetes-preserve-unknown-fields"] !== true)
+    out["additionalProperties"] = false;
   return out;
 }
 
@@ -117,13 +126,16 @@ export function createTrainingJobValidator(crd: JsonObject = loadCrd()): Trainin
   return (object) => {
     const defaulted = structuredClone(object);
     const violations: SchemaViolation[] = [];
-    if (defaulted["apiVersion"] !== `${group}/${version}`) violations.push({ path: "/apiVersion", keyword: "const", message: `must be ${group}/${version}` });
+    if (defaulted["apiVersion"] !== `${group}/${version}`)
+      violations.push({ path: "/apiVersion", keyword: "const", message: `must be ${group}/${version}` });
     if (defaulted["kind"] !== kind) violations.push({ path: "/kind", keyword: "const", message: `must be ${kind}` });
     if (!validate(defaulted)) {
-      for (const error of validate.errors ?? []) violations.push({ path: fieldPathOf(error), keyword: error.keyword, message: error.message ?? error.keyword });
+      for (const error of validate.errors ?? [])
+        violations.push({ path: fieldPathOf(error), keyword: error.keyword, message: error.message ?? error.keyword });
     }
     if (violations.length === 0) {
-      for (const violation of celViolations(schema, defaulted)) violations.push({ path: violation.path, keyword: "x-kubernetes-validations", message: violation.message });
+      for (const violation of celViolations(schema, defaulted))
+        violations.push({ path: violation.path, keyword: "x-kubernetes-validations", message: violation.message });
     }
     return { violations, defaulted };
   };
@@ -138,7 +150,8 @@ export function defaultProblems(nodes: Iterable<{ path: string; node: SchemaNode
     if (value === undefined) continue;
     const { default: _, ...withoutDefault } = toAjvSchema(node);
     const check = ajv.compile(withoutDefault);
-    if (!check(structuredClone(value))) problems.push(`${path}: default ${JSON.stringify(value)} is invalid: ${ajv.errorsText(check.errors)}`);
+    if (!check(structuredClone(value)))
+      problems.push(`${path}: default ${JSON.stringify(value)} is invalid: ${ajv.errorsText(check.errors)}`);
   }
   return problems;
 }

@@ -3,13 +3,14 @@
  * frames a test builds (including malformed ones) and hands back each reply frame as it
  * arrives.
  */
-import { connect } from "node:net";
-import type { Socket } from "node:net";
+
 import { once } from "node:events";
-import { FrameParser, FrameType, errorFromFrame, frame } from "@trainfleet/dataplane";
-import { maxChunkBytes } from "@trainfleet/proto";
+import type { Socket } from "node:net";
+import { connect } from "node:net";
 import type { FrameHeader } from "@trainfleet/dataplane";
+import { errorFromFrame, FrameParser, FrameType, frame } from "@trainfleet/dataplane";
 import type { PushRequest } from "@trainfleet/proto";
+import { maxChunkBytes } from "@trainfleet/proto";
 
 /** A push chunk as the gRPC message has it, plus the WireDtype of `data` (float32 when absent). */
 export type RawChunk = Pick<PushRequest, "jobId" | "generation" | "step" | "rank" | "offset" | "data"> & { dtype?: number };
@@ -59,11 +60,27 @@ export class RawConnection {
   /** PUSH_CHUNK frames for `chunks`, then PUSH_END unless `end` is false. */
   push(chunks: readonly RawChunk[], end = true): void {
     for (const chunk of chunks) {
-      this.#socket.write(frame({ type: FrameType.PUSH_CHUNK, dtype: chunk.dtype ?? 0, generation: chunk.generation, step: chunk.step, rank: chunk.rank, offset: Number(chunk.offset), payloadBytes: chunk.data.byteLength }));
+      this.#socket.write(
+        frame({
+          type: FrameType.PUSH_CHUNK,
+          dtype: chunk.dtype ?? 0,
+          generation: chunk.generation,
+          step: chunk.step,
+          rank: chunk.rank,
+          offset: Number(chunk.offset),
+          payloadBytes: chunk.data.byteLength,
+        }),
+      );
       this.#socket.write(chunk.data);
     }
     const last = chunks[chunks.length - 1];
-    if (end) this.#socket.write(frame({ type: FrameType.PUSH_END, ...(last === undefined ? {} : { generation: last.generation, step: last.step, rank: last.rank }) }));
+    if (end)
+      this.#socket.write(
+        frame({
+          type: FrameType.PUSH_END,
+          ...(last === undefined ? {} : { generation: last.generation, step: last.step, rank: last.rank }),
+        }),
+      );
   }
 
   pull(minVersion: number, dtype = 0): void {
@@ -87,7 +104,10 @@ export class RawConnection {
 }
 
 /** Sends HELLO for the first chunk's job, the chunks and PUSH_END; resolves with the ack or rejects with the error. */
-export async function rawTcpPush(address: string, chunks: RawChunk[]): Promise<{ chunksAccepted: number; chunksDuplicate: number; version: number }> {
+export async function rawTcpPush(
+  address: string,
+  chunks: RawChunk[],
+): Promise<{ chunksAccepted: number; chunksDuplicate: number; version: number }> {
   const connection = await RawConnection.open(address, chunks[0]?.jobId ?? "");
   try {
     connection.push(chunks);

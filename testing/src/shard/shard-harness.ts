@@ -5,14 +5,14 @@
  * for any config (benchmarks).
  */
 import { create } from "@bufbuild/protobuf";
-import { ParameterServerService, ModelSpecSchema, OptimizerSpecSchema, createClient } from "@trainfleet/proto";
-import { datasetShape, parameterLayout } from "@trainfleet/spec";
-import { silentLogger } from "@trainfleet/runtime";
-import type { ClientOf, RunningServer } from "@trainfleet/proto";
-import { ParameterShard } from "@trainfleet/paramserver";
-import { startDataServer, startShardServer } from "@trainfleet/dataplane";
 import type { DataServer } from "@trainfleet/dataplane";
+import { startDataServer, startShardServer } from "@trainfleet/dataplane";
 import type { ShardConfig } from "@trainfleet/paramserver";
+import { ParameterShard } from "@trainfleet/paramserver";
+import type { ClientOf, RunningServer } from "@trainfleet/proto";
+import { createClient, ModelSpecSchema, OptimizerSpecSchema, ParameterServerService } from "@trainfleet/proto";
+import { silentLogger } from "@trainfleet/runtime";
+import { datasetShape, parameterLayout } from "@trainfleet/spec";
 
 /** A shard with its two servers: its gRPC service and its TCP data channel. */
 export interface ServedShard {
@@ -42,7 +42,10 @@ export async function serveShard(config: ShardConfig, closeGraceMs = 1_000): Pro
 }
 
 export async function startShardHarness(overrides: Partial<ShardConfig> = {}): Promise<ShardHarness> {
-  const layout = parameterLayout(create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }), datasetShape("fashion-mnist"));
+  const layout = parameterLayout(
+    create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }),
+    datasetShape("fashion-mnist"),
+  );
   const config: ShardConfig = {
     jobId: "job-a",
     generation: 1,
@@ -68,7 +71,11 @@ export async function startShardHarness(overrides: Partial<ShardConfig> = {}): P
 }
 
 /** The push messages of a whole gradient for the harness shard's range, in chunks. */
-export function gradientChunks(config: ShardConfig, tag: { step: number; rank: number; generation?: number; jobId?: string }, fill: (i: number) => number) {
+export function gradientChunks(
+  config: ShardConfig,
+  tag: { step: number; rank: number; generation?: number; jobId?: string },
+  fill: (i: number) => number,
+) {
   const messages = [];
   for (let begin = config.range.begin; begin < config.range.end; begin += config.chunkElements) {
     const end = Math.min(config.range.end, begin + config.chunkElements);

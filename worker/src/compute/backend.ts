@@ -49,7 +49,11 @@ async function pick(choice: BackendChoice, logger: Logger): Promise<Selected> {
       try {
         return await useWasm();
       } catch (error) {
-        throw unavailable("wasm", `${message(error)}. Reinstall @tensorflow/tfjs-backend-wasm@${TFJS_VERSION}, or choose the cpu backend`, error);
+        throw unavailable(
+          "wasm",
+          `${message(error)}. Reinstall @tensorflow/tfjs-backend-wasm@${TFJS_VERSION}, or choose the cpu backend`,
+          error,
+        );
       }
     case "cpu":
       return useCpu();

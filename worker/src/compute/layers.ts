@@ -63,11 +63,13 @@ export function convBlock(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D
       save: [x, filter, z, pooled, out],
       gradient: (dy, saved) => {
         const [x, filter, z, pooled, out] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
-        const dz = tf.engine().runKernel<tf.Tensor4D>(
-          "MaxPoolGrad",
-          { dy: reluGradient(dy, out), input: z, output: pooled },
-          { filterSize: 2, strides: 2, pad: "valid" },
-        );
+        const dz = tf
+          .engine()
+          .runKernel<tf.Tensor4D>(
+            "MaxPoolGrad",
+            { dy: reluGradient(dy, out), input: z, output: pooled },
+            { filterSize: 2, strides: 2, pad: "valid" },
+          );
         const dx = inputGradient ? inputGradientOfConv(dz, filter) : tf.zerosLike(x);
         return [dx, filterGradient(x, dz, filter.shape), tf.sum(dz, [0, 1, 2])];
       },
@@ -115,7 +117,12 @@ function samePadding(k: number): { before: number; after: number } {
 function inputGradientOfConv(dz: tf.Tensor4D, filter: tf.Tensor4D): tf.Tensor4D {
   const { before, after } = samePadding(filter.shape[0]);
   const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]);
-  return tf.conv2d(dz, flipped, 1, [[0, 0], [after, before], [after, before], [0, 0]]);
+  return tf.conv2d(dz, flipped, 1, [
+    [0, 0],
+    [after, before],
+    [after, before],
+    [0, 0],
+  ]);
 }
 
 /**
@@ -126,11 +133,18 @@ function inputGradientOfConv(dz: tf.Tensor4D, filter: tf.Tensor4D): tf.Tensor4D 
  */
 function filterGradient(x: tf.Tensor4D, dz: tf.Tensor4D, filterShape: [number, number, number, number]): tf.Tensor4D {
   if (tf.getBackend() === "tensorflow") {
-    return tf.engine().runKernel<tf.Tensor4D>("Conv2DBackpropFilter", { x, dy: dz }, { strides: 1, pad: "same", dataFormat: "NHWC", filterShape });
+    return tf
+      .engine()
+      .runKernel<tf.Tensor4D>("Conv2DBackpropFilter", { x, dy: dz }, { strides: 1, pad: "same", dataFormat: "NHWC", filterShape });
   }
   const { before, after } = samePadding(filterShape[0]);
   const xT = tf.transpose(x, [3, 1, 2, 0]); // [in, H, W, n]
   const dzT = tf.transpose(dz, [1, 2, 0, 3]); // [H, W, n, out]
-  const g = tf.conv2d(xT, dzT, 1, [[0, 0], [before, after], [before, after], [0, 0]]); // [in, k, k, out]
+  const g = tf.conv2d(xT, dzT, 1, [
+    [0, 0],
+    [before, after],
+    [before, after],
+    [0, 0],
+  ]); // [in, k, k, out]
   return tf.transpose(g, [1, 2, 0, 3]);
 }

@@ -64,9 +64,10 @@ function logits(x: tf.Tensor, w: tf.Tensor[]): tf.Tensor2D {
   for (let i = 0; i < w.length; i += 2) {
     const kernel = w[i] as tf.Tensor;
     const bias = w[i + 1] as tf.Tensor1D;
-    h = kernel.rank === 4
-      ? convBlock(h as tf.Tensor4D, kernel as tf.Tensor4D, bias, i > 0)
-      : dense(h, kernel as tf.Tensor2D, bias, i + 2 < w.length, i > 0);
+    h =
+      kernel.rank === 4
+        ? convBlock(h as tf.Tensor4D, kernel as tf.Tensor4D, bias, i > 0)
+        : dense(h, kernel as tf.Tensor2D, bias, i + 2 < w.length, i > 0);
   }
   return h as tf.Tensor2D;
 }
@@ -89,7 +90,10 @@ function check(layout: ParameterLayout, params: Float32Array, batch: HostBatch):
   }
   if (batch.count < 1) throw invalidField("batch", "is empty");
   if (batch.x.length !== batch.count * height * width * channels || batch.labels.length !== batch.count) {
-    throw invalidField("batch", `x has ${batch.x.length} values and ${batch.labels.length} labels for ${batch.count} samples of ${height}x${width}x${channels}`);
+    throw invalidField(
+      "batch",
+      `x has ${batch.x.length} values and ${batch.labels.length} labels for ${batch.count} samples of ${height}x${width}x${channels}`,
+    );
   }
   for (const label of batch.labels) {
     if (label < 0 || label >= classes) throw invalidField("batch.labels", `label ${label} is outside [0, ${classes})`);

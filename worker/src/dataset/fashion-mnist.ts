@@ -40,7 +40,11 @@ const FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k
  * fallback would hide their mistake); otherwise the Debian package's dir, then the
  * fetch-data cache.
  */
-export function defaultDataDirs(env: { dataDir?: string | undefined; cacheHome?: string | undefined; home?: string | undefined }): string[] {
+export function defaultDataDirs(env: {
+  dataDir?: string | undefined;
+  cacheHome?: string | undefined;
+  home?: string | undefined;
+}): string[] {
   if (env.dataDir) return [env.dataDir];
   const dirs: string[] = [SYSTEM_DATA_DIR];
   // Same rule as the script's ${XDG_CACHE_HOME:-$HOME/.cache}: an empty value counts as unset.
@@ -50,7 +54,14 @@ export function defaultDataDirs(env: { dataDir?: string | undefined; cacheHome?:
 }
 
 async function missingFiles(dir: string): Promise<string[]> {
-  const present = await Promise.all(FILES.map((f) => stat(join(dir, f)).then((s) => s.isFile(), () => false)));
+  const present = await Promise.all(
+    FILES.map((f) =>
+      stat(join(dir, f)).then(
+        (s) => s.isFile(),
+        () => false,
+      ),
+    ),
+  );
   return FILES.filter((_, i) => !present[i]);
 }
 

@@ -44,7 +44,8 @@ export function parseIdx(bytes: Uint8Array, source: string): IdxArray {
     throw damaged(source, `unsupported element type 0x${type.toString(16).padStart(2, "0")} (only 0x08, unsigned byte)`);
   }
   const headerLength = 4 + 4 * ndims;
-  if (raw.length < headerLength) throw damaged(source, `truncated header: ${ndims} dimensions need ${headerLength} bytes, file has ${raw.length}`);
+  if (raw.length < headerLength)
+    throw damaged(source, `truncated header: ${ndims} dimensions need ${headerLength} bytes, file has ${raw.length}`);
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const dims = Array.from({ length: ndims }, (_, i) => view.getUint32(4 + 4 * i, false));
   const expected = dims.reduce((product, d) => product * d, 1);

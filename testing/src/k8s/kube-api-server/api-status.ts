@@ -49,7 +49,14 @@ export class ApiStatusError extends Error {
 
   /** The Status object the response carries. */
   status(): JsonObject {
-    const status: JsonObject = { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: this.message, reason: this.reason };
+    const status: JsonObject = {
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Failure",
+      message: this.message,
+      reason: this.reason,
+    };
     if (this.details !== undefined) status["details"] = JSON.parse(JSON.stringify(this.details)) as JsonObject;
     status["code"] = this.code;
     return status;
@@ -91,13 +98,26 @@ export function alreadyExists(resource: ResourceName, name: string): ApiStatusEr
 }
 
 /** A stale resourceVersion (or a failed uid precondition): the optimistic-concurrency 409. */
-export function conflict(resource: ResourceName, name: string, why = "the object has been modified; please apply your changes to the latest version and try again"): ApiStatusError {
-  return new ApiStatusError(409, "Conflict", `Operation cannot be fulfilled on ${qualified(resource)} "${name}": ${why}`, detailsOf(resource, name));
+export function conflict(
+  resource: ResourceName,
+  name: string,
+  why = "the object has been modified; please apply your changes to the latest version and try again",
+): ApiStatusError {
+  return new ApiStatusError(
+    409,
+    "Conflict",
+    `Operation cannot be fulfilled on ${qualified(resource)} "${name}": ${why}`,
+    detailsOf(resource, name),
+  );
 }
 
 /** 422 with one cause per field, as validation failures are reported. */
 export function invalid(resource: ResourceName & { kind: string }, name: string, field: string, problem: string): ApiStatusError {
-  const details: StatusDetails = { ...detailsOf(resource, name), kind: resource.kind, causes: [{ reason: "FieldValueInvalid", message: `Invalid value: ${problem}`, field }] };
+  const details: StatusDetails = {
+    ...detailsOf(resource, name),
+    kind: resource.kind,
+    causes: [{ reason: "FieldValueInvalid", message: `Invalid value: ${problem}`, field }],
+  };
   return new ApiStatusError(422, "Invalid", `${resource.kind} "${name}" is invalid: ${field}: Invalid value: ${problem}`, details);
 }
 
@@ -110,7 +130,11 @@ export function methodNotAllowed(method: string): ApiStatusError {
 }
 
 export function unsupportedMediaType(contentType: string, accepted: readonly string[]): ApiStatusError {
-  return new ApiStatusError(415, "UnsupportedMediaType", `the body of the request was in an unknown format (${contentType || "none"}) - accepted media types include: ${accepted.join(", ")}`);
+  return new ApiStatusError(
+    415,
+    "UnsupportedMediaType",
+    `the body of the request was in an unknown format (${contentType || "none"}) - accepted media types include: ${accepted.join(", ")}`,
+  );
 }
 
 /** The watch error for a resourceVersion older than the history kept (what an informer re-lists on). */

@@ -5,8 +5,8 @@
  */
 import type { JsonObject } from "../../manifests.js";
 import { pathNotFound } from "./api-status.js";
-import { apiVersionOf } from "./resource-table.js";
 import type { ResourceDefinition, ResourceTable } from "./resource-table.js";
+import { apiVersionOf } from "./resource-table.js";
 
 const objectVerbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 const subresourceVerbs = ["get", "patch", "update"];
@@ -14,11 +14,33 @@ const subresourceVerbs = ["get", "patch", "update"];
 function resourceList(groupVersion: string, resources: readonly ResourceDefinition[]): JsonObject {
   const entries: JsonObject[] = [];
   for (const resource of resources) {
-    const entry: JsonObject = { name: resource.plural, singularName: resource.singular, namespaced: resource.namespaced, kind: resource.kind, verbs: objectVerbs };
+    const entry: JsonObject = {
+      name: resource.plural,
+      singularName: resource.singular,
+      namespaced: resource.namespaced,
+      kind: resource.kind,
+      verbs: objectVerbs,
+    };
     if (resource.shortNames !== undefined) entry["shortNames"] = resource.shortNames;
     entries.push(entry);
-    if (resource.status) entries.push({ name: `${resource.plural}/status`, singularName: "", namespaced: resource.namespaced, kind: resource.kind, verbs: subresourceVerbs });
-    if (resource.scale !== undefined) entries.push({ name: `${resource.plural}/scale`, singularName: "", namespaced: resource.namespaced, group: "autoscaling", version: "v1", kind: "Scale", verbs: subresourceVerbs });
+    if (resource.status)
+      entries.push({
+        name: `${resource.plural}/status`,
+        singularName: "",
+        namespaced: resource.namespaced,
+        kind: resource.kind,
+        verbs: subresourceVerbs,
+      });
+    if (resource.scale !== undefined)
+      entries.push({
+        name: `${resource.plural}/scale`,
+        singularName: "",
+        namespaced: resource.namespaced,
+        group: "autoscaling",
+        version: "v1",
+        kind: "Scale",
+        verbs: subresourceVerbs,
+      });
   }
   return { kind: "APIResourceList", apiVersion: "v1", groupVersion, resources: entries };
 }
@@ -39,10 +61,18 @@ export function discoveryDocument(segments: readonly string[], table: ResourceTa
   }
   const path = segments.join("/");
   if (path === "version") return { major: "1", minor: "33", gitVersion: "v1.33.0-trainfleet-test-server", platform: "linux/amd64" };
-  if (path === "api") return { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress }] };
-  if (path === "apis") return { kind: "APIGroupList", apiVersion: "v1", groups: [...groups].map(([name, versions]) => apiGroup(name, [...versions])) };
-  if (segments[0] === "apis" && segments.length === 2 && groups.has(segments[1]!)) return { kind: "APIGroup", apiVersion: "v1", ...apiGroup(segments[1]!, [...groups.get(segments[1]!)!]) };
-  const groupVersion = segments[0] === "api" && segments.length === 2 ? segments[1]! : segments[0] === "apis" && segments.length === 3 ? `${segments[1]}/${segments[2]}` : undefined;
+  if (path === "api")
+    return { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress }] };
+  if (path === "apis")
+    return { kind: "APIGroupList", apiVersion: "v1", groups: [...groups].map(([name, versions]) => apiGroup(name, [...versions])) };
+  if (segments[0] === "apis" && segments.length === 2 && groups.has(segments[1]!))
+    return { kind: "APIGroup", apiVersion: "v1", ...apiGroup(segments[1]!, [...groups.get(segments[1]!)!]) };
+  const groupVersion =
+    segments[0] === "api" && segments.length === 2
+      ? segments[1]!
+      : segments[0] === "apis" && segments.length === 3
+        ? `${segments[1]}/${segments[2]}`
+        : undefined;
   const served = table.resources.filter((resource) => apiVersionOf(resource) === groupVersion);
   if (groupVersion === undefined || served.length === 0) throw pathNotFound();
   return resourceList(groupVersion, served);

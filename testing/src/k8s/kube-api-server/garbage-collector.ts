@@ -9,8 +9,8 @@ import type { JsonObject } from "../../manifests.js";
 import { finalizersOf, metadataOf, nameOf, namespaceOf } from "./object-meta.js";
 import type { ObjectStore } from "./object-store.js";
 import type { ResourceTable } from "./resource-table.js";
-import { foregroundDeletion, ownerUids } from "./writes.js";
 import type { ObjectWriter } from "./writes.js";
+import { foregroundDeletion, ownerUids } from "./writes.js";
 
 export interface GarbageCollector {
   /** Resolves once no sweep is pending (what a test awaits instead of sleeping). */

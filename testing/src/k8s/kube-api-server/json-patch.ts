@@ -3,8 +3,9 @@
  * move, copy and test over JSON Pointers (RFC 6901). The patch applies to a copy; any failing
  * operation fails the whole patch, as in the real server.
  */
-import { isJsonObject } from "../../manifests.js";
+
 import type { JsonObject, JsonValue } from "../../manifests.js";
+import { isJsonObject } from "../../manifests.js";
 import { jsonEqual } from "./json-value.js";
 
 /** A patch that is well-formed but does not apply (a missing path, a failed test). */
@@ -48,7 +49,11 @@ function parentOf(document: JsonValue, pointer: string): { parent: JsonObject | 
   if (key === undefined) throw new PatchConflictError("the whole document cannot be patched this way");
   let node: JsonValue = document;
   for (const token of path) {
-    const next: JsonValue | undefined = Array.isArray(node) ? node[arrayIndex(node, token, false)] : isJsonObject(node) ? node[token] : undefined;
+    const next: JsonValue | undefined = Array.isArray(node)
+      ? node[arrayIndex(node, token, false)]
+      : isJsonObject(node)
+        ? node[token]
+        : undefined;
     if (next === undefined) throw new PatchConflictError(`path ${pointer} does not exist`);
     node = next;
   }
@@ -83,12 +88,16 @@ function remove(document: JsonValue, pointer: string): JsonValue {
 function parseOperations(patch: JsonValue): Operation[] {
   if (!Array.isArray(patch)) throw new MalformedPatchError("a JSON patch must be an array of operations");
   return patch.map((entry) => {
-    if (!isJsonObject(entry) || typeof entry["path"] !== "string") throw new MalformedPatchError(`invalid operation ${JSON.stringify(entry)}`);
+    if (!isJsonObject(entry) || typeof entry["path"] !== "string")
+      throw new MalformedPatchError(`invalid operation ${JSON.stringify(entry)}`);
     const op = entry["op"];
-    if (op !== "add" && op !== "remove" && op !== "replace" && op !== "move" && op !== "copy" && op !== "test") throw new MalformedPatchError(`unknown operation ${JSON.stringify(op)}`);
+    if (op !== "add" && op !== "remove" && op !== "replace" && op !== "move" && op !== "copy" && op !== "test")
+      throw new MalformedPatchError(`unknown operation ${JSON.stringify(op)}`);
     const operation: Operation = { op, path: entry["path"] };
-    if ((op === "add" || op === "replace" || op === "test") && entry["value"] === undefined) throw new MalformedPatchError(`operation ${op} at ${operation.path} has no value`);
-    if ((op === "move" || op === "copy") && typeof entry["from"] !== "string") throw new MalformedPatchError(`operation ${op} at ${operation.path} has no from`);
+    if ((op === "add" || op === "replace" || op === "test") && entry["value"] === undefined)
+      throw new MalformedPatchError(`operation ${op} at ${operation.path} has no value`);
+    if ((op === "move" || op === "copy") && typeof entry["from"] !== "string")
+      throw new MalformedPatchError(`operation ${op} at ${operation.path} has no from`);
     if (entry["value"] !== undefined) operation.value = entry["value"];
     if (typeof entry["from"] === "string") operation.from = entry["from"];
     return operation;
@@ -107,7 +116,10 @@ export function applyJsonPatch(target: JsonValue, patch: JsonValue): JsonValue {
         break;
       case "replace":
         read(document, operation.path);
-        document = operation.path === "" ? structuredClone(operation.value!) : add(remove(document, operation.path), operation.path, structuredClone(operation.value!));
+        document =
+          operation.path === ""
+            ? structuredClone(operation.value!)
+            : add(remove(document, operation.path), operation.path, structuredClone(operation.value!));
         break;
       case "move": {
         const value = read(document, operation.from!);
@@ -118,7 +130,8 @@ export function applyJsonPatch(target: JsonValue, patch: JsonValue): JsonValue {
         document = add(document, operation.path, structuredClone(read(document, operation.from!)));
         break;
       case "test":
-        if (!jsonEqual(read(document, operation.path), operation.value)) throw new PatchConflictError(`test operation failed at ${operation.path}`);
+        if (!jsonEqual(read(document, operation.path), operation.value))
+          throw new PatchConflictError(`test operation failed at ${operation.path}`);
         break;
     }
   }

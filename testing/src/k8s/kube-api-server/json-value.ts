@@ -1,6 +1,7 @@
 /** Structural equality of JSON values (key order ignored), as the server's no-op update check needs. */
-import { isJsonObject } from "../../manifests.js";
+
 import type { JsonValue } from "../../manifests.js";
+import { isJsonObject } from "../../manifests.js";
 
 export function jsonEqual(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
   if (a === b) return true;

@@ -4,25 +4,26 @@
  * that client-node speaks, and the hooks a test needs to make it misbehave (injected errors,
  * dropped watches, compacted history) and to see what was asked of it (the request log).
  */
-import { createServer } from "node:http";
+
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { JsonObject } from "../../manifests.js";
 import { ApiStatusError, methodNotAllowed } from "./api-status.js";
 import { discoveryDocument } from "./discovery.js";
-import { createFaultInjector } from "./fault-injector.js";
 import type { Fault, FaultMatch, InjectedFault } from "./fault-injector.js";
+import { createFaultInjector } from "./fault-injector.js";
 import { startGarbageCollector } from "./garbage-collector.js";
 import { kubeConfigFor } from "./kube-config.js";
-import { createObjectHandlers, selectorsOf } from "./object-handlers.js";
 import type { Reply } from "./object-handlers.js";
+import { createObjectHandlers, selectorsOf } from "./object-handlers.js";
 import { createObjectStore } from "./object-store.js";
-import { createRequestLog } from "./request-log.js";
 import type { RequestLog, RequestRecord } from "./request-log.js";
+import { createRequestLog } from "./request-log.js";
 import { routeOf } from "./request-route.js";
-import { createResourceTable, defaultResources, resourceKey } from "./resource-table.js";
 import type { ResourceDefinition } from "./resource-table.js";
+import { createResourceTable, defaultResources, resourceKey } from "./resource-table.js";
 import { createOpenWatches } from "./watch-stream.js";
 import { createObjectWriter } from "./writes.js";
 
@@ -90,7 +91,14 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     const url = new URL(request.url ?? "/", "http://127.0.0.1");
     const method = request.method ?? "GET";
     const contentType = request.headers["content-type"];
-    const record: RequestRecord = { method, path: url.pathname, query: url.search.replace(/^\?/, ""), contentType, status: 0, injected: false };
+    const record: RequestRecord = {
+      method,
+      path: url.pathname,
+      query: url.search.replace(/^\?/, ""),
+      contentType,
+      status: 0,
+      injected: false,
+    };
     // Who asked, as an audit log's user.username: the bearer token names the user (nothing is authenticated).
     const token = /^Bearer (.+)$/.exec(request.headers.authorization ?? "")?.[1];
     if (token !== undefined) record.user = token;
@@ -110,7 +118,16 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
           record.injected = true;
           throw fault;
         }
-        if (route.verb === "watch") watches.serve({ resource: route.resource, namespace: route.namespace, query: url.searchParams, matches: selectorsOf(route.resource, url.searchParams) }, response);
+        if (route.verb === "watch")
+          watches.serve(
+            {
+              resource: route.resource,
+              namespace: route.namespace,
+              query: url.searchParams,
+              matches: selectorsOf(route.resource, url.searchParams),
+            },
+            response,
+          );
         else reply(response, handle({ route, query: url.searchParams, contentType, body }));
       }
     } catch (caught) {

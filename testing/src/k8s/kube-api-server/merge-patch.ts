@@ -2,8 +2,9 @@
  * JSON Merge Patch (RFC 7386, `application/merge-patch+json`): objects merge key by key, null
  * removes a key, anything else (arrays included) replaces the target's value.
  */
-import { isJsonObject } from "../../manifests.js";
+
 import type { JsonValue } from "../../manifests.js";
+import { isJsonObject } from "../../manifests.js";
 
 export function applyMergePatch(target: JsonValue | undefined, patch: JsonValue): JsonValue {
   if (!isJsonObject(patch)) return structuredClone(patch);

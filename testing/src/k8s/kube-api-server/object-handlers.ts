@@ -3,16 +3,17 @@
  * deletecollection, on the main resource and on its /status and /scale subresources. Each call
  * returns the reply's code and body, or throws the ApiStatusError the real server would send.
  */
-import { isJsonObject } from "../../manifests.js";
+
 import type { JsonObject } from "../../manifests.js";
+import { isJsonObject } from "../../manifests.js";
 import { alreadyExists, badRequest, notFound, unsupportedMediaType } from "./api-status.js";
 import { parseJsonObject } from "./json-value.js";
 import { metadataOf, prepareForCreate, prepareForUpdate } from "./object-meta.js";
 import type { ObjectStore } from "./object-store.js";
 import { applyPatch, mediaType } from "./patch.js";
 import type { ResourceRoute } from "./request-route.js";
-import { apiVersionOf, resourceKey } from "./resource-table.js";
 import type { ResourceDefinition } from "./resource-table.js";
+import { apiVersionOf, resourceKey } from "./resource-table.js";
 import { applyScale, scaleOf, scaleResource } from "./scale-subresource.js";
 import { parseFieldSelector, parseLabelSelector } from "./selectors.js";
 import type { DeleteOptions, ObjectWriter, PropagationPolicy } from "./writes.js";
@@ -69,7 +70,9 @@ function propagationPolicy(value: unknown, orphan: unknown): PropagationPolicy |
 function deleteOptions(call: ObjectCall): DeleteOptions {
   const body = call.body.trim() === "" ? {} : parseJsonObject(call.body);
   if (!isJsonObject(body)) throw badRequest("the body of a delete must be DeleteOptions");
-  const policy = propagationPolicy(body["propagationPolicy"], body["orphanDependents"]) ?? propagationPolicy(call.query.get("propagationPolicy") ?? undefined, call.query.get("orphanDependents") ?? undefined);
+  const policy =
+    propagationPolicy(body["propagationPolicy"], body["orphanDependents"]) ??
+    propagationPolicy(call.query.get("propagationPolicy") ?? undefined, call.query.get("orphanDependents") ?? undefined);
   const options: DeleteOptions = { propagationPolicy: policy ?? "Background" };
   const preconditions = body["preconditions"];
   if (isJsonObject(preconditions)) {
@@ -93,7 +96,8 @@ export function createObjectHandlers({ store, writer, now }: ObjectHandlersDepen
     if (found === undefined) throw notFound(route.resource, route.name ?? "");
     return found;
   };
-  const view = (route: ResourceRoute, object: JsonObject): JsonObject => (route.subresource === "scale" ? scaleOf(route.resource, object) : object);
+  const view = (route: ResourceRoute, object: JsonObject): JsonObject =>
+    route.subresource === "scale" ? scaleOf(route.resource, object) : object;
 
   /** Writes `updated` as the main resource, the status, or through the Scale. */
   const write = (route: ResourceRoute, existing: JsonObject, updated: JsonObject): Reply => {
@@ -115,7 +119,15 @@ export function createObjectHandlers({ store, writer, now }: ObjectHandlersDepen
       case "list": {
         const matches = selectorsOf(resource, call.query);
         const items = store.list(resourceKey(resource), route.namespace === "" ? undefined : route.namespace).filter(matches);
-        return { code: 200, body: { kind: resource.listKind, apiVersion: apiVersionOf(resource), metadata: { resourceVersion: String(store.resourceVersion()) }, items: items.map((item) => listItem(resource, item)) } };
+        return {
+          code: 200,
+          body: {
+            kind: resource.listKind,
+            apiVersion: apiVersionOf(resource),
+            metadata: { resourceVersion: String(store.resourceVersion()) },
+            items: items.map((item) => listItem(resource, item)),
+          },
+        };
       }
       case "create": {
         const object = prepareForCreate(resource, objectBody(call), route.namespace, now());
@@ -127,7 +139,12 @@ export function createObjectHandlers({ store, writer, now }: ObjectHandlersDepen
         return write(route, current(route), objectBody(call));
       case "patch": {
         const existing = current(route);
-        const patched = applyPatch(route.subresource === "scale" ? scaleResource : resource, view(route, existing), call.contentType, call.body);
+        const patched = applyPatch(
+          route.subresource === "scale" ? scaleResource : resource,
+          view(route, existing),
+          call.contentType,
+          call.body,
+        );
         // A patch is unconditional unless it names a resourceVersion itself.
         const patchedMeta = metadataOf(patched);
         if (patchedMeta["resourceVersion"] === undefined) patchedMeta["resourceVersion"] = metadataOf(existing)["resourceVersion"] ?? "";
@@ -141,8 +158,19 @@ export function createObjectHandlers({ store, writer, now }: ObjectHandlersDepen
         const options = deleteOptions(call);
         const matches = selectorsOf(resource, call.query);
         const targets = store.list(resourceKey(resource), route.namespace === "" ? undefined : route.namespace).filter(matches);
-        const items = targets.map((object) => writer.delete(resource, String(metadataOf(object)["namespace"] ?? ""), String(metadataOf(object)["name"]), options).object);
-        return { code: 200, body: { kind: resource.listKind, apiVersion: apiVersionOf(resource), metadata: { resourceVersion: String(store.resourceVersion()) }, items: items.map((item) => listItem(resource, item)) } };
+        const items = targets.map(
+          (object) =>
+            writer.delete(resource, String(metadataOf(object)["namespace"] ?? ""), String(metadataOf(object)["name"]), options).object,
+        );
+        return {
+          code: 200,
+          body: {
+            kind: resource.listKind,
+            apiVersion: apiVersionOf(resource),
+            metadata: { resourceVersion: String(store.resourceVersion()) },
+            items: items.map((item) => listItem(resource, item)),
+          },
+        };
       }
       case "watch":
         throw new Error("watches are served by the watch stream");

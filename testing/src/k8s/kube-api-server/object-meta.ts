@@ -5,12 +5,12 @@
  * and status changed.
  */
 import { randomUUID } from "node:crypto";
-import { isJsonObject } from "../../manifests.js";
 import type { JsonObject, JsonValue } from "../../manifests.js";
+import { isJsonObject } from "../../manifests.js";
 import { badRequest, conflict, invalid } from "./api-status.js";
 import { jsonEqual } from "./json-value.js";
-import { apiVersionOf } from "./resource-table.js";
 import type { ResourceDefinition } from "./resource-table.js";
+import { apiVersionOf } from "./resource-table.js";
 
 export function metadataOf(object: JsonObject): JsonObject {
   const metadata = object["metadata"];
@@ -54,8 +54,12 @@ const dnsSubdomain = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 /** Checks the body's apiVersion/kind against the resource; fills them in when absent. */
 function checkTypeMeta(resource: ResourceDefinition, object: JsonObject): void {
   const apiVersion = apiVersionOf(resource);
-  if (object["apiVersion"] !== undefined && object["apiVersion"] !== apiVersion) throw badRequest(`the API version in the data (${String(object["apiVersion"])}) does not match the expected API version (${apiVersion})`);
-  if (object["kind"] !== undefined && object["kind"] !== resource.kind) throw badRequest(`the kind in the data (${String(object["kind"])}) does not match the expected kind (${resource.kind})`);
+  if (object["apiVersion"] !== undefined && object["apiVersion"] !== apiVersion)
+    throw badRequest(
+      `the API version in the data (${String(object["apiVersion"])}) does not match the expected API version (${apiVersion})`,
+    );
+  if (object["kind"] !== undefined && object["kind"] !== resource.kind)
+    throw badRequest(`the kind in the data (${String(object["kind"])}) does not match the expected kind (${resource.kind})`);
   object["apiVersion"] = apiVersion;
   object["kind"] = resource.kind;
 }
@@ -78,13 +82,24 @@ export function prepareForCreate(resource: ResourceDefinition, body: JsonObject,
   checkTypeMeta(resource, object);
   checkNamespace(resource, object, namespace);
   const metadata = metadataOf(object);
-  if ((metadata["name"] === undefined || metadata["name"] === "") && typeof metadata["generateName"] === "string" && metadata["generateName"] !== "") {
+  if (
+    (metadata["name"] === undefined || metadata["name"] === "") &&
+    typeof metadata["generateName"] === "string" &&
+    metadata["generateName"] !== ""
+  ) {
     metadata["name"] = `${metadata["generateName"]}${generatedSuffix()}`;
   }
   const name = metadata["name"];
   if (typeof name !== "string" || name === "") throw invalid(resource, "", "metadata.name", "name or generateName is required");
-  if (name.length > 253 || !dnsSubdomain.test(name)) throw invalid(resource, name, "metadata.name", `"${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'`);
-  for (const field of ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"]) delete metadata[field];
+  if (name.length > 253 || !dnsSubdomain.test(name))
+    throw invalid(
+      resource,
+      name,
+      "metadata.name",
+      `"${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'`,
+    );
+  for (const field of ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"])
+    delete metadata[field];
   metadata["uid"] = randomUUID();
   metadata["creationTimestamp"] = timestamp(now);
   metadata["generation"] = 1;
@@ -109,10 +124,15 @@ export function prepareForUpdate(resource: ResourceDefinition, current: JsonObje
   checkNamespace(resource, incoming, namespaceOf(current));
   const name = nameOf(current);
   const metadata = metadataOf(incoming);
-  if (metadata["name"] !== name) throw badRequest(`the name of the object (${String(metadata["name"] ?? "")}) does not match the name on the URL (${name})`);
+  if (metadata["name"] !== name)
+    throw badRequest(`the name of the object (${String(metadata["name"] ?? "")}) does not match the name on the URL (${name})`);
   const currentMeta = metadataOf(current);
   if (metadata["uid"] !== undefined && metadata["uid"] !== "" && metadata["uid"] !== currentMeta["uid"]) {
-    throw conflict(resource, name, `Precondition failed: UID in precondition: ${String(metadata["uid"])}, UID in object meta: ${String(currentMeta["uid"])}`);
+    throw conflict(
+      resource,
+      name,
+      `Precondition failed: UID in precondition: ${String(metadata["uid"])}, UID in object meta: ${String(currentMeta["uid"])}`,
+    );
   }
   const requested = metadata["resourceVersion"];
   if (requested === undefined || requested === "") {
@@ -129,7 +149,14 @@ export function prepareForUpdate(resource: ResourceDefinition, current: JsonObje
     if (current["status"] === undefined) delete incoming["status"];
     else incoming["status"] = structuredClone(current["status"]);
   }
-  for (const field of ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "resourceVersion"] as const) {
+  for (const field of [
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "resourceVersion",
+  ] as const) {
     const kept: JsonValue | undefined = currentMeta[field];
     if (kept === undefined) delete metadata[field];
     else metadata[field] = kept;
@@ -137,8 +164,15 @@ export function prepareForUpdate(resource: ResourceDefinition, current: JsonObje
   delete metadata["managedFields"];
   if (currentMeta["deletionTimestamp"] !== undefined) {
     const added = finalizersOf(incoming).filter((finalizer) => !finalizersOf(current).includes(finalizer));
-    if (added.length > 0) throw invalid(resource, name, "metadata.finalizers", `${JSON.stringify(added)}: no new finalizers can be added if the object is being deleted`);
+    if (added.length > 0)
+      throw invalid(
+        resource,
+        name,
+        "metadata.finalizers",
+        `${JSON.stringify(added)}: no new finalizers can be added if the object is being deleted`,
+      );
   }
-  if (!jsonEqual(specOf(current), specOf(incoming))) metadata["generation"] = (typeof currentMeta["generation"] === "number" ? currentMeta["generation"] : 0) + 1;
+  if (!jsonEqual(specOf(current), specOf(incoming)))
+    metadata["generation"] = (typeof currentMeta["generation"] === "number" ? currentMeta["generation"] : 0) + 1;
   return incoming;
 }

@@ -4,8 +4,8 @@
  * the change to the log that watches replay. The store checks nothing; the handlers do.
  */
 import type { JsonObject } from "../../manifests.js";
-import { createChangeLog } from "./change-log.js";
 import type { ChangeLog } from "./change-log.js";
+import { createChangeLog } from "./change-log.js";
 import { metadataOf } from "./object-meta.js";
 
 export interface ObjectStore {
@@ -60,9 +60,14 @@ export function createObjectStore(options: ObjectStoreOptions): ObjectStore {
     },
     list(resourceKey, namespace) {
       const entries = [...(objects.get(resourceKey)?.entries() ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      return entries.filter(([key]) => namespace === undefined || key.startsWith(`${namespace}/`)).map(([, object]) => structuredClone(object));
+      return entries
+        .filter(([key]) => namespace === undefined || key.startsWith(`${namespace}/`))
+        .map(([, object]) => structuredClone(object));
     },
-    all: () => [...objects.entries()].flatMap(([resourceKey, bucketOf]) => [...bucketOf.values()].map((object) => ({ resourceKey, object: structuredClone(object) }))),
+    all: () =>
+      [...objects.entries()].flatMap(([resourceKey, bucketOf]) =>
+        [...bucketOf.values()].map((object) => ({ resourceKey, object: structuredClone(object) })),
+      ),
     create(resourceKey, object) {
       const stored = stamp(object);
       bucket(resourceKey).set(identity(stored), stored);
@@ -85,7 +90,13 @@ export function createObjectStore(options: ObjectStoreOptions): ObjectStore {
       objects.get(resourceKey)!.delete(key);
       // The DELETED event carries the object at the deletion's own resourceVersion.
       const final = stamp(last ?? previous);
-      changes.append({ type: "DELETED", resourceVersion: revision, resourceKey, object: structuredClone(final), previous: structuredClone(previous) });
+      changes.append({
+        type: "DELETED",
+        resourceVersion: revision,
+        resourceKey,
+        object: structuredClone(final),
+        previous: structuredClone(previous),
+      });
       return final;
     },
   };

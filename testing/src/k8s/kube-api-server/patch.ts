@@ -12,8 +12,8 @@ import type { JsonObject, JsonValue } from "../../manifests.js";
 import { isJsonObject } from "../../manifests.js";
 import { ApiStatusError, badRequest, unsupportedMediaType } from "./api-status.js";
 import { applyJsonPatch, MalformedPatchError, PatchConflictError } from "./json-patch.js";
-import { applyMergePatch } from "./merge-patch.js";
 import { parseJsonObject } from "./json-value.js";
+import { applyMergePatch } from "./merge-patch.js";
 import type { ResourceDefinition } from "./resource-table.js";
 
 export const jsonPatch = "application/json-patch+json";
@@ -43,7 +43,8 @@ export function applyPatch(resource: ResourceDefinition, current: JsonObject, co
     patched = type === jsonPatch ? applyJsonPatch(current, patch) : applyMergePatch(current, patch);
   } catch (error) {
     if (error instanceof MalformedPatchError) throw badRequest(`error decoding patch: ${error.message}`);
-    if (error instanceof PatchConflictError) throw new ApiStatusError(422, "Invalid", `the server rejected our request due to an error in our request: ${error.message}`);
+    if (error instanceof PatchConflictError)
+      throw new ApiStatusError(422, "Invalid", `the server rejected our request due to an error in our request: ${error.message}`);
     throw error;
   }
   if (!isJsonObject(patched)) throw new ApiStatusError(422, "Invalid", "the patched object is not a JSON object");

@@ -28,7 +28,9 @@ export interface RequestRecord {
   injected: boolean;
 }
 
-export type RequestFilter = Partial<Pick<RequestRecord, "verb" | "apiGroup" | "resource" | "subresource" | "namespace" | "name" | "method" | "status" | "user">>;
+export type RequestFilter = Partial<
+  Pick<RequestRecord, "verb" | "apiGroup" | "resource" | "subresource" | "namespace" | "name" | "method" | "status" | "user">
+>;
 
 export interface RequestLog {
   record(entry: RequestRecord): void;

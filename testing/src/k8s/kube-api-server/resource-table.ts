@@ -3,8 +3,9 @@
  * few facts that change the server's behaviour (scope, subresources, built-in or custom). Add a
  * resource by adding an entry (see `volcanoPodGroups`) or by deriving one from a CRD.
  */
-import { isJsonObject } from "../../manifests.js";
+
 import type { JsonObject, JsonValue } from "../../manifests.js";
+import { isJsonObject } from "../../manifests.js";
 import { loadCrd } from "../crd-schema.js";
 
 /** A CRD's scale subresource: where Scale's spec.replicas, status.replicas and status.selector live. */
@@ -45,8 +46,23 @@ export function resourceKey(resource: Pick<ResourceDefinition, "group" | "plural
   return `${resource.group}/${resource.plural}`;
 }
 
-function core(kind: string, plural: string, options: { status: boolean; deleteReturnsObject: boolean; shortNames?: string[] }): ResourceDefinition {
-  const definition: ResourceDefinition = { group: "", version: "v1", kind, listKind: `${kind}List`, plural, singular: kind.toLowerCase(), namespaced: true, status: options.status, custom: false, deleteReturnsObject: options.deleteReturnsObject };
+function core(
+  kind: string,
+  plural: string,
+  options: { status: boolean; deleteReturnsObject: boolean; shortNames?: string[] },
+): ResourceDefinition {
+  const definition: ResourceDefinition = {
+    group: "",
+    version: "v1",
+    kind,
+    listKind: `${kind}List`,
+    plural,
+    singular: kind.toLowerCase(),
+    namespaced: true,
+    status: options.status,
+    custom: false,
+    deleteReturnsObject: options.deleteReturnsObject,
+  };
   if (options.shortNames !== undefined) definition.shortNames = options.shortNames;
   return definition;
 }
@@ -62,7 +78,9 @@ export function resourceFromCrd(crd: JsonObject, version?: string): ResourceDefi
   const names = objectField(spec, "names");
   const versions = spec["versions"];
   if (!Array.isArray(versions)) throw new Error("the CRD has no spec.versions");
-  const served = versions.filter(isJsonObject).find((entry) => (version === undefined ? entry["served"] === true : entry["name"] === version));
+  const served = versions
+    .filter(isJsonObject)
+    .find((entry) => (version === undefined ? entry["served"] === true : entry["name"] === version));
   if (served === undefined) throw new Error(`the CRD serves no version ${version ?? ""}`);
   const subresources = isJsonObject(served["subresources"]) ? served["subresources"] : {};
   const definition: ResourceDefinition = {
@@ -81,7 +99,10 @@ export function resourceFromCrd(crd: JsonObject, version?: string): ResourceDefi
   if (Array.isArray(shortNames)) definition.shortNames = shortNames.filter((name): name is string => typeof name === "string");
   const scale = subresources["scale"];
   if (isJsonObject(scale)) {
-    definition.scale = { specReplicasPath: stringField(scale, "specReplicasPath"), statusReplicasPath: stringField(scale, "statusReplicasPath") };
+    definition.scale = {
+      specReplicasPath: stringField(scale, "specReplicasPath"),
+      statusReplicasPath: stringField(scale, "statusReplicasPath"),
+    };
     if (typeof scale["labelSelectorPath"] === "string") definition.scale.labelSelectorPath = scale["labelSelectorPath"];
   }
   return definition;

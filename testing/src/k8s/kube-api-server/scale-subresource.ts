@@ -4,8 +4,9 @@
  * status.replicas <- .status.replicas, status.selector <- .status.selector). This is what
  * `kubectl scale` and a HorizontalPodAutoscaler talk to.
  */
-import { isJsonObject } from "../../manifests.js";
+
 import type { JsonObject, JsonValue } from "../../manifests.js";
+import { isJsonObject } from "../../manifests.js";
 import { badRequest, conflict, invalid } from "./api-status.js";
 import { metadataOf, nameOf } from "./object-meta.js";
 import type { ResourceDefinition, ScalePaths } from "./resource-table.js";
@@ -64,7 +65,13 @@ export function scaleOf(resource: ResourceDefinition, object: JsonObject): JsonO
   const status: JsonObject = { replicas: typeof statusReplicas === "number" ? statusReplicas : 0 };
   const selector = paths.labelSelectorPath === undefined ? undefined : valueAt(object, paths.labelSelectorPath);
   if (typeof selector === "string" && selector !== "") status["selector"] = selector;
-  return { kind: "Scale", apiVersion: "autoscaling/v1", metadata: scaleMeta, spec: { replicas: typeof specReplicas === "number" ? specReplicas : 0 }, status };
+  return {
+    kind: "Scale",
+    apiVersion: "autoscaling/v1",
+    metadata: scaleMeta,
+    spec: { replicas: typeof specReplicas === "number" ? specReplicas : 0 },
+    status,
+  };
 }
 
 /**
@@ -73,10 +80,12 @@ export function scaleOf(resource: ResourceDefinition, object: JsonObject): JsonO
  */
 export function applyScale(resource: ResourceDefinition, object: JsonObject, scale: JsonObject): JsonObject {
   const paths = scalePaths(resource);
-  if (scale["kind"] !== undefined && scale["kind"] !== "Scale") throw badRequest(`the kind in the data (${String(scale["kind"])}) does not match the expected kind (Scale)`);
+  if (scale["kind"] !== undefined && scale["kind"] !== "Scale")
+    throw badRequest(`the kind in the data (${String(scale["kind"])}) does not match the expected kind (Scale)`);
   const name = nameOf(object);
   const scaleMeta = isJsonObject(scale["metadata"]) ? scale["metadata"] : {};
-  if (scaleMeta["name"] !== undefined && scaleMeta["name"] !== name) throw badRequest(`the name of the object (${String(scaleMeta["name"])}) does not match the name on the URL (${name})`);
+  if (scaleMeta["name"] !== undefined && scaleMeta["name"] !== name)
+    throw badRequest(`the name of the object (${String(scaleMeta["name"])}) does not match the name on the URL (${name})`);
   const requested = scaleMeta["resourceVersion"];
   if (requested !== undefined && requested !== "" && requested !== metadataOf(object)["resourceVersion"]) throw conflict(resource, name);
   const spec = isJsonObject(scale["spec"]) ? scale["spec"] : {};

@@ -3,8 +3,9 @@
  * `fieldSelector=`: equality (`=`, `==`, `!=`), sets (`in`, `notin`) and existence (`key`,
  * `!key`) for labels; `metadata.name` and `metadata.namespace` (and a few pod fields) for fields.
  */
-import { isJsonObject } from "../../manifests.js";
+
 import type { JsonObject, JsonValue } from "../../manifests.js";
+import { isJsonObject } from "../../manifests.js";
 import { badRequest } from "./api-status.js";
 
 type Requirement =
@@ -81,7 +82,9 @@ export function parseLabelSelector(text: string | null): Selector {
 
 /** Field labels every resource supports, and the extra ones the real server supports for pods. */
 const commonFields = ["metadata.name", "metadata.namespace"];
-const extraFields: Record<string, string[]> = { "/pods": ["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "status.phase", "status.podIP"] };
+const extraFields: Record<string, string[]> = {
+  "/pods": ["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "status.phase", "status.podIP"],
+};
 
 function fieldValue(object: JsonObject, path: string): string {
   let node: JsonValue | undefined = object;
@@ -94,7 +97,8 @@ export function parseFieldSelector(text: string | null, resourceKey: string): Se
   const supported = [...commonFields, ...(extraFields[resourceKey] ?? [])];
   const parsed = requirements(text).map((part) => {
     const requirement = parseRequirement(part);
-    if (requirement.operator !== "=" && requirement.operator !== "!=") throw badRequest(`invalid selector: '${text}'; can't understand '${part}'`);
+    if (requirement.operator !== "=" && requirement.operator !== "!=")
+      throw badRequest(`invalid selector: '${text}'; can't understand '${part}'`);
     if (!supported.includes(requirement.key)) throw badRequest(`field label not supported: ${requirement.key}`);
     return requirement;
   });

@@ -12,8 +12,8 @@ import { badRequest, expired } from "./api-status.js";
 import type { Change } from "./change-log.js";
 import { namespaceOf } from "./object-meta.js";
 import type { ObjectStore } from "./object-store.js";
-import { apiVersionOf, resourceKey } from "./resource-table.js";
 import type { ResourceDefinition } from "./resource-table.js";
+import { apiVersionOf, resourceKey } from "./resource-table.js";
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
 
@@ -61,13 +61,15 @@ function eventFor(change: Change, matches: (object: JsonObject) => boolean): "AD
 
 export function createOpenWatches(store: ObjectStore): OpenWatches {
   const open = new Set<OpenWatch>();
-  const send = (response: ServerResponse, type: WatchEventType, object: JsonObject) => response.write(`${JSON.stringify({ type, object })}\n`);
+  const send = (response: ServerResponse, type: WatchEventType, object: JsonObject) =>
+    response.write(`${JSON.stringify({ type, object })}\n`);
 
   return {
     serve(request, response) {
       const from = parseResourceVersion(request.query.get("resourceVersion"));
       const key = resourceKey(request.resource);
-      const inScope = (change: Change) => change.resourceKey === key && (request.namespace === "" || namespaceOf(change.object) === request.namespace);
+      const inScope = (change: Change) =>
+        change.resourceKey === key && (request.namespace === "" || namespaceOf(change.object) === request.namespace);
       response.writeHead(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked", "Cache-Control": "no-cache, private" });
       response.flushHeaders();
 
@@ -83,7 +85,8 @@ export function createOpenWatches(store: ObjectStore): OpenWatches {
         if (type !== undefined) send(response, type, change.object);
       };
       if (from === "any") {
-        for (const object of store.list(key, request.namespace === "" ? undefined : request.namespace)) if (request.matches(object)) send(response, "ADDED", object);
+        for (const object of store.list(key, request.namespace === "" ? undefined : request.namespace))
+          if (request.matches(object)) send(response, "ADDED", object);
       } else history.forEach(deliver);
       const unsubscribe = store.changes.subscribe(deliver);
 
@@ -121,7 +124,12 @@ export function createOpenWatches(store: ObjectStore): OpenWatches {
     bookmark() {
       const resourceVersion = String(store.resourceVersion());
       for (const watch of open) {
-        if (watch.bookmarks) send(watch.response, "BOOKMARK", { kind: watch.resource.kind, apiVersion: apiVersionOf(watch.resource), metadata: { resourceVersion } });
+        if (watch.bookmarks)
+          send(watch.response, "BOOKMARK", {
+            kind: watch.resource.kind,
+            apiVersion: apiVersionOf(watch.resource),
+            metadata: { resourceVersion },
+          });
       }
     },
     count: () => open.size,

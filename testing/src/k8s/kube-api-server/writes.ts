@@ -3,14 +3,15 @@
  * resourceVersion; emptying the finalizers of an object being deleted deletes it) and delete
  * (preconditions, finalizers keep the object with a deletionTimestamp, propagation policies).
  */
-import { isJsonObject } from "../../manifests.js";
+
 import type { JsonObject } from "../../manifests.js";
+import { isJsonObject } from "../../manifests.js";
 import { conflict, notFound } from "./api-status.js";
 import { jsonEqual } from "./json-value.js";
 import { finalizersOf, metadataOf, nameOf, namespaceOf, timestamp } from "./object-meta.js";
 import type { ObjectStore } from "./object-store.js";
-import { resourceKey } from "./resource-table.js";
 import type { ResourceDefinition, ResourceTable } from "./resource-table.js";
+import { resourceKey } from "./resource-table.js";
 
 export type PropagationPolicy = "Orphan" | "Background" | "Foreground";
 
@@ -74,9 +75,14 @@ export function createObjectWriter(store: ObjectStore, table: ResourceTable, now
       if (current === undefined) throw notFound(resource, name);
       const metadata = metadataOf(current);
       const { uid, resourceVersion } = options.preconditions ?? {};
-      if (uid !== undefined && uid !== metadata["uid"]) throw conflict(resource, name, `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${String(metadata["uid"])}`);
+      if (uid !== undefined && uid !== metadata["uid"])
+        throw conflict(resource, name, `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${String(metadata["uid"])}`);
       if (resourceVersion !== undefined && resourceVersion !== metadata["resourceVersion"]) {
-        throw conflict(resource, name, `Precondition failed: ResourceVersion in precondition: ${resourceVersion}, ResourceVersion in object meta: ${String(metadata["resourceVersion"])}`);
+        throw conflict(
+          resource,
+          name,
+          `Precondition failed: ResourceVersion in precondition: ${resourceVersion}, ResourceVersion in object meta: ${String(metadata["resourceVersion"])}`,
+        );
       }
       // Deleting again what is already being deleted changes nothing.
       if (metadata["deletionTimestamp"] !== undefined) return { deleted: false, object: current };

@@ -3,8 +3,9 @@
  * in-process API server (no node runs pods here): each call patches one pod's /status through
  * the API, as they do, so the operator sees it through its pod informer.
  */
-import { CoreV1Api, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+
 import type { KubeConfig, V1PodCondition } from "@kubernetes/client-node";
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
@@ -18,7 +19,10 @@ export class FakeKubelet {
     this.#core = config.makeApiClient(CoreV1Api);
   }
 
-  async #patch(name: string, status: { phase: string; conditions?: V1PodCondition[]; podIP?: string; containerStatuses?: unknown[] }): Promise<void> {
+  async #patch(
+    name: string,
+    status: { phase: string; conditions?: V1PodCondition[]; podIP?: string; containerStatuses?: unknown[] },
+  ): Promise<void> {
     await this.#core.patchNamespacedPodStatus({ name, namespace: this.namespace, body: { status } }, mergePatch);
   }
 
@@ -29,19 +33,43 @@ export class FakeKubelet {
 
   /** The scheduler found no node, and says why. */
   unschedulable(name: string, message: string): Promise<void> {
-    return this.#patch(name, { phase: "Pending", conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message }] });
+    return this.#patch(name, {
+      phase: "Pending",
+      conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message }],
+    });
   }
 
   run(name: string): Promise<void> {
-    return this.#patch(name, { phase: "Running", podIP: "10.0.0.1", conditions: [{ type: "PodScheduled", status: "True" }, { type: "Ready", status: "True" }] });
+    return this.#patch(name, {
+      phase: "Running",
+      podIP: "10.0.0.1",
+      conditions: [
+        { type: "PodScheduled", status: "True" },
+        { type: "Ready", status: "True" },
+      ],
+    });
   }
 
   /** The container exited with `exitCode`: the pod Succeeded (0) or Failed (restartPolicy Never); `message` is its termination message. */
   exit(name: string, exitCode: number, message?: string): Promise<void> {
     return this.#patch(name, {
       phase: exitCode === 0 ? "Succeeded" : "Failed",
-      conditions: [{ type: "PodScheduled", status: "True" }, { type: "Ready", status: "False" }],
-      containerStatuses: [{ name: "trainfleet", ready: false, restartCount: 0, image: "trainfleet:test", imageID: "", state: { terminated: { exitCode, reason: exitCode === 0 ? "Completed" : "Error", ...(message === undefined ? {} : { message }) } } }],
+      conditions: [
+        { type: "PodScheduled", status: "True" },
+        { type: "Ready", status: "False" },
+      ],
+      containerStatuses: [
+        {
+          name: "trainfleet",
+          ready: false,
+          restartCount: 0,
+          image: "trainfleet:test",
+          imageID: "",
+          state: {
+            terminated: { exitCode, reason: exitCode === 0 ? "Completed" : "Error", ...(message === undefined ? {} : { message }) },
+          },
+        },
+      ],
     });
   }
 

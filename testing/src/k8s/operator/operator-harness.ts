@@ -3,12 +3,13 @@
  * in-process Kubernetes API server (no real kube-apiserver can run here), a FakeKubelet writing
  * pod status as a kubelet would, and one ScriptedCoordinator status API per job.
  */
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+
 import type { CoreV1Event, KubeConfig, V1Pod } from "@kubernetes/client-node";
-import { Operator, group, labels, plural, version } from "@trainfleet/k8s";
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { PodGroupApi, TrainingJob, TrainingJobSpec } from "@trainfleet/k8s";
-import { defaultResources, startKubeApiServer } from "../kube-api-server/index.js";
+import { group, labels, Operator, plural, version } from "@trainfleet/k8s";
 import type { KubeApiServer, ResourceDefinition } from "../kube-api-server/index.js";
+import { defaultResources, startKubeApiServer } from "../kube-api-server/index.js";
 import { FakeKubelet } from "./fake-kubelet.js";
 import { pollUntil, recordingLogger } from "./polling.js";
 import { ScriptedCoordinator } from "./scripted-coordinator.js";
@@ -86,7 +87,12 @@ export class OperatorHarness {
   async submit(name: string, spec: Partial<TrainingJobSpec> = {}): Promise<ScriptedCoordinator> {
     const coordinator = await ScriptedCoordinator.start(name);
     this.coordinators.set(name, coordinator);
-    const body = { apiVersion: `${group}/${version}`, kind: "TrainingJob", metadata: { name, namespace }, spec: { image: "trainfleet:test", ...spec } };
+    const body = {
+      apiVersion: `${group}/${version}`,
+      kind: "TrainingJob",
+      metadata: { name, namespace },
+      spec: { image: "trainfleet:test", ...spec },
+    };
     await this.custom.createNamespacedCustomObject({ group, version, namespace, plural, body });
     return coordinator;
   }
@@ -101,7 +107,10 @@ export class OperatorHarness {
 
   /** `kubectl scale tj NAME --replicas=N`: through the scale subresource. */
   async scale(name: string, replicas: number): Promise<void> {
-    await this.custom.patchNamespacedCustomObjectScale({ group, version, namespace, plural, name, body: { spec: { replicas } } }, mergePatch);
+    await this.custom.patchNamespacedCustomObjectScale(
+      { group, version, namespace, plural, name, body: { spec: { replicas } } },
+      mergePatch,
+    );
   }
 
   async pods(job: string): Promise<V1Pod[]> {
@@ -163,5 +172,9 @@ export class OperatorHarness {
 
 /** The pods a job with `shards` shards and `workers` workers has. */
 export function podsOf(job: string, shards: number, workers: number): string[] {
-  return [`${job}-coordinator`, ...Array.from({ length: shards }, (_, i) => `${job}-ps-${i}`), ...Array.from({ length: workers }, (_, i) => `${job}-worker-${i}`)];
+  return [
+    `${job}-coordinator`,
+    ...Array.from({ length: shards }, (_, i) => `${job}-ps-${i}`),
+    ...Array.from({ length: workers }, (_, i) => `${job}-worker-${i}`),
+  ];
 }

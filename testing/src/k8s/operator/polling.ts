@@ -5,7 +5,12 @@ import type { Logger } from "@trainfleet/runtime";
  * Polls `probe` until it returns something other than undefined or false. On timeout the error
  * names `what`, the probe's last error and what `context()` says (the operator's log, the pods).
  */
-export async function pollUntil<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number, context: () => Promise<string> | string): Promise<T> {
+export async function pollUntil<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs: number,
+  context: () => Promise<string> | string,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -16,7 +21,9 @@ export async function pollUntil<T>(what: string, probe: () => Promise<T | undefi
       last = error;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? "" : ` (last error: ${String(last)})`}\n${await context()}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? "" : ` (last error: ${String(last)})`}\n${await context()}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 25));
   }

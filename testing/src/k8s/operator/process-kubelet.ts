@@ -36,15 +36,16 @@
  * kubelet leaves it), and a terminating pod is not deleted by the kubelet when it stops (the
  * in-process server deletes pods at once, as with no kubelet).
  */
-import { spawn } from "node:child_process";
+
 import type { ChildProcess } from "node:child_process";
-import { createServer, connect } from "node:net";
+import { spawn } from "node:child_process";
 import type { AddressInfo, Server, Socket } from "node:net";
+import { connect, createServer } from "node:net";
 import { constants } from "node:os";
-import { CoreV1Api, PatchStrategy, makeInformer, setHeaderOptions } from "@kubernetes/client-node";
 import type { Informer, KubeConfig, ObjectCache, V1EnvVar, V1Pod, V1Service } from "@kubernetes/client-node";
-import { coordinatorEndpoint } from "@trainfleet/k8s";
+import { CoreV1Api, makeInformer, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { TrainingJob } from "@trainfleet/k8s";
+import { coordinatorEndpoint } from "@trainfleet/k8s";
 import { cliMain } from "../../fleet/run-fleet.js";
 
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
@@ -123,7 +124,11 @@ export class PodProcess {
 
   /** Its last log lines, for failure messages. */
   output(lines = 30): string {
-    const state = this.error ?? (this.exit === undefined ? `running (pid ${this.pid})` : `exited ${this.exit.exitCode}${this.exit.signal ? ` (${this.exit.signal})` : ""}`);
+    const state =
+      this.error ??
+      (this.exit === undefined
+        ? `running (pid ${this.pid})`
+        : `exited ${this.exit.exitCode}${this.exit.signal ? ` (${this.exit.signal})` : ""}`);
     return `--- pod ${this.name} (uid ${this.uid.slice(0, 8)}): ${state}\n${this.lines.slice(-lines).join("\n")}`;
   }
 }
@@ -157,7 +162,9 @@ export class ProcessKubelet {
     const { namespace } = options;
     this.#core = config.makeApiClient(CoreV1Api);
     this.#pods = makeInformer<V1Pod>(config, `/api/v1/namespaces/${namespace}/pods`, () => this.#core.listNamespacedPod({ namespace }));
-    this.#services = makeInformer<V1Service>(config, `/api/v1/namespaces/${namespace}/services`, () => this.#core.listNamespacedService({ namespace }));
+    this.#services = makeInformer<V1Service>(config, `/api/v1/namespaces/${namespace}/services`, () =>
+      this.#core.listNamespacedService({ namespace }),
+    );
     this.#pods.on("add", (pod) => this.#observed(pod));
     this.#pods.on("update", (pod) => this.#observed(pod));
     this.#pods.on("delete", (pod) => this.#removed(pod));
@@ -235,7 +242,9 @@ export class ProcessKubelet {
   #serviceSeen(service: V1Service): void {
     if (this.#closed) return;
     for (const port of service.spec?.ports ?? []) {
-      this.#proxy(service.metadata!.name!, port.port).catch((error: unknown) => this.errors.push(`forwarder of ${service.metadata?.name}:${port.port}: ${String(error)}`));
+      this.#proxy(service.metadata!.name!, port.port).catch((error: unknown) =>
+        this.errors.push(`forwarder of ${service.metadata?.name}:${port.port}: ${String(error)}`),
+      );
     }
   }
 
@@ -284,7 +293,16 @@ export class ProcessKubelet {
       this.#write(process, {
         phase: "Pending",
         conditions: [{ type: "PodScheduled", status: "True", lastTransitionTime: new Date() }],
-        containerStatuses: [{ name: container?.name ?? "", image: container?.image ?? "", imageID: "", ready: false, restartCount: 0, state: { waiting: { reason: "CreateContainerConfigError", message: process.error } } }],
+        containerStatuses: [
+          {
+            name: container?.name ?? "",
+            image: container?.image ?? "",
+            imageID: "",
+            ready: false,
+            restartCount: 0,
+            state: { waiting: { reason: "CreateContainerConfigError", message: process.error } },
+          },
+        ],
       });
       return;
     }
@@ -323,7 +341,15 @@ export class ProcessKubelet {
             ready: false,
             started: false,
             restartCount: 0,
-            state: { terminated: { exitCode, ...(signal === null ? {} : { signal: constants.signals[signal] }), reason: exitCode === 0 ? "Completed" : "Error", startedAt, finishedAt } },
+            state: {
+              terminated: {
+                exitCode,
+                ...(signal === null ? {} : { signal: constants.signals[signal] }),
+                reason: exitCode === 0 ? "Completed" : "Error",
+                startedAt,
+                finishedAt,
+              },
+            },
           },
         ],
       });
@@ -336,7 +362,17 @@ export class ProcessKubelet {
       hostIP: podIP,
       startTime: startedAt,
       conditions: conditions(true),
-      containerStatuses: [{ name: container.name, image: container.image ?? "", imageID: "", ready: true, started: true, restartCount: 0, state: { running: { startedAt } } }],
+      containerStatuses: [
+        {
+          name: container.name,
+          image: container.image ?? "",
+          imageID: "",
+          ready: true,
+          started: true,
+          restartCount: 0,
+          state: { running: { startedAt } },
+        },
+      ],
     });
   }
 
@@ -387,7 +423,12 @@ export class ProcessKubelet {
     const [name, ...domain] = split.host.split(".");
     const label = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
     if (name === undefined || !label.test(name) || name === "localhost") return undefined;
-    const suffixes = [[], [this.options.namespace], [this.options.namespace, "svc"], [this.options.namespace, "svc", "cluster", "local"]].map((parts) => parts.join("."));
+    const suffixes = [
+      [],
+      [this.options.namespace],
+      [this.options.namespace, "svc"],
+      [this.options.namespace, "svc", "cluster", "local"],
+    ].map((parts) => parts.join("."));
     if (!suffixes.includes(domain.join("."))) return undefined;
     return { name, port: split.port };
   }
@@ -439,7 +480,10 @@ export class ProcessKubelet {
       const labels = process.pod.metadata?.labels ?? {};
       if (!Object.entries(selector).every(([key, value]) => labels[key] === value)) continue;
       const target = servicePort.targetPort ?? port;
-      const containerPort = typeof target === "number" ? target : process.pod.spec?.containers[0]?.ports?.find((candidate) => candidate.name === target)?.containerPort;
+      const containerPort =
+        typeof target === "number"
+          ? target
+          : process.pod.spec?.containers[0]?.ports?.find((candidate) => candidate.name === target)?.containerPort;
       const hostPort = containerPort === undefined ? undefined : process.ports.get(containerPort);
       if (hostPort !== undefined) return hostPort;
     }
@@ -451,7 +495,10 @@ export class ProcessKubelet {
     process.writes = process.writes.then(async () => {
       if (process.deleted || this.#closed) return;
       try {
-        await this.#core.patchNamespacedPodStatus({ name: process.name, namespace: this.options.namespace, body: { metadata: { uid: process.uid }, status } }, mergePatch);
+        await this.#core.patchNamespacedPodStatus(
+          { name: process.name, namespace: this.options.namespace, body: { metadata: { uid: process.uid }, status } },
+          mergePatch,
+        );
       } catch (error) {
         const code = (error as { code?: number }).code;
         // Gone (404), or another pod of the same name now (409): nothing to write to.
@@ -471,13 +518,15 @@ export class ProcessKubelet {
     await Promise.all([this.#pods.stop(), this.#services.stop()]);
     const proxies = await Promise.allSettled(this.#proxies.values());
     await Promise.all(
-      proxies.flatMap((settled) => (settled.status === "fulfilled" ? [settled.value] : [])).map(
-        ({ server, sockets }) =>
-          new Promise<void>((resolve) => {
-            for (const socket of sockets) socket.destroy();
-            server.close(() => resolve());
-          }),
-      ),
+      proxies
+        .flatMap((settled) => (settled.status === "fulfilled" ? [settled.value] : []))
+        .map(
+          ({ server, sockets }) =>
+            new Promise<void>((resolve) => {
+              for (const socket of sockets) socket.destroy();
+              server.close(() => resolve());
+            }),
+        ),
     );
   }
 }

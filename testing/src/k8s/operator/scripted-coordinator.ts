@@ -3,13 +3,14 @@
  * server (startStatusHttpServer) serving a JobStatus that the test sets, since no training runs
  * inside these operator tests.
  */
-import { create } from "@bufbuild/protobuf";
+
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { startStatusHttpServer } from "@trainfleet/coordinator";
-import { JobPhase, JobStatusSchema, WorkerState } from "@trainfleet/proto";
-import { silentLogger } from "@trainfleet/runtime";
 import type { JobStatus } from "@trainfleet/proto";
+import { JobPhase, JobStatusSchema, WorkerState } from "@trainfleet/proto";
 import type { RunningHttpServer } from "@trainfleet/runtime";
+import { silentLogger } from "@trainfleet/runtime";
 
 /** JobStatus fields as `create` takes them (proto field names in camelCase). */
 export type StatusFields = Record<string, unknown>;
@@ -23,7 +24,12 @@ export class ScriptedCoordinator {
     jobId: string,
     private server: RunningHttpServer | undefined = undefined,
   ) {
-    this.#status = create(JobStatusSchema, { jobId, phase: JobPhase.PENDING, reason: "WaitingForMembers", message: "waiting for the shards and workers to register" });
+    this.#status = create(JobStatusSchema, {
+      jobId,
+      phase: JobPhase.PENDING,
+      reason: "WaitingForMembers",
+      message: "waiting for the shards and workers to register",
+    });
   }
 
   static async start(jobId: string): Promise<ScriptedCoordinator> {
@@ -41,7 +47,11 @@ export class ScriptedCoordinator {
         }),
       metrics: { render: () => "" },
     };
-    coordinator.server = await startStatusHttpServer(source, { listen: "127.0.0.1:0", logger: silentLogger, readiness: () => ({ ready: true, reason: "serving" }) });
+    coordinator.server = await startStatusHttpServer(source, {
+      listen: "127.0.0.1:0",
+      logger: silentLogger,
+      readiness: () => ({ ready: true, reason: "serving" }),
+    });
     return coordinator;
   }
 
