@@ -1,6 +1,7 @@
-// @trainfleet/coordinator: the coordinator of one job (job, membership, generations, steps, checkpoints, status, events, state, server).
-// It may import proto, spec, runtime and dataplane; other packages import only what is re-exported here, by name.
-
+/**
+ * @trainfleet/coordinator: the coordinator of one job (job, membership, generations, steps, checkpoints, status, events, state, server).
+ * It may import proto, spec, runtime and dataplane; other packages import only what is re-exported here, by name.
+ */
 export type { LoadedCheckpoint } from "./checkpoints/checkpoint-store.js";
 export { loadCheckpoint } from "./checkpoints/checkpoint-store.js";
 export type { BusMessage } from "./events/event-subjects.js";

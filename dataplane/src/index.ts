@@ -1,3 +1,7 @@
+/**
+ * @trainfleet/dataplane: both ends of the gradient and parameter transport (TCP, gRPC, in-process), and the ShardPort a shard implements to be served.
+ * It may import proto, spec, kernels and runtime; other packages import only what is re-exported here, by name.
+ */
 export {
   decodeBfloat16,
   decodeBfloat16Js,

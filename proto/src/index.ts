@@ -1,3 +1,7 @@
+/**
+ * @trainfleet/proto: the contract: the .proto files' generated messages and services, the grpc-js glue, the one error type, the status API's paths and JSON.
+ * It imports nothing of trainfleet's; every other package imports what is re-exported here, by name.
+ */
 export { Code, codeName, invalidField, TrainfleetError } from "./errors.js";
 export type {
   AssignmentsResponse,

@@ -1,3 +1,7 @@
+/**
+ * @trainfleet/runtime: what every process runs on: logger, HTTP server and server-sent events, metrics, async queue, atomic files, the membership session.
+ * It may import proto; other packages import only what is re-exported here, by name.
+ */
 export { abortableDelay } from "./abortable-delay.js";
 export { AsyncQueue } from "./async-queue.js";
 export { fileSha256, sha256Hex, writeAtomically } from "./atomic-file.js";

@@ -1,3 +1,7 @@
+/**
+ * @trainfleet/spec: what a JobSpec means to every role: its defaults, resolveJobSpec, the parameter layout and partition, checkpoint file names.
+ * It may import proto; other packages import only what is re-exported here, by name.
+ */
 export {
   checkpointFileVersion,
   checkpointManifestFileName,
