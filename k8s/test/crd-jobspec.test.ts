@@ -1,6 +1,6 @@
 /**
  * The TrainingJob CRD and the JobSpec proto describe the same job: every proto field has its
- * CRD field of a matching type (the table in testing/src/job-spec-mapping.ts), every CRD field is
+ * CRD field of a matching type (the table in k8s/src/job-spec.ts), every CRD field is
  * the proto's, pending the elasticity issue, or about pods only; the CRD's enums are the
  * proto's; its defaults are the coordinator's; and at both ends of every range the CRD accepts
  * exactly what spec/src/validate-job-spec.ts accepts (and keeps: zero means "unset" in proto3).

@@ -7,8 +7,9 @@
  */
 import { readdirSync } from "node:fs";
 import { celRuleProblems } from "@trainfleet/testing/k8s/cel-rules";
+import { crdProblems } from "@trainfleet/testing/k8s/crd-problems";
 import { leafFieldPaths, loadCrd, propertyNode, schemaNodes, trainingJobSchema } from "@trainfleet/testing/k8s/crd-schema";
-import { crdProblems, structuralProblems } from "@trainfleet/testing/k8s/structural-schema";
+import { structuralProblems } from "@trainfleet/testing/k8s/structural-schema";
 import { createTrainingJobValidator, defaultProblems } from "@trainfleet/testing/k8s/training-job-validator";
 import { readManifest, repoPath } from "@trainfleet/testing/manifests";
 import { CustomResourceDefinition } from "kubernetes-models/apiextensions.k8s.io/v1";

@@ -4,15 +4,17 @@
  * apiextensions validation: a type on every specified node, nothing but value validations
  * inside allOf/anyOf/oneOf/not and nothing there that is not also specified outside, the two
  * int-or-string shapes, metadata restricted to name and generateName, properties and
- * additionalProperties never together), the x-kubernetes-* extensions, and, for the CRD
- * around it, that printer columns and scale paths name fields the schema has.
- * Returns a list of problems, each naming where it is; empty means structural.
+ * additionalProperties never together), defaults and enums of the node's type, and the
+ * x-kubernetes-* extensions (their own rules are in schema-extensions.ts). The CRD around the
+ * schema is checked by crd-problems.ts. Returns a list of problems, each naming where it is;
+ * empty means structural.
  */
 
-import type { JsonObject, JsonValue } from "../manifests.js";
+import type { JsonValue } from "../manifests.js";
 import { isJsonObject } from "../manifests.js";
 import type { SchemaNode } from "./crd-schema.js";
-import { propertyNode, trainingJobSchema } from "./crd-schema.js";
+import { propertyNode } from "./crd-schema.js";
+import { checkListAndMapTypes, checkValidations } from "./schema-extensions.js";
 
 /** JSONSchemaProps fields, in their JSON spelling (k8s.io/apiextensions-apiserver types). */
 const knownKeywords = new Set([
@@ -95,7 +97,6 @@ const forbiddenInJunctors = [
   "x-kubernetes-validations",
 ];
 const junctors = ["allOf", "anyOf", "oneOf"] as const;
-const validationRuleKeys = new Set(["rule", "message", "messageExpression", "reason", "fieldPath", "optionalOldSelf"]);
 
 type Level = "root" | "items" | "field";
 
@@ -253,64 +254,6 @@ function checkRootMetadata(metadata: SchemaNode, at: string, problems: string[])
   }
 }
 
-function checkListAndMapTypes(node: SchemaNode, report: (problem: string) => void): void {
-  const listType = node["x-kubernetes-list-type"];
-  const mapKeys = node["x-kubernetes-list-map-keys"];
-  if (listType !== undefined) {
-    if (node["type"] !== "array") report("x-kubernetes-list-type needs type array");
-    if (listType !== "atomic" && listType !== "set" && listType !== "map")
-      report(`x-kubernetes-list-type ${JSON.stringify(listType)} is not atomic, set or map`);
-  }
-  if (mapKeys !== undefined && listType !== "map") report("x-kubernetes-list-map-keys needs x-kubernetes-list-type map");
-  if (listType === "map") {
-    const items = node["items"];
-    if (!Array.isArray(mapKeys) || mapKeys.length === 0) report("x-kubernetes-list-type map needs x-kubernetes-list-map-keys");
-    if (!isJsonObject(items) || items["type"] !== "object") return report("x-kubernetes-list-type map needs items of type object");
-    const required = Array.isArray(items["required"]) ? items["required"] : [];
-    for (const key of Array.isArray(mapKeys) ? mapKeys : []) {
-      const keyNode = propertyNode(items, String(key));
-      if (keyNode === undefined) report(`x-kubernetes-list-map-keys: ${String(key)} is not a property of the items`);
-      else if (keyNode["type"] === "object" || keyNode["type"] === "array")
-        report(`x-kubernetes-list-map-keys: ${String(key)} must be a scalar`);
-      else if (!required.includes(key) && keyNode["default"] === undefined)
-        report(`x-kubernetes-list-map-keys: ${String(key)} must be required or have a default`);
-      if (keyNode?.["nullable"] === true) report(`x-kubernetes-list-map-keys: ${String(key)} cannot be nullable`);
-    }
-  }
-  if ((listType === "set" || listType === "map") && isJsonObject(node["items"]) && node["items"]["nullable"] === true)
-    report(`items cannot be nullable when x-kubernetes-list-type is ${String(listType)}`);
-  const mapType = node["x-kubernetes-map-type"];
-  if (mapType !== undefined) {
-    if (node["type"] !== "object") report("x-kubernetes-map-type needs type object");
-    if (mapType !== "atomic" && mapType !== "granular")
-      report(`x-kubernetes-map-type ${JSON.stringify(mapType)} is not atomic or granular`);
-  }
-}
-
-function checkValidations(node: SchemaNode, report: (problem: string) => void): void {
-  const rules = node["x-kubernetes-validations"];
-  if (rules === undefined) return;
-  if (!Array.isArray(rules)) return report("x-kubernetes-validations must be a list");
-  rules.forEach((rule, i) => {
-    if (!isJsonObject(rule)) return report(`x-kubernetes-validations[${i}] is not an object`);
-    for (const key of Object.keys(rule)) if (!validationRuleKeys.has(key)) report(`x-kubernetes-validations[${i}]: unknown field ${key}`);
-    const text = rule["rule"];
-    if (typeof text !== "string" || text.trim() === "") report(`x-kubernetes-validations[${i}].rule is required`);
-    const message = rule["message"];
-    if (message !== undefined && (typeof message !== "string" || message.trim() === "" || /[\r\n]/.test(message)))
-      report(`x-kubernetes-validations[${i}].message must be non-empty and on one line`);
-    if (typeof text === "string" && /[\r\n]/.test(text) && message === undefined)
-      report(`x-kubernetes-validations[${i}].message is required when the rule has line breaks`);
-    const fieldPath = rule["fieldPath"];
-    if (
-      fieldPath !== undefined &&
-      (typeof fieldPath !== "string" || !fieldPath.startsWith(".") || propertyNode(node, fieldPath.slice(1)) === undefined)
-    ) {
-      report(`x-kubernetes-validations[${i}].fieldPath ${JSON.stringify(fieldPath)} must be a valid path`);
-    }
-  });
-}
-
 /** A default and each enum value must be a value of the node's type (the API server checks both). */
 function checkDefault(node: SchemaNode, report: (problem: string) => void): void {
   const type = node["type"];
@@ -339,63 +282,4 @@ function hasType(value: JsonValue, type: JsonValue | undefined): boolean {
     default:
       return false;
   }
-}
-
-/** CRD-level rules: names, the version, subresource paths and printer columns naming real fields. */
-export function crdProblems(crd: JsonObject): string[] {
-  const problems: string[] = [];
-  const spec = isJsonObject(crd["spec"]) ? crd["spec"] : {};
-  const names = isJsonObject(spec["names"]) ? spec["names"] : {};
-  const metadata = isJsonObject(crd["metadata"]) ? crd["metadata"] : {};
-  if (metadata["name"] !== `${String(names["plural"])}.${String(spec["group"])}`) problems.push("metadata.name must be <plural>.<group>");
-  const versions = Array.isArray(spec["versions"]) ? spec["versions"].filter(isJsonObject) : [];
-  if (versions.filter((version) => version["storage"] === true).length !== 1)
-    problems.push("exactly one version must be the storage version");
-  const schema = trainingJobSchema(crd);
-  for (const version of versions) {
-    const at = `spec.versions[${String(version["name"])}]`;
-    const subresources = isJsonObject(version["subresources"]) ? version["subresources"] : {};
-    const scale = subresources["scale"];
-    if (isJsonObject(scale)) {
-      expectPath(schema, scale["specReplicasPath"], ".spec.", "integer", `${at}.subresources.scale.specReplicasPath`, problems);
-      expectPath(schema, scale["statusReplicasPath"], ".status.", "integer", `${at}.subresources.scale.statusReplicasPath`, problems);
-      if (scale["labelSelectorPath"] !== undefined)
-        expectPath(schema, scale["labelSelectorPath"], ".status.", "string", `${at}.subresources.scale.labelSelectorPath`, problems);
-    }
-    const columns = Array.isArray(version["additionalPrinterColumns"]) ? version["additionalPrinterColumns"].filter(isJsonObject) : [];
-    for (const column of columns) {
-      const where = `${at}.additionalPrinterColumns[${String(column["name"])}]`;
-      const jsonPath = column["jsonPath"];
-      if (jsonPath === ".metadata.creationTimestamp") {
-        if (column["type"] !== "date") problems.push(`${where}: creationTimestamp is a date`);
-        continue;
-      }
-      const columnType = column["type"];
-      if (
-        columnType !== "integer" &&
-        columnType !== "number" &&
-        columnType !== "string" &&
-        columnType !== "boolean" &&
-        columnType !== "date"
-      )
-        problems.push(`${where}: unknown type ${String(columnType)}`);
-      expectPath(schema, jsonPath, ".", columnType === "date" ? "string" : String(columnType), where, problems);
-    }
-  }
-  return problems;
-}
-
-function expectPath(
-  schema: SchemaNode,
-  path: JsonValue | undefined,
-  prefix: string,
-  type: string,
-  where: string,
-  problems: string[],
-): void {
-  if (typeof path !== "string" || !path.startsWith(prefix))
-    return void problems.push(`${where}: ${JSON.stringify(path)} must be a path under ${prefix}`);
-  const node = propertyNode(schema, path.slice(1));
-  if (node === undefined) problems.push(`${where}: ${path} is not in the schema`);
-  else if (node["type"] !== type) problems.push(`${where}: ${path} has type ${String(node["type"])}, expected ${type}`);
 }

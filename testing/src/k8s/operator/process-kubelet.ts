@@ -35,23 +35,27 @@
  * envFrom/configMap/secret env (such a pod stays Pending with CreateContainerConfigError, as a
  * kubelet leaves it), and a terminating pod is not deleted by the kubelet when it stops (the
  * in-process server deletes pods at once, as with no kubelet).
+ *
+ * Its parts are in ./process-kubelet/: the pod's process (pod-process.ts), its env
+ * (container-env.ts), spawning it (container-spawn.ts), the status written for it (pod-status.ts),
+ * the Service forwarders (service-forwarder.ts) and this one host's network (pod-network.ts).
  */
 
-import type { ChildProcess } from "node:child_process";
-import { spawn } from "node:child_process";
-import type { AddressInfo, Server, Socket } from "node:net";
-import { connect, createServer } from "node:net";
-import { constants } from "node:os";
-import type { Informer, KubeConfig, ObjectCache, V1EnvVar, V1Pod, V1Service } from "@kubernetes/client-node";
-import { CoreV1Api, makeInformer, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import type { Informer, KubeConfig, ObjectCache, V1Pod, V1Service } from "@kubernetes/client-node";
+import { CoreV1Api, makeInformer } from "@kubernetes/client-node";
 import type { TrainingJob } from "@trainfleet/k8s";
 import { coordinatorEndpoint } from "@trainfleet/k8s";
-import { cliMain } from "../../fleet/run-fleet.js";
+import { containerEnvironment } from "./process-kubelet/container-env.js";
+import { spawnContainer } from "./process-kubelet/container-spawn.js";
+import { freePort, podIP, splitHostPort } from "./process-kubelet/pod-network.js";
+import { PodProcess } from "./process-kubelet/pod-process.js";
+import { configErrorStatus, PodStatusWriter, runningStatus, terminatedStatus } from "./process-kubelet/pod-status.js";
+import { ServiceForwarders, serviceRef } from "./process-kubelet/service-forwarder.js";
 
-const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
-const podIP = "127.0.0.1";
-/** Log lines kept per process (the newest). */
-const keptLines = 2000;
+// What ProcessKubelet's API hands out, and the env expansion, importable from here as before the split.
+export { expand } from "./process-kubelet/container-env.js";
+export type { PodExit } from "./process-kubelet/pod-process.js";
+export { PodProcess } from "./process-kubelet/pod-process.js";
 
 export interface ProcessKubeletOptions {
   namespace: string;
@@ -61,85 +65,6 @@ export interface ProcessKubeletOptions {
   maxGraceMs?: number;
 }
 
-export interface PodExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  /** What the pod status says: the exit code, or 128 + the signal's number. */
-  exitCode: number;
-}
-
-/** One pod's container: its process, ports and output. */
-export class PodProcess {
-  readonly lines: string[] = [];
-  /** Container port -> the host port it really listens on. */
-  readonly ports = new Map<number, number>();
-  child: ChildProcess | undefined;
-  /** Why the container could not start (it never will; `exited` then says exit code -1). */
-  error: string | undefined;
-  exit: PodExit | undefined;
-  /** The pod was deleted, or is being: it gets no more status writes once it is gone. */
-  terminating = false;
-  deleted = false;
-  /** SIGTERM sent by this kubelet (the pod was deleted). */
-  terminatedAt: number | undefined;
-  readonly exited: Promise<PodExit>;
-  #resolveExit!: (exit: PodExit) => void;
-  #killTimer: NodeJS.Timeout | undefined;
-  /** Status writes of this pod, in order. */
-  writes: Promise<void> = Promise.resolve();
-
-  constructor(readonly pod: V1Pod) {
-    this.exited = new Promise((resolve) => (this.#resolveExit = resolve));
-  }
-
-  get name(): string {
-    return this.pod.metadata!.name!;
-  }
-
-  get uid(): string {
-    return this.pod.metadata!.uid!;
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  get running(): boolean {
-    return this.child !== undefined && this.exit === undefined;
-  }
-
-  recordExit(exit: PodExit): void {
-    clearTimeout(this.#killTimer);
-    this.exit = exit;
-    this.#resolveExit(exit);
-  }
-
-  /** SIGTERM now, SIGKILL after `graceMs` if it still runs. */
-  terminate(graceMs: number): void {
-    if (!this.running || this.terminatedAt !== undefined) return;
-    this.terminatedAt = Date.now();
-    this.child!.kill("SIGTERM");
-    this.#killTimer = setTimeout(() => this.child!.kill("SIGKILL"), graceMs);
-  }
-
-  /** Its last log lines, for failure messages. */
-  output(lines = 30): string {
-    const state =
-      this.error ??
-      (this.exit === undefined
-        ? `running (pid ${this.pid})`
-        : `exited ${this.exit.exitCode}${this.exit.signal ? ` (${this.exit.signal})` : ""}`);
-    return `--- pod ${this.name} (uid ${this.uid.slice(0, 8)}): ${state}\n${this.lines.slice(-lines).join("\n")}`;
-  }
-}
-
-/** A Service port as a local TCP listener (kube-proxy): each connection goes to a running pod the Service selects. */
-interface ServiceProxy {
-  server: Server;
-  port: number;
-  sockets: Set<Socket>;
-}
-
 export class ProcessKubelet {
   readonly #core: CoreV1Api;
   readonly #pods: Informer<V1Pod> & ObjectCache<V1Pod>;
@@ -147,9 +72,8 @@ export class ProcessKubelet {
   /** Every pod this kubelet took on, oldest first (one whose container could not start has no child). */
   readonly processes: PodProcess[] = [];
   readonly #byUid = new Map<string, PodProcess>();
-  readonly #proxies = new Map<string, Promise<ServiceProxy>>();
-  /** The forwarders that listen already, by `SERVICE:PORT`. */
-  readonly #listening = new Map<string, ServiceProxy>();
+  readonly #forwarders: ServiceForwarders;
+  readonly #status: PodStatusWriter;
   /** What went wrong in the kubelet itself (a status write that failed): tests expect none. */
   readonly errors: string[] = [];
   #closed = false;
@@ -165,6 +89,8 @@ export class ProcessKubelet {
     this.#services = makeInformer<V1Service>(config, `/api/v1/namespaces/${namespace}/services`, () =>
       this.#core.listNamespacedService({ namespace }),
     );
+    this.#forwarders = new ServiceForwarders((name) => this.#services.get(name, namespace), this.processes);
+    this.#status = new PodStatusWriter(this.#core, namespace, () => this.#closed, this.errors);
     this.#pods.on("add", (pod) => this.#observed(pod));
     this.#pods.on("update", (pod) => this.#observed(pod));
     this.#pods.on("delete", (pod) => this.#removed(pod));
@@ -212,9 +138,9 @@ export class ProcessKubelet {
    * the Service is seen, and one that nobody knew of yet is made now.
    */
   async serviceAddress(address: string): Promise<string> {
-    const service = this.#serviceRef(address);
+    const service = serviceRef(address, this.options.namespace);
     if (service === undefined) throw new Error(`${address} is not a Service address in namespace ${this.options.namespace}`);
-    return `${podIP}:${(await this.#proxy(service.name, service.port)).port}`;
+    return `${podIP}:${(await this.#forwarders.forwarder(service.name, service.port)).port}`;
   }
 
   /**
@@ -225,10 +151,12 @@ export class ProcessKubelet {
    */
   coordinatorUrl(job: TrainingJob): string {
     const address = coordinatorEndpoint(job);
-    const service = this.#serviceRef(address)!;
-    const proxy = this.#listening.get(`${service.name}:${service.port}`);
+    const service = serviceRef(address, this.options.namespace)!;
+    const proxy = this.#forwarders.listening(service.name, service.port);
     if (proxy === undefined) {
-      this.#proxy(service.name, service.port).catch((error: unknown) => this.errors.push(`forwarder of ${address}: ${String(error)}`));
+      this.#forwarders
+        .forwarder(service.name, service.port)
+        .catch((error: unknown) => this.errors.push(`forwarder of ${address}: ${String(error)}`));
       return `http://${podIP}:1`;
     }
     return `http://${podIP}:${proxy.port}`;
@@ -242,9 +170,9 @@ export class ProcessKubelet {
   #serviceSeen(service: V1Service): void {
     if (this.#closed) return;
     for (const port of service.spec?.ports ?? []) {
-      this.#proxy(service.metadata!.name!, port.port).catch((error: unknown) =>
-        this.errors.push(`forwarder of ${service.metadata?.name}:${port.port}: ${String(error)}`),
-      );
+      this.#forwarders
+        .forwarder(service.metadata!.name!, port.port)
+        .catch((error: unknown) => this.errors.push(`forwarder of ${service.metadata?.name}:${port.port}: ${String(error)}`));
     }
   }
 
@@ -286,24 +214,11 @@ export class ProcessKubelet {
       if (container === undefined || pod.spec!.containers.length !== 1) throw new Error("one container per pod is supported");
       if (container.command !== undefined) throw new Error("the image's entrypoint cannot be replaced here (container.command)");
       if (container.envFrom !== undefined) throw new Error("envFrom is not supported here");
-      env = await this.#environment(process, container.env ?? []);
+      env = await containerEnvironment(pod, container.env ?? [], this.options.env, (name, value) => this.#rewrite(process, name, value));
     } catch (error) {
       process.error = error instanceof Error ? error.message : String(error);
       process.recordExit({ code: null, signal: null, exitCode: -1 });
-      this.#write(process, {
-        phase: "Pending",
-        conditions: [{ type: "PodScheduled", status: "True", lastTransitionTime: new Date() }],
-        containerStatuses: [
-          {
-            name: container?.name ?? "",
-            image: container?.image ?? "",
-            imageID: "",
-            ready: false,
-            restartCount: 0,
-            state: { waiting: { reason: "CreateContainerConfigError", message: process.error } },
-          },
-        ],
-      });
+      this.#status.write(process, configErrorStatus(container, process.error));
       return;
     }
     // Deleted while its env was being made: it never starts.
@@ -311,94 +226,10 @@ export class ProcessKubelet {
       process.recordExit({ code: null, signal: null, exitCode: -1 });
       return;
     }
-    const child = spawn(globalThis.process.execPath, [cliMain, ...(container.args ?? [])], { env, stdio: ["ignore", "pipe", "pipe"] });
-    process.child = child;
-    for (const stream of [child.stdout, child.stderr]) {
-      let pending = "";
-      stream.on("data", (chunk: Buffer) => {
-        pending += chunk.toString();
-        const complete = pending.split("\n");
-        pending = complete.pop()!;
-        process.lines.push(...complete);
-        if (process.lines.length > keptLines) process.lines.splice(0, process.lines.length - keptLines);
-      });
-      stream.on("end", () => pending !== "" && process.lines.push(pending));
-    }
-    const startedAt = new Date();
-    // "close", not "exit": by then its last words are in `lines`.
-    child.on("close", (code, signal) => {
-      const exitCode = code ?? 128 + (signal === null ? 0 : (constants.signals[signal] ?? 0));
-      process.recordExit({ code, signal, exitCode });
-      const finishedAt = new Date();
-      this.#write(process, {
-        phase: exitCode === 0 ? "Succeeded" : "Failed",
-        conditions: conditions(false),
-        containerStatuses: [
-          {
-            name: container.name,
-            image: container.image ?? "",
-            imageID: "",
-            ready: false,
-            started: false,
-            restartCount: 0,
-            state: {
-              terminated: {
-                exitCode,
-                ...(signal === null ? {} : { signal: constants.signals[signal] }),
-                reason: exitCode === 0 ? "Completed" : "Error",
-                startedAt,
-                finishedAt,
-              },
-            },
-          },
-        ],
-      });
-    });
-    child.on("error", (error) => process.lines.push(`kubelet: spawn failed: ${error.message}`));
-    this.#write(process, {
-      phase: "Running",
-      podIP,
-      podIPs: [{ ip: podIP }],
-      hostIP: podIP,
-      startTime: startedAt,
-      conditions: conditions(true),
-      containerStatuses: [
-        {
-          name: container.name,
-          image: container.image ?? "",
-          imageID: "",
-          ready: true,
-          started: true,
-          restartCount: 0,
-          state: { running: { startedAt } },
-        },
-      ],
-    });
-  }
-
-  /** The container's environment as a kubelet makes it, with the rewrites this one host needs. */
-  async #environment(process: PodProcess, vars: readonly V1EnvVar[]): Promise<Record<string, string>> {
-    const { pod } = process;
-    const env: Record<string, string> = {
-      PATH: globalThis.process.env.PATH ?? "/usr/bin:/bin",
-      HOME: globalThis.process.env.HOME ?? "/",
-      HOSTNAME: pod.metadata!.name!,
-      TRAINFLEET_HOST: pod.metadata!.name!,
-      ...this.options.env,
-    };
-    // $(VAR) refers to the container's own variables defined before it (and the service variables, not made here).
-    const defined = new Map<string, string>();
-    for (const variable of vars) {
-      let value: string;
-      if (variable.valueFrom !== undefined) {
-        const fieldPath = variable.valueFrom.fieldRef?.fieldPath;
-        if (fieldPath === undefined) throw new Error(`env ${variable.name}: only valueFrom.fieldRef is supported here`);
-        value = fieldValue(pod, fieldPath);
-      } else value = expand(variable.value ?? "", defined);
-      defined.set(variable.name, value);
-    }
-    for (const [name, value] of defined) env[name] = await this.#rewrite(process, name, value);
-    return env;
+    const startedAt = spawnContainer(process, container.args ?? [], env, (exit, started) =>
+      this.#status.write(process, terminatedStatus(container, exit, started, new Date())),
+    );
+    this.#status.write(process, runningStatus(container, startedAt));
   }
 
   /** A listen address binds a free port on 127.0.0.1; a Service address goes through its forwarder. */
@@ -413,99 +244,8 @@ export class ProcessKubelet {
       }
       return `${podIP}:${hostPort}`;
     }
-    if (this.#serviceRef(value) !== undefined) return await this.serviceAddress(value);
+    if (serviceRef(value, this.options.namespace) !== undefined) return await this.serviceAddress(value);
     return value;
-  }
-
-  #serviceRef(address: string): { name: string; port: number } | undefined {
-    const split = splitHostPort(address);
-    if (split === undefined) return undefined;
-    const [name, ...domain] = split.host.split(".");
-    const label = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
-    if (name === undefined || !label.test(name) || name === "localhost") return undefined;
-    const suffixes = [
-      [],
-      [this.options.namespace],
-      [this.options.namespace, "svc"],
-      [this.options.namespace, "svc", "cluster", "local"],
-    ].map((parts) => parts.join("."));
-    if (!suffixes.includes(domain.join("."))) return undefined;
-    return { name, port: split.port };
-  }
-
-  /** The forwarder of a Service port, made on first use (the Service need not exist yet). */
-  #proxy(service: string, port: number): Promise<ServiceProxy> {
-    const key = `${service}:${port}`;
-    const existing = this.#proxies.get(key);
-    if (existing !== undefined) return existing;
-    const sockets = new Set<Socket>();
-    const server = createServer((socket) => {
-      sockets.add(socket);
-      socket.on("close", () => sockets.delete(socket));
-      const target = this.#endpoint(service, port);
-      if (target === undefined) {
-        socket.destroy();
-        return;
-      }
-      const upstream = connect(target, podIP);
-      sockets.add(upstream);
-      upstream.on("close", () => sockets.delete(upstream));
-      socket.pipe(upstream).pipe(socket);
-      socket.on("error", () => upstream.destroy());
-      upstream.on("error", () => socket.destroy());
-      socket.on("close", () => upstream.destroy());
-      upstream.on("close", () => socket.destroy());
-    });
-    const proxy = new Promise<ServiceProxy>((resolve, reject) => {
-      server.on("error", reject);
-      server.listen(0, podIP, () => {
-        const address = server.address() as AddressInfo;
-        const listening = { server, port: address.port, sockets };
-        this.#listening.set(key, listening);
-        resolve(listening);
-      });
-    });
-    this.#proxies.set(key, proxy);
-    return proxy;
-  }
-
-  /** The host port of a ready pod the Service selects, for the Service port `port`. */
-  #endpoint(serviceName: string, port: number): number | undefined {
-    const service = this.#services.get(serviceName, this.options.namespace);
-    const servicePort = service?.spec?.ports?.find((candidate) => candidate.port === port);
-    const selector = service?.spec?.selector;
-    if (servicePort === undefined || selector === undefined) return undefined;
-    for (const process of this.processes) {
-      if (!process.running || process.terminating) continue;
-      const labels = process.pod.metadata?.labels ?? {};
-      if (!Object.entries(selector).every(([key, value]) => labels[key] === value)) continue;
-      const target = servicePort.targetPort ?? port;
-      const containerPort =
-        typeof target === "number"
-          ? target
-          : process.pod.spec?.containers[0]?.ports?.find((candidate) => candidate.name === target)?.containerPort;
-      const hostPort = containerPort === undefined ? undefined : process.ports.get(containerPort);
-      if (hostPort !== undefined) return hostPort;
-    }
-    return undefined;
-  }
-
-  /** Merge-patches the pod's /status, on condition that the pod is still this one (its uid). */
-  #write(process: PodProcess, status: Record<string, unknown>): void {
-    process.writes = process.writes.then(async () => {
-      if (process.deleted || this.#closed) return;
-      try {
-        await this.#core.patchNamespacedPodStatus(
-          { name: process.name, namespace: this.options.namespace, body: { metadata: { uid: process.uid }, status } },
-          mergePatch,
-        );
-      } catch (error) {
-        const code = (error as { code?: number }).code;
-        // Gone (404), or another pod of the same name now (409): nothing to write to.
-        if (code === 404 || code === 409 || this.#closed) return;
-        this.errors.push(`${process.name}: status write failed: ${String(error)}`);
-      }
-    });
   }
 
   /** SIGKILLs every process, waits for each exit, and stops watching. */
@@ -516,102 +256,6 @@ export class ProcessKubelet {
     await Promise.all(this.processes.map((process) => (process.child === undefined ? undefined : process.exited)));
     await Promise.all(this.processes.map((process) => process.writes));
     await Promise.all([this.#pods.stop(), this.#services.stop()]);
-    const proxies = await Promise.allSettled(this.#proxies.values());
-    await Promise.all(
-      proxies
-        .flatMap((settled) => (settled.status === "fulfilled" ? [settled.value] : []))
-        .map(
-          ({ server, sockets }) =>
-            new Promise<void>((resolve) => {
-              for (const socket of sockets) socket.destroy();
-              server.close(() => resolve());
-            }),
-        ),
-    );
+    await this.#forwarders.close();
   }
-}
-
-/** A kubelet's pod conditions of a running (ready) or finished pod. */
-function conditions(ready: boolean): { type: string; status: string; lastTransitionTime: Date }[] {
-  const now = new Date();
-  const status = ready ? "True" : "False";
-  return [
-    { type: "PodScheduled", status: "True", lastTransitionTime: now },
-    { type: "Initialized", status: "True", lastTransitionTime: now },
-    { type: "ContainersReady", status, lastTransitionTime: now },
-    { type: "Ready", status, lastTransitionTime: now },
-  ];
-}
-
-/** The downward API's fieldRef values, with this host's IP for the pod's and the node's. */
-function fieldValue(pod: V1Pod, fieldPath: string): string {
-  const keyed = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(fieldPath);
-  if (keyed !== null) return (keyed[1] === "labels" ? pod.metadata?.labels : pod.metadata?.annotations)?.[keyed[2]!] ?? "";
-  switch (fieldPath) {
-    case "status.podIP":
-    case "status.podIPs":
-    case "status.hostIP":
-    case "status.hostIPs":
-      return podIP;
-    case "metadata.name":
-      return pod.metadata?.name ?? "";
-    case "metadata.namespace":
-      return pod.metadata?.namespace ?? "";
-    case "metadata.uid":
-      return pod.metadata?.uid ?? "";
-    case "spec.nodeName":
-      return "localhost";
-    case "spec.serviceAccountName":
-      return pod.spec?.serviceAccountName ?? "default";
-    default:
-      throw new Error(`fieldRef ${fieldPath} is not supported here`);
-  }
-}
-
-/**
- * Kubernetes' expansion of an env value: `$(NAME)` is NAME's value when it is defined (else left
- * as written), `$$` is a literal `$`, any other `$` is itself.
- */
-export function expand(value: string, defined: ReadonlyMap<string, string>): string {
-  let result = "";
-  for (let i = 0; i < value.length; i++) {
-    const char = value[i]!;
-    if (char !== "$" || i + 1 >= value.length) {
-      result += char;
-      continue;
-    }
-    const next = value[i + 1];
-    if (next === "$") {
-      result += "$";
-      i++;
-    } else if (next === "(") {
-      const end = value.indexOf(")", i + 2);
-      if (end < 0) {
-        result += value.slice(i);
-        break;
-      }
-      const name = value.slice(i + 2, end);
-      result += defined.get(name) ?? `$(${name})`;
-      i = end;
-    } else result += char;
-  }
-  return result;
-}
-
-function splitHostPort(value: string): { host: string; port: number } | undefined {
-  const match = /^([^:\s]+):(\d{1,5})$/.exec(value);
-  if (match === null) return undefined;
-  return { host: match[1]!, port: Number(match[2]) };
-}
-
-/** A port nobody listens on now (the OS picked it for a moment). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on("error", reject);
-    server.listen(0, podIP, () => {
-      const address = server.address();
-      server.close(() => (address !== null && typeof address !== "string" ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
 }
