@@ -1,3 +1,7 @@
+/**
+ * @trainfleet/paramserver: a parameter-server shard: state, rank-order aggregation, optimizers, generations, checkpoint slices, and the shard process.
+ * It may import proto, spec, kernels, runtime and dataplane; other packages import only what is re-exported here, by name.
+ */
 export { averageInRankOrder } from "./aggregate.js";
 export { decodeShardCheckpoint } from "./checkpoint-format.js";
 export { createOptimizer } from "./optimizer.js";
