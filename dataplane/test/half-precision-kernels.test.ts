@@ -1,12 +1,5 @@
-/**
- * The 16-bit codecs' SIMD kernels against their JavaScript specification: every bfloat16
- * and float16 value decodes, and structured and random float32 values encode, to the
- * JavaScript loops' bits exactly; the kernels really run (a silent fallback to JavaScript
- * is caught by the path counts), also on views of a memory that has grown since.
- */
-
-import type { KernelName } from "@trainfleet/kernels";
-import { kernelCalls, kernelMemory, wasmKernels } from "@trainfleet/kernels";
+import { kernelCallsDuring, kernelMemory, wasmKernels } from "@trainfleet/kernels";
+import { seededRandom } from "@trainfleet/testing/seeded-random";
 import { describe, expect, it } from "vitest";
 import {
   decodeBfloat16,
@@ -40,21 +33,6 @@ function expectSameBits(actual: Uint32Array | Uint16Array, expected: Uint32Array
   }
 }
 
-/** Runs `run` and returns how many calls of `kernel` took each path meanwhile. */
-function paths(kernel: KernelName, run: () => void): { wasm: number; js: number } {
-  const before = { ...kernelCalls[kernel] };
-  run();
-  return { wasm: kernelCalls[kernel].wasm - before.wasm, js: kernelCalls[kernel].js - before.js };
-}
-
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state;
-  };
-}
-
 /**
  * 2^20 float32 bit patterns: both signs, all 256 exponents, and 2048 mantissas that
  * straddle every rounding boundary either format has (float16 normals drop 13 bits,
@@ -74,7 +52,7 @@ function structuredFloat32Bits(): Uint32Array {
       }
     }
   }
-  const next = random(7);
+  const next = seededRandom(7);
   while (mantissas.size < 2048) mantissas.add(next() & 0x7fffff);
   const list = [...mantissas].slice(0, 2048);
   const bits = new Uint32Array(2 * 256 * 2048);
@@ -94,7 +72,7 @@ describe("kernel memory growth", () => {
     const filler = memory.uint8(size);
     expect(memory.byteLength).toBeGreaterThan(size);
     expect(filler.buffer).not.toBe(input.buffer);
-    const ran = paths("decodeBfloat16", () => decodeBfloat16(input, out, 0));
+    const ran = kernelCallsDuring("decodeBfloat16", () => decodeBfloat16(input, out, 0));
     expect(ran).toEqual({ wasm: 1, js: 0 });
     bitsOf(out).forEach((bits, i) => expect(bits).toBe(((i * 37) << 16) >>> 0));
     memory.free(filler);
@@ -118,7 +96,7 @@ describe("16-bit codec kernels", () => {
       ["decodeFloat16", decodeFloat16, decodeFloat16Js],
     ] as const) {
       out.fill(0);
-      expect(paths(name, () => decode(input, out, 0))).toEqual({ wasm: 1, js: 0 });
+      expect(kernelCallsDuring(name, () => decode(input, out, 0))).toEqual({ wasm: 1, js: 0 });
       reference(Uint16Array.from(input), expected, 0);
       expectSameBits(bitsOf(out), bitsOf(expected), (i) => `${name} ${hex(i, 4)}`);
     }
@@ -139,7 +117,7 @@ describe("16-bit codec kernels", () => {
       ["encodeFloat16", encodeFloat16, encodeFloat16Js],
     ] as const) {
       out.fill(0xdead);
-      expect(paths(name, () => encode(values, 0, values.length, out))).toEqual({ wasm: 1, js: 0 });
+      expect(kernelCallsDuring(name, () => encode(values, 0, values.length, out))).toEqual({ wasm: 1, js: 0 });
       reference(plain, 0, plain.length, expected);
       expectSameBits(out, expected, (i) => `${name} ${hex(bits[i]!, 8)}`);
     }
@@ -148,7 +126,7 @@ describe("16-bit codec kernels", () => {
   });
 
   it("encode random bit patterns to the JavaScript's bits", () => {
-    const next = random(99);
+    const next = seededRandom(99);
     const bits = Uint32Array.from({ length: 1 << 18 }, () => next());
     const values = memory.float32(bits.length);
     bitsOf(values).set(bits);
@@ -167,7 +145,7 @@ describe("16-bit codec kernels", () => {
   });
 
   it("handle odd lengths and unaligned offsets, writing exactly their range", () => {
-    const next = random(5);
+    const next = seededRandom(5);
     for (const length of [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 4 * 37 + 3]) {
       for (const from of [0, 1, 2, 3, 5]) {
         // Source: float32s at [from, from + length) of a longer array.
@@ -184,7 +162,7 @@ describe("16-bit codec kernels", () => {
         ] as const) {
           out.fill(0xbeef);
           expected.fill(0xbeef);
-          expect(paths(name, () => encode(values, from, from + length, out.subarray(1, 1 + length))).wasm).toBe(1);
+          expect(kernelCallsDuring(name, () => encode(values, from, from + length, out.subarray(1, 1 + length))).wasm).toBe(1);
           reference(plain, from, from + length, expected.subarray(1, 1 + length));
           expectSameBits(out, expected, (i) => `${name} length ${length} from ${from} at ${i}`);
         }
@@ -200,7 +178,7 @@ describe("16-bit codec kernels", () => {
         ] as const) {
           bitsOf(out32).fill(0x12345678);
           bitsOf(expected32).fill(0x12345678);
-          expect(paths(name, () => decode(wire, out32, at)).wasm).toBe(1);
+          expect(kernelCallsDuring(name, () => decode(wire, out32, at)).wasm).toBe(1);
           reference(wire.slice(), expected32, at);
           expectSameBits(bitsOf(out32), bitsOf(expected32), (i) => `${name} length ${length} at ${at}: ${i}`);
         }
@@ -212,18 +190,18 @@ describe("16-bit codec kernels", () => {
   it("run the JavaScript for arrays outside the kernel memory, or for ranges the kernel cannot take", () => {
     const values = Float32Array.of(1, 2, 3, 4, 5);
     const out = new Uint16Array(5);
-    expect(paths("encodeFloat16", () => encodeFloat16(values, 0, 5, out))).toEqual({ wasm: 0, js: 1 });
+    expect(kernelCallsDuring("encodeFloat16", () => encodeFloat16(values, 0, 5, out))).toEqual({ wasm: 0, js: 1 });
     expect(Array.from(out)).toEqual([0x3c00, 0x4000, 0x4200, 0x4400, 0x4500]);
     const inMemory = memory.float32(5);
     inMemory.set(values);
     // Output on the heap: JavaScript.
-    expect(paths("encodeBfloat16", () => encodeBfloat16(inMemory, 0, 5, out))).toEqual({ wasm: 0, js: 1 });
+    expect(kernelCallsDuring("encodeBfloat16", () => encodeBfloat16(inMemory, 0, 5, out))).toEqual({ wasm: 0, js: 1 });
     // Output too short for the range: JavaScript (which drops what does not fit).
     const short = memory.uint16(2);
-    expect(paths("encodeBfloat16", () => encodeBfloat16(inMemory, 0, 5, short))).toEqual({ wasm: 0, js: 1 });
+    expect(kernelCallsDuring("encodeBfloat16", () => encodeBfloat16(inMemory, 0, 5, short))).toEqual({ wasm: 0, js: 1 });
     // Decoding past the end of out: JavaScript too.
     const wire = memory.uint16(4);
-    expect(paths("decodeFloat16", () => decodeFloat16(wire, inMemory, 3))).toEqual({ wasm: 0, js: 1 });
+    expect(kernelCallsDuring("decodeFloat16", () => decodeFloat16(wire, inMemory, 3))).toEqual({ wasm: 0, js: 1 });
     for (const view of [inMemory, short, wire]) memory.free(view);
   });
 });

@@ -42,3 +42,10 @@ export function resetKernelCalls(): void {
     kernelCalls[name].js = 0;
   }
 }
+
+/** Runs `run` and returns how many calls of `kernel` took each path meanwhile. */
+export function kernelCallsDuring(kernel: KernelName, run: () => void): KernelPathCounts {
+  const before = { ...kernelCalls[kernel] };
+  run();
+  return { wasm: kernelCalls[kernel].wasm - before.wasm, js: kernelCalls[kernel].js - before.js };
+}

@@ -14,10 +14,11 @@
  */
 import { create } from "@bufbuild/protobuf";
 import type { KernelName } from "@trainfleet/kernels";
-import { kernelCalls, kernelMemory } from "@trainfleet/kernels";
+import { kernelCalls, kernelCallsDuring, kernelMemory } from "@trainfleet/kernels";
 import type { OptimizerSpec } from "@trainfleet/proto";
 import { ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema } from "@trainfleet/proto";
 import { datasetShape, parameterLayout } from "@trainfleet/spec";
+import { seededRandom } from "@trainfleet/testing/seeded-random";
 import { describe, expect, it } from "vitest";
 import { averageInRankOrder, averageInRankOrderJs } from "../src/aggregate.js";
 import { createOptimizer } from "../src/optimizer.js";
@@ -43,20 +44,6 @@ function expectSameFloats(actual: Float32Array, expected: Float32Array, what: st
   }
 }
 
-function paths(kernel: KernelName, run: () => void): { wasm: number; js: number } {
-  const before = { ...kernelCalls[kernel] };
-  run();
-  return { wasm: kernelCalls[kernel].wasm - before.wasm, js: kernelCalls[kernel].js - before.js };
-}
-
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state;
-  };
-}
-
 /** Bit patterns every float kernel must get right: zeros, denormals, extremes, infinities, NaNs with payloads. */
 const edgeBits = [
   0x00000000, 0x80000000, 0x00000001, 0x80000001, 0x007fffff, 0x807fffff, 0x00800000, 0x80800000, 0x7f7fffff, 0xff7fffff, 0x7f800000,
@@ -66,7 +53,7 @@ const edgeBits = [
 
 /** `length` float32s in the kernel memory: edge values, then random values of every magnitude, then random bit patterns. */
 function values(length: number, seed: number): Float32Array {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const out = memory.float32(length);
   const bits = bitsOf(out);
   for (let i = 0; i < length; i++) {
@@ -80,7 +67,7 @@ function values(length: number, seed: number): Float32Array {
 
 /** Only finite values (a pushed gradient that passed the check): the optimizers' and the average's everyday inputs. */
 function finiteValues(length: number, seed: number, scale: number): Float32Array {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const out = memory.float32(length);
   for (let i = 0; i < length; i++) out[i] = ((next() / 2 ** 32 - 0.5) * scale) / 2 ** (next() % 20);
   return out;
@@ -99,7 +86,7 @@ describe("averageInRankOrder kernel", () => {
           const contributions = Array.from({ length: n }, () => values(size, seed++));
           const out = memory.float32(size);
           out.fill(-1);
-          const ran = paths("averageInRankOrder", () => averageInRankOrder(contributions, from, from + length, out));
+          const ran = kernelCallsDuring("averageInRankOrder", () => averageInRankOrder(contributions, from, from + length, out));
           // One rank is a plain copy; from two on the kernel runs.
           expect(ran).toEqual(n === 1 ? { wasm: 0, js: 1 } : { wasm: 1, js: 0 });
           const expected = new Float32Array(size).fill(-1);
@@ -137,7 +124,7 @@ describe("averageInRankOrder kernel", () => {
     const b = values(13, 78);
     const expected = new Float32Array(13);
     averageInRankOrderJs([a.slice(), b.slice()], 0, 13, expected);
-    expect(paths("averageInRankOrder", () => averageInRankOrder([a, b], 0, 13, a)).wasm).toBe(1);
+    expect(kernelCallsDuring("averageInRankOrder", () => averageInRankOrder([a, b], 0, 13, a)).wasm).toBe(1);
     expectSameFloats(a, expected, "in place");
     memory.free(a);
     memory.free(b);
@@ -146,8 +133,14 @@ describe("averageInRankOrder kernel", () => {
   it("runs the JavaScript when an array is outside the kernel memory", () => {
     const a = values(9, 3);
     const out = memory.float32(9);
-    expect(paths("averageInRankOrder", () => averageInRankOrder([a, new Float32Array(9)], 0, 9, out))).toEqual({ wasm: 0, js: 1 });
-    expect(paths("averageInRankOrder", () => averageInRankOrder([a, a], 0, 9, new Float32Array(9)))).toEqual({ wasm: 0, js: 1 });
+    expect(kernelCallsDuring("averageInRankOrder", () => averageInRankOrder([a, new Float32Array(9)], 0, 9, out))).toEqual({
+      wasm: 0,
+      js: 1,
+    });
+    expect(kernelCallsDuring("averageInRankOrder", () => averageInRankOrder([a, a], 0, 9, new Float32Array(9)))).toEqual({
+      wasm: 0,
+      js: 1,
+    });
     memory.free(a);
     memory.free(out);
   });
@@ -162,7 +155,10 @@ describe("finite check kernel", () => {
         const array = finiteValues(from + length + 3, length * 10 + from, 1e30);
         // Finite extremes are finite.
         bitsOf(array)[from] = 0x7f7fffff;
-        expect(paths("checkFinite", () => expect(allFinite(array, from, from + length)).toBe(true))).toEqual({ wasm: 1, js: 0 });
+        expect(kernelCallsDuring("checkFinite", () => expect(allFinite(array, from, from + length)).toBe(true))).toEqual({
+          wasm: 1,
+          js: 0,
+        });
         for (let position = 0; position < length; position++) {
           for (const pattern of bad) {
             const bits = bitsOf(array);
@@ -242,9 +238,11 @@ describe("optimizer kernels", () => {
               const gradient = gradients === "edge" ? values(size, seed++) : finiteValues(size, seed++, 1);
               // In place here (out === params); the next test writes elsewhere.
               const chunk = gradient.subarray(from, from + length);
-              const ran = paths(kernel, () => wasmOptimizer.apply(params, chunk, params, from, from + length, t));
+              const ran = kernelCallsDuring(kernel, () => wasmOptimizer.apply(params, chunk, params, from, from + length, t));
               expect(ran).toEqual({ wasm: 1, js: 0 });
-              expect(paths(kernel, () => jsOptimizer.apply(heapParams, chunk.slice(), heapParams, from, from + length, t))).toEqual({
+              expect(
+                kernelCallsDuring(kernel, () => jsOptimizer.apply(heapParams, chunk.slice(), heapParams, from, from + length, t)),
+              ).toEqual({
                 wasm: 0,
                 js: 1,
               });
@@ -266,7 +264,7 @@ describe("optimizer kernels", () => {
     // Adam step from zero state and parameters whose result changes if v is computed as
     // (1 - beta2) * (g * g), or the step as lr * ((m / c1) / (sqrt(v / c2) + epsilon)).
     const f = Math.fround;
-    const next = random(2024);
+    const next = seededRandom(2024);
     const uniform = () => next() / 2 ** 32;
     const beta1 = 0.9;
     const epsilon = 1e-7;
@@ -314,7 +312,10 @@ describe("optimizer kernels", () => {
       const gradient = memory.float32(4);
       gradient.fill(g);
       const heapParams = new Float32Array(4);
-      expect(paths("adam", () => createOptimizer(spec, 4).apply(params, gradient, params, 0, 4, 1))).toEqual({ wasm: 1, js: 0 });
+      expect(kernelCallsDuring("adam", () => createOptimizer(spec, 4).apply(params, gradient, params, 0, 4, 1))).toEqual({
+        wasm: 1,
+        js: 0,
+      });
       createOptimizer(spec, 4).apply(heapParams, gradient.slice(), heapParams, 0, 4, 1);
       expect(heapParams[0]).toBe(expected);
       expectSameFloats(params, heapParams, `learning rate ${learningRate}, beta2 ${beta2}, g ${g}`);
@@ -364,7 +365,7 @@ describe("optimizer kernels", () => {
       const out = memory.float32(size);
       const gradient = finiteValues(size, 6, 1);
       // A step applied and dropped (never committed) leaves no trace: applied again, it gives the same bits.
-      expect(paths(kernel, () => optimizer.apply(params, gradient, out, 0, size, 1))).toEqual({ wasm: 1, js: 0 });
+      expect(kernelCallsDuring(kernel, () => optimizer.apply(params, gradient, out, 0, size, 1))).toEqual({ wasm: 1, js: 0 });
       const dropped = out.slice();
       out.fill(0);
       for (let t = 1; t <= 3; t++) {
