@@ -24,8 +24,9 @@ export async function startBenchShard(
       optimizer: create(OptimizerSpecSchema, { kind: { case: "sgd", value: { learningRate: 0.01, momentum: 0.9 } } }),
       layout: {
         kind: "mlp",
+        data: { featureShape: [1], classes: 1, labelSize: 0, trainRecords: 0, evalRecords: 0 },
         input: { height: 1, width: 1, channels: 1, classes: 1, trainSamples: 0, testSamples: 0 },
-        tensors: [{ name: "bench", shape: [parameterCount], offset: 0, size: parameterCount, fanIn: 0, fanOut: 0 }],
+        tensors: [{ name: "bench", shape: [parameterCount], offset: 0, size: parameterCount, fanIn: 0, fanOut: 0, initializer: "zeros" }],
         parameterCount,
         convKernelSize: 0,
       },

@@ -13,7 +13,9 @@ import {
   CheckpointSpecSchema,
   Code,
   DataPlane,
+  DatasetSpecSchema,
   JobSpecSchema,
+  Loss,
   ModelSpecSchema,
   OptimizerSpecSchema,
   ParameterServersSpecSchema,
@@ -27,12 +29,24 @@ import {
 import type { ResolvedJobSpec } from "@trainfleet/spec";
 import { defaultJobSpec, modelDefaults, optimizerDefaults, resolveJobSpec } from "@trainfleet/spec";
 import type { FlagTable, FlagValue } from "./flags.js";
+import { UsageError } from "./flags.js";
 
 /** The values of the enum flags and the proto enum values they stand for. */
 const modes = { sync: TrainingMode.SYNC, async: TrainingMode.ASYNC };
 const placements = { dedicated: Placement.DEDICATED, colocated: Placement.COLOCATED };
 const wireDtypes = { float32: WireDtype.FLOAT32, bfloat16: WireDtype.BFLOAT16, float16: WireDtype.FLOAT16 };
 const dataPlanes = { tcp: DataPlane.TCP, grpc: DataPlane.GRPC };
+const losses = {
+  "sparse-categorical-crossentropy": Loss.SPARSE_CATEGORICAL_CROSSENTROPY,
+  "categorical-crossentropy": Loss.CATEGORICAL_CROSSENTROPY,
+  "mean-squared-error": Loss.MEAN_SQUARED_ERROR,
+  "binary-crossentropy": Loss.BINARY_CROSSENTROPY,
+};
+
+/** A --dataset value that names a file or a URL (a manifest) rather than a built-in dataset. */
+function isManifest(value: string): boolean {
+  return value.endsWith(".json") || value.includes("/");
+}
 
 /** The flag value that stands for an enum value (a default of spec's table). */
 function choiceFor(choices: Record<string, number>, value: number): string {
@@ -61,6 +75,29 @@ export const jobFlags: FlagTable = {
     help: `CNN filters per conv layer (${cnn.kernelSize}x${cnn.kernelSize} conv + ReLU + 2x2 max-pool each). Default ${cnn.convFilters.join(",")}.`,
   },
   "dense-units": { kind: "integer", help: `CNN dense layer width before the output (0: none). Default ${cnn.denseUnits}.` },
+  "model-json": {
+    kind: "string",
+    help: "Train your own tf.js Layers model instead of --model: its model.json (as model.save() or tensorflowjs_converter writes it), a local path or an http(s):// or s3:// URL; its weight files are read from beside it. With weights it is fine-tuned from them; without, seeded.",
+  },
+  "model-sha256": { kind: "string", help: "sha256 of --model-json's model.json; other bytes are refused." },
+  loss: {
+    kind: "string",
+    choices: Object.keys(losses),
+    help: "Loss of --model-json's model; without it, the loss the model was compiled with (its trainingConfig).",
+  },
+  "model-module": {
+    kind: "string",
+    help: "An ES module (local path) that workers load before --model-json's model: it may export registerLayers(tf) for custom layers and loss(tf, labels, predictions).",
+  },
+  dataset: {
+    kind: "string",
+    help: `The training data: a built-in dataset (fashion-mnist), or a sharded dataset's manifest (a dataset.json that \`trainfleet dataset convert\` writes: a path, or an http(s):// or s3:// URL). Default ${defaults.dataset.name}.`,
+  },
+  "eval-dataset": {
+    kind: "string",
+    help: "The evaluation manifest of a sharded --dataset; without it, evaluation reads the training manifest's records.",
+  },
+  "dataset-sha256": { kind: "string", help: "sha256 of --dataset's manifest; other bytes are refused." },
   workers: {
     kind: "integer",
     min: 1,
@@ -167,7 +204,23 @@ export function withJobFlags(base: JobSpec, values: Record<string, FlagValue>): 
   const list = (name: string) => values[name] as number[] | undefined;
   if (values["job-id"] !== undefined) spec.jobId = values["job-id"] as string;
   const model = (values.model as string | undefined) ?? (list("conv-filters") !== undefined ? "cnn" : undefined);
-  if (model === "mlp" || list("hidden") !== undefined) {
+  const layers = values["model-json"] as string | undefined;
+  if (layers !== undefined) {
+    if (model !== undefined) throw new UsageError(`--model ${model} and --model-json ${layers} each name the model: give one`);
+    spec.model = create(ModelSpecSchema, {
+      kind: {
+        case: "layers",
+        value: {
+          uri: layers,
+          sha256: (values["model-sha256"] as string | undefined) ?? "",
+          loss: values.loss === undefined ? Loss.UNSPECIFIED : losses[values.loss as keyof typeof losses],
+          module: (values["model-module"] as string | undefined) ?? "",
+        },
+      },
+    });
+  } else if (values["model-sha256"] !== undefined || values.loss !== undefined || values["model-module"] !== undefined) {
+    throw new UsageError("--model-sha256, --loss and --model-module go with --model-json");
+  } else if (model === "mlp" || list("hidden") !== undefined) {
     spec.model = create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: list("hidden") ?? [...mlp.hiddenUnits] } } });
   } else if (model === "cnn") {
     spec.model = create(ModelSpecSchema, {
@@ -180,6 +233,16 @@ export function withJobFlags(base: JobSpec, values: Record<string, FlagValue>): 
         },
       },
     });
+  }
+  const dataset = values.dataset as string | undefined;
+  if (dataset !== undefined) {
+    spec.dataset = create(DatasetSpecSchema, isManifest(dataset) ? { manifest: dataset } : { name: dataset });
+  }
+  if (values["eval-dataset"] !== undefined || values["dataset-sha256"] !== undefined) {
+    if (spec.dataset === undefined || spec.dataset.manifest === "")
+      throw new UsageError("--eval-dataset and --dataset-sha256 go with a manifest given as --dataset");
+    spec.dataset.evalManifest = (values["eval-dataset"] as string | undefined) ?? spec.dataset.evalManifest;
+    spec.dataset.sha256 = (values["dataset-sha256"] as string | undefined) ?? spec.dataset.sha256;
   }
   spec.training ??= create(TrainingSpecSchema);
   const training = spec.training;

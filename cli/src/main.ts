@@ -7,6 +7,7 @@ import { codeName, TrainfleetError } from "@trainfleet/proto";
 import type { Command } from "./command.js";
 import { namePositionals } from "./command.js";
 import { coordinatorCommand } from "./commands/coordinator.js";
+import { datasetCommand } from "./commands/dataset.js";
 import { eventsCommand } from "./commands/events.js";
 import { getCommand } from "./commands/get.js";
 import { operatorCommand } from "./commands/operator.js";
@@ -30,6 +31,7 @@ const commands: Command[] = [
   submitCommand,
   getCommand,
   scaleCommand,
+  datasetCommand,
 ];
 
 const usage = `Usage: trainfleet <command> [flags]

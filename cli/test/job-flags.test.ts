@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, equals, toJson } from "@bufbuild/protobuf";
 import type { JobSpec } from "@trainfleet/proto";
-import { Code, DataPlane, JobSpecSchema, Placement, TrainfleetError, TrainingMode, WireDtype } from "@trainfleet/proto";
+import { Code, DataPlane, JobSpecSchema, Loss, Placement, TrainfleetError, TrainingMode, WireDtype } from "@trainfleet/proto";
 import { modelDefaults, optimizerDefaults, resolveJobSpec } from "@trainfleet/spec";
 import { describe, expect, it } from "vitest";
 import { helpText, parseFlags } from "../src/flags.js";
@@ -25,12 +25,20 @@ const sgd = optimizerDefaults.sgd.kind.value;
 const flagValue = (names: Record<number, string>, value: number) => names[value]!.toLowerCase();
 
 /** What each job flag's help must give as its default, from spec alone. */
-const expectedDefaults: Record<string, string> = {
+const expectedDefaults: Record<string, string | undefined> = {
   "job-id": resolved.jobId,
   model: resolved.model!.kind.case!,
   hidden: resolved.model!.kind.case === "mlp" ? resolved.model!.kind.value.hiddenUnits.join(",") : "not an MLP",
   "conv-filters": cnn.convFilters.join(","),
   "dense-units": String(cnn.denseUnits),
+  // A user's model and dataset have no default: without them the job trains the built-ins.
+  "model-json": undefined,
+  "model-sha256": undefined,
+  loss: undefined,
+  "model-module": undefined,
+  dataset: resolved.dataset!.name,
+  "eval-dataset": undefined,
+  "dataset-sha256": undefined,
   workers: String(resolved.workers!.replicas),
   "min-workers": `${resolved.workers!.minWorkers} (colocated: --workers)`,
   "max-workers": "--workers",
@@ -87,6 +95,43 @@ describe("the job flags' defaults", () => {
   it("are what the flags resolve to when none is given", async () => {
     expect(json(await fromArgs([]))).toEqual(json(resolved));
     expect(resolved.workers!.maxWorkers).toBe(resolved.workers!.replicas);
+  });
+
+  it("describe a user's Layers model and sharded dataset, and refuse what goes with neither", async () => {
+    const spec = await fromArgs([
+      "--model-json",
+      "s3://models/net/model.json",
+      "--model-sha256",
+      "ab".repeat(32),
+      "--loss",
+      "mean-squared-error",
+      "--model-module",
+      "/opt/layers.mjs",
+      "--dataset",
+      "data/wine/dataset.json",
+      "--eval-dataset",
+      "data/wine/test.json",
+    ]);
+    expect(spec.model!.kind).toEqual({
+      case: "layers",
+      value: expect.objectContaining({
+        uri: "s3://models/net/model.json",
+        sha256: "ab".repeat(32),
+        loss: Loss.MEAN_SQUARED_ERROR,
+        module: "/opt/layers.mjs",
+      }),
+    });
+    expect(spec.dataset).toMatchObject({ name: "", manifest: "data/wine/dataset.json", evalManifest: "data/wine/test.json" });
+    expect((await fromArgs(["--dataset", "fashion-mnist"])).dataset).toMatchObject({ name: "fashion-mnist", manifest: "" });
+    await expect(fromArgs(["--model", "cnn", "--model-json", "m.json"])).rejects.toThrow(
+      /--model cnn and --model-json m.json each name the model: give one/,
+    );
+    await expect(fromArgs(["--loss", "mean-squared-error"])).rejects.toThrow(
+      /--model-sha256, --loss and --model-module go with --model-json/,
+    );
+    await expect(fromArgs(["--eval-dataset", "t.json"])).rejects.toThrow(
+      /--eval-dataset and --dataset-sha256 go with a manifest given as --dataset/,
+    );
   });
 
   it("fill a model or optimizer named by a flag from spec's table", async () => {

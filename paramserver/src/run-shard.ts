@@ -253,7 +253,7 @@ async function takeShardAssignment(
  * restore or not: it was applied when that generation began.
  */
 async function configure(shard: ParameterShard, assignment: ShardAssignment, shardIndex: number, logger: Logger): Promise<boolean> {
-  const config = shardConfigFrom(assignment);
+  const config = await shardConfigFrom(assignment, shard.config);
   const repeat = shard.config !== undefined && shard.generation === config.generation;
   const restore = repeat ? undefined : assignment.restore;
   const state = restore === undefined ? undefined : await restoredState(restore, config, shardIndex);

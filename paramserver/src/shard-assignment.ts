@@ -52,7 +52,7 @@ export function configureShard(s: ShardCore, config: ShardConfig): void {
     const size = config.range.end - config.range.begin;
     // The hot buffers live in the kernel memory, where the WebAssembly kernels work.
     s.params = kernelFloat32Array(size);
-    s.params.set(initialParameters(config.layout, config.seed, config.range.begin, config.range.end));
+    s.params.set(config.initial ?? initialParameters(config.layout, config.seed, config.range.begin, config.range.end));
     s.next = kernelFloat32Array(size);
     s.optimizer = createOptimizer(config.optimizer, size);
     s.deadlines = new DeadlineWatch(config.stepDeadlineMs ?? 60_000);

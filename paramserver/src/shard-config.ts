@@ -3,7 +3,8 @@
 import type { OptimizerSpec, ShardAssignment } from "@trainfleet/proto";
 import { TrainingMode } from "@trainfleet/proto";
 import type { ParameterLayout, Range } from "@trainfleet/spec";
-import { datasetShape, parameterLayout } from "@trainfleet/spec";
+import { dataShape, parameterLayout } from "@trainfleet/spec";
+import { modelWeightsSlice } from "./model-weights-slice.js";
 
 export interface ShardConfig {
   jobId: string;
@@ -15,6 +16,8 @@ export interface ShardConfig {
   optimizer: OptimizerSpec;
   layout: ParameterLayout;
   seed: number;
+  /** The range's initial parameters when they are a model's weights (fine-tuning); absent: seeded from `seed`. */
+  initial?: Float32Array | undefined;
   /** Snapshot for a checkpoint at every multiple of this version (0 or absent: only when the coordinator asks). */
   checkpointEverySteps?: number;
   /** A rank's push this long after the shard could take the step misses a deadline (deadline-watch.ts). */
@@ -25,8 +28,19 @@ export interface ShardConfig {
   maxStaleness?: number;
 }
 
-/** The shard's config from the coordinator's assignment (whose spec is already validated). */
-export function shardConfigFrom(assignment: ShardAssignment): ShardConfig {
+/**
+ * The shard's config from the coordinator's assignment (whose spec is already validated).
+ * A fine-tuned model's weights are read for the first assignment of a job and kept after.
+ */
+export async function shardConfigFrom(assignment: ShardAssignment, current?: ShardConfig): Promise<ShardConfig> {
+  const config = configOf(assignment);
+  const { begin, end } = config.range;
+  const same = current !== undefined && current.jobId === config.jobId && current.range.begin === begin && current.range.end === end;
+  config.initial = same ? current.initial : await modelWeightsSlice(assignment.spec!, config.layout, config.range);
+  return config;
+}
+
+function configOf(assignment: ShardAssignment): ShardConfig {
   const spec = assignment.spec!;
   const range = assignment.range!;
   return {
@@ -36,7 +50,7 @@ export function shardConfigFrom(assignment: ShardAssignment): ShardConfig {
     range: { begin: Number(range.begin), end: Number(range.end) },
     chunkElements: Math.floor(spec.parameterServers!.chunkBytes / 4),
     optimizer: spec.training!.optimizer!,
-    layout: parameterLayout(spec.model!, datasetShape(spec.dataset!.name)),
+    layout: parameterLayout(spec.model!, dataShape(spec.dataset!)),
     seed: spec.training!.seed,
     // Without a folder to write to, no checkpoints (the coordinator then expects none).
     checkpointEverySteps: assignment.checkpointDir === "" ? 0 : (spec.checkpoints?.everySteps ?? 0),

@@ -51,7 +51,8 @@ export function snapshotMismatches(snapshot: ShardState, expected: { jobId: stri
 }
 
 /**
- * The state a shard of `config` starts at: version 0, the job's seeded initial parameters
+ * The state a shard of `config` starts at: version 0, the job's initial parameters (seeded,
+ * or a fine-tuned model's weights)
  * (as configure() sets them) and a zero optimizer state. What a ShardRestore with an
  * empty path means: a job restarted before its first checkpoint.
  */
@@ -63,7 +64,7 @@ export function initialShardState(config: ShardConfig): ShardState {
     version: 0,
     range: { begin, end },
     optimizer,
-    parameters: initialParameters(config.layout, config.seed, begin, end),
+    parameters: config.initial?.slice() ?? initialParameters(config.layout, config.seed, begin, end),
     state: Array.from({ length: optimizerStateArrays[optimizer] }, () => new Float32Array(end - begin)),
   };
 }

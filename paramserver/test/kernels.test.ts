@@ -17,7 +17,7 @@ import type { KernelName } from "@trainfleet/kernels";
 import { kernelCalls, kernelCallsDuring, kernelMemory } from "@trainfleet/kernels";
 import type { OptimizerSpec } from "@trainfleet/proto";
 import { ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema } from "@trainfleet/proto";
-import { datasetShape, parameterLayout } from "@trainfleet/spec";
+import { dataShape, parameterLayout } from "@trainfleet/spec";
 import { seededRandom } from "@trainfleet/testing/seeded-random";
 import { describe, expect, it } from "vitest";
 import { averageInRankOrder, averageInRankOrderJs } from "../src/aggregate.js";
@@ -387,7 +387,7 @@ describe("optimizer kernels", () => {
 describe("the shard's hot path", () => {
   const layout = parameterLayout(
     create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [] } } }),
-    datasetShape("fashion-mnist"),
+    dataShape({ name: "fashion-mnist", manifest: "" }),
   );
 
   for (const [name, kernel, spec] of [

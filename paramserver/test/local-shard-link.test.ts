@@ -7,13 +7,13 @@ import { create } from "@bufbuild/protobuf";
 import { createLocalShardLink } from "@trainfleet/dataplane";
 import { kernelFloat32Array } from "@trainfleet/kernels";
 import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema, TrainfleetError } from "@trainfleet/proto";
-import { datasetShape, parameterLayout } from "@trainfleet/spec";
+import { dataShape, parameterLayout } from "@trainfleet/spec";
 import { describe, expect, it } from "vitest";
 import { ParameterShard } from "../src/parameter-shard.js";
 
 const layout = parameterLayout(
   create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [] } } }),
-  datasetShape("fashion-mnist"),
+  dataShape({ name: "fashion-mnist", manifest: "" }),
 );
 const chunks = [
   { begin: 100, end: 104 },

@@ -1,12 +1,12 @@
 import { create } from "@bufbuild/protobuf";
 import { ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema } from "@trainfleet/proto";
-import { datasetShape, parameterLayout } from "@trainfleet/spec";
+import { dataShape, parameterLayout } from "@trainfleet/spec";
 import { describe, expect, it } from "vitest";
 import { ParameterShard } from "../src/parameter-shard.js";
 
 const layout = parameterLayout(
   create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [] } } }),
-  datasetShape("fashion-mnist"),
+  dataShape({ name: "fashion-mnist", manifest: "" }),
 );
 
 function shardAfter(arrival: number[], gradients: Float32Array[]): Float32Array {

@@ -29,7 +29,7 @@ import {
 } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
 import { silentLogger } from "@trainfleet/runtime";
-import { datasetShape, initialParameters, parameterLayout } from "@trainfleet/spec";
+import { dataShape, initialParameters, parameterLayout } from "@trainfleet/spec";
 import { afterEach, describe, expect, it } from "vitest";
 import { ParameterShard } from "../src/parameter-shard.js";
 import { runShard } from "../src/run-shard.js";
@@ -348,7 +348,7 @@ describe("the shard process when the coordinator goes away", () => {
     expect(log.reasons).toEqual(["told to stop (Evicted) and register again"]);
     script.assignments.send(shardAssignment(2, 1, { restore: { path: "", version: 0 } }));
     expect(await script.reports.receive()).toMatchObject({ memberId: "ps-0-2", generation: 2, version: 0, error: "" });
-    const layout = parameterLayout(spec.model!, datasetShape("fashion-mnist"));
+    const layout = parameterLayout(spec.model!, dataShape({ name: "fashion-mnist", manifest: "" }));
     expect(stateBits(shard)).toEqual({
       parameters: bits(initialParameters(layout, 5, 0, 1000)),
       state: [new Float32Array(1000), new Float32Array(1000)].map(bits),

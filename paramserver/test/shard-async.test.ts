@@ -8,7 +8,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { PushResult, PushTransaction } from "@trainfleet/dataplane";
 import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema } from "@trainfleet/proto";
-import { datasetShape, initialParameters, parameterLayout } from "@trainfleet/spec";
+import { dataShape, initialParameters, parameterLayout } from "@trainfleet/spec";
 import { describe, expect, it } from "vitest";
 import { createOptimizer } from "../src/optimizer.js";
 import { ParameterShard } from "../src/parameter-shard.js";
@@ -17,7 +17,7 @@ import { bits, errorOf } from "./support.js";
 
 const layout = parameterLayout(
   create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }),
-  datasetShape("fashion-mnist"),
+  dataShape({ name: "fashion-mnist", manifest: "" }),
 );
 const jobId = "job-async";
 // [100, 403) in chunks of 64: five chunks, the last one 47 long.

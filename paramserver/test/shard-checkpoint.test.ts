@@ -11,7 +11,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
 import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema } from "@trainfleet/proto";
 import { sha256Hex, silentLogger } from "@trainfleet/runtime";
-import { datasetShape, parameterLayout } from "@trainfleet/spec";
+import { dataShape, parameterLayout } from "@trainfleet/spec";
 import { rejection } from "@trainfleet/testing/rejection";
 import { describe, expect, it } from "vitest";
 import type { CheckpointWritten } from "../src/checkpoint-files.js";
@@ -24,7 +24,7 @@ import { bits, errorOf } from "./support.js";
 
 const layout = parameterLayout(
   create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }),
-  datasetShape("fashion-mnist"),
+  dataShape({ name: "fashion-mnist", manifest: "" }),
 );
 
 const optimizers: Record<string, MessageInitShape<typeof OptimizerSpecSchema>> = {

@@ -9,7 +9,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
 import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema, TrainfleetError } from "@trainfleet/proto";
-import { datasetShape, parameterLayout } from "@trainfleet/spec";
+import { dataShape, parameterLayout } from "@trainfleet/spec";
 import { describe, expect, it } from "vitest";
 import { ParameterShard } from "../src/parameter-shard.js";
 import type { ShardConfig } from "../src/shard-config.js";
@@ -18,7 +18,7 @@ import { bits, errorOf } from "./support.js";
 
 const layout = parameterLayout(
   create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }),
-  datasetShape("fashion-mnist"),
+  dataShape({ name: "fashion-mnist", manifest: "" }),
 );
 const jobId = "job-a";
 // [100, 403) in chunks of 64: five chunks, the last one 47 long.

@@ -7,7 +7,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { Code, ModelSpecSchema, OptimizerSpecSchema, PushRequestSchema } from "@trainfleet/proto";
-import { datasetShape, initialParameters, parameterLayout } from "@trainfleet/spec";
+import { dataShape, initialParameters, parameterLayout } from "@trainfleet/spec";
 import { describe, expect, it } from "vitest";
 import { ParameterShard } from "../src/parameter-shard.js";
 import type { ShardConfig } from "../src/shard-config.js";
@@ -17,7 +17,7 @@ import { bits, errorOf } from "./support.js";
 
 const layout = parameterLayout(
   create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }),
-  datasetShape("fashion-mnist"),
+  dataShape({ name: "fashion-mnist", manifest: "" }),
 );
 const adam = create(OptimizerSpecSchema, {
   kind: { case: "adam", value: { learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } },

@@ -30,15 +30,33 @@ export {
 } from "./gen/trainfleet/v1/coordinator_pb.js";
 export type { JobEvent, StepMetrics } from "./gen/trainfleet/v1/events_pb.js";
 export { JobEventKind, JobEventSchema, StepMetricsSchema } from "./gen/trainfleet/v1/events_pb.js";
-export type { JobSpec, JobStatus, ModelSpec, OptimizerSpec, ParameterServerStats, SeriesPoint } from "./gen/trainfleet/v1/job_pb.js";
+export type {
+  DatasetFacts,
+  DatasetSpec,
+  JobSpec,
+  JobStatus,
+  LayersModelSpec,
+  ModelArtifact,
+  ModelSpec,
+  ModelTensor,
+  OptimizerSpec,
+  ParameterServerStats,
+  SeriesPoint,
+} from "./gen/trainfleet/v1/job_pb.js";
 export {
   CheckpointSpecSchema,
   DataPlane,
+  DatasetFactsSchema,
+  DatasetSpecSchema,
   JobPhase,
   JobSpecSchema,
   JobStatusSchema,
   JobWorkersSchema,
+  LayersModelSpecSchema,
+  Loss,
+  ModelArtifactSchema,
   ModelSpecSchema,
+  ModelTensorSchema,
   OptimizerSpecSchema,
   ParameterServerStatsSchema,
   ParameterServerStatusSchema,

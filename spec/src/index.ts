@@ -8,6 +8,8 @@ export {
   latestCheckpointFileName,
   shardCheckpointFileName,
 } from "./checkpoint-names.js";
+export type { DataShape } from "./data-shape.js";
+export { dataShape, featureSize } from "./data-shape.js";
 export {
   defaultJobSpec,
   defaultMaxWorkers,
@@ -17,7 +19,7 @@ export {
   optimizerDefaults,
 } from "./job-spec-defaults.js";
 export type { InputShape, ParameterLayout, TensorSlot } from "./parameter-layout.js";
-export { datasetShape, initialParameters, parameterLayout, uniform01 } from "./parameter-layout.js";
+export { initialParameters, parameterLayout, uniform01 } from "./parameter-layout.js";
 export type { Range } from "./partition.js";
 export { chunkRanges, shardRanges } from "./partition.js";
 export type { ResolvedJobSpec } from "./resolve-job-spec.js";

@@ -4,8 +4,11 @@
  * (an element offset) means the same thing in every process.
  */
 import type { ModelSpec } from "@trainfleet/proto";
-import { invalidField } from "@trainfleet/proto";
+import { Code, invalidField, TrainfleetError } from "@trainfleet/proto";
+import type { DataShape } from "./data-shape.js";
+import { featureSize } from "./data-shape.js";
 
+/** One sample as the built-in models see it: an image (a flat feature vector is 1 x n x 1). */
 export interface InputShape {
   height: number;
   width: number;
@@ -21,13 +24,16 @@ export interface TensorSlot {
   shape: number[];
   offset: number;
   size: number;
-  /** Glorot-uniform fan-in and fan-out; 0 for biases, which start at zero. */
+  /** Glorot-uniform fan-in and fan-out. */
   fanIn: number;
   fanOut: number;
+  /** How seeded initialisation starts it: Glorot-uniform kernels, zero biases (and ones where a user's layer says so). */
+  initializer: "glorot-uniform" | "zeros" | "ones";
 }
 
 export interface ParameterLayout {
-  kind: "mlp" | "cnn";
+  kind: "mlp" | "cnn" | "layers";
+  data: DataShape;
   input: InputShape;
   tensors: TensorSlot[];
   parameterCount: number;
@@ -35,24 +41,44 @@ export interface ParameterLayout {
   convKernelSize: number;
 }
 
-const datasetShapes: Record<string, InputShape> = {
-  "fashion-mnist": { height: 28, width: 28, channels: 1, classes: 10, trainSamples: 60_000, testSamples: 10_000 },
-};
-
-export function datasetShape(name: string): InputShape {
-  const shape = datasetShapes[name];
-  if (shape === undefined) {
-    throw invalidField("spec.dataset.name", `unknown dataset "${name}"; known: ${Object.keys(datasetShapes).join(", ")}`);
-  }
-  return shape;
+/** The built-in models' view of the data: features as height x width x channels. */
+function inputShape(data: DataShape): InputShape {
+  const [height, width, channels] =
+    data.featureShape.length === 3
+      ? data.featureShape
+      : data.featureShape.length === 2
+        ? [...data.featureShape, 1]
+        : [1, featureSize(data), 1];
+  return {
+    height: height as number,
+    width: width as number,
+    channels: channels as number,
+    classes: data.classes,
+    trainSamples: data.trainRecords,
+    testSamples: data.evalRecords,
+  };
 }
 
-export function parameterLayout(model: ModelSpec, input: InputShape): ParameterLayout {
+/**
+ * The flattened parameters of a model: a built-in model's tensors follow from its spec and
+ * the data's shape; a user's Layers model's are its trainable weights as pinned in
+ * spec.model.layers.artifact, in trainableWeights order.
+ */
+export function parameterLayout(model: ModelSpec, data: DataShape): ParameterLayout {
+  const input = inputShape(data);
   const tensors: TensorSlot[] = [];
   let offset = 0;
-  const add = (name: string, shape: number[], fanIn: number, fanOut: number) => {
+  const add = (name: string, shape: number[], fanIn: number, fanOut: number, initializer: TensorSlot["initializer"] = "glorot-uniform") => {
     const size = shape.reduce((a, b) => a * b, 1);
-    tensors.push({ name, shape, offset, size, fanIn, fanOut });
+    tensors.push({
+      name,
+      shape,
+      offset,
+      size,
+      fanIn,
+      fanOut,
+      initializer: fanIn === 0 && initializer === "glorot-uniform" ? "zeros" : initializer,
+    });
     offset += size;
   };
   const dense = (name: string, units: number, inputs: number) => {
@@ -64,8 +90,8 @@ export function parameterLayout(model: ModelSpec, input: InputShape): ParameterL
     case "mlp": {
       let width = input.height * input.width * input.channels;
       model.kind.value.hiddenUnits.forEach((units, i) => (width = dense(`dense${i}`, units, width)));
-      dense("output", input.classes, width);
-      return { kind: "mlp", input, tensors, parameterCount: offset, convKernelSize: 0 };
+      dense("output", outputs(data), width);
+      return { kind: "mlp", data, input, tensors, parameterCount: offset, convKernelSize: 0 };
     }
     case "cnn": {
       const { convFilters, kernelSize, denseUnits } = model.kind.value;
@@ -86,23 +112,57 @@ export function parameterLayout(model: ModelSpec, input: InputShape): ParameterL
       });
       let features = height * width * channels;
       if (denseUnits > 0) features = dense("dense0", denseUnits, features);
-      dense("output", input.classes, features);
-      return { kind: "cnn", input, tensors, parameterCount: offset, convKernelSize: kernelSize };
+      dense("output", outputs(data), features);
+      return { kind: "cnn", data, input, tensors, parameterCount: offset, convKernelSize: kernelSize };
+    }
+    case "layers": {
+      const artifact = model.kind.value.artifact;
+      if (artifact === undefined || artifact.digest === "") {
+        throw new TrainfleetError(
+          Code.FAILED_PRECONDITION,
+          `spec.model.layers.artifact: the model ${model.kind.value.uri} has not been read yet; trainfleet run, submit and coordinator read it when they resolve the job`,
+        );
+      }
+      for (const tensor of artifact.tensors)
+        add(tensor.name, [...tensor.shape], ...glorotFans(tensor.shape), seededInitializer(tensor.initializer));
+      return { kind: "layers", data, input, tensors, parameterCount: offset, convKernelSize: 0 };
     }
     default:
-      throw invalidField("spec.model", "choose a model: mlp or cnn");
+      throw invalidField("spec.model", "choose a model: mlp, cnn, or layers (a model.json)");
   }
 }
 
+/** A built-in model's output units: one per class, or one per regression value. */
+function outputs(data: DataShape): number {
+  return data.classes > 0 ? data.classes : data.labelSize;
+}
+
+function seededInitializer(name: string): TensorSlot["initializer"] {
+  return name === "zeros" || name === "ones" ? name : "glorot-uniform";
+}
+
 /**
- * The initial values of elements [begin, end): Glorot-uniform kernels, zero biases. Each
+ * Keras's fans for Glorot initialisation: a dense kernel [in, out]; a conv kernel
+ * [...spatial, in, out] times its receptive field; rank 0 and 1 (biases) start at zero.
+ */
+function glorotFans(shape: readonly number[]): [number, number] {
+  if (shape.length < 2) return [0, 0];
+  const receptive = shape.slice(0, -2).reduce((a, b) => a * b, 1);
+  return [(shape.at(-2) as number) * receptive, (shape.at(-1) as number) * receptive];
+}
+
+/**
+ * The seeded initial values of elements [begin, end): Glorot-uniform kernels, zero biases
+ * (ones where a user's layer starts a tensor at one). Each
  * element depends only on (seed, its offset), so every shard computes its own slice with
  * no coordination and every process gets identical bits.
  */
 export function initialParameters(layout: ParameterLayout, seed: number, begin: number, end: number): Float32Array {
   const out = new Float32Array(end - begin);
   for (const tensor of layout.tensors) {
-    if (tensor.fanIn === 0) continue;
+    if (tensor.initializer === "ones")
+      out.fill(1, Math.max(0, tensor.offset - begin), Math.max(0, Math.min(end, tensor.offset + tensor.size) - begin));
+    if (tensor.initializer !== "glorot-uniform") continue;
     const limit = Math.sqrt(6 / (tensor.fanIn + tensor.fanOut));
     const from = Math.max(begin, tensor.offset);
     const to = Math.min(end, tensor.offset + tensor.size);

@@ -32,7 +32,8 @@ export function resolveJobSpec(input: JobSpec): ResolvedJobSpec {
   spec.jobId ||= defaults.jobId;
   if (spec.model?.kind.case === undefined) spec.model = defaults.model;
   spec.dataset ??= empty.dataset!;
-  spec.dataset.name ||= defaultJobSpec.dataset.name;
+  // A sharded dataset has no name; without a manifest the built-in default is the dataset.
+  if (spec.dataset.manifest === "") spec.dataset.name ||= defaultJobSpec.dataset.name;
 
   spec.training ??= empty.training!;
   const training = spec.training;

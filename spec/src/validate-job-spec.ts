@@ -5,11 +5,15 @@
  * the message alone.
  */
 
-import type { JobSpec } from "@trainfleet/proto";
-import { DataPlane, invalidField, maxChunkBytes, Placement, TrainingMode, WireDtype } from "@trainfleet/proto";
-import { datasetShape, parameterLayout } from "./parameter-layout.js";
+import type { DatasetSpec, JobSpec, LayersModelSpec } from "@trainfleet/proto";
+import { DataPlane, invalidField, Loss, maxChunkBytes, Placement, TrainingMode, WireDtype } from "@trainfleet/proto";
+import type { DataShape } from "./data-shape.js";
+import { dataShape } from "./data-shape.js";
+import { parameterLayout } from "./parameter-layout.js";
 
 const jobIdPattern = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const sha256Pattern = /^[0-9a-f]{64}$/;
+const urlPattern = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 function check(ok: boolean, field: string, problem: string): void {
   if (!ok) throw invalidField(`spec.${field}`, problem);
@@ -43,8 +47,19 @@ export function validateJobSpec(spec: JobSpec): void {
     );
     check(cnn.kernelSize % 2 === 1 && inRange(cnn.kernelSize, 1, 7), "model.cnn.kernelSize", `${cnn.kernelSize} must be odd, 1 to 7`);
     check(inRange(cnn.denseUnits, 0, 65536), "model.cnn.denseUnits", `${cnn.denseUnits} must be between 0 and 65536`);
+  } else if (model.case === "layers") {
+    validateLayersModel(model.value);
   }
-  datasetShape(spec.dataset!.name);
+  const data = validateDataset(spec.dataset!);
+  if (model.case === "cnn" && data !== undefined) {
+    const [height = 1, width = 1] = data.featureShape;
+    const shrink = 2 ** model.value.convFilters.length;
+    check(
+      data.featureShape.length >= 2 && data.featureShape.length <= 3 && height >= shrink && width >= shrink,
+      "model.cnn.convFilters",
+      `${model.value.convFilters.length} conv layers halve an image ${model.value.convFilters.length} times; the dataset's samples are ${data.featureShape.join("x")}: give an image dataset at least ${shrink}x${shrink}, or use the mlp or your own model`,
+    );
+  }
   const training = spec.training!;
   check(inRange(training.epochs, 1, 10_000), "training.epochs", `${training.epochs} must be between 1 and 10000`);
   check(
@@ -182,10 +197,75 @@ export function validateJobSpec(spec: JobSpec): void {
     "checkpoints.everySteps",
     `${everySteps} must be 0 (a checkpoint only when the job is stopped) or a step count up to 4294967295`,
   );
-  const parameters = parameterLayout(spec.model!, datasetShape(spec.dataset!.name)).parameterCount;
+  // A user's model is counted once its artifact has been read (the coordinator refuses to start before).
+  if (data === undefined || (model.case === "layers" && (model.value.artifact?.digest ?? "") === "")) return;
+  const parameters = parameterLayout(spec.model!, data).parameterCount;
   check(
     ps.shards <= parameters,
     "parameterServers.shards",
     `${ps.shards} shards for ${parameters} parameters: give at most one shard per parameter`,
   );
+}
+
+function validateLayersModel(layers: LayersModelSpec): void {
+  check(layers.uri !== "", "model.layers.uri", "give the model.json: a local path, or an http(s):// or s3:// URL");
+  check(
+    layers.sha256 === "" || sha256Pattern.test(layers.sha256),
+    "model.layers.sha256",
+    "must be 64 lower-case hex digits (sha256sum's output)",
+  );
+  check(Loss[layers.loss] !== undefined, "model.layers.loss", `${layers.loss} is not a Loss: leave it unset (the model's own) or name one`);
+  check(
+    !urlPattern.test(layers.module) || layers.module.startsWith("file://"),
+    "model.layers.module",
+    `"${layers.module}" is a URL: a module runs code in the workers, so it comes from a local path (in Kubernetes, a path inside the job's image), never from the network`,
+  );
+  const artifact = layers.artifact;
+  if (artifact === undefined || artifact.digest === "") return;
+  check(artifact.tensors.length > 0, "model.layers.artifact.tensors", "the model has no trainable weights: nothing to train");
+  artifact.tensors.forEach((tensor, i) =>
+    check(
+      tensor.name !== "" && tensor.shape.every((d) => d >= 1),
+      `model.layers.artifact.tensors[${i}]`,
+      `"${tensor.name}" [${tensor.shape.join(", ")}] needs a name and positive dimensions`,
+    ),
+  );
+}
+
+/** Checks the dataset fields; its shape when known (a built-in dataset, or a read manifest). */
+function validateDataset(dataset: DatasetSpec): DataShape | undefined {
+  if (dataset.manifest === "") {
+    check(
+      dataset.evalManifest === "",
+      "dataset.evalManifest",
+      "goes with spec.dataset.manifest: give both, or neither for a built-in dataset",
+    );
+    check(dataset.sha256 === "", "dataset.sha256", "is the training manifest's digest: give spec.dataset.manifest too");
+    return dataShape(dataset);
+  }
+  check(
+    dataset.name === "",
+    "dataset.name",
+    `give either a built-in dataset's name or a manifest, not both ("${dataset.name}" and ${dataset.manifest})`,
+  );
+  check(
+    dataset.sha256 === "" || sha256Pattern.test(dataset.sha256),
+    "dataset.sha256",
+    "must be 64 lower-case hex digits (sha256sum's output)",
+  );
+  const facts = dataset.facts;
+  if (facts === undefined || facts.digest === "") return undefined;
+  check(facts.trainRecords >= 1, "dataset.facts.trainRecords", `the manifest ${dataset.manifest} lists no records`);
+  check(facts.evalRecords >= 1, "dataset.facts.evalRecords", "the evaluation manifest lists no records");
+  check(
+    facts.featureShape.length >= 1 && facts.featureShape.every((d) => d >= 1),
+    "dataset.facts.featureShape",
+    `[${facts.featureShape.join(", ")}] needs one or more positive dimensions`,
+  );
+  check(
+    facts.classes >= 2 ? facts.labelSize === 0 : facts.classes === 0 && facts.labelSize >= 1,
+    "dataset.facts",
+    `a label is either a class of 2 or more (classes ${facts.classes}) or regression values (labelSize ${facts.labelSize}), not both`,
+  );
+  return dataShape(dataset);
 }

@@ -1,7 +1,9 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
-import { Code, DataPlane, JobSpecSchema, Placement, TrainfleetError, TrainingMode } from "@trainfleet/proto";
+import { Code, DataPlane, DatasetSpecSchema, JobSpecSchema, Placement, TrainfleetError, TrainingMode } from "@trainfleet/proto";
 import { describe, expect, it } from "vitest";
+import { dataShape } from "../src/data-shape.js";
+import { parameterLayout } from "../src/parameter-layout.js";
 import { resolveJobSpec } from "../src/resolve-job-spec.js";
 
 function resolveError(init: MessageInitShape<typeof JobSpecSchema>): TrainfleetError {
@@ -127,7 +129,53 @@ describe("JobSpec", () => {
       /0 must be between 1 and 65536/,
     ],
     [{ model: { kind: { case: "cnn", value: { convFilters: [8], kernelSize: 4 } } } }, "spec.model.cnn.kernelSize", /must be odd/],
-    [{ dataset: { name: "imagenet" } }, "spec.dataset.name", /unknown dataset "imagenet"; known: fashion-mnist/],
+    [
+      { dataset: { name: "imagenet" } },
+      "spec.dataset.name",
+      /unknown dataset "imagenet"; built in: fashion-mnist; or give spec.dataset.manifest/,
+    ],
+    [
+      { model: { kind: { case: "layers", value: {} } } },
+      "spec.model.layers.uri",
+      /give the model.json: a local path, or an http\(s\):\/\/ or s3:\/\/ URL/,
+    ],
+    [
+      { model: { kind: { case: "layers", value: { uri: "m/model.json", sha256: "ABC" } } } },
+      "spec.model.layers.sha256",
+      /64 lower-case hex/,
+    ],
+    [
+      { model: { kind: { case: "layers", value: { uri: "m/model.json", module: "https://example.com/layers.mjs" } } } },
+      "spec.model.layers.module",
+      /is a URL: a module runs code in the workers, so it comes from a local path/,
+    ],
+    [
+      { dataset: { name: "fashion-mnist", manifest: "d/dataset.json" } },
+      "spec.dataset.name",
+      /give either a built-in dataset's name or a manifest, not both/,
+    ],
+    [{ dataset: { evalManifest: "d/test.json" } }, "spec.dataset.evalManifest", /goes with spec.dataset.manifest/],
+    [
+      {
+        model: { kind: { case: "cnn", value: { convFilters: [8, 16], kernelSize: 3 } } },
+        dataset: {
+          manifest: "wine/dataset.json",
+          facts: { digest: "d", trainRecords: 100, evalRecords: 10, featureShape: [13], classes: 3 },
+        },
+      },
+      "spec.model.cnn.convFilters",
+      /the dataset's samples are 13: give an image dataset at least 4x4/,
+    ],
+    [
+      {
+        dataset: {
+          manifest: "d/dataset.json",
+          facts: { digest: "d", trainRecords: 100, evalRecords: 10, featureShape: [4], classes: 3, labelSize: 2 },
+        },
+      },
+      "spec.dataset.facts",
+      /either a class of 2 or more \(classes 3\) or regression values \(labelSize 2\), not both/,
+    ],
     [
       { training: { optimizer: { kind: { case: "sgd", value: { learningRate: -1 } } } } },
       "spec.training.optimizer.sgd.learningRate",
@@ -173,5 +221,52 @@ describe("JobSpec", () => {
     expect(error.code).toBe(Code.INVALID_ARGUMENT);
     expect(error.field).toBe(field);
     expect(error.message).toMatch(message);
+  });
+});
+
+describe("a user's Layers model and a sharded dataset", () => {
+  const artifact = {
+    digest: "ab".repeat(32),
+    tensors: [
+      { name: "conv2d_Conv2D1/kernel", shape: [3, 3, 1, 4] },
+      { name: "conv2d_Conv2D1/bias", shape: [4] },
+      { name: "dense_Dense1/kernel", shape: [64, 10] },
+    ],
+  };
+  const facts = { digest: "cd".repeat(32), trainRecords: 1500, evalRecords: 297, featureShape: [8, 8, 1], classes: 10 };
+
+  it("lays out the pinned trainable weights in order, with Keras's Glorot fans", () => {
+    const spec = resolveJobSpec(
+      create(JobSpecSchema, {
+        model: { kind: { case: "layers", value: { uri: "m/model.json", artifact } } },
+        dataset: { manifest: "d.json", facts },
+      }),
+    );
+    const layout = parameterLayout(spec.model!, dataShape(spec.dataset!));
+    expect(layout.tensors.map(({ name, offset, size, fanIn, fanOut }) => ({ name, offset, size, fanIn, fanOut }))).toEqual([
+      { name: "conv2d_Conv2D1/kernel", offset: 0, size: 36, fanIn: 9, fanOut: 36 },
+      { name: "conv2d_Conv2D1/bias", offset: 36, size: 4, fanIn: 0, fanOut: 0 },
+      { name: "dense_Dense1/kernel", offset: 40, size: 640, fanIn: 64, fanOut: 10 },
+    ]);
+    expect(layout.parameterCount).toBe(680);
+    expect(dataShape(spec.dataset!)).toEqual({ featureShape: [8, 8, 1], classes: 10, labelSize: 0, trainRecords: 1500, evalRecords: 297 });
+  });
+
+  it("resolves a sharded dataset without giving it the built-in name", () => {
+    const spec = resolveJobSpec(create(JobSpecSchema, { dataset: { manifest: "d.json" } }));
+    expect(spec.dataset!.name).toBe("");
+    expect(resolveJobSpec(spec)).toEqual(spec);
+  });
+
+  it("refuses to lay out a model or a dataset whose files have not been read, saying who reads them", () => {
+    const spec = resolveJobSpec(
+      create(JobSpecSchema, { model: { kind: { case: "layers", value: { uri: "m/model.json" } } }, dataset: { manifest: "d.json" } }),
+    );
+    expect(() => dataShape(spec.dataset!)).toThrow(
+      /spec.dataset.facts: the manifest d.json has not been read yet; trainfleet run, submit and coordinator read it/,
+    );
+    expect(() => parameterLayout(spec.model!, dataShape(create(DatasetSpecSchema, { name: "fashion-mnist" })))).toThrow(
+      /spec.model.layers.artifact: the model m\/model.json has not been read yet/,
+    );
   });
 });

@@ -32,7 +32,7 @@ describe("the JobSpec defaults table", () => {
     expect(resolvedJson({})).toEqual({
       jobId: "fashion-mnist",
       model: { mlp: { hiddenUnits: [256] } },
-      dataset: { name: "fashion-mnist" },
+      dataset: { name: "fashion-mnist", manifest: "", evalManifest: "", sha256: "" },
       training: {
         epochs: 3,
         batchSizePerWorker: 64,

@@ -73,9 +73,14 @@ describe("workers that cannot load their data", () => {
     );
     await within(20_000, "the job's end", job.events.ended);
     const final = job.events.events.at(-1)!;
-    expect(final.status).toMatchObject({ phase: JobPhase.FAILED, reason: "WorkerFailed", workerFailures: 2, step: 0, workers: [] });
+    expect(final.status).toMatchObject({ phase: JobPhase.FAILED, reason: "WorkerFailed", workerFailures: 2, step: 0 });
+    // A worker opens the job's data when its assignment names it: each registered, then was lost saying why.
+    expect(final.status.workers.map((w) => [w.host, w.state, w.lastErrorReason]).sort()).toEqual([
+      ["worker-a", WorkerState.LOST, "DataUnavailable"],
+      ["worker-b", WorkerState.LOST, "DataUnavailable"],
+    ]);
     expect(final.status.message).toMatch(
-      /^workers keep failing: 2 fatal worker failures \(DataUnavailable x2\) and no step completed since the coordinator started, as many as workers\.replicas \(2\); the last, from a worker on host worker-[ab] that had not registered: DataUnavailable: /,
+      /^workers keep failing: 2 fatal worker failures \(DataUnavailable x2\) and no step completed since the coordinator started, as many as workers\.replicas \(2\); the last, from worker worker-\d \(host worker-[ab]\): DataUnavailable: /,
     );
     expect(final.status.message).toContain(`DataUnavailable: ${notFound(dataDir)}`);
     // The status API's answer is the final status, and so is what `trainfleet status --json` prints.
@@ -129,12 +134,14 @@ describe("a job paused below min_workers whose replacement worker fails each tim
     const final = job.events.events.at(-1)!.status;
     expect(final).toMatchObject({ phase: JobPhase.FAILED, reason: "WorkerFailed", workerFailures: 2 });
     expect(final.message).toMatch(
-      /^workers keep failing: 2 fatal worker failures \(DataUnavailable x2\) and no step completed since step \d+, as many as workers\.replicas \(2\); the last, from a worker on host worker-b-3 that had not registered: DataUnavailable: Fashion-MNIST not found/,
+      /^workers keep failing: 2 fatal worker failures \(DataUnavailable x2\) and no step completed since step \d+, as many as workers\.replicas \(2\); the last, from worker worker-\d+ \(host worker-b-3\): DataUnavailable: Fashion-MNIST not found/,
     );
-    // The replacements never registered: the workers are the two that trained.
+    // The replacements registered, then failed when they opened the job's data.
     expect(Object.fromEntries(final.workers.map((w) => [w.host, w.state]))).toEqual({
       "worker-a": WorkerState.STOPPED,
       "worker-b": WorkerState.LOST,
+      "worker-b-2": WorkerState.LOST,
+      "worker-b-3": WorkerState.LOST,
     });
     expect(await survivor.exited).toEqual({ code: 0, signal: null });
     expect(await job.shard.exited).toEqual({ code: 0, signal: null });

@@ -8,24 +8,24 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { JsonValue } from "@bufbuild/protobuf";
-import { fromJson } from "@bufbuild/protobuf";
-import { JobSpecSchema } from "@trainfleet/proto";
+import { create, fromJson } from "@bufbuild/protobuf";
+import { DatasetSpecSchema, JobSpecSchema } from "@trainfleet/proto";
 import { silentLogger } from "@trainfleet/runtime";
 import { perRankReference, plainReference } from "@trainfleet/testing/fleet/reference-training";
 import { runFleet } from "@trainfleet/testing/fleet/run-fleet";
-import type { ImageDataset } from "@trainfleet/worker";
-import { defaultDataDirs, loadFashionMnist, selectBackend } from "@trainfleet/worker";
+import type { TrainingData } from "@trainfleet/worker";
+import { defaultDataDirs, openTrainingData, selectBackend } from "@trainfleet/worker";
 import { beforeAll, describe, expect, it } from "vitest";
 
 const steps = 20;
 const batch = 16;
-let dataset: ImageDataset;
+let dataset: TrainingData;
 
 beforeAll(async () => {
   await selectBackend("cpu", silentLogger);
-  dataset = await loadFashionMnist(
-    defaultDataDirs({ dataDir: process.env.TRAINFLEET_DATA_DIR, cacheHome: process.env.XDG_CACHE_HOME, home: process.env.HOME }),
-  );
+  dataset = await openTrainingData(create(DatasetSpecSchema, { name: "fashion-mnist" }), {
+    dataDirs: defaultDataDirs({ dataDir: process.env.TRAINFLEET_DATA_DIR, cacheHome: process.env.XDG_CACHE_HOME, home: process.env.HOME }),
+  });
 });
 
 /** Indices where |a-b| > atol + rtol*|b| (numpy.allclose), for a readable failure. */
@@ -86,14 +86,14 @@ describe.each(Object.entries(dataPlanes).flatMap(([name, flags]) => [2, 3].map((
         expect(fleet.description.version).toBe(steps);
         const spec = fromJson(JobSpecSchema, JSON.parse(readFileSync(join(fleet.folder, "spec.json"), "utf8")) as JsonValue);
 
-        const perRank = perRankReference(spec, dataset, workers, steps);
+        const perRank = await perRankReference(spec, dataset, workers, steps);
         expect(fleet.parameters.length).toBe(perRank.length);
         expect(firstDifference(fleet.parameters, perRank)).toBe(-1);
 
-        const plain = plainReference(spec, dataset, workers, steps);
+        const plain = await plainReference(spec, dataset, workers, steps);
         expect(notClose(fleet.parameters, plain, 1e-5, 1e-6)).toEqual([]);
         // And training moved the parameters: the comparison is not between two copies of the start.
-        const initial = perRankReference(spec, dataset, workers, 0);
+        const initial = await perRankReference(spec, dataset, workers, 0);
         expect(notClose(fleet.parameters, initial, 1e-5, 1e-6).length).toBeGreaterThan(perRank.length / 2);
       },
     );

@@ -20,14 +20,15 @@
  * or refuses to register the worker end it without one.
  */
 
-import type { AssignmentsResponse } from "@trainfleet/proto";
+import type { SourceOptions } from "@trainfleet/artifacts";
+import type { AssignmentsResponse, DatasetSpec } from "@trainfleet/proto";
 import { Code, MemberRole, TrainfleetError } from "@trainfleet/proto";
 import type { Logger, MemberSession } from "@trainfleet/runtime";
 import { AsyncQueue, abortableDelay, joinJob, logContext } from "@trainfleet/runtime";
 import type { BackendChoice } from "./compute/backend.js";
 import { selectBackend } from "./compute/backend.js";
-import type { ImageDataset } from "./dataset/fashion-mnist.js";
-import { loadFashionMnist } from "./dataset/fashion-mnist.js";
+import type { TrainingData } from "./dataset/record-set.js";
+import { openTrainingData } from "./dataset/training-data.js";
 import type { ColocatedShard } from "./trainer.js";
 import { Trainer } from "./trainer.js";
 import { reportFailure, workerFailure } from "./worker-failure.js";
@@ -36,8 +37,10 @@ export interface WorkerOptions {
   coordinator: string;
   host: string;
   backend: BackendChoice;
-  /** Folders searched for the dataset, in order. */
+  /** Folders searched for the built-in dataset, in order. */
   dataDirs: string[];
+  /** How users' files are read (retries, S3 settings); default: the environment's. */
+  sources?: SourceOptions | undefined;
   logger: Logger;
   signal: AbortSignal;
   /** Colocated placement: the shard in this process, reached through memory. */
@@ -59,26 +62,34 @@ type SessionEnd = "stopped" | "rejoin" | "disconnected";
 export async function runWorker(options: WorkerOptions): Promise<void> {
   const { logger } = options;
   let backend: Awaited<ReturnType<typeof selectBackend>>;
-  let dataset: ImageDataset;
   try {
     backend = await selectBackend(options.backend, logger).catch((error: unknown) =>
       Promise.reject(workerFailure("BackendUnavailable", error)),
     );
-    // Load the data before joining: a registered worker is one that can train at once.
-    dataset = await loadFashionMnist(options.dataDirs).catch((error: unknown) => Promise.reject(workerFailure("DataUnavailable", error)));
   } catch (error) {
     // Not registered: the coordinator hears of it by host.
     if (!options.signal.aborted) await reportFailure({ coordinator: options.coordinator, host: options.host, error, logger });
     throw error;
   }
+  // The job's data, opened when its first assignment names it and kept across sessions.
+  const data = new JobData(options);
+  try {
+    await joinSessions(backend.name, data, options);
+  } finally {
+    await data.close();
+  }
+}
+
+async function joinSessions(backend: string, data: JobData, options: WorkerOptions): Promise<void> {
+  const { logger } = options;
   for (;;) {
     const session = await joinJob({
       coordinator: options.coordinator,
-      register: { role: MemberRole.WORKER, host: options.host, backend: backend.name },
+      register: { role: MemberRole.WORKER, host: options.host, backend },
       logger,
       signal: options.signal,
     });
-    const end = await followSession(session, dataset, options);
+    const end = await followSession(session, data, options);
     // Asked to stop (SIGTERM): the session ended because of that, not because of the coordinator.
     if (end === "stopped" || options.signal.aborted) return;
     if (end === "rejoin")
@@ -99,7 +110,49 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
 }
 
 /** Follows one session's assignments until Stop, eviction, or the end of the assignment stream. */
-async function followSession(session: MemberSession, dataset: ImageDataset, options: WorkerOptions): Promise<SessionEnd> {
+/**
+ * The records a job trains on, opened once per dataset: a new generation, or a new session
+ * with the same coordinator, keeps them (and their cache of decoded blocks).
+ */
+class JobData {
+  #opened: { key: string; data: Promise<TrainingData> } | undefined;
+  readonly #options: WorkerOptions;
+
+  constructor(options: WorkerOptions) {
+    this.#options = options;
+  }
+
+  /** The open data of `dataset`; undefined until one is opened. */
+  current: TrainingData | undefined;
+
+  async open(dataset: DatasetSpec): Promise<TrainingData> {
+    const key = `${dataset.name}|${dataset.manifest}|${dataset.facts?.digest ?? ""}|${dataset.evalManifest}`;
+    if (this.#opened?.key !== key) {
+      await this.close();
+      const { dataDirs, sources, signal } = this.#options;
+      this.#opened = { key, data: openTrainingData(dataset, { dataDirs, sources, signal }) };
+    }
+    try {
+      this.current = await this.#opened.data;
+    } catch (error) {
+      this.#opened = undefined;
+      throw workerFailure("DataUnavailable", error);
+    }
+    return this.current;
+  }
+
+  async close(): Promise<void> {
+    const opened = this.#opened;
+    this.#opened = undefined;
+    this.current = undefined;
+    await opened?.data.then(
+      (data) => data.close(),
+      () => {},
+    );
+  }
+}
+
+async function followSession(session: MemberSession, jobData: JobData, options: WorkerOptions): Promise<SessionEnd> {
   const log = options.logger.child({ workerId: session.memberId, jobId: session.jobId });
   // Every line of this process from now on is this member's; a rank, generation and step come with the assignments.
   logContext.set({ jobId: session.jobId, workerId: session.memberId });
@@ -125,6 +178,8 @@ async function followSession(session: MemberSession, dataset: ImageDataset, opti
           end = kind.value.rejoin ? "rejoin" : "stopped";
           break;
         }
+        // Steps come two ahead of the one being computed: their records are read meanwhile.
+        if (kind.case === "step") jobData.current?.train.prefetch(kind.value.sampleIndices);
         if (kind.case === "worker" && kind.value.generation > latest.generation) {
           latest.abandon.abort(new TrainfleetError(Code.ABORTED, `generation ${kind.value.generation} began`));
           latest = { generation: kind.value.generation, abandon: new AbortController() };
@@ -140,7 +195,6 @@ async function followSession(session: MemberSession, dataset: ImageDataset, opti
   })();
   const context = {
     memberId: session.memberId,
-    dataset,
     coordinator: session.coordinator,
     logger: log,
     colocatedShard: options.colocatedShard,
@@ -157,11 +211,10 @@ async function followSession(session: MemberSession, dataset: ImageDataset, opti
         else {
           trainer?.close();
           trainer = undefined;
-          try {
-            trainer = new Trainer(kind.value, context);
-          } catch (error) {
-            throw workerFailure("ModelError", error);
-          }
+          const data = await jobData.open(kind.value.spec!.dataset!);
+          trainer = await Trainer.create(kind.value, { ...context, data }).catch((error: unknown) =>
+            Promise.reject(workerFailure("ModelError", error)),
+          );
         }
         continue;
       }

@@ -11,11 +11,10 @@ import { kernelFloat32Array } from "@trainfleet/kernels";
 import type { ClientOf, CoordinatorService, EvaluateAssignment, StepAssignment, WorkerAssignment } from "@trainfleet/proto";
 import { Code, TrainfleetError, TrainingMode } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
-import { datasetShape, parameterLayout } from "@trainfleet/spec";
-import { makeBatch } from "./compute/host-batch.js";
+import { dataShape, parameterLayout } from "@trainfleet/spec";
 import type { Model } from "./compute/model.js";
-import { createModel } from "./compute/model.js";
-import type { ImageDataset } from "./dataset/fashion-mnist.js";
+import { buildModel } from "./compute/model.js";
+import type { TrainingData } from "./dataset/record-set.js";
 import { scaleGradient } from "./gradient-scale.js";
 import { workerFailure } from "./worker-failure.js";
 
@@ -34,7 +33,7 @@ export interface ColocatedShard {
 /** What a trainer needs from the worker around it. */
 export interface TrainerContext {
   memberId: string;
-  dataset: ImageDataset;
+  data: TrainingData;
   coordinator: ClientOf<typeof CoordinatorService>;
   logger: Logger;
   colocatedShard?: ColocatedShard | undefined;
@@ -43,7 +42,7 @@ export interface TrainerContext {
 export class Trainer {
   #assignment: WorkerAssignment;
   readonly #memberId: string;
-  readonly #dataset: ImageDataset;
+  readonly #data: TrainingData;
   readonly #coordinator: ClientOf<typeof CoordinatorService>;
   readonly #baseLogger: Logger;
   #logger: Logger;
@@ -54,24 +53,45 @@ export class Trainer {
   /** The parameter version held in #params; -1 before the first pull. */
   #version = -1;
 
-  constructor(assignment: WorkerAssignment, context: TrainerContext) {
+  /**
+   * Builds the job's model (a user's is read, checked against the digest pinned in the
+   * spec, and run once forward and backward) and checks that its parameters are the
+   * layout every other role derives from the spec.
+   */
+  static async create(assignment: WorkerAssignment, context: TrainerContext): Promise<Trainer> {
     const spec = assignment.spec!;
-    const layout = parameterLayout(spec.model!, datasetShape(spec.dataset!.name));
+    const layout = parameterLayout(spec.model!, dataShape(spec.dataset!));
+    const model = await buildModel(spec.model!, dataShape(spec.dataset!));
+    const mismatch = layout.tensors.findIndex((slot, i) => slot.shape.join() !== model.tensors[i]?.shape.join());
+    if (model.parameterCount !== layout.parameterCount || mismatch >= 0) {
+      model.dispose();
+      throw new TrainfleetError(
+        Code.FAILED_PRECONDITION,
+        `the model this worker built has ${model.parameterCount} parameters in ${model.tensors.length} tensors, the job's layout ` +
+          `${layout.parameterCount} in ${layout.tensors.length}${mismatch >= 0 ? ` (first difference: ${layout.tensors[mismatch]!.name})` : ""}`,
+      );
+    }
+    if (model.notExact.length > 0) context.logger.warn({ reasons: model.notExact }, "this model does not train bit-exactly");
+    return new Trainer(assignment, context, model);
+  }
+
+  private constructor(assignment: WorkerAssignment, context: TrainerContext, model: Model) {
+    const spec = assignment.spec!;
     this.#assignment = assignment;
     this.#memberId = context.memberId;
-    this.#dataset = context.dataset;
+    this.#data = context.data;
     this.#coordinator = context.coordinator;
     this.#baseLogger = context.logger;
     this.#logger = context.logger.child({ rank: assignment.rank, generation: assignment.generation });
-    this.#model = createModel(layout);
+    this.#model = model;
     const shards = assignment.shards.map(shardEndpoint);
     const { chunkBytes, dataPlane, wireDtype } = spec.parameterServers!;
     const colocated = context.colocatedShard;
     const local = new Map(colocated === undefined ? [] : [[colocated.index, colocated.link(spec.jobId)]]);
     this.#parameters = createParameterClient({ jobId: spec.jobId, shards, chunkBytes, dataPlane, local, wireDtype });
     // In the kernel memory, where 16-bit wire conversions run as SIMD.
-    this.#params = kernelFloat32Array(layout.parameterCount);
-    this.#gradient = kernelFloat32Array(layout.parameterCount);
+    this.#params = kernelFloat32Array(model.parameterCount);
+    this.#gradient = kernelFloat32Array(model.parameterCount);
   }
 
   /** Whether a new generation's assignment keeps this trainer: the same job and the same shards (a restarted shard listens elsewhere). */
@@ -99,9 +119,12 @@ export class Trainer {
     if (this.#assignment.spec!.training!.mode === TrainingMode.ASYNC) return this.#asyncStep(step, signal);
     const { generation, rank, worldSize } = this.#assignment;
     const started = performance.now();
+    // The records are read while the parameters are pulled (a sharded dataset's blocks may be remote).
+    const reading = this.#data.train.batch(step.sampleIndices, signal);
+    reading.catch(() => {}); // awaited below; a pull that fails first must not leave it unhandled
     await this.#ensureVersion(step.step, signal);
+    const batch = await reading;
     const pulled = performance.now();
-    const batch = makeBatch(this.#dataset.train, step.sampleIndices);
     let loss = 0;
     if (batch.count === 0) this.#gradient.fill(0);
     else {
@@ -134,7 +157,7 @@ export class Trainer {
    */
   async #asyncStep(step: StepAssignment, signal: AbortSignal): Promise<void> {
     const { generation, rank } = this.#assignment;
-    const batch = makeBatch(this.#dataset.train, step.sampleIndices);
+    const batch = await this.#data.train.batch(step.sampleIndices, signal);
     let pending: Array<number | undefined> = this.#assignment.shards.map(() => 0);
     let loss = 0;
     const time = { computeMs: 0, communicateMs: 0 };
@@ -178,7 +201,7 @@ export class Trainer {
     let lossSum = 0;
     for (let begin = evaluation.begin; begin < evaluation.end; begin += evaluationBatch) {
       const indices = Array.from({ length: Math.min(evaluationBatch, evaluation.end - begin) }, (_, i) => begin + i);
-      const result = this.#model.evaluate(this.#params, makeBatch(this.#dataset.test, indices));
+      const result = this.#model.evaluate(this.#params, await this.#data.eval.batch(indices, signal));
       correct += result.correct;
       lossSum += result.lossSum;
     }
@@ -192,6 +215,7 @@ export class Trainer {
 
   close(): void {
     this.#parameters.close();
+    this.#model.dispose();
   }
 
   /**

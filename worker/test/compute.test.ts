@@ -3,25 +3,29 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import * as tf from "@tensorflow/tfjs-core";
 import { Code, ModelSpecSchema, TrainfleetError } from "@trainfleet/proto";
 import { silentLogger } from "@trainfleet/runtime";
-import { datasetShape, initialParameters, type ParameterLayout, parameterLayout, uniform01 } from "@trainfleet/spec";
+import type { DataShape } from "@trainfleet/spec";
+import { initialParameters, type ParameterLayout, parameterLayout, uniform01 } from "@trainfleet/spec";
 import { beforeAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../src/compute/backend.js";
 import { type HostBatch, makeBatch } from "../src/compute/host-batch.js";
-import { createModel } from "../src/compute/model.js";
+import { convBlock, dense, meanCrossEntropy } from "../src/compute/layers.js";
+import { buildModel, type Model } from "../src/compute/model.js";
 import type { ImageSplit } from "../src/dataset/fashion-mnist.js";
 
-const shape = datasetShape("fashion-mnist");
-const layoutOf = (spec: MessageInitShape<typeof ModelSpecSchema>) => parameterLayout(create(ModelSpecSchema, spec), shape);
-const MLP = layoutOf({ kind: { case: "mlp", value: { hiddenUnits: [16] } } });
+const DATA: DataShape = { featureShape: [28, 28, 1], classes: 10, labelSize: 0, trainRecords: 60_000, evalRecords: 10_000 };
+type Spec = MessageInitShape<typeof ModelSpecSchema>;
+const MLP: Spec = { kind: { case: "mlp", value: { hiddenUnits: [16] } } };
 // Kernel 3, and an even kernel 4 that tf.js 'same' pads asymmetrically; two conv layers each,
 // so the gradient through a conv's input is checked too.
-const CNN3 = layoutOf({ kind: { case: "cnn", value: { convFilters: [2, 3], kernelSize: 3, denseUnits: 8 } } });
-const CNN4 = layoutOf({ kind: { case: "cnn", value: { convFilters: [2, 3], kernelSize: 4, denseUnits: 0 } } });
+const CNN3: Spec = { kind: { case: "cnn", value: { convFilters: [2, 3], kernelSize: 3, denseUnits: 8 } } };
+const CNN4: Spec = { kind: { case: "cnn", value: { convFilters: [2, 3], kernelSize: 4, denseUnits: 0 } } };
 const MODELS = [
   ["mlp 784-16-10", MLP],
   ["cnn [2,3] k3 dense 8", CNN3],
   ["cnn [2,3] k4", CNN4],
 ] as const;
+const layoutOf = (spec: Spec) => parameterLayout(create(ModelSpecSchema, spec), DATA);
+const build = (spec: Spec, fuse = true) => buildModel(create(ModelSpecSchema, spec), DATA, { fuse });
 
 /** Glorot kernels plus small non-zero biases, so bias gradients are not a special case. */
 function parameters(layout: ParameterLayout, seed: number): Float32Array {
@@ -168,17 +172,90 @@ describe("selectBackend", () => {
   });
 });
 
+/**
+ * The presets' forward pass and loss composed straight from the hand-written blocks of
+ * layers.ts, as the worker ran them before models were compiled from tf.js Layers models:
+ * the compiled plan must run exactly these kernels, so its results are these bits.
+ */
+function composedBlocks(layout: ParameterLayout, params: Float32Array, batch: HostBatch, gradientOut: Float32Array): number {
+  return tf.tidy(() => {
+    const { height, width, channels, classes } = layout.input;
+    const x =
+      layout.kind === "cnn"
+        ? tf.tensor4d(batch.x, [batch.count, height, width, channels])
+        : tf.tensor2d(batch.x, [batch.count, height * width * channels]);
+    const labels = tf.oneHot(tf.tensor1d(batch.labels, "int32"), classes) as tf.Tensor2D;
+    const weights = layout.tensors.map((t) => tf.tensor(params.subarray(t.offset, t.offset + t.size), t.shape, "float32"));
+    const f = (...w: tf.Tensor[]) => {
+      let h = x as tf.Tensor;
+      for (let i = 0; i < w.length; i += 2) {
+        const [kernel, bias] = [w[i]!, w[i + 1] as tf.Tensor1D];
+        h =
+          kernel.rank === 4
+            ? convBlock(h as tf.Tensor4D, kernel as tf.Tensor4D, bias, { padding: "same", pool: true, relu: true, inputGradient: i > 0 })
+            : dense(h, kernel as tf.Tensor2D, bias, i + 2 < w.length, i > 0);
+      }
+      return meanCrossEntropy(h as tf.Tensor2D, labels);
+    };
+    const { value, grads } = tf.valueAndGrads(f)(weights);
+    grads.forEach((g, i) => gradientOut.set(g.dataSync(), layout.tensors[i]!.offset));
+    return value.dataSync()[0] as number;
+  });
+}
+
 describe.each(["cpu", "wasm"] as const)("model on the %s backend", (backend) => {
   beforeAll(async () => {
     expect((await selectBackend(backend, silentLogger)).name).toBe(backend);
   });
 
-  describe.each(MODELS)("%s", (_, layout) => {
+  describe.each(MODELS)("preset %s", (_, spec) => {
+    const layout = layoutOf(spec);
     const params = parameters(layout, 11);
     const batch = makeBatch(SPLIT, range(0, 6));
+    let model: Model;
+    beforeAll(async () => {
+      model = await build(spec);
+    });
+
+    it("has spec's parameter layout: the same tensors, shapes and offsets, in order", () => {
+      expect(model.tensors.map(({ name, shape, offset, size }) => ({ name, shape, offset, size }))).toEqual(
+        layout.tensors.map(({ name, shape, offset, size }) => ({ name, shape, offset, size })),
+      );
+      expect(model.parameterCount).toBe(layout.parameterCount);
+      expect(model.plan).toBe("fused");
+      expect(model.notExact).toEqual([]);
+    });
+
+    it("runs exactly the hand-written blocks: bit for bit their loss and gradient", () => {
+      const expected = new Float32Array(layout.parameterCount);
+      const actual = new Float32Array(layout.parameterCount);
+      const loss = composedBlocks(layout, params, batch, expected);
+      expect(model.lossAndGradient(params, batch, actual)).toBe(loss);
+      expect(sameBits(actual, expected)).toBe(true);
+    });
+
+    it("agrees with tf.js's own gradients of the same Layers model (which wasm cannot run for a conv)", async () => {
+      if (backend === "wasm" && spec.kind?.case === "cnn") {
+        const refused = await build(spec, false).then(
+          () => undefined,
+          (e: unknown) => e as TrainfleetError,
+        );
+        expect(refused?.message).toContain("its layer conv0 (Conv2D) needs the kernel Conv2DBackpropFilter to train");
+        return;
+      }
+      const generic = await build(spec, false);
+      expect(generic.plan).toBe("tfjs-gradients");
+      const expected = new Float32Array(layout.parameterCount);
+      const actual = new Float32Array(layout.parameterCount);
+      const loss = generic.lossAndGradient(params, batch, expected);
+      expect(Math.abs(model.lossAndGradient(params, batch, actual) - loss)).toBeLessThan(1e-6);
+      let worst = 0;
+      for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!) - 1e-4 * Math.abs(expected[i]!));
+      expect(worst).toBeLessThan(1e-7);
+      generic.dispose();
+    });
 
     it("gives the float64 reference loss and its central-difference gradient", () => {
-      const model = createModel(layout);
       const gradient = new Float32Array(layout.parameterCount);
       const loss = model.lossAndGradient(params, batch, gradient);
       const p64 = Float64Array.from(params);
@@ -203,20 +280,20 @@ describe.each(["cpu", "wasm"] as const)("model on the %s backend", (backend) => 
       }
     });
 
-    it("repeats bit for bit, even after other calls", () => {
-      const model = createModel(layout);
+    it("repeats bit for bit, even after other calls and in another model", async () => {
       const first = new Float32Array(layout.parameterCount);
       const second = new Float32Array(layout.parameterCount);
       const loss = model.lossAndGradient(params, batch, first);
       model.lossAndGradient(parameters(layout, 12), makeBatch(SPLIT, range(20, 30)), new Float32Array(layout.parameterCount));
       expect(model.lossAndGradient(params, batch, second)).toBe(loss);
       expect(sameBits(first, second)).toBe(true);
-      expect(createModel(layout).lossAndGradient(params, batch, second)).toBe(loss);
+      const other = await build(spec);
+      expect(other.lossAndGradient(params, batch, second)).toBe(loss);
       expect(sameBits(first, second)).toBe(true);
+      other.dispose();
     });
 
     it("mean loss and gradient of 2k samples are the average of those of the two halves of k", () => {
-      const model = createModel(layout);
       const whole = new Float32Array(layout.parameterCount);
       const a = new Float32Array(layout.parameterCount);
       const b = new Float32Array(layout.parameterCount);
@@ -230,7 +307,6 @@ describe.each(["cpu", "wasm"] as const)("model on the %s backend", (backend) => 
     });
 
     it("evaluate's loss sum agrees with the mean loss", () => {
-      const model = createModel(layout);
       const loss = model.lossAndGradient(params, batch, new Float32Array(layout.parameterCount));
       const { correct, lossSum } = model.evaluate(params, batch);
       expect(Math.abs(lossSum / batch.count - loss)).toBeLessThan(1e-6);
@@ -239,7 +315,6 @@ describe.each(["cpu", "wasm"] as const)("model on the %s backend", (backend) => 
     });
 
     it("leaks no tensors across 10 calls", () => {
-      const model = createModel(layout);
       const gradient = new Float32Array(layout.parameterCount);
       model.lossAndGradient(params, batch, gradient); // first call may set up backend state
       model.evaluate(params, batch);
@@ -253,30 +328,33 @@ describe.each(["cpu", "wasm"] as const)("model on the %s backend", (backend) => 
     });
   });
 
-  it("evaluate counts correct predictions exactly", () => {
+  it("evaluate counts correct predictions exactly", async () => {
     // No hidden layer, zero biases, kernel[c][c] = 1: an image lit only at pixel c has logit 1
     // for class c and 0 elsewhere, so the prediction is c.
-    const layout = layoutOf({ kind: { case: "mlp", value: { hiddenUnits: [] } } });
-    const params = new Float32Array(layout.parameterCount);
+    const model = await build({ kind: { case: "mlp", value: { hiddenUnits: [] } } });
+    const params = new Float32Array(model.parameterCount);
     for (let c = 0; c < 10; c++) params[c * 10 + c] = 1;
     const lit = [3, 7, 0, 9, 9, 2];
     const labels = [3, 1, 0, 9, 4, 2]; // predictions 3,7,0,9,9,2: four match
     const x = new Float32Array(lit.length * 784);
     lit.forEach((c, n) => (x[n * 784 + c] = 1));
     const batch = { count: lit.length, x, labels: Int32Array.from(labels) };
-    const { correct, lossSum } = createModel(layout).evaluate(params, batch);
+    const { correct, lossSum } = model.evaluate(params, batch);
     expect(correct).toBe(4);
     // Each loss is log(9 + e) minus 1 when the label is the lit class.
     expect(lossSum).toBeCloseTo(lit.length * Math.log(9 + Math.E) - 4, 5);
+    model.dispose();
   });
 
-  it("rejects a batch or parameter vector that does not fit the layout", () => {
-    const model = createModel(MLP);
+  it("rejects a batch or parameter vector that does not fit the model", async () => {
+    const model = await build(MLP);
+    const layout = layoutOf(MLP);
     const batch = makeBatch(SPLIT, [0, 1]);
-    const gradient = new Float32Array(MLP.parameterCount);
+    const gradient = new Float32Array(model.parameterCount);
     expect(caught(() => model.lossAndGradient(new Float32Array(3), batch, gradient)).code).toBe(Code.INVALID_ARGUMENT);
-    expect(caught(() => model.lossAndGradient(parameters(MLP, 1), { ...batch, count: 3 }, gradient)).code).toBe(Code.INVALID_ARGUMENT);
+    expect(caught(() => model.lossAndGradient(parameters(layout, 1), { ...batch, count: 3 }, gradient)).code).toBe(Code.INVALID_ARGUMENT);
     const badLabel = { ...batch, labels: Int32Array.from([0, 10]) };
-    expect(caught(() => model.evaluate(parameters(MLP, 1), badLabel)).code).toBe(Code.INVALID_ARGUMENT);
+    expect(caught(() => model.evaluate(parameters(layout, 1), badLabel)).code).toBe(Code.INVALID_ARGUMENT);
+    model.dispose();
   });
 });

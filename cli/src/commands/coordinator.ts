@@ -7,6 +7,7 @@ import { commonFlags } from "../common-flags.js";
 import type { FlagValue } from "../flags.js";
 import { UsageError } from "../flags.js";
 import { givenJobFlags, jobFlags, jobSpecFromFlags } from "../job-flags.js";
+import { pinArtifacts, writeModel } from "../model-files.js";
 
 export const leaseFlag = {
   "lease-ms": {
@@ -58,7 +59,7 @@ export const coordinatorCommand: Command = {
     "output-dir": {
       kind: "string",
       env: "TRAINFLEET_OUTPUT_DIR",
-      help: "Folder to write the trained parameters to (parameters.f32 and parameters.json).",
+      help: "Folder to write the trained parameters to (parameters.f32 and parameters.json) and the trained model (model.json and weights.bin, which tf.loadLayersModel loads).",
     },
     "no-job": { kind: "boolean", help: "Start without a job and wait for JobService.SubmitJob." },
     "checkpoint-dir": {
@@ -113,6 +114,9 @@ export const coordinatorCommand: Command = {
       onListening: (address, statusUrl) => process.send?.({ type: "listening", address, statusUrl }),
       // Once the job has ended, SIGTERM only cuts the lingering short: the exit code is the job's.
       onJobEnded: workDone,
+      // The coordinator checks the job's own files on the cpu backend: it pins their layout; each worker checks its own backend.
+      pinArtifacts: (spec) => pinArtifacts(spec, "cpu", logger),
+      writeModel: (spec, parameters, folder) => writeModel(spec, parameters, folder, logger),
     });
     return status.phase === JobPhase.SUCCEEDED ? 0 : 1;
   },

@@ -15,13 +15,15 @@ import type { JobStatus } from "@trainfleet/proto";
 import { Code, createClient, JobPhase, JobService, JobSpecSchema, Placement, TrainfleetError } from "@trainfleet/proto";
 import { abortableDelay } from "@trainfleet/runtime";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
-import { datasetShape, latestCheckpointFileName, parameterLayout } from "@trainfleet/spec";
+import { dataShape, latestCheckpointFileName, parameterLayout } from "@trainfleet/spec";
+import type { BackendChoice } from "@trainfleet/worker";
 import { locateFashionMnist } from "@trainfleet/worker/dataset";
 import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";
 import { jobFlags, jobSpecFromFlags } from "../job-flags.js";
 import type { ChildExit, FleetChild } from "../local-fleet.js";
 import { LocalFleet, logTail, restarts } from "../local-fleet.js";
+import { pinArtifacts } from "../model-files.js";
 import { createProgressView, formatDuration } from "../progress-view.js";
 import { resumableJob } from "../resumable-job.js";
 import { leaseFlag, natsUrlFlag, refuseJobFlagsWithResume } from "./coordinator.js";
@@ -57,16 +59,19 @@ export const runCommand: Command = {
     ...natsUrlFlag,
     ...commonFlags,
   },
-  async run({ values, signal, env }) {
+  async run({ values, signal, env, logger }) {
     const started = Date.now();
     const resumeFolder = values.resume as string | undefined;
     if (resumeFolder !== undefined) refuseJobFlagsWithResume(values);
     // A resumed job's spec and checkpoint are checked (every file's sha256) before anything starts.
     const resumed = resumeFolder === undefined ? undefined : await resumableJob(resolve(resumeFolder));
-    // Resolved once, here; the folder, the fleet's size and the coordinator's spec.json all come from it.
-    const spec: ResolvedJobSpec = resumed?.spec ?? (await jobSpecFromFlags(values));
+    // Resolved once, here, with the job's own model and data read and pinned (a bad file fails
+    // before anything starts); the folder, the fleet's size and the coordinator's spec.json all come from it.
+    const spec: ResolvedJobSpec =
+      resumed?.spec ?? (await pinArtifacts(await jobSpecFromFlags(values), values.backend as BackendChoice, logger));
     const dirs = dataDirs(values["data-dir"] as string | undefined, env);
-    const dataDir = await locateFashionMnist(dirs);
+    // Only the built-in dataset is looked for here; a manifest's files were read above.
+    const dataDir = spec.dataset!.manifest === "" ? await locateFashionMnist(dirs) : (dirs[0] ?? "");
     const folder = resumed?.folder ?? resolve(values["jobs-dir"] as string, `${spec.jobId}-${timestamp(new Date(started))}`);
     const specPath = join(folder, "spec.json");
     const checkpointDir = join(folder, "checkpoints");
@@ -274,13 +279,15 @@ function childFailed(exit: ChildExit, fleet: LocalFleet): TrainfleetError {
 }
 
 function describe(spec: ResolvedJobSpec): string {
-  const layout = parameterLayout(spec.model!, datasetShape(spec.dataset!.name));
+  const layout = parameterLayout(spec.model!, dataShape(spec.dataset!));
   const model = spec.model!.kind;
   const { height, width, channels, classes } = layout.input;
   const shape =
     model.case === "mlp"
       ? `mlp ${[height * width * channels, ...model.value.hiddenUnits, classes].join("-")}`
-      : `cnn conv ${model.case === "cnn" ? model.value.convFilters.join(",") : "?"}`;
+      : model.case === "cnn"
+        ? `cnn conv ${model.value.convFilters.join(",")}`
+        : `${model.value?.uri} (${layout.tensors.length} trainable tensors)`;
   const training = spec.training!;
   return (
     `trainfleet run: job ${spec.jobId}: ${shape} (${layout.parameterCount.toLocaleString("en-US")} parameters), ` +

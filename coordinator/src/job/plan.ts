@@ -6,12 +6,12 @@
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ShardRangeSchema } from "@trainfleet/proto";
-import type { InputShape, ParameterLayout, ResolvedJobSpec } from "@trainfleet/spec";
-import { datasetShape, parameterLayout, shardRanges } from "@trainfleet/spec";
+import type { DataShape, ParameterLayout, ResolvedJobSpec } from "@trainfleet/spec";
+import { dataShape, parameterLayout, shardRanges } from "@trainfleet/spec";
 import { stepsPerEpoch } from "../steps/ledger.js";
 
 export interface JobPlan {
-  input: InputShape;
+  data: DataShape;
   layout: ParameterLayout;
   shardRanges: Array<MessageInitShape<typeof ShardRangeSchema>>;
   /** Samples per step, over all ranks: workers.replicas x batch_size_per_worker. */
@@ -27,8 +27,8 @@ export interface ShardAddresses {
 
 /** `shards[i]` is where shard i listens. */
 export function planJob(spec: ResolvedJobSpec, shards: readonly ShardAddresses[]): JobPlan {
-  const input = datasetShape(spec.dataset!.name);
-  const layout = parameterLayout(spec.model!, input);
+  const data = dataShape(spec.dataset!);
+  const layout = parameterLayout(spec.model!, data);
   const ranges = shardRanges(layout.parameterCount, shards.length).map((range, index) => ({
     index,
     address: shards[index]!.address,
@@ -38,8 +38,8 @@ export function planJob(spec: ResolvedJobSpec, shards: readonly ShardAddresses[]
   }));
   const training = spec.training!;
   const globalBatchSize = spec.workers!.replicas * training.batchSizePerWorker;
-  const perEpoch = stepsPerEpoch(input.trainSamples, globalBatchSize);
+  const perEpoch = stepsPerEpoch(data.trainRecords, globalBatchSize);
   const fullSteps = training.epochs * perEpoch;
   const totalSteps = training.maxSteps > 0 ? Math.min(training.maxSteps, fullSteps) : fullSteps;
-  return { input, layout, shardRanges: ranges, globalBatchSize, stepsPerEpoch: perEpoch, totalSteps };
+  return { data, layout, shardRanges: ranges, globalBatchSize, stepsPerEpoch: perEpoch, totalSteps };
 }

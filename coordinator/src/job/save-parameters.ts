@@ -1,7 +1,8 @@
 /**
  * Writes the trained parameters out of the shards into a folder: `parameters.f32` (the
  * flattened vector, little-endian float32) and `parameters.json` (the layout to read it
- * with, the version and the spec). Each file is written whole (writeAtomically: temp file,
+ * with, the version and the spec), then the trained model as model.json and weights when
+ * the caller gives a writer. Each file is written whole (writeAtomically: temp file,
  * fsync, rename).
  */
 import { join } from "node:path";
@@ -11,7 +12,11 @@ import { JobSpecSchema } from "@trainfleet/proto";
 import { writeAtomically } from "@trainfleet/runtime";
 import type { TrainedJob } from "./job-end.js";
 
-export async function saveParameters(folder: string, job: TrainedJob): Promise<void> {
+export async function saveParameters(
+  folder: string,
+  job: TrainedJob,
+  writeModel?: (spec: TrainedJob["spec"], parameters: Float32Array, folder: string) => Promise<void>,
+): Promise<void> {
   const parameters = new Float32Array(job.layout.parameterCount);
   const shards = job.shards.map(shardEndpoint);
   const { chunkBytes, dataPlane } = job.spec.parameterServers!;
@@ -28,6 +33,7 @@ export async function saveParameters(folder: string, job: TrainedJob): Promise<v
       spec: toJson(JobSpecSchema, job.spec),
     };
     await writeAtomically(join(folder, "parameters.json"), new TextEncoder().encode(`${JSON.stringify(description, null, 2)}\n`));
+    await writeModel?.(job.spec, parameters, folder);
   } finally {
     client.close();
   }

@@ -1,12 +1,32 @@
 /** The coordinator's gRPC services: CoordinatorService for members, JobService for users. */
 
 import type { RunningServer } from "@trainfleet/proto";
-import { addService, CoordinatorService, invalidField, JobService, startServer } from "@trainfleet/proto";
+import { addService, Code, CoordinatorService, invalidField, JobService, startServer, TrainfleetError } from "@trainfleet/proto";
+import type { ResolvedJobSpec } from "@trainfleet/spec";
 import { resolveJobSpec } from "@trainfleet/spec";
 import type { Coordinator } from "../job/coordinator.js";
 import { watchStatus } from "../status/status-watch.js";
 
-export async function startCoordinatorServer(coordinator: Coordinator, listen: string): Promise<RunningServer> {
+/** Reads a job's model and data files once and pins what they hold into its spec (see CoordinatorProcessOptions). */
+export type PinArtifacts = (spec: ResolvedJobSpec) => Promise<ResolvedJobSpec>;
+
+/** Without a reader for them, a job naming a user's model or dataset is refused: nothing here could read its files. */
+async function refuseArtifacts(spec: ResolvedJobSpec): Promise<ResolvedJobSpec> {
+  if (spec.model?.kind.case === "layers" || spec.dataset?.manifest !== "") {
+    throw new TrainfleetError(
+      Code.FAILED_PRECONDITION,
+      "this coordinator cannot read a user's model or dataset (it was started without a reader for them): run it as `trainfleet coordinator`",
+    );
+  }
+  return spec;
+}
+
+/** `pinArtifacts` pins a submitted job; without it, a job that brings its own files cannot be submitted here. */
+export async function startCoordinatorServer(
+  coordinator: Coordinator,
+  listen: string,
+  pinArtifacts: PinArtifacts = refuseArtifacts,
+): Promise<RunningServer> {
   return startServer(listen, (server, serverSignal) => {
     addService(
       server,
@@ -55,7 +75,7 @@ export async function startCoordinatorServer(coordinator: Coordinator, listen: s
       {
         async submitJob(request) {
           if (request.spec === undefined) throw invalidField("spec", "required: send the JobSpec to run");
-          const spec = resolveJobSpec(request.spec);
+          const spec = await pinArtifacts(resolveJobSpec(request.spec));
           coordinator.submit(spec);
           return { spec, status: coordinator.status() };
         },

@@ -21,6 +21,7 @@ import { natsStateStore } from "../state/nats-state-store.js";
 import type { StateStore } from "../state/state-store.js";
 import { startStatusHttpServer } from "../status/status-http-server.js";
 import { ledgerAuditFile } from "../steps/ledger-audit.js";
+import type { PinArtifacts } from "./coordinator-server.js";
 import { startCoordinatorServer } from "./coordinator-server.js";
 
 export interface CoordinatorProcessOptions {
@@ -63,6 +64,15 @@ export interface CoordinatorProcessOptions {
    * natsUrl is set, else `coordinator-state.json` in the checkpoint folder; none without either.
    */
   stateFile?: string | undefined;
+  /**
+   * Reads the files a job brings (its Layers model, its dataset's manifests) and pins what
+   * they hold into the spec (spec.model.layers.artifact, spec.dataset.facts); given a
+   * pinned spec (a checkpoint's, a restarted coordinator's), checks that the files still
+   * hold it. The caller gives it: the coordinator itself reads no model (no tf.js here).
+   */
+  pinArtifacts?: PinArtifacts | undefined;
+  /** Writes the trained model beside parameters.f32 (model.json and its weights), from the spec and the parameters. */
+  writeModel?: ((spec: ResolvedJobSpec, parameters: Float32Array, folder: string) => Promise<void>) | undefined;
 }
 
 export async function runCoordinator(options: CoordinatorProcessOptions): Promise<JobStatus> {
@@ -79,8 +89,10 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
       { path: resume.path, step: resume.manifest.version, jobId: resume.manifest.jobId },
       "resuming from a checkpoint; every file matches its sha256",
     );
+  const pin = options.pinArtifacts;
+  const givenSpec = resume?.manifest.spec ?? options.spec;
   const given = {
-    spec: resume?.manifest.spec ?? options.spec,
+    spec: givenSpec === undefined || pin === undefined ? givenSpec : await pin(givenSpec),
     resume,
     checkpointDir: options.checkpointDir ?? (resume === undefined ? undefined : dirname(resume.path)),
   };
@@ -103,7 +115,7 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
     spec,
     leaseMs: options.leaseMs,
     logger,
-    ...(outputDir === undefined ? {} : { onTrained: (job) => saveParameters(outputDir, job) }),
+    ...(outputDir === undefined ? {} : { onTrained: (job) => saveParameters(outputDir, job, options.writeModel) }),
     checkpointDir,
     resume: start.resume,
     restartedAt,
@@ -128,7 +140,7 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
     : undefined;
   let server: RunningServer;
   try {
-    server = await startCoordinatorServer(coordinator, options.listen);
+    server = await startCoordinatorServer(coordinator, options.listen, pin);
   } catch (error) {
     await Promise.all([http?.close(0), events.close(0)]);
     throw error;

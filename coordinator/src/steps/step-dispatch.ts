@@ -81,7 +81,7 @@ export class StepDispatch {
     else lifecycle.setReason("Evaluating", message);
     const ranks = plan.workers.length;
     this.#evaluation = new Evaluation(ranks);
-    const total = Math.min(plan.spec.training!.evalSamples || plan.input.testSamples, plan.input.testSamples);
+    const total = Math.min(plan.spec.training!.evalSamples || plan.data.evalRecords, plan.data.evalRecords);
     plan.workers.forEach((worker, rank) => {
       worker.state = WorkerState.EVALUATING;
       worker.outbox.push({

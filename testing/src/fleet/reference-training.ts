@@ -11,11 +11,11 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { PlannedStep } from "@trainfleet/coordinator";
 import { SampleCursor } from "@trainfleet/coordinator";
-import { averageInRankOrder, createOptimizer } from "@trainfleet/paramserver";
+import { averageInRankOrder, createOptimizer, modelWeightsSlice } from "@trainfleet/paramserver";
 import type { JobSpec } from "@trainfleet/proto";
-import { datasetShape, initialParameters, parameterLayout } from "@trainfleet/spec";
-import type { ImageDataset } from "@trainfleet/worker";
-import { createModel, makeBatch, scaleGradient } from "@trainfleet/worker";
+import { dataShape, initialParameters, parameterLayout } from "@trainfleet/spec";
+import type { Model, TrainingData } from "@trainfleet/worker";
+import { buildModel, scaleGradient } from "@trainfleet/worker";
 
 /** The same steps a coordinator hands out for this spec and world size. */
 function* ledger(spec: JobSpec, worldSize: number, steps: number, trainSamples: number): Generator<PlannedStep> {
@@ -23,34 +23,37 @@ function* ledger(spec: JobSpec, worldSize: number, steps: number, trainSamples: 
   for (let step = 0; step < steps; step++) yield cursor.next(worldSize);
 }
 
-function setup(spec: JobSpec) {
-  const input = datasetShape(spec.dataset!.name);
-  const layout = parameterLayout(spec.model!, input);
-  const params = initialParameters(layout, spec.training!.seed, 0, layout.parameterCount);
-  return { input, layout, params, model: createModel(layout) };
+/** The job's model and its initial parameters, as the shards start them (a model's weights, or seeded). */
+async function setup(spec: JobSpec): Promise<{ records: number; parameterCount: number; params: Float32Array; model: Model }> {
+  const data = dataShape(spec.dataset!);
+  const layout = parameterLayout(spec.model!, data);
+  const range = { begin: 0, end: layout.parameterCount };
+  const params = (await modelWeightsSlice(spec, layout, range)) ?? initialParameters(layout, spec.training!.seed, 0, layout.parameterCount);
+  return { records: data.trainRecords, parameterCount: layout.parameterCount, params, model: await buildModel(spec.model!, data) };
 }
 
-export function perRankReference(spec: JobSpec, dataset: ImageDataset, worldSize: number, steps: number): Float32Array {
-  const { input, layout, params, model } = setup(spec);
-  const optimizer = createOptimizer(spec.training!.optimizer, layout.parameterCount);
-  const gradients = Array.from({ length: worldSize }, () => new Float32Array(layout.parameterCount));
-  const average = new Float32Array(layout.parameterCount);
+export async function perRankReference(spec: JobSpec, data: TrainingData, worldSize: number, steps: number): Promise<Float32Array> {
+  const { records, parameterCount, params, model } = await setup(spec);
+  const optimizer = createOptimizer(spec.training!.optimizer!, parameterCount);
+  const gradients = Array.from({ length: worldSize }, () => new Float32Array(parameterCount));
+  const average = new Float32Array(parameterCount);
   let t = 0;
-  for (const planned of ledger(spec, worldSize, steps, input.trainSamples)) {
-    planned.sampleIndices.forEach((indices, rank) => {
-      const batch = makeBatch(dataset.train, indices);
+  for (const planned of ledger(spec, worldSize, steps, records)) {
+    for (const [rank, indices] of planned.sampleIndices.entries()) {
+      const batch = await data.train.batch(indices);
       model.lossAndGradient(params, batch, gradients[rank]!);
       scaleGradient(gradients[rank]!, batch.count, worldSize, planned.globalBatchSize);
-    });
-    averageInRankOrder(gradients, 0, layout.parameterCount, average);
-    optimizer.apply(params, average, params, 0, layout.parameterCount, ++t);
+    }
+    averageInRankOrder(gradients, 0, parameterCount, average);
+    optimizer.apply(params, average, params, 0, parameterCount, ++t);
     optimizer.commit();
   }
+  model.dispose();
   return params;
 }
 
-export function plainReference(spec: JobSpec, dataset: ImageDataset, worldSize: number, steps: number): Float32Array {
-  const { input, layout, params, model } = setup(spec);
+export async function plainReference(spec: JobSpec, data: TrainingData, worldSize: number, steps: number): Promise<Float32Array> {
+  const { records, parameterCount, params, model } = await setup(spec);
   const weights = tf.variable(tf.tensor1d(params));
   const kind = spec.training!.optimizer!.kind;
   const optimizer =
@@ -60,14 +63,15 @@ export function plainReference(spec: JobSpec, dataset: ImageDataset, worldSize: 
         ? tf.train.adam(kind.value.learningRate, kind.value.beta1, kind.value.beta2, kind.value.epsilon)
         : undefined;
   if (optimizer === undefined) throw new Error("no optimizer in spec");
-  const gradient = new Float32Array(layout.parameterCount);
-  for (const planned of ledger(spec, worldSize, steps, input.trainSamples)) {
+  const gradient = new Float32Array(parameterCount);
+  for (const planned of ledger(spec, worldSize, steps, records)) {
     const globalBatch = planned.sampleIndices.flatMap((indices) => Array.from(indices));
-    model.lossAndGradient(weights.dataSync() as Float32Array, makeBatch(dataset.train, globalBatch), gradient);
+    model.lossAndGradient(weights.dataSync() as Float32Array, await data.train.batch(globalBatch), gradient);
     tf.tidy(() => optimizer.applyGradients([{ name: weights.name, tensor: tf.tensor1d(gradient) }]));
   }
   const result = weights.dataSync() as Float32Array;
   weights.dispose();
   optimizer.dispose();
+  model.dispose();
   return Float32Array.from(result);
 }

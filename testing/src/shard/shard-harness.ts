@@ -10,9 +10,9 @@ import { startDataServer, startShardServer } from "@trainfleet/dataplane";
 import type { ShardConfig } from "@trainfleet/paramserver";
 import { ParameterShard } from "@trainfleet/paramserver";
 import type { ClientOf, RunningServer } from "@trainfleet/proto";
-import { createClient, ModelSpecSchema, OptimizerSpecSchema, ParameterServerService } from "@trainfleet/proto";
+import { createClient, DatasetSpecSchema, ModelSpecSchema, OptimizerSpecSchema, ParameterServerService } from "@trainfleet/proto";
 import { silentLogger } from "@trainfleet/runtime";
-import { datasetShape, parameterLayout } from "@trainfleet/spec";
+import { dataShape, parameterLayout } from "@trainfleet/spec";
 
 /** A shard with its two servers: its gRPC service and its TCP data channel. */
 export interface ServedShard {
@@ -44,7 +44,7 @@ export async function serveShard(config: ShardConfig, closeGraceMs = 1_000): Pro
 export async function startShardHarness(overrides: Partial<ShardConfig> = {}): Promise<ShardHarness> {
   const layout = parameterLayout(
     create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }),
-    datasetShape("fashion-mnist"),
+    dataShape(create(DatasetSpecSchema, { name: "fashion-mnist" })),
   );
   const config: ShardConfig = {
     jobId: "job-a",

@@ -8,9 +8,12 @@ import type { ImageSplit } from "../dataset/fashion-mnist.js";
 
 export interface HostBatch {
   count: number;
-  /** count*H*W*C pixels in [0, 1], NHWC. */
+  /** count x one sample's features, row-major (images NHWC, pixels in [0, 1]). */
   x: Float32Array;
+  /** Classification: one class index per sample. Regression: empty. */
   labels: Int32Array;
+  /** Regression: count x the label size values. Classification: absent. */
+  targets?: Float32Array;
 }
 
 /** Byte -> Math.fround(byte / 255), looked up instead of divided per pixel. */

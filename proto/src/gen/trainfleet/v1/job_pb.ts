@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trainfleet/v1/job.proto.
  */
 export const file_trainfleet_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("Chd0cmFpbmZsZWV0L3YxL2pvYi5wcm90bxINdHJhaW5mbGVldC52MSK/AgoHSm9iU3BlYxIOCgZqb2JfaWQYASABKAkSJwoFbW9kZWwYAiABKAsyGC50cmFpbmZsZWV0LnYxLk1vZGVsU3BlYxIrCgdkYXRhc2V0GAMgASgLMhoudHJhaW5mbGVldC52MS5EYXRhc2V0U3BlYxItCgh0cmFpbmluZxgEIAEoCzIbLnRyYWluZmxlZXQudjEuVHJhaW5pbmdTcGVjEisKB3dvcmtlcnMYBSABKAsyGi50cmFpbmZsZWV0LnYxLldvcmtlcnNTcGVjEj4KEXBhcmFtZXRlcl9zZXJ2ZXJzGAYgASgLMiMudHJhaW5mbGVldC52MS5QYXJhbWV0ZXJTZXJ2ZXJzU3BlYxIyCgtjaGVja3BvaW50cxgHIAEoCzIdLnRyYWluZmxlZXQudjEuQ2hlY2twb2ludFNwZWMiYQoJTW9kZWxTcGVjEiUKA21scBgBIAEoCzIWLnRyYWluZmxlZXQudjEuTWxwU3BlY0gAEiUKA2NubhgCIAEoCzIWLnRyYWluZmxlZXQudjEuQ25uU3BlY0gAQgYKBGtpbmQiHwoHTWxwU3BlYxIUCgxoaWRkZW5fdW5pdHMYASADKA0iSQoHQ25uU3BlYxIUCgxjb252X2ZpbHRlcnMYASADKA0SEwoLa2VybmVsX3NpemUYAiABKA0SEwoLZGVuc2VfdW5pdHMYAyABKA0iGwoLRGF0YXNldFNwZWMSDAoEbmFtZRgBIAEoCSLnAQoMVHJhaW5pbmdTcGVjEg4KBmVwb2NocxgBIAEoDRIdChViYXRjaF9zaXplX3Blcl93b3JrZXIYAiABKA0SEQoJbWF4X3N0ZXBzGAMgASgNEgwKBHNlZWQYBCABKA0SLwoJb3B0aW1pemVyGAUgASgLMhwudHJhaW5mbGVldC52MS5PcHRpbWl6ZXJTcGVjEhQKDGV2YWxfc2FtcGxlcxgGIAEoDRIpCgRtb2RlGAcgASgOMhsudHJhaW5mbGVldC52MS5UcmFpbmluZ01vZGUSFQoNbWF4X3N0YWxlbmVzcxgIIAEoDSJnCg1PcHRpbWl6ZXJTcGVjEiUKA3NnZBgBIAEoCzIWLnRyYWluZmxlZXQudjEuU2dkU3BlY0gAEicKBGFkYW0YAiABKAsyFy50cmFpbmZsZWV0LnYxLkFkYW1TcGVjSABCBgoEa2luZCIyCgdTZ2RTcGVjEhUKDWxlYXJuaW5nX3JhdGUYASABKAESEAoIbW9tZW50dW0YAiABKAEiUAoIQWRhbVNwZWMSFQoNbGVhcm5pbmdfcmF0ZRgBIAEoARINCgViZXRhMRgCIAEoARINCgViZXRhMhgDIAEoARIPCgdlcHNpbG9uGAQgASgBIqABCgtXb3JrZXJzU3BlYxIQCghyZXBsaWNhcxgBIAEoDRITCgttaW5fd29ya2VycxgCIAEoDRITCgttYXhfd29ya2VycxgDIAEoDRIdChVwYXVzZV90aW1lb3V0X3NlY29uZHMYBCABKA0SGAoQc3RlcF9kZWFkbGluZV9tcxgFIAEoDRIcChRtYXhfbWlzc2VkX2RlYWRsaW5lcxgGIAEoDSLEAQoUUGFyYW1ldGVyU2VydmVyc1NwZWMSDgoGc2hhcmRzGAEgASgNEhMKC2NodW5rX2J5dGVzGAIgASgNEiwKCmRhdGFfcGxhbmUYAyABKA4yGC50cmFpbmZsZWV0LnYxLkRhdGFQbGFuZRIrCglwbGFjZW1lbnQYBCABKA4yGC50cmFpbmZsZWV0LnYxLlBsYWNlbWVudBIsCgp3aXJlX2R0eXBlGAUgASgOMhgudHJhaW5mbGVldC52MS5XaXJlRHR5cGUiJQoOQ2hlY2twb2ludFNwZWMSEwoLZXZlcnlfc3RlcHMYASABKA0ipQIKDFdvcmtlclN0YXR1cxIRCgl3b3JrZXJfaWQYASABKAkSDAoEcmFuaxgCIAEoDRIMCgRob3N0GAMgASgJEikKBXN0YXRlGAQgASgOMhoudHJhaW5mbGVldC52MS5Xb3JrZXJTdGF0ZRIeChZsYXN0X2hlYXJ0YmVhdF91bml4X21zGAUgASgDEg8KB2JhY2tlbmQYBiABKAkSEQoJbGFzdF9zdGVwGAcgASgNEhQKDHN0ZXBfdGltZV9tcxgIIAEoARISCgpjb21wdXRlX21zGAkgASgBEhYKDmNvbW11bmljYXRlX21zGAogASgBEhkKEWxhc3RfZXJyb3JfcmVhc29uGAsgASgJEhoKEmxhc3RfZXJyb3JfbWVzc2FnZRgMIAEoCSJeCgpKb2JXb3JrZXJzEg4KBmpvYl9pZBgBIAEoCRISCgpnZW5lcmF0aW9uGAIgASgNEiwKB3dvcmtlcnMYAyADKAsyGy50cmFpbmZsZWV0LnYxLldvcmtlclN0YXR1cyKSAQoUUGFyYW1ldGVyU2VydmVyU3RhdHMSEAoIYnl0ZXNfaW4YASABKAQSEQoJYnl0ZXNfb3V0GAIgASgEEhYKDmFnZ3JlZ2F0aW9uX21zGAMgASgBEg8KB3ZlcnNpb24YBCABKA0SEgoKZ2VuZXJhdGlvbhgFIAEoDRIYChBtaXNzZWRfZGVhZGxpbmVzGAYgAygNItcBChVQYXJhbWV0ZXJTZXJ2ZXJTdGF0dXMSDQoFaW5kZXgYASABKA0SEQoJbWVtYmVyX2lkGAIgASgJEgwKBGhvc3QYAyABKAkSDwoHYWRkcmVzcxgEIAEoCRIpCgVzdGF0ZRgFIAEoDjIaLnRyYWluZmxlZXQudjEuV29ya2VyU3RhdGUSHgoWbGFzdF9oZWFydGJlYXRfdW5peF9tcxgGIAEoAxIyCgVzdGF0cxgHIAEoCzIjLnRyYWluZmxlZXQudjEuUGFyYW1ldGVyU2VydmVyU3RhdHMiOQoLU2VyaWVzUG9pbnQSDAoEc3RlcBgBIAEoDRINCgV2YWx1ZRgCIAEoARINCgVzdGVwcxgDIAEoDSJeCgpTaGFyZFJhbmdlEg0KBWluZGV4GAEgASgNEg8KB2FkZHJlc3MYAiABKAkSDQoFYmVnaW4YAyABKAQSCwoDZW5kGAQgASgEEhQKDGRhdGFfYWRkcmVzcxgFIAEoCSLMBgoJSm9iU3RhdHVzEg4KBmpvYl9pZBgBIAEoCRImCgVwaGFzZRgCIAEoDjIXLnRyYWluZmxlZXQudjEuSm9iUGhhc2USDgoGcmVhc29uGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSEgoKZ2VuZXJhdGlvbhgFIAEoDRINCgVlcG9jaBgGIAEoDRIOCgZlcG9jaHMYByABKA0SDAoEc3RlcBgIIAEoDRITCgt0b3RhbF9zdGVwcxgJIAEoDRIMCgRsb3NzGAogASgBEhoKEnNhbXBsZXNfcGVyX3NlY29uZBgLIAEoARIsCgd3b3JrZXJzGAwgAygLMhsudHJhaW5mbGVldC52MS5Xb3JrZXJTdGF0dXMSKQoGc2hhcmRzGA0gAygLMhkudHJhaW5mbGVldC52MS5TaGFyZFJhbmdlEhoKDXRlc3RfYWNjdXJhY3kYDiABKAFIAIgBARIWCgl0ZXN0X2xvc3MYDyABKAFIAYgBARIXCg9zdGFydGVkX3VuaXhfbXMYECABKAMSGAoQZmluaXNoZWRfdW5peF9tcxgRIAEoAxIXCg9wYXJhbWV0ZXJfY291bnQYEiABKAQSMAoMbG9zc19oaXN0b3J5GBMgAygLMhoudHJhaW5mbGVldC52MS5TZXJpZXNQb2ludBI0ChBhY2N1cmFjeV9oaXN0b3J5GBQgAygLMhoudHJhaW5mbGVldC52MS5TZXJpZXNQb2ludBIYCgtldGFfc2Vjb25kcxgVIAEoAUgCiAEBEj8KEXBhcmFtZXRlcl9zZXJ2ZXJzGBYgAygLMiQudHJhaW5mbGVldC52MS5QYXJhbWV0ZXJTZXJ2ZXJTdGF0dXMSJAoXbGFzdF9jaGVja3BvaW50X3ZlcnNpb24YFyABKA1IA4gBARIfChdsYXN0X2NoZWNrcG9pbnRfdW5peF9tcxgYIAEoAxIeChZwYXVzZV9kZWFkbGluZV91bml4X21zGBkgASgDEhcKD3dvcmtlcl9mYWlsdXJlcxgaIAEoDUIQCg5fdGVzdF9hY2N1cmFjeUIMCgpfdGVzdF9sb3NzQg4KDF9ldGFfc2Vjb25kc0IaChhfbGFzdF9jaGVja3BvaW50X3ZlcnNpb24qXgoMVHJhaW5pbmdNb2RlEh0KGVRSQUlOSU5HX01PREVfVU5TUEVDSUZJRUQQABIWChJUUkFJTklOR19NT0RFX1NZTkMQARIXChNUUkFJTklOR19NT0RFX0FTWU5DEAIqcAoJV2lyZUR0eXBlEhoKFldJUkVfRFRZUEVfVU5TUEVDSUZJRUQQABIWChJXSVJFX0RUWVBFX0ZMT0FUMzIQARIXChNXSVJFX0RUWVBFX0JGTE9BVDE2EAISFgoSV0lSRV9EVFlQRV9GTE9BVDE2EAMqWAoJUGxhY2VtZW50EhkKFVBMQUNFTUVOVF9VTlNQRUNJRklFRBAAEhcKE1BMQUNFTUVOVF9ERURJQ0FURUQQARIXChNQTEFDRU1FTlRfQ09MT0NBVEVEEAIqUAoJRGF0YVBsYW5lEhoKFkRBVEFfUExBTkVfVU5TUEVDSUZJRUQQABITCg9EQVRBX1BMQU5FX0dSUEMQARISCg5EQVRBX1BMQU5FX1RDUBACKrIBCghKb2JQaGFzZRIZChVKT0JfUEhBU0VfVU5TUEVDSUZJRUQQABIVChFKT0JfUEhBU0VfUEVORElORxABEhUKEUpPQl9QSEFTRV9SVU5OSU5HEAISGAoUSk9CX1BIQVNFX0VWQUxVQVRJTkcQAxIXChNKT0JfUEhBU0VfU1VDQ0VFREVEEAQSFAoQSk9CX1BIQVNFX0ZBSUxFRBAFEhQKEEpPQl9QSEFTRV9QQVVTRUQQBirLAQoLV29ya2VyU3RhdGUSHAoYV09SS0VSX1NUQVRFX1VOU1BFQ0lGSUVEEAASGwoXV09SS0VSX1NUQVRFX1JFR0lTVEVSRUQQARIZChVXT1JLRVJfU1RBVEVfVFJBSU5JTkcQAhIbChdXT1JLRVJfU1RBVEVfRVZBTFVBVElORxADEhgKFFdPUktFUl9TVEFURV9TVE9QUEVEEAQSFQoRV09SS0VSX1NUQVRFX0xPU1QQBRIYChRXT1JLRVJfU1RBVEVfU1RBTkRCWRAGYgZwcm90bzM");
+  fileDesc("Chd0cmFpbmZsZWV0L3YxL2pvYi5wcm90bxINdHJhaW5mbGVldC52MSK/AgoHSm9iU3BlYxIOCgZqb2JfaWQYASABKAkSJwoFbW9kZWwYAiABKAsyGC50cmFpbmZsZWV0LnYxLk1vZGVsU3BlYxIrCgdkYXRhc2V0GAMgASgLMhoudHJhaW5mbGVldC52MS5EYXRhc2V0U3BlYxItCgh0cmFpbmluZxgEIAEoCzIbLnRyYWluZmxlZXQudjEuVHJhaW5pbmdTcGVjEisKB3dvcmtlcnMYBSABKAsyGi50cmFpbmZsZWV0LnYxLldvcmtlcnNTcGVjEj4KEXBhcmFtZXRlcl9zZXJ2ZXJzGAYgASgLMiMudHJhaW5mbGVldC52MS5QYXJhbWV0ZXJTZXJ2ZXJzU3BlYxIyCgtjaGVja3BvaW50cxgHIAEoCzIdLnRyYWluZmxlZXQudjEuQ2hlY2twb2ludFNwZWMikwEKCU1vZGVsU3BlYxIlCgNtbHAYASABKAsyFi50cmFpbmZsZWV0LnYxLk1scFNwZWNIABIlCgNjbm4YAiABKAsyFi50cmFpbmZsZWV0LnYxLkNublNwZWNIABIwCgZsYXllcnMYAyABKAsyHi50cmFpbmZsZWV0LnYxLkxheWVyc01vZGVsU3BlY0gAQgYKBGtpbmQikQEKD0xheWVyc01vZGVsU3BlYxILCgN1cmkYASABKAkSDgoGc2hhMjU2GAIgASgJEiEKBGxvc3MYAyABKA4yEy50cmFpbmZsZWV0LnYxLkxvc3MSDgoGbW9kdWxlGAQgASgJEi4KCGFydGlmYWN0GAUgASgLMhwudHJhaW5mbGVldC52MS5Nb2RlbEFydGlmYWN0Ip8BCg1Nb2RlbEFydGlmYWN0Eg4KBmRpZ2VzdBgBIAEoCRIrCgd0ZW5zb3JzGAIgAygLMhoudHJhaW5mbGVldC52MS5Nb2RlbFRlbnNvchITCgtoYXNfd2VpZ2h0cxgDIAEoCBITCgtpbnB1dF9zaGFwZRgEIAMoDRIUCgxvdXRwdXRfc2hhcGUYBSADKA0SEQoJbm90X2V4YWN0GAYgAygJIj8KC01vZGVsVGVuc29yEgwKBG5hbWUYASABKAkSDQoFc2hhcGUYAiADKA0SEwoLaW5pdGlhbGl6ZXIYAyABKAkiHwoHTWxwU3BlYxIUCgxoaWRkZW5fdW5pdHMYASADKA0iSQoHQ25uU3BlYxIUCgxjb252X2ZpbHRlcnMYASADKA0SEwoLa2VybmVsX3NpemUYAiABKA0SEwoLZGVuc2VfdW5pdHMYAyABKA0igAEKC0RhdGFzZXRTcGVjEgwKBG5hbWUYASABKAkSEAoIbWFuaWZlc3QYAiABKAkSFQoNZXZhbF9tYW5pZmVzdBgDIAEoCRIOCgZzaGEyNTYYBCABKAkSKgoFZmFjdHMYBSABKAsyGy50cmFpbmZsZWV0LnYxLkRhdGFzZXRGYWN0cyKcAQoMRGF0YXNldEZhY3RzEg4KBmRpZ2VzdBgBIAEoCRITCgtldmFsX2RpZ2VzdBgCIAEoCRIVCg10cmFpbl9yZWNvcmRzGAMgASgNEhQKDGV2YWxfcmVjb3JkcxgEIAEoDRIVCg1mZWF0dXJlX3NoYXBlGAUgAygNEg8KB2NsYXNzZXMYBiABKA0SEgoKbGFiZWxfc2l6ZRgHIAEoDSLnAQoMVHJhaW5pbmdTcGVjEg4KBmVwb2NocxgBIAEoDRIdChViYXRjaF9zaXplX3Blcl93b3JrZXIYAiABKA0SEQoJbWF4X3N0ZXBzGAMgASgNEgwKBHNlZWQYBCABKA0SLwoJb3B0aW1pemVyGAUgASgLMhwudHJhaW5mbGVldC52MS5PcHRpbWl6ZXJTcGVjEhQKDGV2YWxfc2FtcGxlcxgGIAEoDRIpCgRtb2RlGAcgASgOMhsudHJhaW5mbGVldC52MS5UcmFpbmluZ01vZGUSFQoNbWF4X3N0YWxlbmVzcxgIIAEoDSJnCg1PcHRpbWl6ZXJTcGVjEiUKA3NnZBgBIAEoCzIWLnRyYWluZmxlZXQudjEuU2dkU3BlY0gAEicKBGFkYW0YAiABKAsyFy50cmFpbmZsZWV0LnYxLkFkYW1TcGVjSABCBgoEa2luZCIyCgdTZ2RTcGVjEhUKDWxlYXJuaW5nX3JhdGUYASABKAESEAoIbW9tZW50dW0YAiABKAEiUAoIQWRhbVNwZWMSFQoNbGVhcm5pbmdfcmF0ZRgBIAEoARINCgViZXRhMRgCIAEoARINCgViZXRhMhgDIAEoARIPCgdlcHNpbG9uGAQgASgBIqABCgtXb3JrZXJzU3BlYxIQCghyZXBsaWNhcxgBIAEoDRITCgttaW5fd29ya2VycxgCIAEoDRITCgttYXhfd29ya2VycxgDIAEoDRIdChVwYXVzZV90aW1lb3V0X3NlY29uZHMYBCABKA0SGAoQc3RlcF9kZWFkbGluZV9tcxgFIAEoDRIcChRtYXhfbWlzc2VkX2RlYWRsaW5lcxgGIAEoDSLEAQoUUGFyYW1ldGVyU2VydmVyc1NwZWMSDgoGc2hhcmRzGAEgASgNEhMKC2NodW5rX2J5dGVzGAIgASgNEiwKCmRhdGFfcGxhbmUYAyABKA4yGC50cmFpbmZsZWV0LnYxLkRhdGFQbGFuZRIrCglwbGFjZW1lbnQYBCABKA4yGC50cmFpbmZsZWV0LnYxLlBsYWNlbWVudBIsCgp3aXJlX2R0eXBlGAUgASgOMhgudHJhaW5mbGVldC52MS5XaXJlRHR5cGUiJQoOQ2hlY2twb2ludFNwZWMSEwoLZXZlcnlfc3RlcHMYASABKA0ipQIKDFdvcmtlclN0YXR1cxIRCgl3b3JrZXJfaWQYASABKAkSDAoEcmFuaxgCIAEoDRIMCgRob3N0GAMgASgJEikKBXN0YXRlGAQgASgOMhoudHJhaW5mbGVldC52MS5Xb3JrZXJTdGF0ZRIeChZsYXN0X2hlYXJ0YmVhdF91bml4X21zGAUgASgDEg8KB2JhY2tlbmQYBiABKAkSEQoJbGFzdF9zdGVwGAcgASgNEhQKDHN0ZXBfdGltZV9tcxgIIAEoARISCgpjb21wdXRlX21zGAkgASgBEhYKDmNvbW11bmljYXRlX21zGAogASgBEhkKEWxhc3RfZXJyb3JfcmVhc29uGAsgASgJEhoKEmxhc3RfZXJyb3JfbWVzc2FnZRgMIAEoCSJeCgpKb2JXb3JrZXJzEg4KBmpvYl9pZBgBIAEoCRISCgpnZW5lcmF0aW9uGAIgASgNEiwKB3dvcmtlcnMYAyADKAsyGy50cmFpbmZsZWV0LnYxLldvcmtlclN0YXR1cyKSAQoUUGFyYW1ldGVyU2VydmVyU3RhdHMSEAoIYnl0ZXNfaW4YASABKAQSEQoJYnl0ZXNfb3V0GAIgASgEEhYKDmFnZ3JlZ2F0aW9uX21zGAMgASgBEg8KB3ZlcnNpb24YBCABKA0SEgoKZ2VuZXJhdGlvbhgFIAEoDRIYChBtaXNzZWRfZGVhZGxpbmVzGAYgAygNItcBChVQYXJhbWV0ZXJTZXJ2ZXJTdGF0dXMSDQoFaW5kZXgYASABKA0SEQoJbWVtYmVyX2lkGAIgASgJEgwKBGhvc3QYAyABKAkSDwoHYWRkcmVzcxgEIAEoCRIpCgVzdGF0ZRgFIAEoDjIaLnRyYWluZmxlZXQudjEuV29ya2VyU3RhdGUSHgoWbGFzdF9oZWFydGJlYXRfdW5peF9tcxgGIAEoAxIyCgVzdGF0cxgHIAEoCzIjLnRyYWluZmxlZXQudjEuUGFyYW1ldGVyU2VydmVyU3RhdHMiOQoLU2VyaWVzUG9pbnQSDAoEc3RlcBgBIAEoDRINCgV2YWx1ZRgCIAEoARINCgVzdGVwcxgDIAEoDSJeCgpTaGFyZFJhbmdlEg0KBWluZGV4GAEgASgNEg8KB2FkZHJlc3MYAiABKAkSDQoFYmVnaW4YAyABKAQSCwoDZW5kGAQgASgEEhQKDGRhdGFfYWRkcmVzcxgFIAEoCSLMBgoJSm9iU3RhdHVzEg4KBmpvYl9pZBgBIAEoCRImCgVwaGFzZRgCIAEoDjIXLnRyYWluZmxlZXQudjEuSm9iUGhhc2USDgoGcmVhc29uGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSEgoKZ2VuZXJhdGlvbhgFIAEoDRINCgVlcG9jaBgGIAEoDRIOCgZlcG9jaHMYByABKA0SDAoEc3RlcBgIIAEoDRITCgt0b3RhbF9zdGVwcxgJIAEoDRIMCgRsb3NzGAogASgBEhoKEnNhbXBsZXNfcGVyX3NlY29uZBgLIAEoARIsCgd3b3JrZXJzGAwgAygLMhsudHJhaW5mbGVldC52MS5Xb3JrZXJTdGF0dXMSKQoGc2hhcmRzGA0gAygLMhkudHJhaW5mbGVldC52MS5TaGFyZFJhbmdlEhoKDXRlc3RfYWNjdXJhY3kYDiABKAFIAIgBARIWCgl0ZXN0X2xvc3MYDyABKAFIAYgBARIXCg9zdGFydGVkX3VuaXhfbXMYECABKAMSGAoQZmluaXNoZWRfdW5peF9tcxgRIAEoAxIXCg9wYXJhbWV0ZXJfY291bnQYEiABKAQSMAoMbG9zc19oaXN0b3J5GBMgAygLMhoudHJhaW5mbGVldC52MS5TZXJpZXNQb2ludBI0ChBhY2N1cmFjeV9oaXN0b3J5GBQgAygLMhoudHJhaW5mbGVldC52MS5TZXJpZXNQb2ludBIYCgtldGFfc2Vjb25kcxgVIAEoAUgCiAEBEj8KEXBhcmFtZXRlcl9zZXJ2ZXJzGBYgAygLMiQudHJhaW5mbGVldC52MS5QYXJhbWV0ZXJTZXJ2ZXJTdGF0dXMSJAoXbGFzdF9jaGVja3BvaW50X3ZlcnNpb24YFyABKA1IA4gBARIfChdsYXN0X2NoZWNrcG9pbnRfdW5peF9tcxgYIAEoAxIeChZwYXVzZV9kZWFkbGluZV91bml4X21zGBkgASgDEhcKD3dvcmtlcl9mYWlsdXJlcxgaIAEoDUIQCg5fdGVzdF9hY2N1cmFjeUIMCgpfdGVzdF9sb3NzQg4KDF9ldGFfc2Vjb25kc0IaChhfbGFzdF9jaGVja3BvaW50X3ZlcnNpb24qpAEKBExvc3MSFAoQTE9TU19VTlNQRUNJRklFRBAAEigKJExPU1NfU1BBUlNFX0NBVEVHT1JJQ0FMX0NST1NTRU5UUk9QWRABEiEKHUxPU1NfQ0FURUdPUklDQUxfQ1JPU1NFTlRST1BZEAISGwoXTE9TU19NRUFOX1NRVUFSRURfRVJST1IQAxIcChhMT1NTX0JJTkFSWV9DUk9TU0VOVFJPUFkQBCpeCgxUcmFpbmluZ01vZGUSHQoZVFJBSU5JTkdfTU9ERV9VTlNQRUNJRklFRBAAEhYKElRSQUlOSU5HX01PREVfU1lOQxABEhcKE1RSQUlOSU5HX01PREVfQVNZTkMQAipwCglXaXJlRHR5cGUSGgoWV0lSRV9EVFlQRV9VTlNQRUNJRklFRBAAEhYKEldJUkVfRFRZUEVfRkxPQVQzMhABEhcKE1dJUkVfRFRZUEVfQkZMT0FUMTYQAhIWChJXSVJFX0RUWVBFX0ZMT0FUMTYQAypYCglQbGFjZW1lbnQSGQoVUExBQ0VNRU5UX1VOU1BFQ0lGSUVEEAASFwoTUExBQ0VNRU5UX0RFRElDQVRFRBABEhcKE1BMQUNFTUVOVF9DT0xPQ0FURUQQAipQCglEYXRhUGxhbmUSGgoWREFUQV9QTEFORV9VTlNQRUNJRklFRBAAEhMKD0RBVEFfUExBTkVfR1JQQxABEhIKDkRBVEFfUExBTkVfVENQEAIqsgEKCEpvYlBoYXNlEhkKFUpPQl9QSEFTRV9VTlNQRUNJRklFRBAAEhUKEUpPQl9QSEFTRV9QRU5ESU5HEAESFQoRSk9CX1BIQVNFX1JVTk5JTkcQAhIYChRKT0JfUEhBU0VfRVZBTFVBVElORxADEhcKE0pPQl9QSEFTRV9TVUNDRUVERUQQBBIUChBKT0JfUEhBU0VfRkFJTEVEEAUSFAoQSk9CX1BIQVNFX1BBVVNFRBAGKssBCgtXb3JrZXJTdGF0ZRIcChhXT1JLRVJfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdXT1JLRVJfU1RBVEVfUkVHSVNURVJFRBABEhkKFVdPUktFUl9TVEFURV9UUkFJTklORxACEhsKF1dPUktFUl9TVEFURV9FVkFMVUFUSU5HEAMSGAoUV09SS0VSX1NUQVRFX1NUT1BQRUQQBBIVChFXT1JLRVJfU1RBVEVfTE9TVBAFEhgKFFdPUktFUl9TVEFURV9TVEFOREJZEAZiBnByb3RvMw");
 
 /**
  * What a user asks for: one training job. Its defaults are filled in and its fields
@@ -83,6 +83,12 @@ export type ModelSpec = Message<"trainfleet.v1.ModelSpec"> & {
      */
     value: CnnSpec;
     case: "cnn";
+  } | {
+    /**
+     * @generated from field: trainfleet.v1.LayersModelSpec layers = 3;
+     */
+    value: LayersModelSpec;
+    case: "layers";
   } | { case: undefined; value?: undefined };
 };
 
@@ -92,6 +98,148 @@ export type ModelSpec = Message<"trainfleet.v1.ModelSpec"> & {
  */
 export const ModelSpecSchema: GenMessage<ModelSpec> = /*@__PURE__*/
   messageDesc(file_trainfleet_v1_job, 1);
+
+/**
+ * A tf.js Layers model the user brings: a model.json with its weight files, as
+ * model.save() and the tensorflowjs converter write them (Keras 2 models included).
+ *
+ * @generated from message trainfleet.v1.LayersModelSpec
+ */
+export type LayersModelSpec = Message<"trainfleet.v1.LayersModelSpec"> & {
+  /**
+   * model.json: a local path, or an http(s):// or s3:// URL. Its weight files are read
+   * from beside it, as its weightsManifest names them.
+   *
+   * @generated from field: string uri = 1;
+   */
+  uri: string;
+
+  /**
+   * sha256 (hex) of model.json; when given, other bytes are refused.
+   *
+   * @generated from field: string sha256 = 2;
+   */
+  sha256: string;
+
+  /**
+   * Unspecified: the loss of the model's trainingConfig (model.compile before save).
+   *
+   * @generated from field: trainfleet.v1.Loss loss = 3;
+   */
+  loss: Loss;
+
+  /**
+   * An ES module that only workers run (in Kubernetes a path inside the job's image,
+   * never a URL). It may export registerLayers(tf) for custom layer classes and
+   * loss(tf, labels, predictions); trainfleet passes it its own tf.
+   *
+   * @generated from field: string module = 4;
+   */
+  module: string;
+
+  /**
+   * What the artifact holds, pinned when the job is resolved (trainfleet run, submit and
+   * coordinator read the model once); every role checks the artifact against it.
+   *
+   * @generated from field: trainfleet.v1.ModelArtifact artifact = 5;
+   */
+  artifact?: ModelArtifact | undefined;
+};
+
+/**
+ * Describes the message trainfleet.v1.LayersModelSpec.
+ * Use `create(LayersModelSpecSchema)` to create a new message.
+ */
+export const LayersModelSpecSchema: GenMessage<LayersModelSpec> = /*@__PURE__*/
+  messageDesc(file_trainfleet_v1_job, 2);
+
+/**
+ * A Layers model's artifact as trainfleet found it.
+ *
+ * @generated from message trainfleet.v1.ModelArtifact
+ */
+export type ModelArtifact = Message<"trainfleet.v1.ModelArtifact"> & {
+  /**
+   * sha256 (hex) over model.json and then each weight file in weightsManifest order.
+   *
+   * @generated from field: string digest = 1;
+   */
+  digest: string;
+
+  /**
+   * The trainable weights in trainableWeights order: the parameter layout.
+   *
+   * @generated from field: repeated trainfleet.v1.ModelTensor tensors = 2;
+   */
+  tensors: ModelTensor[];
+
+  /**
+   * Whether the initial parameters are the artifact's weights (fine-tuning); otherwise
+   * they are seeded (Glorot-uniform kernels, zero biases), the same on every rank.
+   *
+   * @generated from field: bool has_weights = 3;
+   */
+  hasWeights: boolean;
+
+  /**
+   * One sample's input and output shapes (without the batch dimension).
+   *
+   * @generated from field: repeated uint32 input_shape = 4;
+   */
+  inputShape: number[];
+
+  /**
+   * @generated from field: repeated uint32 output_shape = 5;
+   */
+  outputShape: number[];
+
+  /**
+   * Why training this model is not bit-exact (Dropout, BatchNormalization, ...); empty
+   * when it is.
+   *
+   * @generated from field: repeated string not_exact = 6;
+   */
+  notExact: string[];
+};
+
+/**
+ * Describes the message trainfleet.v1.ModelArtifact.
+ * Use `create(ModelArtifactSchema)` to create a new message.
+ */
+export const ModelArtifactSchema: GenMessage<ModelArtifact> = /*@__PURE__*/
+  messageDesc(file_trainfleet_v1_job, 3);
+
+/**
+ * @generated from message trainfleet.v1.ModelTensor
+ */
+export type ModelTensor = Message<"trainfleet.v1.ModelTensor"> & {
+  /**
+   * The weight's name in the weightsManifest, e.g. "dense_Dense1/kernel".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: repeated uint32 shape = 2;
+   */
+  shape: number[];
+
+  /**
+   * How a model without weights starts this tensor: "zeros", "ones" (BatchNormalization's
+   * gamma), else seeded Glorot-uniform.
+   *
+   * @generated from field: string initializer = 3;
+   */
+  initializer: string;
+};
+
+/**
+ * Describes the message trainfleet.v1.ModelTensor.
+ * Use `create(ModelTensorSchema)` to create a new message.
+ */
+export const ModelTensorSchema: GenMessage<ModelTensor> = /*@__PURE__*/
+  messageDesc(file_trainfleet_v1_job, 4);
 
 /**
  * Dense layers with ReLU between them, softmax cross-entropy on the last.
@@ -110,7 +258,7 @@ export type MlpSpec = Message<"trainfleet.v1.MlpSpec"> & {
  * Use `create(MlpSpecSchema)` to create a new message.
  */
 export const MlpSpecSchema: GenMessage<MlpSpec> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_job, 2);
+  messageDesc(file_trainfleet_v1_job, 5);
 
 /**
  * conv(k x k, same padding) + ReLU + 2x2 max-pool per entry of conv_filters, then a
@@ -140,18 +288,48 @@ export type CnnSpec = Message<"trainfleet.v1.CnnSpec"> & {
  * Use `create(CnnSpecSchema)` to create a new message.
  */
 export const CnnSpecSchema: GenMessage<CnnSpec> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_job, 3);
+  messageDesc(file_trainfleet_v1_job, 6);
 
 /**
  * @generated from message trainfleet.v1.DatasetSpec
  */
 export type DatasetSpec = Message<"trainfleet.v1.DatasetSpec"> & {
   /**
-   * Only "fashion-mnist" for now.
+   * A built-in dataset: "fashion-mnist". Unset when a manifest is given.
    *
    * @generated from field: string name = 1;
    */
   name: string;
+
+  /**
+   * A sharded dataset: its training manifest (dataset.json, as `trainfleet dataset
+   * convert` writes it): a local path, or an http(s):// or s3:// URL.
+   *
+   * @generated from field: string manifest = 2;
+   */
+  manifest: string;
+
+  /**
+   * The evaluation manifest; unset: evaluation reads the training manifest's records.
+   *
+   * @generated from field: string eval_manifest = 3;
+   */
+  evalManifest: string;
+
+  /**
+   * sha256 (hex) of the training manifest; when given, other bytes are refused.
+   *
+   * @generated from field: string sha256 = 4;
+   */
+  sha256: string;
+
+  /**
+   * What the manifests hold, pinned when the job is resolved; a checkpoint carries it, so
+   * resuming against changed data fails.
+   *
+   * @generated from field: trainfleet.v1.DatasetFacts facts = 5;
+   */
+  facts?: DatasetFacts | undefined;
 };
 
 /**
@@ -159,7 +337,62 @@ export type DatasetSpec = Message<"trainfleet.v1.DatasetSpec"> & {
  * Use `create(DatasetSpecSchema)` to create a new message.
  */
 export const DatasetSpecSchema: GenMessage<DatasetSpec> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_job, 4);
+  messageDesc(file_trainfleet_v1_job, 7);
+
+/**
+ * @generated from message trainfleet.v1.DatasetFacts
+ */
+export type DatasetFacts = Message<"trainfleet.v1.DatasetFacts"> & {
+  /**
+   * sha256 (hex) of the training manifest and of the evaluation manifest.
+   *
+   * @generated from field: string digest = 1;
+   */
+  digest: string;
+
+  /**
+   * @generated from field: string eval_digest = 2;
+   */
+  evalDigest: string;
+
+  /**
+   * @generated from field: uint32 train_records = 3;
+   */
+  trainRecords: number;
+
+  /**
+   * @generated from field: uint32 eval_records = 4;
+   */
+  evalRecords: number;
+
+  /**
+   * One sample's features, e.g. [8, 8, 1].
+   *
+   * @generated from field: repeated uint32 feature_shape = 5;
+   */
+  featureShape: number[];
+
+  /**
+   * Classification: the class count. 0: regression.
+   *
+   * @generated from field: uint32 classes = 6;
+   */
+  classes: number;
+
+  /**
+   * Regression: values per label.
+   *
+   * @generated from field: uint32 label_size = 7;
+   */
+  labelSize: number;
+};
+
+/**
+ * Describes the message trainfleet.v1.DatasetFacts.
+ * Use `create(DatasetFactsSchema)` to create a new message.
+ */
+export const DatasetFactsSchema: GenMessage<DatasetFacts> = /*@__PURE__*/
+  messageDesc(file_trainfleet_v1_job, 8);
 
 /**
  * @generated from message trainfleet.v1.TrainingSpec
@@ -226,7 +459,7 @@ export type TrainingSpec = Message<"trainfleet.v1.TrainingSpec"> & {
  * Use `create(TrainingSpecSchema)` to create a new message.
  */
 export const TrainingSpecSchema: GenMessage<TrainingSpec> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_job, 5);
+  messageDesc(file_trainfleet_v1_job, 9);
 
 /**
  * @generated from message trainfleet.v1.OptimizerSpec
@@ -255,7 +488,7 @@ export type OptimizerSpec = Message<"trainfleet.v1.OptimizerSpec"> & {
  * Use `create(OptimizerSpecSchema)` to create a new message.
  */
 export const OptimizerSpecSchema: GenMessage<OptimizerSpec> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_job, 6);
+  messageDesc(file_trainfleet_v1_job, 10);
 
 /**
  * v = momentum * v + g; w = w - learning_rate * v (PyTorch's and tf.js's form).
@@ -279,7 +512,7 @@ export type SgdSpec = Message<"trainfleet.v1.SgdSpec"> & {
  * Use `create(SgdSpecSchema)` to create a new message.
  */
 export const SgdSpecSchema: GenMessage<SgdSpec> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_job, 7);
+  messageDesc(file_trainfleet_v1_job, 11);
 
 /**
  * Kingma & Ba with bias correction, in tf.js's form.
@@ -313,7 +546,7 @@ export type AdamSpec = Message<"trainfleet.v1.AdamSpec"> & {
  * Use `create(AdamSpecSchema)` to create a new message.
  */
 export const AdamSpecSchema: GenMessage<AdamSpec> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_job, 8);
+  messageDesc(file_trainfleet_v1_job, 12);
 
 /**
  * How many workers train. The global batch is fixed when the job starts, at replicas x
@@ -377,7 +610,7 @@ export type WorkersSpec = Message<"trainfleet.v1.WorkersSpec"> & {
  * Use `create(WorkersSpecSchema)` to create a new message.
  */
 export const WorkersSpecSchema: GenMessage<WorkersSpec> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_job, 9);
+  messageDesc(file_trainfleet_v1_job, 13);
 
 /**
  * @generated from message trainfleet.v1.ParameterServersSpec
@@ -425,7 +658,7 @@ export type ParameterServersSpec = Message<"trainfleet.v1.ParameterServersSpec">
  * Use `create(ParameterServersSpecSchema)` to create a new message.
  */
 export const ParameterServersSpecSchema: GenMessage<ParameterServersSpec> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_job, 10);
+  messageDesc(file_trainfleet_v1_job, 14);
 
 /**
  * When the job is checkpointed. Each parameter-server shard writes its slice of the
@@ -450,7 +683,7 @@ export type CheckpointSpec = Message<"trainfleet.v1.CheckpointSpec"> & {
  * Use `create(CheckpointSpecSchema)` to create a new message.
  */
 export const CheckpointSpecSchema: GenMessage<CheckpointSpec> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_job, 11);
+  messageDesc(file_trainfleet_v1_job, 15);
 
 /**
  * @generated from message trainfleet.v1.WorkerStatus
@@ -535,7 +768,7 @@ export type WorkerStatus = Message<"trainfleet.v1.WorkerStatus"> & {
  * Use `create(WorkerStatusSchema)` to create a new message.
  */
 export const WorkerStatusSchema: GenMessage<WorkerStatus> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_job, 12);
+  messageDesc(file_trainfleet_v1_job, 16);
 
 /**
  * The workers of a job: the body of the status API's GET /v1/jobs/{id}/workers.
@@ -564,7 +797,7 @@ export type JobWorkers = Message<"trainfleet.v1.JobWorkers"> & {
  * Use `create(JobWorkersSchema)` to create a new message.
  */
 export const JobWorkersSchema: GenMessage<JobWorkers> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_job, 13);
+  messageDesc(file_trainfleet_v1_job, 17);
 
 /**
  * What a parameter-server shard has done since it started. Shards send it with every
@@ -622,7 +855,7 @@ export type ParameterServerStats = Message<"trainfleet.v1.ParameterServerStats">
  * Use `create(ParameterServerStatsSchema)` to create a new message.
  */
 export const ParameterServerStatsSchema: GenMessage<ParameterServerStats> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_job, 14);
+  messageDesc(file_trainfleet_v1_job, 18);
 
 /**
  * One parameter-server shard as a member of the job.
@@ -675,7 +908,7 @@ export type ParameterServerStatus = Message<"trainfleet.v1.ParameterServerStatus
  * Use `create(ParameterServerStatusSchema)` to create a new message.
  */
 export const ParameterServerStatusSchema: GenMessage<ParameterServerStatus> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_job, 15);
+  messageDesc(file_trainfleet_v1_job, 19);
 
 /**
  * One point of a downsampled series: the mean of the values of `steps` consecutive
@@ -705,7 +938,7 @@ export type SeriesPoint = Message<"trainfleet.v1.SeriesPoint"> & {
  * Use `create(SeriesPointSchema)` to create a new message.
  */
 export const SeriesPointSchema: GenMessage<SeriesPoint> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_job, 16);
+  messageDesc(file_trainfleet_v1_job, 20);
 
 /**
  * One parameter-server shard and the range of the flattened parameters it owns.
@@ -748,7 +981,7 @@ export type ShardRange = Message<"trainfleet.v1.ShardRange"> & {
  * Use `create(ShardRangeSchema)` to create a new message.
  */
 export const ShardRangeSchema: GenMessage<ShardRange> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_job, 17);
+  messageDesc(file_trainfleet_v1_job, 21);
 
 /**
  * The coordinator's view of a job; the same message in every status API.
@@ -920,7 +1153,49 @@ export type JobStatus = Message<"trainfleet.v1.JobStatus"> & {
  * Use `create(JobStatusSchema)` to create a new message.
  */
 export const JobStatusSchema: GenMessage<JobStatus> = /*@__PURE__*/
-  messageDesc(file_trainfleet_v1_job, 18);
+  messageDesc(file_trainfleet_v1_job, 22);
+
+/**
+ * @generated from enum trainfleet.v1.Loss
+ */
+export enum Loss {
+  /**
+   * @generated from enum value: LOSS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Labels are class indices; the model's output is one probability per class.
+   *
+   * @generated from enum value: LOSS_SPARSE_CATEGORICAL_CROSSENTROPY = 1;
+   */
+  SPARSE_CATEGORICAL_CROSSENTROPY = 1,
+
+  /**
+   * The same with one-hot labels: trainfleet's class-index labels are one-hot encoded.
+   *
+   * @generated from enum value: LOSS_CATEGORICAL_CROSSENTROPY = 2;
+   */
+  CATEGORICAL_CROSSENTROPY = 2,
+
+  /**
+   * @generated from enum value: LOSS_MEAN_SQUARED_ERROR = 3;
+   */
+  MEAN_SQUARED_ERROR = 3,
+
+  /**
+   * One output in (0, 1) per label; labels are 0 or 1.
+   *
+   * @generated from enum value: LOSS_BINARY_CROSSENTROPY = 4;
+   */
+  BINARY_CROSSENTROPY = 4,
+}
+
+/**
+ * Describes the enum trainfleet.v1.Loss.
+ */
+export const LossSchema: GenEnum<Loss> = /*@__PURE__*/
+  enumDesc(file_trainfleet_v1_job, 0);
 
 /**
  * @generated from enum trainfleet.v1.TrainingMode
@@ -953,7 +1228,7 @@ export enum TrainingMode {
  * Describes the enum trainfleet.v1.TrainingMode.
  */
 export const TrainingModeSchema: GenEnum<TrainingMode> = /*@__PURE__*/
-  enumDesc(file_trainfleet_v1_job, 0);
+  enumDesc(file_trainfleet_v1_job, 1);
 
 /**
  * @generated from enum trainfleet.v1.WireDtype
@@ -993,7 +1268,7 @@ export enum WireDtype {
  * Describes the enum trainfleet.v1.WireDtype.
  */
 export const WireDtypeSchema: GenEnum<WireDtype> = /*@__PURE__*/
-  enumDesc(file_trainfleet_v1_job, 1);
+  enumDesc(file_trainfleet_v1_job, 2);
 
 /**
  * @generated from enum trainfleet.v1.Placement
@@ -1026,7 +1301,7 @@ export enum Placement {
  * Describes the enum trainfleet.v1.Placement.
  */
 export const PlacementSchema: GenEnum<Placement> = /*@__PURE__*/
-  enumDesc(file_trainfleet_v1_job, 2);
+  enumDesc(file_trainfleet_v1_job, 3);
 
 /**
  * @generated from enum trainfleet.v1.DataPlane
@@ -1059,7 +1334,7 @@ export enum DataPlane {
  * Describes the enum trainfleet.v1.DataPlane.
  */
 export const DataPlaneSchema: GenEnum<DataPlane> = /*@__PURE__*/
-  enumDesc(file_trainfleet_v1_job, 3);
+  enumDesc(file_trainfleet_v1_job, 4);
 
 /**
  * @generated from enum trainfleet.v1.JobPhase
@@ -1112,7 +1387,7 @@ export enum JobPhase {
  * Describes the enum trainfleet.v1.JobPhase.
  */
 export const JobPhaseSchema: GenEnum<JobPhase> = /*@__PURE__*/
-  enumDesc(file_trainfleet_v1_job, 4);
+  enumDesc(file_trainfleet_v1_job, 5);
 
 /**
  * @generated from enum trainfleet.v1.WorkerState
@@ -1160,5 +1435,5 @@ export enum WorkerState {
  * Describes the enum trainfleet.v1.WorkerState.
  */
 export const WorkerStateSchema: GenEnum<WorkerState> = /*@__PURE__*/
-  enumDesc(file_trainfleet_v1_job, 5);
+  enumDesc(file_trainfleet_v1_job, 6);
 
