@@ -7,6 +7,7 @@ export {
   jobSpecFromTrainingJob,
   kubernetesOnly,
   pendingInProto,
+  pinnedWhenResolved,
   protoField,
   protoFieldPaths,
   protoToCrd,

@@ -5,11 +5,11 @@
  */
 
 import type { DescField, DescMessage, MessageInitShape } from "@bufbuild/protobuf";
-import { DataPlane, JobSpecSchema, Placement, TrainingMode, WireDtype } from "@trainfleet/proto";
+import { DataPlane, JobSpecSchema, Loss, Placement, TrainingMode, WireDtype } from "@trainfleet/proto";
 import type { JsonObject, JsonValue } from "./json.js";
 import { isJsonObject, valueAt } from "./json.js";
 
-/** Every JobSpec field (proto JSON names, dotted) and the TrainingJob field that carries it. */
+/** Every JobSpec field (proto JSON names, dotted) but those pinned when resolved, and the TrainingJob field that carries it. */
 export const protoToCrd: ReadonlyArray<readonly [proto: string, crd: string]> = [
   ["jobId", "metadata.name"],
   ["model", "spec.model"],
@@ -19,8 +19,16 @@ export const protoToCrd: ReadonlyArray<readonly [proto: string, crd: string]> = 
   ["model.cnn.convFilters", "spec.model.cnn.convFilters"],
   ["model.cnn.kernelSize", "spec.model.cnn.kernelSize"],
   ["model.cnn.denseUnits", "spec.model.cnn.denseUnits"],
+  ["model.layers", "spec.model.layers"],
+  ["model.layers.uri", "spec.model.layers.uri"],
+  ["model.layers.sha256", "spec.model.layers.sha256"],
+  ["model.layers.loss", "spec.model.layers.loss"],
+  ["model.layers.module", "spec.model.layers.module"],
   ["dataset", "spec.dataset"],
   ["dataset.name", "spec.dataset.name"],
+  ["dataset.manifest", "spec.dataset.manifest"],
+  ["dataset.evalManifest", "spec.dataset.evalManifest"],
+  ["dataset.sha256", "spec.dataset.sha256"],
   ["training", "spec.training"],
   ["training.epochs", "spec.training.epochs"],
   ["training.batchSizePerWorker", "spec.training.batchSizePerWorker"],
@@ -55,8 +63,21 @@ export const protoToCrd: ReadonlyArray<readonly [proto: string, crd: string]> = 
   ["checkpoints.everySteps", "spec.checkpoints.everySteps"],
 ];
 
+/**
+ * JobSpec fields (with everything under them) that no TrainingJob sets: what the user's files
+ * hold, pinned by the coordinator when it reads the model and the manifests as it resolves the
+ * job, so that every role checks the files against the same facts.
+ */
+export const pinnedWhenResolved: readonly string[] = ["model.layers.artifact", "dataset.facts"];
+
 /** The CRD's enum strings and the proto enum values they stand for (UNSPECIFIED has none). */
 export const crdEnums: Readonly<Record<string, Readonly<Record<string, number>>>> = {
+  "spec.model.layers.loss": {
+    "sparse-categorical-crossentropy": Loss.SPARSE_CATEGORICAL_CROSSENTROPY,
+    "categorical-crossentropy": Loss.CATEGORICAL_CROSSENTROPY,
+    "mean-squared-error": Loss.MEAN_SQUARED_ERROR,
+    "binary-crossentropy": Loss.BINARY_CROSSENTROPY,
+  },
   "spec.parameterServers.dataPlane": { tcp: DataPlane.TCP, grpc: DataPlane.GRPC },
   "spec.parameterServers.placement": { dedicated: Placement.DEDICATED, colocated: Placement.COLOCATED },
   "spec.parameterServers.wireDtype": { float32: WireDtype.FLOAT32, bfloat16: WireDtype.BFLOAT16, float16: WireDtype.FLOAT16 },
@@ -73,6 +94,8 @@ export const kubernetesOnly: readonly string[] = [
   "spec.workers.template",
   "spec.parameterServers.resources",
   "spec.checkpoints.claimName",
+  "spec.storage",
+  "spec.credentialsSecret",
   "spec.runPolicy",
   "spec.scheduling",
 ];

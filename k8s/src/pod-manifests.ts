@@ -26,6 +26,7 @@ import { coordinatorName, labels, ports, roleLabels, shardPodName, workerPodName
 import { ownerReference } from "./owner.js";
 import type { ResourceRequirements, TrainingJob } from "./training-job.js";
 import { workerReplicas } from "./training-job.js";
+import { credentialEnv, storageVolume } from "./user-files.js";
 
 /** Where checkpoints and the coordinator's state live in the pods, on the job's claim. */
 export const checkpointMountPath = "/var/lib/trainfleet/checkpoints";
@@ -168,6 +169,13 @@ function pod(
     volumes.push({ name: "checkpoints", persistentVolumeClaim: { claimName: checkpoints.claimName } });
     mounts.push({ name: "checkpoints", mountPath: checkpointMountPath });
   }
+  // Every role reads the user's files: the coordinator pins them, shards load initial weights, workers train on them.
+  const storage = storageVolume(job);
+  if (storage !== undefined) {
+    volumes.push(storage.volume);
+    mounts.push(storage.mount);
+  }
+  const env = [...(container.env ?? []), ...credentialEnv(job)];
   const spec: V1PodSpec = {
     // The operator restarts failed pods itself, to count them against runPolicy.backoffLimit.
     restartPolicy: "Never",
@@ -181,6 +189,7 @@ function pod(
         image: job.spec.image,
         terminationMessagePolicy: "FallbackToLogsOnError",
         ...container,
+        ...(env.length > 0 ? { env } : {}),
         ...(mounts.length > 0 ? { volumeMounts: mounts } : {}),
       },
     ],
@@ -205,9 +214,9 @@ function pod(
 
 /**
  * The worker template merged over a built worker pod: labels and annotations added (the
- * operator's own labels win), pod spec fields set, containers merged by name as a strategic
- * merge patch would (and their env by name, volume mounts by path). The trainfleet container's
- * command, args, image and ports stay the operator's.
+ * operator's own labels win), pod spec fields set, containers and volumes merged by name as a
+ * strategic merge patch would (and the containers' env by name, volume mounts by path). The
+ * trainfleet container's command, args, image and ports stay the operator's.
  */
 export function withTemplate(built: V1Pod, template: NonNullable<TrainingJob["spec"]["workers"]>["template"]): V1Pod {
   if (template === undefined) return built;
@@ -218,6 +227,9 @@ export function withTemplate(built: V1Pod, template: NonNullable<TrainingJob["sp
   const spec: Record<string, unknown> = { ...(built.spec as unknown as Record<string, unknown>) };
   for (const [key, value] of Object.entries(template.spec ?? {})) {
     if (key === "containers" && Array.isArray(value)) spec.containers = mergeContainers(built.spec!.containers, value);
+    // The template's volumes join the operator's (the data volume stays), as a strategic merge patch does.
+    else if (key === "volumes" && Array.isArray(value))
+      spec.volumes = mergeByKey(built.spec!.volumes ?? [], value as unknown as V1Volume[], (volume) => volume.name);
     else if (key !== "restartPolicy") spec[key] = value;
   }
   return { ...built, metadata, spec: spec as unknown as V1PodSpec };

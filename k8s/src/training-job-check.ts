@@ -81,7 +81,7 @@ function checkType(crd: string, value: JsonValue, field: DescField): void {
   }
 }
 
-/** One and only one case of each oneof (model: mlp or cnn; optimizer: sgd or adam), as the CRD's oneOf. */
+/** One and only one case of each oneof (model: mlp, cnn or layers; optimizer: sgd or adam), as the CRD's oneOf. */
 function checkOneofs(object: JsonObject, proto: string, crd: string, field: DescField): void {
   if (field.fieldKind !== "message") return;
   for (const oneof of field.message.oneofs) {

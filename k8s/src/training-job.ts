@@ -66,6 +66,10 @@ export interface TrainingJobSpec {
   };
   training?: JsonObject;
   checkpoints?: { claimName: string; everySteps?: number };
+  /** The volume that holds the user's model and data files, mounted read-only into every pod. */
+  storage?: { persistentVolumeClaim: { claimName: string }; mountPath?: string };
+  /** A Secret whose AWS_* keys become env vars of every pod, by reference. */
+  credentialsSecret?: string;
   runPolicy?: {
     backoffLimit?: number;
     activeDeadlineSeconds?: number;

@@ -17,6 +17,7 @@ import { describe, expect, it } from "vitest";
 import { crdEnums, jobSpecFromTrainingJob, kubernetesOnly, protoToCrd } from "../src/job-spec.js";
 import type { JsonObject, JsonValue } from "../src/json.js";
 import { isJsonObject, valueAt } from "../src/json.js";
+import { defaultStorageMountPath } from "../src/user-files.js";
 
 const crd = loadCrd();
 const schema = trainingJobSchema(crd);
@@ -184,6 +185,12 @@ describe("the CRD's defaults and spec's", () => {
 
   it("list as left to the coordinator only defaults spec has", () => {
     expect(Object.keys(leftToCoordinator).filter((proto) => !specLeaves.includes(proto))).toEqual([]);
+  });
+
+  it("mount storage where the operator does when the field is unset (a default of the pods', not of the JobSpec)", () => {
+    expect(propertyNode(schema, "spec.storage.mountPath")?.["default"]).toBe(defaultStorageMountPath);
+    expect(String(propertyNode(schema, "spec.storage.mountPath")?.["description"])).toContain(`Default ${defaultStorageMountPath}.`);
+    expect(kubernetesOnly).toContain("spec.storage");
   });
 
   it("leave workers.maxWorkers to the coordinator: it is workers.replicas (spec's defaultMaxWorkers), which a CRD default cannot express", () => {

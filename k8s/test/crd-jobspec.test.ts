@@ -7,8 +7,8 @@
  */
 
 import { create, ScalarType, toJson } from "@bufbuild/protobuf";
-import { JobSpecSchema } from "@trainfleet/proto";
-import { datasetShape, resolveJobSpec } from "@trainfleet/spec";
+import { DatasetSpecSchema, JobSpecSchema } from "@trainfleet/proto";
+import { dataShape, resolveJobSpec } from "@trainfleet/spec";
 import type { SchemaNode } from "@trainfleet/testing/k8s/crd-schema";
 import { fieldPaths, loadCrd, propertyNode, schemaNodes, trainingJobSchema } from "@trainfleet/testing/k8s/crd-schema";
 import { createTrainingJobValidator } from "@trainfleet/testing/k8s/training-job-validator";
@@ -19,12 +19,14 @@ import {
   jobSpecFromTrainingJob,
   kubernetesOnly,
   pendingInProto,
+  pinnedWhenResolved,
   protoField,
   protoFieldPaths,
   protoToCrd,
 } from "../src/job-spec.js";
 import type { JsonObject, JsonValue } from "../src/json.js";
 import { isJsonObject, valueAt } from "../src/json.js";
+import { checkTrainingJob } from "../src/training-job-check.js";
 
 const crd = loadCrd();
 const schema = trainingJobSchema(crd);
@@ -54,9 +56,34 @@ function crdType(scalar: ScalarType): string {
 }
 
 describe("the JobSpec proto and the TrainingJob CRD", () => {
-  it("map every JobSpec field, and nothing else, to a TrainingJob field", () => {
-    expect(protoToCrd.map(([proto]) => proto).sort()).toEqual(protoFieldPaths().sort());
+  it("map every JobSpec field, and nothing else, to a TrainingJob field, but what the coordinator pins when it reads the user's files", () => {
+    const pinned = (proto: string) => pinnedWhenResolved.some((prefix) => proto === prefix || proto.startsWith(`${prefix}.`));
+    expect(protoToCrd.map(([proto]) => proto).sort()).toEqual(
+      protoFieldPaths()
+        .filter((proto) => !pinned(proto))
+        .sort(),
+    );
     expect(protoToCrd.filter(([, path]) => crdNode(path) === undefined).map(([, path]) => path)).toEqual([]);
+    // The pinned fields are real, and under fields a TrainingJob has.
+    for (const proto of pinnedWhenResolved) {
+      expect(() => protoField(proto)).not.toThrow();
+      expect(crdNode(`spec.${proto.slice(0, proto.lastIndexOf("."))}`), proto).toBeDefined();
+    }
+  });
+
+  it("have no TrainingJob field for what the coordinator pins: a job that sets one is refused, by the CRD and by the check", () => {
+    const withLayers = structuredClone(minimal);
+    (withLayers["spec"] as JsonObject)["model"] = { layers: { uri: "/data/model.json", artifact: { digest: "0".repeat(64) } } };
+    expect(validate(withLayers).violations).toEqual([
+      { path: "/spec/model/layers/artifact", keyword: "additionalProperties", message: "must NOT have additional properties" },
+    ]);
+    expect(() => checkTrainingJob(withLayers)).toThrow(
+      /^spec\.model\.layers\.artifact: unknown field; spec\.model\.layers has uri, sha256, loss, module/,
+    );
+    const withFacts = structuredClone(minimal);
+    (withFacts["spec"] as JsonObject)["dataset"] = { manifest: "/data/dataset.json", facts: { trainRecords: 10 } };
+    expect(validate(withFacts).violations.map((violation) => violation.path)).toEqual(["/spec/dataset/facts"]);
+    expect(() => checkTrainingJob(withFacts)).toThrow(/^spec\.dataset\.facts: unknown field/);
   });
 
   it("give each field the same type, and unsigned fields bounds within uint32", () => {
@@ -143,20 +170,23 @@ describe("the JobSpec proto and the TrainingJob CRD", () => {
     );
     // Every value the CRD filled in is the one the coordinator would have chosen.
     expect(toJson(JobSpecSchema, resolved)).toMatchObject(toJson(JobSpecSchema, asked) as Record<string, unknown>);
-    // ...and every default of the schema was applied, so the comparison above covered it.
-    const unapplied = [...schemaNodes(schema)]
-      .filter(
-        ({ path, node }) => node["default"] !== undefined && path.startsWith("spec.") && !path.includes("sgd") && !path.includes("cnn"),
-      )
+    // ...and every default of the schema whose parent is there was applied, so the comparison above covered it
+    // (the defaults of branches a minimal job does not take, such as cnn, sgd or storage, apply when it does).
+    const declared = [...schemaNodes(schema)].filter(({ path, node }) => node["default"] !== undefined && path.startsWith("spec."));
+    const parentThere = ({ path }: { path: string }) => isJsonObject(valueAt(defaulted, path.slice(0, path.lastIndexOf("."))));
+    const unapplied = declared
+      .filter(parentThere)
       .filter(({ path }) => valueAt(defaulted, path) === undefined)
       .map(({ path }) => path);
     expect(unapplied).toEqual([]);
+    expect(declared.filter((node) => !parentThere(node)).map(({ path }) => path)).toContain("spec.storage.mountPath");
   });
 
   it("name datasets the coordinator knows", () => {
     const names = crdNode("spec.dataset.name")!["enum"] as string[];
-    for (const name of names) expect(() => datasetShape(name)).not.toThrow();
-    expect(() => datasetShape("mnist")).toThrow();
+    const shapeOf = (name: string) => () => dataShape(create(DatasetSpecSchema, { name }));
+    for (const name of names) expect(shapeOf(name)).not.toThrow();
+    expect(shapeOf("mnist")).toThrow();
   });
 
   it("accept as a TrainingJob name only job ids the coordinator accepts", () => {
@@ -188,6 +218,7 @@ function trainingJobWith(crdPath: string, value: JsonValue): JsonObject {
   const job = structuredClone(minimal);
   const spec = job["spec"] as JsonObject;
   if (crdPath.includes(".cnn.")) spec["model"] = { cnn: { convFilters: [8], kernelSize: 3 } };
+  if (crdPath.includes(".layers.")) spec["model"] = { layers: { uri: "/data/model/model.json" } };
   if (crdPath.includes(".sgd.")) spec["training"] = { optimizer: { sgd: { learningRate: 0.1 } } };
   if (crdPath.includes(".adam.")) spec["training"] = { optimizer: { adam: { learningRate: 0.001 } } };
   // A staleness bound belongs to async mode.
@@ -286,4 +317,191 @@ describe("the CRD's ranges and spec/src/validate-job-spec.ts", () => {
       expect(valueAt(toJson(JobSpecSchema, resolved, { enumAsInteger: true }) as JsonObject, proto)).toBe(crdEnums[field]![value]);
     },
   );
+});
+
+interface FilesCase {
+  name: string;
+  /** Fields of spec set over minimal.yaml's. */
+  spec: JsonObject;
+  /** Whether the coordinator accepts it (resolveJobSpec on the operator's conversion); the CRD must agree. */
+  accepted: boolean;
+}
+
+/** Cases the CRD refuses though the coordinator would take them: Kubernetes' own rules, each with its reason. */
+interface KubernetesOnlyCase {
+  name: string;
+  spec: JsonObject;
+  why: string;
+}
+
+const model = "/data/models/classifier/model.json";
+const manifest = "/data/datasets/digits/dataset.json";
+const digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+describe("the CRD's rules on the user's model and data, and the coordinator's", () => {
+  const cases: FilesCase[] = [
+    { name: "a model on the volume", spec: { model: { layers: { uri: model } } }, accepted: true },
+    {
+      name: "a model behind https",
+      spec: { model: { layers: { uri: "https://models.example.com/classifier/model.json" } } },
+      accepted: true,
+    },
+    { name: "a model in a bucket", spec: { model: { layers: { uri: "s3://models/classifier/model.json" } } }, accepted: true },
+    { name: "a model without its uri", spec: { model: { layers: { loss: "mean-squared-error" } } }, accepted: false },
+    { name: "a model with its sha256", spec: { model: { layers: { uri: model, sha256: digest } } }, accepted: true },
+    { name: "an upper-case sha256", spec: { model: { layers: { uri: model, sha256: digest.toUpperCase() } } }, accepted: false },
+    { name: "a sha256 one digit short", spec: { model: { layers: { uri: model, sha256: digest.slice(1) } } }, accepted: false },
+    { name: "a module in the image", spec: { model: { layers: { uri: model, module: "/app/model/layers.mjs" } } }, accepted: true },
+    {
+      name: "a module behind https",
+      spec: { model: { layers: { uri: model, module: "https://example.com/layers.mjs" } } },
+      accepted: false,
+    },
+    { name: "a module in a bucket", spec: { model: { layers: { uri: model, module: "s3://models/layers.mjs" } } }, accepted: false },
+    { name: "a manifest", spec: { dataset: { manifest } }, accepted: true },
+    {
+      name: "a manifest in a bucket with its evaluation manifest",
+      spec: { dataset: { manifest: "s3://data/digits/dataset.json", evalManifest: "s3://data/digits/eval.json" } },
+      accepted: true,
+    },
+    { name: "a manifest with its sha256", spec: { dataset: { manifest, sha256: digest } }, accepted: true },
+    { name: "a manifest with an upper-case sha256", spec: { dataset: { manifest, sha256: digest.toUpperCase() } }, accepted: false },
+    { name: "a built-in name and a manifest", spec: { dataset: { name: "fashion-mnist", manifest } }, accepted: false },
+    { name: "an evaluation manifest alone", spec: { dataset: { evalManifest: manifest } }, accepted: false },
+    { name: "a sha256 without a manifest", spec: { dataset: { sha256: digest } }, accepted: false },
+    { name: "an empty dataset (the built-in default)", spec: { dataset: {} }, accepted: true },
+    {
+      name: "a model and data on a volume, with credentials",
+      spec: {
+        model: { layers: { uri: model, loss: "sparse-categorical-crossentropy", module: "/app/model/layers.mjs" } },
+        dataset: { manifest },
+        storage: { persistentVolumeClaim: { claimName: "training-files" } },
+        credentialsSecret: "s3-credentials",
+      },
+      accepted: true,
+    },
+  ];
+  const withSpec = (spec: JsonObject) => {
+    const job = structuredClone(minimal);
+    Object.assign(job["spec"] as JsonObject, structuredClone(spec));
+    return job;
+  };
+
+  it.each(cases)("$name: the CRD accepts it exactly when the coordinator does", ({ spec, accepted }) => {
+    const { violations, defaulted } = validate(withSpec(spec));
+    let coordinatorAccepts = true;
+    try {
+      resolveJobSpec(create(JobSpecSchema, jobSpecFromTrainingJob(defaulted)));
+    } catch {
+      coordinatorAccepts = false;
+    }
+    expect({ crd: violations.length === 0, coordinator: coordinatorAccepts }).toEqual({ crd: accepted, coordinator: accepted });
+  });
+
+  const kubernetesRules: KubernetesOnlyCase[] = [
+    {
+      name: "a relative model path",
+      spec: { model: { layers: { uri: "models/model.json" } } },
+      why: "a pod's working directory is the image's, not the user's",
+    },
+    {
+      name: "a relative manifest path",
+      spec: { dataset: { manifest: "digits/dataset.json" } },
+      why: "a pod's working directory is the image's, not the user's",
+    },
+    {
+      name: "a file:// module",
+      spec: { model: { layers: { uri: model, module: "file:///app/layers.mjs" } } },
+      why: "a module is a path inside the job's image",
+    },
+    {
+      name: "a relative module path",
+      spec: { model: { layers: { uri: model, module: "layers.mjs" } } },
+      why: "a module is an absolute path inside the job's image",
+    },
+    {
+      name: "a module on the storage volume",
+      spec: {
+        model: { layers: { uri: model, module: "/data/models/layers.mjs" } },
+        storage: { persistentVolumeClaim: { claimName: "files" } },
+      },
+      why: "a module runs code: it comes from the image the cluster admits, not from a volume of data",
+    },
+    {
+      name: "a module on a volume mounted elsewhere",
+      spec: {
+        model: { layers: { uri: "/mnt/files/model.json", module: "/mnt/files/layers.mjs" } },
+        storage: { persistentVolumeClaim: { claimName: "files" }, mountPath: "/mnt/files" },
+      },
+      why: "a module runs code: it comes from the image the cluster admits, not from a volume of data",
+    },
+    {
+      name: "an empty model sha256",
+      spec: { model: { layers: { uri: model, sha256: "" } } },
+      why: "an empty string says nothing: leave the field out",
+    },
+  ];
+
+  it.each(kubernetesRules)("$name: refused by the CRD ($why), though the coordinator would take it", ({ spec }) => {
+    const job = withSpec(spec);
+    expect(validate(job).violations).not.toEqual([]);
+    expect(() => resolveJobSpec(create(JobSpecSchema, jobSpecFromTrainingJob(job)))).not.toThrow();
+  });
+
+  it("refuses a module that is not a path in the image, and one on the storage volume with a message that says why", () => {
+    const violations = (spec: JsonObject) => validate(withSpec(spec)).violations.map(({ path, keyword }) => [path, keyword]);
+    for (const module of ["https://example.com/layers.mjs", "s3://models/layers.mjs", "file:///app/layers.mjs", "layers.mjs"])
+      expect(violations({ model: { layers: { uri: model, module } } }), module).toEqual([["/spec/model/layers/module", "pattern"]]);
+    const onVolume = validate(
+      withSpec({
+        model: { layers: { uri: model, module: "/data/layers.mjs" } },
+        storage: { persistentVolumeClaim: { claimName: "files" } },
+      }),
+    );
+    expect(onVolume.violations.map(({ path, message }) => [path, message])).toEqual([
+      [
+        "/spec/model/layers/module",
+        "a module runs code in the workers, so it comes from the job's image, not from the spec.storage volume; bake it into the image",
+      ],
+    ]);
+  });
+
+  it("mounts storage at /data unless told otherwise, and refuses mount paths over the image's code or the checkpoints, or not absolute", () => {
+    const { defaulted } = validate(withSpec({ storage: { persistentVolumeClaim: { claimName: "files" } } }));
+    expect(valueAt(defaulted, "spec.storage")).toEqual({ persistentVolumeClaim: { claimName: "files" }, mountPath: "/data" });
+    const refused = ["/", "/app", "/var/lib/trainfleet", "/var/lib/trainfleet/checkpoints", "/data/", "data", "/a:b", "/data//x"];
+    for (const mountPath of refused) {
+      const { violations } = validate(withSpec({ storage: { persistentVolumeClaim: { claimName: "files" }, mountPath } }));
+      expect(
+        violations.map(({ path }) => path),
+        mountPath,
+      ).toEqual(["/spec/storage/mountPath"]);
+    }
+    for (const mountPath of ["/mnt/files", "/data", "/application", "/app/models", "/var/lib/trainfleet-data"])
+      expect(validate(withSpec({ storage: { persistentVolumeClaim: { claimName: "files" }, mountPath } })).violations, mountPath).toEqual(
+        [],
+      );
+  });
+
+  it("the check that trainfleet submit and the operator make takes a model and data not read yet, and names what is wrong", () => {
+    expect(() => checkTrainingJob(withSpec(cases.at(-1)!.spec))).not.toThrow();
+    expect(() => checkTrainingJob(withSpec({ model: { mlp: {}, layers: { uri: model } } }))).toThrow(
+      "spec.model: give one of mlp or cnn or layers, not both",
+    );
+    expect(() => checkTrainingJob(withSpec({ dataset: { name: "fashion-mnist", manifest } }))).toThrow(/^spec\.dataset\.name: give either/);
+    expect(() => checkTrainingJob(withSpec({ model: { layers: { uri: model, loss: "hinge" } } }))).toThrow(
+      'spec.model.layers.loss: "hinge" is not one of sparse-categorical-crossentropy, categorical-crossentropy, mean-squared-error, binary-crossentropy',
+    );
+  });
+
+  it("converts the model and data fields to the JobSpec the coordinator gets, and nothing of storage or credentials", () => {
+    const { violations, defaulted } = validate(withSpec(cases.at(-1)!.spec));
+    expect(violations).toEqual([]);
+    const spec = toJson(JobSpecSchema, create(JobSpecSchema, jobSpecFromTrainingJob(defaulted))) as JsonObject;
+    expect(spec["model"]).toEqual({
+      layers: { uri: model, loss: "LOSS_SPARSE_CATEGORICAL_CROSSENTROPY", module: "/app/model/layers.mjs" },
+    });
+    expect(spec["dataset"]).toEqual({ manifest });
+    expect(JSON.stringify(spec)).not.toMatch(/training-files|s3-credentials/);
+  });
 });

@@ -16,6 +16,7 @@ import { CustomResourceDefinition } from "kubernetes-models/apiextensions.k8s.io
 import { describe, expect, it } from "vitest";
 import type { JsonObject, JsonValue } from "../src/json.js";
 import { isJsonObject, valueAt } from "../src/json.js";
+import { checkTrainingJob } from "../src/training-job-check.js";
 
 const crd = loadCrd();
 const schema = trainingJobSchema(crd);
@@ -231,6 +232,27 @@ describe("TrainingJob validation", () => {
     expect(validate(example(name)).violations).toEqual([]);
   });
 
+  it.each(exampleFiles)("k8s/examples/%s passes the check the operator and trainfleet submit make", (name) => {
+    expect(() => checkTrainingJob(example(name))).not.toThrow();
+  });
+
+  it("has an example per source of a user's model and data: a volume, URLs with credentials, the job's image", () => {
+    expect(exampleFiles).toEqual(expect.arrayContaining(["own-model-pvc.yaml", "own-model-url.yaml", "own-model-image.yaml"]));
+    const pvc = example("own-model-pvc.yaml");
+    const mountPath = String(valueAt(pvc, "spec.storage.mountPath"));
+    for (const path of ["spec.model.layers.uri", "spec.dataset.manifest", "spec.dataset.evalManifest"])
+      expect(String(valueAt(pvc, path)), path).toMatch(new RegExp(`^${mountPath}/`));
+    const url = example("own-model-url.yaml");
+    expect(String(valueAt(url, "spec.model.layers.uri"))).toMatch(/^https:\/\//);
+    expect(String(valueAt(url, "spec.dataset.manifest"))).toMatch(/^s3:\/\//);
+    expect(valueAt(url, "spec.credentialsSecret")).toBeDefined();
+    const image = example("own-model-image.yaml");
+    expect(valueAt(image, "spec.storage")).toBeUndefined();
+    expect(valueAt(image, "spec.image")).not.toMatch(/^trainfleet:/);
+    for (const path of ["spec.model.layers.uri", "spec.model.layers.module", "spec.dataset.manifest"])
+      expect(String(valueAt(image, path)), path).toMatch(/^\/opt\//);
+  });
+
   it("has examples that together set every spec field", () => {
     const set = new Set<string>();
     const collect = (value: JsonValue | undefined, path: string) => {
@@ -398,6 +420,59 @@ describe("TrainingJob validation", () => {
       "both mlp and cnn",
       edited(minimal, (j) => void (at(j, "spec")["model"] = { mlp: {}, cnn: { convFilters: [8], kernelSize: 3 } })),
       [["/spec/model", "oneOf"]],
+    ],
+    [
+      "both mlp and layers",
+      edited(minimal, (j) => void (at(j, "spec")["model"] = { mlp: {}, layers: { uri: "/data/model.json" } })),
+      [
+        ["/spec/model/cnn", "required"],
+        ["/spec/model", "oneOf"],
+      ],
+    ],
+    [
+      "a layers model without its model.json",
+      edited(minimal, (j) => void (at(j, "spec")["model"] = { layers: { loss: "mean-squared-error" } })),
+      [["/spec/model/layers/uri", "required"]],
+    ],
+    [
+      "an unknown loss",
+      edited(example("own-model-pvc.yaml"), (j) => void (at(j, "spec.model.layers")["loss"] = "hinge")),
+      [["/spec/model/layers/loss", "enum"]],
+    ],
+    [
+      "a model URL of another scheme",
+      edited(example("own-model-url.yaml"), (j) => void (at(j, "spec.model.layers")["uri"] = "ftp://models.example.com/model.json")),
+      [["/spec/model/layers/uri", "pattern"]],
+    ],
+    [
+      "a module behind a URL",
+      edited(example("own-model-image.yaml"), (j) => void (at(j, "spec.model.layers")["module"] = "https://example.com/layers.mjs")),
+      [["/spec/model/layers/module", "pattern"]],
+    ],
+    [
+      "a dataset name and a manifest (CEL)",
+      edited(example("own-model-pvc.yaml"), (j) => void (at(j, "spec.dataset")["name"] = "fashion-mnist")),
+      [["/spec/dataset/manifest", "x-kubernetes-validations"]],
+    ],
+    [
+      "an evaluation manifest without a manifest (CEL)",
+      edited(minimal, (j) => void (at(j, "spec")["dataset"] = { evalManifest: "/data/eval.json" })),
+      [["/spec/dataset/evalManifest", "x-kubernetes-validations"]],
+    ],
+    [
+      "a module on the storage volume (CEL)",
+      edited(example("own-model-pvc.yaml"), (j) => void (at(j, "spec.model.layers")["module"] = "/data/models/layers.mjs")),
+      [["/spec/model/layers/module", "x-kubernetes-validations"]],
+    ],
+    [
+      "storage without a claim",
+      edited(minimal, (j) => void (at(j, "spec")["storage"] = { mountPath: "/data" })),
+      [["/spec/storage/persistentVolumeClaim", "required"]],
+    ],
+    [
+      "a credentials Secret name with capitals",
+      edited(example("own-model-url.yaml"), (j) => void (at(j, "spec")["credentialsSecret"] = "S3Credentials")),
+      [["/spec/credentialsSecret", "pattern"]],
     ],
     [
       "a zero learning rate",

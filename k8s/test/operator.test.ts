@@ -469,6 +469,83 @@ describe("operator against the in-process test API server (no real kube-apiserve
     expect(creates).toHaveLength(5);
   });
 
+  it("mounts spec.storage read-only and passes spec.credentialsSecret by reference into every pod; the coordinator gets the model and data fields", async () => {
+    harness = await OperatorHarness.start();
+    const h = harness;
+    const secretKeys = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_ENDPOINT_URL_S3"];
+    await h.submit("own", {
+      model: {
+        layers: { uri: "/mnt/files/models/digits/model.json", loss: "sparse-categorical-crossentropy", module: "/opt/digits/layers.mjs" },
+      },
+      dataset: { manifest: "s3://training-data/digits/dataset.json", evalManifest: "/mnt/files/datasets/digits/eval.json" },
+      storage: { persistentVolumeClaim: { claimName: "training-files" }, mountPath: "/mnt/files" },
+      credentialsSecret: "s3-credentials",
+      checkpoints: { claimName: "ckpt" },
+      // A worker template's own volume and mount join the operator's, as a strategic merge patch would.
+      workers: {
+        replicas: 2,
+        template: {
+          spec: {
+            volumes: [{ name: "scratch", emptyDir: {} }],
+            containers: [{ name: "trainfleet", volumeMounts: [{ name: "scratch", mountPath: "/scratch" }] }],
+          },
+        },
+      },
+      parameterServers: { replicas: 1 },
+    });
+    const pods = await h.waitForPods("own", podsOf("own", 1, 2));
+    const data = { name: "trainfleet-data", persistentVolumeClaim: { claimName: "training-files", readOnly: true } };
+    const dataMount = { name: "trainfleet-data", mountPath: "/mnt/files", readOnly: true };
+    for (const pod of pods) {
+      const name = pod.metadata!.name!;
+      const container = pod.spec!.containers[0]!;
+      const isWorker = name.includes("-worker-");
+      expect(pod.spec!.volumes!.map((volume) => volume.name).sort(), name).toEqual(
+        isWorker ? ["scratch", "trainfleet-data"] : ["checkpoints", "trainfleet-data"],
+      );
+      expect(pod.spec!.volumes, name).toContainEqual(data);
+      expect(container.volumeMounts, name).toContainEqual(dataMount);
+      if (isWorker) expect(container.volumeMounts, name).toContainEqual({ name: "scratch", mountPath: "/scratch" });
+      // Each key by reference to the Secret, optional; never a value in the pod spec.
+      const credentials = container.env!.filter((variable) => secretKeys.includes(variable.name));
+      expect(credentials, name).toEqual(
+        secretKeys.map((key) => ({ name: key, valueFrom: { secretKeyRef: { name: "s3-credentials", key, optional: true } } })),
+      );
+      expect(() => new Pod(JSON.parse(JSON.stringify(pod)) as object).validate(), name).not.toThrow();
+    }
+    const coordinatorPod = pods.find((pod) => pod.metadata!.name === "own-coordinator")!;
+    const specJson = coordinatorPod.spec!.containers[0]!.env!.find((variable) => variable.name === "TRAINFLEET_SPEC")!.value!;
+    const spec = JSON.parse(specJson) as Record<string, unknown>;
+    expect(spec["model"]).toEqual({
+      layers: {
+        uri: "/mnt/files/models/digits/model.json",
+        loss: "LOSS_SPARSE_CATEGORICAL_CROSSENTROPY",
+        module: "/opt/digits/layers.mjs",
+      },
+    });
+    expect(spec["dataset"]).toEqual({
+      manifest: "s3://training-data/digits/dataset.json",
+      evalManifest: "/mnt/files/datasets/digits/eval.json",
+    });
+    // Kubernetes' own fields stay Kubernetes': the coordinator's JobSpec does not name the claim or the Secret.
+    expect(specJson).not.toMatch(/training-files|s3-credentials/);
+    // The operator never reads the Secret: its values cannot reach its log or anything it writes.
+    expect(h.server.requests.entries({ user: operatorUser, resource: "secrets" })).toEqual([]);
+    expectValidByCrd(await h.job("own"));
+    expectOnlyPermittedCalls(h);
+  });
+
+  it("mounts nothing and adds no credentials to a job without spec.storage or spec.credentialsSecret", async () => {
+    harness = await OperatorHarness.start();
+    const h = harness;
+    await h.submit("plain", { workers: { replicas: 1 }, parameterServers: { replicas: 1 } });
+    for (const pod of await h.waitForPods("plain", podsOf("plain", 1, 1))) {
+      expect(pod.spec!.volumes).toBeUndefined();
+      expect(pod.spec!.containers[0]!.volumeMounts).toBeUndefined();
+      expect(pod.spec!.containers[0]!.env!.filter((variable) => variable.valueFrom?.secretKeyRef !== undefined)).toEqual([]);
+    }
+  });
+
   it("informers recover from dropped watches, 500s on the watch and 410 re-lists, and the operator keeps reconciling", async () => {
     harness = await OperatorHarness.start();
     const h = harness;
