@@ -5,15 +5,23 @@
  * against communication (push + pull, including the wait for the other rank), samples/s,
  * and the scaling efficiency of 2 workers against 1. Beside it, torch DDP (gloo) on the
  * same models and batch, when Debian's python3-torch is installed: the kernel gap (compute
- * per step) and the orchestration gap (what the second worker costs) side by side.
+ * per step) and the orchestration gap (what the second worker costs) side by side. Each
+ * model also runs as a user's model.json of the same shape (--model-json, written by
+ * tf.js's own model.save): a user's model must train as fast as the built-in path.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { create } from "@bufbuild/protobuf";
+import { JobSpecSchema } from "@trainfleet/proto";
+import { silentLogger } from "@trainfleet/runtime";
+import { dataShape, resolveJobSpec } from "@trainfleet/spec";
 import { runFleet } from "@trainfleet/testing/fleet/run-fleet";
+import { buildModel, selectBackend, writeTrainedModel } from "@trainfleet/worker";
 import { median } from "./child.js";
 import { glooAvailable } from "./gloo.js";
 
@@ -25,6 +33,18 @@ const modelFlags: Record<string, string[]> = {
   mlp: ["--model", "mlp", "--hidden", "256"],
   cnn: ["--model", "cnn", "--conv-filters", "8,16"],
 };
+
+/** The built-in model as a user would bring it: model.json + weights of the same layers (its untrained weights). */
+async function asModelJson(model: string): Promise<string[]> {
+  const spec = resolveJobSpec(
+    create(JobSpecSchema, model === "cnn" ? { model: { kind: { case: "cnn", value: { convFilters: [8, 16], kernelSize: 3 } } } } : {}),
+  );
+  const built = await buildModel(spec.model!, dataShape(spec.dataset!));
+  const dir = mkdtempSync(join(tmpdir(), `trainfleet-bench-${model}-`));
+  await writeTrainedModel(built, built.parameters(), dir);
+  built.dispose();
+  return ["--model-json", join(dir, "model.json"), "--loss", "sparse-categorical-crossentropy"];
+}
 
 interface Timing {
   stepMs: number;
@@ -40,10 +60,10 @@ function dataDir(): string {
   return result.stdout.trim();
 }
 
-async function fleet(model: string, workers: number, data: string): Promise<Timing> {
+async function fleet(flags: string[], workers: number, data: string): Promise<Timing> {
   const { code, folder } = await runFleet(
     [
-      ...modelFlags[model]!,
+      ...flags,
       "--workers",
       String(workers),
       "--batch-size",
@@ -92,6 +112,8 @@ async function ddp(model: string, workers: number, data: string): Promise<{ step
 
 const data = dataDir();
 const gloo = glooAvailable();
+// The model.json is written here, in this process: cpu is enough to write it.
+await selectBackend("cpu", silentLogger);
 console.log(
   `trainfleet training step: batch ${batch} per worker, ${steps} steps (first 10% dropped), 2 dedicated shards, TCP channel, wasm; ${gloo.ok ? `torch ${gloo.version} DDP gloo, 1 thread` : gloo.why}`,
 );
@@ -99,9 +121,20 @@ console.log(
   "| model | workers | step | compute | push+pull (and wait) | communication share | samples/s | scaling | torch DDP step | torch samples/s | torch scaling | torch all-reduce |",
 );
 console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+const userRows: string[] = [];
 for (const model of values.models.split(",")) {
-  const one = await fleet(model, 1, data);
-  const two = await fleet(model, 2, data);
+  const one = await fleet(modelFlags[model]!, 1, data);
+  const two = await fleet(modelFlags[model]!, 2, data);
+  const userFlags = await asModelJson(model);
+  const [userOne, userTwo] = [await fleet(userFlags, 1, data), await fleet(userFlags, 2, data)];
+  for (const [workers, builtIn, user] of [
+    [1, one, userOne],
+    [2, two, userTwo],
+  ] as const) {
+    userRows.push(
+      `| ${model} | ${workers} | ${builtIn.stepMs.toFixed(1)} ms | ${user.stepMs.toFixed(1)} ms | ${(user.stepMs / builtIn.stepMs).toFixed(2)}x | ${builtIn.computeMs.toFixed(1)} ms | ${user.computeMs.toFixed(1)} ms | ${(user.computeMs / builtIn.computeMs).toFixed(2)}x |`,
+    );
+  }
   const torchOne = gloo.ok ? await ddp(model, 1, data) : undefined;
   const torchTwo = gloo.ok ? await ddp(model, 2, data) : undefined;
   for (const [workers, ours, theirs] of [
@@ -122,3 +155,7 @@ for (const model of values.models.split(",")) {
     );
   }
 }
+console.log("\nThe same shapes as a user's model.json (--model-json), beside the built-in path, same sitting:");
+console.log("| model | workers | built-in step | model.json step | ratio | built-in compute | model.json compute | ratio |");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+for (const row of userRows) console.log(row);

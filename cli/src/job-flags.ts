@@ -151,7 +151,10 @@ export const jobFlags: FlagTable = {
   lr: { kind: "number", help: `Learning rate. Default ${adam.learningRate} for adam, ${sgd.learningRate} for sgd.` },
   momentum: { kind: "number", help: `SGD momentum. Default ${sgd.momentum}.` },
   seed: { kind: "integer", help: `Seeds the initial parameters and the per-epoch sample order. Default ${defaults.training.seed}.` },
-  "eval-samples": { kind: "integer", help: `Test samples evaluated at the end (0: all 10000). Default ${defaults.training.evalSamples}.` },
+  "eval-samples": {
+    kind: "integer",
+    help: `Test samples evaluated at the end (0: the whole evaluation set, 10000 for Fashion-MNIST). Default ${defaults.training.evalSamples}.`,
+  },
   placement: {
     kind: "string",
     choices: Object.keys(placements),

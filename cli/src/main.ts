@@ -10,6 +10,7 @@ import { coordinatorCommand } from "./commands/coordinator.js";
 import { datasetCommand } from "./commands/dataset.js";
 import { eventsCommand } from "./commands/events.js";
 import { getCommand } from "./commands/get.js";
+import { modelCommand } from "./commands/model.js";
 import { operatorCommand } from "./commands/operator.js";
 import { psCommand } from "./commands/ps.js";
 import { runCommand } from "./commands/run.js";
@@ -32,6 +33,7 @@ const commands: Command[] = [
   getCommand,
   scaleCommand,
   datasetCommand,
+  modelCommand,
 ];
 
 const usage = `Usage: trainfleet <command> [flags]

@@ -194,7 +194,8 @@ async function follow({ session, cut }: Registration, proc: ShardProcess): Promi
         const { generation, version } = kind.value;
         try {
           shard.openGeneration(generation, version);
-          logger.info({ generation, version }, "generation open");
+          // Its own step (the version it goes on from): in a colocated worker's process the shared log context may not have one yet.
+          logger.info({ generation, version, step: version }, "generation open");
         } catch (error) {
           // The shard stays closed; the coordinator decides what comes next.
           const message = TrainfleetError.from(error).message;

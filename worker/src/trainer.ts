@@ -144,7 +144,16 @@ export class Trainer {
   #report(step: StepAssignment, loss: number, samples: number, computeMs: number, communicateMs: number): void {
     const { generation } = this.#assignment;
     this.#coordinator
-      .reportProgress({ memberId: this.#memberId, generation, step: step.step, loss, samples, computeMs, communicateMs })
+      .reportProgress({
+        memberId: this.#memberId,
+        generation,
+        step: step.step,
+        loss,
+        samples,
+        computeMs,
+        communicateMs,
+        bytesRead: BigInt(this.#bytesRead()),
+      })
       .catch((error: unknown) => this.#logger.warn({ err: String(error) }, "progress report failed"));
   }
 
@@ -211,6 +220,12 @@ export class Trainer {
       { memberId: this.#memberId, generation: evaluation.generation, samples, correct, lossSum },
       { signal },
     );
+  }
+
+  /** What this worker has read from the dataset's storage; evaluation may share the training records (and count). */
+  #bytesRead(): number {
+    const { train, eval: evaluation } = this.#data;
+    return train.bytesRead + (evaluation === train ? 0 : evaluation.bytesRead);
   }
 
   close(): void {

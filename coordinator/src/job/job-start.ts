@@ -52,6 +52,9 @@ export interface StartOptions {
 export function startJob(options: StartOptions): RunPlan {
   const { spec, checkpointDir, logger, now } = options;
   const jobPlan = planJob(spec, options.shards);
+  const notExact = spec.model!.kind.case === "layers" ? (spec.model!.kind.value.artifact?.notExact ?? []) : [];
+  // Said once here and kept in the status (not_exact): a user comparing two runs must know not to expect equal bits.
+  if (notExact.length > 0) logger.warn({ reasons: notExact }, "this job's model does not train bit-exactly");
   const backends = options.workers.map((worker) => worker.backend);
   const resume =
     options.resume === undefined ? undefined : resumePoint(options.resume, jobPlan, backends, (message) => logger.warn({}, message));

@@ -31,6 +31,7 @@ export function workerStatus(member: Member): MessageInitShape<typeof WorkerStat
     communicateMs: member.timing.communicateMs,
     lastErrorReason: member.lastError?.reason ?? "",
     lastErrorMessage: member.lastError?.message ?? "",
+    bytesRead: BigInt(member.bytesRead),
   };
 }
 

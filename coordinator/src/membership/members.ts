@@ -26,6 +26,8 @@ export interface Member {
   /** Rank in the current generation; -1 when it has none. */
   rank: number;
   lastStep: number;
+  /** Workers: bytes read from the dataset's storage, as last reported. */
+  bytesRead: number;
   /** Workers: smoothed step timings from their progress reports (see step-timing.ts). */
   timing: StepTiming;
   /** Parameter-server shards: the counters of their latest heartbeat. */
@@ -79,6 +81,7 @@ export class Members {
       state: WorkerState.REGISTERED,
       rank: -1,
       lastStep: 0,
+      bytesRead: 0,
       timing: { stepMs: 0, computeMs: 0, communicateMs: 0, reports: 0 },
       shardStats: undefined,
       lastError: undefined,

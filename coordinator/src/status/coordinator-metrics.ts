@@ -103,6 +103,17 @@ export class CoordinatorMetrics {
       collect: () => this.#level((s) => s.workers.filter((w) => live.has(w.state)).length),
     });
     r.gauge({
+      name: "trainfleet_worker_dataset_read_bytes",
+      help: "Bytes each worker has read from the dataset's storage, as it last reported (a sharded dataset's blocks; 0 for a built-in dataset).",
+      labelNames: ["job_id", "worker_id"],
+      collect: () => {
+        const status = this.#job();
+        return status === undefined
+          ? []
+          : status.workers.map((w) => ({ labels: { job_id: status.jobId, worker_id: w.workerId }, value: Number(w.bytesRead) }));
+      },
+    });
+    r.gauge({
       name: "trainfleet_generation",
       help: "The job's membership generation (0 before it starts).",
       labelNames: job,

@@ -73,6 +73,7 @@ export function jobStatus(state: StatusState): JobStatus {
     ...lastCheckpoint(plan),
     pauseDeadlineUnixMs: BigInt(state.pauseDeadline),
     workerFailures: state.workerFailures,
+    notExact: spec?.model?.kind.case === "layers" ? (spec.model.kind.value.artifact?.notExact ?? []) : [],
   });
 }
 

@@ -23,6 +23,8 @@ export interface ProgressContext {
 /** `member` has a rank in `plan`'s open generation, which the report is for (GenerationCycle.current). */
 export function takeProgressReport(member: Member, plan: RunPlan, request: ReportProgressRequest, context: ProgressContext): void {
   member.lastStep = Math.max(member.lastStep, request.step);
+  // A report from a worker of an older version carries none.
+  member.bytesRead = Number(request.bytesRead ?? 0);
   recordTiming(member.timing, request.computeMs, request.communicateMs);
   context.metrics.progressReported(plan.spec.jobId, member.id, request.computeMs, request.communicateMs);
   const advanced = plan.tracker.report({ rank: member.rank, step: request.step, loss: request.loss, samples: request.samples });
