@@ -21,14 +21,13 @@
  */
 
 import type { SourceOptions } from "@trainfleet/artifacts";
-import type { AssignmentsResponse, DatasetSpec } from "@trainfleet/proto";
+import type { AssignmentsResponse } from "@trainfleet/proto";
 import { Code, MemberRole, TrainfleetError } from "@trainfleet/proto";
 import type { Logger, MemberSession } from "@trainfleet/runtime";
 import { AsyncQueue, abortableDelay, joinJob, logContext } from "@trainfleet/runtime";
 import type { BackendChoice } from "./compute/backend.js";
 import { selectBackend } from "./compute/backend.js";
-import type { TrainingData } from "./dataset/record-set.js";
-import { openTrainingData } from "./dataset/training-data.js";
+import { JobData } from "./job-data.js";
 import type { ColocatedShard } from "./trainer.js";
 import { Trainer } from "./trainer.js";
 import { reportFailure, workerFailure } from "./worker-failure.js";
@@ -110,48 +109,6 @@ async function joinSessions(backend: string, data: JobData, options: WorkerOptio
 }
 
 /** Follows one session's assignments until Stop, eviction, or the end of the assignment stream. */
-/**
- * The records a job trains on, opened once per dataset: a new generation, or a new session
- * with the same coordinator, keeps them (and their cache of decoded blocks).
- */
-class JobData {
-  #opened: { key: string; data: Promise<TrainingData> } | undefined;
-  readonly #options: WorkerOptions;
-
-  constructor(options: WorkerOptions) {
-    this.#options = options;
-  }
-
-  /** The open data of `dataset`; undefined until one is opened. */
-  current: TrainingData | undefined;
-
-  async open(dataset: DatasetSpec): Promise<TrainingData> {
-    const key = `${dataset.name}|${dataset.manifest}|${dataset.facts?.digest ?? ""}|${dataset.evalManifest}`;
-    if (this.#opened?.key !== key) {
-      await this.close();
-      const { dataDirs, sources, signal } = this.#options;
-      this.#opened = { key, data: openTrainingData(dataset, { dataDirs, sources, signal }) };
-    }
-    try {
-      this.current = await this.#opened.data;
-    } catch (error) {
-      this.#opened = undefined;
-      throw workerFailure("DataUnavailable", error);
-    }
-    return this.current;
-  }
-
-  async close(): Promise<void> {
-    const opened = this.#opened;
-    this.#opened = undefined;
-    this.current = undefined;
-    await opened?.data.then(
-      (data) => data.close(),
-      () => {},
-    );
-  }
-}
-
 async function followSession(session: MemberSession, jobData: JobData, options: WorkerOptions): Promise<SessionEnd> {
   const log = options.logger.child({ workerId: session.memberId, jobId: session.jobId });
   // Every line of this process from now on is this member's; a rank, generation and step come with the assignments.
