@@ -215,7 +215,7 @@ export class Trainer {
       lossSum += result.lossSum;
     }
     const samples = evaluation.end - evaluation.begin;
-    this.#logger.info({ samples, correct, version: this.#version }, "evaluated");
+    this.#logger.info({ samples, correct, version: this.#version, trainBytesRead: this.#data.train.bytesRead }, "evaluated");
     await this.#coordinator.reportEvaluation(
       { memberId: this.#memberId, generation: evaluation.generation, samples, correct, lossSum },
       { signal },
