@@ -67,7 +67,7 @@ export const jobFlags: FlagTable = {
     help: "A JobSpec in protobuf JSON (see proto/proto/trainfleet/v1/job.proto): a file, or the JSON object itself (starting with {, as the operator passes it); the flags below override it.",
     env: "TRAINFLEET_SPEC",
   },
-  "job-id": { kind: "string", help: `Job name: a DNS label. Default ${defaults.jobId}.` },
+  "job-id": { kind: "string", help: `Job name: a DNS label. Default ${defaults.jobId} (a sharded --dataset: its folder's name).` },
   model: { kind: "string", choices: Object.keys(modelDefaults), help: `Model architecture. Default ${defaults.model.kind.case}.` },
   hidden: { kind: "list", help: `MLP hidden layer widths, comma-separated. Default ${mlp.hiddenUnits.join(",")}.` },
   "conv-filters": {

@@ -26,7 +26,7 @@ const flagValue = (names: Record<number, string>, value: number) => names[value]
 
 /** What each job flag's help must give as its default, from spec alone. */
 const expectedDefaults: Record<string, string | undefined> = {
-  "job-id": resolved.jobId,
+  "job-id": `${resolved.jobId} (a sharded --dataset: its folder's name)`,
   model: resolved.model!.kind.case!,
   hidden: resolved.model!.kind.case === "mlp" ? resolved.model!.kind.value.hiddenUnits.join(",") : "not an MLP",
   "conv-filters": cnn.convFilters.join(","),

@@ -11,6 +11,7 @@ export {
 export type { DataShape } from "./data-shape.js";
 export { dataShape, featureSize } from "./data-shape.js";
 export {
+  defaultJobId,
   defaultJobSpec,
   defaultMaxWorkers,
   defaultMinWorkers,

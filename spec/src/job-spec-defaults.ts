@@ -82,6 +82,26 @@ export const defaultJobSpec = deepFreeze({
 } satisfies MessageInitShape<typeof JobSpecSchema>);
 
 /**
+ * jobId when unset: the built-in dataset's name, or for a sharded dataset the name of the
+ * folder its manifest lies in (data/digits/dataset.json: "digits"), as a DNS label.
+ */
+export function defaultJobId(dataset: { name: string; manifest: string }): string {
+  if (dataset.manifest === "") return dataset.name || defaultJobSpec.jobId;
+  const folder =
+    dataset.manifest
+      .replace(/[?#].*$/, "")
+      .split("/")
+      .slice(-2, -1)[0] ?? "";
+  const label = folder
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 63)
+    .replace(/-+$/, "");
+  return label === "" ? "job" : label;
+}
+
+/**
  * workers.minWorkers when unset. Colocated shards live in worker processes, so there a
  * worker's loss is a shard's loss, and the membership cannot change.
  */

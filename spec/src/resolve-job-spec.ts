@@ -7,7 +7,14 @@
 import { clone, create } from "@bufbuild/protobuf";
 import type { JobSpec } from "@trainfleet/proto";
 import { JobSpecSchema } from "@trainfleet/proto";
-import { defaultJobSpec, defaultMaxWorkers, defaultMinWorkers, defaultShards, optimizerDefaults } from "./job-spec-defaults.js";
+import {
+  defaultJobId,
+  defaultJobSpec,
+  defaultMaxWorkers,
+  defaultMinWorkers,
+  defaultShards,
+  optimizerDefaults,
+} from "./job-spec-defaults.js";
 import { validateJobSpec } from "./validate-job-spec.js";
 
 declare const resolved: unique symbol;
@@ -29,11 +36,11 @@ export function resolveJobSpec(input: JobSpec): ResolvedJobSpec {
   const defaults = clone(JobSpecSchema, create(JobSpecSchema, defaultJobSpec));
   // The messages a spec may leave out, empty: each of their fields is filled below, one by one.
   const empty = create(JobSpecSchema, { dataset: {}, training: {}, workers: {}, parameterServers: {}, checkpoints: {} });
-  spec.jobId ||= defaults.jobId;
   if (spec.model?.kind.case === undefined) spec.model = defaults.model;
   spec.dataset ??= empty.dataset!;
   // A sharded dataset has no name; without a manifest the built-in default is the dataset.
   if (spec.dataset.manifest === "") spec.dataset.name ||= defaultJobSpec.dataset.name;
+  spec.jobId ||= defaultJobId(spec.dataset);
 
   spec.training ??= empty.training!;
   const training = spec.training;

@@ -252,9 +252,14 @@ describe("a user's Layers model and a sharded dataset", () => {
     expect(dataShape(spec.dataset!)).toEqual({ featureShape: [8, 8, 1], classes: 10, labelSize: 0, trainRecords: 1500, evalRecords: 297 });
   });
 
-  it("resolves a sharded dataset without giving it the built-in name", () => {
+  it("resolves a sharded dataset without giving it the built-in name, naming the job after the manifest's folder", () => {
     const spec = resolveJobSpec(create(JobSpecSchema, { dataset: { manifest: "d.json" } }));
     expect(spec.dataset!.name).toBe("");
+    expect(spec.jobId).toBe("job");
+    expect(resolveJobSpec(create(JobSpecSchema, { dataset: { manifest: "s3://bucket/UCI_Digits v2/dataset.json" } })).jobId).toBe(
+      "uci-digits-v2",
+    );
+    expect(resolveJobSpec(create(JobSpecSchema, { dataset: { manifest: "data/digits/dataset.json" } })).jobId).toBe("digits");
     expect(resolveJobSpec(spec)).toEqual(spec);
   });
 

@@ -2,7 +2,8 @@
  * Reads the files a job brings, once, where it enters a process that can read them
  * (trainfleet run, submit and coordinator), and pins what they hold into the spec: the
  * dataset's record counts and shape (spec.dataset.facts) and the model's trainable tensors
- * (spec.model.layers.artifact), each with the sha256 of the bytes read. Every role then
+ * (spec.model.layers.artifact), each with the sha256 of the bytes read; each shard file's
+ * size and footer are checked against the manifest. Every role then
  * derives the same layout and ledger from the spec alone, and checks the files it reads
  * against those digests. A spec pinned before (a checkpoint's) is read again and must
  * match: resuming against changed files fails here, naming what changed.
@@ -13,7 +14,8 @@ import { Code, DatasetFactsSchema, JobSpecSchema, ModelArtifactSchema, Trainflee
 import type { ResolvedJobSpec } from "@trainfleet/spec";
 import { dataShape, resolveJobSpec } from "@trainfleet/spec";
 import { inspectModel } from "./compute/model-inspection.js";
-import { datasetFacts } from "./dataset/dataset-facts.js";
+import { checkShardFiles } from "./dataset/check-shard-files.js";
+import { datasetFacts, readDatasetManifests } from "./dataset/dataset-facts.js";
 
 export interface PinOptions {
   sources?: SourceOptions | undefined;
@@ -31,6 +33,9 @@ export async function pinJobArtifacts(resolved: ResolvedJobSpec, options: PinOpt
       throw changed("spec.dataset", `the dataset manifest ${dataset.manifest}`, pinned.digest, facts.digest);
     }
     dataset.facts = facts;
+    // A missing shard, or one that disagrees with its manifest, fails here rather than deep into an epoch.
+    const { train, evaluation } = await readDatasetManifests(dataset, options);
+    for (const loaded of [train, evaluation]) if (loaded !== undefined) await checkShardFiles(loaded, options.sources);
   }
   const layers = spec.model!.kind;
   if (layers.case === "layers") {

@@ -30,7 +30,7 @@ import { selectBackend } from "./compute/backend.js";
 import { JobData } from "./job-data.js";
 import type { ColocatedShard } from "./trainer.js";
 import { Trainer } from "./trainer.js";
-import { reportFailure, workerFailure } from "./worker-failure.js";
+import { reportFailure, WorkerFailure, workerFailure } from "./worker-failure.js";
 
 export interface WorkerOptions {
   coordinator: string;
@@ -187,8 +187,8 @@ async function followSession(session: MemberSession, jobData: JobData, options: 
         else await trainer.evaluate(kind.value, signal);
       } catch (error) {
         if (stop.signal.aborted || current.abandon.signal.aborted) continue;
-        // A bad gradient, corrupt data, a bug: no new assignment mends those.
-        if (!generationChangeCodes.has(TrainfleetError.from(error).code)) throw error;
+        // A bad gradient, corrupt data, a bug: no new assignment mends those (whatever their code).
+        if (error instanceof WorkerFailure || !generationChangeCodes.has(TrainfleetError.from(error).code)) throw error;
         const pauseMs = (trainer.pauseTimeoutSeconds + 1) * 1000;
         await awaitNextGeneration(current, TrainfleetError.from(error), Math.max(3 * session.leaseMs, pauseMs), stop.signal, log);
       }

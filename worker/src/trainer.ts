@@ -12,9 +12,10 @@ import type { ClientOf, CoordinatorService, EvaluateAssignment, StepAssignment, 
 import { Code, TrainfleetError, TrainingMode } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
 import { dataShape, parameterLayout } from "@trainfleet/spec";
+import type { HostBatch } from "./compute/host-batch.js";
 import type { Model } from "./compute/model.js";
 import { buildModel } from "./compute/model.js";
-import type { TrainingData } from "./dataset/record-set.js";
+import type { RecordSet, TrainingData } from "./dataset/record-set.js";
 import { scaleGradient } from "./gradient-scale.js";
 import { workerFailure } from "./worker-failure.js";
 
@@ -120,7 +121,7 @@ export class Trainer {
     const { generation, rank, worldSize } = this.#assignment;
     const started = performance.now();
     // The records are read while the parameters are pulled (a sharded dataset's blocks may be remote).
-    const reading = this.#data.train.batch(step.sampleIndices, signal);
+    const reading = this.#read(this.#data.train, step.sampleIndices, signal);
     reading.catch(() => {}); // awaited below; a pull that fails first must not leave it unhandled
     await this.#ensureVersion(step.step, signal);
     const batch = await reading;
@@ -166,7 +167,7 @@ export class Trainer {
    */
   async #asyncStep(step: StepAssignment, signal: AbortSignal): Promise<void> {
     const { generation, rank } = this.#assignment;
-    const batch = await this.#data.train.batch(step.sampleIndices, signal);
+    const batch = await this.#read(this.#data.train, step.sampleIndices, signal);
     let pending: Array<number | undefined> = this.#assignment.shards.map(() => 0);
     let loss = 0;
     const time = { computeMs: 0, communicateMs: 0 };
@@ -210,7 +211,7 @@ export class Trainer {
     let lossSum = 0;
     for (let begin = evaluation.begin; begin < evaluation.end; begin += evaluationBatch) {
       const indices = Array.from({ length: Math.min(evaluationBatch, evaluation.end - begin) }, (_, i) => begin + i);
-      const result = this.#model.evaluate(this.#params, await this.#data.eval.batch(indices, signal));
+      const result = this.#model.evaluate(this.#params, await this.#read(this.#data.eval, indices, signal));
       correct += result.correct;
       lossSum += result.lossSum;
     }
@@ -220,6 +221,19 @@ export class Trainer {
       { memberId: this.#memberId, generation: evaluation.generation, samples, correct, lossSum },
       { signal },
     );
+  }
+
+  /**
+   * The records at `indices`. A read that fails (a missing or corrupt shard, storage that
+   * stays unreachable) is the data's fault, which no new assignment mends: DataUnavailable.
+   */
+  async #read(records: RecordSet, indices: ArrayLike<number>, signal: AbortSignal): Promise<HostBatch> {
+    try {
+      return await records.batch(indices, signal);
+    } catch (error) {
+      if (signal.aborted) throw error;
+      throw workerFailure("DataUnavailable", error);
+    }
   }
 
   /** What this worker has read from the dataset's storage; evaluation may share the training records (and count). */

@@ -12,13 +12,13 @@ import { ModelSpecSchema } from "@trainfleet/proto";
 import { silentLogger } from "@trainfleet/runtime";
 import type { DataShape } from "@trainfleet/spec";
 import { uniform01 } from "@trainfleet/spec";
+import { type ModelFileServer, startModelFileServer } from "@trainfleet/testing/fixtures/tfjs-saved-model";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../src/compute/backend.js";
 import type { HostBatch } from "../src/compute/host-batch.js";
 import type { Model } from "../src/compute/model.js";
 import { buildModel } from "../src/compute/model.js";
 import { writeTrainedModel } from "../src/compute/trained-model-writer.js";
-import { type ModelFileServer, startModelFileServer } from "./tfjs-model-files.js";
 
 const DATA: DataShape = { featureShape: [6, 6, 1], classes: 4, labelSize: 0, trainRecords: 64, evalRecords: 16 };
 const BATCH: HostBatch = {

@@ -16,6 +16,8 @@ export interface ShardFile {
   /** The file as errors name it. */
   readonly uri: string;
   readBlock(index: number, signal?: AbortSignal): Promise<BlockColumns>;
+  /** Checks that the file has the manifest's size, and its footer the manifest's blocks and schema (two small reads). */
+  check(signal?: AbortSignal): Promise<void>;
 }
 
 export interface ShardFileOptions {
@@ -72,6 +74,14 @@ export function openShardFile(options: ShardFileOptions): ShardFile {
 
   return {
     uri: source.uri,
+    async check(signal) {
+      const size = await source.size(signal).catch((error: unknown) => {
+        const cause = TrainfleetError.from(error);
+        throw new TrainfleetError(cause.code, `shard file ${name} cannot be read: ${cause.message}`, { cause: error });
+      });
+      if (size !== file.bytes) throw shardDataLoss(name, `the file has ${size} bytes, the manifest says ${file.bytes}`);
+      await openLayout(signal);
+    },
     async readBlock(index, signal) {
       const footer = await openLayout(signal);
       const block = file.blocks[index]!;
