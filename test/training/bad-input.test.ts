@@ -5,10 +5,11 @@
  * of what is checked:
  * - while `run` pins the job (reads the manifest and the model before any process starts):
  *   a manifest whose record count lies, a GraphModel, a model whose output does not fit the
- *   labels, an unreachable URL. No job folder is made.
- * - when a worker reads the shard files (pinning reads only the manifest): a missing shard
- *   file, a corrupt block, per-file record counts that lie, a schema that disagrees with the
- *   file. The job ends FAILED with DataUnavailable; its folder has logs and spec.json only.
+ *   labels, an unreachable URL, and (pinning checks each shard file's size and footer) a
+ *   missing shard file, per-file record counts that lie, a schema that disagrees with the
+ *   file. No job folder is made.
+ * - when a worker reads a block (only then are its bytes read): a corrupt block. The job
+ *   ends FAILED with DataUnavailable; its folder has logs and spec.json only.
  * The data is scikit-learn's UCI digits converted by trainfleet; the models are written by
  * tf.js's own model.save, except the GraphModel (tensorflowjs_converter's format, which
  * tf.js cannot write), written here as the converter lays it out.
