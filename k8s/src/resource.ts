@@ -2,6 +2,8 @@
  * @trainfleet/k8s/resource: the TrainingJob resource without the operator (names, types, JSON helpers, the check a
  * new job gets). The CLI imports this entry, which does not load @kubernetes/client-node, so every role starts without it.
  */
+
+export { jobSpecFromTrainingJob } from "./job-spec.js";
 export type { JsonObject, JsonValue } from "./json.js";
 export { isJsonObject, valueAt } from "./json.js";
 export { apiVersion, group, kind, plural, version } from "./names.js";

@@ -9,21 +9,27 @@
  * them). Nothing is created unless every document passes.
  *
  * What only the API server checks (the CRD's ranges, CEL rules and defaults) is not repeated
- * here; its refusal (422) is shown with its message.
+ * here; its refusal (422) is shown with its message. With --read-files, a job's own model
+ * and data are read too where they are URLs (checkUserFiles).
  */
 import { readFileSync } from "node:fs";
+import { create } from "@bufbuild/protobuf";
 import type { JsonObject } from "@trainfleet/k8s/resource";
-import { apiVersion, checkTrainingJob, isJsonObject, kind } from "@trainfleet/k8s/resource";
-import { Code, codeName, TrainfleetError } from "@trainfleet/proto";
+import { apiVersion, checkTrainingJob, isJsonObject, jobSpecFromTrainingJob, kind } from "@trainfleet/k8s/resource";
+import { Code, codeName, JobSpecSchema, TrainfleetError } from "@trainfleet/proto";
+import type { Logger } from "@trainfleet/runtime";
+import { silentLogger } from "@trainfleet/runtime";
+import { dataShape, parameterLayout, resolveJobSpec } from "@trainfleet/spec";
 import type { Command } from "../command.js";
 import { requireString } from "../command.js";
 import { commonFlags } from "../common-flags.js";
 import { UsageError } from "../flags.js";
 import { apiError, connect, isApiStatus, kubeFlags, resourceName, trainingJobsResource } from "../kube-client.js";
+import { pinArtifacts } from "../model-files.js";
 
 export const submitCommand: Command = {
   name: "submit",
-  usage: "trainfleet submit FILE [--namespace NS] [--dry-run]",
+  usage: "trainfleet submit FILE [--namespace NS] [--dry-run] [--read-files]",
   summary:
     "Creates the TrainingJobs in a YAML file (FILE, or - for standard input; one or more documents) on the Kubernetes cluster of your kubeconfig, as kubectl create -f does. Each is checked here first, with the coordinator's own validation, and nothing is created unless all pass. The namespace is metadata.namespace, else --namespace, else the context's.",
   positionals: ["file"],
@@ -33,6 +39,10 @@ export const submitCommand: Command = {
       help: "The YAML file of TrainingJobs, or - for standard input (required; may be given as the first argument).",
     },
     "dry-run": { kind: "boolean", help: "Only check the TrainingJobs; create nothing (needs no cluster)." },
+    "read-files": {
+      kind: "boolean",
+      help: "Also read each job's own model and dataset where they are http(s):// or s3:// URLs (with this machine's AWS_* settings) and check them as its coordinator will, before anything is created.",
+    },
     ...kubeFlags,
     "log-level": commonFlags["log-level"]!,
   },
@@ -53,8 +63,12 @@ export const submitCommand: Command = {
       if (seen.has(key)) throw new UsageError(`${job.where}: ${resourceName}/${job.name} appears twice in ${file}`);
       seen.add(key);
     }
+    const read = new Map<TrainingJobDocument, string>();
+    // Silent: submit's standard output is one line per job, as kubectl's.
+    if (values["read-files"] === true) for (const job of jobs) read.set(job, await checkUserFiles(job, silentLogger));
+    const said = (job: TrainingJobDocument) => ((read.get(job) ?? "") === "" ? "" : `; ${read.get(job)}`);
     if (values["dry-run"] === true) {
-      for (const job of jobs) process.stdout.write(`${resourceName}/${job.name} created (dry run)\n`);
+      for (const job of jobs) process.stdout.write(`${resourceName}/${job.name} created (dry run)${said(job)}\n`);
       return 0;
     }
     const target = await connect(values, env);
@@ -65,7 +79,7 @@ export const submitCommand: Command = {
       const body = { ...job.object, metadata: { ...metadata, namespace } };
       try {
         await target.api.createNamespacedCustomObject({ ...trainingJobsResource, namespace, body });
-        process.stdout.write(`${resourceName}/${job.name} created\n`);
+        process.stdout.write(`${resourceName}/${job.name} created${said(job)}\n`);
       } catch (caught) {
         const error = apiError(target, `cannot create ${resourceName}/${job.name} in namespace ${namespace}`, caught);
         const reported = isApiStatus(error, 409)
@@ -84,6 +98,31 @@ export const submitCommand: Command = {
     return failed === 0 ? 0 : 1;
   },
 };
+
+/**
+ * A job's own model and data, read here when they are URLs (with this machine's AWS_*
+ * settings; the pods get theirs from spec.credentialsSecret): the same pinning its
+ * coordinator does, so a bad file shows before the job is created. Paths are paths inside
+ * the job's pods (its volume, its image): they are read when its coordinator starts.
+ */
+async function checkUserFiles(job: TrainingJobDocument, logger: Logger): Promise<string> {
+  const spec = resolveJobSpec(create(JobSpecSchema, jobSpecFromTrainingJob(job.object)));
+  const model = spec.model!.kind;
+  const dataset = spec.dataset!;
+  const files = [model.case === "layers" ? model.value.uri : "", dataset.manifest, dataset.evalManifest].filter((uri) => uri !== "");
+  if (files.length === 0) return "";
+  if (!files.every((uri) => /^(https?|s3):\/\//.test(uri))) {
+    return "its model and data are paths inside its pods: its coordinator reads them when it starts";
+  }
+  try {
+    const pinned = await pinArtifacts(spec, "cpu", logger);
+    const layout = parameterLayout(pinned.model!, dataShape(pinned.dataset!));
+    return `read its files: ${layout.parameterCount.toLocaleString("en-US")} parameters, ${dataShape(pinned.dataset!).trainRecords.toLocaleString("en-US")} training records`;
+  } catch (error) {
+    const failure = TrainfleetError.from(error);
+    throw new TrainfleetError(failure.code, `${job.where}: ${resourceName}/${job.name}: ${failure.message}`, { cause: error });
+  }
+}
 
 interface TrainingJobDocument {
   object: JsonObject;
