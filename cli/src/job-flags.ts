@@ -20,6 +20,7 @@ import {
   OptimizerSpecSchema,
   ParameterServersSpecSchema,
   Placement,
+  Shuffle,
   TrainfleetError,
   TrainingMode,
   TrainingSpecSchema,
@@ -36,6 +37,7 @@ const modes = { sync: TrainingMode.SYNC, async: TrainingMode.ASYNC };
 const placements = { dedicated: Placement.DEDICATED, colocated: Placement.COLOCATED };
 const wireDtypes = { float32: WireDtype.FLOAT32, bfloat16: WireDtype.BFLOAT16, float16: WireDtype.FLOAT16 };
 const dataPlanes = { tcp: DataPlane.TCP, grpc: DataPlane.GRPC };
+const shuffles = { global: Shuffle.GLOBAL, block: Shuffle.BLOCK, feistel: Shuffle.FEISTEL };
 const losses = {
   "sparse-categorical-crossentropy": Loss.SPARSE_CATEGORICAL_CROSSENTROPY,
   "categorical-crossentropy": Loss.CATEGORICAL_CROSSENTROPY,
@@ -151,6 +153,16 @@ export const jobFlags: FlagTable = {
   lr: { kind: "number", help: `Learning rate. Default ${adam.learningRate} for adam, ${sgd.learningRate} for sgd.` },
   momentum: { kind: "number", help: `SGD momentum. Default ${sgd.momentum}.` },
   seed: { kind: "integer", help: `Seeds the initial parameters and the per-epoch sample order. Default ${defaults.training.seed}.` },
+  shuffle: {
+    kind: "string",
+    choices: Object.keys(shuffles),
+    help: `How each epoch orders the samples. global: a shuffle of the whole training set (every worker reads nearly all of a sharded dataset). block: the dataset's blocks (or --shuffle-window records) dealt to the workers, shuffled inside, so each of N workers reads about 1/N of it per epoch. feistel: a global shuffle computed in O(1) memory, for training sets too large for an in-memory one. Default ${choiceFor(shuffles, defaults.training.shuffle)}.`,
+  },
+  "shuffle-window": {
+    kind: "integer",
+    min: 0,
+    help: `--shuffle block: records per window, the unit a worker reads (0: the sharded dataset's block size; a built-in dataset needs one). Default ${defaults.training.shuffleWindow}.`,
+  },
   "eval-samples": {
     kind: "integer",
     help: `Test samples evaluated at the end (0: the whole evaluation set, 10000 for Fashion-MNIST). Default ${defaults.training.evalSamples}.`,
@@ -256,6 +268,8 @@ export function withJobFlags(base: JobSpec, values: Record<string, FlagValue>): 
   training.evalSamples = number("eval-samples") ?? training.evalSamples;
   if (values.mode !== undefined) training.mode = modes[values.mode as keyof typeof modes];
   training.maxStaleness = number("max-staleness") ?? training.maxStaleness;
+  if (values.shuffle !== undefined) training.shuffle = shuffles[values.shuffle as keyof typeof shuffles];
+  training.shuffleWindow = number("shuffle-window") ?? training.shuffleWindow;
   const optimizer = (values.optimizer as string | undefined) ?? (values.momentum !== undefined ? "sgd" : undefined);
   if (optimizer === "sgd") {
     training.optimizer = create(OptimizerSpecSchema, {

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, equals, toJson } from "@bufbuild/protobuf";
 import type { JobSpec } from "@trainfleet/proto";
-import { Code, DataPlane, JobSpecSchema, Loss, Placement, TrainfleetError, TrainingMode, WireDtype } from "@trainfleet/proto";
+import { Code, DataPlane, JobSpecSchema, Loss, Placement, Shuffle, TrainfleetError, TrainingMode, WireDtype } from "@trainfleet/proto";
 import { modelDefaults, optimizerDefaults, resolveJobSpec } from "@trainfleet/spec";
 import { describe, expect, it } from "vitest";
 import { helpText, parseFlags } from "../src/flags.js";
@@ -55,6 +55,8 @@ const expectedDefaults: Record<string, string | undefined> = {
   lr: `${adam.learningRate} for adam, ${sgd.learningRate} for sgd`,
   momentum: String(sgd.momentum),
   seed: String(resolved.training!.seed),
+  shuffle: flagValue(Shuffle, resolved.training!.shuffle),
+  "shuffle-window": String(resolved.training!.shuffleWindow),
   "eval-samples": String(resolved.training!.evalSamples),
   placement: flagValue(Placement, resolved.parameterServers!.placement),
   "wire-dtype": `${flagValue(WireDtype, resolved.parameterServers!.wireDtype)}, the only exact one`,
@@ -132,6 +134,22 @@ describe("the job flags' defaults", () => {
     await expect(fromArgs(["--eval-dataset", "t.json"])).rejects.toThrow(
       /--eval-dataset and --dataset-sha256 go with a manifest given as --dataset/,
     );
+  });
+
+  it("choose the sample order, and refuse block shuffle on the built-in dataset without a window", async () => {
+    expect((await fromArgs(["--shuffle", "block", "--shuffle-window", "512"])).training).toMatchObject({
+      shuffle: Shuffle.BLOCK,
+      shuffleWindow: 512,
+    });
+    expect((await fromArgs(["--shuffle", "feistel"])).training!.shuffle).toBe(Shuffle.FEISTEL);
+    expect((await fromArgs(["--dataset", "data/digits/dataset.json", "--shuffle", "block"])).training).toMatchObject({
+      shuffle: Shuffle.BLOCK,
+      shuffleWindow: 0,
+    });
+    await expect(fromArgs(["--shuffle", "block"])).rejects.toThrow(
+      /^spec\.training\.shuffleWindow: block shuffle deals windows of records to the workers, and the built-in dataset fashion-mnist has no blocks/,
+    );
+    await expect(fromArgs(["--shuffle-window", "512"])).rejects.toThrow(/^spec\.training\.shuffleWindow: applies to block shuffle only/);
   });
 
   it("fill a model or optimizer named by a flag from spec's table", async () => {

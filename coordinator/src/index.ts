@@ -13,5 +13,8 @@ export { isFinished } from "./job/job-phase.js";
 export { startCoordinatorServer } from "./server/coordinator-server.js";
 export { runCoordinator } from "./server/run-coordinator.js";
 export { startStatusHttpServer } from "./status/status-http-server.js";
+export type { EpochOrder } from "./steps/epoch-order.js";
 export type { PlannedStep } from "./steps/ledger.js";
 export { SampleCursor } from "./steps/sample-cursor.js";
+export type { SampleOrder } from "./steps/sample-order.js";
+export { epochOrder, sampleOrderOf } from "./steps/sample-order.js";

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { JobSpecSchema } from "@trainfleet/proto";
+import { JobSpecSchema, Shuffle } from "@trainfleet/proto";
 import { resolveJobSpec } from "@trainfleet/spec";
 import { describe, expect, it } from "vitest";
 import { planJob } from "../src/job/plan.js";
@@ -22,6 +22,17 @@ describe("planJob", () => {
       { index: 1, address: "b:2", dataAddress: "d:1", begin: 2653n, end: 5306n },
       { index: 2, address: "c:3", dataAddress: "d:2", begin: 5306n, end: 7960n },
     ]);
+  });
+
+  it("orders the samples as training.shuffle says: global by default, block in lanes of workers.replicas", () => {
+    const shards = [{ address: "a:1", dataAddress: "" }];
+    expect(planJob(spec({}), shards).sampleOrder).toEqual({ kind: "global" });
+    expect(planJob(spec({ shuffle: Shuffle.BLOCK, shuffleWindow: 256 }, 3), shards).sampleOrder).toEqual({
+      kind: "block",
+      window: 256,
+      lanes: 3,
+    });
+    expect(planJob(spec({ shuffle: Shuffle.FEISTEL }), shards).sampleOrder).toEqual({ kind: "feistel" });
   });
 
   it.each([

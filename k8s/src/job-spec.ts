@@ -5,7 +5,7 @@
  */
 
 import type { DescField, DescMessage, MessageInitShape } from "@bufbuild/protobuf";
-import { DataPlane, JobSpecSchema, Loss, Placement, TrainingMode, WireDtype } from "@trainfleet/proto";
+import { DataPlane, JobSpecSchema, Loss, Placement, Shuffle, TrainingMode, WireDtype } from "@trainfleet/proto";
 import type { JsonObject, JsonValue } from "./json.js";
 import { isJsonObject, valueAt } from "./json.js";
 
@@ -37,6 +37,8 @@ export const protoToCrd: ReadonlyArray<readonly [proto: string, crd: string]> = 
   ["training.evalSamples", "spec.training.evalSamples"],
   ["training.mode", "spec.training.mode"],
   ["training.maxStaleness", "spec.training.maxStaleness"],
+  ["training.shuffle", "spec.training.shuffle"],
+  ["training.shuffleWindow", "spec.training.shuffleWindow"],
   ["training.optimizer", "spec.training.optimizer"],
   ["training.optimizer.sgd", "spec.training.optimizer.sgd"],
   ["training.optimizer.sgd.learningRate", "spec.training.optimizer.sgd.learningRate"],
@@ -82,6 +84,7 @@ export const crdEnums: Readonly<Record<string, Readonly<Record<string, number>>>
   "spec.parameterServers.placement": { dedicated: Placement.DEDICATED, colocated: Placement.COLOCATED },
   "spec.parameterServers.wireDtype": { float32: WireDtype.FLOAT32, bfloat16: WireDtype.BFLOAT16, float16: WireDtype.FLOAT16 },
   "spec.training.mode": { sync: TrainingMode.SYNC, async: TrainingMode.ASYNC },
+  "spec.training.shuffle": { global: Shuffle.GLOBAL, block: Shuffle.BLOCK, feistel: Shuffle.FEISTEL },
 };
 
 /** TrainingJob fields that JobSpec does not have yet: add each to protoToCrd when the proto gains it. */

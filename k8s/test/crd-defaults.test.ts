@@ -100,6 +100,14 @@ const leftToCoordinator: Record<string, LeftToCoordinator> = {
     why: "not declared: a TrainingJob stores it unset and the coordinator's default applies; the description states it",
     documented: (v) => `Unset: ${v}.`,
   },
+  "training.shuffle": {
+    why: "not declared: a TrainingJob stores it unset and the coordinator's default applies; the description states it",
+    documented: (v) => `Unset: ${v}.`,
+  },
+  "training.shuffleWindow": {
+    why: "zero, which proto3 cannot tell from unset; and the CRD's rule refuses it outside block shuffle, which a declared default would break",
+    documented: (v) => `${v} or unset: the dataset's block size`,
+  },
   "workers.minWorkers": {
     why: "depends on the placement (colocated: workers.replicas), which a CRD default cannot express",
     documented: (v) => `default ${v} (the global batch is fixed`,

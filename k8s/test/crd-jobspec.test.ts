@@ -223,6 +223,9 @@ function trainingJobWith(crdPath: string, value: JsonValue): JsonObject {
   if (crdPath.includes(".adam.")) spec["training"] = { optimizer: { adam: { learningRate: 0.001 } } };
   // A staleness bound belongs to async mode.
   if (crdPath === "spec.training.maxStaleness") spec["training"] = { mode: "async" };
+  // A window belongs to block shuffle, and block shuffle of the built-in dataset needs one.
+  if (crdPath === "spec.training.shuffleWindow") spec["training"] = { shuffle: "block" };
+  if (crdPath === "spec.training.shuffle" && value === "block") spec["training"] = { shuffleWindow: 1024 };
   // Checkpoints need a volume in a TrainingJob.
   if (crdPath.startsWith("spec.checkpoints.")) spec["checkpoints"] = { claimName: "checkpoints" };
   const keys = crdPath.split(".").slice(1);
@@ -280,7 +283,7 @@ describe("the CRD's ranges and spec/src/validate-job-spec.ts", () => {
   }
 
   it("has boundary cases for every numeric JobSpec field", () => {
-    expect(new Set(cases.map((c) => c.field)).size).toBe(25);
+    expect(new Set(cases.map((c) => c.field)).size).toBe(26);
   });
 
   it.each(cases)("$field = $value: the CRD accepts it exactly when the coordinator accepts and keeps it", ({ field, value }) => {
@@ -370,6 +373,19 @@ describe("the CRD's rules on the user's model and data, and the coordinator's", 
     { name: "an evaluation manifest alone", spec: { dataset: { evalManifest: manifest } }, accepted: false },
     { name: "a sha256 without a manifest", spec: { dataset: { sha256: digest } }, accepted: false },
     { name: "an empty dataset (the built-in default)", spec: { dataset: {} }, accepted: true },
+    { name: "block shuffle of a manifest's blocks", spec: { dataset: { manifest }, training: { shuffle: "block" } }, accepted: true },
+    { name: "block shuffle of the built-in dataset without a window", spec: { training: { shuffle: "block" } }, accepted: false },
+    {
+      name: "block shuffle of the built-in dataset in windows",
+      spec: { training: { shuffle: "block", shuffleWindow: 1000 } },
+      accepted: true,
+    },
+    {
+      name: "a window without block shuffle",
+      spec: { dataset: { manifest }, training: { shuffle: "feistel", shuffleWindow: 1000 } },
+      accepted: false,
+    },
+    { name: "feistel shuffle of the built-in dataset", spec: { training: { shuffle: "feistel" } }, accepted: true },
     {
       name: "a model and data on a volume, with credentials",
       spec: {

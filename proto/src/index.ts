@@ -63,6 +63,7 @@ export {
   ParameterServersSpecSchema,
   Placement,
   ShardRangeSchema,
+  Shuffle,
   TrainingMode,
   TrainingSpecSchema,
   WireDtype,

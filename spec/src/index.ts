@@ -25,3 +25,4 @@ export type { Range } from "./partition.js";
 export { chunkRanges, shardRanges } from "./partition.js";
 export type { ResolvedJobSpec } from "./resolve-job-spec.js";
 export { resolveJobSpec } from "./resolve-job-spec.js";
+export { fisherYates, fmix32, mulberry32, seedFrom, streams } from "./seeded-random.js";

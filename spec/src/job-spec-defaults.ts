@@ -7,7 +7,7 @@
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { JobSpecSchema, ModelSpecSchema, OptimizerSpecSchema } from "@trainfleet/proto";
-import { DataPlane, Placement, TrainingMode, WireDtype } from "@trainfleet/proto";
+import { DataPlane, Placement, Shuffle, TrainingMode, WireDtype } from "@trainfleet/proto";
 
 /**
  * Each model with its layers, for a model chosen by name only (the CLI's --model).
@@ -57,6 +57,10 @@ export const defaultJobSpec = deepFreeze({
     mode: TrainingMode.SYNC,
     // 0: no bound (async mode only).
     maxStaleness: 0,
+    // Today's Fisher-Yates over the whole training set: every job before there was a choice ran on it.
+    shuffle: Shuffle.GLOBAL,
+    // 0: the sharded dataset's block size (block shuffle only).
+    shuffleWindow: 0,
   },
   workers: {
     replicas: 2,

@@ -55,6 +55,7 @@ export function resolveJobSpec(input: JobSpec): ResolvedJobSpec {
     optimizer.value.epsilon ||= optimizerDefaults.adam.kind.value.epsilon;
   }
   training.mode ||= defaultJobSpec.training.mode;
+  training.shuffle ||= defaultJobSpec.training.shuffle;
 
   spec.workers ??= empty.workers!;
   const workers = spec.workers;

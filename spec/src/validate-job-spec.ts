@@ -6,7 +6,7 @@
  */
 
 import type { DatasetSpec, JobSpec, LayersModelSpec } from "@trainfleet/proto";
-import { DataPlane, invalidField, Loss, maxChunkBytes, Placement, TrainingMode, WireDtype } from "@trainfleet/proto";
+import { DataPlane, invalidField, Loss, maxChunkBytes, Placement, Shuffle, TrainingMode, WireDtype } from "@trainfleet/proto";
 import type { DataShape } from "./data-shape.js";
 import { dataShape } from "./data-shape.js";
 import { parameterLayout } from "./parameter-layout.js";
@@ -191,6 +191,7 @@ export function validateJobSpec(spec: JobSpec): void {
       "async mode takes no periodic checkpoints yet (shard versions count gradients, not steps): leave it 0, or use sync mode",
     );
   }
+  validateShuffle(spec);
   const everySteps = spec.checkpoints?.everySteps ?? 0;
   check(
     Number.isSafeInteger(everySteps) && inRange(everySteps, 0, 4_294_967_295),
@@ -204,6 +205,47 @@ export function validateJobSpec(spec: JobSpec): void {
     ps.shards <= parameters,
     "parameterServers.shards",
     `${ps.shards} shards for ${parameters} parameters: give at most one shard per parameter`,
+  );
+}
+
+/** The most records a block-shuffle window may hold: the coordinator shuffles a window in memory. */
+const maxShuffleWindow = 16_777_216;
+
+/** training.shuffle and its window: block shuffle needs a window, given or the sharded dataset's block size. */
+function validateShuffle(spec: JobSpec): void {
+  const training = spec.training!;
+  const dataset = spec.dataset!;
+  check(
+    training.shuffle === Shuffle.GLOBAL || training.shuffle === Shuffle.BLOCK || training.shuffle === Shuffle.FEISTEL,
+    "training.shuffle",
+    `${training.shuffle} must be SHUFFLE_GLOBAL, SHUFFLE_BLOCK or SHUFFLE_FEISTEL`,
+  );
+  check(
+    Number.isInteger(training.shuffleWindow) && inRange(training.shuffleWindow, 0, maxShuffleWindow),
+    "training.shuffleWindow",
+    `${training.shuffleWindow} must be between 0 (the dataset's block size) and ${maxShuffleWindow} records`,
+  );
+  if (training.shuffle !== Shuffle.BLOCK) {
+    check(
+      training.shuffleWindow === 0,
+      "training.shuffleWindow",
+      "applies to block shuffle only: leave it unset, or set training.shuffle to SHUFFLE_BLOCK",
+    );
+    return;
+  }
+  if (training.shuffleWindow > 0) return;
+  check(
+    dataset.manifest !== "",
+    "training.shuffleWindow",
+    `block shuffle deals windows of records to the workers, and the built-in dataset ${dataset.name} has no blocks to make them of: give training.shuffleWindow (records per window, e.g. 1024), or a sharded dataset`,
+  );
+  // A manifest not read yet is checked again once its facts are pinned.
+  const facts = dataset.facts;
+  if (facts === undefined || facts.digest === "") return;
+  check(
+    facts.recordsPerBlock >= 1,
+    "training.shuffleWindow",
+    `the facts pinned for ${dataset.manifest} give no block size (dataset.facts.recordsPerBlock is 0): give training.shuffleWindow, or resolve the job again`,
   );
 }
 

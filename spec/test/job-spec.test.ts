@@ -1,6 +1,6 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
-import { Code, DataPlane, DatasetSpecSchema, JobSpecSchema, Placement, TrainfleetError, TrainingMode } from "@trainfleet/proto";
+import { Code, DataPlane, DatasetSpecSchema, JobSpecSchema, Placement, Shuffle, TrainfleetError, TrainingMode } from "@trainfleet/proto";
 import { describe, expect, it } from "vitest";
 import { dataShape } from "../src/data-shape.js";
 import { parameterLayout } from "../src/parameter-layout.js";
@@ -104,6 +104,45 @@ describe("JobSpec", () => {
     for (const [init, field, message] of cases) {
       const error = resolveError(init);
       expect(error.field).toBe(field);
+      expect(error.message).toMatch(message);
+    }
+  });
+
+  it("defaults to the global shuffle; takes block shuffle with a window or a sharded dataset's blocks, and feistel anywhere", () => {
+    expect(resolveJobSpec(create(JobSpecSchema, {})).training).toMatchObject({ shuffle: Shuffle.GLOBAL, shuffleWindow: 0 });
+    const facts = { digest: "a".repeat(64), trainRecords: 100, evalRecords: 10, featureShape: [4], classes: 3 };
+    const accepted: Array<MessageInitShape<typeof JobSpecSchema>> = [
+      { training: { shuffle: Shuffle.BLOCK, shuffleWindow: 1024 } },
+      { training: { shuffle: Shuffle.BLOCK, shuffleWindow: 16_777_216 } },
+      // A manifest not read yet: its block size is checked once its facts are pinned.
+      { training: { shuffle: Shuffle.BLOCK }, dataset: { manifest: "data/dataset.json" } },
+      { training: { shuffle: Shuffle.BLOCK }, dataset: { manifest: "data/dataset.json", facts: { ...facts, recordsPerBlock: 25 } } },
+      { training: { shuffle: Shuffle.FEISTEL } },
+      { training: { shuffle: Shuffle.FEISTEL }, dataset: { manifest: "data/dataset.json", facts } },
+    ];
+    for (const init of accepted) expect(() => resolveJobSpec(create(JobSpecSchema, init)), JSON.stringify(init)).not.toThrow();
+    const cases: Array<[MessageInitShape<typeof JobSpecSchema>, RegExp]> = [
+      [
+        { training: { shuffle: Shuffle.BLOCK } },
+        /^spec.training.shuffleWindow: block shuffle deals windows of records to the workers, and the built-in dataset fashion-mnist has no blocks to make them of: give training.shuffleWindow/,
+      ],
+      [
+        { training: { shuffle: Shuffle.BLOCK }, dataset: { manifest: "data/dataset.json", facts } },
+        /^spec.training.shuffleWindow: the facts pinned for data\/dataset.json give no block size \(dataset.facts.recordsPerBlock is 0\)/,
+      ],
+      [
+        { training: { shuffleWindow: 64 } },
+        /^spec.training.shuffleWindow: applies to block shuffle only: leave it unset, or set training.shuffle/,
+      ],
+      [
+        { training: { shuffle: Shuffle.BLOCK, shuffleWindow: 16_777_217 } },
+        /^spec.training.shuffleWindow: 16777217 must be between 0 \(the dataset's block size\) and 16777216 records/,
+      ],
+      [{ training: { shuffle: 7 as Shuffle } }, /^spec.training.shuffle: 7 must be SHUFFLE_GLOBAL, SHUFFLE_BLOCK or SHUFFLE_FEISTEL/],
+    ];
+    for (const [init, message] of cases) {
+      const error = resolveError(init);
+      expect(error.code).toBe(Code.INVALID_ARGUMENT);
       expect(error.message).toMatch(message);
     }
   });

@@ -8,7 +8,7 @@
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { clone, create, equals, toJson } from "@bufbuild/protobuf";
-import { DataPlane, JobSpecSchema, Placement, TrainingMode, WireDtype } from "@trainfleet/proto";
+import { DataPlane, JobSpecSchema, Placement, Shuffle, TrainingMode, WireDtype } from "@trainfleet/proto";
 import { describe, expect, it } from "vitest";
 import { defaultJobSpec, modelDefaults, optimizerDefaults } from "../src/job-spec-defaults.js";
 import { resolveJobSpec } from "../src/resolve-job-spec.js";
@@ -42,6 +42,8 @@ describe("the JobSpec defaults table", () => {
         optimizer: { adam: { learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } },
         mode: "TRAINING_MODE_SYNC",
         maxStaleness: 0,
+        shuffle: "SHUFFLE_GLOBAL",
+        shuffleWindow: 0,
       },
       workers: { replicas: 2, minWorkers: 1, maxWorkers: 2, pauseTimeoutSeconds: 300, stepDeadlineMs: 60000, maxMissedDeadlines: 3 },
       parameterServers: {
@@ -102,6 +104,7 @@ describe("resolveJobSpec", () => {
       { model: { kind: { case: "mlp", value: { hiddenUnits: [] } } }, training: { epochs: 1, maxSteps: 10, evalSamples: 100, seed: 7 } },
     ],
     ["async", { training: { mode: TrainingMode.ASYNC, maxStaleness: 4 } }],
+    ["block shuffle", { training: { shuffle: Shuffle.BLOCK, shuffleWindow: 512 } }],
     [
       "three shards, bfloat16 on tcp, checkpoints",
       {

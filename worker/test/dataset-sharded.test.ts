@@ -221,6 +221,7 @@ describe.each(formats)("a digits dataset converted to %s", (fileFormat) => {
       featureShape: [8, 8, 1],
       classes: 10,
       labelSize: 0,
+      recordsPerBlock: 100,
     });
     const pinned = create(DatasetSpecSchema, {
       manifest: manifestPath(),

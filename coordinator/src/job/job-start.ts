@@ -67,7 +67,13 @@ export function startJob(options: StartOptions): RunPlan {
     generation: restarted?.generation ?? 0,
     workers: [],
     tracker: new StepTracker(0, now, start),
-    samples: new SampleCursor(spec.training!.seed, jobPlan.data.trainRecords, jobPlan.globalBatchSize, resume?.position),
+    samples: new SampleCursor(
+      spec.training!.seed,
+      jobPlan.data.trainRecords,
+      jobPlan.globalBatchSize,
+      resume?.position,
+      jobPlan.sampleOrder,
+    ),
     checkpoints: undefined,
     // After a restart the shards hold whatever they had reached: every one goes back to the checkpoint (or the start).
     restores: resume?.restores ?? (restarted === undefined ? undefined : options.shards.map(() => initialRestore)),

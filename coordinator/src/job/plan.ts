@@ -9,6 +9,8 @@ import type { ShardRangeSchema } from "@trainfleet/proto";
 import type { DataShape, ParameterLayout, ResolvedJobSpec } from "@trainfleet/spec";
 import { dataShape, parameterLayout, shardRanges } from "@trainfleet/spec";
 import { stepsPerEpoch } from "../steps/ledger.js";
+import type { SampleOrder } from "../steps/sample-order.js";
+import { sampleOrderOf } from "../steps/sample-order.js";
 
 export interface JobPlan {
   data: DataShape;
@@ -18,6 +20,8 @@ export interface JobPlan {
   globalBatchSize: number;
   stepsPerEpoch: number;
   totalSteps: number;
+  /** How each epoch orders the samples (training.shuffle). */
+  sampleOrder: SampleOrder;
 }
 
 export interface ShardAddresses {
@@ -41,5 +45,5 @@ export function planJob(spec: ResolvedJobSpec, shards: readonly ShardAddresses[]
   const perEpoch = stepsPerEpoch(data.trainRecords, globalBatchSize);
   const fullSteps = training.epochs * perEpoch;
   const totalSteps = training.maxSteps > 0 ? Math.min(training.maxSteps, fullSteps) : fullSteps;
-  return { data, layout, shardRanges: ranges, globalBatchSize, stepsPerEpoch: perEpoch, totalSteps };
+  return { data, layout, shardRanges: ranges, globalBatchSize, stepsPerEpoch: perEpoch, totalSteps, sampleOrder: sampleOrderOf(spec) };
 }

@@ -17,7 +17,7 @@ import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import type { PlannedStep } from "@trainfleet/coordinator";
-import { SampleCursor } from "@trainfleet/coordinator";
+import { SampleCursor, sampleOrderOf } from "@trainfleet/coordinator";
 import { averageInRankOrder, createOptimizer, modelWeightsSlice } from "@trainfleet/paramserver";
 import type { JobSpec } from "@trainfleet/proto";
 import { Loss } from "@trainfleet/proto";
@@ -25,9 +25,10 @@ import { dataShape, initialParameters, parameterLayout } from "@trainfleet/spec"
 import type { Model, TrainingData } from "@trainfleet/worker";
 import { buildModel, scaleGradient } from "@trainfleet/worker";
 
-/** The same steps a coordinator hands out for this spec and world size. */
+/** The same steps a coordinator hands out for this spec and world size (its sample order included). */
 function* ledger(spec: JobSpec, worldSize: number, steps: number, trainSamples: number): Generator<PlannedStep> {
-  const cursor = new SampleCursor(spec.training!.seed, trainSamples, spec.workers!.replicas * spec.training!.batchSizePerWorker);
+  const globalBatchSize = spec.workers!.replicas * spec.training!.batchSizePerWorker;
+  const cursor = new SampleCursor(spec.training!.seed, trainSamples, globalBatchSize, undefined, sampleOrderOf(spec));
   for (let step = 0; step < steps; step++) yield cursor.next(worldSize);
 }
 

@@ -1,6 +1,6 @@
 /**
  * What a job's dataset holds, read from its manifests alone (never the shards): the digests,
- * record counts and sample shape that the job pins into spec.dataset.facts, so every role
+ * record counts, sample shape and block size that the job pins into spec.dataset.facts, so every role
  * derives the same model shape and sample ledger without reading the data.
  */
 import type { DatasetManifest, LoadedDatasetManifest, SourceOptions } from "@trainfleet/artifacts";
@@ -26,7 +26,8 @@ export interface DatasetManifests {
 export async function datasetFacts(dataset: DatasetSpec, options: ManifestReadOptions = {}): Promise<DatasetFactsFields> {
   if (dataset.manifest === "") {
     const shape = dataShape(dataset);
-    return { digest: "", evalDigest: "", ...shape };
+    // Loaded whole: no blocks (block shuffle takes training.shuffleWindow then).
+    return { digest: "", evalDigest: "", ...shape, recordsPerBlock: 0 };
   }
   const { train, evaluation } = await readDatasetManifests(dataset, options);
   const { manifest } = train;
@@ -38,6 +39,8 @@ export async function datasetFacts(dataset: DatasetSpec, options: ManifestReadOp
     featureShape: [...manifest.features.shape],
     classes: manifest.label.kind === "classes" ? manifest.label.classes : 0,
     labelSize: manifest.label.kind === "regression" ? manifest.label.size : 0,
+    // Block shuffle's window when training.shuffleWindow is 0: the unit a worker reads.
+    recordsPerBlock: Math.max(0, ...manifest.files.flatMap((file) => file.blocks.map((block) => block.records))),
   };
 }
 

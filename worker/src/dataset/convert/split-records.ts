@@ -1,8 +1,9 @@
 /**
  * Seeded, reproducible record orders for conversion: which records go to the evaluation set
  * (an exact count, chosen uniformly) and an optional shuffle of the rest. The same seed gives
- * the same split on every machine (mulberry32, integer arithmetic only).
+ * the same split on every machine (spec's mulberry32 and Fisher-Yates, as the sample ledger's).
  */
+import { fisherYates, mulberry32 } from "@trainfleet/spec";
 
 /** Records 0..records-1 split into training and evaluation, each in ascending order. */
 export function splitRecords(records: number, evalFraction: number, seed: number): { train: Uint32Array; evaluation: Uint32Array } {
@@ -15,29 +16,13 @@ export function splitRecords(records: number, evalFraction: number, seed: number
 
 /** A seeded permutation of 0..records-1 (Fisher-Yates). */
 export function shuffled(records: number, seed: number): Uint32Array {
-  const order = Uint32Array.from({ length: records }, (_, i) => i);
-  const random = mulberry32(seed);
-  for (let i = records - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    const swap = order[i]!;
-    order[i] = order[j]!;
-    order[j] = swap;
-  }
-  return order;
+  return fisherYates(
+    Uint32Array.from({ length: records }, (_, i) => i),
+    mulberry32(seed >>> 0),
+  );
 }
 
 /** `order` applied to `records`: records[order[i]]. */
 export function reorder(records: Uint32Array, order: Uint32Array): Uint32Array {
   return Uint32Array.from(order, (i) => records[i]!);
-}
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
