@@ -42,6 +42,7 @@ COPY proto/package.json proto/
 COPY spec/package.json spec/
 COPY kernels/package.json kernels/
 COPY runtime/package.json runtime/
+COPY artifacts/package.json artifacts/
 COPY dataplane/package.json dataplane/
 COPY paramserver/package.json paramserver/
 COPY worker/package.json worker/

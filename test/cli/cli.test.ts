@@ -153,7 +153,7 @@ describe("interrupting a local fleet", () => {
   });
 });
 
-it("creates a job folder per run (here training the CNN) with the resolved spec next to the logs", () => {
+it("creates a job folder per run (here training the CNN) with the resolved spec next to the logs, and the trained model", () => {
   const jobsDir = emptyDir();
   mkdirSync(join(jobsDir, "unrelated"));
   const { code, stdout } = trainfleet([
@@ -179,10 +179,12 @@ it("creates a job folder per run (here training the CNN) with the resolved spec 
   expect(readdirSync(join(jobsDir, folder)).sort()).toEqual([
     "checkpoints",
     "coordinator.log",
+    "model.json",
     "parameters.f32",
     "parameters.json",
     "ps-0.log",
     "spec.json",
+    "weights.bin",
     "worker-0.log",
   ]);
   expect(readdirSync(join(jobsDir, folder, "checkpoints"))).toEqual(["coordinator-state.json"]);
