@@ -5,10 +5,11 @@
  * `Authorization` header (fetch refuses such URLs) and never appears in `uri` or messages.
  */
 import { Code, TrainfleetError } from "@trainfleet/proto";
-import { checkAnswerRange, checkReadArguments, parseContentRange, parseUnsatisfiedRange, rangeHeader, reachesEnd } from "./byte-range.js";
+import { checkAnswerRange, parseContentRange, parseUnsatisfiedRange, rangeHeader, reachesEnd } from "./byte-range.js";
 import type { ByteSource } from "./byte-source-interface.js";
-import { concatBytes, readRanges } from "./read-ranges.js";
-import { TransientFailure, withRetries } from "./retry.js";
+import { concatBytes } from "./read-ranges.js";
+import { TransientFailure } from "./retry.js";
+import { retryingSource } from "./retrying-source.js";
 import { redactUri, scrub, secretsOf } from "./safe-uri.js";
 import type { ResolvedSourceOptions } from "./source-options.js";
 
@@ -120,21 +121,7 @@ export function createHttpSource(location: string, options: ResolvedSourceOption
     return body(response, signal);
   };
 
-  let knownSize: number | undefined;
-  return {
-    uri,
-    size: async (signal?: AbortSignal) => {
-      knownSize ??= await withRetries(uri, policy, fix, sizeOnce, signal);
-      return knownSize;
-    },
-    read: async (offset: number, length: number, signal?: AbortSignal) => {
-      checkReadArguments(uri, offset, length);
-      return readRanges(offset, length, (start, count) =>
-        withRetries(uri, policy, fix, (attempt) => rangeOnce(start, count, attempt), signal),
-      );
-    },
-    readAll: (signal?: AbortSignal) => withRetries(uri, policy, fix, readAllOnce, signal),
-  };
+  return retryingSource(uri, policy, fix, { sizeOnce, rangeOnce, readAllOnce });
 }
 
 function contentLength(response: Response): number | undefined {

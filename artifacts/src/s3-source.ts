@@ -7,10 +7,10 @@
 import { createHash } from "node:crypto";
 import { GetObjectCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import { Code, TrainfleetError } from "@trainfleet/proto";
-import { checkAnswerRange, checkReadArguments, rangeHeader, reachesEnd } from "./byte-range.js";
+import { checkAnswerRange, rangeHeader, reachesEnd } from "./byte-range.js";
 import type { ByteSource } from "./byte-source-interface.js";
-import { readRanges } from "./read-ranges.js";
-import { TransientFailure, withRetries } from "./retry.js";
+import { TransientFailure } from "./retry.js";
+import { retryingSource } from "./retrying-source.js";
 import type { ResolvedSourceOptions, S3Credentials } from "./source-options.js";
 
 /** `s3://bucket/key` split; the key is kept byte for byte (S3 keys are not URL paths). */
@@ -138,21 +138,7 @@ export function createS3Source(uri: string, options: ResolvedSourceOptions): Byt
     }
   };
 
-  let knownSize: number | undefined;
-  return {
-    uri,
-    size: async (signal?: AbortSignal) => {
-      knownSize ??= await withRetries(uri, policy, fix, sizeOnce, signal);
-      return knownSize;
-    },
-    read: async (offset: number, length: number, signal?: AbortSignal) => {
-      checkReadArguments(uri, offset, length);
-      return readRanges(offset, length, (start, count) =>
-        withRetries(uri, policy, fix, (attempt) => rangeOnce(start, count, attempt), signal),
-      );
-    },
-    readAll: (signal?: AbortSignal) => withRetries(uri, policy, fix, readAllOnce, signal),
-  };
+  return retryingSource(uri, policy, fix, { sizeOnce, rangeOnce, readAllOnce });
 }
 
 /** S3 error names worth another try, besides any 5xx, 408 or 429. */

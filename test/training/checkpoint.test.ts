@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { loadCheckpoint, SampleCursor } from "@trainfleet/coordinator";
 import { decodeShardCheckpoint } from "@trainfleet/paramserver";
 import { createClient, JobService } from "@trainfleet/proto";
+import { firstDifference } from "@trainfleet/testing/fleet/compare-parameters";
 import { expectAllExited } from "@trainfleet/testing/fleet/expect-all-exited";
 import type { FleetResult } from "@trainfleet/testing/fleet/run-fleet";
 import { cliMain, runFleet, trainfleet } from "@trainfleet/testing/fleet/run-fleet";
@@ -49,15 +50,6 @@ const flags = [
   String(every),
   "--ledger-audit",
 ];
-
-function bits(values: Float32Array): Uint32Array {
-  return new Uint32Array(values.buffer, values.byteOffset, values.length);
-}
-
-function firstDifference(actual: Float32Array, expected: Float32Array): number {
-  const b = bits(expected);
-  return actual.length !== expected.length ? 0 : bits(actual).findIndex((value, i) => value !== b[i]);
-}
 
 function readParameters(folder: string): Float32Array {
   const bytes = readFileSync(join(folder, "parameters.f32"));

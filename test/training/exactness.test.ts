@@ -11,6 +11,7 @@ import type { JsonValue } from "@bufbuild/protobuf";
 import { create, fromJson } from "@bufbuild/protobuf";
 import { DatasetSpecSchema, JobSpecSchema } from "@trainfleet/proto";
 import { silentLogger } from "@trainfleet/runtime";
+import { firstDifference, notClose } from "@trainfleet/testing/fleet/compare-parameters";
 import { perRankReference, plainReference } from "@trainfleet/testing/fleet/reference-training";
 import { runFleet } from "@trainfleet/testing/fleet/run-fleet";
 import type { TrainingData } from "@trainfleet/worker";
@@ -27,21 +28,6 @@ beforeAll(async () => {
     dataDirs: defaultDataDirs({ dataDir: process.env.TRAINFLEET_DATA_DIR, cacheHome: process.env.XDG_CACHE_HOME, home: process.env.HOME }),
   });
 });
-
-/** Indices where |a-b| > atol + rtol*|b| (numpy.allclose), for a readable failure. */
-function notClose(actual: Float32Array, expected: Float32Array, rtol: number, atol: number): number[] {
-  const bad: number[] = [];
-  for (let i = 0; i < expected.length; i++) {
-    if (!(Math.abs(actual[i]! - expected[i]!) <= atol + rtol * Math.abs(expected[i]!))) bad.push(i);
-  }
-  return bad;
-}
-
-function firstDifference(actual: Float32Array, expected: Float32Array): number {
-  const a = new Uint32Array(actual.buffer, actual.byteOffset, actual.length);
-  const b = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
-  return a.findIndex((bits, i) => bits !== b[i]);
-}
 
 const optimizers = [
   ["sgd+momentum", ["--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9"]],

@@ -20,6 +20,7 @@ import { JobSpecSchema } from "@trainfleet/proto";
 import { silentLogger } from "@trainfleet/runtime";
 import { DIGITS_RECORDS, digitsCsvPath } from "@trainfleet/testing/fixtures/digits-dataset";
 import { type ModelFileServer, startModelFileServer } from "@trainfleet/testing/fixtures/tfjs-saved-model";
+import { firstDifference, notClose } from "@trainfleet/testing/fleet/compare-parameters";
 import { perRankReference, stockTfjsReference } from "@trainfleet/testing/fleet/reference-training";
 import { type FleetResult, runFleet } from "@trainfleet/testing/fleet/run-fleet";
 import type { BackendChoice } from "@trainfleet/worker";
@@ -88,21 +89,6 @@ afterAll(async () => {
   await server?.close();
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
-
-/** Indices where |a-b| > atol + rtol*|b| (numpy.allclose), for a readable failure. */
-function notClose(actual: Float32Array, expected: Float32Array, rtol: number, atol: number): number[] {
-  const bad: number[] = [];
-  for (let i = 0; i < expected.length; i++) {
-    if (!(Math.abs(actual[i]! - expected[i]!) <= atol + rtol * Math.abs(expected[i]!))) bad.push(i);
-  }
-  return bad;
-}
-
-function firstDifference(actual: Float32Array, expected: Float32Array): number {
-  const a = new Uint32Array(actual.buffer, actual.byteOffset, actual.length);
-  const b = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
-  return a.findIndex((bits, i) => bits !== b[i]);
-}
 
 async function jobSpec(fleet: FleetResult): Promise<JobSpec> {
   return fromJson(JobSpecSchema, JSON.parse(await readFile(join(fleet.folder, "spec.json"), "utf8")) as JsonValue);

@@ -5,6 +5,7 @@ import { create } from "@bufbuild/protobuf";
 import type { DatasetManifest } from "@trainfleet/artifacts";
 import { sha256Hex } from "@trainfleet/artifacts";
 import { Code, DatasetFactsSchema, DatasetSpecSchema } from "@trainfleet/proto";
+import { digitsCsvPath } from "@trainfleet/testing/fixtures/digits-dataset";
 import { startHttpFileServer } from "@trainfleet/testing/fixtures/http-file-server";
 import { startS3Server } from "@trainfleet/testing/fixtures/s3-server";
 import { rejection } from "@trainfleet/testing/rejection";
@@ -13,7 +14,7 @@ import { convertDataset } from "../src/dataset/convert/convert-dataset.js";
 import { datasetFacts } from "../src/dataset/dataset-facts.js";
 import type { TrainingData } from "../src/dataset/record-set.js";
 import { openTrainingData } from "../src/dataset/training-data.js";
-import { digitsPath, digitsRows } from "./dataset-fixtures.js";
+import { digitsRows } from "./dataset-fixtures.js";
 
 const formats = ["parquet", "arrow"] as const;
 let dir: string;
@@ -25,7 +26,7 @@ beforeAll(async () => {
   rows = await digitsRows();
   for (const fileFormat of formats) {
     await convertDataset({
-      input: await digitsPath(),
+      input: await digitsCsvPath(),
       out: join(dir, fileFormat),
       fileFormat,
       recordsPerFile: 1000,
@@ -197,7 +198,7 @@ describe.each(formats)("a digits dataset converted to %s", (fileFormat) => {
   it("writes the same bytes when converted again", async () => {
     const again = join(dir, `${fileFormat}-again`);
     const result = await convertDataset({
-      input: await digitsPath(),
+      input: await digitsCsvPath(),
       out: again,
       fileFormat,
       recordsPerFile: 1000,
