@@ -7,6 +7,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { DatasetFactsSchema, JobSpecSchema } from "@trainfleet/proto";
+import { silentLogger } from "@trainfleet/runtime";
 import { dataShape, resolveJobSpec } from "@trainfleet/spec";
 import type { BackendChoice, ModelInspection } from "@trainfleet/worker";
 import type { Command } from "../command.js";
@@ -33,7 +34,7 @@ export const modelCommand: Command = {
     ...backendFlag,
     ...commonFlags,
   },
-  async run({ values, logger }) {
+  async run({ values }) {
     if (values.action !== "inspect") throw new UsageError("give an action: trainfleet model inspect MODEL_JSON");
     const uri = values["model-json"];
     if (typeof uri !== "string") throw new UsageError("give the model: trainfleet model inspect MODEL_JSON");
@@ -41,7 +42,8 @@ export const modelCommand: Command = {
     const spec = resolveJobSpec(withJobFlags(create(JobSpecSchema), jobValues));
     const { inspectModel, selectBackend } = await import("@trainfleet/worker");
     const { datasetFacts } = await import("@trainfleet/worker/dataset");
-    const backend = await selectBackend(values.backend as BackendChoice, logger);
+    // Silent: the backend is said in the last line of the output, which is the command's only output.
+    const backend = await selectBackend(values.backend as BackendChoice, silentLogger);
     // A sharded dataset's manifests are read as a job's are: the model is checked against their shape.
     const dataset = spec.dataset!;
     if (dataset.manifest !== "") dataset.facts = create(DatasetFactsSchema, await datasetFacts(dataset));

@@ -63,7 +63,7 @@ export function resolveLoss(
   if (recorded === undefined) {
     throw new TrainfleetError(
       Code.FAILED_PRECONDITION,
-      `${describe} has no loss: give spec.model.layers.loss or compile the model before saving it ` +
+      `${describe} has no loss: give spec.model.layers.loss (--loss) or compile the model before saving it ` +
         "(tf.js: model.compile({loss: 'sparseCategoricalCrossentropy', ...}), then model.save(..., {includeOptimizer: true}), " +
         "which is when tf.js keeps the loss)",
       { field: "spec.model.layers.loss" },
@@ -74,7 +74,7 @@ export function resolveLoss(
     throw new TrainfleetError(
       Code.FAILED_PRECONDITION,
       `${describe}: the loss "${recorded.name}" of its trainingConfig is not one trainfleet knows ` +
-        `(${Object.values(specLosses).join(", ")}): give spec.model.layers.loss, or a module (spec.model.layers.module) that exports loss(tf, labels, predictions)`,
+        `(${Object.values(specLosses).join(", ")}): give spec.model.layers.loss (--loss), or a module (spec.model.layers.module, --model-module) that exports loss(tf, labels, predictions)`,
       { field: "spec.model.layers.loss" },
     );
   }
