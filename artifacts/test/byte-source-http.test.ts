@@ -3,8 +3,9 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Code, TrainfleetError } from "@trainfleet/proto";
+import { Code } from "@trainfleet/proto";
 import { type HttpFileServer, type HttpFileServerOptions, startHttpFileServer } from "@trainfleet/testing/fixtures/http-file-server";
+import { rejection } from "@trainfleet/testing/rejection";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { openSource, type SourceOptions } from "../src/byte-source.js";
 
@@ -30,15 +31,6 @@ async function serve(options: Omit<HttpFileServerOptions, "root"> = {}): Promise
   const server = await startHttpFileServer({ root, ...options });
   servers.push(server);
   return server;
-}
-
-async function failure(promise: Promise<unknown>): Promise<TrainfleetError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  expect(error).toBeInstanceOf(TrainfleetError);
-  return error as TrainfleetError;
 }
 
 /** A port with nothing listening: one the OS handed out, then closed. */
@@ -89,7 +81,7 @@ describe("http(s) byte source", () => {
   it("cuts the range out of a whole-file answer from a server that ignores Range, but only up to maxWholeBodyBytes", async () => {
     const server = await serve({ ignoreRange: true });
     expect(await openSource(`${server.url}data.bin`, fast).read(100, 50)).toEqual(data.slice(100, 150));
-    const error = await failure(openSource(`${server.url}data.bin`, { ...fast, maxWholeBodyBytes: 500 }).read(100, 50));
+    const error = await rejection(openSource(`${server.url}data.bin`, { ...fast, maxWholeBodyBytes: 500 }).read(100, 50));
     expect(error.code).toBe(Code.FAILED_PRECONDITION);
     expect(error.message).toContain(`${server.url}data.bin: the server ignores Range requests`);
     expect(error.message).toContain("maxWholeBodyBytes");
@@ -119,7 +111,7 @@ describe("http(s) byte source", () => {
     );
     expect(source.uri).toBe(address);
     const started = performance.now();
-    const error = await failure(source.read(0, 10));
+    const error = await rejection(source.read(0, 10));
     expect(performance.now() - started).toBeLessThan(2_000);
     expect(error.code).toBe(Code.UNAVAILABLE);
     expect(error.message).toMatch(new RegExp(`^${address.replace(/[.?]/g, "\\$&")}: unreachable after 3 attempts: HTTP 503 .*Fix: `));
@@ -133,7 +125,7 @@ describe("http(s) byte source", () => {
   it("sends user:password from the URL as Basic auth; wrong ones are PERMISSION_DENIED at once", async () => {
     const server = await serve({ basicAuth: { user: "alice", password: "right" } });
     expect(await openSource(`http://alice:right@127.0.0.1:${server.port}/data.bin`, fast).readAll()).toEqual(data);
-    const error = await failure(openSource(`http://alice:wrong-pw@127.0.0.1:${server.port}/data.bin`, fast).read(0, 4));
+    const error = await rejection(openSource(`http://alice:wrong-pw@127.0.0.1:${server.port}/data.bin`, fast).read(0, 4));
     expect(error.code).toBe(Code.PERMISSION_DENIED);
     expect(error.message).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/data\.bin: access denied \(HTTP 401/);
     expect(error.message).toContain("user:password in the URL");
@@ -143,7 +135,7 @@ describe("http(s) byte source", () => {
 
   it("a missing file is NOT_FOUND without retries", async () => {
     const server = await serve();
-    const error = await failure(openSource(`${server.url}nope.bin`, fast).size());
+    const error = await rejection(openSource(`${server.url}nope.bin`, fast).size());
     expect(error.code).toBe(Code.NOT_FOUND);
     expect(error.message).toBe(`${server.url}nope.bin: no such file (HTTP 404 Not Found)`);
     expect(server.requests).toHaveLength(1);
@@ -153,14 +145,14 @@ describe("http(s) byte source", () => {
     const server = await serve({ failAlways: true });
     const already = new AbortController();
     already.abort();
-    const before = await failure(openSource(`${server.url}data.bin`, fast).read(0, 4, already.signal));
+    const before = await rejection(openSource(`${server.url}data.bin`, fast).read(0, 4, already.signal));
     expect(before.code).toBe(Code.CANCELLED);
     expect(server.requests).toHaveLength(0);
 
     const midway = new AbortController();
     const aborting = await serve({ stallFirst: 1, onRequest: () => midway.abort() });
     const started = performance.now();
-    const error = await failure(openSource(`${aborting.url}data.bin`, { retryDelayMs: 60_000 }).read(0, 4, midway.signal));
+    const error = await rejection(openSource(`${aborting.url}data.bin`, { retryDelayMs: 60_000 }).read(0, 4, midway.signal));
     expect(error.code).toBe(Code.CANCELLED);
     expect(error.message).toBe(`${aborting.url}data.bin: read cancelled`);
     expect(performance.now() - started).toBeLessThan(2_000);
@@ -169,7 +161,7 @@ describe("http(s) byte source", () => {
 
   it("a refused connection is UNAVAILABLE, saying so", async () => {
     const port = await closedPort();
-    const error = await failure(openSource(`http://127.0.0.1:${port}/data.bin`, fast).size());
+    const error = await rejection(openSource(`http://127.0.0.1:${port}/data.bin`, fast).size());
     expect(error.code).toBe(Code.UNAVAILABLE);
     expect(error.message).toContain(`http://127.0.0.1:${port}/data.bin: unreachable after 3 attempts: `);
     expect(error.message).toContain("ECONNREFUSED");
@@ -178,8 +170,8 @@ describe("http(s) byte source", () => {
   it("rejects a read with a negative or fractional offset before any request", async () => {
     const server = await serve();
     const source = openSource(`${server.url}data.bin`, fast);
-    expect((await failure(source.read(-1, 4))).code).toBe(Code.INVALID_ARGUMENT);
-    expect((await failure(source.read(0, 1.5))).code).toBe(Code.INVALID_ARGUMENT);
+    expect((await rejection(source.read(-1, 4))).code).toBe(Code.INVALID_ARGUMENT);
+    expect((await rejection(source.read(0, 1.5))).code).toBe(Code.INVALID_ARGUMENT);
     expect(server.requests).toHaveLength(0);
   });
 });

@@ -1,8 +1,9 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { S3ServiceException } from "@aws-sdk/client-s3";
-import { Code, TrainfleetError } from "@trainfleet/proto";
+import { Code, type TrainfleetError } from "@trainfleet/proto";
 import { type S3Server, startS3Server } from "@trainfleet/testing/fixtures/s3-server";
+import { rejection } from "@trainfleet/testing/rejection";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openSource, resolveRelative, type SourceOptions } from "../src/byte-source.js";
 import { TransientFailure } from "../src/retry.js";
@@ -32,15 +33,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
 });
-
-async function failure(promise: Promise<unknown>): Promise<TrainfleetError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  expect(error).toBeInstanceOf(TrainfleetError);
-  return error as TrainfleetError;
-}
 
 describe("s3 byte source (against s3rver)", () => {
   it("reads the size, a range and the whole object", async () => {
@@ -85,27 +77,27 @@ describe("s3 byte source (against s3rver)", () => {
   it("a missing key is NOT_FOUND, for size, read and readAll alike", async () => {
     const source = openSource(server.url("shards/part-9.bin"), options);
     for (const attempt of [source.size(), source.read(0, 10), source.readAll()]) {
-      const error = await failure(attempt);
+      const error = await rejection(attempt);
       expect(error.code).toBe(Code.NOT_FOUND);
       expect(error.message).toBe("s3://models/shards/part-9.bin: no such file");
     }
   });
 
   it("a wrong bucket is NOT_FOUND, naming the bucket", async () => {
-    const error = await failure(openSource("s3://no-such-bucket/shards/part-0.bin", options).read(0, 10));
+    const error = await rejection(openSource("s3://no-such-bucket/shards/part-0.bin", options).read(0, 10));
     expect(error.code).toBe(Code.NOT_FOUND);
     expect(error.message).toMatch(/^s3:\/\/no-such-bucket\/shards\/part-0\.bin: no such bucket "no-such-bucket"\. Fix: /);
   });
 
   it("keys the server refuses are PERMISSION_DENIED, naming the setting to check and not the secret", async () => {
     const env = { ...server.env(), AWS_ACCESS_KEY_ID: "WRONGKEY", AWS_SECRET_ACCESS_KEY: "wrong-secret-value" };
-    const error = await failure(openSource(server.url("shards/part-0.bin"), { env, retries: 0 }).read(0, 10));
+    const error = await rejection(openSource(server.url("shards/part-0.bin"), { env, retries: 0 }).read(0, 10));
     expect(error.code).toBe(Code.PERMISSION_DENIED);
     expect(error.message).toMatch(
       /^s3:\/\/models\/shards\/part-0\.bin: access denied \(InvalidAccessKeyId, HTTP 403\)\. Fix: check AWS_ACCESS_KEY_ID/,
     );
     expect(error.message).not.toContain("wrong-secret-value");
-    const given = await failure(
+    const given = await rejection(
       openSource(server.url("shards/part-0.bin"), {
         ...options,
         s3: { endpoint: server.endpoint, credentials: { accessKeyId: "X", secretAccessKey: "Y" } },
@@ -121,7 +113,7 @@ describe("s3 byte source (against s3rver)", () => {
     const { port } = closed.address() as AddressInfo;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     const started = performance.now();
-    const error = await failure(
+    const error = await rejection(
       openSource(server.url("shards/part-0.bin"), { ...options, s3: { ...options.s3, endpoint: `http://127.0.0.1:${port}` } }).read(0, 4),
     );
     expect(performance.now() - started).toBeLessThan(3_000);
@@ -134,7 +126,7 @@ describe("s3 byte source (against s3rver)", () => {
   it("an aborted signal cancels before any request", async () => {
     const controller = new AbortController();
     controller.abort();
-    const error = await failure(openSource(server.url("shards/part-0.bin"), options).readAll(controller.signal));
+    const error = await rejection(openSource(server.url("shards/part-0.bin"), options).readAll(controller.signal));
     expect(error.code).toBe(Code.CANCELLED);
   });
 

@@ -2,7 +2,8 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readLayersArtifact, sha256Hex, weightValues } from "@trainfleet/artifacts";
-import { Code, TrainfleetError } from "@trainfleet/proto";
+import { Code } from "@trainfleet/proto";
+import { rejection } from "@trainfleet/testing/rejection";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 let dir: string;
@@ -72,15 +73,6 @@ function concat(...parts: Uint8Array[]): Uint8Array {
   return Uint8Array.from(parts.flatMap((part) => Array.from(part)));
 }
 
-async function refusal(promise: Promise<unknown>): Promise<TrainfleetError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(TrainfleetError);
-  return error as TrainfleetError;
-}
-
 describe("readLayersArtifact", () => {
   it("reads model.json and its weight files in manifest order, with the digest over all of them", async () => {
     const model = await writeModel("ok");
@@ -105,7 +97,7 @@ describe("readLayersArtifact", () => {
     const good = sha256Hex(model.json);
     expect((await readLayersArtifact(model.uri, { sha256: good.toUpperCase() })).digest).toBe(sha256Hex(model.json, ...model.files));
     const wrong = "0".repeat(64);
-    const error = await refusal(readLayersArtifact(model.uri, { sha256: wrong }));
+    const error = await rejection(readLayersArtifact(model.uri, { sha256: wrong }));
     expect(error.code).toBe(Code.FAILED_PRECONDITION);
     expect(error.field).toBe("spec.model.layers.sha256");
     expect(error.message).toContain(`sha256 is ${good}`);
@@ -143,7 +135,7 @@ describe("readLayersArtifact", () => {
     ["a topology without class_name", (json: Record<string, unknown>) => (json.modelTopology = { config: {} })],
   ])("refuses a GraphModel (%s), saying how to save a Layers model", async (name, edit) => {
     const model = await writeModel(`graph-${name.replaceAll(" ", "-")}`, edit);
-    const error = await refusal(readLayersArtifact(model.uri));
+    const error = await rejection(readLayersArtifact(model.uri));
     expect(error.code).toBe(Code.INVALID_ARGUMENT);
     expect(error.message).toContain(model.uri);
     expect(error.message).toContain("GraphModels are inference-only");
@@ -155,7 +147,7 @@ describe("readLayersArtifact", () => {
       const group = (json.weightsManifest as Array<{ weights: Array<Record<string, unknown>> }>)[0]!;
       group.weights[1]!.dtype = "float16";
     });
-    const halfError = await refusal(readLayersArtifact(half.uri));
+    const halfError = await rejection(readLayersArtifact(half.uri));
     expect(halfError.code).toBe(Code.INVALID_ARGUMENT);
     expect(halfError.message).toContain("weight dense_Dense1/bias is float16");
 
@@ -163,7 +155,7 @@ describe("readLayersArtifact", () => {
       const group = (json.weightsManifest as Array<{ weights: Array<Record<string, unknown>> }>)[0]!;
       group.weights[0]!.quantization = { dtype: "uint8", scale: 0.1, min: -1 };
     });
-    const quantizedError = await refusal(readLayersArtifact(quantized.uri));
+    const quantizedError = await rejection(readLayersArtifact(quantized.uri));
     expect(quantizedError.message).toContain("weight dense_Dense1/kernel is quantized");
     expect(quantizedError.message).toContain("--quantize_");
   });
@@ -185,14 +177,14 @@ describe("readLayersArtifact", () => {
 
   it("refuses weight files shorter or longer than the manifest says, naming them and their sizes", async () => {
     const short = await writeModel("short", undefined, { "weights.bin": bytes(kernel) });
-    const shortError = await refusal(readLayersArtifact(short.uri));
+    const shortError = await rejection(readLayersArtifact(short.uri));
     expect(shortError.code).toBe(Code.INVALID_ARGUMENT);
     expect(shortError.message).toContain("weights.bin (24 bytes) hold 24 bytes");
     expect(shortError.message).toContain("need 36");
     expect(shortError.message).toContain("truncated");
 
     const long = await writeModel("long", undefined, { "weights.bin": concat(bytes(kernel), bytes(bias), new Uint8Array(4)) });
-    const longError = await refusal(readLayersArtifact(long.uri));
+    const longError = await rejection(readLayersArtifact(long.uri));
     expect(longError.message).toContain("weights.bin (40 bytes)");
     expect(longError.message).toContain("longer than the manifest says");
   });
@@ -201,7 +193,7 @@ describe("readLayersArtifact", () => {
     const model = await writeModel("missing", (json) => {
       (json.weightsManifest as Array<{ paths: string[] }>)[0]!.paths.push("group1-shard3of3.bin");
     });
-    const error = await refusal(readLayersArtifact(model.uri));
+    const error = await rejection(readLayersArtifact(model.uri));
     expect(error.code).toBe(Code.NOT_FOUND);
     expect(error.message).toContain(`${model.uri} names the weight file group1-shard3of3.bin`);
   });
@@ -210,9 +202,9 @@ describe("readLayersArtifact", () => {
     const folder = join(dir, "not-json");
     await mkdir(folder, { recursive: true });
     await writeFile(join(folder, "model.json"), "<html>not found</html>");
-    const error = await refusal(readLayersArtifact(join(folder, "model.json")));
+    const error = await rejection(readLayersArtifact(join(folder, "model.json")));
     expect(error.code).toBe(Code.INVALID_ARGUMENT);
     expect(error.message).toContain("not a tf.js model.json");
-    expect((await refusal(readLayersArtifact(join(folder, "absent.json")))).code).toBe(Code.NOT_FOUND);
+    expect((await rejection(readLayersArtifact(join(folder, "absent.json")))).code).toBe(Code.NOT_FOUND);
   });
 });

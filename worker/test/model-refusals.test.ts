@@ -9,11 +9,12 @@ import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
-import { Code, Loss, ModelSpecSchema, TrainfleetError } from "@trainfleet/proto";
+import { Code, Loss, ModelSpecSchema } from "@trainfleet/proto";
 import { silentLogger } from "@trainfleet/runtime";
 import type { DataShape } from "@trainfleet/spec";
 import { uniform01 } from "@trainfleet/spec";
 import { type ModelFileServer, startModelFileServer } from "@trainfleet/testing/fixtures/tfjs-saved-model";
+import { rejection } from "@trainfleet/testing/rejection";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../src/compute/backend.js";
 import type { HostBatch } from "../src/compute/host-batch.js";
@@ -72,20 +73,11 @@ async function editJson(path: string, edit: (json: SavedModelJson) => void): Pro
   await writeFile(path, JSON.stringify(json));
 }
 
-async function refusal(promise: Promise<unknown>): Promise<TrainfleetError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(TrainfleetError);
-  return error as TrainfleetError;
-}
-
 describe("buildModel refuses", () => {
   it("a GraphModel, saying it is inference-only and how to save a Layers model", async () => {
     const path = join(dir, "graph.json");
     await writeFile(path, JSON.stringify({ format: "graph-model", modelTopology: { node: [] }, weightsManifest: [] }));
-    const error = await refusal(buildModel(layersSpec(path), DATA));
+    const error = await rejection(buildModel(layersSpec(path), DATA));
     expect(error.message).toContain(`${path} is a tf.js GraphModel; GraphModels are inference-only`);
     expect(error.message).toContain("tfjs_layers_model");
   });
@@ -95,14 +87,14 @@ describe("buildModel refuses", () => {
     await editJson(path, (json) => {
       json.weightsManifest[0]!.weights[1]!.dtype = "float16";
     });
-    const error = await refusal(buildModel(layersSpec(path), DATA));
+    const error = await rejection(buildModel(layersSpec(path), DATA));
     expect(error.code).toBe(Code.INVALID_ARGUMENT);
     expect(error.message).toContain("weight hidden/bias is float16");
   });
 
   it("a model.json whose sha256 is not the one given, showing both", async () => {
     const path = await saved("sha", mlp(), "sparseCategoricalCrossentropy");
-    const error = await refusal(buildModel(layersSpec(path, { sha256: "ab".repeat(32) }), DATA));
+    const error = await rejection(buildModel(layersSpec(path, { sha256: "ab".repeat(32) }), DATA));
     expect(error.code).toBe(Code.FAILED_PRECONDITION);
     expect(error.message).toMatch(/sha256 is [0-9a-f]{64}, but spec.model.layers.sha256 expects (ab){32}/);
   });
@@ -110,7 +102,7 @@ describe("buildModel refuses", () => {
   it("a missing weight file, naming it", async () => {
     const path = await saved("missing", mlp(), "sparseCategoricalCrossentropy");
     await unlink(join(dir, "missing", "model.weights.bin"));
-    const error = await refusal(buildModel(layersSpec(path), DATA));
+    const error = await rejection(buildModel(layersSpec(path), DATA));
     expect(error.code).toBe(Code.NOT_FOUND);
     expect(error.message).toContain("names the weight file ./model.weights.bin");
   });
@@ -121,39 +113,39 @@ describe("buildModel refuses", () => {
     const a = tfl.layers.dense({ units: 4 }).apply(flat) as tfl.SymbolicTensor;
     const b = tfl.layers.dense({ units: 2 }).apply(flat) as tfl.SymbolicTensor;
     const path = await saved("two-outputs", tfl.model({ inputs: input, outputs: [a, b] }));
-    const error = await refusal(buildModel(layersSpec(path, { loss: Loss.SPARSE_CATEGORICAL_CROSSENTROPY }), DATA));
+    const error = await rejection(buildModel(layersSpec(path, { loss: Loss.SPARSE_CATEGORICAL_CROSSENTROPY }), DATA));
     expect(error.code).toBe(Code.FAILED_PRECONDITION);
     expect(error.message).toContain("it has 1 inputs and 2 outputs; trainfleet trains models with one input and one output, for now");
   });
 
   it("an output that does not fit the classes, and an input that does not fit the features", async () => {
     const three = await saved("three-outputs", mlp(3), "sparseCategoricalCrossentropy");
-    const outputError = await refusal(buildModel(layersSpec(three), DATA));
+    const outputError = await rejection(buildModel(layersSpec(three), DATA));
     expect(outputError.message).toContain(
       "its output gives 3 values per sample, but the dataset has 4 classes: give the output layer 4 units",
     );
 
     const small = await saved("small-input", mlp(4, "softmax", [5, 5, 1]), "sparseCategoricalCrossentropy");
-    const inputError = await refusal(buildModel(layersSpec(small), DATA));
+    const inputError = await rejection(buildModel(layersSpec(small), DATA));
     expect(inputError.message).toContain("its input takes [5, 5, 1] per sample, but the dataset's features have shape [6, 6, 1]");
   });
 
   it("a model without a loss, and a loss trainfleet does not know, saying where to give one", async () => {
     const none = await saved("no-loss", mlp());
-    expect((await refusal(buildModel(layersSpec(none), DATA))).message).toContain("has no loss: give spec.model.layers.loss");
+    expect((await rejection(buildModel(layersSpec(none), DATA))).message).toContain("has no loss: give spec.model.layers.loss");
 
     const huber = await saved("huber", mlp(), "sparseCategoricalCrossentropy");
     await editJson(huber, (json) => {
       json.trainingConfig.loss = "huber_loss";
     });
-    const error = await refusal(buildModel(layersSpec(huber), DATA));
+    const error = await rejection(buildModel(layersSpec(huber), DATA));
     expect(error.message).toContain('the loss "huber_loss" of its trainingConfig is not one trainfleet knows');
     expect(error.message).toContain("spec.model.layers.module");
   });
 
   it("a linear output given a loss that expects probabilities, naming the layer", async () => {
     const path = await saved("linear", mlp(4, "linear"));
-    const error = await refusal(buildModel(layersSpec(path, { loss: Loss.SPARSE_CATEGORICAL_CROSSENTROPY }), DATA));
+    const error = await rejection(buildModel(layersSpec(path, { loss: Loss.SPARSE_CATEGORICAL_CROSSENTROPY }), DATA));
     expect(error.message).toContain("its output layer out is linear (logits), but the loss sparseCategoricalCrossentropy");
     expect(error.message).toContain("activation 'softmax'");
   });
@@ -179,7 +171,7 @@ export function loss(tf, labels, predictions) {
     await editJson(path, (json) => {
       json.modelTopology.config.layers.splice(2, 0, { class_name: "Doubler", config: { name: "doubler_1", trainable: true } });
     });
-    const error = await refusal(buildModel(layersSpec(path, { loss: Loss.MEAN_SQUARED_ERROR }), DATA));
+    const error = await rejection(buildModel(layersSpec(path, { loss: Loss.MEAN_SQUARED_ERROR }), DATA));
     expect(error.code).toBe(Code.FAILED_PRECONDITION);
     expect(error.message).toContain("layer doubler_1 is of class Doubler, which tf.js does not know");
     expect(error.message).toContain("give spec.model.layers.module that registers it");
@@ -206,7 +198,7 @@ export function loss(tf, labels, predictions) {
 
   it("comes from a local path, never a URL", async () => {
     const path = await saved("url-module", mlp(), "sparseCategoricalCrossentropy");
-    const error = await refusal(buildModel(layersSpec(path, { module: "https://example.com/layers.mjs" }), DATA));
+    const error = await rejection(buildModel(layersSpec(path, { module: "https://example.com/layers.mjs" }), DATA));
     expect(error.field).toBe("spec.model.layers.module");
     expect(error.message).toContain("is a URL");
   });
@@ -265,7 +257,7 @@ describe("on the wasm backend", () => {
   it("a strided Conv2D is refused naming the kernel wasm lacks, the layer and the fix", async () => {
     const path = await saved("strided", conv(2, "strided_conv"), "sparseCategoricalCrossentropy");
     const before = tf.memory().numTensors;
-    const error = await refusal(buildModel(layersSpec(path), DATA));
+    const error = await rejection(buildModel(layersSpec(path), DATA));
     expect(error.code).toBe(Code.FAILED_PRECONDITION);
     expect(error.message).toContain(
       "its layer strided_conv (Conv2D) needs the kernel Conv2DBackpropFilter to train, which the wasm backend lacks",
