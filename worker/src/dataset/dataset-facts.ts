@@ -27,7 +27,7 @@ export async function datasetFacts(dataset: DatasetSpec, options: ManifestReadOp
   if (dataset.manifest === "") {
     const shape = dataShape(dataset);
     // Loaded whole: no blocks (block shuffle takes training.shuffleWindow then).
-    return { digest: "", evalDigest: "", ...shape, recordsPerBlock: 0 };
+    return { digest: "", evalDigest: "", ...shape, recordsPerBlock: 0, decodedByModule: false };
   }
   const { train, evaluation } = await readDatasetManifests(dataset, options);
   const { manifest } = train;
@@ -41,6 +41,7 @@ export async function datasetFacts(dataset: DatasetSpec, options: ManifestReadOp
     labelSize: manifest.label.kind === "regression" ? manifest.label.size : 0,
     // Block shuffle's window when training.shuffleWindow is 0: the unit a worker reads.
     recordsPerBlock: Math.max(0, ...manifest.files.flatMap((file) => file.blocks.map((block) => block.records))),
+    decodedByModule: false,
   };
 }
 
