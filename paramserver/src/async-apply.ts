@@ -15,6 +15,7 @@
  */
 import { Code, TrainfleetError } from "@trainfleet/proto";
 import type { Range } from "@trainfleet/spec";
+import { bufferSplit } from "./buffer-region.js";
 import type { Optimizer } from "./optimizer.js";
 import type { PushHeader } from "./push-validation.js";
 import type { StepBarrier } from "./step-barrier.js";
@@ -79,7 +80,9 @@ export class AsyncPushes {
 /**
  * Writes into `out` the slice after one update with `rank`'s whole gradient: the chunks
  * it pushed (in `received`) or lent, update number `t`. The optimizer works element by
- * element, so chunk by chunk gives the bits of one call over the whole slice.
+ * element, so chunk by chunk gives the bits of one call over the whole slice. The buffers
+ * from `bufferBegin` on (buffer-region.ts) become rank 0's values when it is rank 0's
+ * gradient, and stay as they were for any other rank's.
  */
 export function applyRankGradient(
   optimizer: Optimizer,
@@ -89,10 +92,15 @@ export function applyRankGradient(
   barrier: StepBarrier,
   rank: number,
   received: Float32Array,
-  t: number,
+  { t, bufferBegin }: { t: number; bufferBegin: number },
 ): void {
   for (let index = 0; index < chunks.length; index++) {
     const { begin, end } = chunks[index]!;
-    optimizer.apply(params, barrier.source(rank, index, received).subarray(begin, end), out, begin, end, t);
+    const source = barrier.source(rank, index, received);
+    const split = bufferSplit(begin, end, bufferBegin);
+    if (split > begin) optimizer.apply(params, source.subarray(begin, split), out, begin, split, t);
+    if (split === end) continue;
+    if (rank === 0) out.set(source.subarray(split, end), split);
+    else if (out !== params) out.set(params.subarray(split, end), split);
   }
 }

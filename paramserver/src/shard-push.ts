@@ -4,7 +4,8 @@
  * in its rank's buffer (or is lent in place), and is committed at once.
  *
  * A step's contributions land in one buffer per rank. A chunk is reduced (in rank order)
- * and the optimizer applied to it as soon as every rank has committed it, so that pulls
+ * and the optimizer applied to it as soon as every rank has committed it (a model's
+ * buffers take rank 0's values instead: buffer-region.ts), so that pulls
  * can stream it back while the rest of the step is still arriving. Until the last chunk
  * is in, the step's results live in a second buffer (parameters and optimizer state are
  * double-buffered): version v stays whole for its readers, and a push rejected part-way
@@ -19,6 +20,7 @@ import type { ChunkHeader, PushTransaction } from "@trainfleet/dataplane";
 import { invalidField } from "@trainfleet/proto";
 import { averageInRankOrder } from "./aggregate.js";
 import { applyRankGradient } from "./async-apply.js";
+import { bufferSplit, localBufferBegin } from "./buffer-region.js";
 import { checkChunkLength, checkFinite, checkPushHeader, checkPushSource, chunkIndexOf } from "./push-validation.js";
 import { emitSnapshot } from "./shard-checkpoints.js";
 import type { ShardCore } from "./shard-core.js";
@@ -129,9 +131,13 @@ function commitChunk(s: ShardCore, rank: number, index: number, lentSlice?: Floa
   const sources = s.sources;
   sources.length = s.config!.worldSize;
   for (let r = 0; r < sources.length; r++) sources[r] = s.barrier.source(r, index, s.contributions[r]!);
-  averageInRankOrder(sources, chunk.begin, chunk.end, s.average);
+  const split = bufferSplit(chunk.begin, chunk.end, localBufferBegin(s.config!));
   s.generation.chunkApplied(s.version);
-  s.optimizer!.apply(s.params, s.average, s.next, chunk.begin, chunk.end, s.version + 1);
+  if (split > chunk.begin) {
+    averageInRankOrder(sources, chunk.begin, split, s.average);
+    s.optimizer!.apply(s.params, s.average, s.next, chunk.begin, split, s.version + 1);
+  }
+  if (split < chunk.end) s.next.set(sources[0]!.subarray(split, chunk.end), split);
   if (s.barrier.markApplied(index)) {
     [s.params, s.next] = [s.next, s.params];
     s.optimizer!.commit();
@@ -151,7 +157,10 @@ function commitAsync(s: ShardCore, rank: number, index: number, lentSlice?: Floa
   if (!s.barrier.hasAllChunks(rank)) return;
   const started = performance.now();
   s.generation.chunkApplied(s.version);
-  applyRankGradient(s.optimizer!, s.params, s.next, s.chunks, s.barrier, rank, s.contributions[rank]!, s.version + 1);
+  applyRankGradient(s.optimizer!, s.params, s.next, s.chunks, s.barrier, rank, s.contributions[rank]!, {
+    t: s.version + 1,
+    bufferBegin: localBufferBegin(s.config!),
+  });
   [s.params, s.next] = [s.next, s.params];
   s.optimizer!.commit();
   s.version++;

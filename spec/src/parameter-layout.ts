@@ -29,14 +29,25 @@ export interface TensorSlot {
   fanOut: number;
   /** How seeded initialisation starts it: Glorot-uniform kernels, zero biases (and ones where a user's layer says so). */
   initializer: "glorot-uniform" | "zeros" | "ones";
+  /** false: a buffer (BatchNormalization's moving statistics), which follows rank 0 instead of the optimizer. */
+  trainable: boolean;
 }
 
 export interface ParameterLayout {
   kind: "mlp" | "cnn" | "layers";
   data: DataShape;
   input: InputShape;
+  /** The trainable tensors, then the buffers. */
   tensors: TensorSlot[];
+  /** Elements of the flat vector that the data plane moves: trainable ones and buffers. */
   parameterCount: number;
+  /**
+   * Elements [0, trainableCount) are trained: gradients pushed, averaged, optimised.
+   * Elements [trainableCount, parameterCount) are buffers: each rank pushes the values its
+   * forward pass left, and the next version takes rank 0's, as PyTorch DDP's
+   * broadcast_buffers does. The built-in models have none.
+   */
+  trainableCount: number;
   /** CNN only: the spatial pooling applied after each conv, for the forward pass. */
   convKernelSize: number;
 }
@@ -68,7 +79,14 @@ export function parameterLayout(model: ModelSpec, data: DataShape): ParameterLay
   const input = inputShape(data);
   const tensors: TensorSlot[] = [];
   let offset = 0;
-  const add = (name: string, shape: number[], fanIn: number, fanOut: number, initializer: TensorSlot["initializer"] = "glorot-uniform") => {
+  const add = (
+    name: string,
+    shape: number[],
+    fanIn: number,
+    fanOut: number,
+    initializer: TensorSlot["initializer"] = "glorot-uniform",
+    trainable = true,
+  ) => {
     const size = shape.reduce((a, b) => a * b, 1);
     tensors.push({
       name,
@@ -78,6 +96,7 @@ export function parameterLayout(model: ModelSpec, data: DataShape): ParameterLay
       fanIn,
       fanOut,
       initializer: fanIn === 0 && initializer === "glorot-uniform" ? "zeros" : initializer,
+      trainable,
     });
     offset += size;
   };
@@ -91,7 +110,7 @@ export function parameterLayout(model: ModelSpec, data: DataShape): ParameterLay
       let width = input.height * input.width * input.channels;
       model.kind.value.hiddenUnits.forEach((units, i) => (width = dense(`dense${i}`, units, width)));
       dense("output", outputs(data), width);
-      return { kind: "mlp", data, input, tensors, parameterCount: offset, convKernelSize: 0 };
+      return { kind: "mlp", data, input, tensors, parameterCount: offset, trainableCount: offset, convKernelSize: 0 };
     }
     case "cnn": {
       const { convFilters, kernelSize, denseUnits } = model.kind.value;
@@ -113,7 +132,7 @@ export function parameterLayout(model: ModelSpec, data: DataShape): ParameterLay
       let features = height * width * channels;
       if (denseUnits > 0) features = dense("dense0", denseUnits, features);
       dense("output", outputs(data), features);
-      return { kind: "cnn", data, input, tensors, parameterCount: offset, convKernelSize: kernelSize };
+      return { kind: "cnn", data, input, tensors, parameterCount: offset, trainableCount: offset, convKernelSize: kernelSize };
     }
     case "layers": {
       const artifact = model.kind.value.artifact;
@@ -125,7 +144,10 @@ export function parameterLayout(model: ModelSpec, data: DataShape): ParameterLay
       }
       for (const tensor of artifact.tensors)
         add(tensor.name, [...tensor.shape], ...glorotFans(tensor.shape), seededInitializer(tensor.initializer));
-      return { kind: "layers", data, input, tensors, parameterCount: offset, convKernelSize: 0 };
+      const trainableCount = offset;
+      // A buffer starts as its layer says (moving mean zeros, moving variance ones), never Glorot.
+      for (const buffer of artifact.buffers) add(buffer.name, [...buffer.shape], 0, 0, seededInitializer(buffer.initializer), false);
+      return { kind: "layers", data, input, tensors, parameterCount: offset, trainableCount, convKernelSize: 0 };
     }
     default:
       throw invalidField("spec.model", "choose a model: mlp, cnn, or layers (a model.json)");

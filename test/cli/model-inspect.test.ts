@@ -50,7 +50,8 @@ describe("trainfleet model inspect", () => {
     expect(lines[0]).toBe(`model ${model}`);
     expect(stdout).toContain("input [64] -> output [10]; loss sparseCategoricalCrossentropy (from spec.model.layers.loss)");
     expect(stdout).toContain("trains through trainfleet's fused gradient blocks");
-    expect(stdout).toMatch(/parameters: P = 1,210 in 4 trainable tensors \(layout sha256 [0-9a-f]{64}\)/);
+    expect(stdout).toMatch(/parameters: P = 1,210 in 4 tensors \(layout sha256 [0-9a-f]{64}\)/);
+    expect(stdout).not.toContain("buffer");
     expect(
       lines
         .filter((line) => /^ {4}\S+\/(kernel|bias) /.test(line))
@@ -68,6 +69,30 @@ describe("trainfleet model inspect", () => {
     ]);
     expect(stdout).toContain("exact: yes");
     expect(stdout).toContain("initial parameters: its weights (fine-tuning)");
+  });
+
+  it("lists BatchNormalization's moving statistics as buffers after the trainable tensors", async () => {
+    const model = await files.save(
+      tfl.sequential({
+        layers: [
+          tfl.layers.dense({ inputShape: [64], units: 16 }),
+          tfl.layers.batchNormalization({ name: "norm" }),
+          tfl.layers.dense({ units: 10, activation: "softmax" }),
+        ],
+      }),
+      "batch-norm",
+    );
+    const { code, stdout, stderr } = await inspect(model, "--loss", "sparse-categorical-crossentropy");
+    expect(code, stderr).toBe(0);
+    // 1,024 + 16 + 16 + 16 + 160 + 10 trainable, 32 buffers.
+    expect(stdout).toMatch(/parameters: P = 1,274 in 8 tensors/);
+    expect(stdout).toContain("of which 32 are buffers (non-trainable): not optimised; each step takes rank 0's values");
+    const tensorLines = stdout.split("\n").filter((line) => /^ {4}\S+\/\S+ /.test(line));
+    expect(tensorLines.slice(-2).map((line) => line.trim().split(/\s{2,}/))).toEqual([
+      ["norm/moving_mean", "[16]", "16", "buffer"],
+      ["norm/moving_variance", "[16]", "16", "buffer"],
+    ]);
+    expect(tensorLines.slice(0, -2).every((line) => !line.endsWith("buffer"))).toBe(true);
   });
 
   it("says why a model with Dropout is not exact, and which layer trains through tf.js's gradients", async () => {

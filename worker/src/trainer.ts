@@ -127,10 +127,11 @@ export class Trainer {
     const batch = await reading;
     const pulled = performance.now();
     let loss = 0;
-    if (batch.count === 0) this.#gradient.fill(0);
+    if (batch.count === 0) this.#emptySlice();
     else {
       loss = this.#model.lossAndGradient(this.#params, batch, this.#gradient);
-      scaleGradient(this.#gradient, batch.count, worldSize, step.globalBatchSize);
+      // Only the gradient: the buffers after it are pushed as they are.
+      scaleGradient(this.#gradient.subarray(0, this.#model.trainableCount), batch.count, worldSize, step.globalBatchSize);
     }
     const computed = performance.now();
     this.#version = await this.#parameters
@@ -175,7 +176,7 @@ export class Trainer {
       const started = performance.now();
       const versions = await this.#parameters.pullEach(0, this.#params, { signal });
       const pulled = performance.now();
-      if (batch.count === 0) this.#gradient.fill(0);
+      if (batch.count === 0) this.#emptySlice();
       else loss = this.#model.lossAndGradient(this.#params, batch, this.#gradient);
       const computed = performance.now();
       const failures = await this.#parameters.pushEach(
@@ -255,6 +256,13 @@ export class Trainer {
   #nonFinite(error: unknown): unknown {
     if (TrainfleetError.from(error).code !== Code.INVALID_ARGUMENT || this.#gradient.every(Number.isFinite)) return error;
     return workerFailure("NonFiniteGradient", error);
+  }
+
+  /** A rank with no samples this step pushes a zero gradient and leaves the buffers as it pulled them. */
+  #emptySlice(): void {
+    const trainable = this.#model.trainableCount;
+    this.#gradient.fill(0, 0, trainable);
+    this.#gradient.set(this.#params.subarray(trainable), trainable);
   }
 
   async #ensureVersion(version: number, signal: AbortSignal): Promise<void> {

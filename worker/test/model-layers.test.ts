@@ -160,19 +160,31 @@ describe("a model saved by tf.js's model.save", () => {
       inputShape: [6, 6, 1],
       outputShape: [4],
       notExact: [],
-      tensors: inspection.tensors,
+      tensors: inspection.tensors.map(({ name, shape }, i) => ({
+        name,
+        shape,
+        initializer: ["glorot-uniform", "zeros", "ones", "zeros", "glorot-uniform", "zeros"][i],
+      })),
+      buffers: [],
     });
   });
 
   it("inspect describes a preset the same way, with no artifact", async () => {
     const inspection = await inspectModel(create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [5] } } }), DATA);
     expect(inspection.tensors).toEqual([
-      { name: "dense0/kernel", shape: [36, 5] },
-      { name: "dense0/bias", shape: [5] },
-      { name: "output/kernel", shape: [5, 4] },
-      { name: "output/bias", shape: [4] },
+      { name: "dense0/kernel", shape: [36, 5], trainable: true },
+      { name: "dense0/bias", shape: [5], trainable: true },
+      { name: "output/kernel", shape: [5, 4], trainable: true },
+      { name: "output/bias", shape: [4], trainable: true },
     ]);
-    expect(inspection).toMatchObject({ parameterCount: 209, plan: "fused", tfjsGradientLayers: [], notExact: [], artifact: undefined });
+    expect(inspection).toMatchObject({
+      parameterCount: 209,
+      trainableCount: 209,
+      plan: "fused",
+      tfjsGradientLayers: [],
+      notExact: [],
+      artifact: undefined,
+    });
     expect(inspection.loss).toBe("sparseCategoricalCrossentropy (from the preset)");
   });
 
@@ -206,6 +218,8 @@ describe("a model saved by tf.js's model.save", () => {
         // Only what has no hand-written block runs through tf.js's gradients.
         if (shape === "batchnorm") expect(model.tfjsGradientLayers.map((layer) => layer.split("_")[0])).toEqual(["batch", "activation"]);
         const actual = train(model, optimizer(), batchAt);
+        // The batchnorm model's moving statistics are compared too: they move as model.fit moves them.
+        expect(actual.length).toBe(expected.length);
         expect(worstExcess(actual, expected, 1e-5, 1e-6)).toEqual({ excess: 0, at: -1 });
         model.dispose();
       },
@@ -277,31 +291,35 @@ async function fitted(name: string, loss: string, optimizer: tf.Optimizer, ys: F
   const xs = tf.tensor(X, [STEPS * BATCH, 6, 6, 1]);
   const labels = tf.tensor2d(ys, [STEPS * BATCH, labelWidth]);
   await reference.fit(xs, labels, { batchSize: BATCH, epochs: 1, shuffle: false, verbose: 0 });
-  const weights = flat(reference.trainableWeights.map((w) => w.read()));
+  // Its buffers too (BatchNormalization's moving statistics, which fit moves), after the trainable weights as in the layout.
+  const weights = flat([...reference.trainableWeights, ...reference.nonTrainableWeights].map((w) => w.read()));
   tf.dispose([xs, labels]);
   reference.dispose();
   return weights;
 }
 
-/** STEPS steps of `optimizer` (tf.js's own update rule) applied to buildModel's gradients. */
+/** STEPS steps of `optimizer` (tf.js's own update rule) applied to buildModel's gradients; the buffers as each step leaves them. */
 function train(model: Model, optimizer: tf.Optimizer, batch: (step: number) => HostBatch): Float32Array {
-  const start = model.parameters();
-  const variables = model.tensors.map((t) => tf.variable(tf.tensor(start.subarray(t.offset, t.offset + t.size), t.shape)));
+  const params = model.parameters();
+  const trainable = model.tensors.filter((t) => t.trainable);
+  const variables = trainable.map((t) => tf.variable(tf.tensor(params.subarray(t.offset, t.offset + t.size), t.shape)));
   const gradient = new Float32Array(model.parameterCount);
   for (let step = 0; step < STEPS; step++) {
-    model.lossAndGradient(flat(variables), batch(step), gradient);
+    params.set(flat(variables));
+    model.lossAndGradient(params, batch(step), gradient);
+    params.set(gradient.subarray(model.trainableCount), model.trainableCount);
     tf.tidy(() =>
       optimizer.applyGradients(
         Object.fromEntries(
-          model.tensors.map((t, i) => [variables[i]!.name, tf.tensor(gradient.subarray(t.offset, t.offset + t.size), t.shape)]),
+          trainable.map((t, i) => [variables[i]!.name, tf.tensor(gradient.subarray(t.offset, t.offset + t.size), t.shape)]),
         ),
       ),
     );
   }
-  const trained = flat(variables);
+  params.set(flat(variables));
   tf.dispose(variables);
   optimizer.dispose();
-  return trained;
+  return params;
 }
 
 /** What tensorflowjs_converter writes for a Keras 2 Sequential: model_config inside the topology, snake_case configs, a Keras loss object. */

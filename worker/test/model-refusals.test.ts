@@ -222,17 +222,35 @@ describe("a model that trains with randomness or batch statistics", () => {
     expect(built.notExact[1]).toContain("layer drop (Dropout) draws random noise while training");
     expect(built.plan).toBe("tfjs-gradients");
     expect(built.tfjsGradientLayers).toEqual(["norm", "drop"]);
+    // The buffers follow the trainable tensors in the layout.
+    const buffers = built.tensors.filter((t) => !t.trainable);
+    expect(buffers.map((t) => [t.name, t.offset])).toEqual([
+      ["norm/moving_mean", built.trainableCount],
+      ["norm/moving_variance", built.trainableCount + 8],
+    ]);
+    expect(built.parameterCount).toBe(built.trainableCount + 16);
     // Moving mean 0, variance 1, as saved: the build's check ran in training mode and put them back.
-    expect(built.nonTrainable.tensors.map((t) => t.name)).toEqual(["norm/moving_mean", "norm/moving_variance"]);
-    expect(Array.from(built.nonTrainable.get())).toEqual([...new Array(8).fill(0), ...new Array(8).fill(1)]);
-    // Training moves them, in this process's model only.
-    built.lossAndGradient(built.parameters(), BATCH, new Float32Array(built.parameterCount));
-    expect(
-      built.nonTrainable
-        .get()
-        .slice(0, 8)
-        .some((v) => v !== 0),
-    ).toBe(true);
+    const params = built.parameters();
+    expect(Array.from(params.subarray(built.trainableCount))).toEqual([...new Array(8).fill(0), ...new Array(8).fill(1)]);
+    // A training step gives, after the gradient, the buffers as its forward pass moved them:
+    // moving = moving * momentum + batch statistic * (1 - momentum), tf.js's default momentum 0.99, so
+    // from mean 0 the output is 0.01 x the batch mean.
+    const out = new Float32Array(built.parameterCount);
+    built.lossAndGradient(params, BATCH, out);
+    const mean = out.subarray(built.trainableCount, built.trainableCount + 8);
+    const variance = out.subarray(built.trainableCount + 8);
+    expect(mean.some((v) => v !== 0)).toBe(true);
+    expect(variance.every((v) => v > 0 && v !== 1)).toBe(true);
+    // The buffers are the parameters given, not what the model held: another starting point moves from there.
+    const shifted = params.slice();
+    shifted.fill(5, built.trainableCount, built.trainableCount + 8);
+    const out2 = new Float32Array(built.parameterCount);
+    built.lossAndGradient(shifted, BATCH, out2);
+    for (let i = 0; i < 8; i++) expect(out2[built.trainableCount + i]).toBeCloseTo(5 * 0.99 + mean[i]!, 4);
+    // ...and evaluation normalises with the buffers given.
+    const evaluated = built.evaluate(params, BATCH);
+    const evaluatedShifted = built.evaluate(shifted, BATCH);
+    expect(evaluatedShifted.lossSum).not.toBe(evaluated.lossSum);
     built.dispose();
   });
 });

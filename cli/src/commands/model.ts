@@ -58,14 +58,17 @@ function describe(uri: string, inspection: ModelInspection, backend: string): st
   const width = Math.max(...inspection.tensors.map((t) => t.name.length));
   const shapes = inspection.tensors.map((t) => `[${t.shape.join(", ")}]`);
   const shapeWidth = Math.max(...shapes.map((shape) => shape.length));
+  const buffers = inspection.parameterCount - inspection.trainableCount;
   const lines = [
     `model ${uri}`,
     `  artifact sha256 ${inspection.artifact?.digest ?? "(built in)"}; initial parameters: ${inspection.artifact?.hasWeights === true ? "its weights (fine-tuning)" : "seeded"}`,
     `  input [${inspection.inputShape.join(", ")}] -> output [${inspection.outputShape.join(", ")}]; loss ${inspection.loss}`,
     `  trains through ${inspection.plan === "fused" ? "trainfleet's fused gradient blocks" : `tf.js's registered gradients for ${inspection.tfjsGradientLayers.join(", ")} (slower on wasm)`}`,
-    `  parameters: P = ${count(inspection.parameterCount)} in ${inspection.tensors.length} trainable tensors (layout sha256 ${inspection.layoutDigest})`,
+    `  parameters: P = ${count(inspection.parameterCount)} in ${inspection.tensors.length} tensors (layout sha256 ${inspection.layoutDigest})`,
+    ...(buffers === 0 ? [] : [`  of which ${count(buffers)} are buffers (non-trainable): not optimised; each step takes rank 0's values`]),
     ...inspection.tensors.map(
-      (t, i) => `    ${t.name.padEnd(width)}  ${shapes[i]!.padEnd(shapeWidth)}  ${count(t.shape.reduce((a, b) => a * b, 1)).padStart(12)}`,
+      (t, i) =>
+        `    ${t.name.padEnd(width)}  ${shapes[i]!.padEnd(shapeWidth)}  ${count(t.shape.reduce((a, b) => a * b, 1)).padStart(12)}${t.trainable ? "" : "  buffer"}`,
     ),
     inspection.notExact.length === 0
       ? "  exact: yes (repeatable bit for bit, and the same for any number of workers)"

@@ -2,7 +2,8 @@
  * Single-process references for the exactness test, from the same initial parameters and
  * the same sample ledger as a fleet:
  * - perRankReference: each rank's slice gradient computed here, averaged in rank order
- *   and applied with the parameter server's own optimizer. The fleet must match it bit for
+ *   and applied with the parameter server's own optimizer, and a model's buffers (its
+ *   BatchNormalization statistics) taken from rank 0. The fleet must match it bit for
  *   bit: the distributed path (chunks, shards, wire, versions) may add no error.
  * - plainReference: the gradient of the whole global batch at once, applied with
  *   tf.js's own optimizer (an independent implementation). The fleet must match it to
@@ -33,36 +34,43 @@ function* ledger(spec: JobSpec, worldSize: number, steps: number, trainSamples: 
 }
 
 /** The job's model and its initial parameters, as the shards start them (a model's weights, or seeded). */
-async function setup(spec: JobSpec): Promise<{ records: number; parameterCount: number; params: Float32Array; model: Model }> {
+async function setup(
+  spec: JobSpec,
+): Promise<{ records: number; parameterCount: number; trainableCount: number; params: Float32Array; model: Model }> {
   const data = dataShape(spec.dataset!);
   const layout = parameterLayout(spec.model!, data);
-  const range = { begin: 0, end: layout.parameterCount };
-  const params = (await modelWeightsSlice(spec, layout, range)) ?? initialParameters(layout, spec.training!.seed, 0, layout.parameterCount);
-  return { records: data.trainRecords, parameterCount: layout.parameterCount, params, model: await buildModel(spec.model!, data) };
+  const { parameterCount, trainableCount } = layout;
+  const range = { begin: 0, end: parameterCount };
+  const params = (await modelWeightsSlice(spec, layout, range)) ?? initialParameters(layout, spec.training!.seed, 0, parameterCount);
+  return { records: data.trainRecords, parameterCount, trainableCount, params, model: await buildModel(spec.model!, data) };
 }
 
+/** Each rank's slice gradient, averaged in rank order and optimised; the buffers after the trainable elements become rank 0's. */
 export async function perRankReference(spec: JobSpec, data: TrainingData, worldSize: number, steps: number): Promise<Float32Array> {
-  const { records, parameterCount, params, model } = await setup(spec);
-  const optimizer = createOptimizer(spec.training!.optimizer!, parameterCount);
+  const { records, parameterCount, trainableCount, params, model } = await setup(spec);
+  const optimizer = createOptimizer(spec.training!.optimizer!, trainableCount);
   const gradients = Array.from({ length: worldSize }, () => new Float32Array(parameterCount));
-  const average = new Float32Array(parameterCount);
+  const average = new Float32Array(trainableCount);
   let t = 0;
   for (const planned of ledger(spec, worldSize, steps, records)) {
     for (const [rank, indices] of planned.sampleIndices.entries()) {
       const batch = await data.train.batch(indices);
       model.lossAndGradient(params, batch, gradients[rank]!);
-      scaleGradient(gradients[rank]!, batch.count, worldSize, planned.globalBatchSize);
+      scaleGradient(gradients[rank]!.subarray(0, trainableCount), batch.count, worldSize, planned.globalBatchSize);
     }
-    averageInRankOrder(gradients, 0, parameterCount, average);
-    optimizer.apply(params, average, params, 0, parameterCount, ++t);
+    averageInRankOrder(gradients, 0, trainableCount, average);
+    optimizer.apply(params, average, params, 0, trainableCount, ++t);
     optimizer.commit();
+    params.set(gradients[0]!.subarray(trainableCount), trainableCount);
   }
   model.dispose();
   return params;
 }
 
 export async function plainReference(spec: JobSpec, data: TrainingData, worldSize: number, steps: number): Promise<Float32Array> {
-  const { records, parameterCount, params, model } = await setup(spec);
+  const { records, parameterCount, trainableCount, params, model } = await setup(spec);
+  if (trainableCount !== parameterCount)
+    throw new Error("plainReference trains models without buffers (BatchNormalization): use perRankReference");
   const weights = tf.variable(tf.tensor1d(params));
   const kind = spec.training!.optimizer!.kind;
   const optimizer =

@@ -14,13 +14,16 @@ import type { BuildModelOptions } from "./model.js";
 import { buildModel } from "./model.js";
 
 export interface ModelInspection {
-  tensors: Array<{ name: string; shape: number[] }>;
+  /** The trainable tensors, then the buffers (trainable false): the parameter layout. */
+  tensors: Array<{ name: string; shape: number[]; trainable: boolean }>;
   /**
    * Per tensor, the class of the initializer the model names for it (GlorotUniform, Zeros,
    * Ones, ...): what seeded initial parameters should follow when the artifact has no weights.
    */
   initializers: Array<string | undefined>;
   parameterCount: number;
+  /** Elements trained by the optimizer; the rest of parameterCount are buffers, which follow rank 0. */
+  trainableCount: number;
   /** sha256 (hex) over the tensors' names and shapes, in order. */
   layoutDigest: string;
   inputShape: number[];
@@ -40,12 +43,17 @@ export interface ModelInspection {
 export async function inspectModel(spec: ModelSpec, data: DataShape, options: BuildModelOptions = {}): Promise<ModelInspection> {
   const model = await buildModel(spec, data, options);
   try {
-    const tensors = model.tensors.map(({ name, shape }) => ({ name, shape }));
+    const tensors = model.tensors.map(({ name, shape, trainable }) => ({ name, shape, trainable }));
+    const pinned = (trainable: boolean) =>
+      model.tensors
+        .filter((tensor) => tensor.trainable === trainable)
+        .map(({ name, shape, initializer }) => ({ name, shape, initializer: seededInitializer(initializer, shape) }));
     const { loss } = model;
     return {
       tensors,
       initializers: model.tensors.map((t) => t.initializer),
       parameterCount: model.parameterCount,
+      trainableCount: model.trainableCount,
       layoutDigest: layoutDigest(tensors),
       inputShape: model.inputShape,
       outputShape: model.outputShape,
@@ -59,10 +67,8 @@ export async function inspectModel(spec: ModelSpec, data: DataShape, options: Bu
           ? undefined
           : {
               digest: model.artifact.digest,
-              tensors: tensors.map((tensor, i) => ({
-                ...tensor,
-                initializer: seededInitializer(model.tensors[i]!.initializer, tensor.shape),
-              })),
+              tensors: pinned(true),
+              buffers: pinned(false),
               hasWeights: model.artifact.weightSpecs.some((weight) => weight.group !== "optimizer"),
               inputShape: model.inputShape,
               outputShape: model.outputShape,

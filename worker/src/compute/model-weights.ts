@@ -14,6 +14,8 @@ export interface ModelTensorSlot {
   size: number;
   /** The class of the initializer its layer names for it (GlorotUniform, Zeros, Ones, ...), when it names one. */
   initializer: string | undefined;
+  /** false: a buffer (a non-trainable weight such as BatchNormalization's moving mean), which follows rank 0. */
+  trainable: boolean;
 }
 
 /**
@@ -27,13 +29,15 @@ export function leafLayers(layers: tfl.layers.Layer[]): tfl.layers.Layer[] {
   });
 }
 
-export function slots(weights: tfl.LayerVariable[], model: tfl.LayersModel): ModelTensorSlot[] {
+/** Slots of `weights` laid end to end; the first `trainable` of them are trainable, the rest buffers. */
+export function slots(weights: tfl.LayerVariable[], trainable: number, model: tfl.LayersModel): ModelTensorSlot[] {
   const owners = new Map(leafLayers(model.layers).flatMap((layer) => layer.weights.map((weight) => [weight, layer] as const)));
   let offset = 0;
-  return weights.map((weight) => {
+  return weights.map((weight, i) => {
     const shape = weight.shape.map((d) => d as number);
     const size = shape.reduce((a, b) => a * b, 1);
-    const slot = { name: weight.originalName, shape, offset, size, initializer: initializerOf(weight, owners.get(weight)) };
+    const initializer = initializerOf(weight, owners.get(weight));
+    const slot = { name: weight.originalName, shape, offset, size, initializer, trainable: i < trainable };
     offset += size;
     return slot;
   });

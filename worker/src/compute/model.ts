@@ -31,9 +31,16 @@ import { checkTraining } from "./training-check.js";
 export type { ModelTensorSlot } from "./model-weights.js";
 
 export interface Model {
-  /** The trainable weights in trainableWeights order: the parameter layout. */
+  /**
+   * The flat parameter vector's tensors: the trainable weights in trainableWeights order,
+   * then the buffers (non-trainable weights, BatchNormalization's moving statistics) in
+   * nonTrainableWeights order. The parameter layout.
+   */
   readonly tensors: ModelTensorSlot[];
+  /** Elements of the flat vector: trainable ones and buffers. */
   readonly parameterCount: number;
+  /** Elements [0, trainableCount) are trained; the rest are buffers, which follow rank 0. */
+  readonly trainableCount: number;
   /** One sample's input and output shapes. */
   readonly inputShape: number[];
   readonly outputShape: number[];
@@ -48,15 +55,19 @@ export interface Model {
   readonly artifact: LayersArtifact | undefined;
   /** The tf.js model itself (for writing it out); its variables hold the last parameters used. */
   readonly layersModel: tfl.LayersModel;
-  /** Mean loss over the batch (plus any regularization); its gradient goes flat into gradientOut. */
+  /**
+   * Mean loss over the batch (plus any regularization), with `params` (trainable and
+   * buffers) set. gradientOut[0, trainableCount) gets the loss's gradient;
+   * gradientOut[trainableCount, parameterCount) the buffers as this forward pass in
+   * training mode left them: what a rank pushes for them, and rank 0's become the next
+   * version's.
+   */
   lossAndGradient(params: Float32Array, batch: HostBatch, gradientOut: Float32Array): number;
   /** Correct predictions and the (float64) sum of per-example losses, for exact aggregation. */
   evaluate(params: Float32Array, batch: HostBatch): { correct: number; lossSum: number };
-  /** The model's trainable weights now, flat: the artifact's when it has weights, until parameters are set. */
+  /** The model's weights now, flat (trainable, then buffers): the artifact's when it has weights, until parameters are set. */
   parameters(): Float32Array;
   setParameters(params: Float32Array): void;
-  /** Non-trainable weights (BatchNormalization's moving statistics), which live in this process's model. */
-  readonly nonTrainable: { tensors: ModelTensorSlot[]; get(): Float32Array; set(values: Float32Array): void };
   dispose(): void;
 }
 
@@ -121,16 +132,17 @@ function compileModel(source: ModelSource, data: DataShape, fuse: boolean): Mode
   checkOutput(outputs, loss, data, describe);
   const plan: ModelPlan = compilePlan(layersModel, loss, { fuse, describe });
   const trainable = layersModel.trainableWeights;
+  const weights = [...trainable, ...layersModel.nonTrainableWeights];
   const variables = trainable.map((weight) => weight.read() as tf.Variable);
-  const tensors = slots(trainable, layersModel);
+  const allVariables = weights.map((weight) => weight.read() as tf.Variable);
+  const tensors = slots(weights, trainable.length, layersModel);
   const parameterCount = tensors.reduce((sum, t) => sum + t.size, 0);
-  const nonTrainableWeights = layersModel.nonTrainableWeights;
-  const nonTrainableSlots = slots(nonTrainableWeights, layersModel);
+  const trainableCount = tensors.filter((t) => t.trainable).reduce((sum, t) => sum + t.size, 0);
   // Regularizers add their penalties to the loss, as model.fit does; most models have none.
   const regularized = leafLayers(layersModel.layers).filter((layer) => layer.losses.length > 0);
 
   const setParameters = (params: Float32Array) => {
-    variables.forEach((variable, i) => {
+    allVariables.forEach((variable, i) => {
       const slot = tensors[i]!;
       variable.assign(tf.tensor(params.subarray(slot.offset, slot.offset + slot.size), slot.shape, "float32"));
     });
@@ -209,6 +221,7 @@ function compileModel(source: ModelSource, data: DataShape, fuse: boolean): Mode
   return {
     tensors,
     parameterCount,
+    trainableCount,
     inputShape,
     outputShape,
     loss,
@@ -237,6 +250,8 @@ function compileModel(source: ModelSource, data: DataShape, fuse: boolean): Mode
           if (gradient === undefined) gradientOut.fill(0, offset, offset + size);
           else gradientOut.set(gradient.dataSync(), offset);
         });
+        // The forward pass in training mode moved the buffers: pushed as they are now.
+        for (let i = variables.length; i < allVariables.length; i++) gradientOut.set(allVariables[i]!.dataSync(), tensors[i]!.offset);
         return value.dataSync()[0] as number;
       });
     },
@@ -255,25 +270,10 @@ function compileModel(source: ModelSource, data: DataShape, fuse: boolean): Mode
       }
       return { correct, lossSum };
     },
-    parameters: () => flatten(trainable, parameterCount),
+    parameters: () => flatten(weights, parameterCount),
     setParameters: (params) => {
       if (params.length !== parameterCount) throw invalidField("parameters", `has ${params.length} elements, the model ${parameterCount}`);
       tf.tidy(() => setParameters(params));
-    },
-    nonTrainable: {
-      tensors: nonTrainableSlots,
-      get: () =>
-        flatten(
-          nonTrainableWeights,
-          nonTrainableSlots.reduce((sum, t) => sum + t.size, 0),
-        ),
-      set: (values) =>
-        tf.tidy(() =>
-          nonTrainableWeights.forEach((weight, i) => {
-            const slot = nonTrainableSlots[i]!;
-            (weight.read() as tf.Variable).assign(tf.tensor(values.subarray(slot.offset, slot.offset + slot.size), slot.shape, "float32"));
-          }),
-        ),
     },
     dispose: () => layersModel.dispose(),
   };
