@@ -48,14 +48,34 @@ export interface DatasetFile {
   blocks: DatasetBlock[];
 }
 
-/** x = value * scale + offset, rounded to float32, column after column, row-major into `shape`. */
-export interface DatasetFeatures {
+/** What every feature mapping has: the columns a sample's features come from, and the sample's shape. */
+interface FeatureMapping {
   columns: string[];
   dtype: "float32";
   shape: number[];
+}
+
+/** x = value * scale + offset, rounded to float32, column after column, row-major into `shape`. */
+export interface ScaledFeatures extends FeatureMapping {
+  decoder?: undefined;
   scale: number;
   offset: number;
 }
+
+/**
+ * The job's module turns the raw feature columns into features (its `decodeRecords`): `shape`
+ * is the decoded shape, which need not hold as many values as the columns; the module does its
+ * own scaling, so there is no scale or offset.
+ */
+export interface DecodedFeatures extends FeatureMapping {
+  decoder: DatasetDecoder;
+}
+
+export type DatasetFeatures = ScaledFeatures | DecodedFeatures;
+
+/** Who decodes the feature columns; "module": the job's module (spec.model.layers.module). */
+export type DatasetDecoder = "module";
+export const datasetDecoders: readonly DatasetDecoder[] = ["module"];
 
 export type DatasetLabel = { kind: "classes"; column: string; classes: number } | { kind: "regression"; columns: string[]; size: number };
 
@@ -173,12 +193,25 @@ function validateFeatures(json: unknown, columns: Map<string, DatasetColumn>, ch
   const names = check.columnNames(features.columns, "features.columns", columns);
   if (check.string(features.dtype, "features.dtype") !== "float32") throw check.fail("features.dtype", 'only "float32" is supported');
   const shape = check.array(features.shape, "features.shape").map((d, i) => check.count(d, `features.shape[${i}]`, 1));
+  if (features.decoder !== undefined) {
+    const decoder = check.choice(features.decoder, "features.decoder", datasetDecoders);
+    for (const field of ["scale", "offset"] as const) {
+      if (features[field] !== undefined) {
+        throw check.fail(
+          `features.${field}`,
+          `is not applied when features.decoder is "${decoder}": the decoder does its own scaling; remove features.scale and features.offset, or remove features.decoder`,
+        );
+      }
+    }
+    return { columns: names, dtype: "float32", shape, decoder };
+  }
   const width = names.reduce((total, name) => total + columnWidth(columns.get(name)!), 0);
   const size = shape.reduce((a, b) => a * b, 1);
   if (size !== width) {
     throw check.fail(
       "features.shape",
-      `[${shape.join(", ")}] holds ${size} values, but the feature columns hold ${width} per record; give a shape whose product is ${width}`,
+      `[${shape.join(", ")}] holds ${size} values, but the feature columns hold ${width} per record; give a shape whose product is ${width} ` +
+        '(or features.decoder "module" when the job\'s module decodes the columns into this shape)',
     );
   }
   const scale = check.finite(features.scale, "features.scale");

@@ -51,6 +51,7 @@ export function validateJobSpec(spec: JobSpec): void {
     validateLayersModel(model.value);
   }
   const data = validateDataset(spec.dataset!);
+  validateDecoder(spec);
   if (model.case === "cnn" && data !== undefined) {
     const [height = 1, width = 1] = data.featureShape;
     const shrink = 2 ** model.value.convFilters.length;
@@ -271,6 +272,22 @@ function validateLayersModel(layers: LayersModelSpec): void {
       `model.layers.artifact.tensors[${i}]`,
       `"${tensor.name}" [${tensor.shape.join(", ")}] needs a name and positive dimensions`,
     ),
+  );
+}
+
+/** A manifest whose records the job's module decodes (pinned as dataset.facts.decodedByModule) needs that module. */
+function validateDecoder(spec: JobSpec): void {
+  if (spec.dataset!.facts?.decodedByModule !== true) return;
+  const model = spec.model!.kind;
+  const hasModule = model.case === "layers" && model.value.module !== "";
+  check(
+    hasModule,
+    "model.layers.module",
+    `the dataset ${spec.dataset!.manifest} says features.decoder "module" (pinned as spec.dataset.facts.decodedByModule): its records are decoded by the job's module, and the job has none; ` +
+      (model.case === "layers"
+        ? "give spec.model.layers.module (--model-module) exporting decodeRecords({ records, columns })"
+        : "give your own model (spec.model.layers, --model-json) with a module (--model-module) exporting decodeRecords({ records, columns })") +
+      ", or convert the data without a decoder",
   );
 }
 

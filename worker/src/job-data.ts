@@ -1,9 +1,10 @@
 /**
- * The records a job trains on, opened once per dataset: a new generation, or a new session
- * with the same coordinator, keeps them (and their cache of decoded blocks).
+ * The records a job trains on, opened once per dataset (and module, which may decode them): a
+ * new generation, or a new session with the same coordinator, keeps them (and their cache of
+ * decoded blocks).
  */
 import type { SourceOptions } from "@trainfleet/artifacts";
-import type { DatasetSpec } from "@trainfleet/proto";
+import type { JobSpec } from "@trainfleet/proto";
 import type { TrainingData } from "./dataset/record-set.js";
 import { openTrainingData } from "./dataset/training-data.js";
 import { workerFailure } from "./worker-failure.js";
@@ -26,12 +27,16 @@ export class JobData {
   /** The open data of `dataset`; undefined until one is opened. */
   current: TrainingData | undefined;
 
-  async open(dataset: DatasetSpec): Promise<TrainingData> {
-    const key = `${dataset.name}|${dataset.manifest}|${dataset.facts?.digest ?? ""}|${dataset.evalManifest}`;
+  /** The data of `spec.dataset`, decoded by spec.model.layers.module where a manifest asks for it. */
+  async open(spec: Pick<JobSpec, "dataset" | "model">): Promise<TrainingData> {
+    const dataset = spec.dataset!;
+    const model = spec.model?.kind;
+    const module = model?.case === "layers" ? model.value.module : "";
+    const key = `${dataset.name}|${dataset.manifest}|${dataset.facts?.digest ?? ""}|${dataset.evalManifest}|${module}`;
     if (this.#opened?.key !== key) {
       await this.close();
       const { dataDirs, sources, signal } = this.#options;
-      this.#opened = { key, data: openTrainingData(dataset, { dataDirs, sources, signal }) };
+      this.#opened = { key, data: openTrainingData(dataset, { dataDirs, sources, signal, module }) };
     }
     try {
       this.current = await this.#opened.data;

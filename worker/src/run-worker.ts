@@ -168,7 +168,7 @@ async function followSession(session: MemberSession, jobData: JobData, options: 
         else {
           trainer?.close();
           trainer = undefined;
-          const data = await jobData.open(kind.value.spec!.dataset!);
+          const data = await jobData.open(kind.value.spec!);
           trainer = await Trainer.create(kind.value, { ...context, data }).catch((error: unknown) =>
             Promise.reject(workerFailure("ModelError", error)),
           );

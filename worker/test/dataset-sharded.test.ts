@@ -223,6 +223,7 @@ describe.each(formats)("a digits dataset converted to %s", (fileFormat) => {
       classes: 10,
       labelSize: 0,
       recordsPerBlock: 100,
+      decodedByModule: false,
     });
     const pinned = create(DatasetSpecSchema, {
       manifest: manifestPath(),

@@ -49,13 +49,18 @@ export const datasetCommand: Command = {
     },
     shape: {
       kind: "list",
-      help: "One sample's feature shape, e.g. 8,8,1 (default: the number of feature values; for IDX images rows,cols,1).",
+      help: "One sample's feature shape, e.g. 8,8,1 (default: the number of feature values; for IDX images rows,cols,1); with --decoder, the shape decodeRecords makes of a record.",
     },
     scale: {
       kind: "string",
       help: "Features are value * scale + offset: a number or a fraction such as 1/255 (default 1; for IDX images 1/255).",
     },
     offset: { kind: "number", help: "Added to each scaled feature (default 0)." },
+    decoder: {
+      kind: "string",
+      choices: ["module"],
+      help: "module: the job's module (--model-module) decodes the feature columns with its decodeRecords; --shape is then the decoded shape (required), and --scale and --offset are not applied.",
+    },
     header: {
       kind: "string",
       choices: csvHeaders,
@@ -100,6 +105,7 @@ export function convertOptions(
     shape: values.shape as number[] | undefined,
     scale: values.scale === undefined ? undefined : parseScale(values.scale as string),
     offset: values.offset as number | undefined,
+    decoder: values.decoder as "module" | undefined,
     evalFraction: values["eval-fraction"] as number | undefined,
     seed: values.seed as number,
     shuffle: values.shuffle === true,

@@ -18,7 +18,24 @@ export interface UserModelModule {
    * float32 [n, labelSize] (regression); predictions: the model's output [n, outputs].
    */
   loss?: (tf: TfNamespace, labels: tfc.Tensor, predictions: tfc.Tensor) => tfc.Scalar;
+  /**
+   * The record decoder of a dataset whose manifest says `features.decoder: "module"`: a
+   * block's feature columns in, its features out (records x the product of features.shape,
+   * row-major, rounded to float32). Called once per block a worker reads; it must be
+   * deterministic (the same columns give the same values, on every worker and every run),
+   * or the run is not exact.
+   */
+  decodeRecords?: RecordDecoder;
 }
+
+/** What decodeRecords gets: one block of records. */
+export interface DecodeRecordsInput {
+  records: number;
+  /** The manifest's feature columns by name, records x the column's width each: uint8 columns as bytes, every other type as float64. */
+  columns: Record<string, Uint8Array | Float64Array>;
+}
+
+export type RecordDecoder = (input: DecodeRecordsInput) => Float32Array | ArrayLike<number> | Promise<Float32Array | ArrayLike<number>>;
 
 const field = "spec.model.layers.module";
 
@@ -42,7 +59,7 @@ export async function loadUserModule(path: string): Promise<UserModelModule> {
       cause: error,
     });
   }
-  for (const name of ["registerLayers", "loss"] as const) {
+  for (const name of ["registerLayers", "loss", "decodeRecords"] as const) {
     if (loaded[name] !== undefined && typeof loaded[name] !== "function") {
       throw new TrainfleetError(Code.INVALID_ARGUMENT, `${field}: ${path} exports ${name}, but not as a function`, { field });
     }

@@ -1,13 +1,15 @@
 /**
  * What a job's dataset holds, read from its manifests alone (never the shards): the digests,
- * record counts, sample shape and block size that the job pins into spec.dataset.facts, so every role
- * derives the same model shape and sample ledger without reading the data.
+ * record counts, sample shape, block size and whether the job's module decodes the records,
+ * that the job pins into spec.dataset.facts, so every role derives the same model shape and
+ * sample ledger without reading the data.
  */
 import type { DatasetManifest, LoadedDatasetManifest, SourceOptions } from "@trainfleet/artifacts";
 import { readDatasetManifest } from "@trainfleet/artifacts";
 import type { DatasetFacts, DatasetSpec } from "@trainfleet/proto";
 import { invalidField } from "@trainfleet/proto";
 import { dataShape } from "@trainfleet/spec";
+import { decodedByModule } from "./record-decoder.js";
 
 /** spec.dataset.facts as plain fields: give them to create(DatasetFactsSchema, ...). evalDigest is "" when evaluation reads the training manifest. */
 export type DatasetFactsFields = Omit<DatasetFacts, "$typeName" | "$unknown">;
@@ -41,7 +43,8 @@ export async function datasetFacts(dataset: DatasetSpec, options: ManifestReadOp
     labelSize: manifest.label.kind === "regression" ? manifest.label.size : 0,
     // Block shuffle's window when training.shuffleWindow is 0: the unit a worker reads.
     recordsPerBlock: Math.max(0, ...manifest.files.flatMap((file) => file.blocks.map((block) => block.records))),
-    decodedByModule: false,
+    // The module must be there to read either split; spec validation refuses a job without one.
+    decodedByModule: [train, evaluation].some((loaded) => loaded !== undefined && decodedByModule(loaded)),
   };
 }
 
@@ -65,10 +68,16 @@ function sampleMismatch(train: DatasetManifest, evaluation: DatasetManifest): st
   const aspects: [string, (m: DatasetManifest) => string][] = [
     ["features of shape", (m) => m.features.shape.join("x")],
     ["labels", (m) => (m.label.kind === "classes" ? `${m.label.classes} classes` : `regression of ${m.label.size} values`)],
-    ["feature scaling", (m) => `scale ${m.features.scale}, offset ${m.features.offset}`],
+    ["features", featureMapping],
   ];
   for (const [aspect, of] of aspects) {
     if (of(train) !== of(evaluation)) return `${aspect} ${of(evaluation)} (training: ${of(train)})`;
   }
   return undefined;
+}
+
+function featureMapping({ features }: DatasetManifest): string {
+  return features.decoder === undefined
+    ? `scaled by ${features.scale}, offset ${features.offset}`
+    : `decoded by the job's module (features.decoder "${features.decoder}")`;
 }

@@ -1,8 +1,9 @@
 /**
  * A decoded block turned into samples, as the manifest maps columns to features and labels:
- * features x = fround(value * scale + offset), feature columns one after another per record;
+ * features x = fround(value * scale + offset), feature columns one after another per record,
+ * or what the job's module decoded them into (features.decoder "module", see record-decoder);
  * class labels checked to be in [0, classes); regression targets as float32. Done once per
- * block, so a batch is only copies. Features that are all bytes (images) stay bytes, a
+ * block, so a batch is only copies. Scaled features that are all bytes (images) stay bytes, a
  * quarter of the memory, and are mapped through a 256-entry table as a batch copies them.
  */
 import type { DatasetManifest } from "@trainfleet/artifacts";
@@ -24,22 +25,29 @@ export function sampleBlockBytes(block: SampleBlock): number {
   return block.features.byteLength + block.labels.byteLength + (block.targets?.byteLength ?? 0);
 }
 
-/** x for each byte value, when every feature column holds bytes; undefined otherwise. */
+/** x for each byte value, when the features are scaled and every feature column holds bytes; undefined otherwise. */
 export function byteFeatureTable(manifest: DatasetManifest): Float32Array | undefined {
+  const features = manifest.features;
+  if (features.decoder !== undefined) return undefined;
   const types = new Map(manifest.schema.map((column) => [column.name, column.type]));
-  if (!manifest.features.columns.every((name) => types.get(name) === "uint8")) return undefined;
-  const { scale, offset } = manifest.features;
+  if (!features.columns.every((name) => types.get(name) === "uint8")) return undefined;
+  const { scale, offset } = features;
   return Float32Array.from({ length: 256 }, (_, byte) => byte * scale + offset);
 }
 
-/** `where` names the file and block in errors. */
-export function toSamples(columns: BlockColumns, records: number, manifest: DatasetManifest, where: string): SampleBlock {
+/**
+ * `where` names the file and block in errors. `decoded`: the features the job's module decoded
+ * from these columns, given exactly when the manifest has a decoder.
+ */
+export function toSamples(
+  columns: BlockColumns,
+  records: number,
+  manifest: DatasetManifest,
+  where: string,
+  decoded?: Float32Array,
+): SampleBlock {
   const widths = new Map(manifest.schema.map((column) => [column.name, columnWidth(column)]));
-  const { scale, offset } = manifest.features;
-  const size = records * featureWidth(manifest);
-  const bytes = byteFeatureTable(manifest) !== undefined;
-  const features = bytes ? new Uint8Array(size) : new Float32Array(size);
-  interleave(manifest.features.columns, columns, widths, records, features, bytes ? (value) => value : (value) => value * scale + offset);
+  const features = decoded ?? scaledFeatures(columns, records, manifest, widths);
   const label = manifest.label;
   if (label.kind === "regression") {
     const targets = new Float32Array(records * label.size);
@@ -60,6 +68,24 @@ export function toSamples(columns: BlockColumns, records: number, manifest: Data
     labels[r] = value;
   }
   return { records, features, labels, targets: undefined };
+}
+
+function scaledFeatures(
+  columns: BlockColumns,
+  records: number,
+  manifest: DatasetManifest,
+  widths: Map<string, number>,
+): Float32Array | Uint8Array {
+  const mapping = manifest.features;
+  if (mapping.decoder !== undefined) {
+    throw new TrainfleetError(Code.INTERNAL, `the manifest's features.decoder is "${mapping.decoder}", but no decoded features were given`);
+  }
+  const { scale, offset } = mapping;
+  const size = records * featureWidth(manifest);
+  const bytes = byteFeatureTable(manifest) !== undefined;
+  const features = bytes ? new Uint8Array(size) : new Float32Array(size);
+  interleave(mapping.columns, columns, widths, records, features, bytes ? (value) => value : (value) => value * scale + offset);
+  return features;
 }
 
 /** Writes each record's columns one after another into `out` (records x sum of widths), mapped and rounded to float32. */

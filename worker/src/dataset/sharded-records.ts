@@ -1,13 +1,16 @@
 /**
  * A sharded dataset as a RecordSet: a batch reads only the blocks holding its records (from
- * the cache when it can), decodes each block once into samples, and copies rows out.
- * Prefetch starts those reads early; a bounded number of reads run at once.
+ * the cache when it can), decodes each block once into samples (through the job's module
+ * when the manifest says features.decoder "module"), and copies rows out. Prefetch starts
+ * those reads early; a bounded number of reads run at once.
  */
 import type { LoadedDatasetManifest, SourceOptions } from "@trainfleet/artifacts";
 import { featureWidth } from "@trainfleet/artifacts";
 import { Code, TrainfleetError } from "@trainfleet/proto";
 import type { HostBatch } from "../compute/host-batch.js";
 import { createBlockCache } from "./block-cache.js";
+import type { RecordDecoder } from "./record-decoder.js";
+import { decodedByModule, missingDecoder } from "./record-decoder.js";
 import { createRecordLocator } from "./record-locator.js";
 import type { RecordSet } from "./record-set.js";
 import { checkIndices, invalidIndexAt } from "./record-set.js";
@@ -22,6 +25,8 @@ export interface ShardedRecordsOptions {
   cacheBytes?: number | undefined;
   /** Block reads in flight at once (default 8). */
   concurrentReads?: number | undefined;
+  /** Required when the manifest says features.decoder "module" (see loadRecordDecoder); otherwise unused. */
+  decoder?: RecordDecoder | undefined;
 }
 
 export interface ShardedRecords extends RecordSet {
@@ -32,6 +37,8 @@ export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 
 export function openShardedRecords(loaded: LoadedDatasetManifest, options: ShardedRecordsOptions = {}): ShardedRecords {
   const { manifest, uri, safeUri } = loaded;
+  const decoder = decodedByModule(loaded) ? options.decoder : undefined;
+  if (decodedByModule(loaded) && decoder === undefined) throw missingDecoder(loaded, "no decoder was given to read it with");
   const locator = createRecordLocator(manifest.files);
   const closed = new AbortController();
   let bytesRead = 0;
@@ -57,7 +64,9 @@ export function openShardedRecords(loaded: LoadedDatasetManifest, options: Shard
         const address = locator.blocks[global]!;
         const file = files[address.file]!;
         const columns = await file.readBlock(address.block, closed.signal);
-        return toSamples(columns, address.records, manifest, `${file.uri}: block ${address.block}`);
+        const where = `${file.uri}: block ${address.block}`;
+        const decoded = await decoder?.decode(columns, address.records, where);
+        return toSamples(columns, address.records, manifest, where, decoded);
       }),
     );
 

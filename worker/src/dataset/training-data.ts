@@ -2,7 +2,8 @@
  * Opens what a job trains and evaluates on, from its DatasetSpec: the built-in Fashion-MNIST
  * in memory, or a sharded dataset's manifests read lazily. The manifests are checked against
  * the spec's sha256 and the digests pinned in spec.dataset.facts, so a worker never trains on
- * data other than what the job (or the checkpoint it resumes) was made with.
+ * data other than what the job (or the checkpoint it resumes) was made with. A manifest whose
+ * features the job's module decodes gets its decoder here, so a missing one fails at open.
  */
 import type { LoadedDatasetManifest, SourceOptions } from "@trainfleet/artifacts";
 import type { DatasetSpec } from "@trainfleet/proto";
@@ -10,6 +11,7 @@ import { Code, TrainfleetError } from "@trainfleet/proto";
 import { readDatasetManifests } from "./dataset-facts.js";
 import { loadFashionMnist } from "./fashion-mnist.js";
 import { inMemoryRecords } from "./in-memory-records.js";
+import { decodedByModule, loadRecordDecoder } from "./record-decoder.js";
 import type { TrainingData } from "./record-set.js";
 import { openShardedRecords } from "./sharded-records.js";
 
@@ -19,6 +21,8 @@ export interface TrainingDataOptions {
   sources?: SourceOptions | undefined;
   /** Decoded blocks kept per split (default 64 MiB). */
   cacheBytes?: number | undefined;
+  /** The job's module (spec.model.layers.module; "" or undefined: none): decodes the records of a manifest that says features.decoder "module". */
+  module?: string | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -35,10 +39,21 @@ export async function openTrainingData(dataset: DatasetSpec, options: TrainingDa
   }
   const { train, evaluation } = await readDatasetManifests(dataset, options);
   checkPinned(dataset, train, evaluation);
-  const recordOptions = { sources: options.sources, cacheBytes: options.cacheBytes };
-  const trainRecords = openShardedRecords(train, recordOptions);
+  const open = async (loaded: LoadedDatasetManifest) =>
+    openShardedRecords(loaded, {
+      sources: options.sources,
+      cacheBytes: options.cacheBytes,
+      decoder: decodedByModule(loaded) ? await loadRecordDecoder(options.module, loaded) : undefined,
+    });
+  const trainRecords = await open(train);
   // Without an evaluation manifest, evaluation reads the training records (and shares their cache).
-  const evalRecords = evaluation === undefined ? trainRecords : openShardedRecords(evaluation, recordOptions);
+  const evalRecords =
+    evaluation === undefined
+      ? trainRecords
+      : await open(evaluation).catch((error: unknown) => {
+          trainRecords.close();
+          throw error;
+        });
   return {
     train: trainRecords,
     eval: evalRecords,

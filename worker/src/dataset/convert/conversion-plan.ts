@@ -15,9 +15,12 @@ export interface PlanOptions {
   classes?: number | undefined;
   /** Column names or indices; default: every column that is not a label. */
   featureColumns?: string[] | undefined;
+  /** The sample's shape; with a decoder, the shape the module decodes a record into (required then). */
   shape?: number[] | undefined;
   scale?: number | undefined;
   offset?: number | undefined;
+  /** "module": the job's module decodes the feature columns (features.decoder); no scale or offset then. */
+  decoder?: NonNullable<DatasetFeatures["decoder"]> | undefined;
 }
 
 export interface ConversionPlan {
@@ -53,21 +56,12 @@ export function planConversion(
     columns: used.map((name) => castColumn(columnOf(table, name), types.get(name)!)),
   }));
 
-  const width = featureNames.reduce((total, name) => total + columnOf(first, name).width, 0);
-  const shape = options.shape ?? defaults.shape ?? [width];
-  if (shape.length === 0 || shape.some((d) => !Number.isSafeInteger(d) || d < 1) || shape.reduce((a, b) => a * b, 1) !== width) {
-    throw invalidField(
-      "--shape",
-      `[${shape.join(", ")}] does not hold the ${width} feature values per record; give dimensions whose product is ${width}`,
-    );
-  }
-  const features: DatasetFeatures = {
-    columns: featureNames,
-    dtype: "float32",
-    shape,
-    scale: options.scale ?? defaults.scale ?? 1,
-    offset: options.offset ?? 0,
-  };
+  const features = planFeatures(
+    featureNames,
+    featureNames.reduce((total, name) => total + columnOf(first, name).width, 0),
+    options,
+    defaults,
+  );
   if (options.regression) {
     const size = labelNames.reduce((total, name) => total + columnOf(first, name).width, 0);
     return { schema, features, label: { kind: "regression", columns: labelNames, size }, tables: reduced };
@@ -87,6 +81,39 @@ export function planConversion(
     },
     tables: reduced,
   };
+}
+
+/** The features' mapping: scaled columns whose shape holds `width` values, or the shape a decoder makes of them. */
+function planFeatures(
+  columns: string[],
+  width: number,
+  options: PlanOptions,
+  defaults: { shape?: number[]; scale?: number },
+): DatasetFeatures {
+  const shape = options.shape;
+  if (shape !== undefined && (shape.length === 0 || shape.some((d) => !Number.isSafeInteger(d) || d < 1)))
+    throw invalidField("--shape", `[${shape.join(", ")}] needs one or more positive integer dimensions`);
+  if (options.decoder !== undefined) {
+    if (shape === undefined)
+      throw invalidField("--shape", `goes with --decoder ${options.decoder}: give the shape decodeRecords makes of a record, e.g. 80`);
+    for (const flag of ["scale", "offset"] as const) {
+      if (options[flag] !== undefined)
+        throw invalidField(
+          `--${flag}`,
+          `is not applied with --decoder ${options.decoder}: the decoder does its own scaling; leave --${flag} out`,
+        );
+    }
+    return { columns, dtype: "float32", shape, decoder: options.decoder };
+  }
+  const scaled = shape ?? defaults.shape ?? [width];
+  if (scaled.reduce((a, b) => a * b, 1) !== width) {
+    throw invalidField(
+      "--shape",
+      `[${scaled.join(", ")}] does not hold the ${width} feature values per record; give dimensions whose product is ${width} ` +
+        "(or --decoder module when the job's module decodes the columns into this shape)",
+    );
+  }
+  return { columns, dtype: "float32", shape: scaled, scale: options.scale ?? defaults.scale ?? 1, offset: options.offset ?? 0 };
 }
 
 function classCount(columns: TableColumn[], type: string, given: number | undefined): number {
