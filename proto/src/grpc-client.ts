@@ -11,6 +11,9 @@ import * as grpc from "@grpc/grpc-js";
 import { fromGrpcError } from "./grpc-errors.js";
 import { deserializer, methodPath, serializer } from "./grpc-service.js";
 import { channelOptions } from "./limits.js";
+import type { ExpectedPeer } from "./security/peer-identity.js";
+import { peerIdentityOf, peerMismatch } from "./security/peer-identity.js";
+import type { TransportSecurity } from "./security/transport-security.js";
 
 export interface CallOptions {
   signal?: AbortSignal | undefined;
@@ -34,11 +37,34 @@ export type ServiceClient<S extends GenServiceMethods> = {
 /** The client type of a generated service constant: `ClientOf<typeof FooService>`. */
 export type ClientOf<T> = T extends GenService<infer S> ? ServiceClient<S> : never;
 
-export function createClient<S extends GenServiceMethods>(service: GenService<S>, address: string): ServiceClient<S> {
-  const client = new grpc.Client(address, grpc.credentials.createInsecure(), channelOptions);
+export interface ClientSecurity {
+  security: TransportSecurity;
+  /** Whom the server's certificate must name (its job, by default this process's). */
+  server: ExpectedPeer;
+}
+
+/**
+ * A client of `service` at `address`: plaintext, or with `tls` mutual TLS in which the
+ * server must show a certificate of this job's CA that names the peer expected. The
+ * address is not what is checked (pods come and go by IP): the certificate's identity is.
+ */
+export function createClient<S extends GenServiceMethods>(service: GenService<S>, address: string, tls?: ClientSecurity): ServiceClient<S> {
+  const client = new grpc.Client(address, channelCredentials(tls), channelOptions);
   const methods: Record<string, unknown> = { close: () => client.close() };
   for (const method of service.methods) methods[method.localName] = bind(client, method);
   return methods as ServiceClient<S>;
+}
+
+function channelCredentials(tls: ClientSecurity | undefined): grpc.ChannelCredentials {
+  if (tls === undefined) return grpc.credentials.createInsecure();
+  const { security, server } = tls;
+  const expected = { jobId: security.identity.jobId, ...server };
+  return grpc.credentials.createSsl(security.ca, security.key, security.certificate, {
+    checkServerIdentity: (_host, certificate) => {
+      const problem = peerMismatch(peerIdentityOf(certificate), expected);
+      return problem === undefined ? undefined : new Error(`the server is not who this client expects: ${problem}`);
+    },
+  });
 }
 
 function callOptions(options: CallOptions | undefined): grpc.CallOptions {

@@ -1,6 +1,7 @@
 /** A grpc-js server on host:port (port 0 picks a free one) with a graceful close. */
 import * as grpc from "@grpc/grpc-js";
 import { channelOptions } from "./limits.js";
+import type { TransportSecurity } from "./security/transport-security.js";
 
 export interface RunningServer {
   /** host:port that clients dial, with the real port when 0 was asked for. */
@@ -12,12 +13,25 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-export async function startServer(listen: string, register: (server: grpc.Server, signal: AbortSignal) => void): Promise<RunningServer> {
+/**
+ * With `security`, mutual TLS: only clients whose certificate the job's CA issued get a
+ * connection, and each call sees its peer's identity (CallContext.identity) for the
+ * service to check the role it needs. Without it, plaintext.
+ */
+export async function startServer(
+  listen: string,
+  register: (server: grpc.Server, signal: AbortSignal) => void,
+  security?: TransportSecurity,
+): Promise<RunningServer> {
   const server = new grpc.Server(channelOptions);
   const controller = new AbortController();
   register(server, controller.signal);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
+    const credentials =
+      security === undefined
+        ? grpc.ServerCredentials.createInsecure()
+        : grpc.ServerCredentials.createSsl(security.ca, [{ cert_chain: security.certificate, private_key: security.key }], true);
+    server.bindAsync(listen, credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
   });
   const host = listen.slice(0, listen.lastIndexOf(":"));
   let closing: Promise<void> | undefined;

@@ -10,11 +10,15 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import type * as grpc from "@grpc/grpc-js";
 import { toGrpcStatus } from "./grpc-errors.js";
+import type { PeerIdentity } from "./security/peer-identity.js";
+import { peerIdentityOf } from "./security/peer-identity.js";
 
 export interface CallContext {
   readonly signal: AbortSignal;
   /** The caller's address, for logs. */
   readonly peer: string;
+  /** Whom the caller's certificate names, over mutual TLS; undefined in plaintext. */
+  readonly identity: PeerIdentity | undefined;
 }
 
 type In<M> = M extends { input: infer I extends DescMessage } ? MessageShape<I> : never;
@@ -86,7 +90,7 @@ function adapt(method: DescMethod, handler: (...args: unknown[]) => unknown, ser
     call.on("cancelled", abort);
     serverSignal.addEventListener("abort", abort);
     return {
-      context: { signal: controller.signal, peer: call.getPeer() },
+      context: { signal: controller.signal, peer: call.getPeer(), identity: peerIdentityOf(call.getAuthContext().sslPeerCertificate) },
       done: () => {
         call.off("cancelled", abort);
         serverSignal.removeEventListener("abort", abort);

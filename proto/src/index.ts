@@ -73,11 +73,14 @@ export {
 } from "./gen/trainfleet/v1/job_pb.js";
 export type { PushRequest } from "./gen/trainfleet/v1/paramserver_pb.js";
 export { ParameterServerService, PushRequestSchema } from "./gen/trainfleet/v1/paramserver_pb.js";
-export type { CallOptions, ClientOf } from "./grpc-client.js";
+export type { CallOptions, ClientOf, ClientSecurity } from "./grpc-client.js";
 export { createClient } from "./grpc-client.js";
 export type { RunningServer } from "./grpc-server.js";
 export { startServer } from "./grpc-server.js";
 export { addService } from "./grpc-service.js";
 export { maxChunkBytes } from "./limits.js";
+export type { ExpectedPeer, PeerIdentity, PeerRole } from "./security/peer-identity.js";
+export { identityUri, parseIdentityUri, peerIdentityOf, peerMismatch, peerRoles } from "./security/peer-identity.js";
+export type { TransportSecurity } from "./security/transport-security.js";
 export { jobStatusFromJson, jobStatusToJson, jobWorkersFromJson, jobWorkersToJson } from "./status-api/status-json.js";
 export { parseJobPath, statusPaths } from "./status-api/status-paths.js";

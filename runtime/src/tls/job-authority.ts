@@ -1,0 +1,117 @@
+/**
+ * A job's own certificate authority and the certificates it issues, one per member: ECDSA
+ * P-256 keys from WebCrypto, certificates built by @peculiar/x509 (a maintained X.509
+ * library; Node's crypto reads certificates but cannot make them). Each certificate names
+ * its holder's identity as a URI subject alternative name (proto's peer-identity.ts), which
+ * every connection of the job checks; its DNS and IP names are for tools that look at them,
+ * trainfleet's own peers check the identity. Leaf certificates are short-lived (a week by
+ * default): a job that runs longer is given new ones (`trainfleet run` on resume, the
+ * operator's Secret), never a longer-lived key.
+ */
+import "reflect-metadata";
+import { webcrypto } from "node:crypto";
+import * as x509 from "@peculiar/x509";
+import type { PeerIdentity } from "@trainfleet/proto";
+import { identityUri } from "@trainfleet/proto";
+
+x509.cryptoProvider.set(webcrypto as never);
+
+type CryptoKey = webcrypto.CryptoKey;
+
+const algorithm = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+const hour = 3_600_000;
+
+/** PEM text of a certificate and of its PKCS#8 private key. */
+export interface IssuedCertificate {
+  certificatePem: string;
+  keyPem: string;
+}
+
+export interface JobAuthority extends IssuedCertificate {
+  jobId: string;
+}
+
+export interface IssueOptions {
+  /** Hours from now (default 168: one week). */
+  validityHours?: number | undefined;
+  dnsNames?: readonly string[] | undefined;
+  ipAddresses?: readonly string[] | undefined;
+}
+
+/** A new CA for `jobId`, valid as long as the certificates it will issue (default a week and a day of leeway). */
+export async function createJobAuthority(jobId: string, options: { validityHours?: number } = {}): Promise<JobAuthority> {
+  const keys = await webcrypto.subtle.generateKey(algorithm, true, ["sign", "verify"]);
+  const { notBefore, notAfter } = validity((options.validityHours ?? 168) + 24);
+  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serialNumber(),
+    name: `CN=trainfleet job ${jobId} CA`,
+    notBefore,
+    notAfter,
+    keys: keys as never,
+    signingAlgorithm: algorithm,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as CryptoKey),
+    ],
+  });
+  return { jobId, certificatePem: certificate.toString("pem"), keyPem: await keyPem(keys.privateKey as CryptoKey) };
+}
+
+/** A certificate for `identity`, signed by the job's CA, usable as TLS server and client alike. */
+export async function issueCertificate(
+  authority: JobAuthority,
+  identity: PeerIdentity,
+  options: IssueOptions = {},
+): Promise<IssuedCertificate> {
+  if (identity.jobId !== authority.jobId) throw new Error(`the CA of job ${authority.jobId} cannot issue for job ${identity.jobId}`);
+  const issuer = new x509.X509Certificate(authority.certificatePem);
+  const issuerKey = await webcrypto.subtle.importKey("pkcs8", pemBody(authority.keyPem), algorithm, false, ["sign"]);
+  const keys = await webcrypto.subtle.generateKey(algorithm, true, ["sign", "verify"]);
+  const { notBefore, notAfter } = validity(options.validityHours ?? 168);
+  const names = [
+    { type: "url" as const, value: identityUri(identity) },
+    ...(options.dnsNames ?? []).map((value) => ({ type: "dns" as const, value })),
+    ...(options.ipAddresses ?? []).map((value) => ({ type: "ip" as const, value })),
+  ];
+  const certificate = await x509.X509CertificateGenerator.create({
+    serialNumber: serialNumber(),
+    subject: `CN=${identity.role} ${identity.name}`,
+    issuer: issuer.subject,
+    notBefore,
+    notAfter,
+    publicKey: keys.publicKey as CryptoKey,
+    signingKey: issuerKey,
+    signingAlgorithm: algorithm,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+      new x509.SubjectAlternativeNameExtension(names),
+      await x509.AuthorityKeyIdentifierExtension.create(issuer),
+    ],
+  });
+  return { certificatePem: certificate.toString("pem"), keyPem: await keyPem(keys.privateKey as CryptoKey) };
+}
+
+function validity(hours: number): { notBefore: Date; notAfter: Date } {
+  // A minute back, so that a peer whose clock is a little behind accepts it at once.
+  const now = Date.now();
+  return { notBefore: new Date(now - 60_000), notAfter: new Date(now + hours * hour) };
+}
+
+/** 16 random bytes, the top bit clear (a positive DER integer). */
+function serialNumber(): string {
+  const bytes = webcrypto.getRandomValues(new Uint8Array(16));
+  bytes[0] = bytes[0]! & 0x7f;
+  return Buffer.from(bytes).toString("hex");
+}
+
+async function keyPem(key: CryptoKey): Promise<string> {
+  const der = Buffer.from(await webcrypto.subtle.exportKey("pkcs8", key));
+  return `-----BEGIN PRIVATE KEY-----\n${der.toString("base64").replace(/.{64}/g, "$&\n").replace(/\n?$/, "\n")}-----END PRIVATE KEY-----\n`;
+}
+
+function pemBody(pem: string): Buffer {
+  return Buffer.from(pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64");
+}
