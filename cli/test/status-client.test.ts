@@ -1,7 +1,9 @@
 /**
- * `trainfleet status`'s client: which URLs it takes, and that a dropped event stream is
- * resumed with Last-Event-ID. The server here is a real HTTP server on 127.0.0.1 that
- * plays the coordinator's part and drops the first connection on purpose.
+ * `trainfleet status`'s client: which URLs it takes, that a dropped event stream is
+ * resumed with Last-Event-ID, and that the job's token goes as Authorization: Bearer and a
+ * refusal is said in the CLI's terms, never retried. The server here is a real HTTP server
+ * on 127.0.0.1 that plays the coordinator's part (dropping the first connection on purpose,
+ * or answering 401).
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -86,5 +88,49 @@ describe("followStatus", () => {
     expect(gone).toBeInstanceOf(TrainfleetError);
     expect((gone as TrainfleetError).code).toBe(Code.UNAVAILABLE);
     expect((gone as TrainfleetError).message).toBe(`cannot read the coordinator's status API at ${origin}/v1/jobs/j/watch: ECONNREFUSED`);
+  });
+});
+
+describe("tokens", () => {
+  it("sends the token as Authorization: Bearer, and says a refusal in the CLI's terms without retrying or naming the token", async () => {
+    const seen: Array<string | undefined> = [];
+    const server = createServer((request, response) => {
+      seen.push(request.headers.authorization);
+      if (request.headers.authorization !== "Bearer the-read-token-0123456789") {
+        response.writeHead(401, { "content-type": "application/json", "www-authenticate": 'Bearer realm="trainfleet"' });
+        return response.end(JSON.stringify({ code: "unauthenticated", message: "a bearer token is needed" }));
+      }
+      response.writeHead(200, { "content-type": "text/event-stream; charset=utf-8" });
+      response.end(event(7, JobPhase.SUCCEEDED));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    closers.push(() => server.close());
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const signal = new AbortController().signal;
+
+    const statuses = [];
+    const target = { origin, jobId: "j", token: { value: "the-read-token-0123456789", from: "/jobs/j/tokens/read" } };
+    for await (const { id } of followStatus(target, signal)) statuses.push(id);
+    expect(statuses).toEqual(["7"]);
+
+    const without = (await getStatus({ origin, jobId: "j" }, signal).catch((e: unknown) => e)) as TrainfleetError;
+    expect([without.code, without.message]).toEqual([
+      Code.UNAUTHENTICATED,
+      `the coordinator at ${origin} needs the job's read token: give --token-file FILE or TRAINFLEET_TOKEN (a \`trainfleet run\` job folder holds its read token in tokens/read), or give \`trainfleet status\` the job folder instead of the URL`,
+    ]);
+    const wrong = { origin, jobId: "j", token: { value: "a-wrong-token-0123456789", from: "TRAINFLEET_TOKEN" } };
+    const refused = await (async () => {
+      for await (const _ of followStatus(wrong, signal)) void _;
+    })().catch((e: unknown) => e as TrainfleetError);
+    expect(refused).toBeInstanceOf(TrainfleetError);
+    expect((refused as TrainfleetError).code).toBe(Code.UNAUTHENTICATED);
+    expect((refused as TrainfleetError).message).toMatch(
+      new RegExp(
+        `^the coordinator at ${origin} refused the token from TRAINFLEET_TOKEN \\(not its read or control token\\): give --token-file FILE`,
+      ),
+    );
+    expect((refused as TrainfleetError).message).not.toContain("a-wrong-token");
+    // One request each: a refused token is not retried.
+    expect(seen).toEqual(["Bearer the-read-token-0123456789", undefined, "Bearer a-wrong-token-0123456789"]);
   });
 });

@@ -153,7 +153,7 @@ describe("interrupting a local fleet", () => {
   });
 });
 
-it("creates a job folder per run (here training the CNN) with the resolved spec next to the logs, and the trained model", () => {
+it("creates a job folder per run (here training the CNN) with the resolved spec next to the logs, the trained model and the job's tokens", () => {
   const jobsDir = emptyDir();
   mkdirSync(join(jobsDir, "unrelated"));
   const { code, stdout } = trainfleet([
@@ -184,10 +184,14 @@ it("creates a job folder per run (here training the CNN) with the resolved spec 
     "parameters.json",
     "ps-0.log",
     "spec.json",
+    "status-url",
+    "tokens",
     "weights.bin",
     "worker-0.log",
   ]);
   expect(readdirSync(join(jobsDir, folder, "checkpoints"))).toEqual(["coordinator-state.json"]);
+  // The job's own read and control tokens for its status API (test/status/api-access.test.ts).
+  expect(readdirSync(join(jobsDir, folder, "tokens")).sort()).toEqual(["control", "read"]);
   expect(JSON.parse(readFileSync(join(jobsDir, folder, "spec.json"), "utf8"))).toMatchObject({ jobId: "tiny", training: { maxSteps: 3 } });
   expect(stdout).toMatch(/^SUCCEEDED: test accuracy \d+\.\d\d% \(test loss \d+\.\d{4}\) after 3 steps; wall time/m);
 });

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { JobPhase } from "@trainfleet/proto";
 import { abortableDelay } from "@trainfleet/runtime";
-import { cliMain } from "@trainfleet/testing/fleet/run-fleet";
+import { cliMain, readToken } from "@trainfleet/testing/fleet/run-fleet";
 import { StatusEvents } from "@trainfleet/testing/fleet/status-events";
 import { afterAll, describe, expect, it } from "vitest";
 
@@ -25,11 +25,11 @@ function pidOf(folder: string, name: string): number {
   return (JSON.parse(first) as { pid: number }).pid;
 }
 
-/** The status stream at `url`, opened as soon as a (restarted) coordinator serves it. */
-async function openWhenUp(url: string): Promise<StatusEvents> {
+/** The status stream at `url`, opened with the job's read token as soon as a (restarted) coordinator serves it. */
+async function openWhenUp(url: string, token: string): Promise<StatusEvents> {
   for (let attempt = 0; ; attempt++) {
     try {
-      const stream = await StatusEvents.open(url);
+      const stream = await StatusEvents.open(url, { token });
       streams.push(stream);
       return stream;
     } catch (error) {
@@ -76,11 +76,12 @@ describe("trainfleet run with a coordinator and a shard killed", () => {
     const watchUrl = `${await status}/watch`;
     const folder = join(jobsDir, readdirSync(jobsDir)[0]!);
 
-    let events = await openWhenUp(watchUrl);
+    const token = readToken(folder);
+    let events = await openWhenUp(watchUrl, token);
     await events.waitFor("the checkpoint of step 200", (s) => s.lastCheckpointVersion === 200 && s.step >= 250);
     process.kill(pidOf(folder, "coordinator"), "SIGKILL");
     await events.ended;
-    events = await openWhenUp(watchUrl);
+    events = await openWhenUp(watchUrl, token);
     await events.waitFor("the restarted coordinator's training", (s) => s.phase === JobPhase.RUNNING && s.step > 200);
 
     await events.waitFor("the checkpoint of step 400", (s) => s.lastCheckpointVersion === 400 && s.step >= 450);

@@ -1,13 +1,15 @@
 /**
  * The coordinator's dashboard page (`/`) in Debian's headless Chromium, driven by
- * playwright-core, against a live local fleet of real processes (a coordinator, a shard and
- * two workers started one by one): the page shows the worker count go from 0 to 1 to 2, the
- * loss chart gain points while the job trains, and the job end as Succeeded, with no console
- * error and no request to any other origin; it saves the screenshot the README shows. Every
+ * playwright-core, against a live local fleet of real processes (a coordinator with a read
+ * token, a shard and two workers started one by one): opened with the token in its URL's
+ * fragment (`/#token=...`, as `trainfleet run` prints it), the page shows the worker count
+ * go from 0 to 1 to 2, the loss chart gain points while the job trains, and the job end as
+ * Succeeded, with no console error and no request to any other origin; it saves the
+ * screenshot the README shows. Without a token, or with a wrong one, it says it needs one. Every
  * wait is on a real signal: a log line, or the page's DOM (playwright's waiting), never a
  * sleep. A missing Chromium fails the test naming scripts/install-chromium.sh.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,6 +27,10 @@ const screenshot =
 const jobId = "fashion-mnist";
 // At most 200 steps: the loss history holds one point per step, so the chart only gains points.
 const maxSteps = 200;
+
+const token = "dashboard-read-token-0123456789abcdefghijklmnop";
+const tokenFile = join(mkdtempSync(join(tmpdir(), "trainfleet-dashboard-")), "read");
+writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
 
 const { start, stop: stopProcesses } = processGroup();
 let browser: Browser | undefined;
@@ -51,6 +57,7 @@ beforeAll(async () => {
   coordinator = start("coordinator", [
     "coordinator",
     ...["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--linger-ms", "60000", "--lease-ms", "4500"],
+    ...["--read-token-file", tokenFile],
     ...[
       "--job-id",
       jobId,
@@ -105,8 +112,30 @@ describe("the dashboard page", () => {
     await waiting.exited;
   });
 
+  it("in headless Chromium without a token, or with a wrong one, says it needs the job's read token and how to give it", async () => {
+    browser ??= await launchChromium();
+    const howTo = `Open the page as ${origin}/#token=TOKEN with the job's read token: trainfleet run prints that link, and a job folder keeps the token in tokens/read.`;
+    for (const [url, connection, why] of [
+      [`${origin}/`, "needs a token", "This coordinator needs the job's read token to show its status. "],
+      [
+        `${origin}/#token=not-this-coordinators-token-0123456789`,
+        "the token was refused",
+        "This coordinator refused the token this page was given. ",
+      ],
+    ] as const) {
+      const page: Page = await browser.newPage();
+      await page.goto(url);
+      await page.getByTestId("connection").filter({ hasText: connection }).waitFor({ timeout: 15_000 });
+      expect([url, await page.getByTestId("phase").textContent()]).toEqual([url, "Needs a token"]);
+      expect(await page.getByTestId("message").textContent()).toBe(`${why}${howTo}`);
+      // Nothing of the job is shown.
+      expect(await page.getByTestId("worker-rows").locator("tr").count()).toBe(0);
+      await page.close();
+    }
+  });
+
   it("in headless Chromium follows a running job: workers joining, the loss chart growing, Succeeded", async () => {
-    browser = await launchChromium();
+    browser ??= await launchChromium();
     const page: Page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
     const consoleErrors: string[] = [];
     const foreignRequests: string[] = [];
@@ -121,8 +150,10 @@ describe("the dashboard page", () => {
     const showing = (testId: string, value: string | RegExp) =>
       page.getByTestId(testId).filter({ hasText: value }).waitFor({ timeout: 45_000 });
 
-    await page.goto(`${origin}/`);
+    await page.goto(`${origin}/#token=${token}`);
     await showing("connection", /^live$/);
+    // The token left the address bar (and the history) once the page had it.
+    expect(page.url()).toBe(`${origin}/`);
     await showing("phase", /^Pending$/);
     expect([await text("job-id"), await text("worker-count"), await text("reason")]).toEqual([jobId, "0", "WaitingForMembers"]);
 

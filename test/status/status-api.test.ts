@@ -15,7 +15,7 @@ import { sampleValue } from "@trainfleet/testing/fixtures/prometheus-text";
 import { checkMetrics } from "@trainfleet/testing/fixtures/promtool";
 import type { FleetProcess } from "@trainfleet/testing/fleet/fleet-process";
 import { processGroup } from "@trainfleet/testing/fleet/fleet-process";
-import { runFleet, trainfleet } from "@trainfleet/testing/fleet/run-fleet";
+import { readToken, runFleet, trainfleet } from "@trainfleet/testing/fleet/run-fleet";
 import { StatusEvents } from "@trainfleet/testing/fleet/status-events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -88,17 +88,37 @@ it("documents the status command and the listening flags in --help, and needs a 
     trainfleet(["status", "--watch"]),
   ]);
   expect(status.code).toBe(0);
-  expect(status.stdout).toMatch(/^Usage: trainfleet status URL \[--watch\] \[--json\]\n/);
-  for (const text of ["--url <string>", "env TRAINFLEET_STATUS_URL", "--watch\n", "--json\n", "--job-id <string>"])
+  expect(status.stdout).toMatch(/^Usage: trainfleet status URL\|JOB_FOLDER \[--token-file FILE\] \[--watch\] \[--json\]\n/);
+  for (const text of [
+    "--url <string>",
+    "env TRAINFLEET_STATUS_URL",
+    "--watch\n",
+    "--json\n",
+    "--job-id <string>",
+    "--token-file <string>",
+    "TRAINFLEET_TOKEN",
+  ])
     expect(status.stdout).toContain(text);
-  for (const text of ["--http-listen <string>", "default 127.0.0.1:7080; env TRAINFLEET_HTTP_LISTEN", "--linger-ms <integer>"])
+  for (const text of [
+    "--http-listen <string>",
+    "default 127.0.0.1:7080; env TRAINFLEET_HTTP_LISTEN",
+    "--linger-ms <integer>",
+    "--read-token-file <string>",
+    "env TRAINFLEET_READ_TOKEN_FILE",
+    "TRAINFLEET_READ_TOKEN (a file is better",
+    "--control-token-file <string>",
+    "--metrics-open\n",
+    "--allowed-hosts <string>",
+    "--max-watchers <integer>",
+    "default 256; env TRAINFLEET_MAX_WATCHERS",
+  ])
     expect(coordinator.stdout).toContain(text);
   expect(ps.stdout).toContain("--metrics-listen <string>");
   expect(ps.stdout).toContain("env TRAINFLEET_METRICS_LISTEN");
   expect([missing.code, missing.stderr]).toEqual([1, "trainfleet: --url is required; see --help\n"]);
 });
 
-it("`trainfleet run` prints the status URL beside the logs folder, and each process logs what it listens on", async () => {
+it("`trainfleet run` prints the status URL and the dashboard link (with the read token) beside the logs folder, and each process logs what it listens on", async () => {
   const result = await runFleet([
     "--max-steps",
     "3",
@@ -116,9 +136,14 @@ it("`trainfleet run` prints the status URL beside the logs folder, and each proc
     "cpu",
   ]);
   expect(result.code).toBe(0);
+  const folder = result.folder.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   expect(result.output).toMatch(
-    /^logs and results: .*\n(?:.*\n)?status: http:\/\/127\.0\.0\.1:\d+\/v1\/jobs\/status-run \(trainfleet status http:\/\/127\.0\.0\.1:\d+\/v1\/jobs\/status-run --watch\)$/m,
+    new RegExp(
+      `^logs and results: .*\n(?:.*\n)?status: http://127\\.0\\.0\\.1:(\\d+)/v1/jobs/status-run \\(trainfleet status ${folder} --watch\\)\ndashboard: http://127\\.0\\.0\\.1:\\1/#token=[A-Za-z0-9_-]{43}$`,
+      "m",
+    ),
   );
+  expect(result.output).toContain(`/#token=${readToken(result.folder)}\n`);
   const logged = (name: string, message: string) =>
     readFileSync(join(result.folder, `${name}.log`), "utf8")
       .split("\n")

@@ -13,11 +13,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadCheckpoint, SampleCursor } from "@trainfleet/coordinator";
 import { decodeShardCheckpoint } from "@trainfleet/paramserver";
-import { createClient, JobService } from "@trainfleet/proto";
 import { firstDifference } from "@trainfleet/testing/fleet/compare-parameters";
 import { expectAllExited } from "@trainfleet/testing/fleet/expect-all-exited";
 import type { FleetResult } from "@trainfleet/testing/fleet/run-fleet";
-import { cliMain, runFleet, trainfleet } from "@trainfleet/testing/fleet/run-fleet";
+import { cliMain, readToken, runFleet, trainfleet } from "@trainfleet/testing/fleet/run-fleet";
+import { StatusEvents } from "@trainfleet/testing/fleet/status-events";
 import { describe, expect, it } from "vitest";
 
 const steps = 300;
@@ -143,20 +143,20 @@ describe("checkpoints of a local fleet", () => {
     let output = "";
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
     const exited = once(child, "exit") as Promise<[number | null]>;
-    const address = await new Promise<string>((resolve, reject) => {
+    const statusUrl = await new Promise<string>((resolve, reject) => {
       child.stdout.on("data", (chunk: Buffer) => {
         output += chunk.toString();
-        const match = /^coordinator: (\S+)/m.exec(output);
+        const match = /^status: (\S+)/m.exec(output);
         if (match !== null) resolve(match[1]!);
       });
       void exited.then(() => reject(new Error(`trainfleet run exited before its coordinator listened:\n${output}`)));
     });
-    // A real progress signal: the coordinator's own status stream past step 20.
-    const jobs = createClient(JobService, address);
+    // A real progress signal: the coordinator's own status stream past step 20, read with the job's read token.
+    const events = await StatusEvents.open(`${statusUrl}/watch`, { token: readToken(join(jobsDir, readdirSync(jobsDir)[0]!)) });
     try {
-      for await (const { status } of jobs.watchJob({})) if ((status?.step ?? 0) >= 20) break;
+      await events.waitFor("step 20", (status) => status.step >= 20);
     } finally {
-      jobs.close();
+      events.close();
     }
     child.kill("SIGTERM");
     const [code] = await exited;

@@ -8,6 +8,7 @@ import type { FlagValue } from "../flags.js";
 import { UsageError } from "../flags.js";
 import { givenJobFlags, jobFlags, jobSpecFromFlags } from "../job-flags.js";
 import { pinArtifacts, writeModel } from "../model-files.js";
+import { readTokenFile } from "../token-files.js";
 
 export const leaseFlag = {
   "lease-ms": {
@@ -25,6 +26,69 @@ export const natsUrlFlag = {
     help: "NATS server(s) (nats://HOST:PORT, comma-separated) to publish the job's events to: JobEvents on trainfleet.jobs.JOB.events, StepMetrics on trainfleet.jobs.JOB.metrics (protobuf), kept by the JetStream stream TRAINFLEET_JOBS (created or updated: 7 days, 1 GiB). An unreachable server is logged and retried; it never stops the job. Without it the events stay in process.",
   },
 } as const;
+
+/** Who may read the job's status and control the job: bearer tokens, the Host check, the event-stream cap. */
+export const accessFlags = {
+  "read-token-file": {
+    kind: "string",
+    env: "TRAINFLEET_READ_TOKEN_FILE",
+    help: "A file holding the read token: GET /v1/jobs/JOB (and /watch, /workers), /metrics and gRPC GetJob/WatchJob need it (or the control token) as Authorization: Bearer. Or give the token itself in TRAINFLEET_READ_TOKEN (a file is better: nothing on a command line). With no token at all the API is open to anyone who reaches it, and every start logs a warning.",
+  },
+  "control-token-file": {
+    kind: "string",
+    env: "TRAINFLEET_CONTROL_TOKEN_FILE",
+    help: "A file holding the control token: gRPC SubmitJob needs it; it reads the status too. Or the token itself in TRAINFLEET_CONTROL_TOKEN. With a read token only, nobody may submit a job.",
+  },
+  "metrics-open": {
+    kind: "boolean",
+    env: "TRAINFLEET_METRICS_OPEN",
+    help: "Serve /metrics without a token, for a Prometheus that scrapes without one (the status itself still needs one).",
+  },
+  "allowed-hosts": {
+    kind: "string",
+    env: "TRAINFLEET_ALLOWED_HOSTS",
+    help: "Host names (comma-separated, no port) the HTTP server answers to besides IP addresses, localhost and Kubernetes Service names (*.svc); the --http-listen host is added when it is a name. Any other Host gets 421: a web page that re-points its own name here (DNS rebinding) cannot read the API.",
+  },
+  "max-watchers": {
+    kind: "integer",
+    default: "256",
+    min: 1,
+    env: "TRAINFLEET_MAX_WATCHERS",
+    help: "Status event streams (GET /v1/jobs/JOB/watch) open at once at most; one more gets 503 with Retry-After.",
+  },
+} as const;
+
+/** The tokens of --read-token-file and --control-token-file (files win), else of TRAINFLEET_READ_TOKEN and TRAINFLEET_CONTROL_TOKEN. */
+export function accessTokens(values: Record<string, FlagValue>, env: Readonly<Record<string, string | undefined>>) {
+  const token = (right: "read" | "control") => {
+    const file = values[`${right}-token-file`] as string | undefined;
+    const variable = `TRAINFLEET_${right.toUpperCase()}_TOKEN`;
+    if (file !== undefined) return { token: readTokenFile(file, `--${right}-token-file`), source: `--${right}-token-file ${file}` };
+    const given = env[variable]?.trim();
+    return given === undefined || given === "" ? undefined : { token: given, source: variable };
+  };
+  const read = token("read");
+  const control = token("control");
+  return {
+    ...(read === undefined ? {} : { read: read.token }),
+    ...(control === undefined ? {} : { control: control.token }),
+    sources: { ...(read === undefined ? {} : { read: read.source }), ...(control === undefined ? {} : { control: control.source }) },
+  };
+}
+
+/** The names of --allowed-hosts, each checked to be a host name alone. */
+export function allowedHostNames(text: string | undefined): string[] {
+  const names = (text ?? "")
+    .split(",")
+    .map((name) => name.trim())
+    .filter((name) => name !== "");
+  for (const name of names)
+    if (!/^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?$/.test(name))
+      throw new UsageError(
+        `--allowed-hosts: "${name}" is not a host name; give names alone, comma-separated (coordinator.example.com,other), without a scheme or port`,
+      );
+  return names;
+}
 
 /** With --resume the job is the checkpoint's: no job flag may say otherwise. */
 export function refuseJobFlagsWithResume(values: Record<string, FlagValue>): void {
@@ -82,12 +146,13 @@ export const coordinatorCommand: Command = {
       env: "TRAINFLEET_STATE_FILE",
       help: "Where the coordinator saves the job's state (spec, checkpoint folder, generation) so that a coordinator started again after a crash resumes the job from its newest checkpoint. Default: NATS KV bucket trainfleet_coordinators with --nats-url, else coordinator-state.json in --checkpoint-dir; none without either.",
     },
+    ...accessFlags,
     ...natsUrlFlag,
     ...leaseFlag,
     ...jobFlags,
     ...commonFlags,
   },
-  async run({ values, logger, signal, workDone }) {
+  async run({ values, logger, signal, workDone, env }) {
     const resume = values.resume as string | undefined;
     if (resume !== undefined) refuseJobFlagsWithResume(values);
     // The job is resolved here, once, where it enters this process (job flags, --spec or
@@ -106,6 +171,10 @@ export const coordinatorCommand: Command = {
       ledgerAuditPath: values["ledger-audit"] as string | undefined,
       stateFile: values["state-file"] as string | undefined,
       httpListen: values["http-listen"] as string | undefined,
+      tokens: accessTokens(values, env),
+      metricsOpen: values["metrics-open"] === true,
+      allowedHosts: allowedHostNames(values["allowed-hosts"] as string | undefined),
+      maxWatchers: values["max-watchers"] as number,
       lingerMs: values["linger-ms"] as number,
       natsUrl: values["nats-url"] as string | undefined,
       logger,

@@ -1,8 +1,14 @@
 /**
  * `trainfleet run`: a whole job on this machine. Starts the coordinator, the
  * parameter-server shards and the workers as separate processes on 127.0.0.1, shows a
- * live progress line from the coordinator's WatchJob stream, prints the test accuracy
+ * live progress line from the coordinator's status event stream, prints the test accuracy
  * and the wall time, and exits 0 when the job succeeded.
+ *
+ * Each job gets its own read and control tokens (JOBFOLDER/tokens/, owner-only): the
+ * coordinator is given the files, this process reads the status with the read token, and
+ * the dashboard link it prints carries the read token in its #fragment (which a browser
+ * never sends to a server). The status URL goes to JOBFOLDER/status-url, so that
+ * `trainfleet status JOBFOLDER` finds both.
  *
  * Checkpoints go to `<job folder>/checkpoints`. SIGTERM (or Ctrl-C) goes to the
  * coordinator first, which finishes the steps handed out, takes a just-in-time checkpoint
@@ -12,8 +18,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { toJson } from "@bufbuild/protobuf";
 import type { JobStatus } from "@trainfleet/proto";
-import { Code, createClient, JobPhase, JobService, JobSpecSchema, Placement, TrainfleetError } from "@trainfleet/proto";
-import { abortableDelay } from "@trainfleet/runtime";
+import { Code, JobPhase, JobSpecSchema, Placement, TrainfleetError } from "@trainfleet/proto";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
 import { dataShape, latestCheckpointFileName, parameterLayout } from "@trainfleet/spec";
 import type { BackendChoice } from "@trainfleet/worker";
@@ -26,6 +31,9 @@ import { LocalFleet, logTail, restarts } from "../local-fleet.js";
 import { pinArtifacts } from "../model-files.js";
 import { createProgressView, formatDuration } from "../progress-view.js";
 import { resumableJob } from "../resumable-job.js";
+import type { StatusTarget } from "../status-client.js";
+import { followStatus, statusTarget } from "../status-client.js";
+import { ensureJobTokens, readTokenFile } from "../token-files.js";
 import { leaseFlag, natsUrlFlag, refuseJobFlagsWithResume } from "./coordinator.js";
 import { backendFlag, dataDirFlag, dataDirs } from "./worker.js";
 
@@ -66,9 +74,13 @@ export const runCommand: Command = {
     // A resumed job's spec and checkpoint are checked (every file's sha256) before anything starts.
     const resumed = resumeFolder === undefined ? undefined : await resumableJob(resolve(resumeFolder));
     // Resolved once, here, with the job's own model and data read and pinned (a bad file fails
-    // before anything starts); the folder, the fleet's size and the coordinator's spec.json all come from it.
-    const spec: ResolvedJobSpec =
-      resumed?.spec ?? (await pinArtifacts(await jobSpecFromFlags(values), values.backend as BackendChoice, logger));
+    // before anything starts; a resumed job's files must still be the ones it pinned); the
+    // folder, the fleet's size and the coordinator's spec.json all come from it.
+    const spec: ResolvedJobSpec = await pinArtifacts(
+      resumed?.spec ?? (await jobSpecFromFlags(values)),
+      values.backend as BackendChoice,
+      logger,
+    );
     const dirs = dataDirs(values["data-dir"] as string | undefined, env);
     // Only the built-in dataset is looked for here; a manifest's files were read above.
     const dataDir = spec.dataset!.manifest === "" ? await locateFashionMnist(dirs) : (dirs[0] ?? "");
@@ -79,6 +91,9 @@ export const runCommand: Command = {
       mkdirSync(folder, { recursive: true });
       writeFileSync(specPath, `${JSON.stringify(toJson(JobSpecSchema, spec), null, 2)}\n`);
     }
+    // A resumed job keeps the tokens it has (a dashboard still open on it goes on working).
+    const tokenFiles = ensureJobTokens(folder);
+    const readToken = readTokenFile(tokenFiles.read, "the job folder's read token");
     const out = process.stdout;
     out.write(
       `${describe(spec)}\n${resumed === undefined ? "" : `resuming at step ${resumed.checkpoint.manifest.version} from ${resumed.checkpoint.path}\n`}logs and results: ${folder}\n`,
@@ -129,6 +144,10 @@ export const runCommand: Command = {
           folder,
           "--checkpoint-dir",
           checkpointDir,
+          "--read-token-file",
+          tokenFiles.read,
+          "--control-token-file",
+          tokenFiles.control,
         ],
         ...["--lease-ms", String(values["lease-ms"]), ...nats, ...audit],
       ];
@@ -158,8 +177,12 @@ export const runCommand: Command = {
         fleet.firstFailure.then((exit) => Promise.reject(childFailed(exit, fleet))),
       ]);
       const { address, statusUrl } = listening;
-      out.write(`coordinator: ${address} (gRPC; JobService.WatchJob streams the status)\n`);
-      if (statusUrl !== undefined) out.write(`status: ${statusUrl} (trainfleet status ${statusUrl} --watch)\n`);
+      if (statusUrl === undefined) throw new TrainfleetError(Code.INTERNAL, "the coordinator started without its HTTP status API");
+      writeFileSync(join(folder, "status-url"), `${statusUrl}\n`);
+      out.write(`coordinator: ${address} (gRPC; JobService.WatchJob streams the status with the job's read token)\n`);
+      out.write(`status: ${statusUrl} (trainfleet status ${folder} --watch)\n`);
+      out.write(`dashboard: ${new URL(statusUrl).origin}/#token=${readToken}\n`);
+      const target: StatusTarget = { ...statusTarget(statusUrl, spec.jobId), token: { value: readToken, from: tokenFiles.read } };
       if (natsUrl !== undefined)
         out.write(
           `events: ${natsUrl} trainfleet.jobs.${spec.jobId}.events/.metrics (trainfleet events --nats-url ${natsUrl} --job ${spec.jobId} --from-start)\n`,
@@ -200,7 +223,7 @@ export const runCommand: Command = {
         end: () => progress.end(),
       };
       const final = await Promise.race([
-        watch(address, view, watching.signal),
+        watch(target, view, watching.signal),
         // A process that fails before the job has ended stops the run; its log says why.
         fleet.firstFailure.then((exit) => Promise.reject(childFailed(exit, fleet))),
       ]);
@@ -243,32 +266,15 @@ function resumeCount(folder: string): number {
  * is being started again on the same address) is opened again, for up to a minute; one that
  * ends is the job's end.
  */
-async function watch(address: string, view: ReturnType<typeof createProgressView>, signal: AbortSignal): Promise<JobStatus> {
-  const jobs = createClient(JobService, address);
-  try {
-    let last: JobStatus | undefined;
-    let brokenSince: number | undefined;
-    for (;;) {
-      try {
-        for await (const { status } of jobs.watchJob({}, { signal })) {
-          if (status === undefined) continue;
-          brokenSince = undefined;
-          last = status;
-          view.update(status);
-        }
-        break;
-      } catch (error) {
-        brokenSince ??= Date.now();
-        if (signal.aborted || Date.now() - brokenSince > 60_000) throw error;
-        await abortableDelay(250, signal);
-      }
-    }
-    view.end();
-    if (last === undefined) throw new TrainfleetError(Code.UNAVAILABLE, "the coordinator closed the status stream before sending a status");
-    return last;
-  } finally {
-    jobs.close();
+async function watch(target: StatusTarget, view: ReturnType<typeof createProgressView>, signal: AbortSignal): Promise<JobStatus> {
+  let last: JobStatus | undefined;
+  for await (const { status } of followStatus(target, signal, { forMs: 60_000 })) {
+    last = status;
+    view.update(status);
   }
+  view.end();
+  if (last === undefined) throw new TrainfleetError(Code.UNAVAILABLE, "the coordinator closed the status stream before sending a status");
+  return last;
 }
 
 function childFailed(exit: ChildExit, fleet: LocalFleet): TrainfleetError {

@@ -1,10 +1,15 @@
-/** The coordinator's gRPC services: CoordinatorService for members, JobService for users. */
+/**
+ * The coordinator's gRPC services: CoordinatorService for members, JobService for users
+ * (behind the bearer tokens when there are any: job-service-access.ts).
+ */
 
 import type { RunningServer } from "@trainfleet/proto";
 import { addService, Code, CoordinatorService, invalidField, JobService, startServer, TrainfleetError } from "@trainfleet/proto";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
 import { resolveJobSpec } from "@trainfleet/spec";
 import type { Coordinator } from "../job/coordinator.js";
+import type { ApiTokenOptions } from "../status/api-tokens.js";
+import { withTokenCheck } from "../status/job-service-access.js";
 import { watchStatus } from "../status/status-watch.js";
 
 /** Reads a job's model and data files once and pins what they hold into its spec (see CoordinatorProcessOptions). */
@@ -21,11 +26,15 @@ async function refuseArtifacts(spec: ResolvedJobSpec): Promise<ResolvedJobSpec> 
   return spec;
 }
 
-/** `pinArtifacts` pins a submitted job; without it, a job that brings its own files cannot be submitted here. */
+/**
+ * `pinArtifacts` pins a submitted job; without it, a job that brings its own files cannot be
+ * submitted here. `tokens`: the read and control tokens JobService calls must carry (none: open).
+ */
 export async function startCoordinatorServer(
   coordinator: Coordinator,
   listen: string,
   pinArtifacts: PinArtifacts = refuseArtifacts,
+  tokens: ApiTokenOptions = {},
 ): Promise<RunningServer> {
   return startServer(listen, (server, serverSignal) => {
     addService(
@@ -70,7 +79,7 @@ export async function startCoordinatorServer(
       serverSignal,
     );
     addService(
-      server,
+      withTokenCheck(server, tokens),
       JobService,
       {
         async submitJob(request) {

@@ -19,6 +19,8 @@ import { saveParameters } from "../job/save-parameters.js";
 import { fileStateStore } from "../state/file-state-store.js";
 import { natsStateStore } from "../state/nats-state-store.js";
 import type { StateStore } from "../state/state-store.js";
+import type { ApiTokenOptions } from "../status/api-tokens.js";
+import { ApiTokens } from "../status/api-tokens.js";
 import { startStatusHttpServer } from "../status/status-http-server.js";
 import { ledgerAuditFile } from "../steps/ledger-audit.js";
 import type { PinArtifacts } from "./coordinator-server.js";
@@ -43,6 +45,18 @@ export interface CoordinatorProcessOptions {
   resume?: string | undefined;
   /** host:port of the HTTP status API and /metrics (port 0 picks one); none or "": no HTTP server. */
   httpListen?: string | undefined;
+  /**
+   * The bearer tokens of the status API and JobService: `read` for the status (HTTP, GetJob,
+   * WatchJob), `control` for SubmitJob (and the status). None: both are open to anyone who
+   * reaches them, and every start logs a warning that says so.
+   */
+  tokens?: ApiTokenOptions | undefined;
+  /** Serve /metrics without a token (for a Prometheus that scrapes without one). */
+  metricsOpen?: boolean | undefined;
+  /** Host names the HTTP server answers to besides IP addresses, localhost and *.svc (DNS rebinding). */
+  allowedHosts?: readonly string[] | undefined;
+  /** Status event streams open at once at most (default 256). */
+  maxWatchers?: number | undefined;
   /** After the job ends, keep serving the status APIs this long (SIGTERM cuts it short). */
   lingerMs?: number | undefined;
   /**
@@ -77,6 +91,9 @@ export interface CoordinatorProcessOptions {
 
 export async function runCoordinator(options: CoordinatorProcessOptions): Promise<JobStatus> {
   const { logger, outputDir } = options;
+  const tokens = options.tokens ?? {};
+  // Bad tokens stop the process before anything listens.
+  announceAccess(new ApiTokens(tokens), options, logger);
   // Every file of the checkpoint is checked before anything listens.
   const resume = options.resume === undefined ? undefined : await loadCheckpoint(options.resume);
   if (resume !== undefined && options.spec !== undefined)
@@ -129,6 +146,10 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
     ? await startStatusHttpServer(coordinator, {
         listen: options.httpListen,
         logger,
+        tokens,
+        metricsOpen: options.metricsOpen,
+        allowedHosts: options.allowedHosts,
+        maxWatchers: options.maxWatchers,
         readiness: () =>
           serving.grpc && !serving.closing
             ? { ready: true, reason: "ok" }
@@ -140,7 +161,7 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
     : undefined;
   let server: RunningServer;
   try {
-    server = await startCoordinatorServer(coordinator, options.listen, pin);
+    server = await startCoordinatorServer(coordinator, options.listen, pin, tokens);
   } catch (error) {
     await Promise.all([http?.close(0), events.close(0)]);
     throw error;
@@ -172,6 +193,21 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
     // The bus sends what is queued (the final event included) within the same 5 s.
     await Promise.all([server.close(5_000), http?.close(5_000), events.close(5_000), stateStore?.close()]);
   }
+}
+
+/** Says, on every start, who may read and control the job: without tokens, a warning that names the flags. */
+function announceAccess(tokens: ApiTokens, options: CoordinatorProcessOptions, logger: Logger): void {
+  if (!tokens.required) {
+    logger.warn(
+      { tokens: [] },
+      "the status API and JobService are open to anyone who reaches them: give the coordinator --read-token-file and --control-token-file (or TRAINFLEET_READ_TOKEN and TRAINFLEET_CONTROL_TOKEN)",
+    );
+    return;
+  }
+  logger.info(
+    { tokens: tokens.configured, metricsOpen: options.metricsOpen === true },
+    "the status API and JobService need a bearer token (/healthz, /readyz and the dashboard page do not)",
+  );
 }
 
 /**

@@ -1,10 +1,17 @@
 /**
  * The dashboard's browser script, as plain JavaScript text that dashboard-page.ts inlines
  * (its CSP allows it by hash). No framework and no build step: it follows the job's status
- * event stream with EventSource (which reconnects with Last-Event-ID by itself) and redraws
- * the page from each JobStatus (proto JSON). The "last events" list is derived by comparing
- * each status with the one before it. It closes the stream once the job has ended, since
- * the server ends the stream then and EventSource would otherwise reconnect forever.
+ * event stream and redraws the page from each JobStatus (proto JSON). The "last events"
+ * list is derived by comparing each status with the one before it.
+ *
+ * The stream needs the job's read token, which EventSource cannot send, so it is read with
+ * fetch and a stream reader (and a small server-sent-events parser) with `Authorization:
+ * Bearer`; a dropped connection is opened again with Last-Event-ID, as EventSource would.
+ * The token comes in the URL's fragment (`/#token=...`, which the browser never sends to
+ * the server, so it is in no request line and no log); the script keeps it in
+ * sessionStorage (this tab only, and it survives the reloads of a page that waits for a
+ * job) and takes it out of the address bar. Without a token, or with a refused one, the
+ * page says how to open it with one.
  */
 export const dashboardScript = `"use strict";
 (() => {
@@ -173,27 +180,108 @@ export const dashboardScript = `"use strict";
     el.className = "connection " + className;
   }
 
+  // The token: from the fragment once (then out of the address bar and the history), from this tab's storage after.
+  const tokenKey = "trainfleet-token";
+  const fragment = /(?:^#|&)token=([^&]*)/.exec(location.hash);
+  if (fragment) {
+    sessionStorage.setItem(tokenKey, decodeURIComponent(fragment[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  const token = sessionStorage.getItem(tokenKey) || "";
+
+  function needsToken(given) {
+    if (given) sessionStorage.removeItem(tokenKey);
+    setText("phase", "Needs a token");
+    $("phase").className = "phase phase-failed";
+    connection(given ? "the token was refused" : "needs a token", "lost");
+    setText("message", (given ? "This coordinator refused the token this page was given. " : "This coordinator needs the job's read token to show its status. ") +
+      "Open the page as " + location.origin + "/#token=TOKEN with the job's read token: trainfleet run prints that link, and a job folder keeps the token in tokens/read.");
+  }
+
   if (jobId === "") {
     connection("no job yet: this coordinator waits for JobService.SubmitJob (the page reloads by itself)", "waiting");
     return;
   }
-  const source = new EventSource("/v1/jobs/" + encodeURIComponent(jobId) + "/watch");
-  source.addEventListener("open", () => connection("live", "live"));
-  source.addEventListener("error", () => {
-    if (latest && finished(latest)) return;
-    connection(source.readyState === EventSource.CLOSED ? "disconnected (reload to retry)" : "reconnecting…", "lost");
-  });
-  source.addEventListener("status", (event) => {
-    const status = JSON.parse(event.data);
+  const watchUrl = "/v1/jobs/" + encodeURIComponent(jobId) + "/watch";
+  let lastEventId;
+  let ended = false;
+  let retryMs = 1000;
+
+  function onStatus(data) {
+    const status = JSON.parse(data);
     addEvents(changes(previous, status));
     previous = status;
     latest = status;
     render(status);
     if (finished(status)) {
-      source.close();
+      ended = true;
       connection("the job has ended", "ended");
     }
-  });
+  }
+
+  function reconnect(afterMs) {
+    connection("reconnecting…", "lost");
+    setTimeout(follow, afterMs);
+    retryMs = Math.min(retryMs * 2, 8000);
+  }
+
+  // One connection to the event stream, read to its end; lines end in LF (this server's), events at a blank line.
+  async function follow() {
+    const headers = { accept: "text/event-stream" };
+    if (token) headers.authorization = "Bearer " + token;
+    if (lastEventId !== undefined) headers["last-event-id"] = lastEventId;
+    let response;
+    try {
+      response = await fetch(watchUrl, { headers, cache: "no-store" });
+    } catch {
+      return reconnect(retryMs);
+    }
+    if (response.status === 401 || response.status === 403) return needsToken(token !== "");
+    if (response.status === 503) return reconnect(1000 * Number(response.headers.get("retry-after") || 5));
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      connection("disconnected (reload to retry)", "lost");
+      setText("message", body.message || "HTTP " + response.status);
+      return;
+    }
+    connection("live", "live");
+    retryMs = 1000;
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    let data = [];
+    let type = "";
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let newline;
+        while ((newline = buffer.indexOf("\\n")) >= 0) {
+          const line = buffer.slice(0, newline);
+          buffer = buffer.slice(newline + 1);
+          if (line === "") {
+            if (data.length > 0 && (type || "message") === "status") onStatus(data.join("\\n"));
+            data = [];
+            type = "";
+            continue;
+          }
+          if (line.startsWith(":")) continue;
+          const colon = line.indexOf(":");
+          const field = colon < 0 ? line : line.slice(0, colon);
+          const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+          if (field === "data") data.push(text);
+          else if (field === "event") type = text;
+          else if (field === "id") lastEventId = text;
+        }
+        if (ended) return reader.cancel();
+      }
+    } catch {
+      // the connection dropped: opened again below
+    }
+    if (!ended) reconnect(retryMs);
+  }
+  follow();
   // Heartbeat and checkpoint ages grow between events.
   setInterval(() => { if (latest) { renderWorkers(latest); renderShards(latest); } }, 1000);
 })();

@@ -11,17 +11,26 @@
  * stream ends after the final status. Headers are flushed at once, a comment line goes out
  * every `keepAliveMs` while nothing changes, and a client that reads slowly gets the newest
  * status when it is ready instead of a backlog.
+ *
+ * Every watcher writes the same bytes of a revision (status-encoder.ts): the status is
+ * serialised once per change, not once per watcher. A watcher's unsent bytes are bounded:
+ * it is written to only once its last event has drained (the socket's high-water mark plus
+ * one shared event at most), and one that has not taken its last event within `stallMs` is
+ * dropped, so a client that stops reading holds nothing for long.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { jobStatusToJson } from "@trainfleet/proto";
-import { formatServerSentEvent, keepAliveComment } from "@trainfleet/runtime";
-import type { StatusSource } from "./status-watch.js";
+import { keepAliveComment } from "@trainfleet/runtime";
+import type { StatusEncoder } from "./status-encoder.js";
 import { watchStatus } from "./status-watch.js";
 
 export interface EventStreamOptions {
   keepAliveMs: number;
+  /** A watcher that has not taken its last event within this long is dropped. */
+  stallMs: number;
   /** Aborted when the server shuts down. */
   serverSignal: AbortSignal;
+  /** Told when the stream is cut for not reading. */
+  onDropped?: () => void;
 }
 
 /** The revision a reconnecting client already has, or undefined (then it gets the current status). */
@@ -33,7 +42,7 @@ export function lastEventIdOf(request: IncomingMessage, url: URL): number | unde
 }
 
 export async function streamStatusEvents(
-  source: StatusSource,
+  encoder: StatusEncoder,
   response: ServerResponse,
   lastSeen: number | undefined,
   options: EventStreamOptions,
@@ -51,31 +60,47 @@ export async function streamStatusEvents(
     "x-accel-buffering": "no",
   });
   response.flushHeaders();
-  const keepAlive = setInterval(() => response.write(keepAliveComment), options.keepAliveMs);
+  // A stream with bytes still waiting is not idle: no comment is queued behind them.
+  const keepAlive = setInterval(() => response.writableLength === 0 && response.write(keepAliveComment), options.keepAliveMs);
+  let dropped = false;
   try {
-    for await (const { revision, status } of watchStatus(source, { lastSeen, signal: controller.signal })) {
+    for await (const { revision } of watchStatus(encoder, { lastSeen, signal: controller.signal })) {
       if (controller.signal.aborted) break;
-      const event = formatServerSentEvent({ id: String(revision), event: "status", data: JSON.stringify(jobStatusToJson(status)) });
-      if (!response.write(event)) await drained(response, controller.signal);
+      const encoded = encoder.current();
+      // The revision moved on since it was yielded: the watch yields the newer one next.
+      if (encoded.revision !== revision) continue;
+      if (response.write(encoded.event)) continue;
+      if ((await drained(response, controller.signal, options.stallMs)) === "stalled") {
+        dropped = true;
+        break;
+      }
     }
   } finally {
     clearInterval(keepAlive);
     response.off("close", stop);
     options.serverSignal.removeEventListener("abort", stop);
-    response.end();
+    // A stalled client's queued bytes are thrown away with its socket, not flushed.
+    if (dropped) {
+      response.destroy();
+      options.onDropped?.();
+    } else response.end();
   }
 }
 
-/** Waits until the response's buffer has drained (the client reads slowly), or the stream stops. */
-function drained(response: ServerResponse, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
+/** Waits until the response's buffer has drained (the client reads slowly), the stream stops, or `stallMs` passes. */
+function drained(response: ServerResponse, signal: AbortSignal, stallMs: number): Promise<"drained" | "stopped" | "stalled"> {
+  if (signal.aborted) return Promise.resolve("stopped");
   return new Promise((resolve) => {
-    const done = () => {
-      response.off("drain", done);
-      signal.removeEventListener("abort", done);
-      resolve();
+    const done = (how: "drained" | "stopped" | "stalled") => {
+      clearTimeout(timer);
+      response.off("drain", onDrain);
+      signal.removeEventListener("abort", onAbort);
+      resolve(how);
     };
-    response.on("drain", done);
-    signal.addEventListener("abort", done, { once: true });
+    const onDrain = () => done("drained");
+    const onAbort = () => done("stopped");
+    const timer = setTimeout(() => done("stalled"), stallMs);
+    response.on("drain", onDrain);
+    signal.addEventListener("abort", onAbort, { once: true });
   });
 }

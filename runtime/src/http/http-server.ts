@@ -1,7 +1,9 @@
 /**
  * A node:http server on host:port (port 0 picks a free one) with a graceful close, the
  * HTTP counterpart of grpc-server.ts. A handler that throws gets a 500 with the error's
- * message instead of a hung request.
+ * message instead of a hung request. Before any handler runs, a request whose target is
+ * not a URL path (`GET http://[`) gets a 400, and one whose Host this server does not
+ * answer to (DNS rebinding, allowed-hosts.ts) a 421.
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -9,6 +11,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Code, TrainfleetError } from "@trainfleet/proto";
 import type { Logger } from "../logger.js";
+import { allowedHosts, hostName } from "./allowed-hosts.js";
 import { sendError } from "./http-responses.js";
 
 export type HttpHandler = (request: IncomingMessage, response: ServerResponse, serverSignal: AbortSignal) => void | Promise<void>;
@@ -25,6 +28,48 @@ export interface RunningHttpServer {
   close(graceMs?: number): Promise<void>;
 }
 
+export interface HttpServerOptions {
+  /**
+   * Host names (without a port) this server answers to besides IP literals, localhost and
+   * Kubernetes Service names (*.svc); the listen host is added when it is a name.
+   */
+  allowedHosts?: readonly string[];
+  /** The process's flag that adds to `allowedHosts`, named when a Host is refused (--allowed-hosts). */
+  allowedHostsFlag?: string;
+}
+
+/** Why a request is answered before its handler sees it (a target that is no path, a Host not answered to), or undefined. */
+function refusal(
+  request: IncomingMessage,
+  answers: (authority: string) => boolean,
+  flag: string | undefined,
+): { status: number; code: Code; message: string } | undefined {
+  const target = request.url ?? "";
+  let url: URL;
+  try {
+    url = new URL(target, "http://localhost");
+  } catch {
+    return {
+      status: 400,
+      code: Code.INVALID_ARGUMENT,
+      message: `the request target ${JSON.stringify(target.slice(0, 200))} is not a URL path`,
+    };
+  }
+  if (request.headers.host === undefined)
+    return { status: 400, code: Code.INVALID_ARGUMENT, message: "the request has no Host header: send the host:port it was sent to" };
+  // An absolute-form target ("GET http://name/path") names the host itself (RFC 9112 3.2.2).
+  const authorities = [request.headers.host, target.startsWith("/") ? undefined : url.host];
+  for (const authority of authorities) {
+    if (authority === undefined || answers(authority)) continue;
+    return {
+      status: 421,
+      code: Code.PERMISSION_DENIED,
+      message: `this server does not answer to the Host ${JSON.stringify(authority.slice(0, 200))} (a page that re-pointed its name here?): it answers to IP addresses, localhost, Kubernetes Service names (*.svc) and ${flag === undefined ? "the names it was given" : `the names given with ${flag}`}`,
+    };
+  }
+  return undefined;
+}
+
 /** Splits "host:port" (or "[v6]:port"); an empty host means every interface. */
 export function splitHostPort(listen: string): { host: string; port: number } {
   const colon = listen.lastIndexOf(":");
@@ -35,10 +80,20 @@ export function splitHostPort(listen: string): { host: string; port: number } {
   return { host: listen.slice(0, colon).replace(/^\[(.*)\]$/, "$1"), port };
 }
 
-export async function startHttpServer(listen: string, handler: HttpHandler, logger: Logger): Promise<RunningHttpServer> {
+export async function startHttpServer(
+  listen: string,
+  handler: HttpHandler,
+  logger: Logger,
+  options: HttpServerOptions = {},
+): Promise<RunningHttpServer> {
   const { host, port } = splitHostPort(listen);
   const controller = new AbortController();
+  const listenName = host === "" ? undefined : hostName(host);
+  const answers = allowedHosts([...(options.allowedHosts ?? []), ...(listenName === undefined ? [] : [listenName])]);
+  const flag = options.allowedHostsFlag;
   const server = createServer((request, response) => {
+    const refused = refusal(request, answers, flag);
+    if (refused !== undefined) return sendError(response, refused.status, refused.code, refused.message);
     Promise.resolve()
       .then(() => handler(request, response, controller.signal))
       .catch((error: unknown) => {

@@ -2,7 +2,8 @@
  * Runs `trainfleet run` as a real child process (which starts the coordinator, the shards
  * and the workers as processes of their own) and returns what it wrote: the output, the
  * job folder and the trained parameters. No vitest here: benchmarks use it too (the
- * assertions on a finished job are in ./expect-all-exited).
+ * assertions on a finished job are in ./expect-all-exited). A run's coordinator needs the
+ * job's tokens, which its folder holds (`readToken`).
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -57,4 +58,9 @@ export async function trainfleet(args: string[]): Promise<{ code: number | null;
   });
   const [code] = (await once(child, "exit")) as [number | null];
   return { code, stdout, stderr, output };
+}
+
+/** The read (or control) token a `trainfleet run` made for its job, from its folder's tokens/. */
+export function readToken(folder: string, right: "read" | "control" = "read"): string {
+  return readFileSync(join(folder, "tokens", right), "utf8").trim();
 }

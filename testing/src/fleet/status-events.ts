@@ -3,7 +3,8 @@
  * `status` event with its id, its parsed JobStatus and when it arrived here, kept in order,
  * and a way to wait for the first event that satisfies a condition (already received or
  * still to come). The stream sends every change, though changes that come faster than it
- * writes arrive merged into one event.
+ * writes arrive merged into one event. A coordinator with tokens (every `trainfleet run`'s)
+ * needs the job's read token: `open(url, { token: readToken(folder) })`.
  */
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { JobStatus } from "@trainfleet/proto";
@@ -50,11 +51,15 @@ export class StatusEvents {
     })();
   }
 
-  /** Connects (the server flushes the headers at once) and starts reading. */
-  static async open(url: string, lastEventId?: number): Promise<StatusEvents> {
+  /** Connects (the server flushes the headers at once) and starts reading; `token` goes as Authorization: Bearer. */
+  static async open(url: string, options: number | { lastEventId?: number; token?: string } = {}): Promise<StatusEvents> {
+    const { lastEventId, token } = typeof options === "number" ? { lastEventId: options, token: undefined } : options;
     const controller = new AbortController();
     const response = await fetch(url, {
-      headers: lastEventId === undefined ? {} : { "last-event-id": String(lastEventId) },
+      headers: {
+        ...(lastEventId === undefined ? {} : { "last-event-id": String(lastEventId) }),
+        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      },
       signal: controller.signal,
     });
     if (response.status !== 200) throw new Error(`GET ${url}: HTTP ${response.status} ${await response.text()}`);
