@@ -4,6 +4,8 @@
  * (every worker pushes its gradient and pulls the result) does what one all_reduce does.
  * algbw = bytes / time; busbw = algbw x 2(N-1)/N, the bandwidth a ring would need, which
  * makes different N comparable. Medians of the per-sitting medians, after a warm-up.
+ * With --tls, the same rounds in plaintext and over mutual TLS side by side instead
+ * (tls-comparison.ts), without gloo.
  */
 import { parseArgs } from "node:util";
 import { WireDtype } from "@trainfleet/proto";
@@ -11,6 +13,7 @@ import { median } from "./child.js";
 import { glooAvailable, glooSittings } from "./gloo.js";
 import type { Placement } from "./ps-round.js";
 import { psSitting, roundsFor } from "./ps-round.js";
+import { compareTls } from "./tls-comparison.js";
 
 const { values } = parseArgs({
   options: {
@@ -21,6 +24,7 @@ const { values } = parseArgs({
     wire: { type: "string", default: "float32,bfloat16,float16" },
     sittings: { type: "string", default: "5" },
     "chunk-bytes": { type: "string", default: String(1024 * 1024) },
+    tls: { type: "boolean", default: false },
   },
 });
 const mb = 1024 * 1024;
@@ -30,6 +34,18 @@ const sizes = values.sizes.split(",").map((s) => Number(s) * mb);
 const placements = values.placements.split(",");
 const wireDtypes = { float32: WireDtype.FLOAT32, bfloat16: WireDtype.BFLOAT16, float16: WireDtype.FLOAT16 } as const;
 const wires = values.wire.split(",") as Array<keyof typeof wireDtypes>;
+
+if (values.tls) {
+  await compareTls({
+    workers: values.workers.split(",").map(Number),
+    sizes,
+    placements,
+    wires: wires.map((w) => [w, wireDtypes[w]] as const),
+    sittings,
+    chunkBytes,
+  });
+  process.exit(0);
+}
 
 const gloo = glooAvailable();
 console.log(

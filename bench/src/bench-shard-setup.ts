@@ -1,7 +1,13 @@
-/** A parameter-server shard configured directly (no coordinator), so that benchmarks measure the data plane alone. */
+/**
+ * A parameter-server shard configured directly (no coordinator), so that benchmarks measure
+ * the data plane alone; and the credentials of a benchmark's members over mutual TLS.
+ */
 import { create } from "@bufbuild/protobuf";
+import type { TransportSecurity } from "@trainfleet/proto";
 import { OptimizerSpecSchema } from "@trainfleet/proto";
+import { memberTlsFiles, readTransportSecurity } from "@trainfleet/runtime";
 import { shardRanges } from "@trainfleet/spec";
+import { tlsFlagNames } from "@trainfleet/testing/fixtures/job-certificates";
 import type { ServedShard } from "@trainfleet/testing/shard/shard-harness";
 import { serveShard } from "@trainfleet/testing/shard/shard-harness";
 
@@ -13,6 +19,7 @@ export async function startBenchShard(
   shards: number,
   worldSize: number,
   chunkBytes: number,
+  security?: TransportSecurity,
 ): Promise<ServedShard> {
   return serveShard(
     {
@@ -45,7 +52,13 @@ export async function startBenchShard(
       seed: 1,
     },
     100,
+    security,
   );
+}
+
+/** The credentials of member `name` from the folder the benchmark made (makeJobCertificates); none for "" (plaintext). */
+export async function benchSecurity(tlsDir: string, name: string): Promise<TransportSecurity | undefined> {
+  return tlsDir === "" ? undefined : readTransportSecurity(memberTlsFiles(tlsDir, name), tlsFlagNames);
 }
 
 /** The peak resident memory of this process so far. */

@@ -34,6 +34,8 @@ export interface PsSitting {
   rounds: number;
   /** A WireDtype (TCP channel only); float32 when absent. */
   wireDtype?: number;
+  /** Mutual TLS with the credentials in this folder (makeJobCertificates for benchJobId: ps-i, worker-i); plaintext when absent. */
+  tlsDir?: string | undefined;
 }
 
 export interface PsSittingResult {
@@ -49,7 +51,7 @@ export async function psSitting(config: PsSitting): Promise<PsSittingResult> {
   const shardProcesses = colocated
     ? []
     : Array.from({ length: shardCount }, (_, index) =>
-        start("./bench-shard.js", [count, index, shardCount, config.workers, config.chunkBytes]),
+        start("./bench-shard.js", [count, index, shardCount, config.workers, config.chunkBytes, config.tlsDir ?? ""]),
       );
   const shardAddresses = await Promise.all(shardProcesses.map((child) => message<{ address: string; dataAddress: string }>(child)));
   const workers = Array.from({ length: config.workers }, (_, rank) =>
@@ -61,6 +63,7 @@ export async function psSitting(config: PsSitting): Promise<PsSittingResult> {
       config.placement,
       config.workers,
       config.wireDtype ?? WireDtype.FLOAT32,
+      config.tlsDir ?? "",
     ]),
   );
   const workerAddresses = await Promise.all(workers.map((child) => message<{ dataAddress?: string }>(child)));

@@ -247,7 +247,7 @@ async function refusedWith(promise: Promise<unknown>): Promise<{ code: number; d
 
 describe("JobService's bearer tokens", () => {
   async function startGrpc(coordinator: Coordinator): Promise<string> {
-    const server: RunningServer = await startCoordinatorServer(coordinator, "127.0.0.1:0", undefined, { read, control });
+    const server: RunningServer = await startCoordinatorServer(coordinator, "127.0.0.1:0", { tokens: { read, control } });
     cleanups.push(() => server.close(500));
     return server.address;
   }
@@ -286,7 +286,7 @@ describe("JobService's bearer tokens", () => {
 
   it("with a read token only, submits nobody's job", async () => {
     const coordinator = new Coordinator({ leaseMs: 60_000, logger: silentLogger });
-    const server = await startCoordinatorServer(coordinator, "127.0.0.1:0", undefined, { read });
+    const server = await startCoordinatorServer(coordinator, "127.0.0.1:0", { tokens: { read } });
     cleanups.push(() => server.close(500));
     const denied = await refusedWith(jobClient(server.address, read).submitJob({ jobId: "x" }));
     expect(denied).toEqual({

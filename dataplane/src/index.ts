@@ -13,9 +13,10 @@ export {
   encodeFloat16Js,
 } from "./codec/half-precision.js";
 export { float32Bytes } from "./codec/tensor-codec.js";
+export { dataPlaneRefusal, dataPlaneRoles, pushRoles, shardPeer } from "./data-plane-access.js";
 export { startShardServer } from "./grpc-shard-server.js";
 export { createLocalShardLink } from "./local-shard-link.js";
-export type { ParameterClient, ShardEndpoint } from "./parameter-client.js";
+export type { ParameterClient, ParameterClientOptions, ShardEndpoint } from "./parameter-client.js";
 export { createParameterClient, shardEndpoint } from "./parameter-client.js";
 export type { ChunkHeader, PushResult, PushTransaction, ShardStats } from "./push-transaction.js";
 export type { ShardLink } from "./shard-link.js";

@@ -6,11 +6,12 @@
  */
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { CallOptions, ClientOf, PushRequestSchema, ShardRangeSchema } from "@trainfleet/proto";
+import type { CallOptions, ClientOf, ClientSecurity, PushRequestSchema, ShardRangeSchema, TransportSecurity } from "@trainfleet/proto";
 import { Code, createClient, DataPlane, ParameterServerService, TrainfleetError, WireDtype } from "@trainfleet/proto";
 import type { Range } from "@trainfleet/spec";
 import { chunkRanges } from "@trainfleet/spec";
 import { decodeFloat32Into, float32Bytes } from "./codec/tensor-codec.js";
+import { shardPeer } from "./data-plane-access.js";
 import type { PushTag, ShardLink } from "./shard-link.js";
 import { ShardConnection } from "./tcp/shard-connection.js";
 
@@ -68,6 +69,11 @@ export interface ParameterClientOptions {
   local?: ReadonlyMap<number, ShardLink>;
   /** The number format on the TCP channel; float32 by default. */
   wireDtype?: WireDtype;
+  /**
+   * Mutual TLS with the job's credentials, on both data planes: each shard must show a
+   * certificate of this job naming it (parameter-server ps-{index}). Plaintext when absent.
+   */
+  security?: TransportSecurity | undefined;
 }
 
 export function createParameterClient(options: ParameterClientOptions): ParameterClient {
@@ -78,11 +84,14 @@ export function createParameterClient(options: ParameterClientOptions): Paramete
     dataPlane = DataPlane.GRPC,
     local = new Map<number, ShardLink>(),
     wireDtype = WireDtype.FLOAT32,
+    security,
   } = options;
+  const tls = (shard: ShardEndpoint): ClientSecurity | undefined =>
+    security === undefined ? undefined : { security, server: shardPeer(shard.index) };
   const useTcp = dataPlane !== DataPlane.GRPC && shards.every((shard) => shard.dataAddress || local.has(shard.index));
   return useTcp
-    ? createLinkedParameterClient(jobId, shards, chunkBytes, local, wireDtype)
-    : createGrpcParameterClient(jobId, shards, chunkBytes);
+    ? createLinkedParameterClient(jobId, shards, chunkBytes, local, wireDtype, tls)
+    : createGrpcParameterClient(jobId, shards, chunkBytes, tls);
 }
 
 function createLinkedParameterClient(
@@ -91,12 +100,13 @@ function createLinkedParameterClient(
   chunkBytes: number,
   local: ReadonlyMap<number, ShardLink>,
   wireDtype: WireDtype,
+  tls: (shard: ShardEndpoint) => ClientSecurity | undefined,
 ): ParameterClient {
   const chunkElements = Math.max(1, Math.floor(chunkBytes / 4));
   const connections = shards.map((shard) => ({
     shard,
     chunks: chunkRanges(shard, chunkElements),
-    connection: local.get(shard.index) ?? new ShardConnection(shard.dataAddress!, jobId, shard, wireDtype),
+    connection: local.get(shard.index) ?? new ShardConnection(shard.dataAddress!, jobId, shard, wireDtype, tls(shard)),
   }));
   const client: ParameterClient = {
     async pull(minVersion, into, options) {
@@ -186,9 +196,14 @@ function sameVersion(versions: number[], fallback: number): number {
   return version;
 }
 
-function createGrpcParameterClient(jobId: string, shards: readonly ShardEndpoint[], chunkBytes: number): ParameterClient {
+function createGrpcParameterClient(
+  jobId: string,
+  shards: readonly ShardEndpoint[],
+  chunkBytes: number,
+  tls: (shard: ShardEndpoint) => ClientSecurity | undefined,
+): ParameterClient {
   const chunkElements = Math.max(1, Math.floor(chunkBytes / 4));
-  const clients = shards.map((shard) => ({ shard, client: createClient(ParameterServerService, shard.address) }));
+  const clients = shards.map((shard) => ({ shard, client: createClient(ParameterServerService, shard.address, tls(shard)) }));
   const client: Omit<ParameterClient, "pushThenPull"> = {
     async pull(minVersion, into, options) {
       return sameVersion(await client.pullEach(minVersion, into, options), minVersion);

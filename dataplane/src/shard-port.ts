@@ -3,6 +3,7 @@
  * the in-process link call. The shard (paramserver) implements it; the data plane never
  * imports the shard, so the transports can be read and tested on their own.
  */
+import type { PeerIdentity } from "@trainfleet/proto";
 import type { Range } from "@trainfleet/spec";
 import type { PushTransaction, ShardStats } from "./push-transaction.js";
 
@@ -35,8 +36,12 @@ export interface ShardPort {
   readonly revision: number;
   /** Traffic counters the transports add to. */
   readonly stats: ShardStats;
-  /** One push, whole or not at all. */
-  beginPush(): PushTransaction;
+  /**
+   * One push, whole or not at all; `peer` is whom the pusher's certificate names, over
+   * mutual TLS (undefined in plaintext and in process), for the shard to check that the
+   * rank pushed is that worker's.
+   */
+  beginPush(peer?: PeerIdentity): PushTransaction;
   /** Resolves once the shard serves `jobId`, is open and holds at least `minVersion`. */
   waitForVersion(jobId: string, minVersion: number, signal: AbortSignal): Promise<ServedVersion>;
   /** Throws ABORTED when what a pull is reading (from waitForVersion) has changed. */

@@ -19,6 +19,7 @@
  */
 
 import type { PushTransaction, ServedVersion, ShardPort, ShardStats } from "@trainfleet/dataplane";
+import type { PeerIdentity } from "@trainfleet/proto";
 import type { Range } from "@trainfleet/spec";
 import { configureShard, openShardGeneration } from "./shard-assignment.js";
 import { requestShardSnapshot, restoreShard, takeSnapshot } from "./shard-checkpoints.js";
@@ -128,8 +129,9 @@ export class ParameterShard implements ShardPort {
     return this.#s.chunks;
   }
 
-  beginPush(): PushTransaction {
-    return beginShardPush(this.#s);
+  /** `peer`: who pushes, over mutual TLS; a rank's chunks are taken only from the worker its generation gave it to. */
+  beginPush(peer?: PeerIdentity): PushTransaction {
+    return beginShardPush(this.#s, peer);
   }
 
   /**

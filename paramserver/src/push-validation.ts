@@ -4,6 +4,7 @@
  */
 
 import { kernelCalls, kernelPointer, wasmKernels } from "@trainfleet/kernels";
+import type { PeerIdentity } from "@trainfleet/proto";
 import { Code, invalidField, TrainfleetError } from "@trainfleet/proto";
 import type { ParameterLayout } from "@trainfleet/spec";
 
@@ -63,6 +64,21 @@ export function checkPushSource(config: ShardConfig, open: boolean, request: Pus
       `rank ${request.rank} is not in generation ${config.generation}, which has ranks 0..${config.worldSize - 1}`,
     );
   }
+}
+
+/**
+ * Over mutual TLS, only the worker the coordinator gave the rank to may push as it: the
+ * pusher's certificate must name rankIdentities[rank]. No peer (an in-process link, which
+ * is the worker in this very process) and plaintext (no rank identities) pass.
+ */
+export function checkPusher(config: ShardConfig, request: PushHeader, peer: PeerIdentity | undefined): void {
+  const holder = config.rankIdentities?.[request.rank];
+  if (peer === undefined || holder === undefined || (peer.role === "worker" && peer.name === holder)) return;
+  throw new TrainfleetError(
+    Code.PERMISSION_DENIED,
+    `rank: rank ${request.rank} of generation ${config.generation} is ${holder}'s; ${peer.role} ${peer.name} may not push as it`,
+    { field: "rank" },
+  );
 }
 
 /** The chunk index that `offset` is the key of, or an error naming the valid keys. */

@@ -16,9 +16,9 @@
  * that says to rejoin. A Stop without it ends the process normally.
  */
 
-import { startDataServer, startShardServer } from "@trainfleet/dataplane";
-import type { AssignmentsResponse, ShardAssignment, ShardRestore } from "@trainfleet/proto";
-import { Code, invalidField, MemberRole, TrainfleetError } from "@trainfleet/proto";
+import { shardPeer, startDataServer, startShardServer } from "@trainfleet/dataplane";
+import type { AssignmentsResponse, ShardAssignment, ShardRestore, TransportSecurity } from "@trainfleet/proto";
+import { Code, invalidField, MemberRole, peerMismatch, TrainfleetError } from "@trainfleet/proto";
 import type { Logger, MemberSession, RunningHttpServer } from "@trainfleet/runtime";
 import { abortableDelay, joinJob, logContext, startMetricsServer } from "@trainfleet/runtime";
 import type { CheckpointWriter, CheckpointWritten } from "./checkpoint-files.js";
@@ -43,6 +43,11 @@ export interface ShardOptions {
   shard?: ParameterShard;
   /** host:port for GET /metrics (Prometheus) and /healthz; none or "": no metrics server. */
   metricsListen?: string | undefined;
+  /**
+   * The shard's credentials (parameter-server ps-{shardIndex} of its job): its gRPC service and
+   * data channel are mutual TLS, and so are its calls to the coordinator. Plaintext when absent.
+   */
+  security?: TransportSecurity | undefined;
 }
 
 /** One registration with the coordinator, and what cuts its assignment stream and heartbeats short. */
@@ -74,10 +79,18 @@ const rejoinPauseMs = 200;
 export async function runShard(options: ShardOptions): Promise<void> {
   const logger = options.logger.child({ psShard: options.shardIndex });
   const shard = options.shard ?? new ParameterShard();
-  const server = await startShardServer(shard, options.listen, logger);
+  const { security } = options;
+  // Workers check that a shard's certificate names its index: one for another index would be refused by all of them.
+  const wrongIdentity = security === undefined ? undefined : peerMismatch(security.identity, shardPeer(options.shardIndex));
+  if (wrongIdentity !== undefined)
+    throw new TrainfleetError(Code.INVALID_ARGUMENT, `shard ${options.shardIndex} cannot serve with this certificate: ${wrongIdentity}`);
+  const server = await startShardServer(shard, options.listen, logger, security);
   // The data channel listens on the same host as the gRPC service, on a port of its own.
-  const data = await startDataServer(shard, server.address.slice(0, server.address.lastIndexOf(":")), logger);
-  logger.info({ address: server.address, dataAddress: data.address }, "parameter-server shard listening");
+  const data = await startDataServer(shard, server.address.slice(0, server.address.lastIndexOf(":")), logger, security);
+  logger.info(
+    { address: server.address, dataAddress: data.address, tls: security === undefined ? "off" : "mutual" },
+    "parameter-server shard listening",
+  );
   let metrics: RunningHttpServer | undefined;
   // Every line of this process says which shard, and from the first assignment on its generation and version (read as each line is written).
   logContext.set({ psShard: options.shardIndex });
@@ -104,6 +117,7 @@ export async function runShard(options: ShardOptions): Promise<void> {
         logger,
         signal: AbortSignal.any([options.signal, cut.signal]),
         heartbeatFields: () => ({ shardStats: shardHeartbeatStats(shard) }),
+        security,
       });
       logContext.set({ jobId: session.jobId });
       return { session, cut };

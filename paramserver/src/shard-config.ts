@@ -26,6 +26,8 @@ export interface ShardConfig {
   mode?: "sync" | "async";
   /** Async only: the most versions a gradient may be behind the shard and still be applied (0 or absent: no bound). */
   maxStaleness?: number;
+  /** Over mutual TLS: by rank, the certificate name of the worker that holds it (push-validation.ts checkPusher); absent or empty in plaintext. */
+  rankIdentities?: readonly string[] | undefined;
 }
 
 /**
@@ -57,5 +59,6 @@ function configOf(assignment: ShardAssignment): ShardConfig {
     stepDeadlineMs: spec.workers!.stepDeadlineMs || 60_000,
     mode: spec.training!.mode === TrainingMode.ASYNC ? "async" : "sync",
     maxStaleness: spec.training!.maxStaleness,
+    rankIdentities: assignment.rankIdentities.length === 0 ? undefined : [...assignment.rankIdentities],
   };
 }

@@ -17,18 +17,19 @@
  */
 
 import type { ChunkHeader, PushTransaction } from "@trainfleet/dataplane";
+import type { PeerIdentity } from "@trainfleet/proto";
 import { invalidField } from "@trainfleet/proto";
 import { averageInRankOrder } from "./aggregate.js";
 import { applyRankGradient } from "./async-apply.js";
 import { bufferSplit, localBufferBegin } from "./buffer-region.js";
-import { checkChunkLength, checkFinite, checkPushHeader, checkPushSource, chunkIndexOf } from "./push-validation.js";
+import { checkChunkLength, checkFinite, checkPusher, checkPushHeader, checkPushSource, chunkIndexOf } from "./push-validation.js";
 import { emitSnapshot } from "./shard-checkpoints.js";
 import type { ShardCore } from "./shard-core.js";
 import { isAsync, requireConfig, resetBarrier } from "./shard-core.js";
 import { notifyChange } from "./shard-pulls.js";
 
-/** One push, whole or not at all (the data plane's PushTransaction). */
-export function beginShardPush(s: ShardCore): PushTransaction {
+/** One push, whole or not at all (the data plane's PushTransaction); `peer`: who pushes, over mutual TLS. */
+export function beginShardPush(s: ShardCore, peer?: PeerIdentity): PushTransaction {
   let header: { rank: number; step: number } | undefined;
   /** Chunks this push committed, to roll back if a later one is rejected, and the barrier they went to. */
   const committed: number[] = [];
@@ -48,8 +49,10 @@ export function beginShardPush(s: ShardCore): PushTransaction {
     } else {
       state = checkPushHeader(config, s.version, open, chunk);
     }
-    if (header === undefined) header = { rank: chunk.rank, step: chunk.step };
-    else if (header.rank !== chunk.rank || header.step !== chunk.step) {
+    if (header === undefined) {
+      checkPusher(config, chunk, peer);
+      header = { rank: chunk.rank, step: chunk.step };
+    } else if (header.rank !== chunk.rank || header.step !== chunk.step) {
       throw invalidField(
         "step",
         `one push carries one (step, rank): began with (${header.step}, ${header.rank}), got (${chunk.step}, ${chunk.rank})`,

@@ -9,18 +9,31 @@
  * The same process, with the same servers, registers again and follows the new session:
  * a ShardAssignment with a restore (a checkpoint file, or an empty path for the initial
  * parameters) in a new generation restores the shard, which reports the restored version.
+ *
+ * And over mutual TLS: the shard registers with a coordinator that must show the job's
+ * coordinator certificate, and serves a worker of the job on both data planes (plaintext
+ * refused); a certificate that does not name its shard stops it at once.
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
-import type { RegisterRequest, ReportCheckpointRequest, ReportGenerationRequest, RunningServer } from "@trainfleet/proto";
+import { createParameterClient } from "@trainfleet/dataplane";
+import type {
+  PeerIdentity,
+  RegisterRequest,
+  ReportCheckpointRequest,
+  ReportGenerationRequest,
+  RunningServer,
+  TransportSecurity,
+} from "@trainfleet/proto";
 import {
   type AssignmentsResponseSchema,
   addService,
   Code,
   CoordinatorService,
+  DataPlane,
   JobSpecSchema,
   PushRequestSchema,
   type ShardRestoreSchema,
@@ -30,6 +43,8 @@ import {
 import type { Logger } from "@trainfleet/runtime";
 import { silentLogger } from "@trainfleet/runtime";
 import { dataShape, initialParameters, parameterLayout } from "@trainfleet/spec";
+import { makeJobCertificates } from "@trainfleet/testing/fixtures/job-certificates";
+import { rejection } from "@trainfleet/testing/rejection";
 import { afterEach, describe, expect, it } from "vitest";
 import { ParameterShard } from "../src/parameter-shard.js";
 import { runShard } from "../src/run-shard.js";
@@ -99,54 +114,63 @@ interface Script {
   /** Members whose heartbeats are answered NOT_FOUND, as for a member marked lost. */
   forgotten?: Set<string>;
   leaseMs?: number;
+  /** Whom each registration's certificate named (over mutual TLS). */
+  callers?: Channel<PeerIdentity | undefined>;
 }
 
 /**
  * A coordinator that registers members as ps-0, ps-0-2, ps-0-3..., hands out the
  * script's assignments as the test sends them, and passes on what it is told.
  */
-async function scriptedCoordinator(script: Script, listen = "127.0.0.1:0"): Promise<RunningServer> {
+async function scriptedCoordinator(script: Script, listen = "127.0.0.1:0", security?: TransportSecurity): Promise<RunningServer> {
   let registered = 0;
-  return startServer(listen, (server, signal) =>
-    addService(
-      server,
-      CoordinatorService,
-      {
-        register: async (request) => {
-          registered++;
-          script.registrations?.send(request);
-          return { memberId: registered === 1 ? "ps-0" : `ps-0-${registered}`, jobId: "job-a", leaseMs: script.leaseMs ?? 60_000 };
-        },
-        heartbeat: async ({ memberId }) => {
-          if (script.forgotten?.has(memberId))
-            throw new TrainfleetError(Code.NOT_FOUND, `member_id: ${memberId} was marked lost and left the job; register again to rejoin`);
-          return {};
-        },
-        async *assignments({ memberId }, context) {
-          try {
-            for (;;) {
-              const next = await script.assignments.receive(context.signal);
-              yield next;
-              if (next.kind?.case === "stop") return;
+  return startServer(
+    listen,
+    (server, signal) =>
+      addService(
+        server,
+        CoordinatorService,
+        {
+          register: async (request, context) => {
+            registered++;
+            script.callers?.send(context.identity);
+            script.registrations?.send(request);
+            return { memberId: registered === 1 ? "ps-0" : `ps-0-${registered}`, jobId: "job-a", leaseMs: script.leaseMs ?? 60_000 };
+          },
+          heartbeat: async ({ memberId }) => {
+            if (script.forgotten?.has(memberId))
+              throw new TrainfleetError(
+                Code.NOT_FOUND,
+                `member_id: ${memberId} was marked lost and left the job; register again to rejoin`,
+              );
+            return {};
+          },
+          async *assignments({ memberId }, context) {
+            try {
+              for (;;) {
+                const next = await script.assignments.receive(context.signal);
+                yield next;
+                if (next.kind?.case === "stop") return;
+              }
+            } finally {
+              script.streamsEnded?.send(memberId);
             }
-          } finally {
-            script.streamsEnded?.send(memberId);
-          }
+          },
+          reportProgress: async () => ({}),
+          reportFailure: async () => ({}),
+          reportEvaluation: async () => ({}),
+          reportCheckpoint: async (request) => {
+            script.checkpoints?.send(request);
+            return {};
+          },
+          reportGeneration: async (request) => {
+            script.reports.send(request);
+            return {};
+          },
         },
-        reportProgress: async () => ({}),
-        reportFailure: async () => ({}),
-        reportEvaluation: async () => ({}),
-        reportCheckpoint: async (request) => {
-          script.checkpoints?.send(request);
-          return {};
-        },
-        reportGeneration: async (request) => {
-          script.reports.send(request);
-          return {};
-        },
-      },
-      signal,
-    ),
+        signal,
+      ),
+    security,
   );
 }
 
@@ -380,5 +404,99 @@ describe("the shard process when the coordinator goes away", () => {
       "restore.version: an empty restore.path means the job's initial parameters at version 0, not version 4; name the checkpoint file of version 4, or send version 0";
     expect(await script.reports.receive()).toMatchObject({ generation: 1, version: 0, error: message });
     await expect(running).rejects.toMatchObject({ code: Code.INVALID_ARGUMENT, message });
+  });
+});
+
+describe("the shard process over mutual TLS", () => {
+  it("registers with the coordinator as ps-0, both sides checked, and serves a worker of the job on both data planes", async () => {
+    const job = await makeJobCertificates("job-a", [
+      ["coordinator", "coordinator"],
+      ["parameter-server", "ps-0"],
+      ["worker", "worker-0"],
+    ]);
+    cleanup.push(() => job.close());
+    const script = {
+      assignments: new Channel<Assignment>(),
+      reports: new Channel<ReportGenerationRequest>(),
+      registrations: new Channel<RegisterRequest>(),
+      callers: new Channel<PeerIdentity | undefined>(),
+    };
+    const coordinator = await scriptedCoordinator(script, "127.0.0.1:0", job.security("coordinator"));
+    cleanup.push(() => coordinator.close(1_000));
+    const shard = new ParameterShard();
+    const stopping = new AbortController();
+    const running = runShard({
+      coordinator: coordinator.address,
+      listen: "127.0.0.1:0",
+      shardIndex: 0,
+      host: "127.0.0.1",
+      logger: silentLogger,
+      signal: stopping.signal,
+      shard,
+      security: job.security("ps-0"),
+    });
+    cleanup.push(async () => {
+      stopping.abort();
+      await running.catch(() => undefined);
+    });
+    const registration = await script.registrations.receive();
+    expect(await script.callers.receive()).toEqual({ jobId: "job-a", role: "parameter-server", name: "ps-0" });
+    script.assignments.send(shardAssignment(1, 1));
+    expect(await script.reports.receive()).toMatchObject({ memberId: "ps-0", generation: 1, version: 0, error: "" });
+    script.assignments.send(openGeneration(1, 0));
+    await shard.waitForVersion("job-a", 0, never);
+
+    const endpoint = { index: 0, address: registration.address, dataAddress: registration.dataAddress, begin: 0, end: 1000 };
+    const gradient = new Float32Array(1000).fill(0.5);
+    const tcp = createParameterClient({
+      jobId: "job-a",
+      shards: [endpoint],
+      chunkBytes: 1024,
+      dataPlane: DataPlane.TCP,
+      security: job.security("worker-0"),
+    });
+    const grpc = createParameterClient({ jobId: "job-a", shards: [endpoint], chunkBytes: 1024, security: job.security("worker-0") });
+    cleanup.push(async () => {
+      tcp.close();
+      grpc.close();
+    });
+    const pulled = new Float32Array(1000);
+    expect(await tcp.pushThenPull({ generation: 1, step: 0, rank: 0 }, gradient, pulled)).toBe(1);
+    const again = new Float32Array(1000);
+    expect(await grpc.pull(1, again)).toBe(1);
+    expect(bits(again)).toEqual(bits(pulled));
+    expect(bits(pulled)).toEqual(bits(shard.parameters));
+    // Plaintext is refused on both.
+    const plain = createParameterClient({ jobId: "job-a", shards: [endpoint], chunkBytes: 1024, dataPlane: DataPlane.TCP });
+    cleanup.push(async () => plain.close());
+    expect((await rejection(plain.pull(1, new Float32Array(1000), { timeoutMs: 5_000 }))).code).toBe(Code.UNAVAILABLE);
+
+    script.assignments.send(stop);
+    await running;
+  });
+
+  it("refuses to start with a certificate that does not name its shard", async () => {
+    const job = await makeJobCertificates("job-a", [
+      ["parameter-server", "ps-1"],
+      ["worker", "worker-0"],
+    ]);
+    cleanup.push(() => job.close());
+    for (const [name, problem] of [
+      ["ps-1", "its certificate is parameter-server ps-1's, not ps-0's"],
+      ["worker-0", "its certificate is a worker's (worker-0), and this needs a parameter-server"],
+    ] as const) {
+      const error = await rejection(
+        runShard({
+          coordinator: "127.0.0.1:1",
+          listen: "127.0.0.1:0",
+          shardIndex: 0,
+          host: "127.0.0.1",
+          logger: silentLogger,
+          signal: never,
+          security: job.security(name),
+        }),
+      );
+      expect([error.code, error.message]).toEqual([Code.INVALID_ARGUMENT, `shard 0 cannot serve with this certificate: ${problem}`]);
+    }
   });
 });

@@ -2,9 +2,17 @@
  * How a worker or a parameter-server shard joins a job: register with the coordinator
  * (retrying while it is unreachable), keep the lease alive by heartbeat, and read the
  * assignment stream. Shared by both roles so that membership behaves the same for each.
+ * With the member's credentials every call is mutual TLS, and the coordinator must show a
+ * certificate of the job's CA that names it the coordinator.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { AssignmentsResponse, ClientOf, ParameterServerStatsSchema, RegisterRequestSchema } from "@trainfleet/proto";
+import type {
+  AssignmentsResponse,
+  ClientOf,
+  ParameterServerStatsSchema,
+  RegisterRequestSchema,
+  TransportSecurity,
+} from "@trainfleet/proto";
 import { Code, CoordinatorService, createClient, TrainfleetError } from "@trainfleet/proto";
 import { abortableDelay } from "./abortable-delay.js";
 import type { Logger } from "./logger.js";
@@ -18,6 +26,8 @@ export interface JoinOptions {
   connectTimeoutMs?: number;
   /** What each heartbeat carries besides the member id (a shard's counters). */
   heartbeatFields?: () => { shardStats?: MessageInitShape<typeof ParameterServerStatsSchema> };
+  /** This member's credentials: mutual TLS with the coordinator. Plaintext when absent. */
+  security?: TransportSecurity | undefined;
 }
 
 export interface MemberSession {
@@ -35,7 +45,11 @@ const retryable = new Set<number>([Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED]);
 
 export async function joinJob(options: JoinOptions): Promise<MemberSession> {
   const { logger, signal } = options;
-  const coordinator = createClient(CoordinatorService, options.coordinator);
+  const coordinator = createClient(
+    CoordinatorService,
+    options.coordinator,
+    options.security === undefined ? undefined : { security: options.security, server: { roles: ["coordinator"] } },
+  );
   const deadline = Date.now() + (options.connectTimeoutMs ?? 60_000);
   let backoffMs = 100;
   for (;;) {

@@ -21,8 +21,8 @@
  */
 
 import type { SourceOptions } from "@trainfleet/artifacts";
-import type { AssignmentsResponse } from "@trainfleet/proto";
-import { Code, MemberRole, TrainfleetError } from "@trainfleet/proto";
+import type { AssignmentsResponse, TransportSecurity } from "@trainfleet/proto";
+import { Code, MemberRole, peerMismatch, TrainfleetError } from "@trainfleet/proto";
 import type { Logger, MemberSession } from "@trainfleet/runtime";
 import { AsyncQueue, abortableDelay, joinJob, logContext } from "@trainfleet/runtime";
 import type { BackendChoice } from "./compute/backend.js";
@@ -44,6 +44,8 @@ export interface WorkerOptions {
   signal: AbortSignal;
   /** Colocated placement: the shard in this process, reached through memory. */
   colocatedShard?: ColocatedShard | undefined;
+  /** The worker's credentials: mutual TLS with the coordinator and the shards. Plaintext when absent. */
+  security?: TransportSecurity | undefined;
 }
 
 /** How a step fails when a membership change (or a lost shard) overtook it: a closed shard, an aborted pull, an old generation, a dead connection. */
@@ -60,6 +62,10 @@ type SessionEnd = "stopped" | "rejoin" | "disconnected";
 
 export async function runWorker(options: WorkerOptions): Promise<void> {
   const { logger } = options;
+  // The coordinator and every shard would refuse it later, call by call: say so once, now.
+  const wrongIdentity = options.security === undefined ? undefined : peerMismatch(options.security.identity, { roles: ["worker"] });
+  if (wrongIdentity !== undefined)
+    throw new TrainfleetError(Code.INVALID_ARGUMENT, `a worker cannot run with this certificate: ${wrongIdentity}`);
   let backend: Awaited<ReturnType<typeof selectBackend>>;
   try {
     backend = await selectBackend(options.backend, logger).catch((error: unknown) =>
@@ -67,7 +73,8 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     );
   } catch (error) {
     // Not registered: the coordinator hears of it by host.
-    if (!options.signal.aborted) await reportFailure({ coordinator: options.coordinator, host: options.host, error, logger });
+    if (!options.signal.aborted)
+      await reportFailure({ coordinator: options.coordinator, security: options.security, host: options.host, error, logger });
     throw error;
   }
   // The job's data, opened when its first assignment names it and kept across sessions.
@@ -87,6 +94,7 @@ async function joinSessions(backend: string, data: JobData, options: WorkerOptio
       register: { role: MemberRole.WORKER, host: options.host, backend },
       logger,
       signal: options.signal,
+      security: options.security,
     });
     const end = await followSession(session, data, options);
     // Asked to stop (SIGTERM): the session ended because of that, not because of the coordinator.
@@ -155,6 +163,7 @@ async function followSession(session: MemberSession, jobData: JobData, options: 
     coordinator: session.coordinator,
     logger: log,
     colocatedShard: options.colocatedShard,
+    security: options.security,
   };
   let trainer: Trainer | undefined;
   try {
@@ -199,6 +208,7 @@ async function followSession(session: MemberSession, jobData: JobData, options: 
       await reportFailure({
         client: session.coordinator,
         coordinator: options.coordinator,
+        security: options.security,
         workerId: session.memberId,
         host: options.host,
         generation: latest.generation,

@@ -8,7 +8,14 @@
 import type { ParameterClient, ShardLink } from "@trainfleet/dataplane";
 import { createParameterClient, shardEndpoint } from "@trainfleet/dataplane";
 import { kernelFloat32Array } from "@trainfleet/kernels";
-import type { ClientOf, CoordinatorService, EvaluateAssignment, StepAssignment, WorkerAssignment } from "@trainfleet/proto";
+import type {
+  ClientOf,
+  CoordinatorService,
+  EvaluateAssignment,
+  StepAssignment,
+  TransportSecurity,
+  WorkerAssignment,
+} from "@trainfleet/proto";
 import { Code, TrainfleetError, TrainingMode } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
 import { dataShape, parameterLayout } from "@trainfleet/spec";
@@ -38,6 +45,8 @@ export interface TrainerContext {
   coordinator: ClientOf<typeof CoordinatorService>;
   logger: Logger;
   colocatedShard?: ColocatedShard | undefined;
+  /** The worker's credentials: the shards are reached over mutual TLS, each checked to be the one dialled. */
+  security?: TransportSecurity | undefined;
 }
 
 export class Trainer {
@@ -89,7 +98,15 @@ export class Trainer {
     const { chunkBytes, dataPlane, wireDtype } = spec.parameterServers!;
     const colocated = context.colocatedShard;
     const local = new Map(colocated === undefined ? [] : [[colocated.index, colocated.link(spec.jobId)]]);
-    this.#parameters = createParameterClient({ jobId: spec.jobId, shards, chunkBytes, dataPlane, local, wireDtype });
+    this.#parameters = createParameterClient({
+      jobId: spec.jobId,
+      shards,
+      chunkBytes,
+      dataPlane,
+      local,
+      wireDtype,
+      security: context.security,
+    });
     // In the kernel memory, where 16-bit wire conversions run as SIMD.
     this.#params = kernelFloat32Array(model.parameterCount);
     this.#gradient = kernelFloat32Array(model.parameterCount);

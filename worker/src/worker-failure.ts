@@ -9,7 +9,7 @@
  * a gradient the worker finds non-finite). Anything else is a WorkerError.
  */
 
-import type { ClientOf } from "@trainfleet/proto";
+import type { ClientOf, TransportSecurity } from "@trainfleet/proto";
 import { Code, CoordinatorService, createClient, TrainfleetError } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
 
@@ -40,6 +40,8 @@ export interface FailureReport {
   /** A registered worker's session client; none before registering (a client to `coordinator` is made for the call). */
   client?: ClientOf<typeof CoordinatorService> | undefined;
   coordinator: string;
+  /** The worker's credentials, for the client made for the call: mutual TLS with the coordinator. */
+  security?: TransportSecurity | undefined;
   workerId?: string | undefined;
   host: string;
   generation?: number | undefined;
@@ -53,7 +55,13 @@ export interface FailureReport {
  * the worker id (it restarted meanwhile) is told again by host.
  */
 export async function reportFailure(report: FailureReport): Promise<void> {
-  const client = report.client ?? createClient(CoordinatorService, report.coordinator);
+  const client =
+    report.client ??
+    createClient(
+      CoordinatorService,
+      report.coordinator,
+      report.security === undefined ? undefined : { security: report.security, server: { roles: ["coordinator"] } },
+    );
   const failure = TrainfleetError.from(report.error);
   const request = {
     workerId: report.workerId ?? "",

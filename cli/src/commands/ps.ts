@@ -1,8 +1,10 @@
 /** `trainfleet ps`: one parameter-server shard. */
+import { shardPeer } from "@trainfleet/dataplane";
 import { runShard } from "@trainfleet/paramserver";
 import type { Command } from "../command.js";
 import { requireNumber, requireString } from "../command.js";
 import { commonFlags, coordinatorAddressFlag } from "../common-flags.js";
+import { tlsFlags, transportSecurity } from "../tls-flags.js";
 
 export const metricsListenFlag = {
   "metrics-listen": {
@@ -27,17 +29,22 @@ export const psCommand: Command = {
       help: "host:port to serve on; port 0 picks a free one. Workers dial this address, so use a reachable host.",
     },
     ...metricsListenFlag,
+    ...tlsFlags,
     ...commonFlags,
   },
   async run({ values, logger, signal }) {
+    const coordinator = requireString(values, "coordinator");
+    const shardIndex = requireNumber(values, "shard-index");
+    const security = await transportSecurity(values, logger, shardPeer(shardIndex));
     await runShard({
-      coordinator: requireString(values, "coordinator"),
+      coordinator,
       listen: values.listen as string,
-      shardIndex: requireNumber(values, "shard-index"),
+      shardIndex,
       host: values.host as string,
       metricsListen: values["metrics-listen"] as string | undefined,
       logger,
       signal,
+      security,
     });
     return 0;
   },

@@ -1,6 +1,6 @@
 /** `trainfleet worker`: one data-parallel worker. */
 
-import { createLocalShardLink } from "@trainfleet/dataplane";
+import { createLocalShardLink, shardPeer } from "@trainfleet/dataplane";
 import { ParameterShard, runShard } from "@trainfleet/paramserver";
 import type { BackendChoice, WorkerOptions } from "@trainfleet/worker";
 // TensorFlow.js is loaded only by the worker role (run(), below): the other roles start faster without it.
@@ -8,6 +8,7 @@ import { defaultDataDirs } from "@trainfleet/worker/dataset";
 import type { Command } from "../command.js";
 import { requireString } from "../command.js";
 import { commonFlags, coordinatorAddressFlag } from "../common-flags.js";
+import { colocatedShardSecurity, colocatedTlsFlags, tlsFlags, transportSecurity } from "../tls-flags.js";
 import { metricsListenFlag } from "./ps.js";
 
 export const backendFlag = {
@@ -49,12 +50,20 @@ export const workerCommand: Command = {
       help: "With --colocated-shard-index: host:port for the shard's gRPC service; other workers dial this host.",
     },
     ...metricsListenFlag,
+    ...tlsFlags,
+    ...colocatedTlsFlags,
     ...commonFlags,
   },
   async run({ values, logger, signal, env }) {
     const coordinator = requireString(values, "coordinator");
     const host = values.host as string;
     const shardIndex = values["colocated-shard-index"] as number | undefined;
+    const security = await transportSecurity(values, logger, { roles: ["worker"] });
+    const shardSecurity = await colocatedShardSecurity(
+      values,
+      security,
+      shardIndex === undefined ? undefined : { index: shardIndex, expected: shardPeer(shardIndex) },
+    );
     const { runWorker } = await import("@trainfleet/worker");
     const worker = (colocatedShard: WorkerOptions["colocatedShard"], workerSignal: AbortSignal) =>
       runWorker({
@@ -65,6 +74,7 @@ export const workerCommand: Command = {
         logger,
         signal: workerSignal,
         colocatedShard,
+        security,
       });
     if (shardIndex === undefined) {
       await worker(undefined, signal);
@@ -90,6 +100,7 @@ export const workerCommand: Command = {
         signal: both.signal,
         shard,
         metricsListen: values["metrics-listen"] as string | undefined,
+        security: shardSecurity,
       }).catch(stopOther),
       worker({ index: shardIndex, link: (jobId) => createLocalShardLink(shard, jobId) }, both.signal).catch(stopOther),
     ]);

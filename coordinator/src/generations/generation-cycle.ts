@@ -187,6 +187,8 @@ export class GenerationCycle {
     logger.info({ generation, worldSize: ranked.length, why }, "generation begins");
     const { layout, shardRanges: ranges, spec, restores } = plan;
     const checkpointDir = this.#options.checkpointDir ?? "";
+    // Over mutual TLS every worker has a certificate name: the shards take rank r's pushes only from ranked[r]'s.
+    const rankIdentities = ranked.every((worker) => worker.identity !== "") ? ranked.map((worker) => worker.identity) : [];
     const send = () => {
       // Superseded by a newer generation (or the end) while the state was being saved.
       if (this.opening !== opening) return;
@@ -199,6 +201,7 @@ export class GenerationCycle {
           range: ranges[shard.shardIndex]!,
           parameterCount: BigInt(layout.parameterCount),
           checkpointDir,
+          rankIdentities,
           ...(restore === undefined ? {} : { restore }),
         };
         opening.send(shard, { kind: { case: "shard", value } }, now());

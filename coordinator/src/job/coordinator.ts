@@ -124,9 +124,9 @@ export class Coordinator {
     this.#maybeStart();
   }
 
-  /** A member joins (registration.ts): before the start, the job may start; after it, a worker makes a new generation and a shard rolls the job back (shard-rollback.ts). */
-  register(request: RegisterRequest): { memberId: string; jobId: string; leaseMs: number } {
-    const member = admit(request, this.#lossContext());
+  /** A member joins (registration.ts; `identity` is the name its certificate gives it, "" in plaintext): before the start, the job may start; after it, a worker makes a new generation and a shard rolls the job back (shard-rollback.ts). */
+  register(request: RegisterRequest, identity = ""): { memberId: string; jobId: string; leaseMs: number } {
+    const member = admit(request, this.#lossContext(), identity);
     const cycle = this.#cycle;
     if (member.role === MemberRole.WORKER) this.#firstWorkerAt ??= this.#now();
     if (cycle === undefined) {

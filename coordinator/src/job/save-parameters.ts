@@ -8,20 +8,23 @@
 import { join } from "node:path";
 import { toJson } from "@bufbuild/protobuf";
 import { createParameterClient, float32Bytes, shardEndpoint } from "@trainfleet/dataplane";
+import type { TransportSecurity } from "@trainfleet/proto";
 import { JobSpecSchema } from "@trainfleet/proto";
 import { writeAtomically } from "@trainfleet/runtime";
 import type { TrainedJob } from "./job-end.js";
 
-export async function saveParameters(
-  folder: string,
-  job: TrainedJob,
-  writeModel?: (spec: TrainedJob["spec"], parameters: Float32Array, folder: string) => Promise<void>,
-): Promise<void> {
+export interface SaveOptions {
+  writeModel?: ((spec: TrainedJob["spec"], parameters: Float32Array, folder: string) => Promise<void>) | undefined;
+  /** The coordinator's own credentials: the shards serve its final pull over mutual TLS. */
+  security?: TransportSecurity | undefined;
+}
+
+export async function saveParameters(folder: string, job: TrainedJob, { writeModel, security }: SaveOptions = {}): Promise<void> {
   const parameters = new Float32Array(job.layout.parameterCount);
   const shards = job.shards.map(shardEndpoint);
   const { chunkBytes, dataPlane } = job.spec.parameterServers!;
   // float32 whatever the job's wire format: the saved parameters are the shards' own.
-  const client = createParameterClient({ jobId: job.spec.jobId, shards, chunkBytes, dataPlane });
+  const client = createParameterClient({ jobId: job.spec.jobId, shards, chunkBytes, dataPlane, security });
   try {
     const version = await client.pull(job.version, parameters, { timeoutMs: 60_000 });
     await writeAtomically(join(folder, "parameters.f32"), float32Bytes(parameters));

@@ -19,6 +19,8 @@ export interface Member {
   readonly dataAddress: string;
   readonly shardIndex: number;
   readonly backend: string;
+  /** The name its certificate gives it (worker-3), over mutual TLS; "" in plaintext. Shards take a rank's pushes only from it. */
+  readonly identity: string;
   readonly outbox: AsyncQueue<AssignmentInit>;
   leaseExpiresAt: number;
   lastHeartbeat: number;
@@ -45,7 +47,7 @@ export class Members {
     private readonly now: () => number,
   ) {}
 
-  add(request: RegisterRequest, shardCount: number | undefined): Member {
+  add(request: RegisterRequest, shardCount: number | undefined, identity = ""): Member {
     let id: string;
     if (request.role === MemberRole.WORKER) {
       id = `worker-${this.#nextWorker++}`;
@@ -75,6 +77,7 @@ export class Members {
       dataAddress: request.dataAddress,
       shardIndex: request.shardIndex,
       backend: request.backend,
+      identity,
       outbox: new AsyncQueue(),
       leaseExpiresAt: now + this.leaseMs,
       lastHeartbeat: now,

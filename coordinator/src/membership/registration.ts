@@ -16,7 +16,8 @@ import { loseMember } from "./member-loss.js";
 import type { Member } from "./members.js";
 
 /** The registered member; FAILED_PRECONDITION when it may not join, INVALID_ARGUMENT or ALREADY_EXISTS when the request does not hold (Members.add). */
-export function admit(request: RegisterRequest, context: LossContext): Member {
+/** `identity`: the name in the member's certificate ("" in plaintext). */
+export function admit(request: RegisterRequest, context: LossContext, identity = ""): Member {
   const { members, lifecycle, spec, cycle } = context;
   refuseIfEnded(lifecycle.phase);
   const started = cycle !== undefined;
@@ -31,7 +32,7 @@ export function admit(request: RegisterRequest, context: LossContext): Member {
     loseMember(previous, "replaced", `a shard registered again for its index ${request.shardIndex}`, context);
   // With colocated placement, that loss ended the job.
   refuseIfEnded(lifecycle.phase);
-  const member = members.add(request, spec?.parameterServers?.shards);
+  const member = members.add(request, spec?.parameterServers?.shards, identity);
   context.logger.info(
     { memberId: member.id, memberRole: MemberRole[member.role], host: member.host, address: member.address || undefined },
     "member registered",

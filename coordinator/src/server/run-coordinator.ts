@@ -4,7 +4,7 @@
  */
 
 import { dirname, join } from "node:path";
-import type { JobEvent, JobStatus, RunningServer, StepMetrics } from "@trainfleet/proto";
+import type { JobEvent, JobStatus, RunningServer, StepMetrics, TransportSecurity } from "@trainfleet/proto";
 import { Code, JobEventKind, statusPaths, TrainfleetError } from "@trainfleet/proto";
 import type { LogContext, Logger } from "@trainfleet/runtime";
 import { abortableDelay, logContext } from "@trainfleet/runtime";
@@ -51,6 +51,12 @@ export interface CoordinatorProcessOptions {
    * reaches them, and every start logs a warning that says so.
    */
   tokens?: ApiTokenOptions | undefined;
+  /**
+   * Mutual TLS with the job's CA for the gRPC APIs and the final pull of the parameters,
+   * and the member calls' role checks (member-access.ts). None: plaintext, and every
+   * start logs a warning that says so.
+   */
+  security?: TransportSecurity | undefined;
   /** Serve /metrics without a token (for a Prometheus that scrapes without one). */
   metricsOpen?: boolean | undefined;
   /** Host names the HTTP server answers to besides IP addresses, localhost and *.svc (DNS rebinding). */
@@ -132,7 +138,7 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
     spec,
     leaseMs: options.leaseMs,
     logger,
-    ...(outputDir === undefined ? {} : { onTrained: (job) => saveParameters(outputDir, job, options.writeModel) }),
+    ...(outputDir === undefined ? {} : { onTrained: (job) => saveParameters(outputDir, job, { writeModel: options.writeModel, security: options.security }) }),
     checkpointDir,
     resume: start.resume,
     restartedAt,
@@ -161,7 +167,7 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
     : undefined;
   let server: RunningServer;
   try {
-    server = await startCoordinatorServer(coordinator, options.listen, pin, tokens);
+    server = await startCoordinatorServer(coordinator, options.listen, { pinArtifacts: pin, tokens, security: options.security });
   } catch (error) {
     await Promise.all([http?.close(0), events.close(0)]);
     throw error;

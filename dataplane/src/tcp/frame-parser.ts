@@ -9,7 +9,7 @@ import type { FrameHeader } from "./frames.js";
 import { decodeHeader, headerBytes } from "./frames.js";
 
 export interface FrameHandler {
-  /** Where the payload of `header` goes: exactly header.payloadBytes long. */
+  /** Where the payload of `header` goes: exactly header.payloadBytes long. Called for every frame, empty ones too. */
   payloadTarget(header: FrameHeader): Uint8Array;
   /** The frame is complete (its payload is in the target). */
   frame(header: FrameHeader, payload: Uint8Array): void;
@@ -47,9 +47,13 @@ export class FrameParser {
       }
       this.#current = header;
       this.#filled = 0;
-      if (header.payloadBytes === 0) return this.#complete(new Uint8Array(0));
-      this.#target = this.#handler.payloadTarget(header);
-      if (this.#target.byteLength !== header.payloadBytes) throw new Error("payloadTarget must be exactly payloadBytes long");
+      // An empty payload's header goes through payloadTarget too: that is where a receiver
+      // checks a header, and a shard must refuse an empty chunk as it refuses a short one.
+      const target = this.#handler.payloadTarget(header);
+      if (target.byteLength !== header.payloadBytes)
+        throw new TrainfleetError(Code.INTERNAL, "payloadTarget must be exactly payloadBytes long");
+      if (header.payloadBytes === 0) return this.#complete(target);
+      this.#target = target;
       return;
     }
     this.#complete(this.#target);

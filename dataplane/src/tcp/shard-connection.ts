@@ -1,23 +1,34 @@
 /**
  * A worker's TCP connection to one shard's data channel. Requests are pipelined (a pull
  * may be sent right behind a push, before its ack) and the shard answers them in order;
- * pulled parameters are read by the kernel straight into the caller's vector (the
- * socket's `onread` buffer is the place each PARAMS payload belongs).
+ * pulled parameters land straight in the caller's vector (the socket's `onread` buffer is
+ * the place each PARAMS payload belongs): written there by the kernel in plaintext, by
+ * OpenSSL's decryption over mutual TLS (with the job's credentials). Over TLS nothing is
+ * sent until the shard's certificate has shown it is the shard dialled.
  */
 
 import type { Socket } from "node:net";
-import { connect } from "node:net";
 import { freeKernelArray, kernelUint16Array } from "@trainfleet/kernels";
+import type { ClientSecurity } from "@trainfleet/proto";
 import { Code, maxChunkBytes, TrainfleetError, WireDtype } from "@trainfleet/proto";
 import type { Range } from "@trainfleet/spec";
 import { float32Bytes } from "../codec/tensor-codec.js";
 import type { WireCodec } from "../codec/wire-codec.js";
 import { wireCodec } from "../codec/wire-codec.js";
 import type { PushTag, ShardLink } from "../shard-link.js";
+import { connectPlain, connectSecure } from "./client-socket.js";
 import { FrameParser } from "./frame-parser.js";
 import { errorFromFrame, frame } from "./frame-writer.js";
 import type { FrameHeader } from "./frames.js";
 import { FrameType } from "./frames.js";
+import type { Write } from "./paced-writer.js";
+import { pacedWriter } from "./paced-writer.js";
+
+/** A connection and the writer that keeps its writes in order. */
+interface Channel {
+  socket: Socket;
+  write: Write;
+}
 
 interface Pending {
   resolve(value: number): void;
@@ -35,6 +46,7 @@ export class ShardConnection implements ShardLink {
   readonly #range: Range;
   readonly #dtype: number;
   readonly #codec: WireCodec;
+  readonly #tls: ClientSecurity | undefined;
   /**
    * 16-bit staging for a compressed wire: the whole range, since writes are queued, not
    * copied. Both live in the kernel memory, where the conversions run as SIMD (when the
@@ -42,14 +54,16 @@ export class ShardConnection implements ShardLink {
    */
   #encoded: Uint16Array | undefined;
   #decodeScratch: Uint16Array = new Uint16Array(0);
-  #socket: Socket | undefined;
-  #connecting: Promise<Socket> | undefined;
+  #channel: Channel | undefined;
+  #connecting: Promise<Channel> | undefined;
   /** Requests sent and not yet answered, oldest first: replies come in that order. */
   #pending: Pending[] = [];
   readonly #small = new Uint8Array(4096);
 
-  constructor(address: string, jobId: string, range: Range, dtype: number = WireDtype.FLOAT32) {
+  /** With `tls`, mutual TLS: the shard's certificate must name `tls.server` (its ps-{index}) in this job. */
+  constructor(address: string, jobId: string, range: Range, dtype: number = WireDtype.FLOAT32, tls?: ClientSecurity) {
     this.#address = address;
+    this.#tls = tls;
     this.#jobId = jobId;
     this.#range = range;
     this.#dtype = dtype;
@@ -58,28 +72,28 @@ export class ShardConnection implements ShardLink {
 
   /** Pushes the chunks of `gradient` in this shard's range; resolves when the shard has acked. */
   push(tag: PushTag, gradient: Float32Array, chunks: readonly Range[], signal?: AbortSignal): Promise<void> {
-    return this.#request(signal, (socket) => {
+    return this.#request(signal, (write) => {
       const codec = this.#codec;
       if (codec.bytesPerValue === 2) this.#encoded ??= kernelUint16Array(this.#range.end - this.#range.begin);
       for (const chunk of chunks) {
         const bytes = (chunk.end - chunk.begin) * codec.bytesPerValue;
-        socket.write(frame({ type: FrameType.PUSH_CHUNK, dtype: this.#dtype, ...tag, offset: chunk.begin, payloadBytes: bytes }));
-        if (codec.bytesPerValue === 4) socket.write(float32Bytes(gradient.subarray(chunk.begin, chunk.end)));
+        write(frame({ type: FrameType.PUSH_CHUNK, dtype: this.#dtype, ...tag, offset: chunk.begin, payloadBytes: bytes }));
+        if (codec.bytesPerValue === 4) write(float32Bytes(gradient.subarray(chunk.begin, chunk.end)));
         else {
           const staged = this.#encoded!.subarray(chunk.begin - this.#range.begin, chunk.end - this.#range.begin);
           codec.encode(gradient, chunk.begin, chunk.end, staged);
-          socket.write(new Uint8Array(staged.buffer, staged.byteOffset, staged.byteLength));
+          write(new Uint8Array(staged.buffer, staged.byteOffset, staged.byteLength));
         }
       }
-      socket.write(frame({ type: FrameType.PUSH_END, ...tag }));
+      write(frame({ type: FrameType.PUSH_END, ...tag }));
       return undefined;
     }).then(() => undefined);
   }
 
   /** Pulls version >= minVersion of this shard's range into `into` (the whole vector); returns the version. */
   pull(minVersion: number, into: Float32Array, signal?: AbortSignal): Promise<number> {
-    return this.#request(signal, (socket) => {
-      socket.write(frame({ type: FrameType.PULL, dtype: this.#dtype, step: minVersion }));
+    return this.#request(signal, (write) => {
+      write(frame({ type: FrameType.PULL, dtype: this.#dtype, step: minVersion }));
       return into;
     });
   }
@@ -107,8 +121,8 @@ export class ShardConnection implements ShardLink {
     this.#fail(new TrainfleetError(Code.CANCELLED, `data channel to ${this.#address} closed`));
   }
 
-  async #request(signal: AbortSignal | undefined, send: (socket: Socket) => Float32Array | undefined): Promise<number> {
-    const socket = await this.#connected();
+  async #request(signal: AbortSignal | undefined, send: (write: Write) => Float32Array | undefined): Promise<number> {
+    const { write } = await this.#connected();
     return new Promise<number>((resolve, reject) => {
       const onAbort = () => this.#fail(new TrainfleetError(Code.CANCELLED, "data channel request cancelled"));
       const done = () => signal?.removeEventListener("abort", onAbort);
@@ -125,7 +139,7 @@ export class ShardConnection implements ShardLink {
         versions: new Set(),
       };
       this.#pending.push(pending);
-      const into = send(socket);
+      const into = send(write);
       if (into !== undefined) pending.into = into;
       if (signal?.aborted) onAbort();
       else signal?.addEventListener("abort", onAbort, { once: true });
@@ -133,55 +147,57 @@ export class ShardConnection implements ShardLink {
   }
 
   /** Resolves once the connection has said HELLO; callers are resumed in the order they called. */
-  #connected(): Promise<Socket> {
+  #connected(): Promise<Channel> {
     // Concurrent callers share one connection attempt, and all wait for its HELLO.
     if (this.#connecting !== undefined) return this.#connecting;
-    if (this.#socket !== undefined && !this.#socket.destroyed) return Promise.resolve(this.#socket);
+    if (this.#channel !== undefined && !this.#channel.socket.destroyed) return Promise.resolve(this.#channel);
     this.#connecting = this.#connect().finally(() => (this.#connecting = undefined));
     return this.#connecting;
   }
 
-  async #connect(): Promise<Socket> {
+  async #connect(): Promise<Channel> {
     const [host, port] = [
       this.#address.slice(0, this.#address.lastIndexOf(":")),
       Number(this.#address.slice(this.#address.lastIndexOf(":") + 1)),
     ];
     const parser = new FrameParser({ payloadTarget: (h) => this.#target(h), frame: (h, p) => this.#frame(h, p) }, maxChunkBytes);
-    const socket = connect({
-      host,
-      port,
-      noDelay: true,
-      onread: {
-        buffer: () => parser.nextBuffer(),
-        callback: (count) => {
-          try {
-            parser.advance(count);
-          } catch (error) {
-            this.#fail(TrainfleetError.from(error, Code.DATA_LOSS));
-          }
-          return true;
-        },
-      },
-    });
-    this.#socket = socket;
+    const onError = (error: unknown) => this.#fail(TrainfleetError.from(error, Code.DATA_LOSS));
+    const socket =
+      this.#tls === undefined
+        ? connectPlain(host, port, parser, onError)
+        : connectSecure(host, port, parser, onError, this.#tls, this.#address);
+    const channel = { socket, write: pacedWriter(socket, this.#tls !== undefined) };
+    this.#channel = channel;
     // Events of a socket that has since been replaced must not touch its successor.
     socket.on(
       "error",
       (error) =>
-        socket === this.#socket &&
+        channel === this.#channel &&
         this.#fail(new TrainfleetError(Code.UNAVAILABLE, `data channel to ${this.#address}: ${error.message}`, { cause: error })),
     );
     socket.on(
       "close",
-      () => socket === this.#socket && this.#fail(new TrainfleetError(Code.UNAVAILABLE, `data channel to ${this.#address} closed`)),
+      () => channel === this.#channel && this.#fail(new TrainfleetError(Code.UNAVAILABLE, `data channel to ${this.#address} closed`)),
     );
     await new Promise<number>((resolve, reject) => {
       this.#pending.push({ resolve, reject, received: 0, versions: new Set() });
       const hello = Buffer.from(this.#jobId);
-      socket.write(frame({ type: FrameType.HELLO, payloadBytes: hello.byteLength }));
-      socket.write(hello);
+      const sayHello = () => {
+        channel.write(frame({ type: FrameType.HELLO, payloadBytes: hello.byteLength }));
+        channel.write(hello);
+      };
+      // Over TLS, not a byte (not even the job id) before the shard's identity is checked.
+      if (this.#tls === undefined) sayHello();
+      else socket.once("secureConnect", sayHello);
+    }).catch((error: unknown) => {
+      // A refused HELLO leaves no connection behind for the next request to find.
+      if (channel === this.#channel) {
+        this.#channel = undefined;
+        socket.destroy();
+      }
+      throw error;
     });
-    return socket;
+    return channel;
   }
 
   #target(header: FrameHeader): Uint8Array {
@@ -260,8 +276,8 @@ export class ShardConnection implements ShardLink {
   #fail(error: TrainfleetError): void {
     const pending = this.#pending;
     this.#pending = [];
-    const socket = this.#socket;
-    this.#socket = undefined;
+    const socket = this.#channel?.socket;
+    this.#channel = undefined;
     socket?.destroy();
     for (const request of pending) request.reject(error);
   }

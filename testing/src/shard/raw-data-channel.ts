@@ -1,12 +1,15 @@
 /**
  * A deliberately low-level client of a shard's TCP data channel that sends whatever
  * frames a test builds (including malformed ones) and hands back each reply frame as it
- * arrives.
+ * arrives; in plaintext, or over TLS with whatever options a test gives (no certificate,
+ * another job's, another role's). A connection that ends rejects the reply still awaited.
  */
 
 import { once } from "node:events";
 import type { Socket } from "node:net";
 import { connect } from "node:net";
+import type { ConnectionOptions } from "node:tls";
+import { connect as connectTls } from "node:tls";
 import type { FrameHeader } from "@trainfleet/dataplane";
 import { errorFromFrame, FrameParser, FrameType, frame } from "@trainfleet/dataplane";
 import type { PushRequest } from "@trainfleet/proto";
@@ -24,9 +27,17 @@ export class RawConnection {
   readonly #socket: Socket;
   readonly #replies: ReplyFrame[] = [];
   #wake: (() => void) | undefined;
+  /** Why the connection ended (an error, or the shard hung up), once it has. */
+  #ended: Error | undefined;
 
   private constructor(socket: Socket) {
     this.#socket = socket;
+    const end = (error: Error) => {
+      this.#ended ??= error;
+      this.#wake?.();
+    };
+    socket.on("error", end);
+    socket.on("close", () => end(new Error("the shard closed the data channel connection")));
     const parser = new FrameParser(
       {
         payloadTarget: (header) => new Uint8Array(header.payloadBytes),
@@ -40,12 +51,20 @@ export class RawConnection {
     socket.on("data", (data: Buffer) => parser.feed(data));
   }
 
-  /** Connects and says HELLO for `jobId`; rejects with the shard's error if it refuses. */
-  static async open(address: string, jobId: string): Promise<RawConnection> {
+  /**
+   * Connects and says HELLO for `jobId`; rejects with the shard's error if it refuses, or
+   * with the socket's if the connection fails. With `tls`, over TLS with those options.
+   */
+  static async open(address: string, jobId: string, tls?: ConnectionOptions): Promise<RawConnection> {
     const [host, port] = [address.slice(0, address.lastIndexOf(":")), Number(address.slice(address.lastIndexOf(":") + 1))];
-    const socket = connect({ host, port });
-    await once(socket, "connect");
+    const socket = tls === undefined ? connect({ host, port }) : connectTls({ host, port, ...tls });
     const connection = new RawConnection(socket);
+    try {
+      await once(socket, tls === undefined ? "connect" : "secureConnect");
+    } catch (error) {
+      socket.destroy();
+      throw error;
+    }
     const hello = Buffer.from(jobId);
     socket.write(frame({ type: FrameType.HELLO, payloadBytes: hello.byteLength }));
     socket.write(hello);
@@ -87,9 +106,12 @@ export class RawConnection {
     this.#socket.write(frame({ type: FrameType.PULL, dtype, step: minVersion }));
   }
 
-  /** The next reply frame, once it has arrived. */
+  /** The next reply frame, once it has arrived; rejects once the connection has ended without one. */
   async next(): Promise<ReplyFrame> {
-    while (this.#replies.length === 0) await new Promise<void>((resolve) => (this.#wake = resolve));
+    while (this.#replies.length === 0) {
+      if (this.#ended !== undefined) throw this.#ended;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
     return this.#replies.shift()!;
   }
 
@@ -107,8 +129,9 @@ export class RawConnection {
 export async function rawTcpPush(
   address: string,
   chunks: RawChunk[],
+  tls?: ConnectionOptions,
 ): Promise<{ chunksAccepted: number; chunksDuplicate: number; version: number }> {
-  const connection = await RawConnection.open(address, chunks[0]?.jobId ?? "");
+  const connection = await RawConnection.open(address, chunks[0]?.jobId ?? "", tls);
   try {
     connection.push(chunks);
     const reply = await connection.next();

@@ -2,15 +2,17 @@
  * A real parameter-server shard on 127.0.0.1 (its gRPC service and its TCP data channel,
  * on free ports), configured and opened directly as the coordinator would, with a real
  * gRPC client: for tests of the shard's contract. `serveShard` is the same without the client,
- * for any config (benchmarks).
+ * for any config (benchmarks). Given the shard's credentials, both servers are mutual TLS;
+ * the harness's client then needs its own (a worker's, to push).
  */
 import { create } from "@bufbuild/protobuf";
 import type { DataServer } from "@trainfleet/dataplane";
 import { startDataServer, startShardServer } from "@trainfleet/dataplane";
 import type { ShardConfig } from "@trainfleet/paramserver";
 import { ParameterShard } from "@trainfleet/paramserver";
-import type { ClientOf, RunningServer } from "@trainfleet/proto";
+import type { ClientOf, RunningServer, TransportSecurity } from "@trainfleet/proto";
 import { createClient, DatasetSpecSchema, ModelSpecSchema, OptimizerSpecSchema, ParameterServerService } from "@trainfleet/proto";
+import type { Logger } from "@trainfleet/runtime";
 import { silentLogger } from "@trainfleet/runtime";
 import { dataShape, parameterLayout } from "@trainfleet/spec";
 
@@ -29,19 +31,35 @@ export interface ShardHarness extends ServedShard {
 
 /**
  * A shard configured with `config` and opened at its generation, serving on 127.0.0.1 (free
- * ports); `close` gives open calls `closeGraceMs` to finish. Benchmarks use it to measure the
- * data plane alone.
+ * ports), over mutual TLS with `security` (the shard's, ps-{index}) when given; `close` gives
+ * open calls `closeGraceMs` to finish. Benchmarks use it to measure the data plane alone.
  */
-export async function serveShard(config: ShardConfig, closeGraceMs = 1_000): Promise<ServedShard> {
+export async function serveShard(
+  config: ShardConfig,
+  closeGraceMs = 1_000,
+  security?: TransportSecurity,
+  logger: Logger = silentLogger,
+): Promise<ServedShard> {
   const shard = new ParameterShard();
   shard.configure(config);
   shard.openGeneration(config.generation, 0);
-  const server = await startShardServer(shard, "127.0.0.1:0", silentLogger);
-  const data = await startDataServer(shard, "127.0.0.1", silentLogger);
+  const server = await startShardServer(shard, "127.0.0.1:0", logger, security);
+  const data = await startDataServer(shard, "127.0.0.1", logger, security);
   return { shard, server, data, close: async () => void (await Promise.all([server.close(closeGraceMs), data.close()])) };
 }
 
-export async function startShardHarness(overrides: Partial<ShardConfig> = {}): Promise<ShardHarness> {
+export interface HarnessSecurity {
+  /** The shard's credentials (parameter-server ps-N of the config's job). */
+  shard: TransportSecurity;
+  /** The harness client's (a worker's, to push); it expects the shard to be `shardName`. */
+  client: TransportSecurity;
+  /** Whom the client expects the shard to be (default ps-0). */
+  shardName?: string;
+  /** Where the shard's servers log (refusals); silent by default. */
+  logger?: Logger;
+}
+
+export async function startShardHarness(overrides: Partial<ShardConfig> = {}, security?: HarnessSecurity): Promise<ShardHarness> {
   const layout = parameterLayout(
     create(ModelSpecSchema, { kind: { case: "mlp", value: { hiddenUnits: [4] } } }),
     dataShape(create(DatasetSpecSchema, { name: "fashion-mnist" })),
@@ -57,8 +75,14 @@ export async function startShardHarness(overrides: Partial<ShardConfig> = {}): P
     seed: 3,
     ...overrides,
   };
-  const served = await serveShard(config);
-  const client = createClient(ParameterServerService, served.server.address);
+  const served = await serveShard(config, 1_000, security?.shard, security?.logger);
+  const client = createClient(
+    ParameterServerService,
+    served.server.address,
+    security === undefined
+      ? undefined
+      : { security: security.client, server: { roles: ["parameter-server"], name: security.shardName ?? "ps-0" } },
+  );
   return {
     ...served,
     client,
