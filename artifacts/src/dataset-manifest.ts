@@ -355,8 +355,11 @@ class FieldChecker {
 
   columnNames(value: unknown, path: string, columns: Map<string, DatasetColumn>): string[] {
     const names = this.array(value, path).map((name, i) => this.column(name, `${path}[${i}]`, columns));
+    // A set, not indexOf: a manifest may list tens of thousands of columns.
+    const seen = new Set<string>();
     names.forEach((name, i) => {
-      if (names.indexOf(name) !== i) throw this.fail(`${path}[${i}]`, `"${name}" is listed twice`);
+      if (seen.has(name)) throw this.fail(`${path}[${i}]`, `"${name}" is listed twice`);
+      seen.add(name);
     });
     return names;
   }

@@ -2,11 +2,14 @@
  * Arrow IPC file shards through apache-arrow: the footer (record batch locations and the
  * schema) is checked against the manifest, and a block is decoded from its own bytes alone,
  * as a one-batch stream behind the schema message, so no other part of the file is read.
+ * Both are checked first for what apache-arrow does not check (arrow-bounds.ts): vectors
+ * that claim more than their bytes hold, which it would loop over or allocate.
  */
 import type { DatasetColumn, DatasetFile, DatasetManifest } from "@trainfleet/artifacts";
 import type { Data, RecordBatch, Schema } from "apache-arrow";
 import { tableFromIPC } from "apache-arrow";
 import { Footer } from "apache-arrow/ipc/metadata/file";
+import { arrowFooterProblem, arrowRecordBatchProblem } from "./arrow-bounds.js";
 import { arrowSchemaProblem, END_OF_STREAM, schemaStreamPrefix } from "./arrow-layout.js";
 import type { BlockColumns, ColumnArray, ShardFormat, ShardLayout } from "./shard-format.js";
 import { newColumnArray, sampleColumns, shardDataLoss } from "./shard-format.js";
@@ -30,9 +33,12 @@ function checkFooter(footer: Uint8Array, file: DatasetFile, name: string): Schem
   const length = new DataView(footer.buffer, footer.byteOffset, footer.byteLength).getInt32(tail, true);
   if (length <= 0 || length > tail)
     throw shardDataLoss(name, `the Arrow footer claims ${length} bytes, but the footer range holds ${tail}`);
+  const flatbuffer = footer.subarray(tail - length, tail);
+  const damage = arrowFooterProblem(flatbuffer);
+  if (damage !== undefined) throw shardDataLoss(name, `its Arrow footer is damaged: ${damage}`);
   let decoded: InstanceType<typeof Footer>;
   try {
-    decoded = Footer.decode(footer.subarray(tail - length, tail));
+    decoded = Footer.decode(flatbuffer);
   } catch (error) {
     throw shardDataLoss(name, `its Arrow footer cannot be decoded (${(error as Error).message})`, error);
   }
@@ -61,6 +67,8 @@ function arrowLayout(prefix: Uint8Array, file: DatasetFile, manifest: DatasetMan
   return {
     async decodeBlock(index, bytes) {
       const block = file.blocks[index]!;
+      const damage = arrowRecordBatchProblem(bytes, block.records);
+      if (damage !== undefined) throw shardDataLoss(name, `record batch ${index} is damaged: ${damage}`);
       const stream = new Uint8Array(prefix.length + bytes.length + END_OF_STREAM.length);
       stream.set(prefix);
       stream.set(bytes, prefix.length);

@@ -57,10 +57,19 @@ function parquetLayout(metadata: FileMetaData, file: DatasetFile, manifest: Data
       const block = file.blocks[index]!;
       const out: BlockColumns = new Map(wanted.map((column) => [column, newColumnArray(columns.get(column)!, block.records)]));
       const filled = new Map(wanted.map((column) => [column, 0]));
+      // hyparquet calls onChunk in a promise callback that nothing awaits: what it throws
+      // would be an unhandled rejection (a crashed worker). The first problem is kept and
+      // thrown once the read is over, when every chunk has been handed over.
+      let problem: unknown;
       const onChunk = (chunk: ColumnData) => {
-        const column = columns.get(chunk.columnName)!;
-        fill(out.get(chunk.columnName)!, column, chunk.columnData, chunk.rowStart - starts[index]!, name, index);
-        filled.set(chunk.columnName, filled.get(chunk.columnName)! + chunk.columnData.length);
+        if (problem !== undefined) return;
+        try {
+          const column = columns.get(chunk.columnName)!;
+          fill(out.get(chunk.columnName)!, column, chunk.columnData, chunk.rowStart - starts[index]!, name, index);
+          filled.set(chunk.columnName, filled.get(chunk.columnName)! + chunk.columnData.length);
+        } catch (error) {
+          problem = error;
+        }
       };
       try {
         await parquetRead({
@@ -73,6 +82,7 @@ function parquetLayout(metadata: FileMetaData, file: DatasetFile, manifest: Data
           utf8: false,
           onChunk,
         });
+        if (problem !== undefined) throw problem;
       } catch (error) {
         if (error instanceof TrainfleetError) throw error;
         throw shardDataLoss(name, `row group ${index} cannot be decoded (${(error as Error).message})`, error);
