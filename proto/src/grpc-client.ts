@@ -49,7 +49,10 @@ export interface ClientSecurity {
  * address is not what is checked (pods come and go by IP): the certificate's identity is.
  */
 export function createClient<S extends GenServiceMethods>(service: GenService<S>, address: string, tls?: ClientSecurity): ServiceClient<S> {
-  const client = new grpc.Client(address, channelCredentials(tls), channelOptions);
+  // Over TLS the name sent (SNI) is not an address: the identity in the certificate is what is
+  // checked, and Node warns when an IP address is sent as a server name.
+  const options = tls === undefined ? channelOptions : { ...channelOptions, "grpc.ssl_target_name_override": "trainfleet" };
+  const client = new grpc.Client(address, channelCredentials(tls), options);
   const methods: Record<string, unknown> = { close: () => client.close() };
   for (const method of service.methods) methods[method.localName] = bind(client, method);
   return methods as ServiceClient<S>;

@@ -6,7 +6,7 @@ export const maxChunkBytes = 16 * 1024 * 1024;
 /** Room for one chunk plus its message header. */
 export const maxMessageBytes = maxChunkBytes + 64 * 1024;
 
-export const channelOptions: Record<string, number> = {
+export const channelOptions: Record<string, number | string> = {
   "grpc.max_receive_message_length": maxMessageBytes,
   "grpc.max_send_message_length": maxMessageBytes,
   "grpc.keepalive_time_ms": 10_000,

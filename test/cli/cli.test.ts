@@ -185,9 +185,20 @@ it("creates a job folder per run (here training the CNN) with the resolved spec 
     "ps-0.log",
     "spec.json",
     "status-url",
+    "tls",
     "tokens",
     "weights.bin",
     "worker-0.log",
+  ]);
+  // The job's CA certificate and each process's certificate and key (test/security/tls-fleet.test.ts), never the CA's key.
+  expect(readdirSync(join(jobsDir, folder, "tls")).sort()).toEqual([
+    "ca.pem",
+    "coordinator-key.pem",
+    "coordinator.pem",
+    "ps-0-key.pem",
+    "ps-0.pem",
+    "worker-0-key.pem",
+    "worker-0.pem",
   ]);
   expect(readdirSync(join(jobsDir, folder, "checkpoints"))).toEqual(["coordinator-state.json"]);
   // The job's own read and control tokens for its status API (test/status/api-access.test.ts).

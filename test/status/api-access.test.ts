@@ -13,6 +13,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, createClient, JobService } from "@trainfleet/proto";
+import { memberTlsFiles, readTransportSecurity } from "@trainfleet/runtime";
 import { processGroup } from "@trainfleet/testing/fleet/fleet-process";
 import { cliMain, readToken } from "@trainfleet/testing/fleet/run-fleet";
 import { rejection } from "@trainfleet/testing/rejection";
@@ -100,7 +101,10 @@ describe("a `trainfleet run` job", () => {
       expect((await fetch(printed.url)).status).toBe(401);
       expect((await fetch(`${origin}/metrics`)).status).toBe(401);
       expect((await fetch(printed.url, { headers: { authorization: `Bearer ${read}` } })).status).toBe(200);
-      const jobs = createClient(JobService, printed.address);
+      // gRPC is mutual TLS: a client of the job's CA (a member's certificate) still needs the token.
+      const tls = memberTlsFiles(join(folder, "tls"), "worker-0");
+      const security = await readTransportSecurity(tls, { ca: "ca", certificate: "cert", key: "key" });
+      const jobs = createClient(JobService, printed.address, { security, server: { roles: ["coordinator"] } });
       try {
         expect((await rejection(jobs.getJob({}))).code).toBe(Code.UNAUTHENTICATED);
       } finally {

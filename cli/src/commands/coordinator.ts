@@ -8,6 +8,7 @@ import type { FlagValue } from "../flags.js";
 import { UsageError } from "../flags.js";
 import { givenJobFlags, jobFlags, jobSpecFromFlags } from "../job-flags.js";
 import { pinArtifacts, writeModel } from "../model-files.js";
+import { tlsFlags, transportSecurity } from "../tls-flags.js";
 import { readTokenFile } from "../token-files.js";
 
 export const leaseFlag = {
@@ -149,10 +150,13 @@ export const coordinatorCommand: Command = {
     ...accessFlags,
     ...natsUrlFlag,
     ...leaseFlag,
+    ...tlsFlags,
     ...jobFlags,
     ...commonFlags,
   },
   async run({ values, logger, signal, workDone, env }) {
+    // Credentials are read and checked before anything listens (a wrong file names its flag).
+    const security = await transportSecurity(values, logger, { roles: ["coordinator"] });
     const resume = values.resume as string | undefined;
     if (resume !== undefined) refuseJobFlagsWithResume(values);
     // The job is resolved here, once, where it enters this process (job flags, --spec or
@@ -172,6 +176,7 @@ export const coordinatorCommand: Command = {
       stateFile: values["state-file"] as string | undefined,
       httpListen: values["http-listen"] as string | undefined,
       tokens: accessTokens(values, env),
+      security,
       metricsOpen: values["metrics-open"] === true,
       allowedHosts: allowedHostNames(values["allowed-hosts"] as string | undefined),
       maxWatchers: values["max-watchers"] as number,

@@ -28,6 +28,7 @@ import { commonFlags } from "../common-flags.js";
 import { jobFlags, jobSpecFromFlags } from "../job-flags.js";
 import type { ChildExit, FleetChild } from "../local-fleet.js";
 import { LocalFleet, logTail, restarts } from "../local-fleet.js";
+import { writeLocalFleetCredentials } from "../local-fleet-credentials.js";
 import { pinArtifacts } from "../model-files.js";
 import { createProgressView, formatDuration } from "../progress-view.js";
 import { resumableJob } from "../resumable-job.js";
@@ -65,6 +66,10 @@ export const runCommand: Command = {
     },
     ...leaseFlag,
     ...natsUrlFlag,
+    insecure: {
+      kind: "boolean",
+      help: "Plaintext between the job's processes, on purpose: no CA, no certificates, no connection encrypted or authenticated; each process logs a warning. Without it the run makes a CA for the job and a certificate for each process (the job folder's tls/) and every connection is mutual TLS.",
+    },
     ...commonFlags,
   },
   async run({ values, signal, env, logger }) {
@@ -93,8 +98,15 @@ export const runCommand: Command = {
     }
     // A resumed job keeps the tokens it has (a dashboard still open on it goes on working).
     const tokenFiles = ensureJobTokens(folder);
+    // Every process gets its own certificate of a new CA for the job, unless plaintext is asked for.
+    const credentials =
+      values.insecure === true ? { flags: () => ["--insecure"], colocatedFlags: () => [] } : await writeLocalFleetCredentials(folder, spec);
     const readToken = readTokenFile(tokenFiles.read, "the job folder's read token");
     const out = process.stdout;
+    if (values.insecure === true)
+      out.write(
+        "warning: --insecure: the job's processes talk plaintext, so anyone who reaches their ports can register, push and report as a member\n",
+      );
     out.write(
       `${describe(spec)}\n${resumed === undefined ? "" : `resuming at step ${resumed.checkpoint.manifest.version} from ${resumed.checkpoint.path}\n`}logs and results: ${folder}\n`,
     );
@@ -148,6 +160,7 @@ export const runCommand: Command = {
           tokenFiles.read,
           "--control-token-file",
           tokenFiles.control,
+          ...credentials.flags("coordinator"),
         ],
         ...["--lease-ms", String(values["lease-ms"]), ...nats, ...audit],
       ];
@@ -199,17 +212,27 @@ export const runCommand: Command = {
           "127.0.0.1:0",
           "--metrics-listen",
           "127.0.0.1:0",
+          ...credentials.flags(`ps-${shard}`),
         ];
         fleet.spawn(`ps-${shard}`, args, { restartArgs: () => args });
       }
       for (let worker = 0; worker < spec.workers!.replicas; worker++) {
         const shard = colocated
-          ? ["--colocated-shard-index", String(worker), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]
+          ? [
+              ...["--colocated-shard-index", String(worker), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"],
+              ...credentials.colocatedFlags(worker),
+            ]
           : [];
         // Once the job runs, a lost worker is the coordinator's to handle; before, nothing would replace it.
         // A colocated worker holds a shard: its loss always stops the job.
-        const args = ["worker", "--coordinator", address, "--backend", values.backend as string, "--data-dir", dataDir, ...shard];
-        fleet.spawn(`worker-${worker}`, args, {
+        // Its host is its certificate's name: a failure it reports before registering is then its own.
+        const name = `worker-${worker}`;
+        const args = [
+          ...["worker", "--coordinator", address, "--host", name, "--backend", values.backend as string, "--data-dir", dataDir],
+          ...shard,
+          ...credentials.flags(name),
+        ];
+        fleet.spawn(name, args, {
           essential: () => colocated || !jobStarted,
           ...(colocated ? {} : { restartArgs: () => args }),
         });
