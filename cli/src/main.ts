@@ -4,6 +4,7 @@
  * Config is parsed and validated here, once; the logger is created here, once.
  */
 import { codeName, TrainfleetError } from "@trainfleet/proto";
+import { redactUrl } from "@trainfleet/runtime";
 import type { Command } from "./command.js";
 import { namePositionals } from "./command.js";
 import { coordinatorCommand } from "./commands/coordinator.js";
@@ -92,7 +93,8 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     const failure = TrainfleetError.from(error);
-    process.stderr.write(`trainfleet: ${failure.message}${failure.code === 3 ? "" : ` (${codeName(failure.code)})`}\n`);
+    // A URL in a message shows no credentials (a NATS URL, an S3 endpoint): this line bypasses the loggers' redaction.
+    process.stderr.write(`trainfleet: ${redactUrl(failure.message)}${failure.code === 3 ? "" : ` (${codeName(failure.code)})`}\n`);
     process.exitCode = 1;
   },
 );

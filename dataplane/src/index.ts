@@ -21,6 +21,7 @@ export { createParameterClient, shardEndpoint } from "./parameter-client.js";
 export type { ChunkHeader, PushResult, PushTransaction, ShardStats } from "./push-transaction.js";
 export type { ShardLink } from "./shard-link.js";
 export type { ServedVersion, ShardPort, ShardPortConfig } from "./shard-port.js";
+export type { DataChannelLimitOptions } from "./tcp/data-channel-limits.js";
 export { FrameParser } from "./tcp/frame-parser.js";
 export { errorFromFrame, frame } from "./tcp/frame-writer.js";
 export type { FrameHeader } from "./tcp/frames.js";

@@ -8,4 +8,5 @@ export { modelWeightsSlice } from "./model-weights-slice.js";
 export { createOptimizer } from "./optimizer.js";
 export { ParameterShard } from "./parameter-shard.js";
 export { runShard } from "./run-shard.js";
+export { shardMemoryBytes } from "./shard-assignment.js";
 export type { ShardConfig } from "./shard-config.js";

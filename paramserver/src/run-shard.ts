@@ -16,6 +16,7 @@
  * that says to rejoin. A Stop without it ends the process normally.
  */
 
+import type { DataChannelLimitOptions } from "@trainfleet/dataplane";
 import { shardPeer, startDataServer, startShardServer } from "@trainfleet/dataplane";
 import type { AssignmentsResponse, ShardAssignment, ShardRestore, TransportSecurity } from "@trainfleet/proto";
 import { Code, invalidField, MemberRole, peerMismatch, TrainfleetError } from "@trainfleet/proto";
@@ -48,6 +49,8 @@ export interface ShardOptions {
    * data channel are mutual TLS, and so are its calls to the coordinator. Plaintext when absent.
    */
   security?: TransportSecurity | undefined;
+  /** Bounds on the TCP data channel (connections, HELLO and idle timeouts, pipelined requests); unset ones take dataplane's defaults. */
+  dataChannel?: DataChannelLimitOptions | undefined;
 }
 
 /** One registration with the coordinator, and what cuts its assignment stream and heartbeats short. */
@@ -86,7 +89,13 @@ export async function runShard(options: ShardOptions): Promise<void> {
     throw new TrainfleetError(Code.INVALID_ARGUMENT, `shard ${options.shardIndex} cannot serve with this certificate: ${wrongIdentity}`);
   const server = await startShardServer(shard, options.listen, logger, security);
   // The data channel listens on the same host as the gRPC service, on a port of its own.
-  const data = await startDataServer(shard, server.address.slice(0, server.address.lastIndexOf(":")), logger, security);
+  const data = await startDataServer(
+    shard,
+    server.address.slice(0, server.address.lastIndexOf(":")),
+    logger,
+    security,
+    options.dataChannel,
+  );
   logger.info(
     { address: server.address, dataAddress: data.address, tls: security === undefined ? "off" : "mutual" },
     "parameter-server shard listening",

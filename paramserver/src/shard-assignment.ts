@@ -15,21 +15,47 @@
  *
  * Async mode: shards do not agree on versions, so each opens a generation at its own, and
  * deadlines do not apply.
+ *
+ * Before the first assignment allocates anything (and before a larger world adds rank
+ * buffers), the memory it needs is checked against the machine's total memory: a job too
+ * big for the machine is refused RESOURCE_EXHAUSTED at once instead of swapping it to a halt.
  */
+import { totalmem } from "node:os";
 
 import { kernelFloat32Array } from "@trainfleet/kernels";
 import { Code, TrainfleetError } from "@trainfleet/proto";
 import { chunkRanges, initialParameters } from "@trainfleet/spec";
 import { DeadlineWatch } from "./deadline-watch.js";
-import { createOptimizer } from "./optimizer.js";
+import { createOptimizer, optimizerKind, optimizerStateArrays } from "./optimizer.js";
 import type { ShardConfig } from "./shard-config.js";
 import type { ShardCore } from "./shard-core.js";
 import { isAsync, resetBarrier } from "./shard-core.js";
 import { notifyChange } from "./shard-pulls.js";
 import { SnapshotSchedule } from "./shard-snapshot.js";
 
-/** See ParameterShard.configure. */
-export function configureShard(s: ShardCore, config: ShardConfig): void {
+/**
+ * The bytes a shard of `config` allocates: float32 parameters and their second buffer, each
+ * optimizer state array twice (double buffered), one contribution buffer per rank, and the
+ * initial values while they are copied in.
+ */
+export function shardMemoryBytes(config: Pick<ShardConfig, "range" | "optimizer" | "worldSize">): number {
+  const size = config.range.end - config.range.begin;
+  const stateArrays = optimizerStateArrays[optimizerKind(config.optimizer)];
+  return 4 * size * (2 + 2 * stateArrays + config.worldSize + 1);
+}
+
+/** Refuses a shard whose buffers (`bytes` more) cannot fit in the machine's memory (`machineBytes`: os.totalmem()). */
+export function checkShardMemory(config: ShardConfig, bytes: number, machineBytes: number): void {
+  if (bytes <= machineBytes) return;
+  const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
+  throw new TrainfleetError(
+    Code.RESOURCE_EXHAUSTED,
+    `shard range [${config.range.begin}, ${config.range.end}) of job "${config.jobId}" needs ${gib(bytes)} (parameters, optimizer state and ${config.worldSize} ranks' contributions, double buffered) but this machine has ${gib(machineBytes)} of memory in all (os.totalmem); use more parameter-server shards, fewer workers or a smaller model`,
+  );
+}
+
+/** See ParameterShard.configure; `machineBytes` is what the memory check compares with (os.totalmem(), or a test's). */
+export function configureShard(s: ShardCore, config: ShardConfig, machineBytes = totalmem()): void {
   const current = s.config;
   if (current !== undefined) {
     if (current.jobId !== config.jobId || current.range.begin !== config.range.begin || current.range.end !== config.range.end) {
@@ -49,6 +75,7 @@ export function configureShard(s: ShardCore, config: ShardConfig): void {
       return;
     }
   } else {
+    checkShardMemory(config, shardMemoryBytes(config), machineBytes);
     const size = config.range.end - config.range.begin;
     // The hot buffers live in the kernel memory, where the WebAssembly kernels work.
     s.params = kernelFloat32Array(size);
@@ -61,6 +88,9 @@ export function configureShard(s: ShardCore, config: ShardConfig): void {
     s.average = kernelFloat32Array(Math.min(size, config.chunkElements));
     s.snapshots = new SnapshotSchedule(config.checkpointEverySteps ?? 0, 0);
   }
+  // A larger world adds a contribution buffer per new rank.
+  const newRanks = Math.max(0, config.worldSize - s.contributions.length);
+  if (current !== undefined && newRanks > 0) checkShardMemory(config, shardMemoryBytes(config), machineBytes);
   s.config = config;
   s.generation.take(config.generation);
   while (s.contributions.length < config.worldSize) s.contributions.push(kernelFloat32Array(s.params.length));

@@ -18,6 +18,7 @@ export type { Sample } from "./metrics/metric-registry.js";
 export { Counter, Histogram, MetricRegistry } from "./metrics/metric-registry.js";
 export type { MetricsSource } from "./metrics/metrics-server.js";
 export { sendMetrics, startMetricsServer } from "./metrics/metrics-server.js";
+export { encodeUserinfo, redactingLogger, redactUrl, splitUserinfo, withUserinfo } from "./redact-url.js";
 export type { IssuedCertificate, IssueOptions, JobAuthority } from "./tls/job-authority.js";
 export { createJobAuthority, issueCertificate } from "./tls/job-authority.js";
 export type { TlsFiles } from "./tls/tls-files.js";

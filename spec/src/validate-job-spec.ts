@@ -202,12 +202,21 @@ export function validateJobSpec(spec: JobSpec): void {
   // A user's model is counted once its artifact has been read (the coordinator refuses to start before).
   if (data === undefined || (model.case === "layers" && (model.value.artifact?.digest ?? "") === "")) return;
   const parameters = parameterLayout(spec.model!, data).parameterCount;
+  // Before any process allocates: 4 bytes a parameter, and the optimizer's state and every rank's contribution besides.
+  check(
+    parameters <= maxParameterCount,
+    model.case === "mlp" ? "model.mlp.hiddenUnits" : "model",
+    `asks for ${parameters} parameters; at most ${maxParameterCount} are allowed (the maximum trainfleet takes): use smaller layers`,
+  );
   check(
     ps.shards <= parameters,
     "parameterServers.shards",
     `${ps.shards} shards for ${parameters} parameters: give at most one shard per parameter`,
   );
 }
+
+/** The most parameters a model may have: 4 GB of float32 values, and as much again per rank and optimizer slot on the shards. */
+export const maxParameterCount = 1_000_000_000;
 
 /** The most records a block-shuffle window may hold: the coordinator shuffles a window in memory. */
 const maxShuffleWindow = 16_777_216;

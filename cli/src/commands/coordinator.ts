@@ -1,6 +1,8 @@
 /** `trainfleet coordinator`: the coordinator of one job. */
 import { runCoordinator } from "@trainfleet/coordinator";
 import { JobPhase } from "@trainfleet/proto";
+import type { Logger } from "@trainfleet/runtime";
+import { encodeUserinfo, redactingLogger, splitUserinfo, withUserinfo } from "@trainfleet/runtime";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
 import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";
@@ -24,9 +26,34 @@ export const natsUrlFlag = {
   "nats-url": {
     kind: "string",
     env: "TRAINFLEET_NATS_URL",
-    help: "NATS server(s) (nats://HOST:PORT, comma-separated) to publish the job's events to: JobEvents on trainfleet.jobs.JOB.events, StepMetrics on trainfleet.jobs.JOB.metrics (protobuf), kept by the JetStream stream TRAINFLEET_JOBS (created or updated: 7 days, 1 GiB). An unreachable server is logged and retried; it never stops the job. Without it the events stay in process.",
+    help: "NATS server(s) (nats://HOST:PORT, comma-separated) to publish the job's events to: JobEvents on trainfleet.jobs.JOB.events, StepMetrics on trainfleet.jobs.JOB.metrics (protobuf), kept by the JetStream stream TRAINFLEET_JOBS (created or updated: 7 days, 1 GiB). An unreachable server is logged and retried; it never stops the job. Without it the events stay in process. Credentials: --nats-credentials-file (user:password@ in the URL works too, but shows on a command line); logs show the URL without them.",
   },
 } as const;
+
+export const natsCredentialsFlag = {
+  "nats-credentials-file": {
+    kind: "string",
+    env: "TRAINFLEET_NATS_CREDENTIALS_FILE",
+    help: "A file (best 0600) holding the NATS credentials on one line: user:password, or a token. Better than credentials in --nats-url, which would show on the command line (a URL's user:password@ is taken too, from TRAINFLEET_NATS_URL say). No log line shows them.",
+  },
+} as const;
+
+/**
+ * The NATS URL with its credentials (from --nats-credentials-file, else the URL's own
+ * userinfo) as userinfo, which the NATS clients take apart, and the logger to use: one that
+ * takes every URL's userinfo out of what it logs whenever there are credentials.
+ */
+export function natsSettings(values: Record<string, FlagValue>, logger: Logger): { natsUrl: string | undefined; logger: Logger } {
+  const url = values["nats-url"] as string | undefined;
+  const file = values["nats-credentials-file"] as string | undefined;
+  if (url === undefined) {
+    if (file !== undefined) throw new UsageError("--nats-credentials-file: give --nats-url too (the NATS server the credentials are for)");
+    return { natsUrl: undefined, logger };
+  }
+  const credentials = file === undefined ? "" : encodeUserinfo(readTokenFile(file, "--nats-credentials-file"));
+  const natsUrl = credentials === "" ? url : withUserinfo(url, credentials);
+  return { natsUrl, logger: splitUserinfo(natsUrl).userinfo === "" ? logger : redactingLogger(logger) };
+}
 
 /** Who may read the job's status and control the job: bearer tokens, the Host check, the event-stream cap. */
 export const accessFlags = {
@@ -149,12 +176,15 @@ export const coordinatorCommand: Command = {
     },
     ...accessFlags,
     ...natsUrlFlag,
+    ...natsCredentialsFlag,
     ...leaseFlag,
     ...tlsFlags,
     ...jobFlags,
     ...commonFlags,
   },
-  async run({ values, logger, signal, workDone, env }) {
+  async run({ values, logger: given, signal, workDone, env }) {
+    // First: with NATS credentials, everything after logs through a logger that redacts them.
+    const { natsUrl, logger } = natsSettings(values, given);
     // Credentials are read and checked before anything listens (a wrong file names its flag).
     const security = await transportSecurity(values, logger, { roles: ["coordinator"] });
     const resume = values.resume as string | undefined;
@@ -181,7 +211,7 @@ export const coordinatorCommand: Command = {
       allowedHosts: allowedHostNames(values["allowed-hosts"] as string | undefined),
       maxWatchers: values["max-watchers"] as number,
       lingerMs: values["linger-ms"] as number,
-      natsUrl: values["nats-url"] as string | undefined,
+      natsUrl,
       logger,
       signal,
       // `trainfleet run` starts us with an IPC channel and waits for the addresses.

@@ -14,6 +14,30 @@ export const metricsListenFlag = {
   },
 } as const;
 
+/** Bounds on the shard's TCP data channel (docs/security.md, Bounds); each unset one takes its default. */
+export const dataChannelFlags = {
+  "data-max-connections": {
+    kind: "integer",
+    env: "TRAINFLEET_DATA_MAX_CONNECTIONS",
+    help: "Data channel connections the shard holds at once (default 256); one more is told RESOURCE_EXHAUSTED and closed.",
+  },
+  "data-hello-timeout-ms": {
+    kind: "integer",
+    env: "TRAINFLEET_DATA_HELLO_TIMEOUT_MS",
+    help: "A data channel connection that has not completed its TLS handshake and HELLO this long after connecting is closed (default 10000).",
+  },
+  "data-idle-timeout-ms": {
+    kind: "integer",
+    env: "TRAINFLEET_DATA_IDLE_TIMEOUT_MS",
+    help: "A data channel connection that sends no frame this long, with no request of its own waiting (a pull waiting for a slow step is), is closed; a worker reconnects (default 300000).",
+  },
+  "data-max-pending-requests": {
+    kind: "integer",
+    env: "TRAINFLEET_DATA_MAX_PENDING_REQUESTS",
+    help: "Requests one data channel connection may send before reading their replies (default 16); more closes it.",
+  },
+} as const;
+
 export const psCommand: Command = {
   name: "ps",
   usage: "trainfleet ps --coordinator HOST:PORT --shard-index N [flags]",
@@ -29,6 +53,7 @@ export const psCommand: Command = {
       help: "host:port to serve on; port 0 picks a free one. Workers dial this address, so use a reachable host.",
     },
     ...metricsListenFlag,
+    ...dataChannelFlags,
     ...tlsFlags,
     ...commonFlags,
   },
@@ -45,6 +70,12 @@ export const psCommand: Command = {
       logger,
       signal,
       security,
+      dataChannel: {
+        maxConnections: values["data-max-connections"] as number | undefined,
+        helloTimeoutMs: values["data-hello-timeout-ms"] as number | undefined,
+        idleTimeoutMs: values["data-idle-timeout-ms"] as number | undefined,
+        maxPendingRequests: values["data-max-pending-requests"] as number | undefined,
+      },
     });
     return 0;
   },

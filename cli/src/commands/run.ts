@@ -14,17 +14,21 @@
  * coordinator first, which finishes the steps handed out, takes a just-in-time checkpoint
  * and stops the members; `--resume <job folder>` continues that job in its folder.
  */
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { toJson } from "@bufbuild/protobuf";
+import { shardMemoryBytes } from "@trainfleet/paramserver";
 import type { JobStatus } from "@trainfleet/proto";
 import { Code, JobPhase, JobSpecSchema, Placement, TrainfleetError } from "@trainfleet/proto";
+import { splitUserinfo } from "@trainfleet/runtime";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
 import { dataShape, latestCheckpointFileName, parameterLayout } from "@trainfleet/spec";
 import type { BackendChoice } from "@trainfleet/worker";
 import { locateFashionMnist } from "@trainfleet/worker/dataset";
 import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";
+import type { FlagValue } from "../flags.js";
 import { jobFlags, jobSpecFromFlags } from "../job-flags.js";
 import type { ChildExit, FleetChild } from "../local-fleet.js";
 import { LocalFleet, logTail, restarts } from "../local-fleet.js";
@@ -35,7 +39,7 @@ import { resumableJob } from "../resumable-job.js";
 import type { StatusTarget } from "../status-client.js";
 import { followStatus, statusTarget } from "../status-client.js";
 import { ensureJobTokens, readTokenFile } from "../token-files.js";
-import { leaseFlag, natsUrlFlag, refuseJobFlagsWithResume } from "./coordinator.js";
+import { leaseFlag, natsCredentialsFlag, natsUrlFlag, refuseJobFlagsWithResume } from "./coordinator.js";
 import { backendFlag, dataDirFlag, dataDirs } from "./worker.js";
 
 /** How long a SIGTERM'd coordinator gets for its just-in-time checkpoint before the rest of the fleet is stopped anyway. */
@@ -66,6 +70,7 @@ export const runCommand: Command = {
     },
     ...leaseFlag,
     ...natsUrlFlag,
+    ...natsCredentialsFlag,
     insecure: {
       kind: "boolean",
       help: "Plaintext between the job's processes, on purpose: no CA, no certificates, no connection encrypted or authenticated; each process logs a warning. Without it the run makes a CA for the job and a certificate for each process (the job folder's tls/) and every connection is mutual TLS.",
@@ -86,6 +91,8 @@ export const runCommand: Command = {
       values.backend as BackendChoice,
       logger,
     );
+    // Before a folder is made or a process started: every process of the fleet runs on this machine.
+    checkFleetMemory(spec, totalmem());
     const dirs = dataDirs(values["data-dir"] as string | undefined, env);
     // Only the built-in dataset is looked for here; a manifest's files were read above.
     const dataDir = spec.dataset!.manifest === "" ? await locateFashionMnist(dirs) : (dirs[0] ?? "");
@@ -141,8 +148,8 @@ export const runCommand: Command = {
       // nothing over it; it still resolves it, once, where it enters that process (it checks
       // a file it did not write itself; resolving a resolved spec changes nothing).
       const origin = resumed === undefined ? ["--spec", specPath] : ["--resume", resumed.checkpoint.path];
-      const natsUrl = values["nats-url"] as string | undefined;
-      const nats = natsUrl === undefined ? [] : ["--nats-url", natsUrl];
+      // NATS credentials (in the URL, or a file) reach the coordinator in a 0600 file of the job folder, never on its command line.
+      const { natsUrl, nats } = natsForCoordinator(values, folder);
       const audit = values["ledger-audit"] === true ? ["--ledger-audit", join(folder, "ledger.jsonl")] : [];
       const coordinatorArgs = (listen: string, httpListen: string, from: string[]) => [
         ...[
@@ -334,4 +341,48 @@ function summary(status: JobStatus, wallMs: number): string {
 
 function timestamp(date: Date): string {
   return date.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+}
+
+/**
+ * The coordinator's NATS flags: the URL without userinfo, and the credentials (the URL's
+ * userinfo, or --nats-credentials-file's) in `nats-credentials` (0600) in the job folder.
+ * `natsUrl` is the URL as it may be printed.
+ */
+function natsForCoordinator(values: Record<string, FlagValue>, folder: string): { natsUrl: string | undefined; nats: string[] } {
+  const given = values["nats-url"] as string | undefined;
+  if (given === undefined) return { natsUrl: undefined, nats: [] };
+  const { urls, userinfo } = splitUserinfo(given);
+  const file = values["nats-credentials-file"] as string | undefined;
+  if (file !== undefined) return { natsUrl: urls, nats: ["--nats-url", urls, "--nats-credentials-file", resolve(file)] };
+  if (userinfo === "") return { natsUrl: urls, nats: ["--nats-url", urls] };
+  const colon = userinfo.indexOf(":");
+  const credentials =
+    colon < 0
+      ? decodeURIComponent(userinfo)
+      : `${decodeURIComponent(userinfo.slice(0, colon))}:${decodeURIComponent(userinfo.slice(colon + 1))}`;
+  const path = join(folder, "nats-credentials");
+  writeFileSync(path, `${credentials}\n`, { mode: 0o600 });
+  // The mode applies at creation only: a file left by an earlier run of a resumed job is made private too.
+  chmodSync(path, 0o600);
+  return { natsUrl: urls, nats: ["--nats-url", urls, "--nats-credentials-file", path] };
+}
+
+/**
+ * Refuses a job whose processes would need more memory than this machine has in all
+ * (os.totalmem): the shards' buffers as a shard counts them (paramserver shard-assignment.ts
+ * shardMemoryBytes: parameters twice, each optimizer state array twice, a contribution per
+ * rank, the initial values), and each worker's parameters, gradient, pulled copy and model.
+ */
+function checkFleetMemory(spec: ResolvedJobSpec, machineBytes: number): void {
+  const parameters = parameterLayout(spec.model!, dataShape(spec.dataset!)).parameterCount;
+  const ranks = spec.workers!.maxWorkers;
+  // The shards' ranges together are the whole parameter vector.
+  const shards = shardMemoryBytes({ range: { begin: 0, end: parameters }, optimizer: spec.training!.optimizer!, worldSize: ranks });
+  const workers = 4 * parameters * 4 * ranks;
+  if (shards + workers <= machineBytes) return;
+  const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
+  throw new TrainfleetError(
+    Code.RESOURCE_EXHAUSTED,
+    `the job needs about ${gib(shards + workers)} (${parameters} parameters: ${gib(shards)} on the shards, ${gib(workers)} for ${ranks} workers) but this machine has ${gib(machineBytes)} of memory in all (os.totalmem); use a smaller model or fewer workers, or run the job on Kubernetes`,
+  );
 }

@@ -19,10 +19,11 @@ import { abortableDelay } from "@trainfleet/runtime";
 import type { EventBus } from "./event-bus.js";
 import type { BusMessage } from "./event-subjects.js";
 import { allJobsSubject, encodeBusMessage, eventMessage, jobFilterSubject, jobsStreamName, metricsMessage } from "./event-subjects.js";
+import { natsConnectOptions } from "./nats-connect-options.js";
 import { fromNatsError, isStreamNotFound } from "./nats-errors.js";
 
 export interface NatsEventBusOptions {
-  /** nats://host:port (several may be given, comma-separated). */
+  /** nats://host:port (several may be given, comma-separated); credentials as userinfo (nats-connect-options.ts), never logged. */
   url: string;
   logger: Logger;
   /** How long the stream keeps a message (default 7 days). */
@@ -76,7 +77,7 @@ class NatsEventBus implements EventBus {
 
   constructor(options: Omit<Required<NatsEventBusOptions>, "freshJobId"> & Pick<NatsEventBusOptions, "freshJobId">) {
     this.#options = options;
-    this.#logger = options.logger.child({ nats: options.url });
+    this.#logger = options.logger.child({ nats: natsConnectOptions(options.url).shown });
     this.#connected = this.#connect();
   }
 
@@ -154,19 +155,20 @@ class NatsEventBus implements EventBus {
 
   /** Connects (with backoff until it works or the bus closes), makes the stream, then sends the queue. */
   async #connect(): Promise<void> {
-    const { url, retryMs } = this.#options;
+    const { retryMs } = this.#options;
+    const { connect: auth, shown } = natsConnectOptions(this.#options.url);
     const signal = this.#stop.signal;
     for (let attempt = 1; ; attempt++) {
       let connection: NatsConnection;
       try {
         connection = await connect({
-          servers: url.split(","),
+          ...auth,
           name: "trainfleet-coordinator",
           maxReconnectAttempts: -1,
           reconnectTimeWait: 1_000,
         });
       } catch (error) {
-        const problem = fromNatsError(error, `cannot reach NATS at ${url}`).message;
+        const problem = fromNatsError(error, `cannot reach NATS at ${shown}`).message;
         if (attempt === 1)
           this.#logger.warn({ err: problem }, "cannot reach NATS: job events are queued and the connection retried; the job goes on");
         else this.#logger.debug({ err: problem, attempt }, "NATS still unreachable");

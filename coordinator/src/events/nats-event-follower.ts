@@ -10,6 +10,7 @@ import { connect } from "@nats-io/transport-node";
 import { Code, TrainfleetError } from "@trainfleet/proto";
 import type { BusMessage } from "./event-subjects.js";
 import { decodeBusMessage, jobFilterSubject, jobsStreamName } from "./event-subjects.js";
+import { natsConnectOptions } from "./nats-connect-options.js";
 import { fromNatsError, isStreamNotFound } from "./nats-errors.js";
 
 export interface FollowJobEventsOptions {
@@ -25,10 +26,12 @@ export interface FollowJobEventsOptions {
 
 /** Every message in order until the signal aborts or the caller stops iterating; the connection is closed either way. */
 export async function* followJobEvents(options: FollowJobEventsOptions): AsyncGenerator<BusMessage> {
-  const { url, signal } = options;
+  const { signal } = options;
+  // Credentials as the URL's userinfo go to nats.js as such, and never into a message.
+  const { connect: auth, shown: url } = natsConnectOptions(options.url);
   let connection: NatsConnection;
   try {
-    connection = await connect({ servers: url.split(","), name: "trainfleet-events", maxReconnectAttempts: -1 });
+    connection = await connect({ ...auth, name: "trainfleet-events", maxReconnectAttempts: -1 });
   } catch (error) {
     throw fromNatsError(error, `cannot reach NATS at ${url}`);
   }

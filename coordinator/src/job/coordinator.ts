@@ -32,6 +32,7 @@ import { recordShardStats } from "../membership/member-status.js";
 import type { AssignmentInit, Member } from "../membership/members.js";
 import { Members } from "../membership/members.js";
 import { admit } from "../membership/registration.js";
+import { checkMemberId, checkRequestStrings } from "../membership/request-limits.js";
 import { stragglerEvictions } from "../membership/stragglers.js";
 import { WorkerFailures } from "../membership/worker-failures.js";
 import type { EvictionCause } from "../status/coordinator-metrics.js";
@@ -142,6 +143,7 @@ export class Coordinator {
 
   /** Renews a member's lease; a shard's counters, when sent, go into the status (until the job has finished). */
   heartbeat(memberId: string, shardStats?: ParameterServerStats): number {
+    checkMemberId(memberId);
     const expires = this.#members.renew(memberId);
     // A finished job's status is final: a heartbeat still in flight does not change it.
     if (shardStats !== undefined && !isFinished(this.#lifecycle.phase) && recordShardStats(this.#members.get(memberId), shardStats))
@@ -150,6 +152,7 @@ export class Coordinator {
   }
 
   assignments(memberId: string, signal: AbortSignal): AsyncIterable<AssignmentInit> {
+    checkMemberId(memberId);
     return this.#members.get(memberId).outbox.read(signal);
   }
 
@@ -175,6 +178,7 @@ export class Coordinator {
 
   /** A shard took a generation's assignment (and holds `version`), or could not take or open one. */
   reportGeneration(request: ReportGenerationRequest): void {
+    checkRequestStrings(request);
     const shard = this.#shardMember(request.memberId);
     if (request.error !== "")
       return this.fail(
@@ -185,17 +189,20 @@ export class Coordinator {
   }
 
   reportProgress(request: ReportProgressRequest): void {
+    checkRequestStrings(request);
     const { member, plan } = this.#current(request.memberId, request.generation);
     takeProgressReport(member, plan, request, this.#parts);
   }
 
   /** A worker is exiting on an error no new assignment mends (failure-reports.ts). */
   reportFailure(request: ReportFailureRequest): void {
+    checkRequestStrings(request);
     takeFailureReport(request, { ...this.#lossContext(), failures: this.#failures });
   }
 
   /** A shard wrote (or failed to write) its slice of a checkpoint. */
   reportCheckpoint(request: ReportCheckpointRequest): void {
+    checkRequestStrings(request);
     const shard = this.#shardMember(request.memberId);
     const checkpoints = this.#cycle?.plan.checkpoints;
     if (checkpoints === undefined)
@@ -210,6 +217,7 @@ export class Coordinator {
   }
 
   reportEvaluation(request: ReportEvaluationRequest): void {
+    checkRequestStrings(request);
     const { member, plan } = this.#current(request.memberId, request.generation);
     if (this.#lifecycle.phase !== JobPhase.EVALUATING) return;
     const result = this.#dispatch.reportEvaluation(member.id, request);

@@ -1,12 +1,15 @@
 /**
  * The registry of a job's members (workers and parameter-server shards) and their leases.
- * A member is live while its lease, renewed by heartbeat, has not run out.
+ * A member is live while its lease, renewed by heartbeat, has not run out. The records kept
+ * are bounded (request-limits.ts): at the bound, lost and stopped members are pruned oldest
+ * first, and only a table of live members refuses a registration.
  */
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { AssignmentsResponse, AssignmentsResponseSchema, ParameterServerStats, RegisterRequest } from "@trainfleet/proto";
 import { Code, invalidField, MemberRole, TrainfleetError, WorkerState } from "@trainfleet/proto";
 import { AsyncQueue } from "@trainfleet/runtime";
+import { tooManyMembers } from "./request-limits.js";
 import type { StepTiming } from "./step-timing.js";
 
 export type AssignmentInit = MessageInitShape<typeof AssignmentsResponseSchema> | AssignmentsResponse;
@@ -47,7 +50,8 @@ export class Members {
     private readonly now: () => number,
   ) {}
 
-  add(request: RegisterRequest, shardCount: number | undefined, identity = ""): Member {
+  /** `maxRecords`: the most member records kept, live or lost (request-limits.ts maxMemberRecords). */
+  add(request: RegisterRequest, shardCount: number | undefined, identity = "", maxRecords = Number.POSITIVE_INFINITY): Member {
     let id: string;
     if (request.role === MemberRole.WORKER) {
       id = `worker-${this.#nextWorker++}`;
@@ -68,6 +72,7 @@ export class Members {
     } else {
       throw invalidField("role", "must be MEMBER_ROLE_WORKER or MEMBER_ROLE_PARAMETER_SERVER");
     }
+    this.#makeRoom(maxRecords);
     const now = this.now();
     const member: Member = {
       id,
@@ -91,6 +96,15 @@ export class Members {
     };
     this.#members.set(id, member);
     return member;
+  }
+
+  /** Prunes lost and stopped members, oldest first, until one more fits under `maxRecords`; refuses when only live ones are left. */
+  #makeRoom(maxRecords: number): void {
+    for (const [id, member] of this.#members) {
+      if (this.#members.size < maxRecords) return;
+      if (member.state === WorkerState.LOST || member.state === WorkerState.STOPPED) this.#members.delete(id);
+    }
+    if (this.#members.size >= maxRecords) throw tooManyMembers(maxRecords);
   }
 
   /** The member that serves shard `index`, if one registered. */

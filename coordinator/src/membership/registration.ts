@@ -4,7 +4,8 @@
  * registers for an index whose member still holds its lease replaces that member: its
  * session is dead (a shard registers again only when it lost its coordinator) and what it
  * held cannot be trusted, so it is lost (member-loss.ts) and the job goes back to its
- * checkpoint. The coordinator then fits the new member in.
+ * checkpoint. The coordinator then fits the new member in. Its strings and the job's number
+ * of member records are bounded (request-limits.ts).
  */
 
 import type { RegisterRequest } from "@trainfleet/proto";
@@ -14,11 +15,14 @@ import { isFinished } from "../job/job-phase.js";
 import type { LossContext } from "./member-loss.js";
 import { loseMember } from "./member-loss.js";
 import type { Member } from "./members.js";
+import { checkRequestStrings, maxMemberRecords } from "./request-limits.js";
 
 /** The registered member; FAILED_PRECONDITION when it may not join, INVALID_ARGUMENT or ALREADY_EXISTS when the request does not hold (Members.add). */
 /** `identity`: the name in the member's certificate ("" in plaintext). */
 export function admit(request: RegisterRequest, context: LossContext, identity = ""): Member {
   const { members, lifecycle, spec, cycle } = context;
+  // Before anything is stored, logged or can displace a member.
+  checkRequestStrings(request);
   refuseIfEnded(lifecycle.phase);
   const started = cycle !== undefined;
   if (started && request.role === MemberRole.WORKER && spec?.parameterServers?.placement === Placement.COLOCATED) {
@@ -32,7 +36,7 @@ export function admit(request: RegisterRequest, context: LossContext, identity =
     loseMember(previous, "replaced", `a shard registered again for its index ${request.shardIndex}`, context);
   // With colocated placement, that loss ended the job.
   refuseIfEnded(lifecycle.phase);
-  const member = members.add(request, spec?.parameterServers?.shards, identity);
+  const member = members.add(request, spec?.parameterServers?.shards, identity, maxMemberRecords(spec));
   context.logger.info(
     { memberId: member.id, memberRole: MemberRole[member.role], host: member.host, address: member.address || undefined },
     "member registered",

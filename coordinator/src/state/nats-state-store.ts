@@ -14,6 +14,7 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connect } from "@nats-io/transport-node";
 import { Code, TrainfleetError } from "@trainfleet/proto";
+import { natsConnectOptions } from "../events/nats-connect-options.js";
 import { fromNatsError } from "../events/nats-errors.js";
 import type { CoordinatorState } from "./coordinator-state.js";
 import { parseCoordinatorState } from "./coordinator-state.js";
@@ -49,19 +50,21 @@ export async function natsStateStore(options: NatsStateStoreOptions): Promise<St
       `jobId: "${jobId}" cannot be a NATS KV key (letters, digits, "-", "_", "/", "=", inner ".")`,
       { field: "jobId" },
     );
-  const description = `NATS KV ${bucket}/${jobId} at ${url}`;
+  // Credentials in the URL go to nats.js as user/pass or token; messages show the URL without them.
+  const { connect: connectOptions, shown } = natsConnectOptions(url);
+  const description = `NATS KV ${bucket}/${jobId} at ${shown}`;
   let connection: NatsConnection;
   try {
     // Once connected, nats.js reconnects by itself; a save meanwhile fails after timeoutMs.
     connection = await connect({
-      servers: url.split(","),
+      ...connectOptions,
       name: "trainfleet-coordinator-state",
       timeout: timeoutMs,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 1_000,
     });
   } catch (error) {
-    const cause = fromNatsError(error, `cannot reach NATS at ${url} to keep the coordinator's state`);
+    const cause = fromNatsError(error, `cannot reach NATS at ${shown} to keep the coordinator's state`);
     throw new TrainfleetError(
       cause.code,
       `${cause.message}; start one with JetStream on (nats-server -js), or leave out the NATS URL to keep the state in a local file`,
@@ -73,7 +76,7 @@ export async function natsStateStore(options: NatsStateStoreOptions): Promise<St
     kv = await new Kvm(jetstream(connection, { timeout: timeoutMs })).create(bucket, { history: 1, storage: StorageType.File });
   } catch (error) {
     await connection.close().catch(() => {});
-    const cause = fromNatsError(error, `cannot open or create the KV bucket ${bucket} on NATS at ${url}`);
+    const cause = fromNatsError(error, `cannot open or create the KV bucket ${bucket} on NATS at ${shown}`);
     // Reached but refusing (most often a server without JetStream): the server's setup is wrong, not its availability.
     const code = cause.code === Code.UNKNOWN ? Code.FAILED_PRECONDITION : cause.code;
     throw new TrainfleetError(code, `${cause.message}; the server must run with JetStream on (nats-server -js)`, { cause: error });

@@ -5,6 +5,12 @@
  * and parameters are written to the socket from the shard's own memory, each chunk as soon
  * as the step has applied it. A connection whose certificate may not push (a coordinator's)
  * has every push refused before any of its bytes reaches the shard.
+ *
+ * Bounded (data-channel-limits.ts): a frame of a type a client does not send, or a HELLO,
+ * PUSH_END or PULL with an oversized payload, closes the connection at its header, before
+ * its payload is read; a refused chunk is read and dropped without a buffer of its size; a
+ * connection that says no HELLO in time, or stays silent with nothing of its own waiting,
+ * is closed; so is one that pipelines more requests than the limit.
  */
 import type { Socket } from "node:net";
 import { freeKernelArray, kernelUint16Array } from "@trainfleet/kernels";
@@ -15,7 +21,9 @@ import type { WireCodec } from "../codec/wire-codec.js";
 import { wireCodec } from "../codec/wire-codec.js";
 import type { PushTransaction } from "../push-transaction.js";
 import type { ShardPort } from "../shard-port.js";
-import { FrameParser } from "./frame-parser.js";
+import type { DataChannelLimits } from "./data-channel-limits.js";
+import { dataChannelLimitFlags } from "./data-channel-limits.js";
+import { FrameParser, skip } from "./frame-parser.js";
 import { errorFrame, frame } from "./frame-writer.js";
 import type { FrameHeader } from "./frames.js";
 import { FrameType, headerBytes } from "./frames.js";
@@ -33,24 +41,38 @@ export interface ConnectionOptions {
   pushRefusal?: TrainfleetError | undefined;
   /** Whether the socket is TLS: its writes are then paced (paced-writer.ts). */
   tls: boolean;
+  limits: DataChannelLimits;
   /** Starts reading the connection into `parser`; returns the socket that reads it. */
   attach(parser: FrameParser, onError: (error: unknown) => void): Socket;
 }
 
+/** A job id is a DNS label (63 characters at most, spec validation): a HELLO past 253 bytes holds no job id. */
+const maxHelloBytes = 253;
+
 /** Serves one accepted connection; returns the socket that reads it. */
 export function serveConnection(shard: ShardPort, logger: Logger, options: ConnectionOptions): Socket {
-  const { closing, encoded, pushRefusal } = options;
+  const { closing, encoded, pushRefusal, limits } = options;
   let jobId: string | undefined;
   let push: PushTransaction | undefined;
   let pushError: TrainfleetError | undefined;
-  let discard = new Uint8Array(0);
   /** Where 16-bit pushed values land before they are decoded: in the kernel memory, for the SIMD conversion. */
   let staging: Uint16Array = new Uint16Array(0);
   // Requests may be pipelined (a pull right before the push it waits for); replies leave
   // in request order, even when an earlier one (a pull waiting for its chunks) takes longer.
   let replies: Promise<void> = Promise.resolve();
+  /** Requests whose replies have not all been written: while any waits, the connection is not idle. */
+  let pending = 0;
   const reply = (send: () => Promise<void> | void) => {
-    replies = replies.then(send).catch((error: unknown) => fail(error));
+    if (pending >= limits.maxPendingRequests)
+      throw new TrainfleetError(
+        Code.RESOURCE_EXHAUSTED,
+        `more than ${limits.maxPendingRequests} requests waiting for replies on one data channel connection; read the replies, or raise the shard's ${dataChannelLimitFlags.maxPendingRequests}`,
+      );
+    pending++;
+    replies = replies
+      .then(send)
+      .catch((error: unknown) => fail(error))
+      .finally(() => pending--);
   };
   const fail = (error: unknown) => {
     logger.warn({ err: TrainfleetError.from(error).message }, "data channel request failed");
@@ -80,17 +102,16 @@ export function serveConnection(shard: ShardPort, logger: Logger, options: Conne
     offset: header.offset,
     byteLength: (header.payloadBytes / wireCodec(header.dtype).bytesPerValue) * 4,
   });
-  const scratch = (bytes: number) => {
-    if (discard.byteLength < bytes) discard = new Uint8Array(bytes);
-    return discard.subarray(0, bytes);
-  };
   const parser = new FrameParser(
     {
       payloadTarget(header) {
-        if (header.type !== FrameType.PUSH_CHUNK || pushError !== undefined || jobId === undefined) return scratch(header.payloadBytes);
+        if (hungUp) return skip;
+        idle.refresh();
+        if (header.type !== FrameType.PUSH_CHUNK) return refuseAtHeader(header);
+        if (pushError !== undefined || jobId === undefined) return skip;
         if (pushRefusal !== undefined) {
           rejectPush(pushRefusal);
-          return scratch(header.payloadBytes);
+          return skip;
         }
         push ??= shard.beginPush(options.peer);
         try {
@@ -104,12 +125,14 @@ export function serveConnection(shard: ShardPort, logger: Logger, options: Conne
           return new Uint8Array(staging.buffer, staging.byteOffset, header.payloadBytes);
         } catch (error) {
           rejectPush(error);
-          return scratch(header.payloadBytes);
+          return skip;
         }
       },
       frame(header, payload) {
+        if (hungUp) return;
         switch (header.type) {
           case FrameType.HELLO: {
+            clearTimeout(helloDeadline);
             jobId = Buffer.from(payload).toString("utf8");
             const served = shard.config?.jobId;
             if (served !== undefined && served !== jobId) {
@@ -162,26 +185,89 @@ export function serveConnection(shard: ShardPort, logger: Logger, options: Conne
             return reply(() => sendParameters(shard, write, pullJob, header, signal, encoded).finally(() => waitingPulls.delete(pull)));
           }
           default:
-            return reply(() =>
-              fail(new TrainfleetError(Code.INVALID_ARGUMENT, `unexpected frame type ${header.type} on a shard's data channel`)),
-            );
+            // Refused at its header (refuseAtHeader): never reaches here.
+            return;
         }
       },
     },
     maxChunkBytes,
   );
-  const socket = options.attach(parser, (error) => {
+  const closeWith = (error: TrainfleetError) => {
     fail(error);
     socket.destroy();
-  });
+  };
+  /** Tells a peer that broke no frame why it is cut, and cuts it once it had a moment to read that. */
+  let hungUp = false;
+  const hangUp = (error: TrainfleetError) => {
+    hungUp = true;
+    // Debug: a flood of silent connections must not become a flood of log lines.
+    logger.debug({ peer: socket.remoteAddress, err: error.message }, "data channel connection closed");
+    socket.end(errorFrame(error));
+    setTimeout(() => socket.destroy(), 1_000).unref();
+  };
+  // Timers of their own rather than the socket's: a socket that reads in place has no read activity Node sees.
+  const helloDeadline = setTimeout(
+    () =>
+      hangUp(
+        new TrainfleetError(
+          Code.DEADLINE_EXCEEDED,
+          `no HELLO within ${limits.helloTimeoutMs} ms of connecting; the connection is closed (the shard's ${dataChannelLimitFlags.helloTimeoutMs})`,
+        ),
+      ),
+    limits.helloTimeoutMs,
+  ).unref();
+  const idle: NodeJS.Timeout = setTimeout(() => {
+    // A pull waiting for its version (a slow step) or replies still being written: not idle.
+    if (pending > 0) return void idle.refresh();
+    hangUp(
+      new TrainfleetError(
+        Code.DEADLINE_EXCEEDED,
+        `no frame for ${limits.idleTimeoutMs} ms and nothing waiting; the connection is closed (the shard's ${dataChannelLimitFlags.idleTimeoutMs}); a client reconnects`,
+      ),
+    );
+  }, limits.idleTimeoutMs).unref();
+  const socket = options.attach(parser, (error) => closeWith(TrainfleetError.from(error)));
   const write = pacedWriter(socket, options.tls);
   socket.setNoDelay(true);
   socket.on("close", () => {
+    clearTimeout(helloDeadline);
+    clearTimeout(idle);
     endWaitingPulls(new TrainfleetError(Code.CANCELLED, "data channel connection closed"));
     freeKernelArray(staging);
   });
   socket.on("error", (error) => logger.debug({ err: error.message }, "data channel connection error"));
   return socket;
+}
+
+/**
+ * Refuses, at its header, a frame that no client sends with a payload the shard would have
+ * to hold: the connection is then closed before the payload is read. What is taken returns
+ * `skip` (HELLO's few bytes excepted), so no frame but an accepted chunk costs memory of its size.
+ */
+function refuseAtHeader(header: FrameHeader): Uint8Array | typeof skip {
+  switch (header.type) {
+    case FrameType.HELLO:
+      if (header.payloadBytes > maxHelloBytes)
+        throw new TrainfleetError(
+          Code.INVALID_ARGUMENT,
+          `job_id: a HELLO of ${header.payloadBytes} bytes; a job id has at most ${maxHelloBytes}; the connection is closed`,
+          { field: "job_id" },
+        );
+      return new Uint8Array(header.payloadBytes);
+    case FrameType.PUSH_END:
+    case FrameType.PULL:
+      if (header.payloadBytes !== 0)
+        throw new TrainfleetError(
+          Code.INVALID_ARGUMENT,
+          `a ${header.type === FrameType.PULL ? "PULL" : "PUSH_END"} frame carries no payload, not ${header.payloadBytes} bytes; the connection is closed`,
+        );
+      return skip;
+    default:
+      throw new TrainfleetError(
+        Code.INVALID_ARGUMENT,
+        `frame type ${header.type} is not one a client sends to a shard's data channel (HELLO, PUSH_CHUNK, PUSH_END, PULL); the connection is closed`,
+      );
+  }
 }
 
 /**

@@ -9,11 +9,21 @@ import type { FrameHeader } from "./frames.js";
 import { decodeHeader, headerBytes } from "./frames.js";
 
 export interface FrameHandler {
-  /** Where the payload of `header` goes: exactly header.payloadBytes long. Called for every frame, empty ones too. */
-  payloadTarget(header: FrameHeader): Uint8Array;
-  /** The frame is complete (its payload is in the target). */
+  /**
+   * Where the payload of `header` goes: exactly header.payloadBytes long. Called for every
+   * frame, empty ones too. `skip`: the payload is read and dropped through a small shared
+   * buffer, so a refused frame costs no memory of its size; `frame` then gets an empty payload.
+   */
+  payloadTarget(header: FrameHeader): Uint8Array | typeof skip;
+  /** The frame is complete (its payload is in the target, or was skipped). */
   frame(header: FrameHeader, payload: Uint8Array): void;
 }
+
+/** What payloadTarget returns for a payload to read and drop. */
+export const skip = Symbol("skip");
+
+/** Where skipped payloads are read, a piece at a time: shared, since nobody reads it. */
+const skipBuffer = new Uint8Array(64 * 1024);
 
 export class FrameParser {
   readonly #handler: FrameHandler;
@@ -22,6 +32,8 @@ export class FrameParser {
   #current: FrameHeader | undefined;
   #target: Uint8Array = this.#header;
   #filled = 0;
+  /** Bytes of a skipped payload still to read; 0 when not skipping. */
+  #skipping = 0;
 
   constructor(handler: FrameHandler, maxPayloadBytes: number) {
     this.#handler = handler;
@@ -30,11 +42,17 @@ export class FrameParser {
 
   /** The rest of the buffer being filled now: a header, or the current payload's target. */
   nextBuffer(): Uint8Array {
+    if (this.#skipping > 0) return skipBuffer.subarray(0, Math.min(this.#skipping, skipBuffer.byteLength));
     return this.#target.subarray(this.#filled);
   }
 
   /** `count` bytes were written at the start of nextBuffer(). */
   advance(count: number): void {
+    if (this.#skipping > 0) {
+      this.#skipping -= count;
+      if (this.#skipping === 0) this.#complete(new Uint8Array(0));
+      return;
+    }
     this.#filled += count;
     if (this.#filled < this.#target.byteLength) return;
     if (this.#current === undefined) {
@@ -50,6 +68,11 @@ export class FrameParser {
       // An empty payload's header goes through payloadTarget too: that is where a receiver
       // checks a header, and a shard must refuse an empty chunk as it refuses a short one.
       const target = this.#handler.payloadTarget(header);
+      if (target === skip) {
+        if (header.payloadBytes === 0) return this.#complete(new Uint8Array(0));
+        this.#skipping = header.payloadBytes;
+        return;
+      }
       if (target.byteLength !== header.payloadBytes)
         throw new TrainfleetError(Code.INTERNAL, "payloadTarget must be exactly payloadBytes long");
       if (header.payloadBytes === 0) return this.#complete(target);

@@ -4,17 +4,20 @@
  * the rank's contribution buffer (no copy). With the job's credentials it is mutual TLS 1.3:
  * a client without a certificate of the job's CA fails the handshake, and one whose
  * certificate names a role that may not use the data plane (data-plane-access.ts) is told
- * why in an ERROR frame and closed. Each refusal is logged once.
+ * why in an ERROR frame and closed. Each refusal is logged once. Connections beyond the
+ * limit (data-channel-limits.ts) are told so and closed, logged once per burst.
  */
 import { createServer, type Server, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { createServer as createTlsServer } from "node:tls";
-import type { TrainfleetError, TransportSecurity } from "@trainfleet/proto";
-import { peerIdentityOf } from "@trainfleet/proto";
+import type { TransportSecurity } from "@trainfleet/proto";
+import { Code, peerIdentityOf, TrainfleetError } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
 import { dataPlaneRefusal } from "../data-plane-access.js";
 import type { ShardPort } from "../shard-port.js";
 import { serverTlsOptions } from "./channel-tls.js";
+import type { DataChannelLimitOptions } from "./data-channel-limits.js";
+import { dataChannelLimitFlags, resolveDataChannelLimits } from "./data-channel-limits.js";
 import { EncodedParameters, serveConnection } from "./data-connection.js";
 import type { FrameParser } from "./frame-parser.js";
 import { errorFrame } from "./frame-writer.js";
@@ -25,16 +28,57 @@ export interface DataServer {
   readonly connectionsReadInPlace: number;
   /** Connections read through 'data' events, one copy per payload: every TLS one (TLS decrypts into its own buffers). */
   readonly connectionsReadByCopy: number;
+  /** Connections open now (refused ones not counted). */
+  readonly connections: number;
+  /** Connections refused because `maxConnections` were open. */
+  readonly connectionsRefused: number;
   close(): Promise<void>;
 }
 
 /** How long a refused connection may take to read its ERROR frame and hang up before it is cut. */
 const refusalLingerMs = 5_000;
 
-/** Serves `shard` on `host` (a free port); with `security`, over mutual TLS with the job's CA. */
-export async function startDataServer(shard: ShardPort, host: string, logger: Logger, security?: TransportSecurity): Promise<DataServer> {
+/** Serves `shard` on `host` (a free port); with `security`, over mutual TLS with the job's CA; within `limitOptions` (defaults: data-channel-limits.ts). */
+export async function startDataServer(
+  shard: ShardPort,
+  host: string,
+  logger: Logger,
+  security?: TransportSecurity,
+  limitOptions?: DataChannelLimitOptions,
+): Promise<DataServer> {
+  const limits = resolveDataChannelLimits(limitOptions);
   const sockets = new Set<Socket>();
-  const counts = { inPlace: 0, byCopy: 0 };
+  /** Refused for the connection limit, lingering until they have read why. */
+  const refused = new Set<Socket>();
+  const counts = { inPlace: 0, byCopy: 0, refused: 0 };
+  let overLimit = false;
+  /** True (and the socket told why and closed) when `maxConnections` are open already. */
+  const atLimit = (socket: Socket): boolean => {
+    if (sockets.size < limits.maxConnections) {
+      overLimit = false;
+      return false;
+    }
+    counts.refused++;
+    if (!overLimit)
+      logger.warn(
+        { peer: socket.remoteAddress, maxConnections: limits.maxConnections },
+        `data channel connection refused: ${limits.maxConnections} connections open (the shard's ${dataChannelLimitFlags.maxConnections}); further refusals are not logged until one is admitted`,
+      );
+    overLimit = true;
+    refused.add(socket);
+    socket.on("close", () => refused.delete(socket));
+    socket.on("error", () => {});
+    socket.setTimeout(1_000, () => socket.destroy());
+    socket.end(
+      errorFrame(
+        new TrainfleetError(
+          Code.RESOURCE_EXHAUSTED,
+          `this shard holds ${limits.maxConnections} data channel connections already; close some, or raise the shard's ${dataChannelLimitFlags.maxConnections}`,
+        ),
+      ),
+    );
+    return true;
+  };
   const closing = new AbortController();
   // Shared by every connection: each chunk of each version is encoded once, whoever pulls it.
   const encoded = new EncodedParameters();
@@ -46,9 +90,11 @@ export async function startDataServer(shard: ShardPort, host: string, logger: Lo
   if (security === undefined) {
     // Paused, so that no byte is read before the connection is moved to a socket that reads in place.
     server = createServer({ pauseOnConnect: true }, (accepted) => {
+      if (atLimit(accepted)) return;
       const socket = serveConnection(shard, logger, {
         closing: closing.signal,
         encoded,
+        limits,
         tls: false,
         attach: (parser, onError) => {
           const reader = readInPlace(accepted, parser, onError);
@@ -60,7 +106,9 @@ export async function startDataServer(shard: ShardPort, host: string, logger: Lo
     });
   } else {
     const jobId = security.identity.jobId;
-    server = createTlsServer(serverTlsOptions(security), (socket: TLSSocket) => {
+    // The handshake is part of saying HELLO: a client that stalls in it is cut at the same time.
+    server = createTlsServer({ ...serverTlsOptions(security), handshakeTimeout: limits.helloTimeoutMs }, (socket: TLSSocket) => {
+      if (atLimit(socket)) return;
       track(socket);
       const identity = peerIdentityOf(socket.getPeerCertificate());
       const refused = dataPlaneRefusal(identity, jobId, "connect");
@@ -68,6 +116,7 @@ export async function startDataServer(shard: ShardPort, host: string, logger: Lo
       serveConnection(shard, logger, {
         closing: closing.signal,
         encoded,
+        limits,
         peer: identity,
         pushRefusal: dataPlaneRefusal(identity, jobId, "push"),
         tls: true,
@@ -96,10 +145,16 @@ export async function startDataServer(shard: ShardPort, host: string, logger: Lo
     get connectionsReadByCopy() {
       return counts.byCopy;
     },
+    get connections() {
+      return sockets.size;
+    },
+    get connectionsRefused() {
+      return counts.refused;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         closing.abort();
-        for (const socket of sockets) socket.destroy();
+        for (const socket of [...sockets, ...refused]) socket.destroy();
         server.close(() => resolve());
       }),
   };
