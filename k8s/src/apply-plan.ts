@@ -6,10 +6,19 @@
  * after its TTL. Any other API error is thrown for the operator to retry the whole reconcile.
  */
 
-import type { CoreV1Api, CustomObjectsApi, KubernetesObject, V1Pod, V1Service } from "@kubernetes/client-node";
+import type {
+  CoreV1Api,
+  CustomObjectsApi,
+  KubernetesObject,
+  NetworkingV1Api,
+  V1NetworkPolicy,
+  V1Pod,
+  V1Service,
+} from "@kubernetes/client-node";
 import { ApiException, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { Logger } from "@trainfleet/runtime";
 import { timestamp } from "./conditions.js";
+import type { CredentialSecrets } from "./credential-secrets.js";
 import { podGroupResources } from "./gang.js";
 import { apiVersion, group, kind, managedBy, plural, version } from "./names.js";
 import type { KubeEvent, ReconcilePlan } from "./reconcile-plan.js";
@@ -18,6 +27,8 @@ import type { TrainingJob, TrainingJobStatus } from "./training-job.js";
 export interface KubeClients {
   core: CoreV1Api;
   custom: CustomObjectsApi;
+  networking: NetworkingV1Api;
+  secrets: CredentialSecrets;
   logger: Logger;
   now: Date;
 }
@@ -33,6 +44,8 @@ export async function applyPlan(plan: ReconcilePlan, job: TrainingJob, clients: 
   const { core, custom, logger } = clients;
   const namespace = job.metadata.namespace;
   const jobFields = { job: `${namespace}/${job.metadata.name}` };
+  // Before the pods that mount them: a pod whose Secret is missing would wait in ContainerCreating.
+  for (const name of await clients.secrets.ensure(job, plan.secrets)) logger.info({ ...jobFields, kind: "Secret", name }, "created");
   for (const object of plan.create) {
     try {
       await createObject(clients, namespace, object);
@@ -77,9 +90,10 @@ export async function applyPlan(plan: ReconcilePlan, job: TrainingJob, clients: 
   return written;
 }
 
-async function createObject({ core, custom }: KubeClients, namespace: string, object: KubernetesObject): Promise<void> {
+async function createObject({ core, custom, networking }: KubeClients, namespace: string, object: KubernetesObject): Promise<void> {
   if (object.kind === "Pod") await core.createNamespacedPod({ namespace, body: object as V1Pod });
   else if (object.kind === "Service") await core.createNamespacedService({ namespace, body: object as V1Service });
+  else if (object.kind === "NetworkPolicy") await networking.createNamespacedNetworkPolicy({ namespace, body: object as V1NetworkPolicy });
   else {
     // The only custom objects the operator makes are gang schedulers' PodGroups.
     const resource = Object.values(podGroupResources).find(({ group, version }) => object.apiVersion === `${group}/${version}`);

@@ -3,11 +3,14 @@
  * number: what is missing is created (the gang's PodGroup, the coordinator's Service, the
  * coordinator, one pod per shard and per worker rank), workers above the desired count are
  * deleted, highest ranks first. Running pods within the desired count are never touched: scaling
- * restarts nothing.
+ * restarts nothing. New pods come with what secures them: the job's NetworkPolicy and the
+ * Secrets of their credentials (member-credentials.ts).
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import { timestamp } from "./conditions.js";
 import { gangPlan } from "./gang.js";
+import { defaultOperatorPeer, jobNetworkPolicy } from "./job-network-policy.js";
+import { credentialRequest, isInsecure } from "./member-credentials.js";
 import { indexOf, roleOf } from "./observed-pods.js";
 import { coordinatorPod, coordinatorService, desiredWorkers, shardPod, workerPod } from "./pod-manifests.js";
 import type { ReconcilePass } from "./reconcile-pass.js";
@@ -26,13 +29,41 @@ export function createAndScale(pass: ReconcilePass): void {
   if (gang.podGroup !== undefined && !observed.podGroupExists) plan.create.push(gang.podGroup);
   if (observed.service === undefined) plan.create.push(coordinatorService(job));
   // A pod still terminating keeps its name: it is made again once it is gone.
-  for (const pod of wanted) if (!taken.has(pod.metadata?.name)) plan.create.push(pod);
+  const created = wanted.filter((pod) => !taken.has(pod.metadata?.name));
+  if (created.length > 0) secureNewPods(pass, created);
+  plan.create.push(...created);
   for (const pod of pass.live) if (roleOf(pod) === "worker" && indexOf(pod) >= workers) pass.deletePod(pod);
   if (plan.create.some((object) => object.kind === "Pod")) status.startTime ??= timestamp(observed.now);
   // Worker ranks that have a pod, in any state, or get one now: the scale subresource's replicas.
   const ranks = new Set([...observed.pods, ...(plan.create as V1Pod[])].filter((pod) => roleOf(pod) === "worker").map(indexOf));
   status.replicas = ranks.size;
   updateRescaling(pass, workers, ranks.size);
+}
+
+/**
+ * What new pods need before they are created: the job's NetworkPolicy (made with the first pods
+ * and again whenever one is made: it may have been deleted, and one that exists is fine), the
+ * tokens with the coordinator, and each pod's TLS credentials (none with spec.security.insecure,
+ * which gets a Warning instead).
+ */
+function secureNewPods(pass: ReconcilePass, created: readonly V1Pod[]): void {
+  const { job, plan } = pass;
+  plan.create.push(jobNetworkPolicy(job, pass.options.operatorPeer ?? defaultOperatorPeer));
+  const coordinator = created.some((pod) => roleOf(pod) === "coordinator");
+  plan.secrets.tokens ||= coordinator;
+  if (isInsecure(job)) {
+    if (coordinator)
+      plan.events.push({
+        type: "Warning",
+        reason: "Insecure",
+        message: "spec.security.insecure: the job's pods talk in plaintext, neither encrypted nor authenticated; remove it for mutual TLS",
+      });
+    return;
+  }
+  for (const pod of created) {
+    const role = roleOf(pod)!;
+    plan.secrets.members.push(credentialRequest(job, role, pod.metadata!.name!, role === "coordinator" ? undefined : indexOf(pod)));
+  }
 }
 
 /**

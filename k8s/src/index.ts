@@ -2,6 +2,8 @@
  * @trainfleet/k8s: the operator (this entry loads @kubernetes/client-node); the TrainingJob names, types and conversion without it: ./resource.
  * It may import proto, spec and runtime; other packages import only what is re-exported here, by name.
  */
+
+export type { OperatorPeer } from "./job-network-policy.js";
 export {
   crdEnums,
   jobSpecFromTrainingJob,

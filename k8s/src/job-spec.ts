@@ -101,6 +101,7 @@ export const kubernetesOnly: readonly string[] = [
   "spec.credentialsSecret",
   "spec.runPolicy",
   "spec.scheduling",
+  "spec.security",
 ];
 
 /** The descriptor of a JobSpec field by its dotted JSON-name path; throws if there is none. */

@@ -6,13 +6,15 @@
  */
 
 import type { KubeConfig, KubernetesListObject, KubernetesObject, V1Pod, V1Service } from "@kubernetes/client-node";
-import { CoreV1Api, CustomObjectsApi, makeInformer } from "@kubernetes/client-node";
+import { CoreV1Api, CustomObjectsApi, makeInformer, NetworkingV1Api } from "@kubernetes/client-node";
 import type { Logger } from "@trainfleet/runtime";
 import { applyPlan, isStatusCode } from "./apply-plan.js";
 import type { CoordinatorReport } from "./coordinator-status.js";
 import { fetchCoordinatorStatus } from "./coordinator-status.js";
+import { CredentialSecrets } from "./credential-secrets.js";
 import type { PodGroupApi } from "./gang.js";
 import { podGroupApiFor, podGroupResources } from "./gang.js";
+import type { OperatorPeer } from "./job-network-policy.js";
 import { coordinatorName, group, labels, managedSelector, plural, version } from "./names.js";
 import { ownedBy } from "./owner.js";
 import { coordinatorEndpoint } from "./pod-manifests.js";
@@ -37,6 +39,8 @@ export interface OperatorOptions {
   informerBackoff?: InformerBackoff;
   /** The base URL of a job's coordinator status API. Default: its Service's cluster DNS name. */
   coordinatorUrl?: (job: TrainingJob) => string;
+  /** The operator's own pods, which each job's NetworkPolicy lets reach its coordinator's status API. Default: the chart's labels, any namespace. */
+  operatorPeer?: OperatorPeer;
   now?: () => Date;
 }
 
@@ -45,6 +49,8 @@ const retry = { initialMs: 200, maxMs: 30_000 };
 export class Operator {
   readonly #core: CoreV1Api;
   readonly #custom: CustomObjectsApi;
+  readonly #networking: NetworkingV1Api;
+  readonly #secrets: CredentialSecrets;
   readonly #jobs: RestartingInformer<TrainingJob & KubernetesObject>[] = [];
   readonly #pods: RestartingInformer<V1Pod>[] = [];
   readonly #services: RestartingInformer<V1Service>[] = [];
@@ -61,6 +67,8 @@ export class Operator {
   private constructor(private readonly options: OperatorOptions) {
     this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
     this.#custom = options.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.#networking = options.kubeConfig.makeApiClient(NetworkingV1Api);
+    this.#secrets = new CredentialSecrets(this.#core);
     this.#queue = new WorkQueue((key) => this.#reconcileKey(key));
   }
 
@@ -178,9 +186,17 @@ export class Operator {
           podGroupApis: this.options.podGroupApis ?? [],
           statusPollMs: this.options.statusPollMs ?? 5000,
           finishGraceMs: this.options.finishGraceMs ?? 30_000,
+          ...(this.options.operatorPeer === undefined ? {} : { operatorPeer: this.options.operatorPeer }),
         },
       );
-      const written = await applyPlan(plan, job, { core: this.#core, custom: this.#custom, logger: this.options.logger, now });
+      const written = await applyPlan(plan, job, {
+        core: this.#core,
+        custom: this.#custom,
+        networking: this.#networking,
+        secrets: this.#secrets,
+        logger: this.options.logger,
+        now,
+      });
       for (const { uid } of plan.deletePods) this.#deletedPods.add(uid);
       if (written !== undefined) this.#written.set(key, written);
       this.#failures.delete(key);
@@ -221,7 +237,8 @@ export class Operator {
     );
     if (pod?.status?.phase !== "Running") return undefined;
     const baseUrl = this.options.coordinatorUrl?.(job) ?? `http://${coordinatorEndpoint(job)}`;
-    return fetchCoordinatorStatus(baseUrl, job.metadata.name, 2000);
+    // The job's read token, from the Secret mounted into its coordinator: the status API needs it.
+    return fetchCoordinatorStatus(baseUrl, job.metadata.name, 2000, await this.#secrets.readToken(job));
   }
 
   async stop(): Promise<void> {

@@ -21,6 +21,7 @@ import type { GangPlan } from "./gang.js";
 import { jobSpecFromTrainingJob } from "./job-spec.js";
 import type { JsonObject } from "./json.js";
 import { isJsonObject } from "./json.js";
+import { credentialRequest, podCredentials } from "./member-credentials.js";
 import type { Role } from "./names.js";
 import { coordinatorName, labels, ports, roleLabels, shardPodName, workerPodName } from "./names.js";
 import { ownerReference } from "./owner.js";
@@ -118,7 +119,11 @@ export function shardPod(job: TrainingJob, index: number, gang: GangPlan): V1Pod
 }
 
 export function workerPod(job: TrainingJob, rank: number, gang: GangPlan): V1Pod {
-  const env: V1EnvVar[] = [{ name: "TRAINFLEET_COORDINATOR", value: coordinatorAddress(job) }];
+  const env: V1EnvVar[] = [
+    { name: "TRAINFLEET_COORDINATOR", value: coordinatorAddress(job) },
+    // The name its certificate is issued for (member-credentials.ts): the coordinator checks one against the other.
+    { name: "TRAINFLEET_HOST", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+  ];
   if (job.spec.parameterServers?.placement === "colocated") {
     env.unshift({ name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } });
     env.push(
@@ -175,7 +180,11 @@ function pod(
     volumes.push(storage.volume);
     mounts.push(storage.mount);
   }
-  const env = [...(container.env ?? []), ...credentialEnv(job)];
+  // The pod's certificate and key (and the coordinator's token files), from Secrets the operator made first.
+  const credentials = podCredentials(job, credentialRequest(job, role, name, index), role);
+  volumes.push(...credentials.volumes);
+  mounts.push(...credentials.mounts);
+  const env = [...(container.env ?? []), ...credentials.env, ...credentialEnv(job)];
   const spec: V1PodSpec = {
     // The operator restarts failed pods itself, to count them against runPolicy.backoffLimit.
     restartPolicy: "Never",

@@ -11,7 +11,15 @@ import type { Observed, ReconcileOptions, ReconcilePlan } from "./reconcile-plan
 import type { TrainingJob, TrainingJobStatus } from "./training-job.js";
 
 export class ReconcilePass {
-  readonly plan: ReconcilePlan = { create: [], deletePods: [], status: undefined, events: [], deleteJob: false, requeueAfterMs: undefined };
+  readonly plan: ReconcilePlan = {
+    secrets: { tokens: false, members: [] },
+    create: [],
+    deletePods: [],
+    status: undefined,
+    events: [],
+    deleteJob: false,
+    requeueAfterMs: undefined,
+  };
   readonly job: TrainingJob;
   readonly name: string;
   /** The status as the job has it now. */

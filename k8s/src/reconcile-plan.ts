@@ -6,6 +6,8 @@
  */
 import type { KubernetesObject, V1Pod, V1Service } from "@kubernetes/client-node";
 import type { CoordinatorReport } from "./coordinator-status.js";
+import type { OperatorPeer } from "./job-network-policy.js";
+import type { CredentialRequest } from "./member-credentials.js";
 import type { PodGroupApi } from "./pod-group-apis.js";
 import type { TrainingJob, TrainingJobStatus } from "./training-job.js";
 
@@ -27,6 +29,8 @@ export interface ReconcileOptions {
   statusPollMs: number;
   /** How long shards and workers may take to exit by themselves after the coordinator ended the job. */
   finishGraceMs: number;
+  /** The operator's pods, which the job's NetworkPolicy lets reach the coordinator's status API. Default: the chart's labels, any namespace. */
+  operatorPeer?: OperatorPeer;
 }
 
 /**
@@ -40,6 +44,12 @@ export interface KubeEvent {
 }
 
 export interface ReconcilePlan {
+  /**
+   * Secrets to make before anything in `create`: the job's bearer tokens (when its coordinator
+   * pod is created) and each created pod's TLS credentials, issued by the job's CA (made with the
+   * first of them). Key material cannot come from a pure function: credential-secrets.ts makes it.
+   */
+  secrets: { tokens: boolean; members: CredentialRequest[] };
   create: KubernetesObject[];
   /** Pods to delete, by name, with the uid that must still match (a precondition). */
   deletePods: { name: string; uid: string }[];

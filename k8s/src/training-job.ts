@@ -77,6 +77,8 @@ export interface TrainingJobSpec {
     suspend?: boolean;
     cleanPodPolicy?: "None" | "Running" | "All";
   };
+  /** insecure: plaintext between the job's pods, on purpose (default false: mutual TLS). */
+  security?: { insecure?: boolean };
   scheduling?: {
     gang?: { enabled?: boolean; timeoutSeconds?: number };
     schedulerName?: string;

@@ -501,7 +501,11 @@ describe("operator against the in-process test API server (no real kube-apiserve
       const container = pod.spec!.containers[0]!;
       const isWorker = name.includes("-worker-");
       expect(pod.spec!.volumes!.map((volume) => volume.name).sort(), name).toEqual(
-        isWorker ? ["scratch", "trainfleet-data"] : ["checkpoints", "trainfleet-data"],
+        isWorker
+          ? ["scratch", "trainfleet-data", "trainfleet-tls"]
+          : name === "own-coordinator"
+            ? ["checkpoints", "trainfleet-data", "trainfleet-tls", "trainfleet-tokens"]
+            : ["checkpoints", "trainfleet-data", "trainfleet-tls"],
       );
       expect(pod.spec!.volumes, name).toContainEqual(data);
       expect(container.volumeMounts, name).toContainEqual(dataMount);
@@ -529,19 +533,23 @@ describe("operator against the in-process test API server (no real kube-apiserve
     });
     // Kubernetes' own fields stay Kubernetes': the coordinator's JobSpec does not name the claim or the Secret.
     expect(specJson).not.toMatch(/training-files|s3-credentials/);
-    // The operator never reads the Secret: its values cannot reach its log or anything it writes.
-    expect(h.server.requests.entries({ user: operatorUser, resource: "secrets" })).toEqual([]);
+    // The operator never reads the user's Secret: its values cannot reach its log or anything it writes.
+    const secretPaths = h.server.requests.entries({ user: operatorUser, resource: "secrets" }).map((entry) => entry.path);
+    expect(secretPaths.filter((path) => path.includes("s3-credentials"))).toEqual([]);
     expectValidByCrd(await h.job("own"));
     expectOnlyPermittedCalls(h);
   });
 
-  it("mounts nothing and adds no credentials to a job without spec.storage or spec.credentialsSecret", async () => {
+  it("mounts only its TLS credentials (and the coordinator's tokens), and adds no user credentials, to a job without spec.storage or spec.credentialsSecret", async () => {
     harness = await OperatorHarness.start();
     const h = harness;
     await h.submit("plain", { workers: { replicas: 1 }, parameterServers: { replicas: 1 } });
     for (const pod of await h.waitForPods("plain", podsOf("plain", 1, 1))) {
-      expect(pod.spec!.volumes).toBeUndefined();
-      expect(pod.spec!.containers[0]!.volumeMounts).toBeUndefined();
+      const name = pod.metadata!.name!;
+      expect(pod.spec!.volumes!.map((volume) => volume.name)).toEqual(
+        name === "plain-coordinator" ? ["trainfleet-tls", "trainfleet-tokens"] : ["trainfleet-tls"],
+      );
+      expect(pod.spec!.containers[0]!.volumeMounts!.every((mount) => mount.readOnly === true)).toBe(true);
       expect(pod.spec!.containers[0]!.env!.filter((variable) => variable.valueFrom?.secretKeyRef !== undefined)).toEqual([]);
     }
   });

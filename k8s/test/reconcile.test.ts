@@ -102,7 +102,7 @@ describe("reconcile: creating what the job needs", () => {
     {
       name: "a new job gets the coordinator's Service, the coordinator, each shard and each worker, and is Created and Admitted at once",
       given: observed(job().shards(2)),
-      create: ["Service/mnist-coordinator", ...allPods(2, 2)],
+      create: ["Service/mnist-coordinator", "NetworkPolicy/mnist-network", ...allPods(2, 2)],
       events: [
         ["Normal", "TrainingJobCreated", "TrainingJob mnist was accepted by the operator"],
         ["Normal", "Admitted", "gang admission is off: the job's pods are created at once"],
@@ -135,7 +135,7 @@ describe("reconcile: creating what the job needs", () => {
         .pods(pod(mnist, "coordinator"), pod(mnist, "worker", 0), pod(mnist, "worker", 1))
         .coordinator(coordinatorStatus(JobPhase.RUNNING).training(2))
         .at(100),
-      create: ["Pod/mnist-ps-0"],
+      create: ["NetworkPolicy/mnist-network", "Pod/mnist-ps-0"],
       conditions: { Created: created, Admitted: admitted, Running: training },
       phase: "Running",
       status: { startTime: stamp(0) },
@@ -156,7 +156,7 @@ describe("reconcile: creating what the job needs", () => {
       name: "with a gang scheduler's PodGroups allowed, the job's PodGroup is created first, then its Service and pods",
       given: observed(job().gang().schedulerName("volcano")),
       options: { podGroupApis: ["volcano"] },
-      create: ["PodGroup/mnist", "Service/mnist-coordinator", ...allPods(1, 2)],
+      create: ["PodGroup/mnist", "Service/mnist-coordinator", "NetworkPolicy/mnist-network", ...allPods(1, 2)],
       events: [
         ["Normal", "TrainingJobCreated"],
         [
@@ -173,7 +173,7 @@ describe("reconcile: creating what the job needs", () => {
       name: "a PodGroup that exists is not created again",
       given: observed(job().gang().schedulerName("volcano")).podGroupExists(),
       options: { podGroupApis: ["volcano"] },
-      create: ["Service/mnist-coordinator", ...allPods(1, 2)],
+      create: ["Service/mnist-coordinator", "NetworkPolicy/mnist-network", ...allPods(1, 2)],
       events: [
         ["Normal", "TrainingJobCreated"],
         ["Normal", "WaitingForGang"],
@@ -200,7 +200,7 @@ describe("reconcile: scaling workers", () => {
     {
       name: "scaling up from 2 to 3 workers creates only worker 2, restarts nothing, and is Rescaling ScalingUp",
       given: steady(job().replicas(2).running().replicas(3)),
-      create: ["Pod/mnist-worker-2"],
+      create: ["NetworkPolicy/mnist-network", "Pod/mnist-worker-2"],
       events: [["Normal", "ScalingUp", "worker pods: 2 -> 3"]],
       conditions: { Created: created, Admitted: admitted, Running: training, Rescaling: ["True", "ScalingUp"] },
       phase: "Rescaling",
@@ -346,7 +346,7 @@ describe("reconcile: suspend and resume", () => {
       )
         .service()
         .at(100),
-      create: allPods(1, 2),
+      create: ["NetworkPolicy/mnist-network", ...allPods(1, 2)],
       events: [
         ["Normal", "Admitted"],
         ["Normal", "CoordinatorStarting", "pod mnist-coordinator is not running yet"],

@@ -17,6 +17,7 @@ import { createTrainingJobValidator } from "@trainfleet/testing/k8s/training-job
 import { parseManifests, readManifest, repoPath } from "@trainfleet/testing/manifests";
 import { CustomResourceDefinition } from "kubernetes-models/apiextensions.k8s.io/v1";
 import { Deployment } from "kubernetes-models/apps/v1";
+import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import { ServiceAccount } from "kubernetes-models/v1";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -33,6 +34,7 @@ const models: Record<string, new (data: never) => { validate(): void }> = {
   "rbac.authorization.k8s.io/v1/Role": Role,
   "rbac.authorization.k8s.io/v1/RoleBinding": RoleBinding,
   "apps/v1/Deployment": Deployment,
+  "networking.k8s.io/v1/NetworkPolicy": NetworkPolicy,
 };
 
 function render(args: readonly string[] = [], chartPath = chart): JsonObject[] {
@@ -98,9 +100,10 @@ describe("the trainfleet chart", () => {
     expect(lint.stdout).toContain("1 chart(s) linted, 0 chart(s) failed");
   });
 
-  it("renders the CRD, ServiceAccount, ClusterRole, ClusterRoleBinding and operator Deployment by default", () => {
+  it("renders the CRD, ServiceAccount, ClusterRole, ClusterRoleBinding, operator Deployment and its NetworkPolicy by default", () => {
     expect(render().map(kindOf)).toEqual([
       "apiextensions.k8s.io/v1/CustomResourceDefinition",
+      "networking.k8s.io/v1/NetworkPolicy",
       "v1/ServiceAccount",
       "rbac.authorization.k8s.io/v1/ClusterRole",
       "rbac.authorization.k8s.io/v1/ClusterRoleBinding",
@@ -187,12 +190,19 @@ describe("the chart's RBAC", () => {
     );
   });
 
-  it("grants no wildcard and nothing on secrets, configmaps or nodes", () => {
+  it("grants no wildcard, nothing on configmaps or nodes, and on Secrets and NetworkPolicies only what the jobs' credentials need", () => {
     const permissions = JSON.parse(readFileSync(operatorPermissionsPath, "utf8")) as JsonObject;
     const text = JSON.stringify(permissions);
     expect(text).not.toContain('"*"');
-    for (const resource of ["secrets", "configmaps", "nodes", "roles", "clusterroles", "rolebindings"])
-      expect(text).not.toContain(`"${resource}"`);
+    for (const resource of ["configmaps", "nodes", "roles", "clusterroles", "rolebindings"]) expect(text).not.toContain(`"${resource}"`);
+    const rules = operatorRules([]);
+    // Secrets: made (credentials, tokens) and read by name (the job's CA, its read token); never listed, watched, changed or deleted (owner references delete them).
+    expect(rules.filter((rule) => rule.resources.includes("secrets"))).toEqual([
+      { apiGroups: [""], resources: ["secrets"], verbs: ["create", "get"] },
+    ]);
+    expect(rules.filter((rule) => rule.resources.includes("networkpolicies"))).toEqual([
+      { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: ["create"] },
+    ]);
   });
 
   it("answers, for the operator's own tests, whether a call is granted", () => {
@@ -208,7 +218,54 @@ describe("the chart's RBAC", () => {
 
   it("renders no RBAC when rbac.create is false", () => {
     const kinds = render(["--set", "rbac.create=false"]).map((object) => object["kind"]);
-    expect(kinds).toEqual(["CustomResourceDefinition", "ServiceAccount", "Deployment"]);
+    expect(kinds).toEqual(["CustomResourceDefinition", "NetworkPolicy", "ServiceAccount", "Deployment"]);
+  });
+});
+
+describe("the operator's NetworkPolicy", () => {
+  it("selects the operator's pods, lets nothing in, and lets it out only to the API server, DNS and coordinators' status port", () => {
+    const [policy] = only(render(), "NetworkPolicy");
+    expect(valueAt(policy!, "spec")).toEqual({
+      podSelector: {
+        matchLabels: {
+          "app.kubernetes.io/name": "trainfleet",
+          "app.kubernetes.io/instance": "tf",
+          "app.kubernetes.io/component": "operator",
+        },
+      },
+      policyTypes: ["Ingress", "Egress"],
+      egress: [
+        { to: [{ ipBlock: { cidr: "0.0.0.0/0" } }], ports: [443, 6443].map((port) => ({ protocol: "TCP", port })) },
+        {
+          to: [{ namespaceSelector: {}, podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }],
+          ports: [
+            { protocol: "UDP", port: 53 },
+            { protocol: "TCP", port: 53 },
+          ],
+        },
+        {
+          to: [
+            {
+              namespaceSelector: {},
+              podSelector: { matchLabels: { "app.kubernetes.io/managed-by": "trainfleet-operator", "trainfleet.dev/role": "coordinator" } },
+            },
+          ],
+          ports: [{ protocol: "TCP", port: 7080 }],
+        },
+      ],
+    });
+  });
+
+  it("takes the API server's address from the values, and is left out when networkPolicy.create is false", () => {
+    const [policy] = only(
+      render(["--set", "networkPolicy.apiServerCIDRs={10.0.0.1/32}", "--set", "networkPolicy.apiServerPorts={6443}"]),
+      "NetworkPolicy",
+    );
+    expect(valueAt(policy!, "spec.egress")).toContainEqual({
+      to: [{ ipBlock: { cidr: "10.0.0.1/32" } }],
+      ports: [{ protocol: "TCP", port: 6443 }],
+    });
+    expect(only(render(["--set", "networkPolicy.create=false"]), "NetworkPolicy")).toEqual([]);
   });
 });
 

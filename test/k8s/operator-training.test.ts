@@ -86,9 +86,18 @@ async function pods(c: Cluster, job: string): Promise<Map<string, V1Pod>> {
   return new Map(list.items.map((pod) => [pod.metadata!.name!, pod]));
 }
 
-/** What the job's coordinator says now, read through its Service as the operator reads it. */
+/** The job's read token, from the Secret the operator made (as `kubectl get secret JOB-tokens` shows it). */
+async function readToken(c: Cluster, job: string): Promise<string> {
+  const secret = await c.core.readNamespacedSecret({ name: `${job}-tokens`, namespace });
+  return Buffer.from(secret.data!.read!, "base64").toString("utf8");
+}
+
+/** What the job's coordinator says now, read through its Service with the job's read token, as the operator reads it. */
 async function coordinatorStatus(c: Cluster, job: TrainingJob): Promise<JobStatus> {
-  const response = await fetch(`${c.kubelet.coordinatorUrl(job)}/v1/jobs/${job.metadata.name}`, { signal: AbortSignal.timeout(2000) });
+  const response = await fetch(`${c.kubelet.coordinatorUrl(job)}/v1/jobs/${job.metadata.name}`, {
+    headers: { authorization: `Bearer ${await readToken(c, job.metadata.name)}` },
+    signal: AbortSignal.timeout(2000),
+  });
   if (!response.ok) throw new Error(`coordinator status: HTTP ${response.status}`);
   return fromJson(JobStatusSchema, (await response.json()) as JsonValue, { ignoreUnknownFields: true });
 }
@@ -156,7 +165,7 @@ async function expectEndedByTheJob(c: Cluster, job: string, names: string[]): Pr
 const training = { batchSizePerWorker: 32, evalSamples: 1000, seed: 5 };
 
 describe("operator + real trainfleet processes as pods, on the in-process test API server (no real kube-apiserver or kubelet can run here)", () => {
-  it("runs the job's pods as processes that train it: the job succeeds with the coordinator's step, accuracy and replicas in its status", async () => {
+  it("runs the job's pods as processes that train it over mutual TLS with the credentials of the operator's Secrets: the job succeeds with the coordinator's step, accuracy and replicas in its status", async () => {
     const c = await startCluster();
     const maxSteps = 150;
     await submit(c, "fmnist", { workers: { replicas: 2 }, parameterServers: { replicas: 1 }, training: { ...training, maxSteps } });
@@ -177,6 +186,31 @@ describe("operator + real trainfleet processes as pods, on the in-process test A
       coordinatorEndpoint: `fmnist-coordinator.${namespace}.svc:7080`,
     });
     const during = await coordinatorStatus(c, running);
+    // Secure by default: every process runs mutual TLS with the certificate of its own Secret,
+    // and the status API answers only with the job's token (the operator read it with its own).
+    const identities = podsOf("fmnist", 1, 2).map((name) => {
+      const line = c.kubelet.process(name)!.lines.find((candidate) => candidate.includes(`"msg":"mutual TLS with the job's CA"`));
+      return line === undefined ? `${name}: no mutual TLS` : (JSON.parse(line) as { identity: string }).identity;
+    });
+    expect(identities).toEqual([
+      "spiffe://trainfleet/job/fmnist/coordinator/coordinator",
+      "spiffe://trainfleet/job/fmnist/parameter-server/ps-0",
+      "spiffe://trainfleet/job/fmnist/worker/fmnist-worker-0",
+      "spiffe://trainfleet/job/fmnist/worker/fmnist-worker-1",
+    ]);
+    for (const process of c.kubelet.processes) expect(process.output(), process.name).not.toMatch(/plaintext/);
+    const open = await fetch(`${c.kubelet.coordinatorUrl(running)}/v1/jobs/fmnist`, { signal: AbortSignal.timeout(2000) });
+    expect(open.status).toBe(401);
+    const secrets = (await c.core.listNamespacedSecret({ namespace })).items;
+    expect(secrets.map((secret) => [secret.metadata!.name, secret.metadata!.ownerReferences?.[0]?.uid]).sort()).toEqual(
+      ["fmnist-coordinator-tls", "fmnist-ps-0-tls", "fmnist-tls-ca", "fmnist-tokens", "fmnist-worker-0-tls", "fmnist-worker-1-tls"].map(
+        (name) => [name, running.metadata.uid],
+      ),
+    );
+    // The operator's log never holds a key or a token.
+    const log = c.operatorLog.join("\n");
+    expect(log).not.toContain("PRIVATE KEY");
+    expect(log).not.toContain(await readToken(c, "fmnist"));
     // The workers the coordinator knows are the worker pods (each reports its pod name as its host).
     expect(during.workers.map((worker) => [worker.host, worker.state, worker.backend]).sort()).toEqual([
       ["fmnist-worker-0", WorkerState.TRAINING, "wasm"],
@@ -276,6 +310,10 @@ describe("operator + real trainfleet processes as pods, on the in-process test A
       20_000,
     );
     expect(three.hosts.sort()).toEqual(["fmnist-worker-0", "fmnist-worker-1", "fmnist-worker-2"]);
+    // The worker the scale-up added got a certificate of its own, from the job's CA.
+    expect(c.kubelet.process("fmnist-worker-2")!.output()).toContain("spiffe://trainfleet/job/fmnist/worker/fmnist-worker-2");
+    const added = await c.core.readNamespacedSecret({ name: "fmnist-worker-2-tls", namespace });
+    expect(Object.keys(added.data!).sort()).toEqual(["ca.pem", "tls.crt", "tls.key"]);
     expect(three.status.generation).toBe(2);
     expect(three.status.step).toBeLessThan(maxSteps);
     const rescaled = await waitForJob(

@@ -138,7 +138,9 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
     spec,
     leaseMs: options.leaseMs,
     logger,
-    ...(outputDir === undefined ? {} : { onTrained: (job) => saveParameters(outputDir, job, { writeModel: options.writeModel, security: options.security }) }),
+    ...(outputDir === undefined
+      ? {}
+      : { onTrained: (job) => saveParameters(outputDir, job, { writeModel: options.writeModel, security: options.security }) }),
     checkpointDir,
     resume: start.resume,
     restartedAt,

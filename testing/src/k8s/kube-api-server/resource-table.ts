@@ -71,6 +71,12 @@ export const corePods = core("Pod", "pods", { status: true, deleteReturnsObject:
 export const coreServices = core("Service", "services", { status: true, deleteReturnsObject: true, shortNames: ["svc"] });
 export const coreEvents = core("Event", "events", { status: false, deleteReturnsObject: false, shortNames: ["ev"] });
 export const coreConfigMaps = core("ConfigMap", "configmaps", { status: false, deleteReturnsObject: false, shortNames: ["cm"] });
+export const coreSecrets = core("Secret", "secrets", { status: false, deleteReturnsObject: false });
+/** networking.k8s.io/v1 NetworkPolicy: built in, in a group of its own. */
+export const networkPolicies: ResourceDefinition = {
+  ...core("NetworkPolicy", "networkpolicies", { status: false, deleteReturnsObject: false, shortNames: ["netpol"] }),
+  group: "networking.k8s.io",
+};
 
 /** A custom resource as its CRD defines it (the first served version, or `version`). */
 export function resourceFromCrd(crd: JsonObject, version?: string): ResourceDefinition {
@@ -127,7 +133,15 @@ export const volcanoPodGroups: ResourceDefinition = {
 };
 
 /** What `startKubeApiServer()` serves unless told otherwise. */
-export const defaultResources: readonly ResourceDefinition[] = [corePods, coreServices, coreEvents, coreConfigMaps, trainingJobs];
+export const defaultResources: readonly ResourceDefinition[] = [
+  corePods,
+  coreServices,
+  coreEvents,
+  coreConfigMaps,
+  coreSecrets,
+  networkPolicies,
+  trainingJobs,
+];
 
 export interface ResourceTable {
   readonly resources: readonly ResourceDefinition[];

@@ -97,6 +97,22 @@ export class OperatorHarness {
     return coordinator;
   }
 
+  /**
+   * Replaces the job's status API with one that requires the job's tokens, from the Secret the
+   * operator made (as the coordinator pod reads them from its mount): the operator must send the
+   * read token from then on. Returns the new one.
+   */
+  async requireTokens(name: string): Promise<ScriptedCoordinator> {
+    const secret = await this.waitFor(`Secret ${name}-tokens`, () =>
+      this.core.readNamespacedSecret({ name: `${name}-tokens`, namespace }).catch(() => undefined),
+    );
+    const decode = (key: string) => Buffer.from(secret.data![key]!, "base64").toString("utf8");
+    const secured = await ScriptedCoordinator.start(name, { read: decode("read"), control: decode("control") });
+    await this.coordinators.get(name)?.close();
+    this.coordinators.set(name, secured);
+    return secured;
+  }
+
   async job(name: string): Promise<TrainingJob> {
     return (await this.custom.getNamespacedCustomObject({ group, version, namespace, plural, name })) as TrainingJob;
   }

@@ -25,22 +25,28 @@
  *   With no such pod yet (a worker that starts before its coordinator) the connection is closed
  *   at once, as a Service without endpoints refuses it, and the process retries;
  * - TRAINFLEET_HOST (the name a process reports, by default the host name) is the pod name, as
- *   a pod's host name would be.
+ *   a pod's host name would be;
+ * - a `secret` volume is written into a folder of this host (read through the API, as a kubelet
+ *   reads it), and an env value under its mount path points into that folder instead.
  * The operator reaches a coordinator's status API through its Service too: `coordinatorUrl(job)`
  * is the local forwarder of `<job>-coordinator.<ns>.svc:7080`, for Operator.start's option.
  *
  * It is the scheduler as well: every pod of the namespace runs as soon as it is seen (nodeName,
- * schedulerName and gang scheduling are not looked at). Not done: images, volumes, resources,
- * probes (a pod is Ready as soon as it runs), restarts (every pod here has restartPolicy Never),
- * envFrom/configMap/secret env (such a pod stays Pending with CreateContainerConfigError, as a
+ * schedulerName and gang scheduling are not looked at). Not done: images, volumes other than
+ * secrets, resources, probes (a pod is Ready as soon as it runs), restarts (every pod here has
+ * restartPolicy Never), envFrom/configMap/secret env (such a pod stays Pending with CreateContainerConfigError, as a
  * kubelet leaves it), and a terminating pod is not deleted by the kubelet when it stops (the
  * in-process server deletes pods at once, as with no kubelet).
  *
  * Its parts are in ./process-kubelet/: the pod's process (pod-process.ts), its env
  * (container-env.ts), spawning it (container-spawn.ts), the status written for it (pod-status.ts),
- * the Service forwarders (service-forwarder.ts) and this one host's network (pod-network.ts).
+ * the Service forwarders (service-forwarder.ts), secret volumes (secret-volumes.ts) and this one
+ * host's network (pod-network.ts).
  */
 
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Informer, KubeConfig, ObjectCache, V1Pod, V1Service } from "@kubernetes/client-node";
 import { CoreV1Api, makeInformer } from "@kubernetes/client-node";
 import type { TrainingJob } from "@trainfleet/k8s";
@@ -50,6 +56,8 @@ import { spawnContainer } from "./process-kubelet/container-spawn.js";
 import { freePort, podIP, splitHostPort } from "./process-kubelet/pod-network.js";
 import { PodProcess } from "./process-kubelet/pod-process.js";
 import { configErrorStatus, PodStatusWriter, runningStatus, terminatedStatus } from "./process-kubelet/pod-status.js";
+import type { SecretMounts } from "./process-kubelet/secret-volumes.js";
+import { localPath, mountSecretVolumes } from "./process-kubelet/secret-volumes.js";
 import { ServiceForwarders, serviceRef } from "./process-kubelet/service-forwarder.js";
 
 // What ProcessKubelet's API hands out, and the env expansion, importable from here as before the split.
@@ -78,6 +86,8 @@ export class ProcessKubelet {
   readonly errors: string[] = [];
   #closed = false;
   #restartTimers = new Set<NodeJS.Timeout>();
+  /** Where pods' secret volumes are written (removed on close). */
+  readonly #volumes = mkdtempSync(join(tmpdir(), "trainfleet-kubelet-"));
 
   private constructor(
     config: KubeConfig,
@@ -214,7 +224,10 @@ export class ProcessKubelet {
       if (container === undefined || pod.spec!.containers.length !== 1) throw new Error("one container per pod is supported");
       if (container.command !== undefined) throw new Error("the image's entrypoint cannot be replaced here (container.command)");
       if (container.envFrom !== undefined) throw new Error("envFrom is not supported here");
-      env = await containerEnvironment(pod, container.env ?? [], this.options.env, (name, value) => this.#rewrite(process, name, value));
+      const secrets = await mountSecretVolumes(this.#core, pod, container, this.#volumes);
+      env = await containerEnvironment(pod, container.env ?? [], this.options.env, (name, value) =>
+        this.#rewrite(process, name, value, secrets),
+      );
     } catch (error) {
       process.error = error instanceof Error ? error.message : String(error);
       process.recordExit({ code: null, signal: null, exitCode: -1 });
@@ -232,8 +245,10 @@ export class ProcessKubelet {
     this.#status.write(process, runningStatus(container, startedAt));
   }
 
-  /** A listen address binds a free port on 127.0.0.1; a Service address goes through its forwarder. */
-  async #rewrite(process: PodProcess, name: string, value: string): Promise<string> {
+  /** A listen address binds a free port on 127.0.0.1; a Service address goes through its forwarder; a secret volume's path is its local folder's. */
+  async #rewrite(process: PodProcess, name: string, value: string, secrets: SecretMounts): Promise<string> {
+    const local = localPath(value, secrets);
+    if (local !== value) return local;
     const split = splitHostPort(value);
     if (name.endsWith("_LISTEN") && split !== undefined) {
       if (split.port === 0) return `${podIP}:0`;
@@ -257,5 +272,6 @@ export class ProcessKubelet {
     await Promise.all(this.processes.map((process) => process.writes));
     await Promise.all([this.#pods.stop(), this.#services.stop()]);
     await this.#forwarders.close();
+    rmSync(this.#volumes, { recursive: true, force: true });
   }
 }

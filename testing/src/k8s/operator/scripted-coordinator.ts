@@ -32,7 +32,8 @@ export class ScriptedCoordinator {
     });
   }
 
-  static async start(jobId: string): Promise<ScriptedCoordinator> {
+  /** `tokens`: the read (and control) token its status API then requires, as a coordinator given --read-token-file does. */
+  static async start(jobId: string, tokens?: { read: string; control?: string }): Promise<ScriptedCoordinator> {
     const coordinator = new ScriptedCoordinator(jobId);
     const source = {
       get revision() {
@@ -51,6 +52,7 @@ export class ScriptedCoordinator {
       listen: "127.0.0.1:0",
       logger: silentLogger,
       readiness: () => ({ ready: true, reason: "serving" }),
+      ...(tokens === undefined ? {} : { tokens }),
     });
     return coordinator;
   }
