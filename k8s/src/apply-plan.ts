@@ -15,8 +15,9 @@ import type {
   V1Pod,
   V1Service,
 } from "@kubernetes/client-node";
-import { ApiException, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { Logger } from "@trainfleet/runtime";
+import { isStatusCode } from "./api-status.js";
 import { timestamp } from "./conditions.js";
 import type { CredentialSecrets } from "./credential-secrets.js";
 import { podGroupResources } from "./gang.js";
@@ -34,10 +35,6 @@ export interface KubeClients {
 }
 
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
-
-export function isStatusCode(error: unknown, ...codes: number[]): boolean {
-  return error instanceof ApiException && codes.includes(error.code);
-}
 
 /** Applies the plan; returns the job as written when its status was patched. */
 export async function applyPlan(plan: ReconcilePlan, job: TrainingJob, clients: KubeClients): Promise<TrainingJob | undefined> {

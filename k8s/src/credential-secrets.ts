@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import type { CoreV1Api, V1Secret } from "@kubernetes/client-node";
 import type { JobAuthority } from "@trainfleet/runtime";
 import { createJobAuthority, issueCertificate } from "@trainfleet/runtime";
-import { isStatusCode } from "./apply-plan.js";
+import { isStatusCode } from "./api-status.js";
 import type { CredentialRequest } from "./member-credentials.js";
 import { authorityKeys, authoritySecretName, tlsKeys, tokenKeys, tokensSecretName } from "./member-credentials.js";
 import { labels, managedBy } from "./names.js";

@@ -8,7 +8,8 @@
 import type { KubeConfig, KubernetesListObject, KubernetesObject, V1Pod, V1Service } from "@kubernetes/client-node";
 import { CoreV1Api, CustomObjectsApi, makeInformer, NetworkingV1Api } from "@kubernetes/client-node";
 import type { Logger } from "@trainfleet/runtime";
-import { applyPlan, isStatusCode } from "./apply-plan.js";
+import { isStatusCode } from "./api-status.js";
+import { applyPlan } from "./apply-plan.js";
 import type { CoordinatorReport } from "./coordinator-status.js";
 import { fetchCoordinatorStatus } from "./coordinator-status.js";
 import { CredentialSecrets } from "./credential-secrets.js";
