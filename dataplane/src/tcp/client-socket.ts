@@ -11,24 +11,9 @@ import type { ClientSecurity } from "@trainfleet/proto";
 import { clientTlsOptions } from "./channel-tls.js";
 import type { FrameParser } from "./frame-parser.js";
 
-/** The socket option that has each read land where the parser wants it: the kernel's (plaintext) or the decrypted bytes (TLS). */
-function readInto(parser: FrameParser, onError: (error: unknown) => void) {
-  return {
-    buffer: () => parser.nextBuffer(),
-    callback: (count: number) => {
-      try {
-        parser.advance(count);
-      } catch (error) {
-        onError(error);
-      }
-      return true;
-    },
-  };
-}
-
 /** A plaintext connection: the kernel writes each payload where the parser wants it. */
 export function connectPlain(host: string, port: number, parser: FrameParser, onError: (error: unknown) => void): Socket {
-  return connect({ host, port, noDelay: true, onread: readInto(parser, onError) });
+  return connect({ host, port, noDelay: true, onread: parser.socketReads(onError) });
 }
 
 /**
@@ -45,7 +30,7 @@ export function connectSecure(
   address: string,
 ): Socket {
   // `onread` is a documented option of tls.connect (without `socket`) that @types/node lacks.
-  const options = { host, port, ...clientTlsOptions(tls, address), onread: readInto(parser, onError) };
+  const options = { host, port, ...clientTlsOptions(tls, address), onread: parser.socketReads(onError) };
   const socket = connectTls(options as ConnectionOptions);
   // tls.connect ignores the noDelay option; small frames (headers, acks) must not wait for Nagle.
   socket.setNoDelay(true);

@@ -46,6 +46,24 @@ export class FrameParser {
     return this.#target.subarray(this.#filled);
   }
 
+  /**
+   * A socket's `onread` option that has each read land where this parser wants it (the
+   * kernel's, in plaintext, or the decrypted bytes, over TLS); a parse error goes to `onError`.
+   */
+  socketReads(onError: (error: unknown) => void): { buffer: () => Uint8Array; callback: (count: number) => boolean } {
+    return {
+      buffer: () => this.nextBuffer(),
+      callback: (count) => {
+        try {
+          this.advance(count);
+        } catch (error) {
+          onError(error);
+        }
+        return true;
+      },
+    };
+  }
+
   /** `count` bytes were written at the start of nextBuffer(). */
   advance(count: number): void {
     if (this.#skipping > 0) {

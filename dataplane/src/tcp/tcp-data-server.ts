@@ -198,17 +198,7 @@ function readInPlace(accepted: Socket, parser: FrameParser, onError: (error: unk
   holder._handle = null;
   const socket = new Socket({
     handle,
-    onread: {
-      buffer: () => parser.nextBuffer(),
-      callback: (count: number) => {
-        try {
-          parser.advance(count);
-        } catch (error) {
-          onError(error);
-        }
-        return true;
-      },
-    },
+    onread: parser.socketReads(onError),
   } as ConstructorParameters<typeof Socket>[0]);
   // The emptied original only settles the server's connection count; the descriptor lives on in `socket`.
   accepted.destroy();
