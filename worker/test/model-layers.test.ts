@@ -49,6 +49,9 @@ afterAll(async () => {
 const layersSpec = (uri: string, more: { loss?: Loss; module?: string; sha256?: string } = {}) =>
   create(ModelSpecSchema, { kind: { case: "layers", value: { uri, ...more } } });
 
+/** Seeded initial weights: every run compares the same numbers (Adam at 0.01 on wasm comes near the tolerance). */
+const seeded = (seed: number) => tfl.initializers.glorotUniform({ seed });
+
 /** Model shapes a user might bring, each built fresh (tf.js layers belong to one model). */
 const shapes = {
   /** Flatten + Dense: hand-written blocks only. */
@@ -56,18 +59,25 @@ const shapes = {
     tfl.sequential({
       layers: [
         tfl.layers.flatten({ inputShape: [6, 6, 1] }),
-        tfl.layers.dense({ units: 12, activation: "relu" }),
-        tfl.layers.dense({ units: 4, activation: "softmax" }),
+        tfl.layers.dense({ kernelInitializer: seeded(1), units: 12, activation: "relu" }),
+        tfl.layers.dense({ kernelInitializer: seeded(2), units: 4, activation: "softmax" }),
       ],
     }),
   /** A 'valid' stride-1 conv with a max-pool after it: one hand-written block. */
   conv: () =>
     tfl.sequential({
       layers: [
-        tfl.layers.conv2d({ inputShape: [6, 6, 1], filters: 3, kernelSize: 3, padding: "valid", activation: "relu" }),
+        tfl.layers.conv2d({
+          kernelInitializer: seeded(3),
+          inputShape: [6, 6, 1],
+          filters: 3,
+          kernelSize: 3,
+          padding: "valid",
+          activation: "relu",
+        }),
         tfl.layers.maxPooling2d({ poolSize: 2 }),
         tfl.layers.flatten(),
-        tfl.layers.dense({ units: 4, activation: "softmax" }),
+        tfl.layers.dense({ kernelInitializer: seeded(4), units: 4, activation: "softmax" }),
       ],
     }),
   /** A Dense without bias (a hand-written block) between layers run by tf.js's gradients: BatchNormalization, Activation. */
@@ -75,29 +85,37 @@ const shapes = {
     tfl.sequential({
       layers: [
         tfl.layers.flatten({ inputShape: [6, 6, 1] }),
-        tfl.layers.dense({ units: 8, useBias: false }),
+        tfl.layers.dense({ kernelInitializer: seeded(5), units: 8, useBias: false }),
         tfl.layers.batchNormalization(),
         tfl.layers.activation({ activation: "relu" }),
-        tfl.layers.dense({ units: 4, activation: "softmax" }),
+        tfl.layers.dense({ kernelInitializer: seeded(6), units: 4, activation: "softmax" }),
       ],
     }),
   /** Not a chain (a skip connection): the whole model through tf.js's gradients. */
   branched: () => {
     const input = tfl.input({ shape: [6, 6, 1] });
     const flat = tfl.layers.flatten().apply(input) as tfl.SymbolicTensor;
-    const a = tfl.layers.dense({ units: 8, activation: "relu" }).apply(flat) as tfl.SymbolicTensor;
-    const b = tfl.layers.dense({ units: 8, activation: "relu" }).apply(a) as tfl.SymbolicTensor;
+    const a = tfl.layers.dense({ kernelInitializer: seeded(7), units: 8, activation: "relu" }).apply(flat) as tfl.SymbolicTensor;
+    const b = tfl.layers.dense({ kernelInitializer: seeded(8), units: 8, activation: "relu" }).apply(a) as tfl.SymbolicTensor;
     const sum = tfl.layers.add().apply([a, b]) as tfl.SymbolicTensor;
-    return tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 4, activation: "softmax" }).apply(sum) as tfl.SymbolicTensor });
+    return tfl.model({
+      inputs: input,
+      outputs: tfl.layers.dense({ kernelInitializer: seeded(9), units: 4, activation: "softmax" }).apply(sum) as tfl.SymbolicTensor,
+    });
   },
   /** tanh, LayerNormalization and an L2 penalty: through tf.js's own gradients. */
   generic: () =>
     tfl.sequential({
       layers: [
         tfl.layers.flatten({ inputShape: [6, 6, 1] }),
-        tfl.layers.dense({ units: 10, activation: "tanh", kernelRegularizer: tfl.regularizers.l2({ l2: 0.01 }) }),
+        tfl.layers.dense({
+          kernelInitializer: seeded(10),
+          units: 10,
+          activation: "tanh",
+          kernelRegularizer: tfl.regularizers.l2({ l2: 0.01 }),
+        }),
         tfl.layers.layerNormalization(),
-        tfl.layers.dense({ units: 4, activation: "softmax" }),
+        tfl.layers.dense({ kernelInitializer: seeded(11), units: 4, activation: "softmax" }),
       ],
     }),
 };
