@@ -3,7 +3,7 @@
  * requests (with the ids of real members, so that they get past the first checks) with
  * fields set to odd values, the same damaged as bytes, and random bytes, sent to every method of CoordinatorService and JobService, in three
  * states of a job: none submitted, waiting for members, running. Every call gets a
- * refusal with a TrainfleetError's code (or grpc-js's for an undecodable body) or a reply
+ * refusal with a TrainfleetError's code (INVALID_ARGUMENT for a body that does not decode) or a reply
  * that decodes; a refused call leaves the job's status JSON and its revision exactly as
  * they were; the server answers GetJob afterwards. A call that was accepted and changed
  * the job (a new member, a failed job) starts the next run on a fresh coordinator.
@@ -30,7 +30,7 @@ import { bytesFrom, bytesRecipe, fuzzBytes } from "@trainfleet/testing/fuzz/byte
 import { fuzzAsync, fuzzParameters } from "@trainfleet/testing/fuzz/fuzz-parameters";
 import { messageFrom, messageRecipe } from "@trainfleet/testing/fuzz/message-mutations";
 import type { RawGrpcClient } from "@trainfleet/testing/fuzz/raw-grpc-client";
-import { createRawGrpcClient, rawMethodPath, refusedCleanly } from "@trainfleet/testing/fuzz/raw-grpc-client";
+import { createRawGrpcClient, rawMethodPath, refusedAsUndecodable, refusedCleanly } from "@trainfleet/testing/fuzz/raw-grpc-client";
 import { sampleMessages } from "@trainfleet/testing/fuzz/sample-messages";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
@@ -134,6 +134,21 @@ let current: Served | undefined;
 afterEach(async () => {
   await current?.close();
   current = undefined;
+});
+
+/** A tag of field 0 with wire type 7: neither exists, so no message type decodes it. */
+const undecodableBody = new Uint8Array([0x07]);
+
+describe("a body that does not decode", () => {
+  it("is refused by every method with INVALID_ARGUMENT naming the message type, changing nothing", async () => {
+    current = await serve("running a job");
+    for (const method of methods) {
+      const before = visibleState(current);
+      const reply = await call(current, method, undecodableBody);
+      expect(refusedAsUndecodable(reply, method.input.typeName), `${method.name}: code ${reply.code}: ${reply.details}`).toBe(true);
+      expect(visibleState(current)).toEqual(before);
+    }
+  });
 });
 
 describe.each(scenarios)("a coordinator %s", (scenario) => {

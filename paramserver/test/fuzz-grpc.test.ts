@@ -2,8 +2,8 @@
  * Fuzz of a real shard's gRPC service (ParameterServerService on 127.0.0.1) with raw
  * bodies: Push streams of one to three PushRequests with odd fields, damaged or random
  * bytes, and Pull requests the same way, in sync and in async mode, with or without rank 0's push of the step already in.
- * A refused call answers with a TrainfleetError's code (or grpc-js's for an undecodable
- * body) and changes nothing: the version, the parameters and the optimizer state are bit
+ * A refused call answers with a TrainfleetError's code (INVALID_ARGUMENT for a body that
+ * does not decode) and changes nothing: the version, the parameters and the optimizer state are bit
  * for bit as before, and so are the committed chunks, which the valid pushes that follow
  * show (none of their chunks is a duplicate, and the parameters they make are those of a
  * shard that never saw the fuzz). A pull changes nothing whatever it gets. Each run starts
@@ -17,7 +17,7 @@ import type { FuzzedShard, VisibleShardState } from "@trainfleet/testing/fuzz/fu
 import { startFuzzedShard } from "@trainfleet/testing/fuzz/fuzzed-shard";
 import { messageFrom, messageRecipe } from "@trainfleet/testing/fuzz/message-mutations";
 import type { RawGrpcClient } from "@trainfleet/testing/fuzz/raw-grpc-client";
-import { createRawGrpcClient, rawMethodPath, refusedCleanly } from "@trainfleet/testing/fuzz/raw-grpc-client";
+import { createRawGrpcClient, rawMethodPath, refusedAsUndecodable, refusedCleanly } from "@trainfleet/testing/fuzz/raw-grpc-client";
 import { sampleMessages } from "@trainfleet/testing/fuzz/sample-messages";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -120,6 +120,17 @@ describe.each<Mode>(["sync", "async"])("a shard in %s mode", (mode) => {
         toBinary(pullMethod.input, create(pullMethod.input, { jobId: shard.harness.config.jobId, minVersion })),
       ),
     ],
+  });
+
+  it("refuses Push and Pull bodies that do not decode with INVALID_ARGUMENT naming the type, changing nothing", async () => {
+    shard.restart();
+    const before = shard.visibleState();
+    const undecodable = new Uint8Array([0x07]); // field 0, wire type 7: neither exists
+    const reply = await raw.clientStream(rawMethodPath(pushMethod), [undecodable]);
+    expect(refusedAsUndecodable(reply, pushMethod.input.typeName), `code ${reply.code}: ${reply.details}`).toBe(true);
+    const pull = await raw.serverStream(rawMethodPath(pullMethod), undecodable, { maxReplies: 1, timeoutMs: 1_000 });
+    expect(refusedAsUndecodable(pull, pullMethod.input.typeName), `code ${pull.code}: ${pull.details}`).toBe(true);
+    expect(shard.visibleState()).toEqual(before);
   });
 
   it("refuses raw damaged and random Push and Pull bodies with a typed code and changes nothing, committed chunks included", async () => {

@@ -9,6 +9,7 @@ import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from "@b
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import type * as grpc from "@grpc/grpc-js";
+import { Code, TrainfleetError } from "./errors.js";
 import { toGrpcStatus } from "./grpc-errors.js";
 import type { PeerIdentity } from "./security/peer-identity.js";
 import { peerIdentityOf } from "./security/peer-identity.js";
@@ -49,6 +50,35 @@ export function deserializer(schema: DescMessage): (bytes: Buffer) => object {
   return (bytes) => fromBinary(schema, bytes);
 }
 
+/**
+ * A request body that does not decode. grpc-js answers a deserializer that throws with
+ * INTERNAL, which blames the server for the caller's bytes; the server's deserializer returns
+ * this instead, and the handler's adapter answers INVALID_ARGUMENT naming the message type.
+ */
+class UndecodableRequest {
+  constructor(readonly error: TrainfleetError) {}
+}
+
+function requestDeserializer(schema: DescMessage): (bytes: Buffer) => object {
+  return (bytes) => {
+    try {
+      return fromBinary(schema, bytes);
+    } catch (error) {
+      return new UndecodableRequest(
+        new TrainfleetError(Code.INVALID_ARGUMENT, `the request is not a valid ${schema.typeName}: ${(error as Error).message}`),
+      );
+    }
+  };
+}
+
+/** A client stream's messages, ending in the INVALID_ARGUMENT of the first one that does not decode. */
+async function* decodedMessages(call: AsyncIterable<object>): AsyncIterable<object> {
+  for await (const message of call) {
+    if (message instanceof UndecodableRequest) throw message.error;
+    yield message;
+  }
+}
+
 export function grpcServiceDefinition(service: GenService<GenServiceMethods>): grpc.ServiceDefinition {
   const definition: Record<string, grpc.MethodDefinition<object, object>> = {};
   for (const method of service.methods) {
@@ -58,7 +88,7 @@ export function grpcServiceDefinition(service: GenService<GenServiceMethods>): g
       requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
       responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
       requestSerialize: serializer(method.input),
-      requestDeserialize: deserializer(method.input),
+      requestDeserialize: requestDeserializer(method.input),
       responseSerialize: serializer(method.output),
       responseDeserialize: deserializer(method.output),
     };
@@ -101,8 +131,9 @@ function adapt(method: DescMethod, handler: (...args: unknown[]) => unknown, ser
     case "unary":
     case "client_streaming":
       return ((call: AnyCall, callback: grpc.sendUnaryData<object>) => {
+        if (call.request instanceof UndecodableRequest) return callback(toGrpcStatus(call.request.error));
         const { context, done } = contextOf(call);
-        const input = method.methodKind === "unary" ? call.request : call;
+        const input = method.methodKind === "unary" ? call.request : decodedMessages(call);
         (handler(input, context) as Promise<object>)
           .then(
             (response) => callback(null, response),
@@ -112,6 +143,7 @@ function adapt(method: DescMethod, handler: (...args: unknown[]) => unknown, ser
       }) as grpc.UntypedHandleCall;
     case "server_streaming":
       return ((call: AnyCall) => {
+        if (call.request instanceof UndecodableRequest) return call.emit("error", toGrpcStatus(call.request.error));
         const { context, done } = contextOf(call);
         void (async () => {
           try {

@@ -75,18 +75,17 @@ export function createRawGrpcClient(address: string): RawGrpcClient {
   };
 }
 
-/** grpc-js's answer to a body that does not decode: the server refused it before any handler ran. */
-export function undecodable(reply: RawReply): boolean {
-  return reply.code === grpc.status.INTERNAL && reply.details.startsWith("Error deserializing request");
-}
-
 /**
- * What a handler may answer to a body it refuses: a TrainfleetError's code. INTERNAL (other
- * than an undecodable body) and UNKNOWN are what a handler that threw something else gives:
- * a TypeError on input it did not expect.
+ * What a server may answer to a body it refuses: a TrainfleetError's code, INVALID_ARGUMENT
+ * naming the message type for a body that does not decode. INTERNAL and UNKNOWN are what a
+ * handler that threw something else gives (a TypeError on input it did not expect), or
+ * grpc-js's own answer to an undecodable body, which blames the server for the caller's bytes.
  */
 export function refusedCleanly(reply: RawReply): boolean {
-  return (
-    reply.code !== grpc.status.OK && (undecodable(reply) || (reply.code !== grpc.status.INTERNAL && reply.code !== grpc.status.UNKNOWN))
-  );
+  return reply.code !== grpc.status.OK && reply.code !== grpc.status.INTERNAL && reply.code !== grpc.status.UNKNOWN;
+}
+
+/** The answer to a body that does not decode as `typeName`. */
+export function refusedAsUndecodable(reply: RawReply, typeName: string): boolean {
+  return reply.code === grpc.status.INVALID_ARGUMENT && reply.details.startsWith(`the request is not a valid ${typeName}:`);
 }
