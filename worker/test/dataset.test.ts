@@ -67,6 +67,18 @@ describe("parseIdx", () => {
       expect(error.message).toContain("npm run fetch-data");
     });
   }
+
+  it("refuses gzip that inflates past the bound with RESOURCE_EXHAUSTED naming the file, without inflating it all", () => {
+    // 64 MiB of zeros gzip to about 64 KiB: a small file that would take far more memory.
+    const bomb = gzipSync(new Uint8Array(64 * 1024 * 1024));
+    const error = caught(() => parseIdx(bomb, "/data/bomb-idx3-ubyte.gz", 1024 * 1024));
+    expect(error.code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(error.message).toBe(
+      "/data/bomb-idx3-ubyte.gz: inflates to more than 1048576 bytes, the most trainfleet reads from one IDX file: give the data as Parquet or Arrow shards with a dataset.json instead (docs/own-model.md)",
+    );
+    // Within the bound, the same reader inflates it.
+    expect(() => parseIdx(gzipSync(idx([2, 2])), "x.idx", 1024 * 1024)).not.toThrow();
+  });
 });
 
 describe("defaultDataDirs", () => {
