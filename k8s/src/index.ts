@@ -4,6 +4,7 @@
  */
 
 export type { OperatorPeer } from "./job-network-policy.js";
+export { defaultOperatorPeer } from "./job-network-policy.js";
 export {
   crdEnums,
   jobSpecFromTrainingJob,

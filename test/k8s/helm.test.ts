@@ -43,6 +43,12 @@ function render(args: readonly string[] = [], chartPath = chart): JsonObject[] {
   return parseManifests(result.stdout, "helm template");
 }
 
+/** Whom each job's NetworkPolicy admits as the operator: this release's pods in its namespace. */
+const operatorPeerArgs = [
+  `--operator-namespace=${namespace}`,
+  "--operator-pod-labels=app.kubernetes.io/component=operator,app.kubernetes.io/instance=tf,app.kubernetes.io/name=trainfleet",
+];
+
 const kindOf = (object: JsonObject) => `${String(object["apiVersion"])}/${String(object["kind"])}`;
 const only = (objects: JsonObject[], kind: string) => objects.filter((object) => object["kind"] === kind);
 
@@ -166,7 +172,7 @@ describe("the chart's RBAC", () => {
       expect(only(objects, "ClusterRole").map(rulesOf)).toEqual([operatorRules(podGroups)]);
       const deployment = only(objects, "Deployment")[0]!;
       expect(valueAt(deployment, "spec.template.spec")).toMatchObject({
-        containers: [{ args: ["operator", "--log-level=info", `--gang-pod-groups=${podGroups.join(",")}`] }],
+        containers: [{ args: ["operator", "--log-level=info", ...operatorPeerArgs, `--gang-pod-groups=${podGroups.join(",")}`] }],
       });
     },
   );
@@ -287,7 +293,7 @@ describe("the operator Deployment", () => {
         name: "operator",
         image: "trainfleet:0.1.0",
         imagePullPolicy: "IfNotPresent",
-        args: ["operator", "--log-level=info"],
+        args: ["operator", "--log-level=info", ...operatorPeerArgs],
         securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
         resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "256Mi" } },
         volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
@@ -310,7 +316,7 @@ describe("the operator Deployment", () => {
     const container = (valueAt(only(objects, "Deployment")[0]!, "spec.template.spec.containers") as JsonObject[])[0]!;
     expect([container["image"], container["args"]]).toEqual([
       "registry.example.com/trainfleet:0.2.0",
-      ["operator", "--log-level=debug", "--namespaces=ml"],
+      ["operator", "--log-level=debug", ...operatorPeerArgs, "--namespaces=ml"],
     ]);
   });
 });

@@ -6,6 +6,7 @@ import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";
 import { UsageError } from "../flags.js";
 import { connect, kubeFlags } from "../kube-client.js";
+import { operatorPeerFlags, operatorPeerFromFlags } from "../operator-peer-flags.js";
 
 function commaList(value: unknown): string[] {
   return typeof value === "string"
@@ -18,7 +19,8 @@ function commaList(value: unknown): string[] {
 
 export const operatorCommand: Command = {
   name: "operator",
-  usage: "trainfleet operator [--namespaces NS,...] [--gang-pod-groups volcano,coscheduling]",
+  usage:
+    "trainfleet operator [--namespaces NS,...] [--gang-pod-groups volcano,coscheduling] [--operator-namespace NS --operator-pod-labels K=V,...]",
   summary:
     "Runs the Kubernetes operator: for each TrainingJob it creates the coordinator (and its Service), the parameter-server shards and the workers as pods, scales workers without restarting the others, applies the run policy, and keeps the job's status and conditions as the coordinator reports them. It finds its cluster as kubectl does (in a pod: its service account).",
   flags: {
@@ -39,6 +41,7 @@ export const operatorCommand: Command = {
       env: "TRAINFLEET_STATUS_POLL_MS",
       help: "How often a running job's coordinator is asked for its status.",
     },
+    ...operatorPeerFlags,
     kubeconfig: kubeFlags.kubeconfig!,
     context: kubeFlags.context!,
     ...commonFlags,
@@ -47,16 +50,18 @@ export const operatorCommand: Command = {
     const apis = commaList(values["gang-pod-groups"]);
     const unknown = apis.find((api) => !podGroupApis.includes(api as PodGroupApi));
     if (unknown !== undefined) throw new UsageError(`--gang-pod-groups: unknown API "${unknown}"; use ${podGroupApis.join(" or ")}`);
+    // client-node is loaded by this role only: the others start faster without it.
+    const { Operator, defaultOperatorPeer } = await import("@trainfleet/k8s");
+    const operatorPeer = operatorPeerFromFlags(values, defaultOperatorPeer.podLabels);
     const { config, server, context } = await connect(values, env);
     logger.info({ server, context }, "connecting to the API server");
-    // client-node is loaded by this role only: the others start faster without it.
-    const { Operator } = await import("@trainfleet/k8s");
     const operator = await Operator.start({
       kubeConfig: config,
       logger,
       namespaces: commaList(values.namespaces),
       podGroupApis: apis as PodGroupApi[],
       statusPollMs: values["status-poll-ms"] as number,
+      ...(operatorPeer === undefined ? {} : { operatorPeer }),
     });
     await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true })));
     await operator.stop();

@@ -28,6 +28,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: operator
 {{- end }}
 
+{{/* The selector labels as key=value,... for --operator-pod-labels: each job's NetworkPolicy admits only this release's operator pods. */}}
+{{- define "trainfleet.operatorPodLabels" -}}
+{{- $pairs := list -}}
+{{- range $key, $value := (include "trainfleet.selectorLabels" . | fromYaml) -}}
+{{- $pairs = append $pairs (printf "%s=%s" $key $value) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end }}
+
 {{/* The standard labels of every object of the chart. */}}
 {{- define "trainfleet.labels" -}}
 helm.sh/chart: {{ include "trainfleet.chart" . }}
