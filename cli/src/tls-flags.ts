@@ -1,15 +1,17 @@
 /**
  * The TLS flags of every role that joins a job, and what they make: the member's transport
- * security, read and checked once at start (runtime's readTransportSecurity), or plaintext.
+ * security, read and checked at start, then reloaded from the same files every
+ * --tls-reload-seconds for as long as the process runs (runtime's CredentialReloader: renewed
+ * certificates are used without a restart; a bad set is refused and logged), or plaintext.
  * Paths only (flags or TRAINFLEET_TLS_* variables): key material never goes on a command
  * line. All three files or none; a wrong file fails the start naming its flag and path.
- * Plaintext logs a warning on every start, whether --insecure asked for it or no flag was
- * given (the default until the coordinator and `trainfleet run` hand every member its files).
+ * Plaintext only with --insecure, and then a warning on every start: a member started with
+ * no flag at all is refused, so nobody runs in the clear by forgetting them.
  */
 import type { ExpectedPeer, PeerIdentity, TransportSecurity } from "@trainfleet/proto";
 import { Code, identityUri, peerMismatch, TrainfleetError } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
-import { readTransportSecurity } from "@trainfleet/runtime";
+import { defaultReloadIntervalMs, reloadingTransportSecurity } from "@trainfleet/runtime";
 import type { FlagTable, FlagValue } from "./flags.js";
 import { UsageError } from "./flags.js";
 
@@ -28,6 +30,12 @@ export const tlsFlags = {
     kind: "string",
     env: "TRAINFLEET_TLS_KEY",
     help: "PEM file of this member's private key (keep it 0600): a path, never the key itself.",
+  },
+  "tls-reload-seconds": {
+    kind: "number",
+    default: String(defaultReloadIntervalMs / 1000),
+    env: "TRAINFLEET_TLS_RELOAD_SECONDS",
+    help: "How often the --tls-* files are read again: renewed credentials (a new certificate of the same identity and CA) are switched to without a restart.",
   },
   insecure: {
     kind: "boolean",
@@ -57,9 +65,13 @@ export async function transportSecurity(
       `--insecure contradicts ${given.map((name) => `--${name}`).join(", ")}: give --tls-ca, --tls-cert and --tls-key, or --insecure`,
     );
   if (given.length === 0) {
+    if (!insecure)
+      throw new UsageError(
+        "no TLS credentials: give --tls-ca, --tls-cert and --tls-key (the job's CA, this member's certificate and key; `trainfleet run` and the operator make them), or --insecure for plaintext on purpose",
+      );
     logger.warn(
       { insecure },
-      "plaintext: connections are neither encrypted nor authenticated; give --tls-ca, --tls-cert and --tls-key (the job's CA, this member's certificate and key) for mutual TLS",
+      "--insecure: plaintext, connections are neither encrypted nor authenticated; give --tls-ca, --tls-cert and --tls-key (the job's CA, this member's certificate and key) for mutual TLS",
     );
     return undefined;
   }
@@ -70,7 +82,7 @@ export async function transportSecurity(
     );
   }
   const files = { ca: values["tls-ca"] as string, certificate: values["tls-cert"] as string, key: values["tls-key"] as string };
-  const security = await readTransportSecurity(files, flagNames);
+  const security = await reloadingTransportSecurity(files, flagNames, { logger, intervalMs: reloadIntervalMs(values) });
   checkIdentity(security.identity, expected, `--tls-cert ${files.certificate}`);
   logger.info({ identity: identityUri(security.identity) }, "mutual TLS with the job's CA");
   return security;
@@ -98,6 +110,7 @@ export async function colocatedShardSecurity(
   values: Record<string, FlagValue>,
   worker: TransportSecurity | undefined,
   shard: { index: number; expected: ExpectedPeer } | undefined,
+  logger: Logger,
 ): Promise<TransportSecurity | undefined> {
   const given = (["colocated-tls-cert", "colocated-tls-key"] as const).filter(
     (name) => typeof values[name] === "string" && values[name] !== "",
@@ -118,7 +131,11 @@ export async function colocatedShardSecurity(
     certificate: values["colocated-tls-cert"] as string,
     key: values["colocated-tls-key"] as string,
   };
-  const security = await readTransportSecurity(files, { ca: "--tls-ca", certificate: "--colocated-tls-cert", key: "--colocated-tls-key" });
+  const security = await reloadingTransportSecurity(
+    files,
+    { ca: "--tls-ca", certificate: "--colocated-tls-cert", key: "--colocated-tls-key" },
+    { logger, intervalMs: reloadIntervalMs(values) },
+  );
   checkIdentity(security.identity, { jobId: worker.identity.jobId, ...shard.expected }, `--colocated-tls-cert ${files.certificate}`);
   return security;
 }
@@ -130,4 +147,11 @@ function checkIdentity(identity: PeerIdentity, expected: ExpectedPeer, source: s
       Code.INVALID_ARGUMENT,
       `${source}: this process cannot use it: ${problem}; give the certificate issued for it`,
     );
+}
+
+/** --tls-reload-seconds in milliseconds; the poll lasts as long as the process (its timer keeps nothing alive). */
+function reloadIntervalMs(values: Record<string, FlagValue>): number {
+  const seconds = values["tls-reload-seconds"] as number;
+  if (!(seconds > 0)) throw new UsageError(`--tls-reload-seconds: expected a number of seconds above 0, got ${seconds}`);
+  return seconds * 1000;
 }

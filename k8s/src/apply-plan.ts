@@ -43,6 +43,7 @@ export async function applyPlan(plan: ReconcilePlan, job: TrainingJob, clients: 
   const jobFields = { job: `${namespace}/${job.metadata.name}` };
   // Before the pods that mount them: a pod whose Secret is missing would wait in ContainerCreating.
   for (const name of await clients.secrets.ensure(job, plan.secrets)) logger.info({ ...jobFields, kind: "Secret", name }, "created");
+  await clients.secrets.renew(job, plan.renewSecrets);
   for (const object of plan.create) {
     try {
       await createObject(clients, namespace, object);

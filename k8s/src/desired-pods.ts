@@ -4,14 +4,16 @@
  * coordinator, one pod per shard and per worker rank), workers above the desired count are
  * deleted, highest ranks first. Running pods within the desired count are never touched: scaling
  * restarts nothing. New pods come with what secures them: the job's NetworkPolicy and the
- * Secrets of their credentials (member-credentials.ts).
+ * Secrets of their credentials (member-credentials.ts); the pods that stay have theirs renewed
+ * when due. A job with pods is reconciled again every statusPollMs (reconcile.ts), so a
+ * renewal (due 8 hours before a 24-hour certificate ends) is never waited for long.
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import { timestamp } from "./conditions.js";
 import { gangPlan } from "./gang.js";
 import { defaultOperatorPeer, jobNetworkPolicy } from "./job-network-policy.js";
 import { credentialRequest, isInsecure } from "./member-credentials.js";
-import { indexOf, roleOf } from "./observed-pods.js";
+import { indexOf, isFinishedPod, roleOf } from "./observed-pods.js";
 import { coordinatorPod, coordinatorService, desiredWorkers, shardPod, workerPod } from "./pod-manifests.js";
 import type { ReconcilePass } from "./reconcile-pass.js";
 import { coordinatorTraining } from "./reported-status.js";
@@ -31,6 +33,7 @@ export function createAndScale(pass: ReconcilePass): void {
   // A pod still terminating keeps its name: it is made again once it is gone.
   const created = wanted.filter((pod) => !taken.has(pod.metadata?.name));
   if (created.length > 0) secureNewPods(pass, created);
+  renewCredentials(pass, workers);
   plan.create.push(...created);
   for (const pod of pass.live) if (roleOf(pod) === "worker" && indexOf(pod) >= workers) pass.deletePod(pod);
   if (plan.create.some((object) => object.kind === "Pod")) status.startTime ??= timestamp(observed.now);
@@ -63,6 +66,17 @@ function secureNewPods(pass: ReconcilePass, created: readonly V1Pod[]): void {
   for (const pod of created) {
     const role = roleOf(pod)!;
     plan.secrets.members.push(credentialRequest(job, role, pod.metadata!.name!, role === "coordinator" ? undefined : indexOf(pod)));
+  }
+}
+
+/** The credentials of the live pods that stay (running or about to, workers within `workers`): renewed when due. */
+function renewCredentials(pass: ReconcilePass, workers: number): void {
+  if (isInsecure(pass.job)) return;
+  for (const pod of pass.live) {
+    const role = roleOf(pod);
+    const name = pod.metadata?.name;
+    if (role === undefined || name === undefined || isFinishedPod(pod) || (role === "worker" && indexOf(pod) >= workers)) continue;
+    pass.plan.renewSecrets.push(credentialRequest(pass.job, role, name, role === "coordinator" ? undefined : indexOf(pod)));
   }
 }
 

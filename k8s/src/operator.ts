@@ -69,7 +69,7 @@ export class Operator {
     this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
     this.#custom = options.kubeConfig.makeApiClient(CustomObjectsApi);
     this.#networking = options.kubeConfig.makeApiClient(NetworkingV1Api);
-    this.#secrets = new CredentialSecrets(this.#core);
+    this.#secrets = new CredentialSecrets(this.#core, options.logger);
     this.#queue = new WorkQueue((key) => this.#reconcileKey(key));
   }
 

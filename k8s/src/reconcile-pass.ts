@@ -13,6 +13,7 @@ import type { TrainingJob, TrainingJobStatus } from "./training-job.js";
 export class ReconcilePass {
   readonly plan: ReconcilePlan = {
     secrets: { tokens: false, members: [] },
+    renewSecrets: [],
     create: [],
     deletePods: [],
     status: undefined,

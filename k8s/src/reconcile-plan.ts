@@ -50,6 +50,11 @@ export interface ReconcilePlan {
    * first of them). Key material cannot come from a pure function: credential-secrets.ts makes it.
    */
   secrets: { tokens: boolean; members: CredentialRequest[] };
+  /**
+   * The credentials of the job's pods that stay (all but those created now): each Secret whose
+   * certificate is past 2/3 of its life is re-issued in place (credential-secrets.ts reads when).
+   */
+  renewSecrets: CredentialRequest[];
   create: KubernetesObject[];
   /** Pods to delete, by name, with the uid that must still match (a precondition). */
   deletePods: { name: string; uid: string }[];

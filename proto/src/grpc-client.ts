@@ -11,6 +11,7 @@ import * as grpc from "@grpc/grpc-js";
 import { fromGrpcError } from "./grpc-errors.js";
 import { deserializer, methodPath, serializer } from "./grpc-service.js";
 import { channelOptions } from "./limits.js";
+import { channelCredentials } from "./security/grpc-credentials.js";
 import type { ExpectedPeer } from "./security/peer-identity.js";
 import { peerIdentityOf, peerMismatch } from "./security/peer-identity.js";
 import type { TransportSecurity } from "./security/transport-security.js";
@@ -47,26 +48,26 @@ export interface ClientSecurity {
  * A client of `service` at `address`: plaintext, or with `tls` mutual TLS in which the
  * server must show a certificate of this job's CA that names the peer expected. The
  * address is not what is checked (pods come and go by IP): the certificate's identity is.
+ * Each connection the client makes (the first, and any after one drops) presents the
+ * credentials `tls.security` holds at that moment (grpc-credentials.ts).
  */
 export function createClient<S extends GenServiceMethods>(service: GenService<S>, address: string, tls?: ClientSecurity): ServiceClient<S> {
   // Over TLS the name sent (SNI) is not an address: the identity in the certificate is what is
   // checked, and Node warns when an IP address is sent as a server name.
   const options = tls === undefined ? channelOptions : { ...channelOptions, "grpc.ssl_target_name_override": "trainfleet" };
-  const client = new grpc.Client(address, channelCredentials(tls), options);
+  const client = new grpc.Client(address, clientCredentials(tls), options);
   const methods: Record<string, unknown> = { close: () => client.close() };
   for (const method of service.methods) methods[method.localName] = bind(client, method);
   return methods as ServiceClient<S>;
 }
 
-function channelCredentials(tls: ClientSecurity | undefined): grpc.ChannelCredentials {
+function clientCredentials(tls: ClientSecurity | undefined): grpc.ChannelCredentials {
   if (tls === undefined) return grpc.credentials.createInsecure();
   const { security, server } = tls;
   const expected = { jobId: security.identity.jobId, ...server };
-  return grpc.credentials.createSsl(security.ca, security.key, security.certificate, {
-    checkServerIdentity: (_host, certificate) => {
-      const problem = peerMismatch(peerIdentityOf(certificate), expected);
-      return problem === undefined ? undefined : new Error(`the server is not who this client expects: ${problem}`);
-    },
+  return channelCredentials(security, (_host, certificate) => {
+    const problem = peerMismatch(peerIdentityOf(certificate), expected);
+    return problem === undefined ? undefined : new Error(`the server is not who this client expects: ${problem}`);
   });
 }
 

@@ -1,6 +1,7 @@
 /** A grpc-js server on host:port (port 0 picks a free one) with a graceful close. */
 import * as grpc from "@grpc/grpc-js";
 import { channelOptions } from "./limits.js";
+import { serverCredentials } from "./security/grpc-credentials.js";
 import type { TransportSecurity } from "./security/transport-security.js";
 
 export interface RunningServer {
@@ -16,7 +17,8 @@ export interface RunningServer {
 /**
  * With `security`, mutual TLS: only clients whose certificate the job's CA issued get a
  * connection, and each call sees its peer's identity (CallContext.identity) for the
- * service to check the role it needs. Without it, plaintext.
+ * service to check the role it needs. Credentials that `security` switches to later are
+ * presented from the next handshake on (grpc-credentials.ts). Without it, plaintext.
  */
 export async function startServer(
   listen: string,
@@ -27,10 +29,7 @@ export async function startServer(
   const controller = new AbortController();
   register(server, controller.signal);
   const port = await new Promise<number>((resolve, reject) => {
-    const credentials =
-      security === undefined
-        ? grpc.ServerCredentials.createInsecure()
-        : grpc.ServerCredentials.createSsl(security.ca, [{ cert_chain: security.certificate, private_key: security.key }], true);
+    const credentials = security === undefined ? grpc.ServerCredentials.createInsecure() : serverCredentials(security);
     server.bindAsync(listen, credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
   });
   const host = listen.slice(0, listen.lastIndexOf(":"));

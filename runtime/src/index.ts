@@ -1,5 +1,5 @@
 /**
- * @trainfleet/runtime: what every process runs on: logger, HTTP server and server-sent events, metrics, async queue, atomic files, the membership session.
+ * @trainfleet/runtime: what every process runs on: logger, HTTP server and server-sent events, metrics, async queue, atomic files, the membership session, TLS credentials (issued, checked, reloaded, renewed).
  * It may import proto; other packages import only what is re-exported here, by name.
  */
 export { abortableDelay } from "./abortable-delay.js";
@@ -19,7 +19,20 @@ export { Counter, Histogram, MetricRegistry } from "./metrics/metric-registry.js
 export type { MetricsSource } from "./metrics/metrics-server.js";
 export { sendMetrics, startMetricsServer } from "./metrics/metrics-server.js";
 export { encodeUserinfo, redactingLogger, redactUrl, splitUserinfo, withUserinfo } from "./redact-url.js";
-export type { IssuedCertificate, IssueOptions, JobAuthority } from "./tls/job-authority.js";
-export { createJobAuthority, issueCertificate } from "./tls/job-authority.js";
-export type { TlsFiles } from "./tls/tls-files.js";
-export { memberTlsFiles, readTransportSecurity, writeMemberCredentials } from "./tls/tls-files.js";
+export type { RenewalOptions, RenewedMember } from "./tls/certificate-renewal.js";
+export { CertificateRenewal } from "./tls/certificate-renewal.js";
+export type { TlsFileFlags } from "./tls/credential-check.js";
+export { readTransportSecurity } from "./tls/credential-check.js";
+export type { PollResult, ReloadOptions } from "./tls/credential-reloader.js";
+export { CredentialReloader, defaultReloadIntervalMs, reloadingTransportSecurity } from "./tls/credential-reloader.js";
+export type { AuthorityOptions, IssuedCertificate, IssueOptions, JobAuthority } from "./tls/job-authority.js";
+export {
+  createJobAuthority,
+  defaultAuthorityValiditySeconds,
+  defaultCertificateValiditySeconds,
+  issueCertificate,
+} from "./tls/job-authority.js";
+export type { Validity } from "./tls/renewal-time.js";
+export { renewalDue, renewalTime, validityOf } from "./tls/renewal-time.js";
+export type { MemberCredentials, TlsFiles } from "./tls/tls-files.js";
+export { memberTlsFiles, writeMemberCertificate, writeMemberCredentials } from "./tls/tls-files.js";

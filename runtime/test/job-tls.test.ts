@@ -6,6 +6,7 @@
  * that do not belong together fail when read, naming the file.
  */
 import { execFile } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,8 +14,9 @@ import { promisify } from "node:util";
 import type { PeerIdentity, RunningServer, TransportSecurity } from "@trainfleet/proto";
 import { addService, Code, createClient, JobService, startServer, TrainfleetError } from "@trainfleet/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readTransportSecurity } from "../src/tls/credential-check.js";
 import { createJobAuthority, issueCertificate } from "../src/tls/job-authority.js";
-import { memberTlsFiles, readTransportSecurity, writeMemberCredentials } from "../src/tls/tls-files.js";
+import { memberTlsFiles, writeMemberCredentials } from "../src/tls/tls-files.js";
 
 const flags = { ca: "--tls-ca", certificate: "--tls-cert", key: "--tls-key" };
 let dir: string;
@@ -82,6 +84,24 @@ describe("a job's certificates", () => {
     expect(security.get("ps-0")!.identity).toEqual(identity("parameter-server", "ps-0"));
   });
 
+  it("live for their defaults: the CA a year, a member's certificate 24 hours, and never past the CA", async () => {
+    const authority = await createJobAuthority("mnist");
+    const member = await issueCertificate(authority, identity("worker", "worker-7"));
+    const life = (pem: string) => {
+      const certificate = new X509Certificate(pem);
+      return { from: Date.parse(certificate.validFrom), to: Date.parse(certificate.validTo) };
+    };
+    const hours = (ms: number) => Math.round(ms / 3_600_000);
+    const ca = life(authority.certificatePem);
+    expect(hours(ca.to - Date.now())).toBe(365 * 24);
+    expect(hours(life(member.certificatePem).to - Date.now())).toBe(24);
+    // Valid from a minute back, for peers whose clocks are a little behind.
+    expect(Math.round((Date.now() - life(member.certificatePem).from) / 60_000)).toBe(1);
+    const shortAuthority = await createJobAuthority("mnist", { validitySeconds: 3_600 });
+    const cut = await issueCertificate(shortAuthority, identity("worker", "worker-7"), { validitySeconds: 7_200 });
+    expect(life(cut.certificatePem).to).toBe(life(shortAuthority.certificatePem).to);
+  });
+
   it("let a member call another over mutual TLS; the server sees who called", async () => {
     const client = createClient(JobService, server.address, { security: security.get("worker-0")!, server: { roles: ["coordinator"] } });
     await client.getJob({});
@@ -121,7 +141,10 @@ describe("a job's certificates", () => {
       `--tls-ca ${join(dir, "missing.pem")}: cannot be read`,
     );
     const expiredAuthority = await createJobAuthority("mnist");
-    const expired = await issueCertificate(expiredAuthority, identity("worker", "worker-9"), { validityHours: -1 });
+    const expired = await issueCertificate(expiredAuthority, identity("worker", "worker-9"), {
+      now: new Date(Date.now() - 2 * 3_600_000),
+      validitySeconds: 3_600,
+    });
     await writeFile(join(dir, "expired.pem"), expired.certificatePem);
     await writeFile(join(dir, "expired-key.pem"), expired.keyPem);
     await writeFile(join(dir, "expired-ca.pem"), expiredAuthority.certificatePem);

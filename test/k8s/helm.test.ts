@@ -202,9 +202,9 @@ describe("the chart's RBAC", () => {
     expect(text).not.toContain('"*"');
     for (const resource of ["configmaps", "nodes", "roles", "clusterroles", "rolebindings"]) expect(text).not.toContain(`"${resource}"`);
     const rules = operatorRules([]);
-    // Secrets: made (credentials, tokens) and read by name (the job's CA, its read token); never listed, watched, changed or deleted (owner references delete them).
+    // Secrets: made (credentials, tokens), read by name (the job's CA, its read token) and updated by name (a pod's renewed certificate); never listed, watched or deleted (owner references delete them).
     expect(rules.filter((rule) => rule.resources.includes("secrets"))).toEqual([
-      { apiGroups: [""], resources: ["secrets"], verbs: ["create", "get"] },
+      { apiGroups: [""], resources: ["secrets"], verbs: ["create", "get", "update"] },
     ]);
     expect(rules.filter((rule) => rule.resources.includes("networkpolicies"))).toEqual([
       { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: ["create"] },

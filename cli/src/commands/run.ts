@@ -21,7 +21,7 @@ import { toJson } from "@bufbuild/protobuf";
 import { shardMemoryBytes } from "@trainfleet/paramserver";
 import type { JobStatus } from "@trainfleet/proto";
 import { Code, JobPhase, JobSpecSchema, Placement, TrainfleetError } from "@trainfleet/proto";
-import { splitUserinfo } from "@trainfleet/runtime";
+import { defaultCertificateValiditySeconds, splitUserinfo } from "@trainfleet/runtime";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
 import { dataShape, latestCheckpointFileName, parameterLayout } from "@trainfleet/spec";
 import type { BackendChoice } from "@trainfleet/worker";
@@ -75,6 +75,13 @@ export const runCommand: Command = {
       kind: "boolean",
       help: "Plaintext between the job's processes, on purpose: no CA, no certificates, no connection encrypted or authenticated; each process logs a warning. Without it the run makes a CA for the job and a certificate for each process (the job folder's tls/) and every connection is mutual TLS.",
     },
+    "member-certificate-seconds": {
+      kind: "integer",
+      min: 1,
+      default: String(defaultCertificateValiditySeconds),
+      env: "TRAINFLEET_MEMBER_CERTIFICATE_SECONDS",
+      help: "How long each process's certificate is valid. The run renews it at 2/3 of that (the job folder's tls/ files are replaced) and the processes reload it without a restart; the job's CA stays in this process's memory.",
+    },
     ...commonFlags,
   },
   async run({ values, signal, env, logger }) {
@@ -105,9 +112,14 @@ export const runCommand: Command = {
     }
     // A resumed job keeps the tokens it has (a dashboard still open on it goes on working).
     const tokenFiles = ensureJobTokens(folder);
-    // Every process gets its own certificate of a new CA for the job, unless plaintext is asked for.
+    // Every process gets its own certificate of a new CA for the job, renewed while the run goes on, unless plaintext is asked for.
     const credentials =
-      values.insecure === true ? { flags: () => ["--insecure"], colocatedFlags: () => [] } : await writeLocalFleetCredentials(folder, spec);
+      values.insecure === true
+        ? { flags: () => ["--insecure"], colocatedFlags: () => [], close: () => {} }
+        : await writeLocalFleetCredentials(folder, spec, {
+            logger,
+            certificateSeconds: values["member-certificate-seconds"] as number,
+          });
     const readToken = readTokenFile(tokenFiles.read, "the job folder's read token");
     const out = process.stdout;
     if (values.insecure === true)
@@ -273,6 +285,7 @@ export const runCommand: Command = {
       if (signal.aborted) throw new TrainfleetError(Code.CANCELLED, `stopped by signal; logs in ${folder}`);
       throw error;
     } finally {
+      credentials.close();
       watching.abort();
       signal.removeEventListener("abort", onAbort);
       process.removeListener("exit", killFleet);

@@ -63,6 +63,7 @@ export const workerCommand: Command = {
       values,
       security,
       shardIndex === undefined ? undefined : { index: shardIndex, expected: shardPeer(shardIndex) },
+      logger,
     );
     const { runWorker } = await import("@trainfleet/worker");
     const worker = (colocatedShard: WorkerOptions["colocatedShard"], workerSignal: AbortSignal) =>

@@ -4,11 +4,16 @@
  * for a certificate and drops one the CA did not issue during the handshake; which role the
  * certificate names is checked after it (data-plane-access.ts). The client checks that the
  * server's certificate names the shard it dialled, not its address (pods move).
+ *
+ * Both take the credentials in use at the moment: the client's options are made for each
+ * connection, and the server (tcp-data-server.ts) installs each set its credentials switch to
+ * (`setSecureContext`), so renewed certificates need no restart and open connections stay.
  */
 import type { ConnectionOptions, TlsOptions } from "node:tls";
 import type { ClientSecurity, TransportSecurity } from "@trainfleet/proto";
-import { peerIdentityOf, peerMismatch } from "@trainfleet/proto";
+import { credentialsNow, peerIdentityOf, peerMismatch } from "@trainfleet/proto";
 
+/** The server's options for one set of credentials (the set in use now, or one just switched to). */
 export function serverTlsOptions(security: TransportSecurity): TlsOptions {
   return {
     ca: security.ca,
@@ -20,9 +25,10 @@ export function serverTlsOptions(security: TransportSecurity): TlsOptions {
   };
 }
 
+/** A new connection's options, with the credentials in use now. */
 export function clientTlsOptions(tls: ClientSecurity, address: string): ConnectionOptions {
-  const { security, server } = tls;
-  const expected = { jobId: security.identity.jobId, ...server };
+  const security = credentialsNow(tls.security);
+  const expected = { jobId: security.identity.jobId, ...tls.server };
   return {
     ca: security.ca,
     cert: security.certificate,

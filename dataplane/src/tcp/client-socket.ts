@@ -29,6 +29,7 @@ export function connectSecure(
   tls: ClientSecurity,
   address: string,
 ): Socket {
+  // The credentials in use now (renewed ones included: clientTlsOptions reads them per connection).
   // `onread` is a documented option of tls.connect (without `socket`) that @types/node lacks.
   const options = { host, port, ...clientTlsOptions(tls, address), onread: parser.socketReads(onError) };
   const socket = connectTls(options as ConnectionOptions);

@@ -4,14 +4,15 @@
  * the rank's contribution buffer (no copy). With the job's credentials it is mutual TLS 1.3:
  * a client without a certificate of the job's CA fails the handshake, and one whose
  * certificate names a role that may not use the data plane (data-plane-access.ts) is told
- * why in an ERROR frame and closed. Each refusal is logged once. Connections beyond the
- * limit (data-channel-limits.ts) are told so and closed, logged once per burst.
+ * why in an ERROR frame and closed. Each refusal is logged once. Renewed credentials are
+ * installed as they come (channel-tls.ts). Connections beyond the limit
+ * (data-channel-limits.ts) are told so and closed, logged once per burst.
  */
 import { createServer, type Server, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { createServer as createTlsServer } from "node:tls";
 import type { TransportSecurity } from "@trainfleet/proto";
-import { Code, peerIdentityOf, TrainfleetError } from "@trainfleet/proto";
+import { Code, credentialsNow, peerIdentityOf, TrainfleetError } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
 import { dataPlaneRefusal } from "../data-plane-access.js";
 import type { ShardPort } from "../shard-port.js";
@@ -107,34 +108,46 @@ export async function startDataServer(
   } else {
     const jobId = security.identity.jobId;
     // The handshake is part of saying HELLO: a client that stalls in it is cut at the same time.
-    server = createTlsServer({ ...serverTlsOptions(security), handshakeTimeout: limits.helloTimeoutMs }, (socket: TLSSocket) => {
-      if (atLimit(socket)) return;
-      track(socket);
-      const identity = peerIdentityOf(socket.getPeerCertificate());
-      const refused = dataPlaneRefusal(identity, jobId, "connect");
-      if (refused !== undefined) return refuse(socket, refused, logger);
-      serveConnection(shard, logger, {
-        closing: closing.signal,
-        encoded,
-        limits,
-        peer: identity,
-        pushRefusal: dataPlaneRefusal(identity, jobId, "push"),
-        tls: true,
-        attach: (parser, onError) => {
-          counts.byCopy++;
-          return readByCopy(socket, parser, onError);
-        },
-      });
-    });
+    const tlsServer = createTlsServer(
+      { ...serverTlsOptions(credentialsNow(security)), handshakeTimeout: limits.helloTimeoutMs },
+      (socket: TLSSocket) => {
+        if (atLimit(socket)) return;
+        track(socket);
+        const identity = peerIdentityOf(socket.getPeerCertificate());
+        const refused = dataPlaneRefusal(identity, jobId, "connect");
+        if (refused !== undefined) return refuse(socket, refused, logger);
+        serveConnection(shard, logger, {
+          closing: closing.signal,
+          encoded,
+          limits,
+          peer: identity,
+          pushRefusal: dataPlaneRefusal(identity, jobId, "push"),
+          tls: true,
+          attach: (parser, onError) => {
+            counts.byCopy++;
+            return readByCopy(socket, parser, onError);
+          },
+        });
+      },
+    );
+    // Renewed credentials: the next handshake presents the new certificate and trusts the new CA bundle.
+    const stopUpdates = security.updates?.subscribe((next) => tlsServer.setSecureContext(serverTlsOptions(next)));
+    if (stopUpdates !== undefined) closing.signal.addEventListener("abort", stopUpdates, { once: true });
     // A client the CA did not issue (or no TLS at all) never gets a connection: one line each.
-    server.on("tlsClientError", (error, socket) =>
+    tlsServer.on("tlsClientError", (error, socket) =>
       logger.warn({ peer: socket.remoteAddress, err: error.message }, "data channel connection refused: TLS handshake failed"),
     );
+    server = tlsServer;
   }
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, host, () => resolve());
+    });
+  } catch (error) {
+    closing.abort();
+    throw error;
+  }
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : 0;
   return {

@@ -4,9 +4,13 @@
  * library; Node's crypto reads certificates but cannot make them). Each certificate names
  * its holder's identity as a URI subject alternative name (proto's peer-identity.ts), which
  * every connection of the job checks; its DNS and IP names are for tools that look at them,
- * trainfleet's own peers check the identity. Leaf certificates are short-lived (a week by
- * default): a job that runs longer is given new ones (`trainfleet run` on resume, the
- * operator's Secret), never a longer-lived key.
+ * trainfleet's own peers check the identity.
+ *
+ * Lifetimes: the CA outlives what it issues (a year by default), members' certificates are
+ * short-lived (24 hours by default) and renewed while the job runs, at 2/3 of their life
+ * (certificate-renewal.ts: `trainfleet run` rewrites the files, the operator the Secret;
+ * members reload them, credential-reloader.ts). A certificate never outlives its CA.
+ * `now` stands in for the clock, so that tests can issue certificates already old.
  */
 import "reflect-metadata";
 import { webcrypto } from "node:crypto";
@@ -19,7 +23,12 @@ x509.cryptoProvider.set(webcrypto as never);
 type CryptoKey = webcrypto.CryptoKey;
 
 const algorithm = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
-const hour = 3_600_000;
+const hourSeconds = 3_600;
+
+/** How long a CA is valid unless told: a year. */
+export const defaultAuthorityValiditySeconds = 365 * 24 * hourSeconds;
+/** How long a member's certificate is valid unless told: 24 hours. */
+export const defaultCertificateValiditySeconds = 24 * hourSeconds;
 
 /** PEM text of a certificate and of its PKCS#8 private key. */
 export interface IssuedCertificate {
@@ -31,17 +40,24 @@ export interface JobAuthority extends IssuedCertificate {
   jobId: string;
 }
 
-export interface IssueOptions {
-  /** Hours from now (default 168: one week). */
-  validityHours?: number | undefined;
+export interface AuthorityOptions {
+  /** Seconds from `now` (default a year). */
+  validitySeconds?: number | undefined;
+  /** When it is issued (default: the clock). */
+  now?: Date | undefined;
+}
+
+export interface IssueOptions extends AuthorityOptions {
+  /** Seconds from `now` (default 24 hours), cut to the CA's own end. */
+  validitySeconds?: number | undefined;
   dnsNames?: readonly string[] | undefined;
   ipAddresses?: readonly string[] | undefined;
 }
 
-/** A new CA for `jobId`, valid as long as the certificates it will issue (default a week and a day of leeway). */
-export async function createJobAuthority(jobId: string, options: { validityHours?: number } = {}): Promise<JobAuthority> {
+/** A new CA for `jobId`, valid `validitySeconds` (default a year): longer than the certificates it issues, which are renewed. */
+export async function createJobAuthority(jobId: string, options: AuthorityOptions = {}): Promise<JobAuthority> {
   const keys = await webcrypto.subtle.generateKey(algorithm, true, ["sign", "verify"]);
-  const { notBefore, notAfter } = validity((options.validityHours ?? 168) + 24);
+  const { notBefore, notAfter } = validity(options.validitySeconds ?? defaultAuthorityValiditySeconds, options.now);
   const certificate = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serialNumber(),
     name: `CN=trainfleet job ${jobId} CA`,
@@ -68,7 +84,7 @@ export async function issueCertificate(
   const issuer = new x509.X509Certificate(authority.certificatePem);
   const issuerKey = await webcrypto.subtle.importKey("pkcs8", pemBody(authority.keyPem), algorithm, false, ["sign"]);
   const keys = await webcrypto.subtle.generateKey(algorithm, true, ["sign", "verify"]);
-  const { notBefore, notAfter } = validity(options.validityHours ?? 168);
+  const { notBefore, notAfter } = validity(options.validitySeconds ?? defaultCertificateValiditySeconds, options.now, issuer.notAfter);
   const names = [
     { type: "url" as const, value: identityUri(identity) },
     ...(options.dnsNames ?? []).map((value) => ({ type: "dns" as const, value })),
@@ -94,10 +110,13 @@ export async function issueCertificate(
   return { certificatePem: certificate.toString("pem"), keyPem: await keyPem(keys.privateKey as CryptoKey) };
 }
 
-function validity(hours: number): { notBefore: Date; notAfter: Date } {
-  // A minute back, so that a peer whose clock is a little behind accepts it at once.
-  const now = Date.now();
-  return { notBefore: new Date(now - 60_000), notAfter: new Date(now + hours * hour) };
+function validity(seconds: number, now = new Date(), latest?: Date): { notBefore: Date; notAfter: Date } {
+  // Valid from a little before (a minute, a tenth of a short life), so that a peer whose clock is a little behind accepts it at once.
+  const notAfter = new Date(now.getTime() + seconds * 1000);
+  return {
+    notBefore: new Date(now.getTime() - Math.min(60_000, Math.max(0, seconds * 100))),
+    notAfter: latest !== undefined && latest < notAfter ? latest : notAfter,
+  };
 }
 
 /** 16 random bytes, the top bit clear (a positive DER integer). */
