@@ -4,8 +4,11 @@
 #   docker run trainfleet coordinator --help        (or ps, worker, operator, status, ...)
 #
 # Roles take their flags as TRAINFLEET_* environment variables too (`--help` lists them),
-# e.g. a coordinator with its job inline:
+# e.g. a coordinator with its job inline, in plaintext on purpose (coordinator, ps and worker
+# refuse to start without TRAINFLEET_TLS_CA, _CERT and _KEY, their mounted TLS files, or
+# TRAINFLEET_INSECURE=true):
 #   docker run -e TRAINFLEET_LISTEN=0.0.0.0:7070 -e TRAINFLEET_HTTP_LISTEN=0.0.0.0:7080 \
+#     -e TRAINFLEET_INSECURE=true \
 #     -e TRAINFLEET_SPEC='{"jobId":"demo","workers":{"replicas":2}}' trainfleet coordinator
 #
 # Build args:

@@ -22,6 +22,11 @@ export interface FleetOptions {
   shards: number;
   workers: number;
   workerArgs: string[];
+  /**
+   * Each member's transport flags, by its name (coordinator, ps-N, worker-N): its --tls-*
+   * files for mutual TLS. Without it every member gets --insecure: plaintext, on purpose.
+   */
+  securityArgs?: (member: string) => string[];
 }
 
 /** A port that was free a moment ago, for a coordinator that every fleet reaches at the same address. */
@@ -47,6 +52,7 @@ export class BenchFleet {
   private constructor(readonly options: FleetOptions) {
     this.coordinator = this.#start("coordinator", [
       "coordinator",
+      ...this.#securityArgs("coordinator"),
       "--listen",
       options.address,
       "--http-listen",
@@ -54,7 +60,13 @@ export class BenchFleet {
       ...options.coordinatorArgs,
     ]);
     for (let shard = 0; shard < options.shards; shard++)
-      this.shards.push(this.#start(`ps-${shard}`, ["ps", "--coordinator", options.address, "--shard-index", String(shard)]));
+      this.shards.push(
+        this.#start(`ps-${shard}`, [
+          "ps",
+          ...this.#securityArgs(`ps-${shard}`),
+          ...["--coordinator", options.address, "--shard-index", String(shard)],
+        ]),
+      );
     for (let i = 0; i < options.workers; i++) this.addWorker();
   }
 
@@ -72,8 +84,10 @@ export class BenchFleet {
   }
 
   addWorker(extraArgs: string[] = []): FleetProcess {
-    const member = this.#start(`worker-${this.#workerCount++}`, [
+    const name = `worker-${this.#workerCount++}`;
+    const member = this.#start(name, [
       "worker",
+      ...this.#securityArgs(name),
       "--coordinator",
       this.options.address,
       ...this.options.workerArgs,
@@ -86,6 +100,10 @@ export class BenchFleet {
   /** Resolves when every process of the fleet has exited. */
   async exited(): Promise<void> {
     await Promise.all(this.started.map((member) => member.exited));
+  }
+
+  #securityArgs(member: string): string[] {
+    return this.options.securityArgs?.(member) ?? ["--insecure"];
   }
 
   #start(name: string, args: string[]): FleetProcess {

@@ -1,8 +1,10 @@
 /**
- * The TLS flags of `trainfleet ps` and `trainfleet worker`, run as the built binary (node
+ * The TLS flags of `trainfleet coordinator`, `ps` and `worker`, run as the built binary (node
  * cli/dist/main.js, a child process): all three files or none, each wrong file named with
- * its flag before anything starts; plaintext only with a warning that names the flags, on
- * every start; with the member's three files the shard serves over mutual TLS.
+ * its flag before anything starts; no flag at all is refused, naming the flags and
+ * --insecure; plaintext only with --insecure (or TRAINFLEET_INSECURE), and then a warning
+ * that names the flags on every start; with the member's three files the shard serves over
+ * mutual TLS.
  */
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { spawn } from "node:child_process";
@@ -36,15 +38,20 @@ function start(args: string[], env: Record<string, string> = {}): ChildProcessWi
   return spawn(process.execPath, [cliMain, ...args], { env: childEnv });
 }
 
-/** Runs the CLI to its end (at most 30 s). */
-async function trainfleet(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  const child = start(args);
+/** Runs the CLI to its end (at most 30 s; a member that started keeps running, so it is killed: code null). */
+async function trainfleet(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = start(args, env);
+  let stdout = "";
   let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  const [code] = (await once(child, "exit")) as [number | null];
+  const [code] = (await once(child, "close")) as [number | null];
   clearTimeout(timer);
-  return { code, stderr };
+  return { code, stdout, stderr };
 }
 
 /** The JSON log lines of a running CLI until one says `until`; then it is stopped with SIGTERM and waited for. */
@@ -80,9 +87,30 @@ async function logUntil(
 }
 
 const plaintextWarning =
-  "plaintext: connections are neither encrypted nor authenticated; give --tls-ca, --tls-cert and --tls-key (the job's CA, this member's certificate and key) for mutual TLS";
+  "--insecure: plaintext, connections are neither encrypted nor authenticated; give --tls-ca, --tls-cert and --tls-key (the job's CA, this member's certificate and key) for mutual TLS";
 
-describe("trainfleet ps and worker TLS flags", () => {
+const members = [
+  ["coordinator", ["--no-job", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"]],
+  ["ps", ["--coordinator", nowhere, "--shard-index", "0"]],
+  ["worker", ["--coordinator", nowhere]],
+] as const;
+
+describe("trainfleet coordinator, ps and worker TLS flags", () => {
+  it.each(members)(
+    "%s with no TLS flag and no --insecure exits 1 naming the flags and --insecure, before it listens",
+    async (command, more) => {
+      for (const env of [{}, { TRAINFLEET_INSECURE: "false" }]) {
+        const { code, stdout, stderr } = await trainfleet([command, ...more], env);
+        expect([code, stderr]).toEqual([
+          1,
+          "trainfleet: no TLS credentials: give --tls-ca, --tls-cert and --tls-key (the job's CA, this member's certificate and key; `trainfleet run` and the operator make them), or --insecure for plaintext on purpose\n",
+        ]);
+        // Not a line logged: it stopped before anything listened or dialled.
+        expect(stdout).toBe("");
+      }
+    },
+  );
+
   it.each([
     ["ps", ["--shard-index", "0"]],
     ["worker", []],
@@ -160,11 +188,12 @@ describe("trainfleet ps and worker TLS flags", () => {
     ]);
   });
 
-  it("runs in plaintext with a warning naming the flags, with --insecure, as TRAINFLEET_INSECURE, or with no flag", async () => {
+  it("runs in plaintext with a warning naming the flags, with --insecure or as TRAINFLEET_INSECURE", async () => {
     for (const [args, env] of [
       [["--insecure"], {}],
+      // "true" is what the operator sets on a spec.security.insecure pod.
+      [[], { TRAINFLEET_INSECURE: "true" }],
       [[], { TRAINFLEET_INSECURE: "1" }],
-      [[], {}],
     ] as const) {
       const { lines } = await logUntil(
         ["ps", "--coordinator", nowhere, "--shard-index", "0", ...args],
@@ -172,7 +201,7 @@ describe("trainfleet ps and worker TLS flags", () => {
         env,
       );
       const warnings = lines.filter((line) => line.msg === plaintextWarning);
-      expect(warnings).toEqual([expect.objectContaining({ level: 40, insecure: args.length > 0 || "TRAINFLEET_INSECURE" in env })]);
+      expect(warnings).toEqual([expect.objectContaining({ level: 40, insecure: true })]);
       expect(lines.find((line) => line.msg === "parameter-server shard listening")).toMatchObject({ tls: "off" });
     }
   });

@@ -50,6 +50,7 @@ describe("a 3-worker job with block shuffle that loses a worker to SIGKILL mid-e
     const ledgerPath = join(dataset.dir, "ledger.jsonl");
     const coordinator = start("coordinator", [
       "coordinator",
+      "--insecure",
       ...["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--linger-ms", "60000", "--lease-ms", "3000"],
       ...["--ledger-audit", ledgerPath, "--job-id", "block-shuffle-ledger", "--dataset", dataset.train.path, "--hidden", "16"],
       ...["--workers", String(workers), "--min-workers", "1", "--shards", "1", "--batch-size", String(batchSize)],
@@ -58,9 +59,9 @@ describe("a 3-worker job with block shuffle that loses a worker to SIGKILL mid-e
     const address = (await coordinator.log("coordinator listening")).address as string;
     const jobUrl = (await coordinator.log("status API listening")).url as string;
     events = await StatusEvents.open(`${jobUrl}/watch`);
-    start("ps-0", ["ps", "--coordinator", address, "--shard-index", "0"]);
+    start("ps-0", ["ps", "--insecure", "--coordinator", address, "--shard-index", "0"]);
     const fleet = Array.from({ length: workers }, (_, i) =>
-      start(`worker-${i}`, ["worker", "--coordinator", address, "--backend", "cpu", "--host", `worker-${i}`]),
+      start(`worker-${i}`, ["worker", "--insecure", "--coordinator", address, "--backend", "cpu", "--host", `worker-${i}`]),
     );
 
     await events.waitFor(`step ${killAfterStep}`, (s) => s.phase === JobPhase.RUNNING && s.step >= killAfterStep);

@@ -63,6 +63,7 @@ describe("a 4-worker job that loses a worker to SIGKILL and gains another later"
     const ledgerPath = join(folder, "ledger.jsonl");
     const coordinator = start("coordinator", [
       "coordinator",
+      "--insecure",
       "--listen",
       "127.0.0.1:0",
       "--http-listen",
@@ -78,8 +79,8 @@ describe("a 4-worker job that loses a worker to SIGKILL and gains another later"
     const address = (await coordinator.log("coordinator listening")).address as string;
     const jobUrl = (await coordinator.log("status API listening")).url as string;
     events = await StatusEvents.open(`${jobUrl}/watch`);
-    for (const shard of [0, 1]) start(`ps-${shard}`, ["ps", "--coordinator", address, "--shard-index", String(shard)]);
-    const worker = (name: string) => start(name, ["worker", "--coordinator", address, "--backend", "cpu"]);
+    for (const shard of [0, 1]) start(`ps-${shard}`, ["ps", "--insecure", "--coordinator", address, "--shard-index", String(shard)]);
+    const worker = (name: string) => start(name, ["worker", "--insecure", "--coordinator", address, "--backend", "cpu"]);
     const workers = [0, 1, 2, 3].map((i) => worker(`worker-${i}`));
     await events.waitFor("training", (s) => s.phase === JobPhase.RUNNING && s.step >= 150);
 

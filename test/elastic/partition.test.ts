@@ -114,6 +114,7 @@ describe("a worker cut off from the others by a network partition", () => {
       "coordinator",
       [
         "coordinator",
+        "--insecure",
         "--listen",
         `${a.address}:0`,
         "--http-listen",
@@ -144,9 +145,13 @@ describe("a worker cut off from the others by a network partition", () => {
       return { index: watch.lines.indexOf(line), status: statusOf(line) };
     };
     for (const shard of [0, 1])
-      start(`ps-${shard}`, ["ps", "--coordinator", address, "--shard-index", String(shard), "--listen", `${a.address}:0`], inA);
-    const workerA = start("worker-a", ["worker", "--coordinator", address, "--backend", "cpu", "--host", "a"], inA);
-    const workerB = start("worker-b", ["worker", "--coordinator", address, "--backend", "cpu", "--host", "b"], inB);
+      start(
+        `ps-${shard}`,
+        ["ps", "--insecure", "--coordinator", address, "--shard-index", String(shard), "--listen", `${a.address}:0`],
+        inA,
+      );
+    const workerA = start("worker-a", ["worker", "--insecure", "--coordinator", address, "--backend", "cpu", "--host", "a"], inA);
+    const workerB = start("worker-b", ["worker", "--insecure", "--coordinator", address, "--backend", "cpu", "--host", "b"], inB);
 
     const training = await within(
       60_000,

@@ -63,6 +63,7 @@ describe("a job whose coordinator and then one shard get SIGKILL mid-epoch", () 
     const ledgerPath = join(folder, "ledger.jsonl");
     const coordinatorArgs = (listen: string) => [
       "coordinator",
+      "--insecure",
       ...["--listen", listen, "--http-listen", "127.0.0.1:0", "--linger-ms", "60000", "--lease-ms", "3000"],
       ...["--checkpoint-dir", checkpointDir, "--output-dir", folder, "--ledger-audit", ledgerPath, ...jobFlags],
     ];
@@ -74,9 +75,9 @@ describe("a job whose coordinator and then one shard get SIGKILL mid-epoch", () 
       return events;
     };
     let events = await watch(first);
-    const shard = (index: number) => start(`ps-${index}`, ["ps", "--coordinator", address, "--shard-index", String(index)]);
+    const shard = (index: number) => start(`ps-${index}`, ["ps", "--insecure", "--coordinator", address, "--shard-index", String(index)]);
     const shards = [shard(0), shard(1)];
-    const workers = [0, 1].map((i) => start(`worker-${i}`, ["worker", "--coordinator", address, "--backend", "cpu"]));
+    const workers = [0, 1].map((i) => start(`worker-${i}`, ["worker", "--insecure", "--coordinator", address, "--backend", "cpu"]));
 
     // The coordinator dies after the checkpoint of step 200, mid-way to the next.
     await events.waitFor("the checkpoint of step 200", (s) => s.lastCheckpointVersion === 200 && s.step >= 250);

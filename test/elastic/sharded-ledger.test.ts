@@ -76,6 +76,7 @@ describe("a 3-worker job on a sharded Parquet dataset that loses a worker to SIG
     const ledgerPath = join(dataset.dir, "ledger.jsonl");
     const coordinator = start("coordinator", [
       "coordinator",
+      "--insecure",
       ...["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--linger-ms", "60000", "--lease-ms", "3000"],
       ...["--ledger-audit", ledgerPath, "--job-id", "sharded-ledger", "--dataset", dataset.train.path, "--hidden", "32"],
       ...["--workers", String(workers), "--min-workers", "1", "--shards", "1", "--batch-size", String(batchSize)],
@@ -84,9 +85,9 @@ describe("a 3-worker job on a sharded Parquet dataset that loses a worker to SIG
     const address = (await coordinator.log("coordinator listening")).address as string;
     const jobUrl = (await coordinator.log("status API listening")).url as string;
     events = await StatusEvents.open(`${jobUrl}/watch`);
-    start("ps-0", ["ps", "--coordinator", address, "--shard-index", "0"]);
+    start("ps-0", ["ps", "--insecure", "--coordinator", address, "--shard-index", "0"]);
     const fleet = Array.from({ length: workers }, (_, i) =>
-      start(`worker-${i}`, ["worker", "--coordinator", address, "--backend", "cpu", "--host", `worker-${i}`]),
+      start(`worker-${i}`, ["worker", "--insecure", "--coordinator", address, "--backend", "cpu", "--host", `worker-${i}`]),
     );
 
     // Killed after a step completes, not after a sleep: the generation-1 rank 1 worker, mid-way through epoch 0.

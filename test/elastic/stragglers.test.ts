@@ -24,6 +24,7 @@ describe("a worker frozen with SIGSTOP", () => {
     const leaseMs = 30_000;
     const coordinator = start("coordinator", [
       "coordinator",
+      "--insecure",
       ...["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--linger-ms", "60000", "--lease-ms", String(leaseMs)],
       // More steps than run during the test, however fast the machine: the test ends the job itself.
       ...[
@@ -47,8 +48,8 @@ describe("a worker frozen with SIGSTOP", () => {
     const address = (await coordinator.log("coordinator listening")).address as string;
     const { url, metrics } = (await coordinator.log("status API listening")) as unknown as { url: string; metrics: string };
     events = await StatusEvents.open(`${url}/watch`);
-    start("ps-0", ["ps", "--coordinator", address, "--shard-index", "0"]);
-    const workers = [0, 1].map((i) => start(`worker-${i}`, ["worker", "--coordinator", address, "--backend", "cpu"]));
+    start("ps-0", ["ps", "--insecure", "--coordinator", address, "--shard-index", "0"]);
+    const workers = [0, 1].map((i) => start(`worker-${i}`, ["worker", "--insecure", "--coordinator", address, "--backend", "cpu"]));
     await events.waitFor("training", (s) => s.phase === JobPhase.RUNNING && s.step >= 50);
 
     const frozen = workers[1]!;

@@ -28,6 +28,7 @@ afterAll(async () => {
 async function startJob(jobId: string, extra: string[] = []) {
   const coordinator = start(`coordinator ${jobId}`, [
     "coordinator",
+    "--insecure",
     ...["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--linger-ms", "60000"],
     ...["--job-id", jobId, "--workers", "2", "--shards", "1", "--hidden", "16", "--batch-size", "16", "--eval-samples", "200"],
     ...extra,
@@ -36,7 +37,7 @@ async function startJob(jobId: string, extra: string[] = []) {
   const { url, metrics } = (await coordinator.log("status API listening")) as unknown as { url: string; metrics: string };
   const events = await StatusEvents.open(`${url}/watch`);
   streams.push(events);
-  const shard = start(`ps-0 ${jobId}`, ["ps", "--coordinator", address, "--shard-index", "0"]);
+  const shard = start(`ps-0 ${jobId}`, ["ps", "--insecure", "--coordinator", address, "--shard-index", "0"]);
   return { coordinator, address, jobUrl: url, metricsUrl: metrics, events, shard };
 }
 
@@ -61,6 +62,7 @@ describe("workers that cannot load their data", () => {
     const workers = ["a", "b"].map((host) =>
       start(`worker ${host}`, [
         "worker",
+        "--insecure",
         "--coordinator",
         job.address,
         "--backend",
@@ -113,7 +115,7 @@ describe("a job paused below min_workers whose replacement worker fails each tim
   it("fails with WorkerFailed at the second failure, instead of waiting out the pause, with the failures counted in the status meanwhile", async () => {
     const job = await startJob("crash-loop", ["--min-workers", "2", "--epochs", "3"]);
     const worker = (name: string, extra: string[] = []) =>
-      start(name, ["worker", "--coordinator", job.address, "--backend", "cpu", "--host", name, ...extra]);
+      start(name, ["worker", "--insecure", "--coordinator", job.address, "--backend", "cpu", "--host", name, ...extra]);
     const [survivor, victim] = [worker("worker-a"), worker("worker-b")];
     await job.events.waitFor("training", (s) => s.phase === JobPhase.RUNNING && s.step >= 2);
     victim.kill("SIGKILL");

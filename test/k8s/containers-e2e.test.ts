@@ -1,7 +1,8 @@
 /**
  * The trainfleet image end to end: one image runs every role, each in a container of its own
  * on one Docker network, addressed by network aliases, as a user would run them (all config
- * through TRAINFLEET_* environment variables, the JobSpec inline in TRAINFLEET_SPEC). Mid-job
+ * through TRAINFLEET_* environment variables, the JobSpec inline in TRAINFLEET_SPEC; plaintext
+ * on purpose, TRAINFLEET_INSECURE=true, as a member without TLS files is refused). Mid-job
  * one worker container is killed (SIGKILL from the engine) and a new worker container
  * starts; the job goes on from where it was and succeeds with every step done, each
  * container exits 0 (the killed one aside), and every process runs as uid/gid 65532.
@@ -56,7 +57,7 @@ afterAll(async () => {
   await network?.stop().catch(() => undefined);
 }, 60_000);
 
-/** Starts one role in a container named and aliased `name`, its log kept in `logs`. */
+/** Starts one role in a container named and aliased `name`, in plaintext on purpose, its log kept in `logs`. */
 async function start(
   name: string,
   role: string,
@@ -69,7 +70,7 @@ async function start(
     .withNetwork(network!)
     .withNetworkAliases(name)
     .withCommand([role])
-    .withEnvironment({ TRAINFLEET_HOST: name, ...env })
+    .withEnvironment({ TRAINFLEET_HOST: name, TRAINFLEET_INSECURE: "true", ...env })
     .withLogConsumer(log.consume)
     .withStartupTimeout(60_000);
   let container: StartedTestContainer;
@@ -215,6 +216,8 @@ describe("the trainfleet image: coordinator, 2 parameter-server shards and 2 wor
     }
     const coordinatorLog = logs.get("coordinator")!;
     await coordinatorLog.ended;
+    // Plaintext because TRAINFLEET_INSECURE asked for it, and said so.
+    expect(coordinatorLog.find((l) => l.level === 40 && /^--insecure: plaintext/.test(l.msg ?? ""))).toBeDefined();
     expect(
       coordinatorLog.find((l) => l.memberId === victimId && /was lost/.test(l.msg ?? "")),
       coordinatorLog.tail(),

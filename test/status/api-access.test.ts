@@ -127,7 +127,15 @@ describe("a `trainfleet run` job", () => {
 
 describe("a coordinator without tokens", () => {
   it("is open, and warns on every start naming the token flags", async () => {
-    const coordinator = start("coordinator", ["coordinator", "--no-job", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"]);
+    const coordinator = start("coordinator", [
+      "coordinator",
+      "--insecure",
+      "--no-job",
+      "--listen",
+      "127.0.0.1:0",
+      "--http-listen",
+      "127.0.0.1:0",
+    ]);
     const warning = await coordinator.log(/^the status API and JobService are open to anyone/);
     expect(warning.level).toBe(40);
     expect(warning.msg).toBe(
@@ -141,16 +149,16 @@ describe("a coordinator without tokens", () => {
 
   it("refuses a token file that holds no usable token, naming the flag", async () => {
     const dir = mkdtempSync(join(tmpdir(), "trainfleet-token-"));
-    const missing = await trainfleet(["coordinator", "--no-job", "--read-token-file", join(dir, "none")]);
+    const missing = await trainfleet(["coordinator", "--insecure", "--no-job", "--read-token-file", join(dir, "none")]);
     expect([missing.code, missing.stderr]).toEqual([1, `trainfleet: --read-token-file: ${join(dir, "none")}: no such file\n`]);
-    const weak = await trainfleet(["coordinator", "--no-job", "--http-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0"], {
+    const weak = await trainfleet(["coordinator", "--insecure", "--no-job", "--http-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0"], {
       TRAINFLEET_CONTROL_TOKEN: "secret",
     });
     expect([weak.code, weak.stderr]).toEqual([
       1,
       "trainfleet: TRAINFLEET_CONTROL_TOKEN: the token has 6 characters; give at least 16 (for example 32 random bytes in base64url)\n",
     ]);
-    const hosts = await trainfleet(["coordinator", "--no-job", "--allowed-hosts", "http://example.com"]);
+    const hosts = await trainfleet(["coordinator", "--insecure", "--no-job", "--allowed-hosts", "http://example.com"]);
     expect([hosts.code, hosts.stderr]).toEqual([
       1,
       'trainfleet: --allowed-hosts: "http://example.com" is not a host name; give names alone, comma-separated (coordinator.example.com,other), without a scheme or port\n',

@@ -56,6 +56,7 @@ function chartPoints(page: Page, count: number): Promise<unknown> {
 beforeAll(async () => {
   coordinator = start("coordinator", [
     "coordinator",
+    "--insecure",
     ...["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--linger-ms", "60000", "--lease-ms", "4500"],
     ...["--read-token-file", tokenFile],
     ...[
@@ -103,7 +104,15 @@ describe("the dashboard page", () => {
   });
 
   it("of a coordinator that waits for SubmitJob names no job and reloads itself", async () => {
-    const waiting = start("coordinator --no-job", ["coordinator", "--no-job", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"]);
+    const waiting = start("coordinator --no-job", [
+      "coordinator",
+      "--insecure",
+      "--no-job",
+      "--listen",
+      "127.0.0.1:0",
+      "--http-listen",
+      "127.0.0.1:0",
+    ]);
     const url = new URL((await waiting.log("status API listening")).url as string);
     const html = await (await fetch(`${url.origin}/`)).text();
     expect(html).toContain(`<body data-job-id="">`);
@@ -157,11 +166,11 @@ describe("the dashboard page", () => {
     await showing("phase", /^Pending$/);
     expect([await text("job-id"), await text("worker-count"), await text("reason")]).toEqual([jobId, "0", "WaitingForMembers"]);
 
-    start("ps-0", ["ps", "--coordinator", address, "--shard-index", "0"]);
-    start("worker-0", ["worker", "--coordinator", address, "--backend", "cpu"]);
+    start("ps-0", ["ps", "--insecure", "--coordinator", address, "--shard-index", "0"]);
+    start("worker-0", ["worker", "--insecure", "--coordinator", address, "--backend", "cpu"]);
     await showing("worker-count", /^1$/);
     expect(await page.getByTestId("worker-rows").locator("tr").first().locator("td").first().textContent()).toBe("worker-0");
-    start("worker-1", ["worker", "--coordinator", address, "--backend", "cpu"]);
+    start("worker-1", ["worker", "--insecure", "--coordinator", address, "--backend", "cpu"]);
     await showing("worker-count", /^2$/);
     expect(await page.getByTestId("worker-rows").locator("tr").count()).toBe(2);
 

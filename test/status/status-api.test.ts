@@ -36,6 +36,7 @@ async function watch(url: string, lastEventId?: number): Promise<StatusEvents> {
 async function startCoordinator(jobId: string, maxSteps: number, extra: string[] = []) {
   const coordinator = start(`coordinator ${jobId}`, [
     "coordinator",
+    "--insecure",
     ...["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--linger-ms", "60000", "--lease-ms", "4500"],
     ...[
       "--job-id",
@@ -61,8 +62,8 @@ async function startCoordinator(jobId: string, maxSteps: number, extra: string[]
 }
 
 const startShard = (address: string) =>
-  start("ps-0", ["ps", "--coordinator", address, "--shard-index", "0", "--metrics-listen", "127.0.0.1:0"]);
-const startWorker = (name: string, address: string) => start(name, ["worker", "--coordinator", address, "--backend", "cpu"]);
+  start("ps-0", ["ps", "--insecure", "--coordinator", address, "--shard-index", "0", "--metrics-listen", "127.0.0.1:0"]);
+const startWorker = (name: string, address: string) => start(name, ["worker", "--insecure", "--coordinator", address, "--backend", "cpu"]);
 
 async function getJson(url: string): Promise<{ status: number; json: JsonValue }> {
   const response = await fetch(url);

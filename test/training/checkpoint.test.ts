@@ -227,7 +227,7 @@ describe("checkpoints of a local fleet", () => {
     expect(readdirSync(folder).sort()).toEqual(before);
 
     // The coordinator checks on its own too (as it must when started without `trainfleet run`).
-    const coordinator = await trainfleet(["coordinator", "--listen", "127.0.0.1:0", "--resume", join(folder, "checkpoints")]);
+    const coordinator = await trainfleet(["coordinator", "--insecure", "--listen", "127.0.0.1:0", "--resume", join(folder, "checkpoints")]);
     expect(coordinator.code).toBe(1);
     expect(coordinator.stderr).toContain(mismatch);
     expect(coordinator.output).not.toContain("coordinator listening");
