@@ -1,18 +1,25 @@
 /**
- * Gang admission. A job's minimum set is the coordinator, every shard and minWorkers workers:
- * training cannot start with less. With `scheduling.gang.enabled` the operator either hands the
- * set to a gang scheduler as a PodGroup (Volcano, or the scheduler-plugins coscheduler, when the
- * operator was started with that API allowed) or admits it itself: the job is Admitted when every
- * pod of the set is scheduled, and Failed with GangTimeout, its pods released, when that has not
- * happened by the deadline. A job's pods may be scheduled only in part meanwhile; the coordinator
- * starts training only when the set has registered, so no step runs without the whole gang.
+ * Gang admission. A job's minimum set is the pods its coordinator waits for before training
+ * starts: the coordinator, the pods of the members @trainfleet/spec's membersToStart names for
+ * the JobSpec the operator hands the coordinator (every shard and workers.replicas workers as
+ * the job started; with colocated placement the shards live in the workers, so no shard pod),
+ * read from the same function the coordinator's start gate uses, so the two cannot drift. With
+ * `scheduling.gang.enabled` the operator either hands the set to a gang scheduler as a PodGroup
+ * (Volcano, or the scheduler-plugins coscheduler, when the operator was started with that API
+ * allowed) or admits it itself: the job is Admitted when every pod of the set is scheduled, and
+ * Failed with GangTimeout, its pods released, when that has not happened by the deadline. A
+ * job's pods may be scheduled only in part meanwhile; the coordinator starts training only when
+ * the set has registered, so no step runs without the whole gang.
  */
 import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
+import type { MembersToStart } from "@trainfleet/spec";
+import { membersToStart, resolveJobSpec } from "@trainfleet/spec";
+import { coordinatorJobSpec } from "./job-spec.js";
 import { coordinatorName, shardPodName, workerPodName } from "./names.js";
 import { ownerReference } from "./owner.js";
 import type { PodGroupApi } from "./pod-group-apis.js";
 import type { TrainingJob } from "./training-job.js";
-import { minWorkers, runPolicyDefaults, shardCount } from "./training-job.js";
+import { runPolicyDefaults, shardCount, workerReplicas } from "./training-job.js";
 
 export type { PodGroupApi } from "./pod-group-apis.js";
 export { podGroupApis } from "./pod-group-apis.js";
@@ -39,11 +46,27 @@ export function gangTimeoutSeconds(job: TrainingJob): number {
   return job.spec.scheduling?.gang?.timeoutSeconds ?? runPolicyDefaults.gangTimeoutSeconds;
 }
 
-/** The names of the pods of the minimum set. */
+/**
+ * What the job's coordinator waits for before it trains, from the JobSpec it is given (with the
+ * replicas the job started with). A spec the coordinator would refuse cannot say: that happens
+ * only when a running job was edited (a new job is checked first), and then every pod counts.
+ */
+function coordinatorWaitsFor(job: TrainingJob): MembersToStart {
+  const trainingReplicas = job.status?.trainingReplicas ?? workerReplicas(job);
+  try {
+    return membersToStart(resolveJobSpec(coordinatorJobSpec(job, trainingReplicas)));
+  } catch {
+    const shardPods = shardCount(job);
+    return { shards: shardPods === 0 ? trainingReplicas : shardPods, workers: trainingReplicas, shardProcesses: shardPods };
+  }
+}
+
+/** The names of the pods of the minimum set: the coordinator, then the pods of the members it waits for. */
 export function minimumSet(job: TrainingJob): string[] {
   const name = job.metadata.name;
-  const shards = Array.from({ length: shardCount(job) }, (_, index) => shardPodName(name, index));
-  const workers = Array.from({ length: minWorkers(job) }, (_, rank) => workerPodName(name, rank));
+  const members = coordinatorWaitsFor(job);
+  const shards = Array.from({ length: members.shardProcesses }, (_, index) => shardPodName(name, index));
+  const workers = Array.from({ length: members.workers }, (_, rank) => workerPodName(name, rank));
   return [coordinatorName(name), ...shards, ...workers];
 }
 

@@ -5,9 +5,12 @@
  */
 
 import type { DescField, DescMessage, MessageInitShape } from "@bufbuild/protobuf";
-import { DataPlane, JobSpecSchema, Loss, Placement, Shuffle, TrainingMode, WireDtype } from "@trainfleet/proto";
+import { create } from "@bufbuild/protobuf";
+import type { JobSpec } from "@trainfleet/proto";
+import { DataPlane, JobSpecSchema, Loss, Placement, Shuffle, TrainingMode, WireDtype, WorkersSpecSchema } from "@trainfleet/proto";
 import type { JsonObject, JsonValue } from "./json.js";
 import { isJsonObject, valueAt } from "./json.js";
+import type { TrainingJob } from "./training-job.js";
 
 /** Every JobSpec field (proto JSON names, dotted) but those pinned when resolved, and the TrainingJob field that carries it. */
 export const protoToCrd: ReadonlyArray<readonly [proto: string, crd: string]> = [
@@ -93,9 +96,11 @@ export const pendingInProto: readonly string[] = [];
 /** TrainingJob fields (with everything under them) about pods, not training: the operator's alone. */
 export const kubernetesOnly: readonly string[] = [
   "spec.image",
+  "spec.coordinator",
   "spec.workers.resources",
   "spec.workers.template",
   "spec.parameterServers.resources",
+  "spec.parameterServers.template",
   "spec.checkpoints.claimName",
   "spec.storage",
   "spec.credentialsSecret",
@@ -185,4 +190,19 @@ export function jobSpecFromTrainingJob(trainingJob: JsonObject): MessageInitShap
     }
   }
   return init as MessageInitShape<typeof JobSpecSchema>;
+}
+
+/**
+ * The JobSpec the operator hands a job's coordinator. The global batch is fixed when the job
+ * starts (status trainingReplicas), so a coordinator created again after scaling keeps it;
+ * with maxWorkers unset, scaling up beyond the first replicas trains every worker instead of
+ * keeping standbys. The gang (gang.ts) reads what the coordinator will wait for from it.
+ */
+export function coordinatorJobSpec(job: TrainingJob, trainingReplicas: number): JobSpec {
+  const spec = create(JobSpecSchema, jobSpecFromTrainingJob(job as unknown as JsonObject));
+  const workers = (spec.workers ??= create(WorkersSpecSchema));
+  workers.replicas = trainingReplicas;
+  const colocated = job.spec.parameterServers?.placement === "colocated";
+  if (!colocated && job.spec.workers?.maxWorkers === undefined) workers.maxWorkers = 1024;
+  return spec;
 }

@@ -1,31 +1,24 @@
 /**
  * The pods and the Service the operator makes for a TrainingJob: the coordinator (with a Service
  * in front of its gRPC and HTTP ports), one pod per parameter-server shard and one per worker
- * rank, all running the job's one image with the role as argument. Pure functions of the job:
- * desired-pods.ts decides which to create.
+ * rank, all running the job's one image with the role as argument, each with what every pod
+ * gets by default (pod-defaults.ts: restricted security, resources) and its role's template
+ * merged over it (pod-templates.ts). Pure functions of the job: desired-pods.ts decides which
+ * to create.
  */
 
-import { create, toJsonString } from "@bufbuild/protobuf";
-import type {
-  V1Container,
-  V1EnvVar,
-  V1Pod,
-  V1PodSpec,
-  V1ResourceRequirements,
-  V1Service,
-  V1Volume,
-  V1VolumeMount,
-} from "@kubernetes/client-node";
-import { JobSpecSchema, WorkersSpecSchema } from "@trainfleet/proto";
+import { toJsonString } from "@bufbuild/protobuf";
+import type { V1Container, V1EnvVar, V1Pod, V1PodSpec, V1Service, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
+import { JobSpecSchema } from "@trainfleet/proto";
 import type { GangPlan } from "./gang.js";
-import { jobSpecFromTrainingJob } from "./job-spec.js";
-import type { JsonObject } from "./json.js";
-import { isJsonObject } from "./json.js";
+import { coordinatorJobSpec } from "./job-spec.js";
 import { credentialRequest, podCredentials } from "./member-credentials.js";
 import type { Role } from "./names.js";
 import { coordinatorName, labels, ports, roleLabels, shardPodName, workerPodName } from "./names.js";
 import { ownerReference } from "./owner.js";
-import type { ResourceRequirements, TrainingJob } from "./training-job.js";
+import { defaultContainerSecurityContext, defaultPodSecurityContext, podResources, scratchSpace } from "./pod-defaults.js";
+import { withTemplate } from "./pod-templates.js";
+import type { TrainingJob } from "./training-job.js";
 import { workerReplicas } from "./training-job.js";
 import { credentialEnv, storageVolume } from "./user-files.js";
 
@@ -33,22 +26,6 @@ import { credentialEnv, storageVolume } from "./user-files.js";
 export const checkpointMountPath = "/var/lib/trainfleet/checkpoints";
 /** How long the coordinator keeps serving the final status after the job ends, for the operator to read it. */
 export const coordinatorLingerMs = 600_000;
-/** The non-root user of the image (Dockerfile). */
-const imageUser = 65532;
-
-/**
- * The JobSpec the coordinator runs. The global batch is fixed when the job starts (status
- * trainingReplicas), so a coordinator created again after scaling keeps it; with maxWorkers
- * unset, scaling up beyond the first replicas trains every worker instead of keeping standbys.
- */
-export function coordinatorJobSpec(job: TrainingJob, trainingReplicas: number): string {
-  const spec = create(JobSpecSchema, jobSpecFromTrainingJob(job as unknown as JsonObject));
-  const workers = (spec.workers ??= create(WorkersSpecSchema));
-  workers.replicas = trainingReplicas;
-  const colocated = job.spec.parameterServers?.placement === "colocated";
-  if (!colocated && job.spec.workers?.maxWorkers === undefined) workers.maxWorkers = 1024;
-  return toJsonString(JobSpecSchema, spec);
-}
 
 export function coordinatorService(job: TrainingJob): V1Service {
   const name = coordinatorName(job.metadata.name);
@@ -85,10 +62,10 @@ export function coordinatorPod(job: TrainingJob, trainingReplicas: number, gang:
     { name: "TRAINFLEET_LISTEN", value: `0.0.0.0:${ports.coordinatorGrpc}` },
     { name: "TRAINFLEET_HTTP_LISTEN", value: `0.0.0.0:${ports.coordinatorHttp}` },
     { name: "TRAINFLEET_LINGER_MS", value: String(coordinatorLingerMs) },
-    { name: "TRAINFLEET_SPEC", value: coordinatorJobSpec(job, trainingReplicas) },
+    { name: "TRAINFLEET_SPEC", value: toJsonString(JobSpecSchema, coordinatorJobSpec(job, trainingReplicas)) },
   ];
   if (job.spec.checkpoints !== undefined) env.push({ name: "TRAINFLEET_CHECKPOINT_DIR", value: checkpointMountPath });
-  return pod(job, "coordinator", coordinatorName(job.metadata.name), undefined, gang, {
+  const built = pod(job, "coordinator", coordinatorName(job.metadata.name), undefined, gang, {
     args: ["coordinator"],
     env,
     ports: [
@@ -96,11 +73,13 @@ export function coordinatorPod(job: TrainingJob, trainingReplicas: number, gang:
       { name: "http", containerPort: ports.coordinatorHttp },
     ],
     readinessProbe: { httpGet: { path: "/readyz", port: ports.coordinatorHttp }, periodSeconds: 5 },
+    resources: podResources("coordinator", job.spec.coordinator?.resources),
   });
+  return withTemplate(built, job.spec.coordinator?.template);
 }
 
 export function shardPod(job: TrainingJob, index: number, gang: GangPlan): V1Pod {
-  return pod(job, "parameter-server", shardPodName(job.metadata.name, index), index, gang, {
+  const built = pod(job, "parameter-server", shardPodName(job.metadata.name, index), index, gang, {
     args: ["ps"],
     env: [
       { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
@@ -114,8 +93,9 @@ export function shardPod(job: TrainingJob, index: number, gang: GangPlan): V1Pod
       { name: "data", containerPort: ports.parameterServer },
       { name: "metrics", containerPort: ports.metrics },
     ],
-    ...resources(job.spec.parameterServers?.resources),
+    resources: podResources("parameter-server", job.spec.parameterServers?.resources),
   });
+  return withTemplate(built, job.spec.parameterServers?.template);
 }
 
 export function workerPod(job: TrainingJob, rank: number, gang: GangPlan): V1Pod {
@@ -134,20 +114,9 @@ export function workerPod(job: TrainingJob, rank: number, gang: GangPlan): V1Pod
   const built = pod(job, "worker", workerPodName(job.metadata.name, rank), rank, gang, {
     args: ["worker"],
     env,
-    ...resources(job.spec.workers?.resources),
+    resources: podResources("worker", job.spec.workers?.resources),
   });
   return withTemplate(built, job.spec.workers?.template);
-}
-
-/** A container's resources, quantities as strings (the CRD also takes plain numbers). */
-function resources(requirements: ResourceRequirements | undefined): { resources?: V1ResourceRequirements } {
-  if (requirements === undefined) return {};
-  const strings = (quantities: Record<string, string | number> | undefined) =>
-    quantities === undefined ? {} : Object.fromEntries(Object.entries(quantities).map(([name, value]) => [name, String(value)]));
-  const result: V1ResourceRequirements = {};
-  if (requirements.requests !== undefined) result.requests = strings(requirements.requests);
-  if (requirements.limits !== undefined) result.limits = strings(requirements.limits);
-  return { resources: result };
 }
 
 /** How many worker pods the job should have now. */
@@ -168,9 +137,13 @@ function pod(
   const { scheduling, checkpoints } = job.spec;
   const podLabels = { ...roleLabels(job.metadata.name, role, index), ...gang.podLabels };
   if (scheduling?.queueName !== undefined) podLabels[labels.kueueQueue] = scheduling.queueName;
-  const mounts: V1VolumeMount[] = [];
-  const volumes: V1Volume[] = [];
-  if (checkpoints !== undefined && role !== "worker") {
+  // The root filesystem is read-only: /tmp is the one place written outside the volumes below.
+  const scratch = scratchSpace();
+  const mounts: V1VolumeMount[] = [scratch.mount];
+  const volumes: V1Volume[] = [scratch.volume];
+  // Shards write their slices where the coordinator writes the manifest: colocated ones from inside the workers.
+  const writesCheckpoints = role !== "worker" || job.spec.parameterServers?.placement === "colocated";
+  if (checkpoints !== undefined && writesCheckpoints) {
     volumes.push({ name: "checkpoints", persistentVolumeClaim: { claimName: checkpoints.claimName } });
     mounts.push({ name: "checkpoints", mountPath: checkpointMountPath });
   }
@@ -190,20 +163,21 @@ function pod(
     restartPolicy: "Never",
     // Time for the coordinator's checkpoint on SIGTERM.
     terminationGracePeriodSeconds: 60,
-    securityContext: { runAsNonRoot: true, runAsUser: imageUser, runAsGroup: imageUser, fsGroup: imageUser },
+    securityContext: defaultPodSecurityContext(),
     // A failed container's last log lines become its termination message: the operator quotes them.
     containers: [
       {
         name: "trainfleet",
         image: job.spec.image,
         terminationMessagePolicy: "FallbackToLogsOnError",
+        securityContext: defaultContainerSecurityContext(),
         ...container,
         ...(env.length > 0 ? { env } : {}),
-        ...(mounts.length > 0 ? { volumeMounts: mounts } : {}),
+        volumeMounts: mounts,
       },
     ],
+    volumes,
   };
-  if (volumes.length > 0) spec.volumes = volumes;
   const schedulerName = gang.schedulerName ?? scheduling?.schedulerName;
   if (schedulerName !== undefined) spec.schedulerName = schedulerName;
   if (scheduling?.priorityClassName !== undefined) spec.priorityClassName = scheduling.priorityClassName;
@@ -219,58 +193,4 @@ function pod(
     },
     spec,
   };
-}
-
-/**
- * The worker template merged over a built worker pod: labels and annotations added (the
- * operator's own labels win), pod spec fields set, containers and volumes merged by name as a
- * strategic merge patch would (and the containers' env by name, volume mounts by path). The
- * trainfleet container's command, args, image and ports stay the operator's.
- */
-export function withTemplate(built: V1Pod, template: NonNullable<TrainingJob["spec"]["workers"]>["template"]): V1Pod {
-  if (template === undefined) return built;
-  const metadata = { ...built.metadata! };
-  metadata.labels = { ...template.metadata?.labels, ...metadata.labels };
-  const annotations = { ...template.metadata?.annotations, ...metadata.annotations };
-  if (Object.keys(annotations).length > 0) metadata.annotations = annotations;
-  const spec: Record<string, unknown> = { ...(built.spec as unknown as Record<string, unknown>) };
-  for (const [key, value] of Object.entries(template.spec ?? {})) {
-    if (key === "containers" && Array.isArray(value)) spec.containers = mergeContainers(built.spec!.containers, value);
-    // The template's volumes join the operator's (the data volume stays), as a strategic merge patch does.
-    else if (key === "volumes" && Array.isArray(value))
-      spec.volumes = mergeByKey(built.spec!.volumes ?? [], value as unknown as V1Volume[], (volume) => volume.name);
-    else if (key !== "restartPolicy") spec[key] = value;
-  }
-  return { ...built, metadata, spec: spec as unknown as V1PodSpec };
-}
-
-function mergeContainers(built: V1Container[], overrides: unknown[]): V1Container[] {
-  const result = built.map((container) => ({ ...container }));
-  for (const override of overrides) {
-    if (!isJsonObject(override) || typeof override.name !== "string") continue;
-    const index = result.findIndex((container) => container.name === override.name);
-    if (index < 0) {
-      result.push(override as unknown as V1Container);
-      continue;
-    }
-    const { command: _command, args: _args, ports: _ports, image: _image, env, volumeMounts, ...rest } = override;
-    const merged: V1Container = { ...result[index]!, ...(rest as Partial<V1Container>) };
-    // Lists merged by key, as a strategic merge patch does: env by name, mounts by path.
-    if (Array.isArray(env)) merged.env = mergeByKey(merged.env ?? [], env as unknown as V1EnvVar[], (variable) => variable.name);
-    if (Array.isArray(volumeMounts))
-      merged.volumeMounts = mergeByKey(merged.volumeMounts ?? [], volumeMounts as unknown as V1VolumeMount[], (mount) => mount.mountPath);
-    result[index] = merged;
-  }
-  return result;
-}
-
-/** `base` with each of `overrides` replacing the entry of the same key, or added after them. */
-function mergeByKey<T>(base: readonly T[], overrides: readonly T[], key: (item: T) => string): T[] {
-  const result = [...base];
-  for (const override of overrides) {
-    const at = result.findIndex((item) => key(item) === key(override));
-    if (at >= 0) result[at] = override;
-    else result.push(override);
-  }
-  return result;
 }

@@ -42,6 +42,15 @@ export interface ResourceRequirements {
   limits?: Record<string, string | number>;
 }
 
+/**
+ * Overrides merged over the pods of one role (pod-templates.ts): labels and annotations
+ * added, and a partial pod spec merged as a strategic merge patch would.
+ */
+export interface PodTemplate {
+  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: JsonObject;
+}
+
 export interface TrainingJobSpec {
   image: string;
   model?: JsonObject;
@@ -54,8 +63,9 @@ export interface TrainingJobSpec {
     stepDeadlineMs?: number;
     maxMissedDeadlines?: number;
     resources?: ResourceRequirements;
-    template?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: JsonObject };
+    template?: PodTemplate;
   };
+  coordinator?: { resources?: ResourceRequirements; template?: PodTemplate };
   parameterServers?: {
     replicas?: number;
     chunkBytes?: number;
@@ -63,6 +73,7 @@ export interface TrainingJobSpec {
     placement?: "dedicated" | "colocated";
     wireDtype?: string;
     resources?: ResourceRequirements;
+    template?: PodTemplate;
   };
   training?: JsonObject;
   checkpoints?: { claimName: string; everySteps?: number };
@@ -116,8 +127,4 @@ export function shardCount(job: TrainingJob): number {
   const servers = job.spec.parameterServers;
   if (servers?.placement === "colocated") return 0;
   return servers?.replicas ?? 2;
-}
-
-export function minWorkers(job: TrainingJob): number {
-  return job.spec.workers?.minWorkers ?? 1;
 }

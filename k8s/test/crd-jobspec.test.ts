@@ -482,10 +482,10 @@ describe("the CRD's rules on the user's model and data, and the coordinator's", 
     ]);
   });
 
-  it("mounts storage at /data unless told otherwise, and refuses mount paths over the image's code or the checkpoints, or not absolute", () => {
+  it("mounts storage at /data unless told otherwise, and refuses mount paths over the image's code, the pods' /tmp or the checkpoints, or not absolute", () => {
     const { defaulted } = validate(withSpec({ storage: { persistentVolumeClaim: { claimName: "files" } } }));
     expect(valueAt(defaulted, "spec.storage")).toEqual({ persistentVolumeClaim: { claimName: "files" }, mountPath: "/data" });
-    const refused = ["/", "/app", "/var/lib/trainfleet", "/var/lib/trainfleet/checkpoints", "/data/", "data", "/a:b", "/data//x"];
+    const refused = ["/", "/app", "/tmp", "/var/lib/trainfleet", "/var/lib/trainfleet/checkpoints", "/data/", "data", "/a:b", "/data//x"];
     for (const mountPath of refused) {
       const { violations } = validate(withSpec({ storage: { persistentVolumeClaim: { claimName: "files" }, mountPath } }));
       expect(
@@ -493,7 +493,7 @@ describe("the CRD's rules on the user's model and data, and the coordinator's", 
         mountPath,
       ).toEqual(["/spec/storage/mountPath"]);
     }
-    for (const mountPath of ["/mnt/files", "/data", "/application", "/app/models", "/var/lib/trainfleet-data"])
+    for (const mountPath of ["/mnt/files", "/data", "/application", "/app/models", "/tmp/files", "/var/lib/trainfleet-data"])
       expect(validate(withSpec({ storage: { persistentVolumeClaim: { claimName: "files" }, mountPath } })).violations, mountPath).toEqual(
         [],
       );

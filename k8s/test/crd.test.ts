@@ -298,9 +298,11 @@ describe("TrainingJob validation", () => {
     expect(validate(withStatus).violations).toEqual([]);
   });
 
-  it("accepts any pod spec fields in the worker template (preserved for the operator's merge)", () => {
-    const job = edited(example("minimal.yaml"), (copy) => void (at(copy, "spec.workers.template.spec")["runtimeClassName"] = "nvidia"));
-    expect(violationsOf(job)).toEqual([]);
+  it("accepts any pod spec fields in every role's template (preserved for the operator's merge)", () => {
+    for (const role of ["coordinator", "parameterServers", "workers"]) {
+      const job = edited(example("minimal.yaml"), (copy) => void (at(copy, `spec.${role}.template.spec`)["runtimeClassName"] = "nvidia"));
+      expect(violationsOf(job), role).toEqual([]);
+    }
   });
 
   const full = example("full.yaml");
@@ -533,6 +535,21 @@ describe("TrainingJob validation", () => {
         ["/spec/workers/resources/limits/nvidia.com~1gpu", "anyOf"],
         ["/spec/workers/resources/limits/nvidia.com~1gpu", "x-kubernetes-int-or-string"],
       ],
+    ],
+    [
+      "a coordinator memory request that is no quantity",
+      edited(full, (j) => void (at(j, "spec.coordinator.resources.requests")["memory"] = "a lot")),
+      [["/spec/coordinator/resources/requests/memory", "pattern"]],
+    ],
+    [
+      "an unknown coordinator field",
+      edited(minimal, (j) => void (at(j, "spec.coordinator")["replicas"] = 2)),
+      [["/spec/coordinator/replicas", "additionalProperties"]],
+    ],
+    [
+      "a parameter-server pod label value of 64 characters",
+      edited(full, (j) => void (at(j, "spec.parameterServers.template.metadata.labels")["team"] = "a".repeat(64))),
+      [["/spec/parameterServers/template/metadata/labels/team", "maxLength"]],
     ],
     [
       "a pod label value of 64 characters",

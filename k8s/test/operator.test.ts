@@ -350,8 +350,9 @@ describe("operator against the in-process test API server (no real kube-apiserve
       return condition(job, "Admitted")?.message?.includes("Unschedulable") === true ? job : undefined;
     });
     expect(condition(waiting, "Admitted")).toMatchObject({ status: "False", reason: "WaitingForGang" });
+    // The minimum set is what the coordinator waits for: every worker the job starts with, whatever minWorkers.
     expect(condition(waiting, "Admitted")!.message).toMatch(
-      /^3 of 4 pods of the minimum set are scheduled; not yet: gang-worker-1 \(Unschedulable: 0\/3 nodes are available: 3 Insufficient nvidia.com\/gpu.\); the job fails at /,
+      /^4 of 5 pods of the minimum set are scheduled; not yet: gang-worker-1 \(Unschedulable: 0\/3 nodes are available: 3 Insufficient nvidia.com\/gpu.\); the job fails at /,
     );
     const failed = await h.waitForCondition("gang", "Failed", "True", "GangTimeout", 6000);
     expect(condition(failed, "Failed")!.message).toContain("gang-worker-1 (Unschedulable");
@@ -359,16 +360,19 @@ describe("operator against the in-process test API server (no real kube-apiserve
     expectValidByCrd(failed);
     await h.waitForPods("gang", []);
 
-    // A gang whose minimum set is scheduled is admitted (worker-2, beyond minWorkers, need not be).
+    // A gang whose minimum set is scheduled is admitted; worker-3, scaled up before that and beyond the set, need not be.
     await h.submit("gang2", {
       workers: { replicas: 3, minWorkers: 2 },
       parameterServers: { replicas: 1 },
       scheduling: { gang: { enabled: true, timeoutSeconds: 60 } },
     });
     await h.waitForPods("gang2", podsOf("gang2", 1, 3));
-    for (const name of ["gang2-coordinator", "gang2-ps-0", "gang2-worker-0", "gang2-worker-1"]) await h.kubelet.schedule(name);
+    await h.patchSpec("gang2", { workers: { replicas: 4, minWorkers: 2 } });
+    await h.waitForPods("gang2", podsOf("gang2", 1, 4));
+    for (const name of ["gang2-coordinator", "gang2-ps-0", "gang2-worker-0", "gang2-worker-1", "gang2-worker-2"])
+      await h.kubelet.schedule(name);
     const admitted = await h.waitForCondition("gang2", "Admitted", "True", "GangScheduled");
-    expect(condition(admitted, "Admitted")!.message).toBe("all 4 pods of the minimum set are scheduled");
+    expect(condition(admitted, "Admitted")!.message).toBe("all 5 pods of the minimum set are scheduled");
   });
 
   it("gang admission by a gang scheduler: a Volcano or coscheduling PodGroup, and the pods that name it", async () => {
@@ -384,7 +388,7 @@ describe("operator against the in-process test API server (no real kube-apiserve
     });
     const pods = await h.waitForPods("vc", podsOf("vc", 2, 2));
     const group = await h.waitFor("the PodGroup", async () => h.server.object(volcanoPodGroups, namespace, "vc"));
-    expect(group).toMatchObject({ apiVersion: "scheduling.volcano.sh/v1beta1", spec: { minMember: 4, priorityClassName: "batch" } });
+    expect(group).toMatchObject({ apiVersion: "scheduling.volcano.sh/v1beta1", spec: { minMember: 5, priorityClassName: "batch" } });
     expect((group.metadata as { ownerReferences: unknown[] }).ownerReferences).toHaveLength(1);
     for (const pod of pods) {
       expect(pod.metadata!.annotations!["scheduling.k8s.io/group-name"]).toBe("vc");
@@ -403,7 +407,7 @@ describe("operator against the in-process test API server (no real kube-apiserve
     });
     const csPods = await c.waitForPods("cs", podsOf("cs", 1, 2));
     const csGroup = await c.waitFor("the PodGroup", async () => c.server.object(coschedulingPodGroups, namespace, "cs"));
-    expect(csGroup).toMatchObject({ apiVersion: "scheduling.x-k8s.io/v1alpha1", spec: { minMember: 3, scheduleTimeoutSeconds: 120 } });
+    expect(csGroup).toMatchObject({ apiVersion: "scheduling.x-k8s.io/v1alpha1", spec: { minMember: 4, scheduleTimeoutSeconds: 120 } });
     for (const pod of csPods) {
       expect(pod.metadata!.labels!["scheduling.x-k8s.io/pod-group"]).toBe("cs");
       expect(pod.spec!.schedulerName).toBe("scheduler-plugins-scheduler");
@@ -502,10 +506,10 @@ describe("operator against the in-process test API server (no real kube-apiserve
       const isWorker = name.includes("-worker-");
       expect(pod.spec!.volumes!.map((volume) => volume.name).sort(), name).toEqual(
         isWorker
-          ? ["scratch", "trainfleet-data", "trainfleet-tls"]
+          ? ["scratch", "trainfleet-data", "trainfleet-tls", "trainfleet-tmp"]
           : name === "own-coordinator"
-            ? ["checkpoints", "trainfleet-data", "trainfleet-tls", "trainfleet-tokens"]
-            : ["checkpoints", "trainfleet-data", "trainfleet-tls"],
+            ? ["checkpoints", "trainfleet-data", "trainfleet-tls", "trainfleet-tmp", "trainfleet-tokens"]
+            : ["checkpoints", "trainfleet-data", "trainfleet-tls", "trainfleet-tmp"],
       );
       expect(pod.spec!.volumes, name).toContainEqual(data);
       expect(container.volumeMounts, name).toContainEqual(dataMount);
@@ -540,16 +544,18 @@ describe("operator against the in-process test API server (no real kube-apiserve
     expectOnlyPermittedCalls(h);
   });
 
-  it("mounts only its TLS credentials (and the coordinator's tokens), and adds no user credentials, to a job without spec.storage or spec.credentialsSecret", async () => {
+  it("mounts only its TLS credentials (and the coordinator's tokens) and its scratch /tmp, and adds no user credentials, to a job without spec.storage or spec.credentialsSecret", async () => {
     harness = await OperatorHarness.start();
     const h = harness;
     await h.submit("plain", { workers: { replicas: 1 }, parameterServers: { replicas: 1 } });
     for (const pod of await h.waitForPods("plain", podsOf("plain", 1, 1))) {
       const name = pod.metadata!.name!;
       expect(pod.spec!.volumes!.map((volume) => volume.name)).toEqual(
-        name === "plain-coordinator" ? ["trainfleet-tls", "trainfleet-tokens"] : ["trainfleet-tls"],
+        name === "plain-coordinator" ? ["trainfleet-tmp", "trainfleet-tls", "trainfleet-tokens"] : ["trainfleet-tmp", "trainfleet-tls"],
       );
-      expect(pod.spec!.containers[0]!.volumeMounts!.every((mount) => mount.readOnly === true)).toBe(true);
+      // Nothing is written but scratch: the root filesystem is read-only, and every other mount too.
+      const writable = pod.spec!.containers[0]!.volumeMounts!.filter((mount) => mount.readOnly !== true);
+      expect(writable).toEqual([{ name: "trainfleet-tmp", mountPath: "/tmp" }]);
       expect(pod.spec!.containers[0]!.env!.filter((variable) => variable.valueFrom?.secretKeyRef !== undefined)).toEqual([]);
     }
   });

@@ -128,7 +128,10 @@ describe("reconcile: the credentials and NetworkPolicy of a job", () => {
       expect(JSON.stringify(pod)).not.toContain("trainfleet-tls");
       validPod(pod);
     }
-    expect(pods[0]!.spec!.volumes).toEqual([{ name: "trainfleet-tokens", secret: { secretName: "mnist-tokens", defaultMode: 0o440 } }]);
+    expect(pods[0]!.spec!.volumes).toEqual([
+      { name: "trainfleet-tmp", emptyDir: { sizeLimit: "1Gi" } },
+      { name: "trainfleet-tokens", secret: { secretName: "mnist-tokens", defaultMode: 0o440 } },
+    ]);
     expect(plan.events.filter((event) => event.type === "Warning")).toEqual([
       {
         type: "Warning",

@@ -162,7 +162,7 @@ describe("reconcile: creating what the job needs", () => {
         [
           "Normal",
           "WaitingForGang",
-          "0 of 3 pods of the minimum set are scheduled; not yet: mnist-coordinator (not created yet), mnist-ps-0 (not created yet), mnist-worker-0 (not created yet); the job fails at 2025-06-01T12:05:00Z",
+          "0 of 4 pods of the minimum set are scheduled; not yet: mnist-coordinator (not created yet), mnist-ps-0 (not created yet), mnist-worker-0 (not created yet), mnist-worker-1 (not created yet); the job fails at 2025-06-01T12:05:00Z",
         ],
       ],
       conditions: { Created: created, Admitted: ["False", "WaitingForGang"] },
@@ -788,14 +788,18 @@ describe("reconcile: the status and conditions from the coordinator's report", (
 });
 
 describe("reconcile: gang admission by the operator", () => {
-  /** 3 workers of which 2 are the minimum: the minimum set is the coordinator, the shard and workers 0 and 1. */
+  /**
+   * Started with 3 workers, of which 2 are the minimum, and scaled to 4 since: the minimum set is
+   * what its coordinator waits for, the coordinator, the shard and the 3 workers it started with
+   * (whatever minWorkers); worker 3 is beyond it.
+   */
   const gangJob = () =>
     job()
-      .replicas(3)
+      .replicas(4)
       .minWorkers(2)
       .gang(60)
       .condition("Created", "True", "TrainingJobCreated")
-      .status({ startTime: stamp(0), replicas: 3, trainingReplicas: 3 });
+      .status({ startTime: stamp(0), replicas: 4, trainingReplicas: 3 });
   const unschedulable = "0/3 nodes are available: 3 Insufficient cpu.";
   const rows: Row[] = [
     {
@@ -808,13 +812,14 @@ describe("reconcile: gang admission by the operator", () => {
           pod(mnist, "worker", 0).scheduled(),
           pod(mnist, "worker", 1).phase("Pending"),
           pod(mnist, "worker", 2),
+          pod(mnist, "worker", 3),
         ),
       options: { statusPollMs: 120_000 },
       events: [
         [
           "Normal",
           "WaitingForGang",
-          `2 of 4 pods of the minimum set are scheduled; not yet: mnist-ps-0 (Unschedulable: ${unschedulable}), mnist-worker-1 (pending); the job fails at 2025-06-01T12:01:00Z`,
+          `3 of 5 pods of the minimum set are scheduled; not yet: mnist-ps-0 (Unschedulable: ${unschedulable}), mnist-worker-1 (pending); the job fails at 2025-06-01T12:01:00Z`,
         ],
       ],
       conditions: { Created: created, Admitted: ["False", "WaitingForGang"] },
@@ -831,6 +836,7 @@ describe("reconcile: gang admission by the operator", () => {
           pod(mnist, "worker", 0),
           pod(mnist, "worker", 1),
           pod(mnist, "worker", 2),
+          pod(mnist, "worker", 3),
         )
         .at(45),
       options: { statusPollMs: 120_000 },
@@ -847,10 +853,11 @@ describe("reconcile: gang admission by the operator", () => {
           pod(mnist, "parameter-server", 0).scheduled(),
           pod(mnist, "worker", 0),
           pod(mnist, "worker", 1).scheduled(),
-          pod(mnist, "worker", 2).unschedulable(unschedulable),
+          pod(mnist, "worker", 2),
+          pod(mnist, "worker", 3).unschedulable(unschedulable),
         )
         .at(45),
-      events: [["Normal", "GangScheduled", "all 4 pods of the minimum set are scheduled"]],
+      events: [["Normal", "GangScheduled", "all 5 pods of the minimum set are scheduled"]],
       conditions: { Created: created, Admitted: ["True", "GangScheduled"] },
       phase: "Admitted",
       requeueAfterMs: 5000,
@@ -869,7 +876,7 @@ describe("reconcile: gang admission by the operator", () => {
         [
           "Warning",
           "GangTimeout",
-          `2 of 4 pods of the minimum set are scheduled; not yet: mnist-ps-0 (Unschedulable: ${unschedulable}), mnist-worker-1 (not created yet); scheduling.gang.timeoutSeconds (60) passed`,
+          `2 of 5 pods of the minimum set are scheduled; not yet: mnist-ps-0 (Unschedulable: ${unschedulable}), mnist-worker-1 (not created yet), mnist-worker-2 (not created yet); scheduling.gang.timeoutSeconds (60) passed`,
         ],
       ],
       conditions: { Created: created, Admitted: ["False", "WaitingForGang"], Failed: ["True", "GangTimeout"] },

@@ -19,6 +19,8 @@ export {
   modelDefaults,
   optimizerDefaults,
 } from "./job-spec-defaults.js";
+export type { MembersToStart } from "./members-to-start.js";
+export { membersToStart, workersToStartWith } from "./members-to-start.js";
 export type { InputShape, ParameterLayout, TensorSlot } from "./parameter-layout.js";
 export { initialParameters, parameterLayout, uniform01 } from "./parameter-layout.js";
 export type { Range } from "./partition.js";

@@ -1,13 +1,16 @@
 /**
- * When a submitted job starts, decided as pure functions: once every parameter-server
- * shard and workers.replicas workers are in (a restarted coordinator, whose workers may
- * not all come back, starts with workers.minWorkers once a lease has passed since the
- * first); and the message the status shows while the job waits.
+ * When a submitted job starts, decided as pure functions: once the members that
+ * @trainfleet/spec's membersToStart names are in (every parameter-server shard and
+ * workers.replicas workers; a restarted coordinator, whose workers may not all come back,
+ * starts with workers.minWorkers once a lease has passed since the first); and the message
+ * the status shows while the job waits. The Kubernetes operator sizes its gangs by the same
+ * function.
  */
 
 import type { JobSpec } from "@trainfleet/proto";
 import { WorkerState } from "@trainfleet/proto";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
+import { membersToStart, workersToStartWith } from "@trainfleet/spec";
 import { chooseRanks } from "../membership/roster.js";
 
 type WorkersSpec = NonNullable<JobSpec["workers"]>;
@@ -33,7 +36,7 @@ export function workersToStart(
   leaseMs: number,
 ): number {
   const waited = firstWorkerAt !== undefined && now - firstWorkerAt >= leaseMs;
-  return restarted && waited ? workers.minWorkers : workers.replicas;
+  return workersToStartWith(workers, restarted && waited);
 }
 
 /**
@@ -46,7 +49,7 @@ export function startingMembers<T extends Candidate>(
   liveWorkers: readonly T[],
   needed: number,
 ): StartingMembers<T> | undefined {
-  const shardCount = spec.parameterServers!.shards;
+  const shardCount = membersToStart(spec).shards;
   // Shards that registered before the spec arrived may have indices the job does not have.
   const live = shards.filter((shard) => shard.shardIndex < shardCount && shard.state !== WorkerState.LOST);
   if (live.length < shardCount || liveWorkers.length < needed) return undefined;
@@ -61,5 +64,6 @@ export function waitingMessage(
   if (spec === undefined) return "waiting for a JobSpec (SubmitJob)";
   const shards = members.shards().filter((shard) => shard.state !== WorkerState.LOST).length;
   const workers = members.liveWorkers().length;
-  return `waiting for members: ${shards}/${spec.parameterServers!.shards} parameter-server shards, ${workers}/${spec.workers!.replicas} workers registered`;
+  const needed = membersToStart(spec);
+  return `waiting for members: ${shards}/${needed.shards} parameter-server shards, ${workers}/${needed.workers} workers registered`;
 }
