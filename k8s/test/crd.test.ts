@@ -3,7 +3,7 @@
  * schema is structural; and that it accepts the examples and rejects each invalid sample for
  * the right field (ajv for the schema, @bufbuild/cel for its CEL rules, as the API server would).
  * Offline, so not covered: the API server's ObjectMeta validation, pruning inside
- * x-kubernetes-preserve-unknown-fields trees, CEL cost limits and transition rules.
+ * x-kubernetes-preserve-unknown-fields trees, CEL cost limits (transition rules: crd-transitions.test.ts).
  */
 import { readdirSync } from "node:fs";
 import { celRuleProblems } from "@trainfleet/testing/k8s/cel-rules";

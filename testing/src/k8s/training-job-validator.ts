@@ -1,6 +1,7 @@
 /**
- * Validates TrainingJob objects offline the way the API server would on create: the CRD's
- * openAPIV3Schema run by ajv, then its CEL rules (cel-rules.ts).
+ * Validates TrainingJob objects offline the way the API server would on create, and on update
+ * (createTrainingJobUpdateValidator): the CRD's openAPIV3Schema run by ajv, then its CEL rules
+ * (cel-rules.ts), on update with its transition rules comparing the new object with the stored one.
  *
  * The OpenAPI v3.0 schema is translated to the JSON Schema draft that ajv runs:
  * - `exclusiveMinimum: true` next to `minimum` (OpenAPI 3.0) becomes `exclusiveMinimum: <n>`.
@@ -12,7 +13,8 @@
  *   them before it validates; the defaulted object is returned.
  * - The x-kubernetes-* keywords are declared; int-or-string and list-type map/set are checked.
  * Not modelled: metadata beyond the name, the API server's own ObjectMeta validation, pruning
- * of unknown fields inside `x-kubernetes-preserve-unknown-fields` trees (kept, as there).
+ * of unknown fields inside `x-kubernetes-preserve-unknown-fields` trees (kept, as there), and
+ * ratcheting on update (Kubernetes 1.30+ lets an unchanged value that fails validation pass).
  */
 
 import type { ErrorObject } from "ajv";
@@ -115,7 +117,15 @@ function fieldPathOf(error: ErrorObject): string {
   return error.instancePath;
 }
 
-export function createTrainingJobValidator(crd: JsonObject = loadCrd()): TrainingJobValidator {
+export type TrainingJobUpdateValidator = (stored: JsonObject, updated: JsonObject) => ValidationResult;
+
+interface CompiledCrd {
+  schema: SchemaNode;
+  /** The schema's violations of `object` (defaults applied to it in place first), CEL rules aside. */
+  schemaViolations(object: JsonObject): SchemaViolation[];
+}
+
+function compileCrd(crd: JsonObject): CompiledCrd {
   const schema = trainingJobSchema(crd);
   const spec = objectAt(crd, "spec");
   const group = String(spec["group"]);
@@ -123,21 +133,58 @@ export function createTrainingJobValidator(crd: JsonObject = loadCrd()): Trainin
   const version = Array.isArray(versions) && isJsonObject(versions[0]) ? String(versions[0]["name"]) : "";
   const kind = String(objectAt(spec, "names")["kind"]);
   const validate = createKubernetesAjv().compile(toAjvSchema(schema, "root"));
+  return {
+    schema,
+    schemaViolations(object) {
+      const violations: SchemaViolation[] = [];
+      if (object["apiVersion"] !== `${group}/${version}`)
+        violations.push({ path: "/apiVersion", keyword: "const", message: `must be ${group}/${version}` });
+      if (object["kind"] !== kind) violations.push({ path: "/kind", keyword: "const", message: `must be ${kind}` });
+      if (!validate(object)) {
+        for (const error of validate.errors ?? [])
+          violations.push({ path: fieldPathOf(error), keyword: error.keyword, message: error.message ?? error.keyword });
+      }
+      return violations;
+    },
+  };
+}
+
+function withCelViolations(
+  schema: SchemaNode,
+  defaulted: JsonObject,
+  violations: SchemaViolation[],
+  stored?: JsonObject,
+): ValidationResult {
+  if (violations.length === 0) {
+    for (const violation of celViolations(schema, defaulted, stored))
+      violations.push({ path: violation.path, keyword: "x-kubernetes-validations", message: violation.message });
+  }
+  return { violations, defaulted };
+}
+
+/** Validates an object as the API server does when it is created. */
+export function createTrainingJobValidator(crd: JsonObject = loadCrd()): TrainingJobValidator {
+  const { schema, schemaViolations } = compileCrd(crd);
   return (object) => {
     const defaulted = structuredClone(object);
-    const violations: SchemaViolation[] = [];
-    if (defaulted["apiVersion"] !== `${group}/${version}`)
-      violations.push({ path: "/apiVersion", keyword: "const", message: `must be ${group}/${version}` });
-    if (defaulted["kind"] !== kind) violations.push({ path: "/kind", keyword: "const", message: `must be ${kind}` });
-    if (!validate(defaulted)) {
-      for (const error of validate.errors ?? [])
-        violations.push({ path: fieldPathOf(error), keyword: error.keyword, message: error.message ?? error.keyword });
-    }
-    if (violations.length === 0) {
-      for (const violation of celViolations(schema, defaulted))
-        violations.push({ path: violation.path, keyword: "x-kubernetes-validations", message: violation.message });
-    }
-    return { violations, defaulted };
+    return withCelViolations(schema, defaulted, schemaViolations(defaulted));
+  };
+}
+
+/**
+ * Validates an update as the API server does: `updated` in full, as on create, and then the
+ * transition rules, with oldSelf taken from `stored` (the object as it was, possibly written
+ * under an earlier CRD) with this CRD's defaults applied, as the API server applies them to
+ * what it reads.
+ */
+export function createTrainingJobUpdateValidator(crd: JsonObject = loadCrd()): TrainingJobUpdateValidator {
+  const { schema, schemaViolations } = compileCrd(crd);
+  return (stored, updated) => {
+    const storedDefaulted = structuredClone(stored);
+    // Run for the defaults it fills in: what is stored was valid under the CRD it was written with.
+    schemaViolations(storedDefaulted);
+    const defaulted = structuredClone(updated);
+    return withCelViolations(schema, defaulted, schemaViolations(defaulted), storedDefaulted);
   };
 }
 
