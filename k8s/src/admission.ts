@@ -1,7 +1,10 @@
 /**
  * The Admitted condition. Without gang admission a job is admitted at once; with it (gang.ts), when
  * every pod of its minimum set is scheduled, and it fails with GangTimeout when that has not
- * happened scheduling.gang.timeoutSeconds after it began waiting.
+ * happened scheduling.gang.timeoutSeconds after it began waiting. The wait begins with the first
+ * pass (the WaitingForGang condition's lastTransitionTime), which writes it even when every
+ * create is refused (create-failures.ts), so a job whose pods are never created times out too,
+ * saying why they were not.
  */
 import { timestamp } from "./conditions.js";
 import { gangEnabled, gangState, gangTimeoutSeconds } from "./gang.js";
@@ -26,7 +29,9 @@ export function admit(pass: ReconcilePass): boolean {
   const deadlineMs = since + gangTimeoutSeconds(job) * 1000;
   const missing = `${state.size - state.missing.length} of ${state.size} pods of the minimum set are scheduled; not yet: ${state.missing.join(", ")}`;
   if (observed.now.getTime() >= deadlineMs) {
-    pass.finish("Failed", "GangTimeout", `${missing}; scheduling.gang.timeoutSeconds (${gangTimeoutSeconds(job)}) passed`);
+    const refused = conditions.get("CreateFailed");
+    const why = refused?.status === "True" ? `; ${refused.message}` : "";
+    pass.finish("Failed", "GangTimeout", `${missing}${why}; scheduling.gang.timeoutSeconds (${gangTimeoutSeconds(job)}) passed`);
     return false;
   }
   conditions.set("Admitted", "False", "WaitingForGang", `${missing}; the job fails at ${timestamp(new Date(deadlineMs))}`);

@@ -1,9 +1,18 @@
 /**
- * Carries out a reconcile's plan with client-node: creates (an object that already exists is
- * fine: names are stable), deletes (one already gone is fine; a uid precondition keeps a newer
- * pod of the same name safe), the status as a merge patch on /status (only when it changed), the
- * Events of the transitions once the status that records them is written, and the job's deletion
- * after its TTL. Any other API error is thrown for the operator to retry the whole reconcile.
+ * Carries out a reconcile's plan with client-node: the Secrets, then the creates (an object that
+ * already exists is fine: names are stable), deletes (one already gone is fine; a uid
+ * precondition keeps a newer pod of the same name safe), the status as a merge patch on /status
+ * (only when it changed), the Events of the transitions once the status that records them is
+ * written, and the job's deletion after its TTL.
+ *
+ * A create that the API server refuses or does not answer stops the creates of this pass (as a
+ * ReplicaSet's slow start does: the rest would most likely meet the same); it, and a failed
+ * renewal of a pod's Secret, are recorded on the job in the same pass (create-failures.ts: the
+ * condition CreateFailed and a Warning Event), and the deletes, the status and the Events still go out. A
+ * refusal (4xx) is no error of the reconcile: the job is looked at again as usual. A failure that
+ * may pass by itself (5xx, 429, no answer) is handed back as `retry`, once the status that
+ * records it is written, for the operator's backoff. Any other API error (a delete, the status,
+ * an Event) is thrown, for the operator to retry the whole reconcile.
  */
 
 import type {
@@ -19,6 +28,8 @@ import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { Logger } from "@trainfleet/runtime";
 import { isStatusCode } from "./api-status.js";
 import { timestamp } from "./conditions.js";
+import type { CreateFailure } from "./create-failures.js";
+import { createFailure, describeFailure, recordCreateOutcome } from "./create-failures.js";
 import type { CredentialSecrets } from "./credential-secrets.js";
 import { podGroupResources } from "./gang.js";
 import { apiVersion, group, kind, managedBy, plural, version } from "./names.js";
@@ -34,24 +45,28 @@ export interface KubeClients {
   now: Date;
 }
 
+export interface AppliedPlan {
+  /** The job as written, when its status was patched. */
+  written: TrainingJob | undefined;
+  /** What could not be created (or renewed) in this pass, as recorded on the job. */
+  failures: CreateFailure[];
+  /** A failure that may pass by itself (5xx, 429, no answer), for the operator to retry the reconcile with backoff. */
+  retry: Error | undefined;
+}
+
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
-/** Applies the plan; returns the job as written when its status was patched. */
-export async function applyPlan(plan: ReconcilePlan, job: TrainingJob, clients: KubeClients): Promise<TrainingJob | undefined> {
+/** Applies the plan; returns the job as written and what could not be created. */
+export async function applyPlan(plan: ReconcilePlan, job: TrainingJob, clients: KubeClients): Promise<AppliedPlan> {
   const { core, custom, logger } = clients;
   const namespace = job.metadata.namespace;
   const jobFields = { job: `${namespace}/${job.metadata.name}` };
-  // Before the pods that mount them: a pod whose Secret is missing would wait in ContainerCreating.
-  for (const name of await clients.secrets.ensure(job, plan.secrets)) logger.info({ ...jobFields, kind: "Secret", name }, "created");
-  await clients.secrets.renew(job, plan.renewSecrets);
-  for (const object of plan.create) {
-    try {
-      await createObject(clients, namespace, object);
-      logger.info({ ...jobFields, kind: object.kind, name: object.metadata?.name }, "created");
-    } catch (error) {
-      if (!isStatusCode(error, 409)) throw error;
-    }
-  }
+  const failures = await createObjects(plan, job, clients);
+  for (const failure of failures)
+    logger.warn(
+      { ...jobFields, reason: failure.reason, transient: failure.transient },
+      `could not create ${failure.what}: ${failure.message}`,
+    );
   for (const { name, uid } of plan.deletePods) {
     try {
       await core.deleteNamespacedPod({ name, namespace, body: { preconditions: { uid } } });
@@ -60,16 +75,17 @@ export async function applyPlan(plan: ReconcilePlan, job: TrainingJob, clients: 
       if (!isStatusCode(error, 404, 409)) throw error;
     }
   }
+  const outcome = recordCreateOutcome(job, plan, failures, clients.now);
   let written: TrainingJob | undefined;
-  if (plan.status !== undefined) {
-    const body = { status: mergePatchOf(job.status ?? {}, plan.status) };
+  if (outcome.status !== undefined) {
+    const body = { status: mergePatchOf(job.status ?? {}, outcome.status) };
     written = (await custom.patchNamespacedCustomObjectStatus(
       { group, version, namespace, plural, name: job.metadata.name, body },
       mergePatch,
     )) as TrainingJob;
-    logger.info({ ...jobFields, phase: plan.status.phase }, "status updated");
+    logger.info({ ...jobFields, phase: outcome.status.phase }, "status updated");
   }
-  for (const event of plan.events) await recordEvent(clients, job, event);
+  for (const event of [...plan.events, ...outcome.events]) await recordEvent(clients, job, event);
   if (plan.deleteJob) {
     try {
       await custom.deleteNamespacedCustomObject({
@@ -85,7 +101,43 @@ export async function applyPlan(plan: ReconcilePlan, job: TrainingJob, clients: 
       if (!isStatusCode(error, 404, 409)) throw error;
     }
   }
-  return written;
+  const transient = failures.find((failure) => failure.transient);
+  return { written, failures, retry: transient === undefined ? undefined : new Error(describeFailure(transient)) };
+}
+
+/**
+ * The Secrets of the new pods (before the pods that mount them: a pod whose Secret is missing
+ * would wait in ContainerCreating), the renewals of the staying pods' credentials, then each
+ * object in order, up to the first that fails. Returns what failed, the failed create first.
+ */
+async function createObjects(plan: ReconcilePlan, job: TrainingJob, clients: KubeClients): Promise<CreateFailure[]> {
+  const { logger } = clients;
+  const namespace = job.metadata.namespace;
+  const jobFields = { job: `${namespace}/${job.metadata.name}` };
+  const failures: CreateFailure[] = [];
+  let secretsMade = true;
+  try {
+    for (const name of await clients.secrets.ensure(job, plan.secrets)) logger.info({ ...jobFields, kind: "Secret", name }, "created");
+  } catch (error) {
+    failures.push(createFailure("the credentials of the job's new pods (Secrets)", error));
+    secretsMade = false;
+  }
+  try {
+    await clients.secrets.renew(job, plan.renewSecrets);
+  } catch (error) {
+    failures.push(createFailure("the renewed credentials of the job's running pods (Secrets)", error));
+  }
+  if (!secretsMade) return failures;
+  for (const object of plan.create) {
+    try {
+      await createObject(clients, namespace, object);
+      logger.info({ ...jobFields, kind: object.kind, name: object.metadata?.name }, "created");
+    } catch (error) {
+      if (isStatusCode(error, 409)) continue;
+      return [createFailure(`${object.kind} ${object.metadata?.name ?? ""}`, error), ...failures];
+    }
+  }
+  return failures;
 }
 
 async function createObject({ core, custom, networking }: KubeClients, namespace: string, object: KubernetesObject): Promise<void> {

@@ -8,7 +8,9 @@
  * This file holds the order of the job's lifecycle; each decision lives in the file named for it:
  * reported-status.ts (the coordinator's report, the Running condition), run-policy.ts (suspend,
  * activeDeadlineSeconds, backoffLimit), admission.ts (Admitted, gang timeout), desired-pods.ts
- * (creating and scaling, Rescaling) and finished-job-clean-up.ts (cleanPodPolicy, TTL).
+ * (creating and scaling, Rescaling) and finished-job-clean-up.ts (cleanPodPolicy, TTL). What the
+ * API server then refuses to create is no observation of this pass: apply-plan.ts folds it into
+ * the status it writes (create-failures.ts, the CreateFailed condition).
  */
 import { admit } from "./admission.js";
 import { createAndScale } from "./desired-pods.js";

@@ -3,17 +3,23 @@
  * accuracy, throughput, workers training, the last checkpoint), the outcome (Succeeded or Failed,
  * with the coordinator's reason), and the Running condition from its phase. A coordinator that has
  * not answered yet is CoordinatorStarting; one that does not answer is Unknown, never guessed at.
+ * Once its pod has ended, the outcome is read from how it ended (coordinator-exit.ts): the exit
+ * code says whether the coordinator ended the job itself, its termination message why; only a
+ * coordinator that did not (a crash) is left to run-policy.ts to restart.
  */
+
+import type { V1Pod } from "@kubernetes/client-node";
 import { JobPhase, WorkerState } from "@trainfleet/proto";
 import { timestamp } from "./conditions.js";
+import { finalWordIn, jobFailedExitCode } from "./coordinator-exit.js";
 import type { CoordinatorReport } from "./coordinator-status.js";
 import { coordinatorName } from "./names.js";
-import { roleOf } from "./observed-pods.js";
+import { howItEnded, roleOf } from "./observed-pods.js";
 import type { ReconcilePass } from "./reconcile-pass.js";
 
 const trainingStates = new Set([WorkerState.TRAINING, WorkerState.EVALUATING]);
 
-/** Progress and the outcome as the coordinator reports them; a coordinator that exited 0 succeeded. */
+/** Progress and the outcome as the coordinator reports them, or as its ended pod says (endedJob). */
 export function readReport(pass: ReconcilePass): void {
   const { status } = pass;
   const report = pass.observed.coordinator;
@@ -35,8 +41,36 @@ export function readReport(pass: ReconcilePass): void {
     return;
   }
   const coordinator = pass.live.find((pod) => roleOf(pod) === "coordinator");
-  if (coordinator?.status?.phase === "Succeeded")
-    pass.finish("Succeeded", "CoordinatorSucceeded", `pod ${coordinator.metadata?.name} exited 0: the job is done`);
+  const outcome = coordinator === undefined ? undefined : endedJob(coordinator);
+  if (outcome !== undefined) pass.finish(outcome.phase, outcome.reason, outcome.message);
+}
+
+/** A reason as the CRD takes it (CamelCase); anything else is not used as one. */
+const reasonPattern = /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/;
+
+/**
+ * The outcome of the job whose coordinator pod ended by ending the job: exit 0 (Succeeded) or
+ * jobFailedExitCode (Failed), with the reason and message of its final word when it left one.
+ * Undefined for a pod that runs, or failed any other way (a crash).
+ */
+function endedJob(pod: V1Pod): { phase: "Succeeded" | "Failed"; reason: string; message: string } | undefined {
+  const phase = pod.status?.phase;
+  const terminated = pod.status?.containerStatuses?.[0]?.state?.terminated;
+  const name = pod.metadata?.name ?? "the coordinator's pod";
+  if (phase === "Succeeded" || (phase === "Failed" && terminated?.exitCode === jobFailedExitCode)) {
+    const outcome = phase;
+    const word = finalWordIn(terminated?.message);
+    if (word !== undefined && word.phase === outcome && reasonPattern.test(word.reason))
+      return { phase: outcome, reason: word.reason, message: word.message || `the coordinator reports the job ${outcome.toLowerCase()}` };
+    return outcome === "Succeeded"
+      ? { phase: outcome, reason: "CoordinatorSucceeded", message: `pod ${name} exited 0: the job is done` }
+      : {
+          phase: outcome,
+          reason: "CoordinatorFailed",
+          message: `${howItEnded(pod)}: the coordinator failed the job (exit code ${jobFailedExitCode}) and left no reason`,
+        };
+  }
+  return undefined;
 }
 
 /** The coordinator answered, and trains. */

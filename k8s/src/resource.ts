@@ -3,6 +3,7 @@
  * new job gets). The CLI imports this entry, which does not load @kubernetes/client-node, so every role starts without it.
  */
 
+export { defaultTerminationMessagePath, jobFailedExitCode, terminationMessage } from "./coordinator-exit.js";
 export { jobSpecFromTrainingJob } from "./job-spec.js";
 export type { JsonObject, JsonValue } from "./json.js";
 export { isJsonObject, valueAt } from "./json.js";

@@ -48,7 +48,9 @@ export function resumeIfSuspended(pass: ReconcilePass): void {
 /**
  * Failed pods are deleted and made again. A coordinator or shard failure restarts the job
  * from its newest checkpoint and counts against backoffLimit; a lost worker does not count:
- * the job goes on without it.
+ * the job goes on without it. A coordinator pod that failed by failing the job (its exit code
+ * says so: coordinator-exit.ts) never gets here: readReport (reported-status.ts) has finished
+ * the job with the coordinator's reason first, since starting it again would run the job afresh.
  */
 export function restartFailedPods(pass: ReconcilePass): void {
   const { conditions, status } = pass;

@@ -4,7 +4,20 @@
  */
 import type { JsonObject } from "./json.js";
 
-export type ConditionType = "Created" | "Admitted" | "Running" | "Rescaling" | "Restarting" | "Suspended" | "Succeeded" | "Failed";
+/**
+ * CreateFailed is no phase: it says that the API server refused (or did not answer) the
+ * creation of one of the job's objects, with its message (create-failures.ts).
+ */
+export type ConditionType =
+  | "Created"
+  | "Admitted"
+  | "Running"
+  | "Rescaling"
+  | "Restarting"
+  | "Suspended"
+  | "Succeeded"
+  | "Failed"
+  | "CreateFailed";
 
 export interface Condition {
   type: ConditionType;

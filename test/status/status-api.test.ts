@@ -6,7 +6,8 @@
  * shard checked by the real promtool; `trainfleet status`. Every wait is on a real signal:
  * a log line, an event, a process exit.
  */
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { JobStatus } from "@trainfleet/proto";
@@ -390,12 +391,14 @@ describe("a job that succeeds", () => {
 
 describe("a job whose worker is killed below its minimum", () => {
   const jobId = "status-lost";
+  /** Where the coordinator writes its final word (on Kubernetes: /dev/termination-log, which the operator reads). */
+  const finalWord = join(mkdtempSync(join(tmpdir(), "trainfleet-final-word-")), "termination-log");
   let fleet: Awaited<ReturnType<typeof startCoordinator>>;
   let events: StatusEvents;
   let members: FleetProcess[];
 
   beforeAll(async () => {
-    fleet = await startCoordinator(jobId, 100_000, ["--min-workers", "2", "--pause-timeout", "3"]);
+    fleet = await startCoordinator(jobId, 100_000, ["--min-workers", "2", "--pause-timeout", "3", "--termination-message-file", finalWord]);
     events = await watch(`${fleet.jobUrl}/watch`);
     members = [startShard(fleet.address), startWorker("worker-0", fleet.address)];
     await events.waitFor("worker-0", (s) => s.workers.length === 1);
@@ -446,9 +449,15 @@ describe("a job whose worker is killed below its minimum", () => {
     expect(watched.stdout).toContain(`job ${jobId}: FAILED (PauseTimeout)`);
   });
 
-  it("a SIGTERM while the coordinator lingers ends it with the failed job's exit code, 1", async () => {
+  it("a SIGTERM while the coordinator lingers ends it with the exit code of a job it failed itself, 20, its final word written", async () => {
     fleet.coordinator.kill("SIGTERM");
-    expect(await fleet.coordinator.exited).toEqual({ code: 1, signal: null });
+    expect(await fleet.coordinator.exited).toEqual({ code: 20, signal: null });
+    expect(JSON.parse(readFileSync(finalWord, "utf8"))).toEqual({
+      kind: "trainfleet.dev/job-end",
+      phase: "Failed",
+      reason: "PauseTimeout",
+      message: expect.stringMatching(/^fewer than 2 workers \(workers.minWorkers\) for 3 s/),
+    });
   });
 
   afterAll(async () => {

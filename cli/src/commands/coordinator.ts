@@ -1,6 +1,9 @@
 /** `trainfleet coordinator`: the coordinator of one job. */
+import { existsSync, writeFileSync } from "node:fs";
 import { runCoordinator } from "@trainfleet/coordinator";
-import { JobPhase } from "@trainfleet/proto";
+import { defaultTerminationMessagePath, jobFailedExitCode, terminationMessage } from "@trainfleet/k8s/resource";
+import type { JobStatus } from "@trainfleet/proto";
+import { JobPhase, TrainfleetError } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
 import { encodeUserinfo, redactingLogger, splitUserinfo, withUserinfo } from "@trainfleet/runtime";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
@@ -128,7 +131,7 @@ export const coordinatorCommand: Command = {
   name: "coordinator",
   usage: "trainfleet coordinator [--listen HOST:PORT] [job flags | --resume CHECKPOINT]",
   summary:
-    "Runs the coordinator of one job: it waits for the parameter-server shards and workers to register, plans ranks, shard ranges and every step's samples, evaluates the test set at the end, and exits 0 when the job succeeds (1 when it fails). With --no-job it waits for a JobSpec over gRPC (JobService.SubmitJob). With --checkpoint-dir it checkpoints (every --checkpoint-every steps, and on SIGTERM after the steps handed out); --resume continues a job from a checkpoint exactly.",
+    "Runs the coordinator of one job: it waits for the parameter-server shards and workers to register, plans ranks, shard ranges and every step's samples, evaluates the test set at the end, and exits 0 when the job succeeds, 20 when it failed the job itself (a policy gave up: the reason is in its final status and in --termination-message-file), 1 on an error of its own and 143 when SIGTERM stopped the job. With --no-job it waits for a JobSpec over gRPC (JobService.SubmitJob). With --checkpoint-dir it checkpoints (every --checkpoint-every steps, and on SIGTERM after the steps handed out); --resume continues a job from a checkpoint exactly.",
   flags: {
     listen: {
       kind: "string",
@@ -169,6 +172,11 @@ export const coordinatorCommand: Command = {
       env: "TRAINFLEET_LEDGER_AUDIT",
       help: "Append one JSON line per completed step to this file: {step, epoch, generation, sampleIndices: [[...] per rank]}, to audit that every sample of an epoch is used exactly once (also across a resume).",
     },
+    "termination-message-file": {
+      kind: "string",
+      env: "TRAINFLEET_TERMINATION_MESSAGE_FILE",
+      help: 'When the job ends by itself, write its outcome here as one JSON object ({"kind":"trainfleet.dev/job-end","phase","reason","message"}, at most 4096 bytes), for whoever reads it after the process has exited. Default: /dev/termination-log when it exists, the file Kubernetes gives every container: the operator reads it from the pod\'s status to fail the job with the coordinator\'s reason instead of restarting it.',
+    },
     "state-file": {
       kind: "string",
       env: "TRAINFLEET_STATE_FILE",
@@ -195,6 +203,8 @@ export const coordinatorCommand: Command = {
     // spec is the checkpoint's, which runCoordinator reads and checks.
     const spec: ResolvedJobSpec | undefined =
       values["no-job"] === true || resume !== undefined ? undefined : await jobSpecFromFlags(values);
+    /** The job ended by itself (succeeded, or failed by a policy), before any signal. */
+    let endedByItself = false;
     const status = await runCoordinator({
       listen: values.listen as string,
       spec,
@@ -217,11 +227,41 @@ export const coordinatorCommand: Command = {
       // `trainfleet run` starts us with an IPC channel and waits for the addresses.
       onListening: (address, statusUrl) => process.send?.({ type: "listening", address, statusUrl }),
       // Once the job has ended, SIGTERM only cuts the lingering short: the exit code is the job's.
-      onJobEnded: workDone,
+      onJobEnded: () => {
+        endedByItself = !signal.aborted;
+        workDone();
+      },
       // The coordinator checks the job's own files on the cpu backend: it pins their layout; each worker checks its own backend.
       pinArtifacts: (spec) => pinArtifacts(spec, "cpu", logger),
       writeModel: (spec, parameters, folder) => writeModel(spec, parameters, folder, logger),
     });
-    return status.phase === JobPhase.SUCCEEDED ? 0 : 1;
+    // Stopped by a signal: the CLI exits 143, and the operator starts the coordinator again (a crash, as far as the job goes).
+    if (!endedByItself) return 1;
+    writeFinalWord(values["termination-message-file"] as string | undefined, status, logger);
+    return status.phase === JobPhase.SUCCEEDED ? 0 : jobFailedExitCode;
   },
 };
+
+/**
+ * The job's outcome, for a supervisor that reads it after the process exited: the Kubernetes
+ * operator, from the pod's termination message (k8s/src/coordinator-exit.ts). The exit code says
+ * it too, so a file that cannot be written is only logged.
+ */
+function writeFinalWord(path: string | undefined, status: JobStatus, logger: Logger): void {
+  const target = path ?? (existsSync(defaultTerminationMessagePath) ? defaultTerminationMessagePath : undefined);
+  if (target === undefined) return;
+  const succeeded = status.phase === JobPhase.SUCCEEDED;
+  const word = {
+    phase: succeeded ? "Succeeded" : "Failed",
+    reason: status.reason || (succeeded ? "Completed" : "CoordinatorFailed"),
+    message: status.message,
+  } as const;
+  try {
+    writeFileSync(target, terminationMessage(word));
+  } catch (error) {
+    logger.warn(
+      { path: target, err: TrainfleetError.from(error).message },
+      "could not write the job's outcome to --termination-message-file; the exit code still says it",
+    );
+  }
+}

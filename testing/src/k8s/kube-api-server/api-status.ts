@@ -76,7 +76,7 @@ export interface ResourceName {
   plural: string;
 }
 
-function qualified(resource: ResourceName): string {
+export function qualified(resource: ResourceName): string {
   return resource.group === "" ? resource.plural : `${resource.plural}.${resource.group}`;
 }
 

@@ -3,6 +3,8 @@
  * here), exercised with the real @kubernetes/client-node by testing/test/kube-api-server.test.ts.
  */
 
+export type { AddedAdmissionCheck, AdmissionCheck, AdmissionRequest, QuotaUse } from "./admission.js";
+export { forbidden, missingPriorityClass, podSecurityViolation, quotaExceeded, webhookDenied } from "./admission.js";
 export type { StatusDetails, StatusReason } from "./api-status.js";
 export { ApiStatusError } from "./api-status.js";
 export type { Fault, FaultMatch, InjectedFault } from "./fault-injector.js";

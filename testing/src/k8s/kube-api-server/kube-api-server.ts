@@ -10,6 +10,8 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { JsonObject } from "../../manifests.js";
+import type { AddedAdmissionCheck, AdmissionCheck } from "./admission.js";
+import { createAdmission } from "./admission.js";
 import { ApiStatusError, methodNotAllowed } from "./api-status.js";
 import { discoveryDocument } from "./discovery.js";
 import type { Fault, FaultMatch, InjectedFault } from "./fault-injector.js";
@@ -44,6 +46,12 @@ export interface KubeApiServer {
   readonly requests: RequestLog;
   /** Answers the next matching requests with an HTTP error instead of serving them. */
   failNext(match: FaultMatch, fault: Fault): InjectedFault;
+  /**
+   * Runs `check` on every create from now on, before the object is stored: a refusal it returns
+   * (admission.ts builds them as the real server words them) is the answer, as an admission
+   * webhook, Pod Security or a ResourceQuota would refuse the object.
+   */
+  addAdmissionCheck(check: AdmissionCheck): AddedAdmissionCheck;
   /** Cuts every open watch's connection (as a crash or network failure would); returns how many. */
   dropWatches(): number;
   /** Ends every open watch cleanly (as a watch timeout does); returns how many. */
@@ -81,7 +89,8 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
   const store = createObjectStore({ historyLimit: options.historyLimit ?? 1000, firstResourceVersion: 1000 });
   const writer = createObjectWriter(store, table, now);
   const collector = startGarbageCollector(store, table, writer);
-  const handle = createObjectHandlers({ store, writer, now });
+  const admission = createAdmission();
+  const handle = createObjectHandlers({ store, writer, now, admission });
   const watches = createOpenWatches(store);
   const faults = createFaultInjector();
   const requests = createRequestLog();
@@ -159,6 +168,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     kubeConfig: (namespace, user) => kubeConfigFor(url, namespace, user),
     requests,
     failNext: (match, fault) => faults.failNext(match, fault),
+    addAdmissionCheck: (check) => admission.add(check),
     dropWatches: () => watches.drop(),
     endWatches: () => watches.end(),
     compact: () => store.changes.compact(store.resourceVersion()),

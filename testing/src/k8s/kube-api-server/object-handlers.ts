@@ -6,6 +6,7 @@
 
 import type { JsonObject } from "../../manifests.js";
 import { isJsonObject } from "../../manifests.js";
+import type { Admission } from "./admission.js";
 import { alreadyExists, badRequest, notFound, unsupportedMediaType } from "./api-status.js";
 import { parseJsonObject } from "./json-value.js";
 import { metadataOf, prepareForCreate, prepareForUpdate } from "./object-meta.js";
@@ -34,6 +35,8 @@ export interface ObjectHandlersDependencies {
   store: ObjectStore;
   writer: ObjectWriter;
   now: () => Date;
+  /** The checks a create passes before it is stored (a refusal is thrown). */
+  admission: Admission;
 }
 
 /** A create or update body: JSON only (the real server also takes YAML and protobuf). */
@@ -90,7 +93,7 @@ function success(resource: ResourceDefinition, object: JsonObject): JsonObject {
   return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details };
 }
 
-export function createObjectHandlers({ store, writer, now }: ObjectHandlersDependencies): (call: ObjectCall) => Reply {
+export function createObjectHandlers({ store, writer, now, admission }: ObjectHandlersDependencies): (call: ObjectCall) => Reply {
   const current = (route: ResourceRoute): JsonObject => {
     const found = store.get(resourceKey(route.resource), route.namespace, route.name ?? "");
     if (found === undefined) throw notFound(route.resource, route.name ?? "");
@@ -132,6 +135,8 @@ export function createObjectHandlers({ store, writer, now }: ObjectHandlersDepen
       case "create": {
         const object = prepareForCreate(resource, objectBody(call), route.namespace, now());
         const name = String(metadataOf(object)["name"]);
+        // As on a real server, admission comes before storage: a refused create of an existing name is refused, not 409.
+        admission.review({ resource, namespace: route.namespace, name, object });
         if (store.get(resourceKey(resource), route.namespace, name) !== undefined) throw alreadyExists(resource, name);
         return { code: 201, body: writer.create(resource, object) };
       }
