@@ -18,8 +18,12 @@ export {
 } from "./job-spec.js";
 export type { JsonObject, JsonValue } from "./json.js";
 export { isJsonObject, valueAt } from "./json.js";
+export type { LeaderElectionTiming } from "./leader-election.js";
+export { defaultLeaderElectionTiming, leaderElectionTimingProblem, leaderIdentity } from "./leader-election.js";
 export { group, labels, plural, version } from "./names.js";
+export type { OperatorOptions } from "./operator.js";
 export { Operator } from "./operator.js";
+export type { LeaderElectionOptions } from "./operator-leadership.js";
 export type { PodGroupApi } from "./pod-group-apis.js";
 export { coordinatorEndpoint } from "./pod-manifests.js";
 export type { TrainingJob, TrainingJobSpec } from "./training-job.js";

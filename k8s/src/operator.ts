@@ -3,10 +3,15 @@
  * work queue of job keys; each key is reconciled (reconcile.ts) from the informers' caches and the
  * coordinator's status, and the plan is applied with client-node. Every error is retried with a
  * per-job backoff; running jobs are looked at again every statusPollMs.
+ *
+ * With leader election, every replica keeps its informers' caches (so a standby is ready to take
+ * over), but only the holder of the Lease reconciles and writes (leader-election.ts). A leader
+ * that loses the Lease stops taking keys at once and `failed()` resolves: its process exits.
  */
 
 import type { KubeConfig, KubernetesListObject, KubernetesObject, V1Pod, V1Service } from "@kubernetes/client-node";
 import { CoreV1Api, CustomObjectsApi, makeInformer, NetworkingV1Api } from "@kubernetes/client-node";
+import type { TrainfleetError } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
 import { isStatusCode } from "./api-status.js";
 import { applyPlan } from "./apply-plan.js";
@@ -17,6 +22,11 @@ import type { PodGroupApi } from "./gang.js";
 import { podGroupApiFor, podGroupResources } from "./gang.js";
 import type { OperatorPeer } from "./job-network-policy.js";
 import { coordinatorName, group, labels, managedSelector, plural, version } from "./names.js";
+import type { OperatorServers } from "./operator-health.js";
+import { startOperatorServers } from "./operator-health.js";
+import type { LeaderElectionOptions } from "./operator-leadership.js";
+import { OperatorLeadership } from "./operator-leadership.js";
+import { OperatorMetrics } from "./operator-metrics.js";
 import { ownedBy } from "./owner.js";
 import { coordinatorEndpoint } from "./pod-manifests.js";
 import { reconcile } from "./reconcile.js";
@@ -42,6 +52,12 @@ export interface OperatorOptions {
   coordinatorUrl?: (job: TrainingJob) => string;
   /** The operator's own pods, which each job's NetworkPolicy lets reach its coordinator's status API. Default: the chart's labels, any namespace. */
   operatorPeer?: OperatorPeer;
+  /** Only the holder of this Lease reconciles. Default: none, this operator always reconciles (one replica only). */
+  leaderElection?: LeaderElectionOptions;
+  /** host:port of the /healthz and /readyz server (port 0: any free one). Default: none. */
+  healthListen?: string;
+  /** host:port of the /metrics server (port 0: any free one). Default: none. */
+  metricsListen?: string;
   now?: () => Date;
 }
 
@@ -62,6 +78,9 @@ export class Operator {
   /** The newest status this operator wrote per job, in case the cache is behind it. */
   readonly #written = new Map<string, TrainingJob>();
   #resync: NodeJS.Timeout | undefined;
+  readonly #leadership: OperatorLeadership;
+  readonly #metrics: OperatorMetrics;
+  #servers: OperatorServers = {};
   /** Reconciles done so far (tests wait on it). */
   reconciles = 0;
 
@@ -70,13 +89,75 @@ export class Operator {
     this.#custom = options.kubeConfig.makeApiClient(CustomObjectsApi);
     this.#networking = options.kubeConfig.makeApiClient(NetworkingV1Api);
     this.#secrets = new CredentialSecrets(this.#core, options.logger);
-    this.#queue = new WorkQueue((key) => this.#reconcileKey(key));
+    this.#queue = new WorkQueue((key) => this.#measuredReconcile(key));
+    this.#leadership = new OperatorLeadership({
+      kubeConfig: options.kubeConfig,
+      logger: options.logger,
+      election: options.leaderElection,
+      onStartedLeading: () => this.#enqueueAll(),
+      // Lost the Lease: no reconcile starts from now on (those running finish).
+      onLost: () => {
+        clearInterval(this.#resync);
+        void this.#queue.stop();
+      },
+    });
+    this.#metrics = new OperatorMetrics({
+      queueDepth: () => this.#queue.depth,
+      jobPhases: () => this.#jobs.flatMap((informer) => informer.informer.list().map((job) => job.status?.phase)),
+      leading: () => this.#leadership.leading,
+      leaderTransitions: () => this.#leadership.transitions,
+    });
   }
 
+  /**
+   * Starts the probe and metrics servers, then the informers; returns once they have listed what
+   * they watch. Without leader election it reconciles from the start; with it, once it leads.
+   */
   static async start(options: OperatorOptions): Promise<Operator> {
     const operator = new Operator(options);
-    await operator.#startInformers();
+    try {
+      const listen = { health: options.healthListen, metrics: options.metricsListen };
+      operator.#servers = await startOperatorServers(listen, operator.#leadership, operator.#metrics, options.logger);
+      await operator.#startInformers();
+      operator.#leadership.synced();
+    } catch (error) {
+      await operator.stop();
+      throw error;
+    }
     return operator;
+  }
+
+  /** Whether this replica reconciles now: it leads, or runs without leader election. */
+  get leading(): boolean {
+    return this.#leadership.leading;
+  }
+
+  /** Resolves when this operator can no longer work (it lost its Lease): its process should exit non-zero. Pending while it works. */
+  failed(): Promise<TrainfleetError> {
+    return this.#leadership.failed();
+  }
+
+  /** The /healthz and /readyz server's URL, when one was asked for. */
+  get healthUrl(): string | undefined {
+    return this.#servers.health?.url;
+  }
+
+  /** The /metrics server's URL, when one was asked for. */
+  get metricsUrl(): string | undefined {
+    return this.#servers.metrics?.url;
+  }
+
+  /** A reconcile, timed and counted in the metrics (a failure is one the reconcile retries). */
+  async #measuredReconcile(key: string): Promise<void> {
+    const failuresBefore = this.#failures.get(key) ?? 0;
+    const started = performance.now();
+    await this.#reconcileKey(key);
+    const failed = (this.#failures.get(key) ?? 0) > failuresBefore;
+    this.#metrics.reconciled(failed ? "error" : "success", (performance.now() - started) / 1000);
+  }
+
+  #enqueue(key: string): void {
+    if (this.#leadership.leading) this.#queue.add(key);
   }
 
   get informers(): RestartingInformer<KubernetesObject>[] {
@@ -119,7 +200,7 @@ export class Operator {
       );
       const where = namespace ?? "all namespaces";
       for (const verb of ["add", "update", "delete"] as const) {
-        jobs.on(verb, (job) => this.#queue.add(keyOf(job.metadata?.namespace, job.metadata?.name)));
+        jobs.on(verb, (job) => this.#enqueue(keyOf(job.metadata?.namespace, job.metadata?.name)));
         pods.on(verb, (pod) => this.#enqueueOwner(pod));
         services.on(verb, (service) => this.#enqueueOwner(service));
       }
@@ -137,12 +218,12 @@ export class Operator {
 
   #enqueueAll(): void {
     for (const informer of this.#jobs)
-      for (const job of informer.informer.list()) this.#queue.add(keyOf(job.metadata?.namespace, job.metadata?.name));
+      for (const job of informer.informer.list()) this.#enqueue(keyOf(job.metadata?.namespace, job.metadata?.name));
   }
 
   #enqueueOwner(object: KubernetesObject): void {
     const job = object.metadata?.labels?.[labels.jobName];
-    if (job !== undefined) this.#queue.add(keyOf(object.metadata?.namespace, job));
+    if (job !== undefined) this.#enqueue(keyOf(object.metadata?.namespace, job));
   }
 
   #cachedJob(namespace: string, name: string): TrainingJob | undefined {
@@ -190,7 +271,7 @@ export class Operator {
           ...(this.options.operatorPeer === undefined ? {} : { operatorPeer: this.options.operatorPeer }),
         },
       );
-      const written = await applyPlan(plan, job, {
+      const applied = await applyPlan(plan, job, {
         core: this.#core,
         custom: this.#custom,
         networking: this.#networking,
@@ -199,7 +280,9 @@ export class Operator {
         now,
       });
       for (const { uid } of plan.deletePods) this.#deletedPods.add(uid);
-      if (written !== undefined) this.#written.set(key, written);
+      if (applied.written !== undefined) this.#written.set(key, applied.written);
+      // A create that may pass by itself (5xx, 429, no answer) is on the job's status already: retried with backoff.
+      if (applied.retry !== undefined) throw applied.retry;
       this.#failures.delete(key);
       this.reconciles++;
       if (plan.requeueAfterMs !== undefined && !plan.deleteJob) this.#queue.addAfter(key, plan.requeueAfterMs);
@@ -242,10 +325,16 @@ export class Operator {
     return fetchCoordinatorStatus(baseUrl, job.metadata.name, 2000, await this.#secrets.readToken(job));
   }
 
+  /**
+   * Stops reconciling (waiting for the reconciles in progress), gives the Lease up unless
+   * leaderElection.releaseOnStop is false, then stops the informers and servers.
+   */
   async stop(): Promise<void> {
     clearInterval(this.#resync);
-    await Promise.all(this.informers.map((informer) => informer.stop()));
     await this.#queue.stop();
+    await this.#leadership.stop();
+    await Promise.all(this.informers.map((informer) => informer.stop()));
+    await Promise.all([this.#servers.health?.close(), this.#servers.metrics?.close()]);
     this.options.logger.info({}, "operator stopped");
   }
 }

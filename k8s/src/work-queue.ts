@@ -12,6 +12,11 @@ export class WorkQueue {
 
   constructor(private readonly handle: (key: string) => Promise<void>) {}
 
+  /** Keys waiting to run (not those waiting for a delay): the operator's work queue depth metric. */
+  get depth(): number {
+    return this.#queued.size + this.#again.size;
+  }
+
   add(key: string): void {
     if (this.#stopped) return;
     if (this.#running.has(key)) {

@@ -1,8 +1,10 @@
 /**
  * The Helm chart helm/trainfleet with the real helm binary (scripts/fetch-helm.sh): lint
  * --strict, template with default values, gang-scheduler integration and namespaced RBAC; every
- * rendered manifest validated with kubernetes-models; the CRD and the RBAC rules equal to their
- * sources in k8s/; the operator Deployment locked down; values.schema.json refusing bad values.
+ * rendered manifest validated with kubernetes-models (a ServiceMonitor, which it lacks, with the
+ * Prometheus Operator's required shape); the CRD and the RBAC rules equal to their sources in k8s/;
+ * the operator Deployment locked down, two replicas electing a leader, with probes and metrics;
+ * values.schema.json and the templates refusing bad values.
  * Without helm every test here fails, saying how to get it: never a silent skip.
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -12,18 +14,80 @@ import type { JsonObject, JsonValue } from "@trainfleet/k8s";
 import { isJsonObject, valueAt } from "@trainfleet/k8s";
 import { helm, helmBinary } from "@trainfleet/testing/fixtures/helm";
 import { chartCrdPath, crdPath } from "@trainfleet/testing/k8s/crd-schema";
+import type { PolicyRule } from "@trainfleet/testing/k8s/operator-permissions";
 import { allows, chartOperatorPermissionsPath, operatorPermissionsPath, operatorRules } from "@trainfleet/testing/k8s/operator-permissions";
 import { createTrainingJobValidator } from "@trainfleet/testing/k8s/training-job-validator";
 import { parseManifests, readManifest, repoPath } from "@trainfleet/testing/manifests";
+import { Ajv } from "ajv";
 import { CustomResourceDefinition } from "kubernetes-models/apiextensions.k8s.io/v1";
 import { Deployment } from "kubernetes-models/apps/v1";
 import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
-import { ServiceAccount } from "kubernetes-models/v1";
+import { Service, ServiceAccount } from "kubernetes-models/v1";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const chart = repoPath("helm", "trainfleet");
 const namespace = "trainfleet-system";
+
+/**
+ * The Prometheus Operator's ServiceMonitor (monitoring.coreos.com/v1), which kubernetes-models
+ * lacks: the fields its CRD requires and the ones the chart sets, with their types.
+ */
+const validateServiceMonitor = new Ajv({ allErrors: true }).compile({
+  type: "object",
+  required: ["apiVersion", "kind", "metadata", "spec"],
+  properties: {
+    metadata: {
+      type: "object",
+      required: ["name", "namespace"],
+      properties: {
+        name: { type: "string", pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 253 },
+        labels: { type: "object", additionalProperties: { type: "string" } },
+      },
+    },
+    spec: {
+      type: "object",
+      required: ["selector", "endpoints"],
+      additionalProperties: false,
+      properties: {
+        selector: {
+          type: "object",
+          additionalProperties: false,
+          properties: { matchLabels: { type: "object", additionalProperties: { type: "string" } } },
+        },
+        namespaceSelector: {
+          type: "object",
+          additionalProperties: false,
+          properties: { matchNames: { type: "array", items: { type: "string" } } },
+        },
+        endpoints: {
+          type: "array",
+          minItems: 1,
+          items: {
+            type: "object",
+            additionalProperties: false,
+            required: ["port"],
+            properties: {
+              port: { type: "string" },
+              path: { type: "string" },
+              interval: {
+                type: "string",
+                pattern: "^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$",
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+});
+
+class ServiceMonitor {
+  constructor(private readonly data: unknown) {}
+  validate(): void {
+    if (!validateServiceMonitor(this.data)) throw new Error(JSON.stringify(validateServiceMonitor.errors));
+  }
+}
 
 /** kubernetes-models classes for every kind the chart may render; a kind missing here fails the test. */
 const models: Record<string, new (data: never) => { validate(): void }> = {
@@ -35,6 +99,8 @@ const models: Record<string, new (data: never) => { validate(): void }> = {
   "rbac.authorization.k8s.io/v1/RoleBinding": RoleBinding,
   "apps/v1/Deployment": Deployment,
   "networking.k8s.io/v1/NetworkPolicy": NetworkPolicy,
+  "v1/Service": Service,
+  "monitoring.coreos.com/v1/ServiceMonitor": ServiceMonitor,
 };
 
 function render(args: readonly string[] = [], chartPath = chart): JsonObject[] {
@@ -48,6 +114,20 @@ const operatorPeerArgs = [
   `--operator-namespace=${namespace}`,
   "--operator-pod-labels=app.kubernetes.io/component=operator,app.kubernetes.io/instance=tf,app.kubernetes.io/name=trainfleet",
 ];
+
+/** The leader-election flags the chart passes by default, then the probe and metrics servers'. */
+const leaderElectionArgs = [
+  "--leader-elect=true",
+  `--leader-election-namespace=${namespace}`,
+  "--leader-election-id=tf-trainfleet",
+  "--leader-election-lease-duration=15",
+  "--leader-election-renew-deadline=10",
+  "--leader-election-retry-period=2",
+];
+const serverArgs = ["--health-listen=:8081", "--metrics-listen=:8080"];
+
+/** The rules the operator's Lease needs, in its own namespace only. */
+const leaderElectionRules = (JSON.parse(readFileSync(operatorPermissionsPath, "utf8")) as { leaderElection: PolicyRule[] }).leaderElection;
 
 const kindOf = (object: JsonObject) => `${String(object["apiVersion"])}/${String(object["kind"])}`;
 const only = (objects: JsonObject[], kind: string) => objects.filter((object) => object["kind"] === kind);
@@ -80,6 +160,18 @@ const variants: [string, string[]][] = [
       "image.tag=0.2.0",
     ],
   ],
+  ["one replica without leader election", ["--set", "replicaCount=1", "--set", "leaderElection.enabled=false"]],
+  [
+    "a ServiceMonitor and metrics peers",
+    [
+      "--set",
+      "serviceMonitor.enabled=true",
+      "--set",
+      "serviceMonitor.labels.release=prometheus",
+      "--set-json",
+      'networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]',
+    ],
+  ],
 ];
 
 describe("the helm binary", () => {
@@ -106,15 +198,39 @@ describe("the trainfleet chart", () => {
     expect(lint.stdout).toContain("1 chart(s) linted, 0 chart(s) failed");
   });
 
-  it("renders the CRD, ServiceAccount, ClusterRole, ClusterRoleBinding, operator Deployment and its NetworkPolicy by default", () => {
+  it("renders the CRD, ServiceAccount, ClusterRole, ClusterRoleBinding, the Lease's Role and RoleBinding, operator Deployment and its NetworkPolicy by default", () => {
     expect(render().map(kindOf)).toEqual([
       "apiextensions.k8s.io/v1/CustomResourceDefinition",
       "networking.k8s.io/v1/NetworkPolicy",
       "v1/ServiceAccount",
       "rbac.authorization.k8s.io/v1/ClusterRole",
       "rbac.authorization.k8s.io/v1/ClusterRoleBinding",
+      "rbac.authorization.k8s.io/v1/Role",
+      "rbac.authorization.k8s.io/v1/RoleBinding",
       "apps/v1/Deployment",
     ]);
+  });
+
+  it("renders a metrics Service and a ServiceMonitor only with serviceMonitor.enabled", () => {
+    expect(render().filter((object) => ["Service", "ServiceMonitor"].includes(String(object["kind"])))).toEqual([]);
+    const objects = render(["--set", "serviceMonitor.enabled=true", "--set", "serviceMonitor.labels.release=prometheus"]);
+    const [service] = only(objects, "Service");
+    expect(valueAt(service!, "metadata.name")).toBe("tf-trainfleet-metrics");
+    expect(service!["spec"]).toEqual({
+      selector: { "app.kubernetes.io/name": "trainfleet", "app.kubernetes.io/instance": "tf", "app.kubernetes.io/component": "operator" },
+      ports: [{ name: "metrics", port: 8080, targetPort: "metrics", protocol: "TCP" }],
+    });
+    const [monitor] = only(objects, "ServiceMonitor");
+    expect(valueAt(monitor!, "metadata")).toMatchObject({ name: "tf-trainfleet", namespace, labels: { release: "prometheus" } });
+    expect(monitor!["spec"]).toEqual({
+      // It selects the metrics Service: the only Service with the operator's selector labels.
+      selector: { matchLabels: valueAt(service!, "spec.selector") },
+      namespaceSelector: { matchNames: [namespace] },
+      endpoints: [{ port: "metrics", path: "/metrics", interval: "30s" }],
+    });
+    expect(() => new ServiceMonitor({ ...monitor, spec: { selector: {}, endpoints: [{ port: 8080 }] } }).validate()).toThrow(
+      /must be string/,
+    );
   });
 
   it.each(variants)("renders only manifests that kubernetes-models validates, with %s", (_, args) => {
@@ -172,7 +288,18 @@ describe("the chart's RBAC", () => {
       expect(only(objects, "ClusterRole").map(rulesOf)).toEqual([operatorRules(podGroups)]);
       const deployment = only(objects, "Deployment")[0]!;
       expect(valueAt(deployment, "spec.template.spec")).toMatchObject({
-        containers: [{ args: ["operator", "--log-level=info", ...operatorPeerArgs, `--gang-pod-groups=${podGroups.join(",")}`] }],
+        containers: [
+          {
+            args: [
+              "operator",
+              "--log-level=info",
+              ...operatorPeerArgs,
+              `--gang-pod-groups=${podGroups.join(",")}`,
+              ...leaderElectionArgs,
+              ...serverArgs,
+            ],
+          },
+        ],
       });
     },
   );
@@ -181,12 +308,15 @@ describe("the chart's RBAC", () => {
     const objects = render(["--set", "watchNamespaces={ml,research}"]);
     expect(only(objects, "ClusterRole")).toEqual([]);
     expect(only(objects, "ClusterRoleBinding")).toEqual([]);
-    expect(only(objects, "Role").map((role) => [valueAt(role, "metadata.namespace"), role["rules"]])).toEqual([
+    // Besides the Lease's own Role and RoleBinding in the release namespace (tested below).
+    const operatorOnly = (kind: string) => only(objects, kind).filter((object) => valueAt(object, "metadata.name") === "tf-trainfleet");
+    expect(operatorOnly("Role").map((role) => [valueAt(role, "metadata.namespace"), role["rules"]])).toEqual([
       ["ml", operatorRules([])],
       ["research", operatorRules([])],
     ]);
+    expect(operatorOnly("Role")).toHaveLength(only(objects, "Role").length - 1);
     expect(
-      only(objects, "RoleBinding").map((binding) => [valueAt(binding, "metadata.namespace"), binding["roleRef"], binding["subjects"]]),
+      operatorOnly("RoleBinding").map((binding) => [valueAt(binding, "metadata.namespace"), binding["roleRef"], binding["subjects"]]),
     ).toEqual(
       ["ml", "research"].map((ns) => [
         ns,
@@ -220,6 +350,30 @@ describe("the chart's RBAC", () => {
       allows(operatorRules([]), podGroup),
       allows(operatorRules(["volcano"]), podGroup),
     ]).toEqual([true, false, false, true]);
+  });
+
+  it("grants the Lease's rules in the release namespace only, by a Role of their own, whatever namespaces are watched", () => {
+    for (const args of [[], ["--set", "watchNamespaces={ml,research}"]]) {
+      const leaseRoles = only(render(args), "Role").filter((role) => valueAt(role, "metadata.name") === "tf-trainfleet-leader-election");
+      expect(leaseRoles.map((role) => [valueAt(role, "metadata.namespace"), role["rules"]])).toEqual([[namespace, leaderElectionRules]]);
+      const bindings = only(render(args), "RoleBinding").filter(
+        (binding) => valueAt(binding, "metadata.name") === "tf-trainfleet-leader-election",
+      );
+      expect(bindings.map((binding) => [valueAt(binding, "metadata.namespace"), binding["roleRef"], binding["subjects"]])).toEqual([
+        [
+          namespace,
+          { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "tf-trainfleet-leader-election" },
+          [{ kind: "ServiceAccount", name: "tf-trainfleet", namespace }],
+        ],
+      ]);
+    }
+    expect(leaderElectionRules).toEqual([
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
+    ]);
+    // Leases are never granted cluster-wide, and not at all without leader election.
+    expect(JSON.stringify(only(render(), "ClusterRole"))).not.toContain("leases");
+    const single = render(["--set", "replicaCount=1", "--set", "leaderElection.enabled=false"]);
+    expect(JSON.stringify(single)).not.toContain("leases");
   });
 
   it("renders no RBAC when rbac.create is false", () => {
@@ -262,6 +416,18 @@ describe("the operator's NetworkPolicy", () => {
     });
   });
 
+  it("lets in only scrapes of the metrics port: from metricsFrom, else from any pod with serviceMonitor.enabled", () => {
+    const ingressOf = (args: string[]) => valueAt(only(render(args), "NetworkPolicy")[0]!, "spec.ingress");
+    expect(ingressOf([])).toBeUndefined();
+    expect(ingressOf(["--set", "serviceMonitor.enabled=true"])).toEqual([
+      { from: [{ namespaceSelector: {} }], ports: [{ protocol: "TCP", port: 8080 }] },
+    ]);
+    const monitoring = { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } };
+    expect(ingressOf(["--set-json", `networkPolicy.metricsFrom=${JSON.stringify([monitoring])}`, "--set", "metrics.port=9090"])).toEqual([
+      { from: [monitoring], ports: [{ protocol: "TCP", port: 9090 }] },
+    ]);
+  });
+
   it("takes the API server's address from the values, and is left out when networkPolicy.create is false", () => {
     const [policy] = only(
       render(["--set", "networkPolicy.apiServerCIDRs={10.0.0.1/32}", "--set", "networkPolicy.apiServerPorts={6443}"]),
@@ -279,7 +445,11 @@ describe("the operator Deployment", () => {
   it("runs `trainfleet operator` from the values' image, as a non-root user with a read-only root filesystem and no capabilities", () => {
     const deployment = only(render(), "Deployment")[0]!;
     expect(deployment["metadata"]).toMatchObject({ name: "tf-trainfleet", namespace });
-    expect(deployment["spec"]).toMatchObject({ replicas: 1, strategy: { type: "Recreate" } });
+    // Two replicas electing a leader: a rolling update starts (and readies) a new pod before it stops an old one.
+    expect(deployment["spec"]).toMatchObject({
+      replicas: 2,
+      strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+    });
     const pod = valueAt(deployment, "spec.template.spec") as JsonObject;
     expect(pod["serviceAccountName"]).toBe("tf-trainfleet");
     expect(pod["securityContext"]).toEqual({
@@ -293,13 +463,85 @@ describe("the operator Deployment", () => {
         name: "operator",
         image: "trainfleet:0.1.0",
         imagePullPolicy: "IfNotPresent",
-        args: ["operator", "--log-level=info", ...operatorPeerArgs],
+        args: ["operator", "--log-level=info", ...operatorPeerArgs, ...leaderElectionArgs, ...serverArgs],
+        env: [{ name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } }],
+        ports: [
+          { name: "metrics", containerPort: 8080, protocol: "TCP" },
+          { name: "health", containerPort: 8081, protocol: "TCP" },
+        ],
+        livenessProbe: { httpGet: { path: "/healthz", port: "health" }, periodSeconds: 10, failureThreshold: 3 },
+        readinessProbe: { httpGet: { path: "/readyz", port: "health" }, periodSeconds: 5, failureThreshold: 2 },
         securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
         resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "256Mi" } },
         volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
       },
     ]);
     expect(pod["volumes"]).toEqual([{ name: "tmp", emptyDir: {} }]);
+    // The replicas on different nodes where the scheduler can.
+    expect(pod["affinity"]).toEqual({
+      podAntiAffinity: {
+        preferredDuringSchedulingIgnoredDuringExecution: [
+          {
+            weight: 100,
+            podAffinityTerm: {
+              topologyKey: "kubernetes.io/hostname",
+              labelSelector: {
+                matchLabels: {
+                  "app.kubernetes.io/name": "trainfleet",
+                  "app.kubernetes.io/instance": "tf",
+                  "app.kubernetes.io/component": "operator",
+                },
+              },
+            },
+          },
+        ],
+      },
+    });
+  });
+
+  it("runs one replica with the Recreate strategy and no leader election when it is off", () => {
+    const deployment = only(render(["--set", "replicaCount=1", "--set", "leaderElection.enabled=false"]), "Deployment")[0]!;
+    expect(deployment["spec"]).toMatchObject({ replicas: 1, strategy: { type: "Recreate" } });
+    expect((valueAt(deployment, "spec.template.spec.containers") as JsonObject[])[0]!["args"]).toEqual([
+      "operator",
+      "--log-level=info",
+      ...operatorPeerArgs,
+      ...serverArgs,
+    ]);
+    expect(valueAt(deployment, "spec.template.spec.affinity")).toBeUndefined();
+  });
+
+  it("takes the lease timing and the ports from the values, and the user's affinity instead of its own", () => {
+    const deployment = only(
+      render([
+        "--set",
+        "leaderElection.leaseDurationSeconds=30",
+        "--set",
+        "leaderElection.renewDeadlineSeconds=20",
+        "--set-json",
+        "leaderElection.retryPeriodSeconds=2.5",
+        "--set",
+        "health.port=9091",
+        "--set",
+        "metrics.port=9090",
+        "--set-json",
+        'affinity={"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"role","operator":"In","values":["ops"]}]}]}}}',
+      ]),
+      "Deployment",
+    )[0]!;
+    const [container] = valueAt(deployment, "spec.template.spec.containers") as JsonObject[];
+    expect((container!["args"] as string[]).slice(-5)).toEqual([
+      "--leader-election-lease-duration=30",
+      "--leader-election-renew-deadline=20",
+      "--leader-election-retry-period=2.5",
+      "--health-listen=:9091",
+      "--metrics-listen=:9090",
+    ]);
+    expect(container!["ports"]).toEqual([
+      { name: "metrics", containerPort: 9090, protocol: "TCP" },
+      { name: "health", containerPort: 9091, protocol: "TCP" },
+    ]);
+    expect(Object.keys(valueAt(deployment, "spec.template.spec.affinity") as JsonObject)).toEqual(["nodeAffinity"]);
   });
 
   it("takes its image, namespaces and log level from the values", () => {
@@ -316,7 +558,7 @@ describe("the operator Deployment", () => {
     const container = (valueAt(only(objects, "Deployment")[0]!, "spec.template.spec.containers") as JsonObject[])[0]!;
     expect([container["image"], container["args"]]).toEqual([
       "registry.example.com/trainfleet:0.2.0",
-      ["operator", "--log-level=debug", ...operatorPeerArgs, "--namespaces=ml"],
+      ["operator", "--log-level=debug", ...operatorPeerArgs, "--namespaces=ml", ...leaderElectionArgs, ...serverArgs],
     ]);
   });
 });
@@ -324,7 +566,38 @@ describe("the operator Deployment", () => {
 describe("values.schema.json", () => {
   const refused: [string, string[], RegExp][] = [
     ["a negative replica count", ["--set", "replicaCount=-1"], /replicaCount: Must be greater than or equal to 0/],
-    ["two operators (no leader election yet)", ["--set", "replicaCount=2"], /replicaCount: Must be less than or equal to 1/],
+    [
+      "two operators without leader election",
+      ["--set", "leaderElection.enabled=false"],
+      /replicaCount is 2 but leaderElection\.enabled is false: without leader election run at most 1 replica/,
+    ],
+    [
+      "a renew deadline as long as the lease",
+      ["--set", "leaderElection.renewDeadlineSeconds=15"],
+      /leaderElection\.renewDeadlineSeconds must be shorter than leaderElection\.leaseDurationSeconds/,
+    ],
+    [
+      "a retry period too long to renew within the deadline",
+      ["--set", "leaderElection.retryPeriodSeconds=9"],
+      /leaderElection\.renewDeadlineSeconds must be longer than 1\.2 x leaderElection\.retryPeriodSeconds/,
+    ],
+    [
+      "a lease of a fraction of a second (a Lease stores whole seconds)",
+      ["--set-json", "leaderElection.leaseDurationSeconds=1.5"],
+      /leaderElection\.leaseDurationSeconds: Invalid type\. Expected: integer, given: number/,
+    ],
+    ["one port for probes and metrics", ["--set", "health.port=8080"], /health\.port and metrics\.port must differ/],
+    ["a port out of range", ["--set", "metrics.port=70000"], /metrics\.port: Must be less than or equal to 65535/],
+    [
+      "a scrape interval that is no duration",
+      ["--set", "serviceMonitor.interval=often"],
+      /serviceMonitor\.interval: Does not match pattern/,
+    ],
+    [
+      "a metrics peer with an unknown field",
+      ["--set-json", 'networkPolicy.metricsFrom=[{"namespace":"monitoring"}]'],
+      /networkPolicy\.metricsFrom\.0: Additional property namespace is not allowed/,
+    ],
     [
       "an unknown gang scheduler",
       ["--set", "gangScheduling.podGroups={kueue}"],
@@ -405,6 +678,13 @@ describe("NOTES.txt", () => {
     expect(notes()).toContain("the operator tf-trainfleet in namespace trainfleet-system,\nmanaging TrainingJobs in every namespace.");
     const scoped = notes(["--set", "watchNamespaces={ml,research}", "--set", "gangScheduling.podGroups={volcano}"]);
     expect(scoped).toContain("managing TrainingJobs in: ml, research.\nGang scheduling creates PodGroups for: volcano.");
+  });
+
+  it("says how to find the leader when replicas elect one", () => {
+    expect(notes()).toContain(
+      "2 replicas elect one leader; the others stand by. The leader (the pod name before the \"_\"):\n\n  kubectl get lease -n trainfleet-system tf-trainfleet -o jsonpath='{.spec.holderIdentity}'",
+    );
+    expect(notes(["--set", "replicaCount=1", "--set", "leaderElection.enabled=false"])).not.toContain("kubectl get lease");
   });
 
   it("shows a TrainingJob that the CRD accepts, with the chart's image", () => {
