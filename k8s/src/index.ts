@@ -3,9 +3,11 @@
  * It may import proto, spec and runtime; other packages import only what is re-exported here, by name.
  */
 
+export { gangPlan, minimumSet } from "./gang.js";
 export type { OperatorPeer } from "./job-network-policy.js";
 export { defaultOperatorPeer } from "./job-network-policy.js";
 export {
+  coordinatorJobSpec,
   crdEnums,
   jobSpecFromTrainingJob,
   kubernetesOnly,

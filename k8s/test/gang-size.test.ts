@@ -1,105 +1,40 @@
 /**
- * A job's gang is exactly what its coordinator waits for. For each job of a matrix (placement
- * dedicated or colocated, sync or async mode, replicas with and without minWorkers and
- * maxWorkers, one to three shards), the gang's minimum set and PodGroup minMember (gang.ts) are
- * set against the real Coordinator, in process, given the JobSpec the operator hands it
- * (coordinatorJobSpec): with the members of the set's pods registered its first generation
- * opens, and without any one of them it does not. A shard pod registers its shard; a worker
- * pod its worker, and with colocated placement the shard it serves too.
+ * The gang's minimum set (gang.ts): pods the operator makes for the job, sized from the
+ * replicas the job started with through spec's membersToStart, and every pod when an edit
+ * left a spec the coordinator would refuse. That the set is exactly what the real
+ * coordinator waits for is test/k8s/gang-coordinator.test.ts.
  */
-import { Coordinator } from "@trainfleet/coordinator";
-import { MemberRole } from "@trainfleet/proto";
-import { silentLogger } from "@trainfleet/runtime";
 import { membersToStart, resolveJobSpec } from "@trainfleet/spec";
 import { describe, expect, it } from "vitest";
-import { gangPlan, minimumSet } from "../src/gang.js";
+import { minimumSet } from "../src/gang.js";
 import { coordinatorJobSpec } from "../src/job-spec.js";
 import { reconcile } from "../src/reconcile.js";
-import type { TrainingJob } from "../src/training-job.js";
 import { observed, reconcileOptions, trainingJob } from "./builders.js";
 
-type Registration = { role: MemberRole.WORKER } | { role: MemberRole.PARAMETER_SERVER; shardIndex: number };
-
-/** What the process of a pod of the job registers with the coordinator. */
-function registrationsOf(pod: string, job: TrainingJob): Registration[] {
-  const shard = /-ps-(\d+)$/.exec(pod);
-  if (shard !== null) return [{ role: MemberRole.PARAMETER_SERVER, shardIndex: Number(shard[1]) }];
-  const worker = /-worker-(\d+)$/.exec(pod);
-  if (worker === null) return [];
-  const colocated = job.spec.parameterServers?.placement === "colocated";
-  return colocated
-    ? [{ role: MemberRole.WORKER }, { role: MemberRole.PARAMETER_SERVER, shardIndex: Number(worker[1]) }]
-    : [{ role: MemberRole.WORKER }];
+function jobOf(replicas: number, shards: number, minWorkers?: number) {
+  return trainingJob("ml", "gang")
+    .spec({
+      workers: { replicas, ...(minWorkers === undefined ? {} : { minWorkers }) },
+      parameterServers: { placement: "dedicated", replicas: shards },
+      scheduling: { gang: { enabled: true }, schedulerName: "volcano" },
+    })
+    .obj();
 }
 
-/** Whether the job's coordinator, with these members registered, opens its first generation. */
-function opensWith(job: TrainingJob, members: readonly Registration[]): boolean {
-  const spec = resolveJobSpec(coordinatorJobSpec(job, job.spec.workers!.replicas!));
-  const coordinator = new Coordinator({ spec, leaseMs: 10_000, logger: silentLogger, now: () => 1_000_000 });
-  members.forEach((member, i) => {
-    if (member.role === MemberRole.WORKER) coordinator.register({ role: MemberRole.WORKER, host: `w${i}`, backend: "cpu" } as never);
-    else coordinator.register({ role: MemberRole.PARAMETER_SERVER, address: `127.0.0.1:${i + 1}`, shardIndex: member.shardIndex } as never);
-  });
-  return coordinator.status().generation === 1;
-}
-
-interface Case {
-  placement: "dedicated" | "colocated";
-  mode: "sync" | "async";
-  replicas: number;
-  shards?: number;
-  minWorkers?: number;
-  maxWorkers?: number;
-}
-
-const cases: Case[] = [
-  { placement: "dedicated", mode: "sync", replicas: 1 },
-  { placement: "dedicated", mode: "sync", replicas: 3, shards: 1 },
-  { placement: "dedicated", mode: "sync", replicas: 3, shards: 2, minWorkers: 2 },
-  { placement: "dedicated", mode: "sync", replicas: 2, shards: 3, minWorkers: 1, maxWorkers: 4 },
-  { placement: "dedicated", mode: "sync", replicas: 4, minWorkers: 4, maxWorkers: 4 },
-  { placement: "dedicated", mode: "async", replicas: 3, shards: 2 },
-  { placement: "dedicated", mode: "async", replicas: 3, shards: 1, minWorkers: 2, maxWorkers: 6 },
-  { placement: "colocated", mode: "sync", replicas: 1 },
-  { placement: "colocated", mode: "sync", replicas: 3 },
-  { placement: "colocated", mode: "sync", replicas: 2, minWorkers: 2, maxWorkers: 2 },
-];
-
-function jobOf(c: Case): TrainingJob {
-  const workers = { replicas: c.replicas, ...(c.minWorkers === undefined ? {} : { minWorkers: c.minWorkers }) };
-  const job = trainingJob("ml", "gang").spec({
-    workers: { ...workers, ...(c.maxWorkers === undefined ? {} : { maxWorkers: c.maxWorkers }) },
-    parameterServers: c.placement === "colocated" ? { placement: "colocated" } : { placement: "dedicated", replicas: c.shards ?? 2 },
-    training: { mode: c.mode },
-    scheduling: { gang: { enabled: true }, schedulerName: "volcano" },
-  });
-  return job.obj();
-}
-
-const title = (c: Case) =>
-  `${c.placement} ${c.mode}, ${c.replicas} replicas` +
-  `${c.shards === undefined ? "" : `, ${c.shards} shards`}` +
-  `${c.minWorkers === undefined ? "" : `, minWorkers ${c.minWorkers}`}${c.maxWorkers === undefined ? "" : `, maxWorkers ${c.maxWorkers}`}`;
-
-describe("the gang is what the coordinator waits for", () => {
-  it.each(cases.map((c) => [title(c), c] as const))("%s", (_, c) => {
-    const job = jobOf(c);
-    const set = minimumSet(job);
-    expect(gangPlan(job, ["volcano"]).podGroup!.spec["minMember"]).toBe(set.length);
-    // Every pod of the set is one the operator makes for the job.
+describe("the gang's minimum set", () => {
+  it.each([
+    [1, 1],
+    [3, 2],
+  ])("is made of pods the operator makes (%i workers, %i shards)", (replicas, shards) => {
+    const job = jobOf(replicas, shards);
     const created = reconcile(observed(trainingJob("ml", "gang").spec(job.spec)).obj(), reconcileOptions()).create;
     const names = created.filter((object) => object.kind === "Pod").map((pod) => pod.metadata!.name!);
-    expect(names).toEqual(expect.arrayContaining(set));
-    expect(set[0]).toBe("gang-coordinator");
-
-    const members = set.flatMap((pod) => registrationsOf(pod, job));
-    expect(opensWith(job, members), "with every member of the set").toBe(true);
-    for (let missing = 0; missing < members.length; missing++)
-      expect(opensWith(job, members.toSpliced(missing, 1)), `without ${JSON.stringify(members[missing])}`).toBe(false);
+    expect(names).toEqual(expect.arrayContaining(minimumSet(job)));
+    expect(minimumSet(job)).toHaveLength(1 + shards + replicas);
   });
 
   it("sizes the gang from the replicas the job started with, and a coordinator that takes over needs no more", () => {
-    const job = jobOf({ placement: "dedicated", mode: "sync", replicas: 4, shards: 1, minWorkers: 2 });
+    const job = jobOf(4, 1, 2);
     job.status = { trainingReplicas: 3 };
     expect(minimumSet(job)).toEqual(["gang-coordinator", "gang-ps-0", "gang-worker-0", "gang-worker-1", "gang-worker-2"]);
     const spec = resolveJobSpec(coordinatorJobSpec(job, 3));
@@ -108,7 +43,7 @@ describe("the gang is what the coordinator waits for", () => {
 
   it("counts every pod the job started with when an edit left a spec its coordinator would refuse, rather than fail the reconcile", () => {
     // minWorkers 3 over the 2 workers the job started with: no JobSpec to ask.
-    const job = jobOf({ placement: "dedicated", mode: "sync", replicas: 3, shards: 1, minWorkers: 3 });
+    const job = jobOf(3, 1, 3);
     job.status = { trainingReplicas: 2 };
     expect(() => resolveJobSpec(coordinatorJobSpec(job, 2))).toThrow(/workers\.minWorkers/);
     expect(minimumSet(job)).toEqual(["gang-coordinator", "gang-ps-0", "gang-worker-0", "gang-worker-1"]);
