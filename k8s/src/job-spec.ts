@@ -102,6 +102,7 @@ export const kubernetesOnly: readonly string[] = [
   "spec.parameterServers.resources",
   "spec.parameterServers.template",
   "spec.checkpoints.claimName",
+  "spec.output",
   "spec.storage",
   "spec.credentialsSecret",
   "spec.runPolicy",

@@ -3,14 +3,15 @@
  * in front of its gRPC and HTTP ports), one pod per parameter-server shard and one per worker
  * rank, all running the job's one image with the role as argument, each with what every pod
  * gets by default (pod-defaults.ts: restricted security, resources) and its role's template
- * merged over it (pod-templates.ts). Pure functions of the job: desired-pods.ts decides which
- * to create.
+ * merged over it (pod-templates.ts); the coordinator also mounts the output claim
+ * (job-output.ts). Pure functions of the job: desired-pods.ts decides which to create.
  */
 
 import { toJsonString } from "@bufbuild/protobuf";
 import type { V1Container, V1EnvVar, V1Pod, V1PodSpec, V1Service, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
 import { JobSpecSchema } from "@trainfleet/proto";
 import type { GangPlan } from "./gang.js";
+import { outputDirEnv, outputMount } from "./job-output.js";
 import { coordinatorJobSpec } from "./job-spec.js";
 import { credentialRequest, podCredentials } from "./member-credentials.js";
 import type { Role } from "./names.js";
@@ -65,6 +66,7 @@ export function coordinatorPod(job: TrainingJob, trainingReplicas: number, gang:
     { name: "TRAINFLEET_SPEC", value: toJsonString(JobSpecSchema, coordinatorJobSpec(job, trainingReplicas)) },
   ];
   if (job.spec.checkpoints !== undefined) env.push({ name: "TRAINFLEET_CHECKPOINT_DIR", value: checkpointMountPath });
+  env.push(...outputDirEnv(job));
   const built = pod(job, "coordinator", coordinatorName(job.metadata.name), undefined, gang, {
     args: ["coordinator"],
     env,
@@ -152,6 +154,12 @@ function pod(
   if (storage !== undefined) {
     volumes.push(storage.volume);
     mounts.push(storage.mount);
+  }
+  // Only the coordinator writes the job's output (it pulls the trained parameters from the shards).
+  const output = role === "coordinator" ? outputMount(job, volumes) : undefined;
+  if (output !== undefined) {
+    if (output.volume !== undefined) volumes.push(output.volume);
+    mounts.push(output.mount);
   }
   // The pod's certificate and key (and the coordinator's token files), from Secrets the operator made first.
   const credentials = podCredentials(job, credentialRequest(job, role, name, index), role);

@@ -5,7 +5,10 @@
  * not answered yet is CoordinatorStarting; one that does not answer is Unknown, never guessed at.
  * Once its pod has ended, the outcome is read from how it ended (coordinator-exit.ts): the exit
  * code says whether the coordinator ended the job itself, its termination message why; only a
- * coordinator that did not (a crash) is left to run-policy.ts to restart.
+ * coordinator that did not (a crash) is left to run-policy.ts to restart. A coordinator that
+ * ended the job wrote its output (job-output.ts): status.output says where. A coordinator pod
+ * the scheduler cannot place (a missing claim, say) makes Running False CoordinatorUnschedulable
+ * with the scheduler's words.
  */
 
 import type { V1Pod } from "@kubernetes/client-node";
@@ -13,6 +16,7 @@ import { JobPhase, WorkerState } from "@trainfleet/proto";
 import { timestamp } from "./conditions.js";
 import { finalWordIn, jobFailedExitCode } from "./coordinator-exit.js";
 import type { CoordinatorReport } from "./coordinator-status.js";
+import { outputStatus } from "./job-output.js";
 import { coordinatorName } from "./names.js";
 import { howItEnded, roleOf } from "./observed-pods.js";
 import type { ReconcilePass } from "./reconcile-pass.js";
@@ -34,15 +38,30 @@ export function readReport(pass: ReconcilePass): void {
     if (reported.lastCheckpointVersion !== undefined && reported.lastCheckpointUnixMs > 0n) {
       status.lastCheckpoint = { step: reported.lastCheckpointVersion, time: timestamp(new Date(Number(reported.lastCheckpointUnixMs))) };
     }
-    if (reported.phase === JobPhase.SUCCEEDED)
+    const finishedAt = reported.finishedUnixMs > 0n ? new Date(Number(reported.finishedUnixMs)) : undefined;
+    if (reported.phase === JobPhase.SUCCEEDED) {
       pass.finish("Succeeded", reported.reason || "Completed", reported.message || "the coordinator reports the job succeeded");
-    if (reported.phase === JobPhase.FAILED)
+      reportOutput(pass, "Succeeded", finishedAt);
+    }
+    if (reported.phase === JobPhase.FAILED) {
       pass.finish("Failed", reported.reason || "CoordinatorFailed", reported.message || "the coordinator reports the job failed");
+      reportOutput(pass, "Failed", finishedAt);
+    }
     return;
   }
   const coordinator = pass.live.find((pod) => roleOf(pod) === "coordinator");
   const outcome = coordinator === undefined ? undefined : endedJob(coordinator);
-  if (outcome !== undefined) pass.finish(outcome.phase, outcome.reason, outcome.message);
+  if (outcome !== undefined) {
+    pass.finish(outcome.phase, outcome.reason, outcome.message);
+    reportOutput(pass, outcome.phase, undefined);
+  }
+}
+
+/** status.output, once the coordinator itself ended the job (so it wrote there): when it says, else the completion time. */
+function reportOutput(pass: ReconcilePass, outcome: "Succeeded" | "Failed", finishedAt: Date | undefined): void {
+  const writtenAt = finishedAt === undefined ? (pass.status.completionTime ?? timestamp(pass.observed.now)) : timestamp(finishedAt);
+  const output = outputStatus(pass.job, outcome, writtenAt);
+  if (output !== undefined) pass.status.output = output;
 }
 
 /** A reason as the CRD takes it (CamelCase); anything else is not used as one. */
@@ -73,6 +92,18 @@ function endedJob(pod: V1Pod): { phase: "Succeeded" | "Failed"; reason: string; 
   return undefined;
 }
 
+/**
+ * What the scheduler said of a coordinator pod it cannot place (PodScheduled False): a claim
+ * that does not exist or is not bound (spec.output, spec.checkpoints, spec.storage), no node
+ * with room. Such a pod is created and stays Pending, so nothing else would say why.
+ */
+function whyUnschedulable(pod: V1Pod | undefined): string | undefined {
+  if (pod?.status?.phase !== "Pending") return undefined;
+  const condition = pod.status.conditions?.find((candidate) => candidate.type === "PodScheduled" && candidate.status === "False");
+  if (condition === undefined) return undefined;
+  return [condition.reason, condition.message].filter((part) => part !== undefined && part !== "").join(": ") || "not scheduled";
+}
+
 /** The coordinator answered, and trains. */
 export function coordinatorTraining(report: CoordinatorReport | undefined): boolean {
   return report !== undefined && "status" in report && report.status.phase === JobPhase.RUNNING;
@@ -83,7 +114,10 @@ export function updateRunning(pass: ReconcilePass): void {
   const { conditions } = pass;
   const report = pass.observed.coordinator;
   if (report === undefined) {
-    conditions.clear("Running", "CoordinatorStarting", `pod ${coordinatorName(pass.name)} is not running yet`);
+    const unschedulable = whyUnschedulable(pass.live.find((pod) => roleOf(pod) === "coordinator"));
+    if (unschedulable !== undefined)
+      conditions.set("Running", "False", "CoordinatorUnschedulable", `pod ${coordinatorName(pass.name)} cannot start: ${unschedulable}`);
+    else conditions.clear("Running", "CoordinatorStarting", `pod ${coordinatorName(pass.name)} is not running yet`);
     return;
   }
   if ("unreachable" in report) {

@@ -48,6 +48,16 @@ export interface TrainingJobStatus {
   restarts?: number;
   /** workers.replicas when the coordinator was first started: it fixes the global batch. */
   trainingReplicas?: number;
+  /** Where the coordinator wrote the job's output (spec.output), once it ended the job. */
+  output?: OutputStatus;
+}
+
+/** status.output: the claim, the folder on it, and the files the coordinator wrote there. */
+export interface OutputStatus {
+  claimName: string;
+  path: string;
+  files: string[];
+  writtenAt: string;
 }
 
 export interface ResourceRequirements {
@@ -90,6 +100,8 @@ export interface TrainingJobSpec {
   };
   training?: JsonObject;
   checkpoints?: { claimName: string; everySteps?: number };
+  /** Where the coordinator writes the trained model and the final status: a folder of a claim (job-output.ts). */
+  output?: { persistentVolumeClaim: { claimName: string }; path?: string };
   /** The volume that holds the user's model and data files, mounted read-only into every pod. */
   storage?: { persistentVolumeClaim: { claimName: string }; mountPath?: string };
   /** A Secret whose AWS_* keys become env vars of every pod, by reference. */

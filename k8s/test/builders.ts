@@ -124,6 +124,12 @@ export class TrainingJobWrapper {
     return this;
   }
 
+  /** spec.output: the coordinator writes the trained model to a folder of this claim (`path`, else NAME-UID). */
+  output(claimName: string, path?: string): this {
+    this.#job.spec.output = { persistentVolumeClaim: { claimName }, ...(path === undefined ? {} : { path }) };
+    return this;
+  }
+
   /** Any other spec fields, merged at the top level of spec. */
   spec(fields: Partial<TrainingJobSpec>): this {
     Object.assign(this.#job.spec, fields);
@@ -310,6 +316,12 @@ export class CoordinatorStatusWrapper {
   checkpoint(version: number, atSeconds: number): this {
     this.#status.lastCheckpointVersion = version;
     this.#status.lastCheckpointUnixMs = BigInt(at(atSeconds).getTime());
+    return this;
+  }
+
+  /** When the job ended, `atSeconds` after t0. */
+  finishedAt(atSeconds: number): this {
+    this.#status.finishedUnixMs = BigInt(at(atSeconds).getTime());
     return this;
   }
 

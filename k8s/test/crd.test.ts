@@ -293,6 +293,12 @@ describe("TrainingJob validation", () => {
         startTime: "2026-01-02T03:04:05Z",
         completionTime: "2026-01-02T04:00:00Z",
         observedGeneration: 1,
+        output: {
+          claimName: "trained-models",
+          path: "fashion-mnist-0b9f6c1e-8a4d-4f0e-9d6b-2f1c3e5a7b90",
+          files: ["parameters.f32", "parameters.json", "model.json", "weights.bin", "status.json"],
+          writtenAt: "2026-01-02T04:00:00Z",
+        },
       };
     });
     expect(validate(withStatus).violations).toEqual([]);
@@ -389,6 +395,17 @@ describe("TrainingJob validation", () => {
       edited(minimal, (j) => void (at(j, "spec")["checkpoints"] = { everySteps: 100 })),
       [["/spec/checkpoints/claimName", "required"]],
     ],
+    [
+      "an output without a volume claim",
+      edited(minimal, (j) => void (at(j, "spec")["output"] = { path: "models" })),
+      [["/spec/output/persistentVolumeClaim", "required"]],
+    ],
+    [
+      "an output folder outside the claim",
+      edited(full, (j) => void (at(j, "spec.output")["path"] = "models/../../etc")),
+      [["/spec/output/path", "pattern"]],
+    ],
+    ["an absolute output folder", edited(full, (j) => void (at(j, "spec.output")["path"] = "/models")), [["/spec/output/path", "pattern"]]],
     [
       "a misspelt field",
       edited(minimal, (j) => void (at(j, "spec.workers")["replica"] = 3)),

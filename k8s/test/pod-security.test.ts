@@ -2,7 +2,7 @@
  * Every pod the operator makes passes the Pod Security "restricted" profile (as
  * testing/src/k8s/pod-security-standards.ts checks it, a stand-in for the PodSecurity admission
  * of a namespace that enforces it) and kubernetes-models' Pod schema, for every combination of
- * what changes a pod: placement, a checkpoints claim, a storage claim, a credentials Secret,
+ * what changes a pod: placement, a checkpoints claim, a storage claim, an output claim, a credentials Secret,
  * a worker template (with a sidecar, a volume and its own securityContext), plaintext, and gang
  * admission by a gang scheduler.
  */
@@ -31,6 +31,8 @@ const workerTemplate: PodTemplate = {
 const variations: ReadonlyArray<readonly [name: string, spec: (colocated: boolean) => Partial<TrainingJobSpec>]> = [
   ["checkpoints", () => ({ checkpoints: { claimName: "ckpt", everySteps: 100 } })],
   ["storage", () => ({ storage: { persistentVolumeClaim: { claimName: "files" }, mountPath: "/mnt/files" } })],
+  // The checkpoints' claim: its own volume alone, one volume mounted twice beside checkpoints.
+  ["output", () => ({ output: { persistentVolumeClaim: { claimName: "ckpt" }, path: "models/pss" } })],
   ["credentialsSecret", () => ({ credentialsSecret: "s3-credentials" })],
   ["worker template", () => ({})],
   ["insecure", () => ({ security: { insecure: true } })],

@@ -1,7 +1,7 @@
 /**
  * What each role's pod gets by default and what its template and resources change
  * (pod-defaults.ts, pod-templates.ts): the restricted securityContext with a writable /tmp and
- * the checkpoints claim wherever a shard writes;
+ * the checkpoints claim wherever a shard writes, the output claim in the coordinator;
  * CPU and memory requests and a memory limit per role, replaced resource by resource by the
  * user's; and spec.coordinator.template, spec.parameterServers.template and
  * spec.workers.template merged the same way, securityContexts field by field.
@@ -55,6 +55,54 @@ describe("a job's pods by default", () => {
     expect(trainfleet(dedicated["tpl-worker-0"]!).volumeMounts).not.toContainEqual(mount);
     const colocated = podsOf(checkpoints, true);
     for (const name of ["tpl-coordinator", "tpl-worker-0"]) expect(trainfleet(colocated[name]!).volumeMounts, name).toContainEqual(mount);
+  });
+
+  it("mount the output claim in the coordinator alone, with --output-dir at the job's folder: NAME-UID unless spec.output.path says", () => {
+    const output = { persistentVolumeClaim: { claimName: "models" } };
+    const env = (pod: V1Pod) => trainfleet(pod).env?.find((variable) => variable.name === "TRAINFLEET_OUTPUT_DIR")?.value;
+    const pods = podsOf({ output });
+    const coordinator = pods["tpl-coordinator"]!;
+    expect(coordinator.spec!.volumes).toContainEqual({ name: "trainfleet-output", persistentVolumeClaim: { claimName: "models" } });
+    expect(trainfleet(coordinator).volumeMounts).toContainEqual({ name: "trainfleet-output", mountPath: "/var/lib/trainfleet/output" });
+    expect(env(coordinator)).toBe("/var/lib/trainfleet/output/tpl-uid-tpl");
+    for (const name of ["tpl-ps-0", "tpl-worker-0"]) {
+      expect(
+        pods[name]!.spec!.volumes!.map((volume) => volume.name),
+        name,
+      ).not.toContain("trainfleet-output");
+      expect(env(pods[name]!), name).toBeUndefined();
+    }
+    expect(env(podsOf({ output: { ...output, path: "models/mnist" } })["tpl-coordinator"]!)).toBe(
+      "/var/lib/trainfleet/output/models/mnist",
+    );
+    expect(env(podsOf({})["tpl-coordinator"]!)).toBeUndefined();
+  });
+
+  it("declare a claim that holds both the checkpoints and the output once, and mount it at both paths", () => {
+    const coordinator = podsOf({ checkpoints: { claimName: "shared" }, output: { persistentVolumeClaim: { claimName: "shared" } } })[
+      "tpl-coordinator"
+    ]!;
+    const claims = coordinator.spec!.volumes!.filter((volume) => volume.persistentVolumeClaim !== undefined);
+    expect(claims).toEqual([{ name: "checkpoints", persistentVolumeClaim: { claimName: "shared" } }]);
+    expect(trainfleet(coordinator).volumeMounts).toEqual(
+      expect.arrayContaining([
+        { name: "checkpoints", mountPath: "/var/lib/trainfleet/checkpoints" },
+        { name: "checkpoints", mountPath: "/var/lib/trainfleet/output" },
+      ]),
+    );
+  });
+
+  it("mount the files' read-only claim a second time, writable, when the output goes to it too", () => {
+    const coordinator = podsOf({
+      storage: { persistentVolumeClaim: { claimName: "files" } },
+      output: { persistentVolumeClaim: { claimName: "files" } },
+    })["tpl-coordinator"]!;
+    expect(coordinator.spec!.volumes).toEqual(
+      expect.arrayContaining([
+        { name: "trainfleet-data", persistentVolumeClaim: { claimName: "files", readOnly: true } },
+        { name: "trainfleet-output", persistentVolumeClaim: { claimName: "files" } },
+      ]),
+    );
   });
 
   it("request CPU and memory and limit memory, per role, so that a ResourceQuota admits them", () => {

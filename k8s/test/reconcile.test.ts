@@ -787,6 +787,114 @@ describe("reconcile: the status and conditions from the coordinator's report", (
   for (const row of rows) it(row.name, () => check(row));
 });
 
+describe("reconcile: the job's output (spec.output) and a coordinator that cannot start", () => {
+  const modelFiles = ["parameters.f32", "parameters.json", "model.json", "weights.bin", "status.json"];
+  const outputJob = () => job().running().output("models");
+  const rows: Row[] = [
+    {
+      name: "the coordinator reporting success puts where it wrote the model in status.output: the claim, NAME-UID, every file, when the job ended",
+      given: steady(outputJob()).coordinator(coordinatorStatus(JobPhase.SUCCEEDED).finishedAt(8)).at(10),
+      deletePods: ["mnist-coordinator"],
+      events: [
+        ["Normal", "JobSucceeded"],
+        ["Normal", "Completed"],
+      ],
+      conditions: { Created: created, Admitted: admitted, Running: ["False", "JobSucceeded"], Succeeded: ["True", "Completed"] },
+      phase: "Succeeded",
+      status: { output: { claimName: "models", path: "mnist-uid-mnist", files: modelFiles, writtenAt: stamp(8) } },
+      requeueAfterMs: 30_000,
+    },
+    {
+      name: "a job the coordinator failed has its final status.json there, and no model; spec.output.path is the folder",
+      given: steady(job().running().output("models", "runs/mnist"))
+        .coordinator(coordinatorStatus(JobPhase.FAILED).because("PauseTimeout", "fewer than 2 workers for 300 s").finishedAt(3))
+        .at(4),
+      deletePods: ["mnist-coordinator"],
+      events: [
+        ["Normal", "JobFailed"],
+        ["Warning", "PauseTimeout"],
+      ],
+      conditions: { Created: created, Admitted: admitted, Running: ["False", "JobFailed"], Failed: ["True", "PauseTimeout"] },
+      phase: "Failed",
+      status: { output: { claimName: "models", path: "runs/mnist", files: ["status.json"], writtenAt: stamp(3) } },
+      requeueAfterMs: 30_000,
+    },
+    {
+      name: "a coordinator pod that exited 0 wrote the model too: status.output dated by completionTime",
+      given: observed(outputJob())
+        .service()
+        .pods(pod(mnist, "coordinator").exitCode(0), ...runningPods(mnist, 1, 2).slice(1))
+        .at(5),
+      events: [
+        ["Normal", "JobSucceeded"],
+        ["Normal", "CoordinatorSucceeded"],
+      ],
+      conditions: { Created: created, Admitted: admitted, Running: ["False", "JobSucceeded"], Succeeded: ["True", "CoordinatorSucceeded"] },
+      phase: "Succeeded",
+      status: {
+        completionTime: stamp(5),
+        output: { claimName: "models", path: "mnist-uid-mnist", files: modelFiles, writtenAt: stamp(5) },
+      },
+      requeueAfterMs: 30_000,
+    },
+    {
+      name: "a job the operator failed, not its coordinator (the backoff limit), says nothing was written",
+      given: observed(outputJob().backoffLimit(0))
+        .service()
+        .pods(pod(mnist, "coordinator").exitCode(1, "panic"), ...runningPods(mnist, 1, 2).slice(1))
+        .at(5),
+      deletePods: ["mnist-ps-0", "mnist-worker-0", "mnist-worker-1"],
+      events: [
+        ["Normal", "JobFailed"],
+        ["Warning", "BackoffLimitExceeded"],
+      ],
+      conditions: { Created: created, Admitted: admitted, Running: ["False", "JobFailed"], Failed: ["True", "BackoffLimitExceeded"] },
+      phase: "Failed",
+      without: ["output"],
+    },
+    {
+      name: "without spec.output a succeeded job has no status.output",
+      given: steady().coordinator(coordinatorStatus(JobPhase.SUCCEEDED).finishedAt(8)),
+      deletePods: ["mnist-coordinator"],
+      events: [
+        ["Normal", "JobSucceeded"],
+        ["Normal", "Completed"],
+      ],
+      conditions: { Created: created, Admitted: admitted, Running: ["False", "JobSucceeded"], Succeeded: ["True", "Completed"] },
+      phase: "Succeeded",
+      without: ["output"],
+      requeueAfterMs: 30_000,
+    },
+    {
+      name: "a coordinator pod the scheduler cannot place (its output claim does not exist) makes Running False CoordinatorUnschedulable with the scheduler's words, even before Running was set",
+      given: observed(
+        job()
+          .output("models")
+          .condition("Created", "True", "TrainingJobCreated")
+          .condition("Admitted", "True", "Admitted")
+          .status({ startTime: stamp(0), replicas: 2, trainingReplicas: 2 }),
+      )
+        .service()
+        .pods(
+          pod(mnist, "coordinator").unschedulable('0/3 nodes are available: persistentvolumeclaim "models" not found.'),
+          ...runningPods(mnist, 1, 2).slice(1),
+        )
+        .at(20),
+      events: [
+        [
+          "Normal",
+          "CoordinatorUnschedulable",
+          'pod mnist-coordinator cannot start: Unschedulable: 0/3 nodes are available: persistentvolumeclaim "models" not found.',
+        ],
+      ],
+      conditions: { Created: created, Admitted: admitted, Running: ["False", "CoordinatorUnschedulable"] },
+      phase: "Admitted",
+      requeueAfterMs: 5000,
+    },
+  ];
+  for (const row of rows) it(row.name, () => check(row));
+});
+
 describe("reconcile: gang admission by the operator", () => {
   /**
    * Started with 3 workers, of which 2 are the minimum, and scaled to 4 since: the minimum set is

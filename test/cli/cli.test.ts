@@ -185,6 +185,7 @@ it("creates a job folder per run (here training the CNN) with the resolved spec 
     "ps-0.log",
     "spec.json",
     "status-url",
+    "status.json",
     "tls",
     "tokens",
     "weights.bin",

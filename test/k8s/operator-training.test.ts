@@ -4,19 +4,20 @@
  * testing/src/kube-api-server with the real @kubernetes/client-node, and a ProcessKubelet runs each
  * pod it makes (the coordinator, the shards, the workers) as a `trainfleet` process with the
  * pod's args and env, writing pod status back through the API. The job really trains: what the
- * operator writes into the TrainingJob's status comes from the coordinator those pods make.
+ * operator writes into the TrainingJob's status comes from the coordinator those pods make, and
+ * the trained model lands in the output claim (a folder of this host standing for it).
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { fromJson } from "@bufbuild/protobuf";
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1Pod, V1PodSpec } from "@kubernetes/client-node";
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { TrainingJob, TrainingJobSpec } from "@trainfleet/k8s";
 import { group, labels, Operator, plural, version } from "@trainfleet/k8s";
 import type { JobStatus } from "@trainfleet/proto";
-import { JobPhase, JobStatusSchema, WorkerState } from "@trainfleet/proto";
+import { JobPhase, JobStatusSchema, jobStatusFromJson, WorkerState } from "@trainfleet/proto";
 import type { KubeApiServer } from "@trainfleet/testing/k8s/kube-api-server/kube-api-server";
 import { startKubeApiServer } from "@trainfleet/testing/k8s/kube-api-server/kube-api-server";
 import { namespace, operatorUser, podsOf } from "@trainfleet/testing/k8s/operator/operator-harness";
@@ -34,15 +35,18 @@ interface Cluster {
   core: CoreV1Api;
   custom: CustomObjectsApi;
   operatorLog: string[];
+  /** The namespace's one PersistentVolumeClaim, `models`: the folder of this host that stands for it. */
+  models: string;
 }
 
 let cluster: Partial<Cluster> = {};
 afterEach(async () => {
-  const { operator, kubelet, server } = cluster;
+  const { operator, kubelet, server, models } = cluster;
   cluster = {};
   await operator?.stop();
   await kubelet?.close();
   await server?.close();
+  if (models !== undefined) rmSync(models, { recursive: true, force: true });
 });
 
 async function startCluster(): Promise<Cluster> {
@@ -51,7 +55,14 @@ async function startCluster(): Promise<Cluster> {
   // The "image": the wasm backend (the fastest here), and the data set where the tests find it.
   const env: Record<string, string> = { TRAINFLEET_BACKEND: "wasm" };
   for (const name of ["TRAINFLEET_DATA_DIR", "XDG_CACHE_HOME"]) if (process.env[name] !== undefined) env[name] = process.env[name];
-  const kubelet = await ProcessKubelet.start(server.kubeConfig(namespace, "system:node:local"), { namespace, env, maxGraceMs: 5000 });
+  const models = mkdtempSync(join(tmpdir(), "trainfleet-claim-models-"));
+  cluster.models = models;
+  const kubelet = await ProcessKubelet.start(server.kubeConfig(namespace, "system:node:local"), {
+    namespace,
+    env,
+    maxGraceMs: 5000,
+    claims: { models },
+  });
   cluster.kubelet = kubelet;
   const operatorLog: string[] = [];
   const operator = await Operator.start({
@@ -64,7 +75,15 @@ async function startCluster(): Promise<Cluster> {
   });
   cluster.operator = operator;
   const config = server.kubeConfig(namespace);
-  return { server, kubelet, operator, core: config.makeApiClient(CoreV1Api), custom: config.makeApiClient(CustomObjectsApi), operatorLog };
+  return {
+    server,
+    kubelet,
+    operator,
+    core: config.makeApiClient(CoreV1Api),
+    custom: config.makeApiClient(CustomObjectsApi),
+    operatorLog,
+    models,
+  };
 }
 
 async function submit(c: Cluster, name: string, spec: Omit<TrainingJobSpec, "image">): Promise<void> {
@@ -165,10 +184,15 @@ async function expectEndedByTheJob(c: Cluster, job: string, names: string[]): Pr
 const training = { batchSizePerWorker: 32, evalSamples: 1000, seed: 5 };
 
 describe("operator + real trainfleet processes as pods, on the in-process test API server (no real kube-apiserver or kubelet can run here)", () => {
-  it("runs the job's pods as processes that train it over mutual TLS with the credentials of the operator's Secrets: the job succeeds with the coordinator's step, accuracy and replicas in its status", async () => {
+  it("runs the job's pods as processes that train it over mutual TLS with the credentials of the operator's Secrets: the job succeeds with the coordinator's step, accuracy and replicas in its status, and its trained model in the output claim", async () => {
     const c = await startCluster();
     const maxSteps = 150;
-    await submit(c, "fmnist", { workers: { replicas: 2 }, parameterServers: { replicas: 1 }, training: { ...training, maxSteps } });
+    await submit(c, "fmnist", {
+      workers: { replicas: 2 },
+      parameterServers: { replicas: 1 },
+      training: { ...training, maxSteps },
+      output: { persistentVolumeClaim: { claimName: "models" } },
+    });
 
     // Every pod the operator made runs as a process, and the coordinator they make trains.
     const running = await waitForJob(
@@ -233,6 +257,38 @@ describe("operator + real trainfleet processes as pods, on the in-process test A
     for (const name of podsOf("fmnist", 1, 2)) expect(c.kubelet.starts(name), name).toBe(1);
     await expectEndedByTheJob(c, "fmnist", podsOf("fmnist", 1, 2));
     expect(c.kubelet.errors).toEqual([]);
+
+    // The trained model is in the job's own folder of the claim, and status.output says so.
+    const folder = `fmnist-${done.metadata.uid}`;
+    const files = ["parameters.f32", "parameters.json", "model.json", "weights.bin", "status.json"];
+    const { writtenAt, ...output } = done.status!.output!;
+    expect(output).toEqual({ claimName: "models", path: folder, files });
+    // When the coordinator ended the job: by the time the operator saw it at the latest.
+    expect(Date.parse(writtenAt)).toBeLessThanOrEqual(Date.parse(done.status!.completionTime!));
+    const read = (name: string) => readFileSync(join(c.models, folder, name));
+    const parameters = read("parameters.f32");
+    const layout = JSON.parse(read("parameters.json").toString()) as { jobId: string; version: number; parameterCount: number };
+    expect(layout).toMatchObject({ jobId: "fmnist", version: maxSteps });
+    expect(parameters.length).toBe(layout.parameterCount * 4);
+    // model.json (what tf.loadLayersModel reads) names weights.bin, which holds the trained parameters themselves (an MLP's are its weights, in order).
+    const model = JSON.parse(read("model.json").toString()) as { format: string; weightsManifest: { paths: string[] }[] };
+    expect(model.format).toBe("layers-model");
+    expect(model.weightsManifest.map((group) => group.paths)).toEqual([["weights.bin"]]);
+    expect(read("weights.bin").equals(parameters)).toBe(true);
+    // status.json is the coordinator's final status, as its status API served it.
+    const final = jobStatusFromJson(JSON.parse(read("status.json").toString()));
+    expect([final.jobId, final.phase, final.step, final.testAccuracy]).toEqual([
+      "fmnist",
+      JobPhase.SUCCEEDED,
+      maxSteps,
+      done.status!.accuracy,
+    ]);
+    // Its final word went to the termination log the kubelet gave it (its pod was deleted first: only the kubelet read it).
+    expect(JSON.parse(c.kubelet.process("fmnist-coordinator")!.terminationMessage!)).toMatchObject({
+      kind: "trainfleet.dev/job-end",
+      phase: "Succeeded",
+      reason: "Completed",
+    });
   }, 60_000);
 
   it("worker pods that cannot load their data fail the job with the coordinator's reason and the data error, not a restart loop", async () => {
@@ -257,6 +313,8 @@ describe("operator + real trainfleet processes as pods, on the in-process test A
     for (const process of workers) {
       expect(process.exit?.exitCode, process.output()).toBe(1);
       expect(process.output(), "the data error in its log").toMatch(/Fashion-MNIST/);
+      // FallbackToLogsOnError: nothing in its termination log, so its log's tail is its termination message.
+      expect(process.terminationMessage, process.name).toMatch(/Fashion-MNIST/);
     }
     // The transition's Event is recorded right after the status that says it.
     const event = await waitFor(
@@ -369,4 +427,46 @@ describe("operator + real trainfleet processes as pods, on the in-process test A
     await expectEndedByTheJob(c, "fmnist", podsOf("fmnist", 1, 1));
     expect(c.kubelet.errors).toEqual([]);
   }, 90_000);
+});
+
+describe("the process kubelet, as a kubelet and a scheduler would report a pod", () => {
+  it("leaves a pod whose claim does not exist Pending and unscheduled, and reports a failed container's log tail as its termination message", async () => {
+    const c = await startCluster();
+    const container = { name: "trainfleet", image: "trainfleet:local", terminationMessagePolicy: "FallbackToLogsOnError" };
+    const create = (name: string, spec: V1PodSpec) =>
+      c.core.createNamespacedPod({ namespace, body: { apiVersion: "v1", kind: "Pod", metadata: { name, namespace }, spec } });
+    await create("no-claim", {
+      restartPolicy: "Never",
+      containers: [{ ...container, args: ["coordinator"], volumeMounts: [{ name: "out", mountPath: "/out" }] }],
+      volumes: [{ name: "out", persistentVolumeClaim: { claimName: "missing" } }],
+    });
+    await create("bad-flag", { restartPolicy: "Never", containers: [{ ...container, args: ["coordinator", "--no-such-flag"] }] });
+    const podWhen = (name: string, what: string, test: (pod: V1Pod) => boolean) =>
+      waitFor(
+        c,
+        `${name}: ${what}`,
+        async () => {
+          const pod = await c.core.readNamespacedPod({ name, namespace });
+          return test(pod) ? pod : undefined;
+        },
+        15_000,
+      );
+
+    const pending = await podWhen("no-claim", "a PodScheduled condition", (pod) => pod.status?.conditions !== undefined);
+    expect(pending.status?.phase).toBe("Pending");
+    expect(pending.status?.conditions).toEqual([
+      expect.objectContaining({
+        type: "PodScheduled",
+        status: "False",
+        reason: "Unschedulable",
+        message: '0/1 nodes are available: persistentvolumeclaim "missing" not found.',
+      }),
+    ]);
+    expect(c.kubelet.starts("no-claim")).toBe(0);
+    const failed = await podWhen("bad-flag", "Failed", (pod) => pod.status?.phase === "Failed");
+    expect(failed.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({
+      exitCode: 1,
+      message: expect.stringMatching(/unknown flag --no-such-flag/),
+    });
+  }, 30_000);
 });

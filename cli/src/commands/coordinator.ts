@@ -154,7 +154,7 @@ export const coordinatorCommand: Command = {
     "output-dir": {
       kind: "string",
       env: "TRAINFLEET_OUTPUT_DIR",
-      help: "Folder to write the trained parameters to (parameters.f32 and parameters.json) and the trained model (model.json and weights.bin, which tf.loadLayersModel loads).",
+      help: "Folder (made when missing) to write the trained parameters to (parameters.f32 and parameters.json) and the trained model (model.json and weights.bin, which tf.loadLayersModel loads), and, when the job ends either way, its final status as the status API serves it (status.json).",
     },
     "no-job": { kind: "boolean", help: "Start without a job and wait for JobService.SubmitJob." },
     "checkpoint-dir": {

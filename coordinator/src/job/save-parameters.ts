@@ -2,9 +2,10 @@
  * Writes the trained parameters out of the shards into a folder: `parameters.f32` (the
  * flattened vector, little-endian float32) and `parameters.json` (the layout to read it
  * with, the version and the spec), then the trained model as model.json and weights when
- * the caller gives a writer. Each file is written whole (writeAtomically: temp file,
- * fsync, rename).
+ * the caller gives a writer. The folder is made when missing; each file is written whole
+ * (writeAtomically: temp file, fsync, rename).
  */
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { toJson } from "@bufbuild/protobuf";
 import { createParameterClient, float32Bytes, shardEndpoint } from "@trainfleet/dataplane";
@@ -27,6 +28,8 @@ export async function saveParameters(folder: string, job: TrainedJob, { writeMod
   const client = createParameterClient({ jobId: job.spec.jobId, shards, chunkBytes, dataPlane, security });
   try {
     const version = await client.pull(job.version, parameters, { timeoutMs: 60_000 });
+    // The job's own folder on a shared volume (Kubernetes' spec.output) exists only once a job has written there.
+    await mkdir(folder, { recursive: true });
     await writeAtomically(join(folder, "parameters.f32"), float32Bytes(parameters));
     const description = {
       jobId: job.spec.jobId,

@@ -15,6 +15,7 @@ import type { EventBus } from "../events/event-bus.js";
 import { InProcessEventBus } from "../events/in-process-event-bus.js";
 import { createNatsEventBus } from "../events/nats-event-bus.js";
 import { Coordinator } from "../job/coordinator.js";
+import { writeFinalStatus } from "../job/final-status.js";
 import { saveParameters } from "../job/save-parameters.js";
 import { fileStateStore } from "../state/file-state-store.js";
 import { natsStateStore } from "../state/nats-state-store.js";
@@ -31,7 +32,7 @@ export interface CoordinatorProcessOptions {
   /** A spec resolved by resolveJobSpec, or none to wait for SubmitJob. */
   spec?: ResolvedJobSpec | undefined;
   leaseMs: number;
-  /** Where to write the trained parameters; nothing is written when absent. */
+  /** Where to write the trained parameters, and the final status (status.json) when the job ends; nothing is written when absent. */
   outputDir?: string | undefined;
   logger: Logger;
   /**
@@ -187,6 +188,7 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
   try {
     const final = await coordinator.done();
     options.onJobEnded?.();
+    if (outputDir !== undefined) await saveFinalStatus(outputDir, final, logger);
     const lingerMs = options.lingerMs ?? 0;
     if (lingerMs > 0 && !options.signal.aborted) {
       logger.info({ lingerMs }, "the job has ended; serving its final status a while longer");
@@ -200,6 +202,20 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
     // Open assignment and watch streams end once drained, so members read their Stop.
     // The bus sends what is queued (the final event included) within the same 5 s.
     await Promise.all([server.close(5_000), http?.close(5_000), events.close(5_000), stateStore?.close()]);
+  }
+}
+
+/**
+ * The status the job ended with, into the output folder beside the model: whoever looks there
+ * later learns how the job ended. The job has ended whatever happens here, so a failed write
+ * is logged, not thrown.
+ */
+async function saveFinalStatus(folder: string, status: JobStatus, logger: Logger): Promise<void> {
+  try {
+    const path = await writeFinalStatus(folder, status);
+    logger.info({ path }, "the job's final status written");
+  } catch (error) {
+    logger.error({ folder, err: TrainfleetError.from(error).message }, "could not write the job's final status to --output-dir");
   }
 }
 

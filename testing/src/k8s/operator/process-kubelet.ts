@@ -27,21 +27,28 @@
  * - TRAINFLEET_HOST (the name a process reports, by default the host name) is the pod name, as
  *   a pod's host name would be;
  * - a `secret` volume is written into a folder of this host (read through the API, as a kubelet
- *   reads it), and an env value under its mount path points into that folder instead.
+ *   reads it), a `persistentVolumeClaim` volume is the folder the test gave for that claim
+ *   (`claims` option; a pod mounting any other claim stays Pending, unscheduled, as with a claim
+ *   that does not exist), and an env value under a mount path points into the folder instead;
+ * - the termination-log file (/dev/termination-log) is a file of this host, which the container
+ *   is pointed at with TRAINFLEET_TERMINATION_MESSAGE_FILE; its content, or with
+ *   FallbackToLogsOnError the log's tail of a failed container, becomes
+ *   containerStatuses[].state.terminated.message (termination-message.ts).
  * The operator reaches a coordinator's status API through its Service too: `coordinatorUrl(job)`
  * is the local forwarder of `<job>-coordinator.<ns>.svc:7080`, for Operator.start's option.
  *
  * It is the scheduler as well: every pod of the namespace runs as soon as it is seen (nodeName,
  * schedulerName and gang scheduling are not looked at). Not done: images, volumes other than
- * secrets, resources, probes (a pod is Ready as soon as it runs), restarts (every pod here has
- * restartPolicy Never), envFrom/configMap/secret env (such a pod stays Pending with CreateContainerConfigError, as a
+ * secrets and claims (emptyDir: the process writes this host's /tmp), resources, probes (a pod
+ * is Ready as soon as it runs), restarts (every pod here has restartPolicy Never), envFrom/configMap/secret env (such a pod stays Pending with CreateContainerConfigError, as a
  * kubelet leaves it), and a terminating pod is not deleted by the kubelet when it stops (the
  * in-process server deletes pods at once, as with no kubelet).
  *
  * Its parts are in ./process-kubelet/: the pod's process (pod-process.ts), its env
  * (container-env.ts), spawning it (container-spawn.ts), the status written for it (pod-status.ts),
- * the Service forwarders (service-forwarder.ts), secret volumes (secret-volumes.ts) and this one
- * host's network (pod-network.ts).
+ * the Service forwarders (service-forwarder.ts), secret volumes (secret-volumes.ts), claim
+ * volumes (claim-volumes.ts), termination messages (termination-message.ts) and this one host's
+ * network (pod-network.ts).
  */
 
 import { mkdtempSync, rmSync } from "node:fs";
@@ -51,14 +58,16 @@ import type { Informer, KubeConfig, ObjectCache, V1Pod, V1Service } from "@kuber
 import { CoreV1Api, makeInformer } from "@kubernetes/client-node";
 import type { TrainingJob } from "@trainfleet/k8s";
 import { coordinatorEndpoint } from "@trainfleet/k8s";
+import { mountClaimVolumes, Unschedulable } from "./process-kubelet/claim-volumes.js";
 import { containerEnvironment } from "./process-kubelet/container-env.js";
 import { spawnContainer } from "./process-kubelet/container-spawn.js";
 import { freePort, podIP, splitHostPort } from "./process-kubelet/pod-network.js";
 import { PodProcess } from "./process-kubelet/pod-process.js";
-import { configErrorStatus, PodStatusWriter, runningStatus, terminatedStatus } from "./process-kubelet/pod-status.js";
+import { configErrorStatus, PodStatusWriter, runningStatus, terminatedStatus, unschedulableStatus } from "./process-kubelet/pod-status.js";
 import type { SecretMounts } from "./process-kubelet/secret-volumes.js";
 import { localPath, mountSecretVolumes } from "./process-kubelet/secret-volumes.js";
 import { ServiceForwarders, serviceRef } from "./process-kubelet/service-forwarder.js";
+import { createTerminationLog, terminationMessage, terminationMessageEnv } from "./process-kubelet/termination-message.js";
 
 // What ProcessKubelet's API hands out, and the env expansion, importable from here as before the split.
 export { expand } from "./process-kubelet/container-env.js";
@@ -71,6 +80,12 @@ export interface ProcessKubeletOptions {
   env?: Record<string, string>;
   /** The longest wait from SIGTERM to SIGKILL (else the pod's terminationGracePeriodSeconds). Default 10 s. */
   maxGraceMs?: number;
+  /**
+   * The namespace's PersistentVolumeClaims, by name, each standing for a folder of this host that
+   * every pod mounting the claim shares (claim-volumes.ts). Default none: a pod that mounts a
+   * claim stays Pending.
+   */
+  claims?: Record<string, string>;
 }
 
 export class ProcessKubelet {
@@ -86,7 +101,7 @@ export class ProcessKubelet {
   readonly errors: string[] = [];
   #closed = false;
   #restartTimers = new Set<NodeJS.Timeout>();
-  /** Where pods' secret volumes are written (removed on close). */
+  /** Where pods' secret volumes and termination logs are written (removed on close). */
   readonly #volumes = mkdtempSync(join(tmpdir(), "trainfleet-kubelet-"));
 
   private constructor(
@@ -224,11 +239,20 @@ export class ProcessKubelet {
       if (container === undefined || pod.spec!.containers.length !== 1) throw new Error("one container per pod is supported");
       if (container.command !== undefined) throw new Error("the image's entrypoint cannot be replaced here (container.command)");
       if (container.envFrom !== undefined) throw new Error("envFrom is not supported here");
-      const secrets = await mountSecretVolumes(this.#core, pod, container, this.#volumes);
-      env = await containerEnvironment(pod, container.env ?? [], this.options.env, (name, value) =>
-        this.#rewrite(process, name, value, secrets),
-      );
+      const claims = mountClaimVolumes(pod, container, this.options.claims ?? {});
+      const mounts = new Map([...(await mountSecretVolumes(this.#core, pod, container, this.#volumes)), ...claims]);
+      process.terminationLog = createTerminationLog(join(this.#volumes, process.uid));
+      // Under the container's own env, as a file the image provides would be.
+      const imageEnv = { ...this.options.env, [terminationMessageEnv]: process.terminationLog };
+      env = await containerEnvironment(pod, container.env ?? [], imageEnv, (name, value) => this.#rewrite(process, name, value, mounts));
     } catch (error) {
+      if (error instanceof Unschedulable) {
+        // It never starts: the scheduler leaves it Pending, saying why.
+        process.error = error.message;
+        process.recordExit({ code: null, signal: null, exitCode: -1 });
+        this.#status.write(process, unschedulableStatus(error.message));
+        return;
+      }
       process.error = error instanceof Error ? error.message : String(error);
       process.recordExit({ code: null, signal: null, exitCode: -1 });
       this.#status.write(process, configErrorStatus(container, process.error));
@@ -239,15 +263,16 @@ export class ProcessKubelet {
       process.recordExit({ code: null, signal: null, exitCode: -1 });
       return;
     }
-    const startedAt = spawnContainer(process, container.args ?? [], env, (exit, started) =>
-      this.#status.write(process, terminatedStatus(container, exit, started, new Date())),
-    );
+    const startedAt = spawnContainer(process, container.args ?? [], env, (exit, started) => {
+      process.terminationMessage = terminationMessage(container, process.terminationLog, exit.exitCode, process.lines);
+      this.#status.write(process, terminatedStatus(container, exit, started, new Date(), process.terminationMessage));
+    });
     this.#status.write(process, runningStatus(container, startedAt));
   }
 
-  /** A listen address binds a free port on 127.0.0.1; a Service address goes through its forwarder; a secret volume's path is its local folder's. */
-  async #rewrite(process: PodProcess, name: string, value: string, secrets: SecretMounts): Promise<string> {
-    const local = localPath(value, secrets);
+  /** A listen address binds a free port on 127.0.0.1; a Service address goes through its forwarder; a volume's path is its local folder's. */
+  async #rewrite(process: PodProcess, name: string, value: string, mounts: SecretMounts): Promise<string> {
+    const local = localPath(value, mounts);
     if (local !== value) return local;
     const split = splitHostPort(value);
     if (name.endsWith("_LISTEN") && split !== undefined) {

@@ -22,6 +22,9 @@ export class PodProcess {
   child: ChildProcess | undefined;
   /** Why the container could not start (it never will; `exited` then says exit code -1). */
   error: string | undefined;
+  /** The host file standing for its /dev/termination-log, and what the kubelet reported from it once it ended. */
+  terminationLog: string | undefined;
+  terminationMessage: string | undefined;
   exit: PodExit | undefined;
   /** The pod was deleted, or is being: it gets no more status writes once it is gone. */
   terminating = false;

@@ -1,9 +1,11 @@
 /**
  * What a kubelet writes to a pod's status, and how: Pending with CreateContainerConfigError when
- * the container cannot be made, Running with its PodScheduled and Ready conditions once it is
- * spawned, then Succeeded or Failed with containerStatuses[].state.terminated.exitCode. Each is a
- * merge patch of the pod's /status subresource with the pod's uid as precondition, in order per
- * pod, and none once the pod is deleted (or another pod of its name replaced it).
+ * the container cannot be made (or unscheduled, as the scheduler leaves a pod whose claim does
+ * not exist), Running with its PodScheduled and Ready conditions once it is spawned, then
+ * Succeeded or Failed with containerStatuses[].state.terminated.exitCode and its message
+ * (termination-message.ts). Each is a merge patch of the pod's /status subresource with the
+ * pod's uid as precondition, in order per pod, and none once the pod is deleted (or another
+ * pod of its name replaced it).
  */
 
 import { constants } from "node:os";
@@ -35,6 +37,14 @@ export function configErrorStatus(container: V1Container | undefined, message: s
   };
 }
 
+/** A pod the scheduler cannot place: Pending, PodScheduled False with the scheduler's reason and message. */
+export function unschedulableStatus(message: string): PodStatusPatch {
+  return {
+    phase: "Pending",
+    conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message, lastTransitionTime: new Date() }],
+  };
+}
+
 /** A container that runs (and is Ready at once: no probes here). */
 export function runningStatus(container: V1Container, startedAt: Date): PodStatusPatch {
   return {
@@ -58,8 +68,14 @@ export function runningStatus(container: V1Container, startedAt: Date): PodStatu
   };
 }
 
-/** A container that ended: Succeeded on exit code 0, else Failed. */
-export function terminatedStatus(container: V1Container, exit: PodExit, startedAt: Date, finishedAt: Date): PodStatusPatch {
+/** A container that ended: Succeeded on exit code 0, else Failed; with its termination message when it has one. */
+export function terminatedStatus(
+  container: V1Container,
+  exit: PodExit,
+  startedAt: Date,
+  finishedAt: Date,
+  message?: string,
+): PodStatusPatch {
   const { exitCode, signal } = exit;
   return {
     phase: exitCode === 0 ? "Succeeded" : "Failed",
@@ -77,6 +93,7 @@ export function terminatedStatus(container: V1Container, exit: PodExit, startedA
             exitCode,
             ...(signal === null ? {} : { signal: constants.signals[signal] }),
             reason: exitCode === 0 ? "Completed" : "Error",
+            ...(message === undefined ? {} : { message }),
             startedAt,
             finishedAt,
           },

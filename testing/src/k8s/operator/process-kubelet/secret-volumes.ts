@@ -10,7 +10,7 @@ import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { CoreV1Api, V1Container, V1Pod } from "@kubernetes/client-node";
 
-/** Mount path -> the local folder that holds its files. */
+/** Mount path -> the local folder that holds its files (claim-volumes.ts makes the same map for claims). */
 export type SecretMounts = ReadonlyMap<string, string>;
 
 export async function mountSecretVolumes(core: CoreV1Api, pod: V1Pod, container: V1Container, root: string): Promise<SecretMounts> {
