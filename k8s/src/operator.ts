@@ -41,6 +41,11 @@ export interface OperatorOptions {
   /** Namespaces to manage; empty: all. */
   namespaces?: readonly string[];
   podGroupApis?: readonly PodGroupApi[];
+  /**
+   * The image of a job whose spec.image is empty (the chart's jobImage value), while none of its
+   * pods is left to say which image it runs. Default: none, such a job fails naming spec.image.
+   */
+  defaultJobImage?: string;
   /** How often a running job's coordinator is asked for its status. Default 5 s. */
   statusPollMs?: number;
   /** How long shards and workers may take to exit after the coordinator ended the job, before cleanPodPolicy deletes them. Default 30 s. */
@@ -62,6 +67,8 @@ export interface OperatorOptions {
 }
 
 const retry = { initialMs: 200, maxMs: 30_000 };
+/** The container of a job's pod that runs trainfleet (pod-manifests.ts names it; a template's sidecars have other names). */
+const trainfleetContainer = "trainfleet";
 
 export class Operator {
   readonly #core: CoreV1Api;
@@ -213,7 +220,7 @@ export class Operator {
     await Promise.all([...this.#pods, ...this.#services].map((informer) => informer.start()));
     await Promise.all(this.#jobs.map((informer) => informer.start()));
     this.#resync = setInterval(enqueueAll, this.options.resyncMs ?? 60_000);
-    logger.info({ namespaces: this.options.namespaces ?? [] }, "operator started");
+    logger.info({ namespaces: this.options.namespaces ?? [], defaultJobImage: this.options.defaultJobImage ?? null }, "operator started");
   }
 
   #enqueueAll(): void {
@@ -247,8 +254,8 @@ export class Operator {
 
   async #reconcileKey(key: string): Promise<void> {
     const [namespace, name] = key.split("/") as [string, string];
-    const job = this.#freshestJob(key, namespace, name);
-    if (job === undefined) {
+    const stored = this.#freshestJob(key, namespace, name);
+    if (stored === undefined) {
       this.#written.delete(key);
       this.#failures.delete(key);
       return;
@@ -256,8 +263,9 @@ export class Operator {
     try {
       const pods = this.#pods
         .flatMap((informer) => informer.informer.list(namespace))
-        .filter((pod) => pod.metadata?.labels?.[labels.jobName] === name && ownedBy(pod, job))
+        .filter((pod) => pod.metadata?.labels?.[labels.jobName] === name && ownedBy(pod, stored))
         .map((pod) => (this.#deletedPods.has(pod.metadata?.uid ?? "") ? withDeletion(pod) : pod));
+      const job = withJobImage(stored, pods, this.options.defaultJobImage);
       const service = this.#services
         .flatMap((informer) => informer.informer.list(namespace))
         .find((candidate) => candidate.metadata?.name === coordinatorName(name) && ownedBy(candidate, job));
@@ -341,6 +349,22 @@ export class Operator {
 
 function keyOf(namespace: string | undefined, name: string | undefined): string {
   return `${namespace ?? "default"}/${name ?? ""}`;
+}
+
+/**
+ * The job as reconciled: one that leaves spec.image out runs the image its pods already run (so a
+ * changed default never mixes two images in one job; once suspended, with no pod left, it takes
+ * the default of the day, as an image change is allowed then), else the operator's default.
+ * The stored spec is never written: it stays as its user wrote it.
+ */
+function withJobImage(job: TrainingJob, pods: readonly V1Pod[], defaultJobImage: string | undefined): TrainingJob {
+  if (job.spec.image) return job;
+  const running = pods
+    .filter((pod) => pod.metadata?.deletionTimestamp === undefined)
+    .map((pod) => pod.spec?.containers.find((container) => container.name === trainfleetContainer)?.image)
+    .find((image) => image !== undefined && image !== "");
+  const image = running ?? defaultJobImage;
+  return image === undefined ? job : { ...job, spec: { ...job.spec, image } };
 }
 
 /** A pod this operator already deleted, shown as terminating until the informer sees it go. */

@@ -123,7 +123,12 @@ function trainingJobField(field: string): string {
 }
 
 /** Throws INVALID_ARGUMENT naming the TrainingJob field, for the first thing wrong with `object`. */
-export function checkTrainingJob(object: JsonObject): void {
+export interface CheckOptions {
+  /** spec.image may be left out (trainfleet submit: the operator fills in its --default-job-image). The operator checks the job with its image filled in. */
+  imageOptional?: boolean;
+}
+
+export function checkTrainingJob(object: JsonObject, options: CheckOptions = {}): void {
   const extraTop = Object.keys(object).filter((key) => !topLevelFields.includes(key));
   if (extraTop.length > 0) throw invalidField(extraTop[0]!, `unknown field; a TrainingJob has ${topLevelFields.join(", ")}`);
   const spec = object["spec"];
@@ -136,8 +141,12 @@ export function checkTrainingJob(object: JsonObject): void {
     const more = unknown.length > 1 ? ` (and ${unknown.slice(1).join(", ")})` : "";
     throw invalidField(first, `unknown field${more}; ${parent} has ${knownChildren(parent).join(", ")}`);
   }
-  if (typeof spec["image"] !== "string" || spec["image"] === "")
-    throw invalidField("spec.image", "required: the trainfleet container image the operator runs (e.g. trainfleet:0.1.0)");
+  const image = spec["image"];
+  if (image === undefined ? options.imageOptional !== true : typeof image !== "string" || image === "")
+    throw invalidField(
+      "spec.image",
+      "required: the container image every pod of the job runs (e.g. registry.example.com/team/trainfleet:0.1.0); set it, or start the operator with --default-job-image (the chart's jobImage value)",
+    );
   for (const [proto, crd] of protoToCrd) {
     if (!crd.startsWith("spec.")) continue;
     const value = valueAt(object, crd);

@@ -108,6 +108,13 @@ describe("fields fixed once a TrainingJob exists", () => {
       (j) => Object.assign(at(j, "spec"), { image: "trainfleet:0.2.0", runPolicy: {} }),
       "spec.image",
     ],
+    [
+      "an image set on a running job that had none (its pods run the operator's default)",
+      minimal,
+      (j) => void (at(j, "spec")["image"] = "trainfleet:0.2.0"),
+      "spec.image",
+    ],
+    ["the image of a running job left out", full, (j) => void delete at(j, "spec")["image"], "spec.image"],
     ["the hidden layers", full, (j) => void (at(j, "spec.model.mlp")["hiddenUnits"] = [512, 128]), "spec.model"],
     ["an mlp for a cnn", minimal, (j) => void (at(j, "spec")["model"] = { cnn: { convFilters: [8], kernelSize: 3 } }), "spec.model"],
     [
@@ -208,6 +215,7 @@ describe("fields fixed once a TrainingJob exists", () => {
     ["resuming", suspended(full), (j) => void (at(j, "spec.runPolicy")["suspend"] = false)],
     ["suspending a job without a run policy", minimal, (j) => void (at(j, "spec.runPolicy")["suspend"] = true)],
     ["the image of a suspended job", suspended(full), (j) => void (at(j, "spec")["image"] = "trainfleet:0.2.0")],
+    ["an image set on a suspended job that had none", suspended(minimal), (j) => void (at(j, "spec")["image"] = "trainfleet:0.2.0")],
     [
       "the rest of the run policy",
       full,

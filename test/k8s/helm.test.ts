@@ -293,6 +293,7 @@ describe("the chart's RBAC", () => {
             args: [
               "operator",
               "--log-level=info",
+              "--default-job-image=trainfleet:0.1.0",
               ...operatorPeerArgs,
               `--gang-pod-groups=${podGroups.join(",")}`,
               ...leaderElectionArgs,
@@ -463,7 +464,14 @@ describe("the operator Deployment", () => {
         name: "operator",
         image: "trainfleet:0.1.0",
         imagePullPolicy: "IfNotPresent",
-        args: ["operator", "--log-level=info", ...operatorPeerArgs, ...leaderElectionArgs, ...serverArgs],
+        args: [
+          "operator",
+          "--log-level=info",
+          "--default-job-image=trainfleet:0.1.0",
+          ...operatorPeerArgs,
+          ...leaderElectionArgs,
+          ...serverArgs,
+        ],
         env: [{ name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } }],
         ports: [
           { name: "metrics", containerPort: 8080, protocol: "TCP" },
@@ -505,6 +513,7 @@ describe("the operator Deployment", () => {
     expect((valueAt(deployment, "spec.template.spec.containers") as JsonObject[])[0]!["args"]).toEqual([
       "operator",
       "--log-level=info",
+      "--default-job-image=trainfleet:0.1.0",
       ...operatorPeerArgs,
       ...serverArgs,
     ]);
@@ -558,8 +567,30 @@ describe("the operator Deployment", () => {
     const container = (valueAt(only(objects, "Deployment")[0]!, "spec.template.spec.containers") as JsonObject[])[0]!;
     expect([container["image"], container["args"]]).toEqual([
       "registry.example.com/trainfleet:0.2.0",
-      ["operator", "--log-level=debug", ...operatorPeerArgs, "--namespaces=ml", ...leaderElectionArgs, ...serverArgs],
+      [
+        "operator",
+        "--log-level=debug",
+        "--default-job-image=registry.example.com/trainfleet:0.2.0",
+        ...operatorPeerArgs,
+        "--namespaces=ml",
+        ...leaderElectionArgs,
+        ...serverArgs,
+      ],
     ]);
+  });
+
+  it("gives the operator jobImage as the image of jobs that name none, each empty field the operator's image's", () => {
+    const defaultJobImage = (args: string[]) => {
+      const container = (valueAt(only(render(args), "Deployment")[0]!, "spec.template.spec.containers") as JsonObject[])[0]!;
+      const given = (container["args"] as string[]).filter((arg) => arg.startsWith("--default-job-image="));
+      expect(given).toHaveLength(1);
+      return given[0]!.slice("--default-job-image=".length);
+    };
+    const operatorImage = ["--set", "image.repository=registry.example.com/team/trainfleet", "--set", "image.tag=0.2.0"];
+    expect(defaultJobImage([])).toBe("trainfleet:0.1.0");
+    expect(defaultJobImage(operatorImage)).toBe("registry.example.com/team/trainfleet:0.2.0");
+    expect(defaultJobImage([...operatorImage, "--set", "jobImage.tag=0.2.0-gpu"])).toBe("registry.example.com/team/trainfleet:0.2.0-gpu");
+    expect(defaultJobImage(["--set", "jobImage.repository=localhost:5000/trainfleet-gpu"])).toBe("localhost:5000/trainfleet-gpu:0.1.0");
   });
 });
 
@@ -613,6 +644,12 @@ describe("values.schema.json", () => {
       ["--set", "image.pullPolicy=Sometimes"],
       /image\.pullPolicy: image\.pullPolicy must be one of the following/,
     ],
+    [
+      "a job image repository in capitals",
+      ["--set", "jobImage.repository=Registry/Trainfleet"],
+      /jobImage\.repository: Does not match pattern/,
+    ],
+    ["a job image tag with a colon", ["--set", "jobImage.tag=0.1:gpu"], /jobImage\.tag: Does not match pattern/],
     ["a misspelt value", ["--set", "replicas=1"], /Additional property replicas is not allowed/],
     ["a namespace that is no DNS label", ["--set", "watchNamespaces={ML}"], /watchNamespaces\.0: Does not match pattern/],
     [
@@ -687,12 +724,24 @@ describe("NOTES.txt", () => {
     expect(notes(["--set", "replicaCount=1", "--set", "leaderElection.enabled=false"])).not.toContain("kubectl get lease");
   });
 
-  it("shows a TrainingJob that the CRD accepts, with the chart's image", () => {
-    const text = notes();
-    const match = /<<'YAML'\n([\s\S]*?)\n {2}YAML/.exec(text);
-    expect(match, text).not.toBeNull();
-    const job = parseManifests(match![1]!.replace(/^ {2}/gm, ""), "NOTES.txt")[0]!;
+  it("shows a TrainingJob that the CRD accepts, with the chart's job image", () => {
+    const jobOf = (text: string) => {
+      const match = /<<'YAML'\n([\s\S]*?)\n {2}YAML/.exec(text);
+      expect(match, text).not.toBeNull();
+      return parseManifests(match![1]!.replace(/^ {2}/gm, ""), "NOTES.txt")[0]!;
+    };
+    const job = jobOf(notes());
     expect(valueAt(job, "spec.image")).toBe("trainfleet:0.1.0");
     expect(createTrainingJobValidator()(job).violations).toEqual([]);
+    const pushed = notes(["--set", "image.repository=registry.example.com/team/trainfleet", "--set", "jobImage.tag=0.1.0-gpu"]);
+    expect(valueAt(jobOf(pushed), "spec.image")).toBe("registry.example.com/team/trainfleet:0.1.0-gpu");
+    expect(pushed).toContain("a job\nthat names no image runs registry.example.com/team/trainfleet:0.1.0-gpu (the jobImage value).");
+  });
+
+  it("says how to build and push the image while image.repository is the chart's default, which no registry holds", () => {
+    expect(notes()).toContain(
+      'image.repository is "trainfleet", a name no registry holds: build the image and push it to\nyours (npm run image -- --tag REGISTRY/trainfleet:0.1.0 --push)',
+    );
+    expect(notes(["--set", "image.repository=registry.example.com/team/trainfleet"])).not.toContain("npm run image");
   });
 });

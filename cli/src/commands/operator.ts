@@ -77,6 +77,34 @@ const serverFlags = {
   },
 } as const satisfies FlagTable;
 
+const jobFlags = {
+  "default-job-image": {
+    kind: "string",
+    env: "TRAINFLEET_DEFAULT_JOB_IMAGE",
+    help: "The image of a TrainingJob that leaves spec.image out (e.g. registry.example.com/team/trainfleet:0.1.0, as `npm run image` pushes it); the chart passes its jobImage value. A job keeps the image its pods run while any is left. Default: none, such a job fails naming spec.image.",
+  },
+} as const satisfies FlagTable;
+
+// An image reference as the container runtime parses it (the distribution project's grammar):
+// [host[:port]/]path[:tag][@digest], path components in lower case.
+const pathComponent = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+const hostComponent = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+const imageReference = new RegExp(
+  `^(?:(?:${hostComponent}(?:\\.${hostComponent})*|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?/)?` +
+    `${pathComponent}(?:/${pathComponent})*(?::[\\w][\\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$`,
+);
+
+/** --default-job-image, checked as an image reference; undefined when not given. */
+export function defaultJobImageFromFlags(values: Record<string, FlagValue>): string | undefined {
+  const value = values["default-job-image"];
+  if (typeof value !== "string" || value === "") return undefined;
+  if (!imageReference.test(value))
+    throw new UsageError(
+      `--default-job-image: "${value}" is not an image reference; give [registry/]repository[:tag][@digest] in lower case, e.g. registry.example.com/team/trainfleet:0.1.0`,
+    );
+  return value;
+}
+
 /** The Lease's namespace, name and timing, as the flags and the pod say; undefined without --leader-elect. */
 export interface LeaderElectionFlags {
   namespace: string;
@@ -152,7 +180,7 @@ function listenFlag(values: Record<string, FlagValue>, flag: keyof typeof server
 export const operatorCommand: Command = {
   name: "operator",
   usage:
-    "trainfleet operator [--namespaces NS,...] [--gang-pod-groups volcano,coscheduling] [--operator-namespace NS --operator-pod-labels K=V,...] [--leader-elect [--leader-election-namespace NS] [--leader-election-id NAME]] [--health-listen HOST:PORT] [--metrics-listen HOST:PORT]",
+    "trainfleet operator [--namespaces NS,...] [--default-job-image IMAGE] [--gang-pod-groups volcano,coscheduling] [--operator-namespace NS --operator-pod-labels K=V,...] [--leader-elect [--leader-election-namespace NS] [--leader-election-id NAME]] [--health-listen HOST:PORT] [--metrics-listen HOST:PORT]",
   summary:
     "Runs the Kubernetes operator: for each TrainingJob it creates the coordinator (and its Service), the parameter-server shards and the workers as pods, scales workers without restarting the others, applies the run policy, and keeps the job's status and conditions as the coordinator reports them. It finds its cluster as kubectl does (in a pod: its service account). With --leader-elect, several replicas run and only the holder of a Lease reconciles; a leader that loses it exits 1.",
   flags: {
@@ -173,6 +201,7 @@ export const operatorCommand: Command = {
       env: "TRAINFLEET_STATUS_POLL_MS",
       help: "How often a running job's coordinator is asked for its status.",
     },
+    ...jobFlags,
     ...operatorPeerFlags,
     ...leaderElectionFlags,
     ...serverFlags,
@@ -184,6 +213,7 @@ export const operatorCommand: Command = {
     const apis = commaList(values["gang-pod-groups"]);
     const unknown = apis.find((api) => !podGroupApis.includes(api as PodGroupApi));
     if (unknown !== undefined) throw new UsageError(`--gang-pod-groups: unknown API "${unknown}"; use ${podGroupApis.join(" or ")}`);
+    const defaultJobImage = defaultJobImageFromFlags(values);
     const election = leaderElectionFromFlags(values, env);
     const healthListen = listenFlag(values, "health-listen");
     const metricsListen = listenFlag(values, "metrics-listen");
@@ -200,6 +230,7 @@ export const operatorCommand: Command = {
       namespaces: commaList(values.namespaces),
       podGroupApis: apis as PodGroupApi[],
       statusPollMs: values["status-poll-ms"] as number,
+      ...(defaultJobImage === undefined ? {} : { defaultJobImage }),
       ...(operatorPeer === undefined ? {} : { operatorPeer }),
       ...(election === undefined
         ? {}

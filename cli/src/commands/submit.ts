@@ -175,7 +175,7 @@ function checkDocument(value: unknown, where: string): TrainingJobDocument {
     );
   }
   try {
-    checkTrainingJob(object);
+    checkTrainingJob(object, { imageOptional: true });
   } catch (error) {
     const failure = TrainfleetError.from(error, Code.INVALID_ARGUMENT);
     throw new TrainfleetError(
