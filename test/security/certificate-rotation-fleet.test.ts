@@ -20,7 +20,9 @@ import { runFleet } from "@trainfleet/testing/fleet/run-fleet";
 import { defaultDataDirs, openTrainingData, selectBackend } from "@trainfleet/worker";
 import { describe, expect, it } from "vitest";
 
-const steps = 40;
+// Enough steps that the job outlives its first certificates on a fast, idle machine too
+// (about 25 ms a step there: 10 s, two lives), since every assertion below needs that.
+const steps = 400;
 const workers = 2;
 const flags = ["--job-id", "rotation", "--workers", String(workers), "--shards", "1", "--hidden", "16", "--batch-size", "16"];
 const more = ["--max-steps", String(steps), "--eval-samples", "100", "--backend", "cpu", "--seed", "7"];
@@ -71,5 +73,5 @@ describe("a trainfleet run whose certificates live a few seconds", () => {
     });
     const spec = fromJson(JobSpecSchema, JSON.parse(readFileSync(join(fleet.folder, "spec.json"), "utf8")) as JsonValue);
     expect(firstDifference(fleet.parameters, await perRankReference(spec, dataset, workers, steps))).toBe(-1);
-  }, 120_000);
+  }, 180_000);
 });
