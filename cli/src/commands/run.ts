@@ -18,7 +18,6 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "no
 import { totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { toJson } from "@bufbuild/protobuf";
-import { shardMemoryBytes } from "@trainfleet/paramserver";
 import type { JobStatus } from "@trainfleet/proto";
 import { Code, JobPhase, JobSpecSchema, Placement, TrainfleetError } from "@trainfleet/proto";
 import { defaultCertificateValiditySeconds, splitUserinfo } from "@trainfleet/runtime";
@@ -29,6 +28,7 @@ import { locateFashionMnist } from "@trainfleet/worker/dataset";
 import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";
 import type { FlagValue } from "../flags.js";
+import { checkFleetMemory } from "../fleet-memory.js";
 import { jobFlags, jobSpecFromFlags } from "../job-flags.js";
 import type { ChildExit, FleetChild } from "../local-fleet.js";
 import { LocalFleet, logTail, restarts } from "../local-fleet.js";
@@ -378,24 +378,4 @@ function natsForCoordinator(values: Record<string, FlagValue>, folder: string): 
   // The mode applies at creation only: a file left by an earlier run of a resumed job is made private too.
   chmodSync(path, 0o600);
   return { natsUrl: urls, nats: ["--nats-url", urls, "--nats-credentials-file", path] };
-}
-
-/**
- * Refuses a job whose processes would need more memory than this machine has in all
- * (os.totalmem): the shards' buffers as a shard counts them (paramserver shard-assignment.ts
- * shardMemoryBytes: parameters twice, each optimizer state array twice, a contribution per
- * rank, the initial values), and each worker's parameters, gradient, pulled copy and model.
- */
-function checkFleetMemory(spec: ResolvedJobSpec, machineBytes: number): void {
-  const parameters = parameterLayout(spec.model!, dataShape(spec.dataset!)).parameterCount;
-  const ranks = spec.workers!.maxWorkers;
-  // The shards' ranges together are the whole parameter vector.
-  const shards = shardMemoryBytes({ range: { begin: 0, end: parameters }, optimizer: spec.training!.optimizer!, worldSize: ranks });
-  const workers = 4 * parameters * 4 * ranks;
-  if (shards + workers <= machineBytes) return;
-  const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
-  throw new TrainfleetError(
-    Code.RESOURCE_EXHAUSTED,
-    `the job needs about ${gib(shards + workers)} (${parameters} parameters: ${gib(shards)} on the shards, ${gib(workers)} for ${ranks} workers) but this machine has ${gib(machineBytes)} of memory in all (os.totalmem); use a smaller model or fewer workers, or run the job on Kubernetes`,
-  );
 }
