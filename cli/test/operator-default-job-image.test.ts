@@ -5,10 +5,7 @@
  * the flag.
  */
 
-import type { JsonObject } from "@trainfleet/k8s";
-import { valueAt } from "@trainfleet/k8s";
-import { helm } from "@trainfleet/testing/fixtures/helm";
-import { parseManifests, repoPath } from "@trainfleet/testing/manifests";
+import { chartOperatorArgs } from "@trainfleet/testing/fixtures/helm";
 import { describe, expect, it } from "vitest";
 import { defaultJobImageFromFlags, operatorCommand } from "../src/commands/operator.js";
 import { parseFlags } from "../src/flags.js";
@@ -18,20 +15,8 @@ const imageOf = (argv: string[], env: Record<string, string> = {}) =>
 
 describe("--default-job-image", () => {
   it("is the chart's jobImage, as the chart passes it", () => {
-    const result = helm([
-      "template",
-      "ops",
-      repoPath("helm", "trainfleet"),
-      "--set",
-      "image.repository=registry.example.com/team/trainfleet",
-      "--set",
-      "jobImage.tag=0.1.0-gpu",
-      "--show-only",
-      "templates/deployment.yaml",
-    ]);
-    expect(result.code, result.stderr).toBe(0);
-    const [container] = valueAt(parseManifests(result.stdout, "helm template")[0]!, "spec.template.spec.containers") as JsonObject[];
-    expect(imageOf((container!["args"] as string[]).slice(1))).toBe("registry.example.com/team/trainfleet:0.1.0-gpu");
+    const args = chartOperatorArgs(["--set", "image.repository=registry.example.com/team/trainfleet", "--set", "jobImage.tag=0.1.0-gpu"]);
+    expect(imageOf(args)).toBe("registry.example.com/team/trainfleet:0.1.0-gpu");
   });
 
   it("is unset unless given, and may come from TRAINFLEET_DEFAULT_JOB_IMAGE", () => {

@@ -10,9 +10,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoordinationV1Api, CustomObjectsApi } from "@kubernetes/client-node";
-import type { JsonObject } from "@trainfleet/k8s";
-import { group, plural, valueAt, version } from "@trainfleet/k8s";
-import { helm } from "@trainfleet/testing/fixtures/helm";
+import { group, plural, version } from "@trainfleet/k8s";
+import { chartOperatorArgs } from "@trainfleet/testing/fixtures/helm";
 import { processGroup } from "@trainfleet/testing/fleet/fleet-process";
 import { trainfleet } from "@trainfleet/testing/fleet/run-fleet";
 import { coordinationLeases } from "@trainfleet/testing/k8s/kube-api-server/coordination-leases";
@@ -20,7 +19,6 @@ import type { KubeApiServer } from "@trainfleet/testing/k8s/kube-api-server/inde
 import { defaultResources, startKubeApiServer } from "@trainfleet/testing/k8s/kube-api-server/index";
 import { rbacResource } from "@trainfleet/testing/k8s/kube-api-server/request-log";
 import { pollUntil } from "@trainfleet/testing/k8s/operator/polling";
-import { parseManifests, repoPath } from "@trainfleet/testing/manifests";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { leaderElectionFromFlags, operatorCommand } from "../src/commands/operator.js";
 import { parseFlags } from "../src/flags.js";
@@ -30,18 +28,8 @@ const electionOf = (argv: string[], env: Record<string, string> = {}, namespaceF
 
 describe("--leader-elect and its flags", () => {
   it("name the release's Lease in its namespace, with the chart's timing, as the chart passes them", () => {
-    const result = helm([
-      "template",
-      "ops",
-      repoPath("helm", "trainfleet"),
-      "--namespace",
-      "ml-platform",
-      "--show-only",
-      "templates/deployment.yaml",
-    ]);
-    expect(result.code, result.stderr).toBe(0);
-    const [container] = valueAt(parseManifests(result.stdout, "helm template")[0]!, "spec.template.spec.containers") as JsonObject[];
-    expect(electionOf((container!["args"] as string[]).slice(1), { POD_NAME: "ops-trainfleet-7d9f-abcde" })).toEqual({
+    const args = chartOperatorArgs(["--namespace", "ml-platform"]);
+    expect(electionOf(args, { POD_NAME: "ops-trainfleet-7d9f-abcde" })).toEqual({
       namespace: "ml-platform",
       name: "ops-trainfleet",
       timing: { leaseDurationSeconds: 15, renewDeadlineMs: 10_000, retryPeriodMs: 2000 },
