@@ -162,6 +162,8 @@ describe("two operator replicas electing a leader over a Lease (in-process test 
     expect(writes(standbyCalls)).toEqual([]);
     expect(standbyCalls).toEqual(expect.arrayContaining(["list trainingjobs", "watch pods", "get leases"]));
     expect(standby.reconciles).toBe(0);
+    // The leader renews every retry period; the job can finish before its first renewal has answered.
+    await h.waitFor("the leader renewing its Lease", async () => callsOf(h, leaderUser).includes("update leases"));
     expect(writes(callsOf(h, leaderUser))).toEqual(expect.arrayContaining(["create pods", "patch trainingjobs/status", "update leases"]));
   });
 
