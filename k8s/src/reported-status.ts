@@ -6,9 +6,10 @@
  * Once its pod has ended, the outcome is read from how it ended (coordinator-exit.ts): the exit
  * code says whether the coordinator ended the job itself, its termination message why; only a
  * coordinator that did not (a crash) is left to run-policy.ts to restart. A coordinator that
- * ended the job wrote its output (job-output.ts): status.output says where. A coordinator pod
- * the scheduler cannot place (a missing claim, say) makes Running False CoordinatorUnschedulable
- * with the scheduler's words.
+ * ended the job wrote its output (job-output.ts): status.output says where. A pod the scheduler
+ * cannot place (a missing claim, no node with room) is named in the Running condition with the
+ * scheduler's words: a coordinator as CoordinatorUnschedulable, shards and workers the
+ * coordinator waits for as MembersUnschedulable, workers of a training job in its message.
  */
 
 import type { V1Pod } from "@kubernetes/client-node";
@@ -17,6 +18,7 @@ import { timestamp } from "./conditions.js";
 import { finalWordIn, jobFailedExitCode } from "./coordinator-exit.js";
 import type { CoordinatorReport } from "./coordinator-status.js";
 import { outputStatus } from "./job-output.js";
+import type { Role } from "./names.js";
 import { coordinatorName } from "./names.js";
 import { howItEnded, roleOf } from "./observed-pods.js";
 import type { ReconcilePass } from "./reconcile-pass.js";
@@ -104,6 +106,22 @@ function whyUnschedulable(pod: V1Pod | undefined): string | undefined {
   return [condition.reason, condition.message].filter((part) => part !== undefined && part !== "").join(": ") || "not scheduled";
 }
 
+/** At most this many pods are named in a condition's message; the rest are counted. */
+const podsNamed = 3;
+
+/** "pod A cannot be scheduled: Unschedulable: ...; ..." for the job's pods of `roles` the scheduler cannot place, or undefined. */
+function unschedulableMembers(pass: ReconcilePass, roles: readonly Role[]): string | undefined {
+  const stuck = pass.live
+    .filter((pod) => roles.includes(roleOf(pod) as Role))
+    .map((pod) => [pod.metadata?.name, whyUnschedulable(pod)] as const)
+    .filter(([, why]) => why !== undefined)
+    .sort(([a], [b]) => (a ?? "").localeCompare(b ?? "", "en", { numeric: true }));
+  if (stuck.length === 0) return undefined;
+  const named = stuck.slice(0, podsNamed).map(([name, why]) => `pod ${name} cannot be scheduled: ${why}`);
+  if (stuck.length > podsNamed) named.push(`and ${stuck.length - podsNamed} more pods`);
+  return named.join("; ");
+}
+
 /** The coordinator answered, and trains. */
 export function coordinatorTraining(report: CoordinatorReport | undefined): boolean {
   return report !== undefined && "status" in report && report.status.phase === JobPhase.RUNNING;
@@ -126,26 +144,28 @@ export function updateRunning(pass: ReconcilePass): void {
   }
   const reported = report.status;
   switch (reported.phase) {
-    case JobPhase.RUNNING:
+    case JobPhase.RUNNING: {
+      // A worker added by a scale-up that cannot be placed: the job trains on without it, and says why.
+      const stuck = unschedulableMembers(pass, ["worker"]);
       conditions.set(
         "Running",
         "True",
         "Training",
-        `epoch ${reported.epoch} of ${reported.epochs}, step ${reported.step} of ${reported.totalSteps}`,
+        `epoch ${reported.epoch} of ${reported.epochs}, step ${reported.step} of ${reported.totalSteps}${stuck === undefined ? "" : `; ${stuck}`}`,
       );
       break;
+    }
     case JobPhase.EVALUATING:
       conditions.set("Running", "True", "Evaluating", "training is done; the workers evaluate the test set");
       break;
     case JobPhase.PAUSED:
       conditions.set("Running", "False", reported.reason || "Paused", reported.message);
       break;
-    default:
-      conditions.set(
-        "Running",
-        "False",
-        reported.reason || "WaitingForMembers",
-        reported.message || "waiting for the shards and workers to register",
-      );
+    default: {
+      const waiting = reported.message || "waiting for the shards and workers to register";
+      const stuck = unschedulableMembers(pass, ["parameter-server", "worker"]);
+      if (stuck !== undefined) conditions.set("Running", "False", "MembersUnschedulable", `${stuck}; the coordinator is ${waiting}`);
+      else conditions.set("Running", "False", reported.reason || "WaitingForMembers", waiting);
+    }
   }
 }
