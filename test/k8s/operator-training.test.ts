@@ -1,56 +1,88 @@
 /**
  * Operator + real trainfleet processes as pods, on the in-process test API server (no real
- * kube-apiserver or kubelet can run here): the Operator runs in process against
- * testing/src/kube-api-server with the real @kubernetes/client-node, and a ProcessKubelet runs each
- * pod it makes (the coordinator, the shards, the workers) as a `trainfleet` process with the
- * pod's args and env, writing pod status back through the API. The job really trains: what the
- * operator writes into the TrainingJob's status comes from the coordinator those pods make, and
- * the trained model lands in the output claim (a folder of this host standing for it).
+ * kube-apiserver or kubelet can run here): two Operator replicas run in process against
+ * testing/src/kube-api-server with the real @kubernetes/client-node, electing a leader over a
+ * Lease as the chart's two replicas do, and a ProcessKubelet runs each pod the leader makes (the
+ * coordinator, the shards, the workers) as a `trainfleet` process with the pod's args and env,
+ * writing pod status back through the API. The job really trains: what the operator writes into
+ * the TrainingJob's status comes from the coordinator those pods make, and the trained model lands
+ * in the output claim (a folder of this host standing for it).
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { fromJson } from "@bufbuild/protobuf";
-import type { V1Pod, V1PodSpec } from "@kubernetes/client-node";
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import type { V1Lease, V1Pod, V1PodSpec } from "@kubernetes/client-node";
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { TrainingJob, TrainingJobSpec } from "@trainfleet/k8s";
-import { group, labels, Operator, plural, version } from "@trainfleet/k8s";
+import { group, labels, leaderIdentity, Operator, plural, version } from "@trainfleet/k8s";
 import type { JobStatus } from "@trainfleet/proto";
 import { JobPhase, JobStatusSchema, jobStatusFromJson, WorkerState } from "@trainfleet/proto";
+import { coordinationLeases } from "@trainfleet/testing/k8s/kube-api-server/coordination-leases";
 import type { KubeApiServer } from "@trainfleet/testing/k8s/kube-api-server/kube-api-server";
 import { startKubeApiServer } from "@trainfleet/testing/k8s/kube-api-server/kube-api-server";
-import { namespace, operatorUser, podsOf } from "@trainfleet/testing/k8s/operator/operator-harness";
+import { rbacResource } from "@trainfleet/testing/k8s/kube-api-server/request-log";
+import { defaultResources } from "@trainfleet/testing/k8s/kube-api-server/resource-table";
+import { namespace, podsOf } from "@trainfleet/testing/k8s/operator/operator-harness";
 import { pollUntil, recordingLogger } from "@trainfleet/testing/k8s/operator/polling";
 import { ProcessKubelet } from "@trainfleet/testing/k8s/operator/process-kubelet";
 import { afterEach, describe, expect, it } from "vitest";
 
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
+/** One operator replica: a pod of the chart's Deployment. */
+interface Replica {
+  /**
+   * Its user in the request log. Both pods of the Deployment run as its one service account; each
+   * replica here has a user of its own so that the log tells their calls apart (as a real audit
+   * log does by the pod name in the user's extra fields).
+   */
+  user: string;
+  /** Its name in the Lease (leaderIdentity of its pod name). */
+  identity: string;
+  operator: Operator;
+  log: string[];
+}
+
 /** What every test starts, torn down in afterEach whatever happened. */
 interface Cluster {
   server: KubeApiServer;
   kubelet: ProcessKubelet;
-  operator: Operator;
+  /** Two, as the chart runs them: one leads, the other stands by. */
+  replicas: Replica[];
   core: CoreV1Api;
   custom: CustomObjectsApi;
-  operatorLog: string[];
   /** The namespace's one PersistentVolumeClaim, `models`: the folder of this host that stands for it. */
   models: string;
 }
 
+/** The chart's Lease: in the operator's own namespace, named after the release. */
+const lease = { namespace: "trainfleet", name: "trainfleet-operator" };
+/**
+ * A short lease, so that a hand-over takes seconds (the chart's is longer); the renew deadline
+ * leaves a leader 2 s of a busy event loop (the test process serves the API and the kubelet too).
+ */
+const timing = { leaseDurationSeconds: 3, renewDeadlineMs: 2000, retryPeriodMs: 250 };
+
 let cluster: Partial<Cluster> = {};
 afterEach(async () => {
-  const { operator, kubelet, server, models } = cluster;
+  const { replicas, kubelet, server, models } = cluster;
   cluster = {};
-  await operator?.stop();
+  // The standby first, so that no replica takes over from one stopped here.
+  for (const replica of [...(replicas ?? [])].sort((a, b) => Number(a.operator.leading) - Number(b.operator.leading)))
+    await replica.operator.stop();
   await kubelet?.close();
   await server?.close();
   if (models !== undefined) rmSync(models, { recursive: true, force: true });
 });
 
-async function startCluster(): Promise<Cluster> {
-  const server = await startKubeApiServer();
+/**
+ * The API server (Leases served), the process kubelet, and two operator replicas electing a
+ * leader. releaseOnStop false: stopping a replica leaves its Lease held, as a SIGKILL would.
+ */
+async function startCluster(election: { releaseOnStop?: boolean } = {}): Promise<Cluster> {
+  const server = await startKubeApiServer({ resources: [...defaultResources, coordinationLeases] });
   cluster.server = server;
   // The "image": the wasm backend (the fastest here), and the data set where the tests find it.
   const env: Record<string, string> = { TRAINFLEET_BACKEND: "wasm" };
@@ -64,26 +96,78 @@ async function startCluster(): Promise<Cluster> {
     claims: { models },
   });
   cluster.kubelet = kubelet;
-  const operatorLog: string[] = [];
-  const operator = await Operator.start({
-    kubeConfig: server.kubeConfig(namespace, operatorUser),
-    logger: recordingLogger(operatorLog),
-    namespaces: [namespace],
-    statusPollMs: 200,
-    informerBackoff: { initialMs: 50, maxMs: 400 },
-    coordinatorUrl: (job) => kubelet.coordinatorUrl(job),
-  });
-  cluster.operator = operator;
+  const replicas: Replica[] = [];
+  cluster.replicas = replicas;
+  await Promise.all(
+    ["trainfleet-operator-0", "trainfleet-operator-1"].map(async (user) => {
+      const log: string[] = [];
+      const identity = leaderIdentity(user);
+      const operator = await Operator.start({
+        kubeConfig: server.kubeConfig(namespace, user),
+        logger: recordingLogger(log),
+        namespaces: [namespace],
+        statusPollMs: 200,
+        informerBackoff: { initialMs: 50, maxMs: 400 },
+        coordinatorUrl: (job) => kubelet.coordinatorUrl(job),
+        leaderElection: { ...lease, identity, timing, ...election },
+      });
+      replicas.push({ user, identity, operator, log });
+    }),
+  );
   const config = server.kubeConfig(namespace);
   return {
     server,
     kubelet,
-    operator,
+    replicas,
     core: config.makeApiClient(CoreV1Api),
     custom: config.makeApiClient(CustomObjectsApi),
-    operatorLog,
     models,
   };
+}
+
+/** The replica that leads, once one does. */
+const leaderOf = (c: Cluster) =>
+  waitFor(
+    c,
+    "an operator replica leading",
+    async () => {
+      const leading = c.replicas.filter((replica) => replica.operator.leading);
+      return leading.length === 1 ? leading[0] : undefined;
+    },
+    15_000,
+  );
+
+const readLease = (c: Cluster): Promise<V1Lease> =>
+  c.server.kubeConfig(lease.namespace).makeApiClient(CoordinationV1Api).readNamespacedLease(lease);
+
+/**
+ * What a replica changed through the API, as "verb resource": its writes the server accepted (a
+ * replica that lost the race to create the Lease was answered 409 Conflict, which changed nothing).
+ */
+const writesOf = (c: Cluster, replica: Replica) =>
+  c.server.requests
+    .entries({ user: replica.user })
+    .filter((entry) => entry.verb !== undefined && !["get", "list", "watch"].includes(entry.verb) && entry.status < 400)
+    .map((entry) => `${entry.verb} ${rbacResource(entry)}`);
+
+/**
+ * A succeeded job's Events, once its last is in: one per condition transition, from creation
+ * (TrainingJobCreated) to success (Completed), each recorded once whichever replica recorded it.
+ */
+async function expectEachEventOnce(c: Cluster, job: string): Promise<void> {
+  const events = await waitFor(
+    c,
+    `${job}'s Completed event`,
+    async () => {
+      const counts: Record<string, number> = {};
+      for (const event of (await c.core.listNamespacedEvent({ namespace })).items)
+        if (event.involvedObject.name === job) counts[event.reason!] = (counts[event.reason!] ?? 0) + (event.count ?? 1);
+      return counts.Completed === undefined ? undefined : counts;
+    },
+    5000,
+  );
+  expect(Object.keys(events)).toEqual(expect.arrayContaining(["TrainingJobCreated", "Admitted", "Training", "JobSucceeded", "Completed"]));
+  expect(events).toEqual(Object.fromEntries(Object.keys(events).map((reason) => [reason, 1])));
 }
 
 async function submit(c: Cluster, name: string, spec: Omit<TrainingJobSpec, "image">): Promise<void> {
@@ -128,7 +212,11 @@ function waitFor<T>(c: Cluster, what: string, probe: () => Promise<T | undefined
       items: TrainingJob[];
     };
     const statuses = jobs.items.map((job) => `${job.metadata.name}: ${JSON.stringify(job.status)}`).join("\n");
-    return `jobs:\n${statuses}\noperator log:\n${c.operatorLog.slice(-20).join("\n")}\npods:\n${c.kubelet.describe()}`;
+    const replicas = c.replicas.map(
+      ({ user, operator, log }) =>
+        `${user} (leading: ${operator.leading}, reconciles: ${operator.reconciles}):\n${log.slice(-20).join("\n")}`,
+    );
+    return `jobs:\n${statuses}\noperators:\n${replicas.join("\n")}\npods:\n${c.kubelet.describe()}`;
   });
 }
 
@@ -178,6 +266,36 @@ async function expectEndedByTheJob(c: Cluster, job: string, names: string[]): Pr
       false,
     ]);
   }
+}
+
+/** The trained model is in the job's own folder of the claim, and status.output says so. */
+async function expectModelInClaim(c: Cluster, job: TrainingJob, maxSteps: number): Promise<void> {
+  const name = job.metadata.name;
+  const folder = `${name}-${job.metadata.uid}`;
+  const files = ["parameters.f32", "parameters.json", "model.json", "weights.bin", "status.json"];
+  const { writtenAt, ...output } = job.status!.output!;
+  expect(output).toEqual({ claimName: "models", path: folder, files });
+  // When the coordinator ended the job: by the time the operator saw it at the latest.
+  expect(Date.parse(writtenAt)).toBeLessThanOrEqual(Date.parse(job.status!.completionTime!));
+  const read = (file: string) => readFileSync(join(c.models, folder, file));
+  const parameters = read("parameters.f32");
+  const layout = JSON.parse(read("parameters.json").toString()) as { jobId: string; version: number; parameterCount: number };
+  expect(layout).toMatchObject({ jobId: name, version: maxSteps });
+  expect(parameters.length).toBe(layout.parameterCount * 4);
+  // model.json (what tf.loadLayersModel reads) names weights.bin, which holds the trained parameters themselves (an MLP's are its weights, in order).
+  const model = JSON.parse(read("model.json").toString()) as { format: string; weightsManifest: { paths: string[] }[] };
+  expect(model.format).toBe("layers-model");
+  expect(model.weightsManifest.map((group) => group.paths)).toEqual([["weights.bin"]]);
+  expect(read("weights.bin").equals(parameters)).toBe(true);
+  // status.json is the coordinator's final status, as its status API served it.
+  const final = jobStatusFromJson(JSON.parse(read("status.json").toString()));
+  expect([final.jobId, final.phase, final.step, final.testAccuracy]).toEqual([name, JobPhase.SUCCEEDED, maxSteps, job.status!.accuracy]);
+  // Its final word went to the termination log the kubelet gave it (its pod was deleted first: only the kubelet read it).
+  expect(JSON.parse(c.kubelet.process(`${name}-coordinator`)!.terminationMessage!)).toMatchObject({
+    kind: "trainfleet.dev/job-end",
+    phase: "Succeeded",
+    reason: "Completed",
+  });
 }
 
 /** A short run: the default model (an MLP with 256 hidden units), global batch 2 x 32, 1 shard. */
@@ -232,7 +350,7 @@ describe("operator + real trainfleet processes as pods, on the in-process test A
       ),
     );
     // The operator's log never holds a key or a token.
-    const log = c.operatorLog.join("\n");
+    const log = c.replicas.flatMap((replica) => replica.log).join("\n");
     expect(log).not.toContain("PRIVATE KEY");
     expect(log).not.toContain(await readToken(c, "fmnist"));
     // The workers the coordinator knows are the worker pods (each reports its pod name as its host).
@@ -258,38 +376,77 @@ describe("operator + real trainfleet processes as pods, on the in-process test A
     await expectEndedByTheJob(c, "fmnist", podsOf("fmnist", 1, 2));
     expect(c.kubelet.errors).toEqual([]);
 
-    // The trained model is in the job's own folder of the claim, and status.output says so.
-    const folder = `fmnist-${done.metadata.uid}`;
-    const files = ["parameters.f32", "parameters.json", "model.json", "weights.bin", "status.json"];
-    const { writtenAt, ...output } = done.status!.output!;
-    expect(output).toEqual({ claimName: "models", path: folder, files });
-    // When the coordinator ended the job: by the time the operator saw it at the latest.
-    expect(Date.parse(writtenAt)).toBeLessThanOrEqual(Date.parse(done.status!.completionTime!));
-    const read = (name: string) => readFileSync(join(c.models, folder, name));
-    const parameters = read("parameters.f32");
-    const layout = JSON.parse(read("parameters.json").toString()) as { jobId: string; version: number; parameterCount: number };
-    expect(layout).toMatchObject({ jobId: "fmnist", version: maxSteps });
-    expect(parameters.length).toBe(layout.parameterCount * 4);
-    // model.json (what tf.loadLayersModel reads) names weights.bin, which holds the trained parameters themselves (an MLP's are its weights, in order).
-    const model = JSON.parse(read("model.json").toString()) as { format: string; weightsManifest: { paths: string[] }[] };
-    expect(model.format).toBe("layers-model");
-    expect(model.weightsManifest.map((group) => group.paths)).toEqual([["weights.bin"]]);
-    expect(read("weights.bin").equals(parameters)).toBe(true);
-    // status.json is the coordinator's final status, as its status API served it.
-    const final = jobStatusFromJson(JSON.parse(read("status.json").toString()));
-    expect([final.jobId, final.phase, final.step, final.testAccuracy]).toEqual([
-      "fmnist",
-      JobPhase.SUCCEEDED,
-      maxSteps,
-      done.status!.accuracy,
-    ]);
-    // Its final word went to the termination log the kubelet gave it (its pod was deleted first: only the kubelet read it).
-    expect(JSON.parse(c.kubelet.process("fmnist-coordinator")!.terminationMessage!)).toMatchObject({
-      kind: "trainfleet.dev/job-end",
-      phase: "Succeeded",
-      reason: "Completed",
-    });
+    await expectModelInClaim(c, done, maxSteps);
+
+    // Exactly one replica led, throughout: the Lease never changed hands, and the standby wrote nothing.
+    const leading = c.replicas.filter((replica) => replica.operator.leading);
+    expect(leading.map((replica) => replica.user)).toHaveLength(1);
+    const leader = leading[0]!;
+    const standby = c.replicas.find((replica) => replica !== leader)!;
+    expect((await readLease(c)).spec).toMatchObject({ holderIdentity: leader.identity, leaseTransitions: 0 });
+    expect(standby.operator.reconciles).toBe(0);
+    expect(writesOf(c, standby)).toEqual([]);
+    expect(writesOf(c, leader)).toEqual(expect.arrayContaining(["create pods", "patch trainingjobs/status"]));
+    // Every Event of the job once: two replicas record nothing twice.
+    await expectEachEventOnce(c, "fmnist");
   }, 60_000);
+
+  it("hands a training job over to the standby when the leader is killed: the standby takes the Lease and carries the job on to Succeeded, no pod restarted, every Event once, the model in the output claim", async () => {
+    // releaseOnStop false: stopping the leader leaves its Lease held, as a SIGKILL would.
+    const c = await startCluster({ releaseOnStop: false });
+    // Long enough that the job still trains when the standby took over, a lease (3 s) after the kill.
+    const maxSteps = 600;
+    await submit(c, "handover", {
+      workers: { replicas: 1 },
+      parameterServers: { replicas: 1 },
+      training: { ...training, maxSteps },
+      output: { persistentVolumeClaim: { claimName: "models" } },
+    });
+    const names = podsOf("handover", 1, 1);
+    await waitForJob(
+      c,
+      "handover",
+      "Running=True (Training) past step 0",
+      (job) => isTrue(job, "Running", "Training") && (job.status?.step ?? 0) > 0,
+    );
+    const uids = async () => new Map([...(await pods(c, "handover"))].map(([name, pod]) => [name, pod.metadata!.uid!]));
+    const before = await uids();
+    expect([...before.keys()].sort()).toEqual(names.sort());
+    const leader = await leaderOf(c);
+    const standby = c.replicas.find((replica) => replica !== leader)!;
+    expect(writesOf(c, standby)).toEqual([]);
+
+    await leader.operator.stop();
+    const lastSeen = (await getJob(c, "handover")).status!.step!;
+    await waitFor(c, "the standby leading", async () => standby.operator.leading, 10_000);
+    expect((await readLease(c)).spec).toMatchObject({ holderIdentity: standby.identity, leaseTransitions: 1 });
+    // The hand-over came mid-training: the new leader reports steps the old one never saw, with the same pods.
+    const carried = await waitForJob(
+      c,
+      "handover",
+      "a later step in the status, from the new leader",
+      (job) => isTrue(job, "Running", "Training") && job.status!.step! > lastSeen && job.status!.step! < maxSteps,
+      15_000,
+    );
+    expect(writesOf(c, standby)).toContain("patch trainingjobs/status");
+    expect(await uids()).toEqual(before);
+
+    // 600 steps take about 10 s here, and several times that on a loaded machine.
+    const done = await waitForJob(c, "handover", "Succeeded=True", (job) => isTrue(job, "Succeeded"), 90_000);
+    expect(done.status).toMatchObject({ phase: "Succeeded", step: maxSteps, trainingReplicas: 1 });
+    expect(done.status!.step!).toBeGreaterThan(carried.status!.step!);
+    expect(done.status!.restarts ?? 0).toBe(0);
+    await waitFor(c, "every process to exit", async () => c.kubelet.processes.every((p) => p.exit !== undefined), 15_000);
+    // One process per pod, each the one that ran before the hand-over: nothing was made again.
+    expect(c.kubelet.processes.map((p) => [p.name, p.pod.metadata!.uid]).sort()).toEqual([...before].sort());
+    await expectEndedByTheJob(c, "handover", names);
+    expect(c.kubelet.errors).toEqual([]);
+    // The new leader made no pod and no credential again (it deleted the coordinator's pod, as cleanPodPolicy Running says).
+    expect(writesOf(c, standby).filter((call) => /^(create|update|patch) (pods|secrets)$/.test(call))).toEqual([]);
+    await expectModelInClaim(c, done, maxSteps);
+    // The new leader recorded again no Event its predecessor had, and its own once.
+    await expectEachEventOnce(c, "handover");
+  }, 150_000);
 
   it("worker pods that cannot load their data fail the job with the coordinator's reason and the data error, not a restart loop", async () => {
     const c = await startCluster();
