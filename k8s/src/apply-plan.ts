@@ -1,8 +1,8 @@
 /**
  * Carries out a reconcile's plan with client-node: the Secrets, then the creates (an object that
  * already exists is fine: names are stable), deletes (one already gone is fine; a uid
- * precondition keeps a newer pod of the same name safe), the status as a merge patch on /status
- * (only when it changed), the Events of the transitions once the status that records them is
+ * precondition keeps a newer pod of the same name safe), the changes to the job's Kueue
+ * Workload, the status as a merge patch on /status (only when it changed), the Events of the transitions once the status that records them is
  * written, and the job's deletion after its TTL.
  *
  * A create that the API server refuses or does not answer stops the creates of this pass (as a
@@ -32,8 +32,10 @@ import type { CreateFailure } from "./create-failures.js";
 import { createFailure, describeFailure, recordCreateOutcome } from "./create-failures.js";
 import type { CredentialSecrets } from "./credential-secrets.js";
 import { podGroupResources } from "./gang.js";
+import type { Workload } from "./kueue-workload.js";
+import { workloadApi } from "./kueue-workload.js";
 import { apiVersion, group, kind, managedBy, plural, version } from "./names.js";
-import type { KubeEvent, ReconcilePlan } from "./reconcile-plan.js";
+import type { KubeEvent, ReconcilePlan, WorkloadChange } from "./reconcile-plan.js";
 import type { TrainingJob, TrainingJobStatus } from "./training-job.js";
 
 export interface KubeClients {
@@ -75,6 +77,7 @@ export async function applyPlan(plan: ReconcilePlan, job: TrainingJob, clients: 
       if (!isStatusCode(error, 404, 409)) throw error;
     }
   }
+  for (const change of plan.workload) await changeWorkload(clients, job, change);
   const outcome = recordCreateOutcome(job, plan, failures, clients.now);
   let written: TrainingJob | undefined;
   if (outcome.status !== undefined) {
@@ -144,11 +147,46 @@ async function createObject({ core, custom, networking }: KubeClients, namespace
   if (object.kind === "Pod") await core.createNamespacedPod({ namespace, body: object as V1Pod });
   else if (object.kind === "Service") await core.createNamespacedService({ namespace, body: object as V1Service });
   else if (object.kind === "NetworkPolicy") await networking.createNamespacedNetworkPolicy({ namespace, body: object as V1NetworkPolicy });
+  else if (object.apiVersion === `${workloadApi.group}/${workloadApi.version}` && object.kind === "Workload")
+    await custom.createNamespacedCustomObject({ ...workloadApi, namespace, body: object });
   else {
-    // The only custom objects the operator makes are gang schedulers' PodGroups.
+    // The only other custom objects the operator makes are gang schedulers' PodGroups.
     const resource = Object.values(podGroupResources).find(({ group, version }) => object.apiVersion === `${group}/${version}`);
     if (resource === undefined) throw new Error(`the operator does not create ${object.apiVersion} ${object.kind}`);
     await custom.createNamespacedCustomObject({ ...resource, namespace, body: object });
+  }
+}
+
+/**
+ * One change to the job's Workload, with merge patches: spec.active; its /status, on the
+ * resourceVersion it was computed from (a 409 means Kueue wrote it meanwhile: the informer
+ * brings the new one, and the job is looked at again); its deletion, on its uid. One already
+ * gone is fine.
+ */
+async function changeWorkload({ custom, logger }: KubeClients, job: TrainingJob, change: WorkloadChange): Promise<void> {
+  const namespace = job.metadata.namespace;
+  const fields = { job: `${namespace}/${job.metadata.name}`, workload: change.name };
+  try {
+    if (change.action === "setActive") {
+      const body: Partial<Workload> = { spec: { active: change.active } as Workload["spec"] };
+      await custom.patchNamespacedCustomObject({ ...workloadApi, namespace, name: change.name, body }, mergePatch);
+      logger.info({ ...fields, active: change.active }, "set the Workload's spec.active");
+    } else if (change.action === "patchStatus") {
+      const body = { metadata: { resourceVersion: change.resourceVersion }, status: change.status };
+      await custom.patchNamespacedCustomObjectStatus({ ...workloadApi, namespace, name: change.name, body }, mergePatch);
+      logger.info(fields, "updated the Workload's status");
+    } else {
+      const body = { preconditions: { uid: change.uid } };
+      await custom.deleteNamespacedCustomObject({ ...workloadApi, namespace, name: change.name, body });
+      logger.info(fields, "deleted the Workload, to queue the job again");
+    }
+  } catch (error) {
+    if (isStatusCode(error, 404)) return;
+    if (isStatusCode(error, 409) && change.action !== "setActive") {
+      logger.info(fields, "the Workload changed meanwhile; the job is looked at again");
+      return;
+    }
+    throw error;
   }
 }
 

@@ -99,6 +99,11 @@ function hintFor(failure: CreateFailure): string {
       return "; the namespace's ResourceQuota has no room: raise it, or ask for less (spec.coordinator, spec.parameterServers and spec.workers resources)";
     case "PodSecurityViolation":
       return "; the namespace's Pod Security level (label pod-security.kubernetes.io/enforce) refuses the pod: remove what a spec.*.template adds against it";
+    case "NotFound":
+      // The API server's words say only "not found" when a whole API is missing.
+      if (failure.what.startsWith("Workload "))
+        return " (the API server serves no kueue.x-k8s.io/v1beta1 Workloads: Kueue is not installed); install Kueue, or remove spec.scheduling.queueName";
+      return "";
     default:
       return "";
   }

@@ -1,7 +1,8 @@
 /**
  * The pods a running job should have, and the Rescaling condition that follows changes of their
  * number: what is missing is created (the gang's PodGroup, the coordinator's Service, the
- * coordinator, one pod per shard and per worker rank), workers above the desired count are
+ * coordinator, one pod per shard and per worker rank; sent to the nodes of the ResourceFlavors
+ * Kueue admitted them to, kueue-flavors.ts), workers above the desired count are
  * deleted, highest ranks first. Running pods within the desired count are never touched: scaling
  * restarts nothing. New pods come with what secures them: the job's NetworkPolicy and the
  * Secrets of their credentials (member-credentials.ts); the pods that stay have theirs renewed
@@ -10,18 +11,19 @@
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import { timestamp } from "./conditions.js";
-import { gangPlan } from "./gang.js";
 import { defaultOperatorPeer, jobNetworkPolicy } from "./job-network-policy.js";
+import { steered } from "./kueue-flavors.js";
 import { credentialRequest, isInsecure } from "./member-credentials.js";
 import { indexOf, isFinishedPod, roleOf } from "./observed-pods.js";
 import { coordinatorPod, coordinatorService, desiredWorkers, shardPod, workerPod } from "./pod-manifests.js";
+import { podScheduling } from "./pod-scheduling.js";
 import type { ReconcilePass } from "./reconcile-pass.js";
 import { coordinatorTraining } from "./reported-status.js";
 import { shardCount, workerReplicas } from "./training-job.js";
 
 export function createAndScale(pass: ReconcilePass): void {
   const { job, observed, plan, status } = pass;
-  const gang = gangPlan(job, pass.options.podGroupApis);
+  const gang = podScheduling(job, pass.options);
   const trainingReplicas = (status.trainingReplicas ??= workerReplicas(job));
   const taken = new Set(observed.pods.map((pod) => pod.metadata?.name));
   const wanted: V1Pod[] = [coordinatorPod(job, trainingReplicas, gang)];
@@ -31,7 +33,8 @@ export function createAndScale(pass: ReconcilePass): void {
   if (gang.podGroup !== undefined && !observed.podGroupExists) plan.create.push(gang.podGroup);
   if (observed.service === undefined) plan.create.push(coordinatorService(job));
   // A pod still terminating keeps its name: it is made again once it is gone.
-  const created = wanted.filter((pod) => !taken.has(pod.metadata?.name));
+  // Pods Kueue admitted go to the nodes of their ResourceFlavors.
+  const created = wanted.filter((pod) => !taken.has(pod.metadata?.name)).map((pod) => steered(pod, pass.steering.get(roleOf(pod)!)));
   if (created.length > 0) secureNewPods(pass, created);
   renewCredentials(pass, workers);
   plan.create.push(...created);

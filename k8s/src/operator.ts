@@ -1,7 +1,8 @@
 /**
- * The trainfleet operator: informers on TrainingJobs and on the pods and Services it made feed a
- * work queue of job keys; each key is reconciled (reconcile.ts) from the informers' caches and the
- * coordinator's status, and the plan is applied with client-node. Every error is retried with a
+ * The trainfleet operator: informers on TrainingJobs and on the pods and Services it made (and,
+ * with Kueue, on its Workloads and Kueue's ResourceFlavors) feed a work queue of job keys; each
+ * key is reconciled (reconcile.ts) from the informers' caches and the coordinator's status, and
+ * the plan is applied with client-node. Every error is retried with a
  * per-job backoff; running jobs are looked at again every statusPollMs.
  *
  * With leader election, every replica keeps its informers' caches (so a standby is ready to take
@@ -21,6 +22,9 @@ import { CredentialSecrets } from "./credential-secrets.js";
 import type { PodGroupApi } from "./gang.js";
 import { podGroupApiFor, podGroupResources } from "./gang.js";
 import type { OperatorPeer } from "./job-network-policy.js";
+import { assignedFlavors } from "./kueue-flavors.js";
+import type { ResourceFlavor, Workload } from "./kueue-workload.js";
+import { resourceFlavorApi, workloadApi } from "./kueue-workload.js";
 import { coordinatorName, group, labels, managedSelector, plural, version } from "./names.js";
 import type { OperatorServers } from "./operator-health.js";
 import { startOperatorServers } from "./operator-health.js";
@@ -41,6 +45,12 @@ export interface OperatorOptions {
   /** Namespaces to manage; empty: all. */
   namespaces?: readonly string[];
   podGroupApis?: readonly PodGroupApi[];
+  /**
+   * Kueue admits the jobs that name a queue (scheduling.queueName), each through a Workload the
+   * operator makes (kueue-admission.ts); the operator watches Workloads and ResourceFlavors.
+   * Default false: such a job's pods carry the queue label only, for Kueue's pod integration.
+   */
+  kueue?: boolean;
   /**
    * The image of a job whose spec.image is empty (the chart's jobImage value), while none of its
    * pods is left to say which image it runs. Default: none, such a job fails naming spec.image.
@@ -78,6 +88,8 @@ export class Operator {
   readonly #jobs: RestartingInformer<TrainingJob & KubernetesObject>[] = [];
   readonly #pods: RestartingInformer<V1Pod>[] = [];
   readonly #services: RestartingInformer<V1Service>[] = [];
+  readonly #workloads: RestartingInformer<Workload & KubernetesObject>[] = [];
+  #resourceFlavors: RestartingInformer<ResourceFlavor & KubernetesObject> | undefined;
   readonly #queue: WorkQueue;
   readonly #failures = new Map<string, number>();
   /** Pods this operator deleted that the informer may still show: never counted twice. */
@@ -168,7 +180,8 @@ export class Operator {
   }
 
   get informers(): RestartingInformer<KubernetesObject>[] {
-    return [...this.#jobs, ...this.#pods, ...this.#services] as RestartingInformer<KubernetesObject>[];
+    const flavors = this.#resourceFlavors === undefined ? [] : [this.#resourceFlavors];
+    return [...this.#jobs, ...this.#pods, ...this.#services, ...this.#workloads, ...flavors] as RestartingInformer<KubernetesObject>[];
   }
 
   async #startInformers(): Promise<void> {
@@ -215,12 +228,73 @@ export class Operator {
       this.#jobs.push(new RestartingInformer(`trainingjobs (${where})`, jobs, logger, backoff, enqueueAll));
       this.#pods.push(new RestartingInformer(`pods (${where})`, pods, logger, backoff, enqueueAll));
       this.#services.push(new RestartingInformer(`services (${where})`, services, logger, backoff, enqueueAll));
+      if (this.options.kueue === true) this.#workloads.push(this.#workloadInformer(namespace, backoff));
     }
-    // Pods and Services first: a job is never reconciled against an empty pod cache.
-    await Promise.all([...this.#pods, ...this.#services].map((informer) => informer.start()));
+    if (this.options.kueue === true) this.#resourceFlavors = this.#resourceFlavorInformer(backoff);
+    // Pods, Services (and Kueue's objects) first: a job is never reconciled against an empty pod cache.
+    const flavors = this.#resourceFlavors === undefined ? [] : [this.#resourceFlavors];
+    await Promise.all([...this.#pods, ...this.#services, ...this.#workloads, ...flavors].map((informer) => informer.start()));
     await Promise.all(this.#jobs.map((informer) => informer.start()));
     this.#resync = setInterval(enqueueAll, this.options.resyncMs ?? 60_000);
     logger.info({ namespaces: this.options.namespaces ?? [], defaultJobImage: this.options.defaultJobImage ?? null }, "operator started");
+  }
+
+  /**
+   * The Workloads the operator made (its label), in one namespace or all: a change to one is a
+   * change to its job. When Kueue is not installed the list fails, and the informer tries again
+   * with its backoff; meanwhile each queued job says so (its Workload cannot be created).
+   */
+  #workloadInformer(namespace: string | undefined, backoff: InformerBackoff): RestartingInformer<Workload & KubernetesObject> {
+    const prefix = namespace === undefined ? "" : `/namespaces/${namespace}`;
+    const { group, version, plural } = workloadApi;
+    type WorkloadList = KubernetesListObject<Workload & KubernetesObject>;
+    const informer = makeInformer<Workload & KubernetesObject>(
+      this.options.kubeConfig,
+      `/apis/${group}/${version}${prefix}/${plural}`,
+      () =>
+        (namespace === undefined
+          ? this.#custom.listClusterCustomObject({ group, version, plural, labelSelector: managedSelector })
+          : this.#custom.listNamespacedCustomObject({
+              group,
+              version,
+              namespace,
+              plural,
+              labelSelector: managedSelector,
+            })) as Promise<WorkloadList>,
+      managedSelector,
+    );
+    for (const verb of ["add", "update", "delete"] as const) informer.on(verb, (workload) => this.#enqueueOwner(workload));
+    const where = namespace ?? "all namespaces";
+    return new RestartingInformer(`workloads (${where})`, informer, this.options.logger, backoff, () => this.#enqueueAll());
+  }
+
+  /** Kueue's ResourceFlavors (cluster-scoped): a job admitted to one that was not read yet waits for it. */
+  #resourceFlavorInformer(backoff: InformerBackoff): RestartingInformer<ResourceFlavor & KubernetesObject> {
+    const { group, version, plural } = resourceFlavorApi;
+    const informer = makeInformer<ResourceFlavor & KubernetesObject>(
+      this.options.kubeConfig,
+      `/apis/${group}/${version}/${plural}`,
+      () =>
+        this.#custom.listClusterCustomObject({ group, version, plural }) as Promise<
+          KubernetesListObject<ResourceFlavor & KubernetesObject>
+        >,
+    );
+    for (const verb of ["add", "update"] as const) informer.on(verb, () => this.#enqueueAll());
+    return new RestartingInformer("resourceflavors", informer, this.options.logger, backoff, () => this.#enqueueAll());
+  }
+
+  /** The job's Workload (this incarnation's) and the ResourceFlavors its admission names. */
+  #kueueObjects(job: TrainingJob): { workload?: Workload; resourceFlavors?: ReadonlyMap<string, ResourceFlavor> } {
+    if (this.options.kueue !== true) return {};
+    const workload = this.#workloads
+      .flatMap((informer) => informer.informer.list(job.metadata.namespace))
+      .find((candidate) => candidate.metadata?.labels?.[labels.jobName] === job.metadata.name && ownedBy(candidate, job));
+    const resourceFlavors = new Map<string, ResourceFlavor>();
+    for (const name of workload === undefined ? [] : [...assignedFlavors(workload).values()].flat()) {
+      const flavor = this.#resourceFlavors?.informer.get(name);
+      if (flavor !== undefined) resourceFlavors.set(name, flavor);
+    }
+    return { ...(workload === undefined ? {} : { workload }), resourceFlavors };
   }
 
   #enqueueAll(): void {
@@ -271,9 +345,18 @@ export class Operator {
         .find((candidate) => candidate.metadata?.name === coordinatorName(name) && ownedBy(candidate, job));
       const now = this.options.now?.() ?? new Date();
       const plan = reconcile(
-        { job, pods, service, podGroupExists: await this.#podGroupExists(job), coordinator: await this.#coordinatorReport(job, pods), now },
+        {
+          job,
+          pods,
+          service,
+          podGroupExists: await this.#podGroupExists(job),
+          coordinator: await this.#coordinatorReport(job, pods),
+          ...this.#kueueObjects(job),
+          now,
+        },
         {
           podGroupApis: this.options.podGroupApis ?? [],
+          kueue: this.options.kueue === true,
           statusPollMs: this.options.statusPollMs ?? 5000,
           finishGraceMs: this.options.finishGraceMs ?? 30_000,
           ...(this.options.operatorPeer === undefined ? {} : { operatorPeer: this.options.operatorPeer }),

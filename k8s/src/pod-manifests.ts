@@ -138,7 +138,6 @@ function pod(
 ): V1Pod {
   const { scheduling, checkpoints } = job.spec;
   const podLabels = { ...roleLabels(job.metadata.name, role, index), ...gang.podLabels };
-  if (scheduling?.queueName !== undefined) podLabels[labels.kueueQueue] = scheduling.queueName;
   // The root filesystem is read-only: /tmp is the one place written outside the volumes below.
   const scratch = scratchSpace();
   const mounts: V1VolumeMount[] = [scratch.mount];

@@ -6,6 +6,8 @@
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import { Conditions, timestamp } from "./conditions.js";
+import type { FlavorSteering } from "./kueue-flavors.js";
+import type { Role } from "./names.js";
 import { isTerminating } from "./observed-pods.js";
 import type { Observed, ReconcileOptions, ReconcilePlan } from "./reconcile-plan.js";
 import type { TrainingJob, TrainingJobStatus } from "./training-job.js";
@@ -16,6 +18,7 @@ export class ReconcilePass {
     renewSecrets: [],
     create: [],
     deletePods: [],
+    workload: [],
     status: undefined,
     events: [],
     deleteJob: false,
@@ -32,6 +35,8 @@ export class ReconcilePass {
   readonly live: V1Pod[];
   /** The job comes back from suspension in this pass: its workers return, which is no rescale. */
   resumed = false;
+  /** Where Kueue's admission sends the pods of each role (kueue-flavors.ts); none without Kueue. */
+  steering: ReadonlyMap<Role, FlavorSteering> = new Map();
 
   constructor(
     readonly observed: Observed,

@@ -1,13 +1,15 @@
 /**
  * One level-based reconcile of a TrainingJob: from what is observed now (the job, its pods and
- * Service, what its coordinator reports, the time) to what should be done (objects to create and
- * delete, the status it should have, the Events of its transitions, when to look again). A pure
+ * Service, its Kueue Workload, what its coordinator reports, the time) to what should be done
+ * (objects to create and delete, the status it should have, the Events of its transitions, when
+ * to look again). A pure
  * function: the operator applies the plan, and whatever is missed is found again next time,
  * since nothing here depends on remembering an earlier pass.
  *
  * This file holds the order of the job's lifecycle; each decision lives in the file named for it:
  * reported-status.ts (the coordinator's report, the Running condition), run-policy.ts (suspend,
- * activeDeadlineSeconds, backoffLimit), admission.ts (Admitted, gang timeout), desired-pods.ts
+ * activeDeadlineSeconds, backoffLimit), kueue-admission.ts (a job in a Kueue queue: its
+ * Workload, waiting for Kueue, evictions), admission.ts (Admitted, gang timeout), desired-pods.ts
  * (creating and scaling, Rescaling) and finished-job-clean-up.ts (cleanPodPolicy, TTL). What the
  * API server then refuses to create is no observation of this pass: apply-plan.ts folds it into
  * the status it writes (create-failures.ts, the CreateFailed condition).
@@ -17,6 +19,7 @@ import { createAndScale } from "./desired-pods.js";
 import { cleanUpFinishedJob } from "./finished-job-clean-up.js";
 import type { JsonObject } from "./json.js";
 import { sameJson } from "./json.js";
+import { admittedByKueue, finishWorkload, kueueIntegrationNote } from "./kueue-admission.js";
 import { workerSelector } from "./names.js";
 import { isFinishedPod, roleOf } from "./observed-pods.js";
 import { coordinatorEndpoint } from "./pod-manifests.js";
@@ -28,11 +31,19 @@ import { checkTrainingJob } from "./training-job-check.js";
 
 export function reconcile(observed: Observed, options: ReconcileOptions): ReconcilePlan {
   const pass = new ReconcilePass(observed, options);
-  pass.conditions.set("Created", "True", "TrainingJobCreated", `TrainingJob ${pass.name} was accepted by the operator`);
+  pass.conditions.set(
+    "Created",
+    "True",
+    "TrainingJobCreated",
+    `TrainingJob ${pass.name} was accepted by the operator${kueueIntegrationNote(pass.job, options)}`,
+  );
   pass.status.selector = workerSelector(pass.name);
   pass.status.coordinatorEndpoint = coordinatorEndpoint(pass.job);
   pass.status.replicas = pass.live.filter((pod) => roleOf(pod) === "worker" && !isFinishedPod(pod)).length;
-  if (pass.job.metadata.deletionTimestamp === undefined) step(pass);
+  if (pass.job.metadata.deletionTimestamp === undefined) {
+    step(pass);
+    finishWorkload(pass);
+  }
   return finishPlan(pass);
 }
 
@@ -42,6 +53,8 @@ function step(pass: ReconcilePass): void {
   readReport(pass);
   if (pass.finished()) return cleanUpFinishedJob(pass);
   if (deadlinePassed(pass) || refusedSpec(pass)) return cleanUpFinishedJob(pass);
+  // A job in a Kueue queue has no pods until Kueue admits its Workload (it also handles its suspend).
+  if (!admittedByKueue(pass)) return;
   if (pass.job.spec.runPolicy?.suspend === true) return suspend(pass);
   resumeIfSuspended(pass);
   restartFailedPods(pass);

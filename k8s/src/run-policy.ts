@@ -1,5 +1,6 @@
 /**
- * The parts of runPolicy that act on a job while it runs: suspend (every pod deleted) and resume;
+ * The parts of runPolicy that act on a job while it runs: suspend (every pod deleted) and resume
+ * (for a job that Kueue admits, kueue-admission.ts suspends it through its Workload);
  * activeDeadlineSeconds; and backoffLimit, which counts the restarts of the job after its
  * coordinator or a shard failed (a failed worker is replaced without counting). What happens once
  * the job has finished (cleanPodPolicy, ttlSecondsAfterFinished) is finished-job-clean-up.ts.
@@ -23,13 +24,16 @@ export function deadlinePassed(pass: ReconcilePass): boolean {
 }
 
 /** Suspended: no pods (the coordinator checkpoints on SIGTERM); resuming starts them again. */
-export function suspend(pass: ReconcilePass): void {
+export function suspend(pass: ReconcilePass, because = ""): void {
+  stopJob(pass, "Suspended", `runPolicy.suspend is true: the job's pods are deleted until it is false again${because}`);
+}
+
+/**
+ * The job holds no pods: each is deleted (the coordinator checkpoints on SIGTERM) and the job is
+ * Suspended with `reason`, until it may run again (resumed, or admitted by Kueue: kueue-admission.ts).
+ */
+export function stopJob(pass: ReconcilePass, reason: string, message: string): void {
   for (const pod of pass.live) pass.deletePod(pod);
-  const queue = pass.job.spec.scheduling?.queueName;
-  const [reason, message] =
-    queue !== undefined
-      ? ["WaitingForQueue", `runPolicy.suspend is true: waiting for Kueue to admit the job from queue ${queue}`]
-      : ["Suspended", "runPolicy.suspend is true: the job's pods are deleted until it is false again"];
   pass.conditions.set("Suspended", "True", reason, message);
   pass.conditions.clear("Running", "Suspended", "the job is suspended");
   pass.conditions.clear("Admitted", "Suspended", "the job is suspended");

@@ -6,11 +6,13 @@
  * Names, labels and status strings are spelled out here rather than taken from src/, so that a
  * test fails when src/ changes them.
  */
+import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
-import type { V1Pod, V1Service } from "@kubernetes/client-node";
+import type { V1Pod, V1Service, V1Toleration } from "@kubernetes/client-node";
 import type { JobPhase, JobStatus } from "@trainfleet/proto";
 import { JobStatusSchema, WorkerState, WorkerStatusSchema } from "@trainfleet/proto";
 import type { CoordinatorReport } from "../src/coordinator-status.js";
+import type { KueueCondition, ResourceFlavor, Workload } from "../src/kueue-workload.js";
 import type { Observed, ReconcileOptions } from "../src/reconcile-plan.js";
 import type { Condition, ConditionType, TrainingJob, TrainingJobSpec, TrainingJobStatus } from "../src/training-job.js";
 
@@ -347,9 +349,110 @@ export function unreachableCoordinator(why: string): CoordinatorReport {
   return { unreachable: why };
 }
 
+/** The name of the Kueue Workload of a job (trainingjob-NAME- and 5 hex digits of its uid's SHA-256), spelled out here. */
+export function workloadNameOf(job: JobRef): string {
+  return `trainingjob-${job.name}-${createHash("sha256").update(`uid-${job.name}`).digest("hex").slice(0, 5)}`;
+}
+
+/** A job's Kueue Workload as Kueue left it: pending, admitted to a flavor, evicted, inactive, finished. */
+export class WorkloadWrapper {
+  readonly #workload: Workload;
+
+  constructor(job: JobRef, counts: Record<string, number>) {
+    const name = workloadNameOf(job);
+    this.#workload = {
+      apiVersion: "kueue.x-k8s.io/v1beta1",
+      kind: "Workload",
+      metadata: {
+        name,
+        namespace: job.namespace,
+        uid: `uid-${name}`,
+        resourceVersion: "7",
+        generation: 1,
+        labels: { "app.kubernetes.io/managed-by": "trainfleet-operator", "trainfleet.dev/job-name": job.name },
+        ownerReferences: [
+          { apiVersion: "trainfleet.dev/v1alpha1", kind: "TrainingJob", name: job.name, uid: `uid-${job.name}`, controller: true },
+        ],
+      },
+      spec: {
+        queueName: "team-vision",
+        active: true,
+        podSets: Object.entries(counts).map(([podSet, count]) => ({
+          name: podSet,
+          count,
+          template: { metadata: {}, spec: { containers: [{ name: "trainfleet" }] } },
+        })),
+      },
+      status: { conditions: [] },
+    };
+  }
+
+  #condition(type: string, status: KueueCondition["status"], reason: string, message: string): this {
+    const conditions = (this.#workload.status!.conditions ?? []).filter((condition) => condition.type !== type);
+    conditions.push({ type, status, reason, message, lastTransitionTime: stamp(0) });
+    this.#workload.status!.conditions = conditions;
+    return this;
+  }
+
+  /** Kueue could not reserve quota, and said why. */
+  pending(message: string): this {
+    return this.#condition("QuotaReserved", "False", "Pending", message);
+  }
+
+  /** Admitted to `clusterQueue`, every resource of every pod set on `flavor`. */
+  admitted(clusterQueue: string, flavor: string): this {
+    this.#workload.status!.admission = {
+      clusterQueue,
+      podSetAssignments: this.#workload.spec.podSets.map((podSet) => ({
+        name: podSet.name,
+        flavors: { cpu: flavor, memory: flavor },
+        count: podSet.count,
+      })),
+    };
+    return this.#condition("QuotaReserved", "True", "QuotaReserved", `Quota reserved in ClusterQueue ${clusterQueue}`).#condition(
+      "Admitted",
+      "True",
+      "Admitted",
+      "The workload is admitted",
+    );
+  }
+
+  evicted(reason: string, message: string): this {
+    return this.#condition("Evicted", "True", reason, message);
+  }
+
+  inactive(): this {
+    this.#workload.spec.active = false;
+    return this;
+  }
+
+  finished(reason: string): this {
+    return this.#condition("Finished", "True", reason, "done");
+  }
+
+  obj(): Workload {
+    return structuredClone(this.#workload);
+  }
+}
+
+/** The job's Workload with these pod set counts (by default a job's: 1 coordinator, 1 shard, 2 workers), with no status yet. */
+export function workload(
+  job: JobRef,
+  counts: Record<string, number> = { coordinator: 1, "parameter-server": 1, worker: 2 },
+): WorkloadWrapper {
+  return new WorkloadWrapper(job, counts);
+}
+
+/** A ResourceFlavor: nodes labelled `nodeLabels`, tainted so that pods need `tolerations`. */
+export function resourceFlavor(name: string, nodeLabels: Record<string, string>, tolerations: V1Toleration[] = []): ResourceFlavor {
+  return { apiVersion: "kueue.x-k8s.io/v1beta1", kind: "ResourceFlavor", metadata: { name }, spec: { nodeLabels, tolerations } };
+}
+
 export class ObservedWrapper {
   readonly #job: TrainingJobWrapper;
   #pods: PodWrapper[] = [];
+  #workload: WorkloadWrapper | undefined;
+  #flavors: ResourceFlavor[] = [];
   #service = false;
   #podGroupExists = false;
   #coordinator: CoordinatorReport | undefined;
@@ -372,6 +475,18 @@ export class ObservedWrapper {
 
   podGroupExists(): this {
     this.#podGroupExists = true;
+    return this;
+  }
+
+  /** The job's Kueue Workload exists (as the operator's informer shows it). */
+  workload(workload: WorkloadWrapper): this {
+    this.#workload = workload;
+    return this;
+  }
+
+  /** ResourceFlavors the operator has read. */
+  flavors(...flavors: ResourceFlavor[]): this {
+    this.#flavors.push(...flavors);
     return this;
   }
 
@@ -399,6 +514,8 @@ export class ObservedWrapper {
       service: this.#service ? service : undefined,
       podGroupExists: this.#podGroupExists,
       coordinator: this.#coordinator === undefined ? undefined : structuredClone(this.#coordinator),
+      ...(this.#workload === undefined ? {} : { workload: this.#workload.obj() }),
+      resourceFlavors: new Map(this.#flavors.map((flavor) => [flavor.metadata.name, structuredClone(flavor)])),
       now: new Date(this.#now),
     };
   }

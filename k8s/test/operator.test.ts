@@ -415,21 +415,19 @@ describe("operator against the in-process test API server (no real kube-apiserve
     expectOnlyPermittedCalls(c, ["coscheduling"]);
   });
 
-  it("Kueue: a suspended job in a queue waits with no pods; once admitted (suspend false) its pods carry the queue label", async () => {
+  it("Kueue with the operator's integration off (no --kueue): a job in a queue runs at once, its pods carry the queue label for Kueue's pod integration, and Created says so", async () => {
     harness = await OperatorHarness.start();
     const h = harness;
-    await h.submit("queued", {
-      workers: { replicas: 1 },
-      parameterServers: { replicas: 1 },
-      runPolicy: { suspend: true },
-      scheduling: { queueName: "team-vision" },
-    });
-    const waiting = await h.waitForCondition("queued", "Suspended", "True", "WaitingForQueue");
-    expect(condition(waiting, "Suspended")!.message).toContain("queue team-vision");
-    expect(await h.podNames("queued")).toEqual([]);
-    await h.patchSpec("queued", { runPolicy: { suspend: false } });
+    await h.submit("queued", { workers: { replicas: 1 }, parameterServers: { replicas: 1 }, scheduling: { queueName: "team-vision" } });
     const pods = await h.waitForPods("queued", podsOf("queued", 1, 1));
     for (const pod of pods) expect(pod.metadata!.labels![labels.kueueQueue]).toBe("team-vision");
+    const job = await h.waitForCondition("queued", "Created", "True");
+    expect(condition(job, "Created")!.message).toContain(
+      "the operator runs without --kueue (chart value kueue.enabled): it makes no Workload",
+    );
+    expect(condition(job, "Suspended")).toBeUndefined();
+    // No Workload API is called (none is served here: a call would 404 and show as CreateFailed).
+    expect(h.server.requests.entries({ user: operatorUser }).some((entry) => entry.apiGroup === "kueue.x-k8s.io")).toBe(false);
   });
 
   it("an operator stopped in the middle of a reconcile is replaced by one that finishes it, creating nothing twice", async () => {

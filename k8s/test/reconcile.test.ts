@@ -6,13 +6,27 @@
  * that names nothing to create, delete or record asserts that nothing is. The operator's I/O
  * around it is operator.test.ts's.
  */
+import type { V1Pod } from "@kubernetes/client-node";
 import { JobPhase, WorkerState } from "@trainfleet/proto";
 import { describe, expect, it } from "vitest";
+import type { Workload } from "../src/kueue-workload.js";
 import { reconcile } from "../src/reconcile.js";
-import type { ReconcileOptions } from "../src/reconcile-plan.js";
+import type { ReconcileOptions, WorkloadChange } from "../src/reconcile-plan.js";
 import type { Condition, ConditionType, TrainingJobStatus } from "../src/training-job.js";
 import type { JobRef, ObservedWrapper } from "./builders.js";
-import { coordinatorStatus, observed, pod, reconcileOptions, runningPods, stamp, trainingJob, unreachableCoordinator } from "./builders.js";
+import {
+  coordinatorStatus,
+  observed,
+  pod,
+  reconcileOptions,
+  resourceFlavor,
+  runningPods,
+  stamp,
+  trainingJob,
+  unreachableCoordinator,
+  workload,
+  workloadNameOf,
+} from "./builders.js";
 
 /** Every row's job is mnist in namespace ns; its pods are named for it. */
 const mnist: JobRef = { namespace: "ns", name: "mnist" };
@@ -29,6 +43,8 @@ type Row = {
   create?: string[];
   /** Names of the pods to delete, in order (each with the observed pod's uid as precondition). */
   deletePods?: string[];
+  /** The changes to the job's Kueue Workload, in order: "active=false", "status", "delete". */
+  workload?: string[];
   /** [type, reason] or [type, reason, message] of each Event, in order. */
   events?: EventRow[];
   deleteJob?: true;
@@ -56,6 +72,7 @@ function check(row: Row): void {
   expect(plan.deletePods.map((target) => target.name)).toEqual(row.deletePods ?? []);
   const uids = new Map(seen.pods.map((pod) => [pod.metadata?.name, pod.metadata?.uid]));
   for (const target of plan.deletePods) expect(target.uid).toBe(uids.get(target.name));
+  expect(plan.workload.map(describeWorkloadChange)).toEqual(row.workload ?? []);
   const events = row.events ?? [];
   expect(plan.events.map((event) => [event.type, event.reason])).toEqual(events.map(([type, reason]) => [type, reason]));
   events.forEach(([, , message], index) => {
@@ -76,6 +93,10 @@ function check(row: Row): void {
   expect(status.phase).toBe(row.phase);
   expect(status).toMatchObject(row.status ?? {});
   for (const field of row.without ?? []) expect(status).not.toHaveProperty(field);
+}
+
+function describeWorkloadChange(change: WorkloadChange): string {
+  return change.action === "setActive" ? `active=${change.active}` : change.action === "patchStatus" ? "status" : "delete";
 }
 
 const created = ["True", "TrainingJobCreated"] as const;
@@ -324,13 +345,13 @@ describe("reconcile: suspend and resume", () => {
       without: ["startTime"],
     },
     {
-      name: "a new job suspended in a Kueue queue waits with no pods (WaitingForQueue)",
+      name: "a job in a Kueue queue, suspended while the operator's Kueue integration is off, is plainly Suspended (nothing would admit it)",
       given: observed(job().queue("team-vision").suspend(true)),
       events: [
         ["Normal", "TrainingJobCreated"],
-        ["Normal", "WaitingForQueue", "runPolicy.suspend is true: waiting for Kueue to admit the job from queue team-vision"],
+        ["Normal", "Suspended", "runPolicy.suspend is true: the job's pods are deleted until it is false again"],
       ],
-      conditions: { Created: created, Suspended: ["True", "WaitingForQueue"] },
+      conditions: { Created: created, Suspended: ["True", "Suspended"] },
       phase: "Suspended",
       without: ["startTime", "trainingReplicas"],
     },
@@ -1069,4 +1090,292 @@ describe("reconcile: the status is patched only when it changed", () => {
     },
   ];
   for (const row of rows) it(row.name, () => check(row));
+});
+
+describe("reconcile: Kueue admission through the job's Workload (--kueue)", () => {
+  const kueue = { kueue: true };
+  const wl = workloadNameOf(mnist);
+  const queued = () => job().queue("team-vision");
+  /** A queued job that an earlier pass left waiting. */
+  const waiting = () => queued().condition("Created", "True", "TrainingJobCreated").condition("Suspended", "True", "WaitingForQueue");
+  const preempted = "Preempted to accommodate a workload (UID: 42) due to prioritization in the ClusterQueue";
+  const toleration = { key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" };
+  const a100 = resourceFlavor("a100", { "cloud.example.com/accelerator": "a100" }, [toleration]);
+  const rows: Row[] = [
+    {
+      name: "a new job in a queue gets its Workload, and waits for Kueue with no pods (Suspended, WaitingForQueue)",
+      given: observed(queued()),
+      options: kueue,
+      create: [`Workload/${wl}`],
+      events: [
+        ["Normal", "TrainingJobCreated", "TrainingJob mnist was accepted by the operator"],
+        ["Normal", "WaitingForQueue", `waiting for Kueue to admit Workload ${wl} from LocalQueue team-vision`],
+      ],
+      conditions: { Created: created, Suspended: ["True", "WaitingForQueue"] },
+      phase: "Suspended",
+      without: ["startTime", "trainingReplicas"],
+    },
+    {
+      name: "admitted: the pods are created (on the flavor's nodes), Suspended False Admitted",
+      given: observed(waiting()).workload(workload(mnist).admitted("gpu-cluster", "a100")).flavors(a100),
+      options: kueue,
+      create: ["Service/mnist-coordinator", "NetworkPolicy/mnist-network", ...allPods(1, 2)],
+      events: [
+        ["Normal", "Admitted", `Kueue admitted Workload ${wl} to ClusterQueue gpu-cluster`],
+        ["Normal", "Admitted", "gang admission is off: the job's pods are created at once"],
+      ],
+      conditions: { Created: created, Suspended: ["False", "Admitted"], Admitted: admitted },
+      phase: "Admitted",
+      status: { startTime: stamp(0), replicas: 2, trainingReplicas: 2 },
+      requeueAfterMs: 5000,
+    },
+    {
+      name: "admitted on a ResourceFlavor the operator has not read: the job keeps waiting, and says which",
+      given: observed(waiting()).workload(workload(mnist).admitted("gpu-cluster", "a100")),
+      options: kueue,
+      conditions: { Created: created, Suspended: ["True", "WaitingForQueue"] },
+      phase: "Suspended",
+    },
+    {
+      name: "evicted while running: every pod is deleted (Suspended, Evicted), the admission stays while they run",
+      given: observed(queued().running())
+        .service()
+        .pods(...runningPods(mnist, 1, 2))
+        .workload(workload(mnist).admitted("gpu-cluster", "a100").evicted("Preempted", preempted))
+        .flavors(a100),
+      options: kueue,
+      deletePods: ["mnist-coordinator", "mnist-ps-0", "mnist-worker-0", "mnist-worker-1"],
+      events: [
+        ["Normal", "Suspended"],
+        ["Normal", "Suspended"],
+        [
+          "Normal",
+          "Evicted",
+          `Kueue evicted Workload ${wl} (Preempted): ${preempted}; the job is queued again once its pods are gone, and resumes from its newest checkpoint`,
+        ],
+      ],
+      conditions: { Created: created, Admitted: ["False", "Suspended"], Running: ["False", "Suspended"], Suspended: ["True", "Evicted"] },
+      phase: "Suspended",
+      without: ["startTime"],
+    },
+    {
+      name: "evicted, and no pod runs any more: the admission is cleared on the Workload's status",
+      given: observed(queued().condition("Created", "True", "TrainingJobCreated").condition("Suspended", "True", "Evicted")).workload(
+        workload(mnist).admitted("gpu-cluster", "a100").evicted("Preempted", preempted),
+      ),
+      options: kueue,
+      workload: ["status"],
+      conditions: { Created: created, Suspended: ["True", "Evicted"] },
+      phase: "Suspended",
+    },
+    {
+      name: "runPolicy.suspend of an admitted job: its pods are deleted and its Workload made inactive",
+      given: observed(queued().running().suspend(true))
+        .service()
+        .pods(...runningPods(mnist, 1, 2))
+        .workload(workload(mnist).admitted("gpu-cluster", "a100")),
+      options: kueue,
+      deletePods: ["mnist-coordinator", "mnist-ps-0", "mnist-worker-0", "mnist-worker-1"],
+      workload: ["active=false"],
+      events: [
+        ["Normal", "Suspended"],
+        ["Normal", "Suspended"],
+        [
+          "Normal",
+          "Suspended",
+          `runPolicy.suspend is true: the job's pods are deleted until it is false again; its Kueue Workload ${wl} is inactive (spec.active false): Kueue frees its quota`,
+        ],
+      ],
+      conditions: { Created: created, Admitted: ["False", "Suspended"], Running: ["False", "Suspended"], Suspended: ["True", "Suspended"] },
+      phase: "Suspended",
+      without: ["startTime"],
+    },
+    {
+      name: "resumed: the Workload is made active again, and the job waits for Kueue",
+      given: observed(queued().condition("Created", "True", "TrainingJobCreated").condition("Suspended", "True", "Suspended")).workload(
+        workload(mnist).inactive().pending("the workload is deactivated"),
+      ),
+      options: kueue,
+      workload: ["active=true"],
+      events: [["Normal", "WaitingForQueue"]],
+      conditions: { Created: created, Suspended: ["True", "WaitingForQueue"] },
+      phase: "Suspended",
+    },
+    {
+      name: "more workers than Kueue admitted: the pods are stopped first (the Workload stays while they run)",
+      given: observed(queued().running().replicas(3))
+        .service()
+        .pods(...runningPods(mnist, 1, 2))
+        .workload(workload(mnist).admitted("gpu-cluster", "a100"))
+        .flavors(a100),
+      options: kueue,
+      deletePods: ["mnist-coordinator", "mnist-ps-0", "mnist-worker-0", "mnist-worker-1"],
+      events: [
+        ["Normal", "Suspended"],
+        ["Normal", "Suspended"],
+        [
+          "Normal",
+          "WaitingForQueue",
+          "3 workers wanted (spec.workers.replicas), more than the 2 Kueue admitted: the job is queued again at its new size, with a new Workload",
+        ],
+      ],
+      conditions: {
+        Created: created,
+        Admitted: ["False", "Suspended"],
+        Running: ["False", "Suspended"],
+        Suspended: ["True", "WaitingForQueue"],
+      },
+      phase: "Suspended",
+      without: ["startTime"],
+    },
+    {
+      name: "more workers than Kueue admitted, and no pod runs: the Workload is deleted (the next pass makes one at the new size)",
+      given: observed(waiting().replicas(3).status({ trainingReplicas: 2 })).workload(workload(mnist).admitted("gpu-cluster", "a100")),
+      options: kueue,
+      workload: ["delete"],
+      conditions: { Created: created, Suspended: ["True", "WaitingForQueue"] },
+      phase: "Suspended",
+    },
+    {
+      name: "a finished job's Workload gets Finished True, so that Kueue frees its quota",
+      given: observed(queued().finished("Succeeded", "Completed", 10))
+        .workload(workload(mnist).admitted("gpu-cluster", "a100"))
+        .at(10),
+      options: kueue,
+      workload: ["status"],
+      conditions: { Created: created, Admitted: admitted, Running: ["False", "JobSucceeded"], Succeeded: ["True", "Completed"] },
+      phase: "Succeeded",
+    },
+    {
+      name: "a Workload already Finished is left alone",
+      given: observed(queued().finished("Succeeded", "Completed", 10))
+        .workload(workload(mnist).admitted("gpu-cluster", "a100").finished("Succeeded"))
+        .at(10),
+      options: kueue,
+      conditions: { Created: created, Admitted: admitted, Running: ["False", "JobSucceeded"], Succeeded: ["True", "Completed"] },
+      phase: "Succeeded",
+    },
+  ];
+  for (const row of rows) it(row.name, () => check(row));
+
+  it("the Workload: owned by the job, in its queue, one pod set per role with its count (none for colocated shards), templates of the pods", () => {
+    const plan = reconcile(observed(queued().shards(2).replicas(3)).obj(), reconcileOptions(kueue));
+    const made = plan.create[0] as Workload;
+    expect(made.metadata).toMatchObject({
+      name: wl,
+      namespace: "ns",
+      labels: { "app.kubernetes.io/managed-by": "trainfleet-operator", "trainfleet.dev/job-name": "mnist" },
+      ownerReferences: [
+        {
+          apiVersion: "trainfleet.dev/v1alpha1",
+          kind: "TrainingJob",
+          name: "mnist",
+          uid: "uid-mnist",
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    });
+    expect(made.spec.queueName).toBe("team-vision");
+    expect(made.spec.active).toBe(true);
+    expect(made.spec.podSets.map((podSet) => [podSet.name, podSet.count])).toEqual([
+      ["coordinator", 1],
+      ["parameter-server", 2],
+      ["worker", 3],
+    ]);
+    for (const podSet of made.spec.podSets) {
+      expect(Object.keys(podSet.template.metadata).sort()).toEqual(["labels"]);
+      expect(podSet.template.metadata.labels).toEqual({
+        "app.kubernetes.io/managed-by": "trainfleet-operator",
+        "trainfleet.dev/job-name": "mnist",
+        "trainfleet.dev/role": podSet.name,
+      });
+      expect(podSet.template.spec.containers[0]!.resources?.requests).toBeDefined();
+    }
+    const colocated = reconcile(observed(queued().colocated().replicas(3)).obj(), reconcileOptions(kueue)).create[0] as Workload;
+    expect(colocated.spec.podSets.map((podSet) => [podSet.name, podSet.count])).toEqual([
+      ["coordinator", 1],
+      ["worker", 3],
+    ]);
+    // A job the user submitted suspended gets an inactive Workload: Kueue reserves nothing for it.
+    const suspended = reconcile(observed(queued().suspend(true)).obj(), reconcileOptions(kueue)).create[0] as Workload;
+    expect(suspended.spec.active).toBe(false);
+  });
+
+  it("waiting shows Kueue's own words when it says why it does not admit the Workload", () => {
+    const reason = "couldn't assign flavors to pod set worker: insufficient unused quota for cpu in flavor a100, 2 more needed";
+    const status = reconcile(observed(waiting()).workload(workload(mnist).pending(reason)).at(5).obj(), reconcileOptions(kueue)).status!;
+    expect(status.conditions!.find((condition) => condition.type === "Suspended")!.message).toBe(
+      `waiting for Kueue to admit Workload ${wl} from LocalQueue team-vision: ${reason}`,
+    );
+  });
+
+  it("admitted pods get the flavor's node labels in their nodeSelector and its tolerations, and no queue label", () => {
+    const given = observed(waiting()).workload(workload(mnist).admitted("gpu-cluster", "a100")).flavors(a100);
+    const pods = reconcile(given.obj(), reconcileOptions(kueue)).create.filter((object) => object.kind === "Pod") as V1Pod[];
+    expect(pods).toHaveLength(4);
+    for (const created of pods) {
+      expect(created.spec!.nodeSelector).toEqual({ "cloud.example.com/accelerator": "a100" });
+      expect(created.spec!.tolerations).toEqual([toleration]);
+      expect(created.metadata!.labels!["kueue.x-k8s.io/queue-name"]).toBeUndefined();
+    }
+  });
+
+  it("the admission is cleared as a job framework does after an eviction: no admission, QuotaReserved False Pending with Kueue's message, Admitted False", () => {
+    const given = observed(waiting()).workload(workload(mnist).admitted("gpu-cluster", "a100").evicted("Preempted", preempted)).at(30);
+    const [change] = reconcile(given.obj(), reconcileOptions(kueue)).workload;
+    expect(change).toMatchObject({ action: "patchStatus", name: wl, resourceVersion: "7" });
+    const status = (change as Extract<WorkloadChange, { action: "patchStatus" }>).status;
+    expect(status["admission"]).toBeNull();
+    const conditions = status["conditions"] as {
+      type: string;
+      status: string;
+      reason: string;
+      message: string;
+      lastTransitionTime: string;
+    }[];
+    expect(conditions.map((condition) => [condition.type, condition.status, condition.reason])).toEqual([
+      ["QuotaReserved", "False", "Pending"],
+      ["Admitted", "False", "NoReservation"],
+      ["Evicted", "True", "Preempted"],
+    ]);
+    expect(conditions[0]!.message).toBe(preempted);
+    expect(conditions[0]!.lastTransitionTime).toBe(stamp(30));
+  });
+
+  it("the Finished condition says how the job ended", () => {
+    const given = observed(queued().finished("Failed", "BackoffLimitExceeded", 10))
+      .workload(workload(mnist).admitted("gpu-cluster", "a100"))
+      .at(10);
+    const [change] = reconcile(given.obj(), reconcileOptions(kueue)).workload;
+    const conditions = (change as Extract<WorkloadChange, { action: "patchStatus" }>).status["conditions"] as {
+      type: string;
+      status: string;
+      reason: string;
+    }[];
+    expect(conditions.find((condition) => condition.type === "Finished")).toMatchObject({ status: "True", reason: "Failed" });
+  });
+
+  it("fewer workers than admitted: nothing to do with the Workload (its quota stays reserved at the admitted size)", () => {
+    const given = observed(queued().running().replicas(1))
+      .service()
+      .pods(...runningPods(mnist, 1, 2))
+      .workload(workload(mnist).admitted("gpu-cluster", "a100"))
+      .flavors(a100);
+    const plan = reconcile(given.obj(), reconcileOptions(kueue));
+    expect(plan.deletePods.map((target) => target.name)).toEqual(["mnist-worker-1"]);
+    expect(plan.workload).toEqual([]);
+    expect(plan.create.filter((object) => object.kind === "Workload")).toEqual([]);
+  });
+
+  it("with the integration off, a job in a queue runs at once: its pods carry the queue label (Kueue's pod integration), and Created says so", () => {
+    const plan = reconcile(observed(queued()).obj(), reconcileOptions());
+    const pods = plan.create.filter((object) => object.kind === "Pod") as V1Pod[];
+    expect(pods).toHaveLength(4);
+    for (const created of pods) expect(created.metadata!.labels!["kueue.x-k8s.io/queue-name"]).toBe("team-vision");
+    expect(plan.create.some((object) => object.kind === "Workload")).toBe(false);
+    expect(plan.status!.conditions!.find((condition) => condition.type === "Created")!.message).toBe(
+      "TrainingJob mnist was accepted by the operator; scheduling.queueName is team-vision but the operator runs without --kueue (chart value kueue.enabled): it makes no Workload, and the job's pods only carry the kueue.x-k8s.io/queue-name label, for Kueue's pod integration",
+    );
+  });
 });

@@ -327,6 +327,44 @@ describe("the chart's RBAC", () => {
     );
   });
 
+  it("with kueue.enabled grants the Workload rules and the ResourceFlavor rule cluster-wide, and passes --kueue; none of it by default", () => {
+    const objects = render(["--set", "kueue.enabled=true"]);
+    expect(only(objects, "ClusterRole").map(rulesOf)).toEqual([operatorRules([], { kueue: true })]);
+    const args = valueAt(only(objects, "Deployment")[0]!, "spec.template.spec.containers") as JsonValue[];
+    expect(valueAt(args[0]!, "args")).toContain("--kueue");
+    const plain = render();
+    expect(JSON.stringify(only(plain, "ClusterRole"))).not.toContain("kueue.x-k8s.io");
+    expect(JSON.stringify(only(plain, "Deployment"))).not.toContain("--kueue");
+  });
+
+  it("with kueue.enabled and watched namespaces: the Workload rules in each Role, ResourceFlavors (cluster-scoped) by a ClusterRole of their own", () => {
+    const objects = render(["--set", "kueue.enabled=true", "--set", "watchNamespaces={ml,research}"]);
+    const permissions = JSON.parse(readFileSync(operatorPermissionsPath, "utf8")) as {
+      kueue: { rules: PolicyRule[]; clusterScopedRules: PolicyRule[] };
+    };
+    const operatorOnly = (kind: string) => only(objects, kind).filter((object) => valueAt(object, "metadata.name") === "tf-trainfleet");
+    expect(operatorOnly("Role").map((role) => [valueAt(role, "metadata.namespace"), role["rules"]])).toEqual([
+      ["ml", [...operatorRules([]), ...permissions.kueue.rules]],
+      ["research", [...operatorRules([]), ...permissions.kueue.rules]],
+    ]);
+    expect(only(objects, "ClusterRole").map((role) => [valueAt(role, "metadata.name"), role["rules"]])).toEqual([
+      ["tf-trainfleet-kueue", permissions.kueue.clusterScopedRules],
+    ]);
+    expect(only(objects, "ClusterRoleBinding").map((binding) => [binding["roleRef"], binding["subjects"]])).toEqual([
+      [
+        { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "tf-trainfleet-kueue" },
+        [{ kind: "ServiceAccount", name: "tf-trainfleet", namespace }],
+      ],
+    ]);
+    expect(permissions.kueue).toEqual({
+      rules: [
+        { apiGroups: ["kueue.x-k8s.io"], resources: ["workloads"], verbs: ["get", "list", "watch", "create", "delete", "patch"] },
+        { apiGroups: ["kueue.x-k8s.io"], resources: ["workloads/status"], verbs: ["patch"] },
+      ],
+      clusterScopedRules: [{ apiGroups: ["kueue.x-k8s.io"], resources: ["resourceflavors"], verbs: ["get", "list", "watch"] }],
+    });
+  });
+
   it("grants no wildcard, nothing on configmaps or nodes, and on Secrets and NetworkPolicies only what the jobs' credentials need", () => {
     const permissions = JSON.parse(readFileSync(operatorPermissionsPath, "utf8")) as JsonObject;
     const text = JSON.stringify(permissions);

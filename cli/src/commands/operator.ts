@@ -180,7 +180,7 @@ function listenFlag(values: Record<string, FlagValue>, flag: keyof typeof server
 export const operatorCommand: Command = {
   name: "operator",
   usage:
-    "trainfleet operator [--namespaces NS,...] [--default-job-image IMAGE] [--gang-pod-groups volcano,coscheduling] [--operator-namespace NS --operator-pod-labels K=V,...] [--leader-elect [--leader-election-namespace NS] [--leader-election-id NAME]] [--health-listen HOST:PORT] [--metrics-listen HOST:PORT]",
+    "trainfleet operator [--namespaces NS,...] [--default-job-image IMAGE] [--gang-pod-groups volcano,coscheduling] [--kueue] [--operator-namespace NS --operator-pod-labels K=V,...] [--leader-elect [--leader-election-namespace NS] [--leader-election-id NAME]] [--health-listen HOST:PORT] [--metrics-listen HOST:PORT]",
   summary:
     "Runs the Kubernetes operator: for each TrainingJob it creates the coordinator (and its Service), the parameter-server shards and the workers as pods, scales workers without restarting the others, applies the run policy, and keeps the job's status and conditions as the coordinator reports them. It finds its cluster as kubectl does (in a pod: its service account). With --leader-elect, several replicas run and only the holder of a Lease reconciles; a leader that loses it exits 1.",
   flags: {
@@ -193,6 +193,12 @@ export const operatorCommand: Command = {
       kind: "string",
       env: "TRAINFLEET_GANG_POD_GROUPS",
       help: "PodGroup APIs of gang schedulers installed in the cluster (volcano, coscheduling): a job with scheduling.gang.enabled gets a PodGroup. Default: none (the operator admits gangs itself).",
+    },
+    kueue: {
+      kind: "boolean",
+      default: "false",
+      env: "TRAINFLEET_KUEUE",
+      help: "Kueue admits the TrainingJobs that name a queue (spec.scheduling.queueName): each gets a kueue.x-k8s.io/v1beta1 Workload, and its pods are made once Kueue admits it, on the nodes of the ResourceFlavors it assigned. Kueue must be installed. Off: such a job's pods only carry the kueue.x-k8s.io/queue-name label.",
     },
     "status-poll-ms": {
       kind: "integer",
@@ -229,6 +235,7 @@ export const operatorCommand: Command = {
       logger,
       namespaces: commaList(values.namespaces),
       podGroupApis: apis as PodGroupApi[],
+      kueue: values.kueue === true,
       statusPollMs: values["status-poll-ms"] as number,
       ...(defaultJobImage === undefined ? {} : { defaultJobImage }),
       ...(operatorPeer === undefined ? {} : { operatorPeer }),

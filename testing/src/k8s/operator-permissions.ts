@@ -16,6 +16,11 @@ export interface OperatorPermissions {
   rules: PolicyRule[];
   /** Extra rules per gang scheduler (the chart's gangScheduling.podGroups values). */
   gangScheduling: Record<string, PolicyRule[]>;
+  /**
+   * Extra rules with the operator's Kueue integration (the chart's kueue.enabled): on Workloads,
+   * granted where the others are, and on ResourceFlavors, which are cluster-scoped (a ClusterRole).
+   */
+  kueue: { rules: PolicyRule[]; clusterScopedRules: PolicyRule[] };
 }
 
 export const operatorPermissionsPath = repoPath("k8s", "operator-permissions.json");
@@ -23,11 +28,15 @@ export const chartOperatorPermissionsPath = repoPath("helm", "trainfleet", "file
 
 export function loadOperatorPermissions(path = operatorPermissionsPath): OperatorPermissions {
   const parsed = JSON.parse(readFileSync(path, "utf8")) as OperatorPermissions;
-  return { rules: parsed.rules, gangScheduling: parsed.gangScheduling };
+  return { rules: parsed.rules, gangScheduling: parsed.gangScheduling, kueue: parsed.kueue };
 }
 
-/** The rules the operator needs with the given gang schedulers' PodGroups enabled. */
-export function operatorRules(podGroups: readonly string[], permissions = loadOperatorPermissions()): PolicyRule[] {
+/** The rules the operator needs with the given gang schedulers' PodGroups enabled (and with its Kueue integration). */
+export function operatorRules(
+  podGroups: readonly string[],
+  options: { kueue?: boolean } = {},
+  permissions = loadOperatorPermissions(),
+): PolicyRule[] {
   return [
     ...permissions.rules,
     ...podGroups.flatMap((name) => {
@@ -35,6 +44,7 @@ export function operatorRules(podGroups: readonly string[], permissions = loadOp
       if (rules === undefined) throw new Error(`no PodGroup rules for gang scheduler ${name}`);
       return rules;
     }),
+    ...(options.kueue === true ? [...permissions.kueue.rules, ...permissions.kueue.clusterScopedRules] : []),
   ];
 }
 

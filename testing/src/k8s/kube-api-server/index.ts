@@ -12,6 +12,7 @@ export { applyJsonPatch } from "./json-patch.js";
 export type { KubeApiServer, KubeApiServerOptions } from "./kube-api-server.js";
 export { startKubeApiServer } from "./kube-api-server.js";
 export { kubeConfigFor } from "./kube-config.js";
+export { kueueResourceFlavors, kueueResources, kueueWorkloads } from "./kueue-resources.js";
 export { applyMergePatch } from "./merge-patch.js";
 export { jsonPatch, mergePatch, strategicMergePatch } from "./patch.js";
 export type { RequestFilter, RequestLog, RequestRecord } from "./request-log.js";
