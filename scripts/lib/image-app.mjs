@@ -12,7 +12,8 @@
 // on), its package.json and dist/; and node_modules with exactly the packages those need at
 // run time (dependencies and installed optionalDependencies, followed with Node's own
 // lookup from each package's folder), plus the optional native TensorFlow packages the worker
-// loads when present (@tensorflow/tfjs-node-gpu, @tensorflow/tfjs-node). Workspaces stay
+// loads when present (@tensorflow/tfjs-node-gpu, @tensorflow/tfjs-node), less the webgpu path
+// (LEFT_OUT_OF_IMAGES). Workspaces stay
 // symlinked from node_modules/@trainfleet with relative links, valid inside /app; any other
 // symlinked package is copied. Files nothing runs are left out: source maps, type
 // declarations and markdown. Dependencies of other kinds (dev, test, bench) never enter.
@@ -23,6 +24,10 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 
 const ENTRY_WORKSPACE = "cli";
 const OPTIONAL_NATIVE = ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"];
+// The worker's webgpu path stays out of the images: they carry no Vulkan loader for Dawn (the
+// GPU image computes with tfjs-node-gpu), and the webgpu package ships Dawn for every platform
+// (130 MB). A worker in an image finds it missing and says so in its one "no GPU backend" line.
+const LEFT_OUT_OF_IMAGES = new Set(["webgpu", "@tensorflow/tfjs-backend-webgpu"]);
 const SKIPPED = [/\.map$/, /\.d\.[cm]?ts$/, /\.md$/i];
 
 function fail(message) {
@@ -85,6 +90,7 @@ function closure(root) {
     const pkg = readJson(join(dir, "package.json"));
     const optional = pkg.optionalDependencies ?? {};
     for (const name of Object.keys({ ...pkg.dependencies, ...optional })) {
+      if (name in optional && LEFT_OUT_OF_IMAGES.has(name)) continue;
       const found = lookup(dir, name);
       if (found === undefined) {
         if (name in optional) continue; // not for this platform

@@ -34,7 +34,7 @@ describe("help", () => {
       [
         "--workers <integer>",
         "--shards <integer>",
-        "--backend <auto|tensorflow|wasm|cpu>",
+        "--backend <auto|tensorflow|webgpu|wasm|cpu>",
         "env TRAINFLEET_BACKEND",
         "--jobs-dir <string>",
       ],
@@ -84,7 +84,7 @@ describe("bad input", () => {
   it("an environment variable with a bad value is named as such", () => {
     const { code, stderr } = trainfleet(["worker", "--coordinator", "127.0.0.1:1"], { ...process.env, TRAINFLEET_BACKEND: "tpu" });
     expect(code).toBe(1);
-    expect(stderr).toContain('TRAINFLEET_BACKEND (for --backend): "tpu" is not one of auto, tensorflow, wasm, cpu');
+    expect(stderr).toContain('TRAINFLEET_BACKEND (for --backend): "tpu" is not one of auto, tensorflow, webgpu, wasm, cpu');
   });
 
   it("missing data says how to get it", () => {

@@ -129,10 +129,9 @@ describe("the Dockerfile's stages and build args", () => {
     expect([backendFor(""), backendFor("node"), backendFor("node-gpu")]).toEqual(["", "tensorflow", "tensorflow"]);
     // The worker reads that variable, knows both values, and auto tries tfjs-node-gpu first.
     const help = spawnSync(process.execPath, [repoPath("cli", "dist", "main.js"), "worker", "--help"], { encoding: "utf8" }).stdout;
-    expect(help).toContain("--backend <auto|tensorflow|wasm|cpu>");
-    expect(help).toContain(
-      "auto tries @tensorflow/tfjs-node-gpu, then @tensorflow/tfjs-node (where installed), then wasm, then cpu. (default auto; env TRAINFLEET_BACKEND)",
-    );
+    expect(help).toContain("--backend <auto|tensorflow|webgpu|wasm|cpu>");
+    expect(help).toContain("auto tries the GPU first (@tensorflow/tfjs-node-gpu where installed, then webgpu");
+    expect(help).toContain("(default auto; env TRAINFLEET_BACKEND)");
   });
 });
 
@@ -160,7 +159,7 @@ describe("the Dockerfile's backend steps, run under stand-ins", () => {
 
   it("installs a package the worker loads first and the image's /app keeps", () => {
     const backend = readFileSync(repoPath("worker", "src", "compute", "backend.ts"), "utf8");
-    expect(/const NATIVE_PACKAGES = \["([^"]+)"/.exec(backend)?.[1]).toBe("@tensorflow/tfjs-node-gpu");
+    expect(/const NATIVE_GPU = "([^"]+)"/.exec(backend)?.[1]).toBe("@tensorflow/tfjs-node-gpu");
     const imageApp = readFileSync(repoPath("scripts", "lib", "image-app.mjs"), "utf8");
     expect(/const OPTIONAL_NATIVE = \[([^\]]*)\]/.exec(imageApp)?.[1]).toContain('"@tensorflow/tfjs-node-gpu"');
   });

@@ -14,10 +14,10 @@ import { metricsListenFlag } from "./ps.js";
 export const backendFlag = {
   backend: {
     kind: "string",
-    choices: ["auto", "tensorflow", "wasm", "cpu"],
+    choices: ["auto", "tensorflow", "webgpu", "wasm", "cpu"],
     default: "auto",
     env: "TRAINFLEET_BACKEND",
-    help: "TensorFlow.js compute backend. auto tries @tensorflow/tfjs-node-gpu, then @tensorflow/tfjs-node (where installed), then wasm, then cpu.",
+    help: "TensorFlow.js compute backend. auto tries the GPU first (@tensorflow/tfjs-node-gpu where installed, then webgpu where Dawn finds a GPU adapter), then @tensorflow/tfjs-node (where installed), then wasm, then cpu, and logs one line saying why no GPU backend ran. webgpu today refuses to run the worker's step under Node (tf.js cannot read a GPU tensor synchronously there).",
   },
 } as const;
 

@@ -1,19 +1,27 @@
 /**
- * Picks the tf.js backend a worker computes on. Native TensorFlow (tfjs-node-gpu, then
- * tfjs-node) is optional: users install it on real hosts, so it is loaded by dynamic import
- * only when present. wasm is pinned to ONE thread, because several workers share a machine
- * and a single-threaded kernel also sums in a fixed order, so results repeat bit for bit.
+ * Picks the tf.js backend a worker computes on. `auto` takes a GPU first (native TensorFlow
+ * from tfjs-node-gpu, then tf.js's webgpu backend over Dawn), then native TensorFlow on the
+ * CPU (tfjs-node), then wasm, then cpu. The native and webgpu packages are optional: users
+ * install them on real hosts, so they are loaded by dynamic import only when present. wasm is
+ * pinned to ONE thread, because several workers share a machine and a single-threaded kernel
+ * also sums in a fixed order, so results repeat bit for bit. Backends differ in the last bits
+ * of a gradient: the worker reports the one it chose, and a bitwise resume needs the same.
  */
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { pathToFileURL } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { getThreadsCount, setThreadsCount, setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { Code, TrainfleetError } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
+import { useWebGpu, type WebGpuOptions } from "./webgpu-backend.js";
 
-export type BackendChoice = "auto" | "tensorflow" | "wasm" | "cpu";
+export type BackendChoice = "auto" | "tensorflow" | "webgpu" | "wasm" | "cpu";
+
+/** Where the optional packages are resolved from, and what webgpu must be able to do (webgpu-backend.ts). */
+export type SelectBackendOptions = WebGpuOptions;
 
 interface Selected {
   name: string;
@@ -21,11 +29,16 @@ interface Selected {
 }
 
 const require = createRequire(import.meta.url);
-const NATIVE_PACKAGES = ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"] as const;
+const NATIVE_GPU = "@tensorflow/tfjs-node-gpu";
+const NATIVE_CPU = "@tensorflow/tfjs-node";
 const TFJS_VERSION = tf.version_core;
 
-export async function selectBackend(choice: BackendChoice, logger: Logger): Promise<{ name: string; detail: string }> {
-  const selected = await pick(choice, logger);
+export async function selectBackend(
+  choice: BackendChoice,
+  logger: Logger,
+  options: SelectBackendOptions = {},
+): Promise<{ name: string; detail: string }> {
+  const selected = await pick(choice, logger, options);
   // From here on tf.js's console.warn banners ("install tfjs-node...") would only be noise next
   // to our own log; it stays on until now so that a backend's init failure still prints its cause.
   tf.enableProdMode();
@@ -33,17 +46,22 @@ export async function selectBackend(choice: BackendChoice, logger: Logger): Prom
   return selected;
 }
 
-async function pick(choice: BackendChoice, logger: Logger): Promise<Selected> {
+async function pick(choice: BackendChoice, logger: Logger, options: SelectBackendOptions): Promise<Selected> {
   switch (choice) {
     case "tensorflow": {
       const failures: string[] = [];
-      const native = await tryNative(logger, failures);
+      const native = await tryNative([NATIVE_GPU, NATIVE_CPU], logger, failures, options);
       if (native) return native;
       throw unavailable(
         "tensorflow",
         `${failures.join("; ")}. On a GPU host run \`npm install @tensorflow/tfjs-node-gpu@${TFJS_VERSION}\` (needs CUDA), ` +
           `elsewhere \`npm install @tensorflow/tfjs-node@${TFJS_VERSION}\`; or choose the wasm backend`,
       );
+    }
+    case "webgpu": {
+      const webgpu = await useWebGpu(options);
+      if (webgpu.ok) return { name: "webgpu", detail: webgpu.detail };
+      throw unavailable("webgpu", `${webgpu.reason}: ${webgpu.fix}`);
     }
     case "wasm":
       try {
@@ -58,8 +76,16 @@ async function pick(choice: BackendChoice, logger: Logger): Promise<Selected> {
     case "cpu":
       return useCpu();
     case "auto": {
-      const native = await tryNative(logger, []);
-      if (native) return native;
+      const noGpu: string[] = [];
+      const nativeGpu = await tryNative([NATIVE_GPU], logger, noGpu, options);
+      if (nativeGpu) return nativeGpu;
+      const webgpu = await useWebGpu(options);
+      if (webgpu.ok) return { name: "webgpu", detail: webgpu.detail };
+      noGpu.push(`webgpu: ${webgpu.reason}`);
+      // One line for all GPU paths: a CPU-only host says why on every start, without a warning.
+      logger.info({ reasons: noGpu }, `no GPU backend: ${noGpu.join("; ")}`);
+      const nativeCpu = await tryNative([NATIVE_CPU], logger, [], options);
+      if (nativeCpu) return nativeCpu;
       try {
         return await useWasm();
       } catch (error) {
@@ -70,20 +96,27 @@ async function pick(choice: BackendChoice, logger: Logger): Promise<Selected> {
   }
 }
 
-/** Native TensorFlow from the first optional package that is installed and loads; undefined if none. */
-async function tryNative(logger: Logger, failures: string[]): Promise<Selected | undefined> {
-  for (const pkg of NATIVE_PACKAGES) {
+/** Native TensorFlow from the first of `packages` that is installed and loads; undefined if none. */
+async function tryNative(
+  packages: readonly string[],
+  logger: Logger,
+  failures: string[],
+  options: SelectBackendOptions,
+): Promise<Selected | undefined> {
+  const resolver = options.resolveFrom === undefined ? require : createRequire(options.resolveFrom);
+  for (const pkg of packages) {
     // Resolving first tells "not installed" (normal) from "installed but broken" (worth a warning).
+    let entry: string;
     try {
-      require.resolve(pkg);
+      entry = resolver.resolve(pkg);
     } catch {
       logger.debug({ package: pkg }, "optional native backend not installed");
       failures.push(`${pkg} is not installed`);
       continue;
     }
     try {
-      const specifier: string = pkg; // a variable keeps tsc from requiring the package's types
-      const mod = (await import(specifier)) as { version?: Record<string, string> };
+      // By resolved path: the package found above is the one loaded (and tsc needs no types for it).
+      const mod = (await import(pathToFileURL(entry).href)) as { version?: Record<string, string> };
       if (!(await tf.setBackend("tensorflow"))) throw new Error(`tf.setBackend("tensorflow") failed after loading ${pkg}`);
       await tf.ready();
       const version = mod.version?.[pkg.slice("@tensorflow/".length)] ?? "unknown version";
