@@ -6,8 +6,6 @@
  * can be signalled. A benchmark that restarts the fleet starts a new one with `--resume`,
  * at the same address.
  */
-import { once } from "node:events";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { FleetProcess } from "@trainfleet/testing/fleet/fleet-process";
 import { StatusEvents } from "@trainfleet/testing/fleet/status-events";
@@ -27,16 +25,6 @@ export interface FleetOptions {
    * files for mutual TLS. Without it every member gets --insecure: plaintext, on purpose.
    */
   securityArgs?: (member: string) => string[];
-}
-
-/** A port that was free a moment ago, for a coordinator that every fleet reaches at the same address. */
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  server.close();
-  await once(server, "close");
-  return typeof address === "object" && address !== null ? address.port : 0;
 }
 
 export class BenchFleet {

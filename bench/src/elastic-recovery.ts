@@ -28,8 +28,9 @@ import { JobPhase } from "@trainfleet/proto";
 import { now } from "@trainfleet/testing/fleet/clock";
 import type { FleetProcess, LogLine } from "@trainfleet/testing/fleet/fleet-process";
 import type { StatusEvent } from "@trainfleet/testing/fleet/status-events";
-import { BenchFleet, freePort } from "./bench-fleet.js";
+import { BenchFleet } from "./bench-fleet.js";
 import { median } from "./child.js";
+import { freePort } from "./free-port.js";
 
 const { values } = parseArgs({
   options: {

@@ -2,10 +2,11 @@
  * The gloo baseline: torch.distributed all_reduce in N processes of Debian's python3 with
  * python3-torch (the only python that can import it here). Absent torch, a clear note.
  */
+
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
+import { freePort } from "./free-port.js";
 
 const python = "/usr/bin/python3";
 const script = fileURLToPath(new URL("../gloo-all-reduce.py", import.meta.url));
@@ -17,14 +18,6 @@ export function glooAvailable(): { ok: true; version: string } | { ok: false; wh
   if (probe.status !== 0) return { ok: false, why: `no torch for ${python} (install Debian's python3-torch to compare with gloo)` };
   const [version, gloo] = probe.stdout.trim().split(" ");
   return gloo === "True" ? { ok: true, version: version ?? "?" } : { ok: false, why: "torch was built without gloo" };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  server.close();
-  return typeof address === "object" && address !== null ? address.port : 0;
 }
 
 /** Per size (bytes): the median all_reduce time (ms) of each sitting. */
