@@ -7,7 +7,7 @@
 import { connect } from "node:net";
 import { setImmediate } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
-import { JobSpecSchema, JobStatusSchema, MemberRole, RegisterRequestSchema } from "@trainfleet/proto";
+import { JobPhase, JobSpecSchema, JobStatusSchema, MemberRole, RegisterRequestSchema } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
 import { silentLogger } from "@trainfleet/runtime";
 import { resolveJobSpec } from "@trainfleet/spec";
@@ -102,6 +102,7 @@ class LargeStatusSource implements StatusApiSource {
   get revision() {
     return this.#changes.revision;
   }
+  readonly phase = JobPhase.RUNNING;
   status() {
     return create(JobStatusSchema, { jobId: "unit", message: "x".repeat(this.bytes), step: this.#changes.revision });
   }

@@ -101,6 +101,10 @@ export class Coordinator {
     return this.#lifecycle.revision;
   }
 
+  get phase(): JobPhase {
+    return this.#lifecycle.phase;
+  }
+
   submit(spec: ResolvedJobSpec): void {
     if (this.#spec !== undefined)
       throw new TrainfleetError(

@@ -9,7 +9,7 @@
  * A GET reuses the current revision's JSON while it is younger than `maxAgeMs`: heartbeat
  * times move without a new revision, so a GET may see them at most that old.
  */
-import type { JobStatus } from "@trainfleet/proto";
+import type { JobPhase, JobStatus } from "@trainfleet/proto";
 import { jobStatusToJson } from "@trainfleet/proto";
 import { formatServerSentEvent } from "@trainfleet/runtime";
 import type { StatusSource } from "./status-watch.js";
@@ -45,6 +45,10 @@ export class StatusEncoder implements StatusSource {
 
   get revision(): number {
     return this.#source.revision;
+  }
+
+  get phase(): JobPhase {
+    return this.#source.phase;
   }
 
   changedSince(revision: number, signal: AbortSignal): Promise<void> {

@@ -7,15 +7,26 @@
  * change. Status is level-based: a watcher that reads more slowly than the status changes
  * gets the newest status when it is ready (the changes in between are folded into it),
  * never a backlog. The final status (Succeeded or Failed) is always sent, and ends the watch.
+ *
+ * Progress is folded the same way: two statuses of the same phase go to a watcher at least
+ * samePhaseIntervalMs apart, while a new phase goes out at once. Every step of a training job
+ * is a change, and sending each one (the whole status, encoded and written) cost the
+ * coordinator and each watcher more CPU per step than a worker's own overhead on a small model.
  */
-import type { JobStatus } from "@trainfleet/proto";
+import { setTimeout as delay } from "node:timers/promises";
+import type { JobPhase, JobStatus } from "@trainfleet/proto";
 import { isFinished } from "../job/job-phase.js";
 
 export interface StatusSource {
   readonly revision: number;
+  /** The phase of the current status, without building it. */
+  readonly phase: JobPhase;
   status(): JobStatus;
   changedSince(revision: number, signal: AbortSignal): Promise<void>;
 }
+
+/** The shortest time between two statuses of the same phase sent to one watcher (10 a second at most). */
+export const samePhaseIntervalMs = 100;
 
 export interface StatusUpdate {
   revision: number;
@@ -30,22 +41,46 @@ export interface WatchOptions {
    */
   lastSeen?: number | undefined;
   signal: AbortSignal;
+  /** Default samePhaseIntervalMs. */
+  samePhaseIntervalMs?: number;
 }
 
 export async function* watchStatus(source: StatusSource, options: WatchOptions): AsyncGenerator<StatusUpdate> {
   const { signal } = options;
+  const interval = options.samePhaseIntervalMs ?? samePhaseIntervalMs;
   let seen = options.lastSeen;
   if (seen === source.revision && isFinished(source.status().phase)) return;
+  let sent: { phase: JobPhase; at: number } | undefined;
   for (;;) {
     const revision = source.revision;
     if (revision !== seen) {
+      if (sent !== undefined && source.phase === sent.phase && performance.now() < sent.at + interval) {
+        await sameOrNewPhase(source, sent, interval, signal);
+        if (signal.aborted) return;
+        continue;
+      }
       const status = source.status();
       yield { revision, status };
       if (isFinished(status.phase)) return;
       seen = revision;
+      sent = { phase: status.phase, at: performance.now() };
       continue;
     }
     if (signal.aborted) return;
     await source.changedSince(revision, signal);
   }
+}
+
+/** Waits until `interval` has passed since `sent`, or the phase is no longer the one sent (checked at each change), or abort. */
+async function sameOrNewPhase(
+  source: StatusSource,
+  sent: { phase: JobPhase; at: number },
+  interval: number,
+  signal: AbortSignal,
+): Promise<void> {
+  const passed = delay(sent.at + interval - performance.now(), undefined, { signal }).catch(() => undefined);
+  let waiting = true;
+  void passed.then(() => (waiting = false));
+  while (waiting && source.phase === sent.phase && !signal.aborted)
+    await Promise.race([passed, source.changedSince(source.revision, signal)]);
 }

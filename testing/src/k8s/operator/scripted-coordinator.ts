@@ -39,6 +39,9 @@ export class ScriptedCoordinator {
       get revision() {
         return coordinator.#revision;
       },
+      get phase() {
+        return coordinator.#status.phase;
+      },
       status: () => coordinator.#status,
       changedSince: (revision: number, signal: AbortSignal) =>
         new Promise<void>((resolve) => {
