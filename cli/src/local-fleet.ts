@@ -73,7 +73,8 @@ export class LocalFleet {
     const logPath = join(this.#folder, `${name}${this.#logSuffix}.log`);
     const start = (argv: string[]): ChildProcess => {
       const log = openSync(logPath, "a");
-      const child = spawn(process.execPath, [mainScript, ...argv], {
+      // Node's own flags given to `trainfleet run` (--cpu-prof, --max-old-space-size...) reach every process of the fleet.
+      const child = spawn(process.execPath, [...process.execArgv, mainScript, ...argv], {
         stdio: ["ignore", log, log, ...(options.ipc ? (["ipc"] as const) : [])],
         env: this.#env,
         // A process group of its own: Ctrl-C in a terminal reaches `trainfleet run` only, which
