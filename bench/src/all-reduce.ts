@@ -1,7 +1,10 @@
 /**
  * `npm run bench:all-reduce`: the parameter server as an all-reduce, in the style of
  * nccl-tests, beside torch's gloo all_reduce on the same sizes in the same run. A PS round
- * (every worker pushes its gradient and pulls the result) does what one all_reduce does.
+ * (every worker pushes its gradient and pulls the result) does what one all_reduce does, and
+ * more: it averages and applies the optimizer (SGD with momentum) too. So it is also set beside
+ * what a DDP step does with gloo: the all_reduce, the average and torch's SGD step on the same
+ * bytes ("gloo+SGD").
  * algbw = bytes / time; busbw = algbw x 2(N-1)/N, the bandwidth a ring would need, which
  * makes different N comparable. Medians of the per-sitting medians, after a warm-up.
  * With --tls, the same rounds in plaintext and over mutual TLS side by side instead
@@ -52,14 +55,18 @@ console.log(
   `trainfleet all-reduce: ${sittings} sittings, chunks of ${chunkBytes / 1024} KiB, node ${process.version}; ${gloo.ok ? `torch ${gloo.version} gloo` : `gloo: ${gloo.why}`}`,
 );
 console.log(
-  "| N | size | placement | wire | time | algbw GB/s | busbw GB/s | gloo time | gloo busbw GB/s | PS / gloo | shard peak RSS | worker peak RSS |",
+  "| N | size | placement | wire | time | algbw GB/s | busbw GB/s | gloo time | gloo busbw GB/s | PS / gloo | gloo+SGD time | PS / gloo+SGD | shard peak RSS | worker peak RSS |",
 );
-console.log("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+console.log("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const workers of values.workers.split(",").map(Number)) {
-  const glooTimes = gloo.ok ? await glooSittings(workers, sizes, sittings, sizes.map(roundsFor)) : new Map<number, number[]>();
+  const rounds = sizes.map(roundsFor);
+  const none = new Map<number, number[]>();
+  const glooTimes = gloo.ok ? await glooSittings(workers, sizes, sittings, rounds) : none;
+  const ddpTimes = gloo.ok ? await glooSittings(workers, sizes, sittings, rounds, "sgd-momentum") : none;
   const busFactor = (2 * (workers - 1)) / workers;
   for (const bytes of sizes) {
     const glooMs = glooTimes.has(bytes) ? median(glooTimes.get(bytes)!) : undefined;
+    const ddpMs = ddpTimes.has(bytes) ? median(ddpTimes.get(bytes)!) : undefined;
     for (const [placement, wire] of placements.flatMap((p) => wires.map((w) => [p, w] as const))) {
       const colocated = placement === "colocated";
       const shards = colocated ? workers : Number(placement);
@@ -86,9 +93,10 @@ for (const workers of values.workers.split(",").map(Number)) {
         glooMs === undefined
           ? "- | - | -"
           : `${glooMs.toFixed(1)} ms | ${((bytes / (glooMs / 1000) / 1e9) * busFactor).toFixed(2)} | ${(glooMs / ms).toFixed(2)}x`;
+      const ddpCells = ddpMs === undefined ? "- | -" : `${ddpMs.toFixed(1)} ms | ${(ddpMs / ms).toFixed(2)}x`;
       const label = colocated ? "colocated" : `${shards} dedicated`;
       console.log(
-        `| ${workers} | ${bytes / mb} MiB | ${label} | ${wire} | ${ms.toFixed(1)} ms | ${algbw.toFixed(2)} | ${(algbw * busFactor).toFixed(2)} | ${glooCells} | ${colocated ? "(in worker)" : `${(shardRss / mb).toFixed(0)} MiB`} | ${(workerRss / mb).toFixed(0)} MiB |`,
+        `| ${workers} | ${bytes / mb} MiB | ${label} | ${wire} | ${ms.toFixed(1)} ms | ${algbw.toFixed(2)} | ${(algbw * busFactor).toFixed(2)} | ${glooCells} | ${ddpCells} | ${colocated ? "(in worker)" : `${(shardRss / mb).toFixed(0)} MiB`} | ${(workerRss / mb).toFixed(0)} MiB |`,
       );
     }
   }

@@ -20,11 +20,30 @@ export function glooAvailable(): { ok: true; version: string } | { ok: false; wh
   return gloo === "True" ? { ok: true, version: version ?? "?" } : { ok: false, why: "torch was built without gloo" };
 }
 
-/** Per size (bytes): the median all_reduce time (ms) of each sitting. */
-export async function glooSittings(workers: number, sizes: number[], sittings: number, rounds: number[]): Promise<Map<number, number[]>> {
+/**
+ * Per size (bytes): the median time (ms) of each sitting of gloo's all_reduce alone, or with
+ * `step` "sgd-momentum" of what a DDP step does with it (the average and torch's SGD step).
+ */
+export async function glooSittings(
+  workers: number,
+  sizes: number[],
+  sittings: number,
+  rounds: number[],
+  step: "none" | "sgd-momentum" = "none",
+): Promise<Map<number, number[]>> {
   const port = await freePort();
+  const args = (rank: number) => [
+    script,
+    String(rank),
+    String(workers),
+    String(port),
+    sizes.join(","),
+    String(sittings),
+    rounds.join(","),
+    step,
+  ];
   const children = Array.from({ length: workers }, (_, rank) =>
-    spawn(python, [script, String(rank), String(workers), String(port), sizes.join(","), String(sittings), rounds.join(",")], {
+    spawn(python, args(rank), {
       stdio: ["ignore", "pipe", "inherit"],
       // One BLAS/OpenMP thread per process, like the Node side.
       env: { ...process.env, OMP_NUM_THREADS: "1" },
