@@ -7,11 +7,13 @@
  * copied).
  *
  * A GET reuses the current revision's JSON while it is younger than `maxAgeMs`: heartbeat
- * times move without a new revision, so a GET may see them at most that old.
+ * times move without a new revision, so a GET may see them at most that old. A finished job's
+ * status never moves again.
  */
 import type { JobPhase, JobStatus } from "@trainfleet/proto";
 import { jobStatusToJson } from "@trainfleet/proto";
 import { formatServerSentEvent } from "@trainfleet/runtime";
+import { isFinished } from "../job/job-phase.js";
 import type { StatusSource } from "./status-watch.js";
 
 export interface EncodedStatus {
@@ -70,9 +72,14 @@ export class StatusEncoder implements StatusSource {
     return this.#current?.revision === revision ? this.#current : this.#encode(revision);
   }
 
-  /** The current status for a one-off read (GET): the shared one unless it is older than maxAgeMs. */
+  /**
+   * The current status for a one-off read (GET): the shared one unless it is older than
+   * maxAgeMs. A finished job's status is final: a lingering coordinator serves it as it was
+   * sent, not with the heartbeats of members on their way out.
+   */
   fresh(): EncodedStatus {
     const current = this.current();
+    if (isFinished(current.status.phase)) return current;
     return this.#now() - this.#current!.at <= this.#maxAgeMs ? current : this.#encode(current.revision);
   }
 
