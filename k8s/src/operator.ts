@@ -22,9 +22,7 @@ import { CredentialSecrets } from "./credential-secrets.js";
 import type { PodGroupApi } from "./gang.js";
 import { podGroupApiFor, podGroupResources } from "./gang.js";
 import type { OperatorPeer } from "./job-network-policy.js";
-import { assignedFlavors } from "./kueue-flavors.js";
-import type { ResourceFlavor, Workload } from "./kueue-workload.js";
-import { resourceFlavorApi, workloadApi } from "./kueue-workload.js";
+import { KueueInformers } from "./kueue-informers.js";
 import { coordinatorName, group, labels, managedSelector, plural, version } from "./names.js";
 import type { OperatorServers } from "./operator-health.js";
 import { startOperatorServers } from "./operator-health.js";
@@ -88,8 +86,8 @@ export class Operator {
   readonly #jobs: RestartingInformer<TrainingJob & KubernetesObject>[] = [];
   readonly #pods: RestartingInformer<V1Pod>[] = [];
   readonly #services: RestartingInformer<V1Service>[] = [];
-  readonly #workloads: RestartingInformer<Workload & KubernetesObject>[] = [];
-  #resourceFlavors: RestartingInformer<ResourceFlavor & KubernetesObject> | undefined;
+  /** With --kueue: the Workloads and ResourceFlavors. */
+  #kueue: KueueInformers | undefined;
   readonly #queue: WorkQueue;
   readonly #failures = new Map<string, number>();
   /** Pods this operator deleted that the informer may still show: never counted twice. */
@@ -180,8 +178,8 @@ export class Operator {
   }
 
   get informers(): RestartingInformer<KubernetesObject>[] {
-    const flavors = this.#resourceFlavors === undefined ? [] : [this.#resourceFlavors];
-    return [...this.#jobs, ...this.#pods, ...this.#services, ...this.#workloads, ...flavors] as RestartingInformer<KubernetesObject>[];
+    const kueue = this.#kueue?.informers ?? [];
+    return [...this.#jobs, ...this.#pods, ...this.#services, ...kueue] as RestartingInformer<KubernetesObject>[];
   }
 
   async #startInformers(): Promise<void> {
@@ -228,73 +226,16 @@ export class Operator {
       this.#jobs.push(new RestartingInformer(`trainingjobs (${where})`, jobs, logger, backoff, enqueueAll));
       this.#pods.push(new RestartingInformer(`pods (${where})`, pods, logger, backoff, enqueueAll));
       this.#services.push(new RestartingInformer(`services (${where})`, services, logger, backoff, enqueueAll));
-      if (this.options.kueue === true) this.#workloads.push(this.#workloadInformer(namespace, backoff));
     }
-    if (this.options.kueue === true) this.#resourceFlavors = this.#resourceFlavorInformer(backoff);
+    const onWorkload = (workload: KubernetesObject) => this.#enqueueOwner(workload);
+    const kueueOptions = { kubeConfig, custom: this.#custom, logger, backoff, onWorkload, onAll: enqueueAll };
+    if (this.options.kueue === true) this.#kueue = new KueueInformers(scopes, kueueOptions);
     // Pods, Services (and Kueue's objects) first: a job is never reconciled against an empty pod cache.
-    const flavors = this.#resourceFlavors === undefined ? [] : [this.#resourceFlavors];
-    await Promise.all([...this.#pods, ...this.#services, ...this.#workloads, ...flavors].map((informer) => informer.start()));
+    const kueue = this.#kueue?.informers ?? [];
+    await Promise.all([...this.#pods, ...this.#services, ...kueue].map((informer) => informer.start()));
     await Promise.all(this.#jobs.map((informer) => informer.start()));
     this.#resync = setInterval(enqueueAll, this.options.resyncMs ?? 60_000);
     logger.info({ namespaces: this.options.namespaces ?? [], defaultJobImage: this.options.defaultJobImage ?? null }, "operator started");
-  }
-
-  /**
-   * The Workloads the operator made (its label), in one namespace or all: a change to one is a
-   * change to its job. When Kueue is not installed the list fails, and the informer tries again
-   * with its backoff; meanwhile each queued job says so (its Workload cannot be created).
-   */
-  #workloadInformer(namespace: string | undefined, backoff: InformerBackoff): RestartingInformer<Workload & KubernetesObject> {
-    const prefix = namespace === undefined ? "" : `/namespaces/${namespace}`;
-    const { group, version, plural } = workloadApi;
-    type WorkloadList = KubernetesListObject<Workload & KubernetesObject>;
-    const informer = makeInformer<Workload & KubernetesObject>(
-      this.options.kubeConfig,
-      `/apis/${group}/${version}${prefix}/${plural}`,
-      () =>
-        (namespace === undefined
-          ? this.#custom.listClusterCustomObject({ group, version, plural, labelSelector: managedSelector })
-          : this.#custom.listNamespacedCustomObject({
-              group,
-              version,
-              namespace,
-              plural,
-              labelSelector: managedSelector,
-            })) as Promise<WorkloadList>,
-      managedSelector,
-    );
-    for (const verb of ["add", "update", "delete"] as const) informer.on(verb, (workload) => this.#enqueueOwner(workload));
-    const where = namespace ?? "all namespaces";
-    return new RestartingInformer(`workloads (${where})`, informer, this.options.logger, backoff, () => this.#enqueueAll());
-  }
-
-  /** Kueue's ResourceFlavors (cluster-scoped): a job admitted to one that was not read yet waits for it. */
-  #resourceFlavorInformer(backoff: InformerBackoff): RestartingInformer<ResourceFlavor & KubernetesObject> {
-    const { group, version, plural } = resourceFlavorApi;
-    const informer = makeInformer<ResourceFlavor & KubernetesObject>(
-      this.options.kubeConfig,
-      `/apis/${group}/${version}/${plural}`,
-      () =>
-        this.#custom.listClusterCustomObject({ group, version, plural }) as Promise<
-          KubernetesListObject<ResourceFlavor & KubernetesObject>
-        >,
-    );
-    for (const verb of ["add", "update"] as const) informer.on(verb, () => this.#enqueueAll());
-    return new RestartingInformer("resourceflavors", informer, this.options.logger, backoff, () => this.#enqueueAll());
-  }
-
-  /** The job's Workload (this incarnation's) and the ResourceFlavors its admission names. */
-  #kueueObjects(job: TrainingJob): { workload?: Workload; resourceFlavors?: ReadonlyMap<string, ResourceFlavor> } {
-    if (this.options.kueue !== true) return {};
-    const workload = this.#workloads
-      .flatMap((informer) => informer.informer.list(job.metadata.namespace))
-      .find((candidate) => candidate.metadata?.labels?.[labels.jobName] === job.metadata.name && ownedBy(candidate, job));
-    const resourceFlavors = new Map<string, ResourceFlavor>();
-    for (const name of workload === undefined ? [] : [...assignedFlavors(workload).values()].flat()) {
-      const flavor = this.#resourceFlavors?.informer.get(name);
-      if (flavor !== undefined) resourceFlavors.set(name, flavor);
-    }
-    return { ...(workload === undefined ? {} : { workload }), resourceFlavors };
   }
 
   #enqueueAll(): void {
@@ -351,7 +292,7 @@ export class Operator {
           service,
           podGroupExists: await this.#podGroupExists(job),
           coordinator: await this.#coordinatorReport(job, pods),
-          ...this.#kueueObjects(job),
+          ...this.#kueue?.observed(job),
           now,
         },
         {
