@@ -202,6 +202,8 @@ describe("two operator replicas electing a leader over a Lease (in-process test 
     const events = await h.eventsWith("steady", ["TrainingJobCreated", "ParameterServerFailed"]);
     expect(events.filter((event) => event.reason === "TrainingJobCreated").map((event) => event.count ?? 1)).toEqual([1]);
     expect(events.filter((event) => event.reason === "ParameterServerFailed").map((event) => event.count ?? 1)).toEqual([1]);
+    // The shard's pod is made again in the pass after the one that recorded the restart.
+    await h.waitFor("the new leader making the shard's pod again", async () => callsOf(h, "replica-b").includes("create pods"));
     expect(writes(callsOf(h, "replica-b"))).toEqual(expect.arrayContaining(["create pods", "patch trainingjobs/status"]));
   });
 
