@@ -210,6 +210,10 @@ describe("generations", () => {
     expect(h.coordinator.status().workers.map((w) => w.state)).toEqual([WorkerState.TRAINING, WorkerState.TRAINING, WorkerState.STANDBY]);
     expect(await h.take(standby)).toEqual([]);
     h.coordinator.streamClosed(workers[0]!);
+    expect(h.coordinator.status().workers[0]).toMatchObject({
+      lastErrorReason: "StreamClosed",
+      lastErrorMessage: "worker worker-0 (rank 0) was lost: its assignment stream closed",
+    });
     await h.shardsReport();
     expect((await h.take(standby))[0]).toMatchObject({ case: "worker", value: { generation: 2, rank: 1, worldSize: 2 } });
     expect((await h.take(workers[1]!)).filter((k) => k.case === "worker").at(-1)).toMatchObject({ value: { generation: 2, rank: 0 } });
@@ -234,6 +238,15 @@ describe("generations", () => {
     const status = h.coordinator.status();
     expect(status).toMatchObject({ generation: 2, reason: "Rescaling" });
     expect(status.workers.map((w) => w.state)).toEqual([WorkerState.TRAINING, WorkerState.LOST, WorkerState.TRAINING]);
+    // The job's message is the new generation's; the evicted worker keeps why it went.
+    expect(status.workers.map((w) => [w.lastErrorReason, w.lastErrorMessage])).toEqual([
+      ["", ""],
+      [
+        "Straggler",
+        "worker worker-1 (rank 1) was evicted: it missed 3 step deadlines of 60000 ms in a row (workers.stepDeadlineMs, workers.maxMissedDeadlines 3)",
+      ],
+      ["", ""],
+    ]);
     expect((await h.take(workers[1]!)).at(-1)).toEqual({ case: "stop", value: { reason: "Evicted", rejoin: true } });
     const metrics = h.coordinator.metrics.render();
     expect(metrics).toContain('trainfleet_member_evictions_total{job_id="elastic",role="worker",cause="straggler"} 1');

@@ -21,7 +21,7 @@ afterAll(async () => {
 
 describe("a worker frozen with SIGSTOP", () => {
   it("is evicted as a straggler well within its lease, and rejoins after SIGCONT", async () => {
-    const leaseMs = 30_000;
+    const leaseMs = 60_000;
     const coordinator = start("coordinator", [
       "coordinator",
       "--insecure",
@@ -43,7 +43,8 @@ describe("a worker frozen with SIGSTOP", () => {
         "--eval-samples",
         "200",
       ],
-      ...["--step-deadline-ms", "300", "--max-missed-deadlines", "3"],
+      // Deadlines a busy CI machine does not miss with a live worker (300 ms did: the other worker was evicted too).
+      ...["--step-deadline-ms", "1000", "--max-missed-deadlines", "3"],
     ]);
     const address = (await coordinator.log("coordinator listening")).address as string;
     const { url, metrics } = (await coordinator.log("status API listening")) as unknown as { url: string; metrics: string };
@@ -60,12 +61,15 @@ describe("a worker frozen with SIGSTOP", () => {
       s.workers.some((w) => w.workerId === frozenId && w.state === WorkerState.LOST),
     );
     const detectionMs = Date.now() - frozenAt;
-    // Three deadlines of 300 ms, a shard heartbeat (at most a second) and a check (at most half a second) later; far from the lease.
+    // Three or four deadlines of a second, a shard heartbeat (at most a second) and a check (at most half a second) later; far from the lease.
     expect(detectionMs).toBeLessThan(leaseMs / 4);
     expect(evicted.status).toMatchObject({ generation: 2, phase: JobPhase.RUNNING });
-    expect(evicted.status.message).toMatch(
+    // The job's message moves on with the next generation (a watcher may see that one first); the worker keeps why it went.
+    const lost = evicted.status.workers.find((w) => w.workerId === frozenId)!;
+    expect(lost.lastErrorReason).toBe("Straggler");
+    expect(lost.lastErrorMessage).toMatch(
       new RegExp(
-        `^worker ${frozenId} \\(rank \\d\\) was evicted: it missed \\d+ step deadlines of 300 ms in a row \\(workers.stepDeadlineMs, workers.maxMissedDeadlines 3\\)`,
+        `^worker ${frozenId} \\(rank \\d\\) was evicted: it missed \\d+ step deadlines of 1000 ms in a row \\(workers.stepDeadlineMs, workers.maxMissedDeadlines 3\\)$`,
       ),
     );
     const during = await events.waitFor("steps without the frozen worker", (s) => s.generation === 2 && s.step >= evicted.status.step + 20);

@@ -51,6 +51,18 @@ export function lossOutcome(loss: {
   return loss.hadRank ? "regroup" : "changed";
 }
 
+/**
+ * The reason a lost member's status keeps (WorkerStatus.last_error_reason): a watcher that
+ * reads the status after the job's message has moved on still sees why each member went.
+ */
+const lossReasons: Record<EvictionCause, string> = {
+  lease_expired: "LeaseExpired",
+  stream_closed: "StreamClosed",
+  straggler: "Straggler",
+  replaced: "Replaced",
+  failed: "Failed",
+};
+
 /** `member` is gone, because `why`; `regroup` false: it is marked lost and nothing more. A member already lost is left alone. */
 export function loseMember(member: Member, cause: EvictionCause, why: string, context: LossContext, regroup = true): void {
   if (member.state === WorkerState.LOST) return;
@@ -62,6 +74,8 @@ export function loseMember(member: Member, cause: EvictionCause, why: string, co
   const rank = hadRank ? ` (rank ${member.rank})` : "";
   const role = worker ? `worker ${member.id}${rank}` : `parameter-server shard ${member.shardIndex}`;
   const lost = `${role} was ${cause === "straggler" ? "evicted" : "lost"}: ${why}`;
+  // A worker's own failure report (set before its loss) says more than the loss does.
+  member.lastError ??= { reason: lossReasons[cause], message: lost };
   lifecycle.publish({ kind: JobEventKind.MEMBER_LOST, ...memberFields(member), message: lost });
   member.outbox.push({ kind: { case: "stop", value: { reason: "Evicted", rejoin: true } } });
   member.outbox.close();

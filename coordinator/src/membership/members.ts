@@ -37,7 +37,7 @@ export interface Member {
   timing: StepTiming;
   /** Parameter-server shards: the counters of their latest heartbeat. */
   shardStats: ParameterServerStats | undefined;
-  /** Workers: why the worker last gave up, as it reported before exiting (ReportFailure). */
+  /** Why the member went: a worker's own report before exiting (ReportFailure), else why it was lost (member-loss.ts). */
   lastError: { reason: string; message: string } | undefined;
 }
 

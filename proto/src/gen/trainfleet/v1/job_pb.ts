@@ -792,7 +792,9 @@ export type WorkerStatus = Message<"trainfleet.v1.WorkerStatus"> & {
 
   /**
    * Why the worker last gave up, as it reported before exiting (ReportFailure): a CamelCase
-   * reason (DataUnavailable, NonFiniteGradient, ...) and its message; empty when it has not.
+   * reason (DataUnavailable, NonFiniteGradient, ...) and its message. A worker lost without a
+   * report gets why it was lost: LeaseExpired, StreamClosed, Straggler (evicted) or Replaced,
+   * with the coordinator's message. Empty while neither has happened.
    *
    * @generated from field: string last_error_reason = 11;
    */
