@@ -56,7 +56,7 @@ describe("member messages", () => {
       [client.reportFailure({ workerId: long, reason: "WorkerError" }), `worker_id: ${1 << 20} characters; at most 64 are taken`],
       [client.reportCheckpoint({ memberId: "ps-0", sha256: "f".repeat(65) }), "sha256: 65 characters; at most 64 are taken"],
       [client.reportGeneration({ memberId: "ps-0", error: "e".repeat(5000) }), "error: 5000 characters; at most 4096 are taken"],
-      [client.reportProgress({ memberId: long }), `member_id: ${1 << 20} characters; at most 64 are taken`],
+      [client.reportProgress([{ memberId: long }]), `member_id: ${1 << 20} characters; at most 64 are taken`],
     ];
     for (const [call, message] of cases) {
       const error = await rejection(call);

@@ -104,26 +104,49 @@ export function addService<S extends GenServiceMethods>(
   serverSignal: AbortSignal,
 ): void {
   const implementation: grpc.UntypedServiceImplementation = {};
+  const calls = new OpenCalls(serverSignal);
   for (const method of service.methods) {
     const handler = handlers[method.localName as keyof S] as unknown as (...args: unknown[]) => unknown;
-    implementation[method.localName] = adapt(method, handler.bind(handlers), serverSignal);
+    implementation[method.localName] = adapt(method, handler.bind(handlers), calls);
   }
   server.addService(grpcServiceDefinition(service as GenService<GenServiceMethods>), implementation);
 }
 
 type AnyCall = grpc.ServerUnaryCall<object, object> & grpc.ServerReadableStream<object, object> & grpc.ServerWritableStream<object, object>;
 
-function adapt(method: DescMethod, handler: (...args: unknown[]) => unknown, serverSignal: AbortSignal): grpc.UntypedHandleCall {
+/**
+ * The calls in progress, each cancelled when the server shuts down. A set, not a listener
+ * per call on the server's signal: removing an event listener walks the signal's list, so
+ * every call paid time linear in the calls open (each member's assignment stream is one).
+ */
+class OpenCalls {
+  readonly #aborts = new Set<() => void>();
+
+  constructor(private readonly serverSignal: AbortSignal) {
+    serverSignal.addEventListener("abort", () => {
+      for (const abort of this.#aborts) abort();
+    });
+  }
+
+  /** Calls `abort` when the server shuts down (at once if it has); returns the call's clean-up. */
+  add(abort: () => void): () => void {
+    if (this.serverSignal.aborted) abort();
+    this.#aborts.add(abort);
+    return () => this.#aborts.delete(abort);
+  }
+}
+
+function adapt(method: DescMethod, handler: (...args: unknown[]) => unknown, calls: OpenCalls): grpc.UntypedHandleCall {
   const contextOf = (call: AnyCall): { context: CallContext; done: () => void } => {
     const controller = new AbortController();
     const abort = () => controller.abort(new Error("call cancelled"));
     call.on("cancelled", abort);
-    serverSignal.addEventListener("abort", abort);
+    const forget = calls.add(abort);
     return {
       context: { signal: controller.signal, peer: call.getPeer(), identity: peerIdentityOf(call.getAuthContext().sslPeerCertificate) },
       done: () => {
         call.off("cancelled", abort);
-        serverSignal.removeEventListener("abort", abort);
+        forget();
       },
     };
   };

@@ -26,6 +26,7 @@ export {
   RegisterRequestSchema,
   ReportCheckpointRequestSchema,
   ReportGenerationRequestSchema,
+  ReportProgressRequestSchema,
   ShardRestoreSchema,
 } from "./gen/trainfleet/v1/coordinator_pb.js";
 export type { JobEvent, StepMetrics } from "./gen/trainfleet/v1/events_pb.js";

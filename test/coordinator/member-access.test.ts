@@ -5,7 +5,8 @@
  * one of another job's CA, a worker registering as a shard, a shard replaced by another
  * shard's identity, a worker heartbeating and reporting progress as another, a forged
  * ReportGeneration and a forged ReportFailure. Each is refused and leaves the job's
- * membership as it was.
+ * membership as it was. A worker's own reports that come too early or too late for its
+ * rank are skipped without ending its progress stream.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -111,7 +112,7 @@ describe("member calls over mutual TLS", () => {
     const other = member("worker-1");
     for (const call of [
       other.heartbeat({ memberId: workerZero }),
-      other.reportProgress({ memberId: workerZero, generation: 1, step: 0, loss: 1e30 }),
+      other.reportProgress([{ memberId: workerZero, generation: 1, step: 0, loss: 1e30 }]),
       other.reportGeneration({ memberId: shardZero, generation: 1, error: "forged" }),
       other.reportFailure({ workerId: workerZero, reason: "WorkerError", message: "forged" }),
       member("ps-1").reportGeneration({ memberId: shardZero, generation: 1, error: "forged" }),
@@ -130,6 +131,13 @@ describe("member calls over mutual TLS", () => {
     expect((await rejection(member("coordinator").heartbeat({ memberId: workerZero }))).code).toBe(Code.PERMISSION_DENIED);
     expect(membership()).toBe(before);
     expect(coordinator.status().workers.map((w) => [w.workerId, w.lastErrorReason])).toEqual([[workerZero, ""]]);
+  });
+
+  it("skip a worker's own progress reports for steps it has no rank in (the job has not started), and keep its stream open", async () => {
+    const before = membership();
+    const reports = [0, 1, 2].map((step) => ({ memberId: workerZero, generation: 1, step, loss: 1, samples: 64 }));
+    expect(await member("worker-0").reportProgress(reports)).toEqual(expect.objectContaining({}));
+    expect(membership()).toBe(before);
   });
 
   it("let an operator (trainfleet run, the Kubernetes operator) report a worker's failure", async () => {

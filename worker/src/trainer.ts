@@ -24,6 +24,7 @@ import type { Model } from "./compute/model.js";
 import { buildModel } from "./compute/model.js";
 import type { RecordSet, TrainingData } from "./dataset/record-set.js";
 import { scaleGradient } from "./gradient-scale.js";
+import { ProgressStream } from "./progress-stream.js";
 import { workerFailure } from "./worker-failure.js";
 
 /** Test-set samples evaluated per forward pass. */
@@ -54,6 +55,7 @@ export class Trainer {
   readonly #memberId: string;
   readonly #data: TrainingData;
   readonly #coordinator: ClientOf<typeof CoordinatorService>;
+  readonly #progress: ProgressStream;
   readonly #baseLogger: Logger;
   #logger: Logger;
   readonly #model: Model;
@@ -91,6 +93,7 @@ export class Trainer {
     this.#memberId = context.memberId;
     this.#data = context.data;
     this.#coordinator = context.coordinator;
+    this.#progress = new ProgressStream(context.coordinator, context.logger);
     this.#baseLogger = context.logger;
     this.#logger = context.logger.child({ rank: assignment.rank, generation: assignment.generation });
     this.#model = model;
@@ -162,18 +165,16 @@ export class Trainer {
   /** Tells the coordinator this rank's part of `step` is in (not awaited: the next step goes on). */
   #report(step: StepAssignment, loss: number, samples: number, computeMs: number, communicateMs: number): void {
     const { generation } = this.#assignment;
-    this.#coordinator
-      .reportProgress({
-        memberId: this.#memberId,
-        generation,
-        step: step.step,
-        loss,
-        samples,
-        computeMs,
-        communicateMs,
-        bytesRead: BigInt(this.#bytesRead()),
-      })
-      .catch((error: unknown) => this.#logger.warn({ err: String(error) }, "progress report failed"));
+    this.#progress.send({
+      memberId: this.#memberId,
+      generation,
+      step: step.step,
+      loss,
+      samples,
+      computeMs,
+      communicateMs,
+      bytesRead: BigInt(this.#bytesRead()),
+    });
   }
 
   /**
@@ -261,6 +262,7 @@ export class Trainer {
   }
 
   close(): void {
+    this.#progress.close();
     this.#parameters.close();
     this.#model.dispose();
   }

@@ -69,9 +69,16 @@ export async function startCoordinatorServer(
               coordinator.streamClosed(request.memberId);
             }
           },
-          async reportProgress(request, { identity }) {
-            access.checkMember(identity, request.memberId, "ReportProgress");
-            coordinator.reportProgress(request);
+          async reportProgress(requests, { identity }) {
+            for await (const request of requests) {
+              access.checkMember(identity, request.memberId, "ReportProgress");
+              try {
+                coordinator.reportProgress(request);
+              } catch (error) {
+                // A step of a generation that is over: it is handed out again, and the stream goes on.
+                if (TrainfleetError.from(error).code !== Code.FAILED_PRECONDITION) throw error;
+              }
+            }
             return {};
           },
           async reportEvaluation(request, { identity }) {
