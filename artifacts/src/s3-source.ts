@@ -5,7 +5,7 @@
  * errors are translated here, in one place. One client per configuration is kept and shared.
  */
 import { createHash } from "node:crypto";
-import { GetObjectCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+import type { S3Client, S3ClientConfig } from "@aws-sdk/client-s3";
 import { Code, TrainfleetError } from "@trainfleet/proto";
 import { checkAnswerRange, rangeHeader, reachesEnd } from "./byte-range.js";
 import type { ByteSource } from "./byte-source-interface.js";
@@ -66,10 +66,19 @@ export function s3Settings(options: ResolvedSourceOptions): S3Settings {
   };
 }
 
+type S3Sdk = typeof import("@aws-sdk/client-s3");
+let sdk: Promise<S3Sdk> | undefined;
+
+/** The AWS SDK, loaded at the first S3 read: a job on local or HTTP files never needs it, and it took each process 0.2 s to load. */
+function s3Sdk(): Promise<S3Sdk> {
+  sdk ??= import("@aws-sdk/client-s3");
+  return sdk;
+}
+
 const clients = new Map<string, S3Client>();
 
 /** The shared client for `settings`; keyed by a hash so no secret is kept as a map key. */
-function clientFor(settings: S3Settings): S3Client {
+function clientFor(settings: S3Settings, { S3Client }: S3Sdk): S3Client {
   const { region, endpoint, forcePathStyle, credentials } = settings;
   const key = createHash("sha256")
     .update(
@@ -90,7 +99,10 @@ function clientFor(settings: S3Settings): S3Client {
 export function createS3Source(uri: string, options: ResolvedSourceOptions): ByteSource {
   const { bucket, key } = parseS3Uri(uri);
   const settings = s3Settings(options);
-  const client = clientFor(settings);
+  const connect = async () => {
+    const loaded = await s3Sdk();
+    return { client: clientFor(settings, loaded), ...loaded };
+  };
   const { policy } = options;
   const where = settings.endpoint === undefined ? `S3 (region ${settings.region})` : `the S3 endpoint ${settings.endpoint}`;
   const fix = `check that ${where} is reachable from here (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, AWS_REGION, proxy, firewall)`;
@@ -98,6 +110,7 @@ export function createS3Source(uri: string, options: ResolvedSourceOptions): Byt
 
   const rangeOnce = async (start: number, length: number, signal: AbortSignal) => {
     try {
+      const { client, GetObjectCommand } = await connect();
       const reply = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: rangeHeader(start, length) }), {
         abortSignal: signal,
       });
@@ -116,6 +129,7 @@ export function createS3Source(uri: string, options: ResolvedSourceOptions): Byt
 
   const sizeOnce = async (signal: AbortSignal): Promise<number> => {
     try {
+      const { client, HeadObjectCommand } = await connect();
       const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
       if (head.ContentLength === undefined)
         throw new TrainfleetError(Code.FAILED_PRECONDITION, `${uri}: the server did not say how large the object is`);
@@ -127,6 +141,7 @@ export function createS3Source(uri: string, options: ResolvedSourceOptions): Byt
 
   const readAllOnce = async (signal: AbortSignal): Promise<Uint8Array> => {
     try {
+      const { client, GetObjectCommand } = await connect();
       const reply = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
       const bytes = (await reply.Body?.transformToByteArray()) ?? new Uint8Array(0);
       if (reply.ContentLength !== undefined && bytes.length !== reply.ContentLength) {

@@ -5,17 +5,21 @@
  * rank, generation, step, psShard: whichever it has now), through pino's mixin.
  */
 
+import { createRequire } from "node:module";
 import type { LogContext, Logger } from "@trainfleet/runtime";
 import { logContext } from "@trainfleet/runtime";
 import type { LoggerOptions } from "pino";
 import { pino } from "pino";
-import pretty from "pino-pretty";
+import type Pretty from "pino-pretty";
 
 export const logLevels = ["debug", "info", "warn", "error"] as const;
 
 export function createLogger(level: string, base: Record<string, unknown>): Logger {
   const options = loggerOptions(level, base, logContext);
-  return process.stdout.isTTY ? pino(options, pretty({ sync: true, ignore: "pid,hostname" })) : pino(options);
+  if (!process.stdout.isTTY) return pino(options);
+  // Required only here: the processes of a fleet log to files, and need not load it.
+  const pretty = createRequire(import.meta.url)("pino-pretty") as typeof Pretty;
+  return pino(options, pretty({ sync: true, ignore: "pid,hostname" }));
 }
 
 /**

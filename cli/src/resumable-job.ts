@@ -7,7 +7,6 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { equals } from "@bufbuild/protobuf";
 import type { LoadedCheckpoint } from "@trainfleet/coordinator";
-import { loadCheckpoint } from "@trainfleet/coordinator";
 import { Code, JobSpecSchema, TrainfleetError } from "@trainfleet/proto";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
 import { loadJobSpec } from "./job-flags.js";
@@ -24,6 +23,8 @@ export async function resumableJob(folder: string): Promise<ResumableJob> {
   if (!existsSync(specPath))
     throw new TrainfleetError(Code.NOT_FOUND, `--resume ${folder}: not the job folder of a trainfleet run (it has no spec.json)`);
   const spec = await loadJobSpec(specPath);
+  // Loaded here, not at the top: `trainfleet run` without --resume need not load the coordinator.
+  const { loadCheckpoint } = await import("@trainfleet/coordinator");
   const checkpoint = await loadCheckpoint(join(folder, "checkpoints"));
   if (!equals(JobSpecSchema, checkpoint.manifest.spec, spec)) {
     throw new TrainfleetError(

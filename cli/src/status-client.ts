@@ -8,9 +8,8 @@
  */
 
 import type { JsonValue } from "@bufbuild/protobuf";
-import { isFinished } from "@trainfleet/coordinator";
 import type { JobStatus } from "@trainfleet/proto";
-import { Code, jobStatusFromJson, statusPaths, TrainfleetError } from "@trainfleet/proto";
+import { Code, isFinished, jobStatusFromJson, statusPaths, TrainfleetError } from "@trainfleet/proto";
 import { abortableDelay, codeFromName, readServerSentEvents } from "@trainfleet/runtime";
 import { UsageError } from "./flags.js";
 

@@ -9,7 +9,6 @@ export { decodeBusMessage, jobsStreamName } from "./events/event-subjects.js";
 export { createNatsEventBus } from "./events/nats-event-bus.js";
 export { followJobEvents } from "./events/nats-event-follower.js";
 export { Coordinator } from "./job/coordinator.js";
-export { isFinished } from "./job/job-phase.js";
 export { startCoordinatorServer } from "./server/coordinator-server.js";
 export { runCoordinator } from "./server/run-coordinator.js";
 export { startStatusHttpServer } from "./status/status-http-server.js";

@@ -1,6 +1,6 @@
-import { JobPhase } from "@trainfleet/proto";
+import { isFinished, JobPhase } from "@trainfleet/proto";
 import { describe, expect, it } from "vitest";
-import { isFinished, transition } from "../src/job/job-phase.js";
+import { transition } from "../src/job/job-phase.js";
 
 describe("the job's state machine", () => {
   it("runs pending -> running -> evaluating -> succeeded", () => {

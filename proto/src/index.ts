@@ -84,5 +84,6 @@ export type { ExpectedPeer, PeerIdentity, PeerRole } from "./security/peer-ident
 export { identityUri, parseIdentityUri, peerIdentityOf, peerMismatch, peerRoles } from "./security/peer-identity.js";
 export type { CredentialUpdates, TransportSecurity } from "./security/transport-security.js";
 export { credentialsNow } from "./security/transport-security.js";
+export { isFinished } from "./status-api/job-phases.js";
 export { jobStatusFromJson, jobStatusToJson, jobWorkersFromJson, jobWorkersToJson } from "./status-api/status-json.js";
 export { parseJobPath, statusPaths } from "./status-api/status-paths.js";

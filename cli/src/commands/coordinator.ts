@@ -1,6 +1,5 @@
 /** `trainfleet coordinator`: the coordinator of one job. */
 import { existsSync, writeFileSync } from "node:fs";
-import { runCoordinator } from "@trainfleet/coordinator";
 import { defaultTerminationMessagePath, jobFailedExitCode, terminationMessage } from "@trainfleet/k8s/resource";
 import type { JobStatus } from "@trainfleet/proto";
 import { JobPhase, TrainfleetError } from "@trainfleet/proto";
@@ -205,6 +204,8 @@ export const coordinatorCommand: Command = {
       values["no-job"] === true || resume !== undefined ? undefined : await jobSpecFromFlags(values);
     /** The job ended by itself (succeeded, or failed by a policy), before any signal. */
     let endedByItself = false;
+    // Loaded here, not at the top: every process runs this file's module for its flags.
+    const { runCoordinator } = await import("@trainfleet/coordinator");
     const status = await runCoordinator({
       listen: values.listen as string,
       spec,

@@ -3,8 +3,10 @@
  * Arrow dataset with its manifest (dataset.json), so training never parses text. The work is
  * the worker's converter; this file only maps flags to its options and prints what it wrote.
  */
+
+// Only the header kinds, for the flag table: every process loads this file, and the converter's readers and writers are loaded when it runs.
+import { csvHeaders } from "@trainfleet/worker/csv-header";
 import type { ConvertOptions, CsvHeader } from "@trainfleet/worker/dataset";
-import { convertDataset, csvHeaders } from "@trainfleet/worker/dataset";
 import type { Command } from "../command.js";
 import { requireString } from "../command.js";
 import { commonFlags } from "../common-flags.js";
@@ -73,6 +75,7 @@ export const datasetCommand: Command = {
     "log-level": commonFlags["log-level"]!,
   },
   async run({ values, signal }) {
+    const { convertDataset } = await import("@trainfleet/worker/dataset");
     const result = await convertDataset(convertOptions(values, signal, (line) => process.stdout.write(`${line}\n`)));
     const evalFlag = result.evaluation === undefined ? "" : ` --eval-dataset ${result.evaluation.path}`;
     process.stdout.write(`train with: trainfleet run --dataset ${result.train.path}${evalFlag}\n`);

@@ -1,6 +1,5 @@
 /** `trainfleet events`: tails a coordinator's job events and step metrics on NATS. */
 
-import { followJobEvents } from "@trainfleet/coordinator";
 import { JobEventKind, JobPhase } from "@trainfleet/proto";
 import type { Command } from "../command.js";
 import { requireString } from "../command.js";
@@ -37,6 +36,7 @@ export const eventsCommand: Command = {
     const jobId = values.job as string | undefined;
     const json = values.json === true;
     const out = process.stdout;
+    const { followJobEvents } = await import("@trainfleet/coordinator");
     for await (const message of followJobEvents({ url, jobId, fromStart: values["from-start"] === true, signal })) {
       out.write(`${json ? busMessageJson(message) : busMessageLine(message)}\n`);
       if (jobId !== undefined && message.kind === "event" && message.event.kind === JobEventKind.FINISHED) {

@@ -1,6 +1,4 @@
 /** `trainfleet ps`: one parameter-server shard. */
-import { shardPeer } from "@trainfleet/dataplane";
-import { runShard } from "@trainfleet/paramserver";
 import type { Command } from "../command.js";
 import { requireNumber, requireString } from "../command.js";
 import { commonFlags, coordinatorAddressFlag } from "../common-flags.js";
@@ -60,6 +58,8 @@ export const psCommand: Command = {
   async run({ values, logger, signal }) {
     const coordinator = requireString(values, "coordinator");
     const shardIndex = requireNumber(values, "shard-index");
+    // Loaded here, not at the top: every process runs this file's module for its flags, and only a shard needs these.
+    const [{ shardPeer }, { runShard }] = await Promise.all([import("@trainfleet/dataplane"), import("@trainfleet/paramserver")]);
     const security = await transportSecurity(values, logger, shardPeer(shardIndex));
     await runShard({
       coordinator,

@@ -24,7 +24,6 @@ import { defaultCertificateValiditySeconds, splitUserinfo } from "@trainfleet/ru
 import type { ResolvedJobSpec } from "@trainfleet/spec";
 import { dataShape, latestCheckpointFileName, parameterLayout } from "@trainfleet/spec";
 import type { BackendChoice } from "@trainfleet/worker";
-import { locateFashionMnist } from "@trainfleet/worker/dataset";
 import type { Command } from "../command.js";
 import { commonFlags } from "../common-flags.js";
 import type { FlagValue } from "../flags.js";
@@ -100,8 +99,9 @@ export const runCommand: Command = {
     );
     // Before a folder is made or a process started: every process of the fleet runs on this machine.
     checkFleetMemory(spec, totalmem());
-    const dirs = dataDirs(values["data-dir"] as string | undefined, env);
+    const dirs = await dataDirs(values["data-dir"] as string | undefined, env);
     // Only the built-in dataset is looked for here; a manifest's files were read above.
+    const { locateFashionMnist } = await import("@trainfleet/worker/dataset");
     const dataDir = spec.dataset!.manifest === "" ? await locateFashionMnist(dirs) : (dirs[0] ?? "");
     const folder = resumed?.folder ?? resolve(values["jobs-dir"] as string, `${spec.jobId}-${timestamp(new Date(started))}`);
     const specPath = join(folder, "spec.json");

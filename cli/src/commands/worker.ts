@@ -1,10 +1,7 @@
 /** `trainfleet worker`: one data-parallel worker. */
 
-import { createLocalShardLink, shardPeer } from "@trainfleet/dataplane";
-import { ParameterShard, runShard } from "@trainfleet/paramserver";
 import type { BackendChoice, WorkerOptions } from "@trainfleet/worker";
 // TensorFlow.js is loaded only by the worker role (run(), below): the other roles start faster without it.
-import { defaultDataDirs } from "@trainfleet/worker/dataset";
 import type { Command } from "../command.js";
 import { requireString } from "../command.js";
 import { commonFlags, coordinatorAddressFlag } from "../common-flags.js";
@@ -58,6 +55,12 @@ export const workerCommand: Command = {
     const coordinator = requireString(values, "coordinator");
     const host = values.host as string;
     const shardIndex = values["colocated-shard-index"] as number | undefined;
+    // Loaded here, not at the top: every process runs this file's module for its flags, and only a worker needs these.
+    const [{ runWorker }, { createLocalShardLink, shardPeer }, { ParameterShard, runShard }] = await Promise.all([
+      import("@trainfleet/worker"),
+      import("@trainfleet/dataplane"),
+      import("@trainfleet/paramserver"),
+    ]);
     const security = await transportSecurity(values, logger, { roles: ["worker"] });
     const shardSecurity = await colocatedShardSecurity(
       values,
@@ -65,13 +68,13 @@ export const workerCommand: Command = {
       shardIndex === undefined ? undefined : { index: shardIndex, expected: shardPeer(shardIndex) },
       logger,
     );
-    const { runWorker } = await import("@trainfleet/worker");
+    const workerDataDirs = await dataDirs(values["data-dir"] as string | undefined, env);
     const worker = (colocatedShard: WorkerOptions["colocatedShard"], workerSignal: AbortSignal) =>
       runWorker({
         coordinator,
         host,
         backend: values.backend as BackendChoice,
-        dataDirs: dataDirs(values["data-dir"] as string | undefined, env),
+        dataDirs: workerDataDirs,
         logger,
         signal: workerSignal,
         colocatedShard,
@@ -112,6 +115,7 @@ export const workerCommand: Command = {
   },
 };
 
-export function dataDirs(dataDir: string | undefined, env: Readonly<Record<string, string | undefined>>): string[] {
+export async function dataDirs(dataDir: string | undefined, env: Readonly<Record<string, string | undefined>>): Promise<string[]> {
+  const { defaultDataDirs } = await import("@trainfleet/worker/dataset");
   return defaultDataDirs({ dataDir, cacheHome: env.XDG_CACHE_HOME, home: env.HOME });
 }

@@ -10,11 +10,10 @@
  * It works on the plan, the members and the lifecycle, hands out steps through the
  * StepDispatch, and ends the job only through JobEnd: nothing here calls the coordinator.
  */
-import { Code, JobEventKind, JobPhase, TrainfleetError, WorkerState } from "@trainfleet/proto";
+import { Code, isFinished, JobEventKind, JobPhase, TrainfleetError, WorkerState } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
 import type { JobEnd } from "../job/job-end.js";
 import type { JobLifecycle } from "../job/job-lifecycle.js";
-import { isFinished } from "../job/job-phase.js";
 import type { RunPlan } from "../job/job-start.js";
 import type { Member, Members } from "../membership/members.js";
 import { coordinatorState } from "../state/coordinator-state.js";

@@ -5,13 +5,12 @@
  * seeded start when there is none: checkpoint-restore.ts): the steps after it are run
  * again, and every shard restores its slice with the next generation.
  */
-import { TrainfleetError } from "@trainfleet/proto";
+import { isFinished, TrainfleetError } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
 import type { GoBack } from "../checkpoints/checkpoint-restore.js";
 import { goBackPoint } from "../checkpoints/checkpoint-restore.js";
 import type { JobEnd } from "../job/job-end.js";
 import type { JobLifecycle } from "../job/job-lifecycle.js";
-import { isFinished } from "../job/job-phase.js";
 import type { Member } from "../membership/members.js";
 import type { LedgerAudit } from "../steps/ledger-audit.js";
 import type { GenerationCycle } from "./generation-cycle.js";

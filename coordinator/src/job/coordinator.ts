@@ -21,7 +21,7 @@ import type {
   ReportGenerationRequest,
   ReportProgressRequest,
 } from "@trainfleet/proto";
-import { Code, JobEventKind, JobPhase, MemberRole, TrainfleetError, WorkerState } from "@trainfleet/proto";
+import { Code, isFinished, JobEventKind, JobPhase, MemberRole, TrainfleetError, WorkerState } from "@trainfleet/proto";
 import type { ResolvedJobSpec } from "@trainfleet/spec";
 import { JobEventRecorder } from "../events/job-event-recorder.js";
 import type { GenerationCycle } from "../generations/generation-cycle.js";
@@ -45,7 +45,6 @@ import type { CoordinatorOptions } from "./coordinator-options.js";
 import { JobEnd } from "./job-end.js";
 import { launchJob } from "./job-launch.js";
 import { JobLifecycle } from "./job-lifecycle.js";
-import { isFinished } from "./job-phase.js";
 import type { RunPlan } from "./job-start.js";
 import { terminate } from "./job-termination.js";
 import { waitingMessage } from "./start-gate.js";

@@ -10,7 +10,7 @@
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { JobStatus, ShardRangeSchema } from "@trainfleet/proto";
-import { JobEventKind, TrainfleetError, WorkerState } from "@trainfleet/proto";
+import { isFinished, JobEventKind, TrainfleetError, WorkerState } from "@trainfleet/proto";
 import type { Logger } from "@trainfleet/runtime";
 import type { ParameterLayout, ResolvedJobSpec } from "@trainfleet/spec";
 import type { Members } from "../membership/members.js";
@@ -18,7 +18,6 @@ import { coordinatorState } from "../state/coordinator-state.js";
 import type { StateStore } from "../state/state-store.js";
 import type { EvaluationResult } from "../steps/evaluation.js";
 import type { JobLifecycle } from "./job-lifecycle.js";
-import { isFinished } from "./job-phase.js";
 import type { RunPlan } from "./job-start.js";
 
 /** A job whose training and evaluation are done, as onTrained gets it. */

@@ -4,12 +4,12 @@
  * the JobEvents that tell the outside about each change (hints; the status is the truth).
  * The coordinator's modules decide what happens; this only records it and says so.
  */
-import { JobEventKind, JobPhase } from "@trainfleet/proto";
+import { isFinished, JobEventKind, JobPhase } from "@trainfleet/proto";
 import type { JobEventInit, JobEventRecorder } from "../events/job-event-recorder.js";
 import type { Member } from "../membership/members.js";
 import { ChangeNotifier } from "../status/change-notifier.js";
 import type { PhaseEvent } from "./job-phase.js";
-import { isFinished, transition } from "./job-phase.js";
+import { transition } from "./job-phase.js";
 
 /** Where a started job's training is, as the events report it. */
 export interface LifecyclePosition {

@@ -24,7 +24,3 @@ export function transition(phase: JobPhase, event: PhaseEvent): JobPhase {
   if (!rule.from.includes(phase)) throw new Error(`job phase ${JobPhase[phase]} does not allow "${event}"`);
   return rule.to;
 }
-
-export function isFinished(phase: JobPhase): boolean {
-  return phase === JobPhase.SUCCEEDED || phase === JobPhase.FAILED;
-}

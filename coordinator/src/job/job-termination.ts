@@ -5,14 +5,13 @@
  * checkpoint, or saying why there is none (noStopCheckpoint, pure: not started, no
  * checkpoint folder, async mode, or the shards need not agree on a version).
  */
-import { JobPhase } from "@trainfleet/proto";
+import { isFinished, JobPhase } from "@trainfleet/proto";
 import type { GenerationCycle } from "../generations/generation-cycle.js";
 import type { Members } from "../membership/members.js";
 import type { StepDispatch } from "../steps/step-dispatch.js";
 import { isAsync } from "../steps/step-dispatch.js";
 import type { JobEnd } from "./job-end.js";
 import type { JobLifecycle } from "./job-lifecycle.js";
-import { isFinished } from "./job-phase.js";
 
 const asked = "the coordinator was asked to stop (SIGTERM or SIGINT)";
 

@@ -9,9 +9,8 @@
  */
 
 import type { ReportFailureRequest } from "@trainfleet/proto";
-import { Code, invalidField, JobEventKind, JobPhase, MemberRole, TrainfleetError } from "@trainfleet/proto";
+import { Code, invalidField, isFinished, JobEventKind, JobPhase, MemberRole, TrainfleetError } from "@trainfleet/proto";
 import { memberFields } from "../job/job-lifecycle.js";
-import { isFinished } from "../job/job-phase.js";
 import type { CoordinatorMetrics } from "../status/coordinator-metrics.js";
 import type { LossContext } from "./member-loss.js";
 import { loseMember } from "./member-loss.js";

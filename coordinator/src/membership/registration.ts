@@ -9,9 +9,8 @@
  */
 
 import type { RegisterRequest } from "@trainfleet/proto";
-import { Code, JobEventKind, JobPhase, MemberRole, Placement, TrainfleetError, WorkerState } from "@trainfleet/proto";
+import { Code, isFinished, JobEventKind, JobPhase, MemberRole, Placement, TrainfleetError, WorkerState } from "@trainfleet/proto";
 import { memberFields } from "../job/job-lifecycle.js";
-import { isFinished } from "../job/job-phase.js";
 import type { LossContext } from "./member-loss.js";
 import { loseMember } from "./member-loss.js";
 import type { Member } from "./members.js";

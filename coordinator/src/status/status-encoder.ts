@@ -11,9 +11,8 @@
  * status never moves again.
  */
 import type { JobPhase, JobStatus } from "@trainfleet/proto";
-import { jobStatusToJson } from "@trainfleet/proto";
+import { isFinished, jobStatusToJson } from "@trainfleet/proto";
 import { formatServerSentEvent } from "@trainfleet/runtime";
-import { isFinished } from "../job/job-phase.js";
 import type { StatusSource } from "./status-watch.js";
 
 export interface EncodedStatus {

@@ -15,7 +15,7 @@
  */
 import { setTimeout as delay } from "node:timers/promises";
 import type { JobPhase, JobStatus } from "@trainfleet/proto";
-import { isFinished } from "../job/job-phase.js";
+import { isFinished } from "@trainfleet/proto";
 
 export interface StatusSource {
   readonly revision: number;

@@ -12,13 +12,27 @@
  * members reload them, credential-reloader.ts). A certificate never outlives its CA.
  * `now` stands in for the clock, so that tests can issue certificates already old.
  */
-import "reflect-metadata";
 import { webcrypto } from "node:crypto";
-import * as x509 from "@peculiar/x509";
 import type { PeerIdentity } from "@trainfleet/proto";
 import { identityUri } from "@trainfleet/proto";
 
-x509.cryptoProvider.set(webcrypto as never);
+type X509 = typeof import("@peculiar/x509");
+let library: Promise<X509> | undefined;
+
+/**
+ * @peculiar/x509, loaded when the first certificate is made: only `trainfleet run` and the
+ * operator make them, and loading it (with its ASN.1 schemas and polyfill) took every other
+ * process about 0.3 s of its start.
+ */
+function x509Library(): Promise<X509> {
+  library ??= (async () => {
+    await import("reflect-metadata");
+    const x509 = await import("@peculiar/x509");
+    x509.cryptoProvider.set(webcrypto as never);
+    return x509;
+  })();
+  return library;
+}
 
 type CryptoKey = webcrypto.CryptoKey;
 
@@ -56,6 +70,7 @@ export interface IssueOptions extends AuthorityOptions {
 
 /** A new CA for `jobId`, valid `validitySeconds` (default a year): longer than the certificates it issues, which are renewed. */
 export async function createJobAuthority(jobId: string, options: AuthorityOptions = {}): Promise<JobAuthority> {
+  const x509 = await x509Library();
   const keys = await webcrypto.subtle.generateKey(algorithm, true, ["sign", "verify"]);
   const { notBefore, notAfter } = validity(options.validitySeconds ?? defaultAuthorityValiditySeconds, options.now);
   const certificate = await x509.X509CertificateGenerator.createSelfSigned({
@@ -81,6 +96,7 @@ export async function issueCertificate(
   options: IssueOptions = {},
 ): Promise<IssuedCertificate> {
   if (identity.jobId !== authority.jobId) throw new Error(`the CA of job ${authority.jobId} cannot issue for job ${identity.jobId}`);
+  const x509 = await x509Library();
   const issuer = new x509.X509Certificate(authority.certificatePem);
   const issuerKey = await webcrypto.subtle.importKey("pkcs8", pemBody(authority.keyPem), algorithm, false, ["sign"]);
   const keys = await webcrypto.subtle.generateKey(algorithm, true, ["sign", "verify"]);

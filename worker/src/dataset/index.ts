@@ -4,8 +4,8 @@
  */
 export type { ConvertOptions, ConvertResult, WrittenManifest } from "./convert/convert-dataset.js";
 export { convertDataset } from "./convert/convert-dataset.js";
-export type { CsvHeader } from "./convert/read-csv.js";
-export { csvHeaders } from "./convert/read-csv.js";
+export type { CsvHeader } from "./convert/csv-header.js";
+export { csvHeaders } from "./convert/csv-header.js";
 export type { DatasetFactsFields, ManifestReadOptions } from "./dataset-facts.js";
 export { datasetFacts } from "./dataset-facts.js";
 export type { ImageDataset, ImageSplit } from "./fashion-mnist.js";

@@ -13,8 +13,8 @@ import { DATASET_MANIFEST_FORMAT, parseDatasetManifest, sha256Hex } from "@train
 import { invalidField } from "@trainfleet/proto";
 import type { ConversionPlan, PlanOptions } from "./conversion-plan.js";
 import { planConversion } from "./conversion-plan.js";
+import type { CsvHeader } from "./csv-header.js";
 import { manifestJson } from "./manifest-json.js";
-import type { CsvHeader } from "./read-csv.js";
 import { readCsv } from "./read-csv.js";
 import { readIdx } from "./read-idx.js";
 import type { RecordTable } from "./record-table.js";

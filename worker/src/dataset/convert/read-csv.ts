@@ -10,10 +10,8 @@ import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { Code, TrainfleetError } from "@trainfleet/proto";
 import { parse } from "csv-parse";
+import type { CsvHeader } from "./csv-header.js";
 import type { RecordTable } from "./record-table.js";
-
-export type CsvHeader = "auto" | "names" | "none" | "sklearn";
-export const csvHeaders: readonly CsvHeader[] = ["auto", "names", "none", "sklearn"];
 
 export interface CsvInput {
   table: RecordTable;
