@@ -6,13 +6,15 @@
  * what a DDP step does with gloo: the all_reduce, the average and torch's SGD step on the same
  * bytes ("gloo+SGD").
  * algbw = bytes / time; busbw = algbw x 2(N-1)/N, the bandwidth a ring would need, which
- * makes different N comparable. Medians of the per-sitting medians, after a warm-up.
+ * makes different N comparable. Each time: the median of the per-sitting medians, after a
+ * warm-up, with their range; each ratio: the median of the per-sitting ratios, with theirs.
  * With --tls, the same rounds in plaintext and over mutual TLS side by side instead
  * (tls-comparison.ts), without gloo.
  */
 import { parseArgs } from "node:util";
 import { WireDtype } from "@trainfleet/proto";
 import { median } from "./child.js";
+import { spread } from "./spread.js";
 import { glooAvailable, glooSittings } from "./gloo.js";
 import type { Placement } from "./ps-round.js";
 import { psSitting, roundsFor } from "./ps-round.js";
@@ -65,8 +67,8 @@ for (const workers of values.workers.split(",").map(Number)) {
   const ddpTimes = gloo.ok ? await glooSittings(workers, sizes, sittings, rounds, "sgd-momentum") : none;
   const busFactor = (2 * (workers - 1)) / workers;
   for (const bytes of sizes) {
-    const glooMs = glooTimes.has(bytes) ? median(glooTimes.get(bytes)!) : undefined;
-    const ddpMs = ddpTimes.has(bytes) ? median(ddpTimes.get(bytes)!) : undefined;
+    const glooMs = glooTimes.get(bytes);
+    const ddpMs = ddpTimes.get(bytes);
     for (const [placement, wire] of placements.flatMap((p) => wires.map((w) => [p, w] as const))) {
       const colocated = placement === "colocated";
       const shards = colocated ? workers : Number(placement);
@@ -89,14 +91,16 @@ for (const workers of values.workers.split(",").map(Number)) {
       }
       const ms = median(times);
       const algbw = bytes / (ms / 1000) / 1e9;
+      // Each cell: the median of the sittings' medians (min-max); a ratio pairs sitting i of each side.
+      const ratios = (baseline: number[]) => spread(times.map((t, i) => baseline[i]! / t), "x", 2);
       const glooCells =
         glooMs === undefined
           ? "- | - | -"
-          : `${glooMs.toFixed(1)} ms | ${((bytes / (glooMs / 1000) / 1e9) * busFactor).toFixed(2)} | ${(glooMs / ms).toFixed(2)}x`;
-      const ddpCells = ddpMs === undefined ? "- | -" : `${ddpMs.toFixed(1)} ms | ${(ddpMs / ms).toFixed(2)}x`;
+          : `${spread(glooMs, " ms")} | ${((bytes / (median(glooMs) / 1000) / 1e9) * busFactor).toFixed(2)} | ${ratios(glooMs)}`;
+      const ddpCells = ddpMs === undefined ? "- | -" : `${spread(ddpMs, " ms")} | ${ratios(ddpMs)}`;
       const label = colocated ? "colocated" : `${shards} dedicated`;
       console.log(
-        `| ${workers} | ${bytes / mb} MiB | ${label} | ${wire} | ${ms.toFixed(1)} ms | ${algbw.toFixed(2)} | ${(algbw * busFactor).toFixed(2)} | ${glooCells} | ${ddpCells} | ${colocated ? "(in worker)" : `${(shardRss / mb).toFixed(0)} MiB`} | ${(workerRss / mb).toFixed(0)} MiB |`,
+        `| ${workers} | ${bytes / mb} MiB | ${label} | ${wire} | ${spread(times, " ms")} | ${algbw.toFixed(2)} | ${(algbw * busFactor).toFixed(2)} | ${glooCells} | ${ddpCells} | ${colocated ? "(in worker)" : `${(shardRss / mb).toFixed(0)} MiB`} | ${(workerRss / mb).toFixed(0)} MiB |`,
       );
     }
   }
