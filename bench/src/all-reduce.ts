@@ -14,10 +14,10 @@
 import { parseArgs } from "node:util";
 import { WireDtype } from "@trainfleet/proto";
 import { median } from "./child.js";
-import { spread } from "./spread.js";
 import { glooAvailable, glooSittings } from "./gloo.js";
 import type { Placement } from "./ps-round.js";
 import { psSitting, roundsFor } from "./ps-round.js";
+import { spread } from "./spread.js";
 import { compareTls } from "./tls-comparison.js";
 
 const { values } = parseArgs({
@@ -92,7 +92,12 @@ for (const workers of values.workers.split(",").map(Number)) {
       const ms = median(times);
       const algbw = bytes / (ms / 1000) / 1e9;
       // Each cell: the median of the sittings' medians (min-max); a ratio pairs sitting i of each side.
-      const ratios = (baseline: number[]) => spread(times.map((t, i) => baseline[i]! / t), "x", 2);
+      const ratios = (baseline: number[]) =>
+        spread(
+          times.map((t, i) => baseline[i]! / t),
+          "x",
+          2,
+        );
       const glooCells =
         glooMs === undefined
           ? "- | - | -"

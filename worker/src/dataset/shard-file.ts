@@ -7,8 +7,6 @@
 import type { ByteSource, DatasetByteRange, DatasetManifest, SourceOptions } from "@trainfleet/artifacts";
 import { openSource, resolveRelative, sha256Hex } from "@trainfleet/artifacts";
 import { TrainfleetError } from "@trainfleet/proto";
-import { arrowShardFormat } from "./formats/arrow-shard.js";
-import { parquetShardFormat } from "./formats/parquet-shard.js";
 import type { BlockColumns, ShardFormat, ShardLayout } from "./formats/shard-format.js";
 import { shardDataLoss } from "./formats/shard-format.js";
 
@@ -32,7 +30,11 @@ export interface ShardFileOptions {
   onRead(bytes: number): void;
 }
 
-const formats: Record<DatasetManifest["fileFormat"], ShardFormat> = { parquet: parquetShardFormat, arrow: arrowShardFormat };
+/** Each format's reader, loaded when a file of it is first opened: a job on a built-in dataset never loads Arrow or Parquet. */
+const formats: Record<DatasetManifest["fileFormat"], () => Promise<ShardFormat>> = {
+  parquet: async () => (await import("./formats/parquet-shard.js")).parquetShardFormat,
+  arrow: async () => (await import("./formats/arrow-shard.js")).arrowShardFormat,
+};
 
 export function openShardFile(options: ShardFileOptions): ShardFile {
   const file = options.manifest.files[options.index]!;
@@ -61,8 +63,8 @@ export function openShardFile(options: ShardFileOptions): ShardFile {
 
   const openLayout = (signal?: AbortSignal): Promise<ShardLayout> => {
     if (layout !== undefined) return layout;
-    const opening = readRange(file.footer, "the footer", signal).then((footer) =>
-      formats[options.manifest.fileFormat].openFooter(footer, file, options.manifest, name),
+    const opening = Promise.all([readRange(file.footer, "the footer", signal), formats[options.manifest.fileFormat]()]).then(
+      ([footer, format]) => format.openFooter(footer, file, options.manifest, name),
     );
     layout = opening;
     // A failed read (unreachable, cancelled) is tried again by the next block that needs it.
