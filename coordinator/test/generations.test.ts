@@ -21,6 +21,7 @@ import type { ResolvedJobSpec } from "@trainfleet/spec";
 import { resolveJobSpec } from "@trainfleet/spec";
 import { describe, expect, it } from "vitest";
 import { Coordinator } from "../src/job/coordinator.js";
+import type { CoordinatorOptions } from "../src/job/coordinator-options.js";
 import type { AssignmentInit } from "../src/membership/members.js";
 import type { LedgerRecord } from "../src/steps/ledger-audit.js";
 import { LedgerAudit } from "../src/steps/ledger-audit.js";
@@ -54,12 +55,12 @@ class Harness {
   /** The newest generation each shard was assigned. */
   readonly #shardGeneration = new Map<string, number>();
 
-  constructor(spec: ResolvedJobSpec) {
+  constructor(spec: ResolvedJobSpec, options: Pick<CoordinatorOptions, "onTrained"> = {}) {
     const audit = new LedgerAudit(
       (line) => this.audit.push(JSON.parse(line) as LedgerRecord),
       (fromStep) => this.audit.splice(0, this.audit.length, ...this.audit.filter((record) => record.step < fromStep)),
     );
-    this.coordinator = new Coordinator({ spec, leaseMs: 1_000, logger: silentLogger, now: () => this.now, ledgerAudit: audit });
+    this.coordinator = new Coordinator({ spec, leaseMs: 1_000, logger: silentLogger, now: () => this.now, ledgerAudit: audit, ...options });
     for (const shardIndex of [0, 1])
       this.coordinator.register({ role: MemberRole.PARAMETER_SERVER, address: `127.0.0.1:${shardIndex + 1}`, shardIndex } as never);
   }
@@ -348,6 +349,46 @@ describe("generations", () => {
     const final = await h.coordinator.done();
     expect(final).toMatchObject({ phase: JobPhase.FAILED, reason: "PauseTimeout" });
     expect(final.message).toMatch(/^fewer than 2 workers \(workers.minWorkers\) for 30 s \(workers.pauseTimeoutSeconds\): /);
+  });
+
+  it("gives every member back the time the coordinator itself was away before judging leases", async () => {
+    const h = new Harness(jobSpec({ replicas: 2 }));
+    const workers = [h.worker(), h.worker()];
+    await h.shardsReport();
+    // Five leases without running (a long synchronous task): the members' heartbeats wait unread.
+    h.now += 5_000;
+    h.coordinator.extendLeases(5_000);
+    h.coordinator.checkLeases();
+    expect(h.coordinator.status().workers.map((w) => w.state)).toEqual([WorkerState.TRAINING, WorkerState.TRAINING]);
+    // A member that then stays silent for a lease is lost as before.
+    h.now += 500;
+    h.coordinator.heartbeat(workers[0]!);
+    for (const shard of ["ps-0", "ps-1"]) h.coordinator.heartbeat(shard);
+    h.now += 600;
+    h.coordinator.checkLeases();
+    expect(h.coordinator.status().workers.map((w) => w.state)).toEqual([WorkerState.TRAINING, WorkerState.LOST]);
+  });
+
+  it("finishes a job whose shard is lost while its trained parameters are saved, without pausing it or going back", async () => {
+    let saved: () => void = () => {};
+    const saving = new Promise<void>((resolve) => (saved = resolve));
+    const h = new Harness(jobSpec({ replicas: 1 }, { maxSteps: 2 }), { onTrained: () => saving });
+    const worker = h.worker();
+    await h.shardsReport();
+    for (const step of await h.of(worker, "step")) {
+      h.report(worker, step, 1);
+      h.shardVersions.fill(step.step! + 1);
+    }
+    expect(await h.of(worker, "evaluate")).toHaveLength(1);
+    h.coordinator.reportEvaluation({ memberId: worker, generation: 1, samples: 10, correct: 9, lossSum: 1 } as never);
+    h.coordinator.streamClosed("ps-1");
+    expect(h.coordinator.status().phase).toBe(JobPhase.EVALUATING);
+    // Its process registers again: the evaluated job does not go back to step 0.
+    h.coordinator.register({ role: MemberRole.PARAMETER_SERVER, address: "127.0.0.1:9", shardIndex: 1 } as never);
+    await h.take("ps-1");
+    expect(h.coordinator.status()).toMatchObject({ phase: JobPhase.EVALUATING, step: 2, generation: 1 });
+    saved();
+    expect(await h.coordinator.done()).toMatchObject({ phase: JobPhase.SUCCEEDED, step: 2, testAccuracy: 0.9 });
   });
 
   it("uses every sample of every epoch exactly once across losses and joins, and finishes", async () => {

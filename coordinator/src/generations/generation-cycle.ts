@@ -139,6 +139,9 @@ export class GenerationCycle {
 
   /** Paused until every lost shard has a successor, then back to the newest checkpoint (or the start, when there is none). */
   pauseForShards(why: string): void {
+    const { lifecycle, end } = this.#options;
+    // Once evaluated, the job only finishes: saving the parameters fails the job itself if it needed the lost shard.
+    if (end.evaluation !== undefined) return lifecycle.changed();
     this.#opening = undefined;
     this.#pause.forShards(why, this.missingShards(), this.plan.checkpoints?.last);
   }

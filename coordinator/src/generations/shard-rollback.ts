@@ -17,7 +17,7 @@ import type { GenerationCycle } from "./generation-cycle.js";
 
 export interface RollbackOptions {
   lifecycle: JobLifecycle;
-  end: Pick<JobEnd, "fail">;
+  end: Pick<JobEnd, "fail" | "evaluation">;
   logger: Logger;
   /** Told that the steps after the checkpoint are run again (--ledger-audit). */
   ledgerAudit: LedgerAudit | undefined;
@@ -28,6 +28,8 @@ export async function shardReturned(shard: Member, cycle: GenerationCycle, optio
   const { plan } = cycle;
   Object.assign(plan.shardRanges[shard.shardIndex]!, { address: shard.address, dataAddress: shard.dataAddress });
   const why = `parameter-server shard ${shard.shardIndex} registered again`;
+  // Once evaluated, the job only finishes: its result stands, whatever the shards do.
+  if (options.end.evaluation !== undefined) return;
   if (cycle.missingShards().length > 0) return cycle.pauseForShards(why);
   let back: GoBack;
   try {
@@ -39,7 +41,7 @@ export async function shardReturned(shard: Member, cycle: GenerationCycle, optio
     );
   }
   // Things may have moved on while the checkpoint was read.
-  if (isFinished(options.lifecycle.phase) || cycle.missingShards().length > 0) return;
+  if (isFinished(options.lifecycle.phase) || options.end.evaluation !== undefined || cycle.missingShards().length > 0) return;
   plan.tracker.rewind(back.version);
   plan.samples.seek(back.version);
   options.ledgerAudit?.rewindTo(back.version);

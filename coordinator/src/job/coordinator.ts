@@ -166,6 +166,11 @@ export class Coordinator {
       this.#lose(member, "stream_closed", "its assignment stream closed");
   }
 
+  /** Adds `ms` to every lease: the coordinator was not running for that long, so no member could renew (run-coordinator.ts). */
+  extendLeases(ms: number): void {
+    this.#members.extendLeases(ms);
+  }
+
   /** Marks members whose lease ran out as lost, evicts stragglers, and fails a job paused past its deadline; call periodically. */
   checkLeases(): void {
     if (isFinished(this.#lifecycle.phase)) return;

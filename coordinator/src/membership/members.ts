@@ -139,6 +139,13 @@ export class Members {
     return member.leaseExpiresAt;
   }
 
+  /** Adds `ms` to the lease of every member still in the job. */
+  extendLeases(ms: number): void {
+    for (const member of this.#members.values()) {
+      if (member.state !== WorkerState.STOPPED && member.state !== WorkerState.LOST) member.leaseExpiresAt += ms;
+    }
+  }
+
   /** Members whose lease has run out. */
   expired(): Member[] {
     const now = this.now();

@@ -182,7 +182,18 @@ export async function runCoordinator(options: CoordinatorProcessOptions): Promis
   if (http !== undefined) logger.info({ url: statusUrl, metrics: `${http.url}${statusPaths.metrics}` }, "status API listening");
   options.onListening?.(server.address, statusUrl);
   // Leases, pause deadlines and stragglers are checked at least twice a second.
-  const leaseTimer = setInterval(() => coordinator.checkLeases(), Math.max(25, Math.min(500, Math.floor(options.leaseMs / 4))));
+  const checkEveryMs = Math.max(25, Math.min(500, Math.floor(options.leaseMs / 4)));
+  let lastCheck = performance.now();
+  const leaseTimer = setInterval(() => {
+    const now = performance.now();
+    const lateMs = now - lastCheck - checkEveryMs;
+    lastCheck = now;
+    // This process did not run for a while (a long synchronous task, such as writing a large
+    // trained model): the members' heartbeats of that time wait unread in its sockets, and the
+    // timers run before they are read. The members get that time back before leases are judged.
+    if (lateMs > options.leaseMs / 4) coordinator.extendLeases(lateMs);
+    coordinator.checkLeases();
+  }, checkEveryMs);
   const onAbort = () => void coordinator.terminate();
   options.signal.addEventListener("abort", onAbort, { once: true });
   try {
