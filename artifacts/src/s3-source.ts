@@ -99,9 +99,11 @@ function clientFor(settings: S3Settings, { S3Client }: S3Sdk): S3Client {
 export function createS3Source(uri: string, options: ResolvedSourceOptions): ByteSource {
   const { bucket, key } = parseS3Uri(uri);
   const settings = s3Settings(options);
-  const connect = async () => {
-    const loaded = await s3Sdk();
-    return { client: clientFor(settings, loaded), ...loaded };
+  // The SDK and this source's client, found once and kept for every read.
+  let connection: Promise<S3Sdk & { client: S3Client }> | undefined;
+  const connect = () => {
+    connection ??= s3Sdk().then((loaded) => ({ ...loaded, client: clientFor(settings, loaded) }));
+    return connection;
   };
   const { policy } = options;
   const where = settings.endpoint === undefined ? `S3 (region ${settings.region})` : `the S3 endpoint ${settings.endpoint}`;
